@@ -1,0 +1,59 @@
+"""Three ways to turn anomaly scores into a decision, all stored with the model.
+
+- contamination (PyOD's way): the expected share of anomalies in the training data; the
+  threshold is that upper quantile of the training scores.
+- ``"fpr:0.01"``: a false-alarm rate on held-out clean data (the validation split, never
+  used for gradient steps): the usual need when the anomaly share is unknown.
+- an explicit score (a number, or ``"score:3.5"``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    method: str  # "contamination" | "fpr" | "score"
+    value: float
+
+    def describe(self) -> str:
+        return {"contamination": f"contamination {self.value:g} of the training scores",
+                "fpr": f"false-alarm rate {self.value:g} on held-out clean data",
+                "score": f"explicit score {self.value:g}"}[self.method]
+
+
+def parse_threshold(threshold: Any, contamination: float) -> ThresholdRule:
+    """``threshold`` is None (use ``contamination``), a number, or ``"fpr:R"`` /
+    ``"contamination:C"`` / ``"score:S"``."""
+    if threshold is None:
+        rule = ThresholdRule("contamination", float(contamination))
+    elif isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
+        rule = ThresholdRule("score", float(threshold))
+    elif isinstance(threshold, str):
+        method, _, value = threshold.partition(":")
+        if not value:
+            method, value = "score", threshold
+        try:
+            rule = ThresholdRule(method.strip().lower(), float(value))
+        except ValueError:
+            raise ValueError(f"threshold {threshold!r} is not 'fpr:RATE', 'contamination:SHARE' or a number") from None
+        if rule.method not in ("fpr", "contamination", "score"):
+            raise ValueError(f"threshold method {method!r} unknown: use 'fpr:RATE', 'contamination:SHARE' or a number")
+    else:
+        raise ValueError(f"threshold must be None, a number or a string such as 'fpr:0.01', got {threshold!r}")
+    if rule.method in ("fpr", "contamination") and not 0.0 < rule.value < 0.5 + 1e-12:
+        raise ValueError(f"{rule.method} must be in (0, 0.5], got {rule.value}")
+    if rule.method == "score" and not np.isfinite(rule.value):
+        raise ValueError(f"threshold score must be finite, got {rule.value}")
+    return rule
+
+
+def resolve_threshold(rule: ThresholdRule, train_scores: np.ndarray, clean_scores: np.ndarray) -> float:
+    """The score above which a row is called an anomaly."""
+    if rule.method == "score":
+        return rule.value
+    scores = train_scores if rule.method == "contamination" else clean_scores
+    return float(np.quantile(scores, 1.0 - rule.value))

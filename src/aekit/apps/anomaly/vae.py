@@ -1,0 +1,85 @@
+"""The VAE anomaly detector: the same surface, a Gaussian code."""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+from ...autoencoder import AutoEncoder
+from .detector import AnomalyDetector
+
+SCORES = ("reconstruction", "elbo")
+
+
+class VAEAnomalyDetector(AnomalyDetector):
+    """Variational autoencoder anomaly detector (Gaussian code, KL to N(0, I)).
+
+    score="reconstruction" (default): the expected reconstruction error under q(z|x),
+    estimated with ``n_samples`` draws, standardised per feature as in ``AnomalyDetector``.
+    score="elbo": the negative ELBO, ``0.5 * sum_j err_j + KL(q(z|x) || p(z))`` in scaled units;
+    ``explain`` then attributes only the reconstruction part to features.
+
+    The draws are a fixed set of ``n_samples`` noise vectors from ``random_state``, shared by
+    all rows: a row's score does not depend on which other rows it is scored with.
+    KL weight ``beta`` is warmed up from 0 over the first ``kl_warmup`` fraction of training;
+    log-variances are clamped, so hard data cannot produce NaN.
+    """
+
+    _kind = "anomaly.VAEAnomalyDetector"
+    _bottleneck = "gaussian"
+
+    def __init__(self, *, beta: float = 1.0, kl_warmup: float = 0.3, score: str = "reconstruction",
+                 n_samples: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.score = score
+        self.n_samples = n_samples
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
+        if self.n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {self.n_samples}")
+
+    def _build_model(self, n_features: int, hidden: list[int], code: int) -> AutoEncoder:
+        return AutoEncoder.mlp(n_features, hidden, code, bottleneck="gaussian", activation=self.activation,
+                               dropout=self.dropout, batch_norm=self.batch_norm, beta=self.beta,
+                               kl_warmup=self.kl_warmup)
+
+    def _noise(self, code_size: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.random_state)
+        return torch.randn(self.n_samples, code_size, generator=g)
+
+    def _feature_errors(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
+        mu, logvar = model.bottleneck.distribution(model.encoder(Z))
+        std = torch.exp(0.5 * logvar)
+        acc = torch.zeros_like(Z)
+        for eps in self._noise(mu.shape[1]):
+            acc.add_((model.decode(mu + std * eps) - Z).pow_(2))
+        return acc.div_(self.n_samples)
+
+    def _feature_weights(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
+        if self.score == "elbo":
+            return torch.full((Z.shape[1],), 0.5)  # the Gaussian log-likelihood term
+        return super()._feature_weights(model, Z)
+
+    def _score_matrix(self, Z: torch.Tensor):  # type: ignore[override]
+        scores = super()._score_matrix(Z)
+        if self.score == "elbo":
+            with torch.inference_mode():
+                kl = torch.zeros(len(Z), dtype=torch.float64)
+                for model in self.models_:
+                    kl += model.bottleneck(model.encoder(Z)).aux_losses["kl"].double()
+            scores = scores + (kl / len(self.models_)).numpy()
+        return scores
+
+
+# scikit-learn reads parameter names from the __init__ signature; publish the full one
+# (the VAE's own options plus every AnomalyDetector option) so get_params/clone see them all.
+_own = [p for p in inspect.signature(VAEAnomalyDetector.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY]
+_base = [p for name, p in inspect.signature(AnomalyDetector.__init__).parameters.items() if name != "self"]
+VAEAnomalyDetector.__init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *_own, *_base])

@@ -1,0 +1,116 @@
+"""``AutoEncoder = encoder -> bottleneck -> decoder``: the one model every application uses."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .nn import MLP, Bottleneck, ContinuousBottleneck, GaussianBottleneck, build, describe
+
+RECONSTRUCTIONS = ("mse", "gaussian", "bernoulli")
+
+
+@dataclass
+class AEOutput:
+    reconstruction: Tensor
+    code: Tensor
+    aux_losses: dict[str, Tensor] = field(default_factory=dict)
+
+
+class AutoEncoder(nn.Module):
+    """An encoder, a bottleneck (the representation) and a decoder.
+
+    ``reconstruction`` names the per-sample reconstruction loss:
+    ``"mse"`` (mean squared error over features), ``"gaussian"`` (unit-variance Gaussian
+    negative log-likelihood, summed over features: the ELBO's term for real data) or
+    ``"bernoulli"`` (binary cross-entropy on logits, summed: for data in [0, 1]; the decoder
+    then outputs logits and ``reconstruct`` applies the sigmoid).
+    """
+
+    def __init__(self, encoder: nn.Module, bottleneck: Bottleneck, decoder: nn.Module, reconstruction: str = "mse") -> None:
+        super().__init__()
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
+        self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
+        self.reconstruction = reconstruction
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def mlp(
+        cls,
+        n_features: int,
+        hidden: Sequence[int] = (64, 32),
+        code_size: int = 8,
+        bottleneck: str = "continuous",
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+        reconstruction: str | None = None,
+        **bottleneck_options: Any,
+    ) -> AutoEncoder:
+        """A symmetric MLP autoencoder: ``n_features -> hidden -> code -> reversed(hidden) -> n_features``."""
+        hidden = list(hidden)
+        enc_out = hidden[-1] if hidden else n_features
+        encoder = MLP(n_features, enc_out, hidden[:-1], activation, dropout, batch_norm) if hidden else nn.Identity()
+        kinds = {"continuous": ContinuousBottleneck, "gaussian": GaussianBottleneck}
+        if bottleneck not in kinds:
+            raise ValueError(f"bottleneck must be one of {sorted(kinds)}, got {bottleneck!r}")
+        neck = kinds[bottleneck](enc_out, code_size, **bottleneck_options)
+        decoder = MLP(code_size, n_features, hidden[::-1], activation, dropout, batch_norm)
+        if reconstruction is None:
+            reconstruction = "gaussian" if bottleneck == "gaussian" else "mse"
+        return cls(encoder, neck, decoder, reconstruction)
+
+    def spec(self) -> dict[str, Any]:
+        """JSON description from which ``from_spec`` rebuilds the same architecture."""
+        enc = {"type": "identity"} if isinstance(self.encoder, nn.Identity) else describe(self.encoder)
+        return {
+            "encoder": enc,
+            "bottleneck": describe(self.bottleneck),
+            "decoder": describe(self.decoder),
+            "reconstruction": self.reconstruction,
+        }
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> AutoEncoder:
+        enc = nn.Identity() if spec["encoder"].get("type") == "identity" else build(spec["encoder"])
+        return cls(enc, build(spec["bottleneck"]), build(spec["decoder"]), spec["reconstruction"])
+
+    # -- forward --------------------------------------------------------------------------
+    def encode(self, x: Tensor) -> Tensor:
+        return self.bottleneck(self.encoder(x)).code
+
+    def decode(self, code: Tensor) -> Tensor:
+        out = self.decoder(code)
+        return torch.sigmoid(out) if self.reconstruction == "bernoulli" else out
+
+    def forward(self, x: Tensor) -> AEOutput:
+        b = self.bottleneck(self.encoder(x))
+        return AEOutput(self.decoder(b.code), b.code, b.aux_losses)
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        out = self.forward(x).reconstruction
+        return torch.sigmoid(out) if self.reconstruction == "bernoulli" else out
+
+    def reconstruction_loss(self, x: Tensor, raw_reconstruction: Tensor) -> Tensor:
+        """Per-sample reconstruction loss (shape ``[batch]``)."""
+        if self.reconstruction == "bernoulli":
+            return F.binary_cross_entropy_with_logits(raw_reconstruction, x, reduction="none").flatten(1).sum(1)
+        sq = (raw_reconstruction - x).pow(2).flatten(1)
+        return sq.mean(1) if self.reconstruction == "mse" else 0.5 * sq.sum(1)
+
+    def loss(self, x: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, float]]:
+        """The training objective, averaged over the batch, and its parts (unweighted means)."""
+        out = self.forward(x)
+        rec = self.reconstruction_loss(x, out.reconstruction).mean()
+        total = rec
+        parts = {"reconstruction": rec.item()}
+        for name, value in out.aux_losses.items():
+            v = value.mean()
+            total = total + self.bottleneck.aux_weight(name, progress) * v
+            parts[name] = v.item()
+        return total, parts

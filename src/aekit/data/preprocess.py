@@ -1,0 +1,177 @@
+"""A fitted tabular preprocessor, saved with the model as plain JSON.
+
+Numeric columns: optional signed ``log1p`` (heavy-tailed amounts), then robust scaling
+(median / IQR, falling back to the standard deviation and then 1 for columns whose IQR is 0).
+Categorical columns: one-hot over the categories seen in training; an unseen category at
+score time encodes as all zeros and is counted in ``unseen_counts_``, never a crash.
+
+Columns are matched by name: extra columns are ignored, reordered ones are fine, missing ones
+raise an error that names them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+IMPUTE_CHOICES = (None, "median")
+
+
+@dataclass
+class TabularPreprocessor:
+    """Fit on training features; ``transform`` maps any table with those columns to float32.
+
+    categorical: ``"auto"`` (non-numeric dtypes) or an explicit list of column names.
+    log_columns: numeric columns to pass through ``sign(x) * log1p(|x|)`` before scaling.
+    impute: ``None`` (NaN/inf raise an error naming the columns) or ``"median"``.
+    """
+
+    categorical: str | list[str] = "auto"
+    log_columns: list[str] = field(default_factory=list)
+    impute: str | None = None
+    # fitted state
+    columns_: list[str] = field(default_factory=list)
+    numeric_: list[str] = field(default_factory=list)
+    categories_: dict[str, list[str]] = field(default_factory=dict)
+    center_: list[float] = field(default_factory=list)
+    scale_: list[float] = field(default_factory=list)
+    unseen_counts_: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.impute not in IMPUTE_CHOICES:
+            raise ValueError(f"impute must be one of {IMPUTE_CHOICES}, got {self.impute!r}")
+        self.log_columns = list(self.log_columns or [])
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame) -> TabularPreprocessor:
+        if len(df) == 0:
+            raise DataError("cannot fit on an empty table")
+        self.columns_ = list(df.columns)
+        if self.categorical == "auto":
+            cats = [c for c in df.columns if not _is_numeric(df[c])]
+            # a column of numbers stored as text is a user error, not a category
+            for c in cats:
+                if _looks_numeric(df[c]):
+                    bad = _first_non_numeric(df[c])
+                    raise DataError(f"column {c!r} is numeric but holds a non-number ({bad!r}); fix the value "
+                                    f"or name it as categorical")
+        else:
+            cats = list(self.categorical)
+            missing = [c for c in cats if c not in df.columns]
+            if missing:
+                raise DataError(f"categorical columns not found: {missing}")
+        self.numeric_ = [c for c in df.columns if c not in cats]
+        missing_log = [c for c in self.log_columns if c not in self.numeric_]
+        if missing_log:
+            raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")
+        self.categories_ = {c: sorted(df[c].dropna().astype(str).unique().tolist()) for c in cats}
+        num = self._numeric_block(df, fit=True)
+        q25, med, q75 = np.nanpercentile(num, [25, 50, 75], axis=0) if num.shape[1] else ([], [], [])
+        std = np.nanstd(num, axis=0) if num.shape[1] else np.array([])
+        iqr = np.asarray(q75) - np.asarray(q25)
+        scale = np.where(iqr > 0, iqr, np.where(std > 0, std, 1.0))
+        self.center_, self.scale_ = [float(v) for v in med], [float(v) for v in scale]
+        if num.shape[1] and not any(self.categories_.values()) and np.all(std == 0):
+            raise DataError("every feature column is constant in the training data: there is nothing to learn")
+        return self
+
+    # -- transforming -------------------------------------------------------------------------
+    @property
+    def feature_names_out_(self) -> list[str]:
+        return list(self.numeric_) + [f"{c}={v}" for c, vals in self.categories_.items() for v in vals]
+
+    @property
+    def feature_groups_(self) -> list[str]:
+        """For each output feature, the original column it came from (one-hot folds back)."""
+        return list(self.numeric_) + [c for c, vals in self.categories_.items() for _ in vals]
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        if not self.columns_:
+            raise DataError("the preprocessor is not fitted")
+        missing = [c for c in self.columns_ if c not in df.columns]
+        if missing:
+            raise DataError(f"missing column(s) {missing[:10]}{' ...' if len(missing) > 10 else ''} "
+                            f"(the model was trained on {len(self.columns_)} columns)")
+        if len(df) == 0:
+            return np.zeros((0, len(self.feature_names_out_)), dtype=np.float32)
+        num = self._numeric_block(df, fit=False)
+        num -= np.asarray(self.center_, dtype=np.float32)
+        num /= np.asarray(self.scale_, dtype=np.float32)
+        blocks = [num]
+        self.unseen_counts_ = {}
+        for col, vals in self.categories_.items():
+            codes = pd.Categorical(df[col].astype(str).where(df[col].notna(), None), categories=vals).codes
+            onehot = np.zeros((len(df), len(vals)), dtype=np.float32)
+            seen = codes >= 0
+            onehot[np.flatnonzero(seen), codes[seen]] = 1.0
+            unseen = int((~seen & df[col].notna().to_numpy()).sum())
+            if unseen:
+                self.unseen_counts_[col] = unseen
+            blocks.append(onehot)
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+
+    def _numeric_block(self, df: pd.DataFrame, fit: bool) -> np.ndarray:
+        cols = self.numeric_
+        if not cols:
+            return np.zeros((len(df), 0), dtype=np.float32)
+        sub = df[cols]
+        bad = [c for c in cols if not _is_numeric(sub[c])]
+        if bad:
+            c = bad[0]
+            raise DataError(f"column {c!r} should be numeric but holds a non-number ({_first_non_numeric(sub[c])!r})")
+        arr = sub.to_numpy(dtype=np.float32, copy=True)
+        finite = np.isfinite(arr)
+        if not finite.all():
+            bad_cols = [cols[j] for j in np.flatnonzero(~finite.all(axis=0))]
+            if self.impute is None:
+                raise DataError(f"NaN or inf in column(s) {bad_cols[:10]}; clean the data or use impute='median' "
+                                "(--impute median)")
+            arr[~finite] = np.nan  # fit ignores them; transform fills them with the fitted centre
+        for name in self.log_columns:
+            j = cols.index(name)
+            arr[:, j] = np.sign(arr[:, j]) * np.log1p(np.abs(arr[:, j]))
+        if not fit and not finite.all():
+            holes = np.isnan(arr)
+            arr[holes] = np.broadcast_to(np.asarray(self.center_, dtype=np.float32), arr.shape)[holes]
+        if fit:
+            empty = [cols[j] for j in np.flatnonzero(np.isnan(arr).all(axis=0))]
+            if empty:
+                raise DataError(f"column(s) {empty} have no finite values")
+        return arr
+
+    # -- persistence --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "categorical": self.categorical, "log_columns": self.log_columns, "impute": self.impute,
+            "columns": self.columns_, "numeric": self.numeric_, "categories": self.categories_,
+            "center": self.center_, "scale": self.scale_,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TabularPreprocessor:
+        return cls(categorical=d["categorical"], log_columns=d["log_columns"], impute=d["impute"],
+                   columns_=d["columns"], numeric_=d["numeric"], categories_=d["categories"],
+                   center_=d["center"], scale_=d["scale"])
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _looks_numeric(s: pd.Series) -> bool:
+    """Mostly numbers with a few non-numbers: a numeric column with bad cells."""
+    values = s.dropna()
+    if len(values) == 0:
+        return False
+    converted = pd.to_numeric(values, errors="coerce")
+    return converted.notna().mean() >= 0.9
+
+
+def _first_non_numeric(s: pd.Series) -> object:
+    values = s.dropna()
+    bad = values[pd.to_numeric(values, errors="coerce").isna()]
+    return bad.iloc[0] if len(bad) else None

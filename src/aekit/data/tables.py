@@ -1,0 +1,100 @@
+"""Reading user tables (CSV, Parquet) whole or in bounded-memory chunks, with clear errors."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """``csv``, ``tsv`` or ``parquet`` from the file name; errors for missing or other files."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p} does not exist")
+    if p.is_dir():
+        raise DataError(f"{p} is a directory, not a table (expected .csv or .parquet)")
+    fmt = TABLE_SUFFIXES.get("".join(p.suffixes[-2:-1]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower())
+    if fmt is None:
+        raise DataError(f"{p}: unsupported file type {p.suffix!r}; expected .csv, .tsv or .parquet")
+    if p.stat().st_size == 0:
+        raise DataError(f"{p} is empty")
+    return fmt
+
+
+def iter_table(path: str | os.PathLike[str], chunksize: int = 100_000) -> Iterator[pd.DataFrame]:
+    """Yield the table in chunks of at most ``chunksize`` rows; memory stays bounded."""
+    fmt = table_format(path)
+    any_rows = False
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            for batch in pf.iter_batches(batch_size=chunksize):
+                any_rows = any_rows or batch.num_rows > 0
+                yield batch.to_pandas()
+        else:
+            sep = "\t" if fmt == "tsv" else ","
+            reader = pd.read_csv(path, sep=sep, chunksize=chunksize, skipinitialspace=True)
+            for chunk in reader:
+                any_rows = any_rows or len(chunk) > 0
+                yield chunk
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path} has no header and no rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not a readable {fmt.upper()} file ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        if fmt == "parquet":
+            raise DataError(f"{path} is not a readable Parquet file ({exc})") from None
+        raise
+    if not any_rows:
+        raise DataError(f"{path} has a header but no data rows")
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The whole table as one DataFrame (for training; scoring streams with ``iter_table``)."""
+    return pd.concat(list(iter_table(path)), ignore_index=True)
+
+
+def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
+    """Accept a DataFrame, a 2-D array-like or a path; arrays get columns ``x0, x1, ...``."""
+    if isinstance(X, pd.DataFrame):
+        df = X
+    elif isinstance(X, (str, os.PathLike)):
+        df = read_table(X)
+    else:
+        arr = np.asarray(X)
+        if arr.ndim == 1:
+            raise DataError(f"expected a 2-D table (rows x features), got a 1-D array of {arr.shape[0]} values; "
+                            "use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one row")
+        if arr.ndim != 2:
+            raise DataError(f"expected a 2-D table (rows x features), got an array of shape {arr.shape}")
+        df = pd.DataFrame(arr, columns=columns or [f"x{i}" for i in range(arr.shape[1])])
+    if df.shape[1] == 0:
+        raise DataError("the table has no columns")
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()].tolist()
+        raise DataError(f"duplicate column names: {dup}")
+    df.columns = [str(c) for c in df.columns]
+    return df
+
+
+def split_columns(df: pd.DataFrame, label_col: str | None = None, id_col: str | None = None,
+                  ) -> tuple[pd.DataFrame, pd.Series | None, pd.Series | None]:
+    """Separate the label and ID columns (named by the user) from the features."""
+    for role, name in (("label", label_col), ("id", id_col)):
+        if name is not None and name not in df.columns:
+            raise DataError(f"{role} column {name!r} not found; columns are {list(df.columns)[:20]}")
+    labels = df[label_col] if label_col else None
+    ids = df[id_col] if id_col else None
+    features = df.drop(columns=[c for c in (label_col, id_col) if c])
+    if features.shape[1] == 0:
+        raise DataError("no feature columns left after removing the label and ID columns")
+    return features, labels, ids

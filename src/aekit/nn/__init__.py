@@ -1,0 +1,9 @@
+"""Torch building blocks: encoders/decoders per modality and bottlenecks."""
+from .bottlenecks import Bottleneck, BottleneckOutput, ContinuousBottleneck, GaussianBottleneck
+from .mlp import MLP
+from .registry import build, describe
+
+__all__ = [
+    "MLP", "Bottleneck", "BottleneckOutput", "ContinuousBottleneck", "GaussianBottleneck",
+    "build", "describe",
+]

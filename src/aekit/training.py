@@ -1,0 +1,211 @@
+"""The one training loop: Adam, mini-batches, validation, early stopping, progress,
+checkpoints with resume, and data parallelism under ``torchrun`` (DDP).
+
+Determinism: epoch ``e`` shuffles with a generator seeded by ``(seed, e)``, and a checkpoint
+holds the model, the optimizer, the best weights so far and the global RNG state, so an
+interrupted run resumed from its checkpoint ends with the same weights as an uninterrupted one.
+
+Data parallelism: when launched by ``torchrun`` (``WORLD_SIZE > 1``) each process takes a
+strided share of every global mini-batch and DDP averages the gradients, so the result
+matches a single process up to floating-point rounding. Validation runs on every rank over
+the same data, so all ranks take the same early-stopping decision without talking.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .io import atomic_path
+
+CHECKPOINT_FILE = "checkpoint.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Options of ``train``. ``patience`` epochs without a relative improvement of
+    ``min_delta`` in validation loss stop training; the best weights are restored."""
+
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 10
+    min_delta: float = 1e-4
+    grad_clip: float | None = 5.0
+    seed: int = 0
+    verbose: int = 1
+    checkpoint_dir: str | None = None
+    resume: bool = False
+    desc: str = "training"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("epochs, batch_size and patience must be >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_loss: float = math.inf
+    stopped_early: bool = False
+
+
+def distributed_context() -> tuple[int, int]:
+    """``(rank, world_size)``; joins the gloo process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+class _Objective(nn.Module):
+    """Wraps ``model.loss`` as a forward pass, which is what DDP synchronises."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, progress: float) -> tuple[Tensor, dict[str, float]]:
+        return self.model.loss(x, progress)
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, data: Tensor, batch_size: int = 4096) -> float:
+    """Mean training objective over ``data`` in eval mode (full weight on every aux loss)."""
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for start in range(0, len(data), batch_size):
+        chunk = data[start:start + batch_size]
+        total += model.loss(chunk, 1.0)[0].item() * len(chunk)
+    model.train(was_training)
+    return total / max(len(data), 1)
+
+
+def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, config: TrainConfig | None = None) -> TrainResult:
+    """Fit ``model`` (anything with ``loss(x, progress) -> (scalar, parts)``) in place."""
+    cfg = config or TrainConfig()
+    if len(train_data) == 0:
+        raise ValueError("no training rows")
+    rank, world = distributed_context()
+    objective: nn.Module = _Objective(model)
+    if world > 1:
+        objective = nn.parallel.DistributedDataParallel(objective)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    result = TrainResult()
+    best_state = _clone_state(model)
+    bad_epochs, start_epoch = 0, 0
+    ckpt = Path(cfg.checkpoint_dir) / CHECKPOINT_FILE if cfg.checkpoint_dir else None
+    if cfg.resume and ckpt is not None and ckpt.exists():
+        start_epoch, bad_epochs, best_state = _load_checkpoint(ckpt, model, optimizer, result)
+
+    n = len(train_data)
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.desc, disable=cfg.verbose <= 0 or rank != 0,
+               initial=start_epoch, total=cfg.epochs, leave=False)
+    for epoch in bar:
+        if result.stopped_early:
+            break
+        model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=gen)
+        seen, running = 0, 0.0
+        for start in range(0, n, cfg.batch_size):
+            idx = perm[start:start + cfg.batch_size]
+            if len(idx) < world:  # a share would be empty: DDP needs every rank to step
+                continue
+            share = idx[rank::world]
+            progress = (epoch + start / n) / cfg.epochs
+            loss, _ = objective(train_data[share], progress)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"training loss became {loss.item()} at epoch {epoch}: lower lr or check the data scale")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            running += loss.item() * len(idx)
+            seen += len(idx)
+        record = {"epoch": epoch, "train_loss": running / max(seen, 1)}
+        monitored = record["train_loss"]
+        if val_data is not None and len(val_data):
+            record["val_loss"] = monitored = evaluate_loss(model, val_data)
+        result.history.append(record)
+        if monitored < result.best_loss - cfg.min_delta * abs(result.best_loss if math.isfinite(result.best_loss) else 0):
+            result.best_loss, result.best_epoch, bad_epochs = monitored, epoch, 0
+            best_state = _clone_state(model)
+        else:
+            bad_epochs += 1
+            result.stopped_early = bad_epochs >= cfg.patience
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
+        if ckpt is not None and rank == 0:
+            _save_checkpoint(ckpt, model, optimizer, best_state, result, epoch + 1, bad_epochs)
+    bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    return result
+
+
+def _clone_state(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, best: dict[str, Tensor],
+                     result: TrainResult, next_epoch: int, bad_epochs: int) -> None:
+    tensors: dict[str, Tensor] = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v.contiguous() for k, v in best.items()})
+    opt = optimizer.state_dict()
+    for idx, state in opt["state"].items():
+        for key, value in state.items():
+            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value).contiguous()
+    tensors["rng"] = torch.get_rng_state()
+    meta = {
+        "next_epoch": next_epoch, "bad_epochs": bad_epochs, "best_epoch": result.best_epoch,
+        "best_loss": result.best_loss, "stopped_early": result.stopped_early,
+        "history": result.history, "param_groups": opt["param_groups"],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
+
+
+def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     result: TrainResult) -> tuple[int, int, dict[str, Tensor]]:
+    from safetensors import safe_open
+
+    from .errors import ModelFileError
+
+    try:
+        tensors = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            meta: dict[str, Any] = json.loads(f.metadata()["state"])
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the same user problem
+        raise ModelFileError(f"cannot resume: checkpoint {path} is unreadable ({exc}); delete it to start over") from None
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    state: dict[int, dict[str, Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    torch.set_rng_state(tensors["rng"])
+    result.history = meta["history"]
+    result.best_epoch, result.best_loss = meta["best_epoch"], meta["best_loss"]
+    result.stopped_early = meta["stopped_early"]
+    return meta["next_epoch"], meta["bad_epochs"], best
