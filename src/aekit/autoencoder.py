@@ -103,14 +103,15 @@ class AutoEncoder(nn.Module):
         sq = (raw_reconstruction - x).pow(2).flatten(1)
         return sq.mean(1) if self.reconstruction == "mse" else 0.5 * sq.sum(1)
 
-    def loss(self, x: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, float]]:
-        """The training objective, averaged over the batch, and its parts (unweighted means)."""
+    def loss(self, x: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
+        """The training objective, averaged over the batch, and its parts (unweighted means,
+        detached)."""
         out = self.forward(x)
         rec = self.reconstruction_loss(x, out.reconstruction).mean()
         total = rec
-        parts = {"reconstruction": rec.item()}
+        parts = {"reconstruction": rec.detach()}
         for name, value in out.aux_losses.items():
             v = value.mean()
             total = total + self.bottleneck.aux_weight(name, progress) * v
-            parts[name] = v.item()
+            parts[name] = v.detach()
         return total, parts

@@ -80,7 +80,7 @@ class _Objective(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, progress: float) -> tuple[Tensor, dict[str, float]]:
+    def forward(self, x: Tensor, progress: float) -> tuple[Tensor, dict[str, Tensor]]:
         return self.model.loss(x, progress)
 
 
@@ -106,7 +106,7 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
     objective: nn.Module = _Objective(model)
     if world > 1:
         objective = nn.parallel.DistributedDataParallel(objective)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _adam(model, cfg)
     result = TrainResult()
     best_state = _clone_state(model)
     bad_epochs, start_epoch = 0, 0
@@ -123,7 +123,7 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         perm = torch.randperm(n, generator=gen)
-        seen, running = 0, 0.0
+        seen, running = 0, torch.zeros((), dtype=torch.float64)
         for start in range(0, n, cfg.batch_size):
             idx = perm[start:start + cfg.batch_size]
             if len(idx) < world:  # a share would be empty: DDP needs every rank to step
@@ -131,17 +131,17 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
             share = idx[rank::world]
             progress = (epoch + start / n) / cfg.epochs
             loss, _ = objective(train_data[share], progress)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"training loss became {loss.item()} at epoch {epoch}: lower lr or check the data scale")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
             optimizer.step()
-            running += loss.item() * len(idx)
+            running += loss.detach() * len(idx)  # no .item() per step: it costs more than the step
             seen += len(idx)
-        record = {"epoch": epoch, "train_loss": running / max(seen, 1)}
+        record = {"epoch": epoch, "train_loss": running.item() / max(seen, 1)}
+        if not math.isfinite(record["train_loss"]):
+            raise FloatingPointError(f"training loss became {record['train_loss']} at epoch {epoch}: "
+                                     "lower lr or check the data scale")
         monitored = record["train_loss"]
         if val_data is not None and len(val_data):
             record["val_loss"] = monitored = evaluate_loss(model, val_data)
@@ -159,6 +159,13 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
     model.load_state_dict(best_state)
     model.eval()
     return result
+
+
+def _adam(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    try:  # the fused kernel is several times cheaper per step for small networks
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError):  # older torch without a fused CPU Adam
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _clone_state(model: nn.Module) -> dict[str, Tensor]:

@@ -215,16 +215,35 @@ class AnomalyDetector(BaseEstimator):
             out[start:start + SCORE_BLOCK] = acc.div_(len(self.models_))
         return out
 
+    def _extra_score(self, Z: torch.Tensor) -> np.ndarray | None:
+        """Score terms not attributable to features (the VAE's KL); None for plain AEs."""
+        return None
+
     def _score_matrix(self, Z: torch.Tensor) -> np.ndarray:
         scores = np.empty(len(Z), dtype=np.float64)
-        with torch.inference_mode():
-            for start in range(0, len(Z), SCORE_BLOCK):
-                scores[start:start + SCORE_BLOCK] = self._contributions(Z[start:start + SCORE_BLOCK]).sum(1).numpy()
-        return scores
+        for start in range(0, len(Z), SCORE_BLOCK):
+            scores[start:start + SCORE_BLOCK] = self._contributions(Z[start:start + SCORE_BLOCK]).sum(1).numpy()
+        extra = self._extra_score(Z)
+        return scores if extra is None else scores + extra
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (PyOD's convention)."""
         return self._score_matrix(self._transform(X))
+
+    def score_explain(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
+        """``decision_function(X)`` and ``explain(X)`` from one pass over the data."""
+        Z = self._transform(X)
+        contrib = self._contributions(Z).numpy().astype(np.float64)
+        scores = contrib.sum(1)
+        extra = self._extra_score(Z)
+        if extra is not None:
+            scores = scores + extra
+        frame = pd.DataFrame(contrib, columns=self.preprocessor_.feature_groups_)
+        folded = frame.T.groupby(level=0, sort=False).sum().T
+        folded = folded[[c for c in self.preprocessor_.columns_ if c in folded.columns]]
+        if isinstance(X, pd.DataFrame):
+            folded.index = X.index
+        return scores, folded
 
     score_samples = decision_function  # the scikit-learn name; note: sklearn's own use lower = abnormal
 
@@ -252,19 +271,12 @@ class AnomalyDetector(BaseEstimator):
         return np.column_stack([1 - p, p])
 
     def explain(self, X: Any) -> pd.DataFrame:
-        """Per-column contributions to each row's score (rows sum to ``decision_function``).
+        """Per-column contributions to each row's score (rows sum to ``decision_function``,
+        less any term not attributable to features, such as a VAE's KL).
 
         Columns are the user's original column names; one-hot categories are summed back
         into their column."""
-        Z = self._transform(X)
-        contrib = self._contributions(Z).numpy().astype(np.float64)
-        groups = self.preprocessor_.feature_groups_
-        frame = pd.DataFrame(contrib, columns=groups)
-        folded = frame.T.groupby(level=0, sort=False).sum().T
-        folded = folded[[c for c in self.preprocessor_.columns_ if c in folded.columns]]
-        if isinstance(X, pd.DataFrame):
-            folded.index = X.index
-        return folded
+        return self.score_explain(X)[1]
 
     def set_threshold(self, threshold: str | float, X_clean: Any = None) -> AnomalyDetector:
         """Re-threshold a fitted model: ``"fpr:R"`` on ``X_clean`` (known-clean rows), a
@@ -305,6 +317,10 @@ class AnomalyDetector(BaseEstimator):
     def load(cls, path: str | Path) -> AnomalyDetector:
         """Read a model directory written by ``save`` (never unpickles anything)."""
         config, tensors = load_model_dir(path, (cls._kind,))
+        return cls._from_loaded(config, tensors)
+
+    @classmethod
+    def _from_loaded(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> AnomalyDetector:
         det = cls(**config["params"])
         det.preprocessor_ = TabularPreprocessor.from_dict(config["preprocessor"])
         det.models_, det.feature_weights_ = [], []

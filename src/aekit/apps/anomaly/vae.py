@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
 import torch
 
 from ...autoencoder import AutoEncoder
@@ -66,15 +67,14 @@ class VAEAnomalyDetector(AnomalyDetector):
             return torch.full((Z.shape[1],), 0.5)  # the Gaussian log-likelihood term
         return super()._feature_weights(model, Z)
 
-    def _score_matrix(self, Z: torch.Tensor):  # type: ignore[override]
-        scores = super()._score_matrix(Z)
-        if self.score == "elbo":
-            with torch.inference_mode():
-                kl = torch.zeros(len(Z), dtype=torch.float64)
-                for model in self.models_:
-                    kl += model.bottleneck(model.encoder(Z)).aux_losses["kl"].double()
-            scores = scores + (kl / len(self.models_)).numpy()
-        return scores
+    @torch.inference_mode()
+    def _extra_score(self, Z: torch.Tensor) -> np.ndarray | None:
+        if self.score != "elbo":
+            return None
+        kl = torch.zeros(len(Z), dtype=torch.float64)
+        for model in self.models_:
+            kl += model.bottleneck(model.encoder(Z)).aux_losses["kl"].double()
+        return (kl / len(self.models_)).numpy()
 
 
 # scikit-learn reads parameter names from the __init__ signature; publish the full one

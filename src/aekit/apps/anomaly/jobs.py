@@ -1,0 +1,150 @@
+"""File-level jobs behind ``aekit anomaly ...``: train from a table, stream-score a table,
+evaluate and report. The CLI only parses arguments and calls these."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ...data import iter_table, read_table, split_columns
+from ...errors import DataError
+from ...io import atomic_path
+from . import load_detector
+from .detector import AnomalyDetector
+from .report import Metrics, binary_labels, evaluate, top_features, write_report
+from .vae import VAEAnomalyDetector
+
+CHUNK_ROWS = 100_000
+TOP_ANOMALIES = 15
+
+
+def checkpoint_dir_for(model_dir: str | os.PathLike[str]) -> str:
+    return f"{os.fspath(model_dir).rstrip('/')}.ckpt"
+
+
+def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, label_col: str | None = None,
+               normal_value: str | None = None, id_col: str | None = None, vae: bool = False,
+               resume: bool = False, **params: Any) -> AnomalyDetector:
+    """Train on a CSV/Parquet table and save the model directory at ``out``.
+
+    With ``label_col`` and ``normal_value`` only rows whose label equals ``normal_value`` are
+    used ("train on normal rows only"); the label and ID columns are never features."""
+    if normal_value is not None and label_col is None:
+        raise DataError("--normal-value needs --label-col")
+    df = read_table(data)
+    features, labels, _ = split_columns(df, label_col, id_col)
+    if normal_value is not None:
+        mask = (labels.astype(str).str.strip() == str(normal_value).strip()).to_numpy()
+        if not mask.any():
+            seen = sorted(map(str, labels.dropna().unique()))[:8]
+            raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
+        features = features[mask]
+    cls = VAEAnomalyDetector if vae else AnomalyDetector
+    detector = cls(checkpoint_dir=checkpoint_dir_for(out), resume=resume, **params)
+    detector.fit(features)
+    detector.save(out)
+    return detector
+
+
+@dataclass
+class ScoreSummary:
+    rows: int = 0
+    flagged: int = 0
+    unseen_categories: dict[str, int] = field(default_factory=dict)
+
+
+def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | AnomalyDetector,
+               out: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
+               top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1) -> ScoreSummary:
+    """Score a table chunk by chunk (bounded memory) and write a CSV with ``score``,
+    ``is_anomaly`` and ``top_features`` (plus the ID and label columns when named).
+    The output appears atomically when scoring is complete."""
+    det = model if isinstance(model, AnomalyDetector) else load_detector(model)
+    summary = ScoreSummary()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
+        for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", disable=verbose <= 0):
+            features, labels, ids = split_columns(chunk, label_col, id_col)
+            scores, contrib = det.score_explain(features)
+            result = pd.DataFrame(index=chunk.index)
+            if ids is not None:
+                result[id_col] = ids
+            result["score"] = scores
+            result["is_anomaly"] = (scores > det.threshold_).astype(int)
+            result["top_features"] = top_features(contrib, top_k)
+            if labels is not None:
+                result[label_col] = labels
+            result.to_csv(fh, header=summary.rows == 0, index=False)
+            summary.rows += len(chunk)
+            summary.flagged += int(result["is_anomaly"].sum())
+            for col, n in det.preprocessor_.unseen_counts_.items():
+                summary.unseen_categories[col] = summary.unseen_categories.get(col, 0) + n
+    return summary
+
+
+@dataclass
+class Analysis:
+    scores: np.ndarray
+    labels: np.ndarray | None
+    top_contributions: pd.DataFrame
+    metrics: Metrics | None
+    report_paths: list[Path]
+    threshold: float
+
+
+def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | AnomalyDetector,
+                 report_dir: str | os.PathLike[str], *, label_col: str | None = None,
+                 normal_value: str | None = None, id_col: str | None = None,
+                 chunksize: int = CHUNK_ROWS, verbose: int = 1) -> Analysis:
+    """Score a table (streaming), compute metrics when labels are named, and write the report:
+    scores histogram with the threshold, ROC curve, contributions of the top anomalies."""
+    det = model if isinstance(model, AnomalyDetector) else load_detector(model)
+    scores, labels, top = [], [], None
+    offset = 0
+    for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", disable=verbose <= 0):
+        features, lab, ids = split_columns(chunk, label_col, id_col)
+        s, contrib = det.score_explain(features)
+        contrib.index = ids.astype(str).to_numpy() if ids is not None else np.arange(offset, offset + len(chunk))
+        offset += len(chunk)
+        scores.append(s)
+        if lab is not None:
+            labels.append(binary_labels(lab, normal_value))
+        # keep only the running top anomalies' contributions: memory stays bounded
+        contrib["__score"] = s
+        top = pd.concat([top, contrib]) if top is not None else contrib
+        top = top.nlargest(TOP_ANOMALIES, "__score")
+    all_scores = np.concatenate(scores)
+    y = np.concatenate(labels) if labels else None
+    metrics = evaluate(all_scores, y, det.threshold_) if y is not None else None
+    top = top.drop(columns="__score")
+    paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics)
+    return Analysis(all_scores, y, top, metrics, paths, det.threshold_)
+
+
+def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, verbose: int = 1) -> Analysis:
+    """The bundled demo: breast cancer, benign = normal. Trains on 60% of the benign rows and
+    tests on the remaining benign rows plus every malignant one."""
+    from ...data import load_breast_cancer_frame
+
+    out = Path(out_dir)
+    df = load_breast_cancer_frame()
+    benign = np.flatnonzero(df["diagnosis"].to_numpy() == "benign")
+    rng = np.random.default_rng(seed)
+    train_idx = np.sort(rng.permutation(benign)[: int(0.6 * len(benign))])
+    test = df.drop(index=train_idx)
+    features = df.drop(columns="diagnosis")
+    det = AnomalyDetector(threshold="fpr:0.05", random_state=seed, verbose=verbose)
+    det.fit(features.iloc[train_idx])
+    det.save(out / "model")
+    out.mkdir(parents=True, exist_ok=True)
+    test_path = out / "test.csv"
+    with atomic_path(test_path) as tmp:
+        test.to_csv(tmp, index=False)
+    return analyse_file(test_path, det, out / "report", label_col="diagnosis", normal_value="benign",
+                        verbose=0)

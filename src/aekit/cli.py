@@ -1,0 +1,143 @@
+"""``aekit <application> <verb>``: argument parsing and calls into the Python API, no logic.
+
+User errors (bad data, bad model directory, bad option) print one line and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ._version import __version__
+from .errors import AekitError
+
+
+def _anomaly_parser(sub: argparse._SubParsersAction) -> None:
+    anomaly = sub.add_parser("anomaly", help="anomaly detection on tables: train on normal rows, score new ones",
+                             description="Anomaly detection on CSV/Parquet tables.")
+    verbs = anomaly.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def columns(p: argparse.ArgumentParser, label_help: str) -> None:
+        p.add_argument("--label-col", help=label_help)
+        p.add_argument("--id-col", help="an ID column: excluded from features, copied to outputs")
+
+    t = verbs.add_parser("train", help="train a detector on a table", description="Train a detector on a table "
+                         "(CSV or Parquet with a header) and save it as a model directory.")
+    t.add_argument("data", help="training table (.csv, .tsv or .parquet)")
+    t.add_argument("--out", required=True, help="model directory to write")
+    columns(t, "label column (excluded from features)")
+    t.add_argument("--normal-value", help="train only on rows whose label equals this value (e.g. 'normal.' or 0)")
+    t.add_argument("--threshold", help="'fpr:0.01' (false-alarm rate on held-out clean rows), "
+                   "'contamination:0.05', or a score; default: --contamination")
+    t.add_argument("--contamination", type=float, default=0.1, help="expected anomaly share (default 0.1)")
+    t.add_argument("--categorical", help="comma-separated categorical columns (default: non-numeric columns)")
+    t.add_argument("--log-columns", help="comma-separated heavy-tailed columns to log-transform (e.g. Amount)")
+    t.add_argument("--impute", choices=["median"], help="fill NaN/inf with the training median instead of failing")
+    t.add_argument("--vae", action="store_true", help="a variational autoencoder (Gaussian code)")
+    t.add_argument("--n-estimators", type=int, default=5, help="autoencoders in the seed ensemble (default 5)")
+    t.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping ends sooner)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    s = verbs.add_parser("score", help="score a table (streamed in chunks)",
+                         description="Score a table in chunks (bounded memory) and write a CSV with score, "
+                                     "is_anomaly and top_features.")
+    s.add_argument("data")
+    s.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
+    s.add_argument("--out", required=True, help="output CSV")
+    columns(s, "label column to copy to the output (not a feature)")
+    s.add_argument("--top-k", type=int, default=3, help="top contributing features per row (default 3)")
+    s.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (default 100000)")
+    s.add_argument("--quiet", action="store_true")
+
+    for verb, label_required, help_ in (
+        ("eval", True, "metrics against labels, plus the report PNGs"),
+        ("report", False, "the report PNGs (scores histogram, top anomalies' contributions; ROC with labels)"),
+    ):
+        e = verbs.add_parser(verb, help=help_, description=help_[0].upper() + help_[1:] + ".")
+        e.add_argument("data")
+        e.add_argument("--model", required=True)
+        e.add_argument("--label-col", required=label_required, help="label column")
+        e.add_argument("--id-col", help="ID column (names the rows in the report)")
+        e.add_argument("--normal-value", help="the label value of normal rows (default: labels are 0/1)")
+        e.add_argument("--report-dir", default="report", help="where the PNGs go (default ./report)")
+        e.add_argument("--quiet", action="store_true")
+
+    d = verbs.add_parser("demo", help="train and evaluate on the bundled breast-cancer data",
+                         description="Train on 60%% of the benign rows of scikit-learn's breast cancer data; "
+                                     "test on the rest plus every malignant row; print metrics, write the report.")
+    d.add_argument("--out", default="demo_output")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _run_anomaly(args: argparse.Namespace) -> int:
+    from .apps.anomaly import jobs
+
+    verbose = 0 if args.quiet else 1
+    if args.verb == "train":
+        params = dict(contamination=args.contamination, threshold=args.threshold, impute=args.impute,
+                      n_estimators=args.n_estimators, epochs=args.epochs, random_state=args.seed, verbose=verbose)
+        if args.categorical:
+            params["categorical"] = _split(args.categorical)
+        if args.log_columns:
+            params["log_columns"] = _split(args.log_columns)
+        det = jobs.train_file(args.data, args.out, label_col=args.label_col, normal_value=args.normal_value,
+                              id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
+        print(f"trained on {len(det.decision_scores_)} rows, {det.n_features_in_} columns; "
+              f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
+        print(f"model written to {args.out}")
+    elif args.verb == "score":
+        summary = jobs.score_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
+                                  top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose)
+        print(f"scored {summary.rows} rows, flagged {summary.flagged} as anomalies; wrote {args.out}")
+        if summary.unseen_categories:
+            print(f"unseen categories (encoded as none of the known ones): {summary.unseen_categories}")
+    elif args.verb in ("eval", "report"):
+        analysis = jobs.analyse_file(args.data, args.model, args.report_dir, label_col=args.label_col,
+                                     normal_value=args.normal_value, id_col=args.id_col, verbose=verbose)
+        if analysis.metrics is not None:
+            print("\n".join(analysis.metrics.lines()))
+        else:
+            print(f"scored {len(analysis.scores)} rows, flagged {(analysis.scores > analysis.threshold).sum()} "
+                  f"(threshold {analysis.threshold:.4g})")
+        print("report: " + ", ".join(str(p) for p in analysis.report_paths))
+    elif args.verb == "demo":
+        analysis = jobs.run_demo(args.out, seed=args.seed, verbose=verbose)
+        print("aekit demo: breast cancer (benign = normal), AnomalyDetector defaults, threshold fpr:0.05")
+        print("\n".join(analysis.metrics.lines()))
+        print("report: " + ", ".join(str(p) for p in analysis.report_paths))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aekit", description="Autoencoders made useful.")
+    parser.add_argument("--version", action="version", version=f"aekit {__version__}")
+    sub = parser.add_subparsers(dest="application", required=True, metavar="APPLICATION")
+    _anomaly_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.application == "anomaly":
+            return _run_anomaly(args)
+    except (AekitError, ValueError) as exc:
+        # User errors: one line, no traceback. ValueError covers bad option values.
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"aekit: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aekit: interrupted (rerun with --resume to continue training)", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Matplotlib figures the applications write (PNG, atomically, headless)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def score_histogram(scores: np.ndarray, threshold: float, path: str | os.PathLike[str],
+                    labels: np.ndarray | None = None) -> Path:
+    """Histogram of anomaly scores (log x-axis when they span decades) with the threshold."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    s = np.asarray(scores, dtype=float)
+    positive = s[s > 0]
+    use_log = len(positive) == len(s) and positive.max() / max(positive.min(), 1e-12) > 100
+    bins = np.geomspace(positive.min(), positive.max(), 50) if use_log else 50
+    if labels is None:
+        ax.hist(s, bins=bins, color="tab:blue", alpha=0.8, label="rows")
+    else:
+        ax.hist(s[labels == 0], bins=bins, color="tab:blue", alpha=0.6, label="normal")
+        ax.hist(s[labels == 1], bins=bins, color="tab:red", alpha=0.6, label="anomaly")
+    if use_log:
+        ax.set_xscale("log")
+    ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.3g}")
+    ax.set_xlabel("anomaly score (higher = more anomalous)")
+    ax.set_ylabel("rows")
+    ax.legend()
+    ax.set_title("Anomaly scores")
+    return save_figure(fig, path)
+
+
+def roc_curve_plot(labels: np.ndarray, scores: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot(fpr, tpr, color="tab:red", label=f"AUC-ROC {roc_auc_score(labels, scores):.3f}")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC curve")
+    ax.legend(loc="lower right")
+    return save_figure(fig, path)
+
+
+def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_features: int = 10) -> Path:
+    """Stacked per-feature contributions for each row of ``contrib`` (the top anomalies)."""
+    top_cols = contrib.sum(0).sort_values(ascending=False).index[:max_features]
+    shown = contrib[top_cols].copy()
+    shown["(other)"] = contrib.drop(columns=top_cols).sum(1)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(shown) + 1.8))
+    left = np.zeros(len(shown))
+    colors = plt.get_cmap("tab20").colors
+    for i, col in enumerate(shown.columns):
+        vals = shown[col].to_numpy()
+        ax.barh(range(len(shown)), vals, left=left, color=colors[i % 20] if col != "(other)" else "lightgrey",
+                label=col)
+        left += vals
+    ax.set_yticks(range(len(shown)), [str(i) for i in shown.index])
+    ax.invert_yaxis()
+    ax.set_xlabel("contribution to anomaly score")
+    ax.set_ylabel("row")
+    ax.set_title("What makes the top anomalies anomalous")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    return save_figure(fig, path)
+
+
+def training_curves(histories: list[list[dict[str, float]]], path: str | os.PathLike[str]) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for k, hist in enumerate(histories):
+        epochs = [r["epoch"] for r in hist]
+        ax.plot(epochs, [r["train_loss"] for r in hist], color=f"C{k}", alpha=0.6, label=f"model {k} train")
+        if hist and "val_loss" in hist[0]:
+            ax.plot(epochs, [r["val_loss"] for r in hist], color=f"C{k}", linestyle="--", label=f"model {k} val")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=7)
+    ax.set_title("Training")
+    return save_figure(fig, path)

@@ -1,0 +1,176 @@
+"""The anomaly-detection API: quality on real data, thresholds, explanations, sklearn surface."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from aekit import AnomalyDetector, DataError, NotFittedError, VAEAnomalyDetector
+
+from .conftest import FAST, make_kdd_rows
+
+
+@pytest.fixture(scope="module")
+def fitted(cancer_split):
+    Xtr, _, _ = cancer_split
+    return AnomalyDetector(**FAST).fit(Xtr)
+
+
+def test_detects_malignant_tumours_far_better_than_chance(fitted, cancer_split):
+    _, Xte, yte = cancer_split
+    scores = fitted.decision_function(Xte)
+    assert roc_auc_score(yte, scores) > 0.9
+    assert scores.dtype == np.float64 and np.all(np.isfinite(scores))
+    assert scores[yte == 1].mean() > 2 * scores[yte == 0].mean()  # higher = more anomalous
+
+
+def test_pyod_surface(fitted, cancer_split):
+    Xtr, Xte, _ = cancer_split
+    assert fitted.decision_scores_.shape == (len(Xtr),)
+    np.testing.assert_array_equal(fitted.labels_, (fitted.decision_scores_ > fitted.threshold_).astype(int))
+    assert fitted.labels_.mean() == pytest.approx(0.1, abs=0.02)  # contamination 0.1 by default
+    pred = fitted.predict(Xte)
+    assert set(np.unique(pred)) <= {0, 1}
+    proba = fitted.predict_proba(Xte)
+    assert proba.shape == (len(Xte), 2) and np.allclose(proba.sum(1), 1) and proba.min() >= 0
+    unify = fitted.predict_proba(Xte, method="unify")
+    assert (np.argmax(unify, 1) <= 1).all()
+    assert fitted.score_samples(Xte[:3]).shape == (3,)
+
+
+def test_vae_detector_works_and_elbo_adds_kl(cancer_split):
+    Xtr, Xte, yte = cancer_split
+    vae = VAEAnomalyDetector(**FAST).fit(Xtr)
+    assert roc_auc_score(yte, vae.decision_function(Xte)) > 0.85
+    # the same rows scored alone or in a batch get the same score (shared noise draws)
+    np.testing.assert_allclose(vae.decision_function(Xte[:5]), vae.decision_function(Xte)[:5], rtol=1e-5)
+    elbo = VAEAnomalyDetector(**FAST, score="elbo").fit(Xtr)
+    s, contrib = elbo.score_explain(Xte)
+    assert np.all(s > contrib.sum(1).to_numpy())  # the KL part is not attributed to features
+    assert roc_auc_score(yte, s) > 0.85
+
+
+def test_vae_has_no_nan_on_hard_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    X[:, 0] = 7.0  # constant column
+    X[:, 1] *= 1e6  # enormous scale
+    X[::7, 2] = rng.standard_cauchy(len(X[::7, 2])) * 1e4  # heavy tails
+    vae = VAEAnomalyDetector(n_estimators=1, epochs=30, verbose=0).fit(X)
+    assert np.all(np.isfinite(vae.decision_function(X)))
+
+
+def test_thresholds_three_ways(cancer_split):
+    Xtr, Xte, _ = cancer_split
+    fpr = AnomalyDetector(**FAST, threshold="fpr:0.05").fit(Xtr)
+    assert fpr.threshold_rule_.method == "fpr"
+    explicit = AnomalyDetector(**FAST, threshold=3.5).fit(Xtr)
+    assert explicit.threshold_ == 3.5
+    assert ((explicit.decision_function(Xte) > 3.5).astype(int) == explicit.predict(Xte)).all()
+    cont = AnomalyDetector(**FAST, contamination=0.2).fit(Xtr)
+    assert cont.labels_.mean() == pytest.approx(0.2, abs=0.02)
+    # re-threshold on known-clean rows without retraining
+    cont.set_threshold("fpr:0.1", X_clean=Xtr)
+    assert cont.predict(Xtr).mean() == pytest.approx(0.1, abs=0.02)
+    for bad in ("fpr:2", "fpr:x", "tpr:0.1", [1]):
+        with pytest.raises(ValueError):
+            AnomalyDetector(threshold=bad).fit(Xtr)
+
+
+def test_explain_sums_to_score_and_folds_one_hot_columns():
+    df = make_kdd_rows(300, 0).drop(columns="label")
+    det = AnomalyDetector(**FAST).fit(df)
+    attacks = make_kdd_rows(0, 20, seed=1).drop(columns="label")
+    contrib = det.explain(attacks)
+    assert list(contrib.columns) == list(df.columns)  # original names, service not service=http
+    np.testing.assert_allclose(contrib.sum(1), det.decision_function(attacks), rtol=1e-4)
+    assert det.preprocessor_.unseen_counts_ == {"protocol_type": 10, "service": 20, "flag": 10}
+    normal_scores = det.decision_function(make_kdd_rows(50, 0, seed=2).drop(columns="label"))
+    assert det.decision_function(attacks).min() > np.median(normal_scores)
+
+
+def test_sklearn_clone_pipeline_and_params(cancer_split):
+    Xtr, Xte, _ = cancer_split
+    det = AnomalyDetector(**FAST, code_size=4)
+    params = det.get_params()
+    assert params["code_size"] == 4 and "threshold" in params
+    twin = clone(det)
+    assert twin.get_params() == params and not hasattr(twin, "models_")
+    vae_params = VAEAnomalyDetector(beta=0.5).get_params()
+    assert vae_params["beta"] == 0.5 and "n_estimators" in vae_params
+    assert clone(VAEAnomalyDetector(beta=0.5, epochs=3)).get_params()["epochs"] == 3
+    pipe = Pipeline([("log", FunctionTransformer(np.log1p)), ("ae", AnomalyDetector(**FAST))]).fit(Xtr.to_numpy())
+    assert pipe.decision_function(Xte.to_numpy()).shape == (len(Xte),)
+
+
+def test_numpy_and_dataframe_give_the_same_scores(fitted, cancer_split):
+    _, Xte, _ = cancer_split
+    np.testing.assert_allclose(fitted.decision_function(Xte.to_numpy()), fitted.decision_function(Xte), rtol=1e-6)
+
+
+def test_same_seed_same_scores(cancer_split):
+    Xtr, Xte, _ = cancer_split
+    a = AnomalyDetector(**FAST, random_state=5).fit(Xtr).decision_function(Xte)
+    b = AnomalyDetector(**FAST, random_state=5).fit(Xtr).decision_function(Xte)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_columns_matched_by_name(fitted, cancer_split):
+    _, Xte, _ = cancer_split
+    reordered = Xte[Xte.columns[::-1]].assign(extra=1.0)
+    np.testing.assert_allclose(fitted.decision_function(reordered), fitted.decision_function(Xte))
+    with pytest.raises(DataError, match="missing column.*mean radius"):
+        fitted.decision_function(Xte.drop(columns=["mean radius"]))
+    with pytest.raises(DataError, match="30"):
+        fitted.decision_function(Xte.to_numpy()[:, :5])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda X: X.assign(**{"mean area": np.where(np.arange(len(X)) == 3, np.nan, X["mean area"])}), "NaN or inf.*mean area"),
+    (lambda X: X.assign(**{"mean area": np.inf}), "NaN or inf"),
+    (lambda X: X.astype({"mean area": object}).assign(**{"mean area": ["big"] + [1.0] * (len(X) - 1)}), "non-number.*big"),
+])
+def test_bad_values_at_score_time_raise_naming_the_column(fitted, cancer_split, make, message):
+    _, Xte, _ = cancer_split
+    with pytest.raises(DataError, match=message):
+        fitted.decision_function(make(Xte.copy()))
+
+
+def test_impute_fills_missing_values(cancer_split):
+    Xtr, Xte, _ = cancer_split
+    holes = Xtr.copy()
+    holes.iloc[::5, 2] = np.nan
+    det = AnomalyDetector(**FAST, impute="median").fit(holes)
+    Xte = Xte.copy()
+    Xte.iloc[0, 2] = np.inf
+    assert np.all(np.isfinite(det.decision_function(Xte)))
+
+
+def test_training_input_edge_cases():
+    rng = np.random.default_rng(0)
+    with pytest.raises(DataError, match="at least 8 rows"):
+        AnomalyDetector(**FAST).fit(rng.normal(size=(1, 4)))
+    with pytest.raises(DataError, match="every feature column is constant"):
+        AnomalyDetector(**FAST).fit(np.ones((50, 3)))
+    with pytest.raises(DataError, match="1-D"):
+        AnomalyDetector(**FAST).fit(rng.normal(size=50))
+    X = rng.normal(size=(100, 4))
+    X[:, 2] = 5.0  # one constant column is fine
+    det = AnomalyDetector(**FAST).fit(X)
+    moved = X[:5].copy()
+    moved[:, 2] = 50.0
+    assert det.decision_function(moved).min() > det.decision_function(X).max()
+    with pytest.raises(NotFittedError):
+        AnomalyDetector().decision_function(X)
+    with pytest.raises(ValueError, match="n_estimators"):
+        AnomalyDetector(n_estimators=0).fit(X)
+
+
+def test_one_row_can_be_scored(fitted, cancer_split):
+    _, Xte, _ = cancer_split
+    assert fitted.decision_function(Xte.iloc[:1]).shape == (1,)
+    assert fitted.decision_function(pd.DataFrame(columns=Xte.columns, dtype=float)).shape == (0,)
