@@ -50,7 +50,7 @@ def test_vae_detector_works_and_elbo_adds_kl(cancer_split):
     np.testing.assert_allclose(vae.decision_function(Xte[:5]), vae.decision_function(Xte)[:5], rtol=1e-5)
     elbo = VAEAnomalyDetector(**FAST, score="elbo").fit(Xtr)
     s, contrib = elbo.score_explain(Xte)
-    assert np.all(s > contrib.sum(1).to_numpy())  # the KL part is not attributed to features
+    assert np.all(s > contrib.sum(axis=1).to_numpy())  # the KL part is not attributed to features
     assert roc_auc_score(yte, s) > 0.85
 
 
@@ -87,7 +87,7 @@ def test_explain_sums_to_score_and_folds_one_hot_columns():
     attacks = make_kdd_rows(0, 20, seed=1).drop(columns="label")
     contrib = det.explain(attacks)
     assert list(contrib.columns) == list(df.columns)  # original names, service not service=http
-    np.testing.assert_allclose(contrib.sum(1), det.decision_function(attacks), rtol=1e-4)
+    np.testing.assert_allclose(contrib.sum(axis=1), det.decision_function(attacks), rtol=1e-4)
     assert det.preprocessor_.unseen_counts_ == {"protocol_type": 10, "service": 20, "flag": 10}
     normal_scores = det.decision_function(make_kdd_rows(50, 0, seed=2).drop(columns="label"))
     assert det.decision_function(attacks).min() > np.median(normal_scores)

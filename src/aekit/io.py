@@ -65,8 +65,11 @@ def _sha256(path: Path) -> str:
 
 
 def save_model_dir(path: str | os.PathLike[str], kind: str, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
-    """Write a model directory atomically (an existing one at ``path`` is replaced)."""
+    """Write a model directory atomically (an existing one at ``path`` is replaced).
+    Under torchrun only rank 0 writes: every rank holds the same model."""
     path = Path(path)
+    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:

@@ -62,9 +62,9 @@ def roc_curve_plot(labels: np.ndarray, scores: np.ndarray, path: str | os.PathLi
 
 def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_features: int = 10) -> Path:
     """Stacked per-feature contributions for each row of ``contrib`` (the top anomalies)."""
-    top_cols = contrib.sum(0).sort_values(ascending=False).index[:max_features]
+    top_cols = contrib.sum(axis=0).sort_values(ascending=False).index[:max_features]
     shown = contrib[top_cols].copy()
-    shown["(other)"] = contrib.drop(columns=top_cols).sum(1)
+    shown["(other)"] = contrib.drop(columns=top_cols).sum(axis=1)
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(shown) + 1.8))
     left = np.zeros(len(shown))
     colors = plt.get_cmap("tab20").colors

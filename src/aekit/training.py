@@ -115,7 +115,8 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
         start_epoch, bad_epochs, best_state = _load_checkpoint(ckpt, model, optimizer, result)
 
     n = len(train_data)
-    bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.desc, disable=cfg.verbose <= 0 or rank != 0,
+    bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.desc, # None: bars only on a terminal, never in logs
+               disable=True if cfg.verbose <= 0 or rank != 0 else None,
                initial=start_epoch, total=cfg.epochs, leave=False)
     for epoch in bar:
         if result.stopped_early:

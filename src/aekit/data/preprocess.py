@@ -104,11 +104,11 @@ class TabularPreprocessor:
         blocks = [num]
         self.unseen_counts_ = {}
         for col, vals in self.categories_.items():
-            codes = pd.Categorical(df[col].astype(str).where(df[col].notna(), None), categories=vals).codes
+            codes = pd.Index(vals).get_indexer(df[col].astype(str).to_numpy())
             onehot = np.zeros((len(df), len(vals)), dtype=np.float32)
             seen = codes >= 0
             onehot[np.flatnonzero(seen), codes[seen]] = 1.0
-            unseen = int((~seen & df[col].notna().to_numpy()).sum())
+            unseen = int((~seen & df[col].notna().to_numpy()).sum())  # missing values are not "unseen"
             if unseen:
                 self.unseen_counts_[col] = unseen
             blocks.append(onehot)

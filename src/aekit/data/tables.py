@@ -29,14 +29,24 @@ def table_format(path: str | os.PathLike[str]) -> str:
 
 
 def iter_table(path: str | os.PathLike[str], chunksize: int = 100_000) -> Iterator[pd.DataFrame]:
-    """Yield the table in chunks of at most ``chunksize`` rows; memory stays bounded."""
-    fmt = table_format(path)
+    """Yield the table in chunks of at most ``chunksize`` rows; memory stays bounded.
+    The path is checked now, not at the first chunk, so errors come before any progress bar."""
+    if chunksize < 1:
+        raise ValueError(f"chunksize must be >= 1, got {chunksize}")
+    return _chunks(path, table_format(path), chunksize)
+
+
+def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[pd.DataFrame]:
     any_rows = False
     try:
         if fmt == "parquet":
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            pf = pq.ParquetFile(path)
+            try:
+                pf = pq.ParquetFile(path)
+            except (pa.ArrowException, OSError) as exc:
+                raise DataError(f"{path} is not a readable Parquet file ({exc})") from None
             for batch in pf.iter_batches(batch_size=chunksize):
                 any_rows = any_rows or batch.num_rows > 0
                 yield batch.to_pandas()
@@ -50,10 +60,6 @@ def iter_table(path: str | os.PathLike[str], chunksize: int = 100_000) -> Iterat
         raise DataError(f"{path} has no header and no rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{path} is not a readable {fmt.upper()} file ({str(exc).splitlines()[0]})") from None
-    except OSError as exc:
-        if fmt == "parquet":
-            raise DataError(f"{path} is not a readable Parquet file ({exc})") from None
-        raise
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
 

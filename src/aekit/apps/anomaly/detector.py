@@ -69,11 +69,11 @@ class AnomalyDetector(BaseEstimator):
         hidden: str | list[int] = "auto",
         code_size: str | int = "auto",
         n_estimators: int = 5,
-        epochs: int = 200,
+        epochs: int = 100,
         batch_size: int = 128,
-        lr: float = 1e-3,
+        lr: float = 2e-3,
         weight_decay: float = 1e-5,
-        patience: int = 15,
+        patience: int = 10,
         validation_fraction: float = 0.15,
         activation: str = "relu",
         dropout: float = 0.0,
@@ -198,9 +198,13 @@ class AnomalyDetector(BaseEstimator):
 
     def _transform(self, X: Any) -> torch.Tensor:
         self._check_fitted()
-        df = as_frame(X, columns=list(self.preprocessor_.columns_) if not isinstance(X, pd.DataFrame) else None)
-        if not isinstance(X, pd.DataFrame) and df.shape[1] != self.n_features_in_:
-            raise DataError(f"X has {df.shape[1]} columns, the model was trained on {self.n_features_in_}")
+        if isinstance(X, pd.DataFrame):
+            df = as_frame(X)
+        else:  # arrays carry no names: columns are taken in training order
+            width = np.shape(X)[-1] if np.ndim(X) == 2 else None
+            if width is not None and width != self.n_features_in_:
+                raise DataError(f"X has {width} columns, the model was trained on {self.n_features_in_}")
+            df = as_frame(X, columns=list(self.preprocessor_.columns_))
         return torch.from_numpy(self.preprocessor_.transform(df))
 
     @torch.inference_mode()

@@ -69,7 +69,8 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Ano
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
-        for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", disable=verbose <= 0):
+        for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
+                          disable=True if verbose <= 0 else None):
             features, labels, ids = split_columns(chunk, label_col, id_col)
             scores, contrib = det.score_explain(features)
             result = pd.DataFrame(index=chunk.index)
@@ -107,7 +108,8 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | A
     det = model if isinstance(model, AnomalyDetector) else load_detector(model)
     scores, labels, top = [], [], None
     offset = 0
-    for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", disable=verbose <= 0):
+    for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
+                          disable=True if verbose <= 0 else None):
         features, lab, ids = split_columns(chunk, label_col, id_col)
         s, contrib = det.score_explain(features)
         contrib.index = ids.astype(str).to_numpy() if ids is not None else np.arange(offset, offset + len(chunk))

@@ -1,0 +1,186 @@
+"""`aekit anomaly ...` end to end on the documented recipes, and its user-error contract."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aekit.apps.anomaly import load_detector
+from aekit.cli import main
+
+from .conftest import make_card_rows
+
+QUICK = ["--n-estimators", "2", "--epochs", "30", "--quiet"]
+
+
+def run_ok(argv: list[str], capsys) -> str:
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return out.out
+
+
+@pytest.mark.parametrize("argv", [[], ["anomaly"], ["anomaly", "train"], ["anomaly", "score"], ["anomaly", "eval"],
+                                  ["anomaly", "report"], ["anomaly", "demo"]])
+def test_every_command_has_help(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: aekit" in capsys.readouterr().out
+
+
+def test_kdd_recipe_train_score_eval(kdd_csv, tmp_path, capsys):
+    model = tmp_path / "kdd_model"
+    out = run_ok(["anomaly", "train", kdd_csv, "--out", model, "--label-col", "label", "--normal-value", "normal.",
+                  "--threshold", "fpr:0.01", *QUICK], capsys)
+    assert "trained on 600 rows, 41 columns" in out and "false-alarm rate 0.01" in out
+    assert not (tmp_path / "kdd_model.ckpt").exists()  # checkpoints are removed once the model is saved
+
+    scores = tmp_path / "scores.csv"
+    out = run_ok(["anomaly", "score", kdd_csv, "--model", model, "--out", scores, "--label-col", "label", "--quiet"],
+                 capsys)
+    assert "scored 660 rows" in out and "unseen categories" in out
+    df = pd.read_csv(scores)
+    assert list(df.columns) == ["score", "is_anomaly", "top_features", "label"]
+    attack = df.label != "normal."
+    assert df.is_anomaly[attack].mean() > 0.9 and df.is_anomaly[~attack].mean() < 0.1
+    assert df.top_features[attack].str.contains("service|protocol_type|flag|count").all()
+
+    out = run_ok(["anomaly", "eval", kdd_csv, "--model", model, "--label-col", "label", "--normal-value", "normal.",
+                  "--report-dir", tmp_path / "rep", "--quiet"], capsys)
+    auc = float(out.split("AUC-ROC")[1].split()[0])
+    assert auc > 0.95 and "confusion matrix" in out
+    assert {p.name for p in (tmp_path / "rep").iterdir()} == {
+        "scores_histogram.png", "roc_curve.png", "top_anomalies_contributions.png", "metrics.json"}
+    assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["auc_roc"] == pytest.approx(auc, abs=1e-4)
+
+
+def test_card_recipe_with_log_amount_and_ids(card_csv, tmp_path, capsys):
+    df = pd.read_csv(card_csv)
+    df.insert(0, "txn_id", [f"t{i}" for i in range(len(df))])
+    df.to_parquet(tmp_path / "card.parquet", index=False)
+    model = tmp_path / "card_model"
+    run_ok(["anomaly", "train", tmp_path / "card.parquet", "--out", model, "--label-col", "Class",
+            "--normal-value", "0", "--id-col", "txn_id", "--log-columns", "Amount", "--vae", *QUICK], capsys)
+    det = load_detector(model)
+    assert type(det).__name__ == "VAEAnomalyDetector" and det.preprocessor_.log_columns == ["Amount"]
+    assert "txn_id" not in det.preprocessor_.columns_ and "Class" not in det.preprocessor_.columns_
+    out = run_ok(["anomaly", "eval", tmp_path / "card.parquet", "--model", model, "--label-col", "Class",
+                  "--id-col", "txn_id", "--report-dir", tmp_path / "rep", "--quiet"], capsys)
+    assert float(out.split("AUC-ROC")[1].split()[0]) > 0.95
+    unlabelled = tmp_path / "new.csv"
+    df.drop(columns="Class").to_csv(unlabelled, index=False)
+    out = run_ok(["anomaly", "report", unlabelled, "--model", model, "--report-dir", tmp_path / "rep2", "--quiet"],
+                 capsys)
+    assert "flagged" in out and not (tmp_path / "rep2" / "roc_curve.png").exists()
+    scores = tmp_path / "s.csv"
+    run_ok(["anomaly", "score", unlabelled, "--model", model, "--out", scores, "--id-col", "txn_id", "--quiet"], capsys)
+    assert pd.read_csv(scores).columns[0] == "txn_id"
+
+
+def test_scoring_streams_chunks_and_matches_in_memory_scores(card_csv, tmp_path, capsys):
+    model = tmp_path / "m"
+    run_ok(["anomaly", "train", card_csv, "--out", model, "--label-col", "Class", *QUICK], capsys)
+    run_ok(["anomaly", "score", card_csv, "--model", model, "--out", tmp_path / "s.csv", "--label-col", "Class",
+            "--chunk-rows", "37", "--quiet"], capsys)
+    streamed = pd.read_csv(tmp_path / "s.csv")
+    full = load_detector(model).decision_function(pd.read_csv(card_csv).drop(columns="Class"))
+    assert len(streamed) == len(full) == 840
+    np.testing.assert_allclose(streamed.score, full, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("m")
+    make_card_rows(200, 0).to_csv(tmp / "train.csv", index=False)
+    assert main(["anomaly", "train", str(tmp / "train.csv"), "--out", str(tmp / "model"), "--label-col", "Class",
+                 *QUICK]) == 0
+    return tmp
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    good = pd.read_csv(tmp / "train.csv")
+    (tmp / "empty.csv").write_text("")
+    (tmp / "header.csv").write_text(",".join(good.columns) + "\n")
+    good.drop(columns=["V3"]).to_csv(tmp / "missing.csv", index=False)
+    good.assign(V5=np.where(np.arange(len(good)) == 2, np.nan, good.V5)).to_csv(tmp / "nan.csv", index=False)
+    good.astype({"V7": object}).assign(V7=["twelve"] + good.V7.tolist()[1:]).to_csv(tmp / "text.csv", index=False)
+    (tmp / "table.json").write_text("{}")
+    good.iloc[:1].to_csv(tmp / "one.csv", index=False)
+    good.assign(**{c: 1.0 for c in good.columns}).to_csv(tmp / "constant.csv", index=False)
+    other = tmp / "other_model"
+    other.mkdir(exist_ok=True)
+    (other / "config.json").write_text(json.dumps({"format": "aekit-model", "format_version": 1, "kind": "cluster.X"}))
+    m = str(tmp / "model")
+    score = lambda data: ["anomaly", "score", str(tmp / data), "--model", m, "--out", str(tmp / "o.csv")]  # noqa: E731
+    train = lambda data, *extra: ["anomaly", "train", str(tmp / data), "--out", str(tmp / "new"), *extra]  # noqa: E731
+    return {
+        "no such file": (score("nope.csv"), "does not exist"),
+        "empty file": (score("empty.csv"), "is empty"),
+        "header only": (score("header.csv"), "header but no data rows"),
+        "missing column": (score("missing.csv"), "missing column(s) ['V3']"),
+        "NaN": (score("nan.csv"), "NaN or inf in column(s) ['V5']"),
+        "text in numbers": (score("text.csv"), "'V7' should be numeric but holds a non-number ('twelve')"),
+        "wrong file type": (score("table.json"), "unsupported file type '.json'"),
+        "model of another kind": (["anomaly", "score", str(tmp / "train.csv"), "--model", str(other), "--out",
+                                   str(tmp / "o.csv")], "holds a 'cluster.X' model"),
+        "not a model": (["anomaly", "score", str(tmp / "train.csv"), "--model", str(tmp), "--out", str(tmp / "o.csv")],
+                        "not an aekit model directory"),
+        "one row": (train("one.csv"), "at least 8 rows"),
+        "zero variance": (train("constant.csv"), "every feature column is constant"),
+        "bad threshold": (train("train.csv", "--threshold", "fpr:7"), "fpr must be in (0, 0.5]"),
+        "unknown normal value": (train("train.csv", "--label-col", "Class", "--normal-value", "ok"),
+                                 "no row has Class == 'ok'"),
+        "unknown label column": (train("train.csv", "--label-col", "Klass"), "label column 'Klass' not found"),
+    }
+
+
+@pytest.mark.parametrize("case", [
+    "no such file", "empty file", "header only", "missing column", "NaN", "text in numbers", "wrong file type",
+    "model of another kind", "not a model", "one row", "zero variance", "bad threshold", "unknown normal value",
+    "unknown label column"])
+def test_user_errors_exit_2_with_one_line(case, small_model, capsys):
+    argv, message = _bad_inputs(small_model)[case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aekit: error: ") and err.count("\n") == 1, err
+    assert message in err, err
+    assert not (small_model / "o.csv").exists()  # nothing half-written
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "aekit", "anomaly", "score", str(tmp_path / "x.csv"), "--model",
+                           str(tmp_path / "no_model"), "--out", str(tmp_path / "o.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().endswith("does not exist")
+
+
+def test_killed_training_resumes_to_the_same_model(tmp_path):
+    """SIGKILL `aekit anomaly train` after its first checkpoint; `--resume` must finish it and
+    give exactly the model an uninterrupted run gives."""
+    make_card_rows(12_000, 0).to_csv(tmp_path / "big.csv", index=False)
+    args = [sys.executable, "-m", "aekit", "anomaly", "train", str(tmp_path / "big.csv"), "--label-col", "Class",
+            "--n-estimators", "1", "--epochs", "25", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ckpt = tmp_path / "m.ckpt" / "member0" / "checkpoint.safetensors"
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "m")], env=env)
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and not (tmp_path / "m").exists()
+    subprocess.run([*args, "--out", str(tmp_path / "m"), "--resume"], env=env, check=True)
+    subprocess.run([*args, "--out", str(tmp_path / "ref")], env=env, check=True)
+    X = pd.read_csv(tmp_path / "big.csv").drop(columns="Class").iloc[:500]
+    np.testing.assert_array_equal(load_detector(tmp_path / "m").decision_function(X),
+                                  load_detector(tmp_path / "ref").decision_function(X))

@@ -1,0 +1,108 @@
+"""Tables in, tensors out: file formats, the fitted preprocessor and its errors."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aekit import DataError
+from aekit.data import TabularPreprocessor, iter_table, read_table, split_columns
+from aekit.data.recipes import KDD_FEATURES, kdd_to_csv
+
+from .conftest import make_kdd_rows
+
+
+def test_robust_scaling_one_hot_and_names():
+    df = pd.DataFrame({"a": [1.0, 2, 3, 4, 100], "b": [0.0, 0, 0, 0, 1], "c": ["x", "y", "x", "x", "y"]})
+    pre = TabularPreprocessor().fit(df)
+    Z = pre.transform(df)
+    assert pre.feature_names_out_ == ["a", "b", "c=x", "c=y"]
+    assert pre.feature_groups_ == ["a", "b", "c", "c"]
+    assert Z.dtype == np.float32 and Z.shape == (5, 4)
+    np.testing.assert_allclose(Z[:, 0], (df.a - 3) / 2)  # median 3, IQR 2: the outlier does not set the scale
+    assert pre.scale_[1] == pytest.approx(np.std(df.b))  # IQR 0 falls back to the std
+    np.testing.assert_array_equal(Z[:, 2:], [[1, 0], [0, 1], [1, 0], [1, 0], [0, 1]])
+    restored = TabularPreprocessor.from_dict(pre.to_dict())
+    np.testing.assert_array_equal(restored.transform(df), Z)
+
+
+def test_unseen_categories_are_counted_not_fatal():
+    pre = TabularPreprocessor().fit(pd.DataFrame({"n": [1.0, 2, 3], "c": ["a", "b", "a"]}))
+    Z = pre.transform(pd.DataFrame({"n": [1.0, 2], "c": ["a", "zzz"]}))
+    np.testing.assert_array_equal(Z[1, 1:], [0, 0])
+    assert pre.unseen_counts_ == {"c": 1}
+
+
+def test_log_columns_and_explicit_categorical():
+    df = pd.DataFrame({"Amount": [0.0, 10, 100, 1000, 1e6], "code": [1, 2, 1, 2, 3]})
+    pre = TabularPreprocessor(categorical=["code"], log_columns=["Amount"]).fit(df)
+    assert pre.feature_names_out_ == ["Amount", "code=1", "code=2", "code=3"]
+    assert pre.center_[0] == pytest.approx(np.log1p(100))
+    with pytest.raises(DataError, match="log-transform"):
+        TabularPreprocessor(log_columns=["nope"]).fit(df)
+
+
+def test_text_in_a_numeric_column_is_reported():
+    df = pd.DataFrame({"a": ["1", "2", "3", "oops", *map(str, range(20))], "b": range(24)})
+    with pytest.raises(DataError, match="column 'a'.*oops"):
+        TabularPreprocessor().fit(df)
+
+
+def test_nan_is_an_error_unless_imputed():
+    df = pd.DataFrame({"a": [1.0, np.nan, 3, 4], "b": [1.0, 2, np.inf, 4]})
+    with pytest.raises(DataError, match=r"NaN or inf in column\(s\) \['a', 'b'\]"):
+        TabularPreprocessor().fit(df)
+    pre = TabularPreprocessor(impute="median").fit(df)
+    Z = pre.transform(df)
+    assert np.isfinite(Z).all() and Z[1, 0] == 0 and Z[2, 1] == 0  # filled with the centre
+
+
+def test_csv_and_parquet_read_the_same(tmp_path):
+    df = make_kdd_rows(50, 5)
+    df.to_csv(tmp_path / "t.csv", index=False)
+    df.to_parquet(tmp_path / "t.parquet", index=False)
+    a, b = read_table(tmp_path / "t.csv"), read_table(tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(a, b, check_dtype=False)
+    chunks = list(iter_table(tmp_path / "t.parquet", chunksize=16))
+    assert [len(c) for c in chunks] == [16, 16, 16, 7]
+    assert sum(len(c) for c in iter_table(tmp_path / "t.csv", chunksize=7)) == 55
+
+
+@pytest.mark.parametrize("content, name, message", [
+    ("", "empty.csv", "is empty"),
+    ("a,b,c\n", "header.csv", "header but no data rows"),
+    ("a,b\n1,2\n", "table.xlsx", "unsupported file type"),
+    ("PAR1 this is not parquet", "bad.parquet", "not a readable Parquet"),
+])
+def test_bad_files(tmp_path, content, name, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(DataError, match=message):
+        read_table(path)
+
+
+def test_missing_path_and_directory(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_table(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match="is a directory"):
+        read_table(tmp_path)
+
+
+def test_split_columns():
+    df = pd.DataFrame({"id": [1, 2], "x": [0.1, 0.2], "y": [0, 1]})
+    X, labels, ids = split_columns(df, "y", "id")
+    assert list(X.columns) == ["x"] and labels.tolist() == [0, 1] and ids.tolist() == [1, 2]
+    with pytest.raises(DataError, match="label column 'nope' not found"):
+        split_columns(df, "nope")
+
+
+def test_kdd_recipe_adds_the_header(tmp_path):
+    raw = tmp_path / "kddcup.data"
+    make_kdd_rows(30, 4).to_csv(raw, header=False, index=False)
+    assert kdd_to_csv(raw, tmp_path / "kdd.csv") == 34
+    df = read_table(tmp_path / "kdd.csv")
+    assert list(df.columns) == [*KDD_FEATURES, "label"] and len(KDD_FEATURES) == 41
+    assert set(df.label) == {"normal.", "smurf.", "neptune."}
+    (tmp_path / "short.data").write_text("1,tcp,http\n")
+    with pytest.raises(DataError, match="fewer than 42 fields"):
+        kdd_to_csv(tmp_path / "short.data", tmp_path / "x.csv")
