@@ -133,7 +133,10 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
             progress = (epoch + start / n) / cfg.epochs
             loss, _ = objective(train_data[share], progress)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            # DDP averages the ranks' gradients; weighting each rank's mean by its share of
+            # the batch makes that average the gradient of the global batch mean exactly,
+            # also when the last batch does not split evenly.
+            (loss * (len(share) * world / len(idx)) if world > 1 else loss).backward()
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
             optimizer.step()
