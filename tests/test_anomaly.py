@@ -83,7 +83,7 @@ def test_thresholds_three_ways(cancer_split):
 
 def test_explain_sums_to_score_and_folds_one_hot_columns():
     df = make_kdd_rows(300, 0).drop(columns="label")
-    det = AnomalyDetector(**FAST).fit(df)
+    det = AnomalyDetector(**FAST, latent_weight=0).fit(df)
     attacks = make_kdd_rows(0, 20, seed=1).drop(columns="label")
     contrib = det.explain(attacks)
     assert list(contrib.columns) == list(df.columns)  # original names, service not service=http
@@ -91,6 +91,16 @@ def test_explain_sums_to_score_and_folds_one_hot_columns():
     assert det.preprocessor_.unseen_counts_ == {"protocol_type": 10, "service": 20, "flag": 10}
     normal_scores = det.decision_function(make_kdd_rows(50, 0, seed=2).drop(columns="label"))
     assert det.decision_function(attacks).min() > np.median(normal_scores)
+
+
+def test_latent_density_term_adds_to_the_feature_contributions(fitted, cancer_split):
+    _, Xte, yte = cancer_split
+    scores, contrib = fitted.score_explain(Xte)
+    latent = scores - contrib.sum(axis=1).to_numpy()
+    assert np.all(latent > 0)  # a squared Mahalanobis distance
+    assert latent[yte == 1].mean() > latent[yte == 0].mean()  # malignant codes lie off the normal ones
+    no_latent = AnomalyDetector(**FAST, latent_weight=0).fit(cancer_split[0])
+    np.testing.assert_allclose(no_latent.decision_function(Xte), no_latent.explain(Xte).sum(axis=1), rtol=1e-5)
 
 
 def test_sklearn_clone_pipeline_and_params(cancer_split):

@@ -79,6 +79,7 @@ class AnomalyDetector(BaseEstimator):
         dropout: float = 0.0,
         batch_norm: bool = False,
         feature_weighting: str = "standardize",
+        latent_weight: float = 1.0,
         contamination: float = 0.1,
         threshold: str | float | None = None,
         categorical: str | list[str] = "auto",
@@ -102,6 +103,7 @@ class AnomalyDetector(BaseEstimator):
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.feature_weighting = feature_weighting
+        self.latent_weight = latent_weight
         self.contamination = contamination
         self.threshold = threshold
         self.categorical = categorical
@@ -131,6 +133,7 @@ class AnomalyDetector(BaseEstimator):
 
         self.models_: list[AutoEncoder] = []
         self.feature_weights_: list[torch.Tensor] = []
+        self.latent_stats_: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.training_history_: list[list[dict[str, float]]] = []
         for k in range(self.n_estimators):
             seed = self.random_state + k
@@ -147,6 +150,7 @@ class AnomalyDetector(BaseEstimator):
             self.training_history_.append(result.history)
             ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
             self.feature_weights_.append(self._feature_weights(model, ref))
+            self.latent_stats_.append(self._latent_stats(model, Z_train))
         self.n_features_in_ = df.shape[1]
         self.feature_names_in_ = np.asarray(self.preprocessor_.columns_, dtype=object)
 
@@ -191,6 +195,15 @@ class AnomalyDetector(BaseEstimator):
         floor = 0.05 * float(mse.mean()) + 1e-6
         return 1.0 / (torch.clamp(mse, min=floor) * d)
 
+    @torch.inference_mode()
+    def _latent_stats(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and (Ledoit-Wolf shrunk) precision of the training codes."""
+        from sklearn.covariance import LedoitWolf
+
+        codes = model.encode(Z).double().numpy()
+        lw = LedoitWolf().fit(codes)
+        return torch.from_numpy(lw.location_).float(), torch.from_numpy(lw.precision_).float()
+
     # ------------------------------------------------------------------ scoring
     def _feature_errors(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
         """Per-feature squared reconstruction error, ``[rows, features]``."""
@@ -219,9 +232,20 @@ class AnomalyDetector(BaseEstimator):
             out[start:start + SCORE_BLOCK] = acc.div_(len(self.models_))
         return out
 
+    @torch.inference_mode()
     def _extra_score(self, Z: torch.Tensor) -> np.ndarray | None:
-        """Score terms not attributable to features (the VAE's KL); None for plain AEs."""
-        return None
+        """Score terms not attributable to single features: ``latent_weight`` times the
+        squared Mahalanobis distance of the code to the training codes, over the code size
+        (about 1 for normal rows). It catches rows that the decoder reconstructs well but
+        whose code lies where normal codes are rare: extreme values along the normal manifold."""
+        if not self.latent_weight:
+            return None
+        total = torch.zeros(len(Z), dtype=torch.float64)
+        for model, (mean, precision) in zip(self.models_, self.latent_stats_):
+            for start in range(0, len(Z), SCORE_BLOCK):
+                diff = model.encode(Z[start:start + SCORE_BLOCK]) - mean
+                total[start:start + SCORE_BLOCK] += ((diff @ precision) * diff).sum(1).double() / len(mean)
+        return (self.latent_weight * total / len(self.models_)).numpy()
 
     def _score_matrix(self, Z: torch.Tensor) -> np.ndarray:
         scores = np.empty(len(Z), dtype=np.float64)
@@ -306,6 +330,7 @@ class AnomalyDetector(BaseEstimator):
         for k, (model, w) in enumerate(zip(self.models_, self.feature_weights_)):
             tensors.update({f"member{k}.{name}": t for name, t in model.state_dict().items()})
             tensors[f"member{k}.feature_weights"] = w
+            tensors[f"member{k}.latent_mean"], tensors[f"member{k}.latent_precision"] = self.latent_stats_[k]
         config = {
             "params": _json_params(self.get_params()),
             "members": [m.spec() for m in self.models_],
@@ -327,16 +352,18 @@ class AnomalyDetector(BaseEstimator):
     def _from_loaded(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> AnomalyDetector:
         det = cls(**config["params"])
         det.preprocessor_ = TabularPreprocessor.from_dict(config["preprocessor"])
-        det.models_, det.feature_weights_ = [], []
+        det.models_, det.feature_weights_, det.latent_stats_ = [], [], []
+        extras = ("feature_weights", "latent_mean", "latent_precision")
         for k, spec in enumerate(config["members"]):
             model = AutoEncoder.from_spec(spec)
             prefix = f"member{k}."
             state = {name[len(prefix):]: t for name, t in tensors.items()
-                     if name.startswith(prefix) and name != prefix + "feature_weights"}
+                     if name.startswith(prefix) and name[len(prefix):] not in extras}
             model.load_state_dict(state)
             model.eval()
             det.models_.append(model)
             det.feature_weights_.append(tensors[prefix + "feature_weights"])
+            det.latent_stats_.append((tensors[prefix + "latent_mean"], tensors[prefix + "latent_precision"]))
         det.training_history_ = []
         det.decision_scores_ = tensors["decision_scores"].numpy()
         t = config["threshold"]

@@ -69,12 +69,14 @@ class VAEAnomalyDetector(AnomalyDetector):
 
     @torch.inference_mode()
     def _extra_score(self, Z: torch.Tensor) -> np.ndarray | None:
+        latent = super()._extra_score(Z)
         if self.score != "elbo":
-            return None
+            return latent
         kl = torch.zeros(len(Z), dtype=torch.float64)
         for model in self.models_:
             kl += model.bottleneck(model.encoder(Z)).aux_losses["kl"].double()
-        return (kl / len(self.models_)).numpy()
+        kl = (kl / len(self.models_)).numpy()
+        return kl if latent is None else kl + latent
 
 
 # scikit-learn reads parameter names from the __init__ signature; publish the full one

@@ -1,0 +1,116 @@
+"""Scoring throughput and memory.
+
+1. In memory: score a 1,000,000-row, 30-feature table with aekit's default AnomalyDetector
+   and with PyOD's AutoEncoder (its defaults) in the same run; print rows/s.
+2. Streaming: `aekit anomaly score` on a CSV of --file-gb gigabytes (default: a quarter of
+   this machine's RAM), in a subprocess; print its peak resident memory next to the file size.
+
+    python benchmarks/throughput.py                 # both parts
+    python benchmarks/throughput.py --file-gb 0     # in-memory part only
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Timer, table  # noqa: E402
+
+
+def make_table(n: int, d: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 5)) @ rng.normal(size=(5, d)) + 0.1 * rng.normal(size=(n, d))).astype(np.float32)
+
+
+def in_memory(rows: int, train_rows: int, pyod_rows: int) -> list[list[str]]:
+    from aekit import AnomalyDetector
+
+    X = make_table(rows, 30)
+    Xtrain = make_table(train_rows, 30, seed=1)
+    results = []
+    for label, kw in (("aekit AnomalyDetector (defaults: 5-model ensemble)", {}),
+                      ("aekit AnomalyDetector (n_estimators=1)", {"n_estimators": 1})):
+        det = AnomalyDetector(**kw).fit(Xtrain)
+        det.decision_function(X[:10_000])  # warm-up
+        with Timer() as t:
+            det.decision_function(X)
+        results.append([label, f"{rows:,}", f"{t.seconds:.2f}", f"{rows / t.seconds:,.0f}"])
+    try:
+        from pyod.models.auto_encoder import AutoEncoder
+    except ImportError:
+        results.append(["PyOD AutoEncoder", "-", "-", "not installed (pip install -e '.[bench]')"])
+        return results
+    pyod = AutoEncoder(verbose=0, random_state=0).fit(Xtrain)
+    Xp = X[:pyod_rows]
+    with Timer() as t:
+        pyod.decision_function(Xp)
+    results.append(["PyOD AutoEncoder (defaults)", f"{pyod_rows:,}", f"{t.seconds:.2f}", f"{pyod_rows / t.seconds:,.0f}"])
+    return results
+
+
+def write_big_csv(path: Path, gigabytes: float) -> int:
+    """Write a >= `gigabytes` CSV by repeating one generated block (fast, bounded memory)."""
+    import pandas as pd
+
+    block = pd.DataFrame(make_table(200_000, 30, seed=2), columns=[f"f{i}" for i in range(30)])
+    text = block.to_csv(index=False, float_format="%.5f")
+    header, body = text.split("\n", 1)
+    rows = 0
+    with open(path, "w") as fh:
+        fh.write(header + "\n")
+        while fh.tell() < gigabytes * 1e9:
+            fh.write(body)
+            rows += len(block)
+    return rows
+
+
+def streaming(gigabytes: float, workdir: Path) -> list[list[str]]:
+    from aekit import AnomalyDetector
+
+    csv = workdir / "big.csv"
+    rows = write_big_csv(csv, gigabytes)
+    import pandas as pd
+
+    model = workdir / "model"
+    AnomalyDetector().fit(pd.read_csv(csv, nrows=20_000)).save(model)
+    code = ("import resource, sys; from aekit.cli import main; rc = main(sys.argv[1:]); "
+            "print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(rc)")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, "anomaly", "score", str(csv), "--model", str(model),
+                           "--out", str(workdir / "scores.csv"), "--quiet"], capture_output=True, text=True, check=True)
+    seconds = time.perf_counter() - start
+    peak = float(proc.stdout.split("PEAK_RSS_MB")[1].split()[0])
+    size_gb = csv.stat().st_size / 1e9
+    return [[f"{size_gb:.2f} GB CSV", f"{rows:,}", f"{seconds:.0f}", f"{rows / seconds:,.0f}", f"{peak:,.0f} MB"]]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--train-rows", type=int, default=20_000)
+    ap.add_argument("--pyod-rows", type=int, default=1_000_000)
+    ram_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    ap.add_argument("--file-gb", type=float, default=round(ram_gb / 4 + 0.1, 1),
+                    help=f"size of the streamed CSV (default RAM/4 = {ram_gb / 4:.1f} GB; 0 skips)")
+    ap.add_argument("--workdir", default=None, help="where the big CSV goes (default: a temp dir)")
+    args = ap.parse_args()
+    print(f"threads: torch {__import__('torch').get_num_threads()}, cores {os.cpu_count()}\n")
+    print("### In-memory scoring (30 features)\n")
+    print(table(in_memory(args.rows, args.train_rows, args.pyod_rows), ["model", "rows", "seconds", "rows/s"]))
+    if args.file_gb > 0:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            print(f"\n### Streaming `aekit anomaly score` (machine RAM {ram_gb:.1f} GB)\n")
+            print(table(streaming(args.file_gb, Path(tmp)), ["file", "rows", "seconds", "rows/s", "peak RSS"]))
+    print(f"\n(benchmark process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
