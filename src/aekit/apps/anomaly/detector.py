@@ -3,11 +3,13 @@
 Train on (mostly) normal rows; a row's anomaly score is how badly the autoencoders
 reconstruct it. Higher score = more anomalous (PyOD's convention).
 
-What makes the default hold across data sets (measured in benchmarks/anomaly_tabular.py):
-robust input scaling; a small ensemble of seeds whose scores are averaged; early stopping on a
-held-out validation split; and feature-wise error standardisation: each feature's squared
-error is divided by its typical error on held-out normal rows, so a feature that is always
-hard to reconstruct does not drown the signal of features that are normally reconstructed well.
+What makes the default hold across data sets (measured in benchmarks/anomaly_tabular.py,
+see BENCHMARKS.md): robust input scaling; a small ensemble of seeds whose scores are
+averaged; early stopping on a held-out validation split; feature-wise error standardisation
+(each feature's squared error is divided by its typical error on held-out normal rows, so a
+feature that is always hard to reconstruct does not drown the others); and a density term on
+the code (its Mahalanobis distance to the training codes), which flags rows that reconstruct
+well but sit where normal codes are rare.
 """
 from __future__ import annotations
 
@@ -50,8 +52,11 @@ class AnomalyDetector(BaseEstimator):
 
     Scores: ``decision_function(X)`` returns anomaly scores, **higher = more anomalous**:
     the mean over features of each feature's squared reconstruction error divided by its
-    typical error on held-out normal rows (about 1 for normal rows), averaged over an
-    ensemble of ``n_estimators`` autoencoders trained from different seeds.
+    typical error on held-out normal rows, plus ``latent_weight`` times the squared
+    Mahalanobis distance of the row's code to the training codes over the code size (each
+    term is about 1 for normal rows), averaged over an ensemble of ``n_estimators``
+    autoencoders trained from different seeds. ``explain`` attributes the reconstruction
+    part to columns; ``latent_weight=0`` makes the score exactly the sum of ``explain``.
 
     Threshold: ``threshold=None`` uses ``contamination`` (PyOD's way); ``"fpr:0.01"`` sets a
     1% false-alarm rate on held-out clean rows; a number is used as the threshold itself.
@@ -154,7 +159,7 @@ class AnomalyDetector(BaseEstimator):
         self.n_features_in_ = df.shape[1]
         self.feature_names_in_ = np.asarray(self.preprocessor_.columns_, dtype=object)
 
-        self.decision_scores_ = self._score_matrix(Z)
+        self.decision_scores_ = self._score_blocks(Z, per_feature=False)[0]
         clean = self.decision_scores_[val_idx] if n_val else self.decision_scores_
         self.threshold_rule_ = rule
         self.threshold_ = resolve_threshold(rule, self.decision_scores_, clean)
@@ -189,7 +194,7 @@ class AnomalyDetector(BaseEstimator):
         d = Z.shape[1]
         if self.feature_weighting == "none":
             return torch.full((d,), 1.0 / d)
-        mse = self._feature_errors(model, Z).mean(0)
+        mse = self._reconstruction_errors(model, Z)[0].mean(0)
         # A floor keeps features that are reconstructed perfectly (e.g. constant in training)
         # from turning any tiny deviation into an enormous score.
         floor = 0.05 * float(mse.mean()) + 1e-6
@@ -205,9 +210,44 @@ class AnomalyDetector(BaseEstimator):
         return torch.from_numpy(lw.location_).float(), torch.from_numpy(lw.precision_).float()
 
     # ------------------------------------------------------------------ scoring
-    def _feature_errors(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
-        """Per-feature squared reconstruction error, ``[rows, features]``."""
-        return (model.reconstruct(Z) - Z).pow_(2)
+    def _reconstruction_errors(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-feature squared reconstruction errors ``[rows, features]`` and the codes."""
+        code = model.encode(Z)
+        return (model.decode(code) - Z).pow_(2), code
+
+    def _member_extra(self, k: int, Z: torch.Tensor, code: torch.Tensor) -> torch.Tensor | None:
+        """Score terms of member ``k`` not attributable to single features: ``latent_weight``
+        times the squared Mahalanobis distance of the code to the training codes, over the
+        code size (about 1 for normal rows). It catches rows that reconstruct well but whose
+        code lies where normal codes are rare: extreme values along the normal manifold."""
+        if not self.latent_weight:
+            return None
+        mean, precision = self.latent_stats_[k]
+        diff = code - mean
+        return ((diff @ precision) * diff).sum(1).mul_(self.latent_weight / len(mean))
+
+    @torch.inference_mode()
+    def _score_blocks(self, Z: torch.Tensor, per_feature: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores of every row, and (if ``per_feature``) the weighted per-feature errors whose
+        row sums are the reconstruction part of the score; ensemble means, in one pass."""
+        scores = np.empty(len(Z), dtype=np.float64)
+        contrib = np.empty(Z.shape, dtype=np.float64) if per_feature else None
+        n_models = len(self.models_)
+        for start in range(0, len(Z), SCORE_BLOCK):
+            block = Z[start:start + SCORE_BLOCK]
+            acc = torch.zeros_like(block)
+            extra = torch.zeros(len(block))
+            for k, (model, weights) in enumerate(zip(self.models_, self.feature_weights_)):
+                errors, code = self._reconstruction_errors(model, block)
+                acc.add_(errors.mul_(weights))
+                member_extra = self._member_extra(k, block, code)
+                if member_extra is not None:
+                    extra.add_(member_extra)
+            acc.div_(n_models)
+            scores[start:start + len(block)] = (acc.sum(1) + extra.div_(n_models)).double().numpy()
+            if contrib is not None:
+                contrib[start:start + len(block)] = acc.numpy()
+        return scores, contrib
 
     def _transform(self, X: Any) -> torch.Tensor:
         self._check_fitted()
@@ -220,52 +260,13 @@ class AnomalyDetector(BaseEstimator):
             df = as_frame(X, columns=list(self.preprocessor_.columns_))
         return torch.from_numpy(self.preprocessor_.transform(df))
 
-    @torch.inference_mode()
-    def _contributions(self, Z: torch.Tensor) -> torch.Tensor:
-        """Weighted per-feature errors averaged over the ensemble: rows sum to the score."""
-        out = torch.empty_like(Z)
-        for start in range(0, len(Z), SCORE_BLOCK):
-            block = Z[start:start + SCORE_BLOCK]
-            acc = torch.zeros_like(block)
-            for model, w in zip(self.models_, self.feature_weights_):
-                acc.add_(self._feature_errors(model, block).mul_(w))
-            out[start:start + SCORE_BLOCK] = acc.div_(len(self.models_))
-        return out
-
-    @torch.inference_mode()
-    def _extra_score(self, Z: torch.Tensor) -> np.ndarray | None:
-        """Score terms not attributable to single features: ``latent_weight`` times the
-        squared Mahalanobis distance of the code to the training codes, over the code size
-        (about 1 for normal rows). It catches rows that the decoder reconstructs well but
-        whose code lies where normal codes are rare: extreme values along the normal manifold."""
-        if not self.latent_weight:
-            return None
-        total = torch.zeros(len(Z), dtype=torch.float64)
-        for model, (mean, precision) in zip(self.models_, self.latent_stats_):
-            for start in range(0, len(Z), SCORE_BLOCK):
-                diff = model.encode(Z[start:start + SCORE_BLOCK]) - mean
-                total[start:start + SCORE_BLOCK] += ((diff @ precision) * diff).sum(1).double() / len(mean)
-        return (self.latent_weight * total / len(self.models_)).numpy()
-
-    def _score_matrix(self, Z: torch.Tensor) -> np.ndarray:
-        scores = np.empty(len(Z), dtype=np.float64)
-        for start in range(0, len(Z), SCORE_BLOCK):
-            scores[start:start + SCORE_BLOCK] = self._contributions(Z[start:start + SCORE_BLOCK]).sum(1).numpy()
-        extra = self._extra_score(Z)
-        return scores if extra is None else scores + extra
-
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (PyOD's convention)."""
-        return self._score_matrix(self._transform(X))
+        return self._score_blocks(self._transform(X), per_feature=False)[0]
 
     def score_explain(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
         """``decision_function(X)`` and ``explain(X)`` from one pass over the data."""
-        Z = self._transform(X)
-        contrib = self._contributions(Z).numpy().astype(np.float64)
-        scores = contrib.sum(1)
-        extra = self._extra_score(Z)
-        if extra is not None:
-            scores = scores + extra
+        scores, contrib = self._score_blocks(self._transform(X), per_feature=True)
         frame = pd.DataFrame(contrib, columns=self.preprocessor_.feature_groups_)
         folded = frame.T.groupby(level=0, sort=False).sum().T
         folded = folded[[c for c in self.preprocessor_.columns_ if c in folded.columns]]

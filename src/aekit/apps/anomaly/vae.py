@@ -4,7 +4,6 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import numpy as np
 import torch
 
 from ...autoencoder import AutoEncoder
@@ -54,28 +53,24 @@ class VAEAnomalyDetector(AnomalyDetector):
         g = torch.Generator().manual_seed(self.random_state)
         return torch.randn(self.n_samples, code_size, generator=g)
 
-    def _feature_errors(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
+    def _reconstruction_errors(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = model.bottleneck.distribution(model.encoder(Z))
         std = torch.exp(0.5 * logvar)
         acc = torch.zeros_like(Z)
         for eps in self._noise(mu.shape[1]):
             acc.add_((model.decode(mu + std * eps) - Z).pow_(2))
-        return acc.div_(self.n_samples)
+        return acc.div_(self.n_samples), mu
 
     def _feature_weights(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
         if self.score == "elbo":
             return torch.full((Z.shape[1],), 0.5)  # the Gaussian log-likelihood term
         return super()._feature_weights(model, Z)
 
-    @torch.inference_mode()
-    def _extra_score(self, Z: torch.Tensor) -> np.ndarray | None:
-        latent = super()._extra_score(Z)
+    def _member_extra(self, k: int, Z: torch.Tensor, code: torch.Tensor) -> torch.Tensor | None:
+        latent = super()._member_extra(k, Z, code)
         if self.score != "elbo":
             return latent
-        kl = torch.zeros(len(Z), dtype=torch.float64)
-        for model in self.models_:
-            kl += model.bottleneck(model.encoder(Z)).aux_losses["kl"].double()
-        kl = (kl / len(self.models_)).numpy()
+        kl = self.models_[k].bottleneck(self.models_[k].encoder(Z)).aux_losses["kl"]
         return kl if latent is None else kl + latent
 
 
