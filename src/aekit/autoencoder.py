@@ -55,7 +55,9 @@ class AutoEncoder(nn.Module):
         """A symmetric MLP autoencoder: ``n_features -> hidden -> code -> reversed(hidden) -> n_features``."""
         hidden = list(hidden)
         enc_out = hidden[-1] if hidden else n_features
-        encoder = MLP(n_features, enc_out, hidden[:-1], activation, dropout, batch_norm) if hidden else nn.Identity()
+        # the encoder ends with its activation: the bottleneck's own projection is linear
+        encoder = (MLP(n_features, enc_out, hidden[:-1], activation, dropout, batch_norm, activate_output=True)
+                   if hidden else nn.Identity())
         kinds = {"continuous": ContinuousBottleneck, "gaussian": GaussianBottleneck}
         if bottleneck not in kinds:
             raise ValueError(f"bottleneck must be one of {sorted(kinds)}, got {bottleneck!r}")

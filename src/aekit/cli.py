@@ -34,7 +34,7 @@ def _anomaly_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--log-columns", help="comma-separated heavy-tailed columns to log-transform (e.g. Amount)")
     t.add_argument("--impute", choices=["median"], help="fill NaN/inf with the training median instead of failing")
     t.add_argument("--vae", action="store_true", help="a variational autoencoder (Gaussian code)")
-    t.add_argument("--n-estimators", type=int, default=5, help="autoencoders in the seed ensemble (default 5)")
+    t.add_argument("--n-estimators", type=int, default=3, help="autoencoders in the seed ensemble (default 3)")
     t.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping ends sooner)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")

@@ -98,10 +98,7 @@ class TabularPreprocessor:
                             f"(the model was trained on {len(self.columns_)} columns)")
         if len(df) == 0:
             return np.zeros((0, len(self.feature_names_out_)), dtype=np.float32)
-        num = self._numeric_block(df, fit=False)
-        num -= np.asarray(self.center_, dtype=np.float32)
-        num /= np.asarray(self.scale_, dtype=np.float32)
-        blocks = [num]
+        blocks = [self._scale(self._numeric_block(df, fit=False))]
         self.unseen_counts_ = {}
         for col, vals in self.categories_.items():
             codes = pd.Index(vals).get_indexer(df[col].astype(str).to_numpy())
@@ -114,6 +111,24 @@ class TabularPreprocessor:
             blocks.append(onehot)
         return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
+    def transform_array(self, arr: np.ndarray) -> np.ndarray:
+        """Fast path for a numeric-only model fed a 2-D array whose columns are in training
+        order: no pandas round trip (several times faster on millions of rows)."""
+        if self.categories_:
+            raise DataError("this model has categorical columns: pass a DataFrame with column names")
+        if arr.ndim != 2 or arr.shape[1] != len(self.numeric_):
+            raise DataError(f"X has shape {arr.shape}, the model was trained on {len(self.numeric_)} columns")
+        try:
+            num = np.array(arr, dtype=np.float32, order="C")  # a copy: the caller's array is not changed
+        except (ValueError, TypeError):
+            raise DataError("X holds non-numbers; pass a DataFrame to see which column") from None
+        return self._scale(self._clean_numeric(num, fit=False))
+
+    def _scale(self, num: np.ndarray) -> np.ndarray:
+        num -= np.asarray(self.center_, dtype=np.float32)
+        num /= np.asarray(self.scale_, dtype=np.float32)
+        return num
+
     def _numeric_block(self, df: pd.DataFrame, fit: bool) -> np.ndarray:
         cols = self.numeric_
         if not cols:
@@ -123,9 +138,14 @@ class TabularPreprocessor:
         if bad:
             c = bad[0]
             raise DataError(f"column {c!r} should be numeric but holds a non-number ({_first_non_numeric(sub[c])!r})")
-        arr = sub.to_numpy(dtype=np.float32, copy=True)
+        return self._clean_numeric(np.ascontiguousarray(sub.to_numpy(dtype=np.float32, copy=True)), fit)
+
+    def _clean_numeric(self, arr: np.ndarray, fit: bool) -> np.ndarray:
+        """NaN/inf check (or imputation) and the log transform, in place on a float32 copy."""
+        cols = self.numeric_
         finite = np.isfinite(arr)
-        if not finite.all():
+        all_finite = bool(finite.all())
+        if not all_finite:
             bad_cols = [cols[j] for j in np.flatnonzero(~finite.all(axis=0))]
             if self.impute is None:
                 raise DataError(f"NaN or inf in column(s) {bad_cols[:10]}; clean the data or use impute='median' "
@@ -134,7 +154,7 @@ class TabularPreprocessor:
         for name in self.log_columns:
             j = cols.index(name)
             arr[:, j] = np.sign(arr[:, j]) * np.log1p(np.abs(arr[:, j]))
-        if not fit and not finite.all():
+        if not fit and not all_finite:
             holes = np.isnan(arr)
             arr[holes] = np.broadcast_to(np.asarray(self.center_, dtype=np.float32), arr.shape)[holes]
         if fit:

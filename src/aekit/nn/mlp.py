@@ -25,7 +25,8 @@ def make_activation(name: str) -> nn.Module:
 
 class MLP(nn.Module):
     """``in_features -> hidden... -> out_features``; every hidden layer is
-    Linear [-> BatchNorm] -> activation [-> Dropout]. The last layer is linear."""
+    Linear [-> BatchNorm] -> activation [-> Dropout]. The last layer is linear, unless
+    ``activate_output`` (an encoder feeding a bottleneck, which is linear itself)."""
 
     def __init__(
         self,
@@ -35,6 +36,7 @@ class MLP(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
+        activate_output: bool = False,
     ) -> None:
         super().__init__()
         if in_features < 1 or out_features < 1 or any(h < 1 for h in hidden):
@@ -43,7 +45,7 @@ class MLP(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.config = dict(
             in_features=in_features, out_features=out_features, hidden=list(hidden),
-            activation=activation, dropout=dropout, batch_norm=batch_norm,
+            activation=activation, dropout=dropout, batch_norm=batch_norm, activate_output=activate_output,
         )
         layers: list[nn.Module] = []
         width = in_features
@@ -56,6 +58,8 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             width = h
         layers.append(nn.Linear(width, out_features))
+        if activate_output:
+            layers.append(make_activation(activation))
         self.net = nn.Sequential(*layers)
         self.in_features = in_features
         self.out_features = out_features
