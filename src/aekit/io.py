@@ -28,6 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ._version import __version__
+from .distributed import is_main_process
 from .errors import ModelFileError
 
 FORMAT = "aekit-model"
@@ -68,7 +69,7 @@ def save_model_dir(path: str | os.PathLike[str], kind: str, config: dict[str, An
     """Write a model directory atomically (an existing one at ``path`` is replaced).
     Under torchrun only rank 0 writes: every rank holds the same model."""
     path = Path(path)
-    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:
+    if not is_main_process():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .distributed import distributed_context, is_main_process
 from .io import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -61,16 +60,6 @@ class TrainResult:
     best_epoch: int = -1
     best_loss: float = math.inf
     stopped_early: bool = False
-
-
-def distributed_context() -> tuple[int, int]:
-    """``(rank, world_size)``; joins the gloo process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return dist.get_rank(), dist.get_world_size()
 
 
 class _Objective(nn.Module):
@@ -157,7 +146,7 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
             bad_epochs += 1
             result.stopped_early = bad_epochs >= cfg.patience
         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
-        if ckpt is not None and rank == 0:
+        if ckpt is not None and is_main_process():
             _save_checkpoint(ckpt, model, optimizer, best_state, result, epoch + 1, bad_epochs)
     bar.close()
     model.load_state_dict(best_state)

@@ -14,7 +14,6 @@ well but sit where normal codes are rare.
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -164,8 +163,6 @@ class AnomalyDetector(BaseEstimator):
         self.threshold_rule_ = rule
         self.threshold_ = resolve_threshold(rule, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
-        if self.checkpoint_dir:
-            shutil.rmtree(self.checkpoint_dir, ignore_errors=True)  # the model is complete now
         return self
 
     def _check_params(self) -> None:
@@ -237,7 +234,7 @@ class AnomalyDetector(BaseEstimator):
             block = Z[start:start + SCORE_BLOCK]
             acc = torch.zeros_like(block) if per_feature else None
             total = torch.zeros(len(block))
-            for k, (model, weights) in enumerate(zip(self.models_, self.feature_weights_)):
+            for k, (model, weights) in enumerate(zip(self.models_, self.feature_weights_, strict=True)):
                 errors, code = self._reconstruction_errors(model, block)
                 if acc is not None:
                     acc.add_(errors.mul_(weights))
@@ -333,7 +330,7 @@ class AnomalyDetector(BaseEstimator):
         """Write the model directory (config.json + model.safetensors), atomically."""
         self._check_fitted()
         tensors: dict[str, torch.Tensor] = {"decision_scores": torch.from_numpy(self.decision_scores_)}
-        for k, (model, w) in enumerate(zip(self.models_, self.feature_weights_)):
+        for k, (model, w) in enumerate(zip(self.models_, self.feature_weights_, strict=True)):
             tensors.update({f"member{k}.{name}": t for name, t in model.state_dict().items()})
             tensors[f"member{k}.feature_weights"] = w
             tensors[f"member{k}.latent_mean"], tensors[f"member{k}.latent_precision"] = self.latent_stats_[k]

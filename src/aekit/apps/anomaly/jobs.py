@@ -3,6 +3,7 @@ evaluate and report. The CLI only parses arguments and calls these."""
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ...data import iter_table, read_table, split_columns
+from ...distributed import is_main_process
 from ...errors import DataError
 from ...io import atomic_path
 from . import load_detector
@@ -45,9 +47,12 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
             raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
         features = features[mask]
     cls = VAEAnomalyDetector if vae else AnomalyDetector
-    detector = cls(checkpoint_dir=checkpoint_dir_for(out), resume=resume, **params)
+    checkpoints = checkpoint_dir_for(out)
+    detector = cls(checkpoint_dir=checkpoints, resume=resume, **params)
     detector.fit(features)
     detector.save(out)
+    if is_main_process():
+        shutil.rmtree(checkpoints, ignore_errors=True)  # only once the model is safely on disk
     return detector
 
 

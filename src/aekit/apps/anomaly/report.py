@@ -56,7 +56,7 @@ def binary_labels(labels: pd.Series | np.ndarray, normal_value: Any = None) -> n
     if normal_value is not None:
         return (s.astype(str).str.strip() != str(normal_value).strip()).to_numpy(dtype=int)
     values = set(pd.unique(s.dropna()))
-    if values <= {0, 1, True, False}:
+    if values <= {0, 1}:  # True and False compare equal to 1 and 0
         return s.astype(int).to_numpy()
     raise DataError(f"labels are not 0/1 (saw {sorted(map(str, values))[:5]}); name the normal value "
                     "(--normal-value)")

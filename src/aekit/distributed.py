@@ -1,0 +1,21 @@
+"""Data-parallel helpers: which process am I in a torchrun job."""
+from __future__ import annotations
+
+import os
+
+import torch.distributed as dist
+
+
+def distributed_context() -> tuple[int, int]:
+    """``(rank, world_size)``; joins the gloo process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def is_main_process() -> bool:
+    """False on the ranks > 0 of a torchrun job: only rank 0 writes files."""
+    return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
