@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from ._version import __version__
+from .distributed import is_main_process
 from .errors import AekitError
 
 
@@ -89,6 +90,8 @@ def _run_anomaly(args: argparse.Namespace) -> int:
             params["log_columns"] = _split(args.log_columns)
         det = jobs.train_file(args.data, args.out, label_col=args.label_col, normal_value=args.normal_value,
                               id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
+        if not is_main_process():  # under torchrun, rank 0 reports for all
+            return 0
         print(f"trained on {len(det.decision_scores_)} rows, {det.n_features_in_} columns; "
               f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         print(f"model written to {args.out}")
@@ -101,6 +104,7 @@ def _run_anomaly(args: argparse.Namespace) -> int:
     elif args.verb in ("eval", "report"):
         analysis = jobs.analyse_file(args.data, args.model, args.report_dir, label_col=args.label_col,
                                      normal_value=args.normal_value, id_col=args.id_col, verbose=verbose)
+        print(f"model threshold: {analysis.threshold_rule}")
         if analysis.metrics is not None:
             print("\n".join(analysis.metrics.lines()))
         else:

@@ -102,6 +102,7 @@ class Analysis:
     metrics: Metrics | None
     report_paths: list[Path]
     threshold: float
+    threshold_rule: str
 
 
 def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | AnomalyDetector,
@@ -131,7 +132,7 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | A
     metrics = evaluate(all_scores, y, det.threshold_) if y is not None else None
     top = top.drop(columns="__score")
     paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics)
-    return Analysis(all_scores, y, top, metrics, paths, det.threshold_)
+    return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe())
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, verbose: int = 1) -> Analysis:
