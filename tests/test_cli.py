@@ -184,3 +184,13 @@ def test_killed_training_resumes_to_the_same_model(tmp_path):
     X = pd.read_csv(tmp_path / "big.csv").drop(columns="Class").iloc[:500]
     np.testing.assert_array_equal(load_detector(tmp_path / "m").decision_function(X),
                                   load_detector(tmp_path / "ref").decision_function(X))
+
+
+def test_demo_prints_metrics_and_writes_the_report(tmp_path, capsys):
+    out = run_ok(["anomaly", "demo", "--out", tmp_path, "--quiet"], capsys)
+    for needle in ("AUC-ROC", "AUC-PR", "threshold", "confusion matrix"):
+        assert needle in out
+    assert float(out.split("AUC-ROC")[1].split()[0]) > 0.9
+    assert {p.name for p in (tmp_path / "report").glob("*.png")} == {
+        "scores_histogram.png", "roc_curve.png", "top_anomalies_contributions.png", "training_curves.png"}
+    assert load_detector(tmp_path / "model").threshold_rule_.method == "fpr"
