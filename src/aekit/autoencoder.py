@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .nn import MLP, Bottleneck, ContinuousBottleneck, GaussianBottleneck, build, describe
+from .nn import MLP, Bottleneck, ContinuousBottleneck, ConvDecoder, ConvEncoder, GaussianBottleneck, build, describe
 
 RECONSTRUCTIONS = ("mse", "gaussian", "bernoulli")
 
@@ -66,6 +66,30 @@ class AutoEncoder(nn.Module):
         if reconstruction is None:
             reconstruction = "gaussian" if bottleneck == "gaussian" else "mse"
         return cls(encoder, neck, decoder, reconstruction)
+
+    @classmethod
+    def conv(
+        cls,
+        shape: Sequence[int],
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 128,
+        code_size: int = 16,
+        bottleneck: str = "continuous",
+        activation: str = "relu",
+        batch_norm: bool = False,
+        reconstruction: str | None = None,
+        **bottleneck_options: Any,
+    ) -> AutoEncoder:
+        """A convolutional autoencoder for images of ``shape = (C, H, W)`` in [0, 1]; the
+        decoder mirrors the encoder. Default loss: Bernoulli (binary cross-entropy on logits)."""
+        c, h, w = (int(v) for v in shape)
+        encoder = ConvEncoder(c, h, w, hidden, channels, activation, batch_norm)
+        kinds = {"continuous": ContinuousBottleneck, "gaussian": GaussianBottleneck}
+        if bottleneck not in kinds:
+            raise ValueError(f"bottleneck must be one of {sorted(kinds)}, got {bottleneck!r}")
+        neck = kinds[bottleneck](hidden, code_size, **bottleneck_options)
+        decoder = ConvDecoder(code_size, c, h, w, list(channels)[::-1], activation, batch_norm)
+        return cls(encoder, neck, decoder, reconstruction or "bernoulli")
 
     def spec(self) -> dict[str, Any]:
         """JSON description from which ``from_spec`` rebuilds the same architecture."""

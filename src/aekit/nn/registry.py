@@ -10,10 +10,13 @@ from typing import Any
 from torch import nn
 
 from .bottlenecks import ContinuousBottleneck, GaussianBottleneck
+from .conv import ConvDecoder, ConvEncoder
 from .mlp import MLP
 
 MODULES: dict[str, type[nn.Module]] = {
     "mlp": MLP,
+    "conv_encoder": ConvEncoder,
+    "conv_decoder": ConvDecoder,
     "continuous": ContinuousBottleneck,
     "gaussian": GaussianBottleneck,
 }

@@ -1,0 +1,166 @@
+"""Images in: a folder of PNG/JPEG files (optionally one subfolder per class), a ``.npz``
+array, or a bundled set; out: float32 arrays ``[N, C, H, W]`` in [0, 1].
+
+The fitted size and channel count (``ImageSpec``) are saved with a model, so images scored
+later are converted exactly like the training images.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+BUNDLED = ("digits", "lfw_subset")
+
+
+@dataclass
+class ImageSet:
+    """Images ``[N, C, H, W]`` in [0, 1], optional integer labels, class names and sources."""
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    classes: list[str] | None = None
+    names: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How images are converted: ``channels`` (1 gray, 3 RGB) and ``size`` (H, W)."""
+
+    channels: int
+    height: int
+    width: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
+        return cls(int(d["channels"]), int(d["height"]), int(d["width"]))
+
+
+def load_bundled(name: str) -> ImageSet:
+    """``digits``: scikit-learn's 1,797 8x8 digits with labels 0-9.
+    ``lfw_subset``: scikit-image's 200 25x25 patches, the first 100 faces (label 1), the
+    last 100 non-faces (label 0). Both ship inside the packages: nothing is downloaded."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return ImageSet((d.images / 16.0).astype(np.float32)[:, None], d.target.astype(int),
+                        [str(i) for i in range(10)])
+    if name == "lfw_subset":
+        from skimage import data
+
+        x = data.lfw_subset().astype(np.float32)[:, None]
+        return ImageSet(x, np.r_[np.ones(100, int), np.zeros(100, int)], ["non-face", "face"])
+    raise DataError(f"unknown bundled image set {name!r}; choose from {list(BUNDLED)}")
+
+
+def load_npz(path: str | os.PathLike[str]) -> ImageSet:
+    """An ``.npz`` with ``images`` (or ``X``) as ``[N, H, W]``, ``[N, H, W, C]`` or
+    ``[N, C, H, W]`` (uint8 0-255 or floats in [0, 1]) and optional ``labels`` (or ``y``)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            key = "images" if "images" in f else "X" if "X" in f else None
+            if key is None:
+                raise DataError(f"{path} has no 'images' (or 'X') array; it holds {list(f.keys())}")
+            x = f[key]
+            y = f["labels"] if "labels" in f else f["y"] if "y" in f else None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable .npz file ({exc})") from None
+    return ImageSet(_to_nchw(np.asarray(x), str(path)), None if y is None else np.asarray(y))
+
+
+def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True) -> ImageSet:
+    """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
+    Without ``spec`` the first image sets the channel count and size."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(path)
+    if not root.exists():
+        raise DataError(f"{root} does not exist")
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder of images")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    class_names = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
+    arrays = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                if spec is None:
+                    spec = ImageSpec(1 if im.mode in ("1", "L", "I", "I;16", "F") else 3, im.height, im.width)
+                im = im.convert("L" if spec.channels == 1 else "RGB")
+                if im.size != (spec.width, spec.height):
+                    if not resize:
+                        raise DataError(f"{f} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "
+                                        "(resizing is off)")
+                    im = im.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+                a = np.asarray(im, dtype=np.float32) / 255.0
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise DataError(f"{f} cannot be decoded as an image ({exc.__class__.__name__})") from None
+        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+    labels = None
+    if class_names:
+        index = {c: i for i, c in enumerate(class_names)}
+        labels = np.array([index.get(p.relative_to(root).parts[0], -1) if len(p.relative_to(root).parts) > 1 else -1
+                           for p in files])
+    return ImageSet(np.stack(arrays), labels, class_names or None, [str(p.relative_to(root)) for p in files])
+
+
+def load_images(source: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True) -> ImageSet:
+    """A bundled name (``digits``, ``lfw_subset``), an ``.npz`` file or a folder."""
+    s = os.fspath(source)
+    if s in BUNDLED:
+        out = load_bundled(s)
+    elif s.lower().endswith(".npz"):
+        if not Path(s).exists():
+            raise DataError(f"{s} does not exist")
+        out = load_npz(s)
+    else:
+        return load_folder(s, spec, resize)
+    return out if spec is None else ImageSet(conform(out.images, spec, resize, s), out.labels, out.classes, out.names)
+
+
+def conform(images: np.ndarray, spec: ImageSpec, resize: bool = True, source: str = "images") -> np.ndarray:
+    """Convert ``[N, C, H, W]`` images to ``spec``'s channels and size."""
+    x = images
+    if x.shape[1] != spec.channels:
+        x = x.mean(1, keepdims=True) if spec.channels == 1 else np.repeat(x, spec.channels, axis=1)
+    if x.shape[2:] != (spec.height, spec.width):
+        if not resize:
+            raise DataError(f"{source}: images are {x.shape[3]}x{x.shape[2]}, expected {spec.width}x{spec.height} "
+                            "(resizing is off)")
+        import torch
+        import torch.nn.functional as F
+
+        x = F.interpolate(torch.from_numpy(np.ascontiguousarray(x)), size=(spec.height, spec.width),
+                          mode="bilinear", align_corners=False).numpy()
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _to_nchw(x: np.ndarray, source: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    elif x.ndim != 4:
+        raise DataError(f"{source}: expected images as [N, H, W] or [N, H, W, C], got shape {x.shape}")
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{source}: images contain NaN or inf")
+    if x.min() < 0 or x.max() > 1:
+        raise DataError(f"{source}: float images must lie in [0, 1] (got {x.min():.3g}..{x.max():.3g}); "
+                        "store uint8 0-255 or rescale")
+    return x

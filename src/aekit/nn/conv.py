@@ -1,0 +1,75 @@
+"""Convolutional encoder and decoder for images ``[N, C, H, W]``, sized by the input shape.
+
+Each encoder stage halves the resolution (3x3 convolution, stride 2); the decoder mirrors it
+with 4x4 transposed convolutions and crops to the exact input size, so odd sizes (25x25)
+work without padding the data.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from .mlp import make_activation
+
+
+def _halve(n: int) -> int:
+    return (n + 1) // 2  # a 3x3 stride-2 convolution with padding 1
+
+
+class ConvEncoder(nn.Module):
+    """``[N, C, H, W] -> [N, out_features]``: stride-2 conv stages, then a linear map."""
+
+    def __init__(self, in_channels: int, height: int, width: int, out_features: int,
+                 channels: Sequence[int] = (32, 64), activation: str = "relu", batch_norm: bool = False) -> None:
+        super().__init__()
+        if min(in_channels, height, width, out_features) < 1 or not channels:
+            raise ValueError(f"bad ConvEncoder shape: {in_channels}x{height}x{width} -> {out_features}, {channels}")
+        self.config = dict(in_channels=in_channels, height=height, width=width, out_features=out_features,
+                           channels=list(channels), activation=activation, batch_norm=batch_norm)
+        layers: list[nn.Module] = []
+        c, h, w = in_channels, height, width
+        for out_c in channels:
+            layers.append(nn.Conv2d(c, out_c, 3, stride=2, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(out_c))
+            layers.append(make_activation(activation))
+            c, h, w = out_c, _halve(h), _halve(w)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, out_features), make_activation(activation))
+        self.out_features = out_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+class ConvDecoder(nn.Module):
+    """``[N, in_features] -> [N, C, H, W]``: a linear map to the smallest feature map, then
+    stride-2 transposed convolutions; the last layer is linear (logits or values)."""
+
+    def __init__(self, in_features: int, out_channels: int, height: int, width: int,
+                 channels: Sequence[int] = (64, 32), activation: str = "relu", batch_norm: bool = False) -> None:
+        super().__init__()
+        if min(in_features, out_channels, height, width) < 1 or not channels:
+            raise ValueError(f"bad ConvDecoder shape: {in_features} -> {out_channels}x{height}x{width}, {channels}")
+        self.config = dict(in_features=in_features, out_channels=out_channels, height=height, width=width,
+                           channels=list(channels), activation=activation, batch_norm=batch_norm)
+        h0, w0 = height, width
+        for _ in channels:
+            h0, w0 = _halve(h0), _halve(w0)
+        self.start = (channels[0], h0, w0)
+        self.head = nn.Sequential(nn.Linear(in_features, channels[0] * h0 * w0), make_activation(activation))
+        stages = [*channels, out_channels]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(stages[:-1], stages[1:])):
+            layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
+            if i < len(stages) - 2:  # hidden stages; the output layer stays linear
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(c_out))
+                layers.append(make_activation(activation))
+        self.upsample = nn.Sequential(*layers)
+        self.height, self.width = height, width
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = self.head(z).view(-1, *self.start)
+        return self.upsample(x)[:, :, : self.height, : self.width]

@@ -1,0 +1,83 @@
+"""Image data adapter and convolutional blocks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aekit import AutoEncoder, DataError
+from aekit.data.images import ImageSpec, conform, load_images
+from aekit.training import TrainConfig, evaluate_loss, train
+
+
+def write_png(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def test_bundled_sets_ship_offline():
+    digits = load_images("digits")
+    assert digits.images.shape == (1797, 1, 8, 8) and digits.images.max() <= 1 and len(set(digits.labels)) == 10
+    lfw = load_images("lfw_subset")
+    assert lfw.images.shape == (200, 1, 25, 25) and lfw.labels[:100].all() and not lfw.labels[100:].any()
+
+
+def test_folder_with_class_subfolders_gray_and_rgb_resized(tmp_path):
+    rng = np.random.default_rng(0)
+    write_png(tmp_path / "cats" / "a.png", rng.integers(0, 255, (10, 12, 3), dtype=np.uint8))
+    write_png(tmp_path / "dogs" / "b.png", rng.integers(0, 255, (20, 24), dtype=np.uint8))
+    out = load_images(tmp_path, ImageSpec(3, 16, 16))
+    assert out.images.shape == (2, 3, 16, 16) and out.images.dtype == np.float32
+    assert out.classes == ["cats", "dogs"] and out.labels.tolist() == [0, 1]
+    gray = load_images(tmp_path, ImageSpec(1, 8, 8))
+    assert gray.images.shape == (2, 1, 8, 8)
+    first = load_images(tmp_path)  # no spec: the first image decides (RGB 12x10)
+    assert first.images.shape == (2, 3, 10, 12)
+
+
+def test_bad_images_name_the_file(tmp_path):
+    write_png(tmp_path / "ok.png", np.zeros((8, 8), np.uint8))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(DataError, match="broken.png cannot be decoded"):
+        load_images(tmp_path)
+    (tmp_path / "broken.png").unlink()
+    write_png(tmp_path / "big.png", np.zeros((9, 8), np.uint8))
+    with pytest.raises(DataError, match="big.png is 8x9, expected 8x8 .resizing is off"):
+        load_images(tmp_path, ImageSpec(1, 8, 8), resize=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no images"):
+        load_images(tmp_path / "empty")
+    with pytest.raises(DataError, match="does not exist"):
+        load_images(tmp_path / "nope")
+
+
+def test_npz_arrays(tmp_path):
+    np.savez(tmp_path / "a.npz", images=np.full((3, 5, 5), 255, np.uint8), labels=[0, 1, 0])
+    out = load_images(tmp_path / "a.npz", ImageSpec(1, 10, 10))
+    assert out.images.shape == (3, 1, 10, 10) and np.allclose(out.images, 1) and out.labels.tolist() == [0, 1, 0]
+    np.savez(tmp_path / "bad.npz", images=np.full((3, 5, 5), 7.0))
+    with pytest.raises(DataError, match=r"must lie in \[0, 1\]"):
+        load_images(tmp_path / "bad.npz")
+    with pytest.raises(DataError, match="expected 5x5"):
+        conform(np.zeros((1, 1, 4, 4), np.float32), ImageSpec(1, 5, 5), resize=False)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 25, 25), (3, 20, 30)])
+def test_conv_autoencoder_shapes_and_spec_round_trip(shape):
+    model = AutoEncoder.conv(shape, channels=(8, 16), hidden=32, code_size=4, batch_norm=True).eval()
+    x = torch.rand(2, *shape)
+    assert model.reconstruct(x).shape == (2, *shape) and model.encode(x).shape == (2, 4)
+    clone = AutoEncoder.from_spec(model.spec())
+    clone.load_state_dict(model.state_dict())
+    torch.testing.assert_close(clone.eval().reconstruct(x), model.reconstruct(x))
+
+
+def test_conv_autoencoder_learns_digits_better_than_the_mean_image():
+    x = torch.from_numpy(load_images("digits").images)
+    train_x, val_x = x[:1400], x[1400:]
+    torch.manual_seed(0)
+    model = AutoEncoder.conv((1, 8, 8), channels=(16, 32), hidden=64, code_size=8, reconstruction="mse")
+    train(model, train_x, val_x, TrainConfig(epochs=60, lr=3e-3, batch_size=64, verbose=0))
+    baseline = (val_x - train_x.mean(0)).pow(2).mean().item()
+    assert evaluate_loss(model, val_x) < 0.35 * baseline
