@@ -44,10 +44,8 @@ class VAEAnomalyDetector(AnomalyDetector):
         if self.n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {self.n_samples}")
 
-    def _build_model(self, n_features: int, hidden: list[int], code: int) -> AutoEncoder:
-        return AutoEncoder.mlp(n_features, hidden, code, bottleneck="gaussian", activation=self.activation,
-                               dropout=self.dropout, batch_norm=self.batch_norm, beta=self.beta,
-                               kl_warmup=self.kl_warmup)
+    def _bottleneck_options(self) -> dict[str, Any]:
+        return {"beta": self.beta, "kl_warmup": self.kl_warmup}
 
     def _noise(self, code_size: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.random_state)
