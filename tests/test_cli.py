@@ -194,3 +194,30 @@ def test_demo_prints_metrics_and_writes_the_report(tmp_path, capsys):
     assert {p.name for p in (tmp_path / "report").glob("*.png")} == {
         "scores_histogram.png", "roc_curve.png", "top_anomalies_contributions.png", "training_curves.png"}
     assert load_detector(tmp_path / "model").threshold_rule_.method == "fpr"
+
+
+def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
+    from PIL import Image
+
+    from aekit.data.images import load_images
+
+    digits = load_images("digits")
+    for digit, name, count in ((0, "zero", 100), (1, "one", 6)):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i, img in enumerate(digits.images[digits.labels == digit][:count]):
+            Image.fromarray((img[0] * 255).astype(np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
+    out = run_ok(["anomaly", "train", tmp_path / "imgs", "--out", tmp_path / "m", "--normal-value", "zero",
+                  "--threshold", "fpr:0.05", "--n-estimators", "1", "--epochs", "25", "--quiet"], capsys)
+    assert "trained on 100 rows, images of 1x8x8" in out
+    out = run_ok(["anomaly", "score", tmp_path / "imgs", "--model", tmp_path / "m", "--out", tmp_path / "s.csv"],
+                 capsys)
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert list(scores.columns) == ["image", "score", "is_anomaly", "class"] and len(scores) == 106
+    assert scores[scores["class"] == "one"].is_anomaly.mean() > 0.8
+    maps = sorted((tmp_path / "s_heatmaps").glob("*.png"))
+    assert len(maps) == scores.is_anomaly.sum() and any(p.name.startswith("one__") for p in maps)
+    assert main(["anomaly", "train", str(tmp_path / "imgs"), "--out", str(tmp_path / "x"), "--normal-value",
+                 "two"]) == 2
+    assert "not a class" in capsys.readouterr().err
+    assert main(["anomaly", "eval", str(tmp_path / "imgs"), "--model", str(tmp_path / "m"), "--label-col", "y"]) == 2
+    assert "eval and report work on tables" in capsys.readouterr().err

@@ -81,3 +81,26 @@ def test_conv_autoencoder_learns_digits_better_than_the_mean_image():
     train(model, train_x, val_x, TrainConfig(epochs=60, lr=3e-3, batch_size=64, verbose=0))
     baseline = (val_x - train_x.mean(0)).pow(2).mean().item()
     assert evaluate_loss(model, val_x) < 0.35 * baseline
+
+
+def test_image_detector_flags_other_digits_with_maps_and_round_trip(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from aekit.apps.anomaly import ImageAnomalyDetector, load_detector
+
+    digits = load_images("digits")
+    zeros = digits.images[digits.labels == 0]
+    det = ImageAnomalyDetector(n_estimators=1, epochs=30, channels=(8, 16), hidden=32, code_size=4).fit(zeros[:120])
+    test = np.concatenate([zeros[120:], digits.images[digits.labels == 1][:60]])
+    labels = np.r_[np.zeros(len(zeros) - 120), np.ones(60)]
+    scores, maps = det.score_maps(test)
+    assert roc_auc_score(labels, scores) > 0.95
+    assert maps.shape == (len(test), 8, 8) and maps.min() >= 0
+    assert maps[labels == 1].sum() > maps[labels == 0].sum()
+    det.save(tmp_path / "m")
+    loaded = load_detector(tmp_path / "m")
+    np.testing.assert_allclose(loaded.decision_function(test), scores, rtol=1e-5)
+    with pytest.raises(DataError, match="finite and in"):
+        det.decision_function(test * 255)
+    big = np.repeat(np.repeat(test[:2], 2, axis=2), 2, axis=3)  # 16x16 images are resized to 8x8
+    assert det.decision_function(big).shape == (2,)

@@ -22,12 +22,15 @@ def _anomaly_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--label-col", help=label_help)
         p.add_argument("--id-col", help="an ID column: excluded from features, copied to outputs")
 
-    t = verbs.add_parser("train", help="train a detector on a table", description="Train a detector on a table "
-                         "(CSV or Parquet with a header) and save it as a model directory.")
-    t.add_argument("data", help="training table (.csv, .tsv or .parquet)")
+    t = verbs.add_parser("train", help="train a detector on a table or on images",
+                         description="Train a detector on a table (CSV or Parquet with a header) or on images "
+                                     "(a folder of PNG/JPEG files, an .npz array, or 'digits' / 'lfw_subset') "
+                                     "and save it as a model directory.")
+    t.add_argument("data", help="training table (.csv, .tsv, .parquet) or image source")
     t.add_argument("--out", required=True, help="model directory to write")
     columns(t, "label column (excluded from features)")
-    t.add_argument("--normal-value", help="train only on rows whose label equals this value (e.g. 'normal.' or 0)")
+    t.add_argument("--normal-value", help="train only on rows whose label equals this value (e.g. 'normal.' or 0); "
+                   "for an image folder with class subfolders, the normal class")
     t.add_argument("--threshold", help="'fpr:0.01' (false-alarm rate on held-out clean rows), "
                    "'contamination:0.05', or a score; default: --contamination")
     t.add_argument("--contamination", type=float, default=0.1, help="expected anomaly share (default 0.1)")
@@ -41,15 +44,17 @@ def _anomaly_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    s = verbs.add_parser("score", help="score a table (streamed in chunks)",
+    s = verbs.add_parser("score", help="score a table (streamed in chunks) or images",
                          description="Score a table in chunks (bounded memory) and write a CSV with score, "
-                                     "is_anomaly and top_features.")
+                                     "is_anomaly and top_features; or score images and write a CSV plus a "
+                                     "heat-map PNG for each flagged image.")
     s.add_argument("data")
     s.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
     s.add_argument("--out", required=True, help="output CSV")
     columns(s, "label column to copy to the output (not a feature)")
     s.add_argument("--top-k", type=int, default=3, help="top contributing features per row (default 3)")
     s.add_argument("--chunk-rows", type=int, default=100_000, help="rows per chunk (default 100000)")
+    s.add_argument("--heatmaps", help="images: folder for the flagged images' heat maps (default OUT_heatmaps/)")
     s.add_argument("--quiet", action="store_true")
 
     for verb, label_required, help_ in (
@@ -92,13 +97,18 @@ def _run_anomaly(args: argparse.Namespace) -> int:
                               id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
         if not is_main_process():  # under torchrun, rank 0 reports for all
             return 0
-        print(f"trained on {len(det.decision_scores_)} rows, {det.n_features_in_} columns; "
+        shape = (f"{det.n_features_in_} columns" if hasattr(det, "n_features_in_")
+                 else "images of {channels}x{height}x{width}".format(**det.image_spec_.to_dict()))
+        print(f"trained on {len(det.decision_scores_)} rows, {shape}; "
               f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         print(f"model written to {args.out}")
     elif args.verb == "score":
         summary = jobs.score_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
-                                  top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose)
+                                  top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,
+                                  heatmap_dir=args.heatmaps)
         print(f"scored {summary.rows} rows, flagged {summary.flagged} as anomalies; wrote {args.out}")
+        if summary.heatmap_dir and summary.flagged:
+            print(f"heat maps of the flagged images: {summary.heatmap_dir}")
         if summary.unseen_categories:
             print(f"unseen categories (encoded as none of the known ones): {summary.unseen_categories}")
     elif args.verb in ("eval", "report"):

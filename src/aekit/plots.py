@@ -95,3 +95,21 @@ def training_curves(histories: list[list[dict[str, float]]], path: str | os.Path
     ax.legend(fontsize=7)
     ax.set_title("Training")
     return save_figure(fig, path)
+
+
+def heatmap_overlay(image: np.ndarray, heat: np.ndarray, path: str | os.PathLike[str], title: str = "") -> Path:
+    """The image (``[C, H, W]`` in [0, 1]) beside it with its anomaly map laid over it."""
+    img = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
+    cmap = "gray" if image.shape[0] == 1 else None
+    fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
+    axes[0].imshow(img, cmap=cmap, vmin=0, vmax=1)
+    axes[0].set_title("input", fontsize=9)
+    axes[1].imshow(img, cmap=cmap, vmin=0, vmax=1)
+    shown = axes[1].imshow(heat, cmap="inferno", alpha=0.6)
+    axes[1].set_title("anomaly map", fontsize=9)
+    fig.colorbar(shown, ax=axes[1], fraction=0.046)
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return save_figure(fig, path)

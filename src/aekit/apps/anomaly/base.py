@@ -24,6 +24,7 @@ from ...training import TrainConfig, train
 from .thresholds import ThresholdRule, parse_threshold, resolve_threshold
 
 MIN_TRAIN_ROWS = 8
+FEATURE_WEIGHTINGS = ("standardize", "global", "none")
 SCORE_BLOCK = 16_384  # rows per forward pass when scoring (fastest of 4k-64k on 2 cores)
 
 
@@ -101,17 +102,24 @@ class ReconstructionDetector(BaseEstimator):
             raise ValueError(f"n_estimators must be an int >= 1, got {self.n_estimators!r}")
         if not 0.0 <= self.validation_fraction < 0.9:
             raise ValueError(f"validation_fraction must be in [0, 0.9), got {self.validation_fraction}")
-        if self.feature_weighting not in ("standardize", "none"):
-            raise ValueError(f"feature_weighting must be 'standardize' or 'none', got {self.feature_weighting!r}")
+        if self.feature_weighting not in FEATURE_WEIGHTINGS:
+            raise ValueError(f"feature_weighting must be one of {FEATURE_WEIGHTINGS}, got {self.feature_weighting!r}")
 
     @torch.inference_mode()
     def _feature_weights(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
-        """1 / (typical squared error of each feature on held-out normal rows), over the
-        number of features: each feature (column, or pixel) counts by its usual difficulty."""
+        """How each feature's squared error counts in the score, from held-out normal rows.
+
+        ``standardize``: 1 / (that feature's typical error), so each feature (column, or
+        pixel) counts by its usual difficulty; ``global``: 1 / (the typical error over all
+        features), plain mean squared error in units of its normal level; ``none``: plain
+        mean squared error. The first two make the term about 1 for normal rows, on the
+        same scale as the latent term."""
         d = Z[0].numel()
         if self.feature_weighting == "none":
             return torch.full(Z.shape[1:], 1.0 / d)
         mse = self._reconstruction_errors(model, Z)[0].mean(0)
+        if self.feature_weighting == "global":
+            return torch.full(Z.shape[1:], 1.0 / (float(mse.mean()) + 1e-12) / d)
         # A floor keeps features that are reconstructed perfectly (e.g. constant in training)
         # from turning any tiny deviation into an enormous score.
         floor = 0.05 * float(mse.mean()) + 1e-6

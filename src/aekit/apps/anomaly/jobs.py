@@ -12,12 +12,17 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ... import plots
 from ...data import iter_table, read_table, split_columns
+from ...data.images import BUNDLED as BUNDLED_IMAGES
+from ...data.images import load_images
 from ...distributed import is_main_process
 from ...errors import DataError
 from ...io import atomic_path
 from . import load_detector
+from .base import ReconstructionDetector
 from .detector import AnomalyDetector
+from .images import ImageAnomalyDetector
 from .report import Metrics, binary_labels, evaluate, top_features, write_report
 from .vae import VAEAnomalyDetector
 
@@ -36,6 +41,8 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
 
     With ``label_col`` and ``normal_value`` only rows whose label equals ``normal_value`` are
     used ("train on normal rows only"); the label and ID columns are never features."""
+    if is_image_source(data):
+        return _train_images(data, out, normal_value=normal_value, vae=vae, resume=resume, **params)
     if normal_value is not None and label_col is None:
         raise DataError("--normal-value needs --label-col")
     df = read_table(data)
@@ -56,20 +63,80 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
     return detector
 
 
+def is_image_source(data: str | os.PathLike[str]) -> bool:
+    """A folder of images, an ``.npz`` array or a bundled image set (``digits``, ``lfw_subset``)."""
+    s = os.fspath(data)
+    return s in BUNDLED_IMAGES or s.lower().endswith(".npz") or Path(s).is_dir()
+
+
+TABULAR_ONLY = ("categorical", "log_columns", "impute")
+
+
+def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, normal_value: str | None,
+                  vae: bool, resume: bool, **params: Any) -> ImageAnomalyDetector:
+    """Train on images; with class subfolders, ``normal_value`` names the normal class."""
+    if vae:
+        raise DataError("--vae is for tables; images use a convolutional autoencoder")
+    given = [k for k in TABULAR_ONLY if params.get(k) not in (None, [], "auto")]
+    if given:
+        raise DataError(f"options {given} are for tables, not images")
+    params = {k: v for k, v in params.items() if k not in TABULAR_ONLY}
+    images = load_images(data)
+    x = images.images
+    if normal_value is not None:
+        if not images.classes or normal_value not in images.classes:
+            raise DataError(f"--normal-value {normal_value!r} is not a class of {data} "
+                            f"(classes: {images.classes or 'none: no subfolders'})")
+        x = x[images.labels == images.classes.index(normal_value)]
+    checkpoints = checkpoint_dir_for(out)
+    detector = ImageAnomalyDetector(checkpoint_dir=checkpoints, resume=resume, **params).fit(x)
+    detector.save(out)
+    if is_main_process():
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    return detector
+
+
+def score_images(data: str | os.PathLike[str], det: ImageAnomalyDetector, out: str | os.PathLike[str],
+                 heatmap_dir: str | os.PathLike[str] | None = None) -> ScoreSummary:
+    """Score images; write a CSV (image, score, is_anomaly[, class]) and, for each flagged
+    image, a PNG of the image beside its anomaly map."""
+    images = load_images(data, det.image_spec_)
+    scores, maps = det.score_maps(images.images)
+    flagged = scores > det.threshold_
+    names = images.names or [f"image_{i}" for i in range(len(scores))]
+    table = pd.DataFrame({"image": names, "score": scores, "is_anomaly": flagged.astype(int)})
+    if images.classes:
+        table["class"] = [images.classes[i] if i >= 0 else "" for i in images.labels]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    heat_dir = Path(heatmap_dir) if heatmap_dir else out.with_name(out.stem + "_heatmaps")
+    for i in np.flatnonzero(flagged):
+        safe = names[i].replace("/", "__").rsplit(".", 1)[0]
+        plots.heatmap_overlay(images.images[i], maps[i], heat_dir / f"{safe}.png", f"{names[i]}: {scores[i]:.3g}")
+    return ScoreSummary(rows=len(scores), flagged=int(flagged.sum()), heatmap_dir=str(heat_dir))
+
+
 @dataclass
 class ScoreSummary:
     rows: int = 0
     flagged: int = 0
     unseen_categories: dict[str, int] = field(default_factory=dict)
+    heatmap_dir: str | None = None
 
 
-def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | AnomalyDetector,
+def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                out: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
-               top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1) -> ScoreSummary:
+               top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1,
+               heatmap_dir: str | os.PathLike[str] | None = None) -> ScoreSummary:
     """Score a table chunk by chunk (bounded memory) and write a CSV with ``score``,
     ``is_anomaly`` and ``top_features`` (plus the ID and label columns when named).
-    The output appears atomically when scoring is complete."""
-    det = model if isinstance(model, AnomalyDetector) else load_detector(model)
+    The output appears atomically when scoring is complete. An image model scores an image
+    source instead (see ``score_images``)."""
+    det = model if isinstance(model, ReconstructionDetector) else load_detector(model)
+    if isinstance(det, ImageAnomalyDetector):
+        return score_images(data, det, out, heatmap_dir)
     summary = ScoreSummary()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -105,13 +172,15 @@ class Analysis:
     threshold_rule: str
 
 
-def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | AnomalyDetector,
+def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                  report_dir: str | os.PathLike[str], *, label_col: str | None = None,
                  normal_value: str | None = None, id_col: str | None = None,
                  chunksize: int = CHUNK_ROWS, verbose: int = 1) -> Analysis:
     """Score a table (streaming), compute metrics when labels are named, and write the report:
     scores histogram with the threshold, ROC curve, contributions of the top anomalies."""
-    det = model if isinstance(model, AnomalyDetector) else load_detector(model)
+    det = model if isinstance(model, ReconstructionDetector) else load_detector(model)
+    if isinstance(det, ImageAnomalyDetector):
+        raise DataError("eval and report work on tables; score images with 'aekit anomaly score'")
     scores, labels, top = [], [], None
     offset = 0
     for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
