@@ -7,6 +7,7 @@ this one script, with its installed version's defaults and no per-data-set tunin
     python benchmarks/anomaly_tabular.py                      # the full table (5 seeds)
     python benchmarks/anomaly_tabular.py --seeds 2 --datasets 6_cardio 42_WBC
     python benchmarks/anomaly_tabular.py --methods aekit "aekit:feature_weighting=none" iforest
+    python benchmarks/anomaly_tabular.py --from-csv part1.csv part2.csv   # tables of saved runs
 
 A method spec ``aekit:k=v,k=v`` (or ``aekit-vae:...``) passes options to the aekit detector,
 which is how the ablations in BENCHMARKS.md were run.
@@ -91,8 +92,11 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="*", help="names without .npz (default: all)")
     ap.add_argument("--methods", nargs="*", default=DEFAULT_METHODS)
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--csv", default="bench_output/anomaly_tabular.csv", help="per-run results")
+    ap.add_argument("--csv", default="bench_output/anomaly_tabular.csv", help="per-run results, appended as they come")
+    ap.add_argument("--from-csv", nargs="*", help="print the tables of saved result files instead of running")
     args = ap.parse_args()
+    if args.from_csv:
+        return print_tables(load_runs(args.from_csv))
     set_threads()
     warnings.filterwarnings("ignore")
     files = sorted(Path(args.data_dir).glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
@@ -101,6 +105,9 @@ def main() -> None:
     if not files:
         sys.exit(f"no data sets found in {args.data_dir}")
 
+    Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.csv, "w") as out:
+        out.write(CSV_HEADER)
     runs = []  # (dataset, method, seed, auc, ap, fit_s, rows_per_s)
     for f in files:
         d = np.load(f, allow_pickle=False)
@@ -116,31 +123,43 @@ def main() -> None:
                 s = np.nan_to_num(s, nan=np.nanmax(s[np.isfinite(s)], initial=0.0), posinf=1e300)
                 runs.append((f.stem, m, seed, roc_auc_score(y[te], s), average_precision_score(y[te], s),
                              tf.seconds, len(te) / max(ts.seconds, 1e-9)))
+                with open(args.csv, "a") as out:  # a cut-off run keeps what it measured
+                    out.write(",".join(map(str, runs[-1])) + "\n")
             print(f"{f.stem} seed {seed} done", file=sys.stderr, flush=True)
+    print_tables(runs)
 
-    Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-    with open(args.csv, "w") as out:
-        out.write("dataset,method,seed,auc_roc,auc_pr,fit_s,score_rows_per_s\n")
-        for r in runs:
-            out.write(",".join(map(str, r)) + "\n")
 
+CSV_HEADER = "dataset,method,seed,auc_roc,auc_pr,fit_s,score_rows_per_s\n"
+
+
+def load_runs(paths: list[str]) -> list[tuple]:
+    import pandas as pd
+
+    frame = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    return list(frame.itertuples(index=False, name=None))
+
+
+def print_tables(runs: list[tuple]) -> None:
+    order = {m: i for i, m in enumerate(dict.fromkeys(r[1] for r in runs))}
+    methods = sorted(order, key=order.get)
+    datasets = sorted(dict.fromkeys(r[0] for r in runs), key=lambda s: int(s.split("_")[0]))
+    seeds = len({r[2] for r in runs})
     agg = defaultdict(list)
     for ds, m, _, auc, ap_, fit_s, rps in runs:
         agg[ds, m].append((auc, ap_, fit_s, rps))
-    datasets = [f.stem for f in files]
     for metric, idx in (("AUC-ROC", 0), ("AUC-PR", 1)):
         rows = []
         for ds in datasets:
             rows.append([ds] + [f"{np.mean([v[idx] for v in agg[ds, m]]):.3f}±{np.std([v[idx] for v in agg[ds, m]]):.3f}"
-                                for m in args.methods])
-        means = {m: np.mean([np.mean([v[idx] for v in agg[ds, m]]) for ds in datasets]) for m in args.methods}
-        ranks = np.mean([_ranks([np.mean([v[idx] for v in agg[ds, m]]) for m in args.methods]) for ds in datasets], axis=0)
-        rows.append(["**mean**"] + [f"**{means[m]:.3f}**" for m in args.methods])
+                                for m in methods])
+        means = {m: np.mean([np.mean([v[idx] for v in agg[ds, m]]) for ds in datasets]) for m in methods}
+        ranks = np.mean([_ranks([np.mean([v[idx] for v in agg[ds, m]]) for m in methods]) for ds in datasets], axis=0)
+        rows.append(["**mean**"] + [f"**{means[m]:.3f}**" for m in methods])
         rows.append(["mean rank"] + [f"{r:.2f}" for r in ranks])
-        print(f"\n### {metric} (mean±std over {args.seeds} seeds)\n")
-        print(table(rows, ["dataset", *args.methods]))
+        print(f"\n### {metric} (mean±std over {seeds} seeds)\n")
+        print(table(rows, ["dataset", *methods]))
     rows = [[m, f"{sum(np.mean([v[2] for v in agg[ds, m]]) for ds in datasets):.1f}",
-             f"{np.median([np.mean([v[3] for v in agg[ds, m]]) for ds in datasets]):,.0f}"] for m in args.methods]
+             f"{np.median([np.mean([v[3] for v in agg[ds, m]]) for ds in datasets]):,.0f}"] for m in methods]
     print("\n### Cost\n")
     print(table(rows, ["method", "fit s (sum over data sets, mean over seeds)", "scoring rows/s (median)"]))
 
