@@ -36,8 +36,9 @@ def checkpoint_dir_for(model_dir: str | os.PathLike[str]) -> str:
 
 def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, label_col: str | None = None,
                normal_value: str | None = None, id_col: str | None = None, vae: bool = False,
-               resume: bool = False, **params: Any) -> AnomalyDetector:
-    """Train on a CSV/Parquet table and save the model directory at ``out``.
+               resume: bool = False, **params: Any) -> ReconstructionDetector:
+    """Train on a CSV/Parquet table (or an image source, see ``_train_images``) and save the
+    model directory at ``out``.
 
     With ``label_col`` and ``normal_value`` only rows whose label equals ``normal_value`` are
     used ("train on normal rows only"); the label and ID columns are never features."""
@@ -54,9 +55,14 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
             raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
         features = features[mask]
     cls = VAEAnomalyDetector if vae else AnomalyDetector
+    return _fit_and_save(cls, features, out, resume, params)
+
+
+def _fit_and_save(cls: type[ReconstructionDetector], X: Any, out: str | os.PathLike[str], resume: bool,
+                  params: dict[str, Any]) -> Any:
+    """Fit with per-epoch checkpoints beside ``out``, save, then drop the checkpoints."""
     checkpoints = checkpoint_dir_for(out)
-    detector = cls(checkpoint_dir=checkpoints, resume=resume, **params)
-    detector.fit(features)
+    detector = cls(checkpoint_dir=checkpoints, resume=resume, **params).fit(X)
     detector.save(out)
     if is_main_process():
         shutil.rmtree(checkpoints, ignore_errors=True)  # only once the model is safely on disk
@@ -88,12 +94,7 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
             raise DataError(f"--normal-value {normal_value!r} is not a class of {data} "
                             f"(classes: {images.classes or 'none: no subfolders'})")
         x = x[images.labels == images.classes.index(normal_value)]
-    checkpoints = checkpoint_dir_for(out)
-    detector = ImageAnomalyDetector(checkpoint_dir=checkpoints, resume=resume, **params).fit(x)
-    detector.save(out)
-    if is_main_process():
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    return detector
+    return _fit_and_save(ImageAnomalyDetector, x, out, resume, params)
 
 
 def score_images(data: str | os.PathLike[str], det: ImageAnomalyDetector, out: str | os.PathLike[str],
