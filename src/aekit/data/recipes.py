@@ -26,9 +26,7 @@ KDD_FEATURES = [
     "dst_host_same_src_port_rate", "dst_host_srv_diff_host_rate", "dst_host_serror_rate",
     "dst_host_srv_serror_rate", "dst_host_rerror_rate", "dst_host_srv_rerror_rate",
 ]
-KDD_CATEGORICAL = ["protocol_type", "service", "flag"]
 KDD_LABEL = "label"
-KDD_NORMAL = "normal."
 CARD_COLUMNS = ["Time", *[f"V{i}" for i in range(1, 29)], "Amount", "Class"]
 
 
