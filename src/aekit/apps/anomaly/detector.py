@@ -158,12 +158,14 @@ class AnomalyDetector(ReconstructionDetector):
         """``decision_function(X)`` and ``explain(X)`` from one pass over the data."""
         self._check_fitted()
         scores, contrib = self._score_blocks(self._inputs(X), per_feature=True)
-        frame = pd.DataFrame(contrib, columns=self.preprocessor_.feature_groups_)
-        folded = frame.T.groupby(level=0, sort=False).sum().T
-        folded = folded[[c for c in self.preprocessor_.columns_ if c in folded.columns]]
-        if isinstance(X, pd.DataFrame):
-            folded.index = X.index
-        return scores, folded
+        groups = self.preprocessor_.feature_groups_
+        columns = [c for c in self.preprocessor_.columns_ if c in set(groups)]
+        # one-hot features summed back into their column: a 0/1 matrix product, not a
+        # transpose-and-groupby of the whole chunk
+        fold = np.zeros((len(groups), len(columns)))
+        fold[np.arange(len(groups)), [columns.index(g) for g in groups]] = 1.0
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return scores, pd.DataFrame(contrib @ fold, columns=columns, index=index)
 
     def explain(self, X: Any) -> pd.DataFrame:
         """Per-column contributions to each row's score (rows sum to ``decision_function``
