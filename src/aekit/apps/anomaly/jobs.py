@@ -30,6 +30,16 @@ CHUNK_ROWS = 100_000
 TOP_ANOMALIES = 15
 
 
+def _detector(model: str | os.PathLike[str] | ReconstructionDetector) -> ReconstructionDetector:
+    return model if isinstance(model, ReconstructionDetector) else load_detector(model)
+
+
+def _scored_chunks(data: str | os.PathLike[str], chunksize: int, verbose: int):  # noqa: ANN202
+    """The table in chunks, with a progress bar on a terminal."""
+    return tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
+                disable=True if verbose <= 0 else None)
+
+
 def checkpoint_dir_for(model_dir: str | os.PathLike[str]) -> str:
     return f"{os.fspath(model_dir).rstrip('/')}.ckpt"
 
@@ -135,15 +145,14 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     ``is_anomaly`` and ``top_features`` (plus the ID and label columns when named).
     The output appears atomically when scoring is complete. An image model scores an image
     source instead (see ``score_images``)."""
-    det = model if isinstance(model, ReconstructionDetector) else load_detector(model)
+    det = _detector(model)
     if isinstance(det, ImageAnomalyDetector):
         return score_images(data, det, out, heatmap_dir)
     summary = ScoreSummary()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
-        for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
-                          disable=True if verbose <= 0 else None):
+        for chunk in _scored_chunks(data, chunksize, verbose):
             features, labels, ids = split_columns(chunk, label_col, id_col)
             scores, contrib = det.score_explain(features)
             result = pd.DataFrame(index=chunk.index)
@@ -179,13 +188,12 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
                  chunksize: int = CHUNK_ROWS, verbose: int = 1) -> Analysis:
     """Score a table (streaming), compute metrics when labels are named, and write the report:
     scores histogram with the threshold, ROC curve, contributions of the top anomalies."""
-    det = model if isinstance(model, ReconstructionDetector) else load_detector(model)
+    det = _detector(model)
     if isinstance(det, ImageAnomalyDetector):
         raise DataError("eval and report work on tables; score images with 'aekit anomaly score'")
     scores, labels, top = [], [], None
     offset = 0
-    for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
-                          disable=True if verbose <= 0 else None):
+    for chunk in _scored_chunks(data, chunksize, verbose):
         features, lab, ids = split_columns(chunk, label_col, id_col)
         s, contrib = det.score_explain(features)
         contrib.index = ids.astype(str).to_numpy() if ids is not None else np.arange(offset, offset + len(chunk))
