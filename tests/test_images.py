@@ -104,3 +104,20 @@ def test_image_detector_flags_other_digits_with_maps_and_round_trip(tmp_path):
         det.decision_function(test * 255)
     big = np.repeat(np.repeat(test[:2], 2, axis=2), 2, axis=3)  # 16x16 images are resized to 8x8
     assert det.decision_function(big).shape == (2,)
+
+
+def test_relative_error_catches_smooth_non_faces_that_reconstruct_well():
+    """The lecture's weak spot: non-face patches are smoother than faces, so their absolute
+    reconstruction error is small. Relative to each image's own contrast it is not."""
+    from sklearn.metrics import roc_auc_score
+
+    from aekit.apps.anomaly import ImageAnomalyDetector
+
+    lfw = load_images("lfw_subset")
+    order = np.random.default_rng(0).permutation(100)
+    train_x, test = lfw.images[order[:60]], np.concatenate([lfw.images[order[60:]], lfw.images[100:]])
+    labels = np.r_[np.zeros(40), np.ones(100)]
+    small = dict(n_estimators=1, epochs=30, channels=(8, 16), hidden=32, code_size=8, latent_weight=0)
+    auc = {w: roc_auc_score(labels, ImageAnomalyDetector(feature_weighting=w, **small).fit(train_x).decision_function(test))
+           for w in ("global", "relative")}
+    assert auc["relative"] > 0.95 and auc["relative"] > auc["global"] + 0.02, auc

@@ -24,7 +24,10 @@ from ...training import TrainConfig, train
 from .thresholds import ThresholdRule, parse_threshold, resolve_threshold
 
 MIN_TRAIN_ROWS = 8
-FEATURE_WEIGHTINGS = ("standardize", "global", "none")
+FEATURE_WEIGHTINGS = ("standardize", "global", "relative", "none")
+# "relative": a sample's error is divided by its own variance across features plus this floor
+# (in squared data units; images are in [0, 1], so 1e-3 is a standard deviation of ~8 grey levels)
+VARIANCE_FLOOR = 1e-3
 SCORE_BLOCK = 16_384  # rows per forward pass when scoring (fastest of 4k-64k on 2 cores)
 
 
@@ -111,13 +114,19 @@ class ReconstructionDetector(BaseEstimator):
 
         ``standardize``: 1 / (that feature's typical error), so each feature (column, or
         pixel) counts by its usual difficulty; ``global``: 1 / (the typical error over all
-        features), plain mean squared error in units of its normal level; ``none``: plain
-        mean squared error. The first two make the term about 1 for normal rows, on the
-        same scale as the latent term."""
+        features), plain mean squared error in units of its normal level; ``relative``: the
+        same for the error divided by the sample's own variance (``_sample_scale``), so a
+        flat image must be rebuilt as closely, relative to its contrast, as a detailed one;
+        ``none``: plain mean squared error. All but ``none`` make the term about 1 for
+        normal rows, on the same scale as the latent term."""
         d = Z[0].numel()
         if self.feature_weighting == "none":
             return torch.full(Z.shape[1:], 1.0 / d)
-        mse = self._reconstruction_errors(model, Z)[0].mean(0)
+        errors = self._reconstruction_errors(model, Z)[0]
+        if self.feature_weighting == "relative":
+            typical = float((errors.flatten(1).mean(1) / self._sample_scale(Z)).mean())
+            return torch.full(Z.shape[1:], 1.0 / (typical + 1e-12) / d)
+        mse = errors.mean(0)
         if self.feature_weighting == "global":
             return torch.full(Z.shape[1:], 1.0 / (float(mse.mean()) + 1e-12) / d)
         # A floor keeps features that are reconstructed perfectly (e.g. constant in training)
@@ -133,6 +142,18 @@ class ReconstructionDetector(BaseEstimator):
         codes = torch.cat([model.encode(Z[s:s + self._score_block]) for s in range(0, len(Z), self._score_block)])
         lw = LedoitWolf().fit(codes.double().numpy())
         return torch.from_numpy(lw.location_).float(), torch.from_numpy(lw.precision_).float()
+
+    def _sample_scale(self, Z: torch.Tensor) -> torch.Tensor:
+        """Per-sample divisor of the squared errors: the sample's variance across its features
+        plus ``VARIANCE_FLOOR`` for ``feature_weighting="relative"``, else 1.
+
+        Why: a detector trained on detailed images (faces) rebuilds a smooth image (sky, a
+        wall) with a small absolute error, so plain error ranks such anomalies as very normal;
+        relative to their own small contrast the same error is large (faces vs non-faces
+        AUC 0.82 -> 0.95 alone, 0.997 with the latent term; benchmarks/anomaly_images.py)."""
+        if self.feature_weighting != "relative":
+            return torch.ones(len(Z))
+        return Z.flatten(1).var(1, unbiased=False).add_(VARIANCE_FLOOR)
 
     # ------------------------------------------------------------------ scoring
     def _reconstruction_errors(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,8 +183,11 @@ class ReconstructionDetector(BaseEstimator):
             block = Z[start:start + self._score_block]
             acc = torch.zeros_like(block) if per_feature else None
             total = torch.zeros(len(block))
+            inv_scale = self._sample_scale(block).reciprocal_().view(-1, *([1] * (block.dim() - 1)))
             for k, (model, weights) in enumerate(zip(self.models_, self.feature_weights_, strict=True)):
                 errors, code = self._reconstruction_errors(model, block)
+                if self.feature_weighting == "relative":
+                    errors.mul_(inv_scale)
                 if acc is not None:
                     acc.add_(errors.mul_(weights))
                 else:  # row sums only: one matrix-vector product instead of a weighted copy
