@@ -1,6 +1,7 @@
 """``AutoEncoder = encoder -> bottleneck -> decoder``: the one model every application uses."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from torch import Tensor, nn
 
 from .nn import MLP, Bottleneck, ContinuousBottleneck, ConvDecoder, ConvEncoder, GaussianBottleneck, build, describe
 
-RECONSTRUCTIONS = ("mse", "gaussian", "bernoulli")
+RECONSTRUCTIONS = ("mse", "gaussian", "gaussian_sigma", "bernoulli")
 
 
 @dataclass
@@ -26,7 +27,11 @@ class AutoEncoder(nn.Module):
 
     ``reconstruction`` names the per-sample reconstruction loss:
     ``"mse"`` (mean squared error over features), ``"gaussian"`` (unit-variance Gaussian
-    negative log-likelihood, summed over features: the ELBO's term for real data) or
+    negative log-likelihood, summed over features: the ELBO's term for real data),
+    ``"gaussian_sigma"`` (the same with one noise level sigma, set while training to its
+    optimum for each batch, the root mean squared error, so that reconstruction and KL balance
+    by themselves: the "optimal sigma-VAE" of Rybkin et al. 2021; a running mean of it is kept
+    for evaluation) or
     ``"bernoulli"`` (binary cross-entropy on logits, summed: for data in [0, 1]; the decoder
     then outputs logits and ``reconstruct`` applies the sigmoid).
     """
@@ -37,6 +42,9 @@ class AutoEncoder(nn.Module):
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
         self.reconstruction = reconstruction
+        if reconstruction == "gaussian_sigma":
+            # the noise level used outside training: a running mean of the per-batch optimum
+            self.register_buffer("log_sigma", torch.zeros(()))
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -50,9 +58,12 @@ class AutoEncoder(nn.Module):
         dropout: float = 0.0,
         batch_norm: bool = False,
         reconstruction: str | None = None,
+        out_shape: Sequence[int] | None = None,
         **bottleneck_options: Any,
     ) -> AutoEncoder:
-        """A symmetric MLP autoencoder: ``n_features -> hidden -> code -> reversed(hidden) -> n_features``."""
+        """A symmetric MLP autoencoder: ``n_features -> hidden -> code -> reversed(hidden) -> n_features``.
+        ``out_shape`` gives samples of more than one dimension (images): the encoder flattens
+        them and the decoder's output is reshaped to ``out_shape``."""
         hidden = list(hidden)
         enc_out = hidden[-1] if hidden else n_features
         # the encoder ends with its activation: the bottleneck's own projection is linear
@@ -62,7 +73,7 @@ class AutoEncoder(nn.Module):
         if bottleneck not in kinds:
             raise ValueError(f"bottleneck must be one of {sorted(kinds)}, got {bottleneck!r}")
         neck = kinds[bottleneck](enc_out, code_size, **bottleneck_options)
-        decoder = MLP(code_size, n_features, hidden[::-1], activation, dropout, batch_norm)
+        decoder = MLP(code_size, n_features, hidden[::-1], activation, dropout, batch_norm, out_shape=out_shape)
         if reconstruction is None:
             reconstruction = "gaussian" if bottleneck == "gaussian" else "mse"
         return cls(encoder, neck, decoder, reconstruction)
@@ -124,10 +135,29 @@ class AutoEncoder(nn.Module):
 
     def reconstruction_loss(self, x: Tensor, raw_reconstruction: Tensor) -> Tensor:
         """Per-sample reconstruction loss (shape ``[batch]``)."""
+        if self.reconstruction == "mse":
+            return (raw_reconstruction - x).pow(2).flatten(1).mean(1)
+        if self.reconstruction == "gaussian":  # the constant 0.5 log(2 pi) per feature is left out
+            return 0.5 * (raw_reconstruction - x).pow(2).flatten(1).sum(1)
+        return -self.log_likelihood(x, raw_reconstruction)
+
+    def log_likelihood(self, x: Tensor, raw_reconstruction: Tensor) -> Tensor:
+        """``log p(x | z)`` per sample in nats, from the decoder's raw output (logits for
+        ``bernoulli``). Not defined for ``mse``, which is not a likelihood."""
         if self.reconstruction == "bernoulli":
-            return F.binary_cross_entropy_with_logits(raw_reconstruction, x, reduction="none").flatten(1).sum(1)
+            return -F.binary_cross_entropy_with_logits(raw_reconstruction, x, reduction="none").flatten(1).sum(1)
+        if self.reconstruction == "mse":
+            raise ValueError("reconstruction='mse' has no likelihood; use 'gaussian', 'gaussian_sigma' or 'bernoulli'")
         sq = (raw_reconstruction - x).pow(2).flatten(1)
-        return sq.mean(1) if self.reconstruction == "mse" else 0.5 * sq.sum(1)
+        log_sigma = torch.zeros(())
+        if self.reconstruction == "gaussian_sigma":
+            if self.training:
+                log_sigma = 0.5 * torch.log(sq.detach().mean() + 1e-6)
+                with torch.no_grad():
+                    self.log_sigma.lerp_(log_sigma, 0.05)
+            else:
+                log_sigma = self.log_sigma
+        return -(0.5 * sq / torch.exp(2 * log_sigma) + log_sigma + 0.5 * math.log(2 * math.pi)).sum(1)
 
     def loss(self, x: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
         """The training objective, averaged over the batch, and its parts (unweighted means,

@@ -78,6 +78,70 @@ def _anomaly_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--quiet", action="store_true")
 
 
+def _generate_parser(sub: argparse._SubParsersAction) -> None:
+    generate = sub.add_parser("generate", help="a VAE on images: sample new images, interpolate between two",
+                              description="The decoder as a generator: train a VAE on images, then decode prior "
+                                          "samples (new images) or the path between two images' codes.")
+    verbs = generate.add_subparsers(dest="verb", required=True, metavar="VERB")
+    t = verbs.add_parser("train", help="train a VAE on images and save it",
+                         description="Train a VAE on images (a folder of PNG/JPEG files, an .npz array, or "
+                                     "'digits' / 'lfw_subset') and save it as a model directory.")
+    t.add_argument("data", help="image source")
+    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument("--class", dest="class_name", help="with class subfolders: train on this class only")
+    t.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize every image (default: keep)")
+    t.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
+    t.add_argument("--code-size", type=int, default=8, help="latent dimensions (default 8)")
+    t.add_argument("--prior-components", type=int, default=50,
+                   help="Gaussians in the learned prior mixture; 0 for N(0, I) (default 50)")
+    t.add_argument("--likelihood", choices=["gaussian", "bernoulli"], default="gaussian")
+    t.add_argument("--beta", type=float, default=1.0, help="KL weight (default 1)")
+    t.add_argument("--epochs", type=int, default=300, help="maximum epochs (early stopping ends sooner)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    s = verbs.add_parser("sample", help="decode prior samples into a PNG grid",
+                         description="Decode N prior samples into a PNG grid (and optionally an .npz array).")
+    s.add_argument("--model", required=True, help="model directory from 'aekit generate train'")
+    s.add_argument("-n", type=int, default=64, help="number of images (default 64)")
+    s.add_argument("--out", required=True, help="PNG to write")
+    s.add_argument("--npz", help="also write the images to this .npz (array 'images', [N, C, H, W] in [0, 1])")
+    s.add_argument("--seed", type=int, default=0, help="the same seed gives the same images")
+
+    i = verbs.add_parser("interpolate", help="decode the straight path between two images' codes",
+                         description="Encode images A and B, decode codes on the line between them, and write "
+                                     "the strip (A, the path, B) as a PNG. A and B are image files or "
+                                     "SOURCE:INDEX, e.g. digits:0 digits:10.")
+    i.add_argument("a", metavar="A")
+    i.add_argument("b", metavar="B")
+    i.add_argument("--model", required=True)
+    i.add_argument("--out", required=True, help="PNG to write")
+    i.add_argument("--steps", type=int, default=10, help="decoded images on the path, ends included (default 10)")
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from .apps.generate import jobs
+
+    if args.verb == "train":
+        gen = jobs.train_images(
+            args.data, args.out, class_name=args.class_name, resume=args.resume, image_size=args.image_size,
+            architecture=args.architecture, code_size=args.code_size, prior_components=args.prior_components,
+            likelihood=args.likelihood, beta=args.beta, epochs=args.epochs, random_state=args.seed,
+            verbose=0 if args.quiet else 1)
+        if is_main_process():
+            spec = gen.image_spec_
+            print(f"trained a VAE on {spec.channels}x{spec.height}x{spec.width} images for "
+                  f"{len(gen.training_history_)} epochs; model written to {args.out}")
+    elif args.verb == "sample":
+        images = jobs.sample_grid(args.model, args.n, args.out, seed=args.seed, npz=args.npz)
+        print(f"wrote {len(images)} samples to {args.out}" + (f" and {args.npz}" if args.npz else ""))
+    elif args.verb == "interpolate":
+        jobs.interpolation_strip(args.model, args.a, args.b, args.out, steps=args.steps)
+        print(f"wrote the interpolation strip to {args.out}")
+    return 0
+
+
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -134,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aekit {__version__}")
     sub = parser.add_subparsers(dest="application", required=True, metavar="APPLICATION")
     _anomaly_parser(sub)
+    _generate_parser(sub)
     return parser
 
 
@@ -142,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.application == "anomaly":
             return _run_anomaly(args)
+        if args.application == "generate":
+            return _run_generate(args)
     except (AekitError, ValueError) as exc:
         # User errors: one line, no traceback. ValueError covers bad option values.
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

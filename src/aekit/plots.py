@@ -113,3 +113,24 @@ def heatmap_overlay(image: np.ndarray, heat: np.ndarray, path: str | os.PathLike
     if title:
         fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)
+
+
+def image_grid(images: np.ndarray, path: str | os.PathLike[str], ncols: int = 8, title: str = "",
+               cell_inches: float = 0.6) -> Path:
+    """Images ``[N, C, H, W]`` in [0, 1] tiled row by row, ``ncols`` per row (a sample grid,
+    or with ``ncols = N`` an interpolation strip)."""
+    images = np.asarray(images)
+    n = len(images)
+    ncols = max(1, min(ncols, n))
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell_inches, nrows * cell_inches + (0.3 if title else 0)),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image in zip(axes.flat, images):
+        gray = image.shape[0] == 1
+        ax.imshow(image[0] if gray else image.transpose(1, 2, 0), cmap="gray" if gray else None, vmin=0, vmax=1)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+    return save_figure(fig, path)

@@ -78,11 +78,32 @@ def load_npz(path: str | os.PathLike[str]) -> ImageSet:
     return ImageSet(_to_nchw(np.asarray(x), str(path)), None if y is None else np.asarray(y))
 
 
+def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
+                    resize: bool = True) -> tuple[np.ndarray, ImageSpec]:
+    """One PNG/JPEG/... file as ``[C, H, W]`` in [0, 1], converted to ``spec`` (by default the
+    file's own: gray or RGB, its size); returns the array and the spec used."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if spec is None:
+                spec = ImageSpec(1 if im.mode in ("1", "L", "I", "I;16", "F") else 3, im.height, im.width)
+            im = im.convert("L" if spec.channels == 1 else "RGB")
+            if im.size != (spec.width, spec.height):
+                if not resize:
+                    raise DataError(f"{path} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "
+                                    "(resizing is off)")
+                im = im.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+            a = np.asarray(im, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise DataError(f"{path} cannot be decoded as an image ({exc.__class__.__name__})") from None
+    return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), spec
+
+
 def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True) -> ImageSet:
     """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
     Without ``spec`` the first image sets the channel count and size."""
-    from PIL import Image, UnidentifiedImageError
-
     root = Path(path)
     if not root.exists():
         raise DataError(f"{root} does not exist")
@@ -94,21 +115,8 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
     class_names = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     arrays = []
     for f in files:
-        try:
-            with Image.open(f) as im:
-                im.load()
-                if spec is None:
-                    spec = ImageSpec(1 if im.mode in ("1", "L", "I", "I;16", "F") else 3, im.height, im.width)
-                im = im.convert("L" if spec.channels == 1 else "RGB")
-                if im.size != (spec.width, spec.height):
-                    if not resize:
-                        raise DataError(f"{f} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "
-                                        "(resizing is off)")
-                    im = im.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
-                a = np.asarray(im, dtype=np.float32) / 255.0
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-            raise DataError(f"{f} cannot be decoded as an image ({exc.__class__.__name__})") from None
-        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+        a, spec = read_image_file(f, spec, resize)
+        arrays.append(a)
     labels = None
     if class_names:
         index = {c: i for i, c in enumerate(class_names)}
@@ -118,8 +126,11 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
 
 
 def load_images(source: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True) -> ImageSet:
-    """A bundled name (``digits``, ``lfw_subset``), an ``.npz`` file or a folder."""
+    """A bundled name (``digits``, ``lfw_subset``), an ``.npz`` file, a folder, or one image file."""
     s = os.fspath(source)
+    if Path(s).suffix.lower() in IMAGE_SUFFIXES and Path(s).is_file():
+        image, _ = read_image_file(s, spec, resize)
+        return ImageSet(image[None], names=[Path(s).name])
     if s in BUNDLED:
         out = load_bundled(s)
     elif s.lower().endswith(".npz"):
@@ -163,4 +174,20 @@ def _to_nchw(x: np.ndarray, source: str) -> np.ndarray:
     if x.min() < 0 or x.max() > 1:
         raise DataError(f"{source}: float images must lie in [0, 1] (got {x.min():.3g}..{x.max():.3g}); "
                         "store uint8 0-255 or rescale")
+    return x
+
+
+def as_image_array(X: Any) -> np.ndarray:
+    """``[N, C, H, W]`` float32 in [0, 1] from an array, an ImageSet or a source."""
+    if isinstance(X, ImageSet):
+        return X.images
+    if isinstance(X, (str, os.PathLike)):
+        return load_images(X).images
+    x = np.asarray(X, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4:
+        raise DataError(f"expected images as [N, H, W] or [N, C, H, W], got shape {x.shape}")
+    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise DataError("image values must be finite and in [0, 1]")
     return x

@@ -1,6 +1,7 @@
 """Multilayer perceptrons: the encoder and decoder of tabular data."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torch import Tensor, nn
@@ -26,7 +27,10 @@ def make_activation(name: str) -> nn.Module:
 class MLP(nn.Module):
     """``in_features -> hidden... -> out_features``; every hidden layer is
     Linear [-> BatchNorm] -> activation [-> Dropout]. The last layer is linear, unless
-    ``activate_output`` (an encoder feeding a bottleneck, which is linear itself)."""
+    ``activate_output`` (an encoder feeding a bottleneck, which is linear itself).
+
+    Inputs with more than one dimension per sample (images) are flattened; ``out_shape``
+    reshapes the output (a decoder that produces images)."""
 
     def __init__(
         self,
@@ -37,16 +41,22 @@ class MLP(nn.Module):
         dropout: float = 0.0,
         batch_norm: bool = False,
         activate_output: bool = False,
+        out_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if in_features < 1 or out_features < 1 or any(h < 1 for h in hidden):
             raise ValueError(f"layer sizes must be >= 1, got {in_features}, {list(hidden)}, {out_features}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if out_shape is not None and math.prod(out_shape) != out_features:
+            raise ValueError(f"out_shape {list(out_shape)} does not hold {out_features} features")
         self.config = dict(
             in_features=in_features, out_features=out_features, hidden=list(hidden),
             activation=activation, dropout=dropout, batch_norm=batch_norm, activate_output=activate_output,
         )
+        if out_shape is not None:  # only when set, so earlier model files keep their exact config
+            self.config["out_shape"] = list(out_shape)
+        self.out_shape = tuple(out_shape) if out_shape is not None else None
         layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
@@ -65,4 +75,5 @@ class MLP(nn.Module):
         self.out_features = out_features
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        out = self.net(x.flatten(1) if x.dim() > 2 else x)
+        return out.view(len(out), *self.out_shape) if self.out_shape else out

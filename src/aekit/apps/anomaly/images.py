@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from ...autoencoder import AutoEncoder
-from ...data.images import ImageSet, ImageSpec, conform, load_images
-from ...errors import DataError
+from ...data.images import ImageSpec, as_image_array, conform, load_images
 from .base import ReconstructionDetector, check_train_rows
 
 
@@ -83,7 +82,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
 
     # ------------------------------------------------------------------ data hooks
     def _fit_inputs(self, X: Any) -> torch.Tensor:
-        images = _as_images(X)
+        images = as_image_array(X)
         check_train_rows(len(images))
         h, w = self.image_size if self.image_size is not None else images.shape[2:]
         self.image_spec_ = ImageSpec(images.shape[1], int(h), int(w))
@@ -93,7 +92,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
         if isinstance(X, (str, os.PathLike)):
             images = load_images(X, self.image_spec_).images
         else:
-            images = conform(_as_images(X), self.image_spec_)
+            images = conform(as_image_array(X), self.image_spec_)
         return torch.from_numpy(images)
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
@@ -118,18 +117,3 @@ class ImageAnomalyDetector(ReconstructionDetector):
         scores, contrib = self._score_blocks(self._inputs(X), per_feature=True)
         return scores, contrib.sum(1)
 
-
-def _as_images(X: Any) -> np.ndarray:
-    """``[N, C, H, W]`` float32 in [0, 1] from an array, an ImageSet or a source."""
-    if isinstance(X, ImageSet):
-        return X.images
-    if isinstance(X, (str, os.PathLike)):
-        return load_images(X).images
-    x = np.asarray(X, dtype=np.float32)
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4:
-        raise DataError(f"expected images as [N, H, W] or [N, C, H, W], got shape {x.shape}")
-    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise DataError("image values must be finite and in [0, 1]")
-    return x

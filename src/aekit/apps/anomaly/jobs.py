@@ -3,7 +3,6 @@ evaluate and report. The CLI only parses arguments and calls these."""
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,9 @@ from ... import plots
 from ...data import iter_table, read_table, split_columns
 from ...data.images import BUNDLED as BUNDLED_IMAGES
 from ...data.images import load_images
-from ...distributed import is_main_process
 from ...errors import DataError
 from ...io import atomic_path
+from ..common import fit_and_save
 from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
@@ -38,10 +37,6 @@ def _scored_chunks(data: str | os.PathLike[str], chunksize: int, verbose: int): 
     """The table in chunks, with a progress bar on a terminal."""
     return tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
                 disable=True if verbose <= 0 else None)
-
-
-def checkpoint_dir_for(model_dir: str | os.PathLike[str]) -> str:
-    return f"{os.fspath(model_dir).rstrip('/')}.ckpt"
 
 
 def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, label_col: str | None = None,
@@ -65,18 +60,7 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
             raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
         features = features[mask]
     cls = VAEAnomalyDetector if vae else AnomalyDetector
-    return _fit_and_save(cls, features, out, resume, params)
-
-
-def _fit_and_save(cls: type[ReconstructionDetector], X: Any, out: str | os.PathLike[str], resume: bool,
-                  params: dict[str, Any]) -> Any:
-    """Fit with per-epoch checkpoints beside ``out``, save, then drop the checkpoints."""
-    checkpoints = checkpoint_dir_for(out)
-    detector = cls(checkpoint_dir=checkpoints, resume=resume, **params).fit(X)
-    detector.save(out)
-    if is_main_process():
-        shutil.rmtree(checkpoints, ignore_errors=True)  # only once the model is safely on disk
-    return detector
+    return fit_and_save(cls, features, out, resume, params)
 
 
 def is_image_source(data: str | os.PathLike[str]) -> bool:
@@ -104,7 +88,7 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
             raise DataError(f"--normal-value {normal_value!r} is not a class of {data} "
                             f"(classes: {images.classes or 'none: no subfolders'})")
         x = x[images.labels == images.classes.index(normal_value)]
-    return _fit_and_save(ImageAnomalyDetector, x, out, resume, params)
+    return fit_and_save(ImageAnomalyDetector, x, out, resume, params)
 
 
 def score_images(data: str | os.PathLike[str], det: ImageAnomalyDetector, out: str | os.PathLike[str],

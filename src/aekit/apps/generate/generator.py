@@ -1,0 +1,239 @@
+"""The decoder as a generator: a VAE on images whose decoder turns prior samples into images."""
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from ...autoencoder import AutoEncoder
+from ...data.images import ImageSpec, as_image_array, conform, load_images
+from ...errors import DataError, NotFittedError
+from ...io import load_model_dir, save_model_dir
+from ...training import TrainConfig, train
+from ..anomaly.base import check_train_rows
+
+LIKELIHOODS = {"gaussian": "gaussian_sigma", "bernoulli": "bernoulli"}
+BLOCK = 512  # images per forward pass
+BOUND_BLOCK = 4096  # (image, draw) pairs per forward pass in the likelihood bounds
+
+
+class VAEGenerator(BaseEstimator):
+    """Variational autoencoder for images ``[N, C, H, W]`` in [0, 1]; new images come from the
+    decoder applied to samples of the prior.
+
+    The network is ``AutoEncoder.conv`` (sized by the images) with a Gaussian code of
+    ``code_size``. ``prior_components=K`` learns a mixture-of-Gaussians prior with the model
+    (0: the standard N(0, I)); ``likelihood`` is ``"gaussian"`` (one learned noise level) or
+    ``"bernoulli"``. KL weight ``beta`` is warmed up from 0 over ``kl_warmup`` of training.
+    Defaults were chosen on digits in benchmarks/generation.py (see BENCHMARKS.md).
+
+    ``X`` is an array ``[N, H, W]`` / ``[N, C, H, W]``, an ``ImageSet``, or a source for
+    ``load_images`` (a folder of PNG/JPEG, an ``.npz`` file, or ``digits`` / ``lfw_subset``).
+    """
+
+    _kind = "generate.VAEGenerator"
+
+    def __init__(
+        self,
+        *,
+        image_size: Sequence[int] | None = None,
+        architecture: str = "conv",
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 256,
+        code_size: int = 8,
+        prior_components: int = 50,
+        likelihood: str = "gaussian",
+        beta: float = 1.0,
+        kl_warmup: float = 0.3,
+        epochs: int = 300,
+        batch_size: int = 64,
+        lr: float = 2e-3,
+        patience: int = 30,
+        validation_fraction: float = 0.1,
+        random_state: int = 0,
+        verbose: int = 0,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.image_size = image_size
+        self.architecture = architecture
+        self.channels = channels
+        self.hidden = hidden
+        self.code_size = code_size
+        self.prior_components = prior_components
+        self.likelihood = likelihood
+        self.beta = beta
+        self.kl_warmup = kl_warmup
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: Any, y: Any = None) -> VAEGenerator:
+        """Train on images ``X`` (``y`` is ignored)."""
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got {self.likelihood!r}")
+        images = as_image_array(X)
+        check_train_rows(len(images))
+        h, w = self.image_size if self.image_size is not None else images.shape[2:]
+        self.image_spec_ = ImageSpec(images.shape[1], int(h), int(w))
+        Z = torch.from_numpy(conform(images, self.image_spec_))
+        perm = np.random.default_rng(self.random_state).permutation(len(Z))
+        n_val = int(round(self.validation_fraction * len(Z))) if len(Z) >= 20 else 0
+        torch.manual_seed(self.random_state)
+        self.model_ = self._build_model(tuple(Z.shape[1:]))
+        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, patience=self.patience,
+                          seed=self.random_state, verbose=self.verbose, checkpoint_dir=self.checkpoint_dir,
+                          resume=self.resume, desc="VAE")
+        result = train(self.model_, Z[perm[n_val:]], Z[perm[:n_val]] if n_val else None, cfg)
+        self.training_history_ = result.history
+        self.model_.eval()
+        return self
+
+    def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
+        code = dict(code_size=self.code_size, bottleneck="gaussian", reconstruction=LIKELIHOODS[self.likelihood],
+                    beta=self.beta, kl_warmup=self.kl_warmup, prior_components=self.prior_components)
+        if self.architecture == "conv":
+            return AutoEncoder.conv(shape, channels=self.channels, hidden=self.hidden, **code)
+        if self.architecture == "mlp":
+            return AutoEncoder.mlp(math.prod(shape), hidden=(self.hidden, self.hidden // 2), out_shape=shape, **code)
+        raise ValueError(f"architecture must be 'conv' or 'mlp', got {self.architecture!r}")
+
+    # ------------------------------------------------------------------ the generator surface
+    @torch.inference_mode()
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` new images ``[n, C, H, W]`` in [0, 1]: the decoder's mean at prior samples.
+        The same ``seed`` gives the same images."""
+        self._check_fitted()
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        z = self.model_.bottleneck.sample_prior(n, torch.Generator().manual_seed(seed))
+        return self._decode(z)
+
+    @torch.inference_mode()
+    def encode(self, X: Any) -> np.ndarray:
+        """Codes ``[N, code_size]``: the posterior means of the images."""
+        self._check_fitted()
+        return torch.cat([self.model_.encode(b) for b in self._blocks(self._inputs(X))]).numpy()
+
+    @torch.inference_mode()
+    def decode(self, codes: Any) -> np.ndarray:
+        """Images ``[N, C, H, W]`` in [0, 1] from codes ``[N, code_size]``."""
+        self._check_fitted()
+        z = torch.as_tensor(np.asarray(codes, dtype=np.float32))
+        if z.ndim != 2 or z.shape[1] != self.code_size or not torch.isfinite(z).all():
+            raise DataError(f"codes must be finite, of shape [N, {self.code_size}], got {tuple(z.shape)}")
+        return self._decode(z)
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """``decode(encode(X))``."""
+        return self.decode(self.encode(X))
+
+    def interpolate(self, a: Any, b: Any, steps: int = 10) -> np.ndarray:
+        """``steps`` images decoded from codes on the straight line from image ``a``'s code to
+        image ``b``'s (both ends included). ``a`` and ``b`` are single images ``[H, W]`` /
+        ``[C, H, W]``."""
+        if steps < 2:
+            raise ValueError(f"steps must be >= 2, got {steps}")
+        za, zb = self.encode(_one_image(a)), self.encode(_one_image(b))
+        t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+        return self.decode((1 - t) * za + t * zb)
+
+    # ------------------------------------------------------------------ likelihood bounds
+    @torch.inference_mode()
+    def elbo(self, X: Any, n_samples: int = 1, seed: int = 0) -> np.ndarray:
+        """The evidence lower bound ``E_q[log p(x|z)] - KL(q(z|x) || p(z))`` of each image in
+        nats (beta = 1), estimated with ``n_samples`` draws from q."""
+        log_w = self._log_weights(self._inputs(X), n_samples, seed)
+        return log_w.mean(1).double().numpy()
+
+    @torch.inference_mode()
+    def log_likelihood_bound(self, X: Any, k: int = 100, seed: int = 0) -> np.ndarray:
+        """The importance-weighted bound (IWAE, Burda et al. 2016) on ``log p(x)`` with ``k``
+        samples, in nats per image; tighter than the ELBO and approaching ``log p(x)`` as k grows."""
+        log_w = self._log_weights(self._inputs(X), k, seed).double()
+        return (torch.logsumexp(log_w, 1) - math.log(k)).numpy()
+
+    def _log_weights(self, Z: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+        """``log p(x|z) + log p(z) - log q(z|x)`` for ``k`` draws ``z ~ q(z|x)``: ``[N, k]``."""
+        self._check_fitted()
+        if k < 1:
+            raise ValueError(f"the number of samples must be >= 1, got {k}")
+        gen = torch.Generator().manual_seed(seed)
+        model, neck = self.model_, self.model_.bottleneck
+        out = []
+        for block in self._blocks(Z, max(1, BOUND_BLOCK // k)):
+            mu, logvar = neck.distribution(model.encoder(block))
+            eps = torch.randn(k, *mu.shape, generator=gen)
+            z = (mu + eps * torch.exp(0.5 * logvar)).reshape(-1, mu.shape[1])  # [k * n, d], draw-major
+            x = block.repeat(k, *([1] * (block.dim() - 1)))
+            mu_k, logvar_k = mu.repeat(k, 1), logvar.repeat(k, 1)
+            log_w = (model.log_likelihood(x, model.decoder(z)) + neck.log_prior(z)
+                     - neck.log_posterior(z, mu_k, logvar_k))
+            out.append(log_w.view(k, -1).T)
+        return torch.cat(out)
+
+    # ------------------------------------------------------------------ helpers
+    def _inputs(self, X: Any) -> torch.Tensor:
+        self._check_fitted()
+        if isinstance(X, (str, os.PathLike)):
+            return torch.from_numpy(load_images(X, self.image_spec_).images)
+        return torch.from_numpy(conform(as_image_array(X), self.image_spec_))
+
+    def _decode(self, z: torch.Tensor) -> np.ndarray:
+        out = torch.cat([self.model_.decode(b) for b in self._blocks(z)])
+        return out.clamp_(0, 1).numpy()  # a Gaussian decoder's mean can leave the pixel range
+
+    @staticmethod
+    def _blocks(t: torch.Tensor, size: int = BLOCK) -> list[torch.Tensor]:
+        return [t[s:s + size] for s in range(0, len(t), size)] or [t]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory (config.json + model.safetensors), atomically."""
+        self._check_fitted()
+        params = {**self.get_params(), "verbose": 0, "checkpoint_dir": None, "resume": False}
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        config = {"params": params, "model": self.model_.spec(), "image_spec": self.image_spec_.to_dict(),
+                  "training": {"epochs_run": len(self.training_history_)}}
+        return save_model_dir(path, self._kind, config, dict(self.model_.state_dict()))
+
+    @classmethod
+    def load(cls, path: str | Path) -> VAEGenerator:
+        """Read a model directory written by ``save`` (never unpickles anything)."""
+        config, tensors = load_model_dir(path, (cls._kind,))
+        gen = cls(**config["params"])
+        gen.image_spec_ = ImageSpec.from_dict(config["image_spec"])
+        gen.model_ = AutoEncoder.from_spec(config["model"])
+        gen.model_.load_state_dict(tensors)
+        gen.model_.eval()
+        gen.training_history_ = []
+        return gen
+
+
+def _one_image(x: Any) -> np.ndarray:
+    """One image ``[H, W]``, ``[C, H, W]`` or ``[1, C, H, W]`` as a batch of one."""
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim == 2:
+        return arr[None, None]
+    if arr.ndim == 3 and arr.shape[0] in (1, 3):
+        return arr[None]
+    if arr.ndim == 4 and len(arr) == 1:
+        return arr
+    raise DataError(f"interpolate needs one image at each end ([H, W] or [C, H, W]), got shape {arr.shape}")

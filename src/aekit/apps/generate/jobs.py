@@ -1,0 +1,74 @@
+"""File-level jobs behind ``aekit generate ...``: train on images, write sample grids and
+interpolation strips. The CLI only parses arguments and calls these."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ... import plots
+from ...data.images import conform, load_images
+from ...errors import DataError
+from ...io import atomic_path
+from ..common import fit_and_save
+from .generator import VAEGenerator
+
+
+def _generator(model: str | os.PathLike[str] | VAEGenerator) -> VAEGenerator:
+    return model if isinstance(model, VAEGenerator) else VAEGenerator.load(model)
+
+
+def train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, class_name: str | None = None,
+                 resume: bool = False, **params: Any) -> VAEGenerator:
+    """Train a VAE on an image source (folder, ``.npz``, bundled name) and save it; with class
+    subfolders, ``class_name`` keeps only that class."""
+    images = load_images(data)
+    x = images.images
+    if class_name is not None:
+        if not images.classes or class_name not in images.classes:
+            raise DataError(f"--class {class_name!r} is not a class of {data} "
+                            f"(classes: {images.classes or 'none: no subfolders'})")
+        x = x[images.labels == images.classes.index(class_name)]
+    return fit_and_save(VAEGenerator, x, out, resume, params)
+
+
+def sample_grid(model: str | os.PathLike[str] | VAEGenerator, n: int, out: str | os.PathLike[str], seed: int = 0,
+                npz: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """``n`` samples as a PNG grid (and, optionally, as ``images`` in an ``.npz``)."""
+    gen = _generator(model)
+    images = gen.sample(n, seed=seed)
+    plots.image_grid(images, out, ncols=int(np.ceil(np.sqrt(n))))
+    if npz is not None:
+        with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, images=images)
+    return images
+
+
+def resolve_image(ref: str) -> np.ndarray:
+    """One image from a reference: an image file, or ``SOURCE:INDEX`` for an image of a
+    folder, ``.npz`` or bundled set (``digits:0``)."""
+    if Path(ref).is_file() and not ref.lower().endswith(".npz"):
+        return load_images(ref).images[0]
+    source, sep, index = ref.rpartition(":")
+    if not sep or not index.strip().lstrip("-").isdigit():
+        raise DataError(f"{ref!r} is neither an image file nor SOURCE:INDEX (e.g. digits:0)")
+    images = load_images(source).images
+    i = int(index)
+    if not -len(images) <= i < len(images):
+        raise DataError(f"{source} holds {len(images)} images; index {i} is out of range")
+    return images[i]
+
+
+def interpolation_strip(model: str | os.PathLike[str] | VAEGenerator, a: str, b: str, out: str | os.PathLike[str],
+                        steps: int = 10) -> np.ndarray:
+    """Decode ``steps`` codes on the line between images ``a`` and ``b`` (see
+    ``resolve_image``); write the strip, the two inputs at its ends, as a PNG."""
+    gen = _generator(model)
+    first, last = resolve_image(a), resolve_image(b)
+    strip = gen.interpolate(first, last, steps)
+    ends = conform(np.stack([first, last]), gen.image_spec_)
+    plots.image_grid(np.concatenate([ends[:1], strip, ends[1:]]), out, ncols=steps + 2,
+                     title="input A | decoded path from A to B | input B")
+    return strip

@@ -1,0 +1,151 @@
+"""The VAE decoder as a generator: the mixture prior, the likelihoods, the estimator, the CLI."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+from sklearn.model_selection import train_test_split
+
+from aekit import AutoEncoder
+from aekit.apps.generate import VAEGenerator, class_histogram_entropy, frechet_distance, pca_frechet_distance
+from aekit.cli import main
+from aekit.data.images import load_images
+from aekit.errors import DataError, ModelFileError, NotFittedError
+from aekit.nn import GaussianBottleneck
+
+TINY = dict(channels=(16, 32), hidden=128, epochs=150, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits_split():
+    d = load_images("digits")
+    tr, te = train_test_split(np.arange(len(d.labels)), test_size=0.5, stratify=d.labels, random_state=0)
+    return d.images[tr], d.images[te], d.labels[tr]
+
+
+@pytest.fixture(scope="module")
+def tiny_vae(digits_split):
+    return VAEGenerator(**TINY).fit(digits_split[0])
+
+
+def test_mixture_prior_with_one_standard_component_is_the_standard_prior():
+    torch.manual_seed(0)
+    neck = GaussianBottleneck(6, 3, prior_components=1)
+    with torch.no_grad():
+        neck.prior_means.zero_()
+    z = torch.randn(50, 3)
+    standard = GaussianBottleneck(6, 3)
+    torch.testing.assert_close(neck.log_prior(z), standard.log_prior(z))
+    torch.testing.assert_close(standard.log_prior(z), torch.from_numpy(norm.logpdf(z.numpy()).sum(1)).float())
+    # the one-sample KL estimate averages to the closed form when the prior is N(0, I)
+    h = torch.randn(4, 6)
+    neck.mu.load_state_dict(standard.mu.state_dict())
+    neck.logvar.load_state_dict(standard.logvar.state_dict())
+    neck.train()
+    mc = torch.stack([neck(h).aux_losses["kl"] for _ in range(4000)]).mean(0)
+    torch.testing.assert_close(mc, standard(h).aux_losses["kl"], atol=0.08, rtol=0.05)
+    assert neck.sample_prior(7, torch.Generator().manual_seed(0)).shape == (7, 3)
+
+
+def test_gaussian_sigma_likelihood_is_an_exact_density():
+    model = AutoEncoder.mlp(5, hidden=(8,), code_size=2, bottleneck="gaussian", reconstruction="gaussian_sigma")
+    model.eval()
+    model.log_sigma.fill_(math.log(0.3))
+    x, mean = torch.rand(4, 5), torch.rand(4, 5)
+    expected = norm.logpdf(x.numpy(), mean.numpy(), 0.3).sum(1)
+    np.testing.assert_allclose(model.log_likelihood(x, mean).numpy(), expected, rtol=1e-5)
+    model.train()  # while training, sigma is the batch's root mean squared error
+    loss, parts = model.loss(x)
+    assert torch.isfinite(loss) and model.log_sigma.item() != math.log(0.3)
+    with pytest.raises(ValueError, match="no likelihood"):
+        AutoEncoder.mlp(5, hidden=(8,), code_size=2).log_likelihood(x, mean)
+
+
+def test_small_vae_beats_the_gaussian_baseline_frechet_distance(digits_split, tiny_vae):
+    train, test, labels = digits_split
+    flat = lambda a: a.reshape(len(a), -1) * 16  # noqa: E731
+    cov = np.cov(flat(train), rowvar=False)
+    gaussian = np.clip(np.random.default_rng(0).multivariate_normal(flat(train).mean(0), cov, 1000), 0, 16)
+    fd_gaussian = pca_frechet_distance(flat(train), flat(test), gaussian)
+    samples = tiny_vae.sample(1000, seed=0)
+    fd_vae = pca_frechet_distance(flat(train), flat(test), flat(samples))
+    assert fd_vae < 0.8 * fd_gaussian, (fd_vae, fd_gaussian)
+    entropy, hist = class_histogram_entropy(flat(train), labels, flat(samples))
+    assert entropy > 2.0 and hist.sum() == 1000  # every digit is generated, none dominates
+
+
+def test_sample_encode_decode_interpolate(digits_split, tiny_vae):
+    _, test, _ = digits_split
+    a = tiny_vae.sample(5, seed=3)
+    assert a.shape == (5, 1, 8, 8) and a.min() >= 0 and a.max() <= 1
+    np.testing.assert_array_equal(a, tiny_vae.sample(5, seed=3))
+    assert not np.array_equal(a, tiny_vae.sample(5, seed=4))
+    codes = tiny_vae.encode(test[:6])
+    assert codes.shape == (6, 8)
+    recon = tiny_vae.decode(codes)
+    baseline = ((test[:6] - test.mean(0)) ** 2).mean()
+    assert ((recon - test[:6]) ** 2).mean() < 0.5 * baseline
+    strip = tiny_vae.interpolate(test[0, 0], test[1], steps=7)  # [H, W] and [C, H, W] ends
+    assert strip.shape == (7, 1, 8, 8)
+    np.testing.assert_allclose(strip[[0, -1]], recon[:2], atol=1e-5)
+
+
+def test_likelihood_bounds_are_ordered(digits_split, tiny_vae):
+    _, test, _ = digits_split
+    elbo = tiny_vae.elbo(test[:100], n_samples=20)
+    iwae = tiny_vae.log_likelihood_bound(test[:100], k=20)
+    assert np.isfinite(elbo).all() and elbo.shape == (100,)
+    assert iwae.mean() > elbo.mean()  # the importance-weighted bound is the tighter one
+    np.testing.assert_allclose(tiny_vae.log_likelihood_bound(test[:5], k=20),
+                               tiny_vae.log_likelihood_bound(test[:5], k=20))
+
+
+def test_save_load_round_trip_and_bad_inputs(tmp_path, digits_split, tiny_vae):
+    _, test, _ = digits_split
+    tiny_vae.save(tmp_path / "vae")
+    loaded = VAEGenerator.load(tmp_path / "vae")
+    np.testing.assert_allclose(loaded.sample(4, seed=1), tiny_vae.sample(4, seed=1), atol=1e-6)
+    np.testing.assert_allclose(loaded.elbo(test[:10]), tiny_vae.elbo(test[:10]), rtol=1e-5)
+    with pytest.raises(DataError, match=r"shape \[N, 8\]"):
+        tiny_vae.decode(np.zeros((2, 5)))
+    with pytest.raises(DataError, match="one image"):
+        tiny_vae.interpolate(test[:2], test[3])
+    with pytest.raises(DataError, match="finite and in"):
+        tiny_vae.encode(test * 16)
+    with pytest.raises(NotFittedError):
+        VAEGenerator().sample(3)
+    with pytest.raises(ValueError, match="likelihood"):
+        VAEGenerator(likelihood="poisson").fit(test[:50])
+    with pytest.raises(ValueError, match="architecture"):
+        VAEGenerator(architecture="transformer").fit(test[:50])
+    with pytest.raises(ValueError, match="same D"):
+        frechet_distance(np.zeros((5, 2)), np.zeros((5, 3)))
+
+
+def test_mlp_architecture_and_bernoulli_likelihood_train(digits_split):
+    train, test, _ = digits_split
+    gen = VAEGenerator(architecture="mlp", likelihood="bernoulli", hidden=64, epochs=5, prior_components=0).fit(train)
+    assert gen.sample(3).shape == (3, 1, 8, 8)
+    assert (gen.elbo(test[:20]) < 0).all()  # Bernoulli log-likelihoods of [0, 1] data are negative
+
+
+def test_cli_train_sample_interpolate(tmp_path, capsys):
+    model = tmp_path / "vae"
+    assert main(["generate", "train", "digits", "--out", str(model), "--epochs", "3", "--quiet"]) == 0
+    assert main(["generate", "sample", "--model", str(model), "-n", "9", "--out", str(tmp_path / "grid.png"),
+                 "--npz", str(tmp_path / "s.npz")]) == 0
+    assert np.load(tmp_path / "s.npz")["images"].shape == (9, 1, 8, 8)
+    assert main(["generate", "interpolate", "digits:0", "digits:1", "--model", str(model),
+                 "--out", str(tmp_path / "strip.png"), "--steps", "5"]) == 0
+    for png in ("grid.png", "strip.png"):
+        assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["generate", "interpolate", "digits:0", "nowhere", "--model", str(model),
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "SOURCE:INDEX" in capsys.readouterr().err
+    assert main(["generate", "sample", "--model", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
+    with pytest.raises(ModelFileError):
+        VAEGenerator.load(tmp_path)
