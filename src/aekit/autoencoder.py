@@ -10,9 +10,35 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .nn import MLP, Bottleneck, ContinuousBottleneck, ConvDecoder, ConvEncoder, GaussianBottleneck, build, describe
+from .nn import (
+    MLP,
+    BinaryBottleneck,
+    Bottleneck,
+    ContinuousBottleneck,
+    ConvDecoder,
+    ConvEncoder,
+    GaussianBottleneck,
+    OneHotBottleneck,
+    VQBottleneck,
+    build,
+    describe,
+)
 
 RECONSTRUCTIONS = ("mse", "gaussian", "gaussian_sigma", "bernoulli")
+BOTTLENECKS: dict[str, type[Bottleneck]] = {
+    "continuous": ContinuousBottleneck, "gaussian": GaussianBottleneck, "binary": BinaryBottleneck,
+    "onehot": OneHotBottleneck, "vq": VQBottleneck,
+}
+
+
+def _bottleneck(kind: str, in_features: int, code_size: int, options: dict[str, Any]) -> Bottleneck:
+    """A bottleneck by name. ``code_size`` is the number of bits (binary), classes (one-hot)
+    or codebook entries (vq: its vectors' size is the ``dim`` option)."""
+    if kind not in BOTTLENECKS:
+        raise ValueError(f"bottleneck must be one of {sorted(BOTTLENECKS)}, got {kind!r}")
+    if kind == "vq":
+        return VQBottleneck(in_features, codebook_size=code_size, **options)
+    return BOTTLENECKS[kind](in_features, code_size, **options)
 
 
 @dataclass
@@ -69,11 +95,8 @@ class AutoEncoder(nn.Module):
         # the encoder ends with its activation: the bottleneck's own projection is linear
         encoder = (MLP(n_features, enc_out, hidden[:-1], activation, dropout, batch_norm, activate_output=True)
                    if hidden else nn.Identity())
-        kinds = {"continuous": ContinuousBottleneck, "gaussian": GaussianBottleneck}
-        if bottleneck not in kinds:
-            raise ValueError(f"bottleneck must be one of {sorted(kinds)}, got {bottleneck!r}")
-        neck = kinds[bottleneck](enc_out, code_size, **bottleneck_options)
-        decoder = MLP(code_size, n_features, hidden[::-1], activation, dropout, batch_norm, out_shape=out_shape)
+        neck = _bottleneck(bottleneck, enc_out, code_size, bottleneck_options)
+        decoder = MLP(neck.code_size, n_features, hidden[::-1], activation, dropout, batch_norm, out_shape=out_shape)
         if reconstruction is None:
             reconstruction = "gaussian" if bottleneck == "gaussian" else "mse"
         return cls(encoder, neck, decoder, reconstruction)
@@ -95,11 +118,8 @@ class AutoEncoder(nn.Module):
         decoder mirrors the encoder. Default loss: Bernoulli (binary cross-entropy on logits)."""
         c, h, w = (int(v) for v in shape)
         encoder = ConvEncoder(c, h, w, hidden, channels, activation, batch_norm)
-        kinds = {"continuous": ContinuousBottleneck, "gaussian": GaussianBottleneck}
-        if bottleneck not in kinds:
-            raise ValueError(f"bottleneck must be one of {sorted(kinds)}, got {bottleneck!r}")
-        neck = kinds[bottleneck](hidden, code_size, **bottleneck_options)
-        decoder = ConvDecoder(code_size, c, h, w, list(channels)[::-1], activation, batch_norm)
+        neck = _bottleneck(bottleneck, hidden, code_size, bottleneck_options)
+        decoder = ConvDecoder(neck.code_size, c, h, w, list(channels)[::-1], activation, batch_norm)
         return cls(encoder, neck, decoder, reconstruction or "bernoulli")
 
     def spec(self) -> dict[str, Any]:
@@ -120,6 +140,14 @@ class AutoEncoder(nn.Module):
     # -- forward --------------------------------------------------------------------------
     def encode(self, x: Tensor) -> Tensor:
         return self.bottleneck(self.encoder(x)).code
+
+    def encode_indices(self, x: Tensor) -> Tensor:
+        """The discrete symbols of ``x`` (bits, classes or codebook indices) of a discrete
+        bottleneck."""
+        indices = self.bottleneck(self.encoder(x)).indices
+        if indices is None:
+            raise ValueError(f"a {type(self.bottleneck).__name__} has no discrete symbols")
+        return indices
 
     def decode(self, code: Tensor) -> Tensor:
         out = self.decoder(code)
@@ -162,6 +190,8 @@ class AutoEncoder(nn.Module):
     def loss(self, x: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
         """The training objective, averaged over the batch, and its parts (unweighted means,
         detached)."""
+        if self.training:
+            self.bottleneck.set_progress(progress)
         out = self.forward(x)
         rec = self.reconstruction_loss(x, out.reconstruction).mean()
         total = rec

@@ -6,8 +6,8 @@ A bottleneck maps the encoder's output ``h`` to a code and returns
 progress)`` gives each one's weight at a point of training (``progress`` runs from 0 to 1),
 which is how schedules such as KL warm-up are expressed.
 
-Continuous and Gaussian codes live here now; binary, one-hot, vector-quantized and split
-codes are further subclasses of ``Bottleneck`` with the same contract.
+Continuous and Gaussian codes live here; binary, one-hot and vector-quantized codes in
+``discrete.py``, with the same contract.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from torch import Tensor, nn
 class BottleneckOutput:
     code: Tensor
     aux_losses: dict[str, Tensor] = field(default_factory=dict)
+    indices: Tensor | None = None  # the discrete symbols of a discrete code
 
 
 class Bottleneck(nn.Module):
@@ -32,6 +33,10 @@ class Bottleneck(nn.Module):
 
     def aux_weight(self, name: str, progress: float) -> float:
         return 1.0
+
+    def set_progress(self, progress: float) -> None:
+        """Told the point of training (0 to 1) before each training step; schedules such as a
+        Gumbel-softmax temperature read it."""
 
 
 class ContinuousBottleneck(Bottleneck):

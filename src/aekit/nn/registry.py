@@ -11,6 +11,7 @@ from torch import nn
 
 from .bottlenecks import ContinuousBottleneck, GaussianBottleneck
 from .conv import ConvDecoder, ConvEncoder
+from .discrete import BinaryBottleneck, OneHotBottleneck, VQBottleneck
 from .mlp import MLP
 
 MODULES: dict[str, type[nn.Module]] = {
@@ -19,6 +20,9 @@ MODULES: dict[str, type[nn.Module]] = {
     "conv_decoder": ConvDecoder,
     "continuous": ContinuousBottleneck,
     "gaussian": GaussianBottleneck,
+    "binary": BinaryBottleneck,
+    "onehot": OneHotBottleneck,
+    "vq": VQBottleneck,
 }
 _NAMES = {cls: name for name, cls in MODULES.items()}
 

@@ -54,6 +54,7 @@ class VAEGenerator(BaseEstimator):
         epochs: int = 300,
         batch_size: int = 64,
         lr: float = 2e-3,
+        weight_decay: float = 0.0,
         patience: int = 30,
         validation_fraction: float = 0.1,
         random_state: int = 0,
@@ -73,6 +74,7 @@ class VAEGenerator(BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.weight_decay = weight_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
@@ -94,7 +96,8 @@ class VAEGenerator(BaseEstimator):
         n_val = int(round(self.validation_fraction * len(Z))) if len(Z) >= 20 else 0
         torch.manual_seed(self.random_state)
         self.model_ = self._build_model(tuple(Z.shape[1:]))
-        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, patience=self.patience,
+        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                          patience=self.patience,
                           seed=self.random_state, verbose=self.verbose, checkpoint_dir=self.checkpoint_dir,
                           resume=self.resume, desc="VAE")
         result = train(self.model_, Z[perm[n_val:]], Z[perm[:n_val]] if n_val else None, cfg)

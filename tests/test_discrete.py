@@ -1,0 +1,148 @@
+"""Discrete bottlenecks: binary, one-hot (Gumbel-softmax) and vector-quantized codes."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aekit import AutoEncoder
+from aekit.nn import BinaryBottleneck, OneHotBottleneck, VectorQuantizer, VQBottleneck, build, codebook_health, describe
+from aekit.training import TrainConfig, train
+
+
+def _grad_reaches_input(neck: torch.nn.Module, h: torch.Tensor) -> bool:
+    h = h.clone().requires_grad_(True)
+    out = neck(h)
+    (out.code.pow(2).sum() + sum(v.sum() for v in out.aux_losses.values())).backward()
+    return h.grad is not None and h.grad.abs().sum() > 0
+
+
+def test_binary_codes_are_hard_with_straight_through_gradients():
+    torch.manual_seed(0)
+    neck = BinaryBottleneck(6, 5, noise=0.3, balance=0.1)
+    h = torch.randn(32, 6)
+    neck.train()
+    assert _grad_reaches_input(neck, h)
+    out = neck(h)
+    # hard in the forward pass (up to the rounding of hard + soft - soft)
+    assert out.code.shape == (32, 5) and torch.allclose(out.code, out.code.round(), atol=1e-6)
+    assert "bit_balance" in out.aux_losses and neck.aux_weight("bit_balance", 0.5) == 0.1
+    neck.eval()
+    code = neck(h).code
+    assert set(code.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(neck(h).indices.float(), code)
+
+
+def test_one_hot_anneals_temperature_and_is_hard_at_inference():
+    torch.manual_seed(0)
+    neck = OneHotBottleneck(6, 4, style_size=3, tau_start=2.0, tau_end=0.5)
+    h = torch.randn(64, 6)
+    neck.train()
+    neck.set_progress(0.0)
+    assert neck.temperature == pytest.approx(2.0)
+    neck.set_progress(1.0)
+    assert neck.temperature == pytest.approx(0.5)
+    assert _grad_reaches_input(neck, h)
+    out = neck(h)
+    assert out.code.shape == (64, 7)
+    assert torch.allclose(out.code[:, :4].sum(1), torch.ones(64))  # straight-through: hard one-hot forward
+    neck.eval()
+    out = neck(h)
+    assert set(out.code[:, :4].unique().tolist()) == {0.0, 1.0}
+    torch.testing.assert_close(out.code[:, :4].argmax(1), out.indices)
+    # the balance loss is 0 for uniform class use and log K when every input picks one class
+    assert out.aux_losses["balance"].shape == (64,)
+
+
+def test_vector_quantizer_kmeans_init_ema_and_dead_code_restart():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(8, 2, kmeans_init=True, ema=True, dead_after=3)
+    vq.train()
+    z = torch.cat([torch.randn(50, 2) * 0.1 + c for c in (torch.tensor([3.0, 0]), torch.tensor([-3.0, 0]))])
+    quantized, idx, loss = vq.quantize(z)
+    assert bool(vq.initialized) and quantized.shape == z.shape and idx.shape == (100,) and loss.shape == (100,)
+    # k-means init puts entries on both clusters: every vector is quantized closely
+    assert (quantized - z).pow(2).sum(1).max() < 0.5
+    before = vq.embed.clone()
+    far = torch.randn(100, 2) * 0.1 + torch.tensor([0.0, 5.0])
+    for _ in range(5):  # entries never used for 3 steps restart onto the current batch
+        vq.quantize(far)
+    assert int(vq.restarts) > 0 and not torch.equal(before, vq.embed)
+    assert (vq.embed - torch.tensor([0.0, 5.0])).norm(dim=1).min() < 1.0
+    vq.eval()
+    frozen = vq.embed.clone()
+    vq.quantize(z)
+    torch.testing.assert_close(vq.embed, frozen)  # no updates at inference
+
+
+def test_vector_quantizer_without_ema_learns_the_codebook_by_gradient():
+    torch.manual_seed(0)
+    vq = VectorQuantizer(4, 3, ema=False, kmeans_init=False)
+    z = torch.randn(16, 3, requires_grad=True)
+    quantized, _, loss = vq.quantize(z)
+    (quantized.sum() + loss.sum()).backward()
+    assert vq.embed.grad is not None and z.grad is not None
+
+
+@pytest.mark.parametrize("combine", ["residual", "product"])
+def test_vq_bottleneck_codebooks_shapes_and_spec_round_trip(combine):
+    torch.manual_seed(0)
+    neck = VQBottleneck(10, codebook_size=16, dim=4, positions=3, codebooks=2, combine=combine)
+    h = torch.randn(20, 10)
+    neck.train()
+    assert _grad_reaches_input(neck, h)
+    out = neck(h)
+    assert out.code.shape == (20, 12) and out.indices.shape == (20, 3, 2)
+    assert neck.bits == pytest.approx(3 * 2 * 4)
+    rebuilt = build(describe(neck))
+    rebuilt.load_state_dict(neck.state_dict())
+    neck.eval(), rebuilt.eval()
+    torch.testing.assert_close(rebuilt(h).code, neck(h).code)
+
+
+def test_residual_codebooks_reconstruct_better_than_one():
+    torch.manual_seed(0)
+    z = torch.randn(400, 4)
+    errors = {}
+    for books in (1, 3):
+        neck = VQBottleneck(4, codebook_size=8, dim=4, codebooks=books)
+        neck.proj = torch.nn.Identity()
+        neck.train()
+        for _ in range(20):
+            neck(z)
+        neck.eval()
+        errors[books] = (neck(z).code - z).pow(2).mean().item()
+    assert errors[3] < 0.7 * errors[1]
+
+
+def test_codebook_health_counts_use_and_perplexity():
+    health = codebook_health(torch.tensor([0, 1, 2, 3] * 5), 8, restarts=2)
+    assert health["codes_used"] == 4 and health["perplexity"] == pytest.approx(4.0)
+    assert health["perplexity_ratio"] == pytest.approx(0.5) and health["dead_restarts"] == 2
+
+
+@pytest.mark.parametrize("kind,options", [("binary", {"noise": 0.5}), ("onehot", {"style_size": 2}),
+                                          ("vq", {"dim": 4, "positions": 2})])
+def test_discrete_autoencoders_train_and_round_trip(kind, options):
+    torch.manual_seed(0)
+    x = torch.rand(256, 1, 8, 8)
+    model = AutoEncoder.conv((1, 8, 8), channels=(8, 16), hidden=32, code_size=8, bottleneck=kind, **options)
+    result = train(model, x[:200], x[200:], TrainConfig(epochs=3, batch_size=64, verbose=0))
+    assert len(result.history) == 3 and all(torch.isfinite(torch.tensor(r["val_loss"])) for r in result.history)
+    rebuilt = AutoEncoder.from_spec(model.spec())
+    rebuilt.load_state_dict(model.state_dict())
+    rebuilt.eval()
+    torch.testing.assert_close(rebuilt.reconstruct(x[:5]), model.reconstruct(x[:5]))
+    assert model.encode_indices(x[:5]).shape[0] == 5
+
+
+def test_bad_discrete_options_raise():
+    with pytest.raises(ValueError, match="n_classes"):
+        OneHotBottleneck(4, 1)
+    with pytest.raises(ValueError, match="bits"):
+        BinaryBottleneck(4, 0)
+    with pytest.raises(ValueError, match="codebook_size"):
+        VQBottleneck(4, codebook_size=1)
+    with pytest.raises(ValueError, match="divisible"):
+        VQBottleneck(4, codebook_size=8, dim=5, codebooks=2, combine="product")
+    with pytest.raises(ValueError, match="bottleneck must be"):
+        AutoEncoder.mlp(4, bottleneck="ternary")
