@@ -8,6 +8,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import numpy as np
+
 from ._version import __version__
 from .distributed import is_main_process
 from .errors import AekitError
@@ -142,6 +144,106 @@ def _run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _codes_parser(sub: argparse._SubParsersAction) -> None:
+    image_help = "image source: a folder of PNG/JPEG (class subfolders become labels), an .npz, 'digits', 'lfw_subset'"
+    cluster = sub.add_parser("cluster", help="unsupervised classification of images",
+                             description="Cluster images with an autoencoder (codes + t-SNE + k-means); labels, "
+                                         "where the source has them, are only used to score.")
+    verbs = cluster.add_subparsers(dest="verb", required=True, metavar="VERB")
+    f = verbs.add_parser("fit", help="cluster images and save the model")
+    f.add_argument("data", help=image_help)
+    f.add_argument("--k", type=int, required=True, help="number of clusters")
+    f.add_argument("--out", required=True, help="model directory to write")
+    f.add_argument("--code-size", type=int, default=32)
+    f.add_argument("--epochs", type=int, default=100)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--quiet", action="store_true")
+    p = verbs.add_parser("predict", help="assign images to the clusters of a fitted model")
+    p.add_argument("data", help=image_help)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, help="CSV to write (image, cluster)")
+
+    hashing = sub.add_parser("hash", help="binary codes for retrieval (Hamming search)",
+                             description="Binary codes of images, packed into bytes, searched by Hamming distance.")
+    verbs = hashing.add_subparsers(dest="verb", required=True, metavar="VERB")
+    f = verbs.add_parser("fit", help="learn the binary codes and save the model")
+    f.add_argument("data", help=image_help)
+    f.add_argument("--bits", type=int, default=32)
+    f.add_argument("--out", required=True)
+    f.add_argument("--epochs", type=int, default=100)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--quiet", action="store_true")
+    e = verbs.add_parser("encode", help="packed codes of images into an .npz database")
+    e.add_argument("data", help=image_help)
+    e.add_argument("--model", required=True)
+    e.add_argument("--out", required=True, help=".npz to write (codes, names)")
+    s = verbs.add_parser("search", help="the nearest database codes of query images")
+    s.add_argument("queries", help=image_help)
+    s.add_argument("--model", required=True)
+    s.add_argument("--database", required=True, help=".npz from 'aekit hash encode'")
+    s.add_argument("-k", type=int, default=10)
+    s.add_argument("--out", required=True, help="CSV to write (query, rank, match, distance)")
+    b = verbs.add_parser("bits", help="PNG of what each bit means: flip it and decode")
+    b.add_argument("image", help="an image file or SOURCE:INDEX (digits:0)")
+    b.add_argument("--model", required=True)
+    b.add_argument("--out", required=True)
+
+    vq = sub.add_parser("vq", help="VQ-VAE: images to tokens of a learned codebook",
+                        description="Train a VQ-VAE; print its PSNR, bits per image and codebook health.")
+    verbs = vq.add_subparsers(dest="verb", required=True, metavar="VERB")
+    t = verbs.add_parser("train", help="train a VQ-VAE and save it")
+    t.add_argument("data", help=image_help)
+    t.add_argument("--out", required=True)
+    t.add_argument("--codebook-size", type=int, default=64)
+    t.add_argument("--positions", type=int, default=4, help="tokens per image")
+    t.add_argument("--codebooks", type=int, default=1, help="codebooks per token (residual quantization)")
+    t.add_argument("--epochs", type=int, default=100)
+    t.add_argument("--codebook-png", help="PNG of the decoded codebook entries")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true")
+
+
+def _run_codes(args: argparse.Namespace) -> int:
+    from .apps.codes import jobs
+
+    verbose = 0 if getattr(args, "quiet", True) else 1
+    if args.application == "cluster" and args.verb == "fit":
+        model, scores = jobs.cluster_fit(args.data, args.out, args.k, code_size=args.code_size, epochs=args.epochs,
+                                         random_state=args.seed, verbose=verbose)
+        sizes = np.bincount(model.labels_, minlength=args.k)
+        print(f"{len(model.labels_)} images in {args.k} clusters of sizes {sizes.tolist()}; model written to {args.out}")
+        if scores:
+            print("against the source's labels (not used to fit): " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    elif args.application == "cluster":
+        labels = jobs.cluster_predict(args.data, args.model, args.out)
+        print(f"assigned {len(labels)} images; wrote {args.out}")
+    elif args.application == "hash" and args.verb == "fit":
+        from .apps.codes import BinaryHasher
+
+        images = jobs.load_images(args.data)
+        BinaryHasher(args.bits, epochs=args.epochs, random_state=args.seed, verbose=verbose).fit(images.images).save(args.out)
+        print(f"learned {args.bits}-bit codes from {len(images.images)} images; model written to {args.out}")
+    elif args.application == "hash" and args.verb == "encode":
+        codes = jobs.hash_encode(args.data, args.model, args.out)
+        print(f"wrote {len(codes)} codes of {codes.shape[1]} bytes to {args.out}")
+    elif args.application == "hash" and args.verb == "search":
+        frame = jobs.hash_search(args.queries, args.model, args.database, args.out, args.k)
+        print(f"searched {frame['query'].nunique()} queries; wrote {args.out}")
+    elif args.application == "hash":
+        jobs.hash_bit_flips(args.model, args.image, args.out)
+        print(f"wrote {args.out}")
+    else:
+        model = jobs.vq_train(args.data, args.out, args.codebook_png, codebook_size=args.codebook_size,
+                              positions=args.positions, codebooks=args.codebooks, epochs=args.epochs,
+                              random_state=args.seed, verbose=verbose)
+        images = jobs.load_images(args.data).images
+        health = model.health(images)
+        print(f"{model.bits_:.0f} bits per image, PSNR {model.psnr(images):.2f} dB; codes used "
+              f"{health['codes_used']}/{args.codebook_size}, perplexity {health['perplexity']:.1f}, "
+              f"dead-code restarts {health['dead_restarts']}; model written to {args.out}")
+    return 0
+
+
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -199,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="application", required=True, metavar="APPLICATION")
     _anomaly_parser(sub)
     _generate_parser(sub)
+    _codes_parser(sub)
     return parser
 
 
@@ -209,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_anomaly(args)
         if args.application == "generate":
             return _run_generate(args)
+        if args.application in ("cluster", "hash", "vq"):
+            return _run_codes(args)
     except (AekitError, ValueError) as exc:
         # User errors: one line, no traceback. ValueError covers bad option values.
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

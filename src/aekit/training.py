@@ -16,6 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -46,6 +47,9 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     resume: bool = False
     desc: str = "training"
+    # called after each epoch's validation with (model in eval mode, epoch); the numbers it
+    # returns join that epoch's history record (e.g. a codebook health report)
+    epoch_callback: Callable[[nn.Module, int], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
@@ -138,6 +142,9 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
         monitored = record["train_loss"]
         if val_data is not None and len(val_data):
             record["val_loss"] = monitored = evaluate_loss(model, val_data)
+        if cfg.epoch_callback is not None:
+            model.eval()
+            record.update(cfg.epoch_callback(model, epoch))
         result.history.append(record)
         if monitored < result.best_loss - cfg.min_delta * abs(result.best_loss if math.isfinite(result.best_loss) else 0):
             result.best_loss, result.best_epoch, bad_epochs = monitored, epoch, 0

@@ -1,0 +1,229 @@
+"""Discrete codes on scikit-learn's digits (and scikit-image's lfw_subset), three tables:
+
+1. Unsupervised classification: Hungarian-matched accuracy, NMI and ARI on all 1,797 digits
+   (labels used only to score) over --seeds seeds: k-means on pixels, a plain 10-way one-hot
+   autoencoder, the autoencoder codes with k-means, and AutoEncoderClustering (default).
+2. Binary codes for retrieval (stratified 70/30 split; database = train, queries = test,
+   relevant = same class): mAP of Hamming ranking at 16/32/64 bits for sign(PCA), ITQ, LSH and
+   aekit's BinaryHasher (with and without the neighbour stage); exact Euclidean ranking on the
+   raw pixels as the reference; and Hamming search time over 1,000,000 packed codes.
+3. VQ-VAE against k-means at the same bits (k-means on whole images up to 8 bits, on equal
+   pixel chunks, 8 bits each, beyond): held-out PSNR and codebook health.
+
+Writes docs/img/cluster_members.png, hash_bit_flips.png and vq_codebook.png.
+
+    python benchmarks/discrete_codes.py [--seeds 10] [--only cluster,hash,vq]
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.model_selection import train_test_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import table  # noqa: E402
+
+from aekit import plots  # noqa: E402
+from aekit.apps.codes import (  # noqa: E402
+    AutoEncoderClustering,
+    BinaryHasher,
+    VQAutoEncoder,
+    hamming_search,
+    matched_accuracy,
+    mean_average_precision,
+    ranking_map,
+)
+from aekit.apps.codes.common import build_autoencoder, fit_autoencoder  # noqa: E402
+from aekit.data.images import load_images  # noqa: E402
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "img"
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- 1. clustering
+def one_hot_autoencoder(x: np.ndarray, seed: int) -> np.ndarray:
+    """The plain baseline: a 10-way one-hot (Gumbel-softmax) bottleneck; cluster = argmax."""
+    model = build_autoencoder(x.shape[1:], "onehot", 10)
+    fit_autoencoder(model, x, epochs=100, batch_size=64, lr=2e-3, seed=seed, verbose=0)
+    with torch.inference_mode():
+        return model.encode_indices(torch.from_numpy(x)).numpy()
+
+
+CLUSTER_METHODS = ("k-means on pixels", "one-hot autoencoder (10-way, argmax)", "autoencoder codes + k-means",
+                   "aekit AutoEncoderClustering (codes + t-SNE + k-means)")
+
+
+def cluster_seed(seed: int) -> dict[str, np.ndarray]:
+    """Each method's cluster labels of all digits for one seed."""
+    x = load_images("digits").images
+    out = {
+        CLUSTER_METHODS[0]: KMeans(10, n_init=10, random_state=seed).fit_predict(x.reshape(len(x), -1)),
+        CLUSTER_METHODS[1]: one_hot_autoencoder(x, seed),
+        CLUSTER_METHODS[2]: AutoEncoderClustering(embedding="none", random_state=seed).fit(x).labels_,
+        CLUSTER_METHODS[3]: AutoEncoderClustering(random_state=seed).fit(x).labels_,
+    }
+    log(f"clustering seed {seed}: " + ", ".join(f"{matched_accuracy(load_images('digits').labels, v):.3f}"
+                                                for v in out.values()))
+    return out
+
+
+def clustering(seeds: int, jobs: int) -> None:
+    digits = load_images("digits")
+    x, y = digits.images, digits.labels
+    if jobs > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            results = pool.map(cluster_seed, range(seeds))
+    else:
+        results = [cluster_seed(s) for s in range(seeds)]
+    rows = []
+    for name in CLUSTER_METHODS:
+        a = np.array([(matched_accuracy(y, r[name]), normalized_mutual_info_score(y, r[name]),
+                       adjusted_rand_score(y, r[name])) for r in results])
+        rows.append([name, f"**{a[:, 0].mean():.3f}** ± {a[:, 0].std():.3f}", f"{a[:, 0].min():.3f}",
+                     f"{a[:, 1].mean():.3f}", f"{a[:, 2].mean():.3f}"])
+    print(f"\n### Unsupervised classification of digits: {seeds} seeds, all 1,797 images\n")
+    print(table(rows, ["method", "accuracy (Hungarian) mean ± std", "worst seed", "NMI", "ARI"]))
+    labels = results[0][CLUSTER_METHODS[3]]
+    members = [x[labels == c][:10] for c in range(10)]
+    plots.image_grid(np.concatenate([np.pad(m, ((0, 10 - len(m)), (0, 0), (0, 0), (0, 0))) for m in members]),
+                     DOCS / "cluster_members.png", ncols=10)
+
+
+# ---------------------------------------------------------------------------- 2. retrieval
+def itq(train: np.ndarray, bits: int, seed: int, iters: int = 50) -> tuple[PCA, np.ndarray]:
+    """Iterative quantization (Gong & Lazebnik 2011): PCA, then the rotation that best rounds."""
+    pca = PCA(bits, random_state=seed).fit(train)
+    v = pca.transform(train)
+    r = np.linalg.qr(np.random.default_rng(seed).normal(size=(bits, bits)))[0]
+    for _ in range(iters):
+        b = np.sign(v @ r)
+        u, _, wt = np.linalg.svd(v.T @ b)
+        r = u @ wt
+    return pca, r
+
+
+def retrieval() -> None:
+    digits = load_images("digits")
+    x, y = digits.images, digits.labels
+    tr, te = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=0)
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    pack = lambda bits: np.packbits(bits.astype(np.uint8), axis=1)  # noqa: E731
+    euclid = ranking_map(((flat[te][:, None] - flat[tr][None]) ** 2).sum(-1), y[tr], y[te])
+    rows = {}
+    hasher_32 = None
+    for bits in (16, 32, 64):
+        pca = PCA(bits, random_state=0).fit(flat[tr])
+        codes = {"sign(PCA)": lambda a: pack(pca.transform(a) > 0)}
+        p_itq, rot = itq(flat[tr], bits, 0)
+        codes["ITQ"] = lambda a, p=p_itq, r=rot: pack(p.transform(a) @ r > 0)
+        mean = flat[tr].mean(0)
+        proj = np.random.default_rng(0).normal(size=(flat.shape[1], bits))
+        codes["LSH (random projections)"] = lambda a, w=proj: pack((a - mean) @ w > 0)
+        for name, f in codes.items():
+            rows.setdefault(name, []).append(mean_average_precision(f(flat[tr]), y[tr], f(flat[te]), y[te]))
+        for name, kw in (("aekit BinaryHasher, reconstruction only", {"neighbours": 0}),
+                         ("aekit BinaryHasher (default: + neighbour stage)", {})):
+            h = BinaryHasher(bits, **kw).fit(x[tr])
+            rows.setdefault(name, []).append(mean_average_precision(h.hash(x[tr]), y[tr], h.hash(x[te]), y[te]))
+            if bits == 32 and not kw:
+                hasher_32 = h
+        log(f"retrieval {bits} bits done")
+    table_rows = [[name, *(f"{v:.3f}" for v in maps)] for name, maps in rows.items()]
+    table_rows.append(["Euclidean on raw pixels (64 floats, reference)", f"{euclid:.3f}", f"{euclid:.3f}", f"{euclid:.3f}"])
+    print("\n### Retrieval on digits: mAP of Hamming ranking (70/30 split, relevant = same class)\n")
+    print(table(table_rows, ["codes", "16 bits", "32 bits", "64 bits"]))
+
+    rng = np.random.default_rng(0)
+    speed = []
+    for bits in (32, 64):
+        db = rng.integers(0, 256, size=(1_000_000, bits // 8), dtype=np.uint8)
+        q = rng.integers(0, 256, size=(100, bits // 8), dtype=np.uint8)
+        hamming_search(db, q[:2], k=10)  # warm-up
+        start = time.perf_counter()
+        hamming_search(db, q, k=10)
+        per_query = (time.perf_counter() - start) / len(q) * 1000
+        speed.append([f"{bits}", f"{db.nbytes / 1e6:.0f} MB", f"{per_query:.2f} ms"])
+    print("\n### Hamming search over 1,000,000 packed codes (top 10, one query at a time, 2 cores)\n")
+    print(table(speed, ["bits", "database", "time per query"]))
+
+    # what the bits mean: flip each bit of one digit's code and decode
+    code = hasher_32.encode(x[te][:1])
+    flips = np.repeat(code, 32, axis=0)
+    flips[np.arange(32), np.arange(32)] ^= 1
+    images = hasher_32.decode_bits(np.concatenate([code, flips]))
+    plots.image_grid(np.concatenate([x[te][:1], images]), DOCS / "hash_bit_flips.png", ncols=17,
+                     title="input, its decoded 32-bit code, then the code with bit 1, 2, ..., 32 flipped")
+
+
+# ---------------------------------------------------------------------------- 3. VQ vs k-means
+def kmeans_psnr(train: np.ndarray, test: np.ndarray, bits: float, seed: int) -> float:
+    """k-means with 2^bits centroids on whole images (bits <= 8), else product k-means with
+    8 bits on each of ceil(bits / 8) equal pixel chunks."""
+    a, b = train.reshape(len(train), -1), test.reshape(len(test), -1)
+    chunks = 1 if bits <= 8 else math.ceil(bits / 8)
+    k = int(round(2 ** (bits / chunks)))
+    out = np.empty_like(b)
+    for part in np.array_split(np.arange(a.shape[1]), chunks):
+        km = KMeans(min(k, len(a)), n_init=3, random_state=seed).fit(a[:, part])
+        out[:, part] = km.cluster_centers_[km.predict(b[:, part])]
+    mse = ((out - b) ** 2).mean(1)
+    return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+
+
+def vq() -> None:
+    rows, first = [], None
+    for data in ("digits", "lfw_subset"):
+        images = load_images(data)
+        x = images.images
+        tr, te = train_test_split(np.arange(len(x)), test_size=0.3, random_state=0)
+        for k, positions in ((16, 1), (64, 1), (64, 4), (256, 4)):
+            model = VQAutoEncoder(k, positions=positions, epochs=100 if data == "digits" else 200).fit(x[tr])
+            seen, held = model.health(x[tr]), model.health(x[te])
+            rows.append([data, f"{k}", f"{positions}", f"{model.bits_:.0f}", f"**{model.psnr(x[te]):.2f}**",
+                         f"{kmeans_psnr(x[tr], x[te], model.bits_, 0):.2f}",
+                         f"{seen['codes_used']}/{k} ({seen['codes_used'] / k:.0%})",
+                         f"{held['codes_used']}/{k} ({held['codes_used'] / k:.0%})",
+                         f"{seen['perplexity_ratio']:.2f}", f"{seen['dead_restarts']}"])
+            log(f"vq {data} K={k} positions={positions} done")
+            if data == "digits" and k == 64 and positions == 1:
+                first = model
+    print("\n### VQ-VAE vs k-means at equal bits (held-out 30%): PSNR (dB) and codebook health\n")
+    print(table(rows, ["data", "K", "tokens", "bits/image", "VQ-VAE PSNR", "k-means PSNR", "codes used (train)",
+                       "codes used (held-out)", "perplexity / K (train)", "dead-code restarts"]))
+    entries = first.decode(np.arange(64).reshape(64, 1, 1))
+    plots.image_grid(entries, DOCS / "vq_codebook.png", ncols=16, title="the 64 codebook entries, decoded")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds of the clustering table")
+    ap.add_argument("--only", default="cluster,hash,vq", help="comma-separated tables to run")
+    ap.add_argument("--jobs", type=int, default=1, help="clustering seeds run in parallel (one core each)")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    parts = set(args.only.split(","))
+    if "cluster" in parts:
+        clustering(args.seeds, args.jobs)
+    if "hash" in parts:
+        retrieval()
+    if "vq" in parts:
+        vq()
+
+
+if __name__ == "__main__":
+    main()
