@@ -129,7 +129,8 @@ def test_cli_cluster_hash_vq(tmp_path, capsys):
                  "--out", t + "/r.csv"]) == 0
     assert main(["hash", "bits", "digits:0", "--model", t + "/h", "--out", t + "/flips.png"]) == 0
     assert main(["vq", "train", str(folder), "--out", t + "/v", "--codebook-size", "8", "--positions", "2",
-                 "--epochs", "2", "--codebook-png", t + "/cb.png", "--quiet"]) == 0
+                 "--epochs", "2", "--codebook-png", t + "/cb.png", "--health-png", t + "/health.png", "--quiet"]) == 0
+    assert (tmp_path / "health.png").read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
     assert main(["cluster", "fit", str(folder), "--k", "0", "--out", t + "/x"]) == 2
     assert "n_clusters" in capsys.readouterr().err

@@ -199,6 +199,7 @@ def _codes_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--codebooks", type=int, default=1, help="codebooks per token (residual quantization)")
     t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--codebook-png", help="PNG of the decoded codebook entries")
+    t.add_argument("--health-png", help="PNG of the codebook health per epoch")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
 
@@ -233,7 +234,7 @@ def _run_codes(args: argparse.Namespace) -> int:
         jobs.hash_bit_flips(args.model, args.image, args.out)
         print(f"wrote {args.out}")
     else:
-        model = jobs.vq_train(args.data, args.out, args.codebook_png, codebook_size=args.codebook_size,
+        model = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png, codebook_size=args.codebook_size,
                               positions=args.positions, codebooks=args.codebooks, epochs=args.epochs,
                               random_state=args.seed, verbose=verbose)
         images = jobs.load_images(args.data).images

@@ -144,15 +144,13 @@ class ReconstructionDetector(BaseEstimator):
         return torch.from_numpy(lw.location_).float(), torch.from_numpy(lw.precision_).float()
 
     def _sample_scale(self, Z: torch.Tensor) -> torch.Tensor:
-        """Per-sample divisor of the squared errors: the sample's variance across its features
-        plus ``VARIANCE_FLOOR`` for ``feature_weighting="relative"``, else 1.
+        """Per-sample divisor of the squared errors under ``feature_weighting="relative"``:
+        the sample's variance across its features plus ``VARIANCE_FLOOR``.
 
         Why: a detector trained on detailed images (faces) rebuilds a smooth image (sky, a
         wall) with a small absolute error, so plain error ranks such anomalies as very normal;
         relative to their own small contrast the same error is large (faces vs non-faces
         AUC 0.82 -> 0.95 alone, 0.997 with the latent term; benchmarks/anomaly_images.py)."""
-        if self.feature_weighting != "relative":
-            return torch.ones(len(Z))
         return Z.flatten(1).var(1, unbiased=False).add_(VARIANCE_FLOOR)
 
     # ------------------------------------------------------------------ scoring
@@ -183,10 +181,11 @@ class ReconstructionDetector(BaseEstimator):
             block = Z[start:start + self._score_block]
             acc = torch.zeros_like(block) if per_feature else None
             total = torch.zeros(len(block))
-            inv_scale = self._sample_scale(block).reciprocal_().view(-1, *([1] * (block.dim() - 1)))
+            inv_scale = (self._sample_scale(block).reciprocal_().view(-1, *([1] * (block.dim() - 1)))
+                         if self.feature_weighting == "relative" else None)
             for k, (model, weights) in enumerate(zip(self.models_, self.feature_weights_, strict=True)):
                 errors, code = self._reconstruction_errors(model, block)
-                if self.feature_weighting == "relative":
+                if inv_scale is not None:
                     errors.mul_(inv_scale)
                 if acc is not None:
                     acc.add_(errors.mul_(weights))

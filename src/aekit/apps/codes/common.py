@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ...autoencoder import AutoEncoder
-from ...data.images import ImageSet, as_image_array, load_images
+from ...data.images import ImageSet, as_image_array
 from ...errors import DataError, NotFittedError
 from ...io import load_model_dir, save_model_dir
 from ...training import TrainConfig, TrainResult, train
@@ -111,8 +111,3 @@ class FittedAutoEncoderModel:
             setattr(est, name, tensors[f"extra.{name}"].numpy())
         return est
 
-
-def load_samples(source: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Samples and labels (if any) from an image source or a ``.npz`` of images."""
-    images = load_images(source)
-    return images.images, images.labels

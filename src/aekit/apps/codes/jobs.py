@@ -99,12 +99,15 @@ def hash_bit_flips(model: str, image_ref: str, out: str) -> Path:
                             title="input, its decoded code, then each bit flipped")
 
 
-def vq_train(data: str, out: str, codebook_png: str | None = None, **params: object) -> VQAutoEncoder:
-    """Train a VQ-VAE on an image source and save it; optionally a PNG of the decoded
-    codebook entries (single-token models) or of the first token's entries."""
+def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: str | None = None,
+             **params: object) -> VQAutoEncoder:
+    """Train a VQ-VAE on an image source and save it; optionally PNGs of the decoded codebook
+    entries (of the first token) and of the codebook health per epoch."""
     images = load_images(data)
     model = VQAutoEncoder(**params).fit(images.images)
     model.save(out)
+    if health_png:
+        plots.codebook_health_plot(model.training_history_, model.codebook_size, health_png)
     if codebook_png:
         k, positions, books = model.codebook_size, model.positions, model.codebooks
         indices = np.zeros((k, positions, books), dtype=np.int64)
