@@ -82,6 +82,8 @@ def test_binary_hasher_beats_sign_pca_and_round_trips(digits, tmp_path):
     pca = PCA(32, random_state=0).fit(flat[train])
     sign = lambda a: np.packbits((pca.transform(a) > 0).astype(np.uint8), axis=1)  # noqa: E731
     assert ours > mean_average_precision(sign(flat[train]), y[train], sign(flat[test]), y[test]) + 0.1
+    health = hasher.training_history_[hasher.epochs - 1]  # logged per epoch of the first stage
+    assert health["bits_used"] >= 24 and health["codes_used"] > 200  # of 450 images: no dead bits, no collapse
     bits = hasher.encode(x[:3])
     assert set(np.unique(bits)) <= {0, 1} and hasher.decode_bits(bits).shape == (3, 1, 8, 8)
     hasher.save(tmp_path / "h")

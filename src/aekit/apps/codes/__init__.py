@@ -3,8 +3,8 @@ for retrieval, and vector-quantized tokens."""
 from __future__ import annotations
 
 from .cluster import AutoEncoderClustering, matched_accuracy
-from .hashing import BinaryHasher, hamming_distances, hamming_search, mean_average_precision, ranking_map
+from .hashing import BinaryHasher, bit_health, hamming_distances, hamming_search, mean_average_precision, ranking_map
 from .vqvae import VQAutoEncoder
 
-__all__ = ["AutoEncoderClustering", "matched_accuracy", "BinaryHasher", "hamming_distances", "hamming_search",
+__all__ = ["AutoEncoderClustering", "matched_accuracy", "BinaryHasher", "bit_health", "hamming_distances", "hamming_search",
            "mean_average_precision", "ranking_map", "VQAutoEncoder"]

@@ -75,8 +75,10 @@ class BinaryHasher(FittedAutoEncoderModel, BaseEstimator):
         self.input_shape_ = tuple(x.shape[1:])
         self.model_ = build_autoencoder(self.input_shape_, "binary", self.n_bits, self.hidden, tuple(self.channels),
                                         noise=self.noise, balance=self.balance)
-        self.training_history_ = fit_autoencoder(self.model_, x, epochs=self.epochs, batch_size=self.batch_size,
-                                                 lr=self.lr, seed=self.random_state, verbose=self.verbose).history
+        probe = x[:1024]
+        self.training_history_ = fit_autoencoder(
+            self.model_, x, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.random_state,
+            verbose=self.verbose, epoch_callback=lambda model, epoch: bit_health(self._bits(probe))).history
         if self.neighbours and self.finetune_epochs:
             self._finetune(x)
         return self
@@ -99,7 +101,10 @@ class BinaryHasher(FittedAutoEncoderModel, BaseEstimator):
     def encode(self, X: Any) -> np.ndarray:
         """Bits ``[N, n_bits]`` (uint8 0/1)."""
         self._check_fitted()
-        return batched(self.model_.encode_indices, check_shape(as_samples(X), self.input_shape_)).numpy()
+        return self._bits(check_shape(as_samples(X), self.input_shape_))
+
+    def _bits(self, x: np.ndarray) -> np.ndarray:
+        return batched(self.model_.encode_indices, x).numpy()
 
     def hash(self, X: Any) -> np.ndarray:
         """Packed codes ``[N, ceil(n_bits / 8)]`` (uint8), first bit in the high bit."""
@@ -112,6 +117,17 @@ class BinaryHasher(FittedAutoEncoderModel, BaseEstimator):
         if b.ndim != 2 or b.shape[1] != self.n_bits or not np.isin(b, (0.0, 1.0)).all():
             raise ValueError(f"bits must be 0/1 of shape [N, {self.n_bits}], got {b.shape}")
         return batched(self.model_.decode, b).numpy()
+
+
+def bit_health(bits: np.ndarray) -> dict[str, float]:
+    """Health of binary codes ``[N, n_bits]``: ``bits_used`` (bits on for 5-95% of the
+    samples), ``codes_used`` (distinct codes) and ``perplexity`` (exp of the entropy of the
+    codes' frequencies; at most N)."""
+    on = bits.mean(0)
+    _, counts = np.unique(np.packbits(bits, axis=1), axis=0, return_counts=True)
+    p = counts / counts.sum()
+    return {"bits_used": int(((on > 0.05) & (on < 0.95)).sum()), "codes_used": int(len(counts)),
+            "perplexity": float(np.exp(-(p * np.log(p)).sum()))}
 
 
 def hamming_distances(database: np.ndarray, queries: np.ndarray) -> np.ndarray:
