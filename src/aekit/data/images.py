@@ -191,3 +191,26 @@ def as_image_array(X: Any) -> np.ndarray:
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
         raise DataError("image values must be finite and in [0, 1]")
     return x
+
+
+def images_for(X: Any, spec: ImageSpec) -> np.ndarray:
+    """``X`` (a source, an ``ImageSet`` or an array) converted to a fitted ``spec``: what a
+    trained image model applies to new images."""
+    if isinstance(X, (str, os.PathLike)):
+        return load_images(X, spec).images
+    return conform(as_image_array(X), spec)
+
+
+def resolve_image(ref: str) -> np.ndarray:
+    """One image ``[C, H, W]`` from a reference: an image file, or ``SOURCE:INDEX`` for an
+    image of a folder, ``.npz`` or bundled set (``digits:0``)."""
+    if Path(ref).is_file() and not ref.lower().endswith(".npz"):
+        return load_images(ref).images[0]
+    source, sep, index = ref.rpartition(":")
+    if not sep or not index.strip().lstrip("-").isdigit():
+        raise DataError(f"{ref!r} is neither an image file nor SOURCE:INDEX (e.g. digits:0)")
+    images = load_images(source).images
+    i = int(index)
+    if not -len(images) <= i < len(images):
+        raise DataError(f"{source} holds {len(images)} images; index {i} is out of range")
+    return images[i]

@@ -2,7 +2,6 @@
 per-pixel anomaly map."""
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +9,7 @@ import numpy as np
 import torch
 
 from ...autoencoder import AutoEncoder
-from ...data.images import ImageSpec, as_image_array, conform, load_images
+from ...data.images import ImageSpec, as_image_array, conform, images_for
 from .base import ReconstructionDetector, check_train_rows
 
 
@@ -89,11 +88,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
         return torch.from_numpy(conform(images, self.image_spec_))
 
     def _inputs(self, X: Any) -> torch.Tensor:
-        if isinstance(X, (str, os.PathLike)):
-            images = load_images(X, self.image_spec_).images
-        else:
-            images = conform(as_image_array(X), self.image_spec_)
-        return torch.from_numpy(images)
+        return torch.from_numpy(images_for(X, self.image_spec_))
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         return AutoEncoder.conv(shape, channels=self.channels, hidden=self.hidden, code_size=self.code_size,

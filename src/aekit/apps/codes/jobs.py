@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ... import plots
-from ...data.images import load_images
+from ...data.images import load_images, resolve_image
 from ...errors import DataError
 from ...io import atomic_path
 from .cluster import AutoEncoderClustering, matched_accuracy
@@ -87,8 +87,6 @@ def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) 
 
 def hash_bit_flips(model: str, image_ref: str, out: str) -> Path:
     """PNG: an image, its decoded code, and the decode with each bit flipped in turn."""
-    from ..generate.jobs import resolve_image
-
     hasher = BinaryHasher.load(model)
     image = resolve_image(image_ref)[None]
     code = hasher.encode(image)

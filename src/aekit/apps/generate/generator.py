@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from ...autoencoder import AutoEncoder
-from ...data.images import ImageSpec, as_image_array, conform, load_images
+from ...data.images import ImageSpec, as_image_array, conform, images_for
 from ...errors import DataError, NotFittedError
 from ...io import load_model_dir, save_model_dir
 from ...training import TrainConfig, train
@@ -191,9 +190,7 @@ class VAEGenerator(BaseEstimator):
     # ------------------------------------------------------------------ helpers
     def _inputs(self, X: Any) -> torch.Tensor:
         self._check_fitted()
-        if isinstance(X, (str, os.PathLike)):
-            return torch.from_numpy(load_images(X, self.image_spec_).images)
-        return torch.from_numpy(conform(as_image_array(X), self.image_spec_))
+        return torch.from_numpy(images_for(X, self.image_spec_))
 
     def _decode(self, z: torch.Tensor) -> np.ndarray:
         out = torch.cat([self.model_.decode(b) for b in self._blocks(z)])

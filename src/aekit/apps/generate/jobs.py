@@ -3,13 +3,12 @@ interpolation strips. The CLI only parses arguments and calls these."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ... import plots
-from ...data.images import conform, load_images
+from ...data.images import conform, load_images, resolve_image
 from ...errors import DataError
 from ...io import atomic_path
 from ..common import fit_and_save
@@ -44,21 +43,6 @@ def sample_grid(model: str | os.PathLike[str] | VAEGenerator, n: int, out: str |
         with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, images=images)
     return images
-
-
-def resolve_image(ref: str) -> np.ndarray:
-    """One image from a reference: an image file, or ``SOURCE:INDEX`` for an image of a
-    folder, ``.npz`` or bundled set (``digits:0``)."""
-    if Path(ref).is_file() and not ref.lower().endswith(".npz"):
-        return load_images(ref).images[0]
-    source, sep, index = ref.rpartition(":")
-    if not sep or not index.strip().lstrip("-").isdigit():
-        raise DataError(f"{ref!r} is neither an image file nor SOURCE:INDEX (e.g. digits:0)")
-    images = load_images(source).images
-    i = int(index)
-    if not -len(images) <= i < len(images):
-        raise DataError(f"{source} holds {len(images)} images; index {i} is out of range")
-    return images[i]
 
 
 def interpolation_strip(model: str | os.PathLike[str] | VAEGenerator, a: str, b: str, out: str | os.PathLike[str],
