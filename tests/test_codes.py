@@ -125,7 +125,9 @@ def test_cli_cluster_hash_vq(tmp_path, capsys):
     assert main(["cluster", "fit", str(folder), "--k", "3", "--out", t + "/c", "--epochs", "2", "--quiet"]) == 0
     assert "not used to fit" in capsys.readouterr().out
     assert main(["cluster", "predict", str(folder), "--model", t + "/c", "--out", t + "/c.csv"]) == 0
-    assert main(["hash", "fit", str(folder), "--bits", "16", "--out", t + "/h", "--epochs", "2", "--quiet"]) == 0
+    assert main(["hash", "fit", str(folder), "--bits", "16", "--out", t + "/h", "--epochs", "2", "--quiet",
+                 "--health-png", t + "/bits.png"]) == 0
+    assert (tmp_path / "bits.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["hash", "encode", str(folder), "--model", t + "/h", "--out", t + "/db.npz"]) == 0
     assert main(["hash", "search", str(folder), "--model", t + "/h", "--database", t + "/db.npz", "-k", "3",
                  "--out", t + "/r.csv"]) == 0

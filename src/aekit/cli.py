@@ -170,6 +170,7 @@ def _codes_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("data", help=image_help)
     f.add_argument("--bits", type=int, default=32)
     f.add_argument("--out", required=True)
+    f.add_argument("--health-png", help="PNG of the bit health per epoch")
     f.add_argument("--epochs", type=int, default=100)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--quiet", action="store_true")
@@ -219,11 +220,10 @@ def _run_codes(args: argparse.Namespace) -> int:
         labels = jobs.cluster_predict(args.data, args.model, args.out)
         print(f"assigned {len(labels)} images; wrote {args.out}")
     elif args.application == "hash" and args.verb == "fit":
-        from .apps.codes import BinaryHasher
-
-        images = jobs.load_images(args.data)
-        BinaryHasher(args.bits, epochs=args.epochs, random_state=args.seed, verbose=verbose).fit(images.images).save(args.out)
-        print(f"learned {args.bits}-bit codes from {len(images.images)} images; model written to {args.out}")
+        hasher = jobs.hash_fit(args.data, args.out, args.health_png, n_bits=args.bits, epochs=args.epochs,
+                               random_state=args.seed, verbose=verbose)
+        bits_used = [r["bits_used"] for r in hasher.training_history_ if "bits_used" in r][-1]
+        print(f"learned {args.bits}-bit codes ({bits_used} bits in use); model written to {args.out}")
     elif args.application == "hash" and args.verb == "encode":
         codes = jobs.hash_encode(args.data, args.model, args.out)
         print(f"wrote {len(codes)} codes of {codes.shape[1]} bytes to {args.out}")

@@ -136,19 +136,24 @@ def image_grid(images: np.ndarray, path: str | os.PathLike[str], ncols: int = 8,
     return save_figure(fig, path)
 
 
-def codebook_health_plot(history: list[dict[str, float]], codebook_size: int, path: str | os.PathLike[str]) -> Path:
-    """Codebook health per epoch: share of codes used and perplexity / K (left), cumulative
-    dead-code restarts (right)."""
+def code_health_plot(history: list[dict[str, float]], shares: dict[str, float], path: str | os.PathLike[str],
+                     title: str) -> Path:
+    """Health of a discrete code per epoch: each ``shares`` key of the history divided by its
+    full value (e.g. codes used / K), on [0, 1]; cumulative dead-code restarts, if logged, on
+    the right axis."""
     epochs = [r["epoch"] + 1 for r in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(epochs, [r["codes_used"] / codebook_size for r in history], label="codes used / K")
-    ax.plot(epochs, [r["perplexity_ratio"] for r in history], label="perplexity / K")
+    for key, full in shares.items():
+        ax.plot(epochs, [r[key] / full for r in history], label=f"{key.replace('_', ' ')} / {full:g}")
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("epoch")
-    ax.set_title(f"Codebook health (K = {codebook_size}, held-out images)")
-    right = ax.twinx()
-    right.plot(epochs, [r["dead_restarts"] for r in history], color="gray", linestyle="--", label="dead-code restarts")
-    right.set_ylabel("restarts (cumulative)")
-    lines = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    ax.set_title(title)
+    lines = ax.get_legend_handles_labels()[0]
+    if history and "dead_restarts" in history[0]:
+        right = ax.twinx()
+        right.plot(epochs, [r["dead_restarts"] for r in history], color="gray", linestyle="--",
+                   label="dead-code restarts")
+        right.set_ylabel("restarts (cumulative)")
+        lines += right.get_legend_handles_labels()[0]
     ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower right")
     return save_figure(fig, path)

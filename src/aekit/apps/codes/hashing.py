@@ -13,6 +13,9 @@ from ...training import TrainConfig, train
 from .common import FittedAutoEncoderModel, as_samples, batched, build_autoencoder, check_shape, fit_autoencoder
 
 
+HEALTH_PROBE = 1024  # training samples whose codes are checked after each epoch
+
+
 class _NeighbourObjective(nn.Module):
     """Reconstruction plus a similarity term on the soft codes ``b = 2 sigmoid - 1``: the
     normalised inner product of a sample and one of its input-space neighbours is pushed to
@@ -75,7 +78,7 @@ class BinaryHasher(FittedAutoEncoderModel, BaseEstimator):
         self.input_shape_ = tuple(x.shape[1:])
         self.model_ = build_autoencoder(self.input_shape_, "binary", self.n_bits, self.hidden, tuple(self.channels),
                                         noise=self.noise, balance=self.balance)
-        probe = x[:1024]
+        probe = x[:HEALTH_PROBE]
         self.training_history_ = fit_autoencoder(
             self.model_, x, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.random_state,
             verbose=self.verbose, epoch_callback=lambda model, epoch: bit_health(self._bits(probe))).history

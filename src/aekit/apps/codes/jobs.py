@@ -13,7 +13,7 @@ from ...data.images import load_images, resolve_image
 from ...errors import DataError
 from ...io import atomic_path
 from .cluster import AutoEncoderClustering, matched_accuracy
-from .hashing import BinaryHasher, hamming_search
+from .hashing import HEALTH_PROBE, BinaryHasher, hamming_search
 from .vqvae import VQAutoEncoder
 
 
@@ -52,6 +52,19 @@ def cluster_predict(data: str, model: str, out: str) -> np.ndarray:
     labels = est.predict(images.images)
     _write_csv(pd.DataFrame({"image": _names(images, len(labels)), "cluster": labels}), out)
     return labels
+
+
+def hash_fit(data: str, out: str, health_png: str | None = None, **params: object) -> BinaryHasher:
+    """Learn binary codes of an image source and save the model; optionally a PNG of the bit
+    health per epoch of the first (reconstruction) stage."""
+    images = load_images(data)
+    hasher = BinaryHasher(**params).fit(images.images)
+    hasher.save(out)
+    if health_png:
+        probe = min(len(images.images), HEALTH_PROBE)
+        plots.code_health_plot(hasher.training_history_[:hasher.epochs], {"bits_used": hasher.n_bits, "codes_used": probe},
+                               health_png, f"Bit health ({hasher.n_bits} bits, {probe} training images)")
+    return hasher
 
 
 def hash_encode(data: str, model: str, out: str) -> np.ndarray:
@@ -105,7 +118,8 @@ def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: s
     model = VQAutoEncoder(**params).fit(images.images)
     model.save(out)
     if health_png:
-        plots.codebook_health_plot(model.training_history_, model.codebook_size, health_png)
+        plots.code_health_plot(model.training_history_, {"codes_used": model.codebook_size, "perplexity": model.codebook_size},
+                               health_png, f"Codebook health (K = {model.codebook_size}, held-out images)")
     if codebook_png:
         k, positions, books = model.codebook_size, model.positions, model.codebooks
         indices = np.zeros((k, positions, books), dtype=np.int64)
