@@ -2,7 +2,7 @@
 many-core machine): each set is trained with 2 seeds, and FD (PCA-16, 1,000 samples, mean of
 2 sample seeds) and held-out -ELBO are printed per set.
 
-    python benchmarks/generation_sweep.py "dict()" "dict(prior_components=100)" "dict(batch_size=32)"
+    python benchmarks/generation_sweep.py "" "prior_components=100" "batch_size=32,lr=1e-3"
 """
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ os.environ["OMP_NUM_THREADS"] = "1"  # one core per option set
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from anomaly_images import parse_variants  # noqa: E402
+
 
 def run(options: str) -> str:
     import torch
@@ -27,7 +30,7 @@ def run(options: str) -> str:
     from aekit.apps.generate import VAEGenerator, pca_frechet_distance
     from aekit.data.images import load_images
 
-    kw = eval(options, {"dict": dict})  # noqa: S307 - a developer's own command line
+    kw = list(parse_variants([options]).values())[-1]  # "" gives the defaults
     digits = load_images("digits")
     X, y = digits.images, digits.labels
     tr, te = train_test_split(np.arange(len(y)), test_size=0.5, random_state=0, stratify=y)
