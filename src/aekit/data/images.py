@@ -214,3 +214,15 @@ def resolve_image(ref: str) -> np.ndarray:
     if not -len(images) <= i < len(images):
         raise DataError(f"{source} holds {len(images)} images; index {i} is out of range")
     return images[i]
+
+
+def images_of_class(source: str | os.PathLike[str], class_name: str | None, option: str = "--class") -> np.ndarray:
+    """The images of ``source``, only those of class ``class_name`` (a subfolder) if given;
+    ``option`` names the setting in the error when the class does not exist."""
+    images = load_images(source)
+    if class_name is None:
+        return images.images
+    if not images.classes or class_name not in images.classes:
+        raise DataError(f"{option} {class_name!r} is not a class of {source} "
+                        f"(classes: {images.classes or 'none: no subfolders'})")
+    return images.images[images.labels == images.classes.index(class_name)]

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ... import plots
 from ...data import iter_table, read_table, split_columns
 from ...data.images import BUNDLED as BUNDLED_IMAGES
-from ...data.images import load_images
+from ...data.images import images_of_class, load_images
 from ...errors import DataError
 from ...io import atomic_path
 from ..common import fit_and_save
@@ -81,13 +81,7 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     if given:
         raise DataError(f"options {given} are for tables, not images")
     params = {k: v for k, v in params.items() if k not in TABULAR_ONLY}
-    images = load_images(data)
-    x = images.images
-    if normal_value is not None:
-        if not images.classes or normal_value not in images.classes:
-            raise DataError(f"--normal-value {normal_value!r} is not a class of {data} "
-                            f"(classes: {images.classes or 'none: no subfolders'})")
-        x = x[images.labels == images.classes.index(normal_value)]
+    x = images_of_class(data, normal_value, "--normal-value")
     return fit_and_save(ImageAnomalyDetector, x, out, resume, params)
 
 

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 from ... import plots
-from ...data.images import conform, load_images, resolve_image
-from ...errors import DataError
+from ...data.images import conform, images_of_class, resolve_image
 from ...io import atomic_path
 from ..common import fit_and_save
 from .generator import VAEGenerator
@@ -23,14 +22,7 @@ def train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, c
                  resume: bool = False, **params: Any) -> VAEGenerator:
     """Train a VAE on an image source (folder, ``.npz``, bundled name) and save it; with class
     subfolders, ``class_name`` keeps only that class."""
-    images = load_images(data)
-    x = images.images
-    if class_name is not None:
-        if not images.classes or class_name not in images.classes:
-            raise DataError(f"--class {class_name!r} is not a class of {data} "
-                            f"(classes: {images.classes or 'none: no subfolders'})")
-        x = x[images.labels == images.classes.index(class_name)]
-    return fit_and_save(VAEGenerator, x, out, resume, params)
+    return fit_and_save(VAEGenerator, images_of_class(data, class_name), out, resume, params)
 
 
 def sample_grid(model: str | os.PathLike[str] | VAEGenerator, n: int, out: str | os.PathLike[str], seed: int = 0,
