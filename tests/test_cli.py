@@ -29,7 +29,10 @@ def run_ok(argv: list[str], capsys) -> str:
 
 
 @pytest.mark.parametrize("argv", [[], ["anomaly"], ["anomaly", "train"], ["anomaly", "score"], ["anomaly", "eval"],
-                                  ["anomaly", "report"], ["anomaly", "demo"]])
+                                  ["anomaly", "report"], ["anomaly", "demo"], ["generate", "train"],
+                                  ["generate", "sample"], ["generate", "interpolate"], ["cluster", "fit"],
+                                  ["cluster", "predict"], ["hash", "fit"], ["hash", "encode"], ["hash", "search"],
+                                  ["hash", "bits"], ["vq", "train"]])
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*argv, "--help"])

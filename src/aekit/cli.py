@@ -16,8 +16,8 @@ from .errors import AekitError
 
 
 def _anomaly_parser(sub: argparse._SubParsersAction) -> None:
-    anomaly = sub.add_parser("anomaly", help="anomaly detection on tables: train on normal rows, score new ones",
-                             description="Anomaly detection on CSV/Parquet tables.")
+    anomaly = sub.add_parser("anomaly", help="anomaly detection on tables and images: train on normal data, score new data",
+                             description="Anomaly detection on CSV/Parquet tables and on images.")
     verbs = anomaly.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def columns(p: argparse.ArgumentParser, label_help: str) -> None:
