@@ -193,6 +193,14 @@ def as_image_array(X: Any) -> np.ndarray:
     return x
 
 
+def fit_image_spec(images: np.ndarray, image_size: Any = None) -> tuple[np.ndarray, ImageSpec]:
+    """The spec a model fits on training images ``[N, C, H, W]`` (their channels; their size,
+    or ``image_size=(H, W)``), and the images converted to it."""
+    h, w = image_size if image_size is not None else images.shape[2:]
+    spec = ImageSpec(images.shape[1], int(h), int(w))
+    return conform(images, spec), spec
+
+
 def images_for(X: Any, spec: ImageSpec) -> np.ndarray:
     """``X`` (a source, an ``ImageSet`` or an array) converted to a fitted ``spec``: what a
     trained image model applies to new images."""

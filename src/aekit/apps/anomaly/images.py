@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ...autoencoder import AutoEncoder
-from ...data.images import ImageSpec, as_image_array, conform, images_for
+from ...data.images import ImageSpec, as_image_array, fit_image_spec, images_for
 from .base import ReconstructionDetector, check_train_rows
 
 
@@ -83,9 +83,8 @@ class ImageAnomalyDetector(ReconstructionDetector):
     def _fit_inputs(self, X: Any) -> torch.Tensor:
         images = as_image_array(X)
         check_train_rows(len(images))
-        h, w = self.image_size if self.image_size is not None else images.shape[2:]
-        self.image_spec_ = ImageSpec(images.shape[1], int(h), int(w))
-        return torch.from_numpy(conform(images, self.image_spec_))
+        images, self.image_spec_ = fit_image_spec(images, self.image_size)
+        return torch.from_numpy(images)
 
     def _inputs(self, X: Any) -> torch.Tensor:
         return torch.from_numpy(images_for(X, self.image_spec_))

@@ -11,7 +11,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 from ...autoencoder import AutoEncoder
-from ...data.images import ImageSpec, as_image_array, conform, images_for
+from ...data.images import ImageSpec, as_image_array, fit_image_spec, images_for
 from ...errors import DataError, NotFittedError
 from ...io import load_model_dir, save_model_dir
 from ...training import TrainConfig, train
@@ -88,9 +88,8 @@ class VAEGenerator(BaseEstimator):
             raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got {self.likelihood!r}")
         images = as_image_array(X)
         check_train_rows(len(images))
-        h, w = self.image_size if self.image_size is not None else images.shape[2:]
-        self.image_spec_ = ImageSpec(images.shape[1], int(h), int(w))
-        Z = torch.from_numpy(conform(images, self.image_spec_))
+        images, self.image_spec_ = fit_image_spec(images, self.image_size)
+        Z = torch.from_numpy(images)
         perm = np.random.default_rng(self.random_state).permutation(len(Z))
         n_val = int(round(self.validation_fraction * len(Z))) if len(Z) >= 20 else 0
         torch.manual_seed(self.random_state)
