@@ -234,12 +234,11 @@ def _run_codes(args: argparse.Namespace) -> int:
         jobs.hash_bit_flips(args.model, args.image, args.out)
         print(f"wrote {args.out}")
     else:
-        model = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png, codebook_size=args.codebook_size,
-                              positions=args.positions, codebooks=args.codebooks, epochs=args.epochs,
-                              random_state=args.seed, verbose=verbose)
-        images = jobs.load_images(args.data).images
-        health = model.health(images)
-        print(f"{model.bits_:.0f} bits per image, PSNR {model.psnr(images):.2f} dB; codes used "
+        model, health = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png,
+                                      codebook_size=args.codebook_size, positions=args.positions,
+                                      codebooks=args.codebooks, epochs=args.epochs, random_state=args.seed,
+                                      verbose=verbose)
+        print(f"{model.bits_:.0f} bits per image, PSNR {health['psnr']:.2f} dB; codes used "
               f"{health['codes_used']}/{args.codebook_size}, perplexity {health['perplexity']:.1f}, "
               f"dead-code restarts {health['dead_restarts']}; model written to {args.out}")
     return 0

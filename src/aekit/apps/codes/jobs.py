@@ -111,9 +111,10 @@ def hash_bit_flips(model: str, image_ref: str, out: str) -> Path:
 
 
 def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: str | None = None,
-             **params: object) -> VQAutoEncoder:
+             **params: object) -> tuple[VQAutoEncoder, dict[str, float]]:
     """Train a VQ-VAE on an image source and save it; optionally PNGs of the decoded codebook
-    entries (of the first token) and of the codebook health per epoch."""
+    entries (of the first token) and of the codebook health per epoch. Returns the model and
+    its summary on the training images (codebook health and ``psnr``)."""
     images = load_images(data)
     model = VQAutoEncoder(**params).fit(images.images)
     model.save(out)
@@ -125,4 +126,4 @@ def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: s
         indices = np.zeros((k, positions, books), dtype=np.int64)
         indices[:, 0, 0] = np.arange(k)
         plots.image_grid(model.decode(indices), codebook_png, ncols=16, title=f"the {k} entries of token 1, decoded")
-    return model
+    return model, {**model.health(images.images), "psnr": model.psnr(images.images)}
