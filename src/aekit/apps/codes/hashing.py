@@ -31,8 +31,8 @@ class _NeighbourObjective(nn.Module):
     def loss(self, idx: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
         idx = idx.long()
         rec, parts = self.model.loss(self.x[idx], progress)
-        gen_pick = torch.randint(self.neighbours.shape[1], (len(idx),))
-        pos = self.neighbours[idx, gen_pick]
+        pick = torch.randint(self.neighbours.shape[1], (len(idx),))  # one neighbour per sample
+        pos = self.neighbours[idx, pick]
         neg = torch.randint(len(self.x), (len(idx),))
         b, bp, bn = self.soft_bits(self.x[idx]), self.soft_bits(self.x[pos]), self.soft_bits(self.x[neg])
         n = b.shape[1]
