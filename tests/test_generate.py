@@ -1,16 +1,19 @@
 """The VAE decoder as a generator: the mixture prior, the likelihoods, the estimator, the CLI."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 from scipy.stats import norm
+from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 
 from aekit import AutoEncoder
 from aekit.apps.generate import VAEGenerator, class_histogram_entropy, frechet_distance, pca_frechet_distance
+from aekit.apps.generate.latent_prior import FittedLatentPrior
 from aekit.cli import main
 from aekit.data.images import load_images
 from aekit.errors import DataError, ModelFileError, NotFittedError
@@ -84,7 +87,7 @@ def test_sample_encode_decode_interpolate(digits_split, tiny_vae):
     np.testing.assert_array_equal(a, tiny_vae.sample(5, seed=3))
     assert not np.array_equal(a, tiny_vae.sample(5, seed=4))
     codes = tiny_vae.encode(test[:6])
-    assert codes.shape == (6, 8)
+    assert codes.shape == (6, tiny_vae.code_size)
     recon = tiny_vae.decode(codes)
     baseline = ((test[:6] - test.mean(0)) ** 2).mean()
     assert ((recon - test[:6]) ** 2).mean() < 0.5 * baseline
@@ -109,7 +112,7 @@ def test_save_load_round_trip_and_bad_inputs(tmp_path, digits_split, tiny_vae):
     loaded = VAEGenerator.load(tmp_path / "vae")
     np.testing.assert_allclose(loaded.sample(4, seed=1), tiny_vae.sample(4, seed=1), atol=1e-6)
     np.testing.assert_allclose(loaded.elbo(test[:10]), tiny_vae.elbo(test[:10]), rtol=1e-5)
-    with pytest.raises(DataError, match=r"shape \[N, 8\]"):
+    with pytest.raises(DataError, match=r"shape \[N, 16\]"):
         tiny_vae.decode(np.zeros((2, 5)))
     with pytest.raises(DataError, match="one image"):
         tiny_vae.interpolate(test[:2], test[3])
@@ -121,14 +124,46 @@ def test_save_load_round_trip_and_bad_inputs(tmp_path, digits_split, tiny_vae):
         VAEGenerator(likelihood="poisson").fit(test[:50])
     with pytest.raises(ValueError, match="architecture"):
         VAEGenerator(architecture="transformer").fit(test[:50])
+    with pytest.raises(ValueError, match="prior must be"):
+        VAEGenerator(prior="flow").fit(test[:50])
     with pytest.raises(ValueError, match="same D"):
         frechet_distance(np.zeros((5, 2)), np.zeros((5, 3)))
 
 
-def test_mlp_architecture_and_bernoulli_likelihood_train(digits_split):
+def test_fitted_prior_chooses_its_size_on_held_out_codes_and_is_an_exact_density():
+    rng = np.random.default_rng(0)
+    centres = np.array([[-4.0, 0.0, 0.0], [4.0, 0.0, 0.0], [0.0, 4.0, 1.0]])
+    draw = lambda n: centres[rng.integers(3, size=n)] + rng.normal(0, 0.5, (n, 3))  # noqa: E731
+    prior, scores = FittedLatentPrior.fit(draw(600), draw(200), candidates=(1, 3, 10))
+    assert set(scores) == {1, 3, 10} and prior.n_components == 3 == max(scores, key=scores.get)
+    z = torch.from_numpy(draw(50)).float()
+    gm = GaussianMixture(3, covariance_type="full").fit(draw(500))
+    exact = FittedLatentPrior.from_sklearn(gm).log_prob(z).numpy()
+    np.testing.assert_allclose(exact, gm.score_samples(z.numpy().astype(np.float64)), rtol=1e-4, atol=1e-4)
+    a = prior.sample(400, torch.Generator().manual_seed(1))
+    np.testing.assert_array_equal(a, prior.sample(400, torch.Generator().manual_seed(1)))
+    nearest = np.linalg.norm(a.numpy()[:, None] - centres, axis=2).argmin(1)
+    assert np.bincount(nearest, minlength=3).min() > 100  # every cluster is drawn, about a third each
+    again = FittedLatentPrior.from_tensors(prior.tensors("p."), "p.")
+    torch.testing.assert_close(again.log_prob(z), prior.log_prob(z))
+
+
+def test_vae_fits_its_prior_to_the_training_codes(tiny_vae):
+    assert tiny_vae.fitted_prior_ is not None and tiny_vae.fitted_prior_.n_components in tiny_vae.prior_selection_
+    assert tiny_vae.prior_selection_[tiny_vae.fitted_prior_.n_components] == max(tiny_vae.prior_selection_.values())
+
+
+def test_mlp_architecture_bernoulli_likelihood_and_learned_prior_train(tmp_path, digits_split):
     train, test, _ = digits_split
-    gen = VAEGenerator(architecture="mlp", likelihood="bernoulli", hidden=64, epochs=5, prior_components=0).fit(train)
-    assert gen.sample(3).shape == (3, 1, 8, 8)
+    gen = VAEGenerator(architecture="mlp", likelihood="bernoulli", hidden=64, epochs=5, prior_components=0,
+                       prior="learned").fit(train)
+    assert gen.fitted_prior_ is None and gen.sample(3).shape == (3, 1, 8, 8)
+    np.testing.assert_array_equal(VAEGenerator.load(gen.save(tmp_path / "m")).sample(3), gen.sample(3))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["params"]["prior"] = "fitted"  # a config that asks for a prior the weights do not hold
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="no fitted prior"):
+        VAEGenerator.load(tmp_path / "m")
     assert (gen.elbo(test[:20]) < 0).all()  # Bernoulli log-likelihoods of [0, 1] data are negative
 
 

@@ -12,12 +12,17 @@ from sklearn.base import BaseEstimator
 
 from ...autoencoder import AutoEncoder
 from ...data.images import ImageSpec, as_image_array, fit_image_spec, images_for
-from ...errors import DataError, NotFittedError
+from ...errors import DataError, ModelFileError, NotFittedError
 from ...io import load_model_dir, save_model_dir
 from ...training import TrainConfig, train
 from ..anomaly.base import check_train_rows
+from .latent_prior import FittedLatentPrior
 
 LIKELIHOODS = {"gaussian": "gaussian_sigma", "bernoulli": "bernoulli"}
+PRIORS = ("fitted", "learned")
+POSTERIOR_DRAWS = 5  # codes drawn per image when fitting the prior to the aggregate posterior
+SELECTION_FRACTION = 0.2  # images held out to choose the fitted prior's size when there is no validation split
+FITTED_PREFIX = "fitted_prior."
 BLOCK = 512  # images per forward pass
 BOUND_BLOCK = 4096  # (image, draw) pairs per forward pass in the likelihood bounds
 
@@ -30,6 +35,12 @@ class VAEGenerator(BaseEstimator):
     ``code_size``. ``prior_components=K`` learns a mixture-of-Gaussians prior with the model
     (0: the standard N(0, I)); ``likelihood`` is ``"gaussian"`` (one learned noise level) or
     ``"bernoulli"``. KL weight ``beta`` is warmed up from 0 over ``kl_warmup`` of training.
+
+    ``prior`` is what ``sample`` draws codes from: ``"fitted"`` (default), a full-covariance
+    Gaussian mixture fit after training to the codes of the training images, its size chosen
+    by the likelihood of the validation images' codes (``fitted_prior_`` and its
+    ``prior_selection_`` scores; see ``latent_prior.py``); or ``"learned"``, the prior trained
+    with the model. The likelihood bounds use the same prior as ``sample``.
     Defaults were chosen on digits in benchmarks/generation.py (see BENCHMARKS.md).
 
     ``X`` is an array ``[N, H, W]`` / ``[N, C, H, W]``, an ``ImageSet``, or a source for
@@ -45,8 +56,9 @@ class VAEGenerator(BaseEstimator):
         architecture: str = "conv",
         channels: Sequence[int] = (32, 64),
         hidden: int = 256,
-        code_size: int = 8,
+        code_size: int = 16,
         prior_components: int = 50,
+        prior: str = "fitted",
         likelihood: str = "gaussian",
         beta: float = 1.0,
         kl_warmup: float = 0.3,
@@ -67,6 +79,7 @@ class VAEGenerator(BaseEstimator):
         self.hidden = hidden
         self.code_size = code_size
         self.prior_components = prior_components
+        self.prior = prior
         self.likelihood = likelihood
         self.beta = beta
         self.kl_warmup = kl_warmup
@@ -86,6 +99,8 @@ class VAEGenerator(BaseEstimator):
         """Train on images ``X`` (``y`` is ignored)."""
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got {self.likelihood!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
         images = as_image_array(X)
         check_train_rows(len(images))
         images, self.image_spec_ = fit_image_spec(images, self.image_size)
@@ -101,7 +116,24 @@ class VAEGenerator(BaseEstimator):
         result = train(self.model_, Z[perm[n_val:]], Z[perm[:n_val]] if n_val else None, cfg)
         self.training_history_ = result.history
         self.model_.eval()
+        self.fitted_prior_, self.prior_selection_ = None, {}
+        if self.prior == "fitted":
+            if not n_val:  # hold some training images out, for choosing the prior's size only
+                n_val = max(1, int(round(SELECTION_FRACTION * len(Z))))
+            self.fitted_prior_, self.prior_selection_ = FittedLatentPrior.fit(
+                self._posterior_draws(Z[perm[n_val:]]), self._posterior_draws(Z[perm[:n_val]]), seed=self.random_state)
         return self
+
+    @torch.inference_mode()
+    def _posterior_draws(self, Z: torch.Tensor) -> np.ndarray:
+        """``POSTERIOR_DRAWS`` codes per image from ``q(z|x)``: samples of the aggregate posterior."""
+        gen = torch.Generator().manual_seed(self.random_state)
+        neck, out = self.model_.bottleneck, []
+        for block in self._blocks(Z):
+            mu, logvar = neck.distribution(self.model_.encoder(block))
+            eps = torch.randn(POSTERIOR_DRAWS, *mu.shape, generator=gen)
+            out.append((mu + eps * torch.exp(0.5 * logvar)).reshape(-1, mu.shape[1]))
+        return torch.cat(out).double().numpy()
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         code = dict(code_size=self.code_size, bottleneck="gaussian", reconstruction=LIKELIHOODS[self.likelihood],
@@ -120,7 +152,9 @@ class VAEGenerator(BaseEstimator):
         self._check_fitted()
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        z = self.model_.bottleneck.sample_prior(n, torch.Generator().manual_seed(seed))
+        gen = torch.Generator().manual_seed(seed)
+        prior = self.fitted_prior_
+        z = prior.sample(n, gen) if prior is not None else self.model_.bottleneck.sample_prior(n, gen)
         return self._decode(z)
 
     @torch.inference_mode()
@@ -181,8 +215,8 @@ class VAEGenerator(BaseEstimator):
             z = (mu + eps * torch.exp(0.5 * logvar)).reshape(-1, mu.shape[1])  # [k * n, d], draw-major
             x = block.repeat(k, *([1] * (block.dim() - 1)))
             mu_k, logvar_k = mu.repeat(k, 1), logvar.repeat(k, 1)
-            log_w = (model.log_likelihood(x, model.decoder(z)) + neck.log_prior(z)
-                     - neck.log_posterior(z, mu_k, logvar_k))
+            log_prior = self.fitted_prior_.log_prob(z) if self.fitted_prior_ is not None else neck.log_prior(z)
+            log_w = model.log_likelihood(x, model.decoder(z)) + log_prior - neck.log_posterior(z, mu_k, logvar_k)
             out.append(log_w.view(k, -1).T)
         return torch.cat(out)
 
@@ -210,8 +244,12 @@ class VAEGenerator(BaseEstimator):
         params = {**self.get_params(), "verbose": 0, "checkpoint_dir": None, "resume": False}
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
         config = {"params": params, "model": self.model_.spec(), "image_spec": self.image_spec_.to_dict(),
-                  "training": {"epochs_run": len(self.training_history_)}}
-        return save_model_dir(path, self._kind, config, dict(self.model_.state_dict()))
+                  "training": {"epochs_run": len(self.training_history_)},
+                  "prior_selection": {str(k): v for k, v in self.prior_selection_.items()}}
+        tensors = dict(self.model_.state_dict())
+        if self.fitted_prior_ is not None:
+            tensors.update(self.fitted_prior_.tensors(FITTED_PREFIX))
+        return save_model_dir(path, self._kind, config, tensors)
 
     @classmethod
     def load(cls, path: str | Path) -> VAEGenerator:
@@ -220,8 +258,13 @@ class VAEGenerator(BaseEstimator):
         gen = cls(**config["params"])
         gen.image_spec_ = ImageSpec.from_dict(config["image_spec"])
         gen.model_ = AutoEncoder.from_spec(config["model"])
+        fitted = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(FITTED_PREFIX)]}
         gen.model_.load_state_dict(tensors)
         gen.model_.eval()
+        if gen.prior == "fitted" and len(fitted) != 3:
+            raise ModelFileError(f"{path}: the model says prior='fitted' but its weights hold no fitted prior")
+        gen.fitted_prior_ = FittedLatentPrior.from_tensors(fitted, FITTED_PREFIX) if gen.prior == "fitted" else None
+        gen.prior_selection_ = {int(k): v for k, v in config.get("prior_selection", {}).items()}
         gen.training_history_ = []
         return gen
 
