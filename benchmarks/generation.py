@@ -5,13 +5,17 @@ For each generator, in one run:
     (Gaussian likelihoods are densities on pixels in [0, 1], so these can be negative);
   - the Fréchet distance between 1,000 samples and the held-out images in a PCA-16 space fit
     on the training half, in the digits' own pixel units (0-16);
+    and again with 10,000 samples (the distance is biased upwards at small sample counts);
   - the entropy of the predicted-class histogram of the 1,000 samples under a logistic
-    regression trained on the real training half (uniform over 10 digits: ln 10 = 2.303).
-References in the same table: the real training images themselves, and a full-covariance
-Gaussian fit to the training pixels (its samples clipped to the pixel range, and unclipped).
+    regression trained on the real training half (uniform over 10 digits: ln 10 = 2.303);
+  - the copy ratio: median distance from a sample to its nearest training image over the same
+    for held-out images (1: as new as unseen real images; 0: copies of training images).
+References in the same table: the real training images themselves, 1,000 of them drawn with
+replacement (a generator that copies its training set), and a full-covariance Gaussian fit to
+the training pixels (its samples clipped to the pixel range, and unclipped).
 
     python benchmarks/generation.py                  # writes docs/img/generate_*.png too
-    python benchmarks/generation.py --variants "prior_components=0" "likelihood='bernoulli'"
+    python benchmarks/generation.py --variants "prior='learned'" "likelihood='bernoulli'"
 """
 from __future__ import annotations
 
@@ -30,10 +34,11 @@ from _common import table  # noqa: E402
 from anomaly_images import parse_variants  # noqa: E402
 
 from aekit import plots  # noqa: E402
-from aekit.apps.generate import VAEGenerator, class_histogram_entropy, pca_frechet_distance  # noqa: E402
+from aekit.apps.generate import VAEGenerator, class_histogram_entropy, copy_ratio, pca_frechet_distance  # noqa: E402
 from aekit.data.images import load_images  # noqa: E402
 
 N_SAMPLES = 1000
+N_LARGE = 10_000  # a second Fréchet distance with this many samples
 PIXEL_SCALE = 16.0  # load_digits' pixel range is 0-16; the distances are in those units
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "img"
 
@@ -43,7 +48,7 @@ def gaussian_baseline(train: np.ndarray, test: np.ndarray, seed: int) -> tuple[n
     held-out negative log-likelihood (nats per image, same pixel units as the VAE)."""
     flat = train.reshape(len(train), -1).astype(np.float64)
     mean, cov = flat.mean(0), np.cov(flat, rowvar=False) + 1e-4 * np.eye(flat.shape[1])  # some pixels are constant
-    samples = np.random.default_rng(seed).multivariate_normal(mean, cov, N_SAMPLES)
+    samples = np.random.default_rng(seed).multivariate_normal(mean, cov, N_LARGE)
     nll = -multivariate_normal(mean, cov).logpdf(test.reshape(len(test), -1)).mean()
     return samples, float(nll)
 
@@ -70,17 +75,26 @@ def main() -> None:
     train, test = X[tr], X[te]
     scaled = lambda a: np.asarray(a).reshape(len(a), -1) * PIXEL_SCALE  # noqa: E731
 
-    def quality(samples: np.ndarray) -> tuple[float, float]:
-        fd = pca_frechet_distance(scaled(train), scaled(test), scaled(samples))
-        return fd, class_histogram_entropy(scaled(train), y[tr], scaled(samples))[0]
+    def quality(samples: np.ndarray) -> tuple[float, float, float, float]:
+        """FD of the first N_SAMPLES, FD of all (when there are more), class entropy, copy ratio."""
+        small = samples[:N_SAMPLES]
+        fd = pca_frechet_distance(scaled(train), scaled(test), scaled(small))
+        fd_all = pca_frechet_distance(scaled(train), scaled(test), scaled(samples)) if len(samples) > N_SAMPLES else np.nan
+        return (fd, fd_all, class_histogram_entropy(scaled(train), y[tr], scaled(small))[0],
+                copy_ratio(train, test, small))
 
-    fd, ent = quality(train)
-    rows = [["real training images (reference)", "", "", f"{fd:.1f}", f"{ent:.3f}", ""]]
+    fmt = lambda v: "" if np.isnan(v) else f"{v:.1f}"  # noqa: E731
+    fd, _, ent, copies = quality(train)
+    rows = [["real training images (reference)", "", "", f"{fd:.1f}", "", f"{ent:.3f}", f"{copies:.2f}", ""]]
+    resampled = train[np.random.default_rng(0).integers(len(train), size=N_LARGE)]
+    fd, fd_all, ent, copies = quality(resampled)
+    rows.append(["training images drawn with replacement (copies)", "", "", f"{fd:.1f}", fmt(fd_all), f"{ent:.3f}",
+                 f"{copies:.2f}", ""])
     samples, nll = gaussian_baseline(train, test, 0)
     for name, s in (("full-cov. Gaussian, clipped to the pixel range", np.clip(samples, 0, 1)),
                     ("full-cov. Gaussian, unclipped (not valid images)", samples)):
-        fd, ent = quality(s)
-        rows.append([name, f"{nll:.1f} (exact)", "", f"{fd:.1f}", f"{ent:.3f}", ""])
+        fd, fd_all, ent, copies = quality(s)
+        rows.append([name, f"{nll:.1f} (exact)", "", f"{fd:.1f}", fmt(fd_all), f"{ent:.3f}", f"{copies:.2f}", ""])
 
     for name, kw in parse_variants(args.variants).items():
         per_seed = []
@@ -88,9 +102,9 @@ def main() -> None:
             start = time.perf_counter()
             gen = VAEGenerator(random_state=seed, **kw).fit(train)
             seconds = time.perf_counter() - start
-            fd, ent = quality(gen.sample(N_SAMPLES, seed=seed))
+            fd, fd_all, ent, copies = quality(gen.sample(N_LARGE, seed=seed))
             per_seed.append((-gen.elbo(test, n_samples=10).mean(), -gen.log_likelihood_bound(test, k=100).mean(),
-                             fd, ent, seconds))
+                             fd, fd_all, ent, copies, seconds))
             print(f"{name} seed {seed}: FD {fd:.1f}", file=sys.stderr, flush=True)
             if seed == 0 and not kw and not args.no_figures:
                 plots.image_grid(gen.sample(64, seed=0), DOCS / "generate_samples.png", ncols=8)
@@ -98,11 +112,13 @@ def main() -> None:
                                  DOCS / "generate_interpolation.png", ncols=10)
         m, s = np.mean(per_seed, 0), np.std(per_seed, 0)
         rows.append([name.replace("aekit", "aekit VAE"), f"{m[0]:.1f} ± {s[0]:.1f}", f"{m[1]:.1f} ± {s[1]:.1f}",
-                     f"**{m[2]:.1f}** ± {s[2]:.1f}", f"{m[3]:.3f}", f"{m[4]:.0f}"])
+                     f"**{m[2]:.1f}** ± {s[2]:.1f}", f"{m[3]:.1f} ± {s[3]:.1f}", f"{m[4]:.3f}", f"{m[5]:.2f}",
+                     f"{m[6]:.0f}"])
 
     print(f"\n### Generation on digits: 50/50 split, {args.seeds} training seeds, {N_SAMPLES} samples\n")
     print(table(rows, ["generator", "held-out -ELBO (nats)", "held-out -IWAE k=100 (nats)",
-                       "Fréchet distance, PCA-16", "class entropy (max 2.303)", "train s"]))
+                       f"Fréchet distance, PCA-16, {N_SAMPLES:,} samples", f"same, {N_LARGE:,} samples",
+                       "class entropy (max 2.303)", "copy ratio", "train s"]))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 from .generator import VAEGenerator
-from .metrics import class_histogram_entropy, frechet_distance, pca_frechet_distance
+from .metrics import class_histogram_entropy, copy_ratio, frechet_distance, pca_frechet_distance
 
-__all__ = ["VAEGenerator", "frechet_distance", "pca_frechet_distance", "class_histogram_entropy"]
+__all__ = ["VAEGenerator", "frechet_distance", "pca_frechet_distance", "class_histogram_entropy", "copy_ratio"]

@@ -16,7 +16,7 @@ from ...errors import DataError, ModelFileError, NotFittedError
 from ...io import load_model_dir, save_model_dir
 from ...training import TrainConfig, train
 from ..anomaly.base import check_train_rows
-from .latent_prior import FittedLatentPrior
+from .latent_prior import CANDIDATE_COMPONENTS, FittedLatentPrior
 
 LIKELIHOODS = {"gaussian": "gaussian_sigma", "bernoulli": "bernoulli"}
 PRIORS = ("fitted", "learned")
@@ -38,9 +38,10 @@ class VAEGenerator(BaseEstimator):
 
     ``prior`` is what ``sample`` draws codes from: ``"fitted"`` (default), a full-covariance
     Gaussian mixture fit after training to the codes of the training images, its size chosen
-    by the likelihood of the validation images' codes (``fitted_prior_`` and its
-    ``prior_selection_`` scores; see ``latent_prior.py``); or ``"learned"``, the prior trained
-    with the model. The likelihood bounds use the same prior as ``sample``.
+    and smoothing by the likelihood of the validation images' codes (``fitted_prior_``, and
+    ``prior_selection_``: the score of each (components, smoothing) tried; see
+    ``latent_prior.py``; ``fitted_components=K`` fixes the size); or ``"learned"``, the prior trained with the model. The likelihood bounds
+    use the same prior as ``sample``.
     Defaults were chosen on digits in benchmarks/generation.py (see BENCHMARKS.md).
 
     ``X`` is an array ``[N, H, W]`` / ``[N, C, H, W]``, an ``ImageSet``, or a source for
@@ -59,6 +60,7 @@ class VAEGenerator(BaseEstimator):
         code_size: int = 16,
         prior_components: int = 50,
         prior: str = "fitted",
+        fitted_components: int | None = None,
         likelihood: str = "gaussian",
         beta: float = 1.0,
         kl_warmup: float = 0.3,
@@ -80,6 +82,7 @@ class VAEGenerator(BaseEstimator):
         self.code_size = code_size
         self.prior_components = prior_components
         self.prior = prior
+        self.fitted_components = fitted_components
         self.likelihood = likelihood
         self.beta = beta
         self.kl_warmup = kl_warmup
@@ -120,8 +123,10 @@ class VAEGenerator(BaseEstimator):
         if self.prior == "fitted":
             if not n_val:  # hold some training images out, for choosing the prior's size only
                 n_val = max(1, int(round(SELECTION_FRACTION * len(Z))))
+            components = (self.fitted_components,) if self.fitted_components else CANDIDATE_COMPONENTS
             self.fitted_prior_, self.prior_selection_ = FittedLatentPrior.fit(
-                self._posterior_draws(Z[perm[n_val:]]), self._posterior_draws(Z[perm[:n_val]]), seed=self.random_state)
+                self._posterior_draws(Z[perm[n_val:]]), self._posterior_draws(Z[perm[:n_val]]), components,
+                seed=self.random_state)
         return self
 
     @torch.inference_mode()
@@ -245,7 +250,7 @@ class VAEGenerator(BaseEstimator):
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
         config = {"params": params, "model": self.model_.spec(), "image_spec": self.image_spec_.to_dict(),
                   "training": {"epochs_run": len(self.training_history_)},
-                  "prior_selection": {str(k): v for k, v in self.prior_selection_.items()}}
+                  "prior_selection": [[k, r, score] for (k, r), score in self.prior_selection_.items()]}
         tensors = dict(self.model_.state_dict())
         if self.fitted_prior_ is not None:
             tensors.update(self.fitted_prior_.tensors(FITTED_PREFIX))
@@ -264,7 +269,7 @@ class VAEGenerator(BaseEstimator):
         if gen.prior == "fitted" and len(fitted) != 3:
             raise ModelFileError(f"{path}: the model says prior='fitted' but its weights hold no fitted prior")
         gen.fitted_prior_ = FittedLatentPrior.from_tensors(fitted, FITTED_PREFIX) if gen.prior == "fitted" else None
-        gen.prior_selection_ = {int(k): v for k, v in config.get("prior_selection", {}).items()}
+        gen.prior_selection_ = {(int(k), float(r)): score for k, r, score in config.get("prior_selection", [])}
         gen.training_history_ = []
         return gen
 

@@ -1,11 +1,13 @@
 """Sample-quality measures for generators: the Fréchet distance in a PCA space fit on real
-training data, and the entropy of a classifier's predicted classes over samples."""
+training data, the entropy of a classifier's predicted classes over samples, and how close
+samples sit to the training images (a generator can lower its Fréchet distance by copying)."""
 from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import NearestNeighbors
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -41,3 +43,13 @@ def class_histogram_entropy(train: np.ndarray, labels: np.ndarray, generated: np
     hist[np.searchsorted(clf.classes_, classes)] = counts
     p = hist / hist.sum()
     return float(-(p[p > 0] * np.log(p[p > 0])).sum()), hist
+
+
+def copy_ratio(train: np.ndarray, real: np.ndarray, generated: np.ndarray) -> float:
+    """Median distance from a generated image to its nearest training image, over the same for
+    held-out ``real`` images. About 1: samples are as new as unseen real images; near 0: the
+    generator reproduces training images."""
+    flat = lambda x: np.asarray(x, np.float64).reshape(len(x), -1)  # noqa: E731
+    index = NearestNeighbors(n_neighbors=1).fit(flat(train))
+    nearest = lambda x: float(np.median(index.kneighbors(flat(x))[0]))  # noqa: E731
+    return nearest(generated) / nearest(real)
