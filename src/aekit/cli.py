@@ -93,9 +93,14 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--class", dest="class_name", help="with class subfolders: train on this class only")
     t.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="resize every image (default: keep)")
     t.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
-    t.add_argument("--code-size", type=int, default=8, help="latent dimensions (default 8)")
+    t.add_argument("--code-size", type=int, default=16, help="latent dimensions (default 16)")
+    t.add_argument("--prior", choices=["fitted", "learned"], default="fitted",
+                   help="what samples are drawn from: a Gaussian mixture fit to the training images' codes after "
+                        "training, its size chosen on held-out images (fitted, the default), or the prior "
+                        "trained with the model (learned)")
+    t.add_argument("--fitted-components", type=int, help="fix the fitted prior's size instead of choosing it")
     t.add_argument("--prior-components", type=int, default=50,
-                   help="Gaussians in the learned prior mixture; 0 for N(0, I) (default 50)")
+                   help="Gaussians in the prior mixture trained with the model; 0 for N(0, I) (default 50)")
     t.add_argument("--likelihood", choices=["gaussian", "bernoulli"], default="gaussian")
     t.add_argument("--beta", type=float, default=1.0, help="KL weight (default 1)")
     t.add_argument("--epochs", type=int, default=300, help="maximum epochs (early stopping ends sooner)")
@@ -128,13 +133,15 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.verb == "train":
         gen = jobs.train_images(
             args.data, args.out, class_name=args.class_name, resume=args.resume, image_size=args.image_size,
-            architecture=args.architecture, code_size=args.code_size, prior_components=args.prior_components,
-            likelihood=args.likelihood, beta=args.beta, epochs=args.epochs, random_state=args.seed,
+            architecture=args.architecture, code_size=args.code_size, prior=args.prior,
+            fitted_components=args.fitted_components, prior_components=args.prior_components, likelihood=args.likelihood, beta=args.beta, epochs=args.epochs, random_state=args.seed,
             verbose=0 if args.quiet else 1)
         if is_main_process():
             spec = gen.image_spec_
+            prior = (f"; prior: {gen.fitted_prior_.n_components} Gaussians fit to the training codes"
+                     if gen.fitted_prior_ is not None else "")
             print(f"trained a VAE on {spec.channels}x{spec.height}x{spec.width} images for "
-                  f"{len(gen.training_history_)} epochs; model written to {args.out}")
+                  f"{len(gen.training_history_)} epochs{prior}; model written to {args.out}")
     elif args.verb == "sample":
         images = jobs.sample_grid(args.model, args.n, args.out, seed=args.seed, npz=args.npz)
         print(f"wrote {len(images)} samples to {args.out}" + (f" and {args.npz}" if args.npz else ""))
