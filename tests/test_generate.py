@@ -130,6 +130,8 @@ def test_save_load_round_trip_and_bad_inputs(tmp_path, digits_split, tiny_vae):
         VAEGenerator(architecture="transformer").fit(test[:50])
     with pytest.raises(ValueError, match="prior must be"):
         VAEGenerator(prior="flow").fit(test[:50])
+    with pytest.raises(ValueError, match="fitted_components"):
+        VAEGenerator(fitted_components=0).fit(test[:50])
     with pytest.raises(ValueError, match="same D"):
         frechet_distance(np.zeros((5, 2)), np.zeros((5, 3)))
 

@@ -134,7 +134,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         gen = jobs.train_images(
             args.data, args.out, class_name=args.class_name, resume=args.resume, image_size=args.image_size,
             architecture=args.architecture, code_size=args.code_size, prior=args.prior,
-            fitted_components=args.fitted_components, prior_components=args.prior_components, likelihood=args.likelihood, beta=args.beta, epochs=args.epochs, random_state=args.seed,
+            fitted_components=args.fitted_components, prior_components=args.prior_components,
+            likelihood=args.likelihood, beta=args.beta, epochs=args.epochs, random_state=args.seed,
             verbose=0 if args.quiet else 1)
         if is_main_process():
             spec = gen.image_spec_

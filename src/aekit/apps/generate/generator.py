@@ -37,11 +37,11 @@ class VAEGenerator(BaseEstimator):
     ``"bernoulli"``. KL weight ``beta`` is warmed up from 0 over ``kl_warmup`` of training.
 
     ``prior`` is what ``sample`` draws codes from: ``"fitted"`` (default), a full-covariance
-    Gaussian mixture fit after training to the codes of the training images, its size chosen
-    and smoothing by the likelihood of the validation images' codes (``fitted_prior_``, and
-    ``prior_selection_``: the score of each (components, smoothing) tried; see
-    ``latent_prior.py``; ``fitted_components=K`` fixes the size); or ``"learned"``, the prior trained with the model. The likelihood bounds
-    use the same prior as ``sample``.
+    Gaussian mixture fit after training to the codes of the training images, whose size and
+    smoothing are chosen by the likelihood of the validation images' codes (``fitted_prior_``;
+    ``prior_selection_`` holds the score of each (components, smoothing) tried;
+    ``fitted_components=K`` fixes the size; see ``latent_prior.py``), or ``"learned"``, the
+    prior trained with the model. The likelihood bounds use the same prior as ``sample``.
     Defaults were chosen on digits in benchmarks/generation.py (see BENCHMARKS.md).
 
     ``X`` is an array ``[N, H, W]`` / ``[N, C, H, W]``, an ``ImageSet``, or a source for
@@ -104,6 +104,8 @@ class VAEGenerator(BaseEstimator):
             raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got {self.likelihood!r}")
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        if self.fitted_components is not None and self.fitted_components < 1:
+            raise ValueError(f"fitted_components must be >= 1, got {self.fitted_components}")
         images = as_image_array(X)
         check_train_rows(len(images))
         images, self.image_spec_ = fit_image_spec(images, self.image_size)
@@ -130,7 +132,7 @@ class VAEGenerator(BaseEstimator):
         return self
 
     @torch.inference_mode()
-    def _posterior_draws(self, Z: torch.Tensor) -> np.ndarray:
+    def _posterior_draws(self, Z: torch.Tensor) -> torch.Tensor:
         """``POSTERIOR_DRAWS`` codes per image from ``q(z|x)``: samples of the aggregate posterior."""
         gen = torch.Generator().manual_seed(self.random_state)
         neck, out = self.model_.bottleneck, []
@@ -138,7 +140,7 @@ class VAEGenerator(BaseEstimator):
             mu, logvar = neck.distribution(self.model_.encoder(block))
             eps = torch.randn(POSTERIOR_DRAWS, *mu.shape, generator=gen)
             out.append((mu + eps * torch.exp(0.5 * logvar)).reshape(-1, mu.shape[1]))
-        return torch.cat(out).double().numpy()
+        return torch.cat(out).double()
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         code = dict(code_size=self.code_size, bottleneck="gaussian", reconstruction=LIKELIHOODS[self.likelihood],
