@@ -10,8 +10,8 @@ For each generator, in one run:
     regression trained on the real training half (uniform over 10 digits: ln 10 = 2.303);
   - the copy ratio: median distance from a sample to its nearest training image over the same
     for held-out images (1: as new as unseen real images; 0: copies of training images).
-References in the same table: the real training images themselves, 1,000 of them drawn with
-replacement (a generator that copies its training set), and a full-covariance Gaussian fit to
+References in the same table: the real training images themselves, the training images drawn
+with replacement (a generator that copies its training set), and a full-covariance Gaussian fit to
 the training pixels (its samples clipped to the pixel range, and unclipped); the drawn
 references over 5 seeds, whose spread is the sampling noise of the measure itself.
 
