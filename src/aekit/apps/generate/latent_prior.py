@@ -74,8 +74,11 @@ class FittedLatentPrior:
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` codes drawn from the mixture."""
         comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        eps = torch.randn(n, self.means.shape[1], 1, generator=generator)
-        return self.means[comp] + (self.cholesky[comp] @ eps).squeeze(-1)
+        z = torch.randn(n, self.means.shape[1], generator=generator)
+        for k in comp.unique():  # per component: memory n * d, never n * d * d
+            rows = comp == k
+            z[rows] = self.means[k] + z[rows] @ self.cholesky[k].T
+        return z
 
     def tensors(self, prefix: str) -> dict[str, Tensor]:
         return {f"{prefix}weights": self.weights, f"{prefix}means": self.means, f"{prefix}cholesky": self.cholesky}
