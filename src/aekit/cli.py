@@ -15,6 +15,16 @@ from .distributed import is_main_process
 from .errors import AekitError
 
 
+def _training_flags(parser: argparse.ArgumentParser, epochs: int, resume: bool = True) -> None:
+    """The options every training verb shares."""
+    parser.add_argument("--epochs", type=int, default=epochs,
+                        help=f"maximum epochs (default {epochs}; early stopping ends sooner)")
+    parser.add_argument("--seed", type=int, default=0)
+    if resume:
+        parser.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _anomaly_parser(sub: argparse._SubParsersAction) -> None:
     anomaly = sub.add_parser("anomaly", help="anomaly detection on tables and images: train on normal data, score new data",
                              description="Anomaly detection on CSV/Parquet tables and on images.")
@@ -41,10 +51,7 @@ def _anomaly_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--impute", choices=["median"], help="fill NaN/inf with the training median instead of failing")
     t.add_argument("--vae", action="store_true", help="a variational autoencoder (Gaussian code)")
     t.add_argument("--n-estimators", type=int, default=3, help="autoencoders in the seed ensemble (default 3)")
-    t.add_argument("--epochs", type=int, default=100, help="maximum epochs (early stopping ends sooner)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    _training_flags(t, epochs=100)
 
     s = verbs.add_parser("score", help="score a table (streamed in chunks) or images",
                          description="Score a table in chunks (bounded memory) and write a CSV with score, "
@@ -103,10 +110,7 @@ def _generate_parser(sub: argparse._SubParsersAction) -> None:
                    help="Gaussians in the prior mixture trained with the model; 0 for N(0, I) (default 50)")
     t.add_argument("--likelihood", choices=["gaussian", "bernoulli"], default="gaussian")
     t.add_argument("--beta", type=float, default=1.0, help="KL weight (default 1)")
-    t.add_argument("--epochs", type=int, default=300, help="maximum epochs (early stopping ends sooner)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--resume", action="store_true", help="continue an interrupted training from its checkpoint")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    _training_flags(t, epochs=300)
 
     s = verbs.add_parser("sample", help="decode prior samples into a PNG grid",
                          description="Decode N prior samples into a PNG grid (and optionally an .npz array).")
@@ -163,9 +167,7 @@ def _codes_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--k", type=int, required=True, help="number of clusters")
     f.add_argument("--out", required=True, help="model directory to write")
     f.add_argument("--code-size", type=int, default=32)
-    f.add_argument("--epochs", type=int, default=100)
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--quiet", action="store_true")
+    _training_flags(f, epochs=100, resume=False)
     p = verbs.add_parser("predict", help="assign images to the clusters of a fitted model")
     p.add_argument("data", help=image_help)
     p.add_argument("--model", required=True)
@@ -179,9 +181,7 @@ def _codes_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--bits", type=int, default=32)
     f.add_argument("--out", required=True)
     f.add_argument("--health-png", help="PNG of the bit health per epoch")
-    f.add_argument("--epochs", type=int, default=100)
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--quiet", action="store_true")
+    _training_flags(f, epochs=100, resume=False)
     e = verbs.add_parser("encode", help="packed codes of images into an .npz database")
     e.add_argument("data", help=image_help)
     e.add_argument("--model", required=True)
@@ -206,11 +206,9 @@ def _codes_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--codebook-size", type=int, default=64)
     t.add_argument("--positions", type=int, default=4, help="tokens per image")
     t.add_argument("--codebooks", type=int, default=1, help="codebooks per token (residual quantization)")
-    t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--codebook-png", help="PNG of the decoded codebook entries")
     t.add_argument("--health-png", help="PNG of the codebook health per epoch")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--quiet", action="store_true")
+    _training_flags(t, epochs=100, resume=False)
 
 
 def _run_codes(args: argparse.Namespace) -> int:
