@@ -1,10 +1,29 @@
-"""aekit: one autoencoder core, and the applications built on it."""
-from ._version import __version__
-from .apps.anomaly import AnomalyDetector, VAEAnomalyDetector, load_detector
-from .autoencoder import AutoEncoder
-from .errors import AekitError, DataError, ModelFileError, NotFittedError
+"""aekit: one autoencoder core, and the applications built on it.
 
-__all__ = [
-    "__version__", "AutoEncoder", "AnomalyDetector", "VAEAnomalyDetector", "load_detector",
-    "AekitError", "DataError", "ModelFileError", "NotFittedError",
-]
+``import aekit`` is cheap: the estimators are imported on first use (``aekit.AnomalyDetector``),
+so ``aekit --help`` never loads torch.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from ._version import __version__
+from .errors import AekitError, DataError, ModelFileError, NotFittedError, OutputError, ParameterError
+
+_LAZY = {
+    "AutoEncoder": "aekit.autoencoder",
+    "AnomalyDetector": "aekit.apps.anomaly",
+    "VAEAnomalyDetector": "aekit.apps.anomaly",
+    "ImageAnomalyDetector": "aekit.apps.anomaly",
+    "load_detector": "aekit.apps.anomaly",
+}
+
+__all__ = ["__version__", *_LAZY, "AekitError", "DataError", "ModelFileError", "NotFittedError", "OutputError",
+           "ParameterError"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aekit' has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """User-facing errors.
 
-Every error a user can cause (bad data, a bad model directory, a bad option) is an
-``AekitError``: the CLI prints its one-line message and exits with code 2, no traceback.
+Every error a user can cause (bad data, a bad model directory, a bad option, an output path
+that would destroy something) is an ``AekitError``: the CLI prints its one-line message and
+exits with code 2, no traceback. Anything else that escapes is a bug and shows as one.
 """
 
 
@@ -13,8 +14,20 @@ class DataError(AekitError, ValueError):
     """Input data that cannot be used: wrong columns, NaN/inf, strings in numeric columns..."""
 
 
+class ParameterError(AekitError, ValueError):
+    """An option (estimator parameter or CLI flag) with a value out of its range."""
+
+
 class ModelFileError(AekitError):
-    """A model directory that is missing, truncated, corrupted, foreign or too new."""
+    """A model directory or checkpoint that is missing, truncated, corrupted, foreign or too new."""
+
+
+class OutputError(AekitError):
+    """An output path that cannot or must not be written (it would replace the user's files)."""
+
+
+class TrainingDivergedError(AekitError, FloatingPointError):
+    """The training loss became NaN or infinite (data scale or learning rate)."""
 
 
 class NotFittedError(AekitError, AttributeError):

@@ -1,55 +1,116 @@
-"""The model directory: ``config.json`` + ``model.safetensors``, written atomically.
+"""Everything aekit writes to disk goes through here: the model directory, training
+checkpoints, and the atomic, permission-respecting, never-destructive write of any output.
 
 Layout of ``MODEL_DIR/``::
 
-    config.json         {"format": "aekit-model", "format_version": 1, "aekit_version": ...,
-                         "kind": "anomaly.AnomalyDetector", "weights_sha256": ..., ...}
-    model.safetensors   every tensor of the model
+    config.json         {"format": "aekit-model", "format_version": 2, "aekit_version": ...,
+                         "kind": "anomaly.AnomalyDetector", "weights_sha256": ...,
+                         "config_sha256": ..., "params": {...}, "adapter": {...},
+                         "networks": {group: spec}, "state": {...}}
+    model.safetensors   named tensor groups, each tensor stored as ``"group/name"``
 
-``config.json`` carries whatever the application needs beside the weights (architecture,
-fitted preprocessing, threshold) as plain JSON. Nothing is ever unpickled. The whole
-directory is built under a temporary name and renamed into place, so a crash leaves either
-the old model or the new one, never half of one. The weights' SHA-256 is checked on load so
-truncation or corruption is reported, not silently used.
+Nothing is ever unpickled. Both files carry a SHA-256 (the config's covers every other key
+of the config), so truncation, corruption or tampering is reported, never used. The
+directory is built under a temporary name and swapped into place; a reader that meets a
+swap half-way retries, so it sees the old model or the new one, never an error.
+
+A model directory may replace only an earlier aekit model of the same kind (or an empty
+folder): never a user's file, a folder of their data, or the current folder.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
 
 from ._version import __version__
 from .distributed import is_main_process
-from .errors import ModelFileError
+from .errors import ModelFileError, OutputError
 
 FORMAT = "aekit-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+CHECKPOINT_FORMAT = "aekit-checkpoint"
+CHECKPOINT_MARKER = ".aekit-checkpoints"
+LOAD_RETRIES = 50  # x 20 ms: how long a reader waits out a concurrent swap of the directory
+
+Groups = dict[str, dict[str, torch.Tensor]]
+
+
+# ---------------------------------------------------------------------- atomic writes
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+def _tmp_name(path: Path, suffix: str) -> str:
+    """Hidden sibling name holding the writer's pid, so leftovers of dead writers can be found."""
+    return f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}{suffix}"
+
+
+def clean_stale(path: str | os.PathLike[str]) -> None:
+    """Remove ``.NAME.<pid>.*.tmp|.old`` siblings of ``path`` left by writers that died."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    prefix = f".{path.name}."
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(prefix) or not name.endswith((".tmp", ".old")):
+            continue
+        pid = name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically,
+    with the permissions the umask gives a new file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    parent = path.parent if str(path.parent) else Path(".")
+    _writable_parent(parent)
+    clean_stale(path)
+    tmp = parent / _tmp_name(path, ".tmp")
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        yield tmp
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _output_error(path, exc) from None
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        if tmp.exists():
+            tmp.unlink()
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -57,60 +118,230 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def _writable_parent(parent: Path) -> None:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"cannot write under {parent}: it is a file, not a folder") from None
+    except OSError as exc:
+        raise _output_error(parent, exc) from None
 
 
-def save_model_dir(path: str | os.PathLike[str], kind: str, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Path:
-    """Write a model directory atomically (an existing one at ``path`` is replaced).
-    Under torchrun only rank 0 writes: every rank holds the same model."""
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    reason = {errno.ENOSPC: "the disk is full", errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
+              errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+    return OutputError(f"cannot write {path}: {reason}")
+
+
+# ---------------------------------------------------------------------- output checks
+def _same_or_inside(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def check_output_file(path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str]] = (),
+                      suffixes: tuple[str, ...] = (), option: str = "--out") -> Path:
+    """Refuse an output file that would replace an input, a folder, or a file of another
+    type than ``suffixes`` (so ``--out data.parquet`` cannot turn a data file into a CSV)."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"{option} {path} is a dangling symbolic link")
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file name")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise OutputError(f"{option} {path} must end with {' or '.join(suffixes)}")
+    resolved = path.resolve()
+    for source in inputs:
+        if Path(source).exists() and Path(source).resolve() == resolved:
+            raise OutputError(f"{option} {path} is also an input; write the output elsewhere")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise OutputError(f"cannot write {path}: {path.parent} is a file, not a folder")
+    return path
+
+
+def check_output_dir(path: str | os.PathLike[str], *, option: str = "--report-dir") -> Path:
+    """A folder for outputs (reports, heat maps): it may exist, but must not be a file."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"{option} {path} is a dangling symbolic link")
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path} is a file, not a folder")
+    return path
+
+
+def model_kind_at(path: str | os.PathLike[str]) -> str | None:
+    """The kind of the aekit model directory at ``path``, or None if it is not one."""
+    cfg = Path(path) / CONFIG_FILE
+    try:
+        config = json.loads(cfg.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config.get("kind") if isinstance(config, dict) and config.get("format") == FORMAT else None
+
+
+def check_model_output(path: str | os.PathLike[str], kind: str, *, inputs: Iterable[str | os.PathLike[str]] = (),
+                       option: str = "--out") -> Path:
+    """Refuse a model-directory path that would destroy what the user made: a file, the
+    current folder (or one above it), a folder holding an input, or any non-empty folder
+    that is not an earlier aekit model of the same ``kind``. Call it before training."""
+    path = Path(path)
+    if path.is_symlink():
+        raise OutputError(f"{option} {path} is a symbolic link; give a real path for the model directory")
+    resolved = path.resolve()
+    if _same_or_inside(Path.cwd().resolve(), resolved):
+        raise OutputError(f"{option} {path} is the current folder (or holds it); give a new folder for the model")
+    for source in inputs:
+        if Path(source).exists() and _same_or_inside(Path(source).resolve(), resolved):
+            raise OutputError(f"{option} {path} holds the input {source}; write the model elsewhere")
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path} is a file; a model is a folder: give a new folder name")
+    if path.is_dir() and any(path.iterdir()):
+        found = model_kind_at(path)
+        if found is None:
+            raise OutputError(f"{option} {path} is a folder that is not an aekit model; it will not be replaced")
+        if found != kind:
+            raise OutputError(f"{option} {path} holds a {found!r} model; it will not be replaced by a {kind!r} model")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise OutputError(f"cannot write {path}: {path.parent} is a file, not a folder")
+    return path
+
+
+# ---------------------------------------------------------------------- the model directory
+def _json_dumps(obj: Any, **kw: Any) -> str:
+    try:
+        return json.dumps(obj, allow_nan=False, **kw)
+    except ValueError as exc:  # NaN/inf: refuse to write what could not be read back exactly
+        raise ModelFileError(f"cannot save a model whose settings hold NaN or infinity ({exc})") from None
+
+
+def _config_digest(config: dict[str, Any]) -> str:
+    body = {k: v for k, v in config.items() if k != "config_sha256"}
+    return hashlib.sha256(_json_dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _flatten(groups: Groups) -> dict[str, torch.Tensor]:
+    flat = {}
+    for group, tensors in groups.items():
+        if "/" in group:
+            raise ValueError(f"tensor group names cannot hold '/': {group!r}")
+        for name, t in tensors.items():
+            flat[f"{group}/{name}"] = t.detach().contiguous().cpu()
+    return flat
+
+
+def _unflatten(flat: dict[str, torch.Tensor]) -> Groups:
+    groups: Groups = {}
+    for key, t in flat.items():
+        group, _, name = key.partition("/")
+        groups.setdefault(group, {})[name] = t
+    return groups
+
+
+@contextmanager
+def _dir_lock(parent: Path) -> Iterator[None]:
+    """Writers to one folder take turns swapping directories (flock on the folder itself)."""
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def save_model(path: str | os.PathLike[str], kind: str, config: dict[str, Any], groups: Groups) -> Path:
+    """Write a model directory atomically. An earlier model of the same kind at ``path`` is
+    replaced; anything else there is refused (``check_model_output``). Under torchrun only
+    rank 0 writes: every rank holds the same model."""
     path = Path(path)
     if not is_main_process():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    check_model_output(path, kind)
+    parent = path.parent if str(path.parent) else Path(".")
+    _writable_parent(parent)
+    clean_stale(path)
+    staging = parent / _tmp_name(path, ".tmp")
     try:
-        weights = staging / WEIGHTS_FILE
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(weights))
-        header = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "aekit_version": __version__,
-            "kind": kind, "weights_sha256": _sha256(weights),
-        }
-        (staging / CONFIG_FILE).write_text(json.dumps({**header, **config}, indent=2), encoding="utf-8")
-        if path.exists():
-            # Directories cannot be swapped in one rename: move the old one aside first, so
-            # at every instant either a complete old or a complete new model sits at `path`
-            # (or, for an instant, nothing).
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.rmdir(old)
-            os.replace(path, old)
-            os.replace(staging, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, path)
+        staging.mkdir()
+        weights = save_safetensors_bytes(_flatten(groups))
+        full = {"format": FORMAT, "format_version": FORMAT_VERSION, "aekit_version": __version__, "kind": kind,
+                "weights_sha256": hashlib.sha256(weights).hexdigest(), **config}
+        full["config_sha256"] = _config_digest(full)
+        (staging / WEIGHTS_FILE).write_bytes(weights)
+        (staging / CONFIG_FILE).write_text(_json_dumps(full, indent=2), encoding="utf-8")
+        mask = _umask()
+        for f in staging.iterdir():
+            os.chmod(f, 0o666 & ~mask)
+        os.chmod(staging, 0o777 & ~mask)
+        with _dir_lock(parent):
+            check_model_output(path, kind)  # again: another writer may have put something there
+            if path.exists():
+                # Directories cannot be swapped in one rename: move the old one aside first,
+                # so at every instant a complete old or new model sits at `path` (or, for an
+                # instant, nothing: readers retry through that instant).
+                old = parent / _tmp_name(path, ".old")
+                os.replace(path, old)
+                os.replace(staging, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(staging, path)
+    except OSError as exc:
+        raise _output_error(path, exc) from None
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
-def load_model_dir(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read and verify a model directory whose ``kind`` is one of ``kinds``."""
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_dev
+
+
+def _swap_in_progress(path: Path) -> bool:
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        return any(p.name.startswith(f".{path.name}.") and p.name.endswith((".tmp", ".old")) for p in parent.iterdir())
+    except OSError:
+        return False
+
+
+def load_model(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[dict[str, Any], Groups]:
+    """Read and verify a model directory whose ``kind`` is one of ``kinds``: ``(config,
+    tensor groups)``. A writer swapping the directory meanwhile is waited out."""
     path = Path(path)
+    for attempt in range(LOAD_RETRIES):
+        before = _identity(path)
+        try:
+            return _load_once(path, kinds)
+        except (ModelFileError, OSError) as exc:
+            moved = before is not None and _identity(path) != before
+            if attempt + 1 < LOAD_RETRIES and (moved or _swap_in_progress(path)):
+                time.sleep(0.02)
+                continue
+            if isinstance(exc, OSError):
+                raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+            raise
+    raise AssertionError("unreachable")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _load_once(path: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Any], Groups]:
     if not path.exists():
         raise ModelFileError(f"model directory {path} does not exist")
     if not path.is_dir():
         raise ModelFileError(f"{path} is a file, not an aekit model directory")
-    cfg_file, weights = path / CONFIG_FILE, path / WEIGHTS_FILE
+    cfg_file, weights_file = path / CONFIG_FILE, path / WEIGHTS_FILE
     if not cfg_file.exists():
         raise ModelFileError(f"{path} is not an aekit model directory (no {CONFIG_FILE})")
+    raw = cfg_file.read_bytes()
     try:
-        config = json.loads(cfg_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        config = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{cfg_file} is corrupted or truncated ({exc.__class__.__name__})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{path} is not an aekit model directory ({CONFIG_FILE} has no 'format': '{FORMAT}')")
@@ -118,15 +349,104 @@ def load_model_dir(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tupl
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(
             f"{path} was written by a newer aekit ({config.get('aekit_version')}, format {version}); "
-            f"this aekit {__version__} reads format <= {FORMAT_VERSION}: upgrade aekit")
+            f"this aekit {__version__} reads format {FORMAT_VERSION}: upgrade aekit")
+    if version < FORMAT_VERSION:
+        raise ModelFileError(f"{path} was written by an older aekit ({config.get('aekit_version')}, format {version}); "
+                             f"this aekit reads format {FORMAT_VERSION}: train the model again")
+    if config.get("config_sha256") != _config_digest(config):
+        raise ModelFileError(f"{cfg_file} was modified or corrupted (checksum mismatch)")
     if config.get("kind") not in kinds:
         raise ModelFileError(f"{path} holds a {config.get('kind')!r} model, not one of {list(kinds)}")
-    if not weights.exists():
+    if not weights_file.exists():
         raise ModelFileError(f"{path} is incomplete: {WEIGHTS_FILE} is missing")
-    if _sha256(weights) != config.get("weights_sha256"):
-        raise ModelFileError(f"{weights} is corrupted or truncated (checksum mismatch)")
+    weights = weights_file.read_bytes()
+    if hashlib.sha256(weights).hexdigest() != config.get("weights_sha256"):
+        raise ModelFileError(f"{weights_file} is corrupted or truncated (checksum mismatch)")
     try:
-        tensors = load_file(str(weights))
-    except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
-        raise ModelFileError(f"{weights} cannot be read ({exc})") from None
-    return config, tensors
+        flat = load_safetensors_bytes(weights)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{weights_file} cannot be read ({exc})") from None
+    return config, _unflatten(flat)
+
+
+# ---------------------------------------------------------------------- checkpoints
+def _tensor_digest(tensors: dict[str, torch.Tensor], meta: str) -> str:
+    h = hashlib.sha256(meta.encode())
+    for key in sorted(tensors):
+        t = tensors[key].contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def prepare_checkpoint_dir(path: str | os.PathLike[str]) -> Path:
+    """Create (or reuse) a checkpoint folder; it carries a marker so that aekit only ever
+    removes folders it made."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise OutputError(f"{path} exists and is not an aekit checkpoint folder; move it away")
+    if path.is_dir() and any(path.iterdir()) and not (path / CHECKPOINT_MARKER).exists():
+        raise OutputError(f"{path} exists and is not an aekit checkpoint folder; move it away")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / CHECKPOINT_MARKER).touch()
+    except OSError as exc:
+        raise _output_error(path, exc) from None
+    return path
+
+
+def remove_checkpoint_dir(path: str | os.PathLike[str]) -> None:
+    path = Path(path)
+    if (path / CHECKPOINT_MARKER).exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def training_lock(checkpoint_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Held while a training writes ``checkpoint_dir``: a second training into the same
+    output is refused at once instead of corrupting the first one's checkpoints."""
+    fd = os.open(prepare_checkpoint_dir(checkpoint_dir), os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(f"another aekit training is writing {checkpoint_dir}; wait for it or use another --out") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """One checkpoint file, atomically: tensors + JSON metadata, with a format version and
+    a SHA-256 over both."""
+    meta_json = _json_dumps(meta)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    header = {"format": CHECKPOINT_FORMAT, "format_version": str(FORMAT_VERSION), "aekit_version": __version__,
+              "meta": meta_json, "sha256": _tensor_digest(tensors, meta_json)}
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(save_safetensors_bytes(tensors, metadata=header))
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read and verify a checkpoint written by ``save_checkpoint``."""
+    path = Path(path)
+    hint = "; delete it to start over"
+    try:
+        data = path.read_bytes()
+        tensors = load_safetensors_bytes(data)
+        header = _safetensors_metadata(data)
+    except (OSError, SafetensorError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"cannot resume: checkpoint {path} is unreadable ({exc.__class__.__name__}){hint}") from None
+    if header.get("format") != CHECKPOINT_FORMAT or header.get("format_version") != str(FORMAT_VERSION):
+        raise ModelFileError(f"cannot resume: {path} is not an aekit checkpoint of this version{hint}")
+    if header.get("sha256") != _tensor_digest(tensors, header.get("meta", "")):
+        raise ModelFileError(f"cannot resume: checkpoint {path} is corrupted (checksum mismatch){hint}")
+    return tensors, json.loads(header["meta"])
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    n = int.from_bytes(data[:8], "little")
+    if n <= 0 or n > len(data) - 8:
+        raise ValueError("bad header")
+    return json.loads(data[8:8 + n]).get("__metadata__", {}) or {}
+

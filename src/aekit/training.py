@@ -12,20 +12,21 @@ the same data, so all ranks take the same early-stopping decision without talkin
 """
 from __future__ import annotations
 
-import json
+import hashlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .checks import MAX_EPOCHS, check_float, check_int
 from .distributed import distributed_context, is_main_process
-from .io import atomic_path
+from .errors import DataError, ModelFileError, TrainingDivergedError
+from .io import load_checkpoint, save_checkpoint
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 
@@ -52,10 +53,17 @@ class TrainConfig:
     epoch_callback: Callable[[nn.Module, int], dict[str, float]] | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
-            raise ValueError("epochs, batch_size and patience must be >= 1")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        check_int(self.epochs, "epochs", 1, MAX_EPOCHS)
+        check_int(self.batch_size, "batch_size", 1, 1 << 20)
+        check_int(self.patience, "patience", 1)
+        check_int(self.seed, "seed", 0, 2**32 - 1)
+        check_float(self.lr, "lr", 0, 10, low_open=True)
+        check_float(self.weight_decay, "weight_decay", 0)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a checkpoint must agree on to be resumed (verbosity and paths may differ)."""
+        return {k: getattr(self, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "patience", "min_delta",
+                                               "grad_clip", "seed")}
 
 
 @dataclass
@@ -66,6 +74,13 @@ class TrainResult:
     stopped_early: bool = False
 
 
+Data = Tensor | tuple[Tensor, ...]
+
+
+def _as_tuple(data: Data) -> tuple[Tensor, ...]:
+    return data if isinstance(data, tuple) else (data,)
+
+
 class _Objective(nn.Module):
     """Wraps ``model.loss`` as a forward pass, which is what DDP synchronises."""
 
@@ -73,28 +88,43 @@ class _Objective(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, progress: float) -> tuple[Tensor, dict[str, Tensor]]:
-        return self.model.loss(x, progress)
+    def forward(self, batch: tuple[Tensor, ...], progress: float) -> tuple[Tensor, dict[str, Tensor]]:
+        return self.model.loss(batch[0], progress, *batch[1:])
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, data: Tensor, batch_size: int = 4096) -> float:
+def evaluate_loss(model: nn.Module, data: Data, batch_size: int = 4096) -> float:
     """Mean training objective over ``data`` in eval mode (full weight on every aux loss)."""
+    data = _as_tuple(data)
     was_training = model.training
     model.eval()
-    total = 0.0
-    for start in range(0, len(data), batch_size):
-        chunk = data[start:start + batch_size]
-        total += model.loss(chunk, 1.0)[0].item() * len(chunk)
+    total, n = 0.0, len(data[0])
+    for start in range(0, n, batch_size):
+        chunk = tuple(t[start:start + batch_size] for t in data)
+        total += model.loss(chunk[0], 1.0, *chunk[1:])[0].item() * len(chunk[0])
     model.train(was_training)
-    return total / max(len(data), 1)
+    return total / max(n, 1)
 
 
-def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, config: TrainConfig | None = None) -> TrainResult:
-    """Fit ``model`` (anything with ``loss(x, progress) -> (scalar, parts)``) in place."""
+def data_fingerprint(*tensors: Tensor | None) -> str:
+    """SHA-256 of the training (and validation) tensors: a checkpoint of other data is refused."""
+    h = hashlib.sha256()
+    for t in tensors:
+        for part in (_as_tuple(t) if t is not None else ()):
+            part = part.detach().contiguous()
+            h.update(f"{part.dtype}{tuple(part.shape)}".encode())
+            h.update(part.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def train(model: nn.Module, train_data: Data, val_data: Data | None = None, config: TrainConfig | None = None) -> TrainResult:
+    """Fit ``model`` in place: anything with ``loss(x, progress, *extra) -> (scalar, parts)``.
+    ``train_data`` is a tensor, or a tuple of tensors indexed together (inputs and, e.g., a
+    condition per sample) whose first is ``x``."""
     cfg = config or TrainConfig()
-    if len(train_data) == 0:
-        raise ValueError("no training rows")
+    train_data = _as_tuple(train_data)
+    if len(train_data[0]) == 0:
+        raise DataError("no training rows")
     rank, world = distributed_context()
     objective: nn.Module = _Objective(model)
     if world > 1:
@@ -104,10 +134,14 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
     best_state = _clone_state(model)
     bad_epochs, start_epoch = 0, 0
     ckpt = Path(cfg.checkpoint_dir) / CHECKPOINT_FILE if cfg.checkpoint_dir else None
+    fingerprint = None
+    if ckpt is not None:
+        fingerprint = {"data": data_fingerprint(train_data, val_data), "training": cfg.fingerprint(),
+                       "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
     if cfg.resume and ckpt is not None and ckpt.exists():
-        start_epoch, bad_epochs, best_state = _load_checkpoint(ckpt, model, optimizer, result)
+        start_epoch, bad_epochs, best_state = _load_checkpoint(ckpt, model, optimizer, result, fingerprint)
 
-    n = len(train_data)
+    n = len(train_data[0])
     bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.desc, # None: bars only on a terminal, never in logs
                disable=True if cfg.verbose <= 0 or rank != 0 else None,
                initial=start_epoch, total=cfg.epochs, leave=False)
@@ -124,7 +158,7 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
                 continue
             share = idx[rank::world]
             progress = (epoch + start / n) / cfg.epochs
-            loss, _ = objective(train_data[share], progress)
+            loss, _ = objective(tuple(t[share] for t in train_data), progress)
             optimizer.zero_grad(set_to_none=True)
             # DDP averages the ranks' gradients; weighting each rank's mean by its share of
             # the batch makes that average the gradient of the global batch mean exactly,
@@ -137,10 +171,10 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
             seen += len(idx)
         record = {"epoch": epoch, "train_loss": running.item() / max(seen, 1)}
         if not math.isfinite(record["train_loss"]):
-            raise FloatingPointError(f"training loss became {record['train_loss']} at epoch {epoch}: "
+            raise TrainingDivergedError(f"training loss became {record['train_loss']} at epoch {epoch}: "
                                      "lower lr or check the data scale")
         monitored = record["train_loss"]
-        if val_data is not None and len(val_data):
+        if val_data is not None and len(_as_tuple(val_data)[0]):
             record["val_loss"] = monitored = evaluate_loss(model, val_data)
         if cfg.epoch_callback is not None:
             model.eval()
@@ -154,7 +188,7 @@ def train(model: nn.Module, train_data: Tensor, val_data: Tensor | None = None, 
             result.stopped_early = bad_epochs >= cfg.patience
         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
         if ckpt is not None and is_main_process():
-            _save_checkpoint(ckpt, model, optimizer, best_state, result, epoch + 1, bad_epochs)
+            _save_checkpoint(ckpt, model, optimizer, best_state, result, epoch + 1, bad_epochs, fingerprint)
     bar.close()
     model.load_state_dict(best_state)
     model.eval()
@@ -173,36 +207,31 @@ def _clone_state(model: nn.Module) -> dict[str, Tensor]:
 
 
 def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, best: dict[str, Tensor],
-                     result: TrainResult, next_epoch: int, bad_epochs: int) -> None:
-    tensors: dict[str, Tensor] = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v.contiguous() for k, v in best.items()})
+                     result: TrainResult, next_epoch: int, bad_epochs: int, fingerprint: dict[str, Any] | None) -> None:
+    tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v for k, v in best.items()})
     opt = optimizer.state_dict()
     for idx, state in opt["state"].items():
         for key, value in state.items():
-            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value).contiguous()
+            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value)
     tensors["rng"] = torch.get_rng_state()
     meta = {
         "next_epoch": next_epoch, "bad_epochs": bad_epochs, "best_epoch": result.best_epoch,
-        "best_loss": result.best_loss, "stopped_early": result.stopped_early,
-        "history": result.history, "param_groups": opt["param_groups"],
+        "best_loss": result.best_loss if math.isfinite(result.best_loss) else None,
+        "stopped_early": result.stopped_early, "history": result.history, "param_groups": opt["param_groups"],
+        "fingerprint": fingerprint,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
+    save_checkpoint(path, tensors, meta)
 
 
-def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                     result: TrainResult) -> tuple[int, int, dict[str, Tensor]]:
-    from safetensors import safe_open
-
-    from .errors import ModelFileError
-
-    try:
-        tensors = load_file(str(path))
-        with safe_open(str(path), "pt") as f:
-            meta: dict[str, Any] = json.loads(f.metadata()["state"])
-    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the same user problem
-        raise ModelFileError(f"cannot resume: checkpoint {path} is unreadable ({exc}); delete it to start over") from None
+def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, result: TrainResult,
+                     fingerprint: dict[str, Any] | None) -> tuple[int, int, dict[str, Tensor]]:
+    tensors, meta = load_checkpoint(path)
+    saved = meta.get("fingerprint") or {}
+    for part, what in (("parameters", "another network"), ("data", "other data"), ("training", "other settings")):
+        if fingerprint is not None and saved.get(part) != fingerprint[part]:
+            raise ModelFileError(f"cannot resume: the checkpoint in {path.parent} was made with {what}; "
+                                 "drop --resume to start over")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     state: dict[int, dict[str, Tensor]] = {}
@@ -213,6 +242,7 @@ def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     torch.set_rng_state(tensors["rng"])
     result.history = meta["history"]
-    result.best_epoch, result.best_loss = meta["best_epoch"], meta["best_loss"]
+    result.best_epoch = meta["best_epoch"]
+    result.best_loss = math.inf if meta["best_loss"] is None else meta["best_loss"]
     result.stopped_early = meta["stopped_early"]
     return meta["next_epoch"], meta["bad_epochs"], best

@@ -7,12 +7,14 @@ later are converted exactly like the training images.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..checks import MAX_IMAGE_SIDE, check_image_size, check_int
 from ..errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -42,7 +44,8 @@ class ImageSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageSpec:
-        return cls(int(d["channels"]), int(d["height"]), int(d["width"]))
+        h, w = check_image_size((d["height"], d["width"]), "image size")
+        return cls(check_int(d["channels"], "image channels", 1, 4), h, w)
 
 
 def load_bundled(name: str) -> ImageSet:
@@ -79,16 +82,26 @@ def load_npz(path: str | os.PathLike[str]) -> ImageSet:
 
 
 def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
-                    resize: bool = True) -> tuple[np.ndarray, ImageSpec]:
+                    resize: bool = True, size: tuple[int, int] | None = None) -> tuple[np.ndarray, ImageSpec]:
     """One PNG/JPEG/... file as ``[C, H, W]`` in [0, 1], converted to ``spec`` (by default the
-    file's own: gray or RGB, its size); returns the array and the spec used."""
+    file's own channels, gray or RGB, at ``size`` or its own size); returns the array and the
+    spec used. Files over ``MAX_IMAGE_SIDE`` pixels a side need a ``size``; decompression
+    bombs are refused."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im.load()
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             if spec is None:
-                spec = ImageSpec(1 if im.mode in ("1", "L", "I", "I;16", "F") else 3, im.height, im.width)
+                if size is None and max(im.height, im.width) > MAX_IMAGE_SIDE:
+                    raise DataError(f"{path} is {im.width}x{im.height}; images over {MAX_IMAGE_SIDE} pixels a side "
+                                    "need a target size (image_size, --image-size H W)")
+                h, w = size if size is not None else (im.height, im.width)
+                spec = ImageSpec(1 if im.mode in ("1", "L", "I", "I;16", "F") else 3, h, w)
+            if im.width * im.height > 4 * MAX_IMAGE_SIDE ** 2 and not resize:
+                raise DataError(f"{path} is {im.width}x{im.height}, too large to read without resizing")
+            im.draft("L" if spec.channels == 1 else "RGB", (spec.width, spec.height))  # JPEG: decode near the target size
+            im.load()
             im = im.convert("L" if spec.channels == 1 else "RGB")
             if im.size != (spec.width, spec.height):
                 if not resize:
@@ -96,14 +109,17 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
                                     "(resizing is off)")
                 im = im.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
             a = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{path} decodes to too many pixels (a decompression bomb?); refused") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path} cannot be decoded as an image ({exc.__class__.__name__})") from None
     return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), spec
 
 
-def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True) -> ImageSet:
+def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True,
+                size: tuple[int, int] | None = None) -> ImageSet:
     """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
-    Without ``spec`` the first image sets the channel count and size."""
+    Without ``spec`` the first image sets the channel count, and the size unless ``size``."""
     root = Path(path)
     if not root.exists():
         raise DataError(f"{root} does not exist")
@@ -115,7 +131,7 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
     class_names = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
     arrays = []
     for f in files:
-        a, spec = read_image_file(f, spec, resize)
+        a, spec = read_image_file(f, spec, resize, size)
         arrays.append(a)
     labels = None
     if class_names:
@@ -125,11 +141,13 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
     return ImageSet(np.stack(arrays), labels, class_names or None, [str(p.relative_to(root)) for p in files])
 
 
-def load_images(source: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True) -> ImageSet:
-    """A bundled name (``digits``, ``lfw_subset``), an ``.npz`` file, a folder, or one image file."""
+def load_images(source: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True,
+                size: tuple[int, int] | None = None) -> ImageSet:
+    """A bundled name (``digits``, ``lfw_subset``), an ``.npz`` file, a folder, or one image
+    file; converted to ``spec``, or to ``size`` (H, W) keeping the channels, if given."""
     s = os.fspath(source)
     if Path(s).suffix.lower() in IMAGE_SUFFIXES and Path(s).is_file():
-        image, _ = read_image_file(s, spec, resize)
+        image, _ = read_image_file(s, spec, resize, size)
         return ImageSet(image[None], names=[Path(s).name])
     if s in BUNDLED:
         out = load_bundled(s)
@@ -138,7 +156,9 @@ def load_images(source: str | os.PathLike[str], spec: ImageSpec | None = None, r
             raise DataError(f"{s} does not exist")
         out = load_npz(s)
     else:
-        return load_folder(s, spec, resize)
+        return load_folder(s, spec, resize, size)
+    if spec is None and size is not None:
+        spec = ImageSpec(out.images.shape[1], *size)
     return out if spec is None else ImageSet(conform(out.images, spec, resize, s), out.labels, out.classes, out.names)
 
 
@@ -177,17 +197,33 @@ def _to_nchw(x: np.ndarray, source: str) -> np.ndarray:
     return x
 
 
-def as_image_array(X: Any) -> np.ndarray:
-    """``[N, C, H, W]`` float32 in [0, 1] from an array, an ImageSet or a source."""
+def is_image_source(data: Any) -> bool:
+    """A folder, an ``.npz`` array, an image file or a bundled image set name."""
+    if isinstance(data, ImageSet):
+        return True
+    if not isinstance(data, (str, os.PathLike)):
+        return False
+    s = os.fspath(data)
+    return (s in BUNDLED or s.lower().endswith(".npz") or Path(s).is_dir()
+            or Path(s).suffix.lower() in IMAGE_SUFFIXES)
+
+
+def as_image_array(X: Any, size: tuple[int, int] | None = None) -> np.ndarray:
+    """``[N, C, H, W]`` float32 in [0, 1] from an array, an ImageSet or a source (read at
+    ``size`` when given, so large files never sit in memory at full size)."""
     if isinstance(X, ImageSet):
         return X.images
     if isinstance(X, (str, os.PathLike)):
-        return load_images(X).images
+        return load_images(X, size=size).images
     x = np.asarray(X, dtype=np.float32)
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4:
         raise DataError(f"expected images as [N, H, W] or [N, C, H, W], got shape {x.shape}")
+    if x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3):
+        raise DataError(f"images of shape {x.shape} look channels-last; pass [N, C, H, W]")
+    if len(x) == 0:
+        raise DataError("no images")
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
         raise DataError("image values must be finite and in [0, 1]")
     return x
@@ -196,7 +232,8 @@ def as_image_array(X: Any) -> np.ndarray:
 def fit_image_spec(images: np.ndarray, image_size: Any = None) -> tuple[np.ndarray, ImageSpec]:
     """The spec a model fits on training images ``[N, C, H, W]`` (their channels; their size,
     or ``image_size=(H, W)``), and the images converted to it."""
-    h, w = image_size if image_size is not None else images.shape[2:]
+    size = check_image_size(image_size)
+    h, w = size if size is not None else check_image_size(images.shape[2:], "the images' size (resize with image_size)")
     spec = ImageSpec(images.shape[1], int(h), int(w))
     return conform(images, spec), spec
 
@@ -224,10 +261,12 @@ def resolve_image(ref: str) -> np.ndarray:
     return images[i]
 
 
-def images_of_class(source: str | os.PathLike[str], class_name: str | None, option: str = "--class") -> np.ndarray:
-    """The images of ``source``, only those of class ``class_name`` (a subfolder) if given;
-    ``option`` names the setting in the error when the class does not exist."""
-    images = load_images(source)
+def images_of_class(source: str | os.PathLike[str], class_name: str | None, option: str = "--class",
+                    size: tuple[int, int] | None = None) -> np.ndarray:
+    """The images of ``source`` (at ``size`` if given), only those of class ``class_name``
+    (a subfolder) if given; ``option`` names the setting in the error when the class does
+    not exist."""
+    images = load_images(source, size=size)
     if class_name is None:
         return images.images
     if not images.classes or class_name not in images.classes:

@@ -7,6 +7,10 @@ score time encodes as all zeros and is counted in ``unseen_counts_``, never a cr
 
 Columns are matched by name: extra columns are ignored, reordered ones are fine, missing ones
 raise an error that names them.
+
+Value range: a value beyond float32 (|x| > 3.4e38) is an error naming its column, never
+silently inf or imputed. Scaled values are clipped to +-1e6 (a million IQRs from the
+median), so an extreme but finite value scores as extremely anomalous, not as inf or NaN.
 """
 from __future__ import annotations
 
@@ -16,9 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, ModelFileError, ParameterError
 
 IMPUTE_CHOICES = (None, "median")
+SCALED_LIMIT = 1e6
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -43,7 +49,7 @@ class TabularPreprocessor:
 
     def __post_init__(self) -> None:
         if self.impute not in IMPUTE_CHOICES:
-            raise ValueError(f"impute must be one of {IMPUTE_CHOICES}, got {self.impute!r}")
+            raise ParameterError(f"impute must be one of {IMPUTE_CHOICES}, got {self.impute!r}")
         self.log_columns = list(self.log_columns or [])
 
     # -- fitting ----------------------------------------------------------------------------
@@ -118,6 +124,8 @@ class TabularPreprocessor:
             raise DataError("this model has categorical columns: pass a DataFrame with column names")
         if arr.ndim != 2 or arr.shape[1] != len(self.numeric_):
             raise DataError(f"X has shape {arr.shape}, the model was trained on {len(self.numeric_)} columns")
+        if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
+            _check_float32_range(arr, self.numeric_)
         try:
             num = np.array(arr, dtype=np.float32, order="C")  # a copy: the caller's array is not changed
         except (ValueError, TypeError):
@@ -127,7 +135,7 @@ class TabularPreprocessor:
     def _scale(self, num: np.ndarray) -> np.ndarray:
         num -= np.asarray(self.center_, dtype=np.float32)
         num /= np.asarray(self.scale_, dtype=np.float32)
-        return num
+        return np.clip(num, -SCALED_LIMIT, SCALED_LIMIT, out=num)
 
     def _numeric_block(self, df: pd.DataFrame, fit: bool) -> np.ndarray:
         cols = self.numeric_
@@ -138,7 +146,9 @@ class TabularPreprocessor:
         if bad:
             c = bad[0]
             raise DataError(f"column {c!r} should be numeric but holds a non-number ({_first_non_numeric(sub[c])!r})")
-        return self._clean_numeric(np.ascontiguousarray(sub.to_numpy(dtype=np.float32, copy=True)), fit)
+        wide = sub.to_numpy(dtype=np.float64)
+        _check_float32_range(wide, cols)
+        return self._clean_numeric(np.ascontiguousarray(wide, dtype=np.float32), fit)
 
     def _clean_numeric(self, arr: np.ndarray, fit: bool) -> np.ndarray:
         """NaN/inf check (or imputation) and the log transform, in place on a float32 copy."""
@@ -173,9 +183,40 @@ class TabularPreprocessor:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TabularPreprocessor:
-        return cls(categorical=d["categorical"], log_columns=d["log_columns"], impute=d["impute"],
-                   columns_=d["columns"], numeric_=d["numeric"], categories_=d["categories"],
-                   center_=d["center"], scale_=d["scale"])
+        """The fitted preprocessor of a model file, validated: a tampered or damaged state is a
+        ModelFileError, never scores of NaN (zero scale) or silent broadcasting (short lists)."""
+        columns, numeric, categories = d["columns"], d["numeric"], d["categories"]
+        center, scale = d["center"], d["scale"]
+        if not (_str_list(columns) and _str_list(numeric) and isinstance(categories, dict)
+                and all(isinstance(k, str) and _str_list(v) for k, v in categories.items())):
+            raise ModelFileError("config.json: the preprocessor's column lists are malformed")
+        if set(numeric) | set(categories) != set(columns) or len(numeric) + len(categories) != len(columns):
+            raise ModelFileError("config.json: the preprocessor's numeric and categorical columns do not match its columns")
+        if not (isinstance(center, list) and isinstance(scale, list) and len(center) == len(scale) == len(numeric)):
+            raise ModelFileError(f"config.json: the preprocessor needs {len(numeric)} centre and scale values")
+        values = np.asarray(center + scale, dtype=object)
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise ModelFileError("config.json: the preprocessor's centre and scale must be numbers")
+        if not np.isfinite(np.asarray(center + scale, dtype=float)).all() or min(scale, default=1) <= 0:
+            raise ModelFileError("config.json: the preprocessor's centre and scale must be finite, scale > 0")
+        log_columns = d["log_columns"]
+        if not _str_list(log_columns) or not set(log_columns) <= set(numeric):
+            raise ModelFileError("config.json: the preprocessor's log columns are not among its numeric columns")
+        return cls(categorical=d["categorical"], log_columns=log_columns, impute=d["impute"],
+                   columns_=columns, numeric_=numeric, categories_=categories, center_=center, scale_=scale)
+
+
+def _str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _check_float32_range(arr: np.ndarray, cols: list[str]) -> None:
+    """Values beyond float32 would silently become inf: name their column instead."""
+    with np.errstate(invalid="ignore"):
+        big = np.abs(np.where(np.isfinite(arr), arr, 0.0)) > FLOAT32_MAX
+    if big.any():
+        bad = [cols[j] for j in np.flatnonzero(big.any(axis=0))]
+        raise DataError(f"column(s) {bad[:10]} hold values beyond the float32 range (|x| > 3.4e38)")
 
 
 def _is_numeric(s: pd.Series) -> bool:

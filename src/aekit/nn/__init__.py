@@ -3,9 +3,11 @@ from .bottlenecks import Bottleneck, BottleneckOutput, ContinuousBottleneck, Gau
 from .conv import ConvDecoder, ConvEncoder
 from .discrete import BinaryBottleneck, OneHotBottleneck, VectorQuantizer, VQBottleneck, codebook_health
 from .mlp import MLP
-from .registry import build, describe
+from .registry import BOTTLENECKS, build, build_bottleneck, describe
+from .split import SplitBottleneck
 
 __all__ = [
     "MLP", "ConvEncoder", "ConvDecoder", "Bottleneck", "BottleneckOutput", "ContinuousBottleneck", "GaussianBottleneck",
-    "BinaryBottleneck", "OneHotBottleneck", "VectorQuantizer", "VQBottleneck", "codebook_health", "build", "describe",
+    "BinaryBottleneck", "OneHotBottleneck", "VectorQuantizer", "VQBottleneck", "SplitBottleneck", "codebook_health",
+    "BOTTLENECKS", "build", "build_bottleneck", "describe",
 ]

@@ -1,13 +1,19 @@
 """Bottlenecks: the representation in the middle of an autoencoder.
 
-A bottleneck maps the encoder's output ``h`` to a code and returns
-``BottleneckOutput(code, aux_losses)``. ``aux_losses`` are unweighted extra loss terms
+A bottleneck maps the encoder's output ``h`` to a code of ``code_size`` numbers (what the
+decoder receives, for every kind of bottleneck) and returns
+``BottleneckOutput(code, aux_losses, indices, rate)``. ``aux_losses`` are unweighted extra loss terms
 (the KL of a Gaussian code, the commitment loss of a codebook, ...); ``aux_weight(name,
 progress)`` gives each one's weight at a point of training (``progress`` runs from 0 to 1),
 which is how schedules such as KL warm-up are expressed.
 
+``rate`` is the code's cost in bits per sample where the bottleneck has one (a discrete
+code's bits; a Gaussian code's KL to its prior, in bits), for rate-distortion objectives.
+A discrete bottleneck also returns its symbols (``indices``) and maps symbols back to a code
+(``decode_indices``), so applications never reach into codebooks or projections.
+
 Continuous and Gaussian codes live here; binary, one-hot and vector-quantized codes in
-``discrete.py``, with the same contract.
+``discrete.py``, the content/style split in ``split.py``, all with the same contract.
 """
 from __future__ import annotations
 
@@ -17,12 +23,18 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from ..checks import MAX_WIDTH, check_float, check_int
+from ..errors import ParameterError
+
+LN2 = math.log(2.0)
+
 
 @dataclass
 class BottleneckOutput:
     code: Tensor
     aux_losses: dict[str, Tensor] = field(default_factory=dict)
     indices: Tensor | None = None  # the discrete symbols of a discrete code
+    rate: Tensor | None = None  # bits per sample, where the bottleneck has a rate
 
 
 class Bottleneck(nn.Module):
@@ -30,6 +42,11 @@ class Bottleneck(nn.Module):
 
     in_features: int
     code_size: int
+    discrete = False
+
+    def decode_indices(self, indices: Tensor) -> Tensor:
+        """The code of discrete symbols (the inverse of ``indices``), for discrete bottlenecks."""
+        raise ParameterError(f"a {type(self).__name__} has no discrete symbols to decode")
 
     def aux_weight(self, name: str, progress: float) -> float:
         return 1.0
@@ -44,8 +61,7 @@ class ContinuousBottleneck(Bottleneck):
 
     def __init__(self, in_features: int, code_size: int) -> None:
         super().__init__()
-        if code_size < 1:
-            raise ValueError(f"code_size must be >= 1, got {code_size}")
+        check_int(code_size, "code_size", 1, MAX_WIDTH)
         self.config = dict(in_features=in_features, code_size=code_size)
         self.in_features, self.code_size = in_features, code_size
         self.proj = nn.Linear(in_features, code_size)
@@ -75,12 +91,10 @@ class GaussianBottleneck(Bottleneck):
     def __init__(self, in_features: int, code_size: int, beta: float = 1.0, kl_warmup: float = 0.3,
                  prior_components: int = 0) -> None:
         super().__init__()
-        if code_size < 1:
-            raise ValueError(f"code_size must be >= 1, got {code_size}")
-        if beta < 0 or not 0 <= kl_warmup <= 1:
-            raise ValueError(f"need beta >= 0 and 0 <= kl_warmup <= 1, got {beta}, {kl_warmup}")
-        if prior_components < 0:
-            raise ValueError(f"prior_components must be >= 0, got {prior_components}")
+        check_int(code_size, "code_size", 1, MAX_WIDTH)
+        check_float(beta, "beta", 0)
+        check_float(kl_warmup, "kl_warmup", 0, 1)
+        check_int(prior_components, "prior_components", 0, 10_000)
         self.config = dict(in_features=in_features, code_size=code_size, beta=beta, kl_warmup=kl_warmup,
                            prior_components=prior_components)
         self.in_features, self.code_size = in_features, code_size
@@ -132,7 +146,7 @@ class GaussianBottleneck(Bottleneck):
             kl = self.log_posterior(z, mu, logvar) - self.log_prior(z)
         else:
             kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
-        return BottleneckOutput(z if sampled else mu, {"kl": kl})
+        return BottleneckOutput(z if sampled else mu, {"kl": kl}, rate=kl.detach() / LN2)
 
     def aux_weight(self, name: str, progress: float) -> float:
         if name != "kl":

@@ -10,7 +10,19 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ..checks import MAX_IMAGE_SIDE, MAX_WIDTH, check_int, check_sizes
 from .mlp import make_activation
+
+
+def _check_shape(channels_in: int, height: int, width: int, features: int, channels: Sequence[int]) -> list[int]:
+    check_int(channels_in, "image channels", 1, 4)
+    check_int(height, "image height", 1, MAX_IMAGE_SIDE)
+    check_int(width, "image width", 1, MAX_IMAGE_SIDE)
+    check_int(features, "hidden", 1, MAX_WIDTH)
+    sizes = check_sizes(channels, "channels")
+    if not sizes:
+        check_int(0, "number of conv channels", 1)
+    return sizes
 
 
 def _halve(n: int) -> int:
@@ -23,8 +35,7 @@ class ConvEncoder(nn.Module):
     def __init__(self, in_channels: int, height: int, width: int, out_features: int,
                  channels: Sequence[int] = (32, 64), activation: str = "relu", batch_norm: bool = False) -> None:
         super().__init__()
-        if min(in_channels, height, width, out_features) < 1 or not channels:
-            raise ValueError(f"bad ConvEncoder shape: {in_channels}x{height}x{width} -> {out_features}, {channels}")
+        channels = _check_shape(in_channels, height, width, out_features, channels)
         self.config = dict(in_channels=in_channels, height=height, width=width, out_features=out_features,
                            channels=list(channels), activation=activation, batch_norm=batch_norm)
         layers: list[nn.Module] = []
@@ -50,8 +61,7 @@ class ConvDecoder(nn.Module):
     def __init__(self, in_features: int, out_channels: int, height: int, width: int,
                  channels: Sequence[int] = (64, 32), activation: str = "relu", batch_norm: bool = False) -> None:
         super().__init__()
-        if min(in_features, out_channels, height, width) < 1 or not channels:
-            raise ValueError(f"bad ConvDecoder shape: {in_features} -> {out_channels}x{height}x{width}, {channels}")
+        channels = _check_shape(out_channels, height, width, in_features, channels)
         self.config = dict(in_features=in_features, out_channels=out_channels, height=height, width=width,
                            channels=list(channels), activation=activation, batch_norm=batch_norm)
         h0, w0 = height, width

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import MAX_WIDTH, check_choice, check_float, check_int
+from ..errors import ParameterError
 from .bottlenecks import Bottleneck, BottleneckOutput
 
 
@@ -25,10 +27,9 @@ class BinaryBottleneck(Bottleneck):
 
     def __init__(self, in_features: int, code_size: int, noise: float = 0.0, balance: float = 0.0) -> None:
         super().__init__()
-        if code_size < 1:
-            raise ValueError(f"code_size (bits) must be >= 1, got {code_size}")
-        if noise < 0 or balance < 0:
-            raise ValueError(f"noise and balance must be >= 0, got {noise}, {balance}")
+        check_int(code_size, "code_size (bits)", 1, MAX_WIDTH)
+        check_float(noise, "noise", 0)
+        check_float(balance, "balance", 0)
         self.config = dict(in_features=in_features, code_size=code_size, noise=noise, balance=balance)
         self.in_features, self.code_size = in_features, code_size
         self.noise, self.balance = noise, balance
@@ -42,15 +43,29 @@ class BinaryBottleneck(Bottleneck):
         hard = (logits > 0).to(soft.dtype)
         code = hard + soft - soft.detach() if self.training else hard
         aux = {"bit_balance": (soft.mean(0) - 0.5).pow(2).sum().expand(len(h))} if self.balance else {}
-        return BottleneckOutput(code, aux, indices=hard.detach().to(torch.uint8))
+        return BottleneckOutput(code, aux, indices=hard.detach().to(torch.uint8),
+                                rate=torch.full((len(h),), float(self.code_size)))
+
+    discrete = True
+
+    def bit_probabilities(self, h: Tensor) -> Tensor:
+        """P(bit = 1) for each bit, without training noise: soft codes for similarity losses."""
+        return torch.sigmoid(self.proj(h))
+
+    def decode_indices(self, indices: Tensor) -> Tensor:
+        bits = torch.as_tensor(indices)
+        if bits.dim() != 2 or bits.shape[1] != self.code_size or not ((bits == 0) | (bits == 1)).all():
+            raise ParameterError(f"bits must be 0/1 of shape [N, {self.code_size}], got {tuple(bits.shape)}")
+        return bits.to(torch.float32)
 
     def aux_weight(self, name: str, progress: float) -> float:
         return self.balance if name == "bit_balance" else 1.0
 
 
 class OneHotBottleneck(Bottleneck):
-    """A ``n_classes``-way one-hot code, optionally followed by ``style_size`` continuous
-    numbers, so the one-hot part is free to carry the class and the style part the rest.
+    """A one-hot code over ``n_classes = code_size - style_size`` classes, followed by
+    ``style_size`` continuous numbers, so the one-hot part is free to carry the class and the
+    style part the rest.
 
     Training samples Gumbel-softmax (Jang et al. 2017) at a temperature annealed
     geometrically from ``tau_start`` to ``tau_end``; ``straight_through`` makes the forward
@@ -58,18 +73,22 @@ class OneHotBottleneck(Bottleneck):
     the batch's mean class probabilities to uniform, which stops all inputs collapsing onto
     a few classes."""
 
-    def __init__(self, in_features: int, n_classes: int, style_size: int = 0, tau_start: float = 1.0,
+    discrete = True
+
+    def __init__(self, in_features: int, code_size: int, style_size: int = 0, tau_start: float = 1.0,
                  tau_end: float = 0.3, straight_through: bool = True, balance: float = 1.0) -> None:
         super().__init__()
+        check_int(style_size, "style_size", 0, MAX_WIDTH)
+        n_classes = check_int(code_size, "code_size", 2, MAX_WIDTH) - style_size
         if n_classes < 2:
-            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
-        if style_size < 0 or not 0 < tau_end <= tau_start or balance < 0:
-            raise ValueError(f"need style_size >= 0, 0 < tau_end <= tau_start and balance >= 0, "
-                             f"got {style_size}, {tau_start}, {tau_end}, {balance}")
-        self.config = dict(in_features=in_features, n_classes=n_classes, style_size=style_size, tau_start=tau_start,
+            raise ParameterError(f"a one-hot code needs >= 2 classes: code_size {code_size} - style_size {style_size}")
+        check_float(tau_end, "tau_end", 0, low_open=True)
+        check_float(tau_start, "tau_start", tau_end)
+        check_float(balance, "balance", 0)
+        self.config = dict(in_features=in_features, code_size=code_size, style_size=style_size, tau_start=tau_start,
                            tau_end=tau_end, straight_through=straight_through, balance=balance)
         self.in_features, self.n_classes, self.style_size = in_features, n_classes, style_size
-        self.code_size = n_classes + style_size
+        self.code_size = code_size
         self.logits = nn.Linear(in_features, n_classes)
         self.style = nn.Linear(in_features, style_size) if style_size else None
         self.progress = 0.0
@@ -96,7 +115,19 @@ class OneHotBottleneck(Bottleneck):
         if self.config["balance"]:
             mean = torch.softmax(logits, 1).mean(0)
             aux["balance"] = (mean * torch.log(mean * self.n_classes + 1e-12)).sum().expand(len(h))
-        return BottleneckOutput(code, aux, indices=logits.argmax(1))
+        return BottleneckOutput(code, aux, indices=logits.argmax(1),
+                                rate=torch.full((len(h),), math.log2(self.n_classes)))
+
+    def decode_indices(self, indices: Tensor, style: Tensor | None = None) -> Tensor:
+        """The code of class ``indices`` ``[N]``; the style part is ``style`` or zeros."""
+        idx = torch.as_tensor(indices).long()
+        if idx.dim() != 1 or (len(idx) and (idx.min() < 0 or idx.max() >= self.n_classes)):
+            raise ParameterError(f"classes must be [N] in [0, {self.n_classes}), got shape {tuple(idx.shape)}")
+        onehot = F.one_hot(idx, self.n_classes).float()
+        if not self.style_size:
+            return onehot
+        style = torch.zeros(len(idx), self.style_size) if style is None else style
+        return torch.cat([onehot, style], dim=1)
 
     def aux_weight(self, name: str, progress: float) -> float:
         return self.config["balance"] if name == "balance" else 1.0
@@ -118,11 +149,11 @@ class VectorQuantizer(nn.Module):
     def __init__(self, codebook_size: int, dim: int, commitment: float = 0.25, ema: bool = True,
                  decay: float = 0.99, kmeans_init: bool = True, dead_after: int = 100) -> None:
         super().__init__()
-        if codebook_size < 2 or dim < 1:
-            raise ValueError(f"need codebook_size >= 2 and dim >= 1, got {codebook_size}, {dim}")
-        if not 0 < decay < 1 or commitment < 0 or dead_after < 0:
-            raise ValueError(f"need 0 < decay < 1, commitment >= 0, dead_after >= 0, got {decay}, {commitment}, "
-                             f"{dead_after}")
+        check_int(codebook_size, "codebook_size", 2, MAX_WIDTH)
+        check_int(dim, "dim", 1, MAX_WIDTH)
+        check_float(decay, "decay", 0, 1, low_open=True, high_open=True)
+        check_float(commitment, "commitment", 0)
+        check_int(dead_after, "dead_after", 0)
         self.codebook_size, self.dim = codebook_size, dim
         self.commitment, self.ema, self.decay = commitment, ema, decay
         self.kmeans_init, self.dead_after = kmeans_init, dead_after
@@ -194,8 +225,9 @@ class VectorQuantizer(nn.Module):
 
 
 class VQBottleneck(Bottleneck):
-    """Vector-quantized code: ``h`` is mapped to ``positions`` vectors of ``dim`` numbers, and
-    each is quantized; the code passed on is the quantized vectors, flattened. Each image
+    """Vector-quantized code: ``h`` is mapped to ``positions`` vectors of
+    ``dim = code_size / positions`` numbers, and each is quantized; the code passed on is the
+    quantized vectors, flattened (``code_size`` numbers). Each image
     (or row) is then ``positions`` tokens: ``positions * log2(codebook_size)`` bits per
     codebook.
 
@@ -205,19 +237,24 @@ class VQBottleneck(Bottleneck):
     The aux loss ``vq`` is the commitment (and, without EMA, codebook) loss; ``indices`` are
     ``[N, positions, codebooks]``."""
 
-    def __init__(self, in_features: int, codebook_size: int = 64, dim: int = 16, positions: int = 1,
+    discrete = True
+
+    def __init__(self, in_features: int, code_size: int = 16, codebook_size: int = 64, positions: int = 1,
                  codebooks: int = 1, combine: str = "residual", commitment: float = 0.25, ema: bool = True,
                  decay: float = 0.99, kmeans_init: bool = True, dead_after: int = 100) -> None:
         super().__init__()
-        if positions < 1 or codebooks < 1:
-            raise ValueError(f"positions and codebooks must be >= 1, got {positions}, {codebooks}")
-        if combine not in ("residual", "product"):
-            raise ValueError(f"combine must be 'residual' or 'product', got {combine!r}")
+        check_int(code_size, "code_size", 1, MAX_WIDTH)
+        check_int(positions, "positions", 1, MAX_WIDTH)
+        check_int(codebooks, "codebooks", 1, 64)
+        check_choice(combine, "combine", ("residual", "product"))
+        if code_size % positions:
+            raise ParameterError(f"code_size {code_size} must split into {positions} positions of equal size")
+        dim = code_size // positions
         if combine == "product" and dim % codebooks:
-            raise ValueError(f"product quantization splits dim={dim} into {codebooks} equal parts: not divisible")
-        self.config = dict(in_features=in_features, codebook_size=codebook_size, dim=dim, positions=positions,
-                           codebooks=codebooks, combine=combine, commitment=commitment, ema=ema, decay=decay,
-                           kmeans_init=kmeans_init, dead_after=dead_after)
+            raise ParameterError(f"product quantization splits dim={dim} into {codebooks} equal parts: not divisible")
+        self.config = dict(in_features=in_features, code_size=code_size, codebook_size=codebook_size,
+                           positions=positions, codebooks=codebooks, combine=combine, commitment=commitment, ema=ema,
+                           decay=decay, kmeans_init=kmeans_init, dead_after=dead_after)
         self.in_features, self.positions, self.dim = in_features, positions, dim
         self.codebook_size, self.combine = codebook_size, combine
         self.code_size = positions * dim
@@ -253,7 +290,23 @@ class VQBottleneck(Bottleneck):
         z = self.proj(h).view(n * self.positions, self.dim)
         quantized, idx, loss = self.quantize(z)
         return BottleneckOutput(quantized.view(n, -1), {"vq": loss.view(n, self.positions).sum(1)},
-                                indices=idx.view(n, self.positions, -1))
+                                indices=idx.view(n, self.positions, -1), rate=torch.full((n,), self.bits))
+
+    def decode_indices(self, indices: Tensor) -> Tensor:
+        """The code of token indices ``[N, positions, codebooks]``: the codebook vectors,
+        summed (residual) or concatenated (product) per position, flattened."""
+        idx = torch.as_tensor(indices).long()
+        shape = (self.positions, len(self.quantizers))
+        if idx.dim() != 3 or tuple(idx.shape[1:]) != shape or (idx.numel() and (idx.min() < 0 or
+                                                                                idx.max() >= self.codebook_size)):
+            raise ParameterError(f"indices must be [N, {shape[0]}, {shape[1]}] in [0, {self.codebook_size}), "
+                                 f"got shape {tuple(idx.shape)}")
+        books = [q.embed for q in self.quantizers]
+        if self.combine == "product":
+            vectors = torch.cat([book[idx[..., j]] for j, book in enumerate(books)], dim=-1)
+        else:
+            vectors = sum(book[idx[..., j]] for j, book in enumerate(books))
+        return vectors.reshape(len(idx), -1)
 
     @property
     def restarts(self) -> int:

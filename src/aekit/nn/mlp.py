@@ -6,6 +6,9 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ..checks import MAX_WIDTH, check_float, check_int, check_sizes
+from ..errors import ParameterError
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -21,7 +24,7 @@ def make_activation(name: str) -> nn.Module:
     try:
         return ACTIVATIONS[name]()
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}") from None
+        raise ParameterError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}") from None
 
 
 class MLP(nn.Module):
@@ -44,12 +47,12 @@ class MLP(nn.Module):
         out_shape: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        if in_features < 1 or out_features < 1 or any(h < 1 for h in hidden):
-            raise ValueError(f"layer sizes must be >= 1, got {in_features}, {list(hidden)}, {out_features}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        check_int(in_features, "in_features", 1, MAX_WIDTH * 64)
+        check_int(out_features, "out_features", 1, MAX_WIDTH * 64)
+        hidden = check_sizes(hidden, "hidden")
+        check_float(dropout, "dropout", 0, 1, high_open=True)
         if out_shape is not None and math.prod(out_shape) != out_features:
-            raise ValueError(f"out_shape {list(out_shape)} does not hold {out_features} features")
+            raise ParameterError(f"out_shape {list(out_shape)} does not hold {out_features} features")
         self.config = dict(
             in_features=in_features, out_features=out_features, hidden=list(hidden),
             activation=activation, dropout=dropout, batch_norm=batch_norm, activate_output=activate_output,

@@ -1,62 +1,42 @@
 """What every reconstruction-based detector shares, whatever its data: the seed ensemble,
 the score (standardised reconstruction error plus a density term on the code), thresholds,
-the PyOD / scikit-learn surface, and the model directory.
+the PyOD / scikit-learn surface, and its state in the model directory.
 
-A subclass supplies the data side through four hooks: ``_fit_inputs`` (fit the data
-adapter on training data and return a tensor ``[N, ...]``), ``_inputs`` (the same
-conversion for new data), ``_build_model`` (an AutoEncoder for one sample's shape) and
-``_adapter_config`` / ``_load_adapter`` (the fitted adapter as JSON).
+Data, splits, training, checkpoints and the model directory come from the core's
+``FittedModel``; a subclass supplies only ``_build_model`` (an AutoEncoder for one sample's
+shape) and, where it scores differently, ``_reconstruction_errors`` / ``_member_extra``.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.special import erf
-from sklearn.base import BaseEstimator
 
 from ...autoencoder import AutoEncoder
-from ...errors import DataError, NotFittedError
-from ...io import load_model_dir, save_model_dir
-from ...training import TrainConfig, train
+from ...data.images import ImageSpec
+from ...checks import check_choice, check_float, check_int
+from ...errors import ModelFileError, ParameterError
+from ...estimator import FittedModel, TensorGroups
 from .thresholds import ThresholdRule, parse_threshold, resolve_threshold
 
-MIN_TRAIN_ROWS = 8
-FEATURE_WEIGHTINGS = ("standardize", "global", "relative", "none")
+FEATURE_WEIGHTINGS = ("auto", "standardize", "global", "relative", "none")
 # "relative": a sample's error is divided by its own variance across features plus this floor
 # (in squared data units; images are in [0, 1], so 1e-3 is a standard deviation of ~8 grey levels)
 VARIANCE_FLOOR = 1e-3
 SCORE_BLOCK = 16_384  # rows per forward pass when scoring (fastest of 4k-64k on 2 cores)
+MAX_ESTIMATORS = 100
 
 
-def check_train_rows(n: int) -> None:
-    if n < MIN_TRAIN_ROWS:
-        raise DataError(f"need at least {MIN_TRAIN_ROWS} rows to train, got {n}")
-
-
-class ReconstructionDetector(BaseEstimator):
+class ReconstructionDetector(FittedModel):
     """Base class; see ``AnomalyDetector`` for the parameters and the score."""
 
-    _kind: str = ""
     _bottleneck = "continuous"
     _score_block = SCORE_BLOCK
-
-    # ------------------------------------------------------------------ hooks
-    def _fit_inputs(self, X: Any) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _inputs(self, X: Any) -> torch.Tensor:
-        raise NotImplementedError
+    _fitted_attr = "threshold_"
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
-        raise NotImplementedError
-
-    def _adapter_config(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def _load_adapter(self, config: dict[str, Any]) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ fitting
@@ -64,13 +44,10 @@ class ReconstructionDetector(BaseEstimator):
         """Fit on ``X`` (assumed mostly normal). ``y`` is ignored (unsupervised, as in PyOD)."""
         self._check_params()
         rule = parse_threshold(self.threshold, self.contamination)
-        Z = self._fit_inputs(X)
-        n = len(Z)
-        check_train_rows(n)
-        perm = np.random.default_rng(self.random_state).permutation(n)
-        n_val = int(round(self.validation_fraction * n)) if n >= 20 else 0
-        val_idx, train_idx = perm[:n_val], perm[n_val:]
-        Z_train, Z_val = Z[train_idx], (Z[val_idx] if n_val else None)
+        Z = self._fit_adapter(X)
+        train_idx, val_idx = self._split(len(Z))
+        Z_train, Z_val = Z[train_idx], (Z[val_idx] if len(val_idx) else None)
+        self.weighting_ = self._weighting()
 
         self.models_: list[AutoEncoder] = []
         self.feature_weights_: list[torch.Tensor] = []
@@ -80,13 +57,8 @@ class ReconstructionDetector(BaseEstimator):
             seed = self.random_state + k
             torch.manual_seed(seed)
             model = self._build_model(tuple(Z.shape[1:]))
-            cfg = TrainConfig(
-                epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                patience=self.patience, seed=seed, verbose=self.verbose,
-                checkpoint_dir=str(Path(self.checkpoint_dir) / f"member{k}") if self.checkpoint_dir else None,
-                resume=self.resume, desc=f"autoencoder {k + 1}/{self.n_estimators}",
-            )
-            result = train(model, Z_train, Z_val, cfg)
+            result = self._train(model, Z_train, Z_val, seed=seed, name=f"member{k}",
+                                 desc=f"autoencoder {k + 1}/{self.n_estimators}")
             self.models_.append(model)
             self.training_history_.append(result.history)
             ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
@@ -94,19 +66,26 @@ class ReconstructionDetector(BaseEstimator):
             self.latent_stats_.append(self._latent_stats(model, Z_train))
 
         self.decision_scores_ = self._score_blocks(Z, per_feature=False)[0]
-        clean = self.decision_scores_[val_idx] if n_val else self.decision_scores_
+        clean = self.decision_scores_[val_idx] if len(val_idx) else self.decision_scores_
         self.threshold_rule_ = rule
         self.threshold_ = resolve_threshold(rule, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
     def _check_params(self) -> None:
-        if not isinstance(self.n_estimators, int) or self.n_estimators < 1:
-            raise ValueError(f"n_estimators must be an int >= 1, got {self.n_estimators!r}")
-        if not 0.0 <= self.validation_fraction < 0.9:
-            raise ValueError(f"validation_fraction must be in [0, 0.9), got {self.validation_fraction}")
-        if self.feature_weighting not in FEATURE_WEIGHTINGS:
-            raise ValueError(f"feature_weighting must be one of {FEATURE_WEIGHTINGS}, got {self.feature_weighting!r}")
+        super()._check_params()
+        check_int(self.n_estimators, "n_estimators", 1, MAX_ESTIMATORS)
+        check_choice(self.feature_weighting, "feature_weighting", FEATURE_WEIGHTINGS)
+        check_float(self.latent_weight, "latent_weight", 0)
+        check_int(self.patience, "patience", 1)
+        check_float(self.weight_decay, "weight_decay", 0)
+        parse_threshold(self.threshold, self.contamination)
+
+    def _weighting(self) -> str:
+        """``feature_weighting="auto"``: ``relative`` for images, ``standardize`` otherwise."""
+        if self.feature_weighting != "auto":
+            return self.feature_weighting
+        return "relative" if self.adapter_.kind == "image" else "standardize"
 
     @torch.inference_mode()
     def _feature_weights(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
@@ -120,14 +99,14 @@ class ReconstructionDetector(BaseEstimator):
         ``none``: plain mean squared error. All but ``none`` make the term about 1 for
         normal rows, on the same scale as the latent term."""
         d = Z[0].numel()
-        if self.feature_weighting == "none":
+        if self.weighting_ == "none":
             return torch.full(Z.shape[1:], 1.0 / d)
         errors = self._reconstruction_errors(model, Z)[0]
-        if self.feature_weighting == "relative":
+        if self.weighting_ == "relative":
             typical = float((errors.flatten(1).mean(1) / self._sample_scale(Z)).mean())
             return torch.full(Z.shape[1:], 1.0 / (typical + 1e-12) / d)
         mse = errors.mean(0)
-        if self.feature_weighting == "global":
+        if self.weighting_ == "global":
             return torch.full(Z.shape[1:], 1.0 / (float(mse.mean()) + 1e-12) / d)
         # A floor keeps features that are reconstructed perfectly (e.g. constant in training)
         # from turning any tiny deviation into an enormous score.
@@ -139,7 +118,7 @@ class ReconstructionDetector(BaseEstimator):
         """Mean and (Ledoit-Wolf shrunk) precision of the training codes."""
         from sklearn.covariance import LedoitWolf
 
-        codes = torch.cat([model.encode(Z[s:s + self._score_block]) for s in range(0, len(Z), self._score_block)])
+        codes = self._batched(model.encode, Z, self._score_block)
         lw = LedoitWolf().fit(codes.double().numpy())
         return torch.from_numpy(lw.location_).float(), torch.from_numpy(lw.precision_).float()
 
@@ -182,7 +161,7 @@ class ReconstructionDetector(BaseEstimator):
             acc = torch.zeros_like(block) if per_feature else None
             total = torch.zeros(len(block))
             inv_scale = (self._sample_scale(block).reciprocal_().view(-1, *([1] * (block.dim() - 1)))
-                         if self.feature_weighting == "relative" else None)
+                         if self.weighting_ == "relative" else None)
             for k, (model, weights) in enumerate(zip(self.models_, self.feature_weights_, strict=True)):
                 errors, code = self._reconstruction_errors(model, block)
                 if inv_scale is not None:
@@ -231,7 +210,7 @@ class ReconstructionDetector(BaseEstimator):
         elif method == "unify":
             p = np.clip(erf((s - ref.mean()) / (ref.std() * np.sqrt(2) + 1e-12)), 0, 1)
         else:
-            raise ValueError(f"method must be 'linear' or 'unify', got {method!r}")
+            raise ParameterError(f"method must be 'linear' or 'unify', got {method!r}")
         return np.column_stack([1 - p, p])
 
     def set_threshold(self, threshold: str | float, X_clean: Any = None) -> ReconstructionDetector:
@@ -240,67 +219,75 @@ class ReconstructionDetector(BaseEstimator):
         self._check_fitted()
         rule = parse_threshold(threshold, self.contamination)
         if rule.method == "fpr" and X_clean is None:
-            raise ValueError("an 'fpr:' threshold needs X_clean, rows known to be normal")
+            raise ParameterError("an 'fpr:' threshold needs X_clean, rows known to be normal")
         clean = self.decision_function(X_clean) if X_clean is not None else self.decision_scores_
         self.threshold_rule_, self.threshold_ = rule, resolve_threshold(rule, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "models_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+    # ------------------------------------------------------------------ images
+    @property
+    def image_spec_(self) -> ImageSpec:
+        """Channels and size every scored image is converted to (detectors of images)."""
+        self._check_fitted()
+        if self.adapter_.kind != "image":
+            raise ParameterError(f"this detector was trained on {self.adapter_.describe()}, not images")
+        return self.adapter_.spec
+
+    def anomaly_map(self, X: Any) -> np.ndarray:
+        """Per-pixel contributions to the score, ``[N, H, W]`` (channels summed), >= 0:
+        where the reconstruction fails, relative to how well that pixel is usually rebuilt."""
+        return self.score_maps(X)[1]
+
+    def score_maps(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``decision_function(X)`` and ``anomaly_map(X)`` from one pass (images)."""
+        spec = self.image_spec_
+        scores, contrib = self._score_blocks(self._inputs(X), per_feature=True)
+        return scores, contrib.reshape(len(scores), spec.channels, spec.height, spec.width).sum(1)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the model directory (config.json + model.safetensors), atomically."""
-        self._check_fitted()
-        tensors: dict[str, torch.Tensor] = {"decision_scores": torch.from_numpy(self.decision_scores_)}
-        for k, (model, w) in enumerate(zip(self.models_, self.feature_weights_, strict=True)):
-            tensors.update({f"member{k}.{name}": t for name, t in model.state_dict().items()})
-            tensors[f"member{k}.feature_weights"] = w
-            tensors[f"member{k}.latent_mean"], tensors[f"member{k}.latent_precision"] = self.latent_stats_[k]
-        config = {
-            "params": _json_params(self.get_params()),
-            "members": [m.spec() for m in self.models_],
-            **self._adapter_config(),
+    def _networks(self) -> dict[str, AutoEncoder]:
+        return {f"member{k}": m for k, m in enumerate(self.models_)}
+
+    def _state(self) -> tuple[dict[str, Any], TensorGroups]:
+        groups: TensorGroups = {"scores": {"decision_scores": torch.from_numpy(self.decision_scores_)}}
+        for k, w in enumerate(self.feature_weights_):
+            mean, precision = self.latent_stats_[k]
+            groups[f"calibration{k}"] = {"feature_weights": w, "latent_mean": mean, "latent_precision": precision}
+        state = {
+            "weighting": self.weighting_,
             "threshold": {"method": self.threshold_rule_.method, "value": self.threshold_rule_.value,
                           "threshold": self.threshold_},
             "training": [{"epochs_run": len(h), "best_val_loss": min((r.get("val_loss", r["train_loss"]) for r in h),
                                                                      default=None)} for h in self.training_history_],
         }
-        return save_model_dir(path, self._kind, config, tensors)
+        return state, groups
 
-    @classmethod
-    def load(cls, path: str | Path) -> ReconstructionDetector:
-        """Read a model directory written by ``save`` (never unpickles anything)."""
-        config, tensors = load_model_dir(path, (cls._kind,))
-        return cls._from_loaded(config, tensors)
-
-    @classmethod
-    def _from_loaded(cls, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> ReconstructionDetector:
-        det = cls(**config["params"])
-        det._load_adapter(config)
-        det.models_, det.feature_weights_, det.latent_stats_ = [], [], []
-        extras = ("feature_weights", "latent_mean", "latent_precision")
-        for k, spec in enumerate(config["members"]):
-            model = AutoEncoder.from_spec(spec)
-            prefix = f"member{k}."
-            state = {name[len(prefix):]: t for name, t in tensors.items()
-                     if name.startswith(prefix) and name[len(prefix):] not in extras}
-            model.load_state_dict(state)
-            model.eval()
-            det.models_.append(model)
-            det.feature_weights_.append(tensors[prefix + "feature_weights"])
-            det.latent_stats_.append((tensors[prefix + "latent_mean"], tensors[prefix + "latent_precision"]))
-        det.training_history_ = []
-        det.decision_scores_ = tensors["decision_scores"].numpy()
-        t = config["threshold"]
-        det.threshold_rule_, det.threshold_ = ThresholdRule(t["method"], t["value"]), float(t["threshold"])
-        det.labels_ = (det.decision_scores_ > det.threshold_).astype(int)
-        return det
-
-
-def _json_params(params: dict[str, Any]) -> dict[str, Any]:
-    out = dict(params)
-    out["verbose"], out["checkpoint_dir"], out["resume"] = 0, None, False  # run-time only
-    return out
+    def _set_state(self, networks: dict[str, AutoEncoder], state: dict[str, Any], groups: TensorGroups) -> None:
+        n = len(networks)
+        if n < 1 or sorted(networks) != sorted(f"member{k}" for k in range(n)):
+            raise ModelFileError("config.json: the detector's networks must be member0..memberK")
+        self.models_ = [networks[f"member{k}"] for k in range(n)]
+        self.weighting_ = check_choice(state["weighting"], "weighting", FEATURE_WEIGHTINGS[1:])
+        self.feature_weights_, self.latent_stats_ = [], []
+        for k, model in enumerate(self.models_):
+            cal = groups[f"calibration{k}"]
+            weights, mean, precision = cal["feature_weights"], cal["latent_mean"], cal["latent_precision"]
+            code = model.bottleneck.code_size
+            if (tuple(weights.shape) != tuple(self.adapter_.sample_shape) or tuple(mean.shape) != (code,)
+                    or tuple(precision.shape) != (code, code)):
+                raise ModelFileError(f"the calibration of member {k} does not match its network")
+            if not all(torch.isfinite(t).all() for t in (weights, mean, precision)) or (weights < 0).any():
+                raise ModelFileError(f"the calibration of member {k} holds NaN, inf or negative weights")
+            self.feature_weights_.append(weights)
+            self.latent_stats_.append((mean, precision))
+        self.training_history_ = []
+        self.decision_scores_ = groups["scores"]["decision_scores"].numpy()
+        t = state["threshold"]
+        self.threshold_rule_ = parse_threshold(t["value"] if t["method"] == "score" else f"{t['method']}:{t['value']}",
+                                               self.contamination)
+        threshold = t["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+            raise ModelFileError(f"config.json: the threshold must be a finite number, got {threshold!r}")
+        self.threshold_ = float(threshold)
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)

@@ -18,12 +18,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ...autoencoder import AutoEncoder
-from ...data import TabularPreprocessor, as_frame
-from ...errors import DataError
-from .base import ReconstructionDetector, check_train_rows
+from ...checks import check_int, check_sizes
+from ...data import TabularPreprocessor
+from ...errors import ParameterError
+from .base import ReconstructionDetector
+
+# the network for images (data="image" or an image source): what ImageAnomalyDetector uses
+IMAGE_CHANNELS, IMAGE_HIDDEN, IMAGE_CODE = (32, 64), 128, 16
 
 
 def default_architecture(n_features: int) -> tuple[list[int], int]:
@@ -53,7 +56,9 @@ class AnomalyDetector(ReconstructionDetector):
     1% false-alarm rate on held-out clean rows; a number is used as the threshold itself.
 
     Inputs are numpy arrays or pandas DataFrames; categorical columns are one-hot encoded and
-    folded back into their column by ``explain``.
+    folded back into their column by ``explain``. ``data="auto"`` also takes images (an
+    image source or an array ``[N, C, H, W]``), with a convolutional network and
+    ``feature_weighting="relative"`` (what ``feature_weighting="auto"`` means for images).
     """
 
     _kind = "anomaly.AnomalyDetector"
@@ -74,13 +79,14 @@ class AnomalyDetector(ReconstructionDetector):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
-        feature_weighting: str = "standardize",
+        feature_weighting: str = "auto",
         latent_weight: float = 1.0,
         contamination: float = 0.1,
         threshold: str | float | None = None,
         categorical: str | list[str] = "auto",
         log_columns: list[str] | None = None,
         impute: str | None = None,
+        data: str = "auto",
         random_state: int = 0,
         verbose: int = 0,
         checkpoint_dir: str | None = None,
@@ -105,53 +111,55 @@ class AnomalyDetector(ReconstructionDetector):
         self.categorical = categorical
         self.log_columns = log_columns
         self.impute = impute
+        self.data = data
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
 
-    # ------------------------------------------------------------------ data hooks
-    def _fit_inputs(self, X: Any) -> torch.Tensor:
-        df = as_frame(X)
-        check_train_rows(len(df))  # before the preprocessor, whose errors would be less clear
-        self.preprocessor_ = TabularPreprocessor(self.categorical, self.log_columns or [], self.impute).fit(df)
-        self._set_input_names()
-        return torch.from_numpy(self.preprocessor_.transform(df))
-
-    def _set_input_names(self) -> None:
-        self.n_features_in_ = len(self.preprocessor_.columns_)
-        self.feature_names_in_ = np.asarray(self.preprocessor_.columns_, dtype=object)
-
-    def _inputs(self, X: Any) -> torch.Tensor:
-        if isinstance(X, pd.DataFrame):
-            return torch.from_numpy(self.preprocessor_.transform(as_frame(X)))
-        # arrays carry no names: columns are taken in training order
-        width = np.shape(X)[-1] if np.ndim(X) == 2 else None
-        if width is not None and width != self.n_features_in_:
-            raise DataError(f"X has {width} columns, the model was trained on {self.n_features_in_}")
-        if not self.preprocessor_.categories_ and isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
-            return torch.from_numpy(self.preprocessor_.transform_array(X))
-        return torch.from_numpy(self.preprocessor_.transform(as_frame(X, columns=list(self.preprocessor_.columns_))))
+    # ------------------------------------------------------------------ the network
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.hidden != "auto":
+            check_sizes(self.hidden, "hidden")
+        if self.code_size != "auto":
+            check_int(self.code_size, "code_size", 1, 1 << 16)
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
+        options = self._bottleneck_options()
+        if len(shape) == 3:  # images
+            code = IMAGE_CODE if self.code_size == "auto" else int(self.code_size)
+            return AutoEncoder.conv(shape, channels=IMAGE_CHANNELS, hidden=IMAGE_HIDDEN, code_size=code,
+                                    bottleneck=self._bottleneck, activation=self.activation,
+                                    batch_norm=self.batch_norm, **options)
+        if len(shape) != 1:
+            raise ParameterError(f"samples must be rows (D,) or images (C, H, W), got shape {shape}")
         (n_features,) = shape
         auto_hidden, auto_code = default_architecture(n_features)
         hidden = auto_hidden if self.hidden == "auto" else [int(h) for h in self.hidden]
         code = auto_code if self.code_size == "auto" else int(self.code_size)
-        if code < 1:
-            raise ValueError(f"code_size must be >= 1, got {code}")
         return AutoEncoder.mlp(n_features, hidden, code, bottleneck=self._bottleneck, activation=self.activation,
-                               dropout=self.dropout, batch_norm=self.batch_norm, **self._bottleneck_options())
+                               dropout=self.dropout, batch_norm=self.batch_norm, **options)
 
     def _bottleneck_options(self) -> dict[str, Any]:
         return {}
 
-    def _adapter_config(self) -> dict[str, Any]:
-        return {"preprocessor": self.preprocessor_.to_dict()}
+    # ------------------------------------------------------------------ tables
+    @property
+    def preprocessor_(self) -> TabularPreprocessor:
+        """The fitted preprocessor of a detector trained on a table."""
+        self._check_fitted()
+        if self.adapter_.kind != "table":
+            raise ParameterError(f"this detector was trained on {self.adapter_.describe()}, not a table")
+        return self.adapter_.preprocessor
 
-    def _load_adapter(self, config: dict[str, Any]) -> None:
-        self.preprocessor_ = TabularPreprocessor.from_dict(config["preprocessor"])
-        self._set_input_names()
+    @property
+    def n_features_in_(self) -> int:
+        return len(self.preprocessor_.columns_)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        return np.asarray(self.preprocessor_.columns_, dtype=object)
 
     # ------------------------------------------------------------------ explanations
     def score_explain(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:

@@ -3,14 +3,11 @@ per-pixel anomaly map."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-import torch
+from typing import Any, ClassVar
 
 from ...autoencoder import AutoEncoder
-from ...data.images import ImageSpec, as_image_array, fit_image_spec, images_for
-from .base import ReconstructionDetector, check_train_rows
+from ...checks import check_image_size, check_int, check_sizes
+from .base import ReconstructionDetector
 
 
 class ImageAnomalyDetector(ReconstructionDetector):
@@ -31,6 +28,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
     """
 
     _kind = "anomaly.ImageAnomalyDetector"
+    data: ClassVar[str] = "image"  # always images (not a parameter)
 
     def __init__(
         self,
@@ -79,35 +77,13 @@ class ImageAnomalyDetector(ReconstructionDetector):
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
 
-    # ------------------------------------------------------------------ data hooks
-    def _fit_inputs(self, X: Any) -> torch.Tensor:
-        images = as_image_array(X)
-        check_train_rows(len(images))
-        images, self.image_spec_ = fit_image_spec(images, self.image_size)
-        return torch.from_numpy(images)
-
-    def _inputs(self, X: Any) -> torch.Tensor:
-        return torch.from_numpy(images_for(X, self.image_spec_))
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_image_size(self.image_size)
+        check_sizes(self.channels, "channels")
+        check_int(self.hidden, "hidden", 1, 1 << 16)
+        check_int(self.code_size, "code_size", 1, 1 << 16)
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         return AutoEncoder.conv(shape, channels=self.channels, hidden=self.hidden, code_size=self.code_size,
                                 bottleneck=self._bottleneck, activation=self.activation, batch_norm=self.batch_norm)
-
-    def _adapter_config(self) -> dict[str, Any]:
-        return {"image_spec": self.image_spec_.to_dict()}
-
-    def _load_adapter(self, config: dict[str, Any]) -> None:
-        self.image_spec_ = ImageSpec.from_dict(config["image_spec"])
-
-    # ------------------------------------------------------------------ maps
-    def anomaly_map(self, X: Any) -> np.ndarray:
-        """Per-pixel contributions to the score, ``[N, H, W]`` (channels summed), >= 0:
-        where the reconstruction fails, relative to how well that pixel is usually rebuilt."""
-        return self.score_maps(X)[1]
-
-    def score_maps(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``decision_function(X)`` and ``anomaly_map(X)`` from one pass."""
-        self._check_fitted()
-        scores, contrib = self._score_blocks(self._inputs(X), per_feature=True)
-        return scores, contrib.sum(1)
-

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ParameterError
+
 
 @dataclass(frozen=True)
 class ThresholdRule:
@@ -39,15 +41,15 @@ def parse_threshold(threshold: Any, contamination: float) -> ThresholdRule:
         try:
             rule = ThresholdRule(method.strip().lower(), float(value))
         except ValueError:
-            raise ValueError(f"threshold {threshold!r} is not 'fpr:RATE', 'contamination:SHARE' or a number") from None
+            raise ParameterError(f"threshold {threshold!r} is not 'fpr:RATE', 'contamination:SHARE' or a number") from None
         if rule.method not in ("fpr", "contamination", "score"):
-            raise ValueError(f"threshold method {method!r} unknown: use 'fpr:RATE', 'contamination:SHARE' or a number")
+            raise ParameterError(f"threshold method {method!r} unknown: use 'fpr:RATE', 'contamination:SHARE' or a number")
     else:
-        raise ValueError(f"threshold must be None, a number or a string such as 'fpr:0.01', got {threshold!r}")
+        raise ParameterError(f"threshold must be None, a number or a string such as 'fpr:0.01', got {threshold!r}")
     if rule.method in ("fpr", "contamination") and not 0.0 < rule.value < 0.5 + 1e-12:
-        raise ValueError(f"{rule.method} must be in (0, 0.5], got {rule.value}")
+        raise ParameterError(f"{rule.method} must be in (0, 0.5], got {rule.value}")
     if rule.method == "score" and not np.isfinite(rule.value):
-        raise ValueError(f"threshold score must be finite, got {rule.value}")
+        raise ParameterError(f"threshold score must be finite, got {rule.value}")
     return rule
 
 

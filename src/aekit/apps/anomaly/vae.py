@@ -7,13 +7,15 @@ from typing import Any
 import torch
 
 from ...autoencoder import AutoEncoder
+from ...checks import check_choice, check_float, check_int
 from .detector import AnomalyDetector
 
 SCORES = ("reconstruction", "elbo")
 
 
 class VAEAnomalyDetector(AnomalyDetector):
-    """Variational autoencoder anomaly detector (Gaussian code, KL to N(0, I)).
+    """Variational autoencoder anomaly detector (Gaussian code, KL to N(0, I)), on tables
+    or (``data="auto"`` with an image source, or ``data="image"``) on images.
 
     score="reconstruction" (default): the expected reconstruction error under q(z|x),
     estimated with ``n_samples`` draws, standardised per feature as in ``AnomalyDetector``.
@@ -39,10 +41,10 @@ class VAEAnomalyDetector(AnomalyDetector):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
-        if self.n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {self.n_samples}")
+        check_choice(self.score, "score", SCORES)
+        check_int(self.n_samples, "n_samples", 1, 1000)
+        check_float(self.beta, "beta", 0)
+        check_float(self.kl_warmup, "kl_warmup", 0, 1)
 
     def _bottleneck_options(self) -> dict[str, Any]:
         return {"beta": self.beta, "kl_warmup": self.kl_warmup}
@@ -52,7 +54,7 @@ class VAEAnomalyDetector(AnomalyDetector):
         return torch.randn(self.n_samples, code_size, generator=g)
 
     def _reconstruction_errors(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = model.bottleneck.distribution(model.encoder(Z))
+        mu, logvar = model.posterior(Z)
         std = torch.exp(0.5 * logvar)
         acc = torch.zeros_like(Z)
         for eps in self._noise(mu.shape[1]):
@@ -61,14 +63,14 @@ class VAEAnomalyDetector(AnomalyDetector):
 
     def _feature_weights(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
         if self.score == "elbo":
-            return torch.full((Z.shape[1],), 0.5)  # the Gaussian log-likelihood term
+            return torch.full(Z.shape[1:], 0.5)  # the Gaussian log-likelihood term
         return super()._feature_weights(model, Z)
 
     def _member_extra(self, k: int, Z: torch.Tensor, code: torch.Tensor) -> torch.Tensor | None:
         latent = super()._member_extra(k, Z, code)
         if self.score != "elbo":
             return latent
-        kl = self.models_[k].bottleneck(self.models_[k].encoder(Z)).aux_losses["kl"]
+        kl = self.models_[k].code_output(Z).aux_losses["kl"]
         return kl if latent is None else kl + latent
 
 

@@ -1,0 +1,216 @@
+"""Data adapters: how one kind of data becomes the tensors a network reads, and back.
+
+One interface for every modality: ``fit_transform(X)`` fits the adapter on training data
+and returns a float32 tensor ``[N, *sample_shape]``; ``transform(X)`` applies the fitted
+adapter to new data; ``to_dict`` / ``adapter_from_dict`` save and restore the fitted state
+as JSON (it lives in the model's config.json). ``describe()`` says what a sample is.
+
+- ``TableAdapter``: CSV/Parquet/DataFrames/2-D arrays through the fitted
+  ``TabularPreprocessor`` (robust scaling, one-hot categories, matching columns by name).
+- ``ImageAdapter``: image folders, ``.npz`` files, bundled sets, image arrays ``[N, C, H, W]``
+  in [0, 1], converted to the training images' channels and size (``ImageSpec``).
+- ``ArrayAdapter``: plain numeric arrays ``[N, ...]`` used as they are (shape checked).
+
+Audio (log-mel frames with a mask) and token sequences (a vocabulary) join as adapters of
+the same shape: a fitted state in JSON, ``fit_transform``/``transform``, a sample shape.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..checks import check_choice, check_image_size, check_int
+from ..errors import DataError, ModelFileError, NotFittedError
+from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
+from .preprocess import TabularPreprocessor
+from .tables import as_frame
+
+ADAPTER_CHOICES = ("auto", "table", "image", "array")
+
+
+class DataAdapter:
+    """Base class of the data adapters (see the module docstring)."""
+
+    kind: ClassVar[str] = ""
+    sample_shape: tuple[int, ...]
+
+    def fit_transform(self, X: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def transform(self, X: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataAdapter:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return "samples of shape " + "x".join(map(str, self.sample_shape))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "sample_shape"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet")
+
+
+class TableAdapter(DataAdapter):
+    """Tables through a fitted ``TabularPreprocessor``; ``feature_names_in_`` are the
+    training columns, in order (2-D arrays are taken in that order)."""
+
+    kind = "table"
+
+    def __init__(self, categorical: str | list[str] = "auto", log_columns: list[str] | None = None,
+                 impute: str | None = None) -> None:
+        self.preprocessor = TabularPreprocessor(categorical, log_columns or [], impute)
+
+    def fit_transform(self, X: Any) -> torch.Tensor:
+        df = as_frame(X)
+        self.preprocessor.fit(df)
+        self._set_shape()
+        return torch.from_numpy(self.preprocessor.transform(df))
+
+    def _set_shape(self) -> None:
+        self.sample_shape = (len(self.preprocessor.feature_names_out_),)
+        self.feature_names_in_ = np.asarray(self.preprocessor.columns_, dtype=object)
+
+    def transform(self, X: Any) -> torch.Tensor:
+        self._check_fitted()
+        pre = self.preprocessor
+        if isinstance(X, pd.DataFrame) or isinstance(X, (str, os.PathLike)):
+            return torch.from_numpy(pre.transform(as_frame(X)))
+        # arrays carry no names: columns are taken in training order
+        width = np.shape(X)[-1] if np.ndim(X) == 2 else None
+        if width is not None and width != len(pre.columns_):
+            raise DataError(f"X has {width} columns, the model was trained on {len(pre.columns_)}")
+        if not pre.categories_ and isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
+            return torch.from_numpy(pre.transform_array(X))
+        return torch.from_numpy(pre.transform(as_frame(X, columns=list(pre.columns_))))
+
+    def describe(self) -> str:
+        return f"{len(self.preprocessor.columns_)} columns"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, **self.preprocessor.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TableAdapter:
+        adapter = cls()
+        adapter.preprocessor = TabularPreprocessor.from_dict(d)
+        adapter._set_shape()
+        return adapter
+
+
+class ImageAdapter(DataAdapter):
+    """Images converted to the training images' channels and size (or ``image_size``)."""
+
+    kind = "image"
+
+    def __init__(self, image_size: tuple[int, int] | None = None) -> None:
+        self.image_size = check_image_size(image_size)
+
+    def fit_transform(self, X: Any) -> torch.Tensor:
+        images, self.spec = fit_image_spec(as_image_array(X, self.image_size), self.image_size)
+        self.sample_shape = (self.spec.channels, self.spec.height, self.spec.width)
+        return torch.from_numpy(images)
+
+    def transform(self, X: Any) -> torch.Tensor:
+        self._check_fitted()
+        return torch.from_numpy(images_for(X, self.spec))
+
+    def describe(self) -> str:
+        return f"images of {self.spec.channels}x{self.spec.height}x{self.spec.width}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, **self.spec.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ImageAdapter:
+        adapter = cls()
+        adapter.spec = ImageSpec.from_dict(d)
+        adapter.image_size = (adapter.spec.height, adapter.spec.width)
+        adapter.sample_shape = (adapter.spec.channels, adapter.spec.height, adapter.spec.width)
+        return adapter
+
+
+class ArrayAdapter(DataAdapter):
+    """Numeric arrays ``[N, ...]`` used as they are: finite float32, the training shape."""
+
+    kind = "array"
+
+    def fit_transform(self, X: Any) -> torch.Tensor:
+        x = _numeric_array(X)
+        self.sample_shape = tuple(x.shape[1:])
+        return torch.from_numpy(x)
+
+    def transform(self, X: Any) -> torch.Tensor:
+        self._check_fitted()
+        x = _numeric_array(X)
+        if tuple(x.shape[1:]) != self.sample_shape:
+            raise DataError(f"samples of shape {tuple(x.shape[1:])} given to a model fitted on {self.sample_shape}")
+        return torch.from_numpy(x)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "shape": list(self.sample_shape)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArrayAdapter:
+        adapter = cls()
+        adapter.sample_shape = tuple(check_int(v, "sample shape", 1, 1 << 24) for v in d["shape"])
+        return adapter
+
+
+def _numeric_array(X: Any) -> np.ndarray:
+    if isinstance(X, pd.DataFrame):
+        X = X.to_numpy()
+    x = np.asarray(X)
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"expected numbers, got an array of {x.dtype}")
+    if x.ndim < 2:
+        raise DataError(f"expected samples [N, ...], got an array of shape {x.shape}")
+    if x.dtype.kind == "f" and np.abs(x[np.isfinite(x)]).max(initial=0) > np.finfo(np.float32).max:
+        raise DataError("the samples hold values beyond the float32 range (|x| > 3.4e38)")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(x).all():
+        raise DataError("the samples hold NaN or inf")
+    return x
+
+
+ADAPTERS: dict[str, type[DataAdapter]] = {a.kind: a for a in (TableAdapter, ImageAdapter, ArrayAdapter)}
+
+
+def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
+    """The adapter for ``X``: images for image sources and 3-/4-D arrays, tables for
+    DataFrames and table files, ``arrays`` (``"table"`` or ``"array"``) for 2-D arrays."""
+    if isinstance(X, ImageSet) or is_image_source(X):
+        return "image"
+    if isinstance(X, (pd.DataFrame, str, os.PathLike)):
+        return "table"
+    ndim = np.ndim(X)
+    if ndim in (3, 4):
+        return "image"
+    if ndim == 2:
+        return arrays
+    raise DataError(f"expected a table (rows x features) or images [N, C, H, W], got an array of {ndim} dimensions")
+
+
+def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
+    """A new adapter of ``kind`` with the options it knows (others are ignored)."""
+    check_choice(kind, "data", tuple(ADAPTERS))
+    if kind == "table":
+        return TableAdapter(options.get("categorical", "auto"), options.get("log_columns"), options.get("impute"))
+    if kind == "image":
+        return ImageAdapter(options.get("image_size"))
+    return ArrayAdapter()
+
+
+def adapter_from_dict(d: Any) -> DataAdapter:
+    """A fitted adapter from its ``to_dict`` form (a model file's ``adapter`` entry)."""
+    if not isinstance(d, dict) or d.get("type") not in ADAPTERS:
+        raise ModelFileError(f"config.json: unknown data adapter {d.get('type') if isinstance(d, dict) else d!r}")
+    return ADAPTERS[d["type"]].from_dict(d)

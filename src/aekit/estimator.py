@@ -1,0 +1,228 @@
+"""The one fitted-model base every estimator stands on.
+
+``FittedModel`` gives an estimator, whatever its application:
+
+- scikit-learn parameters (``__init__`` only stores them; ``get_params``/``clone`` work);
+- its data adapter (``data="auto" | "table" | "image" | "array"``, see ``data.adapters``),
+  fitted in ``_fit_adapter`` and applied in ``_inputs``;
+- one seeded train/validation split with one rule for small data (``_split``);
+- one place that builds the training configuration, with checkpoints in a subfolder of
+  ``checkpoint_dir`` per network and ``resume`` (``_train``);
+- batched inference (``_batched``);
+- ``save``/``load`` of one model-directory layout, written only through ``io.py``:
+  the parameters, the adapter's fitted state, the networks (spec + weights, a tensor group
+  each), the estimator's own JSON state and named tensor groups;
+- ``fit_to(X, out)``: refuse an unsafe ``out`` before training, train with checkpoints
+  beside it (``OUT.ckpt/``, locked against a second training), save, drop the checkpoints.
+
+A subclass keeps only what is specific to it: ``fit``, its inference methods, and
+``_state``/``_set_state`` for what it learned beyond the networks.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from .autoencoder import AutoEncoder
+from .checks import MAX_EPOCHS, check_choice, check_float, check_int
+from .data.adapters import ADAPTER_CHOICES, DataAdapter, adapter_from_dict, infer_adapter_kind, make_adapter
+from .distributed import is_main_process
+from .errors import DataError, ModelFileError, NotFittedError
+from .io import check_model_output, load_model, remove_checkpoint_dir, save_model, training_lock
+from .training import TrainConfig, TrainResult, train
+
+MIN_TRAIN_ROWS = 8
+MIN_VALIDATION_ROWS = 20  # below this every row trains: a handful of held-out rows says nothing
+RUN_TIME_PARAMS = {"verbose": 0, "checkpoint_dir": None, "resume": False}  # never saved with a model
+INFERENCE_BLOCK = 4096
+
+TensorGroups = dict[str, dict[str, torch.Tensor]]
+
+
+def checkpoint_dir_for(model_dir: str | os.PathLike[str]) -> str:
+    """Where the checkpoints of a training into ``model_dir`` live: ``MODEL_DIR.ckpt``."""
+    return f"{os.fspath(model_dir).rstrip('/')}.ckpt"
+
+
+def check_train_rows(n: int, minimum: int = MIN_TRAIN_ROWS) -> None:
+    if n < minimum:
+        raise DataError(f"need at least {minimum} rows to train, got {n}")
+
+
+class FittedModel(BaseEstimator):
+    """Base class of every aekit estimator (see the module docstring)."""
+
+    _kind: ClassVar[str] = ""  # the model directory's "kind"
+    _array_adapter: ClassVar[str] = "table"  # what data="auto" makes of a 2-D array
+    _min_rows: ClassVar[int] = MIN_TRAIN_ROWS
+    _fitted_attr: ClassVar[str] = "model_"  # set last by fit: its presence means fitted
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        """Validate the parameters every estimator shares (subclasses add their own)."""
+        p = self.get_params()
+        if "data" in p:
+            check_choice(p["data"], "data", ADAPTER_CHOICES)
+        if "epochs" in p:
+            check_int(p["epochs"], "epochs", 1, MAX_EPOCHS)
+        if "batch_size" in p:
+            check_int(p["batch_size"], "batch_size", 1, 1 << 20)
+        if "lr" in p:
+            check_float(p["lr"], "lr", 0, 10, low_open=True)
+        if "validation_fraction" in p:
+            check_float(p["validation_fraction"], "validation_fraction", 0, 0.9, high_open=True)
+        if "random_state" in p:
+            check_int(p["random_state"], "random_state", 0, 2**31 - 1)
+
+    # ------------------------------------------------------------------ data
+    def _fit_adapter(self, X: Any) -> torch.Tensor:
+        """Fit the data adapter on training data ``X``; its tensor ``[N, *sample_shape]``."""
+        kind = getattr(self, "data", "auto")
+        if kind == "auto":
+            kind = infer_adapter_kind(X, self._array_adapter)
+        self.adapter_: DataAdapter = make_adapter(kind, self.get_params())
+        Z = self.adapter_.fit_transform(X)
+        check_train_rows(len(Z), self._min_rows)
+        return Z
+
+    def _inputs(self, X: Any) -> torch.Tensor:
+        """New data through the fitted adapter."""
+        self._check_fitted()
+        return self.adapter_.transform(X)
+
+    def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(training, validation)`` indices: a seeded shuffle, ``validation_fraction`` held
+        out, none below ``MIN_VALIDATION_ROWS`` rows."""
+        perm = np.random.default_rng(self.random_state).permutation(n)
+        fraction = getattr(self, "validation_fraction", 0.0)
+        n_val = int(round(fraction * n)) if n >= MIN_VALIDATION_ROWS else 0
+        return perm[n_val:], perm[:n_val]
+
+    # ------------------------------------------------------------------ training
+    def _train_config(self, *, seed: int, name: str, desc: str, **overrides: Any) -> TrainConfig:
+        """The training configuration from the estimator's parameters; checkpoints of network
+        ``name`` go to ``checkpoint_dir/name``."""
+        ckpt = str(Path(self.checkpoint_dir) / name) if getattr(self, "checkpoint_dir", None) else None
+        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                          weight_decay=getattr(self, "weight_decay", 0.0), patience=getattr(self, "patience", 10),
+                          seed=seed, verbose=self.verbose, checkpoint_dir=ckpt,
+                          resume=bool(getattr(self, "resume", False)), desc=desc)
+        return replace(cfg, **overrides)
+
+    def _train(self, model: torch.nn.Module, train_data: Any, val_data: Any = None, *, seed: int, name: str,
+               desc: str, **overrides: Any) -> TrainResult:
+        """Train ``model`` with the estimator's configuration; leaves it in eval mode."""
+        result = train(model, train_data, val_data, self._train_config(seed=seed, name=name, desc=desc, **overrides))
+        model.eval()
+        return result
+
+    @torch.inference_mode()
+    def _batched(self, fn: Callable[[torch.Tensor], torch.Tensor], Z: torch.Tensor,
+                 block: int = INFERENCE_BLOCK) -> torch.Tensor:
+        """``fn`` over ``Z`` in blocks of rows, concatenated (no gradients)."""
+        parts = [fn(Z[s:s + block]) for s in range(0, len(Z), block)]
+        return torch.cat(parts) if parts else fn(Z)
+
+    def fit_to(self, X: Any, out: str | os.PathLike[str], *, resume: bool = False,
+               inputs: tuple[str | os.PathLike[str], ...] = ()) -> FittedModel:
+        """``fit(X)`` then ``save(out)``, with per-epoch checkpoints in ``OUT.ckpt/`` so that
+        an interrupted run continues with ``resume=True`` and ends with the same model.
+        ``out`` is checked before training (it may replace only an aekit model of the same
+        kind, never one of ``inputs``); checkpoints are removed once the model is saved."""
+        check_model_output(out, self._kind, inputs=inputs)
+        checkpoints = checkpoint_dir_for(out)
+        lock = training_lock(checkpoints) if is_main_process() else nullcontext()
+        with lock:
+            self.set_params(checkpoint_dir=checkpoints, resume=resume)
+            try:
+                self.fit(X)
+            finally:
+                self.set_params(checkpoint_dir=None, resume=False)
+            self.save(out)
+        if is_main_process():
+            remove_checkpoint_dir(checkpoints)
+        return self
+
+    # ------------------------------------------------------------------ state
+    def _check_fitted(self) -> None:
+        if not hasattr(self, self._fitted_attr):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+
+    def _networks(self) -> dict[str, AutoEncoder]:
+        """The fitted networks by tensor-group name."""
+        return {"model": self.model_}
+
+    def _state(self) -> tuple[dict[str, Any], TensorGroups]:
+        """What the estimator learned beyond its networks: JSON state and tensor groups."""
+        return {}, {}
+
+    def _set_state(self, networks: dict[str, AutoEncoder], state: dict[str, Any], groups: TensorGroups) -> None:
+        """Inverse of ``_networks`` + ``_state`` on a freshly constructed estimator."""
+        self.model_ = networks["model"]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model directory (config.json + model.safetensors), atomically."""
+        self._check_fitted()
+        state, extra = self._state()
+        networks = self._networks()
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
+        params.update(RUN_TIME_PARAMS)
+        config = {"params": params, "adapter": self.adapter_.to_dict(),
+                  "networks": {name: net.spec() for name, net in networks.items()}, "state": state}
+        groups = {name: dict(net.state_dict()) for name, net in networks.items()}
+        overlap = set(groups) & set(extra)
+        if overlap:
+            raise ValueError(f"tensor groups {sorted(overlap)} are both networks and extra state")
+        return save_model(path, self._kind, config, {**groups, **extra})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FittedModel:
+        """Read a model directory written by ``save`` (never unpickles anything)."""
+        config, groups = load_model(path, (cls._kind,))
+        return cls._from_config(config, groups, path)
+
+    @classmethod
+    def _from_config(cls, config: dict[str, Any], groups: TensorGroups, path: str | os.PathLike[str]) -> FittedModel:
+        """Rebuild from a verified model directory; every setting is validated, so a bad
+        config is a one-line ModelFileError, never a traceback or a silently wrong model."""
+        try:
+            params = config["params"]
+            if not isinstance(params, dict):
+                raise TypeError("params is not an object")
+            est = cls(**params)
+            est._check_params()
+            est.adapter_ = adapter_from_dict(config["adapter"])
+            networks = {name: load_network(spec, groups.get(name, {})) for name, spec in config["networks"].items()}
+            est._set_state(networks, config["state"], groups)
+        except ModelFileError as exc:
+            raise ModelFileError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            detail = (str(exc).splitlines() or [""])[0][:200]
+            raise ModelFileError(f"{path}: config.json is invalid ({type(exc).__name__}: {detail})") from None
+        return est
+
+
+def load_network(spec: dict[str, Any], tensors: dict[str, torch.Tensor]) -> AutoEncoder:
+    """An AutoEncoder from its spec and weights. The spec is first built on the meta device
+    (no memory) and its parameter shapes compared with the weights, so a spec that asks for
+    a huge network, or weights of another shape, fail before anything is allocated."""
+    with torch.device("meta"):
+        skeleton = AutoEncoder.from_spec(spec)
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    if expected != found:
+        diff = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
+        raise ModelFileError(f"the weights do not match the network in config.json (e.g. {diff[0]!r})")
+    model = AutoEncoder.from_spec(spec)
+    model.load_state_dict(tensors)
+    model.eval()
+    return model
+
