@@ -1,10 +1,19 @@
 """Discrete codes and what they are for: clustering (one cluster per input), binary codes
-for retrieval, and vector-quantized tokens."""
+for retrieval, and vector-quantized tokens. Names are imported on first use."""
 from __future__ import annotations
 
-from .cluster import AutoEncoderClustering, matched_accuracy
-from .hashing import BinaryHasher, bit_health, hamming_distances, hamming_search, mean_average_precision, ranking_map
-from .vqvae import VQAutoEncoder
+from importlib import import_module
+from typing import Any
 
-__all__ = ["AutoEncoderClustering", "matched_accuracy", "BinaryHasher", "bit_health", "hamming_distances", "hamming_search",
-           "mean_average_precision", "ranking_map", "VQAutoEncoder"]
+_LAZY = {
+    "AutoEncoderClustering": ".cluster", "matched_accuracy": ".cluster", "BinaryHasher": ".hashing",
+    "bit_health": ".hashing", "hamming_distances": ".hashing", "hamming_search": ".hashing",
+    "mean_average_precision": ".hashing", "ranking_map": ".hashing", "VQAutoEncoder": ".vqvae",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

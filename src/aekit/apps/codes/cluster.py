@@ -5,17 +5,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import ClusterMixin
 
-from ...errors import DataError
-from .common import FittedAutoEncoderModel, as_samples, batched, build_autoencoder, check_shape, fit_autoencoder
+from ...autoencoder import AutoEncoder
+from ...checks import MAX_WIDTH, check_choice, check_float, check_int, check_sizes
+from ...errors import DataError, ModelFileError
+from ...estimator import FittedModel, TensorGroups
 
 EMBEDDINGS = ("tsne", "none")
+NO_EARLY_STOP = 1_000_000  # without a validation split, train for every epoch
 
 
-class AutoEncoderClustering(FittedAutoEncoderModel, ClusterMixin, BaseEstimator):
-    """Cluster images or feature vectors into ``n_clusters`` groups, scikit-learn style
-    (``fit``, ``predict``, ``fit_predict``, ``labels_``).
+class AutoEncoderClustering(ClusterMixin, FittedModel):
+    """Cluster images, tables or feature vectors into ``n_clusters`` groups, scikit-learn
+    style (``fit``, ``predict``, ``fit_predict``, ``labels_``).
 
     The recipe (what worked in benchmarks/discrete_codes.py; a plain one-hot autoencoder
     does not get past k-means on pixels): train an autoencoder with a continuous code of
@@ -27,12 +30,13 @@ class AutoEncoderClustering(FittedAutoEncoderModel, ClusterMixin, BaseEstimator)
     """
 
     _kind = "codes.AutoEncoderClustering"
-    _extras = ("train_codes_", "labels_")
+    _array_adapter = "array"
 
     def __init__(self, n_clusters: int = 10, *, code_size: int = 32, hidden: int = 128,
                  channels: tuple[int, ...] = (32, 64), epochs: int = 100, batch_size: int = 64, lr: float = 2e-3,
-                 embedding: str = "tsne", perplexity: float = 30.0, n_neighbors: int = 10,
-                 random_state: int = 0, verbose: int = 0) -> None:
+                 embedding: str = "tsne", perplexity: float = 30.0, n_neighbors: int = 10, data: str = "auto",
+                 random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
+                 resume: bool = False) -> None:
         self.n_clusters = n_clusters
         self.code_size = code_size
         self.hidden = hidden
@@ -43,26 +47,36 @@ class AutoEncoderClustering(FittedAutoEncoderModel, ClusterMixin, BaseEstimator)
         self.embedding = embedding
         self.perplexity = perplexity
         self.n_neighbors = n_neighbors
+        self.data = data
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_int(self.n_clusters, "n_clusters", 2, 10_000)
+        check_int(self.code_size, "code_size", 1, MAX_WIDTH)
+        check_int(self.hidden, "hidden", 1, MAX_WIDTH)
+        check_sizes(self.channels, "channels")
+        check_choice(self.embedding, "embedding", EMBEDDINGS)
+        check_float(self.perplexity, "perplexity", 0, low_open=True)
+        check_int(self.n_neighbors, "n_neighbors", 1, 10_000)
 
     def fit(self, X: Any, y: Any = None) -> AutoEncoderClustering:
         """Learn the clusters of ``X`` (``y`` is ignored: labels are never used)."""
-        if not isinstance(self.n_clusters, (int, np.integer)) or self.n_clusters < 2:
-            raise ValueError(f"n_clusters must be an int >= 2, got {self.n_clusters!r}")
-        if self.code_size < 1:
-            raise ValueError(f"code_size must be >= 1, got {self.code_size}")
-        if self.embedding not in EMBEDDINGS:
-            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {self.embedding!r}")
-        x = as_samples(X)
-        if len(x) < 2 * self.n_clusters:
-            raise DataError(f"need at least {2 * self.n_clusters} samples for {self.n_clusters} clusters, got {len(x)}")
-        self.input_shape_ = tuple(x.shape[1:])
-        self.model_ = build_autoencoder(self.input_shape_, "continuous", self.code_size, self.hidden, tuple(self.channels))
-        self.training_history_ = fit_autoencoder(self.model_, x, epochs=self.epochs, batch_size=self.batch_size,
-                                                 lr=self.lr, seed=self.random_state, verbose=self.verbose).history
-        self.train_codes_ = batched(self.model_.encode, x).numpy()
+        self._check_params()
+        Z = self._fit_adapter(X)
+        if len(Z) < 2 * self.n_clusters:
+            raise DataError(f"need at least {2 * self.n_clusters} samples for {self.n_clusters} clusters, got {len(Z)}")
+        torch.manual_seed(self.random_state)
+        model = AutoEncoder.for_shape(Z.shape[1:], self.code_size, hidden=self.hidden, channels=self.channels,
+                                      reconstruction="mse")
+        self.training_history_ = self._train(model, Z, seed=self.random_state, name="autoencoder", desc="autoencoder",
+                                             patience=NO_EARLY_STOP).history
+        self.train_codes_ = self._batched(model.encode, Z).numpy()
         self.labels_ = self._cluster(self.train_codes_)
+        self.model_ = model
         return self
 
     def _cluster(self, codes: np.ndarray) -> np.ndarray:
@@ -78,8 +92,7 @@ class AutoEncoderClustering(FittedAutoEncoderModel, ClusterMixin, BaseEstimator)
 
     def transform(self, X: Any) -> np.ndarray:
         """The codes ``[N, code_size]`` of ``X``."""
-        self._check_fitted()
-        return batched(self.model_.encode, check_shape(as_samples(X), self.input_shape_)).numpy()
+        return self._batched(self.model_.encode, self._inputs(X)).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """The cluster of each sample: the majority among its nearest training codes."""
@@ -96,6 +109,19 @@ class AutoEncoderClustering(FittedAutoEncoderModel, ClusterMixin, BaseEstimator)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         return self.fit(X).labels_
+
+    def _state(self) -> tuple[dict[str, Any], TensorGroups]:
+        return {}, {"clusters": {"train_codes": torch.from_numpy(self.train_codes_),
+                                 "labels": torch.from_numpy(np.asarray(self.labels_))}}
+
+    def _set_state(self, networks: dict[str, AutoEncoder], state: dict[str, Any], groups: TensorGroups) -> None:
+        self.model_ = networks["model"]
+        codes, labels = groups["clusters"]["train_codes"], groups["clusters"]["labels"]
+        if codes.ndim != 2 or codes.shape[1] != self.code_size or labels.shape != (len(codes),):
+            raise ModelFileError("the stored training codes do not match the network")
+        if len(labels) and (labels.min() < 0 or labels.max() >= self.n_clusters):
+            raise ModelFileError("the stored cluster labels are out of range")
+        self.train_codes_, self.labels_ = codes.numpy(), labels.numpy()
 
 
 def matched_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:

@@ -5,12 +5,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 from torch import Tensor, nn
 
 from ...autoencoder import AutoEncoder
-from ...training import TrainConfig, train
-from .common import FittedAutoEncoderModel, as_samples, batched, build_autoencoder, check_shape, fit_autoencoder
+from ...checks import check_float, check_int, check_sizes
+from ...errors import DataError
+from ...estimator import FittedModel
+
+NO_EARLY_STOP = 1_000_000  # without a validation split, train for every epoch
 
 
 HEALTH_PROBE = 1024  # training samples whose codes are checked after each epoch
@@ -26,7 +28,7 @@ class _NeighbourObjective(nn.Module):
         self.model, self.x, self.neighbours, self.weight = model, x, neighbours, weight
 
     def soft_bits(self, x: Tensor) -> Tensor:
-        return torch.tanh(0.5 * self.model.bottleneck.proj(self.model.encoder(x)))  # = 2 sigmoid - 1
+        return 2 * self.model.bottleneck.bit_probabilities(self.model.encoder(x)) - 1
 
     def loss(self, idx: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
         idx = idx.long()
@@ -40,7 +42,7 @@ class _NeighbourObjective(nn.Module):
         return rec + self.weight * sim, {**parts, "similarity": sim.detach()}
 
 
-class BinaryHasher(FittedAutoEncoderModel, BaseEstimator):
+class BinaryHasher(FittedModel):
     """An autoencoder whose code is ``n_bits`` bits (``BinaryBottleneck``: straight-through
     rounding, logit noise while training, a bit-balance loss). With ``neighbours=k`` a second
     stage fine-tunes the codes so that each sample shares its bits with its ``k`` nearest
@@ -51,11 +53,13 @@ class BinaryHasher(FittedAutoEncoderModel, BaseEstimator):
     ranks a database of packed codes by Hamming distance to each query."""
 
     _kind = "codes.BinaryHasher"
+    _array_adapter = "array"
 
     def __init__(self, n_bits: int = 32, *, hidden: int = 128, channels: tuple[int, ...] = (32, 64),
                  noise: float = 0.3, balance: float = 0.0, neighbours: int = 10, similarity_weight: float = 1.0,
                  epochs: int = 100, finetune_epochs: int = 50, batch_size: int = 64, lr: float = 2e-3,
-                 random_state: int = 0, verbose: int = 0) -> None:
+                 data: str = "auto", random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
+                 resume: bool = False) -> None:
         self.n_bits = n_bits
         self.hidden = hidden
         self.channels = channels
@@ -67,47 +71,55 @@ class BinaryHasher(FittedAutoEncoderModel, BaseEstimator):
         self.finetune_epochs = finetune_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.data = data
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_int(self.n_bits, "n_bits", 1, 4096)
+        check_int(self.hidden, "hidden", 1, 1 << 16)
+        check_sizes(self.channels, "channels")
+        check_float(self.noise, "noise", 0)
+        check_float(self.balance, "balance", 0)
+        check_int(self.neighbours, "neighbours", 0, 10_000)
+        check_int(self.finetune_epochs, "finetune_epochs", 0, 100_000)
+        check_float(self.similarity_weight, "similarity_weight", 0)
 
     def fit(self, X: Any, y: Any = None) -> BinaryHasher:
         """Learn the codes from ``X`` (``y`` is ignored)."""
-        if not isinstance(self.n_bits, (int, np.integer)) or not 1 <= self.n_bits <= 4096:
-            raise ValueError(f"n_bits must be an int in [1, 4096], got {self.n_bits!r}")
-        x = as_samples(X)
-        self.input_shape_ = tuple(x.shape[1:])
-        self.model_ = build_autoencoder(self.input_shape_, "binary", self.n_bits, self.hidden, tuple(self.channels),
-                                        noise=self.noise, balance=self.balance)
-        probe = x[:HEALTH_PROBE]
-        self.training_history_ = fit_autoencoder(
-            self.model_, x, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.random_state,
-            verbose=self.verbose, epoch_callback=lambda model, epoch: bit_health(self._bits(probe))).history
+        self._check_params()
+        Z = self._fit_adapter(X)
+        torch.manual_seed(self.random_state)
+        model = AutoEncoder.for_shape(Z.shape[1:], self.n_bits, "binary", hidden=self.hidden, channels=self.channels,
+                                      reconstruction="mse", noise=self.noise, balance=self.balance)
+        probe = Z[:HEALTH_PROBE]
+        self.training_history_ = self._train(
+            model, Z, seed=self.random_state, name="autoencoder", desc="autoencoder", patience=NO_EARLY_STOP,
+            epoch_callback=lambda m, epoch: bit_health(self._batched(m.encode_indices, probe).numpy())).history
         if self.neighbours and self.finetune_epochs:
-            self._finetune(x)
+            self._finetune(model, Z)
+        self.model_ = model
         return self
 
-    def _finetune(self, x: np.ndarray) -> None:
+    def _finetune(self, model: AutoEncoder, Z: Tensor) -> None:
         from sklearn.neighbors import NearestNeighbors
 
-        flat = x.reshape(len(x), -1)
-        k = min(self.neighbours, len(x) - 1)
+        flat = Z.reshape(len(Z), -1).numpy()
+        k = min(self.neighbours, len(Z) - 1)
         neighbours = NearestNeighbors(n_neighbors=k + 1).fit(flat).kneighbors(flat, return_distance=False)[:, 1:]
-        objective = _NeighbourObjective(self.model_, torch.from_numpy(x), torch.from_numpy(neighbours),
-                                        self.similarity_weight)
-        cfg = TrainConfig(epochs=self.finetune_epochs, batch_size=self.batch_size, lr=self.lr / 2,
-                          seed=self.random_state + 1, verbose=self.verbose, patience=10_000, desc="neighbours")
+        objective = _NeighbourObjective(model, Z, torch.from_numpy(neighbours), self.similarity_weight)
         torch.manual_seed(self.random_state + 1)
-        result = train(objective, torch.arange(len(x)), None, cfg)
+        result = self._train(objective, torch.arange(len(Z)), seed=self.random_state + 1, name="neighbours",
+                             desc="neighbours", epochs=self.finetune_epochs, lr=self.lr / 2, patience=NO_EARLY_STOP)
         self.training_history_ += result.history
-        self.model_.eval()
+        model.eval()
 
     def encode(self, X: Any) -> np.ndarray:
         """Bits ``[N, n_bits]`` (uint8 0/1)."""
-        self._check_fitted()
-        return self._bits(check_shape(as_samples(X), self.input_shape_))
-
-    def _bits(self, x: np.ndarray) -> np.ndarray:
-        return batched(self.model_.encode_indices, x).numpy()
+        return self._batched(self.model_.encode_indices, self._inputs(X)).numpy()
 
     def hash(self, X: Any) -> np.ndarray:
         """Packed codes ``[N, ceil(n_bits / 8)]`` (uint8), first bit in the high bit."""
@@ -116,10 +128,7 @@ class BinaryHasher(FittedAutoEncoderModel, BaseEstimator):
     def decode_bits(self, bits: Any) -> np.ndarray:
         """Reconstructions from bit vectors ``[N, n_bits]``."""
         self._check_fitted()
-        b = np.asarray(bits, dtype=np.float32)
-        if b.ndim != 2 or b.shape[1] != self.n_bits or not np.isin(b, (0.0, 1.0)).all():
-            raise ValueError(f"bits must be 0/1 of shape [N, {self.n_bits}], got {b.shape}")
-        return batched(self.model_.decode, b).numpy()
+        return self._batched(self.model_.decode_indices, torch.as_tensor(np.asarray(bits))).numpy()
 
 
 def bit_health(bits: np.ndarray) -> dict[str, float]:
@@ -143,7 +152,10 @@ def hamming_search(database: np.ndarray, queries: np.ndarray, k: int = 10) -> tu
     """The ``k`` nearest database rows of each query by Hamming distance: ``(indices,
     distances)``, each ``[Q, k]``, nearest first. Codes are compared as 64-bit words, a query at
     a time, so memory stays at one distance row per query."""
+    check_int(k, "k", 1)
     db, qs = _words(database), _words(queries)
+    if db.shape[1] != qs.shape[1]:
+        raise DataError(f"database codes have {db.shape[1] * 8} bytes, queries {qs.shape[1] * 8}")
     k = min(k, len(db))
     indices = np.empty((len(qs), k), dtype=np.int64)
     distances = np.empty((len(qs), k), dtype=np.int32)
@@ -157,9 +169,10 @@ def hamming_search(database: np.ndarray, queries: np.ndarray, k: int = 10) -> tu
 
 def _words(packed: np.ndarray) -> np.ndarray:
     """Packed uint8 codes as rows of uint64 words (zero-padded to a multiple of 8 bytes)."""
-    packed = np.ascontiguousarray(packed, dtype=np.uint8)
-    if packed.ndim != 2:
-        raise ValueError(f"packed codes must be [N, bytes], got shape {packed.shape}")
+    packed = np.asarray(packed)
+    if packed.dtype != np.uint8 or packed.ndim != 2:
+        raise DataError(f"packed codes must be uint8 [N, bytes], got {packed.dtype} of shape {packed.shape}")
+    packed = np.ascontiguousarray(packed)
     pad = (-packed.shape[1]) % 8
     if pad:
         packed = np.pad(packed, ((0, 0), (0, pad)))

@@ -6,36 +6,34 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
+from ...autoencoder import AutoEncoder
+from ...checks import MAX_WIDTH, check_choice, check_float, check_int, check_sizes
+from ...estimator import FittedModel
 from ...nn import codebook_health
-from .common import (
-    FittedAutoEncoderModel,
-    as_samples,
-    batched,
-    build_autoencoder,
-    check_shape,
-    fit_autoencoder,
-    split_indices,
-)
+
+EARLY_STOP_PATIENCE = 15
 
 
-class VQAutoEncoder(FittedAutoEncoderModel, BaseEstimator):
+class VQAutoEncoder(FittedModel):
     """An autoencoder whose code is ``positions`` tokens from a codebook of ``codebook_size``
     vectors (``VQBottleneck``: EMA codebook, k-means initialisation, dead-code restart;
     ``codebooks > 1`` for residual or product quantization). Each input costs ``bits_``
     = positions x codebooks x log2(codebook_size) bits.
 
     A codebook entry unused for ``dead_after`` training steps (default: one epoch's steps) is
-    restarted on a random encoder output. ``training_history_`` holds, per epoch, the codebook health on the held-out share:
-    ``codes_used``, ``perplexity``, ``perplexity_ratio`` and ``dead_restarts`` (cumulative)."""
+    restarted on a random encoder output. ``training_history_`` holds, per epoch, the codebook
+    health on the held-out share: ``codes_used``, ``perplexity``, ``perplexity_ratio`` and
+    ``dead_restarts`` (cumulative)."""
 
     _kind = "codes.VQAutoEncoder"
+    _array_adapter = "array"
 
     def __init__(self, codebook_size: int = 64, *, positions: int = 4, dim: int = 16, codebooks: int = 1,
                  combine: str = "residual", commitment: float = 0.25, dead_after: int | None = None, hidden: int = 128,
                  channels: tuple[int, ...] = (32, 64), epochs: int = 100, batch_size: int = 64, lr: float = 2e-3,
-                 validation_fraction: float = 0.1, random_state: int = 0, verbose: int = 0) -> None:
+                 validation_fraction: float = 0.1, data: str = "auto", random_state: int = 0, verbose: int = 0,
+                 checkpoint_dir: str | None = None, resume: bool = False) -> None:
         self.codebook_size = codebook_size
         self.positions = positions
         self.dim = dim
@@ -49,28 +47,45 @@ class VQAutoEncoder(FittedAutoEncoderModel, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.validation_fraction = validation_fraction
+        self.data = data
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_int(self.codebook_size, "codebook_size", 2, MAX_WIDTH)
+        check_int(self.positions, "positions", 1, 4096)
+        check_int(self.dim, "dim", 1, 4096)
+        check_int(self.codebooks, "codebooks", 1, 64)
+        check_choice(self.combine, "combine", ("residual", "product"))
+        check_float(self.commitment, "commitment", 0)
+        if self.dead_after is not None:
+            check_int(self.dead_after, "dead_after", 0)
+        check_int(self.hidden, "hidden", 1, MAX_WIDTH)
+        check_sizes(self.channels, "channels")
 
     def fit(self, X: Any, y: Any = None) -> VQAutoEncoder:
         """Learn the codebook and the encoder/decoder from ``X`` (``y`` is ignored)."""
-        x = as_samples(X)
-        self.input_shape_ = tuple(x.shape[1:])
-        train_idx, val_idx = split_indices(len(x), self.validation_fraction, self.random_state)
+        self._check_params()
+        Z = self._fit_adapter(X)
+        train_idx, val_idx = self._split(len(Z))
         dead_after = self.dead_after if self.dead_after is not None else max(1, -(-len(train_idx) // self.batch_size))
-        self.model_ = build_autoencoder(
-            self.input_shape_, "vq", self.codebook_size, self.hidden, tuple(self.channels), dim=self.dim,
-            positions=self.positions, codebooks=self.codebooks, combine=self.combine, commitment=self.commitment,
-            dead_after=dead_after)
-        held_out = x[val_idx.numpy()] if len(val_idx) else x
+        torch.manual_seed(self.random_state)
+        model = AutoEncoder.for_shape(
+            Z.shape[1:], self.positions * self.dim, "vq", hidden=self.hidden, channels=self.channels,
+            reconstruction="mse", codebook_size=self.codebook_size, positions=self.positions, codebooks=self.codebooks,
+            combine=self.combine, commitment=self.commitment, dead_after=dead_after)
+        held_out = Z[val_idx] if len(val_idx) else Z
 
-        def health(model: torch.nn.Module, epoch: int) -> dict[str, float]:
-            return self._health(held_out)
+        def health(m: torch.nn.Module, epoch: int) -> dict[str, float]:
+            return self._health(m, held_out)
 
-        self.training_history_ = fit_autoencoder(
-            self.model_, x, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.random_state,
-            verbose=self.verbose, validation_fraction=self.validation_fraction, patience=15,
-            epoch_callback=health).history
+        self.training_history_ = self._train(
+            model, Z[train_idx], Z[val_idx] if len(val_idx) else None, seed=self.random_state, name="autoencoder",
+            desc="VQ-VAE", patience=EARLY_STOP_PATIENCE, epoch_callback=health).history
+        self.model_ = model
         return self
 
     @property
@@ -79,40 +94,26 @@ class VQAutoEncoder(FittedAutoEncoderModel, BaseEstimator):
 
     def encode(self, X: Any) -> np.ndarray:
         """Token indices ``[N, positions, codebooks]``."""
-        self._check_fitted()
-        return batched(self.model_.encode_indices, check_shape(as_samples(X), self.input_shape_)).numpy()
+        return self._batched(self.model_.encode_indices, self._inputs(X)).numpy()
 
-    @torch.inference_mode()
     def decode(self, indices: Any) -> np.ndarray:
         """Reconstructions from token indices ``[N, positions, codebooks]``."""
         self._check_fitted()
-        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
-        shape = (self.positions, self.codebooks)
-        if idx.ndim != 3 or tuple(idx.shape[1:]) != shape or idx.min() < 0 or idx.max() >= self.codebook_size:
-            raise ValueError(f"indices must be [N, {shape[0]}, {shape[1]}] in [0, {self.codebook_size}), "
-                             f"got shape {tuple(idx.shape)}")
-        books = [q.embed for q in self.model_.bottleneck.quantizers]
-        if self.combine == "product":
-            vectors = torch.cat([book[idx[..., j]] for j, book in enumerate(books)], dim=-1)
-        else:
-            vectors = sum(book[idx[..., j]] for j, book in enumerate(books))
-        return self.model_.decode(vectors.reshape(len(idx), -1)).numpy()
+        return self._batched(self.model_.decode_indices, torch.as_tensor(np.asarray(indices, dtype=np.int64))).numpy()
 
     def reconstruct(self, X: Any) -> np.ndarray:
-        self._check_fitted()
-        return batched(self.model_.reconstruct, check_shape(as_samples(X), self.input_shape_)).numpy()
+        return self._batched(self.model_.reconstruct, self._inputs(X)).numpy()
 
     def psnr(self, X: Any) -> float:
         """Mean peak signal-to-noise ratio of the reconstructions, in dB (peak 1: images in [0, 1])."""
-        x = as_samples(X)
-        mse = ((self.reconstruct(x) - x) ** 2).reshape(len(x), -1).mean(1)
+        x = self._inputs(X).numpy()
+        mse = ((self._batched(self.model_.reconstruct, torch.from_numpy(x)).numpy() - x) ** 2).reshape(len(x), -1).mean(1)
         return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
 
     def health(self, X: Any) -> dict[str, float]:
         """Codebook use over ``X``: codes used, perplexity, perplexity / K, dead-code restarts."""
-        self._check_fitted()
-        return self._health(check_shape(as_samples(X), self.input_shape_))
+        return self._health(self.model_, self._inputs(X))
 
-    def _health(self, x: np.ndarray) -> dict[str, float]:
-        indices = batched(self.model_.encode_indices, x)
-        return codebook_health(indices, self.codebook_size, self.model_.bottleneck.restarts)
+    def _health(self, model: AutoEncoder, Z: torch.Tensor) -> dict[str, float]:
+        indices = self._batched(model.encode_indices, Z)
+        return codebook_health(indices, self.codebook_size, model.bottleneck.restarts)

@@ -1,7 +1,18 @@
-"""The decoder as a generator: a VAE whose decoder turns prior samples into new images."""
+"""The decoder as a generator: a VAE whose decoder turns prior samples into new images.
+Names are imported on first use."""
 from __future__ import annotations
 
-from .generator import VAEGenerator
-from .metrics import class_histogram_entropy, copy_ratio, frechet_distance, pca_frechet_distance
+from importlib import import_module
+from typing import Any
 
-__all__ = ["VAEGenerator", "frechet_distance", "pca_frechet_distance", "class_histogram_entropy", "copy_ratio"]
+_LAZY = {
+    "VAEGenerator": ".generator", "frechet_distance": ".metrics", "pca_frechet_distance": ".metrics",
+    "class_histogram_entropy": ".metrics", "copy_ratio": ".metrics",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

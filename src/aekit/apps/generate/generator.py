@@ -3,31 +3,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
 from ...autoencoder import AutoEncoder
-from ...data.images import ImageSpec, as_image_array, fit_image_spec, images_for
-from ...errors import DataError, ModelFileError, NotFittedError
-from ...io import load_model_dir, save_model_dir
-from ...training import TrainConfig, train
-from ..anomaly.base import check_train_rows
+from ...checks import MAX_SAMPLES, MAX_WIDTH, check_choice, check_float, check_image_size, check_int, check_sizes
+from ...data.images import ImageSpec
+from ...errors import DataError, ModelFileError, ParameterError
+from ...estimator import FittedModel, TensorGroups
 from .latent_prior import CANDIDATE_COMPONENTS, FittedLatentPrior
 
 LIKELIHOODS = {"gaussian": "gaussian_sigma", "bernoulli": "bernoulli"}
 PRIORS = ("fitted", "learned")
 POSTERIOR_DRAWS = 5  # codes drawn per image when fitting the prior to the aggregate posterior
 SELECTION_FRACTION = 0.2  # images held out to choose the fitted prior's size when there is no validation split
-FITTED_PREFIX = "fitted_prior."
 BLOCK = 512  # images per forward pass
 BOUND_BLOCK = 4096  # (image, draw) pairs per forward pass in the likelihood bounds
 
 
-class VAEGenerator(BaseEstimator):
+class VAEGenerator(FittedModel):
     """Variational autoencoder for images ``[N, C, H, W]`` in [0, 1]; new images come from the
     decoder applied to samples of the prior.
 
@@ -49,6 +47,7 @@ class VAEGenerator(BaseEstimator):
     """
 
     _kind = "generate.VAEGenerator"
+    data: ClassVar[str] = "image"  # always images (not a parameter)
 
     def __init__(
         self,
@@ -98,36 +97,39 @@ class VAEGenerator(BaseEstimator):
         self.resume = resume
 
     # ------------------------------------------------------------------ fitting
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_choice(self.likelihood, "likelihood", tuple(LIKELIHOODS))
+        check_choice(self.prior, "prior", PRIORS)
+        check_choice(self.architecture, "architecture", ("conv", "mlp"))
+        if self.fitted_components is not None:
+            check_int(self.fitted_components, "fitted_components", 1, 1000)
+        check_int(self.code_size, "code_size", 1, MAX_WIDTH)
+        check_int(self.hidden, "hidden", 2, MAX_WIDTH)
+        check_sizes(self.channels, "channels")
+        check_int(self.prior_components, "prior_components", 0, 10_000)
+        check_float(self.beta, "beta", 0)
+        check_image_size(self.image_size)
+
     def fit(self, X: Any, y: Any = None) -> VAEGenerator:
         """Train on images ``X`` (``y`` is ignored)."""
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {sorted(LIKELIHOODS)}, got {self.likelihood!r}")
-        if self.prior not in PRIORS:
-            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
-        if self.fitted_components is not None and self.fitted_components < 1:
-            raise ValueError(f"fitted_components must be >= 1, got {self.fitted_components}")
-        images = as_image_array(X)
-        check_train_rows(len(images))
-        images, self.image_spec_ = fit_image_spec(images, self.image_size)
-        Z = torch.from_numpy(images)
-        perm = np.random.default_rng(self.random_state).permutation(len(Z))
-        n_val = int(round(self.validation_fraction * len(Z))) if len(Z) >= 20 else 0
+        self._check_params()
+        Z = self._fit_adapter(X)
+        train_idx, val_idx = self._split(len(Z))
         torch.manual_seed(self.random_state)
         self.model_ = self._build_model(tuple(Z.shape[1:]))
-        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
-                          patience=self.patience,
-                          seed=self.random_state, verbose=self.verbose, checkpoint_dir=self.checkpoint_dir,
-                          resume=self.resume, desc="VAE")
-        result = train(self.model_, Z[perm[n_val:]], Z[perm[:n_val]] if n_val else None, cfg)
+        result = self._train(self.model_, Z[train_idx], Z[val_idx] if len(val_idx) else None,
+                             seed=self.random_state, name="vae", desc="VAE")
         self.training_history_ = result.history
-        self.model_.eval()
         self.fitted_prior_, self.prior_selection_ = None, {}
         if self.prior == "fitted":
-            if not n_val:  # hold some training images out, for choosing the prior's size only
-                n_val = max(1, int(round(SELECTION_FRACTION * len(Z))))
+            if not len(val_idx):  # hold some training images out, for choosing the prior's size only
+                perm = np.random.default_rng(self.random_state).permutation(len(Z))
+                n_sel = max(1, int(round(SELECTION_FRACTION * len(Z))))
+                train_idx, val_idx = perm[n_sel:], perm[:n_sel]
             components = (self.fitted_components,) if self.fitted_components else CANDIDATE_COMPONENTS
             self.fitted_prior_, self.prior_selection_ = FittedLatentPrior.fit(
-                self._posterior_draws(Z[perm[n_val:]]), self._posterior_draws(Z[perm[:n_val]]), components,
+                self._posterior_draws(Z[train_idx]), self._posterior_draws(Z[val_idx]), components,
                 seed=self.random_state)
         return self
 
@@ -135,9 +137,9 @@ class VAEGenerator(BaseEstimator):
     def _posterior_draws(self, Z: torch.Tensor) -> torch.Tensor:
         """``POSTERIOR_DRAWS`` codes per image from ``q(z|x)``: samples of the aggregate posterior."""
         gen = torch.Generator().manual_seed(self.random_state)
-        neck, out = self.model_.bottleneck, []
+        out = []
         for block in self._blocks(Z):
-            mu, logvar = neck.distribution(self.model_.encoder(block))
+            mu, logvar = self.model_.posterior(block)
             eps = torch.randn(POSTERIOR_DRAWS, *mu.shape, generator=gen)
             out.append((mu + eps * torch.exp(0.5 * logvar)).reshape(-1, mu.shape[1]))
         return torch.cat(out).double()
@@ -149,7 +151,7 @@ class VAEGenerator(BaseEstimator):
             return AutoEncoder.conv(shape, channels=self.channels, hidden=self.hidden, **code)
         if self.architecture == "mlp":
             return AutoEncoder.mlp(math.prod(shape), hidden=(self.hidden, self.hidden // 2), out_shape=shape, **code)
-        raise ValueError(f"architecture must be 'conv' or 'mlp', got {self.architecture!r}")
+        raise ParameterError(f"architecture must be 'conv' or 'mlp', got {self.architecture!r}")
 
     # ------------------------------------------------------------------ the generator surface
     @torch.inference_mode()
@@ -157,8 +159,7 @@ class VAEGenerator(BaseEstimator):
         """``n`` new images ``[n, C, H, W]`` in [0, 1]: the decoder's mean at prior samples.
         The same ``seed`` gives the same images."""
         self._check_fitted()
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+        check_int(n, "the number of samples", 1, MAX_SAMPLES)
         gen = torch.Generator().manual_seed(seed)
         prior = self.fitted_prior_
         z = prior.sample(n, gen) if prior is not None else self.model_.bottleneck.sample_prior(n, gen)
@@ -168,7 +169,7 @@ class VAEGenerator(BaseEstimator):
     def encode(self, X: Any) -> np.ndarray:
         """Codes ``[N, code_size]``: the posterior means of the images."""
         self._check_fitted()
-        return torch.cat([self.model_.encode(b) for b in self._blocks(self._inputs(X))]).numpy()
+        return self._batched(self.model_.encode, self._inputs(X), BLOCK).numpy()
 
     @torch.inference_mode()
     def decode(self, codes: Any) -> np.ndarray:
@@ -187,8 +188,7 @@ class VAEGenerator(BaseEstimator):
         """``steps`` images decoded from codes on the straight line from image ``a``'s code to
         image ``b``'s (both ends included). ``a`` and ``b`` are single images ``[H, W]`` /
         ``[C, H, W]``."""
-        if steps < 2:
-            raise ValueError(f"steps must be >= 2, got {steps}")
+        check_int(steps, "steps", 2, 1000)
         za, zb = self.encode(_one_image(a)), self.encode(_one_image(b))
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         return self.decode((1 - t) * za + t * zb)
@@ -211,13 +211,12 @@ class VAEGenerator(BaseEstimator):
     def _log_weights(self, Z: torch.Tensor, k: int, seed: int) -> torch.Tensor:
         """``log p(x|z) + log p(z) - log q(z|x)`` for ``k`` draws ``z ~ q(z|x)``: ``[N, k]``."""
         self._check_fitted()
-        if k < 1:
-            raise ValueError(f"the number of samples must be >= 1, got {k}")
+        check_int(k, "the number of samples", 1, 100_000)
         gen = torch.Generator().manual_seed(seed)
         model, neck = self.model_, self.model_.bottleneck
         out = []
         for block in self._blocks(Z, max(1, BOUND_BLOCK // k)):
-            mu, logvar = neck.distribution(model.encoder(block))
+            mu, logvar = model.posterior(block)
             eps = torch.randn(k, *mu.shape, generator=gen)
             z = (mu + eps * torch.exp(0.5 * logvar)).reshape(-1, mu.shape[1])  # [k * n, d], draw-major
             x = block.repeat(k, *([1] * (block.dim() - 1)))
@@ -228,52 +227,37 @@ class VAEGenerator(BaseEstimator):
         return torch.cat(out)
 
     # ------------------------------------------------------------------ helpers
-    def _inputs(self, X: Any) -> torch.Tensor:
+    @property
+    def image_spec_(self) -> ImageSpec:
+        """Channels and size of the images the model makes (and converts inputs to)."""
         self._check_fitted()
-        return torch.from_numpy(images_for(X, self.image_spec_))
+        return self.adapter_.spec
 
     def _decode(self, z: torch.Tensor) -> np.ndarray:
-        out = torch.cat([self.model_.decode(b) for b in self._blocks(z)])
+        out = self._batched(self.model_.decode, z, BLOCK)
         return out.clamp_(0, 1).numpy()  # a Gaussian decoder's mean can leave the pixel range
 
     @staticmethod
     def _blocks(t: torch.Tensor, size: int = BLOCK) -> list[torch.Tensor]:
         return [t[s:s + size] for s in range(0, len(t), size)] or [t]
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
-
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> Path:
-        """Write the model directory (config.json + model.safetensors), atomically."""
-        self._check_fitted()
-        params = {**self.get_params(), "verbose": 0, "checkpoint_dir": None, "resume": False}
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-        config = {"params": params, "model": self.model_.spec(), "image_spec": self.image_spec_.to_dict(),
-                  "training": {"epochs_run": len(self.training_history_)},
-                  "prior_selection": [[k, r, score] for (k, r), score in self.prior_selection_.items()]}
-        tensors = dict(self.model_.state_dict())
-        if self.fitted_prior_ is not None:
-            tensors.update(self.fitted_prior_.tensors(FITTED_PREFIX))
-        return save_model_dir(path, self._kind, config, tensors)
+    def _state(self) -> tuple[dict[str, Any], TensorGroups]:
+        state = {"training": {"epochs_run": len(self.training_history_)},
+                 "prior_selection": [[k, r, score] for (k, r), score in self.prior_selection_.items()]}
+        groups = {"fitted_prior": self.fitted_prior_.tensors("")} if self.fitted_prior_ is not None else {}
+        return state, groups
 
-    @classmethod
-    def load(cls, path: str | Path) -> VAEGenerator:
-        """Read a model directory written by ``save`` (never unpickles anything)."""
-        config, tensors = load_model_dir(path, (cls._kind,))
-        gen = cls(**config["params"])
-        gen.image_spec_ = ImageSpec.from_dict(config["image_spec"])
-        gen.model_ = AutoEncoder.from_spec(config["model"])
-        fitted = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(FITTED_PREFIX)]}
-        gen.model_.load_state_dict(tensors)
-        gen.model_.eval()
-        if gen.prior == "fitted" and len(fitted) != 3:
-            raise ModelFileError(f"{path}: the model says prior='fitted' but its weights hold no fitted prior")
-        gen.fitted_prior_ = FittedLatentPrior.from_tensors(fitted, FITTED_PREFIX) if gen.prior == "fitted" else None
-        gen.prior_selection_ = {(int(k), float(r)): score for k, r, score in config.get("prior_selection", [])}
-        gen.training_history_ = []
-        return gen
+    def _set_state(self, networks: dict[str, AutoEncoder], state: dict[str, Any], groups: TensorGroups) -> None:
+        self.model_ = networks["model"]
+        fitted = groups.get("fitted_prior", {})
+        if self.prior == "fitted" and len(fitted) != 3:
+            raise ModelFileError("the model says prior='fitted' but its weights hold no fitted prior")
+        self.fitted_prior_ = FittedLatentPrior.from_tensors(fitted, "") if self.prior == "fitted" else None
+        if self.fitted_prior_ is not None and self.fitted_prior_.means.shape[1] != self.model_.bottleneck.code_size:
+            raise ModelFileError("the fitted prior does not match the network's code size")
+        self.prior_selection_ = {(int(k), float(r)): score for k, r, score in state.get("prior_selection", [])}
+        self.training_history_ = []
 
 
 def _one_image(x: Any) -> np.ndarray:

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from ...errors import ParameterError
 from sklearn.cluster import KMeans
 from torch import Tensor
 
@@ -35,7 +37,7 @@ class FittedLatentPrior:
 
     def __init__(self, weights: Tensor, means: Tensor, cholesky: Tensor) -> None:
         if weights.ndim != 1 or means.shape[0] != len(weights) or cholesky.shape != (*means.shape, means.shape[1]):
-            raise ValueError("a fitted prior needs weights [K], means [K, d] and Cholesky factors [K, d, d]")
+            raise ParameterError("a fitted prior needs weights [K], means [K, d] and Cholesky factors [K, d, d]")
         self.weights, self.means, self.cholesky = weights.float(), means.float(), cholesky.float()
 
     @property
@@ -53,7 +55,7 @@ class FittedLatentPrior:
         codes, held_out = torch.as_tensor(codes, dtype=torch.float64), torch.as_tensor(held_out, dtype=torch.float64)
         usable = [k for k in components if k == 1 or len(codes) >= k * MIN_CODES_PER_COMPONENT]
         if not usable:
-            raise ValueError(f"{len(codes)} codes are too few for a mixture of {min(components)} components "
+            raise ParameterError(f"{len(codes)} codes are too few for a mixture of {min(components)} components "
                              f"(at least {MIN_CODES_PER_COMPONENT} per component)")
         scale = float(codes.var(0).mean())
         scores: dict[tuple[int, float], float] = {}

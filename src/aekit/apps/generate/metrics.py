@@ -9,13 +9,15 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
 
+from ...errors import ParameterError
+
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fit to the rows of ``a`` and ``b``:
     ``|m_a - m_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^(1/2))`` (the FID formula, any feature space)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
-        raise ValueError(f"need two [N, D] arrays with the same D and N >= 2, got {a.shape} and {b.shape}")
+        raise ParameterError(f"need two [N, D] arrays with the same D and N >= 2, got {a.shape} and {b.shape}")
     ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
     root = linalg.sqrtm(ca @ cb)
     root = root.real if np.iscomplexobj(root) else root  # tiny imaginary parts are rounding noise
