@@ -12,12 +12,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ... import plots
+from ...checks import check_image_size, check_int
 from ...data import iter_table, read_table, split_columns
-from ...data.images import BUNDLED as BUNDLED_IMAGES
-from ...data.images import images_of_class, load_images
+from ...data.images import images_of_class, is_image_source, load_images
 from ...errors import DataError
-from ...io import atomic_path
-from ..common import fit_and_save
+from ...io import atomic_path, check_model_output, check_output_dir, check_output_file
 from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
@@ -33,6 +32,10 @@ def _detector(model: str | os.PathLike[str] | ReconstructionDetector) -> Reconst
     return model if isinstance(model, ReconstructionDetector) else load_detector(model)
 
 
+def _on_images(det: ReconstructionDetector) -> bool:
+    return det.adapter_.kind == "image"
+
+
 def _scored_chunks(data: str | os.PathLike[str], chunksize: int, verbose: int):  # noqa: ANN202
     """The table in chunks, with a progress bar on a terminal."""
     return tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
@@ -46,9 +49,15 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
     model directory at ``out``.
 
     With ``label_col`` and ``normal_value`` only rows whose label equals ``normal_value`` are
-    used ("train on normal rows only"); the label and ID columns are never features."""
+    used ("train on normal rows only"); the label and ID columns are never features.
+    ``out`` is checked before anything is read or trained (see ``io.check_model_output``)."""
+    cls = VAEAnomalyDetector if vae else AnomalyDetector
     if is_image_source(data):
         return _train_images(data, out, normal_value=normal_value, vae=vae, resume=resume, **params)
+    if params.get("image_size") is not None:
+        raise DataError("--image-size is for images, not tables")
+    params.pop("image_size", None)
+    check_model_output(out, cls._kind, inputs=[data])
     if normal_value is not None and label_col is None:
         raise DataError("--normal-value needs --label-col")
     df = read_table(data)
@@ -59,36 +68,36 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
             seen = sorted(map(str, labels.dropna().unique()))[:8]
             raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
         features = features[mask]
-    cls = VAEAnomalyDetector if vae else AnomalyDetector
-    return fit_and_save(cls, features, out, resume, params)
-
-
-def is_image_source(data: str | os.PathLike[str]) -> bool:
-    """A folder of images, an ``.npz`` array or a bundled image set (``digits``, ``lfw_subset``)."""
-    s = os.fspath(data)
-    return s in BUNDLED_IMAGES or s.lower().endswith(".npz") or Path(s).is_dir()
+    return cls(**params).fit_to(features, out, resume=resume, inputs=[data])
 
 
 TABULAR_ONLY = ("categorical", "log_columns", "impute")
 
 
 def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, normal_value: str | None,
-                  vae: bool, resume: bool, **params: Any) -> ImageAnomalyDetector:
-    """Train on images; with class subfolders, ``normal_value`` names the normal class."""
-    if vae:
-        raise DataError("--vae is for tables; images use a convolutional autoencoder")
+                  vae: bool, resume: bool, **params: Any) -> ReconstructionDetector:
+    """Train on images (a convolutional autoencoder, or with ``vae`` a convolutional VAE);
+    with class subfolders, ``normal_value`` names the normal class."""
     given = [k for k in TABULAR_ONLY if params.get(k) not in (None, [], "auto")]
     if given:
         raise DataError(f"options {given} are for tables, not images")
     params = {k: v for k, v in params.items() if k not in TABULAR_ONLY}
-    x = images_of_class(data, normal_value, "--normal-value")
-    return fit_and_save(ImageAnomalyDetector, x, out, resume, params)
+    size = check_image_size(params.get("image_size"), "--image-size")
+    cls: type[ReconstructionDetector] = ImageAnomalyDetector
+    if vae:  # the VAE detector takes its image adapter from the data; it has no image_size of its own
+        cls = VAEAnomalyDetector
+        params = {k: v for k, v in params.items() if k != "image_size"}
+    check_model_output(out, cls._kind, inputs=[data])
+    x = images_of_class(data, normal_value, "--normal-value", size=size)
+    return cls(**params).fit_to(x, out, resume=resume, inputs=[data])
 
 
-def score_images(data: str | os.PathLike[str], det: ImageAnomalyDetector, out: str | os.PathLike[str],
+def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out: str | os.PathLike[str],
                  heatmap_dir: str | os.PathLike[str] | None = None) -> ScoreSummary:
     """Score images; write a CSV (image, score, is_anomaly[, class]) and, for each flagged
     image, a PNG of the image beside its anomaly map."""
+    out = Path(out)
+    heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"), option="--heatmaps")
     images = load_images(data, det.image_spec_)
     scores, maps = det.score_maps(images.images)
     flagged = scores > det.threshold_
@@ -96,11 +105,8 @@ def score_images(data: str | os.PathLike[str], det: ImageAnomalyDetector, out: s
     table = pd.DataFrame({"image": names, "score": scores, "is_anomaly": flagged.astype(int)})
     if images.classes:
         table["class"] = [images.classes[i] if i >= 0 else "" for i in images.labels]
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
-    heat_dir = Path(heatmap_dir) if heatmap_dir else out.with_name(out.stem + "_heatmaps")
     for i in np.flatnonzero(flagged):
         safe = names[i].replace("/", "__").rsplit(".", 1)[0]
         plots.heatmap_overlay(images.images[i], maps[i], heat_dir / f"{safe}.png", f"{names[i]}: {scores[i]:.3g}")
@@ -123,12 +129,15 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     ``is_anomaly`` and ``top_features`` (plus the ID and label columns when named).
     The output appears atomically when scoring is complete. An image model scores an image
     source instead (see ``score_images``)."""
+    check_int(top_k, "--top-k", 1, 1000)
+    check_int(chunksize, "--chunk-rows", 1, 100_000_000)
+    out = check_output_file(out, inputs=[data], suffixes=(".csv",))
     det = _detector(model)
-    if isinstance(det, ImageAnomalyDetector):
+    if _on_images(det):
         return score_images(data, det, out, heatmap_dir)
+    if heatmap_dir is not None:
+        raise DataError("--heatmaps is for image models")
     summary = ScoreSummary()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
         for chunk in _scored_chunks(data, chunksize, verbose):
             features, labels, ids = split_columns(chunk, label_col, id_col)
@@ -166,8 +175,9 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
                  chunksize: int = CHUNK_ROWS, verbose: int = 1) -> Analysis:
     """Score a table (streaming), compute metrics when labels are named, and write the report:
     scores histogram with the threshold, ROC curve, contributions of the top anomalies."""
+    check_output_dir(report_dir)
     det = _detector(model)
-    if isinstance(det, ImageAnomalyDetector):
+    if _on_images(det):
         raise DataError("eval and report work on tables; score images with 'aekit anomaly score'")
     scores, labels, top = [], [], None
     offset = 0
@@ -196,7 +206,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, ver
     tests on the remaining benign rows plus every malignant one."""
     from ...data import load_breast_cancer_frame
 
-    out = Path(out_dir)
+    out = check_output_dir(out_dir, option="--out")
     df = load_breast_cancer_frame()
     benign = np.flatnonzero(df["diagnosis"].to_numpy() == "benign")
     rng = np.random.default_rng(seed)

@@ -53,6 +53,9 @@ def binary_labels(labels: pd.Series | np.ndarray, normal_value: Any = None) -> n
     """1 = anomaly. With ``normal_value``, every other value is an anomaly; without it the
     labels must already be 0/1 (or booleans)."""
     s = pd.Series(labels)
+    missing = int(s.isna().sum())
+    if missing:
+        raise DataError(f"the label column has {missing} missing value(s); every evaluated row needs a label")
     if normal_value is not None:
         return (s.astype(str).str.strip() != str(normal_value).strip()).to_numpy(dtype=int)
     values = set(pd.unique(s.dropna()))

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from ... import plots
+from ...checks import check_image_size
 from ...data.images import conform, images_of_class, resolve_image
-from ...io import atomic_path
-from ..common import fit_and_save
+from ...io import atomic_path, check_model_output, check_output_file
 from .generator import VAEGenerator
 
 
@@ -22,12 +22,18 @@ def train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, c
                  resume: bool = False, **params: Any) -> VAEGenerator:
     """Train a VAE on an image source (folder, ``.npz``, bundled name) and save it; with class
     subfolders, ``class_name`` keeps only that class."""
-    return fit_and_save(VAEGenerator, images_of_class(data, class_name), out, resume, params)
+    check_model_output(out, VAEGenerator._kind, inputs=[data])
+    size = check_image_size(params.get("image_size"), "--image-size")
+    images = images_of_class(data, class_name, size=size)
+    return VAEGenerator(**params).fit_to(images, out, resume=resume, inputs=[data])
 
 
 def sample_grid(model: str | os.PathLike[str] | VAEGenerator, n: int, out: str | os.PathLike[str], seed: int = 0,
                 npz: str | os.PathLike[str] | None = None) -> np.ndarray:
     """``n`` samples as a PNG grid (and, optionally, as ``images`` in an ``.npz``)."""
+    check_output_file(out, inputs=[model], suffixes=(".png",))
+    if npz is not None:
+        check_output_file(npz, inputs=[model, out], suffixes=(".npz",), option="--npz")
     gen = _generator(model)
     images = gen.sample(n, seed=seed)
     plots.image_grid(images, out, ncols=int(np.ceil(np.sqrt(n))))
@@ -41,6 +47,7 @@ def interpolation_strip(model: str | os.PathLike[str] | VAEGenerator, a: str, b:
                         steps: int = 10) -> np.ndarray:
     """Decode ``steps`` codes on the line between images ``a`` and ``b`` (see
     ``resolve_image``); write the strip, the two inputs at its ends, as a PNG."""
+    check_output_file(out, inputs=[model, a, b], suffixes=(".png",))
     gen = _generator(model)
     first, last = resolve_image(a), resolve_image(b)
     strip = gen.interpolate(first, last, steps)

@@ -1,0 +1,121 @@
+"""``aekit anomaly <verb>``: the anomaly detector's command-line verbs (parsing only; the
+work is in ``jobs.py``, imported when a verb runs)."""
+from __future__ import annotations
+
+import argparse
+
+from ...cliargs import float_in, image_size_flag, int_at_least, report, training_flags
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    anomaly = sub.add_parser("anomaly", help="anomaly detection on tables and images: train on normal data, score new data",
+                             description="Anomaly detection on CSV/Parquet tables and on images.")
+    anomaly.set_defaults(run=run)
+    verbs = anomaly.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def columns(p: argparse.ArgumentParser, label_help: str) -> None:
+        p.add_argument("--label-col", help=label_help)
+        p.add_argument("--id-col", help="an ID column: excluded from features, copied to outputs")
+
+    t = verbs.add_parser("train", help="train a detector on a table or on images",
+                         description="Train a detector on a table (CSV or Parquet with a header) or on images "
+                                     "(a folder of PNG/JPEG files, an .npz array, or 'digits' / 'lfw_subset') "
+                                     "and save it as a model directory.")
+    t.add_argument("data", help="training table (.csv, .tsv, .parquet) or image source")
+    t.add_argument("--out", required=True, help="model directory to write (new, or an earlier model of the same kind)")
+    columns(t, "label column (excluded from features)")
+    t.add_argument("--normal-value", help="train only on rows whose label equals this value (e.g. 'normal.' or 0); "
+                   "for an image folder with class subfolders, the normal class")
+    t.add_argument("--threshold", help="'fpr:0.01' (false-alarm rate on held-out clean rows), "
+                   "'contamination:0.05', or a score; default: --contamination")
+    t.add_argument("--contamination", type=float_in(1e-6, 0.5), default=0.1,
+                   help="expected anomaly share (default 0.1)")
+    t.add_argument("--categorical", help="comma-separated categorical columns (default: non-numeric columns)")
+    t.add_argument("--log-columns", help="comma-separated heavy-tailed columns to log-transform (e.g. Amount)")
+    t.add_argument("--impute", choices=["median"], help="fill NaN/inf with the training median instead of failing")
+    t.add_argument("--vae", action="store_true", help="a variational autoencoder (Gaussian code), tables or images")
+    t.add_argument("--n-estimators", type=int_at_least(1, 100), default=3,
+                   help="autoencoders in the seed ensemble (default 3)")
+    image_size_flag(t)
+    training_flags(t, epochs=100)
+
+    s = verbs.add_parser("score", help="score a table (streamed in chunks) or images",
+                         description="Score a table in chunks (bounded memory) and write a CSV with score, "
+                                     "is_anomaly and top_features; or score images and write a CSV plus a "
+                                     "heat-map PNG for each flagged image.")
+    s.add_argument("data")
+    s.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
+    s.add_argument("--out", required=True, help="output CSV (never one of the inputs)")
+    columns(s, "label column to copy to the output (not a feature)")
+    s.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing features per row (default 3)")
+    s.add_argument("--chunk-rows", type=int_at_least(1), default=100_000, help="rows per chunk (default 100000)")
+    s.add_argument("--heatmaps", help="images: folder for the flagged images' heat maps (default OUT_heatmaps/)")
+    s.add_argument("--quiet", action="store_true")
+
+    for verb, label_required, help_ in (
+        ("eval", True, "metrics against labels, plus the report PNGs"),
+        ("report", False, "the report PNGs (scores histogram, top anomalies' contributions; ROC with labels)"),
+    ):
+        e = verbs.add_parser(verb, help=help_, description=help_[0].upper() + help_[1:] + ".")
+        e.add_argument("data")
+        e.add_argument("--model", required=True)
+        e.add_argument("--label-col", required=label_required, help="label column")
+        e.add_argument("--id-col", help="ID column (names the rows in the report)")
+        e.add_argument("--normal-value", help="the label value of normal rows (default: labels are 0/1)")
+        e.add_argument("--report-dir", default="report", help="where the PNGs go (default ./report)")
+        e.add_argument("--quiet", action="store_true")
+
+    d = verbs.add_parser("demo", help="train and evaluate on the bundled breast-cancer data",
+                         description="Train on 60%% of the benign rows of scikit-learn's breast cancer data; "
+                                     "test on the rest plus every malignant row; print metrics, write the report.")
+    d.add_argument("--out", default="demo_output")
+    d.add_argument("--seed", type=int_at_least(0), default=0)
+    d.add_argument("--quiet", action="store_true")
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    verbose = 0 if args.quiet else 1
+    if args.verb == "train":
+        params = dict(contamination=args.contamination, threshold=args.threshold, impute=args.impute,
+                      n_estimators=args.n_estimators, epochs=args.epochs, random_state=args.seed, verbose=verbose,
+                      image_size=args.image_size)
+        if args.categorical:
+            params["categorical"] = _split(args.categorical)
+        if args.log_columns:
+            params["log_columns"] = _split(args.log_columns)
+        det = jobs.train_file(args.data, args.out, label_col=args.label_col, normal_value=args.normal_value,
+                              id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
+        report(f"trained on {len(det.decision_scores_)} rows, {det.adapter_.describe()}; "
+               f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
+        report(f"model written to {args.out}")
+    elif args.verb == "score":
+        summary = jobs.score_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
+                                  top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,
+                                  heatmap_dir=args.heatmaps)
+        print(f"scored {summary.rows} rows, flagged {summary.flagged} as anomalies; wrote {args.out}")
+        if summary.heatmap_dir and summary.flagged:
+            print(f"heat maps of the flagged images: {summary.heatmap_dir}")
+        if summary.unseen_categories:
+            print(f"unseen categories (encoded as none of the known ones): {summary.unseen_categories}")
+    elif args.verb in ("eval", "report"):
+        analysis = jobs.analyse_file(args.data, args.model, args.report_dir, label_col=args.label_col,
+                                     normal_value=args.normal_value, id_col=args.id_col, verbose=verbose)
+        print(f"model threshold: {analysis.threshold_rule}")
+        if analysis.metrics is not None:
+            print("\n".join(analysis.metrics.lines()))
+        else:
+            print(f"scored {len(analysis.scores)} rows, flagged {(analysis.scores > analysis.threshold).sum()} "
+                  f"(threshold {analysis.threshold:.4g})")
+        print("report: " + ", ".join(str(p) for p in analysis.report_paths))
+    elif args.verb == "demo":
+        analysis = jobs.run_demo(args.out, seed=args.seed, verbose=verbose)
+        print("aekit demo: breast cancer (benign = normal), AnomalyDetector defaults, threshold fpr:0.05")
+        print("\n".join(analysis.metrics.lines()))
+        print("report: " + ", ".join(str(p) for p in analysis.report_paths))
+    return 0

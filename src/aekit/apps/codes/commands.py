@@ -1,0 +1,124 @@
+"""``aekit cluster|hash|vq <verb>``: the discrete-code applications' command-line verbs
+(parsing only)."""
+from __future__ import annotations
+
+import argparse
+
+
+from ...cliargs import int_at_least, report, training_flags
+
+SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an .npz, 'digits', 'lfw_subset', "
+               "or a table (.csv/.tsv/.parquet, every column a feature)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    cluster = sub.add_parser("cluster", help="unsupervised classification of images or table rows",
+                             description="Cluster images or table rows with an autoencoder (codes + t-SNE + "
+                                         "k-means); labels, where the source has them, are only used to score.")
+    cluster.set_defaults(run=run_cluster)
+    verbs = cluster.add_subparsers(dest="verb", required=True, metavar="VERB")
+    f = verbs.add_parser("fit", help="cluster a source and save the model")
+    f.add_argument("data", help=SOURCE_HELP)
+    f.add_argument("--k", type=int_at_least(2, 10_000), required=True, help="number of clusters")
+    f.add_argument("--out", required=True, help="model directory to write")
+    f.add_argument("--code-size", type=int_at_least(1, 4096), default=32)
+    training_flags(f, epochs=100)
+    p = verbs.add_parser("predict", help="assign samples to the clusters of a fitted model")
+    p.add_argument("data", help=SOURCE_HELP)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, help="CSV to write (sample, cluster)")
+
+    hashing = sub.add_parser("hash", help="binary codes for retrieval (Hamming search)",
+                             description="Binary codes of images or table rows, packed into bytes, searched by "
+                                         "Hamming distance.")
+    hashing.set_defaults(run=run_hash)
+    verbs = hashing.add_subparsers(dest="verb", required=True, metavar="VERB")
+    f = verbs.add_parser("fit", help="learn the binary codes and save the model")
+    f.add_argument("data", help=SOURCE_HELP)
+    f.add_argument("--bits", type=int_at_least(1, 4096), default=32)
+    f.add_argument("--out", required=True)
+    f.add_argument("--health-png", help="PNG of the bit health per epoch")
+    training_flags(f, epochs=100)
+    e = verbs.add_parser("encode", help="packed codes of a source into an .npz database")
+    e.add_argument("data", help=SOURCE_HELP)
+    e.add_argument("--model", required=True)
+    e.add_argument("--out", required=True, help=".npz to write (codes, names)")
+    s = verbs.add_parser("search", help="the nearest database codes of query samples")
+    s.add_argument("queries", help=SOURCE_HELP)
+    s.add_argument("--model", required=True)
+    s.add_argument("--database", required=True, help=".npz from 'aekit hash encode'")
+    s.add_argument("-k", type=int_at_least(1, 100_000), default=10)
+    s.add_argument("--out", required=True, help="CSV to write (query, rank, match, distance)")
+    b = verbs.add_parser("bits", help="PNG of what each bit means: flip it and decode")
+    b.add_argument("image", help="an image file or SOURCE:INDEX (digits:0)")
+    b.add_argument("--model", required=True)
+    b.add_argument("--out", required=True)
+
+    vq = sub.add_parser("vq", help="VQ-VAE: images (or rows) to tokens of a learned codebook",
+                        description="Train a VQ-VAE; print its PSNR, bits per sample and codebook health.")
+    vq.set_defaults(run=run_vq)
+    verbs = vq.add_subparsers(dest="verb", required=True, metavar="VERB")
+    t = verbs.add_parser("train", help="train a VQ-VAE and save it")
+    t.add_argument("data", help=SOURCE_HELP)
+    t.add_argument("--out", required=True)
+    t.add_argument("--codebook-size", type=int_at_least(2, 65_536), default=64)
+    t.add_argument("--positions", type=int_at_least(1, 4096), default=4, help="tokens per sample")
+    t.add_argument("--codebooks", type=int_at_least(1, 64), default=1, help="codebooks per token (residual quantization)")
+    t.add_argument("--codebook-png", help="PNG of the decoded codebook entries")
+    t.add_argument("--health-png", help="PNG of the codebook health per epoch")
+    training_flags(t, epochs=100)
+
+
+def _verbose(args: argparse.Namespace) -> int:
+    return 0 if getattr(args, "quiet", True) else 1
+
+
+def run_cluster(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import jobs
+
+    if args.verb == "fit":
+        model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, code_size=args.code_size,
+                                         epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
+        sizes = np.bincount(model.labels_, minlength=args.k)
+        report(f"{len(model.labels_)} samples in {args.k} clusters of sizes {sizes.tolist()}; model written to {args.out}")
+        if scores:
+            report("against the source's labels (not used to fit): " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+    else:
+        labels = jobs.cluster_predict(args.data, args.model, args.out)
+        print(f"assigned {len(labels)} samples; wrote {args.out}")
+    return 0
+
+
+def run_hash(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    if args.verb == "fit":
+        hasher = jobs.hash_fit(args.data, args.out, args.health_png, resume=args.resume, n_bits=args.bits,
+                               epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
+        bits_used = [r["bits_used"] for r in hasher.training_history_ if "bits_used" in r][-1]
+        report(f"learned {args.bits}-bit codes ({bits_used} bits in use); model written to {args.out}")
+    elif args.verb == "encode":
+        codes = jobs.hash_encode(args.data, args.model, args.out)
+        print(f"wrote {len(codes)} codes of {codes.shape[1]} bytes to {args.out}")
+    elif args.verb == "search":
+        frame = jobs.hash_search(args.queries, args.model, args.database, args.out, args.k)
+        print(f"searched {frame['query'].nunique()} queries; wrote {args.out}")
+    else:
+        jobs.hash_bit_flips(args.model, args.image, args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
+def run_vq(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    model, health = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png, resume=args.resume,
+                                  codebook_size=args.codebook_size, positions=args.positions,
+                                  codebooks=args.codebooks, epochs=args.epochs, random_state=args.seed,
+                                  verbose=_verbose(args))
+    report(f"{model.bits_:.0f} bits per sample, PSNR {health['psnr']:.2f} dB; codes used "
+           f"{health['codes_used']}/{args.codebook_size}, perplexity {health['perplexity']:.1f}, "
+           f"dead-code restarts {health['dead_restarts']}; model written to {args.out}")
+    return 0

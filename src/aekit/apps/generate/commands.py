@@ -1,0 +1,77 @@
+"""``aekit generate <verb>``: the VAE generator's command-line verbs (parsing only)."""
+from __future__ import annotations
+
+import argparse
+
+from ...cliargs import float_in, image_size_flag, int_at_least, report, training_flags
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    generate = sub.add_parser("generate", help="a VAE on images: sample new images, interpolate between two",
+                              description="The decoder as a generator: train a VAE on images, then decode prior "
+                                          "samples (new images) or the path between two images' codes.")
+    generate.set_defaults(run=run)
+    verbs = generate.add_subparsers(dest="verb", required=True, metavar="VERB")
+    t = verbs.add_parser("train", help="train a VAE on images and save it",
+                         description="Train a VAE on images (a folder of PNG/JPEG files, an .npz array, or "
+                                     "'digits' / 'lfw_subset') and save it as a model directory.")
+    t.add_argument("data", help="image source")
+    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument("--class", dest="class_name", help="with class subfolders: train on this class only")
+    image_size_flag(t)
+    t.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
+    t.add_argument("--code-size", type=int_at_least(1, 4096), default=16, help="latent dimensions (default 16)")
+    t.add_argument("--prior", choices=["fitted", "learned"], default="fitted",
+                   help="what samples are drawn from: a Gaussian mixture fit to the training images' codes after "
+                        "training, its size chosen on held-out images (fitted, the default), or the prior "
+                        "trained with the model (learned)")
+    t.add_argument("--fitted-components", type=int_at_least(1, 1000),
+                   help="fix the fitted prior's size instead of choosing it")
+    t.add_argument("--prior-components", type=int_at_least(0, 10_000), default=50,
+                   help="Gaussians in the prior mixture trained with the model; 0 for N(0, I) (default 50)")
+    t.add_argument("--likelihood", choices=["gaussian", "bernoulli"], default="gaussian")
+    t.add_argument("--beta", type=float_in(0, 1000), default=1.0, help="KL weight (default 1)")
+    training_flags(t, epochs=300)
+
+    s = verbs.add_parser("sample", help="decode prior samples into a PNG grid",
+                         description="Decode N prior samples into a PNG grid (and optionally an .npz array).")
+    s.add_argument("--model", required=True, help="model directory from 'aekit generate train'")
+    s.add_argument("-n", type=int_at_least(1, 10_000), default=64, help="number of images (default 64, at most 10000)")
+    s.add_argument("--out", required=True, help="PNG to write")
+    s.add_argument("--npz", help="also write the images to this .npz (array 'images', [N, C, H, W] in [0, 1])")
+    s.add_argument("--seed", type=int_at_least(0), default=0, help="the same seed gives the same images")
+
+    i = verbs.add_parser("interpolate", help="decode the straight path between two images' codes",
+                         description="Encode images A and B, decode codes on the line between them, and write "
+                                     "the strip (A, the path, B) as a PNG. A and B are image files or "
+                                     "SOURCE:INDEX, e.g. digits:0 digits:10.")
+    i.add_argument("a", metavar="A")
+    i.add_argument("b", metavar="B")
+    i.add_argument("--model", required=True)
+    i.add_argument("--out", required=True, help="PNG to write")
+    i.add_argument("--steps", type=int_at_least(2, 100), default=10,
+                   help="decoded images on the path, ends included (default 10, at most 100)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    if args.verb == "train":
+        gen = jobs.train_images(
+            args.data, args.out, class_name=args.class_name, resume=args.resume, image_size=args.image_size,
+            architecture=args.architecture, code_size=args.code_size, prior=args.prior,
+            fitted_components=args.fitted_components, prior_components=args.prior_components,
+            likelihood=args.likelihood, beta=args.beta, epochs=args.epochs, random_state=args.seed,
+            verbose=0 if args.quiet else 1)
+        spec = gen.image_spec_
+        prior = (f"; prior: {gen.fitted_prior_.n_components} Gaussians fit to the training codes"
+                 if gen.fitted_prior_ is not None else "")
+        report(f"trained a VAE on {spec.channels}x{spec.height}x{spec.width} images for "
+               f"{len(gen.training_history_)} epochs{prior}; model written to {args.out}")
+    elif args.verb == "sample":
+        images = jobs.sample_grid(args.model, args.n, args.out, seed=args.seed, npz=args.npz)
+        print(f"wrote {len(images)} samples to {args.out}" + (f" and {args.npz}" if args.npz else ""))
+    elif args.verb == "interpolate":
+        jobs.interpolation_strip(args.model, args.a, args.b, args.out, steps=args.steps)
+        print(f"wrote the interpolation strip to {args.out}")
+    return 0

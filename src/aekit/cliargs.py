@@ -1,0 +1,72 @@
+"""What every application's command-line verbs share: a parser whose errors are one line,
+argument types with bounds, and the flags of every training verb. Imports no torch, so
+``aekit --help`` stays fast."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit 2 (like every user error)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"aekit: error: {message} (see '{self.prog} --help')\n")
+
+
+def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number in ``[low, high]``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high}], got {value}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def training_flags(parser: argparse.ArgumentParser, epochs: int) -> None:
+    """The options every training verb shares: each can resume an interrupted run."""
+    parser.add_argument("--epochs", type=int_at_least(1, 100_000), default=epochs,
+                        help=f"maximum epochs (default {epochs}; early stopping may end sooner)")
+    parser.add_argument("--seed", type=int_at_least(0, 2**31 - 1), default=0)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted training from its checkpoints (OUT.ckpt/)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def image_size_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-size", type=int_at_least(1, 1024), nargs=2, metavar=("H", "W"),
+                        help="resize every image to H x W (default: keep the training images' size)")
+
+
+def report(line: str) -> None:
+    """Print a summary line from rank 0 only (under torchrun every rank runs the command)."""
+    from .distributed import is_main_process
+
+    if is_main_process():
+        print(line, file=sys.stdout)
