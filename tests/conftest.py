@@ -10,6 +10,20 @@ import pytest
 from aekit.data import load_breast_cancer_frame
 from aekit.data.recipes import CARD_COLUMNS, KDD_FEATURES
 
+def rewrite_config(model_dir: Path, change) -> None:
+    """Apply ``change(config)`` to a model's config.json and re-sign it, as a careful
+    tamperer would: what the loader's validation must catch beyond the checksum."""
+    import json
+
+    from aekit import io as aeio
+
+    path = Path(model_dir) / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    config["config_sha256"] = aeio._config_digest(config)
+    path.write_text(json.dumps(config))
+
+
 # Small, fast settings: the tests check behaviour, the benchmarks check quality.
 FAST = dict(n_estimators=2, epochs=40, patience=8, batch_size=64, verbose=0)
 

@@ -72,8 +72,8 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
 
     real_save = training_mod._save_checkpoint
 
-    def save_then_die(path, model, opt, best, result, next_epoch, bad):
-        real_save(path, model, opt, best, result, next_epoch, bad)
+    def save_then_die(path, model, opt, best, result, next_epoch, *rest):
+        real_save(path, model, opt, best, result, next_epoch, *rest)
         if next_epoch == 4:
             raise KeyboardInterrupt  # as if the process were killed after epoch 4
 

@@ -1,6 +1,8 @@
 """Discrete bottlenecks: binary, one-hot (Gumbel-softmax) and vector-quantized codes."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -34,7 +36,7 @@ def test_binary_codes_are_hard_with_straight_through_gradients():
 
 def test_one_hot_anneals_temperature_and_is_hard_at_inference():
     torch.manual_seed(0)
-    neck = OneHotBottleneck(6, 4, style_size=3, tau_start=2.0, tau_end=0.5)
+    neck = OneHotBottleneck(6, 7, style_size=3, tau_start=2.0, tau_end=0.5)
     h = torch.randn(64, 6)
     neck.train()
     neck.set_progress(0.0)
@@ -51,6 +53,12 @@ def test_one_hot_anneals_temperature_and_is_hard_at_inference():
     torch.testing.assert_close(out.code[:, :4].argmax(1), out.indices)
     # the balance loss is 0 for uniform class use and log K when every input picks one class
     assert out.aux_losses["balance"].shape == (64,)
+    with torch.no_grad():
+        neck.logits.weight.zero_()
+        neck.logits.bias.zero_()
+        assert neck(h).aux_losses["balance"][0].item() == pytest.approx(0.0, abs=1e-6)
+        neck.logits.bias.copy_(torch.tensor([50.0, 0.0, 0.0, 0.0]))
+        assert neck(h).aux_losses["balance"][0].item() == pytest.approx(math.log(4), abs=1e-4)
 
 
 def test_vector_quantizer_kmeans_init_ema_and_dead_code_restart():
@@ -86,7 +94,7 @@ def test_vector_quantizer_without_ema_learns_the_codebook_by_gradient():
 @pytest.mark.parametrize("combine", ["residual", "product"])
 def test_vq_bottleneck_codebooks_shapes_and_spec_round_trip(combine):
     torch.manual_seed(0)
-    neck = VQBottleneck(10, codebook_size=16, dim=4, positions=3, codebooks=2, combine=combine)
+    neck = VQBottleneck(10, code_size=12, codebook_size=16, positions=3, codebooks=2, combine=combine)
     h = torch.randn(20, 10)
     neck.train()
     assert _grad_reaches_input(neck, h)
@@ -104,7 +112,7 @@ def test_residual_codebooks_reconstruct_better_than_one():
     z = torch.randn(400, 4)
     errors = {}
     for books in (1, 3):
-        neck = VQBottleneck(4, codebook_size=8, dim=4, codebooks=books)
+        neck = VQBottleneck(4, code_size=4, codebook_size=8, codebooks=books)
         neck.proj = torch.nn.Identity()
         neck.train()
         for _ in range(20):
@@ -121,7 +129,7 @@ def test_codebook_health_counts_use_and_perplexity():
 
 
 @pytest.mark.parametrize("kind,options", [("binary", {"noise": 0.5}), ("onehot", {"style_size": 2}),
-                                          ("vq", {"dim": 4, "positions": 2})])
+                                          ("vq", {"positions": 2})])
 def test_discrete_autoencoders_train_and_round_trip(kind, options):
     torch.manual_seed(0)
     x = torch.rand(256, 1, 8, 8)
@@ -136,13 +144,15 @@ def test_discrete_autoencoders_train_and_round_trip(kind, options):
 
 
 def test_bad_discrete_options_raise():
-    with pytest.raises(ValueError, match="n_classes"):
+    with pytest.raises(ValueError, match="code_size"):
         OneHotBottleneck(4, 1)
+    with pytest.raises(ValueError, match="needs >= 2 classes"):
+        OneHotBottleneck(4, 3, style_size=2)
     with pytest.raises(ValueError, match="bits"):
         BinaryBottleneck(4, 0)
     with pytest.raises(ValueError, match="codebook_size"):
         VQBottleneck(4, codebook_size=1)
     with pytest.raises(ValueError, match="divisible"):
-        VQBottleneck(4, codebook_size=8, dim=5, codebooks=2, combine="product")
+        VQBottleneck(4, code_size=5, codebook_size=8, codebooks=2, combine="product")
     with pytest.raises(ValueError, match="bottleneck must be"):
         AutoEncoder.mlp(4, bottleneck="ternary")

@@ -20,6 +20,8 @@ from aekit.data.images import load_images
 from aekit.errors import DataError, ModelFileError, NotFittedError
 from aekit.nn import GaussianBottleneck
 
+from .conftest import rewrite_config
+
 TINY = dict(channels=(16, 32), hidden=128, epochs=150, random_state=0)
 
 
@@ -173,9 +175,8 @@ def test_mlp_architecture_bernoulli_likelihood_and_learned_prior_train(tmp_path,
                        prior="learned").fit(train)
     assert gen.fitted_prior_ is None and gen.sample(3).shape == (3, 1, 8, 8)
     np.testing.assert_array_equal(VAEGenerator.load(gen.save(tmp_path / "m")).sample(3), gen.sample(3))
-    config = json.loads((tmp_path / "m" / "config.json").read_text())
-    config["params"]["prior"] = "fitted"  # a config that asks for a prior the weights do not hold
-    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    # a config that asks for a prior the weights do not hold
+    rewrite_config(tmp_path / "m", lambda c: c["params"].update(prior="fitted"))
     with pytest.raises(ModelFileError, match="no fitted prior"):
         VAEGenerator.load(tmp_path / "m")
     assert (gen.elbo(test[:20]) < 0).all()  # Bernoulli log-likelihoods of [0, 1] data are negative

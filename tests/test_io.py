@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from aekit import AnomalyDetector, ModelFileError, VAEAnomalyDetector
+from aekit import AnomalyDetector, ModelFileError, OutputError, VAEAnomalyDetector
 from aekit import io as aeio
 from aekit.apps.anomaly import load_detector
 
@@ -44,8 +44,8 @@ def test_crash_during_save_keeps_the_old_model(fitted, tmp_path, monkeypatch):
     def crash(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(aeio, "save_file", crash)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(aeio, "save_safetensors_bytes", crash)
+    with pytest.raises(OutputError, match="disk full"):
         fitted.save(tmp_path / "m")
     assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m"]

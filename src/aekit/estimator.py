@@ -88,6 +88,8 @@ class FittedModel(BaseEstimator):
         kind = getattr(self, "data", "auto")
         if kind == "auto":
             kind = infer_adapter_kind(X, self._array_adapter)
+        if not isinstance(X, (str, os.PathLike)) and hasattr(X, "__len__"):
+            check_train_rows(len(X), self._min_rows)  # first: an adapter's own errors would be less clear
         self.adapter_: DataAdapter = make_adapter(kind, self.get_params())
         Z = self.adapter_.fit_transform(X)
         check_train_rows(len(Z), self._min_rows)

@@ -129,7 +129,7 @@ def _writable_parent(parent: Path) -> None:
 
 def _output_error(path: Path, exc: OSError) -> OutputError:
     reason = {errno.ENOSPC: "the disk is full", errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
-              errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+              errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc) or type(exc).__name__)
     return OutputError(f"cannot write {path}: {reason}")
 
 
@@ -350,13 +350,13 @@ def _load_once(path: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Any], Grou
         raise ModelFileError(
             f"{path} was written by a newer aekit ({config.get('aekit_version')}, format {version}); "
             f"this aekit {__version__} reads format {FORMAT_VERSION}: upgrade aekit")
+    if config.get("kind") not in kinds:
+        raise ModelFileError(f"{path} holds a {config.get('kind')!r} model, not one of {list(kinds)}")
     if version < FORMAT_VERSION:
         raise ModelFileError(f"{path} was written by an older aekit ({config.get('aekit_version')}, format {version}); "
                              f"this aekit reads format {FORMAT_VERSION}: train the model again")
     if config.get("config_sha256") != _config_digest(config):
         raise ModelFileError(f"{cfg_file} was modified or corrupted (checksum mismatch)")
-    if config.get("kind") not in kinds:
-        raise ModelFileError(f"{path} holds a {config.get('kind')!r} model, not one of {list(kinds)}")
     if not weights_file.exists():
         raise ModelFileError(f"{path} is incomplete: {WEIGHTS_FILE} is missing")
     weights = weights_file.read_bytes()

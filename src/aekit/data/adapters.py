@@ -192,6 +192,9 @@ def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
     if isinstance(X, (pd.DataFrame, str, os.PathLike)):
         return "table"
     ndim = np.ndim(X)
+    if ndim == 1:
+        raise DataError(f"expected a 2-D table (rows x features), got a 1-D array of {np.shape(X)[0]} values; "
+                        "use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one row")
     if ndim in (3, 4):
         return "image"
     if ndim == 2:

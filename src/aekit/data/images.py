@@ -109,6 +109,8 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
                                     "(resizing is off)")
                 im = im.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
             a = np.asarray(im, dtype=np.float32) / 255.0
+    except DataError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise DataError(f"{path} decodes to too many pixels (a decompression bomb?); refused") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
