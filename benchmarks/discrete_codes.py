@@ -43,7 +43,8 @@ from aekit.apps.codes import (  # noqa: E402
     mean_average_precision,
     ranking_map,
 )
-from aekit.apps.codes.common import build_autoencoder, fit_autoencoder  # noqa: E402
+from aekit import AutoEncoder  # noqa: E402
+from aekit.training import TrainConfig, train  # noqa: E402
 from aekit.data.images import load_images  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "img"
@@ -56,8 +57,10 @@ def log(msg: str) -> None:
 # ---------------------------------------------------------------------------- 1. clustering
 def one_hot_autoencoder(x: np.ndarray, seed: int) -> np.ndarray:
     """The plain baseline: a 10-way one-hot (Gumbel-softmax) bottleneck; cluster = argmax."""
-    model = build_autoencoder(x.shape[1:], "onehot", 10)
-    fit_autoencoder(model, x, epochs=100, batch_size=64, lr=2e-3, seed=seed, verbose=0)
+    torch.manual_seed(seed)
+    model = AutoEncoder.for_shape(x.shape[1:], 10, "onehot", reconstruction="mse")
+    train(model, torch.from_numpy(x), None, TrainConfig(epochs=100, batch_size=64, lr=2e-3, seed=seed, verbose=0,
+                                                        patience=1_000_000))
     with torch.inference_mode():
         return model.encode_indices(torch.from_numpy(x)).numpy()
 

@@ -47,11 +47,18 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[
                 pf = pq.ParquetFile(path)
             except (pa.ArrowException, OSError) as exc:
                 raise DataError(f"{path} is not a readable Parquet file ({exc})") from None
+            schema = pf.schema_arrow
+            nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+            if nested:
+                raise DataError(f"{path}: column(s) {nested[:10]} are nested (lists, structs or maps); "
+                                "flatten them into plain columns first")
+            _check_unique(list(schema.names), path)
             for batch in pf.iter_batches(batch_size=chunksize):
                 any_rows = any_rows or batch.num_rows > 0
                 yield batch.to_pandas()
         else:
             sep = "\t" if fmt == "tsv" else ","
+            _check_unique(_csv_header(path, sep), path)
             reader = pd.read_csv(path, sep=sep, chunksize=chunksize, skipinitialspace=True)
             for chunk in reader:
                 any_rows = any_rows or len(chunk) > 0
@@ -62,6 +69,26 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[
         raise DataError(f"{path} is not a readable {fmt.upper()} file ({str(exc).splitlines()[0]})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
+
+
+def _csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
+    """The header row as written (pandas would rename duplicates to ``a.1`` silently)."""
+    import csv
+    import gzip
+
+    opener = gzip.open if os.fspath(path).lower().endswith(".gz") else open
+    with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as fh:
+        return [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
+
+
+def _check_unique(columns: list[str], path: str | os.PathLike[str]) -> None:
+    seen, dup = set(), []
+    for c in columns:
+        if c in seen and c not in dup:
+            dup.append(c)
+        seen.add(c)
+    if dup:
+        raise DataError(f"{path}: duplicate column names {dup[:10]}; every column needs its own name")
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
