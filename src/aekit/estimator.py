@@ -146,6 +146,10 @@ class FittedModel(BaseEstimator):
             self.set_params(checkpoint_dir=checkpoints, resume=resume)
             try:
                 self.fit(X)
+            except BaseException:
+                if is_main_process():
+                    remove_checkpoint_dir(checkpoints, only_if_empty=True)  # nothing to resume: leave no trace
+                raise
             finally:
                 self.set_params(checkpoint_dir=None, resume=False)
             self.save(out)

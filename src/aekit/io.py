@@ -395,10 +395,15 @@ def prepare_checkpoint_dir(path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def remove_checkpoint_dir(path: str | os.PathLike[str]) -> None:
+def remove_checkpoint_dir(path: str | os.PathLike[str], only_if_empty: bool = False) -> None:
+    """Remove a checkpoint folder aekit made (never anything else); with ``only_if_empty``,
+    only if it holds no checkpoint yet (a training that failed before its first epoch)."""
     path = Path(path)
-    if (path / CHECKPOINT_MARKER).exists():
-        shutil.rmtree(path, ignore_errors=True)
+    if not (path / CHECKPOINT_MARKER).exists():
+        return
+    if only_if_empty and any(p.is_file() and p.name != CHECKPOINT_MARKER for p in path.rglob("*")):
+        return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager

@@ -1,0 +1,239 @@
+"""Every verb against a careless user: each bad input gives one line on stderr starting
+``aekit: error:``, exit code 2, no traceback, and leaves every file as it was."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from aekit.cli import main
+from aekit.data.images import load_bundled
+
+from .conftest import make_card_rows
+
+Q = ["--epochs", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    """A workspace: small tables, an image folder, and one trained model of each kind."""
+    w = tmp_path_factory.mktemp("ws")
+    good = make_card_rows(120, 0)
+    good.to_csv(w / "train.csv", index=False)
+    (w / "empty.csv").write_text("")
+    (w / "header.csv").write_text(",".join(good.columns) + "\n")
+    (w / "table.json").write_text("{}")
+    good.iloc[:3].to_csv(w / "three.csv", index=False)
+    good.assign(**{c: 1.0 for c in good.columns}).to_csv(w / "constant.csv", index=False)
+    good.drop(columns=["V3"]).to_csv(w / "missing.csv", index=False)
+    good.assign(V5=np.where(np.arange(len(good)) == 2, np.nan, good.V5)).to_csv(w / "nan.csv", index=False)
+    good.astype({"V7": object}).assign(V7=["twelve"] + good.V7.tolist()[1:]).to_csv(w / "text.csv", index=False)
+    (w / "dup.csv").write_text("a,b,a\n" + "\n".join(f"{i},{i},{i}" for i in range(20)) + "\n")
+    (w / "huge.csv").write_text("a,b\n" + "\n".join(f"{i},{'1e39' if i == 3 else i}" for i in range(20)) + "\n")
+    pd.DataFrame({"x": range(20), "y": [[i] for i in range(20)]}).to_parquet(w / "nested.parquet")
+    good.assign(Class=[np.nan] + [0] * (len(good) - 1)).to_csv(w / "nolabel.csv", index=False)
+    (w / "proj").mkdir()
+    good.to_csv(w / "proj" / "data.csv", index=False)
+    (w / "notes").mkdir()
+    (w / "notes" / "todo.txt").write_text("mine")
+    (w / "dangling").symlink_to(w / "nowhere")
+    digits = load_bundled("digits")
+    for label in (0, 1):
+        (w / "imgs" / str(label)).mkdir(parents=True)
+        for i in np.flatnonzero(digits.labels == label)[:20]:
+            Image.fromarray((digits.images[i, 0] * 255).astype(np.uint8)).save(w / "imgs" / str(label) / f"{i}.png")
+    (w / "badimgs").mkdir()
+    (w / "badimgs" / "broken.png").write_bytes(b"\x89PNG not really")
+    (w / "bigimgs").mkdir()
+    Image.new("L", (1100, 1100)).save(w / "bigimgs" / "big.png")
+    (w / "bomb").mkdir()
+    Image.new("L", (64, 64)).save(w / "bomb" / "bomb.png")
+    m = str(w / "m")
+    assert main(["anomaly", "train", str(w / "train.csv"), "--out", m, "--label-col", "Class", "--n-estimators", "1",
+                 *Q]) == 0
+    assert main(["anomaly", "train", str(w / "imgs"), "--normal-value", "0", "--out", str(w / "im"),
+                 "--n-estimators", "1", *Q]) == 0
+    assert main(["generate", "train", str(w / "imgs"), "--out", str(w / "g"), *Q]) == 0
+    assert main(["cluster", "fit", str(w / "imgs"), "--k", "2", "--out", str(w / "c"), *Q]) == 0
+    assert main(["hash", "fit", str(w / "imgs"), "--bits", "8", "--out", str(w / "h"), *Q]) == 0
+    assert main(["hash", "encode", str(w / "imgs"), "--model", str(w / "h"), "--out", str(w / "db.npz")]) == 0
+    (w / "m_tampered").mkdir()
+    for f in ("config.json", "model.safetensors"):
+        (w / "m_tampered" / f).write_bytes((w / "m" / f).read_bytes())
+    cfg = (w / "m_tampered" / "config.json").read_text().replace('"n_estimators": 1', '"n_estimators": 100')
+    (w / "m_tampered" / "config.json").write_text(cfg)
+    (w / "m_broken").mkdir()
+    (w / "m_broken" / "config.json").write_bytes((w / "m" / "config.json").read_bytes())
+    (w / "m_broken" / "model.safetensors").write_bytes(b"\0" * 100)
+    return w
+
+
+def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
+    t = lambda name: str(w / name)  # noqa: E731
+    train = ["anomaly", "train"]
+    score = lambda data, *rest: ["anomaly", "score", t(data), "--model", t("m"), "--out", t("o.csv"), *rest]  # noqa: E731
+    return {
+        # anomaly train: the data
+        "train: no such file": ([*train, t("nope.csv"), "--out", t("x")], "does not exist"),
+        "train: empty file": ([*train, t("empty.csv"), "--out", t("x")], "is empty"),
+        "train: header only": ([*train, t("header.csv"), "--out", t("x")], "no data rows"),
+        "train: not a table": ([*train, t("table.json"), "--out", t("x")], "unsupported file type"),
+        "train: three rows": ([*train, t("three.csv"), "--out", t("x")], "at least 8 rows"),
+        "train: constant columns": ([*train, t("constant.csv"), "--out", t("x"), *Q], "constant"),
+        "train: NaN": ([*train, t("nan.csv"), "--out", t("x")], "NaN or inf"),
+        "train: text in a number column": ([*train, t("text.csv"), "--out", t("x")], "non-number"),
+        "train: duplicate headers": ([*train, t("dup.csv"), "--out", t("x")], "duplicate column"),
+        "train: nested parquet": ([*train, t("nested.parquet"), "--out", t("x")], "nested"),
+        "train: beyond float32": ([*train, t("huge.csv"), "--out", t("x")], "float32"),
+        "train: beyond float32 with impute": ([*train, t("huge.csv"), "--out", t("x"), "--impute", "median"], "float32"),
+        # anomaly train: where the model goes
+        "train: out is the data's folder": ([*train, t("proj/data.csv"), "--out", t("proj")], "holds the input"),
+        "train: out is the current folder": ([*train, t("train.csv"), "--out", "."], "current folder"),
+        "train: out is a csv": ([*train, t("train.csv"), "--out", t("nan.csv")], "is a file"),
+        "train: out is the input": ([*train, t("train.csv"), "--out", t("train.csv")], "holds the input"),
+        "train: out is a user folder": ([*train, t("train.csv"), "--out", t("notes")], "not an aekit model"),
+        "train: out is another kind": ([*train, t("train.csv"), "--out", t("g")], "holds a 'generate.VAEGenerator'"),
+        "train: out is a dangling link": ([*train, t("train.csv"), "--out", t("dangling")], "symbolic link"),
+        "train: out under a file": ([*train, t("train.csv"), "--out", t("nan.csv/model")], "is a file"),
+        # anomaly train: options
+        "train: normal value without label": ([*train, t("train.csv"), "--out", t("x"), "--normal-value", "0"],
+                                              "needs --label-col"),
+        "train: no such label column": ([*train, t("train.csv"), "--out", t("x"), "--label-col", "kind"],
+                                        "label column 'kind' not found"),
+        "train: normal value never seen": ([*train, t("train.csv"), "--out", t("x"), "--label-col", "Class",
+                                            "--normal-value", "7"], "no row has"),
+        "train: no such categorical": ([*train, t("train.csv"), "--out", t("x"), "--categorical", "zz"],
+                                       "categorical columns not found"),
+        "train: no such log column": ([*train, t("train.csv"), "--out", t("x"), "--log-columns", "zz"],
+                                      "log-transform"),
+        "train: fpr out of range": ([*train, t("train.csv"), "--out", t("x"), "--threshold", "fpr:2"],
+                                    "fpr must be in"),
+        "train: unknown threshold": ([*train, t("train.csv"), "--out", t("x"), "--threshold", "p99:1"],
+                                     "threshold method"),
+        "train: contamination 0.9": ([*train, t("train.csv"), "--out", t("x"), "--contamination", "0.9"],
+                                     "--contamination"),
+        "train: epochs 0": ([*train, t("train.csv"), "--out", t("x"), "--epochs", "0"], "--epochs"),
+        "train: seed -1": ([*train, t("train.csv"), "--out", t("x"), "--seed", "-1"], "--seed"),
+        "train: n-estimators 0": ([*train, t("train.csv"), "--out", t("x"), "--n-estimators", "0"], "--n-estimators"),
+        "train: impute mean": ([*train, t("train.csv"), "--out", t("x"), "--impute", "mean"], "--impute"),
+        "train: image size 0 0": ([*train, t("imgs"), "--out", t("x"), "--image-size", "0", "0"], "--image-size"),
+        "train: image size on a table": ([*train, t("train.csv"), "--out", t("x"), "--image-size", "8", "8"],
+                                         "for images"),
+        # anomaly train: images
+        "train: undecodable image": ([*train, t("badimgs"), "--out", t("x")], "cannot be decoded"),
+        "train: image too large": ([*train, t("bigimgs"), "--out", t("x")], "need a target size"),
+        "train: decompression bomb": ([*train, t("bomb"), "--out", t("x")], "decompression bomb"),
+        "train: no such class": ([*train, t("imgs"), "--out", t("x"), "--normal-value", "7"], "is not a class"),
+        "train: table option on images": ([*train, t("imgs"), "--out", t("x"), "--categorical", "a"], "for tables"),
+        # anomaly score
+        "score: no such model": (["anomaly", "score", t("train.csv"), "--model", t("nope"), "--out", t("o.csv")],
+                                 "does not exist"),
+        "score: model is a file": (["anomaly", "score", t("train.csv"), "--model", t("train.csv"), "--out",
+                                    t("o.csv")], "is a file"),
+        "score: truncated weights": (["anomaly", "score", t("train.csv"), "--model", t("m_broken"), "--out",
+                                      t("o.csv")], "corrupted or truncated"),
+        "score: tampered config": (["anomaly", "score", t("train.csv"), "--model", t("m_tampered"), "--out",
+                                    t("o.csv")], "modified or corrupted"),
+        "score: model of another kind": (["anomaly", "score", t("train.csv"), "--model", t("c"), "--out",
+                                          t("o.csv")], "holds a 'codes.AutoEncoderClustering'"),
+        "score: out is the input": (["anomaly", "score", t("train.csv"), "--model", t("m"), "--out",
+                                     t("train.csv")], "also an input"),
+        "score: out is a folder": (["anomaly", "score", t("train.csv"), "--model", t("m"), "--out", t("notes")],
+                                   "is a folder"),
+        "score: out is parquet": (["anomaly", "score", t("train.csv"), "--model", t("m"), "--out",
+                                   t("o.parquet")], "must end with .csv"),
+        "score: missing column": (score("missing.csv"), "missing column"),
+        "score: NaN": (score("nan.csv"), "NaN or inf"),
+        "score: text": (score("text.csv"), "non-number"),
+        "score: duplicate headers": (score("dup.csv"), "duplicate column"),
+        "score: top-k 0": (score("train.csv", "--top-k", "0"), "--top-k"),
+        "score: top-k -1": (score("train.csv", "--top-k", "-1"), "--top-k"),
+        "score: chunk rows 0": (score("train.csv", "--chunk-rows", "0"), "--chunk-rows"),
+        "score: heat maps of a table": (score("train.csv", "--heatmaps", t("hm")), "for image models"),
+        "score: no such label column": (score("train.csv", "--label-col", "kind"), "label column"),
+        # eval / report
+        "eval: missing labels": (["anomaly", "eval", t("nolabel.csv"), "--model", t("m"), "--label-col", "Class",
+                                  "--report-dir", t("rep")], "missing value"),
+        "eval: report dir is a file": (["anomaly", "eval", t("train.csv"), "--model", t("m"), "--label-col", "Class",
+                                        "--report-dir", t("nan.csv")], "is a file, not a folder"),
+        "eval: image model": (["anomaly", "eval", t("imgs"), "--model", t("im"), "--label-col", "x",
+                               "--report-dir", t("rep")], "work on tables"),
+        "report: no such model": (["anomaly", "report", t("train.csv"), "--model", t("nope"), "--report-dir",
+                                   t("rep")], "does not exist"),
+        # generate
+        "sample: n 0": (["generate", "sample", "--model", t("g"), "-n", "0", "--out", t("s.png")], "-n"),
+        "sample: n ten million": (["generate", "sample", "--model", t("g"), "-n", "10000000", "--out", t("s.png")],
+                                  "-n"),
+        "sample: out not a png": (["generate", "sample", "--model", t("g"), "--out", t("s.txt")], "must end with .png"),
+        "sample: model of another kind": (["generate", "sample", "--model", t("m"), "--out", t("s.png")],
+                                          "holds a 'anomaly.AnomalyDetector'"),
+        "interpolate: a million steps": (["generate", "interpolate", "digits:0", "digits:1", "--model", t("g"),
+                                          "--out", t("i.png"), "--steps", "1000000"], "--steps"),
+        "interpolate: bad reference": (["generate", "interpolate", "nothing", "digits:1", "--model", t("g"),
+                                        "--out", t("i.png")], "neither an image file"),
+        "interpolate: index out of range": (["generate", "interpolate", "digits:99999", "digits:1", "--model", t("g"),
+                                             "--out", t("i.png")], "out of range"),
+        "generate train: out is an anomaly model": (["generate", "train", t("imgs"), "--out", t("m"), *Q],
+                                                    "holds a 'anomaly.AnomalyDetector'"),
+        # cluster / hash / vq
+        "cluster fit: k 1": (["cluster", "fit", t("imgs"), "--k", "1", "--out", t("x")], "--k"),
+        "cluster fit: k above the data": (["cluster", "fit", t("imgs"), "--k", "100", "--out", t("x"), *Q],
+                                          "need at least 200 samples"),
+        "cluster fit: out is the data": (["cluster", "fit", t("imgs"), "--k", "2", "--out", t("imgs")],
+                                         "holds the input"),
+        "cluster predict: out is the input": (["cluster", "predict", t("train.csv"), "--model", t("c"), "--out",
+                                               t("train.csv")], "also an input"),
+        "hash search: database not npz": (["hash", "search", t("imgs"), "--model", t("h"), "--database",
+                                           t("train.csv"), "--out", t("r.csv")], "not a code file"),
+        "hash search: k 0": (["hash", "search", t("imgs"), "--model", t("h"), "--database", t("db.npz"), "-k", "0",
+                              "--out", t("r.csv")], "-k"),
+        "hash search: k -5": (["hash", "search", t("imgs"), "--model", t("h"), "--database", t("db.npz"), "-k", "-5",
+                               "--out", t("r.csv")], "-k"),
+        "hash encode: out not npz": (["hash", "encode", t("imgs"), "--model", t("h"), "--out", t("db.csv")],
+                                     "must end with .npz"),
+        "hash bits: bad reference": (["hash", "bits", "digits:x", "--model", t("h"), "--out", t("b.png")],
+                                     "neither an image file"),
+        "vq train: codebook of ten million": (["vq", "train", t("imgs"), "--out", t("x"), "--codebook-size",
+                                               "10000000"], "--codebook-size"),
+        "vq train: codebook picture of a table": (["vq", "train", t("train.csv"), "--out", t("x"), "--codebook-png",
+                                                   t("cb.png")], "draws images"),
+        "vq train: out is a user folder": (["vq", "train", t("imgs"), "--out", t("notes")], "not an aekit model"),
+    }
+
+
+CASE_NAMES = list(_cases(Path("/ws")))
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if not p.is_symlink()}
+
+
+def test_the_suite_is_large():
+    assert len(CASE_NAMES) >= 60
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_bad_input_gives_one_line_exit_2_and_touches_nothing(name, ws, capsys, monkeypatch):
+    import PIL.Image
+
+    monkeypatch.chdir(ws)
+    if "bomb" in name:
+        monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 1000)  # so that a 64x64 file is a "bomb"
+    argv, message = _cases(ws)[name]
+    before = _snapshot(ws)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("aekit: error:") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert message in err, err
+    assert _snapshot(ws) == before, "a file was touched"
+    assert os.path.exists(ws / "proj" / "data.csv")
