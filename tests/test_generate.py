@@ -1,7 +1,6 @@
 """The VAE decoder as a generator: the mixture prior, the likelihoods, the estimator, the CLI."""
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np

@@ -19,7 +19,7 @@ from ...data.images import ImageSpec
 from ...checks import check_choice, check_float, check_int
 from ...errors import ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
-from .thresholds import ThresholdRule, parse_threshold, resolve_threshold
+from .thresholds import parse_threshold, resolve_threshold
 
 FEATURE_WEIGHTINGS = ("auto", "standardize", "global", "relative", "none")
 # "relative": a sample's error is divided by its own variance across features plus this floor

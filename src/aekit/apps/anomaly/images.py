@@ -3,7 +3,7 @@ per-pixel anomaly map."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ...autoencoder import AutoEncoder
 from ...checks import check_image_size, check_int, check_sizes
