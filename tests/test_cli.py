@@ -189,6 +189,28 @@ def test_killed_training_resumes_to_the_same_model(tmp_path):
                                   load_detector(tmp_path / "ref").decision_function(X))
 
 
+def test_killed_vq_training_resumes_to_the_same_model(tmp_path):
+    """The same for another family of estimators (a codes verb, with its per-epoch health)."""
+    from safetensors.torch import load_file
+
+    args = [sys.executable, "-m", "aekit", "vq", "train", "digits", "--codebook-size", "16", "--epochs", "6",
+            "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ckpt = tmp_path / "v.ckpt" / "autoencoder" / "checkpoint.safetensors"
+    proc = subprocess.Popen([*args, "--out", str(tmp_path / "v")], env=env)
+    deadline = time.time() + 120
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and not (tmp_path / "v").exists()
+    subprocess.run([*args, "--out", str(tmp_path / "v"), "--resume"], env=env, check=True, capture_output=True)
+    subprocess.run([*args, "--out", str(tmp_path / "ref")], env=env, check=True, capture_output=True)
+    a, b = load_file(str(tmp_path / "v" / "model.safetensors")), load_file(str(tmp_path / "ref" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
+
+
 def test_demo_prints_metrics_and_writes_the_report(tmp_path, capsys):
     out = run_ok(["anomaly", "demo", "--out", tmp_path, "--quiet"], capsys)
     for needle in ("AUC-ROC", "AUC-PR", "threshold", "confusion matrix"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, ParameterError
 
 TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -32,7 +32,7 @@ def iter_table(path: str | os.PathLike[str], chunksize: int = 100_000) -> Iterat
     """Yield the table in chunks of at most ``chunksize`` rows; memory stays bounded.
     The path is checked now, not at the first chunk, so errors come before any progress bar."""
     if chunksize < 1:
-        raise ValueError(f"chunksize must be >= 1, got {chunksize}")
+        raise ParameterError(f"chunksize must be >= 1, got {chunksize}")
     return _chunks(path, table_format(path), chunksize)
 
 

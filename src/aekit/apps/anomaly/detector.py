@@ -155,11 +155,18 @@ class AnomalyDetector(ReconstructionDetector):
 
     @property
     def n_features_in_(self) -> int:
-        return len(self.preprocessor_.columns_)
+        """The number of training columns (tables only: AttributeError otherwise, so that
+        ``hasattr`` works as scikit-learn expects)."""
+        return len(self._table_columns())
 
     @property
     def feature_names_in_(self) -> np.ndarray:
-        return np.asarray(self.preprocessor_.columns_, dtype=object)
+        return np.asarray(self._table_columns(), dtype=object)
+
+    def _table_columns(self) -> list[str]:
+        if not hasattr(self, "adapter_") or self.adapter_.kind != "table":
+            raise AttributeError("n_features_in_ and feature_names_in_ exist for detectors fitted on tables")
+        return self.adapter_.preprocessor.columns_
 
     # ------------------------------------------------------------------ explanations
     def score_explain(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
