@@ -180,7 +180,7 @@ class FittedModel(BaseEstimator):
         state, extra = self._state()
         networks = self._networks()
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
-        params.update(RUN_TIME_PARAMS)
+        params.update({k: v for k, v in RUN_TIME_PARAMS.items() if k in params})
         config = {"params": params, "adapter": self.adapter_.to_dict(),
                   "networks": {name: net.spec() for name, net in networks.items()}, "state": state}
         groups = {name: dict(net.state_dict()) for name, net in networks.items()}

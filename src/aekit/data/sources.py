@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from .images import is_image_source, load_images
 from .tables import read_table
 
@@ -26,5 +27,7 @@ def read_source(data: str | os.PathLike[str], size: tuple[int, int] | None = Non
         images = load_images(data, size=size)
         labels = images.labels if images.labels is not None and (images.labels >= 0).all() else None
         return Source(images.images, labels, images.names or [f"image_{i}" for i in range(len(images.images))])
+    if size is not None:
+        raise DataError(f"{data} is a table; --image-size is for images")
     table = read_table(data)
     return Source(table, None, [f"row_{i}" for i in range(len(table))])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-from ...cliargs import int_at_least, report, training_flags
+from ...cliargs import image_size_flag, int_at_least, report, training_flags
 
 SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an .npz, 'digits', 'lfw_subset', "
                "or a table (.csv/.tsv/.parquet, every column a feature)")
@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--k", type=int_at_least(2, 10_000), required=True, help="number of clusters")
     f.add_argument("--out", required=True, help="model directory to write")
     f.add_argument("--code-size", type=int_at_least(1, 4096), default=32)
+    image_size_flag(f)
     training_flags(f, epochs=100)
     p = verbs.add_parser("predict", help="assign samples to the clusters of a fitted model")
     p.add_argument("data", help=SOURCE_HELP)
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--bits", type=int_at_least(1, 4096), default=32)
     f.add_argument("--out", required=True)
     f.add_argument("--health-png", help="PNG of the bit health per epoch")
+    image_size_flag(f)
     training_flags(f, epochs=100)
     e = verbs.add_parser("encode", help="packed codes of a source into an .npz database")
     e.add_argument("data", help=SOURCE_HELP)
@@ -66,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--codebooks", type=int_at_least(1, 64), default=1, help="codebooks per token (residual quantization)")
     t.add_argument("--codebook-png", help="PNG of the decoded codebook entries")
     t.add_argument("--health-png", help="PNG of the codebook health per epoch")
+    image_size_flag(t)
     training_flags(t, epochs=100)
 
 
@@ -79,7 +82,8 @@ def run_cluster(args: argparse.Namespace) -> int:
     from . import jobs
 
     if args.verb == "fit":
-        model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, code_size=args.code_size,
+        model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, image_size=args.image_size,
+                                         code_size=args.code_size,
                                          epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
         sizes = np.bincount(model.labels_, minlength=args.k)
         report(f"{len(model.labels_)} samples in {args.k} clusters of sizes {sizes.tolist()}; model written to {args.out}")
@@ -95,7 +99,8 @@ def run_hash(args: argparse.Namespace) -> int:
     from . import jobs
 
     if args.verb == "fit":
-        hasher = jobs.hash_fit(args.data, args.out, args.health_png, resume=args.resume, n_bits=args.bits,
+        hasher = jobs.hash_fit(args.data, args.out, args.health_png, resume=args.resume, image_size=args.image_size,
+                               n_bits=args.bits,
                                epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
         bits_used = [r["bits_used"] for r in hasher.training_history_ if "bits_used" in r][-1]
         report(f"learned {args.bits}-bit codes ({bits_used} bits in use); model written to {args.out}")
@@ -115,6 +120,7 @@ def run_vq(args: argparse.Namespace) -> int:
     from . import jobs
 
     model, health = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png, resume=args.resume,
+                                  image_size=args.image_size,
                                   codebook_size=args.codebook_size, positions=args.positions,
                                   codebooks=args.codebooks, epochs=args.epochs, random_state=args.seed,
                                   verbose=_verbose(args))

@@ -20,19 +20,26 @@ from .hashing import HEALTH_PROBE, BinaryHasher, hamming_search
 from .vqvae import VQAutoEncoder
 
 
+def _size(est: object) -> tuple[int, int] | None:
+    """The image size a fitted model works at (new images are read at it), None for tables."""
+    adapter = est.adapter_  # type: ignore[attr-defined]
+    return (adapter.spec.height, adapter.spec.width) if adapter.kind == "image" else None
+
+
 def _write_csv(frame: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     return Path(out)
 
 
-def cluster_fit(data: str, out: str, n_clusters: int, resume: bool = False, **params: object) -> tuple[AutoEncoderClustering, dict[str, float]]:
+def cluster_fit(data: str, out: str, n_clusters: int, resume: bool = False, image_size: tuple[int, int] | None = None,
+                **params: object) -> tuple[AutoEncoderClustering, dict[str, float]]:
     """Cluster a source and save the model; with labels in the source (class subfolders,
     bundled sets) also score the clusters against them (never used to fit)."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     check_model_output(out, AutoEncoderClustering._kind, inputs=[data])
-    source = read_source(data)
+    source = read_source(data, image_size)
     model = AutoEncoderClustering(n_clusters, **params).fit_to(source.X, out, resume=resume, inputs=[data])
     scores: dict[str, float] = {}
     if source.labels is not None:
@@ -46,20 +53,20 @@ def cluster_predict(data: str, model: str, out: str) -> np.ndarray:
     """Write a CSV (sample, cluster) for a source."""
     check_output_file(out, inputs=[data, model], suffixes=(".csv",))
     est = AutoEncoderClustering.load(model)
-    source = read_source(data)
+    source = read_source(data, _size(est))
     labels = est.predict(source.X)
     _write_csv(pd.DataFrame({"sample": source.names, "cluster": labels}), out)
     return labels
 
 
 def hash_fit(data: str, out: str, health_png: str | None = None, resume: bool = False,
-             **params: object) -> BinaryHasher:
+             image_size: tuple[int, int] | None = None, **params: object) -> BinaryHasher:
     """Learn binary codes of a source and save the model; optionally a PNG of the bit
     health per epoch of the first (reconstruction) stage."""
     check_model_output(out, BinaryHasher._kind, inputs=[data])
     if health_png:
         check_output_file(health_png, inputs=[data], suffixes=(".png",), option="--health-png")
-    source = read_source(data)
+    source = read_source(data, image_size)
     hasher = BinaryHasher(**params).fit_to(source.X, out, resume=resume, inputs=[data])
     if health_png:
         probe = min(len(source.names), HEALTH_PROBE)
@@ -72,7 +79,7 @@ def hash_encode(data: str, model: str, out: str) -> np.ndarray:
     """Packed codes of a source into an ``.npz`` (``codes`` [N, bytes], ``names``)."""
     check_output_file(out, inputs=[data, model], suffixes=(".npz",))
     hasher = BinaryHasher.load(model)
-    source = read_source(data)
+    source = read_source(data, _size(hasher))
     codes = hasher.hash(source.X)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, codes=codes, names=np.array(source.names))
@@ -90,7 +97,7 @@ def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) 
             codes, names = db["codes"], db["names"]
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"{database} is not a code file from 'aekit hash encode' ({exc.__class__.__name__})") from None
-    source = read_source(queries)
+    source = read_source(queries, _size(hasher))
     q = hasher.hash(source.X)
     if codes.ndim != 2 or codes.shape[1] != q.shape[1]:
         raise DataError(f"{database} holds {codes.shape[-1]}-byte codes; this model makes {q.shape[1]}-byte codes")
@@ -116,7 +123,8 @@ def hash_bit_flips(model: str, image_ref: str, out: str) -> Path:
 
 
 def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: str | None = None,
-             resume: bool = False, **params: object) -> tuple[VQAutoEncoder, dict[str, float]]:
+             resume: bool = False, image_size: tuple[int, int] | None = None,
+             **params: object) -> tuple[VQAutoEncoder, dict[str, float]]:
     """Train a VQ-VAE on an image source and save it; optionally PNGs of the decoded codebook
     entries (of the first token) and of the codebook health per epoch. Returns the model and
     its summary on the training images (codebook health and ``psnr``)."""
@@ -126,7 +134,7 @@ def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: s
     for png, option in ((codebook_png, "--codebook-png"), (health_png, "--health-png")):
         if png:
             check_output_file(png, inputs=[data], suffixes=(".png",), option=option)
-    source = read_source(data)
+    source = read_source(data, image_size)
     model = VQAutoEncoder(**params).fit_to(source.X, out, resume=resume, inputs=[data])
     if health_png:
         plots.code_health_plot(model.training_history_, {"codes_used": model.codebook_size, "perplexity": model.codebook_size},
