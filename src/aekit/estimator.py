@@ -92,7 +92,7 @@ class FittedModel(BaseEstimator):
             check_train_rows(len(X), self._min_rows)  # first: an adapter's own errors would be less clear
         self.adapter_: DataAdapter = make_adapter(kind, self.get_params())
         Z = self.adapter_.fit_transform(X)
-        check_train_rows(len(Z), self._min_rows)
+        check_train_rows(len(Z[0] if isinstance(Z, tuple) else Z), self._min_rows)
         return Z
 
     def _inputs(self, X: Any) -> torch.Tensor:

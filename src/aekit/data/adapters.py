@@ -1,7 +1,9 @@
 """Data adapters: how one kind of data becomes the tensors a network reads, and back.
 
 One interface for every modality: ``fit_transform(X)`` fits the adapter on training data
-and returns a float32 tensor ``[N, *sample_shape]``; ``transform(X)`` applies the fitted
+and returns a float32 tensor ``[N, *sample_shape]`` (or, for variable-length data, a tuple
+whose first tensor is the padded samples and whose others, such as a mask, are indexed with
+them: the training loop takes such tuples as they are); ``transform(X)`` applies the fitted
 adapter to new data; ``to_dict`` / ``adapter_from_dict`` save and restore the fitted state
 as JSON (it lives in the model's config.json). ``describe()`` says what a sample is.
 
