@@ -53,6 +53,14 @@ Groups = dict[str, dict[str, torch.Tensor]]
 
 # ---------------------------------------------------------------------- atomic writes
 def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask sets it,
+    which would race with other threads creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o22)
     os.umask(mask)
     return mask
@@ -77,8 +85,12 @@ def clean_stale(path: str | os.PathLike[str]) -> None:
         if not name.startswith(prefix) or not name.endswith((".tmp", ".old")):
             continue
         pid = name[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
