@@ -156,3 +156,80 @@ def test_bad_discrete_options_raise():
         VQBottleneck(4, code_size=5, codebook_size=8, codebooks=2, combine="product")
     with pytest.raises(ValueError, match="bottleneck must be"):
         AutoEncoder.mlp(4, bottleneck="ternary")
+
+
+@pytest.mark.parametrize("kind,options", [("binary", {}), ("onehot", {"style_size": 2}), ("vq", {"positions": 2,
+                                                                                                "codebook_size": 8})])
+def test_decode_indices_inverts_the_symbols_and_rates_are_bits(kind, options):
+    torch.manual_seed(0)
+    model = AutoEncoder.mlp(6, [8], 6, bottleneck=kind, **options)
+    x = torch.randn(40, 6)
+    model.train()
+    model.loss(x)  # a training step's forward (initialises a k-means codebook)
+    model.eval()
+    out = model.code_output(x)
+    if kind == "onehot":  # the style part is continuous: decode_indices takes it back
+        style = out.code[:, -2:]
+        torch.testing.assert_close(model.bottleneck.decode_indices(out.indices, style), out.code)
+    else:
+        torch.testing.assert_close(model.bottleneck.decode_indices(out.indices), out.code)
+    expected_bits = {"binary": 6.0, "onehot": math.log2(4), "vq": 2 * 3.0}[kind]
+    torch.testing.assert_close(out.rate, torch.full((40,), expected_bits))
+    assert model.decode_indices(out.indices[:3] if kind != "onehot" else out.indices[:3]).shape == (3, 6)
+
+
+def test_continuous_codes_have_no_symbols_and_gaussian_rate_is_the_kl_in_bits():
+    model = AutoEncoder.mlp(6, [8], 3, bottleneck="gaussian")
+    model.eval()
+    out = model.code_output(torch.randn(5, 6))
+    torch.testing.assert_close(out.rate, out.aux_losses["kl"] / math.log(2))
+    with pytest.raises(ValueError, match="no discrete symbols"):
+        AutoEncoder.mlp(6, [8], 3).decode_indices(torch.zeros(2, 3))
+
+
+def test_split_bottleneck_content_and_style_parts():
+    torch.manual_seed(0)
+    content = {"type": "vq", "code_size": 4, "codebook_size": 8, "positions": 2}
+    style = {"type": "gaussian", "code_size": 3, "kl_warmup": 0.5}
+    model = AutoEncoder.mlp(10, [16], 7, bottleneck="split", content=content, style=style)
+    neck = model.bottleneck
+    assert neck.code_size == 7 and neck.discrete
+    x = torch.randn(32, 10)
+    model.train()
+    loss, parts = model.loss(x, 0.25)
+    assert {"content.vq", "style.kl"} <= set(parts) and torch.isfinite(loss)
+    assert neck.aux_weight("style.kl", 0.25) == pytest.approx(0.5)  # the style part keeps its own KL warm-up
+    model.eval()
+    out = model.code_output(x)
+    c, s = neck.split_code(out.code)
+    assert c.shape == (32, 4) and s.shape == (32, 3) and out.indices.shape == (32, 2, 1)
+    # another sample's style with this sample's content: the code a voice conversion decodes
+    swapped = neck.join(c, s.roll(1, 0))
+    torch.testing.assert_close(neck.decode_indices(out.indices, s.roll(1, 0)), swapped)
+    rebuilt = AutoEncoder.from_spec(model.spec())
+    rebuilt.load_state_dict(model.state_dict())
+    rebuilt.eval()
+    torch.testing.assert_close(rebuilt.encode(x), model.encode(x))
+    with pytest.raises(ValueError, match="content"):
+        AutoEncoder.mlp(10, [16], 7, bottleneck="split", content={"type": "nope", "code_size": 2}, style=style)
+
+
+def test_conditional_decoder_uses_its_condition_and_trains_on_tuples():
+    torch.manual_seed(0)
+    cond = torch.randint(0, 2, (512, 1)).float()
+    x = torch.cat([3 * cond.expand(-1, 2), torch.randn(512, 2)], dim=1)
+    model = AutoEncoder.mlp(4, [16], 2, condition_size=1)
+    # the loop indexes (inputs, condition) together and passes the condition to the loss
+    history = train(model, (x, cond), (x[:64], cond[:64]),
+                    TrainConfig(epochs=30, batch_size=64, verbose=0, patience=100)).history
+    assert history[-1]["val_loss"] < 0.3 * history[0]["val_loss"]
+    z = model.encode(x[:64])
+    assert not torch.allclose(model.decode(z, 1 - cond[:64]), model.decode(z, cond[:64]))
+    rebuilt = AutoEncoder.from_spec(model.spec())
+    rebuilt.load_state_dict(model.state_dict())
+    rebuilt.eval()
+    torch.testing.assert_close(rebuilt.reconstruct(x[:5], cond[:5]), model.reconstruct(x[:5], cond[:5]))
+    with pytest.raises(ValueError, match="needs a condition"):
+        model.decode(z)
+    with pytest.raises(ValueError, match="takes no condition"):
+        AutoEncoder.mlp(4, [16], 1).decode(z[:, :1], cond[:64])
