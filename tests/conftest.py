@@ -1,7 +1,15 @@
 """Shared fixtures: small real and synthetic tables written to temporary files."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One thread per process: the tests' networks are tiny, and on a loaded 2-core machine
+# torch's second thread spins against the load (the suite ran 7x slower with two).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 import numpy as np
 import pandas as pd
