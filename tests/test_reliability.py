@@ -262,3 +262,20 @@ def test_config_has_the_documented_layout(saved):
             "adapter", "networks", "state"} <= set(config)
     assert config["adapter"]["type"] == "table" and set(config["networks"]) == {"member0", "member1"}
     assert math.isfinite(config["state"]["threshold"]["threshold"])
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_half_model(data, tmp_path, capsys, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    table = tmp_path / "t.csv"
+    data["table"].to_csv(table, index=False)
+    monkeypatch.setattr(io, "save_safetensors_bytes", full)
+    code = main(["anomaly", "train", str(table), "--out", str(tmp_path / "m"), "--n-estimators", "1", "--epochs", "2",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "the disk is full" in err, err
+    assert not (tmp_path / "m").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no staging left
