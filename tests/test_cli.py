@@ -166,24 +166,30 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr and proc.stderr.strip().endswith("does not exist")
 
 
+def _kill_resume_and_rerun(args: list[str], out: Path, first_checkpoint: Path, ref: Path) -> None:
+    """Run ``args --out OUT``, SIGKILL it once its first checkpoint exists, finish it with
+    ``--resume``, and train ``ref`` uninterrupted with the same arguments."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([*args, "--out", str(out)], env=env)
+    deadline = time.time() + 120
+    while not first_checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first_checkpoint.exists() and not out.exists()
+    subprocess.run([*args, "--out", str(out), "--resume"], env=env, check=True, capture_output=True)
+    subprocess.run([*args, "--out", str(ref)], env=env, check=True, capture_output=True)
+
+
 def test_killed_training_resumes_to_the_same_model(tmp_path):
     """SIGKILL `aekit anomaly train` after its first checkpoint; `--resume` must finish it and
     give exactly the model an uninterrupted run gives."""
     make_card_rows(12_000, 0).to_csv(tmp_path / "big.csv", index=False)
     args = [sys.executable, "-m", "aekit", "anomaly", "train", str(tmp_path / "big.csv"), "--label-col", "Class",
             "--n-estimators", "1", "--epochs", "25", "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ckpt = tmp_path / "m.ckpt" / "member0" / "checkpoint.safetensors"
-    proc = subprocess.Popen([*args, "--out", str(tmp_path / "m")], env=env)
-    deadline = time.time() + 120
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "training finished before it could be interrupted"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert ckpt.exists() and not (tmp_path / "m").exists()
-    subprocess.run([*args, "--out", str(tmp_path / "m"), "--resume"], env=env, check=True)
-    subprocess.run([*args, "--out", str(tmp_path / "ref")], env=env, check=True)
+    _kill_resume_and_rerun(args, tmp_path / "m", tmp_path / "m.ckpt" / "member0" / "checkpoint.safetensors",
+                           tmp_path / "ref")
     X = pd.read_csv(tmp_path / "big.csv").drop(columns="Class").iloc[:500]
     np.testing.assert_array_equal(load_detector(tmp_path / "m").decision_function(X),
                                   load_detector(tmp_path / "ref").decision_function(X))
@@ -195,18 +201,8 @@ def test_killed_vq_training_resumes_to_the_same_model(tmp_path):
 
     args = [sys.executable, "-m", "aekit", "vq", "train", "digits", "--codebook-size", "16", "--epochs", "6",
             "--quiet"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ckpt = tmp_path / "v.ckpt" / "autoencoder" / "checkpoint.safetensors"
-    proc = subprocess.Popen([*args, "--out", str(tmp_path / "v")], env=env)
-    deadline = time.time() + 120
-    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    assert proc.poll() is None, "training finished before it could be interrupted"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert ckpt.exists() and not (tmp_path / "v").exists()
-    subprocess.run([*args, "--out", str(tmp_path / "v"), "--resume"], env=env, check=True, capture_output=True)
-    subprocess.run([*args, "--out", str(tmp_path / "ref")], env=env, check=True, capture_output=True)
+    _kill_resume_and_rerun(args, tmp_path / "v", tmp_path / "v.ckpt" / "autoencoder" / "checkpoint.safetensors",
+                           tmp_path / "ref")
     a, b = load_file(str(tmp_path / "v" / "model.safetensors")), load_file(str(tmp_path / "ref" / "model.safetensors"))
     assert a.keys() == b.keys() and all(bool((a[k] == b[k]).all()) for k in a)
 
