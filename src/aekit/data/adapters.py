@@ -28,7 +28,7 @@ import torch
 from ..checks import check_choice, check_image_size, check_int
 from ..errors import DataError, ModelFileError, NotFittedError
 from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
-from .preprocess import TabularPreprocessor
+from .preprocess import FLOAT32_MAX, TabularPreprocessor
 from .tables import as_frame
 
 ADAPTER_CHOICES = ("auto", "table", "image", "array")
@@ -62,8 +62,8 @@ class DataAdapter:
 
 
 class TableAdapter(DataAdapter):
-    """Tables through a fitted ``TabularPreprocessor``; ``feature_names_in_`` are the
-    training columns, in order (2-D arrays are taken in that order)."""
+    """Tables through a fitted ``TabularPreprocessor``; 2-D arrays are taken in the order of
+    the training columns."""
 
     kind = "table"
 
@@ -79,7 +79,6 @@ class TableAdapter(DataAdapter):
 
     def _set_shape(self) -> None:
         self.sample_shape = (len(self.preprocessor.feature_names_out_),)
-        self.feature_names_in_ = np.asarray(self.preprocessor.columns_, dtype=object)
 
     def transform(self, X: Any) -> torch.Tensor:
         self._check_fitted()
@@ -117,9 +116,13 @@ class ImageAdapter(DataAdapter):
         self.image_size = check_image_size(image_size)
 
     def fit_transform(self, X: Any) -> torch.Tensor:
-        images, self.spec = fit_image_spec(as_image_array(X, self.image_size), self.image_size)
-        self.sample_shape = (self.spec.channels, self.spec.height, self.spec.width)
+        images, spec = fit_image_spec(as_image_array(X, self.image_size), self.image_size)
+        self._set_spec(spec)
         return torch.from_numpy(images)
+
+    def _set_spec(self, spec: ImageSpec) -> None:
+        self.spec = spec
+        self.sample_shape = (spec.channels, spec.height, spec.width)
 
     def transform(self, X: Any) -> torch.Tensor:
         self._check_fitted()
@@ -134,9 +137,7 @@ class ImageAdapter(DataAdapter):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ImageAdapter:
         adapter = cls()
-        adapter.spec = ImageSpec.from_dict(d)
-        adapter.image_size = (adapter.spec.height, adapter.spec.width)
-        adapter.sample_shape = (adapter.spec.channels, adapter.spec.height, adapter.spec.width)
+        adapter._set_spec(ImageSpec.from_dict(d))
         return adapter
 
 
@@ -175,7 +176,7 @@ def _numeric_array(X: Any) -> np.ndarray:
         raise DataError(f"expected numbers, got an array of {x.dtype}")
     if x.ndim < 2:
         raise DataError(f"expected samples [N, ...], got an array of shape {x.shape}")
-    if x.dtype.kind == "f" and np.abs(x[np.isfinite(x)]).max(initial=0) > np.finfo(np.float32).max:
+    if x.dtype.kind == "f" and np.abs(x[np.isfinite(x)]).max(initial=0) > FLOAT32_MAX:
         raise DataError("the samples hold values beyond the float32 range (|x| > 3.4e38)")
     x = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x).all():

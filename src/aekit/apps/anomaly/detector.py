@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ...autoencoder import AutoEncoder
-from ...checks import check_int, check_sizes
+from ...checks import MAX_WIDTH, check_int, check_sizes
 from ...data import TabularPreprocessor
 from ...errors import ParameterError
 from .base import ReconstructionDetector
@@ -123,7 +123,7 @@ class AnomalyDetector(ReconstructionDetector):
         if self.hidden != "auto":
             check_sizes(self.hidden, "hidden")
         if self.code_size != "auto":
-            check_int(self.code_size, "code_size", 1, 1 << 16)
+            check_int(self.code_size, "code_size", 1, MAX_WIDTH)
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         options = self._bottleneck_options()

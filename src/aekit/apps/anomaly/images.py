@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from ...autoencoder import AutoEncoder
-from ...checks import check_image_size, check_int, check_sizes
+from ...checks import MAX_WIDTH, check_image_size, check_int, check_sizes
 from .base import ReconstructionDetector
 
 
@@ -81,8 +81,8 @@ class ImageAnomalyDetector(ReconstructionDetector):
         super()._check_params()
         check_image_size(self.image_size)
         check_sizes(self.channels, "channels")
-        check_int(self.hidden, "hidden", 1, 1 << 16)
-        check_int(self.code_size, "code_size", 1, 1 << 16)
+        check_int(self.hidden, "hidden", 1, MAX_WIDTH)
+        check_int(self.code_size, "code_size", 1, MAX_WIDTH)
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         return AutoEncoder.conv(shape, channels=self.channels, hidden=self.hidden, code_size=self.code_size,

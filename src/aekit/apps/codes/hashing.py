@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ...autoencoder import AutoEncoder
-from ...checks import check_float, check_int, check_sizes
+from ...checks import MAX_WIDTH, check_float, check_int, check_sizes
 from ...errors import DataError
 from ...estimator import FittedModel
 
@@ -80,7 +80,7 @@ class BinaryHasher(FittedModel):
     def _check_params(self) -> None:
         super()._check_params()
         check_int(self.n_bits, "n_bits", 1, 4096)
-        check_int(self.hidden, "hidden", 1, 1 << 16)
+        check_int(self.hidden, "hidden", 1, MAX_WIDTH)
         check_sizes(self.channels, "channels")
         check_float(self.noise, "noise", 0)
         check_float(self.balance, "balance", 0)

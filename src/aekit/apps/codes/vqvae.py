@@ -106,8 +106,8 @@ class VQAutoEncoder(FittedModel):
 
     def psnr(self, X: Any) -> float:
         """Mean peak signal-to-noise ratio of the reconstructions, in dB (peak 1: images in [0, 1])."""
-        x = self._inputs(X).numpy()
-        mse = ((self._batched(self.model_.reconstruct, torch.from_numpy(x)).numpy() - x) ** 2).reshape(len(x), -1).mean(1)
+        Z = self._inputs(X)
+        mse = (self._batched(self.model_.reconstruct, Z) - Z).pow(2).flatten(1).mean(1).numpy()
         return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
 
     def health(self, X: Any) -> dict[str, float]:
