@@ -103,6 +103,34 @@ def test_latent_density_term_adds_to_the_feature_contributions(fitted, cancer_sp
     np.testing.assert_allclose(no_latent.decision_function(Xte), no_latent.explain(Xte).sum(axis=1), rtol=1e-5)
 
 
+def between_clusters(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normal rows in 6 separated clusters (8-D); anomalies midway between two of them."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=6.0, size=(6, 8))
+    normal = centres[rng.integers(6, size=700)] + rng.normal(size=(700, 8))
+    a = rng.integers(6, size=60)
+    b = (a + rng.integers(1, 6, size=60)) % 6
+    between = 0.5 * (centres[a] + centres[b]) + rng.normal(size=(60, 8))
+    test = np.vstack([normal[500:], between])
+    return normal[:500], test, np.r_[np.zeros(200, int), np.ones(60, int)]
+
+
+def test_local_term_finds_rows_between_clusters_of_normal_data():
+    train, test, y = between_clusters()
+    auc = {w: roc_auc_score(y, AnomalyDetector(**FAST, local_weight=w).fit(train).decision_function(test))
+           for w in ("auto", 0)}
+    assert auc["auto"] > 0.99  # no normal row is near the midpoints
+    assert auc["auto"] > auc[0] + 0.02  # the global terms alone see them less well
+
+
+def test_local_term_is_saved_with_the_model(fitted, cancer_split, tmp_path):
+    _, Xte, _ = cancer_split
+    assert fitted.local_weight_ == 2.0 and fitted.local_centres_.shape[1] == Xte.shape[1]
+    loaded = AnomalyDetector.load(fitted.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.local_centres_.numpy(), fitted.local_centres_.numpy())
+    np.testing.assert_allclose(loaded.decision_function(Xte), fitted.decision_function(Xte), rtol=1e-6)
+
+
 def test_sklearn_clone_pipeline_and_params(cancer_split):
     Xtr, Xte, _ = cancer_split
     det = AnomalyDetector(**FAST, code_size=4)

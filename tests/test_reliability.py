@@ -124,6 +124,8 @@ def saved(data, tmp_path_factory):
     (lambda c: c["params"].update(colour="red"), "unexpected keyword argument 'colour'"),
     (lambda c: c["params"].update(n_estimators="three"), "n_estimators must be an integer"),
     (lambda c: c["params"].update(latent_weight=-1), "latent_weight must be >= 0"),
+    (lambda c: c["state"]["local"].update(scale=-1.0), "local term's scale must be a finite number >= 0"),
+    (lambda c: c["state"].update(local="near"), "the local term must be an object"),
     (lambda c: c.update(adapter={"type": "audio"}), "unknown data adapter"),
 ])
 def test_a_tampered_and_re_signed_config_is_refused_in_one_line(saved, tmp_path, change, message):

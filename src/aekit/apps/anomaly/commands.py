@@ -34,10 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--log-columns", help="comma-separated heavy-tailed columns to log-transform (e.g. Amount)")
     t.add_argument("--impute", choices=["median"], help="fill NaN/inf with the training median instead of failing")
     t.add_argument("--vae", action="store_true", help="a variational autoencoder (Gaussian code), tables or images")
-    t.add_argument("--n-estimators", type=int_at_least(1, 100), default=3,
-                   help="autoencoders in the seed ensemble (default 3)")
+    t.add_argument("--n-estimators", type=int_at_least(1, 100),
+                   help="autoencoders in the seed ensemble (default: 1 for tables, 3 for images)")
     image_size_flag(t)
-    training_flags(t, epochs=100)
+    training_flags(t, epochs=None)  # tables 50, images 100: the detectors' own defaults
 
     s = verbs.add_parser("score", help="score a table (streamed in chunks) or images",
                          description="Score a table in chunks (bounded memory) and write a CSV with score, "
@@ -83,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
     verbose = 0 if args.quiet else 1
     if args.verb == "train":
         params = dict(contamination=args.contamination, threshold=args.threshold, impute=args.impute,
-                      n_estimators=args.n_estimators, epochs=args.epochs, random_state=args.seed, verbose=verbose,
-                      image_size=args.image_size)
+                      random_state=args.seed, verbose=verbose, image_size=args.image_size)
+        # unset: each detector's own default (they differ between tables and images)
+        params.update({k: v for k, v in (("n_estimators", args.n_estimators), ("epochs", args.epochs))
+                       if v is not None})
         if args.categorical:
             params["categorical"] = _split(args.categorical)
         if args.log_columns:

@@ -25,6 +25,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
     smoother than the normal images (a wall, sky) reconstructs with a small absolute error
     (faces vs non-faces: plain error 0.82 AUC, relative error + code density 0.996; see
     benchmarks/anomaly_images.py). ``anomaly_map(X)`` shows where the reconstruction fails.
+    The tables' local density term (``local_weight``) is off for images unless set.
     """
 
     _kind = "anomaly.ImageAnomalyDetector"
@@ -48,6 +49,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
         batch_norm: bool = False,
         feature_weighting: str = "relative",
         latent_weight: float = 1.0,
+        local_weight: float | str = "auto",
         contamination: float = 0.1,
         threshold: str | float | None = None,
         random_state: int = 0,
@@ -70,6 +72,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
         self.batch_norm = batch_norm
         self.feature_weighting = feature_weighting
         self.latent_weight = latent_weight
+        self.local_weight = local_weight
         self.contamination = contamination
         self.threshold = threshold
         self.random_state = random_state

@@ -87,6 +87,9 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     if vae:  # the VAE detector takes its image adapter from the data; it has no image_size of its own
         cls = VAEAnomalyDetector
         params = {k: v for k, v in params.items() if k != "image_size"}
+        # its defaults are the tables' (one member, 50 epochs); images get the image detector's
+        params.setdefault("n_estimators", 3)
+        params.setdefault("epochs", 100)
     check_model_output(out, cls._kind, inputs=[data])
     x = images_of_class(data, normal_value, "--normal-value", size=size)
     return cls(**params).fit_to(x, out, resume=resume, inputs=[data])
