@@ -119,8 +119,8 @@ def test_local_term_finds_rows_between_clusters_of_normal_data():
     train, test, y = between_clusters()
     auc = {w: roc_auc_score(y, AnomalyDetector(**FAST, local_weight=w).fit(train).decision_function(test))
            for w in ("auto", 0)}
-    assert auc["auto"] > 0.99  # no normal row is near the midpoints
-    assert auc["auto"] > auc[0] + 0.02  # the global terms alone see them less well
+    assert auc["auto"] > 0.97  # no normal row is near the midpoints
+    assert auc["auto"] > auc[0] + 0.2  # the global terms alone barely see them (0.58 here)
 
 
 def test_local_term_is_saved_with_the_model(fitted, cancer_split, tmp_path):

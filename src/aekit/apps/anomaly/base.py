@@ -131,20 +131,14 @@ class ReconstructionDetector(FittedModel):
         floor = 1e-3 * float(Z_train.flatten(1).var(0).sum()) + 1e-9
         return centres, max(typical, floor)
 
-    def _local_distances(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each row's squared distance to its nearest centre (in units of ``local_scale_``),
-        and that centre's index."""
-        nearest, index = _nearest_centre(Z, self.local_centres_)
-        return nearest.div_(self.local_scale_), index
-
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``local_weight_`` times the local distance: row totals and (if ``per_feature``) the
         per-feature squared differences to the nearest centre, which sum to them."""
-        nearest, index = self._local_distances(Z)
-        if not per_feature:
-            return nearest.mul_(self.local_weight_), None
+        index = _nearest_centre(Z, self.local_centres_)[1]
+        # the distance to the chosen centre is computed again exactly: the matrix-product
+        # form loses digits for rows far from the origin, and both paths must agree
         parts = (Z.flatten(1) - self.local_centres_[index]).pow_(2).mul_(self.local_weight_ / self.local_scale_)
-        return parts.sum(1), parts.view_as(Z)
+        return parts.sum(1), (parts.view_as(Z) if per_feature else None)
 
     @torch.inference_mode()
     def _feature_weights(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
