@@ -125,7 +125,7 @@ class ReconstructionDetector(FittedModel):
         km = KMeans(n_clusters=n_centres, n_init=1, max_iter=50, random_state=self.random_state).fit(flat)
         centres = torch.from_numpy(km.cluster_centers_).float()
         ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
-        typical = float(_nearest_centre(ref, centres)[0].mean())
+        typical = float(_to_nearest_centre(ref, centres).sum(1).mean())
         # a floor for data whose held-out rows sit on the centres (duplicated rows): a tiny
         # unit would turn any small distance into an enormous score
         floor = 1e-3 * float(Z_train.flatten(1).var(0).sum()) + 1e-9
@@ -134,10 +134,7 @@ class ReconstructionDetector(FittedModel):
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``local_weight_`` times the local distance: row totals and (if ``per_feature``) the
         per-feature squared differences to the nearest centre, which sum to them."""
-        index = _nearest_centre(Z, self.local_centres_)[1]
-        # the distance to the chosen centre is computed again exactly: the matrix-product
-        # form loses digits for rows far from the origin, and both paths must agree
-        parts = (Z.flatten(1) - self.local_centres_[index]).pow_(2).mul_(self.local_weight_ / self.local_scale_)
+        parts = _to_nearest_centre(Z, self.local_centres_).mul_(self.local_weight_ / self.local_scale_)
         return parts.sum(1), (parts.view_as(Z) if per_feature else None)
 
     @torch.inference_mode()
@@ -378,11 +375,13 @@ class ReconstructionDetector(FittedModel):
         self.local_weight_, self.local_centres_, self.local_scale_ = float(weight), centres.float(), float(scale)
 
 
-def _nearest_centre(Z: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squared distance of each row of ``Z`` to its nearest centre, and that centre's index:
-    one matrix product (|z|^2 - 2 z.c + |c|^2), not a [rows x centres x features] difference."""
+def _to_nearest_centre(Z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Per-feature squared differences ``[rows, features]`` of each row of ``Z`` to its
+    nearest centre (they sum to the squared distance).
+
+    The nearest centre comes from one matrix product (the argmin of |c|^2 - 2 z.c, which
+    leaves out the row's own |z|^2), not a [rows x centres x features] difference; the
+    differences to it are then exact, as the product form loses digits far from the origin."""
     flat = Z.flatten(1)
-    dist = torch.addmm((centres * centres).sum(1), flat, centres.T, alpha=-2)
-    dist.add_((flat * flat).sum(1, keepdim=True))
-    nearest, index = dist.min(1)
-    return nearest.clamp_(min=0), index
+    index = torch.addmm((centres * centres).sum(1), flat, centres.T, alpha=-2).argmin(1)
+    return (flat - centres[index]).pow_(2)
