@@ -123,6 +123,18 @@ def test_local_term_finds_rows_between_clusters_of_normal_data():
     assert auc["auto"] > auc[0] + 0.2  # the global terms alone barely see them (0.58 here)
 
 
+def test_local_term_on_duplicated_rows_warns_nothing_and_stays_finite():
+    import warnings
+
+    X = np.ones((200, 4))
+    X[:, 1] = np.arange(200) % 3  # three distinct rows: fewer than the centres asked for
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        det = AnomalyDetector(**FAST).fit(X)
+    normal, odd = det.decision_function(np.array([[1, 1, 1, 1], [1, 5, 1, 1]]))
+    assert np.isfinite(odd) and odd > 100 * normal
+
+
 def test_local_term_is_saved_with_the_model(fitted, cancer_split, tmp_path):
     _, Xte, _ = cancer_split
     assert fitted.local_weight_ == 2.0 and fitted.local_centres_.shape[1] == Xte.shape[1]

@@ -9,6 +9,7 @@ shape) and, where it scores differently, ``_reconstruction_errors`` / ``_member_
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -116,13 +117,16 @@ class ReconstructionDetector(FittedModel):
         is near it (LOF's case). The distance to the nearest centre sees it (a synthetic
         between-clusters set: 0.96 -> 1.00 AUC; benchmarks/anomaly_tabular.py)."""
         from sklearn.cluster import KMeans
+        from sklearn.exceptions import ConvergenceWarning
 
         flat = Z_train.flatten(1).double().numpy()
         rng = np.random.default_rng(self.random_state)
         if len(flat) > LOCAL_FIT_ROWS:
             flat = flat[np.sort(rng.choice(len(flat), LOCAL_FIT_ROWS, replace=False))]
         n_centres = int(min(LOCAL_CENTRES, max(1, len(flat) // ROWS_PER_CENTRE)))
-        km = KMeans(n_clusters=n_centres, n_init=1, max_iter=50, random_state=self.random_state).fit(flat)
+        with warnings.catch_warnings():  # duplicated rows give fewer distinct centres: harmless
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            km = KMeans(n_clusters=n_centres, n_init=1, max_iter=50, random_state=self.random_state).fit(flat)
         centres = torch.from_numpy(km.cluster_centers_).float()
         ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
         typical = float(_to_nearest_centre(ref, centres).sum(1).mean())
