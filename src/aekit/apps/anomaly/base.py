@@ -103,7 +103,7 @@ class ReconstructionDetector(FittedModel):
 
     def _local_weight(self) -> float:
         """``local_weight="auto"``: ``DEFAULT_LOCAL_WEIGHT`` for tables and arrays, 0 for
-        images (not measured there: pixel distances are not what makes an image unusual)."""
+        images (it was chosen on tables and has not been measured on images)."""
         if self.local_weight != "auto":
             return float(self.local_weight)
         return 0.0 if self.adapter_.kind == "image" else DEFAULT_LOCAL_WEIGHT
