@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aekit import AnomalyDetector
 from aekit.apps.anomaly import load_detector
 from aekit.cli import main
 
@@ -242,3 +243,12 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     assert "not a class" in capsys.readouterr().err
     assert main(["anomaly", "eval", str(tmp_path / "imgs"), "--model", str(tmp_path / "m"), "--label-col", "y"]) == 2
     assert "eval and report work on tables" in capsys.readouterr().err
+
+
+def test_train_without_training_flags_uses_the_detector_defaults(card_csv, tmp_path, capsys):
+    model = tmp_path / "m"
+    run_ok(["anomaly", "train", card_csv, "--out", model, "--label-col", "Class", "--quiet"], capsys)
+    det = load_detector(model)
+    defaults = AnomalyDetector().get_params()
+    assert (det.n_estimators, det.epochs) == (defaults["n_estimators"], defaults["epochs"])
+    assert len(det.models_) == defaults["n_estimators"] and det.local_weight_ > 0

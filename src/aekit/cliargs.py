@@ -49,10 +49,10 @@ def float_in(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
-def training_flags(parser: argparse.ArgumentParser, epochs: int | None) -> None:
+def training_flags(parser: argparse.ArgumentParser, epochs: int | None, epochs_default: str = "") -> None:
     """The options every training verb shares: each can resume an interrupted run.
-    ``epochs=None``: the model's own default (it may differ by model kind)."""
-    default = f"default {epochs}" if epochs is not None else "default: the model's"
+    ``epochs=None``: the model's own default, described by ``epochs_default``."""
+    default = f"default {epochs}" if epochs is not None else "default: " + (epochs_default or "the model's")
     parser.add_argument("--epochs", type=int_at_least(1, 100_000), default=epochs,
                         help=f"maximum epochs ({default}; early stopping may end sooner)")
     parser.add_argument("--seed", type=int_at_least(0, 2**31 - 1), default=0)

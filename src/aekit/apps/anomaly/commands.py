@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--n-estimators", type=int_at_least(1, 100),
                    help="autoencoders in the seed ensemble (default: 1 for tables, 3 for images)")
     image_size_flag(t)
-    training_flags(t, epochs=None)  # tables 50, images 100: the detectors' own defaults
+    training_flags(t, epochs=None, epochs_default="50 for tables, 100 for images")
 
     s = verbs.add_parser("score", help="score a table (streamed in chunks) or images",
                          description="Score a table in chunks (bounded memory) and write a CSV with score, "
