@@ -327,7 +327,9 @@ def load_model(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[di
         try:
             return _load_once(path, kinds)
         except (ModelFileError, OSError) as exc:
-            moved = before is not None and _identity(path) != before
+            # moved, or appeared: a swap that began and ended while this read failed (the
+            # directory was missing for an instant, and the writer is already done)
+            moved = _identity(path) != before
             if attempt + 1 < LOAD_RETRIES and (moved or _swap_in_progress(path)):
                 time.sleep(0.02)
                 continue
