@@ -1,4 +1,4 @@
-"""Files -> tensors and back: tables now; images, audio and text adapters join here."""
+"""Files -> tensors and back: tables, images and audio (``data.audio``); text joins here."""
 from .bundled import load_breast_cancer_frame
 from .preprocess import TabularPreprocessor
 from .tables import as_frame, iter_table, read_table, split_columns

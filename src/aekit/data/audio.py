@@ -1,0 +1,232 @@
+"""Audio in and out: recordings -> log-mel frames -> recordings, with every bad input named.
+
+- ``read_audio``: WAV/FLAC/OGG/... through ``soundfile``; stereo is mixed down, another sample
+  rate resampled and heavy clipping reported, each as a one-line notice; empty, silent, too
+  short, truncated or non-audio files are a one-line ``DataError``.
+- ``AudioSpec``: the analysis settings (sample rate, FFT, hop, mel bands) saved with a model.
+- ``log_mel`` / ``mel_to_wave``: features, and Griffin-Lim back to a waveform (the vocoder
+  floor: it ships with librosa, nothing to download).
+- ``MelNormalizer``: per-bin mean and spread of training frames, saved with a model.
+- ``pad_batch``: variable-length utterances as one padded batch and its mask.
+- ``write_wav``: 16-bit PCM, written atomically.
+- ``speaker_files``: a training corpus as (file, speaker) pairs from a folder of speaker
+  subfolders or a CSV with ``path`` and ``speaker`` columns.
+
+librosa is imported inside the functions that need it: importing it costs about a second.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checks import check_int
+from ..errors import DataError, ModelFileError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+MIN_SECONDS = 0.25  # shorter than this has too few frames for any speaker or content code
+SILENCE_PEAK = 1e-4  # a peak below this (about -80 dBFS) is silence, not speech
+CLIPPED_SHARE = 0.01  # samples at full scale above this share: the recording is clipped
+LOG_FLOOR = 1e-5  # mel power floor before the log (-100 dB): silence stays finite
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """How recordings become frames. The defaults suit speech at 16 kHz (64 ms windows,
+    16 ms hop, 80 mel bands up to 8 kHz)."""
+
+    sample_rate: int = 16_000
+    n_fft: int = 1024
+    hop_length: int = 256
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float | None = None
+
+    def __post_init__(self) -> None:
+        check_int(self.sample_rate, "sample_rate", 1000, 192_000)
+        check_int(self.n_fft, "n_fft", 16, 1 << 16)
+        check_int(self.hop_length, "hop_length", 1, self.n_fft)
+        check_int(self.n_mels, "n_mels", 1, 512)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> AudioSpec:
+        if not isinstance(d, dict):
+            raise ModelFileError(f"config.json: the audio settings must be an object, got {d!r}")
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"config.json: invalid audio settings ({exc})") from None
+
+    def frames(self, n_samples: int) -> int:
+        """Frames ``log_mel`` makes of ``n_samples`` samples (centred windows)."""
+        return 1 + n_samples // self.hop_length
+
+
+def read_audio(path: str | os.PathLike[str], sample_rate: int,
+               notices: list[str] | None = None) -> np.ndarray:
+    """A mono float32 waveform in [-1, 1] at ``sample_rate``. What was changed (stereo mixed
+    down, resampled) or is suspicious (clipping) is appended to ``notices`` as one line each;
+    what cannot be used raises ``DataError`` naming the file."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if path.is_dir():
+        raise DataError(f"{path} is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty")
+    try:
+        wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path} is not an audio file that can be read ({detail})") from None
+    notes = notices if notices is not None else []
+    if wave.shape[0] == 0:
+        raise DataError(f"{path} holds no audio samples (empty or truncated)")
+    if not np.isfinite(wave).all():
+        raise DataError(f"{path} holds NaN or infinite samples")
+    if wave.shape[1] > 1:
+        notes.append(f"{path.name}: {wave.shape[1]} channels mixed down to mono")
+    wave = wave.mean(axis=1)
+    if rate != sample_rate:
+        import librosa
+
+        notes.append(f"{path.name}: resampled from {rate} Hz to {sample_rate} Hz")
+        wave = librosa.resample(wave, orig_sr=rate, target_sr=sample_rate).astype(np.float32)
+    seconds = len(wave) / sample_rate
+    if seconds < MIN_SECONDS:
+        raise DataError(f"{path} is too short: {seconds:.3f} s (at least {MIN_SECONDS} s)")
+    peak = float(np.abs(wave).max())
+    if peak < SILENCE_PEAK:
+        raise DataError(f"{path} is silent (peak {peak:.2g})")
+    clipped = float(np.mean(np.abs(wave) >= 0.999))
+    if clipped > CLIPPED_SHARE:
+        notes.append(f"{path.name}: {100 * clipped:.1f}% of the samples are clipped at full scale")
+    return np.clip(wave, -1.0, 1.0)
+
+
+def log_mel(wave: np.ndarray, spec: AudioSpec) -> np.ndarray:
+    """Log mel power spectrogram ``[n_mels, frames]`` (natural log, floored at 1e-5)."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=np.asarray(wave, dtype=np.float32), sr=spec.sample_rate,
+                                         n_fft=spec.n_fft, hop_length=spec.hop_length, n_mels=spec.n_mels,
+                                         fmin=spec.fmin, fmax=spec.fmax, power=2.0)
+    return np.log(np.maximum(mel, LOG_FLOOR)).astype(np.float32)
+
+
+def mel_to_wave(logmel: np.ndarray, spec: AudioSpec, n_iter: int = 32, length: int | None = None) -> np.ndarray:
+    """Griffin-Lim inversion of a log-mel spectrogram (the vocoder floor): the mel bands are
+    mapped back to linear frequencies by non-negative least squares, then phase is iterated."""
+    import librosa
+
+    logmel = np.asarray(logmel, dtype=np.float32)
+    if logmel.ndim != 2 or logmel.shape[0] != spec.n_mels:
+        raise DataError(f"a log-mel spectrogram must be [{spec.n_mels}, frames], got {list(logmel.shape)}")
+    wave = librosa.feature.inverse.mel_to_audio(np.exp(logmel), sr=spec.sample_rate, n_fft=spec.n_fft,
+                                                hop_length=spec.hop_length, fmin=spec.fmin, fmax=spec.fmax,
+                                                power=2.0, n_iter=n_iter, length=length)
+    return np.clip(wave, -1.0, 1.0).astype(np.float32)
+
+
+def write_wav(path: str | os.PathLike[str], wave: np.ndarray, sample_rate: int) -> Path:
+    """Write 16-bit PCM WAV atomically (a crash never leaves half a file)."""
+    import soundfile as sf
+
+    from ..io import atomic_path
+
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim != 1 or not len(wave) or not np.isfinite(wave).all():
+        raise DataError("a waveform to write must be a non-empty 1-D array of finite samples")
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    return Path(path)
+
+
+class MelNormalizer:
+    """Per-bin mean and standard deviation of training frames: features in, about N(0, 1)
+    out, and back. Saved with a model (``to_dict`` / ``from_dict``)."""
+
+    def __init__(self, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
+        self.mean_, self.std_ = mean, std
+
+    def fit(self, mels: list[np.ndarray]) -> MelNormalizer:
+        frames = np.concatenate([m for m in mels], axis=1)
+        self.mean_ = frames.mean(axis=1).astype(np.float32)
+        self.std_ = np.maximum(frames.std(axis=1), 1e-3).astype(np.float32)
+        return self
+
+    def transform(self, mel: np.ndarray) -> np.ndarray:
+        return ((mel - self.mean_[:, None]) / self.std_[:, None]).astype(np.float32)
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return (z * self.std_[:, None] + self.mean_[:, None]).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": [float(v) for v in self.mean_], "std": [float(v) for v in self.std_]}
+
+    @classmethod
+    def from_dict(cls, d: Any, n_mels: int) -> MelNormalizer:
+        try:
+            mean = np.asarray(d["mean"], dtype=np.float32)
+            std = np.asarray(d["std"], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"config.json: invalid mel normalisation ({exc})") from None
+        if mean.shape != (n_mels,) or std.shape != (n_mels,) or not np.isfinite(mean).all() \
+                or not np.isfinite(std).all() or (std <= 0).any():
+            raise ModelFileError(f"config.json: the mel normalisation needs {n_mels} finite means and spreads > 0")
+        return cls(mean, std)
+
+
+def pad_batch(mels: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Utterances ``[n_mels, T_i]`` as one batch ``[B, n_mels, T_max]`` (zero-padded) and its
+    mask ``[B, T_max]`` (True on real frames)."""
+    if not mels:
+        raise DataError("no utterances to batch")
+    n_mels = {m.shape[0] for m in mels}
+    if len(n_mels) != 1:
+        raise DataError(f"utterances have different numbers of mel bands: {sorted(n_mels)}")
+    longest = max(m.shape[1] for m in mels)
+    batch = torch.zeros(len(mels), n_mels.pop(), longest)
+    mask = torch.zeros(len(mels), longest, dtype=torch.bool)
+    for i, m in enumerate(mels):
+        batch[i, :, :m.shape[1]] = torch.from_numpy(np.asarray(m, dtype=np.float32))
+        mask[i, :m.shape[1]] = True
+    return batch, mask
+
+
+def speaker_files(source: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+    """``(file, speaker)`` pairs of a training corpus: a folder with one subfolder of audio
+    files per speaker, or a CSV with ``path`` and ``speaker`` columns (relative paths are
+    relative to the CSV)."""
+    source = Path(source)
+    if not source.exists():
+        raise DataError(f"{source} does not exist")
+    if source.is_dir():
+        pairs = [(f, d.name) for d in sorted(source.iterdir()) if d.is_dir()
+                 for f in sorted(d.iterdir()) if f.suffix.lower() in AUDIO_SUFFIXES]
+        if not pairs:
+            raise DataError(f"{source} has no speaker subfolders with audio files ({', '.join(AUDIO_SUFFIXES)})")
+    else:
+        from .tables import read_table
+
+        table = read_table(source)
+        missing = [c for c in ("path", "speaker") if c not in table.columns]
+        if missing:
+            raise DataError(f"{source} needs the columns path and speaker (missing: {', '.join(missing)})")
+        pairs = [((Path(p) if Path(p).is_absolute() else source.parent / p), str(s))
+                 for p, s in zip(table["path"].astype(str), table["speaker"], strict=True)]
+        if not pairs:
+            raise DataError(f"{source} lists no recordings")
+    speakers = {s for _, s in pairs}
+    if len(speakers) < 2:
+        raise DataError(f"{source}: voice conversion needs recordings of at least 2 speakers, found {len(speakers)}")
+    return pairs
