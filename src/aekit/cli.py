@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "aekit.apps.anomaly.commands",
     "aekit.apps.generate.commands",
     "aekit.apps.codes.commands",
+    "aekit.apps.voice.commands",
 )
 
 

@@ -64,6 +64,7 @@ class FittedModel(BaseEstimator):
     _array_adapter: ClassVar[str] = "table"  # what data="auto" makes of a 2-D array
     _min_rows: ClassVar[int] = MIN_TRAIN_ROWS
     _fitted_attr: ClassVar[str] = "model_"  # set last by fit: its presence means fitted
+    _network_class: ClassVar[type] = AutoEncoder  # what its networks are rebuilt as (spec / from_spec)
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
@@ -206,7 +207,8 @@ class FittedModel(BaseEstimator):
             est = cls(**params)
             est._check_params()
             est.adapter_ = adapter_from_dict(config["adapter"])
-            networks = {name: load_network(spec, groups.get(name, {})) for name, spec in config["networks"].items()}
+            networks = {name: load_network(spec, groups.get(name, {}), cls._network_class)
+                        for name, spec in config["networks"].items()}
             est._set_state(networks, config["state"], groups)
         except ModelFileError as exc:
             raise ModelFileError(f"{path}: {exc}") from None
@@ -216,18 +218,19 @@ class FittedModel(BaseEstimator):
         return est
 
 
-def load_network(spec: dict[str, Any], tensors: dict[str, torch.Tensor]) -> AutoEncoder:
-    """An AutoEncoder from its spec and weights. The spec is first built on the meta device
+def load_network(spec: dict[str, Any], tensors: dict[str, torch.Tensor], network_class: type = AutoEncoder) -> Any:
+    """A network (an ``AutoEncoder`` unless ``network_class`` says otherwise: anything with
+    ``spec()`` / ``from_spec``) from its spec and weights. The spec is first built on the meta device
     (no memory) and its parameter shapes compared with the weights, so a spec that asks for
     a huge network, or weights of another shape, fail before anything is allocated."""
     with torch.device("meta"):
-        skeleton = AutoEncoder.from_spec(spec)
+        skeleton = network_class.from_spec(spec)
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in tensors.items()}
     if expected != found:
         diff = sorted(set(expected) ^ set(found)) or [k for k in expected if expected[k] != found[k]]
         raise ModelFileError(f"the weights do not match the network in config.json (e.g. {diff[0]!r})")
-    model = AutoEncoder.from_spec(spec)
+    model = network_class.from_spec(spec)
     model.load_state_dict(tensors)
     model.eval()
     return model

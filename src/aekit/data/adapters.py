@@ -13,8 +13,10 @@ as JSON (it lives in the model's config.json). ``describe()`` says what a sample
   in [0, 1], converted to the training images' channels and size (``ImageSpec``).
 - ``ArrayAdapter``: plain numeric arrays ``[N, ...]`` used as they are (shape checked).
 
-Audio (log-mel frames with a mask) and token sequences (a vocabulary) join as adapters of
-the same shape: a fitted state in JSON, ``fit_transform``/``transform``, a sample shape.
+- ``AudioAdapter``: recordings (files, folders, a CSV of paths, or waveforms) as normalised
+  log-mel frames ``[N, n_mels, T_max]`` with a mask ``[N, T_max]`` (``data.audio``).
+
+Token sequences (a vocabulary) join as an adapter of the same shape.
 """
 from __future__ import annotations
 
@@ -27,11 +29,12 @@ import torch
 
 from ..checks import check_choice, check_image_size, check_int
 from ..errors import DataError, ModelFileError, NotFittedError
+from .audio import AudioSpec, MelNormalizer, audio_items, log_mel, pad_batch, read_audio
 from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
 from .preprocess import FLOAT32_MAX, TabularPreprocessor
 from .tables import as_frame
 
-ADAPTER_CHOICES = ("auto", "table", "image", "array")
+ADAPTER_CHOICES = ("auto", "table", "image", "array", "audio")
 
 
 class DataAdapter:
@@ -168,6 +171,55 @@ class ArrayAdapter(DataAdapter):
         return adapter
 
 
+class AudioAdapter(DataAdapter):
+    """Recordings -> per-bin normalised log-mel frames and a mask (see ``data.audio``).
+
+    ``X``: an audio file, a folder (searched recursively), a CSV with a ``path`` column, a
+    list of such paths, or a list of 1-D waveforms at ``spec.sample_rate``. What reading
+    changed (stereo, sample rate, clipping) is kept in ``notices_``, one line each."""
+
+    kind = "audio"
+
+    def __init__(self, spec: AudioSpec | None = None) -> None:
+        self.spec = spec or AudioSpec()
+        self.notices_: list[str] = []
+
+    def fit_transform(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        mels = self.mels(X)
+        self.normalizer = MelNormalizer().fit(mels)
+        self.sample_shape = (self.spec.n_mels,)
+        return pad_batch([self.normalizer.transform(m) for m in mels])
+
+    def transform(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_fitted()
+        return pad_batch([self.normalizer.transform(m) for m in self.mels(X)])
+
+    def mels(self, X: Any) -> list[np.ndarray]:
+        """Log-mel spectrograms (not normalised) of every recording in ``X``."""
+        items = audio_items(X)
+        self.notices_ = []
+        waves = [w if isinstance(w, np.ndarray) else read_audio(w, self.spec.sample_rate, self.notices_) for w in items]
+        for w in waves:
+            if w.ndim != 1 or len(w) < self.spec.n_fft // 2:
+                raise DataError(f"a waveform must be 1-D with at least {self.spec.n_fft // 2} samples, "
+                                f"got shape {list(w.shape)}")
+        return [log_mel(w, self.spec) for w in waves]
+
+    def describe(self) -> str:
+        return f"recordings at {self.spec.sample_rate} Hz as {self.spec.n_mels} log-mel bands"
+
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"type": self.kind, "spec": self.spec.to_dict(), "normalizer": self.normalizer.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AudioAdapter:
+        adapter = cls(AudioSpec.from_dict(d.get("spec")))
+        adapter.normalizer = MelNormalizer.from_dict(d.get("normalizer"), adapter.spec.n_mels)
+        adapter.sample_shape = (adapter.spec.n_mels,)
+        return adapter
+
+
 def _numeric_array(X: Any) -> np.ndarray:
     if isinstance(X, pd.DataFrame):
         X = X.to_numpy()
@@ -184,7 +236,7 @@ def _numeric_array(X: Any) -> np.ndarray:
     return x
 
 
-ADAPTERS: dict[str, type[DataAdapter]] = {a.kind: a for a in (TableAdapter, ImageAdapter, ArrayAdapter)}
+ADAPTERS: dict[str, type[DataAdapter]] = {a.kind: a for a in (TableAdapter, ImageAdapter, ArrayAdapter, AudioAdapter)}
 
 
 def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
@@ -212,6 +264,8 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
         return TableAdapter(options.get("categorical", "auto"), options.get("log_columns"), options.get("impute"))
     if kind == "image":
         return ImageAdapter(options.get("image_size"))
+    if kind == "audio":
+        return AudioAdapter(options.get("audio_spec"))
     return ArrayAdapter()
 
 

@@ -203,7 +203,29 @@ def pad_batch(mels: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return batch, mask
 
 
-def speaker_files(source: str | os.PathLike[str]) -> list[tuple[Path, str]]:
+def audio_items(X: Any) -> list[Path | np.ndarray]:
+    """The recordings in ``X``: an audio file, a folder (searched recursively), a CSV with a
+    ``path`` column, a list of paths, or a list of 1-D waveforms (kept as they are)."""
+    if isinstance(X, (str, os.PathLike)):
+        path = Path(X)
+        if path.is_dir():
+            files = sorted(f for f in path.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
+            if not files:
+                raise DataError(f"{path} has no audio files ({', '.join(AUDIO_SUFFIXES)})")
+            return list(files)
+        if path.suffix.lower() in (".csv", ".tsv", ".parquet"):
+            return [p for p, _ in speaker_files(path, min_speakers=1)]
+        return [path]
+    if isinstance(X, np.ndarray) and X.ndim == 1:
+        return [X]
+    if isinstance(X, (list, tuple)):
+        if not X:
+            raise DataError("no recordings given")
+        return [np.asarray(x, dtype=np.float32) if isinstance(x, np.ndarray) else Path(x) for x in X]
+    raise DataError(f"expected audio files, a folder, a CSV of paths or waveforms, got {type(X).__name__}")
+
+
+def speaker_files(source: str | os.PathLike[str], min_speakers: int = 2) -> list[tuple[Path, str]]:
     """``(file, speaker)`` pairs of a training corpus: a folder with one subfolder of audio
     files per speaker, or a CSV with ``path`` and ``speaker`` columns (relative paths are
     relative to the CSV)."""
@@ -219,14 +241,16 @@ def speaker_files(source: str | os.PathLike[str]) -> list[tuple[Path, str]]:
         from .tables import read_table
 
         table = read_table(source)
-        missing = [c for c in ("path", "speaker") if c not in table.columns]
+        missing = [c for c in ("path", "speaker") if c not in table.columns and (c == "path" or min_speakers > 1)]
         if missing:
             raise DataError(f"{source} needs the columns path and speaker (missing: {', '.join(missing)})")
+        speaker_column = table["speaker"] if "speaker" in table.columns else [""] * len(table)
         pairs = [((Path(p) if Path(p).is_absolute() else source.parent / p), str(s))
-                 for p, s in zip(table["path"].astype(str), table["speaker"], strict=True)]
+                 for p, s in zip(table["path"].astype(str), speaker_column, strict=True)]
         if not pairs:
             raise DataError(f"{source} lists no recordings")
     speakers = {s for _, s in pairs}
-    if len(speakers) < 2:
-        raise DataError(f"{source}: voice conversion needs recordings of at least 2 speakers, found {len(speakers)}")
+    if len(speakers) < min_speakers:
+        raise DataError(f"{source}: voice conversion needs recordings of at least {min_speakers} speakers, "
+                        f"found {len(speakers)}")
     return pairs

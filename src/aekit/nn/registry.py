@@ -15,6 +15,7 @@ from .bottlenecks import Bottleneck, ContinuousBottleneck, GaussianBottleneck
 from .conv import ConvDecoder, ConvEncoder
 from .discrete import BinaryBottleneck, OneHotBottleneck, VQBottleneck
 from .mlp import MLP
+from .sequence import AdaINDecoder, ContentEncoder, StyleEncoder
 from .split import SplitBottleneck
 
 BOTTLENECKS: dict[str, type[Bottleneck]] = {
@@ -30,6 +31,9 @@ MODULES: dict[str, type[nn.Module]] = {
     "mlp": MLP,
     "conv_encoder": ConvEncoder,
     "conv_decoder": ConvDecoder,
+    "content_encoder": ContentEncoder,
+    "style_encoder": StyleEncoder,
+    "adain_decoder": AdaINDecoder,
     **BOTTLENECKS,
 }
 _NAMES = {cls: name for name, cls in MODULES.items()}

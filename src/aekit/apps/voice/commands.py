@@ -1,0 +1,44 @@
+"""``aekit voice train`` / ``aekit voice convert``."""
+from __future__ import annotations
+
+import argparse
+
+from ...cliargs import int_at_least, report, training_flags
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("voice", help="voice conversion: A's words in B's voice, from one utterance of B",
+                       description="A speech autoencoder whose code is split into content and speaker; "
+                                   "converting swaps the speaker part.")
+    p.set_defaults(run=run)
+    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    t = verbs.add_parser("train", help="train on recordings (no speaker labels or parallel sentences needed)",
+                         description="Train on every recording under DATA: a folder of speaker subfolders, any "
+                                     "folder of WAV/FLAC files, or a CSV with a path column.")
+    t.add_argument("data")
+    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument("--segment-frames", type=int_at_least(8, 4096), default=128,
+                   help="training crop length in 16 ms frames (default 128)")
+    training_flags(t, epochs=40)
+    c = verbs.add_parser("convert", help="say the source recording in the target speaker's voice",
+                         description="Write SOURCE's words in TARGET's voice to OUT (a WAV file as long as SOURCE).")
+    c.add_argument("--source", required=True, help="recording whose words are kept")
+    c.add_argument("--target", required=True, help="one recording of the voice to speak them in")
+    c.add_argument("--out", required=True, help="WAV file to write (never one of the inputs)")
+    c.add_argument("--model", required=True, help="model directory from 'aekit voice train'")
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    if args.verb == "train":
+        vc = jobs.train_corpus(args.data, args.out, resume=args.resume, epochs=args.epochs,
+                               segment_frames=args.segment_frames, random_state=args.seed,
+                               verbose=0 if args.quiet else 1)
+        report(f"trained on {vc.adapter_.describe()}; model written to {args.out}")
+    else:
+        out, notices = jobs.convert_files(args.source, args.target, args.out, args.model)
+        for line in notices:
+            print(f"notice: {line}")
+        print(f"wrote {out}")
+    return 0

@@ -1,0 +1,153 @@
+"""One-shot voice conversion with a split sequence autoencoder (AdaIN-VC).
+
+Training is plain self-reconstruction of log-mel segments: the content encoder's instance
+normalisation and narrow code leave the voice to the style vector, so no speaker labels and
+no parallel sentences are needed. ``convert(source, target)`` keeps the content frames of
+``source`` and takes the style vector from one utterance of ``target``, who may never have
+been heard in training; Griffin-Lim turns the frames back into a waveform.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...checks import check_int
+from ...data.adapters import AudioAdapter
+from ...data.audio import AudioSpec, log_mel, mel_to_wave, read_audio
+from ...errors import DataError
+from ...estimator import FittedModel, TensorGroups, check_train_rows
+from ...nn.sequence import SplitSequenceAutoEncoder
+
+Recording = str | os.PathLike[str] | np.ndarray
+
+
+class VoiceConverter(FittedModel):
+    """Voice conversion without parallel data.
+
+    ``fit(X)``: recordings (a folder searched recursively, a CSV with a ``path`` column, a
+    list of files or of 16 kHz waveforms); speaker labels are not needed. Each recording
+    gives ``segments_per_utterance`` random crops of ``segment_frames`` frames (16 ms each).
+    ``convert(source, target)``: the waveform of ``source`` spoken in ``target``'s voice.
+    """
+
+    _kind = "voice.VoiceConverter"
+    _network_class = SplitSequenceAutoEncoder
+    _min_rows = 2
+
+    def __init__(self, *, hidden: int = 192, code_channels: int = 8, style_size: int = 64, layers: int = 3,
+                 segment_frames: int = 128, segments_per_utterance: int = 4, epochs: int = 40, batch_size: int = 32,
+                 lr: float = 1e-3, patience: int = 8, validation_fraction: float = 0.1, sample_rate: int = 16_000,
+                 griffin_lim_iters: int = 32, random_state: int = 0, verbose: int = 0,
+                 checkpoint_dir: str | None = None, resume: bool = False) -> None:
+        self.hidden = hidden
+        self.code_channels = code_channels
+        self.style_size = style_size
+        self.layers = layers
+        self.segment_frames = segment_frames
+        self.segments_per_utterance = segments_per_utterance
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.sample_rate = sample_rate
+        self.griffin_lim_iters = griffin_lim_iters
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        for name, low, high in (("hidden", 1, 4096), ("code_channels", 1, 512), ("style_size", 1, 4096),
+                                ("layers", 1, 32), ("segment_frames", 8, 4096), ("segments_per_utterance", 1, 1000),
+                                ("griffin_lim_iters", 1, 1000)):
+            check_int(getattr(self, name), name, low, high)
+        AudioSpec(sample_rate=self.sample_rate)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X: Any, y: Any = None) -> VoiceConverter:
+        """Learn to rebuild the recordings in ``X`` (``y`` is ignored: no speaker labels)."""
+        self._check_params()
+        self.adapter_ = AudioAdapter(AudioSpec(sample_rate=self.sample_rate))
+        frames, mask = self.adapter_.fit_transform(X)
+        check_train_rows(len(frames), self._min_rows)
+        train_idx, val_idx = self._split(len(frames))
+        rng = np.random.default_rng(self.random_state)
+        train = self._segments(frames[train_idx], mask[train_idx], rng)
+        val = self._segments(frames[val_idx], mask[val_idx], rng) if len(val_idx) else None
+        torch.manual_seed(self.random_state)
+        model = SplitSequenceAutoEncoder.build(self.adapter_.spec.n_mels, self.hidden, self.code_channels,
+                                               self.style_size, self.layers)
+        result = self._train(model, train, val, seed=self.random_state, name="model", desc="voice autoencoder")
+        self.training_history_ = result.history
+        self.model_ = model
+        return self
+
+    def _segments(self, frames: torch.Tensor, mask: torch.Tensor,
+                  rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random crops of ``segment_frames`` frames (shorter recordings whole, padded, masked)."""
+        length = self.segment_frames
+        crops, masks = [], []
+        for x, m in zip(frames, mask, strict=True):
+            n = int(m.sum())
+            for _ in range(self.segments_per_utterance if n > length else 1):
+                start = int(rng.integers(0, max(n - length, 0) + 1))
+                crop, keep = torch.zeros(x.shape[0], length), torch.zeros(length, dtype=torch.bool)
+                piece = x[:, start:min(start + length, n)]
+                crop[:, :piece.shape[1]], keep[:piece.shape[1]] = piece, True
+                crops.append(crop)
+                masks.append(keep)
+        return torch.stack(crops), torch.stack(masks)
+
+    # ------------------------------------------------------------------ conversion
+    def _frames(self, recording: Recording, role: str) -> tuple[torch.Tensor, int]:
+        """Normalised frames ``[1, n_mels, T]`` of one recording, and its length in samples.
+        What reading changed (resampling, mixing down) is added to ``notices_``."""
+        self._check_fitted()
+        spec = self.adapter_.spec
+        if isinstance(recording, np.ndarray):
+            wave = np.asarray(recording, dtype=np.float32)
+            if wave.ndim != 1 or len(wave) < spec.n_fft // 2 or not np.isfinite(wave).all():
+                raise DataError(f"the {role} waveform must be 1-D, finite, with at least {spec.n_fft // 2} samples")
+        elif isinstance(recording, (str, os.PathLike)):
+            wave = read_audio(recording, spec.sample_rate, self.notices_)
+        else:
+            raise DataError(f"the {role} must be an audio file or a 1-D waveform, got {type(recording).__name__}")
+        mel = self.adapter_.normalizer.transform(log_mel(wave, spec))
+        return torch.from_numpy(mel).unsqueeze(0), len(wave)
+
+    @torch.inference_mode()
+    def _converted_mel(self, source: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+        return self.adapter_.normalizer.inverse(self.model_.convert(source, target)[0].numpy())
+
+    def convert_frames(self, source: Recording, target: Recording) -> np.ndarray:
+        """Log-mel frames ``[n_mels, T_source]`` of ``source`` in ``target``'s voice."""
+        self.notices_: list[str] = []
+        return self._converted_mel(self._frames(source, "source")[0], self._frames(target, "target")[0])
+
+    def convert(self, source: Recording, target: Recording) -> np.ndarray:
+        """The waveform of ``source`` spoken in the voice of ``target`` (one utterance of the
+        target speaker is enough), at ``sample_rate``, exactly as long as ``source``."""
+        self.notices_ = []
+        src, n_samples = self._frames(source, "source")
+        mel = self._converted_mel(src, self._frames(target, "target")[0])
+        return mel_to_wave(mel, self.adapter_.spec, n_iter=self.griffin_lim_iters, length=n_samples)
+
+    @torch.inference_mode()
+    def reconstruction_error(self, X: Any) -> float:
+        """Mean absolute error (normalised log-mel units) of rebuilding the recordings in ``X``."""
+        self._check_fitted()
+        frames, mask = self.adapter_.transform(X)
+        return float(self.model_.loss(frames, 1.0, mask)[0])
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> tuple[dict[str, Any], TensorGroups]:
+        return {"epochs_run": len(getattr(self, "training_history_", []))}, {}
+
+    def _set_state(self, networks: dict[str, Any], state: dict[str, Any], groups: TensorGroups) -> None:
+        self.model_ = networks["model"]
+        self.training_history_ = []

@@ -1,0 +1,29 @@
+"""What the voice commands do, callable from Python: train from a corpus, convert files."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ...data.audio import write_wav
+from ...errors import DataError
+from ...io import check_output_file
+from .converter import VoiceConverter
+
+
+def train_corpus(data: str | os.PathLike[str], out: str | os.PathLike[str], *, resume: bool = False,
+                 **params: object) -> VoiceConverter:
+    """Train on every recording under ``data`` (a folder of speaker subfolders, any folder of
+    audio files, or a CSV with a ``path`` column) and save the model at ``out``."""
+    return VoiceConverter(**params).fit_to(data, out, resume=resume, inputs=[data])
+
+
+def convert_files(source: str | os.PathLike[str], target: str | os.PathLike[str], out: str | os.PathLike[str],
+                  model: str | os.PathLike[str]) -> tuple[Path, list[str]]:
+    """Write ``source`` spoken in ``target``'s voice to the WAV file ``out``; the notices
+    (resampled, mixed down, clipped) are returned, one line each."""
+    out = check_output_file(out, inputs=[source, target], suffixes=(".wav",))
+    if not Path(model).exists():
+        raise DataError(f"model {model} does not exist (train one with: aekit voice train DATA --out MODEL)")
+    vc = VoiceConverter.load(model)
+    wave = vc.convert(source, target)
+    return write_wav(out, wave, vc.sample_rate), vc.notices_
