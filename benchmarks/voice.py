@@ -1,0 +1,195 @@
+"""Voice conversion on real speech (VCC2016, 5 speakers, ../shared/data/speech/vcc2016).
+
+Protocol (issue 12): train non-parallel on sentence ids 100001-100120, each training speaker
+with its own disjoint ids; one speaker (``--unseen``, default TF1) is left out of training.
+Test on the parallel ids 100121-100150: convert sentence i of speaker A into the voice of
+speaker B, given one other utterance of B (the style reference: B saying sentence i+1), and
+compare with B's real recording of sentence i.
+
+Metrics (all from the converted *waveforms*, vocoder included):
+- speaker: a logistic-regression speaker classifier on per-utterance MFCC statistics, trained
+  on real non-test utterances of all 5 speakers; share of conversions classified as the target
+  and as the source (seen targets and the unseen one separately);
+- content: the converted utterance's sentence identified among the test sentences by the
+  smallest DTW distance (MFCC) to the target speaker's real recordings of them;
+- MCD (mel cepstral distortion, dB, c1-c24 of a 24-coefficient MFCC, DTW-aligned; defined in
+  ``mcd``) to the target's real recording of the same sentence, beside the floor (the target's
+  own recording through the vocoder), the ceiling (no conversion) and a trivial baseline (the
+  source's per-bin log-mel mean and spread moved to the target reference's);
+- leakage: a speaker classifier on content-code frames (see ``leakage``), trained on
+  training ids, tested per utterance on test ids of the seen speakers (chance 1/4);
+- real-time factor of ``convert`` (seconds per second of audio, vocoder included).
+
+    python benchmarks/voice.py                     # train (about 3 minutes) and evaluate
+    python benchmarks/voice.py --epochs 5 --sentences 5   # a quick look
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED, table  # noqa: E402
+
+from aekit.apps.voice import VoiceConverter  # noqa: E402
+from aekit.data.audio import AudioSpec, log_mel, mel_to_wave, read_audio  # noqa: E402
+
+SPEAKERS = ("SF1", "SF2", "SM1", "TF1", "TM1")
+TRAIN_IDS = range(100001, 100121)
+TEST_IDS = range(100121, 100151)
+SPEC = AudioSpec()
+N_MFCC = 25  # c0..c24; MCD uses c1..c24
+
+
+def path(speaker: str, sid: int) -> Path:
+    return SHARED / "speech" / "vcc2016" / speaker / f"{sid}.flac"
+
+
+def mfcc(wave: np.ndarray) -> np.ndarray:
+    """``[frames, 25]`` mel cepstrum c0..c24: the cosine-series coefficients of the natural-log
+    mel *amplitude* spectrum (DCT-II divided by the number of bands), the scale on which the
+    MCD formula below gives its usual decibels."""
+    from scipy.fft import dct
+
+    log_amplitude = 0.5 * log_mel(wave, SPEC)  # log_mel is the log of power
+    return (dct(log_amplitude, type=2, axis=0, norm=None)[:N_MFCC] / SPEC.n_mels).T
+
+
+def dtw_path(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float]:
+    """Aligned frame index pairs of two MFCC sequences (c1.., Euclidean) and the mean cost."""
+    import librosa
+
+    cost, wp = librosa.sequence.dtw(X=a[:, 1:].T, Y=b[:, 1:].T, metric="euclidean")
+    return wp[::-1], float(cost[-1, -1] / len(wp))
+
+
+def mcd(a: np.ndarray, b: np.ndarray) -> float:
+    """Mel cepstral distortion in dB: mean over DTW-aligned frames of
+    (10 / ln 10) * sqrt(2 * sum_{d=1..24} (c_d - c'_d)^2)."""
+    wp, _ = dtw_path(a, b)
+    diff = a[wp[:, 0], 1:] - b[wp[:, 1], 1:]
+    return float(np.mean(10 / np.log(10) * np.sqrt(2 * (diff ** 2).sum(axis=1))))
+
+
+def utterance_features(m: np.ndarray) -> np.ndarray:
+    return np.concatenate([m.mean(axis=0), m.std(axis=0)])
+
+
+def speaker_classifier(examples: list[tuple[np.ndarray, str]]):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.stack([x for x, _ in examples])
+    y = [s for _, s in examples]
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0)).fit(X, y)
+
+
+def mean_var_shift(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The trivial baseline: the source's per-bin log-mel statistics moved to the reference's."""
+    s, r = log_mel(source, SPEC), log_mel(reference, SPEC)
+    z = (s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-5)
+    return mel_to_wave(z * r.std(1, keepdims=True) + r.mean(1, keepdims=True), SPEC, length=len(source))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--unseen", default="TF1", choices=SPEAKERS, help="speaker left out of training")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--sentences", type=int, default=10, help="test sentences per speaker pair (of 30)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.manual_seed(args.seed)
+    seen = [s for s in SPEAKERS if s != args.unseen]
+    ids = list(TRAIN_IDS)
+    share = len(ids) // len(seen)
+    train_files = [path(s, sid) for k, s in enumerate(seen) for sid in ids[k * share:(k + 1) * share]]
+    print(f"training on {len(train_files)} utterances of {', '.join(seen)} (disjoint ids); unseen: {args.unseen}",
+          file=sys.stderr)
+    start = time.perf_counter()
+    vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1).fit(train_files)
+    train_s = time.perf_counter() - start
+
+    waves = {(s, sid): read_audio(path(s, sid), SPEC.sample_rate) for s in SPEAKERS for sid in list(TEST_IDS)}
+    real = {k: mfcc(w) for k, w in waves.items()}
+    clf = speaker_classifier([(utterance_features(mfcc(read_audio(path(s, sid), SPEC.sample_rate))), s)
+                              for s in SPEAKERS for sid in list(TRAIN_IDS)[::3]])
+
+    test_ids = list(TEST_IDS)[:args.sentences]
+    rows: dict[str, list] = {"seen": [], "unseen": []}
+    mcds: dict[str, list[float]] = {"converted": [], "floor (target through the vocoder)": [],
+                                   "ceiling (no conversion)": [], "baseline (mean-variance shift)": []}
+    convert_seconds, audio_seconds = 0.0, 0.0
+    for a in SPEAKERS:
+        for b in SPEAKERS:
+            if a == b or a == args.unseen:
+                continue
+            group = "unseen" if b == args.unseen else "seen"
+            for i, sid in enumerate(test_ids):
+                reference = waves[b, test_ids[(i + 1) % len(test_ids)]]
+                t0 = time.perf_counter()
+                out = vc.convert(waves[a, sid], reference)
+                convert_seconds += time.perf_counter() - t0
+                audio_seconds += len(waves[a, sid]) / SPEC.sample_rate
+                m = mfcc(out)
+                said = clf.predict(utterance_features(m)[None])[0]
+                costs = [dtw_path(m, real[b, other])[1] for other in list(TEST_IDS)]
+                rows[group].append((said == b, said == a, int(np.argmin(costs)) == i))
+                if group == "seen":
+                    mcds["converted"].append(mcd(m, real[b, sid]))
+                    mcds["ceiling (no conversion)"].append(mcd(real[a, sid], real[b, sid]))
+                    mcds["baseline (mean-variance shift)"].append(mcd(mfcc(mean_var_shift(waves[a, sid], reference)),
+                                                                      real[b, sid]))
+    for b in seen:
+        for sid in test_ids:
+            mcds["floor (target through the vocoder)"].append(
+                mcd(mfcc(mel_to_wave(log_mel(waves[b, sid], SPEC), SPEC, length=len(waves[b, sid]))), real[b, sid]))
+
+    leak = leakage(vc, seen)
+    print(f"\n### Voice conversion, VCC2016 (train {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen})\n")
+    out_rows = []
+    for group, r in rows.items():
+        r = np.array(r, dtype=float)
+        out_rows.append([f"{group} targets", len(r), f"{r[:, 0].mean():.1%}", f"{r[:, 1].mean():.1%}",
+                         f"{r[:, 2].mean():.1%}"])
+    print(table(out_rows, ["conversions", "n", "classified as target", "still the source", "sentence identified"]))
+    print()
+    print(table([[k, f"{np.mean(v):.2f} ± {np.std(v):.2f}", len(v)] for k, v in mcds.items()],
+                ["MCD-DTW to the target's real recording (seen targets)", "dB", "n"]))
+    print(f"\nleakage: speaker classifier on the content codes {leak:.1%} (chance {1 / len(seen):.1%})")
+    print(f"real-time factor of convert (Griffin-Lim {vc.griffin_lim_iters} iterations, 2 cores): "
+          f"{convert_seconds / audio_seconds:.3f}")
+
+
+@torch.inference_mode()
+def leakage(vc: VoiceConverter, speakers: list[str]) -> float:
+    """Speaker accuracy, per utterance, of a classifier that sees only content-code frames
+    (logistic regression on frames with their neighbours; an utterance's speaker is the one
+    with the largest summed log-probability over its frames). The code is instance-normalised,
+    so per-utterance means and spreads would say nothing; frames can."""
+    from sklearn.linear_model import LogisticRegression
+
+    def frames(s: str, sid: int) -> np.ndarray:
+        x, _ = vc._frames(path(s, sid), "source")
+        c = vc.model_.content(x)[0].numpy().T  # [T, C]
+        return np.concatenate([c[:-4], c[2:-2], c[4:]], axis=1)  # a frame and its +-2 neighbours
+
+    vc.notices_ = []
+    train = [(frames(s, sid), k) for k, s in enumerate(speakers) for sid in list(TRAIN_IDS)[::2]]
+    X = np.concatenate([f[::4] for f, _ in train])
+    y = np.concatenate([np.full(len(f[::4]), k) for f, k in train])
+    clf = LogisticRegression(max_iter=2000).fit(X, y)
+    hits = [int(np.argmax(clf.predict_log_proba(frames(s, sid)).sum(0)) == k)
+            for k, s in enumerate(speakers) for sid in TEST_IDS]
+    return float(np.mean(hits))
+
+
+if __name__ == "__main__":
+    main()
