@@ -22,6 +22,7 @@ Metrics (all from the converted *waveforms*, vocoder included):
 
     python benchmarks/voice.py                     # train (about 3 minutes) and evaluate
     python benchmarks/voice.py --epochs 5 --sentences 5   # a quick look
+    python benchmarks/voice.py --examples docs/voice      # also the README's figure and WAVs
 """
 from __future__ import annotations
 
@@ -104,6 +105,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--sentences", type=int, default=10, help="test sentences per speaker pair (of 30)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--examples", help="folder for a spectrogram figure and example WAVs (source, target, converted)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.manual_seed(args.seed)
@@ -152,6 +154,8 @@ def main() -> None:
             mcds["floor (target through the vocoder)"].append(
                 mcd(mfcc(mel_to_wave(log_mel(waves[b, sid], SPEC), SPEC, length=len(waves[b, sid]))), real[b, sid]))
 
+    if args.examples:
+        write_examples(vc, waves, Path(args.examples), test_ids[0], args.unseen)
     leak = leakage(vc, seen)
     print(f"\n### Voice conversion, VCC2016 (train {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen})\n")
     out_rows = []
@@ -166,6 +170,38 @@ def main() -> None:
     print(f"\nleakage: speaker classifier on the content codes {leak:.1%} (chance {1 / len(seen):.1%})")
     print(f"real-time factor of convert (Griffin-Lim {vc.griffin_lim_iters} iterations, 2 cores): "
           f"{convert_seconds / audio_seconds:.3f}")
+
+
+def write_examples(vc: VoiceConverter, waves: dict, folder: Path, sid: int, unseen: str) -> None:
+    """Two conversions of sentence ``sid`` (a seen male -> female pair and male -> the unseen
+    speaker) as WAVs, and a figure of source, target reference and converted spectrograms."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from aekit.data.audio import write_wav
+
+    folder.mkdir(parents=True, exist_ok=True)
+    pairs = [("SM1", "SF1"), ("TM1", unseen)]
+    fig, axes = plt.subplots(len(pairs), 3, figsize=(13, 3.2 * len(pairs)), squeeze=False)
+    for row, (a, b) in enumerate(pairs):
+        reference = waves[b, sid + 1]
+        converted = vc.convert(waves[a, sid], reference)
+        for name, wave in ((f"{a}_{sid}_source", waves[a, sid]), (f"{b}_{sid + 1}_target_reference", reference),
+                           (f"{a}_{sid}_as_{b}", converted)):
+            write_wav(folder / f"{name}.wav", wave, SPEC.sample_rate)
+        for col, (title, wave) in enumerate(((f"source: {a} says {sid}", waves[a, sid]),
+                                             (f"target reference: {b} ({'unseen' if b == unseen else 'seen'})",
+                                              reference),
+                                             (f"converted: {a}'s words in {b}'s voice", converted))):
+            axes[row, col].imshow(log_mel(wave, SPEC), origin="lower", aspect="auto", cmap="magma")
+            axes[row, col].set_title(title, fontsize=9)
+            axes[row, col].set_xlabel("frame (16 ms)")
+        axes[row, 0].set_ylabel("mel band")
+    fig.tight_layout()
+    fig.savefig(folder / "voice_conversion.png", dpi=60)
+    plt.close(fig)
 
 
 @torch.inference_mode()

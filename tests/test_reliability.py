@@ -20,6 +20,7 @@ from aekit import training as training_mod
 from aekit.apps.anomaly import load_detector
 from aekit.apps.codes import AutoEncoderClustering, BinaryHasher, VQAutoEncoder
 from aekit.apps.generate import VAEGenerator
+from aekit.apps.voice import VoiceConverter
 from aekit.cli import main
 from aekit.data.images import load_bundled
 from aekit.errors import DataError
@@ -35,6 +36,8 @@ KINDS = {
     "AutoEncoderClustering": lambda: AutoEncoderClustering(3, code_size=4, hidden=16, embedding="none", **TINY),
     "BinaryHasher": lambda: BinaryHasher(8, hidden=16, finetune_epochs=2, **TINY),
     "VQAutoEncoder": lambda: VQAutoEncoder(8, positions=2, dim=2, hidden=16, **TINY),
+    "VoiceConverter": lambda: VoiceConverter(hidden=16, code_channels=4, style_size=4, layers=2, segment_frames=16,
+                                             batch_size=8, **TINY),
 }
 
 
@@ -42,10 +45,15 @@ KINDS = {
 def data(cancer):
     X, y = cancer
     digits = load_bundled("digits")
-    return {"table": X[y == 0].iloc[:120], "images": digits.images[:90]}
+    rng = np.random.default_rng(0)
+    waves = [(0.1 * np.sin(np.arange(8000) * (0.05 + 0.01 * i)) + 0.01 * rng.normal(size=8000)).astype(np.float32)
+             for i in range(6)]
+    return {"table": X[y == 0].iloc[:120], "images": digits.images[:90], "audio": waves}
 
 
 def _data_for(kind: str, data):
+    if kind == "VoiceConverter":
+        return data["audio"]
     return data["table"] if kind in ("AnomalyDetector", "VAEAnomalyDetector") else data["images"]
 
 
@@ -126,7 +134,7 @@ def saved(data, tmp_path_factory):
     (lambda c: c["params"].update(latent_weight=-1), "latent_weight must be >= 0"),
     (lambda c: c["state"]["local"].update(scale=-1.0), "local term's scale must be a finite number >= 0"),
     (lambda c: c["state"].update(local="near"), "the local term must be an object"),
-    (lambda c: c.update(adapter={"type": "audio"}), "unknown data adapter"),
+    (lambda c: c.update(adapter={"type": "video"}), "unknown data adapter"),
 ])
 def test_a_tampered_and_re_signed_config_is_refused_in_one_line(saved, tmp_path, change, message):
     path = tmp_path / "m"

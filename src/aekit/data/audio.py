@@ -144,8 +144,9 @@ def mel_to_wave(logmel: np.ndarray, spec: AudioSpec, n_iter: int = 32, length: i
     target = basis.T @ mel
     for _ in range(MEL_INVERSION_STEPS):
         power *= target / np.maximum(gram @ power, 1e-12)
+    # a fixed initial phase: the same frames always give the same waveform
     wave = librosa.griffinlim(np.sqrt(power), n_iter=n_iter, hop_length=spec.hop_length, n_fft=spec.n_fft,
-                              length=length)
+                              length=length, random_state=0)
     return np.clip(wave, -1.0, 1.0).astype(np.float32)
 
 
