@@ -77,15 +77,24 @@ def test_cli_train_and_convert(corpus, tmp_path, capsys):
     ("same", "is also an input"),
     ("empty", "is empty"),
     ("nomodel", "does not exist"),
+    ("mp3", ".wav"),
 ])
 def test_cli_convert_bad_input_is_one_line(corpus, tmp_path, capsys, trained, case, message):
     model = trained.save(tmp_path / "m")
     source = corpus / "low" / "2.wav"
     target = tmp_path / "empty.wav"
     target.write_bytes(b"") if case == "empty" else write_wav(target, voiced(seed=3), 16_000)
-    out = source if case == "same" else tmp_path / "o.wav"
+    out = source if case == "same" else tmp_path / ("o.mp3" if case == "mp3" else "o.wav")
     argv = ["voice", "convert", "--source", str(source), "--target", str(target), "--out", str(out),
             "--model", str(tmp_path / "nope") if case == "nomodel" else str(model)]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_cli_train_on_a_folder_without_audio_is_one_line(tmp_path, capsys):
+    (tmp_path / "speaker").mkdir()
+    (tmp_path / "speaker" / "notes.txt").write_text("no audio here")
+    assert main(["voice", "train", str(tmp_path), "--out", str(tmp_path / "m"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no audio files" in err and "\n" not in err

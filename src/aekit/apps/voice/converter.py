@@ -84,6 +84,7 @@ class VoiceConverter(FittedModel):
                                                self.style_size, self.layers)
         result = self._train(model, train, val, seed=self.random_state, name="model", desc="voice autoencoder")
         self.training_history_ = result.history
+        self.notices_: list[str] = list(self.adapter_.notices_)
         self.model_ = model
         return self
 
@@ -150,4 +151,4 @@ class VoiceConverter(FittedModel):
 
     def _set_state(self, networks: dict[str, Any], state: dict[str, Any], groups: TensorGroups) -> None:
         self.model_ = networks["model"]
-        self.training_history_ = []
+        self.training_history_, self.notices_ = [], []
