@@ -23,6 +23,7 @@ Metrics (all from the converted *waveforms*, vocoder included):
     python benchmarks/voice.py                     # train (about 3 minutes) and evaluate
     python benchmarks/voice.py --epochs 5 --sentences 5   # a quick look
     python benchmarks/voice.py --examples docs/voice      # also the README's figure and WAVs
+    python benchmarks/voice.py --synthetic-voices 24      # + 24 espeak-ng voices x 10 sentences
 """
 from __future__ import annotations
 
@@ -105,6 +106,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--sentences", type=int, default=10, help="test sentences per speaker pair (of 30)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--synthetic-voices", type=int, default=0,
+                    help="add this many espeak-ng voices (aekit voice make-corpus) to the training speakers")
+    ap.add_argument("--synthetic-sentences", type=int, default=10)
     ap.add_argument("--examples", help="folder for a spectrogram figure and example WAVs (source, target, converted)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -113,6 +117,13 @@ def main() -> None:
     ids = list(TRAIN_IDS)
     share = len(ids) // len(seen)
     train_files = [path(s, sid) for k, s in enumerate(seen) for sid in ids[k * share:(k + 1) * share]]
+    if args.synthetic_voices:
+        import tempfile
+
+        from aekit.apps.voice.corpus import make_corpus
+
+        corpus = Path(tempfile.mkdtemp(prefix="voice_corpus_")) / "c"
+        train_files += make_corpus(corpus, args.synthetic_voices, args.synthetic_sentences)
     print(f"training on {len(train_files)} utterances of {', '.join(seen)} (disjoint ids); unseen: {args.unseen}",
           file=sys.stderr)
     start = time.perf_counter()
@@ -157,7 +168,8 @@ def main() -> None:
     if args.examples:
         write_examples(vc, waves, Path(args.examples), test_ids[0], args.unseen)
     leak = leakage(vc, seen)
-    print(f"\n### Voice conversion, VCC2016 (train {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen})\n")
+    print(f"\n### Voice conversion, VCC2016 (train {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen}, "
+          f"{args.synthetic_voices} synthetic voices)\n")
     out_rows = []
     for group, r in rows.items():
         r = np.array(r, dtype=float)

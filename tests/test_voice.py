@@ -98,3 +98,17 @@ def test_cli_train_on_a_folder_without_audio_is_one_line(tmp_path, capsys):
     assert main(["voice", "train", str(tmp_path), "--out", str(tmp_path / "m"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert "has no audio files" in err and "\n" not in err
+
+
+def test_make_corpus_writes_distinct_synthetic_voices(tmp_path, capsys):
+    from aekit.data.audio import log_mel, read_audio, AudioSpec
+
+    assert main(["voice", "make-corpus", "--out", str(tmp_path / "c"), "--voices", "3", "--sentences", "2"]) == 0
+    assert "wrote 6 recordings of 3 voices" in capsys.readouterr().out
+    folders = sorted(p.name for p in (tmp_path / "c").iterdir())
+    assert folders == ["m1_p30", "m2_p30", "m3_p30"]
+    waves = {f: read_audio(tmp_path / "c" / f / "000.wav", 16_000) for f in folders}
+    assert all(len(w) > 16_000 for w in waves.values())  # a sentence lasts more than a second
+    mels = {f: log_mel(w, AudioSpec()).mean(1) for f, w in waves.items()}
+    assert np.abs(mels["m1_p30"] - mels["m3_p30"]).mean() > 0.1  # the voices sound different
+    assert main(["voice", "make-corpus", "--out", str(tmp_path / "c")]) == 2  # never written over

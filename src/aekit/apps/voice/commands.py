@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--target", required=True, help="one recording of the voice to speak them in")
     c.add_argument("--out", required=True, help="WAV file to write (never one of the inputs)")
     c.add_argument("--model", required=True, help="model directory from 'aekit voice train'")
+    m = verbs.add_parser("make-corpus", help="synthetic speakers (espeak-ng voices x pitch) for training variety",
+                         description="Write VOICES x SENTENCES recordings of espeak-ng voices to OUT/<voice>/*.wav.")
+    m.add_argument("--out", required=True, help="a new (or empty) folder")
+    m.add_argument("--voices", type=int_at_least(1, 36), default=24, help="number of voices (default 24, at most 36)")
+    m.add_argument("--sentences", type=int_at_least(1, 20), default=20, help="sentences per voice (default 20)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
                                segment_frames=args.segment_frames, random_state=args.seed,
                                verbose=0 if args.quiet else 1)
         report(f"trained on {vc.adapter_.describe()}; model written to {args.out}")
+    elif args.verb == "make-corpus":
+        from .corpus import make_corpus
+
+        files = make_corpus(args.out, args.voices, args.sentences)
+        print(f"wrote {len(files)} recordings of {args.voices} voices to {args.out}")
     else:
         out, notices = jobs.convert_files(args.source, args.target, args.out, args.model)
         for line in notices:
