@@ -49,6 +49,15 @@ def float_in(low: float, high: float) -> Callable[[str], float]:
     return parse
 
 
+def application(sub: argparse._SubParsersAction, name: str, help: str, description: str,
+                run: Callable[[argparse.Namespace], int]) -> argparse._SubParsersAction:
+    """``aekit NAME``: its parser, with ``run`` as what it does, and the subparsers of its verbs
+    (one required ``VERB``)."""
+    parser = sub.add_parser(name, help=help, description=description)
+    parser.set_defaults(run=run)
+    return parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+
 def training_flags(parser: argparse.ArgumentParser, epochs: int | None, epochs_default: str = "") -> None:
     """The options every training verb shares: each can resume an interrupted run.
     ``epochs=None``: the model's own default, described by ``epochs_default``."""

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ...cliargs import float_in, image_size_flag, int_at_least, report, training_flags
+from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    anomaly = sub.add_parser("anomaly", help="anomaly detection on tables and images: train on normal data, score new data",
-                             description="Anomaly detection on CSV/Parquet tables and on images.")
-    anomaly.set_defaults(run=run)
-    verbs = anomaly.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = application(sub, "anomaly", help="anomaly detection on tables and images: train on normal data, score new data",
+                        description="Anomaly detection on CSV/Parquet tables and on images.", run=run)
 
     def columns(p: argparse.ArgumentParser, label_help: str) -> None:
         p.add_argument("--label-col", help=label_help)

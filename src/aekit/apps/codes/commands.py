@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 
 
-from ...cliargs import image_size_flag, int_at_least, report, training_flags
+from ...cliargs import application, image_size_flag, int_at_least, report, training_flags
 
 SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an .npz, 'digits', 'lfw_subset', "
                "or a table (.csv/.tsv/.parquet, every column a feature)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    cluster = sub.add_parser("cluster", help="unsupervised classification of images or table rows",
-                             description="Cluster images or table rows with an autoencoder (codes + t-SNE + "
-                                         "k-means); labels, where the source has them, are only used to score.")
-    cluster.set_defaults(run=run_cluster)
-    verbs = cluster.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = application(sub, "cluster", help="unsupervised classification of images or table rows",
+                        description="Cluster images or table rows with an autoencoder (codes + t-SNE + "
+                                    "k-means); labels, where the source has them, are only used to score.",
+                        run=run_cluster)
     f = verbs.add_parser("fit", help="cluster a source and save the model")
     f.add_argument("data", help=SOURCE_HELP)
     f.add_argument("--k", type=int_at_least(2, 10_000), required=True, help="number of clusters")
@@ -29,11 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True, help="CSV to write (sample, cluster)")
 
-    hashing = sub.add_parser("hash", help="binary codes for retrieval (Hamming search)",
-                             description="Binary codes of images or table rows, packed into bytes, searched by "
-                                         "Hamming distance.")
-    hashing.set_defaults(run=run_hash)
-    verbs = hashing.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = application(sub, "hash", help="binary codes for retrieval (Hamming search)",
+                        description="Binary codes of images or table rows, packed into bytes, searched by "
+                                    "Hamming distance.", run=run_hash)
     f = verbs.add_parser("fit", help="learn the binary codes and save the model")
     f.add_argument("data", help=SOURCE_HELP)
     f.add_argument("--bits", type=int_at_least(1, 4096), default=32)
@@ -56,10 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--model", required=True)
     b.add_argument("--out", required=True)
 
-    vq = sub.add_parser("vq", help="VQ-VAE: images (or rows) to tokens of a learned codebook",
-                        description="Train a VQ-VAE; print its PSNR, bits per sample and codebook health.")
-    vq.set_defaults(run=run_vq)
-    verbs = vq.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = application(sub, "vq", help="VQ-VAE: images (or rows) to tokens of a learned codebook",
+                        description="Train a VQ-VAE; print its PSNR, bits per sample and codebook health.", run=run_vq)
     t = verbs.add_parser("train", help="train a VQ-VAE and save it")
     t.add_argument("data", help=SOURCE_HELP)
     t.add_argument("--out", required=True)

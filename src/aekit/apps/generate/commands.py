@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from ...cliargs import float_in, image_size_flag, int_at_least, report, training_flags
+from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    generate = sub.add_parser("generate", help="a VAE on images: sample new images, interpolate between two",
-                              description="The decoder as a generator: train a VAE on images, then decode prior "
-                                          "samples (new images) or the path between two images' codes.")
-    generate.set_defaults(run=run)
-    verbs = generate.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = application(sub, "generate", help="a VAE on images: sample new images, interpolate between two",
+                        description="The decoder as a generator: train a VAE on images, then decode prior "
+                                    "samples (new images) or the path between two images' codes.", run=run)
     t = verbs.add_parser("train", help="train a VAE on images and save it",
                          description="Train a VAE on images (a folder of PNG/JPEG files, an .npz array, or "
                                      "'digits' / 'lfw_subset') and save it as a model directory.")

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from ...cliargs import int_at_least, report, training_flags
+from ...cliargs import application, int_at_least, report, training_flags
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("voice", help="voice conversion: A's words in B's voice, from one utterance of B",
-                       description="A speech autoencoder whose code is split into content and speaker; "
-                                   "converting swaps the speaker part.")
-    p.set_defaults(run=run)
-    verbs = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs = application(sub, "voice", help="voice conversion: A's words in B's voice, from one utterance of B",
+                        description="A speech autoencoder whose code is split into content and speaker; "
+                                    "converting swaps the speaker part.", run=run)
     t = verbs.add_parser("train", help="train on recordings (no speaker labels or parallel sentences needed)",
                          description="Train on every recording under DATA: a folder of speaker subfolders, any "
                                      "folder of WAV/FLAC files, or a CSV with a path column.")
