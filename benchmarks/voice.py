@@ -229,7 +229,6 @@ def leakage(vc: VoiceConverter, speakers: list[str]) -> float:
         c = vc.model_.content(x)[0].numpy().T  # [T, C]
         return np.concatenate([c[:-4], c[2:-2], c[4:]], axis=1)  # a frame and its +-2 neighbours
 
-    vc.notices_ = []
     train = [(frames(s, sid), k) for k, s in enumerate(speakers) for sid in list(TRAIN_IDS)[::2]]
     X = np.concatenate([f[::4] for f, _ in train])
     y = np.concatenate([np.full(len(f[::4]), k) for f, k in train])

@@ -29,7 +29,7 @@ import torch
 
 from ..checks import check_choice, check_image_size, check_int
 from ..errors import DataError, ModelFileError, NotFittedError
-from .audio import AudioSpec, MelNormalizer, audio_items, log_mel, pad_batch, read_audio
+from .audio import AudioSpec, MelNormalizer, audio_items, load_wave, log_mel, pad_batch
 from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
 from .preprocess import FLOAT32_MAX, TabularPreprocessor
 from .tables import as_frame
@@ -198,11 +198,7 @@ class AudioAdapter(DataAdapter):
         """Log-mel spectrograms (not normalised) of every recording in ``X``."""
         items = audio_items(X)
         self.notices_ = []
-        waves = [w if isinstance(w, np.ndarray) else read_audio(w, self.spec.sample_rate, self.notices_) for w in items]
-        for w in waves:
-            if w.ndim != 1 or len(w) < self.spec.n_fft // 2:
-                raise DataError(f"a waveform must be 1-D with at least {self.spec.n_fft // 2} samples, "
-                                f"got shape {list(w.shape)}")
+        waves = [load_wave(item, self.spec, self.notices_) for item in items]
         return [log_mel(w, self.spec) for w in waves]
 
     def describe(self) -> str:

@@ -27,6 +27,7 @@ import torch
 
 from ..checks import check_int
 from ..errors import DataError, ModelFileError
+from .tables import TABLE_SUFFIXES, read_table
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 MIN_SECONDS = 0.25  # shorter than this has too few frames for any speaker or content code
@@ -113,6 +114,22 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int,
     if clipped > CLIPPED_SHARE:
         notes.append(f"{path.name}: {100 * clipped:.1f}% of the samples are clipped at full scale")
     return np.clip(wave, -1.0, 1.0)
+
+
+def load_wave(item: str | os.PathLike[str] | np.ndarray, spec: AudioSpec, notices: list[str] | None = None,
+              role: str = "recording") -> np.ndarray:
+    """One recording as a checked mono waveform at ``spec.sample_rate``: a file through
+    ``read_audio`` (its notices appended to ``notices``), or a 1-D array of samples at that
+    rate, which must be finite and at least half an analysis window long."""
+    if isinstance(item, np.ndarray):
+        wave = np.asarray(item, dtype=np.float32)
+        if wave.ndim != 1 or len(wave) < spec.n_fft // 2 or not np.isfinite(wave).all():
+            raise DataError(f"the {role} waveform must be 1-D and finite with at least {spec.n_fft // 2} samples, "
+                            f"got shape {list(wave.shape)}")
+        return wave
+    if isinstance(item, (str, os.PathLike)):
+        return read_audio(item, spec.sample_rate, notices)
+    raise DataError(f"the {role} must be an audio file or a 1-D waveform, got {type(item).__name__}")
 
 
 def log_mel(wave: np.ndarray, spec: AudioSpec) -> np.ndarray:
@@ -236,7 +253,7 @@ def audio_items(X: Any) -> list[Path | np.ndarray]:
             if not files:
                 raise DataError(f"{path} has no audio files ({', '.join(AUDIO_SUFFIXES)})")
             return list(files)
-        if path.suffix.lower() in (".csv", ".tsv", ".parquet"):
+        if path.suffix.lower() in TABLE_SUFFIXES:
             return [p for p, _ in speaker_files(path, min_speakers=1)]
         return [path]
     if isinstance(X, np.ndarray) and X.ndim == 1:
@@ -261,8 +278,6 @@ def speaker_files(source: str | os.PathLike[str], min_speakers: int = 2) -> list
         if not pairs:
             raise DataError(f"{source} has no speaker subfolders with audio files ({', '.join(AUDIO_SUFFIXES)})")
     else:
-        from .tables import read_table
-
         table = read_table(source)
         missing = [c for c in ("path", "speaker") if c not in table.columns and (c == "path" or min_speakers > 1)]
         if missing:

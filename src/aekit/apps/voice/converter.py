@@ -16,8 +16,7 @@ import torch
 
 from ...checks import check_int
 from ...data.adapters import AudioAdapter
-from ...data.audio import AudioSpec, log_mel, mel_to_wave, read_audio
-from ...errors import DataError
+from ...data.audio import AudioSpec, load_wave, log_mel, mel_to_wave
 from ...estimator import FittedModel, TensorGroups, check_train_rows
 from ...nn.sequence import SplitSequenceAutoEncoder
 
@@ -110,14 +109,7 @@ class VoiceConverter(FittedModel):
         What reading changed (resampling, mixing down) is added to ``notices_``."""
         self._check_fitted()
         spec = self.adapter_.spec
-        if isinstance(recording, np.ndarray):
-            wave = np.asarray(recording, dtype=np.float32)
-            if wave.ndim != 1 or len(wave) < spec.n_fft // 2 or not np.isfinite(wave).all():
-                raise DataError(f"the {role} waveform must be 1-D, finite, with at least {spec.n_fft // 2} samples")
-        elif isinstance(recording, (str, os.PathLike)):
-            wave = read_audio(recording, spec.sample_rate, self.notices_)
-        else:
-            raise DataError(f"the {role} must be an audio file or a 1-D waveform, got {type(recording).__name__}")
+        wave = load_wave(recording, spec, self.notices_, role)
         mel = self.adapter_.normalizer.transform(log_mel(wave, spec))
         return torch.from_numpy(mel).unsqueeze(0), len(wave)
 

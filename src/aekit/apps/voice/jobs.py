@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 from ...data.audio import write_wav
-from ...errors import DataError
 from ...io import check_output_file
 from .converter import VoiceConverter
 
@@ -22,8 +21,6 @@ def convert_files(source: str | os.PathLike[str], target: str | os.PathLike[str]
     """Write ``source`` spoken in ``target``'s voice to the WAV file ``out``; the notices
     (resampled, mixed down, clipped) are returned, one line each."""
     out = check_output_file(out, inputs=[source, target], suffixes=(".wav",))
-    if not Path(model).exists():
-        raise DataError(f"model {model} does not exist (train one with: aekit voice train DATA --out MODEL)")
     vc = VoiceConverter.load(model)
     wave = vc.convert(source, target)
     return write_wav(out, wave, vc.sample_rate), vc.notices_
