@@ -18,12 +18,20 @@ Metrics (all from the converted *waveforms*, vocoder included):
   source's per-bin log-mel mean and spread moved to the target reference's);
 - leakage: a speaker classifier on content-code frames (see ``leakage``), trained on
   training ids, tested per utterance on test ids of the seen speakers (chance 1/4);
-- real-time factor of ``convert`` (seconds per second of audio, vocoder included).
+- real-time factor of ``convert`` (seconds per second of audio, one-shot fitting of the
+  target voice and vocoder included);
+- FSDD spoken digits (8 kHz, 4 speakers, takes 0-4): digit accuracy of a digit classifier
+  trained on real takes 5-49, on real recordings and on digits converted into another FSDD
+  speaker's voice;
+- with ``--codebook-size K`` (a VQ content code): unit purity and normalised mutual
+  information against the spoken digit and against espeak-ng's phoneme at each frame, and
+  codebook health.
 
     python benchmarks/voice.py                     # train (about 3 minutes) and evaluate
     python benchmarks/voice.py --epochs 5 --sentences 5   # a quick look
     python benchmarks/voice.py --examples docs/voice      # also the README's figure and WAVs
     python benchmarks/voice.py --synthetic-voices 24      # + 24 espeak-ng voices x 10 sentences
+    python benchmarks/voice.py --codebook-size 64         # VQ content units
 """
 from __future__ import annotations
 
@@ -41,6 +49,7 @@ from _common import SHARED, table  # noqa: E402
 
 from aekit.apps.voice import VoiceConverter  # noqa: E402
 from aekit.data.audio import AudioSpec, log_mel, mel_to_wave, read_audio  # noqa: E402
+from aekit.nn.discrete import codebook_health  # noqa: E402
 
 SPEAKERS = ("SF1", "SF2", "SM1", "TF1", "TM1")
 TRAIN_IDS = range(100001, 100121)
@@ -109,6 +118,14 @@ def main() -> None:
     ap.add_argument("--synthetic-voices", type=int, default=0,
                     help="add this many espeak-ng voices (aekit voice make-corpus) to the training speakers")
     ap.add_argument("--synthetic-sentences", type=int, default=10)
+    ap.add_argument("--fsdd-every", type=int, default=0,
+                    help="also train on every N-th FSDD recording of takes 5-49 (default 0: none; takes 0-4 are "
+                         "always tested)")
+    ap.add_argument("--warp", type=float, default=VoiceConverter().warp, help="training frequency-warp range")
+    ap.add_argument("--adapt-steps", type=int, default=VoiceConverter().adapt_steps,
+                    help="one-shot fitting steps of the target voice (0: the style encoder's guess only)")
+    ap.add_argument("--codebook-size", type=int, default=0,
+                    help="VQ content code with this many units; adds the unit purity and mutual information")
     ap.add_argument("--examples", help="folder for a spectrogram figure and example WAVs (source, target, converted)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -124,10 +141,13 @@ def main() -> None:
 
         corpus = Path(tempfile.mkdtemp(prefix="voice_corpus_")) / "c"
         train_files += make_corpus(corpus, args.synthetic_voices, args.synthetic_sentences)
+    if args.fsdd_every:
+        train_files += fsdd_files(range(5, 50))[::args.fsdd_every]
     print(f"training on {len(train_files)} utterances of {', '.join(seen)} (disjoint ids); unseen: {args.unseen}",
           file=sys.stderr)
     start = time.perf_counter()
-    vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1).fit(train_files)
+    vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1, warp=args.warp,
+                        adapt_steps=args.adapt_steps, codebook_size=args.codebook_size).fit(train_files)
     train_s = time.perf_counter() - start
 
     waves = {(s, sid): read_audio(path(s, sid), SPEC.sample_rate) for s in SPEAKERS for sid in list(TEST_IDS)}
@@ -180,8 +200,97 @@ def main() -> None:
     print(table([[k, f"{np.mean(v):.2f} ± {np.std(v):.2f}", len(v)] for k, v in mcds.items()],
                 ["MCD-DTW to the target's real recording (seen targets)", "dB", "n"]))
     print(f"\nleakage: speaker classifier on the content codes {leak:.1%} (chance {1 / len(seen):.1%})")
-    print(f"real-time factor of convert (Griffin-Lim {vc.griffin_lim_iters} iterations, 2 cores): "
-          f"{convert_seconds / audio_seconds:.3f}")
+    print(f"real-time factor of convert ({vc.adapt_steps} fitting steps, Griffin-Lim {vc.griffin_lim_iters} "
+          f"iterations, 2 cores): {convert_seconds / audio_seconds:.3f}")
+    print()
+    print(table(digits(vc), ["FSDD spoken digits (takes 0-4)", "n", "digit accuracy", "classified as target"]))
+    if args.codebook_size:
+        print()
+        print(table(units(vc), ["VQ content units", "frames", "purity", "NMI", "chance purity"]))
+        health = codebook_health(torch.from_numpy(np.concatenate([vc.units(w) for w in fsdd_files(range(5))])),
+                                 args.codebook_size)
+        print(f"codebook health on FSDD: {health['codes_used']} of {args.codebook_size} units used, "
+              f"perplexity {health['perplexity']:.1f}")
+
+
+def fsdd_files(takes: range) -> list[Path]:
+    """FSDD recordings ``{digit}_{speaker}_{take}.wav`` of the given takes, sorted by name."""
+    return sorted(p for p in (SHARED / "fsdd").glob("*.wav") if int(p.stem.split("_")[2]) in takes)
+
+
+def fsdd_label(p: Path, part: int) -> str:
+    return p.stem.split("_")[part]  # 0: digit, 1: speaker
+
+
+def digit_features(wave: np.ndarray) -> np.ndarray:
+    """A spoken digit as a fixed-length vector: its MFCC (c0..c24) resampled to 16 frames."""
+    m = mfcc(wave)
+    pick = np.linspace(0, len(m) - 1, 16).round().astype(int)
+    return m[pick].ravel()
+
+
+def digits(vc: VoiceConverter) -> list[list]:
+    """Digit accuracy of a digit classifier (and share classified as the target speaker by a
+    speaker classifier), both trained on real FSDD takes 5-49: on the real test takes, and on
+    every test take converted into each other FSDD speaker's voice (reference: that speaker
+    saying the next digit, same take)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train = fsdd_files(range(5, 50))
+    X = np.stack([digit_features(read_audio(p, SPEC.sample_rate)) for p in train])
+    digit_clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, C=0.1)).fit(
+        X, [fsdd_label(p, 0) for p in train])
+    speaker_clf = speaker_classifier([(utterance_features(mfcc(read_audio(p, SPEC.sample_rate))), fsdd_label(p, 1))
+                                      for p in train[::3]])
+    test = {(fsdd_label(p, 0), fsdd_label(p, 1), p.stem.split("_")[2]): read_audio(p, SPEC.sample_rate)
+            for p in fsdd_files(range(5))}
+    real_hits = [digit_clf.predict(digit_features(w)[None])[0] == d for (d, _, _), w in test.items()]
+    hits, same = [], []
+    for (d, a, take), wave in test.items():
+        for b in sorted({k[1] for k in test} - {a}):
+            out = vc.convert(wave, test[str((int(d) + 1) % 10), b, take])
+            hits.append(digit_clf.predict(digit_features(out)[None])[0] == d)
+            same.append(speaker_clf.predict(utterance_features(mfcc(out))[None])[0] == b)
+    return [["real recordings", len(real_hits), f"{np.mean(real_hits):.1%}", ""],
+            ["converted to another FSDD speaker", len(hits), f"{np.mean(hits):.1%}", f"{np.mean(same):.1%}"]]
+
+
+def purity_nmi(units: np.ndarray, labels: list[str]) -> tuple[float, float, float]:
+    """Purity (share of frames whose unit's most common label is theirs), normalised mutual
+    information, and the purity of always guessing the most common label."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    labels = np.asarray(labels)
+    purity = sum(np.unique(labels[units == u], return_counts=True)[1].max() for u in np.unique(units))
+    chance = np.unique(labels, return_counts=True)[1].max()
+    return purity / len(units), normalized_mutual_info_score(labels, units), chance / len(units)
+
+
+def units(vc: VoiceConverter) -> list[list]:
+    """How phonetic the VQ content units are: against the spoken digit (FSDD test takes,
+    frames louder than -40 dB of the utterance's peak) and against espeak's phoneme at each
+    frame (6 synthetic voices saying the 5 Harvard sentences kept out of training)."""
+    from aekit.apps.voice.corpus import SENTENCES, phoneme_frames, voices
+
+    us, ds = [], []
+    for p in fsdd_files(range(5)):
+        wave = read_audio(p, SPEC.sample_rate)
+        energy = log_mel(wave, SPEC).max(axis=0)
+        loud = energy > energy.max() - np.log(1e4)
+        us.append(vc.units(wave)[loud])
+        ds += [fsdd_label(p, 0)] * int(loud.sum())
+    digit_units = np.concatenate(us)
+    us, ps = [], []
+    for variant, pitch in voices(36)[::6]:
+        for text in SENTENCES[15:]:
+            wave, phonemes = phoneme_frames(text, variant, pitch, SPEC)
+            us.append(vc.units(wave))
+            ps += phonemes
+    phone_units = np.concatenate(us)
+    return [["spoken digit (FSDD)", len(digit_units), *(f"{v:.3f}" for v in purity_nmi(digit_units, ds))],
+            ["espeak phoneme (synthetic)", len(phone_units), *(f"{v:.3f}" for v in purity_nmi(phone_units, ps))]]
 
 
 def write_examples(vc: VoiceConverter, waves: dict, folder: Path, sid: int, unseen: str) -> None:

@@ -10,6 +10,7 @@ import torch
 from aekit.apps.voice import VoiceConverter
 from aekit.cli import main
 from aekit.data.audio import write_wav
+from aekit.errors import ParameterError
 from aekit.nn.sequence import SplitSequenceAutoEncoder
 
 from .test_audio import voiced
@@ -112,3 +113,65 @@ def test_make_corpus_writes_distinct_synthetic_voices(tmp_path, capsys):
     mels = {f: log_mel(w, AudioSpec()).mean(1) for f, w in waves.items()}
     assert np.abs(mels["m1_p30"] - mels["m3_p30"]).mean() > 0.1  # the voices sound different
     assert main(["voice", "make-corpus", "--out", str(tmp_path / "c")]) == 2  # never written over
+
+
+def test_one_shot_fit_of_the_target_voice_rebuilds_it_better(corpus, trained):
+    x, _ = trained._frames(corpus / "high" / "3.wav", "target")
+    net = trained.model_
+    with torch.no_grad():
+        code = net.content(x)
+        guess = (net.decoder.render(code, net.voice(x)) - x).abs().mean()
+        fitted = (net.decoder.render(code, net.voice(x, steps=20, lr=0.05)) - x).abs().mean()
+    assert fitted < 0.9 * guess
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with torch.inference_mode():  # callable from inference mode; the weights stay as trained
+        net.voice(x, steps=3)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_vq_content_code_gives_discrete_units(corpus, trained):
+    from aekit.nn.discrete import codebook_health
+
+    vc = VoiceConverter(**{**TINY, "codebook_size": 8, "epochs": 3}).fit(corpus)
+    frames, mask = vc.adapter_.transform(corpus)
+    assert set(vc.model_.loss(frames, 1.0, mask)[1]) == {"reconstruction", "vq"}
+    units = vc.units(corpus / "low" / "0.wav")
+    assert units.shape == (vc.adapter_.spec.frames(16_000),) and units.min() >= 0 and units.max() < 8
+    health = codebook_health(torch.from_numpy(units), 8)
+    assert health["codes_used"] >= 2
+    with pytest.raises(ParameterError, match="no codebook"):
+        trained.units(corpus / "low" / "0.wav")
+    with pytest.raises(ParameterError, match="codebook_size"):
+        VoiceConverter(codebook_size=1).fit(corpus)
+
+
+def test_frequency_warp_moves_the_spectrum():
+    from aekit.data.audio import AudioSpec, log_mel, warp_mel
+
+    spec = AudioSpec()
+    mel = log_mel(voiced(0.5, 150.0), spec)
+    np.testing.assert_allclose(warp_mel(mel, 1.0, spec), mel, atol=1e-5)
+    centroid = lambda m: (np.exp(m).mean(1) * np.arange(spec.n_mels)).sum() / np.exp(m).mean(1).sum()  # noqa: E731
+    assert centroid(warp_mel(mel, 1.2, spec)) > centroid(mel) > centroid(warp_mel(mel, 1 / 1.2, spec))
+
+
+def test_espeak_phoneme_labels_cover_every_frame():
+    from aekit.apps.voice.corpus import phoneme_frames
+    from aekit.data.audio import AudioSpec
+
+    spec = AudioSpec()
+    wave, labels = phoneme_frames("Kick the ball.", "m1", 50, spec)
+    assert len(labels) == spec.frames(len(wave))
+    assert {"k", "I", "D", "b"} <= set(labels) and labels[0] == "_"
+
+
+def test_bundled_model_converts_without_a_model_flag(corpus, tmp_path, capsys):
+    from aekit.apps.voice.converter import DEFAULT_MODEL
+
+    size = sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir())
+    assert size < 5e6  # small enough to ship in the package
+    out = tmp_path / "out.wav"
+    assert main(["voice", "convert", "--source", str(corpus / "low" / "1.wav"), "--target",
+                 str(corpus / "high" / "2.wav"), "--out", str(out)]) == 0
+    wave, rate = sf.read(out)
+    assert rate == 16_000 and len(wave) == 16_000 and np.isfinite(wave).all() and np.abs(wave).max() > 1e-3

@@ -30,7 +30,7 @@ from ..errors import DataError, ModelFileError
 from .tables import TABLE_SUFFIXES, read_table
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
-MIN_SECONDS = 0.25  # shorter than this has too few frames for any speaker or content code
+MIN_SECONDS = 0.1  # 6 frames: fewer say nothing of a speaker; a spoken digit can last 0.15 s
 SILENCE_PEAK = 1e-4  # a peak below this (about -80 dBFS) is silence, not speech
 CLIPPED_SHARE = 0.01  # samples at full scale above this share: the recording is clipped
 LOG_FLOOR = 1e-5  # mel power floor before the log (-100 dB): silence stays finite
@@ -140,6 +140,20 @@ def log_mel(wave: np.ndarray, spec: AudioSpec) -> np.ndarray:
                                          n_fft=spec.n_fft, hop_length=spec.hop_length, n_mels=spec.n_mels,
                                          fmin=spec.fmin, fmax=spec.fmax, power=2.0)
     return np.log(np.maximum(mel, LOG_FLOOR)).astype(np.float32)
+
+
+def warp_mel(logmel: np.ndarray, factor: float, spec: AudioSpec) -> np.ndarray:
+    """``logmel [n_mels, T]`` with every frequency multiplied by ``factor`` (above 1: a
+    shorter vocal tract and a higher voice; formants and harmonics move together), the way
+    vocal tract length perturbation makes new speakers out of recorded ones."""
+    import librosa
+
+    centres = librosa.mel_frequencies(spec.n_mels + 2, fmin=spec.fmin, fmax=spec.fmax or spec.sample_rate / 2)[1:-1]
+    position = np.interp(centres / factor, centres, np.arange(spec.n_mels, dtype=np.float64))
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, spec.n_mels - 1)
+    w = (position - low)[:, None]
+    return ((1 - w) * logmel[low] + w * logmel[high]).astype(logmel.dtype)
 
 
 def mel_to_wave(logmel: np.ndarray, spec: AudioSpec, n_iter: int = 32, length: int | None = None) -> np.ndarray:

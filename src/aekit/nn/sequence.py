@@ -5,7 +5,9 @@ A sequence ``x`` of shape ``[N, F, T]`` (e.g. log-mel frames) is encoded twice:
 - ``ContentEncoder``: 1-D convolutions, each followed by instance normalisation *without*
   affine parameters, down to a narrow code ``[N, C, T]``. Instance normalisation removes
   every channel's mean and spread over the utterance: the global colour of a voice, which is
-  what the style vector is there to carry.
+  what the style vector is there to carry. With ``codebook_size > 0`` every code frame is
+  also vector-quantized (VQVC, Wu & Lee 2020): the content becomes a sequence of discrete
+  units, one of ``codebook_size`` per 16 ms frame.
 - ``StyleEncoder``: 1-D convolutions and a (masked) mean over time: one vector ``[N, S]``
   per utterance (the speaker).
 - ``AdaINDecoder``: rebuilds the frames from the content code, each layer normalised and then
@@ -20,10 +22,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ..checks import MAX_WIDTH, check_int
 from ..errors import ParameterError
+from .discrete import VectorQuantizer
 
 KERNEL = 5
 
@@ -41,10 +45,14 @@ def masked_mean(x: Tensor, mask: Tensor | None) -> Tensor:
 
 
 class ContentEncoder(nn.Module):
-    def __init__(self, in_channels: int, hidden: int, code_channels: int, layers: int = 3) -> None:
+    def __init__(self, in_channels: int, hidden: int, code_channels: int, layers: int = 3,
+                 codebook_size: int = 0) -> None:
         super().__init__()
         self.config = dict(in_channels=_check("in_channels", in_channels), hidden=_check("hidden", hidden),
-                           code_channels=_check("code_channels", code_channels), layers=_check("layers", layers, 1, 32))
+                           code_channels=_check("code_channels", code_channels), layers=_check("layers", layers, 1, 32),
+                           codebook_size=_check("codebook_size", codebook_size, 0))
+        if codebook_size == 1:
+            raise ParameterError("codebook_size must be 0 (a continuous code) or at least 2")
         blocks: list[nn.Module] = []
         channels = in_channels
         for _ in range(layers):
@@ -54,9 +62,26 @@ class ContentEncoder(nn.Module):
         self.body = nn.Sequential(*blocks)
         self.out = nn.Conv1d(hidden, code_channels, 1)
         self.norm = nn.InstanceNorm1d(code_channels)  # the code itself carries no per-utterance offset
+        self.quantizer = VectorQuantizer(codebook_size, code_channels) if codebook_size else None
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+        """``(code [N, C, T], units [N, T] or None, vq loss per frame [N, T])``; without a
+        codebook there are no units and the loss is zero."""
+        z = self.norm(self.out(self.body(x)))
+        if self.quantizer is None:
+            return z, None, z.new_zeros(z.shape[0], z.shape[2])
+        n, c, t = z.shape
+        quantized, idx, loss = self.quantizer.quantize(z.transpose(1, 2).reshape(n * t, c))
+        return quantized.view(n, t, c).transpose(1, 2), idx.view(n, t), loss.view(n, t)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.norm(self.out(self.body(x)))
+        return self.encode(x)[0]
+
+    def units(self, x: Tensor) -> Tensor:
+        """The discrete content units ``[N, T]`` (codebook indices) of ``x``."""
+        if self.quantizer is None:
+            raise ParameterError("this content encoder has no codebook (codebook_size=0): it has no units")
+        return self.encode(x)[1]
 
 
 class StyleEncoder(nn.Module):
@@ -92,12 +117,21 @@ class AdaINDecoder(nn.Module):
         self.act = nn.LeakyReLU(0.2)
         self.out = nn.Conv1d(hidden, out_channels, 1)
 
-    def forward(self, code: Tensor, style: Tensor) -> Tensor:
+    def adain(self, style: Tensor) -> Tensor:
+        """The voice as the decoder uses it: every layer's AdaIN scale and shift,
+        ``[N, layers, 2 * hidden]``, projected from the style vector."""
+        return torch.stack([affine(style) for affine in self.affine], dim=1)
+
+    def render(self, code: Tensor, adain: Tensor) -> Tensor:
+        """Frames from a content code and AdaIN parameters (``adain``'s output, or fitted ones)."""
         h = self.inp(code)
-        for conv, affine in zip(self.convs, self.affine, strict=True):
-            scale, shift = affine(style).unsqueeze(2).chunk(2, dim=1)
+        for k, conv in enumerate(self.convs):
+            scale, shift = adain[:, k].unsqueeze(2).chunk(2, dim=1)
             h = h + self.act(self.norm(conv(h)) * (1 + scale) + shift)  # residual: deep stacks still train
         return self.out(h)
+
+    def forward(self, code: Tensor, style: Tensor) -> Tensor:
+        return self.render(code, self.adain(style))
 
 
 class SplitSequenceAutoEncoder(nn.Module):
@@ -109,8 +143,8 @@ class SplitSequenceAutoEncoder(nn.Module):
 
     @classmethod
     def build(cls, n_features: int, hidden: int = 192, code_channels: int = 8, style_size: int = 64,
-              layers: int = 3) -> SplitSequenceAutoEncoder:
-        return cls(ContentEncoder(n_features, hidden, code_channels, layers),
+              layers: int = 3, codebook_size: int = 0) -> SplitSequenceAutoEncoder:
+        return cls(ContentEncoder(n_features, hidden, code_channels, layers, codebook_size),
                    StyleEncoder(n_features, hidden, style_size, layers),
                    AdaINDecoder(code_channels, style_size, hidden, n_features, layers))
 
@@ -138,12 +172,45 @@ class SplitSequenceAutoEncoder(nn.Module):
         """The frames of ``content_of`` said in the style (voice) of ``style_of``."""
         return self.decoder(self.content(content_of), self.style(style_of, style_mask))
 
+    def voice(self, x: Tensor, steps: int = 0, lr: float = 0.03, fit_frames: int | None = None) -> Tensor:
+        """The voice of the utterances ``x [N, F, T]`` as AdaIN parameters: the style
+        encoder's guess, then ``steps`` Adam steps that fit them to rebuild ``x`` (its middle
+        ``fit_frames`` frames, to bound the cost) from its own content code: one-shot speaker
+        adaptation, the network's weights stay as trained. The guess alone places an unheard
+        voice among the few heard in training; the fit reaches the voices between them."""
+        with torch.no_grad():
+            params = self.decoder.adain(self.style(x))
+            if steps <= 0:
+                return params
+            if fit_frames is not None and x.shape[2] > fit_frames:
+                start = (x.shape[2] - fit_frames) // 2
+                x = x[:, :, start:start + fit_frames]
+            code = self.content(x)
+        # callers may be in inference mode, whose tensors autograd refuses: fit on plain copies
+        with torch.inference_mode(False), torch.enable_grad():
+            x, code, params = x.clone(), code.clone(), params.clone().requires_grad_(True)
+            opt = torch.optim.Adam([params], lr=lr)
+            for _ in range(steps):
+                error = (self.decoder.render(code, params) - x).abs().mean()
+                (params.grad,) = torch.autograd.grad(error, [params])  # no gradients for the weights
+                opt.step()
+        return params.detach()
+
+    def speak(self, content_of: Tensor, voice: Tensor) -> Tensor:
+        """The frames of ``content_of`` said in ``voice`` (AdaIN parameters from ``voice``)."""
+        return self.decoder.render(self.content(content_of), voice)
+
     def loss(self, x: Tensor, progress: float = 1.0, mask: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        """Mean absolute reconstruction error over real frames (L1, as AdaIN-VC)."""
-        error = (self.forward(x, mask) - x).abs()
-        if mask is not None:
-            weights = mask.to(x.dtype).unsqueeze(1)
-            rec = (error * weights).sum() / (weights.sum() * x.shape[1]).clamp(min=1.0)
-        else:
-            rec = error.mean()
-        return rec, {"reconstruction": rec.detach()}
+        """Mean absolute reconstruction error over real frames (L1, as AdaIN-VC), plus the
+        commitment loss of a VQ content code (per frame, in units of one feature's error)."""
+        code, _, vq = self.content.encode(x)
+        error = (self.decoder(code, self.style(x, mask)) - x).abs().mean(dim=1)  # [N, T]
+        weights = torch.ones_like(error) if mask is None else mask.to(x.dtype)
+        total = weights.sum().clamp(min=1.0)
+        rec = (error * weights).sum() / total
+        parts = {"reconstruction": rec.detach()}
+        if self.content.quantizer is None:
+            return rec, parts
+        commitment = (vq * weights).sum() / total / code.shape[1]
+        parts["vq"] = commitment.detach()
+        return rec + commitment, parts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_LAZY = {"VoiceConverter": ".converter"}
+_LAZY = {"VoiceConverter": ".converter", "default_model": ".converter"}
 __all__ = list(_LAZY)
 
 

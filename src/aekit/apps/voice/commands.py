@@ -17,13 +17,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="model directory to write")
     t.add_argument("--segment-frames", type=int_at_least(8, 4096), default=128,
                    help="training crop length in 16 ms frames (default 128)")
+    t.add_argument("--codebook-size", type=int_at_least(0, 65536), default=0,
+                   help="quantize the content code into this many discrete units (VQVC; default 0: continuous)")
     training_flags(t, epochs=40)
     c = verbs.add_parser("convert", help="say the source recording in the target speaker's voice",
                          description="Write SOURCE's words in TARGET's voice to OUT (a WAV file as long as SOURCE).")
     c.add_argument("--source", required=True, help="recording whose words are kept")
     c.add_argument("--target", required=True, help="one recording of the voice to speak them in")
     c.add_argument("--out", required=True, help="WAV file to write (never one of the inputs)")
-    c.add_argument("--model", required=True, help="model directory from 'aekit voice train'")
+    c.add_argument("--adapt-steps", type=int_at_least(0, 10_000),
+                   help="steps fitting the target's voice to its recording (default: the model's, 10; 0 is "
+                        "fastest and enough for voices heard in training)")
+    c.add_argument("--model", help="model directory from 'aekit voice train' (default: the bundled model, trained "
+                                   "on VCC2016, FSDD and 36 synthetic voices)")
     m = verbs.add_parser("make-corpus", help="synthetic speakers (espeak-ng voices x pitch) for training variety",
                          description="Write VOICES x SENTENCES recordings of espeak-ng voices to OUT/<voice>/*.wav.")
     m.add_argument("--out", required=True, help="a new (or empty) folder")
@@ -36,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.verb == "train":
         vc = jobs.train_corpus(args.data, args.out, resume=args.resume, epochs=args.epochs,
-                               segment_frames=args.segment_frames, random_state=args.seed,
+                               segment_frames=args.segment_frames, codebook_size=args.codebook_size,
+                               random_state=args.seed,
                                verbose=0 if args.quiet else 1)
         report(f"trained on {vc.adapter_.describe()}; model written to {args.out}")
     elif args.verb == "make-corpus":
@@ -45,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         files = make_corpus(args.out, args.voices, args.sentences)
         print(f"wrote {len(files)} recordings of {args.voices} voices to {args.out}")
     else:
-        out, notices = jobs.convert_files(args.source, args.target, args.out, args.model)
+        out, notices = jobs.convert_files(args.source, args.target, args.out, args.model,
+                                          adapt_steps=args.adapt_steps)
         for line in notices:
             print(f"notice: {line}")
         print(f"wrote {out}")

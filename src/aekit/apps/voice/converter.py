@@ -2,25 +2,33 @@
 
 Training is plain self-reconstruction of log-mel segments: the content encoder's instance
 normalisation and narrow code leave the voice to the style vector, so no speaker labels and
-no parallel sentences are needed. ``convert(source, target)`` keeps the content frames of
-``source`` and takes the style vector from one utterance of ``target``, who may never have
-been heard in training; Griffin-Lim turns the frames back into a waveform.
+no parallel sentences are needed. Each training crop is frequency-warped by a random factor
+(``warp``, vocal tract length perturbation), so a few recorded speakers become a continuum of
+voices. ``convert(source, target)`` keeps the content frames of ``source`` and takes the voice
+from one utterance of ``target``, who may never have been heard in training: the style
+encoder's guess, then ``adapt_steps`` steps that fit the decoder's AdaIN parameters to
+rebuild that one utterance (the weights stay as trained). Griffin-Lim turns the frames back
+into a waveform.
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ...checks import check_int
+from ...checks import check_float, check_int
+from ...errors import ModelFileError, ParameterError
 from ...data.adapters import AudioAdapter
-from ...data.audio import AudioSpec, load_wave, log_mel, mel_to_wave
+from ...data.audio import AudioSpec, load_wave, log_mel, mel_to_wave, warp_mel
 from ...estimator import FittedModel, TensorGroups, check_train_rows
 from ...nn.sequence import SplitSequenceAutoEncoder
 
 Recording = str | os.PathLike[str] | np.ndarray
+DEFAULT_MODEL = Path(__file__).with_name("default_model")  # made by scripts/make_default_voice.py
+FULL_FIT_FRAMES = 128  # a target of 2 s or more gets all adapt_steps; a shorter one fewer
 
 
 class VoiceConverter(FittedModel):
@@ -28,8 +36,13 @@ class VoiceConverter(FittedModel):
 
     ``fit(X)``: recordings (a folder searched recursively, a CSV with a ``path`` column, a
     list of files or of 16 kHz waveforms); speaker labels are not needed. Each recording
-    gives ``segments_per_utterance`` random crops of ``segment_frames`` frames (16 ms each).
-    ``convert(source, target)``: the waveform of ``source`` spoken in ``target``'s voice.
+    gives ``segments_per_utterance`` random crops of ``segment_frames`` frames (16 ms each),
+    each warped in frequency by a factor in [1/(1+warp), 1+warp].
+    ``convert(source, target)``: the waveform of ``source`` spoken in ``target``'s voice; the
+    voice is fitted in ``adapt_steps`` Adam steps (rate ``adapt_lr``; fewer for a target
+    under 2 s) on at most ``adapt_frames`` frames of the target (0 steps: the style encoder
+    alone).
+    ``codebook_size > 0`` quantizes the content code into discrete units (``units``).
     """
 
     _kind = "voice.VoiceConverter"
@@ -37,7 +50,9 @@ class VoiceConverter(FittedModel):
     _min_rows = 2
 
     def __init__(self, *, hidden: int = 192, code_channels: int = 8, style_size: int = 64, layers: int = 3,
-                 segment_frames: int = 128, segments_per_utterance: int = 4, epochs: int = 40, batch_size: int = 32,
+                 codebook_size: int = 0, segment_frames: int = 128, segments_per_utterance: int = 4,
+                 warp: float = 0.2, adapt_steps: int = 10, adapt_lr: float = 0.05, adapt_frames: int = 512,
+                 epochs: int = 40, batch_size: int = 32,
                  lr: float = 1e-3, patience: int = 8, validation_fraction: float = 0.1, sample_rate: int = 16_000,
                  griffin_lim_iters: int = 32, random_state: int = 0, verbose: int = 0,
                  checkpoint_dir: str | None = None, resume: bool = False) -> None:
@@ -45,8 +60,13 @@ class VoiceConverter(FittedModel):
         self.code_channels = code_channels
         self.style_size = style_size
         self.layers = layers
+        self.codebook_size = codebook_size
         self.segment_frames = segment_frames
         self.segments_per_utterance = segments_per_utterance
+        self.warp = warp
+        self.adapt_steps = adapt_steps
+        self.adapt_lr = adapt_lr
+        self.adapt_frames = adapt_frames
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -63,8 +83,13 @@ class VoiceConverter(FittedModel):
         super()._check_params()
         for name, low, high in (("hidden", 1, 4096), ("code_channels", 1, 512), ("style_size", 1, 4096),
                                 ("layers", 1, 32), ("segment_frames", 8, 4096), ("segments_per_utterance", 1, 1000),
-                                ("griffin_lim_iters", 1, 1000)):
+                                ("griffin_lim_iters", 1, 1000), ("codebook_size", 0, 65536),
+                                ("adapt_steps", 0, 10_000), ("adapt_frames", 8, 1 << 20)):
             check_int(getattr(self, name), name, low, high)
+        if self.codebook_size == 1:
+            raise ParameterError("codebook_size must be 0 (a continuous content code) or at least 2")
+        check_float(self.warp, "warp", 0, 1)
+        check_float(self.adapt_lr, "adapt_lr", 0, 10, low_open=True)
         AudioSpec(sample_rate=self.sample_rate)
 
     # ------------------------------------------------------------------ training
@@ -80,7 +105,7 @@ class VoiceConverter(FittedModel):
         val = self._segments(frames[val_idx], mask[val_idx], rng) if len(val_idx) else None
         torch.manual_seed(self.random_state)
         model = SplitSequenceAutoEncoder.build(self.adapter_.spec.n_mels, self.hidden, self.code_channels,
-                                               self.style_size, self.layers)
+                                               self.style_size, self.layers, self.codebook_size)
         result = self._train(model, train, val, seed=self.random_state, name="model", desc="voice autoencoder")
         self.training_history_ = result.history
         self.notices_: list[str] = list(self.adapter_.notices_)
@@ -97,11 +122,21 @@ class VoiceConverter(FittedModel):
             for _ in range(self.segments_per_utterance if n > length else 1):
                 start = int(rng.integers(0, max(n - length, 0) + 1))
                 crop, keep = torch.zeros(x.shape[0], length), torch.zeros(length, dtype=torch.bool)
-                piece = x[:, start:min(start + length, n)]
+                piece = self._warped(x[:, start:min(start + length, n)], rng)
                 crop[:, :piece.shape[1]], keep[:piece.shape[1]] = piece, True
                 crops.append(crop)
                 masks.append(keep)
         return torch.stack(crops), torch.stack(masks)
+
+    def _warped(self, piece: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        """``piece`` with its frequencies scaled by a random factor in [1/(1+warp), 1+warp]
+        (log-uniform): a new pseudo-speaker for the style encoder to place."""
+        if not self.warp:
+            return piece
+        factor = float(np.exp(rng.uniform(-np.log1p(self.warp), np.log1p(self.warp))))
+        norm = self.adapter_.normalizer
+        warped = warp_mel(norm.inverse(piece.numpy()), factor, self.adapter_.spec)
+        return torch.from_numpy(norm.transform(warped))
 
     # ------------------------------------------------------------------ conversion
     def _frames(self, recording: Recording, role: str) -> tuple[torch.Tensor, int]:
@@ -115,7 +150,11 @@ class VoiceConverter(FittedModel):
 
     @torch.inference_mode()
     def _converted_mel(self, source: torch.Tensor, target: torch.Tensor) -> np.ndarray:
-        return self.adapter_.normalizer.inverse(self.model_.convert(source, target)[0].numpy())
+        # a short target gets proportionally fewer steps: fitted to a few frames, a voice also
+        # learns their sounds (a 0.4 s spoken digit lost its content to 10 steps)
+        steps = round(self.adapt_steps * min(1.0, target.shape[2] / FULL_FIT_FRAMES))
+        voice = self.model_.voice(target, steps, self.adapt_lr, self.adapt_frames)
+        return self.adapter_.normalizer.inverse(self.model_.speak(source, voice)[0].numpy())
 
     def convert_frames(self, source: Recording, target: Recording) -> np.ndarray:
         """Log-mel frames ``[n_mels, T_source]`` of ``source`` in ``target``'s voice."""
@@ -131,6 +170,12 @@ class VoiceConverter(FittedModel):
         return mel_to_wave(mel, self.adapter_.spec, n_iter=self.griffin_lim_iters, length=n_samples)
 
     @torch.inference_mode()
+    def units(self, recording: Recording) -> np.ndarray:
+        """The discrete content units of ``recording``, one per frame (needs ``codebook_size``)."""
+        self.notices_ = []
+        return self.model_.content.units(self._frames(recording, "source")[0])[0].numpy()
+
+    @torch.inference_mode()
     def reconstruction_error(self, X: Any) -> float:
         """Mean absolute error (normalised log-mel units) of rebuilding the recordings in ``X``."""
         self._check_fitted()
@@ -144,3 +189,10 @@ class VoiceConverter(FittedModel):
     def _set_state(self, networks: dict[str, Any], state: dict[str, Any], groups: TensorGroups) -> None:
         self.model_ = networks["model"]
         self.training_history_, self.notices_ = [], []
+
+
+def default_model() -> VoiceConverter:
+    """The bundled model (VCC2016, FSDD and 36 synthetic voices; ``scripts/make_default_voice.py``)."""
+    if not (DEFAULT_MODEL / "config.json").is_file():
+        raise ModelFileError("this install has no bundled voice model: pass --model (see 'aekit voice train')")
+    return VoiceConverter.load(DEFAULT_MODEL)

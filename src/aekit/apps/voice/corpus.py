@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...data.audio import write_wav
+from ...data.audio import AudioSpec, write_wav
 from ...errors import DataError, ParameterError
 
 SENTENCES = (
@@ -32,13 +32,24 @@ VARIANTS = tuple(f"m{i}" for i in range(1, 8)) + tuple(f"f{i}" for i in range(1,
 PITCHES = (30, 50, 70)  # espeak's pitch parameter, 0-100
 _PITCH, _RATE = 3, 1  # espeak_PARAMETER values
 _SYNCHRONOUS, _CHARS_UTF8 = 2, 1
+_PHONEME_EVENTS = 0x0001  # espeakINITIALIZE_PHONEME_EVENTS
+_EVENT_END, _EVENT_PHONEME = 0, 7  # espeakEVENT_LIST_TERMINATED, espeakEVENT_PHONEME
+
+
+class _Event(ctypes.Structure):
+    """espeak_EVENT (speak_lib.h); ``id`` is the union whose ``string`` holds a phoneme name."""
+
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
 
 
 class _Espeak:
     """The espeak-ng library, loaded and initialised once per process."""
 
     _instance: _Espeak | None = None
-    _callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+    _callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                      ctypes.POINTER(_Event))
 
     def __init__(self) -> None:
         try:
@@ -46,10 +57,12 @@ class _Espeak:
         except ImportError:
             raise DataError("the synthetic corpus needs espeak-ng: pip install espeakng-loader") from None
         self.lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
-        self.rate = self.lib.espeak_Initialize(_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
+        self.rate = self.lib.espeak_Initialize(_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(),
+                                               _PHONEME_EVENTS)
         if self.rate <= 0:
             raise DataError("espeak-ng could not be initialised")
         self.chunks: list[np.ndarray] = []
+        self.phonemes: list[tuple[int, str]] = []
         self._callback = self._callback_type(self._collect)  # kept referenced: espeak calls it later
         self.lib.espeak_SetSynthCallback(self._callback)
 
@@ -59,23 +72,44 @@ class _Espeak:
             cls._instance = cls()
         return cls._instance
 
-    def _collect(self, wav: ctypes.POINTER(ctypes.c_short), n: int, events: ctypes.c_void_p) -> int:
+    def _collect(self, wav: ctypes.POINTER(ctypes.c_short), n: int, events: ctypes.POINTER(_Event)) -> int:
         if n > 0:
             self.chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        k = 0
+        while events and events[k].type != _EVENT_END:
+            if events[k].type == _EVENT_PHONEME:
+                self.phonemes.append((events[k].sample, events[k].id.decode("ascii", "replace")))
+            k += 1
         return 0
 
     def say(self, text: str, variant: str, pitch: int, rate: int = 160) -> np.ndarray:
-        """``text`` spoken by voice ``en+variant`` at ``pitch``: float32 samples at ``self.rate``."""
+        """``text`` spoken by voice ``en+variant`` at ``pitch``: float32 samples at ``self.rate``.
+        ``self.phonemes`` is then the (first sample, espeak phoneme name) of each phoneme."""
         if self.lib.espeak_SetVoiceByName(f"en+{variant}".encode()) != 0:
             raise ParameterError(f"espeak-ng has no voice variant {variant!r}")
         self.lib.espeak_SetParameter(_PITCH, int(pitch), 0)
         self.lib.espeak_SetParameter(_RATE, int(rate), 0)
-        self.chunks = []
+        self.chunks, self.phonemes = [], []
         data = text.encode()
         self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _CHARS_UTF8, None, None)
         self.lib.espeak_Synchronize()
         wave = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int16)
         return (wave.astype(np.float32) / 32768.0).clip(-1, 1)
+
+
+def phoneme_frames(text: str, variant: str, pitch: int, spec: AudioSpec) -> tuple[np.ndarray, list[str]]:
+    """``text`` said by one synthetic voice, resampled to ``spec.sample_rate``, and the espeak
+    phoneme sounding at each of its analysis frames (frame ``t`` centred on sample
+    ``t * hop_length``; pauses are ``"_"``): ground truth for how phonetic a code is."""
+    import librosa
+
+    engine = _Espeak.get()
+    wave = librosa.resample(engine.say(text, variant, pitch), orig_sr=engine.rate, target_sr=spec.sample_rate)
+    starts = np.array([sample for sample, _ in engine.phonemes], dtype=np.float64) * spec.sample_rate / engine.rate
+    names = [name.strip().lstrip("',") or "_" for _, name in engine.phonemes]  # stress marks dropped
+    centres = np.arange(spec.frames(len(wave))) * spec.hop_length
+    which = np.searchsorted(starts, centres, side="right") - 1
+    return wave.astype(np.float32), ["_" if k < 0 else names[k] for k in which]
 
 
 def voices(n: int) -> list[tuple[str, int]]:
