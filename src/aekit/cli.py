@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "aekit.apps.generate.commands",
     "aekit.apps.codes.commands",
     "aekit.apps.voice.commands",
+    "aekit.apps.compress.commands",
 )
 
 

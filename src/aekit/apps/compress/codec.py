@@ -1,0 +1,214 @@
+"""A learned lossy image codec: the encoder is the compressor, the decoder the decompressor.
+
+``ImageCodec().fit(photos)`` trains one mean-scale hyperprior network (``nn.codec``) for
+every quality level at once (gain units, one lambda each); ``compress(image, quality)``
+returns the bytes of an ``.aek`` file (``bitstream``), ``decompress(data)`` the image.
+Images of any size are padded (edge replication) to a multiple of 64 and cropped back.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...checks import check_float, check_int
+from ...data.images import IMAGE_SUFFIXES, read_image_file
+from ...errors import DataError, ParameterError
+from ...estimator import FittedModel, TensorGroups
+from ...nn.codec import LAMBDAS, STRIDE, HyperpriorCodec
+from . import entropy
+from .bitstream import Compressed
+
+Z_SUPPORT = 32  # side-information symbols live in -32..32 (clamped; the tails hold the rest)
+Image = str | os.PathLike[str] | np.ndarray
+
+
+def as_rgb(image: Image) -> np.ndarray:
+    """An RGB image ``[H, W, 3]`` uint8 from a file or an array (gray is repeated)."""
+    if isinstance(image, (str, os.PathLike)):
+        a, _ = read_image_file(image)
+        a = np.round(a.transpose(1, 2, 0) * 255).astype(np.uint8)
+    else:
+        a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise DataError(f"an image must be [H, W] or [H, W, 3], got shape {a.shape}")
+    if a.dtype != np.uint8:
+        if not np.issubdtype(a.dtype, np.number) or not np.isfinite(a).all():
+            raise DataError("image values must be finite numbers")
+        if a.min() < 0 or a.max() > 255:
+            raise DataError(f"image values must be in [0, 255], got [{a.min()}, {a.max()}]")
+        a = np.round(a).astype(np.uint8)
+    a = a[:, :, :3] if a.shape[2] == 4 else a
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise DataError("the image is empty")
+    return np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a
+
+
+def _padded(rgb: np.ndarray) -> torch.Tensor:
+    h, w = rgb.shape[:2]
+    ph, pw = -h % STRIDE, -w % STRIDE
+    x = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    return torch.from_numpy(x.transpose(2, 0, 1).astype(np.float32) / 255.0).unsqueeze(0)
+
+
+class ImageCodec(FittedModel):
+    """A learned image codec with ``len(lambdas)`` quality levels (1 = smallest files).
+
+    ``fit(X)``: photos (a folder, a list of files, or an array ``[N, H, W, 3]``); each gives
+    ``crops_per_image`` random ``crop`` x ``crop`` crops after downsampling by ``downsample``
+    (which hides the artefacts of JPEG sources)."""
+
+    _kind = "compress.ImageCodec"
+    _network_class = HyperpriorCodec
+    _min_rows = 1
+
+    def __init__(self, *, channels: int = 64, latent_channels: int = 96, lambdas: tuple[float, ...] = LAMBDAS,
+                 crop: int = 128, crops_per_image: int = 2, downsample: int = 2, epochs: int = 30,
+                 batch_size: int = 8, lr: float = 1e-4, patience: int = 30, validation_fraction: float = 0.05,
+                 random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
+                 resume: bool = False) -> None:
+        self.channels = channels
+        self.latent_channels = latent_channels
+        self.lambdas = lambdas
+        self.crop = crop
+        self.crops_per_image = crops_per_image
+        self.downsample = downsample
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        check_int(self.channels, "channels", 1, 1024)
+        check_int(self.latent_channels, "latent_channels", 1, 1024)
+        check_int(self.crop, "crop", STRIDE, 4096)
+        if self.crop % STRIDE:
+            raise ParameterError(f"crop must be a multiple of {STRIDE}, got {self.crop}")
+        check_int(self.crops_per_image, "crops_per_image", 1, 1000)
+        check_int(self.downsample, "downsample", 1, 16)
+        for v in self.lambdas:
+            check_float(v, "lambdas", 0, 100, low_open=True)
+
+    @property
+    def qualities(self) -> int:
+        return len(self.lambdas)
+
+    # ------------------------------------------------------------------ training
+    def _crops(self, X: Any, rng: np.random.Generator) -> torch.Tensor:
+        from PIL import Image as PILImage
+
+        if isinstance(X, (str, os.PathLike)):
+            root = Path(X)
+            if not root.is_dir():
+                raise DataError(f"{root} is not a folder of images")
+            X = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not X:
+                raise DataError(f"{root} holds no images")
+        crops = []
+        for item in X:
+            rgb = as_rgb(item)
+            if self.downsample > 1:
+                h, w = rgb.shape[0] // self.downsample, rgb.shape[1] // self.downsample
+                rgb = np.asarray(PILImage.fromarray(rgb).resize((w, h), PILImage.Resampling.LANCZOS))
+            h, w = rgb.shape[:2]
+            if min(h, w) < self.crop:
+                continue
+            for _ in range(self.crops_per_image):
+                top, left = int(rng.integers(0, h - self.crop + 1)), int(rng.integers(0, w - self.crop + 1))
+                crops.append(rgb[top:top + self.crop, left:left + self.crop])
+        if not crops:
+            raise DataError(f"no training image is at least {self.crop} pixels a side after downsampling "
+                            f"by {self.downsample}")
+        return torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+
+    def fit(self, X: Any, y: Any = None) -> ImageCodec:
+        """Train on the photos in ``X`` (``y`` is ignored)."""
+        self._check_params()
+        from ...data.adapters import ArrayAdapter
+
+        rng = np.random.default_rng(self.random_state)
+        crops = self._crops(X, rng)
+        self.adapter_ = ArrayAdapter()  # the codec reads images itself; the adapter records nothing
+        self.adapter_.fit_transform(np.zeros((1, 1), np.float32))
+        train_idx, val_idx = self._split(len(crops))
+        torch.manual_seed(self.random_state)
+        model = HyperpriorCodec(self.channels, self.latent_channels, tuple(self.lambdas))
+        result = self._train(model, crops[train_idx], crops[val_idx] if len(val_idx) else None,
+                             seed=self.random_state, name="model", desc="image codec")
+        self.training_history_ = result.history
+        self.model_ = model
+        return self
+
+    # ------------------------------------------------------------------ coding
+    def model_id(self) -> bytes:
+        """16 bytes that identify the weights: a file made by another codec is refused."""
+        self._check_fitted()
+        h = hashlib.sha256()
+        for name, t in sorted(self.model_.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().contiguous().numpy().tobytes())
+        return h.digest()[:16]
+
+    def _quality(self, quality: int) -> int:
+        check_int(quality, "quality", 1, self.qualities)
+        return quality - 1
+
+    @torch.inference_mode()
+    def compress(self, image: Image, quality: int) -> bytes:
+        """The ``.aek`` bytes of ``image`` (a file or ``[H, W, 3]`` uint8) at ``quality``."""
+        self._check_fitted()
+        q = self._quality(quality)
+        rgb = as_rgb(image)
+        z, residual, _, scale = self.model_.analyse(_padded(rgb), q, Z_SUPPORT)
+        residual = residual.clamp(-entropy.Y_SUPPORT, entropy.Y_SUPPORT)
+        pmf = self.model_.prior.pmf(Z_SUPPORT)
+        return Compressed(self.model_id(), quality, rgb.shape[0], rgb.shape[1],
+                          entropy.encode_z(z, pmf, Z_SUPPORT), entropy.encode_y(residual, scale)).to_bytes()
+
+    @torch.inference_mode()
+    def decompress(self, data: bytes, name: str = "the file") -> np.ndarray:
+        """The image ``[H, W, 3]`` uint8 of ``.aek`` bytes made by this codec."""
+        self._check_fitted()
+        c = Compressed.from_bytes(data, name)
+        if c.model_id != self.model_id():
+            raise DataError(f"{name} was made by another codec model (model id {c.model_id.hex()[:12]}, "
+                            f"this one is {self.model_id().hex()[:12]})")
+        q = self._quality(c.quality)
+        ph, pw = c.height + (-c.height % STRIDE), c.width + (-c.width % STRIDE)
+        m = self.model_.config
+        z_shape = (1, m["channels"], ph // STRIDE, pw // STRIDE)
+        try:
+            z = entropy.decode_z(c.z, z_shape, self.model_.prior.pmf(Z_SUPPORT), Z_SUPPORT)
+            mean, scale = self.model_.side(z)
+            residual = entropy.decode_y(c.y, scale)
+        except (ValueError, RuntimeError) as exc:
+            raise DataError(f"{name} cannot be decoded ({type(exc).__name__})") from None
+        x = self.model_.synthesise(residual, mean, q)[0, :, :c.height, :c.width]
+        return np.round(x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+
+    @torch.inference_mode()
+    def estimated_bits(self, image: Image, quality: int) -> float:
+        """Bits the entropy model expects for ``image`` (its likelihoods), without coding."""
+        self._check_fitted()
+        out = self.model_.forward(_padded(as_rgb(image)), self._quality(quality))
+        return float(sum(-lik.log2().sum() for lik in out["likelihoods"].values()))
+
+    # ------------------------------------------------------------------ persistence
+    def _state(self) -> tuple[dict[str, Any], TensorGroups]:
+        return {"epochs_run": len(getattr(self, "training_history_", []))}, {}
+
+    def _set_state(self, networks: dict[str, Any], state: dict[str, Any], groups: TensorGroups) -> None:
+        self.model_ = networks["model"]
+        self.training_history_ = []

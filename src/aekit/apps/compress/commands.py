@@ -1,0 +1,53 @@
+"""``aekit compress train|encode|decode|eval`` (parsing only)."""
+from __future__ import annotations
+
+import argparse
+
+from ...cliargs import application, int_at_least, report, training_flags
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    verbs = application(sub, "compress", help="a learned image codec: encode to a small .aek file, decode it back",
+                        description="The encoder as a compressor and the decoder as a decompressor: a "
+                                    "hyperprior codec with quality levels 1 (smallest) to 6.", run=run)
+    t = verbs.add_parser("train", help="train a codec on photos (every quality level at once)",
+                         description="Train on every image under DATA (a folder of PNG/JPEG files).")
+    t.add_argument("data")
+    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument("--crop", type=int_at_least(64, 4096), default=128, help="training crop side (multiple of 64)")
+    training_flags(t, epochs=30)
+    e = verbs.add_parser("encode", help="compress an image into an .aek file",
+                         description="Compress IMAGE at --quality into OUT (.aek); prints the bits per pixel.")
+    e.add_argument("image")
+    e.add_argument("--quality", type=int_at_least(1, 64), default=3, help="1 (smallest) to 6 (best); default 3")
+    e.add_argument("--out", required=True, help=".aek file to write")
+    e.add_argument("--model", required=True, help="model directory from 'aekit compress train'")
+    d = verbs.add_parser("decode", help="decompress an .aek file into an image",
+                         description="Decompress SOURCE (.aek) into OUT (.png, .bmp or .tif).")
+    d.add_argument("source")
+    d.add_argument("--out", required=True, help="lossless image file to write")
+    d.add_argument("--model", required=True, help="the model directory that encoded it")
+    v = verbs.add_parser("eval", help="bits per pixel and PSNR at every quality",
+                         description="Compress and decompress each IMAGE at every quality level; print the "
+                                     "mean bits per pixel (from the bytes written) and PSNR.")
+    v.add_argument("images", nargs="+")
+    v.add_argument("--model", required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    if args.verb == "train":
+        jobs.train_codec(args.data, args.out, resume=args.resume, epochs=args.epochs, crop=args.crop,
+                         random_state=args.seed, verbose=0 if args.quiet else 1)
+        report(f"codec written to {args.out}")
+    elif args.verb == "encode":
+        out, rate = jobs.encode_file(args.image, args.out, args.quality, args.model)
+        print(f"wrote {out}: {rate:.3f} bits per pixel")
+    elif args.verb == "decode":
+        print(f"wrote {jobs.decode_file(args.source, args.out, args.model)}")
+    else:
+        print("quality  bpp     PSNR (dB)")
+        for row in jobs.evaluate(args.images, args.model):
+            print(f"{row['quality']:>7}  {row['bpp']:.3f}  {row['psnr']:.2f}")
+    return 0

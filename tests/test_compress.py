@@ -1,0 +1,126 @@
+"""The learned image codec: real bitstreams that decode bit-exactly, a file format that refuses
+every damaged or foreign file, rate estimates that match the bytes, and the BD-rate."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data as samples
+
+from aekit.apps.compress import ImageCodec, bd_rate, psnr
+from aekit.apps.compress.bitstream import Compressed
+from aekit.apps.compress.codec import Z_SUPPORT, _padded, as_rgb
+from aekit.cli import main
+from aekit.errors import DataError
+
+TINY = dict(channels=16, latent_channels=24, crop=64, crops_per_image=8, downsample=1, epochs=20, batch_size=8,
+            lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return [samples.astronaut(), samples.chelsea(), samples.coffee(), samples.rocket()]
+
+
+@pytest.fixture(scope="module")
+def codec(photos):
+    return ImageCodec(**TINY).fit(photos[1:])
+
+
+@pytest.fixture(scope="module")
+def held_out(photos):
+    return photos[0][100:197, 150:261]  # 97 x 111: an odd size, never trained on
+
+
+def test_round_trip_is_bit_exact_on_the_latents(codec, held_out):
+    data = codec.compress(held_out, 3)
+    restored = codec.decompress(data)
+    assert restored.shape == held_out.shape and restored.dtype == np.uint8
+    net, q = codec.model_, 2
+    with torch.no_grad():
+        _, residual, mean, _ = net.analyse(_padded(held_out), q, Z_SUPPORT)
+        expected = net.synthesise(residual, mean, q)[0, :, :97, :111]
+    np.testing.assert_array_equal(restored, np.round(expected.clamp(0, 1).permute(1, 2, 0).numpy() * 255))
+    np.testing.assert_array_equal(codec.decompress(data), restored)  # deterministic
+
+
+def test_training_lowers_the_rate_distortion_loss(codec):
+    history = [h["train_loss"] for h in codec.training_history_]
+    assert history[-1] < 0.8 * history[0]
+
+
+def test_qualities_trade_bytes_for_fidelity_and_estimates_match_the_bytes(codec, held_out):
+    sizes, fidelity = [], []
+    for q in (1, 6):
+        data = codec.compress(held_out, q)
+        sizes.append(len(data))
+        fidelity.append(psnr(held_out, codec.decompress(data)))
+    assert sizes[1] > sizes[0] and fidelity[1] > fidelity[0]
+    overhead = len(Compressed(b"", 0, 1, 1, b"", b"").to_bytes())
+    for q in (1, 3):  # (this tiny codec's top qualities code residuals far out in the Gaussian's tails,
+        # where the 24-bit coder's floor and the estimate's 1e-9 floor differ)
+        payload = len(codec.compress(held_out, q)) - overhead
+        estimate = codec.estimated_bits(held_out, q) / 8
+        assert abs(payload - estimate) <= 0.03 * estimate + 8  # + the range coder's last words
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: b"", "is empty"),
+    (lambda d: b"PK\x03\x04" + d[4:], "not an aekit compressed image"),
+    (lambda d: d[:-7], "truncated"),
+    (lambda d: d[:50] + bytes([d[50] ^ 0x10]) + d[51:], "damaged"),
+    (lambda d: d[:3] + b"\x09" + d[4:], "format version 9"),
+])
+def test_damaged_or_foreign_files_are_refused(codec, held_out, damage, message):
+    data = codec.compress(held_out, 2)
+    with pytest.raises(DataError, match=message):
+        codec.decompress(damage(data))
+
+
+def test_a_file_from_another_model_is_refused(codec, photos, held_out):
+    other = ImageCodec(**{**TINY, "epochs": 1, "random_state": 1}).fit(photos[1:2])
+    with pytest.raises(DataError, match="another codec model"):
+        codec.decompress(other.compress(held_out, 1))
+
+
+def test_bad_images_and_qualities(codec):
+    with pytest.raises(DataError, match="finite"):
+        codec.compress(np.full((8, 8, 3), np.nan), 1)
+    with pytest.raises(DataError, match=r"\[H, W, 3\]"):
+        codec.compress(np.zeros((2, 8, 8, 3), np.uint8), 1)
+    with pytest.raises(Exception, match="quality"):
+        codec.compress(np.zeros((8, 8, 3), np.uint8), 7)
+    assert as_rgb(np.zeros((5, 4), np.uint8)).shape == (5, 4, 3)  # gray becomes RGB
+
+
+def test_bd_rate_on_a_hand_computed_case():
+    anchor = [(0.25, 28.0), (0.5, 31.0), (1.0, 34.0), (2.0, 37.0)]
+    assert bd_rate(anchor, [(r * 0.8, q) for r, q in anchor]) == pytest.approx(-20.0, abs=1e-9)
+    assert bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
+    # 3 dB better everywhere on a 3 dB-per-doubling curve: half the rate
+    assert bd_rate(anchor, [(r, q + 3.0) for r, q in anchor]) == pytest.approx(-50.0, abs=1e-6)
+    with pytest.raises(DataError, match="share no PSNR range"):
+        bd_rate(anchor, [(r, q + 20) for r, q in anchor])
+
+
+def test_cli_encode_decode_eval(codec, held_out, tmp_path, capsys):
+    model = codec.save(tmp_path / "codec")
+    image = tmp_path / "in.png"
+    Image.fromarray(held_out).save(image)
+    aek, png = tmp_path / "x.aek", tmp_path / "x.png"
+    assert main(["compress", "encode", str(image), "--quality", "4", "--out", str(aek), "--model", str(model)]) == 0
+    printed = capsys.readouterr().out
+    rate = 8 * aek.stat().st_size / (97 * 111)
+    assert f"{rate:.3f} bits per pixel" in printed
+    assert main(["compress", "decode", str(aek), "--out", str(png), "--model", str(model)]) == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(png)), codec.decompress(aek.read_bytes()))
+    capsys.readouterr()
+    assert main(["compress", "eval", str(image), "--model", str(model)]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1 + 6  # a header, a row per quality
+    truncated = tmp_path / "t.aek"
+    truncated.write_bytes(aek.read_bytes()[:20])
+    assert main(["compress", "decode", str(truncated), "--out", str(tmp_path / "t.png"), "--model", str(model)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "truncated" in err and "\n" not in err and not (tmp_path / "t.png").exists()
+    assert main(["compress", "decode", str(aek), "--out", str(aek), "--model", str(model)]) == 2  # never over an input
