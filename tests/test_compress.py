@@ -94,6 +94,18 @@ def test_bad_images_and_qualities(codec):
     assert as_rgb(np.zeros((5, 4), np.uint8)).shape == (5, 4, 3)  # gray becomes RGB
 
 
+def test_image_files_are_read_whole_and_bad_files_named(tmp_path):
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((1100, 1300, 3), np.uint8)).save(big)  # larger than the models' image cap
+    assert as_rgb(big).shape == (1100, 1300, 3)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(DataError, match="cannot be decoded as an image"):
+        as_rgb(bad)
+    with pytest.raises(DataError, match="does not exist"):
+        as_rgb(tmp_path / "missing.png")
+
+
 def test_bd_rate_on_a_hand_computed_case():
     anchor = [(0.25, 28.0), (0.5, 31.0), (1.0, 34.0), (2.0, 37.0)]
     assert bd_rate(anchor, [(r * 0.8, q) for r, q in anchor]) == pytest.approx(-20.0, abs=1e-9)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 
 from ...checks import check_float, check_int
-from ...data.images import IMAGE_SUFFIXES, read_image_file
+from ...data.images import IMAGE_SUFFIXES
 from ...errors import DataError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...nn.codec import LAMBDAS, STRIDE, HyperpriorCodec
@@ -27,11 +28,28 @@ Z_SUPPORT = 32  # side-information symbols live in -32..32 (clamped; the tails h
 Image = str | os.PathLike[str] | np.ndarray
 
 
+def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """An image file at its full size as ``[H, W, 3]`` uint8 (a codec keeps every pixel, so
+    unlike the models' image reader there is no size cap; decompression bombs are refused)."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings(), PILImage.open(path) as im:
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            return np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist") from None
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        raise DataError(f"{path} decodes to too many pixels (a decompression bomb?); refused") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{path} cannot be decoded as an image ({exc.__class__.__name__})") from None
+
+
 def as_rgb(image: Image) -> np.ndarray:
     """An RGB image ``[H, W, 3]`` uint8 from a file or an array (gray is repeated)."""
     if isinstance(image, (str, os.PathLike)):
-        a, _ = read_image_file(image)
-        a = np.round(a.transpose(1, 2, 0) * 255).astype(np.uint8)
+        a = read_rgb(image)
     else:
         a = np.asarray(image)
     if a.ndim == 2:
