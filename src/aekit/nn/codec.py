@@ -10,7 +10,9 @@
 ``HyperpriorCodec`` joins them: ``y = g_a(x)``, side information ``z = h_a(y)`` under the
 factorized prior, ``(mean, scale) = h_s(z)`` for ``y``, ``x' = g_s(y)``. ``forward`` is for
 training (additive uniform noise stands in for rounding; returns likelihoods);
-``quantized`` gives the integer symbols and their models that an entropy coder writes.
+``analyse`` gives the integer symbols and the Gaussian parameters that an entropy coder
+writes with; ``side`` recomputes those parameters from the decoded ``z``, and
+``synthesise`` turns the decoded symbols back into an image.
 Gain units (Cui et al. 2021) scale ``y`` per quality level, so one network spans every
 rate: quality ``q`` multiplies ``y`` by ``gain[q]`` before rounding and divides after.
 """

@@ -166,18 +166,19 @@ class ImageCodec(FittedModel):
         result = self._train(model, crops[train_idx], crops[val_idx] if len(val_idx) else None,
                              seed=self.random_state, name="model", desc="image codec")
         self.training_history_ = result.history
-        self.model_ = model
+        self._set_model(model)
         return self
 
     # ------------------------------------------------------------------ coding
-    def model_id(self) -> bytes:
-        """16 bytes that identify the weights: a file made by another codec is refused."""
-        self._check_fitted()
+    def _set_model(self, model: HyperpriorCodec) -> None:
+        """Keep ``model`` and ``model_id_``: 16 bytes that identify its weights (a file made
+        by another codec is refused), hashed once here rather than on every file."""
         h = hashlib.sha256()
-        for name, t in sorted(self.model_.state_dict().items()):
+        for name, t in sorted(model.state_dict().items()):
             h.update(name.encode())
             h.update(t.detach().contiguous().numpy().tobytes())
-        return h.digest()[:16]
+        self.model_id_ = h.digest()[:16]
+        self.model_ = model
 
     def _quality(self, quality: int) -> int:
         check_int(quality, "quality", 1, self.qualities)
@@ -192,7 +193,7 @@ class ImageCodec(FittedModel):
         z, residual, _, scale = self.model_.analyse(_padded(rgb), q, Z_SUPPORT)
         residual = residual.clamp(-entropy.Y_SUPPORT, entropy.Y_SUPPORT)
         pmf = self.model_.prior.pmf(Z_SUPPORT)
-        return Compressed(self.model_id(), quality, rgb.shape[0], rgb.shape[1],
+        return Compressed(self.model_id_, quality, rgb.shape[0], rgb.shape[1],
                           entropy.encode_z(z, pmf, Z_SUPPORT), entropy.encode_y(residual, scale)).to_bytes()
 
     @torch.inference_mode()
@@ -200,9 +201,9 @@ class ImageCodec(FittedModel):
         """The image ``[H, W, 3]`` uint8 of ``.aek`` bytes made by this codec."""
         self._check_fitted()
         c = Compressed.from_bytes(data, name)
-        if c.model_id != self.model_id():
+        if c.model_id != self.model_id_:
             raise DataError(f"{name} was made by another codec model (model id {c.model_id.hex()[:12]}, "
-                            f"this one is {self.model_id().hex()[:12]})")
+                            f"this one is {self.model_id_.hex()[:12]})")
         q = self._quality(c.quality)
         ph, pw = c.height + (-c.height % STRIDE), c.width + (-c.width % STRIDE)
         m = self.model_.config
@@ -228,5 +229,5 @@ class ImageCodec(FittedModel):
         return {"epochs_run": len(getattr(self, "training_history_", []))}, {}
 
     def _set_state(self, networks: dict[str, Any], state: dict[str, Any], groups: TensorGroups) -> None:
-        self.model_ = networks["model"]
+        self._set_model(networks["model"])
         self.training_history_ = []

@@ -82,9 +82,12 @@ class _Espeak:
             k += 1
         return 0
 
-    def say(self, text: str, variant: str, pitch: int, rate: int = 160) -> np.ndarray:
-        """``text`` spoken by voice ``en+variant`` at ``pitch``: float32 samples at ``self.rate``.
-        ``self.phonemes`` is then the (first sample, espeak phoneme name) of each phoneme."""
+    def say(self, text: str, variant: str, pitch: int, sample_rate: int, rate: int = 160) -> np.ndarray:
+        """``text`` spoken by voice ``en+variant`` at ``pitch``: float32 samples, resampled from
+        espeak's own ``self.rate`` to ``sample_rate``. ``self.phonemes`` is then the (first
+        sample at ``self.rate``, espeak phoneme name) of each phoneme."""
+        import librosa
+
         if self.lib.espeak_SetVoiceByName(f"en+{variant}".encode()) != 0:
             raise ParameterError(f"espeak-ng has no voice variant {variant!r}")
         self.lib.espeak_SetParameter(_PITCH, int(pitch), 0)
@@ -94,22 +97,21 @@ class _Espeak:
         self.lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _CHARS_UTF8, None, None)
         self.lib.espeak_Synchronize()
         wave = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int16)
-        return (wave.astype(np.float32) / 32768.0).clip(-1, 1)
+        wave = (wave.astype(np.float32) / 32768.0).clip(-1, 1)
+        return librosa.resample(wave, orig_sr=self.rate, target_sr=sample_rate).astype(np.float32)
 
 
 def phoneme_frames(text: str, variant: str, pitch: int, spec: AudioSpec) -> tuple[np.ndarray, list[str]]:
     """``text`` said by one synthetic voice, resampled to ``spec.sample_rate``, and the espeak
     phoneme sounding at each of its analysis frames (frame ``t`` centred on sample
     ``t * hop_length``; pauses are ``"_"``): ground truth for how phonetic a code is."""
-    import librosa
-
     engine = _Espeak.get()
-    wave = librosa.resample(engine.say(text, variant, pitch), orig_sr=engine.rate, target_sr=spec.sample_rate)
+    wave = engine.say(text, variant, pitch, spec.sample_rate)
     starts = np.array([sample for sample, _ in engine.phonemes], dtype=np.float64) * spec.sample_rate / engine.rate
     names = [name.strip().lstrip("',") or "_" for _, name in engine.phonemes]  # stress marks dropped
     centres = np.arange(spec.frames(len(wave))) * spec.hop_length
     which = np.searchsorted(starts, centres, side="right") - 1
-    return wave.astype(np.float32), ["_" if k < 0 else names[k] for k in which]
+    return wave, ["_" if k < 0 else names[k] for k in which]
 
 
 def voices(n: int) -> list[tuple[str, int]]:
@@ -124,8 +126,6 @@ def make_corpus(out: str | os.PathLike[str], n_voices: int = 24, n_sentences: in
                 sample_rate: int = 16_000) -> list[Path]:
     """Write ``n_voices`` x ``n_sentences`` recordings to ``out/<voice>/<k>.wav`` (a new or
     empty folder); the list of files written."""
-    import librosa
-
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{out} exists and is not an empty folder: choose a new one")
@@ -137,7 +137,6 @@ def make_corpus(out: str | os.PathLike[str], n_voices: int = 24, n_sentences: in
         folder = out / f"{variant}_p{pitch}"
         folder.mkdir(parents=True, exist_ok=True)
         for k, text in enumerate(SENTENCES[:n_sentences]):
-            wave = engine.say(text, variant, pitch)
-            wave = librosa.resample(wave, orig_sr=engine.rate, target_sr=sample_rate).astype(np.float32)
+            wave = engine.say(text, variant, pitch, sample_rate)
             written.append(write_wav(folder / f"{k:03d}.wav", wave, sample_rate))
     return written
