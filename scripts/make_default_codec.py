@@ -5,7 +5,7 @@
 Training photos: ``../shared/data/photos`` (1,000 Flickr photos, CC BY 2.0; credits in its
 ATTRIBUTION.txt), all but every tenth file by sorted name: those 100 are held out for
 ``benchmarks/compression.py`` and never trained on. Each photo is downsampled by 2 (to hide
-its JPEG artefacts) and gives 2 random 128 x 128 crops. Checkpoints go to ``OUT.ckpt/`` after
+its JPEG artefacts) and gives 4 random 128 x 128 crops. Checkpoints go to ``OUT.ckpt/`` after
 every epoch, so an interrupted run continues with ``--resume``.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "aekit" / "apps" / "compress" / "default_model")
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()
     from aekit.apps.compress import ImageCodec

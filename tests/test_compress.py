@@ -78,6 +78,13 @@ def test_damaged_or_foreign_files_are_refused(codec, held_out, damage, message):
         codec.decompress(damage(data))
 
 
+def test_a_quality_the_codec_lacks_is_a_data_error(codec, held_out):
+    c = Compressed.from_bytes(codec.compress(held_out, 2))
+    forged = Compressed(c.model_id, 9, c.height, c.width, c.z, c.y).to_bytes()  # a valid checksum
+    with pytest.raises(DataError, match="quality 9"):
+        codec.decompress(forged)
+
+
 def test_a_file_from_another_model_is_refused(codec, photos, held_out):
     other = ImageCodec(**{**TINY, "epochs": 1, "random_state": 1}).fit(photos[1:2])
     with pytest.raises(DataError, match="another codec model"):
@@ -128,8 +135,14 @@ def test_cli_encode_decode_eval(codec, held_out, tmp_path, capsys):
     assert main(["compress", "decode", str(aek), "--out", str(png), "--model", str(model)]) == 0
     np.testing.assert_array_equal(np.asarray(Image.open(png)), codec.decompress(aek.read_bytes()))
     capsys.readouterr()
-    assert main(["compress", "eval", str(image), "--model", str(model)]) == 0
-    assert len(capsys.readouterr().out.strip().splitlines()) == 1 + 6  # a header, a row per quality
+    plot = tmp_path / "rd.png"
+    assert main(["compress", "eval", str(image), "--model", str(model), "--plot", str(plot)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert sum(line.startswith("aekit") for line in lines) == 6 and sum(line.startswith("JPEG") for line in lines) == 11
+    assert any(line.startswith("BD-rate against JPEG") for line in lines)
+    assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
+    assert main(["compress", "eval", str(image), "--model", str(model), "--plot", str(image)]) == 2  # an input
+    assert "is also an input" in capsys.readouterr().err
     truncated = tmp_path / "t.aek"
     truncated.write_bytes(aek.read_bytes()[:20])
     assert main(["compress", "decode", str(truncated), "--out", str(tmp_path / "t.png"), "--model", str(model)]) == 2

@@ -115,7 +115,8 @@ class FittedModel(BaseEstimator):
         ``name`` go to ``checkpoint_dir/name``."""
         ckpt = str(Path(self.checkpoint_dir) / name) if getattr(self, "checkpoint_dir", None) else None
         cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                          weight_decay=getattr(self, "weight_decay", 0.0), patience=getattr(self, "patience", 10),
+                          weight_decay=getattr(self, "weight_decay", 0.0),
+                          lr_decay=getattr(self, "lr_decay", 1.0), patience=getattr(self, "patience", 10),
                           seed=seed, verbose=self.verbose, checkpoint_dir=ckpt,
                           resume=bool(getattr(self, "resume", False)), desc=desc)
         return replace(cfg, **overrides)

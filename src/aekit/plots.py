@@ -97,6 +97,22 @@ def training_curves(histories: list[list[dict[str, float]]], path: str | os.Path
     return save_figure(fig, path)
 
 
+def line_plot(curves: dict[str, list[tuple[float, float]]], path: str | os.PathLike[str], *, xlabel: str,
+              ylabel: str, title: str = "") -> Path:
+    """One line with markers per named list of ``(x, y)`` points."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, points in curves.items():
+        xs, ys = zip(*sorted(points)) if points else ((), ())
+        ax.plot(xs, ys, "o-", markersize=4, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return save_figure(fig, path)
+
+
 def heatmap_overlay(image: np.ndarray, heat: np.ndarray, path: str | os.PathLike[str], title: str = "") -> Path:
     """The image (``[C, H, W]`` in [0, 1]) beside it with its anomaly map laid over it."""
     img = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)

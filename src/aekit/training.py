@@ -43,6 +43,9 @@ class TrainConfig:
     patience: int = 10
     min_delta: float = 1e-4
     grad_clip: float | None = 5.0
+    # the learning rate falls from ``lr`` to ``lr * lr_decay`` along a half cosine over the
+    # epochs (1.0: constant); a function of progress alone, so a resumed run follows it too
+    lr_decay: float = 1.0
     seed: int = 0
     verbose: int = 1
     checkpoint_dir: str | None = None
@@ -59,11 +62,12 @@ class TrainConfig:
         check_int(self.seed, "seed", 0, 2**32 - 1)
         check_float(self.lr, "lr", 0, 10, low_open=True)
         check_float(self.weight_decay, "weight_decay", 0)
+        check_float(self.lr_decay, "lr_decay", 0, 1)
 
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must agree on to be resumed (verbosity and paths may differ)."""
         return {k: getattr(self, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "patience", "min_delta",
-                                               "grad_clip", "seed")}
+                                               "grad_clip", "lr_decay", "seed")}
 
 
 @dataclass
@@ -158,6 +162,9 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
                 continue
             share = idx[rank::world]
             progress = (epoch + start / n) / cfg.epochs
+            if cfg.lr_decay != 1.0:
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr * (cfg.lr_decay + (1 - cfg.lr_decay) * (1 + math.cos(math.pi * progress)) / 2)
             loss, _ = objective(tuple(t[share] for t in train_data), progress)
             optimizer.zero_grad(set_to_none=True)
             # DDP averages the ranks' gradients; weighting each rank's mean by its share of

@@ -171,8 +171,10 @@ class HyperpriorCodec(nn.Module):
                                                 "z": self.prior.likelihood(z_tilde)}}
 
     def loss(self, x: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
-        """Rate (bits per pixel) + lambda x 255^2 x MSE, each image at a random quality level."""
-        q = torch.randint(len(self.config["lambdas"]), (len(x),))
+        """Rate (bits per pixel) + lambda x 255^2 x MSE, each image at a random quality level
+        (in eval mode the levels in turn, so a validation loss is the same number every time)."""
+        levels = len(self.config["lambdas"])
+        q = torch.randint(levels, (len(x),)) if self.training else torch.arange(len(x)) % levels
         out = self.forward(x, q)
         pixels = x.shape[2] * x.shape[3]
         bits = sum(-lik.log2().flatten(1).sum(1) for lik in out["likelihoods"].values())

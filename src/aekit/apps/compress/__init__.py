@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_LAZY = {"ImageCodec": ".codec", "bd_rate": ".metrics", "psnr": ".metrics"}
+_LAZY = {"ImageCodec": ".codec", "default_model": ".codec", "bd_rate": ".metrics", "psnr": ".metrics"}
 __all__ = list(_LAZY)
 
 

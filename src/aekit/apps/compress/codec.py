@@ -18,12 +18,13 @@ import torch
 
 from ...checks import check_float, check_int
 from ...data.images import IMAGE_SUFFIXES
-from ...errors import DataError, ParameterError
+from ...errors import DataError, ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...nn.codec import LAMBDAS, STRIDE, HyperpriorCodec
 from . import entropy
 from .bitstream import Compressed
 
+DEFAULT_MODEL = Path(__file__).resolve().parent / "default_model"
 Z_SUPPORT = 32  # side-information symbols live in -32..32 (clamped; the tails hold the rest)
 Image = str | os.PathLike[str] | np.ndarray
 
@@ -87,8 +88,8 @@ class ImageCodec(FittedModel):
     _min_rows = 1
 
     def __init__(self, *, channels: int = 64, latent_channels: int = 96, lambdas: tuple[float, ...] = LAMBDAS,
-                 crop: int = 128, crops_per_image: int = 2, downsample: int = 2, epochs: int = 30,
-                 batch_size: int = 8, lr: float = 1e-4, patience: int = 30, validation_fraction: float = 0.05,
+                 crop: int = 128, crops_per_image: int = 4, downsample: int = 2, epochs: int = 50,
+                 batch_size: int = 8, lr: float = 1e-3, lr_decay: float = 0.05, patience: int = 50, validation_fraction: float = 0.05,
                  random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
                  resume: bool = False) -> None:
         self.channels = channels
@@ -100,6 +101,7 @@ class ImageCodec(FittedModel):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_decay = lr_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.random_state = random_state
@@ -204,7 +206,9 @@ class ImageCodec(FittedModel):
         if c.model_id != self.model_id_:
             raise DataError(f"{name} was made by another codec model (model id {c.model_id.hex()[:12]}, "
                             f"this one is {self.model_id_.hex()[:12]})")
-        q = self._quality(c.quality)
+        if not 1 <= c.quality <= self.qualities:  # a valid checksum over a bad header: made elsewhere
+            raise DataError(f"{name} asks for quality {c.quality}; this codec has 1-{self.qualities}")
+        q = c.quality - 1
         ph, pw = c.height + (-c.height % STRIDE), c.width + (-c.width % STRIDE)
         m = self.model_.config
         z_shape = (1, m["channels"], ph // STRIDE, pw // STRIDE)
@@ -231,3 +235,10 @@ class ImageCodec(FittedModel):
     def _set_state(self, networks: dict[str, Any], state: dict[str, Any], groups: TensorGroups) -> None:
         self._set_model(networks["model"])
         self.training_history_ = []
+
+
+def default_model() -> ImageCodec:
+    """The bundled codec, qualities 1-6 (photos of ``../shared/data``; ``scripts/make_default_codec.py``)."""
+    if not (DEFAULT_MODEL / "config.json").is_file():
+        raise ModelFileError("this install has no bundled codec: pass --model (see 'aekit compress train')")
+    return ImageCodec.load(DEFAULT_MODEL)

@@ -15,26 +15,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("data")
     t.add_argument("--out", required=True, help="model directory to write")
     t.add_argument("--crop", type=int_at_least(64, 4096), default=128, help="training crop side (multiple of 64)")
-    training_flags(t, epochs=30)
+    training_flags(t, epochs=50)
     e = verbs.add_parser("encode", help="compress an image into an .aek file",
                          description="Compress IMAGE at --quality into OUT (.aek); prints the bits per pixel.")
     e.add_argument("image")
     e.add_argument("--quality", type=int_at_least(1, 64), default=3, help="1 (smallest) to 6 (best); default 3")
     e.add_argument("--out", required=True, help=".aek file to write")
-    e.add_argument("--model", required=True, help="model directory from 'aekit compress train'")
+    e.add_argument("--model", help="model directory from 'aekit compress train' (default: the bundled codec)")
     d = verbs.add_parser("decode", help="decompress an .aek file into an image",
                          description="Decompress SOURCE (.aek) into OUT (.png, .bmp or .tif).")
     d.add_argument("source")
     d.add_argument("--out", required=True, help="lossless image file to write")
-    d.add_argument("--model", required=True, help="the model directory that encoded it")
-    v = verbs.add_parser("eval", help="bits per pixel and PSNR at every quality",
-                         description="Compress and decompress each IMAGE at every quality level; print the "
-                                     "mean bits per pixel (from the bytes written) and PSNR.")
+    d.add_argument("--model", help="the model directory that encoded it (default: the bundled codec)")
+    v = verbs.add_parser("eval", help="bits per pixel and PSNR at every quality, against JPEG",
+                         description="Compress and decompress each IMAGE at every quality level, and with "
+                                     "Pillow's JPEG at qualities 5-95; print the mean bits per pixel (from the "
+                                     "bytes written) and PSNR, the BD-rate against JPEG, and write the "
+                                     "rate-distortion plot.")
     v.add_argument("images", nargs="+")
-    v.add_argument("--model", required=True)
+    v.add_argument("--plot", help="write the rate-distortion plot to this PNG file")
+    v.add_argument("--no-jpeg", action="store_true", help="leave out the JPEG reference")
+    v.add_argument("--model", help="model directory (default: the bundled codec)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ...io import check_output_file
     from . import jobs
 
     if args.verb == "train":
@@ -47,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.verb == "decode":
         print(f"wrote {jobs.decode_file(args.source, args.out, args.model)}")
     else:
-        print("quality  bpp     PSNR (dB)")
-        for row in jobs.evaluate(args.images, args.model):
-            print(f"{row['quality']:>7}  {row['bpp']:.3f}  {row['psnr']:.2f}")
+        if args.plot:  # a bad plot path is refused before the work, not after
+            check_output_file(args.plot, inputs=args.images, suffixes=(".png",), option="--plot")
+        rows = jobs.evaluate(args.images, args.model, jpeg=not args.no_jpeg)
+        print("codec  quality  bpp     PSNR (dB)")
+        for row in rows:
+            print(f"{row['codec']:<5}  {row['quality']:>7}  {row['bpp']:.3f}  {row['psnr']:.2f}")
+        if not args.no_jpeg:
+            report(jobs.bd_rate_line(rows))
+        if args.plot:
+            report(f"wrote {jobs.rd_plot(rows, args.plot, inputs=args.images)}")
     return 0

@@ -8,8 +8,8 @@ import numpy as np
 
 from ...errors import DataError
 from ...io import atomic_path, check_output_file
-from .codec import ImageCodec, as_rgb
-from .metrics import bpp, psnr
+from .codec import ImageCodec, as_rgb, default_model
+from .metrics import bd_rate, bpp, psnr
 
 IMAGE_OUT = (".png", ".bmp", ".tif", ".tiff")  # lossless: a decoded image is never re-compressed on save
 
@@ -20,11 +20,20 @@ def train_codec(data: str | os.PathLike[str], out: str | os.PathLike[str], *, re
     return ImageCodec(**params).fit_to(data, out, resume=resume, inputs=[data])
 
 
+Model = str | os.PathLike[str] | None  # None: the bundled codec
+
+
+def load_codec(model: Model) -> ImageCodec:
+    """The codec saved at ``model``, or the bundled one."""
+    return ImageCodec.load(model) if model is not None else default_model()
+
+
 def encode_file(image: str | os.PathLike[str], out: str | os.PathLike[str], quality: int,
-                model: str | os.PathLike[str]) -> tuple[Path, float]:
-    """Compress ``image`` to the ``.aek`` file ``out``; the path and its bits per pixel."""
+                model: Model = None) -> tuple[Path, float]:
+    """Compress ``image`` to the ``.aek`` file ``out`` with ``model`` (default: the bundled codec);
+    the path and its bits per pixel."""
     out = check_output_file(out, inputs=[image], suffixes=(".aek",))
-    codec = ImageCodec.load(model)
+    codec = load_codec(model)
     rgb = as_rgb(image)
     data = codec.compress(rgb, quality)
     with atomic_path(out) as tmp:
@@ -33,7 +42,7 @@ def encode_file(image: str | os.PathLike[str], out: str | os.PathLike[str], qual
 
 
 def decode_file(source: str | os.PathLike[str], out: str | os.PathLike[str],
-                model: str | os.PathLike[str]) -> Path:
+                model: Model = None) -> Path:
     """Decompress the ``.aek`` file ``source`` into a lossless image file ``out``."""
     from PIL import Image
 
@@ -42,22 +51,68 @@ def decode_file(source: str | os.PathLike[str], out: str | os.PathLike[str],
         data = Path(source).read_bytes()
     except FileNotFoundError:
         raise DataError(f"{source} does not exist") from None
-    image = ImageCodec.load(model).decompress(data, name=str(source))  # fully decoded before anything is written
+    image = load_codec(model).decompress(data, name=str(source))  # fully decoded before anything is written
     with atomic_path(out) as tmp:
         Image.fromarray(image).save(tmp, format=Image.registered_extensions()[out.suffix.lower()])
     return out
 
 
-def evaluate(images: list[str | os.PathLike[str]], model: str | os.PathLike[str]) -> list[dict[str, float]]:
-    """Mean bits per pixel (from the bytes written) and PSNR of ``images`` at every quality."""
-    codec = ImageCodec.load(model)
+JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+
+
+def _jpeg_bytes(rgb: np.ndarray, quality: int) -> tuple[int, np.ndarray]:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    with Image.open(buf) as im:
+        return buf.tell(), np.asarray(im.convert("RGB"))
+
+
+def evaluate(images: list[str | os.PathLike[str]], model: Model = None,
+             jpeg: bool = True) -> list[dict[str, float | str]]:
+    """Mean bits per pixel (from the bytes written) and PSNR of ``images`` at every quality of
+    the codec and, with ``jpeg``, of Pillow's JPEG at qualities 5-95 (the reference a user
+    would otherwise pick): one row per ``(codec, quality)``."""
+    codec = load_codec(model)
     rgbs = [as_rgb(p) for p in images]
+
+    def mean_row(name: str, quality: int, coded: list[tuple[int, np.ndarray]]) -> dict[str, float | str]:
+        return {"codec": name, "quality": quality,
+                "bpp": float(np.mean([bpp(n, *rgb.shape[:2]) for (n, _), rgb in zip(coded, rgbs, strict=True)])),
+                "psnr": float(np.mean([psnr(rgb, out) for (_, out), rgb in zip(coded, rgbs, strict=True)]))}
+
     rows = []
     for quality in range(1, codec.qualities + 1):
-        rates, psnrs = [], []
+        coded = []
         for rgb in rgbs:
             data = codec.compress(rgb, quality)
-            rates.append(bpp(len(data), *rgb.shape[:2]))
-            psnrs.append(psnr(rgb, codec.decompress(data)))
-        rows.append({"quality": quality, "bpp": float(np.mean(rates)), "psnr": float(np.mean(psnrs))})
+            coded.append((len(data), codec.decompress(data)))
+        rows.append(mean_row("aekit", quality, coded))
+    if jpeg:
+        rows += [mean_row("JPEG", q, [_jpeg_bytes(rgb, q) for rgb in rgbs]) for q in JPEG_QUALITIES]
     return rows
+
+
+def bd_rate_line(rows: list[dict[str, float | str]]) -> str:
+    """"BD-rate against JPEG: ..." for ``evaluate``'s rows (or why there is no number)."""
+    curves = {name: [(float(r["bpp"]), float(r["psnr"])) for r in rows if r["codec"] == name] for name in ("aekit", "JPEG")}
+    try:
+        return f"BD-rate against JPEG: {bd_rate(curves['JPEG'], curves['aekit']):+.1f}% (negative: fewer bytes at equal PSNR)"
+    except DataError as exc:
+        return f"BD-rate against JPEG: none ({exc})"
+
+
+def rd_plot(rows: list[dict[str, float | str]], path: str | os.PathLike[str],
+            inputs: list[str | os.PathLike[str]] = ()) -> Path:
+    """The rate-distortion curves of ``evaluate``'s rows as a PNG at ``path`` (never over an input)."""
+    from ...plots import line_plot
+
+    path = check_output_file(path, inputs=inputs, suffixes=(".png",), option="--plot")
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        curves.setdefault(str(r["codec"]), []).append((float(r["bpp"]), float(r["psnr"])))
+    return line_plot(curves, path, xlabel="bits per pixel (file bytes)", ylabel="PSNR (dB, RGB)",
+                     title="Rate-distortion")
