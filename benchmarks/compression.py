@@ -1,5 +1,8 @@
 """The learned image codec against Pillow's JPEG and WebP, at equal bytes, on held-out photos.
 
+Peers: Pillow's JPEG (qualities 5-95) and WebP, AVIF where this Pillow has it, JPEG XL
+through ``pillow-jxl-plugin`` (the ``bench`` extra) when installed.
+
 Photos: ``../shared/data/photos``, the 100 files held out of the codec's training (every
 tenth by sorted name, see ``scripts/make_default_codec.py``), downsampled by 2 like the
 training photos (it hides their own JPEG artefacts); ``--photos N`` takes the first N.
@@ -9,8 +12,8 @@ file, header and checksum included), PSNR (RGB, peak 255), MS-SSIM where the ima
 enough; BD-rate (Bjontegaard) of aekit against JPEG and WebP on the mean curves; encode and
 decode milliseconds per megapixel; an RD plot.
 
-    python benchmarks/compression.py --model src/aekit/apps/compress/default_model
-    python benchmarks/compression.py --model M --photos 20 --plot rd.png
+    python benchmarks/compression.py                      # the bundled codec, 100 held-out photos
+    python benchmarks/compression.py --model M --photos 20 --plot rd.png --side-by-side crop.png
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from _common import SHARED, table  # noqa: E402
 from make_default_codec import split  # noqa: E402
 
-from aekit.apps.compress import ImageCodec, bd_rate, psnr  # noqa: E402
+from aekit.apps.compress import ImageCodec, bd_rate, default_model, psnr  # noqa: E402
 from aekit.apps.compress.metrics import bpp  # noqa: E402
 
 JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
@@ -43,6 +46,23 @@ def held_out_photos(n: int) -> list[np.ndarray]:
         with Image.open(p) as im:
             im = im.convert("RGB")
             out.append(np.asarray(im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS)))
+    return out
+
+
+def peers() -> list[tuple[str, str, tuple[int, ...]]]:
+    """(name, Pillow format, qualities) of the codecs this Pillow can write: JPEG and WebP
+    always, AVIF where Pillow was built with it, JPEG XL with ``pillow-jxl-plugin``."""
+    from PIL import features
+
+    out = [("JPEG (Pillow)", "JPEG", JPEG_QUALITIES), ("WebP (Pillow)", "WEBP", WEBP_QUALITIES)]
+    if features.check("avif"):
+        out.append(("AVIF (Pillow)", "AVIF", WEBP_QUALITIES))
+    try:
+        import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+
+        out.append(("JPEG XL (pillow-jxl)", "JXL", WEBP_QUALITIES))
+    except ImportError:
+        print("JPEG XL left out: pip install pillow-jxl-plugin", file=sys.stderr)
     return out
 
 
@@ -89,18 +109,66 @@ def measure(images: list[np.ndarray], encode, decode) -> dict[str, float]:
             "encode_ms_per_mp": 1e3 * enc_s / megapixels, "decode_ms_per_mp": 1e3 * dec_s / megapixels}
 
 
+def crossings(ours: list[tuple[float, float]], theirs: list[tuple[float, float]]) -> str:
+    """Where aekit's PSNR-over-log-bpp curve crosses another's, within the bpp range both cover."""
+    a, b = sorted(ours), sorted(theirs)
+    low, high = max(a[0][0], b[0][0]), min(a[-1][0], b[-1][0])
+    if not low < high:
+        return "the curves share no bpp range"
+    grid = np.exp(np.linspace(np.log(low), np.log(high), 400))
+    gap = (np.interp(np.log(grid), np.log([p[0] for p in a]), [p[1] for p in a])
+           - np.interp(np.log(grid), np.log([p[0] for p in b]), [p[1] for p in b]))
+    where = grid[1:][np.sign(gap[1:]) != np.sign(gap[:-1])]
+    lead = "aekit ahead" if gap[0] > 0 else "aekit behind"
+    if not len(where):
+        return f"{lead} over all of {low:.2f}-{high:.2f} bpp"
+    return f"{lead} at {low:.2f} bpp, curves cross at {', '.join(f'{x:.2f}' for x in where)} bpp"
+
+
+def side_by_side(rgb: np.ndarray, codec: ImageCodec, target_bpp: float, path: str, size: int = 192) -> str:
+    """Original, JPEG and aekit crops of ``rgb`` at about ``target_bpp``: aekit's quality nearest
+    the target, and the JPEG quality whose file is nearest aekit's in bytes (equal bytes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    coded = [codec.compress(rgb, q) for q in range(1, codec.qualities + 1)]
+    ours = min(coded, key=lambda d: abs(bpp(len(d), *rgb.shape[:2]) - target_bpp))
+    jpegs = [pillow_codec("JPEG", q)[0](rgb) for q in range(2, 96)]
+    jpeg = min(jpegs, key=lambda d: abs(len(d) - len(ours)))
+    panels = [("original", rgb), (f"JPEG {bpp(len(jpeg), *rgb.shape[:2]):.3f} bpp", pillow_codec("JPEG", 0)[1](jpeg)),
+              (f"aekit {bpp(len(ours), *rgb.shape[:2]):.3f} bpp", codec.decompress(ours))]
+    h, w = rgb.shape[:2]
+    size = min(size, h, w)
+    top, left = (h - size) // 2, (w - size) // 2
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.3))
+    for ax, (title, img) in zip(axes, panels):
+        crop = img[top:top + size, left:left + size]
+        ax.imshow(crop, interpolation="nearest")
+        ax.set_title(title if title == "original" else f"{title}, {psnr(rgb, img):.2f} dB", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="codec model directory")
+    ap.add_argument("--model", help="codec model directory (default: the bundled codec)")
     ap.add_argument("--photos", type=int, default=100, help="held-out photos to use (of 100)")
     ap.add_argument("--plot", help="write the rate-distortion plot (PNG) here")
+    ap.add_argument("--side-by-side", help="write original / JPEG / aekit crops at about 0.25 bpp (PNG) here")
     args = ap.parse_args()
+    from PIL import Image
+
     images = held_out_photos(args.photos)
-    codec = ImageCodec.load(args.model)
-    curves: dict[str, list[dict[str, float]]] = {"aekit": [], "JPEG (Pillow)": [], "WebP (Pillow)": []}
+    codec = ImageCodec.load(args.model) if args.model else default_model()
+    curves: dict[str, list[dict[str, float]]] = {"aekit": []}
     for q in range(1, codec.qualities + 1):
         curves["aekit"].append({"setting": q, **measure(images, lambda x, q=q: codec.compress(x, q), codec.decompress)})
-    for name, fmt, qualities in (("JPEG (Pillow)", "JPEG", JPEG_QUALITIES), ("WebP (Pillow)", "WEBP", WEBP_QUALITIES)):
+    for name, fmt, qualities in peers():
+        curves[name] = []
         for q in qualities:
             curves[name].append({"setting": q, **measure(images, *pillow_codec(fmt, q))})
     pixels = np.mean([x.shape[0] * x.shape[1] for x in images])
@@ -111,12 +179,22 @@ def main() -> None:
     print(table(rows, ["codec", "quality", "bpp", "PSNR dB", "MS-SSIM", "encode ms/MP", "decode ms/MP"]))
     ours = [(r["bpp"], r["psnr"]) for r in curves["aekit"]]
     print()
-    for anchor in ("JPEG (Pillow)", "WebP (Pillow)"):
+    for anchor in list(curves)[1:]:
         theirs = [(r["bpp"], r["psnr"]) for r in curves[anchor]]
         try:
-            print(f"BD-rate of aekit against {anchor} (PSNR): {bd_rate(theirs, ours):+.1f}%")
+            line = f"BD-rate of aekit against {anchor} (PSNR): {bd_rate(theirs, ours):+.1f}%"
         except Exception as exc:  # curves without a shared PSNR range say so instead of a number
-            print(f"BD-rate of aekit against {anchor}: {exc}")
+            line = f"BD-rate of aekit against {anchor}: {exc}"
+        print(f"{line}; {crossings(ours, theirs)}")
+    kodak_sized = np.asarray(Image.fromarray(images[0]).resize((768, 512), Image.Resampling.LANCZOS))
+    for q in (1, codec.qualities):
+        data = codec.compress(kodak_sized, q)
+        seconds = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            codec.decompress(data)
+            seconds.append(time.perf_counter() - t0)
+        print(f"decode of a 768 x 512 photo at quality {q}: {min(seconds):.2f} s (best of 3; target 1 s)")
     if args.plot:
         import matplotlib
 
@@ -135,6 +213,9 @@ def main() -> None:
         fig.tight_layout()
         fig.savefig(args.plot, dpi=80)
         print(f"wrote {args.plot}")
+    if args.side_by_side:
+        largest = max(images, key=lambda x: x.shape[0] * x.shape[1])
+        print(f"wrote {side_by_side(largest, codec, 0.25, args.side_by_side)}")
 
 
 if __name__ == "__main__":

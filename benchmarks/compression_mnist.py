@@ -95,7 +95,7 @@ def kmeans_rows(train: np.ndarray, test: np.ndarray, patch: int, ks: tuple[int, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--digits", type=int, default=10000, help="test digits to code (of 10,000)")
-    ap.add_argument("--epochs", type=int, default=20, help="codec training epochs")
+    ap.add_argument("--epochs", type=int, default=12, help="codec training epochs")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     data = np.load(SHARED / "mnist" / "mnist.npz")
@@ -108,7 +108,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     tiles = [mosaic(train[rng.choice(len(train), 100, replace=False)], 10) for _ in range(400)]  # 280 x 280
     t0 = time.perf_counter()
-    codec = ImageCodec(channels=48, latent_channels=64, lambdas=MNIST_LAMBDAS, crop=128, crops_per_image=4,
+    codec = ImageCodec(channels=48, latent_channels=64, lambdas=MNIST_LAMBDAS, crop=128, crops_per_image=2,
                        downsample=1, epochs=args.epochs, random_state=args.seed, verbose=1).fit(tiles)
     print(f"trained the MNIST codec on 400 mosaics of training digits in {time.perf_counter() - t0:.0f} s")
     for q in range(1, codec.qualities + 1):

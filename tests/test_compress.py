@@ -149,3 +149,20 @@ def test_cli_encode_decode_eval(codec, held_out, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "truncated" in err and "\n" not in err and not (tmp_path / "t.png").exists()
     assert main(["compress", "decode", str(aek), "--out", str(aek), "--model", str(model)]) == 2  # never over an input
+
+
+def test_the_bundled_codec_works_without_a_model_flag(held_out, tmp_path, capsys):
+    from aekit.apps.compress.codec import DEFAULT_MODEL, default_model
+
+    size = sum(f.stat().st_size for f in DEFAULT_MODEL.iterdir())
+    assert size < 20e6  # the budget for every quality level together
+    codec = default_model()
+    assert codec.qualities >= 6
+    image, aek, png = tmp_path / "in.png", tmp_path / "x.aek", tmp_path / "x.png"
+    Image.fromarray(held_out).save(image)
+    assert main(["compress", "encode", str(image), "--quality", "2", "--out", str(aek)]) == 0
+    assert main(["compress", "decode", str(aek), "--out", str(png)]) == 0
+    restored = np.asarray(Image.open(png))
+    assert restored.shape == held_out.shape and psnr(held_out, restored) > 20  # a photo, not noise
+    sizes = [len(codec.compress(held_out, q)) for q in range(1, 7)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1] / 2  # qualities trade bytes for fidelity

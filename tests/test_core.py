@@ -62,9 +62,10 @@ def test_same_seed_same_model():
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
 
 
-def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
+@pytest.mark.parametrize("lr_decay", [1.0, 0.1])  # a decaying learning rate resumes where it was
+def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch, lr_decay):
     X = low_rank_data(300)
-    cfg = dict(epochs=8, patience=100, seed=3, verbose=0, batch_size=32)
+    cfg = dict(epochs=8, patience=100, seed=3, verbose=0, batch_size=32, lr_decay=lr_decay)
 
     torch.manual_seed(3)
     straight = AutoEncoder.mlp(12, [16], 3, dropout=0.2)
@@ -89,6 +90,22 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
     assert [r["epoch"] for r in result.history] == list(range(8))
     for k, v in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[k], v)
+
+
+def test_lr_decay_follows_a_half_cosine(monkeypatch):
+    seen = []
+    real_step = torch.optim.Adam.step
+
+    def record(self, *a, **k):
+        seen.append(self.param_groups[0]["lr"])
+        return real_step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", record)
+    train(AutoEncoder.mlp(4, [4], 2), torch.randn(40, 4), None,
+          TrainConfig(epochs=4, batch_size=10, lr=1e-2, lr_decay=0.1, verbose=0))
+    assert seen[0] == pytest.approx(1e-2)  # 16 steps at progress 0, 1/16, ..., 15/16
+    assert seen[8] == pytest.approx(1e-2 * (0.1 + 0.9 * 0.5))
+    assert seen == sorted(seen, reverse=True) and seen[-1] > 1e-3
 
 
 def test_corrupt_checkpoint_gives_clear_error(tmp_path):

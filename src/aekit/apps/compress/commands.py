@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("data")
     t.add_argument("--out", required=True, help="model directory to write")
     t.add_argument("--crop", type=int_at_least(64, 4096), default=128, help="training crop side (multiple of 64)")
-    training_flags(t, epochs=50)
+    training_flags(t, epochs=40)
     e = verbs.add_parser("encode", help="compress an image into an .aek file",
                          description="Compress IMAGE at --quality into OUT (.aek); prints the bits per pixel.")
     e.add_argument("image")

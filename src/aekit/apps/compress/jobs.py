@@ -98,9 +98,11 @@ def evaluate(images: list[str | os.PathLike[str]], model: Model = None,
 
 def bd_rate_line(rows: list[dict[str, float | str]]) -> str:
     """"BD-rate against JPEG: ..." for ``evaluate``'s rows (or why there is no number)."""
-    curves = {name: [(float(r["bpp"]), float(r["psnr"])) for r in rows if r["codec"] == name] for name in ("aekit", "JPEG")}
+    curves = {name: [(float(r["bpp"]), float(r["psnr"])) for r in rows if r["codec"] == name]
+              for name in ("aekit", "JPEG")}
     try:
-        return f"BD-rate against JPEG: {bd_rate(curves['JPEG'], curves['aekit']):+.1f}% (negative: fewer bytes at equal PSNR)"
+        change = bd_rate(curves["JPEG"], curves["aekit"])
+        return f"BD-rate against JPEG: {change:+.1f}% (negative: fewer bytes at equal PSNR)"
     except DataError as exc:
         return f"BD-rate against JPEG: none ({exc})"
 
