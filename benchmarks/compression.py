@@ -214,8 +214,10 @@ def main() -> None:
         fig.savefig(args.plot, dpi=80)
         print(f"wrote {args.plot}")
     if args.side_by_side:
-        largest = max(images, key=lambda x: x.shape[0] * x.shape[1])
-        print(f"wrote {side_by_side(largest, codec, 0.25, args.side_by_side)}")
+        # the photo whose smallest aekit file is nearest 0.25 bpp (most need more: they are
+        # textured), so that the crop shows the rate the issue asks about
+        nearest = min(images, key=lambda x: abs(bpp(len(codec.compress(x, 1)), *x.shape[:2]) - 0.25))
+        print(f"wrote {side_by_side(nearest, codec, 0.25, args.side_by_side)}")
 
 
 if __name__ == "__main__":
