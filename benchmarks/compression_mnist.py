@@ -14,7 +14,7 @@ bytes written and PSNR (peak 255) over every pixel:
   7 x 7 patch) becomes the index of its nearest centroid, log2 K bits each; the codebook is
   part of the model, like the codec's weights, and is not counted.
 
-    python benchmarks/compression_mnist.py                 # about 10 minutes on 2 cores
+    python benchmarks/compression_mnist.py                 # about 10 minutes on 2 cores (7 of them training)
     python benchmarks/compression_mnist.py --digits 2000 --epochs 5
 """
 from __future__ import annotations
@@ -95,7 +95,7 @@ def kmeans_rows(train: np.ndarray, test: np.ndarray, patch: int, ks: tuple[int, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--digits", type=int, default=10000, help="test digits to code (of 10,000)")
-    ap.add_argument("--epochs", type=int, default=12, help="codec training epochs")
+    ap.add_argument("--epochs", type=int, default=40, help="codec training epochs")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     data = np.load(SHARED / "mnist" / "mnist.npz")

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = verbs.add_parser("eval", help="bits per pixel and PSNR at every quality, against JPEG",
                          description="Compress and decompress each IMAGE at every quality level, and with "
                                      "Pillow's JPEG at qualities 5-95; print the mean bits per pixel (from the "
-                                     "bytes written) and PSNR, the BD-rate against JPEG, and write the "
+                                     "bytes written) and PSNR, and the BD-rate against JPEG; --plot writes the "
                                      "rate-distortion plot.")
     v.add_argument("images", nargs="+")
     v.add_argument("--plot", help="write the rate-distortion plot to this PNG file")

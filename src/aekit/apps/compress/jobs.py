@@ -97,7 +97,7 @@ def evaluate(images: list[str | os.PathLike[str]], model: Model = None,
 
 
 def bd_rate_line(rows: list[dict[str, float | str]]) -> str:
-    """"BD-rate against JPEG: ..." for ``evaluate``'s rows (or why there is no number)."""
+    """The line 'BD-rate against JPEG: ...' for ``evaluate``'s rows (or why there is no number)."""
     curves = {name: [(float(r["bpp"]), float(r["psnr"])) for r in rows if r["codec"] == name]
               for name in ("aekit", "JPEG")}
     try:
