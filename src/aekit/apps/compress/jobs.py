@@ -67,8 +67,9 @@ def _jpeg_bytes(rgb: np.ndarray, quality: int) -> tuple[int, np.ndarray]:
 
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    size = buf.tell()  # before decoding, which moves the position
     with Image.open(buf) as im:
-        return buf.tell(), np.asarray(im.convert("RGB"))
+        return size, np.asarray(im.convert("RGB"))
 
 
 def evaluate(images: list[str | os.PathLike[str]], model: Model = None,
