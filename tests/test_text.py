@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from aekit.data.text import EOS, SPECIALS, Tokenizer, join, normalize, split
 from aekit.errors import DataError, ModelFileError, NotFittedError
@@ -68,3 +69,33 @@ def test_bad_text_is_refused():
     with pytest.raises(DataError, match="expected text"):
         Tokenizer(min_count=1).fit(["a b"]).encode(b"bytes")
     assert normalize("a\x00b\t\tc\u00a0d") == "a b c d"  # control characters and odd spaces
+
+
+def test_text_adapter_reads_a_file_pads_cuts_and_saves(tmp_path):
+    from aekit.data.adapters import TextAdapter, adapter_from_dict
+
+    path = tmp_path / "s.txt"
+    path.write_text("\n".join(NEWS + CHINESE) + "\n\n", encoding="utf-8")
+    adapter = TextAdapter(Tokenizer(min_count=1), max_tokens=12)
+    ids, mask = adapter.fit_transform(path)
+    assert ids.shape == (5, 13) and ids.dtype == torch.long and mask.dtype == torch.bool
+    assert mask.sum(1).tolist()[3] == len(adapter.tokenizer.encode(CHINESE[0])) + 1  # + </s>
+    assert adapter.notices_ == ["3 of 5 sentences cut to 12 tokens"]
+    assert adapter.decode(ids)[3] == "我爱北京天安门。"
+    again = adapter_from_dict(json.loads(json.dumps(adapter.to_dict())))
+    assert torch.equal(again.transform(path)[0], ids)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"), (b"\n  \n", "is empty"), (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
+    (b"caf\xe9 au lait", "not UTF-8"),
+])
+def test_text_adapter_refuses_bad_files(tmp_path, content, message):
+    from aekit.data.adapters import TextAdapter
+
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        TextAdapter().fit_transform(path)
+    with pytest.raises(DataError, match="strings"):
+        TextAdapter().fit_transform(["fine", 3])

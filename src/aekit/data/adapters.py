@@ -16,7 +16,9 @@ as JSON (it lives in the model's config.json). ``describe()`` says what a sample
 - ``AudioAdapter``: recordings (files, folders, a CSV of paths, or waveforms) as normalised
   log-mel frames ``[N, n_mels, T_max]`` with a mask ``[N, T_max]`` (``data.audio``).
 
-Token sequences (a vocabulary) join as an adapter of the same shape.
+- ``TextAdapter``: sentences (a text file, one per line, or a list of strings) as token ids
+  ``[N, T_max]`` (int64, ``</s>`` closing each) with a mask, through a fitted ``Tokenizer``
+  (``data.text``); lines over ``max_tokens`` are cut, with a notice.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from .audio import AudioSpec, MelNormalizer, audio_items, load_wave, log_mel, pa
 from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
 from .preprocess import FLOAT32_MAX, TabularPreprocessor
 from .tables import as_frame
+from .text import EOS, PAD, Tokenizer, read_lines
 
 ADAPTER_CHOICES = ("auto", "table", "image", "array", "audio")
 
@@ -216,6 +219,75 @@ class AudioAdapter(DataAdapter):
         return adapter
 
 
+class TextAdapter(DataAdapter):
+    """Sentences -> token ids and a mask (see the module docstring); ``notices_`` says what
+    reading changed (lines cut to ``max_tokens``)."""
+
+    kind = "text"
+
+    def __init__(self, tokenizer: Tokenizer | None = None, max_tokens: int = 64) -> None:
+        self.tokenizer = tokenizer if tokenizer is not None else Tokenizer()
+        self.max_tokens = check_int(max_tokens, "max_tokens", 1, 1 << 16)
+        self.notices_: list[str] = []
+
+    @staticmethod
+    def sentences(X: Any) -> list[str]:
+        if isinstance(X, (str, os.PathLike)):
+            return read_lines(X)
+        if isinstance(X, pd.Series):
+            X = X.tolist()
+        lines = list(X)
+        if not lines:
+            raise DataError("no sentences")
+        bad = next((type(x).__name__ for x in lines if not isinstance(x, str)), None)
+        if bad is not None:
+            raise DataError(f"expected sentences as strings, got a {bad}")
+        return lines
+
+    def fit_transform(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        lines = self.sentences(X)
+        self.tokenizer.fit(lines)
+        self.sample_shape = (len(self.tokenizer),)
+        return self._ids(lines)
+
+    def transform(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_fitted()
+        return self._ids(self.sentences(X))
+
+    def _ids(self, lines: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        eos, pad = self.tokenizer.index_[EOS], self.tokenizer.index_[PAD]
+        rows, cut = [], 0
+        for line in lines:
+            ids = self.tokenizer.encode(line)
+            if len(ids) > self.max_tokens:
+                ids, cut = ids[:self.max_tokens], cut + 1
+            rows.append(ids + [eos])
+        self.notices_ = [f"{cut} of {len(lines)} sentences cut to {self.max_tokens} tokens"] if cut else []
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        return ids, ids != pad
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        """Sentences of id rows ``[N, T]`` (each up to its ``</s>``)."""
+        self._check_fitted()
+        return [self.tokenizer.decode(row.tolist()) for row in ids]
+
+    def describe(self) -> str:
+        return f"sentences as token ids (vocabulary {self.sample_shape[0]}, at most {self.max_tokens} tokens)"
+
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"type": self.kind, "max_tokens": self.max_tokens, "tokenizer": self.tokenizer.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TextAdapter:
+        adapter = cls(Tokenizer.from_dict(d.get("tokenizer")), d.get("max_tokens", 64))
+        adapter.sample_shape = (len(adapter.tokenizer),)
+        return adapter
+
+
 def _numeric_array(X: Any) -> np.ndarray:
     if isinstance(X, pd.DataFrame):
         X = X.to_numpy()
@@ -232,7 +304,8 @@ def _numeric_array(X: Any) -> np.ndarray:
     return x
 
 
-ADAPTERS: dict[str, type[DataAdapter]] = {a.kind: a for a in (TableAdapter, ImageAdapter, ArrayAdapter, AudioAdapter)}
+ADAPTERS: dict[str, type[DataAdapter]] = {a.kind: a for a in (TableAdapter, ImageAdapter, ArrayAdapter, AudioAdapter,
+                                                                TextAdapter)}
 
 
 def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
@@ -262,6 +335,8 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
         return ImageAdapter(options.get("image_size"))
     if kind == "audio":
         return AudioAdapter(options.get("audio_spec"))
+    if kind == "text":
+        return TextAdapter(options.get("tokenizer"), options.get("max_tokens", 64))
     return ArrayAdapter()
 
 

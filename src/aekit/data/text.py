@@ -10,6 +10,7 @@ training lines (most frequent first) and saved as JSON in a model's config.
 """
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections import Counter
@@ -152,3 +153,24 @@ class Tokenizer:
             raise ModelFileError("config.json: the tokenizer's vocabulary is malformed")
         tok._set_vocabulary(words)
         return tok
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, one sentence each; an empty, binary or
+    non-UTF-8 file is a one-line ``DataError``."""
+    try:
+        data = open(path, "rb").read()
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder; give a text file, one sentence per line") from None
+    if b"\x00" in data:
+        raise DataError(f"{path} is a binary file, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path} is empty: expected one sentence per line")
+    return lines
