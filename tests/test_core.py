@@ -135,3 +135,11 @@ def test_training_diverging_raises_clear_error():
     X = torch.tensor([[float("nan"), 0.0, 0.0]] * 10)
     with pytest.raises(FloatingPointError, match="training loss"):
         train(model, X, None, TrainConfig(epochs=2, verbose=0))
+
+
+def test_a_missing_bundled_model_says_to_pass_model(tmp_path):
+    from aekit import AnomalyDetector
+    from aekit.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="no bundled model at gone/: pass --model \\(see 'aekit x train'\\)"):
+        AnomalyDetector.load_bundled(tmp_path / "gone", "aekit x train")

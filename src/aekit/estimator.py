@@ -198,6 +198,15 @@ class FittedModel(BaseEstimator):
         return cls._from_config(config, groups, path)
 
     @classmethod
+    def load_bundled(cls, path: Path, train_command: str) -> FittedModel:
+        """The default model shipped inside the package at ``path``; an install without it
+        says to pass ``--model`` and how to train one (``train_command``)."""
+        if not (path / "config.json").is_file():
+            raise ModelFileError(f"this install has no bundled model at {path.name}/: pass --model "
+                                 f"(see '{train_command}')")
+        return cls.load(path)
+
+    @classmethod
     def _from_config(cls, config: dict[str, Any], groups: TensorGroups, path: str | os.PathLike[str]) -> FittedModel:
         """Rebuild from a verified model directory; every setting is validated, so a bad
         config is a one-line ModelFileError, never a traceback or a silently wrong model."""

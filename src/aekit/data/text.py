@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..checks import check_int
-from ..errors import DataError, ModelFileError
+from ..errors import DataError, ModelFileError, NotFittedError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -106,8 +106,6 @@ class Tokenizer:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "vocabulary_"):
-            from ..errors import NotFittedError
-
             raise NotFittedError("this Tokenizer is not fitted yet")
 
     def __len__(self) -> int:

@@ -18,7 +18,7 @@ import torch
 
 from ...checks import check_float, check_int
 from ...data.images import IMAGE_SUFFIXES
-from ...errors import DataError, ModelFileError, ParameterError
+from ...errors import DataError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...nn.codec import LAMBDAS, STRIDE, HyperpriorCodec
 from . import entropy
@@ -243,6 +243,4 @@ class ImageCodec(FittedModel):
 
 def default_model() -> ImageCodec:
     """The bundled codec, qualities 1-6 (photos of ``../shared/data``; ``scripts/make_default_codec.py``)."""
-    if not (DEFAULT_MODEL / "config.json").is_file():
-        raise ModelFileError("this install has no bundled codec: pass --model (see 'aekit compress train')")
-    return ImageCodec.load(DEFAULT_MODEL)
+    return ImageCodec.load_bundled(DEFAULT_MODEL, "aekit compress train")

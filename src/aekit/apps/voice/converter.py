@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ...checks import check_float, check_int
-from ...errors import ModelFileError, ParameterError
+from ...errors import ParameterError
 from ...data.adapters import AudioAdapter
 from ...data.audio import AudioSpec, load_wave, log_mel, mel_to_wave, warp_mel
 from ...estimator import FittedModel, TensorGroups, check_train_rows
@@ -193,6 +193,4 @@ class VoiceConverter(FittedModel):
 
 def default_model() -> VoiceConverter:
     """The bundled model (VCC2016, FSDD and 36 synthetic voices; ``scripts/make_default_voice.py``)."""
-    if not (DEFAULT_MODEL / "config.json").is_file():
-        raise ModelFileError("this install has no bundled voice model: pass --model (see 'aekit voice train')")
-    return VoiceConverter.load(DEFAULT_MODEL)
+    return VoiceConverter.load_bundled(DEFAULT_MODEL, "aekit voice train")
