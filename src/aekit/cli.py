@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "aekit.apps.codes.commands",
     "aekit.apps.voice.commands",
     "aekit.apps.compress.commands",
+    "aekit.apps.summarize.commands",
 )
 
 

@@ -136,8 +136,8 @@ class FittedModel(BaseEstimator):
         return torch.cat(parts) if parts else fn(Z)
 
     def fit_to(self, X: Any, out: str | os.PathLike[str], *, resume: bool = False,
-               inputs: tuple[str | os.PathLike[str], ...] = ()) -> FittedModel:
-        """``fit(X)`` then ``save(out)``, with per-epoch checkpoints in ``OUT.ckpt/`` so that
+               inputs: tuple[str | os.PathLike[str], ...] = (), **fit_params: Any) -> FittedModel:
+        """``fit(X, **fit_params)`` then ``save(out)``, with per-epoch checkpoints in ``OUT.ckpt/`` so that
         an interrupted run continues with ``resume=True`` and ends with the same model.
         ``out`` is checked before training (it may replace only an aekit model of the same
         kind, never one of ``inputs``); checkpoints are removed once the model is saved."""
@@ -147,7 +147,7 @@ class FittedModel(BaseEstimator):
         with lock:
             self.set_params(checkpoint_dir=checkpoints, resume=resume)
             try:
-                self.fit(X)
+                self.fit(X, **fit_params)
             except BaseException:
                 if is_main_process():
                     remove_checkpoint_dir(checkpoints, only_if_empty=True)  # nothing to resume: leave no trace

@@ -1,0 +1,49 @@
+"""``aekit summarize train`` / ``aekit summarize run``."""
+from __future__ import annotations
+
+import argparse
+
+from ...cliargs import application, int_at_least, report, training_flags
+
+MAX_WORDS = 64  # nn.text.MAX_SUMMARY, not imported: --help must not load torch
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    verbs = application(sub, "summarize", help="one short readable summary per sentence, learned without summaries",
+                        description="A sentence autoencoder whose code is a short sentence: a compressor writes it, "
+                                    "a reconstructor rebuilds the input from it, and a language-model prior keeps "
+                                    "it readable.", run=run)
+    t = verbs.add_parser("train", help="train on a text file of sentences (no summaries needed)",
+                         description="Train on DATA, a UTF-8 text file with one sentence per line.")
+    t.add_argument("data")
+    t.add_argument("--out", required=True, help="model directory to write")
+    t.add_argument("--prior", help="text file of real short sentences (e.g. headlines) for the language-model "
+                                   "prior, never used as inputs (default: the training sentences alone)")
+    t.add_argument("--words", type=int_at_least(1, MAX_WORDS), default=10,
+                   help="summary length in tokens (default 10; 'run --words' can change it later)")
+    training_flags(t, epochs=20)
+    r = verbs.add_parser("run", help="summarize every line of a text file",
+                         description="Write one summary per line of INPUT to OUT.")
+    r.add_argument("input")
+    r.add_argument("--out", required=True, help="text file to write (.txt, never the input)")
+    r.add_argument("--words", type=int_at_least(1, MAX_WORDS),
+                   help="summary length in tokens (default: the model's, 10)")
+    r.add_argument("--model", help="model directory from 'aekit summarize train' (default: the bundled model, "
+                                   "trained on Wikipedia current-events sentences)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    if args.verb == "train":
+        model = jobs.train_file(args.data, args.out, prior=args.prior, resume=args.resume, epochs=args.epochs,
+                                summary_words=args.words, random_state=args.seed, verbose=0 if args.quiet else 1)
+        for line in model.notices_:
+            print(f"notice: {line}")
+        report(f"trained on {model.adapter_.describe()}; model written to {args.out}")
+    else:
+        out, notices = jobs.summarize_file(args.input, args.out, args.model, length=args.words)
+        for line in notices:
+            print(f"notice: {line}")
+        print(f"wrote {out}")
+    return 0

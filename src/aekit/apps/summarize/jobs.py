@@ -1,0 +1,29 @@
+"""What the summarize commands do, callable from Python: train on a text file, summarize one."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ...io import atomic_write_text, check_output_file
+from .summarizer import Summarizer, default_model
+
+PathLike = str | os.PathLike[str]
+
+
+def train_file(data: PathLike, out: PathLike, *, prior: PathLike | None = None, resume: bool = False,
+               **params: object) -> Summarizer:
+    """Train on the sentences of ``data`` (one per line; ``prior``: optional real short
+    sentences for the language-model prior) and save the model at ``out``."""
+    inputs = (data,) + ((prior,) if prior is not None else ())
+    return Summarizer(**params).fit_to(data, out, resume=resume, inputs=inputs, prior=prior)
+
+
+def summarize_file(data: PathLike, out: PathLike, model: PathLike | None = None, *,
+                   length: int | None = None) -> tuple[Path, list[str]]:
+    """Write one summary per line of ``data`` to the text file ``out`` (with ``model``, or the
+    bundled default; ``length`` words each, default the model's); the notices are returned."""
+    out = check_output_file(out, inputs=[data], suffixes=(".txt",))
+    summarizer = Summarizer.load(model) if model is not None else default_model()
+    summaries = summarizer.summarize(data, length)
+    atomic_write_text(out, "".join(s + "\n" for s in summaries))
+    return out, summarizer.notices_

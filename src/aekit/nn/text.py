@@ -1,0 +1,295 @@
+"""Networks over token ids: a language model, and a sentence autoencoder whose code is a
+short word sequence (SEQ^3, Baziotis et al. 2019; Wang & Lee 2018).
+
+``SummaryAutoEncoder`` holds three parts that share one word embedding table:
+
+- the compressor G: a bidirectional GRU reads the sentence; a GRU decoder with attention and
+  a copy (pointer) mechanism writes ``length`` words, each drawn from a mixture of a softmax
+  over the vocabulary and the attention over the input's words (See et al. 2017). The
+  decoder also sees how many words it has left, so one network writes any summary length.
+  While training, every word is a Gumbel-softmax straight-through sample: a one-hot going
+  forward, the soft distribution's gradient going back, so the reconstruction loss reaches G
+  through discrete words. At inference it is the most probable word, never one already
+  written;
+- the reconstructor R: a bidirectional GRU reads the summary (its one-hot rows times the
+  embedding table) and a GRU decoder with attention and a copy mechanism over the summary
+  rebuilds the sentence (teacher forcing);
+- the prior D: a GRU language model of real sentences, trained first and then frozen; the
+  KL divergence from G's word distributions to its next-word distributions keeps the
+  summary readable (SEQ^3's language-model prior, where Wang & Lee use a discriminator).
+
+Token ids follow ``data.text``: 0 ``<pad>``, 1 ``<unk>``, 2 ``<s>``, 3 ``</s>``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..checks import MAX_WIDTH, check_float, check_int
+from ..data.text import BOS, EOS, PAD, SPECIALS, UNK
+from ..errors import ParameterError
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = (SPECIALS.index(t) for t in (PAD, UNK, BOS, EOS))
+MAX_SUMMARY = 64  # the longest summary the length embedding knows
+TINY = 1e-9
+LEAD_FADE = 0.5  # the copy prior's weight falls to 0 over this share of training
+
+
+def _width(name: str, value: int) -> int:
+    return check_int(value, name, 1, MAX_WIDTH)
+
+
+def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax over the last axis where ``mask`` is True (a row with none gives zeros)."""
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.nan_to_num(torch.softmax(scores, -1), nan=0.0)
+
+
+class LanguageModel(nn.Module):
+    """A GRU language model; ``loss`` is the mean next-word cross-entropy of id rows
+    ``[N, T]`` (ending in ``</s>``, padded with ``<pad>``)."""
+
+    def __init__(self, vocab_size: int, embed_size: int = 128, hidden: int = 256) -> None:
+        super().__init__()
+        self.config = {"vocab_size": _width("vocab_size", vocab_size), "embed_size": _width("embed_size", embed_size),
+                       "hidden": _width("hidden", hidden)}
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD_ID)
+        self.rnn = nn.GRU(embed_size, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, embed_size)
+
+    def log_probs(self, embedded: Tensor) -> Tensor:
+        """Next-word log-probabilities ``[N, T, V]`` after each embedded word ``[N, T, E]``."""
+        h, _ = self.rnn(embedded)
+        return torch.log_softmax(self.out(h) @ self.embed.weight.T, -1)
+
+    def shifted(self, embedded: Tensor) -> Tensor:
+        """``embedded`` words with ``<s>`` put in front and the last one dropped."""
+        bos = self.embed.weight[BOS_ID].expand(embedded.shape[0], 1, -1)
+        return torch.cat([bos, embedded[:, :-1]], 1)
+
+    def token_nll(self, ids: Tensor) -> Tensor:
+        """Negative log-likelihood of every token ``[N, T]`` (0 at padding)."""
+        logp = self.log_probs(self.shifted(self.embed(ids)))
+        nll = -logp.gather(2, ids.unsqueeze(2)).squeeze(2)
+        return nll.masked_fill(ids == PAD_ID, 0.0)
+
+    def soft_log_probs(self, words: Tensor) -> Tensor:
+        """Next-word log-probabilities after each of ``words`` ``[N, L, V]`` (one-hot or soft
+        rows), starting from ``<s>``: what the prior says of a written summary."""
+        return self.log_probs(self.shifted(words @ self.embed.weight))
+
+    def loss(self, ids: Tensor, progress: float = 1.0, mask: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        nll = self.token_nll(ids).sum() / (ids != PAD_ID).sum().clamp(min=1)
+        return nll, {"nll": nll.detach()}
+
+
+class _Encoder(nn.Module):
+    """Bidirectional GRU over embedded words; its outputs and a start state for a decoder."""
+
+    def __init__(self, embed_size: int, hidden: int) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(embed_size, hidden, batch_first=True, bidirectional=True)
+        self.bridge = nn.Linear(2 * hidden, hidden)
+
+    def forward(self, embedded: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        lengths = mask.sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+        out, h = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=embedded.shape[1])
+        return out, torch.tanh(self.bridge(torch.cat([h[0], h[1]], -1)))
+
+
+class _Attention(nn.Module):
+    """Luong's "general" attention of decoder states over encoder outputs, and the mixed
+    state that predicts a word (in embedding space, so the output layer is the embedding)."""
+
+    def __init__(self, hidden: int, embed_size: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(hidden, 2 * hidden, bias=False)
+        self.mix = nn.Linear(3 * hidden, embed_size)
+        self.gate = nn.Linear(3 * hidden + embed_size, 1)
+
+    def forward(self, h: Tensor, memory: Tensor, mask: Tensor, inputs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``h [N, T, H]`` over ``memory [N, S, 2H]``: attention ``[N, T, S]``, the word
+        features ``[N, T, E]`` and the probability of generating rather than copying ``[N, T]``."""
+        attn = masked_softmax(self.query(h) @ memory.transpose(1, 2), mask.unsqueeze(1))
+        both = torch.cat([h, attn @ memory], -1)
+        p_gen = torch.sigmoid(self.gate(torch.cat([both, inputs], -1))).squeeze(-1)
+        return attn, torch.tanh(self.mix(both)), p_gen
+
+
+class SummaryAutoEncoder(nn.Module):
+    """Sentence -> short word sequence -> sentence; see the module docstring."""
+
+    def __init__(self, vocab_size: int, embed_size: int = 128, hidden: int = 256, prior_hidden: int = 256,
+                 output_vocab: int = 2000) -> None:
+        super().__init__()
+        self.config = {"vocab_size": _width("vocab_size", vocab_size), "embed_size": _width("embed_size", embed_size),
+                       "hidden": _width("hidden", hidden), "prior_hidden": _width("prior_hidden", prior_hidden),
+                       "output_vocab": _width("output_vocab", output_vocab)}
+        if vocab_size <= len(SPECIALS):
+            raise ParameterError(f"vocab_size must exceed the {len(SPECIALS)} special tokens")
+        # G and R generate only the most frequent words (ids are by frequency) and copy the
+        # rest: R must then find a rare word in the summary, which is what makes G write it
+        self.output_vocab = min(output_vocab, vocab_size)
+        self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=PAD_ID)
+        self.length_embed = nn.Embedding(MAX_SUMMARY + 1, embed_size)
+        # G
+        self.g_encoder = _Encoder(embed_size, hidden)
+        self.g_cell = nn.GRUCell(2 * embed_size, hidden)
+        self.g_attention = _Attention(hidden, embed_size)
+        # R
+        self.r_encoder = _Encoder(embed_size, hidden)
+        self.r_rnn = nn.GRU(embed_size, hidden, batch_first=True)
+        self.r_attention = _Attention(hidden, embed_size)
+        # D
+        self.prior = LanguageModel(vocab_size, embed_size, prior_hidden)
+        # training settings, not saved: the estimator sets them before training
+        self.temperature, self.prior_weight, self.lead_weight = 0.5, 1.0, 1.0
+
+    # ------------------------------------------------------------------ persistence
+    def spec(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> SummaryAutoEncoder:
+        keys = {"vocab_size", "embed_size", "hidden", "prior_hidden", "output_vocab"}
+        if not isinstance(spec, dict) or set(spec) != keys:
+            raise ParameterError(f"a summary autoencoder spec needs exactly {sorted(keys)}")
+        return cls(**spec)
+
+    # ------------------------------------------------------------------ G
+    def summary_lengths(self, mask: Tensor, length: int) -> Tensor:
+        """Words to write per sentence: ``length``, or fewer for a shorter sentence."""
+        check_int(length, "length", 1, MAX_SUMMARY)
+        return (mask.sum(1) - 1).clamp(min=1, max=length)  # the sentence without its </s>
+
+    def _g_memory(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        memory, h = self.g_encoder(self.embed(ids), mask)
+        copyable = mask & (ids != EOS_ID)
+        return memory, h, copyable
+
+    def _g_step(self, prev: Tensor, left: Tensor, h: Tensor, memory: Tensor, copyable: Tensor,
+                ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One decoder step from the embedded previous word: (probabilities ``[N, V]``,
+        attention ``[N, S]``, new state)."""
+        h = self.g_cell(torch.cat([prev, self.length_embed(left)], -1), h)
+        attn, feat, p_gen = self.g_attention(h.unsqueeze(1), memory, copyable, prev.unsqueeze(1))
+        attn, p_gen = attn.squeeze(1), p_gen.squeeze(1)
+        vocab = torch.softmax(feat.squeeze(1) @ self.embed.weight[:self.output_vocab].T, -1)
+        p = torch.zeros(ids.shape[0], self.embed.num_embeddings).scatter_add_(1, ids, (1 - p_gen.unsqueeze(1)) * attn)
+        return torch.cat([p[:, :self.output_vocab] + p_gen.unsqueeze(1) * vocab, p[:, self.output_vocab:]], 1), attn, h
+
+    def write(self, ids: Tensor, mask: Tensor, lengths: Tensor, *, sample: bool = False,
+              targets: Tensor | None = None, never: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """G's summaries of ``ids [N, S]``: words ``[N, L, V]`` (one-hot rows; with ``sample``
+        straight-through Gumbel-softmax samples), G's probabilities ``[N, L, V]`` and the
+        summary mask ``[N, L]``. With ``targets [N, L]`` the decoder is fed those words
+        instead (teacher forcing) and ``words`` are their one-hot rows. Otherwise each word is
+        the most probable one not yet written and not in ``never`` (a ``[V]`` mask)."""
+        memory, h, copyable = self._g_memory(ids, mask)
+        n, steps, vocab = ids.shape[0], int(lengths.max()), self.embed.num_embeddings
+        prev = self.embed.weight[BOS_ID].expand(n, -1)
+        words, probs = [], []
+        written = torch.zeros(n, vocab, dtype=torch.bool, device=ids.device)
+        if never is not None:
+            written |= never
+        for t in range(steps):
+            p, _, h = self._g_step(prev, (lengths - t).clamp(min=0), h, memory, copyable, ids)
+            probs.append(p)
+            if targets is not None:
+                y = F.one_hot(targets[:, t], vocab).to(p.dtype)
+            elif sample:
+                soft = torch.softmax((torch.log(p + TINY) - torch.log(-torch.log(torch.rand_like(p) + TINY) + TINY))
+                                     / self.temperature, -1)
+                y = F.one_hot(soft.argmax(-1), vocab).to(p.dtype) - soft.detach() + soft
+            else:
+                y = F.one_hot(p.masked_fill(written, -1.0).argmax(-1), vocab).to(p.dtype)
+                written |= y.bool()
+            words.append(y)
+            # a hard word is a row lookup; only a straight-through sample needs the product
+            # that carries its gradient back to the soft distribution
+            prev = y @ self.embed.weight if sample and targets is None else self.embed(y.argmax(-1))
+        smask = torch.arange(steps, device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)
+        return torch.stack(words, 1), torch.stack(probs, 1), smask
+
+    # ------------------------------------------------------------------ R
+    def _r_decode(self, words: Tensor, smask: Tensor, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """R fed the true words of ``ids`` (teacher forcing) while reading the summary
+        ``words [N, L, V]``: attention ``[N, S, L]``, vocabulary log-probabilities
+        ``[N, S, V]`` and the probability of generating rather than copying ``[N, S]``."""
+        memory, h = self.r_encoder(words @ self.embed.weight, smask)
+        inputs = torch.cat([self.embed.weight[BOS_ID].expand(ids.shape[0], 1, -1), self.embed(ids[:, :-1])], 1)
+        states, _ = self.r_rnn(inputs, h.unsqueeze(0).contiguous())
+        attn, feat, p_gen = self.r_attention(states, memory, smask, inputs)
+        logits = feat @ self.embed.weight[:self.output_vocab].T
+        # R may not write <unk> itself: an unknown word (often a name) is rebuilt only by
+        # copying it from the summary, so G learns to keep unknown words
+        logits[..., UNK_ID] = float("-inf")
+        return attn, torch.log_softmax(logits, -1), p_gen
+
+    def reconstruction_nll(self, words: Tensor, smask: Tensor, ids: Tensor, mask: Tensor) -> Tensor:
+        """R's negative log-likelihood ``[N, S]`` of each word of ``ids`` given the summary
+        ``words [N, L, V]`` (0 at padding)."""
+        attn, logp, p_gen = self._r_decode(words, smask, ids)
+        known = ids < self.output_vocab
+        vocab = logp.gather(2, ids.masked_fill(~known, 0).unsqueeze(2)).squeeze(2).exp() * known
+        # the copy probability of the right word only (the full [N, S, V] is not needed):
+        # attention on the summary positions that hold it
+        in_summary = words.gather(2, ids.unsqueeze(1).expand(-1, words.shape[1], -1))  # [N, L, S]
+        copy = (attn * in_summary.transpose(1, 2)).sum(-1)
+        nll = -torch.log(p_gen * vocab + (1 - p_gen) * copy + TINY)
+        return nll.masked_fill(~mask, 0.0)
+
+    def reconstruction_guess(self, words: Tensor, smask: Tensor, ids: Tensor) -> Tensor:
+        """R's most probable word ``[N, S]`` at each position of ``ids`` given the true words
+        before it (for token accuracy)."""
+        attn, logp, p_gen = self._r_decode(words, smask, ids)
+        p = (1 - p_gen).unsqueeze(2) * (attn @ words)
+        p[..., :self.output_vocab] += p_gen.unsqueeze(2) * logp.exp()
+        return p.argmax(-1)
+
+    # ------------------------------------------------------------------ training
+    def prior_kl(self, words: Tensor, probs: Tensor, smask: Tensor) -> Tensor:
+        """KL(G || D) per summary word ``[N, L]``: how far G's word choice is from what the
+        language model expects after the words written so far."""
+        prior = self.prior.soft_log_probs(words)
+        kl = (probs * (torch.log(probs + TINY) - prior)).sum(-1)
+        return kl.masked_fill(~smask, 0.0)
+
+    def lead_targets(self, ids: Tensor, lengths: Tensor) -> Tensor:
+        """The sentence's first words as pseudo summaries (the copy prior G starts from)."""
+        steps = int(lengths.max())
+        lead = ids[:, :steps].clone()
+        return lead.masked_fill(torch.arange(steps).unsqueeze(0) >= lengths.unsqueeze(1), PAD_ID)
+
+    def loss(self, ids: Tensor, progress: float = 1.0, mask: Tensor | None = None,
+             lengths: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Reconstruction + ``prior_weight`` x KL to the prior + ``lead_weight`` x the copy
+        prior's cross-entropy, the last fading to 0 over the first ``LEAD_FADE`` of training.
+        ``lengths`` gives each sentence's summary length (``summary_lengths``)."""
+        mask = ids != PAD_ID if mask is None else mask
+        lengths = self.summary_lengths(mask, 10) if lengths is None else lengths
+        words, probs, smask = self.write(ids, mask, lengths, sample=self.training)
+        recon = self.reconstruction_nll(words, smask, ids, mask).sum() / mask.sum()
+        total, parts = recon, {"reconstruction": recon.detach()}
+        if self.prior_weight:
+            kl = self.prior_kl(words, probs, smask).sum() / smask.sum()
+            total, parts["prior_kl"] = total + self.prior_weight * kl, kl.detach()
+        lead_weight = self.lead_weight * max(0.0, 1.0 - progress / LEAD_FADE)
+        if lead_weight > 0:
+            targets = self.lead_targets(ids, lengths)
+            _, tprobs, _ = self.write(ids, mask, lengths, targets=targets)
+            lead = -torch.log(tprobs.gather(2, targets.unsqueeze(2)).squeeze(2) + TINY)
+            lead = lead.masked_fill(~smask, 0.0).sum() / smask.sum()
+            total, parts["lead"] = total + lead_weight * lead, lead.detach()
+        return total, parts
+
+    def set_training(self, *, temperature: float, prior_weight: float, lead_weight: float) -> None:
+        self.temperature = check_float(temperature, "temperature", 0, 100, low_open=True)
+        self.prior_weight = check_float(prior_weight, "prior_weight", 0, 1000)
+        self.lead_weight = check_float(lead_weight, "lead_weight", 0, 1000)

@@ -1,0 +1,149 @@
+"""Unsupervised summaries: the networks' shapes, training, save/load, the CLI, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aekit.apps.summarize import Summarizer, default_model, first_words
+from aekit.cli import main
+from aekit.errors import DataError
+from aekit.nn.text import LanguageModel, SummaryAutoEncoder
+
+# a small news-like corpus: the tests check behaviour, the benchmark checks quality
+WHO = ["Police", "Protesters", "The government", "Rebels", "Firefighters", "Officials", "Doctors", "Voters"]
+DID = ["arrest", "report", "evacuate", "rescue", "count", "find"]
+WHAT = ["dozens of people", "three suspects", "hundreds of residents", "two journalists", "forty workers"]
+WHERE = ["Paris", "Nairobi", "Lima", "Osaka", "Kyiv", "Cairo", "Quito", "Oslo"]
+WHEN = ["after heavy flooding", "following an earthquake", "during a nationwide strike", "amid rising tensions"]
+
+
+def sentences(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    pick = lambda xs: xs[int(rng.integers(len(xs)))]  # noqa: E731
+    return [f"{pick(WHO)} in {pick(WHERE)} {pick(DID)} {pick(WHAT)} {pick(WHEN)}, officials say."
+            for _ in range(n)]
+
+
+TINY = dict(summary_words=5, embed_size=24, hidden=32, prior_hidden=32, prior_epochs=3, epochs=6, batch_size=32,
+            lr=3e-3, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> Summarizer:
+    return Summarizer(**TINY).fit(sentences(320, 0), prior=["Police arrest three suspects.", "Voters count."])
+
+
+def test_tiny_networks_have_the_right_shapes():
+    torch.manual_seed(0)
+    net = SummaryAutoEncoder(40, 8, 16, 12)
+    ids = torch.randint(4, 40, (3, 7))
+    ids[:, -1] = 3
+    ids[2, 4:] = 0  # a shorter sentence: 3 words, </s>, padding
+    ids[2, 3] = 3
+    mask = ids != 0
+    lengths = net.summary_lengths(mask, 5)
+    assert lengths.tolist() == [5, 5, 3]
+    words, probs, smask = net.write(ids, mask, lengths, sample=True)
+    assert words.shape == probs.shape == (3, 5, 40) and smask.shape == (3, 5)
+    assert torch.allclose(words.sum(-1), torch.ones(3, 5))  # straight-through: one-hot going forward
+    assert torch.allclose(probs.sum(-1), torch.ones(3, 5), atol=1e-5)
+    nll = net.reconstruction_nll(words, smask, ids, mask)
+    assert nll.shape == (3, 7) and (nll[~mask] == 0).all() and (nll[mask] > 0).all()
+    assert net.prior_kl(words, probs, smask).shape == (3, 5)
+    assert net.prior.soft_log_probs(words).shape == (3, 5, 40)
+    loss, parts = net.loss(ids, 0.0, mask, lengths)
+    assert loss.ndim == 0 and set(parts) == {"reconstruction", "prior_kl", "lead"}
+    loss.backward()  # the reconstruction reaches G through the discrete words
+    assert net.g_cell.weight_ih.grad.abs().sum() > 0
+    # greedy writing never repeats a word
+    greedy = net.eval().write(ids, mask, lengths)[0].argmax(-1)
+    for row, n in zip(greedy, lengths.tolist(), strict=True):
+        assert len(set(row[:n].tolist())) == n
+
+
+def test_language_model_learns_its_sentences():
+    torch.manual_seed(0)
+    lm = LanguageModel(12, 8, 16)
+    ids = torch.tensor([[4, 5, 6, 7, 3]] * 16)
+    opt = torch.optim.Adam(lm.parameters(), lr=0.05)
+    first = float(lm.loss(ids)[0].detach())
+    for _ in range(40):
+        loss = lm.loss(ids)[0]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(lm.loss(ids)[0].detach()) < 0.2 * first
+
+
+def test_training_lowers_reconstruction_loss(fitted):
+    history = fitted.training_history_
+    assert history["prior"][-1]["val_loss"] < history["prior"][0]["val_loss"]
+    assert history["model"][-1]["val_loss"] < history["model"][0]["val_loss"]
+    # R rebuilds most of a sentence it never saw from five words, far above chance
+    assert fitted.reconstruction_accuracy(sentences(40, 1)) > 0.6
+
+
+def test_summaries_are_short_and_copy_the_inputs_spelling(fitted):
+    inputs = sentences(6, 2) + ["Zorblax in Paris rescue two journalists after heavy flooding."]
+    out = fitted.summarize(inputs)
+    assert len(out) == len(inputs)
+    for summary in out:
+        words = fitted.adapter_.tokenizer.tokens(summary)
+        assert 1 <= len(words) <= 5
+        assert len(set(words)) == len(words)
+    # an unknown name copied from the input keeps its spelling instead of <unk>
+    assert "<unk>" not in " ".join(out)
+    assert fitted.summarize(["Police in Paris."], length=2)[0].count(" ") <= 1
+
+
+def test_save_load_gives_the_same_summaries(fitted, tmp_path):
+    inputs = sentences(10, 3)
+    fitted.save(tmp_path / "m")
+    loaded = Summarizer.load(tmp_path / "m")
+    assert loaded.summarize(inputs) == fitted.summarize(inputs)
+    assert loaded.get_params() == fitted.get_params()
+
+
+def test_first_words_baseline():
+    assert first_words(["Police arrest three suspects in Paris.", "Hi."], [3, 5]) == ["Police arrest three", "Hi."]
+
+
+def test_cli_train_and_run_on_files(tmp_path, capsys):
+    data = tmp_path / "sentences.txt"
+    data.write_text("\n".join(sentences(60, 4)) + "\n")
+    model = tmp_path / "model"
+    assert main(["summarize", "train", str(data), "--out", str(model), "--epochs", "1", "--words", "4",
+                 "--quiet"]) == 0
+    src = tmp_path / "in.txt"
+    long_line = " ".join(["word"] * 80) + "."
+    src.write_text(f"Police in Lima rescue two journalists.\n{long_line}\n北京今天下雨，气温下降。\n")
+    out = tmp_path / "out.txt"
+    assert main(["summarize", "run", str(src), "--out", str(out), "--model", str(model)]) == 0
+    printed = capsys.readouterr().out
+    assert "notice: 1 of 3 sentences cut to 64 tokens" in printed
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3 and all(lines)
+    assert 1 <= len(Summarizer.load(model).adapter_.tokenizer.tokens(lines[2])) <= 4  # Chinese: by character
+    assert main(["summarize", "run", str(src), "--out", str(src), "--model", str(model)]) == 2  # never the input
+
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\x00\x01binary\x00", "binary file"),
+                                              (b"\xff\xfe\xfa bad", "not UTF-8")])
+def test_cli_bad_input_is_one_line(fitted, tmp_path, capsys, content, message):
+    fitted.save(tmp_path / "m")
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    assert main(["summarize", "run", str(bad), "--out", str(tmp_path / "o.txt"), "--model", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o.txt").exists()
+    with pytest.raises(DataError, match=message):
+        Summarizer(**TINY).fit(bad)
+
+
+def test_the_bundled_model_summarizes_news(tmp_path):
+    model = default_model()
+    out = model.summarize(["Israeli airstrikes kill at least twelve people in the southern Gaza Strip, according "
+                           "to the Gaza Health Ministry, as negotiations over a ceasefire continue in Cairo."])
+    assert 5 <= len(out[0].split()) <= 12 and "Gaza" in out[0]
