@@ -20,6 +20,7 @@ from aekit import training as training_mod
 from aekit.apps.anomaly import load_detector
 from aekit.apps.codes import AutoEncoderClustering, BinaryHasher, VQAutoEncoder
 from aekit.apps.generate import VAEGenerator
+from aekit.apps.summarize import Summarizer
 from aekit.apps.voice import VoiceConverter
 from aekit.cli import main
 from aekit.data.images import load_bundled
@@ -38,6 +39,8 @@ KINDS = {
     "VQAutoEncoder": lambda: VQAutoEncoder(8, positions=2, dim=2, hidden=16, **TINY),
     "VoiceConverter": lambda: VoiceConverter(hidden=16, code_channels=4, style_size=4, layers=2, segment_frames=16,
                                              batch_size=8, **TINY),
+    "Summarizer": lambda: Summarizer(summary_words=4, embed_size=8, hidden=8, prior_hidden=8, prior_epochs=2,
+                                     batch_size=16, **TINY),
 }
 
 
@@ -48,12 +51,14 @@ def data(cancer):
     rng = np.random.default_rng(0)
     waves = [(0.1 * np.sin(np.arange(8000) * (0.05 + 0.01 * i)) + 0.01 * rng.normal(size=8000)).astype(np.float32)
              for i in range(6)]
-    return {"table": X[y == 0].iloc[:120], "images": digits.images[:90], "audio": waves}
+    words = ["police", "rescue", "two", "workers", "in", "Lima", "after", "floods", "rebels", "find"]
+    text = [" ".join(rng.choice(words, size=int(rng.integers(4, 12)))) + "." for _ in range(60)]
+    return {"table": X[y == 0].iloc[:120], "images": digits.images[:90], "audio": waves, "text": text}
 
 
 def _data_for(kind: str, data):
-    if kind == "VoiceConverter":
-        return data["audio"]
+    if kind in ("VoiceConverter", "Summarizer"):
+        return data["audio" if kind == "VoiceConverter" else "text"]
     return data["table"] if kind in ("AnomalyDetector", "VAEAnomalyDetector") else data["images"]
 
 

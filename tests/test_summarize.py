@@ -7,6 +7,7 @@ import torch
 
 from aekit.apps.summarize import Summarizer, default_model, first_words
 from aekit.cli import main
+from aekit.data.text import split
 from aekit.errors import DataError
 from aekit.nn.text import LanguageModel, SummaryAutoEncoder
 
@@ -60,6 +61,10 @@ def test_tiny_networks_have_the_right_shapes():
     greedy = net.eval().write(ids, mask, lengths)[0].argmax(-1)
     for row, n in zip(greedy, lengths.tolist(), strict=True):
         assert len(set(row[:n].tolist())) == n
+    # an extractive summary takes only the sentence's own words (never its </s>)
+    extract = net.write(ids, mask, lengths, from_input=True)[0].argmax(-1)
+    for row, source, n in zip(extract, ids, lengths.tolist(), strict=True):
+        assert set(row[:n].tolist()) <= set(source[source > 3].tolist())
 
 
 def test_language_model_learns_its_sentences():
@@ -95,6 +100,11 @@ def test_summaries_are_short_and_copy_the_inputs_spelling(fitted):
     # an unknown name copied from the input keeps its spelling instead of <unk>
     assert "<unk>" not in " ".join(out)
     assert fitted.summarize(["Police in Paris."], length=2)[0].count(" ") <= 1
+    # extractive by default: the words of the input, in its order, with its spelling
+    line = "Rebels in Quito find forty workers during a nationwide strike, officials say."
+    summary = split(fitted.summarize([line])[0])
+    positions = [split(line).index(w) for w in summary]
+    assert positions == sorted(positions)
 
 
 def test_save_load_gives_the_same_summaries(fitted, tmp_path):
@@ -103,6 +113,8 @@ def test_save_load_gives_the_same_summaries(fitted, tmp_path):
     loaded = Summarizer.load(tmp_path / "m")
     assert loaded.summarize(inputs) == fitted.summarize(inputs)
     assert loaded.get_params() == fitted.get_params()
+    assert loaded.model_.prior is None  # a training aid, not saved
+    assert loaded.reconstruction_accuracy(inputs) == fitted.reconstruction_accuracy(inputs)
 
 
 def test_first_words_baseline():

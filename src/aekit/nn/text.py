@@ -36,7 +36,6 @@ from ..errors import ParameterError
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = (SPECIALS.index(t) for t in (PAD, UNK, BOS, EOS))
 MAX_SUMMARY = 64  # the longest summary the length embedding knows
 TINY = 1e-9
-LEAD_FADE = 0.5  # the copy prior's weight falls to 0 over this share of training
 
 
 def _width(name: str, value: int) -> int:
@@ -129,7 +128,8 @@ class SummaryAutoEncoder(nn.Module):
                  output_vocab: int = 2000) -> None:
         super().__init__()
         self.config = {"vocab_size": _width("vocab_size", vocab_size), "embed_size": _width("embed_size", embed_size),
-                       "hidden": _width("hidden", hidden), "prior_hidden": _width("prior_hidden", prior_hidden),
+                       "hidden": _width("hidden", hidden), "prior_hidden": check_int(prior_hidden, "prior_hidden", 0,
+                                                                                   MAX_WIDTH),
                        "output_vocab": _width("output_vocab", output_vocab)}
         if vocab_size <= len(SPECIALS):
             raise ParameterError(f"vocab_size must exceed the {len(SPECIALS)} special tokens")
@@ -146,8 +146,8 @@ class SummaryAutoEncoder(nn.Module):
         self.r_encoder = _Encoder(embed_size, hidden)
         self.r_rnn = nn.GRU(embed_size, hidden, batch_first=True)
         self.r_attention = _Attention(hidden, embed_size)
-        # D
-        self.prior = LanguageModel(vocab_size, embed_size, prior_hidden)
+        # D (prior_hidden 0: none, as in a trained model; the prior is only needed to train)
+        self.prior = LanguageModel(vocab_size, embed_size, prior_hidden) if prior_hidden else None
         # training settings, not saved: the estimator sets them before training
         self.temperature, self.prior_weight, self.lead_weight = 0.5, 1.0, 1.0
 
@@ -161,6 +161,10 @@ class SummaryAutoEncoder(nn.Module):
         if not isinstance(spec, dict) or set(spec) != keys:
             raise ParameterError(f"a summary autoencoder spec needs exactly {sorted(keys)}")
         return cls(**spec)
+
+    def drop_prior(self) -> None:
+        """Forget the prior once training is over (summaries and R do not use it)."""
+        self.prior, self.config["prior_hidden"] = None, 0
 
     # ------------------------------------------------------------------ G
     def summary_lengths(self, mask: Tensor, length: int) -> Tensor:
@@ -185,12 +189,14 @@ class SummaryAutoEncoder(nn.Module):
         return torch.cat([p[:, :self.output_vocab] + p_gen.unsqueeze(1) * vocab, p[:, self.output_vocab:]], 1), attn, h
 
     def write(self, ids: Tensor, mask: Tensor, lengths: Tensor, *, sample: bool = False,
-              targets: Tensor | None = None, never: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+              targets: Tensor | None = None, never: Tensor | None = None,
+              from_input: bool = False) -> tuple[Tensor, Tensor, Tensor]:
         """G's summaries of ``ids [N, S]``: words ``[N, L, V]`` (one-hot rows; with ``sample``
         straight-through Gumbel-softmax samples), G's probabilities ``[N, L, V]`` and the
         summary mask ``[N, L]``. With ``targets [N, L]`` the decoder is fed those words
         instead (teacher forcing) and ``words`` are their one-hot rows. Otherwise each word is
-        the most probable one not yet written and not in ``never`` (a ``[V]`` mask)."""
+        the most probable one not yet written and not in ``never`` (a ``[V]`` mask); with
+        ``from_input``, only words of the sentence itself (an extractive summary)."""
         memory, h, copyable = self._g_memory(ids, mask)
         n, steps, vocab = ids.shape[0], int(lengths.max()), self.embed.num_embeddings
         prev = self.embed.weight[BOS_ID].expand(n, -1)
@@ -198,6 +204,9 @@ class SummaryAutoEncoder(nn.Module):
         written = torch.zeros(n, vocab, dtype=torch.bool, device=ids.device)
         if never is not None:
             written |= never
+        if from_input:
+            absent = torch.ones_like(written).scatter_(1, ids, ~copyable)
+            written |= absent
         for t in range(steps):
             p, _, h = self._g_step(prev, (lengths - t).clamp(min=0), h, memory, copyable, ids)
             probs.append(p)
@@ -257,6 +266,8 @@ class SummaryAutoEncoder(nn.Module):
     def prior_kl(self, words: Tensor, probs: Tensor, smask: Tensor) -> Tensor:
         """KL(G || D) per summary word ``[N, L]``: how far G's word choice is from what the
         language model expects after the words written so far."""
+        if self.prior is None:
+            raise ParameterError("this network has no prior (prior_weight must be 0)")
         prior = self.prior.soft_log_probs(words)
         kl = (probs * (torch.log(probs + TINY) - prior)).sum(-1)
         return kl.masked_fill(~smask, 0.0)
@@ -270,8 +281,8 @@ class SummaryAutoEncoder(nn.Module):
     def loss(self, ids: Tensor, progress: float = 1.0, mask: Tensor | None = None,
              lengths: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Reconstruction + ``prior_weight`` x KL to the prior + ``lead_weight`` x the copy
-        prior's cross-entropy, the last fading to 0 over the first ``LEAD_FADE`` of training.
-        ``lengths`` gives each sentence's summary length (``summary_lengths``)."""
+        prior's cross-entropy (G writing the sentence's first words: in news the words a
+        headline needs come early). ``lengths`` gives each sentence's summary length."""
         mask = ids != PAD_ID if mask is None else mask
         lengths = self.summary_lengths(mask, 10) if lengths is None else lengths
         words, probs, smask = self.write(ids, mask, lengths, sample=self.training)
@@ -280,13 +291,12 @@ class SummaryAutoEncoder(nn.Module):
         if self.prior_weight:
             kl = self.prior_kl(words, probs, smask).sum() / smask.sum()
             total, parts["prior_kl"] = total + self.prior_weight * kl, kl.detach()
-        lead_weight = self.lead_weight * max(0.0, 1.0 - progress / LEAD_FADE)
-        if lead_weight > 0:
+        if self.lead_weight:
             targets = self.lead_targets(ids, lengths)
             _, tprobs, _ = self.write(ids, mask, lengths, targets=targets)
             lead = -torch.log(tprobs.gather(2, targets.unsqueeze(2)).squeeze(2) + TINY)
             lead = lead.masked_fill(~smask, 0.0).sum() / smask.sum()
-            total, parts["lead"] = total + lead_weight * lead, lead.detach()
+            total, parts["lead"] = total + self.lead_weight * lead, lead.detach()
         return total, parts
 
     def set_training(self, *, temperature: float, prior_weight: float, lead_weight: float) -> None:

@@ -7,7 +7,8 @@
 2. G and R together (``nn.text.SummaryAutoEncoder``): R rebuilds each sentence from the
    words G wrote, D's KL term keeps those words readable, and a copy prior (G's
    cross-entropy on the sentence's first words, Wang & Lee's pretraining on pseudo pairs
-   made from the input itself) starts G as a lead copier and fades to nothing.
+   made from the input itself) keeps G close to the sentence's first words, where news puts
+   what a headline needs.
 
 ``summarize`` writes each summary greedily (no word twice); a word copied from the input
 keeps the input's spelling (case, and words outside the vocabulary).
@@ -36,7 +37,7 @@ class Summarizer(FittedModel):
     strings); ``prior`` optional extra real sentences for the language-model prior (read
     like ``X``; never used as inputs). ``summarize(X)``: one summary per sentence.
     ``prior_weight=0`` trains with reconstruction only (and skips the prior);
-    ``lead_weight`` is the starting weight of the copy prior. The vocabulary keeps the
+    ``lead_weight`` weighs the copy prior. The vocabulary keeps the
     ``vocab_size`` most frequent words seen at least ``min_count`` times; G and R generate
     the ``output_vocab`` most frequent and copy any other.
     """
@@ -46,7 +47,7 @@ class Summarizer(FittedModel):
 
     def __init__(self, *, summary_words: int = 10, embed_size: int = 128, hidden: int = 256,
                  prior_hidden: int = 256, vocab_size: int = 8000, output_vocab: int = 2000, min_count: int = 2, max_tokens: int = 64,
-                 word_order: str = "input", prior_weight: float = 0.3, lead_weight: float = 1.0, temperature: float = 0.5,
+                 word_order: str = "input", prior_weight: float = 0.3, lead_weight: float = 0.5, temperature: float = 0.5,
                  prior_epochs: int = 5, epochs: int = 20, batch_size: int = 128, lr: float = 1e-3,
                  lr_decay: float = 0.1, patience: int = 5, validation_fraction: float = 0.1,
                  random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
@@ -110,12 +111,13 @@ class Summarizer(FittedModel):
                                    self.output_vocab)
         history: dict[str, list[dict[str, float]]] = {}
         if self.prior_weight:
+            assert model.prior is not None
             prior_rows = torch.cat([train_idx, torch.arange(len(lines), len(ids))])
             result = self._train(model.prior, _trim(ids[prior_rows]), _trim(ids[val_idx]) if len(val_idx) else None,
                                  seed=self.random_state, name="prior", desc="language-model prior",
                                  epochs=self.prior_epochs)
             history["prior"] = result.history
-        model.prior.requires_grad_(False)
+            model.prior.requires_grad_(False)
         model.set_training(temperature=self.temperature, prior_weight=self.prior_weight, lead_weight=self.lead_weight)
         lengths = model.summary_lengths(mask, self.summary_words)
 
@@ -128,6 +130,7 @@ class Summarizer(FittedModel):
         result = self._train(model, rows(train_idx), rows(val_idx), seed=self.random_state, name="model",
                              desc="summarizer G+R")
         history["model"] = result.history
+        model.drop_prior()  # a training aid: summaries and R do without it (and the model is smaller)
         self.training_history_ = history
         self.model_ = model
         return self
@@ -152,7 +155,8 @@ class Summarizer(FittedModel):
         for s in range(0, len(ids), BLOCK):
             width = int(mask[s:s + BLOCK].sum(1).max())
             words, _, _ = self.model_.write(ids[s:s + BLOCK, :width], mask[s:s + BLOCK, :width],
-                                            lengths[s:s + BLOCK], never=self._never_written())
+                                            lengths[s:s + BLOCK], never=self._never_written(),
+                                            from_input=self.word_order == "input")
             out += [row[:n].tolist() for row, n in zip(words.argmax(-1), lengths[s:s + BLOCK].tolist(), strict=True)]
         return out
 
