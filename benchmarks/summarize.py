@@ -99,7 +99,9 @@ def main() -> None:
     set_threads()
 
     full = Summarizer.load(args.model) if args.model else default_model()
-    systems = {"aekit full": full}
+    free = Summarizer.load(args.model) if args.model else default_model()
+    free.word_order = "model"  # G's own words and order, not only the input's
+    systems = {"aekit full": full, "aekit full, word_order=model": free}
     if args.baseline_model:
         systems = {"aekit reconstruction only": Summarizer.load(args.baseline_model), **systems}
     sets = gum_pairs()

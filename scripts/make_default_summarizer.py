@@ -27,7 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder")
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "aekit" / "apps" / "summarize" / "default_model")
-    ap.add_argument("--epochs", type=int, default=11)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--prior-weight", type=float, default=None, help="default: the Summarizer's")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()

@@ -195,18 +195,21 @@ class SummaryAutoEncoder(nn.Module):
         straight-through Gumbel-softmax samples), G's probabilities ``[N, L, V]`` and the
         summary mask ``[N, L]``. With ``targets [N, L]`` the decoder is fed those words
         instead (teacher forcing) and ``words`` are their one-hot rows. Otherwise each word is
-        the most probable one not yet written and not in ``never`` (a ``[V]`` mask); with
+        the most probable one not yet written (``<unk>`` once per unknown word of the
+        sentence) and not in ``never`` (a ``[V]`` mask); with
         ``from_input``, only words of the sentence itself (an extractive summary)."""
         memory, h, copyable = self._g_memory(ids, mask)
         n, steps, vocab = ids.shape[0], int(lengths.max()), self.embed.num_embeddings
         prev = self.embed.weight[BOS_ID].expand(n, -1)
         words, probs = [], []
-        written = torch.zeros(n, vocab, dtype=torch.bool, device=ids.device)
+        blocked = torch.zeros(n, vocab, dtype=torch.bool, device=ids.device)
         if never is not None:
-            written |= never
+            blocked |= never
         if from_input:
-            absent = torch.ones_like(written).scatter_(1, ids, ~copyable)
-            written |= absent
+            blocked |= torch.ones_like(blocked).scatter_(1, ids, ~copyable)
+        # <unk> stands for every unknown word of the sentence (names, often): it may be
+        # written once per unknown word there, and never otherwise
+        unknown_left = ((ids == UNK_ID) & copyable).sum(1)
         for t in range(steps):
             p, _, h = self._g_step(prev, (lengths - t).clamp(min=0), h, memory, copyable, ids)
             probs.append(p)
@@ -217,8 +220,11 @@ class SummaryAutoEncoder(nn.Module):
                                      / self.temperature, -1)
                 y = F.one_hot(soft.argmax(-1), vocab).to(p.dtype) - soft.detach() + soft
             else:
-                y = F.one_hot(p.masked_fill(written, -1.0).argmax(-1), vocab).to(p.dtype)
-                written |= y.bool()
+                blocked[:, UNK_ID] = unknown_left == 0
+                choice = p.masked_fill(blocked, -1.0).argmax(-1)
+                y = F.one_hot(choice, vocab).to(p.dtype)
+                blocked |= y.bool()
+                unknown_left -= (choice == UNK_ID).long()
             words.append(y)
             # a hard word is a row lookup; only a straight-through sample needs the product
             # that carries its gradient back to the soft distribution
@@ -280,14 +286,20 @@ class SummaryAutoEncoder(nn.Module):
 
     def loss(self, ids: Tensor, progress: float = 1.0, mask: Tensor | None = None,
              lengths: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        """Reconstruction + ``prior_weight`` x KL to the prior + ``lead_weight`` x the copy
-        prior's cross-entropy (G writing the sentence's first words: in news the words a
-        headline needs come early). ``lengths`` gives each sentence's summary length."""
+        """Training: reconstruction + ``prior_weight`` x KL to the prior + ``lead_weight`` x
+        the copy prior's cross-entropy (G writing the sentence's first words: in news the
+        words a headline needs come early). In eval mode: the reconstruction alone.
+        ``lengths`` gives each sentence's summary length."""
         mask = ids != PAD_ID if mask is None else mask
         lengths = self.summary_lengths(mask, 10) if lengths is None else lengths
         words, probs, smask = self.write(ids, mask, lengths, sample=self.training)
         recon = self.reconstruction_nll(words, smask, ids, mask).sum() / mask.sum()
         total, parts = recon, {"reconstruction": recon.detach()}
+        if not self.training:
+            # validation (and so early stopping and the weights kept) judges the code alone:
+            # how well R rebuilds the sentence from G's greedy summary. The prior and copy
+            # terms pull against it by design, so their sum rose while summaries improved.
+            return total, parts
         if self.prior_weight:
             kl = self.prior_kl(words, probs, smask).sum() / smask.sum()
             total, parts["prior_kl"] = total + self.prior_weight * kl, kl.detach()
