@@ -192,7 +192,8 @@ class Summarizer(FittedModel):
             if i in source_ids:
                 at = source_ids.index(i)
                 source_ids[at] = -1  # a second <unk> copies the next unknown word
-                placed.append((at if self.word_order == "input" else k, cased[at]))
+                if any(c.isalnum() for c in cased[at]):  # an unknown "word" may be a rare symbol
+                    placed.append((at if self.word_order == "input" else k, cased[at]))
             elif self.word_order == "model" and i not in (PAD_ID, BOS_ID, EOS_ID):  # a special: nothing was left
                 placed.append((k, tok.vocabulary_[i]))
         return join(word for _, word in sorted(placed))
