@@ -247,8 +247,7 @@ def default_model() -> Summarizer:
     return Summarizer.load_bundled(DEFAULT_MODEL, "aekit summarize train")
 
 
-def first_words(X: list[str], lengths: list[int], tokenizer: Tokenizer | None = None) -> list[str]:
+def first_words(X: list[str], lengths: list[int]) -> list[str]:
     """The classic baseline: each sentence's first ``lengths[i]`` tokens, as text."""
-    tokens = (lambda s: split(normalize(s))) if tokenizer is None else tokenizer.tokens
-    return [join(tokens(line)[:n]) for line, n in zip(X, lengths, strict=True)]
+    return [join(split(normalize(line))[:n]) for line, n in zip(X, lengths, strict=True)]
 
