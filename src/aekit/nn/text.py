@@ -1,7 +1,7 @@
 """Networks over token ids: a language model, and a sentence autoencoder whose code is a
 short word sequence (SEQ^3, Baziotis et al. 2019; Wang & Lee 2018).
 
-``SummaryAutoEncoder`` holds three parts that share one word embedding table:
+``SummaryAutoEncoder`` holds three parts (G and R share one word embedding table):
 
 - the compressor G: a bidirectional GRU reads the sentence; a GRU decoder with attention and
   a copy (pointer) mechanism writes ``length`` words, each drawn from a mixture of a softmax
@@ -10,10 +10,12 @@ short word sequence (SEQ^3, Baziotis et al. 2019; Wang & Lee 2018).
   While training, every word is a Gumbel-softmax straight-through sample: a one-hot going
   forward, the soft distribution's gradient going back, so the reconstruction loss reaches G
   through discrete words. At inference it is the most probable word, never one already
-  written;
+  written (optionally only words of the input);
 - the reconstructor R: a bidirectional GRU reads the summary (its one-hot rows times the
   embedding table) and a GRU decoder with attention and a copy mechanism over the summary
-  rebuilds the sentence (teacher forcing);
+  rebuilds the sentence (teacher forcing). G and R generate only the ``output_vocab`` most
+  frequent words and copy the rest, and R never writes ``<unk>``: a rare or unknown word comes
+  back only if G kept it;
 - the prior D: a GRU language model of real sentences, trained first and then frozen; the
   KL divergence from G's word distributions to its next-word distributions keeps the
   summary readable (SEQ^3's language-model prior, where Wang & Lee use a discriminator).
@@ -279,7 +281,7 @@ class SummaryAutoEncoder(nn.Module):
         return kl.masked_fill(~smask, 0.0)
 
     def lead_targets(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        """The sentence's first words as pseudo summaries (the copy prior G starts from)."""
+        """The sentence's first words as pseudo summaries (the copy prior's targets)."""
         steps = int(lengths.max())
         lead = ids[:, :steps].clone()
         return lead.masked_fill(torch.arange(steps).unsqueeze(0) >= lengths.unsqueeze(1), PAD_ID)
