@@ -174,7 +174,9 @@ class SummaryAutoEncoder(nn.Module):
         check_int(length, "length", 1, MAX_SUMMARY)
         return (mask.sum(1) - 1).clamp(min=1, max=length)  # the sentence without its </s>
 
-    def _g_memory(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def encode(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """G's reading of ``ids``: encoder outputs, the decoder's start state, and the mask of
+        the positions it may copy from."""
         memory, h = self.g_encoder(self.embed(ids), mask)
         copyable = mask & (ids != EOS_ID)
         return memory, h, copyable
@@ -187,20 +189,22 @@ class SummaryAutoEncoder(nn.Module):
         attn, feat, p_gen = self.g_attention(h.unsqueeze(1), memory, copyable, prev.unsqueeze(1))
         attn, p_gen = attn.squeeze(1), p_gen.squeeze(1)
         vocab = torch.softmax(feat.squeeze(1) @ self.embed.weight[:self.output_vocab].T, -1)
-        p = torch.zeros(ids.shape[0], self.embed.num_embeddings).scatter_add_(1, ids, (1 - p_gen.unsqueeze(1)) * attn)
+        p = attn.new_zeros(ids.shape[0], self.embed.num_embeddings).scatter_add_(1, ids, (1 - p_gen.unsqueeze(1)) * attn)
         return torch.cat([p[:, :self.output_vocab] + p_gen.unsqueeze(1) * vocab, p[:, self.output_vocab:]], 1), attn, h
 
     def write(self, ids: Tensor, mask: Tensor, lengths: Tensor, *, sample: bool = False,
               targets: Tensor | None = None, never: Tensor | None = None,
-              from_input: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+              from_input: bool = False,
+              encoded: tuple[Tensor, Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """G's summaries of ``ids [N, S]``: words ``[N, L, V]`` (one-hot rows; with ``sample``
         straight-through Gumbel-softmax samples), G's probabilities ``[N, L, V]`` and the
         summary mask ``[N, L]``. With ``targets [N, L]`` the decoder is fed those words
         instead (teacher forcing) and ``words`` are their one-hot rows. Otherwise each word is
         the most probable one not yet written (``<unk>`` once per unknown word of the
         sentence) and not in ``never`` (a ``[V]`` mask); with
-        ``from_input``, only words of the sentence itself (an extractive summary)."""
-        memory, h, copyable = self._g_memory(ids, mask)
+        ``from_input``, only words of the sentence itself (an extractive summary).
+        ``encoded``: G's reading of ``ids`` (``encode``), when the caller already has it."""
+        memory, h, copyable = self.encode(ids, mask) if encoded is None else encoded
         n, steps, vocab = ids.shape[0], int(lengths.max()), self.embed.num_embeddings
         prev = self.embed.weight[BOS_ID].expand(n, -1)
         words, probs = [], []
@@ -294,7 +298,8 @@ class SummaryAutoEncoder(nn.Module):
         ``lengths`` gives each sentence's summary length."""
         mask = ids != PAD_ID if mask is None else mask
         lengths = self.summary_lengths(mask, 10) if lengths is None else lengths
-        words, probs, smask = self.write(ids, mask, lengths, sample=self.training)
+        encoded = self.encode(ids, mask)  # read once: the copy prior's pass below reuses it
+        words, probs, smask = self.write(ids, mask, lengths, sample=self.training, encoded=encoded)
         recon = self.reconstruction_nll(words, smask, ids, mask).sum() / mask.sum()
         total, parts = recon, {"reconstruction": recon.detach()}
         if not self.training:
@@ -307,7 +312,7 @@ class SummaryAutoEncoder(nn.Module):
             total, parts["prior_kl"] = total + self.prior_weight * kl, kl.detach()
         if self.lead_weight:
             targets = self.lead_targets(ids, lengths)
-            _, tprobs, _ = self.write(ids, mask, lengths, targets=targets)
+            _, tprobs, _ = self.write(ids, mask, lengths, targets=targets, encoded=encoded)
             lead = -torch.log(tprobs.gather(2, targets.unsqueeze(2)).squeeze(2) + TINY)
             lead = lead.masked_fill(~smask, 0.0).sum() / smask.sum()
             total, parts["lead"] = total + self.lead_weight * lead, lead.detach()

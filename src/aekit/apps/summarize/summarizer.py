@@ -113,7 +113,8 @@ class Summarizer(FittedModel):
         if self.prior_weight:
             assert model.prior is not None
             prior_rows = torch.cat([train_idx, torch.arange(len(lines), len(ids))])
-            result = self._train(model.prior, _trim(ids[prior_rows]), _trim(ids[val_idx]) if len(val_idx) else None,
+            result = self._train(model.prior, _trim(ids[prior_rows], mask[prior_rows])[0],
+                                 _trim(ids[val_idx], mask[val_idx])[0] if len(val_idx) else None,
                                  seed=self.random_state, name="prior", desc="language-model prior",
                                  epochs=self.prior_epochs)
             history["prior"] = result.history
@@ -122,10 +123,7 @@ class Summarizer(FittedModel):
         lengths = model.summary_lengths(mask, self.summary_words)
 
         def rows(idx: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
-            if not len(idx):
-                return None
-            width = int(mask[idx].sum(1).max())
-            return ids[idx, :width], mask[idx, :width], lengths[idx]
+            return (*_trim(ids[idx], mask[idx]), lengths[idx]) if len(idx) else None
 
         result = self._train(model, rows(train_idx), rows(val_idx), seed=self.random_state, name="model",
                              desc="summarizer G+R")
@@ -143,20 +141,13 @@ class Summarizer(FittedModel):
         self.notices_ = list(self.adapter_.notices_)
         return lines, ids, mask
 
-    @torch.inference_mode()
-    def summary_ids(self, X: Any, length: int | None = None) -> list[list[int]]:
-        """The token ids of each sentence's summary (``length`` words, default ``summary_words``)."""
-        _, ids, mask = self._encoded(X)
-        return self._write(ids, mask, length)
-
     def _write(self, ids: torch.Tensor, mask: torch.Tensor, length: int | None) -> list[list[int]]:
         lengths = self.model_.summary_lengths(mask, self.summary_words if length is None else length)
+        never = self._never_written()
         out: list[list[int]] = []
         for s in range(0, len(ids), BLOCK):
-            width = int(mask[s:s + BLOCK].sum(1).max())
-            words, _, _ = self.model_.write(ids[s:s + BLOCK, :width], mask[s:s + BLOCK, :width],
-                                            lengths[s:s + BLOCK], never=self._never_written(),
-                                            from_input=self.word_order == "input")
+            words, _, _ = self.model_.write(*_trim(ids[s:s + BLOCK], mask[s:s + BLOCK]), lengths[s:s + BLOCK],
+                                            never=never, from_input=self.word_order == "input")
             out += [row[:n].tolist() for row, n in zip(words.argmax(-1), lengths[s:s + BLOCK].tolist(), strict=True)]
         return out
 
@@ -213,15 +204,10 @@ class Summarizer(FittedModel):
         right = total = 0
         for s in range(0, len(ids), BLOCK):
             block = summary_ids[s:s + BLOCK]
-            width = max(len(r) for r in block)
-            words = torch.zeros(len(block), width, vocab)
-            smask = torch.zeros(len(block), width, dtype=torch.bool)
-            for j, r in enumerate(block):
-                words[j, torch.arange(len(r)), torch.tensor(r)] = 1.0
-                smask[j, :len(r)] = True
-            m = mask[s:s + BLOCK]
-            x = ids[s:s + BLOCK, :int(m.sum(1).max())]
-            m = m[:, :x.shape[1]]
+            rows = torch.nn.utils.rnn.pad_sequence([torch.tensor(r) for r in block], batch_first=True)
+            smask = torch.arange(rows.shape[1]) < torch.tensor([len(r) for r in block]).unsqueeze(1)
+            words = torch.nn.functional.one_hot(rows, vocab).float() * smask.unsqueeze(2)
+            x, m = _trim(ids[s:s + BLOCK], mask[s:s + BLOCK])
             guess = self.model_.reconstruction_guess(words, smask, x)
             right += int(((guess == x) & m).sum())
             total += int(m.sum())
@@ -236,10 +222,10 @@ class Summarizer(FittedModel):
         self.training_history_, self.notices_ = {}, []
 
 
-def _trim(ids: torch.Tensor) -> torch.Tensor:
-    """Id rows without the padding columns none of them uses."""
-    width = int((ids != PAD_ID).sum(1).max())
-    return ids[:, :width]
+def _trim(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Id rows and their mask without the padding columns none of the rows uses."""
+    width = int(mask.sum(1).max())
+    return ids[:, :width], mask[:, :width]
 
 
 def default_model() -> Summarizer:
