@@ -321,11 +321,19 @@ def _swap_in_progress(path: Path) -> bool:
 def load_model(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[dict[str, Any], Groups]:
     """Read and verify a model directory whose ``kind`` is one of ``kinds``: ``(config,
     tensor groups)``. A writer swapping the directory meanwhile is waited out."""
+    config_bytes, weights = read_model_files(path, kinds)
+    return load_model_bytes(config_bytes, weights, kinds, str(path))
+
+
+def read_model_files(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[bytes, bytes]:
+    """The verified bytes of a model directory's two files (``config.json``,
+    ``model.safetensors``): what a process that cannot see the folder (a Dask worker) needs
+    to load it with ``load_model_bytes``. A concurrent swap of the directory is waited out."""
     path = Path(path)
     for attempt in range(LOAD_RETRIES):
         before = _identity(path)
         try:
-            return _load_once(path, kinds)
+            return _read_once(path, kinds)
         except (ModelFileError, OSError) as exc:
             # moved, or appeared: a swap that began and ended while this read failed (the
             # directory was missing for an instant, and the writer is already done)
@@ -343,7 +351,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
-def _load_once(path: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Any], Groups]:
+def _read_once(path: Path, kinds: tuple[str, ...]) -> tuple[bytes, bytes]:
     if not path.exists():
         raise ModelFileError(f"model directory {path} does not exist")
     if not path.is_dir():
@@ -352,34 +360,53 @@ def _load_once(path: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Any], Grou
     if not cfg_file.exists():
         raise ModelFileError(f"{path} is not an aekit model directory (no {CONFIG_FILE})")
     raw = cfg_file.read_bytes()
+    config = _verified_config(raw, kinds, str(path))
+    if not weights_file.exists():
+        raise ModelFileError(f"{path} is incomplete: {WEIGHTS_FILE} is missing")
+    weights = weights_file.read_bytes()
+    _check_weights_digest(weights, config, str(path))
+    return raw, weights
+
+
+def load_model_bytes(config_bytes: bytes, weights: bytes, kinds: tuple[str, ...],
+                     where: str = "model") -> tuple[dict[str, Any], Groups]:
+    """``load_model`` from the two files' bytes (``read_model_files``): every check, no pickle.
+    ``where`` names the model in error messages."""
+    config = _verified_config(config_bytes, kinds, where)
+    _check_weights_digest(weights, config, where)
+    try:
+        flat = load_safetensors_bytes(weights)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{where}/{WEIGHTS_FILE} cannot be read ({exc})") from None
+    return config, _unflatten(flat)
+
+
+def _verified_config(raw: bytes, kinds: tuple[str, ...], where: str) -> dict[str, Any]:
+    cfg_file = f"{where}/{CONFIG_FILE}"
     try:
         config = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{cfg_file} is corrupted or truncated ({exc.__class__.__name__})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not an aekit model directory ({CONFIG_FILE} has no 'format': '{FORMAT}')")
+        raise ModelFileError(f"{where} is not an aekit model directory ({CONFIG_FILE} has no 'format': '{FORMAT}')")
     version = config.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(
-            f"{path} was written by a newer aekit ({config.get('aekit_version')}, format {version}); "
+            f"{where} was written by a newer aekit ({config.get('aekit_version')}, format {version}); "
             f"this aekit {__version__} reads format {FORMAT_VERSION}: upgrade aekit")
     if config.get("kind") not in kinds:
-        raise ModelFileError(f"{path} holds a {config.get('kind')!r} model, not one of {list(kinds)}")
+        raise ModelFileError(f"{where} holds a {config.get('kind')!r} model, not one of {list(kinds)}")
     if version < FORMAT_VERSION:
-        raise ModelFileError(f"{path} was written by an older aekit ({config.get('aekit_version')}, format {version}); "
+        raise ModelFileError(f"{where} was written by an older aekit ({config.get('aekit_version')}, format {version}); "
                              f"this aekit reads format {FORMAT_VERSION}: train the model again")
     if config.get("config_sha256") != _config_digest(config):
         raise ModelFileError(f"{cfg_file} was modified or corrupted (checksum mismatch)")
-    if not weights_file.exists():
-        raise ModelFileError(f"{path} is incomplete: {WEIGHTS_FILE} is missing")
-    weights = weights_file.read_bytes()
+    return config
+
+
+def _check_weights_digest(weights: bytes, config: dict[str, Any], where: str) -> None:
     if hashlib.sha256(weights).hexdigest() != config.get("weights_sha256"):
-        raise ModelFileError(f"{weights_file} is corrupted or truncated (checksum mismatch)")
-    try:
-        flat = load_safetensors_bytes(weights)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{weights_file} cannot be read ({exc})") from None
-    return config, _unflatten(flat)
+        raise ModelFileError(f"{where}/{WEIGHTS_FILE} is corrupted or truncated (checksum mismatch)")
 
 
 # ---------------------------------------------------------------------- checkpoints

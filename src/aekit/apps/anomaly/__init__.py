@@ -12,7 +12,7 @@ _LAZY = {
     "AnomalyDetector": ".detector", "VAEAnomalyDetector": ".vae", "ImageAnomalyDetector": ".images",
     "ReconstructionDetector": ".base", "ThresholdRule": ".thresholds", "parse_threshold": ".thresholds",
 }
-__all__ = [*_LAZY, "load_detector", "detector_classes"]
+__all__ = [*_LAZY, "load_detector", "read_detector", "detector_from_bytes", "detector_classes"]
 
 
 def detector_classes() -> dict[str, type]:
@@ -26,11 +26,25 @@ def detector_classes() -> dict[str, type]:
 
 def load_detector(path: str | os.PathLike[str]) -> Any:
     """Load any anomaly detector's model directory (tabular AE or VAE, images)."""
-    from ...io import load_model
+    return read_detector(path)[0]
+
+
+def read_detector(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """A detector and its verified ``config.json`` (versions, checksums: the model card)."""
+    from ...io import read_model_files
+
+    config_bytes, weights = read_model_files(path, tuple(detector_classes()))
+    return detector_from_bytes(config_bytes, weights, str(path))
+
+
+def detector_from_bytes(config_bytes: bytes, weights: bytes, where: str = "model") -> tuple[Any, dict[str, Any]]:
+    """A detector from its model directory's two files, as ``read_model_files`` gives them
+    (a Dask or Spark worker loads the model this way, without seeing the folder)."""
+    from ...io import load_model_bytes
 
     classes = detector_classes()
-    config, groups = load_model(path, tuple(classes))
-    return classes[config["kind"]]._from_config(config, groups, path)
+    config, groups = load_model_bytes(config_bytes, weights, tuple(classes), where)
+    return classes[config["kind"]]._from_config(config, groups, where), config
 
 
 def __getattr__(name: str) -> Any:

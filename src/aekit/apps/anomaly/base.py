@@ -209,37 +209,42 @@ class ReconstructionDetector(FittedModel):
         sums are the reconstruction part of the score; ensemble means, in one pass."""
         scores = np.empty(len(Z), dtype=np.float64)
         contrib = np.empty(Z.shape, dtype=np.float64) if per_feature else None
-        n_models = len(self.models_)
         for start in range(0, len(Z), self._score_block):
             block = Z[start:start + self._score_block]
             acc = torch.zeros_like(block) if per_feature else None
-            total = torch.zeros(len(block))
-            inv_scale = (self._sample_scale(block).reciprocal_().view(-1, *([1] * (block.dim() - 1)))
-                         if self.weighting_ == "relative" else None)
-            for k, (model, weights) in enumerate(zip(self.models_, self.feature_weights_, strict=True)):
-                errors, code = self._reconstruction_errors(model, block)
-                if inv_scale is not None:
-                    errors.mul_(inv_scale)
-                if acc is not None:
-                    acc.add_(errors.mul_(weights))
-                else:  # row sums only: one matrix-vector product instead of a weighted copy
-                    total.add_(errors.flatten(1) @ weights.flatten())
-                member_extra = self._member_extra(k, block, code)
-                if member_extra is not None:
-                    total.add_(member_extra)
-            if acc is not None:
-                acc.div_(n_models)
-                total.add_(acc.flatten(1).sum(1), alpha=n_models)
-            total.div_(n_models)
-            if self.local_centres_ is not None:
-                local, local_parts = self._local_term(block, per_feature)
-                total.add_(local)
-                if acc is not None:
-                    acc.add_(local_parts)
+            scores[start:start + len(block)] = self._block_scores(block, acc).numpy()
             if acc is not None:
                 contrib[start:start + len(block)] = acc.numpy()
-            scores[start:start + len(block)] = total.numpy()
         return scores, contrib
+
+    def _block_scores(self, block: torch.Tensor, acc: torch.Tensor | None = None) -> torch.Tensor:
+        """The scores of one block of rows, in torch operations only (``export_onnx`` traces
+        it). With ``acc`` (zeros shaped like ``block``), the per-feature parts of the score
+        (ensemble mean of the weighted errors, plus the local term) are added into it."""
+        n_models = len(self.models_)
+        total: torch.Tensor | None = None
+        inv_scale = (self._sample_scale(block).reciprocal_().view(-1, *([1] * (block.dim() - 1)))
+                     if self.weighting_ == "relative" else None)
+        for k, (model, weights) in enumerate(zip(self.models_, self.feature_weights_, strict=True)):
+            errors, code = self._reconstruction_errors(model, block)
+            if inv_scale is not None:
+                errors = errors * inv_scale
+            if acc is not None:
+                acc.add_(errors * weights, alpha=1.0 / n_models)
+                part = (errors * weights).flatten(1).sum(1)
+            else:  # row sums only: one matrix-vector product instead of a weighted copy
+                part = errors.flatten(1) @ weights.flatten()
+            member_extra = self._member_extra(k, block, code)
+            if member_extra is not None:
+                part = part + member_extra
+            total = part if total is None else total + part
+        total = total / n_models
+        if self.local_centres_ is not None:
+            local, local_parts = self._local_term(block, acc is not None)
+            total = total + local
+            if acc is not None:
+                acc.add_(local_parts)
+        return total
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (PyOD's convention)."""

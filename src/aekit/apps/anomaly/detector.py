@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_int, check_sizes
@@ -186,15 +187,28 @@ class AnomalyDetector(ReconstructionDetector):
     def score_explain(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
         """``decision_function(X)`` and ``explain(X)`` from one pass over the data."""
         self._check_fitted()
-        scores, contrib = self._score_blocks(self._inputs(X), per_feature=True)
+        scores, contrib = self.score_explain_inputs(self._inputs(X))
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return scores, pd.DataFrame(contrib, columns=self.explained_columns_, index=index)
+
+    def score_explain_inputs(self, Z: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and per-column contributions ``[N, len(explained_columns_)]`` of rows already
+        through the adapter (``self.adapter_.transform``): what a server that validated the
+        rows itself scores."""
+        scores, contrib = self._score_blocks(Z, per_feature=True)
         groups = self.preprocessor_.feature_groups_
-        columns = [c for c in self.preprocessor_.columns_ if c in set(groups)]
+        columns = self.explained_columns_
         # one-hot features summed back into their column: a 0/1 matrix product, not a
         # transpose-and-groupby of the whole chunk
         fold = np.zeros((len(groups), len(columns)))
         fold[np.arange(len(groups)), [columns.index(g) for g in groups]] = 1.0
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        return scores, pd.DataFrame(contrib @ fold, columns=columns, index=index)
+        return scores, contrib @ fold
+
+    @property
+    def explained_columns_(self) -> list[str]:
+        """The columns ``explain`` attributes scores to (training columns, in their order)."""
+        groups = set(self.preprocessor_.feature_groups_)
+        return [c for c in self.preprocessor_.columns_ if c in groups]
 
     def explain(self, X: Any) -> pd.DataFrame:
         """Per-column contributions to each row's score (rows sum to ``decision_function``

@@ -124,6 +124,24 @@ class ScoreSummary:
     heatmap_dir: str | None = None
 
 
+def score_frame(det: ReconstructionDetector, chunk: pd.DataFrame, *, id_col: str | None = None,
+                label_col: str | None = None, top_k: int = 3) -> pd.DataFrame:
+    """One chunk of a table scored: the ID column, ``score``, ``is_anomaly``,
+    ``top_features`` and the label column, the columns of every scoring output (CSV,
+    Dask, Spark)."""
+    features, labels, ids = split_columns(chunk, label_col, id_col)
+    scores, contrib = det.score_explain(features)
+    result = pd.DataFrame(index=chunk.index)
+    if ids is not None:
+        result[id_col] = ids
+    result["score"] = scores
+    result["is_anomaly"] = (scores > det.threshold_).astype(int)
+    result["top_features"] = top_features(contrib, top_k)
+    if labels is not None:
+        result[label_col] = labels
+    return result
+
+
 def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                out: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
                top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1,
@@ -143,16 +161,7 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     summary = ScoreSummary()
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
         for chunk in _scored_chunks(data, chunksize, verbose):
-            features, labels, ids = split_columns(chunk, label_col, id_col)
-            scores, contrib = det.score_explain(features)
-            result = pd.DataFrame(index=chunk.index)
-            if ids is not None:
-                result[id_col] = ids
-            result["score"] = scores
-            result["is_anomaly"] = (scores > det.threshold_).astype(int)
-            result["top_features"] = top_features(contrib, top_k)
-            if labels is not None:
-                result[label_col] = labels
+            result = score_frame(det, chunk, id_col=id_col, label_col=label_col, top_k=top_k)
             result.to_csv(fh, header=summary.rows == 0, index=False)
             summary.rows += len(chunk)
             summary.flagged += int(result["is_anomaly"].sum())

@@ -98,9 +98,20 @@ def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold:
 
 def top_features(contrib: pd.DataFrame, k: int = 3) -> list[str]:
     """``"V14 (41%); V12 (22%); V10 (9%)"`` per row: the columns that drive each score."""
-    values = contrib.to_numpy()
-    total = values.sum(1, keepdims=True)
-    share = values / np.where(total > 0, total, 1)
-    order = np.argsort(-values, axis=1)[:, :k]
+    order, share = _top(contrib.to_numpy(), k)
     cols = np.asarray(contrib.columns)
     return ["; ".join(f"{cols[j]} ({share[i, j]:.0%})" for j in row) for i, row in enumerate(order)]
+
+
+def top_feature_records(contrib: np.ndarray, columns: list[str], k: int = 3) -> list[list[dict[str, Any]]]:
+    """The same as ``top_features`` as JSON-ready lists: ``[{"column", "contribution", "share"}]``."""
+    order, share = _top(contrib, k)
+    return [[{"column": columns[j], "contribution": float(contrib[i, j]), "share": float(share[i, j])} for j in row]
+            for i, row in enumerate(order)]
+
+
+def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the indices of the ``k`` largest contributions, and every contribution's share."""
+    total = values.sum(1, keepdims=True)
+    share = values / np.where(total > 0, total, 1)
+    return np.argsort(-values, axis=1)[:, :k], share
