@@ -50,8 +50,12 @@ class VAEAnomalyDetector(AnomalyDetector):
         return {"beta": self.beta, "kl_warmup": self.kl_warmup}
 
     def _noise(self, code_size: int) -> torch.Tensor:
-        g = torch.Generator().manual_seed(self.random_state)
-        return torch.randn(self.n_samples, code_size, generator=g)
+        """The fixed draws, made once per setting (a constant, so the ONNX export keeps them)."""
+        key = (self.n_samples, int(code_size), self.random_state)
+        cache = self.__dict__.setdefault("_noise_cache", {})
+        if key not in cache:
+            cache[key] = torch.randn(self.n_samples, int(code_size), generator=torch.Generator().manual_seed(self.random_state))
+        return cache[key]
 
     def _reconstruction_errors(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = model.posterior(Z)

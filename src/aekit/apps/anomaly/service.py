@@ -1,0 +1,394 @@
+"""``aekit serve``: a table detector as an HTTP scoring service (FastAPI + uvicorn).
+
+- ``POST /v1/score``: ``{"records": [{column: value, ...}, ...]}`` or a CSV body
+  (``Content-Type: text/csv``) -> ``{"model": sha, "results": [{"score", "is_anomaly",
+  "top_features"}, ...]}`` in request order: the scores ``aekit anomaly score`` gives.
+- ``GET /v1/model`` (the model card), ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
+
+How it holds up:
+
+- **Micro-batching**: a request's rows are validated on the event loop, then queued; one
+  scoring thread takes everything queued at once and scores it in one pass. Under no load
+  a request is scored at once (no waiting for company); under load the passes grow, so
+  throughput grows with the number of clients.
+- **Hot reload**: the model directory is polled; a new model written at the same path
+  (``save_model`` swaps folders atomically) is loaded beside the old one and swapped in by
+  one assignment: requests already queued finish on the model that validated them, and
+  none is dropped. A new model that fails to load is refused and logged; the old one serves.
+- **Security**: with ``AEKIT_API_KEY`` set, every ``/v1/`` request needs ``X-API-Key``
+  (compared in constant time, 401 otherwise). Bodies over ``max_body_bytes`` and requests
+  over ``max_rows`` rows are refused with 413. Bad input is a 4xx whose message names the
+  field; an unexpected failure is a 500 with no traceback (the traceback goes to the log).
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import torch
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from ..._version import __version__
+from ...errors import AekitError, DataError
+from . import read_detector
+from .metrics import ServiceMetrics
+from .records import csv_frame, records_to_inputs
+from .report import top_feature_records
+
+log = logging.getLogger("aekit.serve")
+
+API_KEY_ENV = "AEKIT_API_KEY"
+API_KEY_HEADER = "x-api-key"
+MAX_ROWS = 10_000
+MAX_BODY_BYTES = 16 * 1024 * 1024
+RELOAD_INTERVAL = 2.0  # seconds between looks at the model directory
+MAX_BATCH_ROWS = 16_384  # rows per scoring pass (the detector's own block size)
+ENDPOINTS = ("/v1/score", "/v1/model", "/healthz", "/readyz", "/metrics")
+
+
+class Problem(Exception):
+    """A request the service refuses: an HTTP status and a one-line reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+# ---------------------------------------------------------------------- the model
+@dataclass(frozen=True)
+class ServedModel:
+    detector: Any
+    card: dict[str, Any]
+    sha: str
+
+
+def model_card(det: Any, config: dict[str, Any], path: Path) -> dict[str, Any]:
+    """What a caller needs to know of the model being served."""
+    pre = det.preprocessor_
+    columns = [{"name": c, "type": "categorical", "categories": list(pre.categories_[c])} if c in pre.categories_
+               else {"name": c, "type": "numeric"} for c in pre.columns_]
+    scores = det.decision_scores_
+    return {
+        "path": str(path), "kind": config["kind"], "columns": columns,
+        "threshold": det.threshold_, "threshold_rule": det.threshold_rule_.describe(),
+        "versions": {"aekit_trained": config.get("aekit_version"), "aekit_serving": __version__,
+                     "model_format": config.get("format_version")},
+        "weights_sha256": config["weights_sha256"], "config_sha256": config["config_sha256"],
+        "training": {"rows": len(scores), "flagged_share": float(np.mean(det.labels_)),
+                     "score_quantiles": {f"{q:g}": float(np.quantile(scores, q)) for q in (0.5, 0.9, 0.99)},
+                     "networks": config.get("state", {}).get("training", [])},
+        "params": config.get("params", {}),
+        "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def load_served(path: Path) -> ServedModel:
+    det, config = read_detector(path)
+    if det.adapter_.kind != "table":
+        raise DataError(f"{path} was trained on {det.adapter_.describe()}; the service scores table rows "
+                        "(score images with 'aekit anomaly score')")
+    return ServedModel(det, model_card(det, config, path), config["weights_sha256"])
+
+
+class ModelSlot:
+    """The model being served, and the watch on its directory (``refresh``)."""
+
+    def __init__(self, path: str | os.PathLike[str], metrics: ServiceMetrics) -> None:
+        self.path = Path(path)
+        self.metrics = metrics
+        self._seen = self._identity()
+        self.current = load_served(self.path)
+
+    def _identity(self) -> tuple[Any, ...] | None:
+        """Changes whenever a new model is written at the path (the folder is swapped)."""
+        try:
+            d, c = self.path.stat(), (self.path / "config.json").stat()
+        except OSError:
+            return None
+        return d.st_ino, c.st_ino, c.st_mtime_ns, c.st_size
+
+    def refresh(self) -> bool:
+        """Load the model at the path if it changed; True if a new model now serves. A model
+        that fails to load is refused (logged) and not tried again until it changes."""
+        identity = self._identity()
+        if identity == self._seen:
+            return False
+        self._seen = identity
+        try:
+            new = load_served(self.path)
+        except (AekitError, OSError) as exc:
+            self.metrics.reload("refused")
+            log.error("refused the new model at %s: %s; still serving %s", self.path, exc, self.current.sha[:12])
+            return False
+        if new.sha == self.current.sha and new.card["config_sha256"] == self.current.card["config_sha256"]:
+            return False
+        old, self.current = self.current, new
+        self.metrics.reload("loaded")
+        log.info("now serving model %s (was %s)", new.sha[:12], old.sha[:12])
+        return True
+
+
+# ---------------------------------------------------------------------- micro-batching
+@dataclass
+class _Job:
+    served: ServedModel
+    inputs: torch.Tensor
+    future: asyncio.Future = field(repr=False)
+
+
+def _score_jobs(jobs: list[_Job]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Score queued requests in one pass per model (a reload may leave two in a batch)."""
+    results: list[Any] = [None] * len(jobs)
+    by_model: dict[int, list[int]] = {}
+    for i, job in enumerate(jobs):
+        by_model.setdefault(id(job.served), []).append(i)
+    for members in by_model.values():
+        det = jobs[members[0]].served.detector
+        inputs = [jobs[i].inputs for i in members]
+        scores, contrib = det.score_explain_inputs(torch.cat(inputs) if len(inputs) > 1 else inputs[0])
+        start = 0
+        for i, x in zip(members, inputs, strict=True):
+            results[i] = (scores[start:start + len(x)], contrib[start:start + len(x)])
+            start += len(x)
+    return results
+
+
+class MicroBatcher:
+    """One scoring thread fed by a queue: whatever waits when it is free is one pass."""
+
+    def __init__(self, metrics: ServiceMetrics, max_rows: int = MAX_BATCH_ROWS) -> None:
+        self.metrics, self.max_rows = metrics, max_rows
+        self.queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="aekit-score")
+        self.running = False
+
+    async def score(self, served: ServedModel, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        future = asyncio.get_running_loop().create_future()
+        self.queue.put_nowait(_Job(served, inputs, future))
+        return await future
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.running = True
+        try:
+            while True:
+                jobs = [await self.queue.get()]
+                rows = len(jobs[0].inputs)
+                while rows < self.max_rows and not self.queue.empty():
+                    jobs.append(self.queue.get_nowait())
+                    rows += len(jobs[-1].inputs)
+                self.metrics.batch(rows)
+                try:
+                    results = await loop.run_in_executor(self.executor, _score_jobs, jobs)
+                except Exception as exc:  # noqa: BLE001 - handed to each waiting request
+                    for job in jobs:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
+                    continue
+                for job, result in zip(jobs, results, strict=True):
+                    if not job.future.done():  # a client that went away cancelled its future
+                        job.future.set_result(result)
+        finally:
+            self.running = False
+            self.executor.shutdown(wait=False)
+
+
+# ---------------------------------------------------------------------- the app
+@dataclass
+class ServiceOptions:
+    max_rows: int = MAX_ROWS
+    max_body_bytes: int = MAX_BODY_BYTES
+    top_k: int = 3
+    reload_interval: float = RELOAD_INTERVAL
+    api_key: str | None = None  # default: the AEKIT_API_KEY environment variable
+
+
+def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None = None) -> Any:
+    """The FastAPI app serving the detector at ``model_dir`` (loaded now: a bad model fails
+    here, before any port is opened)."""
+    opts = options or ServiceOptions()
+    api_key = opts.api_key if opts.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    metrics = ServiceMetrics()
+    slot = ModelSlot(model_dir, metrics)
+    batcher = MicroBatcher(metrics)
+
+    async def watch() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(opts.reload_interval)
+            try:
+                await loop.run_in_executor(None, slot.refresh)
+            except Exception:  # noqa: BLE001 - the watch must outlive any one failure
+                log.exception("the model watch failed; it goes on")
+
+    @asynccontextmanager
+    async def lifespan(app: Any):  # noqa: ANN202
+        tasks = [asyncio.create_task(batcher.run())]
+        if opts.reload_interval > 0:
+            tasks.append(asyncio.create_task(watch()))
+        log.info("serving %s (model %s)", slot.path, slot.current.sha[:12])
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    app = FastAPI(title="aekit scoring service", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.slot, app.state.batcher, app.state.metrics = slot, batcher, metrics
+
+    @app.exception_handler(Problem)
+    async def problem(request: Request, exc: Problem) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    async def failure(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error on %s", request.url.path)
+        return JSONResponse({"error": "internal error (details are in the server log)"}, status_code=500)
+
+    @app.post("/v1/score")
+    async def score(request: Request) -> Response:
+        body = await _read_body(request, opts.max_body_bytes)
+        served = slot.current
+        inputs = _inputs(served.detector, request.headers.get("content-type", ""), body, opts.max_rows)
+        try:
+            scores, contrib = await batcher.score(served, inputs)
+        except AekitError as exc:
+            raise Problem(422, str(exc)) from None
+        det = served.detector
+        flagged = scores > det.threshold_
+        tops = top_feature_records(contrib, det.explained_columns_, opts.top_k)
+        metrics.scored(len(scores), int(flagged.sum()))
+        results = [{"score": s, "is_anomaly": f, "top_features": t}
+                   for s, f, t in zip(scores.tolist(), flagged.tolist(), tops, strict=True)]
+        return Response(orjson.dumps({"model": served.sha, "results": results}), media_type="application/json")
+
+    @app.get("/v1/model")
+    async def model() -> Response:
+        return Response(orjson.dumps(slot.current.card), media_type="application/json")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        if not batcher.running:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ready", "model": slot.current.sha})
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(slot.current.sha), media_type="text/plain; version=0.0.4")
+
+    return _Guard(app, metrics, api_key)
+
+
+def _inputs(det: Any, content_type: str, body: bytes, max_rows: int) -> torch.Tensor:
+    """The request's rows as the detector's input tensor (400/413/415/422 when they are not)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if not body.strip():
+        raise Problem(400, "the request body is empty")
+    try:
+        if media == "text/csv":
+            frame = csv_frame(body)
+            _check_rows(len(frame), max_rows)
+            return det.adapter_.transform(frame)
+        if media not in ("", "application/json"):
+            raise Problem(415, f"Content-Type {media!r} is not served: send application/json or text/csv")
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Problem(400, f"malformed JSON ({exc})") from None
+        if not isinstance(payload, dict) or "records" not in payload:
+            raise Problem(422, "the body must be a JSON object with a 'records' list")
+        records = payload["records"]
+        if isinstance(records, list):
+            _check_rows(len(records), max_rows)
+        return records_to_inputs(det, records)
+    except AekitError as exc:
+        raise Problem(422, str(exc)) from None
+
+
+def _check_rows(n: int, max_rows: int) -> None:
+    if n > max_rows:
+        raise Problem(413, f"{n} rows in one request; the limit is {max_rows} (--max-rows)")
+
+
+async def _read_body(request: Any, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"the body is {int(declared)} bytes; the limit is {limit} (--max-body-mb)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, f"the body is over {limit} bytes (--max-body-mb)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _Guard:
+    """The outermost layer (plain ASGI, cheaper than a middleware class per request): the
+    API key on ``/v1/`` paths, and the request counters and latency of every endpoint."""
+
+    def __init__(self, app: Any, metrics: ServiceMetrics, api_key: str | None) -> None:
+        self.app, self.metrics = app, metrics
+        self.state = app.state
+        self._key = api_key.encode() if api_key else None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        path = scope["path"]
+        status = 500
+
+        async def send_status(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            if self._key is not None and path.startswith("/v1/") and not self._authorized(scope):
+                await _send_json(send_status, 401, {"error": f"missing or wrong {API_KEY_HEADER} header"})
+            else:
+                await self.app(scope, receive, send_status)
+        finally:
+            endpoint = path if path in ENDPOINTS else "other"
+            self.metrics.request(endpoint, status, time.perf_counter() - start)
+
+    def _authorized(self, scope: dict[str, Any]) -> bool:
+        given = next((v for k, v in scope["headers"] if k == API_KEY_HEADER.encode()), b"")
+        return hmac.compare_digest(given, self._key)
+
+
+async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
+    data = orjson.dumps(body)
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data})
+
+
+def serve(model_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000,
+          options: ServiceOptions | None = None, access_log: bool = False) -> None:
+    """Run the service until interrupted (SIGINT/SIGTERM finish the requests in flight)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(model_dir, options)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", timeout_graceful_shutdown=30)
