@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
+from ...errors import DataError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +49,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing features per row (default 3)")
     s.add_argument("--chunk-rows", type=int_at_least(1), default=100_000, help="rows per chunk (default 100000)")
     s.add_argument("--heatmaps", help="images: folder for the flagged images' heat maps (default OUT_heatmaps/)")
+    s.add_argument("--engine", choices=["local", "dask"], default="local",
+                   help="local: this process, in chunks (default); dask: partitions on a Dask cluster "
+                        "(CSV/Parquet paths, globs or fsspec URLs; --out .csv or a .parquet folder)")
+    s.add_argument("--scheduler", help="with --engine dask: the scheduler's address (default: a LocalCluster)")
+    s.add_argument("--workers", type=int_at_least(1, 256), default=2,
+                   help="with --engine dask and no --scheduler: LocalCluster worker processes (default 2)")
     s.add_argument("--quiet", action="store_true")
+
+    x = verbs.add_parser("export", help="export a detector as an ONNX graph",
+                         description="Write the detector as one ONNX graph: input the raw numeric columns "
+                                     "(float32, the model card's order), outputs score and is_anomaly; the "
+                                     "scaling, the ensemble and the density terms are inside, the threshold "
+                                     "and column names in its metadata.")
+    x.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
+    x.add_argument("--format", choices=["onnx"], default="onnx")
+    x.add_argument("--out", required=True, help="the .onnx file to write")
 
     for verb, label_required, help_ in (
         ("eval", True, "metrics against labels, plus the report PNGs"),
@@ -71,6 +87,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--quiet", action="store_true")
 
 
+    v = sub.add_parser("serve", help="serve a table detector over HTTP (score, model card, health, metrics)",
+                       description="Serve a table detector over HTTP: POST /v1/score (JSON records or CSV), "
+                                   "GET /v1/model, /healthz, /readyz, /metrics. A new model written at --model "
+                                   "is picked up without a restart. With the environment variable AEKIT_API_KEY "
+                                   "set, /v1/ requests need the header X-API-Key.")
+    v.set_defaults(run=run_serve)
+    v.add_argument("--model", required=True, help="model directory from 'aekit anomaly train' (a table model)")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=int_at_least(1, 65535), default=8000, help="default 8000")
+    v.add_argument("--max-rows", type=int_at_least(1), default=10_000, help="rows per request (default 10000)")
+    v.add_argument("--max-body-mb", type=float_in(0.001, 4096), default=16.0, help="request body size (default 16)")
+    v.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing columns per row")
+    v.add_argument("--reload-interval", type=float_in(0, 3600), default=2.0,
+                   help="seconds between looks for a new model at --model (0: never; default 2)")
+    v.add_argument("--access-log", action="store_true", help="log every request")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from .service import ServiceOptions, serve
+
+    options = ServiceOptions(max_rows=args.max_rows, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+                             top_k=args.top_k, reload_interval=args.reload_interval)
+    serve(args.model, args.host, args.port, options, access_log=args.access_log)
+    return 0
+
+
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -78,7 +120,9 @@ def _split(value: str | None) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     from . import jobs
 
-    verbose = 0 if args.quiet else 1
+    verbose = 0 if getattr(args, "quiet", False) else 1
+    if args.verb == "score" and args.scheduler and args.engine != "dask":
+        raise DataError("--scheduler needs --engine dask")
     if args.verb == "train":
         params = dict(contamination=args.contamination, threshold=args.threshold, impute=args.impute,
                       random_state=args.seed, verbose=verbose, image_size=args.image_size)
@@ -94,6 +138,19 @@ def run(args: argparse.Namespace) -> int:
         report(f"trained on {len(det.decision_scores_)} rows, {det.adapter_.describe()}; "
                f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         report(f"model written to {args.out}")
+    elif args.verb == "score" and args.engine == "dask":
+        from .batch import score_dask
+
+        if args.heatmaps:
+            raise DataError("--heatmaps is for image models, which --engine dask does not score")
+        summary = score_dask(args.data, args.model, args.out, scheduler=args.scheduler, workers=args.workers,
+                             id_col=args.id_col, label_col=args.label_col, top_k=args.top_k)
+        print(f"scored {summary.rows} rows on Dask, flagged {summary.flagged} as anomalies; wrote {args.out}")
+    elif args.verb == "export":
+        from .export import export_onnx
+
+        meta = export_onnx(args.model, args.out)
+        print(f"wrote {args.out}: input {meta['input']}; outputs score, is_anomaly (threshold {meta['threshold']})")
     elif args.verb == "score":
         summary = jobs.score_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
                                   top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,

@@ -1,0 +1,169 @@
+"""Scoring tables larger than one machine: Dask (``aekit anomaly score --engine dask``) and a
+Spark ``mapInPandas`` function.
+
+The model travels as the bytes of its two files (``io.read_model_files``), verified on the
+client, broadcast once to every worker and loaded there once per process
+(``detector_from_bytes``, checksums and all): workers need not see the model folder, and
+nothing is unpickled. Each partition is scored by the same ``score_frame`` as
+``aekit anomaly score``, so a row's result does not depend on the engine.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import warnings
+from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ...errors import DataError, OutputError
+from ...io import atomic_path, check_output_file, clean_stale, read_model_files
+from . import detector_classes, detector_from_bytes
+from .jobs import ScoreSummary, score_frame
+
+PARQUET_MARKER = "_aekit_scores"  # marks a Parquet folder aekit wrote, the only kind it replaces
+_LOADED: dict[str, Any] = {}  # per worker process: the detector of the model last seen
+
+
+def model_files(model: str | os.PathLike[str]) -> tuple[bytes, bytes]:
+    """The model directory's verified bytes; refuses image models (tables only here)."""
+    files = read_model_files(model, tuple(detector_classes()))
+    det = _detector(files)
+    if det.adapter_.kind != "table":
+        raise DataError(f"{model} was trained on {det.adapter_.describe()}; distributed scoring takes tables")
+    return files
+
+
+def _detector(files: tuple[bytes, bytes]) -> Any:
+    key = hashlib.sha256(files[0]).hexdigest()
+    if key not in _LOADED:
+        _LOADED.clear()  # one model per process at a time: memory stays bounded
+        _LOADED[key] = detector_from_bytes(*files)[0]
+    return _LOADED[key]
+
+
+def score_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str | None, label_col: str | None,
+                    top_k: int) -> pd.DataFrame:
+    """One partition scored on a worker (the model is loaded there once)."""
+    result = score_frame(_detector(files), chunk, id_col=id_col, label_col=label_col, top_k=top_k)
+    return result.astype({"top_features": "string"})
+
+
+def _output_meta(ddf: Any, id_col: str | None, label_col: str | None) -> pd.DataFrame:
+    """The empty frame with the output's columns and types (Dask's ``meta``)."""
+    meta = pd.DataFrame({"score": pd.Series(dtype="float64"), "is_anomaly": pd.Series(dtype="int64"),
+                         "top_features": pd.Series(dtype="string")})
+    for col in (id_col, label_col):
+        if col is not None and col not in ddf.columns:
+            raise DataError(f"column {col!r} not found in the data (columns: {list(ddf.columns)[:10]})")
+    if id_col is not None:
+        meta.insert(0, id_col, pd.Series(dtype=ddf.dtypes[id_col]))
+    if label_col is not None:
+        meta[label_col] = pd.Series(dtype=ddf.dtypes[label_col])
+    return meta
+
+
+def read_dask_table(data: str) -> Any:
+    """A Dask DataFrame of CSV or Parquet files: a path, a glob, a folder of Parquet files or
+    an fsspec URL (``s3://...``, where fsspec and its driver are installed)."""
+    import dask.dataframe as dd
+
+    name = str(data).rstrip("/").lower()
+    try:
+        if name.endswith((".parquet", ".pq")) or (Path(data).is_dir() and any(Path(data).glob("*.parquet"))):
+            return dd.read_parquet(data)
+        if name.endswith((".csv", ".csv.gz", ".tsv")):
+            return dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {data}: {(str(exc).splitlines() or [''])[0][:200]}") from None
+    raise DataError(f"{data}: the Dask engine reads .csv, .tsv or .parquet files (paths, globs or URLs)")
+
+
+def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[str], *,
+               scheduler: str | None = None, workers: int = 2, id_col: str | None = None,
+               label_col: str | None = None, top_k: int = 3) -> ScoreSummary:
+    """Score ``data`` on a Dask cluster (``scheduler`` address, or a new ``LocalCluster`` of
+    ``workers`` processes) and write ``out``: one CSV file, or a Parquet folder
+    (``.parquet``). The output appears whole when every partition is done."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    out = Path(out)
+    parquet = out.suffix.lower() == ".parquet"
+    if parquet:
+        _check_parquet_output(out, data)
+    else:
+        check_output_file(out, inputs=[data], suffixes=(".csv",))
+    files = model_files(model)
+    ddf = read_dask_table(data)
+    meta = _output_meta(ddf, id_col, label_col)
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                  dashboard_address=None, silence_logs=40)
+    try:
+        with Client(scheduler or cluster) as client:
+            shared = client.scatter([files], broadcast=True)[0]  # a list: the pair is one object
+            result = ddf.map_partitions(score_partition, shared, id_col, label_col, top_k, meta=meta,
+                                        align_dataframes=False)
+            with (_parquet_folder(out) if parquet else atomic_path(out)) as tmp:
+                if parquet:
+                    write = result.to_parquet(str(tmp), write_index=False, compute=False, schema="infer")
+                else:
+                    write = result.to_csv(str(tmp), single_file=True, index=False, compute=False)
+                # one pass: the write and the counts share the scored partitions (Dask warns that
+                # it materialises the expressions to do so: that is the point)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    _, rows, flagged = dask.compute(write, result.shape[0], result["is_anomaly"].sum())
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return ScoreSummary(rows=int(rows), flagged=int(flagged))
+
+
+def _check_parquet_output(out: Path, data: str) -> None:
+    """A Parquet output folder may replace only an earlier aekit output, never the input."""
+    if Path(data).exists() and Path(data).resolve() == out.resolve():
+        raise OutputError(f"--out {out} is also an input; write the output elsewhere")
+    if out.exists() and not (out.is_dir() and (out / PARQUET_MARKER).exists()):
+        raise OutputError(f"--out {out} exists and is not an earlier aekit scoring output; it will not be replaced")
+
+
+@contextmanager
+def _parquet_folder(out: Path) -> Iterator[Path]:
+    """A hidden sibling folder to write into; on success it replaces ``out`` (an earlier aekit
+    output) in two renames, and carries the marker that lets a later run replace it."""
+    clean_stale(out)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        yield tmp
+        (tmp / PARQUET_MARKER).touch()
+        if out.exists():
+            old = tmp.with_suffix(".old")
+            os.replace(out, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def spark_scorer(model: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
+                 top_k: int = 3) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """A function for Spark's ``DataFrame.mapInPandas``: it carries the model's bytes (read and
+    verified here, once) and scores each batch of rows on the executors::
+
+        scored = df.mapInPandas(spark_scorer("model_dir", id_col="id"),
+                                schema="id long, score double, is_anomaly int, top_features string")
+    """
+    files = model_files(model)
+
+    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield score_partition(batch, files, id_col, label_col, top_k)
+
+    return score_batches
