@@ -49,8 +49,13 @@ def _detector(files: tuple[bytes, bytes]) -> Any:
 def score_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str | None, label_col: str | None,
                     top_k: int) -> pd.DataFrame:
     """One partition scored on a worker (the model is loaded there once)."""
-    result = score_frame(_detector(files), chunk, id_col=id_col, label_col=label_col, top_k=top_k)
-    return result.astype({"top_features": "string"})
+    return score_frame(_detector(files), chunk, id_col=id_col, label_col=label_col, top_k=top_k)
+
+
+def _dask_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str | None, label_col: str | None,
+                    top_k: int) -> pd.DataFrame:
+    # a string dtype, as in the meta: Parquet's schema comes from it
+    return score_partition(chunk, files, id_col, label_col, top_k).astype({"top_features": "string"})
 
 
 def _output_meta(ddf: Any, id_col: str | None, label_col: str | None) -> pd.DataFrame:
@@ -106,7 +111,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     try:
         with Client(scheduler or cluster) as client:
             shared = client.scatter([files], broadcast=True)[0]  # a list: the pair is one object
-            result = ddf.map_partitions(score_partition, shared, id_col, label_col, top_k, meta=meta,
+            result = ddf.map_partitions(_dask_partition, shared, id_col, label_col, top_k, meta=meta,
                                         align_dataframes=False)
             with (_parquet_folder(out) if parquet else atomic_path(out)) as tmp:
                 if parquet:

@@ -3,6 +3,8 @@ work is in ``jobs.py``, imported when a verb runs)."""
 from __future__ import annotations
 
 import argparse
+from importlib import import_module
+from types import ModuleType
 
 from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
 from ...errors import DataError
@@ -104,12 +106,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--access-log", action="store_true", help="log every request")
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    from .service import ServiceOptions, serve
+def _deploy_module(name: str) -> ModuleType:
+    """A module that needs the ``deploy`` extra; a missing package is a one-line error."""
+    try:
+        return import_module(f".{name}", __package__)
+    except ModuleNotFoundError as exc:
+        raise DataError(f"the package {exc.name!r} is missing: pip install 'aekit[deploy]'") from None
 
-    options = ServiceOptions(max_rows=args.max_rows, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+
+def run_serve(args: argparse.Namespace) -> int:
+    service = _deploy_module("service")
+    options = service.ServiceOptions(max_rows=args.max_rows, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                              top_k=args.top_k, reload_interval=args.reload_interval)
-    serve(args.model, args.host, args.port, options, access_log=args.access_log)
+    service.serve(args.model, args.host, args.port, options, access_log=args.access_log)
     return 0
 
 
@@ -139,17 +148,13 @@ def run(args: argparse.Namespace) -> int:
                f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         report(f"model written to {args.out}")
     elif args.verb == "score" and args.engine == "dask":
-        from .batch import score_dask
-
         if args.heatmaps:
             raise DataError("--heatmaps is for image models, which --engine dask does not score")
-        summary = score_dask(args.data, args.model, args.out, scheduler=args.scheduler, workers=args.workers,
+        summary = _deploy_module("batch").score_dask(args.data, args.model, args.out, scheduler=args.scheduler, workers=args.workers,
                              id_col=args.id_col, label_col=args.label_col, top_k=args.top_k)
         print(f"scored {summary.rows} rows on Dask, flagged {summary.flagged} as anomalies; wrote {args.out}")
     elif args.verb == "export":
-        from .export import export_onnx
-
-        meta = export_onnx(args.model, args.out)
+        meta = _deploy_module("export").export_onnx(args.model, args.out)
         print(f"wrote {args.out}: input {meta['input']}; outputs score, is_anomaly (threshold {meta['threshold']})")
     elif args.verb == "score":
         summary = jobs.score_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,

@@ -331,7 +331,7 @@ def _check_rows(n: int, max_rows: int) -> None:
 async def _read_body(request: Any, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise Problem(413, f"the body is {int(declared)} bytes; the limit is {limit} (--max-body-mb)")
+        raise Problem(413, f"the body is {int(declared)} bytes; the limit is {limit} bytes (--max-body-mb)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)

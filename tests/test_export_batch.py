@@ -1,0 +1,147 @@
+"""ONNX export (parity with aekit through onnxruntime) and scoring past one process (Dask on
+a two-worker LocalCluster, the Spark mapInPandas function): the same results as
+``aekit anomaly score``."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aekit.apps.anomaly import AnomalyDetector, ImageAnomalyDetector, VAEAnomalyDetector
+from aekit.apps.anomaly.batch import score_dask, spark_scorer
+from aekit.apps.anomaly.export import export_onnx, onnx_metadata
+from aekit.apps.anomaly.jobs import score_file
+from aekit.cli import main
+from aekit.errors import DataError, OutputError
+
+from .conftest import make_kdd_rows
+
+ort = pytest.importorskip("onnxruntime")
+SMALL = dict(n_estimators=2, epochs=10, batch_size=64, verbose=0)
+
+
+def run_onnx(path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return tuple(session.run(None, {session.get_inputs()[0].name: x}))
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, cancer_split):
+    X_train, _, _ = cancer_split
+    path = tmp_path_factory.mktemp("export") / "model"
+    AnomalyDetector(**SMALL, log_columns=["mean area", "worst area"]).fit(X_train).save(path)
+    return path
+
+
+def test_onnx_scores_match_aekit(model_dir, cancer_split, tmp_path):
+    _, X_test, _ = cancer_split
+    assert main(["anomaly", "export", "--model", str(model_dir), "--out", str(tmp_path / "m.onnx")]) == 0
+    det = AnomalyDetector.load(model_dir)
+    meta = onnx_metadata(tmp_path / "m.onnx")
+    assert json.loads(meta["columns"]) == list(X_test.columns) and float(meta["threshold"]) == det.threshold_
+    scores, flags = run_onnx(tmp_path / "m.onnx", X_test.to_numpy(np.float32))
+    expected = det.decision_function(X_test)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+    assert (flags == (expected > det.threshold_)).all()
+    one, _ = run_onnx(tmp_path / "m.onnx", X_test.to_numpy(np.float32)[:1])  # any number of rows
+    np.testing.assert_allclose(one, expected[:1], rtol=1e-5)
+    bad = X_test.to_numpy(np.float32)[:3].copy()
+    bad[1, 4] = np.inf
+    assert np.isnan(run_onnx(tmp_path / "m.onnx", bad)[0][1])  # aekit refuses the row; the graph says NaN
+
+
+def test_onnx_vae_with_imputation_and_images(cancer_split, tmp_path):
+    X_train, X_test, _ = cancer_split
+    vae = VAEAnomalyDetector(**SMALL, impute="median").fit(X_train)
+    vae.save(tmp_path / "vae")
+    export_onnx(tmp_path / "vae", tmp_path / "vae.onnx")
+    holes = X_test.head(20).copy()
+    holes.iloc[3, 5] = np.nan
+    np.testing.assert_allclose(run_onnx(tmp_path / "vae.onnx", holes.to_numpy(np.float32))[0],
+                               vae.decision_function(holes), rtol=1e-5)
+
+    images = np.random.default_rng(0).random((40, 1, 8, 8)).astype(np.float32)
+    ImageAnomalyDetector(n_estimators=1, epochs=2, verbose=0).fit(images).save(tmp_path / "img")
+    export_onnx(tmp_path / "img", tmp_path / "img.onnx")
+    np.testing.assert_allclose(run_onnx(tmp_path / "img.onnx", images[:7])[0],
+                               ImageAnomalyDetector.load(tmp_path / "img").decision_function(images[:7]), rtol=1e-5)
+
+
+def test_onnx_refuses_categorical_columns_and_unsafe_outputs(tmp_path, model_dir):
+    AnomalyDetector(**SMALL).fit(make_kdd_rows(200, 0).drop(columns="label")).save(tmp_path / "kdd")
+    with pytest.raises(DataError, match="numeric columns only; this model has categorical column"):
+        export_onnx(tmp_path / "kdd", tmp_path / "kdd.onnx")
+    with pytest.raises(OutputError, match="must end with .onnx"):
+        export_onnx(model_dir, tmp_path / "m.csv")
+
+
+@pytest.fixture(scope="module")
+def table_files(tmp_path_factory, cancer):
+    X, y = cancer
+    folder = tmp_path_factory.mktemp("tables")
+    df = X.assign(id=np.arange(len(X)) * 7, label=y)
+    for part in range(3):  # a glob of several files: several partitions
+        df.iloc[part::3].to_csv(folder / f"part{part}.csv", index=False)
+    df.to_parquet(folder / "all.parquet")
+    return folder
+
+
+def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_path):
+    local = []
+    for part in range(3):
+        score_file(table_files / f"part{part}.csv", model_dir, tmp_path / f"local{part}.csv", id_col="id",
+                   label_col="label", verbose=0)
+        local.append(pd.read_csv(tmp_path / f"local{part}.csv"))
+    expected = pd.concat(local, ignore_index=True)
+    summary = score_dask(str(table_files / "part*.csv"), model_dir, tmp_path / "dask.csv", workers=2, id_col="id",
+                         label_col="label")
+    got = pd.read_csv(tmp_path / "dask.csv")
+    pd.testing.assert_frame_equal(got, expected)  # identical: scores, flags, top features, order
+    assert summary.rows == len(expected) and summary.flagged == expected["is_anomaly"].sum()
+
+    assert main(["anomaly", "score", str(table_files / "all.parquet"), "--model", str(model_dir), "--out",
+                 str(tmp_path / "dask.parquet"), "--engine", "dask", "--id-col", "id", "--quiet"]) == 0
+    from_parquet = pd.read_parquet(tmp_path / "dask.parquet").set_index("id").sort_index()
+    np.testing.assert_array_equal(from_parquet["score"], expected.set_index("id").sort_index()["score"])
+    # a second run replaces its own output folder; any other folder is refused
+    score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "dask.parquet", workers=1)
+    (tmp_path / "mine.parquet").mkdir()
+    with pytest.raises(OutputError, match="not an earlier aekit scoring output"):
+        score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "mine.parquet", workers=1)
+
+
+def test_spark_function_scores_batches_like_local(model_dir, table_files, tmp_path):
+    score_file(table_files / "part0.csv", model_dir, tmp_path / "local.csv", id_col="id", verbose=0)
+    expected = pd.read_csv(tmp_path / "local.csv")
+    rows = pd.read_csv(table_files / "part0.csv").drop(columns="label")
+    shutil.copytree(model_dir, tmp_path / "copy")
+    scorer = spark_scorer(tmp_path / "copy", id_col="id")
+    shutil.rmtree(tmp_path / "copy")  # the function carries the model: executors need no folder
+    got = pd.concat(scorer(iter([rows.iloc[:50], rows.iloc[50:]])), ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected)
+
+
+@pytest.mark.slow
+def test_spark_map_in_pandas(model_dir, table_files, tmp_path, monkeypatch):
+    """The documented recipe on a local Spark (needs pyspark and a Java runtime:
+    ``apt-get install default-jre-headless``, ``pip install pyspark``)."""
+    pyspark = pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("no Java runtime")
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)  # executors need aekit installed: this interpreter has it
+    score_file(table_files / "part0.csv", model_dir, tmp_path / "local.csv", id_col="id", verbose=0)
+    expected = pd.read_csv(tmp_path / "local.csv")
+    spark = (pyspark.sql.SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+             .config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    try:
+        df = spark.read.csv(str(table_files / "part0.csv"), header=True, inferSchema=True).drop("label")
+        scored = df.mapInPandas(spark_scorer(model_dir, id_col="id"),
+                                schema="id long, score double, is_anomaly long, top_features string")
+        got = scored.toPandas().sort_values("id").reset_index(drop=True)
+    finally:
+        spark.stop()
+    pd.testing.assert_frame_equal(got, expected.sort_values("id").reset_index(drop=True), check_dtype=False)

@@ -1,0 +1,231 @@
+"""The HTTP scoring service: every endpoint with good and bad input, auth, limits,
+micro-batching and hot reload (a good and a bad new model)."""
+from __future__ import annotations
+
+import asyncio
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aekit.apps.anomaly import AnomalyDetector, read_detector
+from aekit.apps.anomaly.jobs import score_file
+from aekit.errors import DataError
+
+from .conftest import make_kdd_rows
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's note on its httpx backend
+    from fastapi.testclient import TestClient
+
+from aekit.apps.anomaly.service import MicroBatcher, ServiceOptions, create_app, load_served  # noqa: E402
+from aekit.apps.anomaly.metrics import ServiceMetrics  # noqa: E402
+
+SMALL = dict(n_estimators=1, epochs=15, batch_size=64, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, cancer_split):
+    """A table model directory, the rows it was trained on and held-out rows."""
+    X_train, X_test, _ = cancer_split
+    path = tmp_path_factory.mktemp("serve") / "model"
+    AnomalyDetector(**SMALL, threshold="fpr:0.05").fit(X_train).save(path)
+    return path, X_train, X_test
+
+
+def client(path: Path, **options) -> TestClient:
+    return TestClient(create_app(path, ServiceOptions(reload_interval=0, **options)))
+
+
+def post_json(c: TestClient, body: bytes, **headers):
+    return c.post("/v1/score", content=body, headers={"content-type": "application/json", **headers})
+
+
+def test_json_and_csv_scores_equal_the_cli(served, tmp_path):
+    path, _, X_test = served
+    rows = X_test.head(40)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    score_file(tmp_path / "rows.csv", path, tmp_path / "out.csv", verbose=0)
+    expected = pd.read_csv(tmp_path / "out.csv")
+    with client(path, top_k=2) as c:
+        answer = c.post("/v1/score", json={"records": rows.to_dict("records")})
+        csv_answer = c.post("/v1/score", content=rows.to_csv(index=False), headers={"content-type": "text/csv"})
+    assert answer.status_code == 200 and csv_answer.status_code == 200
+    results = answer.json()["results"]
+    assert [r["score"] for r in csv_answer.json()["results"]] == [r["score"] for r in results]
+    np.testing.assert_allclose([r["score"] for r in results], expected["score"], rtol=1e-12)  # request order kept
+    assert [int(r["is_anomaly"]) for r in results] == expected["is_anomaly"].tolist()
+    first = results[0]["top_features"]
+    assert len(first) == 2 and first[0]["column"] in rows.columns and first[0]["share"] >= first[1]["share"]
+    assert answer.json()["model"] == read_detector(path)[1]["weights_sha256"]
+
+
+def test_categorical_model_takes_strings_and_names_bad_fields(tmp_path):
+    data = make_kdd_rows(400, 0).drop(columns="label")
+    det = AnomalyDetector(**SMALL).fit(data)
+    det.save(tmp_path / "kdd")
+    rows = make_kdd_rows(5, 5, seed=1).drop(columns="label")
+    records = rows.to_dict("records")
+    with client(tmp_path / "kdd") as c:
+        scores = [r["score"] for r in c.post("/v1/score", json={"records": records}).json()["results"]]
+        np.testing.assert_allclose(scores, det.decision_function(rows), rtol=1e-6)
+        records[2]["src_bytes"] = "12kb"
+        bad = c.post("/v1/score", json={"records": records})
+        records[2]["src_bytes"], records[1]["protocol_type"] = 10, ["tcp"]
+        bad_category = c.post("/v1/score", json={"records": records})
+    assert bad.status_code == 422 and bad.json()["error"] == "records[2]['src_bytes'] must be a number, got a string '12kb'"
+    assert bad_category.status_code == 422 and "records[1]['protocol_type']" in bad_category.json()["error"]
+
+
+@pytest.mark.parametrize("body, headers, status, words", [
+    (b"", {}, 400, "empty"),
+    (b"{\"records\": [", {}, 400, "malformed JSON"),
+    (b"[1, 2]", {}, 422, "'records' list"),
+    (b"{\"rows\": []}", {}, 422, "'records' list"),
+    (b"{\"records\": {\"a\": 1}}", {}, 422, "'records' must be a list"),
+    (b"{\"records\": []}", {}, 422, "'records' is empty"),
+    (b"{\"records\": [3]}", {}, 422, "records[0] must be an object"),
+    (b"{\"records\": [{\"id\": 1}]}", {}, 422, "records[0] is missing column 'mean radius'"),
+    (b"x,y\n1,2\n", {"content-type": "text/csv"}, 422, "missing column"),
+    (b"a,b\n1\n1,2,3,4\n", {"content-type": "text/csv"}, 422, "malformed CSV"),
+    (b"<xml/>", {"content-type": "application/xml"}, 415, "application/xml"),
+])
+def test_bad_requests_are_4xx_naming_the_problem(served, body, headers, status, words):
+    with client(served[0]) as c:
+        answer = c.post("/v1/score", content=body, headers={"content-type": "application/json", **headers})
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"] and "Traceback" not in answer.text
+
+
+@pytest.mark.parametrize("value, words", [("1.5", "got a string '1.5'"), (None, "got null"), (True, "got a boolean"),
+                                          ([1], "got a list")])
+def test_values_are_taken_strictly(served, value, words):
+    path, _, X_test = served
+    record = X_test.head(1).to_dict("records")[0]
+    record["mean area"] = value
+    with client(path) as c:
+        answer = c.post("/v1/score", json={"records": [record]})
+    assert answer.status_code == 422 and answer.json()["error"].startswith("records[0]['mean area'] must be a number")
+    assert words in answer.json()["error"]
+
+
+def test_limits_on_rows_and_body(served):
+    path, _, X_test = served
+    records = {"records": X_test.head(6).to_dict("records")}
+    with client(path, max_rows=5) as c:
+        too_many = c.post("/v1/score", json=records)
+        csv_too_many = c.post("/v1/score", content=X_test.head(6).to_csv(index=False), headers={"content-type": "text/csv"})
+    with client(path, max_body_bytes=1000) as c:
+        too_big = c.post("/v1/score", json=records)
+    assert too_many.status_code == 413 and "limit is 5" in too_many.json()["error"]
+    assert csv_too_many.status_code == 413
+    assert too_big.status_code == 413 and "1000 bytes" in too_big.json()["error"]
+
+
+def test_api_key_guards_v1_only(served, monkeypatch):
+    path, _, X_test = served
+    monkeypatch.setenv("AEKIT_API_KEY", "s3cret")
+    body = {"records": X_test.head(1).to_dict("records")}
+    with client(path) as c:
+        assert c.post("/v1/score", json=body).status_code == 401
+        assert c.post("/v1/score", json=body, headers={"X-API-Key": "s3cre"}).status_code == 401
+        assert c.get("/v1/model").status_code == 401
+        assert c.post("/v1/score", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/v1/model", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/healthz").status_code == 200 and c.get("/metrics").status_code == 200
+        assert c.post("/v1/score", json=body).json() == {"error": "missing or wrong x-api-key header"}
+
+
+def test_model_card_health_and_metrics(served):
+    path, X_train, X_test = served
+    det, config = read_detector(path)
+    with client(path) as c:
+        card = c.get("/v1/model").json()
+        assert c.get("/healthz").json() == {"status": "ok"}
+        assert c.get("/readyz").json()["status"] == "ready"
+        for n in (3, 4):
+            assert c.post("/v1/score", json={"records": X_test.head(n).to_dict("records")}).status_code == 200
+        post_json(c, b"{")
+        text = c.get("/metrics").text
+    assert [col["name"] for col in card["columns"]] == list(X_train.columns)
+    assert card["threshold"] == det.threshold_ and card["weights_sha256"] == config["weights_sha256"]
+    assert card["versions"]["aekit_trained"] == config["aekit_version"] and card["training"]["rows"] == len(X_train)
+    assert 'aekit_requests_total{endpoint="/v1/score",status="200"} 2' in text
+    assert 'aekit_requests_total{endpoint="/v1/score",status="400"} 1' in text
+    assert "aekit_rows_scored_total 7" in text
+    assert 'aekit_request_duration_seconds_bucket{endpoint="/v1/score",le="+Inf"} 3' in text
+    assert f'aekit_model_info{{weights_sha256="{config["weights_sha256"]}"}} 1' in text
+
+
+def test_queued_requests_are_scored_in_one_pass(served):
+    path, _, X_test = served
+    model = load_served(path)
+    det = model.detector
+    metrics = ServiceMetrics()
+
+    async def scenario():
+        batcher = MicroBatcher(metrics)
+        inputs = [det.adapter_.transform(X_test.iloc[i:i + 1 + i % 3]) for i in range(12)]
+        pending = [asyncio.ensure_future(batcher.score(model, x)) for x in inputs]
+        await asyncio.sleep(0)  # every request is queued before the scoring loop starts
+        runner = asyncio.ensure_future(batcher.run())
+        results = await asyncio.gather(*pending)
+        runner.cancel()
+        return inputs, results
+
+    inputs, results = asyncio.run(scenario())
+    assert sum(metrics.batch_rows.counts) == 1  # twelve requests, one pass
+    for x, (scores, _) in zip(inputs, results):
+        np.testing.assert_allclose(scores, det.score_explain_inputs(x)[0], rtol=1e-6)
+
+
+def test_hot_reload_takes_a_good_model_and_refuses_a_bad_one(served, tmp_path):
+    _, X_train, X_test = served
+    path = tmp_path / "model"
+    AnomalyDetector(**SMALL).fit(X_train).save(path)
+    body = {"records": X_test.head(5).to_dict("records")}
+    with TestClient(create_app(path, ServiceOptions(reload_interval=0.05))) as c:
+        first = c.get("/v1/model").json()["weights_sha256"]
+        # requests keep flowing while a new model is written over the old one
+        answers, stop = [], threading.Event()
+
+        def traffic():
+            while not stop.is_set():
+                answers.append(c.post("/v1/score", json=body).status_code)
+
+        thread = threading.Thread(target=traffic)
+        thread.start()
+        new = AnomalyDetector(**{**SMALL, "random_state": 1}).fit(X_train)
+        new.save(path)
+        slot = c.app.state.slot
+        for _ in range(200):
+            if slot.current.sha != first:
+                break
+            threading.Event().wait(0.02)
+        stop.set()
+        thread.join()
+        assert answers and set(answers) == {200}  # no request dropped or failed during the swap
+        second = c.get("/v1/model").json()["weights_sha256"]
+        assert second != first
+        np.testing.assert_allclose([r["score"] for r in c.post("/v1/score", json=body).json()["results"]],
+                                   new.decision_function(X_test.head(5)), rtol=1e-6)
+        # a bad model (truncated weights) at the same path: refused, the old one keeps serving
+        weights = path / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:100])
+        (path / "config.json").touch()
+        assert slot.refresh() is False
+        assert c.get("/v1/model").json()["weights_sha256"] == second
+        assert c.post("/v1/score", json=body).status_code == 200
+        assert 'aekit_model_reloads_total{result="refused"} 1' in c.get("/metrics").text
+
+
+def test_image_models_are_refused_at_start(tmp_path):
+    from aekit.apps.anomaly import ImageAnomalyDetector
+
+    rng = np.random.default_rng(0)
+    ImageAnomalyDetector(n_estimators=1, epochs=1, verbose=0).fit(rng.random((20, 1, 8, 8))).save(tmp_path / "img")
+    with pytest.raises(DataError, match="scores table rows"):
+        create_app(tmp_path / "img")
