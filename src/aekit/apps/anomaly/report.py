@@ -106,8 +106,9 @@ def top_features(contrib: pd.DataFrame, k: int = 3) -> list[str]:
 def top_feature_records(contrib: np.ndarray, columns: list[str], k: int = 3) -> list[list[dict[str, Any]]]:
     """The same as ``top_features`` as JSON-ready lists: ``[{"column", "contribution", "share"}]``."""
     order, share = _top(contrib, k)
-    return [[{"column": columns[j], "contribution": float(contrib[i, j]), "share": float(share[i, j])} for j in row]
-            for i, row in enumerate(order)]
+    # Python lists, not numpy scalars: this runs per row of every scoring request
+    return [[{"column": columns[j], "contribution": values[j], "share": shares[j]} for j in row]
+            for row, values, shares in zip(order.tolist(), contrib.tolist(), share.tolist(), strict=True)]
 
 
 def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,226 @@
+"""Load and fault test of `aekit serve`, against 127.0.0.1 only, bounded in count and time.
+
+1. Latency and throughput of single-row requests at 1, 8 and 64 concurrent clients
+   (keep-alive connections, each client sends its next request when the last is answered).
+2. Rows/s of 1,000-row requests (JSON and CSV) next to in-process scoring of the same rows
+   (``score_explain`` on a DataFrame of 1,000 rows, and on 100,000 rows at once).
+3. Faults: clients send requests with retries while the server is killed (SIGKILL) and
+   restarted, then stopped gracefully (SIGTERM) and restarted; every request must end with
+   the right answer (scoring is idempotent, so a retry is safe).
+
+The model: AnomalyDetector defaults on scikit-learn's breast cancer table (30 columns).
+
+    python benchmarks/serve_load.py [--seconds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Timer, table  # noqa: E402
+
+HOST = "127.0.0.1"
+MAX_REQUESTS = 200_000  # per phase: the loops are bounded in count as well as in time
+
+
+class Connection:
+    """A minimal keep-alive HTTP/1.1 client (the load generator must cost less than the server)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader = self.writer = None
+
+    async def request(self, body: bytes, content_type: str = "application/json") -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        head = (f"POST /v1/score HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_server(model: Path, port: int, log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "aekit", "serve", "--model", str(model), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"the server did not start; see {log}")
+
+
+async def load(port: int, bodies: list[bytes], clients: int, seconds: float,
+               content_type: str = "application/json") -> tuple[list[float], int]:
+    """Latencies (s) of every answered request, and the error count."""
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(k: int) -> None:
+        nonlocal errors
+        conn = Connection(port)
+        i = k
+        while time.perf_counter() < stop and len(latencies) < MAX_REQUESTS:
+            t = time.perf_counter()
+            status, _ = await conn.request(bodies[i % len(bodies)], content_type)
+            latencies.append(time.perf_counter() - t)
+            errors += status != 200
+            i += clients
+        conn.close()
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    return latencies, errors
+
+
+async def faults(model: Path, port: int, log: Path, bodies: list[bytes], expected: np.ndarray,
+                 per_client: int, clients: int) -> dict[str, float]:
+    """Clients with retries while the server is killed and restarted twice."""
+    server = {"proc": start_server(model, port, log)}
+    answered: dict[int, float] = {}
+    retries = 0
+
+    async def client(k: int) -> None:
+        nonlocal retries
+        conn = Connection(port)
+        for i in range(k, per_client * clients, clients):
+            for _attempt in range(2000):  # bounded: about 100 s of retrying at most
+                try:
+                    status, body = await conn.request(bodies[i % len(bodies)])
+                    if status == 200:
+                        answered[i] = orjson.loads(body)["results"][0]["score"]
+                        break
+                except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
+                    pass
+                retries += 1
+                conn.close()
+                await asyncio.sleep(0.05)
+        conn.close()
+
+    async def chaos() -> list[float]:
+        downtimes = []
+        for sig in (signal.SIGKILL, signal.SIGTERM):
+            await asyncio.sleep(1.5)
+            t = time.perf_counter()
+            server["proc"].send_signal(sig)
+            await asyncio.to_thread(server["proc"].wait)
+            server["proc"] = await asyncio.to_thread(start_server, model, port, log)
+            downtimes.append(time.perf_counter() - t)
+        return downtimes
+
+    results = await asyncio.gather(chaos(), *(client(k) for k in range(clients)))
+    server["proc"].terminate()
+    server["proc"].wait()
+    sent = per_client * clients
+    wrong = sum(abs(answered[i] - expected[i % len(bodies)]) > 1e-9 * max(1.0, abs(expected[i % len(bodies)]))
+                for i in answered)
+    return {"requests": sent, "answered": len(answered), "lost": sent - len(answered), "wrong": wrong,
+            "retries": retries, "kill_restart_s": results[0][0], "term_restart_s": results[0][1]}
+
+
+def percentile_ms(latencies: list[float], q: float) -> str:
+    return f"{1000 * float(np.percentile(latencies, q)):.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load phase")
+    args = parser.parse_args()
+
+    from aekit.apps.anomaly import AnomalyDetector
+    from aekit.data import load_breast_cancer_frame
+
+    frame = load_breast_cancer_frame().drop(columns="diagnosis")
+    work = Path(tempfile.mkdtemp(prefix="aekit_serve_"))
+    model = work / "model"
+    AnomalyDetector(random_state=0).fit(frame).save(model)
+    det = AnomalyDetector.load(model)
+    records = frame.to_dict("records")
+    singles = [orjson.dumps({"records": [r]}) for r in records]
+    expected = det.decision_function(frame)
+    rng = np.random.default_rng(0)
+    batch = frame.iloc[rng.integers(0, len(frame), 1000)].reset_index(drop=True)
+    batch_json = [orjson.dumps({"records": batch.to_dict("records")})]
+    batch_csv = [batch.to_csv(index=False).encode()]
+
+    # in-process reference: the same 1,000 rows, and 100,000 rows in one call
+    big = frame.iloc[rng.integers(0, len(frame), 100_000)].reset_index(drop=True)
+    with Timer() as t:
+        for _ in range(20):
+            det.score_explain(batch)
+    in_process_1k = 20_000 / t.seconds
+    with Timer() as t:
+        det.score_explain(big)
+    in_process_100k = len(big) / t.seconds
+
+    port = free_port()
+    log = work / "server.log"
+    server = start_server(model, port, log)
+    rows = []
+    try:
+        for clients in (1, 8, 64):
+            lat, errors = asyncio.run(load(port, singles, clients, args.seconds))
+            rows.append([f"1 row, {clients} clients", f"{len(lat) / args.seconds:,.0f} req/s",
+                         f"{len(lat) / args.seconds:,.0f}", percentile_ms(lat, 50), percentile_ms(lat, 99), errors])
+        rates = {}
+        for name, bodies, ctype in (("JSON", batch_json, "application/json"), ("CSV", batch_csv, "text/csv")):
+            for clients in (1, 4):
+                lat, errors = asyncio.run(load(port, bodies, clients, args.seconds, ctype))
+                rates[(name, clients)] = 1000 * len(lat) / args.seconds
+                rows.append([f"1,000 rows {name}, {clients} clients", f"{len(lat) / args.seconds:,.1f} req/s",
+                             f"{rates[(name, clients)]:,.0f}", percentile_ms(lat, 50), percentile_ms(lat, 99), errors])
+    finally:
+        server.terminate()
+        server.wait()
+    rows.append(["in-process score_explain, 1,000 rows", "", f"{in_process_1k:,.0f}", "", "", ""])
+    rows.append(["in-process score_explain, 100,000 rows", "", f"{in_process_100k:,.0f}", "", "", ""])
+    print(f"aekit serve on {HOST}, {os.cpu_count()} cores, {args.seconds:g} s per phase (client in this process)")
+    print(table(rows, ["requests", "throughput", "rows/s", "p50 ms", "p99 ms", "errors"]))
+    best = max(rates.values())
+    print(f"best batch rate {best:,.0f} rows/s = {best / in_process_1k:.0%} of in-process scoring of 1,000-row frames, "
+          f"{best / in_process_100k:.0%} of 100,000-row frames")
+
+    fault = asyncio.run(faults(model, free_port(), log, singles, expected, per_client=150, clients=8))
+    print("\nfault test: 8 clients x 150 single-row requests with retries; the server is killed (SIGKILL) and "
+          "restarted, then stopped (SIGTERM) and restarted")
+    print(table([[fault["requests"], fault["answered"], fault["lost"], fault["wrong"], fault["retries"],
+                  f"{fault['kill_restart_s']:.1f}", f"{fault['term_restart_s']:.1f}"]],
+                ["requests", "answered", "lost", "wrong score", "retries", "SIGKILL->ready s", "SIGTERM->ready s"]))
+
+
+if __name__ == "__main__":
+    main()
