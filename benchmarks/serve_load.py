@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import Timer, table  # noqa: E402
 
 HOST = "127.0.0.1"
 MAX_REQUESTS = 200_000  # per phase: the loops are bounded in count as well as in time
+PACE = 0.02  # seconds a fault-test client waits between answered requests
 
 
 class Connection:
@@ -123,6 +123,7 @@ async def faults(model: Path, port: int, log: Path, bodies: list[bytes], expecte
                     status, body = await conn.request(bodies[i % len(bodies)])
                     if status == 200:
                         answered[i] = orjson.loads(body)["results"][0]["score"]
+                        await asyncio.sleep(PACE)  # spread the requests over the restarts
                         break
                 except (OSError, asyncio.IncompleteReadError, IndexError, ValueError):
                     pass
@@ -146,8 +147,8 @@ async def faults(model: Path, port: int, log: Path, bodies: list[bytes], expecte
     server["proc"].terminate()
     server["proc"].wait()
     sent = per_client * clients
-    wrong = sum(abs(answered[i] - expected[i % len(bodies)]) > 1e-9 * max(1.0, abs(expected[i % len(bodies)]))
-                for i in answered)
+    # float32 scoring: a row's last digits depend on the rows it shares a pass with (the ONNX parity bound)
+    wrong = sum(abs(answered[i] - expected[i % len(bodies)]) > 1e-5 * abs(expected[i % len(bodies)]) for i in answered)
     return {"requests": sent, "answered": len(answered), "lost": sent - len(answered), "wrong": wrong,
             "retries": retries, "kill_restart_s": results[0][0], "term_restart_s": results[0][1]}
 
@@ -162,6 +163,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from aekit.apps.anomaly import AnomalyDetector
+    from aekit.apps.anomaly.jobs import score_frame
     from aekit.data import load_breast_cancer_frame
 
     frame = load_breast_cancer_frame().drop(columns="diagnosis")
@@ -171,7 +173,7 @@ def main() -> None:
     det = AnomalyDetector.load(model)
     records = frame.to_dict("records")
     singles = [orjson.dumps({"records": [r]}) for r in records]
-    expected = det.decision_function(frame)
+    expected = det.score_explain(frame)[0]  # what `aekit anomaly score` writes
     rng = np.random.default_rng(0)
     batch = frame.iloc[rng.integers(0, len(frame), 1000)].reset_index(drop=True)
     batch_json = [orjson.dumps({"records": batch.to_dict("records")})]
@@ -186,6 +188,10 @@ def main() -> None:
     with Timer() as t:
         det.score_explain(big)
     in_process_100k = len(big) / t.seconds
+    with Timer() as t:  # the service's answer in process: scores, flags and top features
+        for _ in range(20):
+            score_frame(det, batch)
+    same_answer_1k = 20_000 / t.seconds
 
     port = free_port()
     log = work / "server.log"
@@ -206,16 +212,18 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait()
+    rows.append(["in-process score_frame, 1,000 rows", "", f"{same_answer_1k:,.0f}", "", "", ""])
     rows.append(["in-process score_explain, 1,000 rows", "", f"{in_process_1k:,.0f}", "", "", ""])
     rows.append(["in-process score_explain, 100,000 rows", "", f"{in_process_100k:,.0f}", "", "", ""])
     print(f"aekit serve on {HOST}, {os.cpu_count()} cores, {args.seconds:g} s per phase (client in this process)")
     print(table(rows, ["requests", "throughput", "rows/s", "p50 ms", "p99 ms", "errors"]))
     best = max(rates.values())
-    print(f"best batch rate {best:,.0f} rows/s = {best / in_process_1k:.0%} of in-process scoring of 1,000-row frames, "
-          f"{best / in_process_100k:.0%} of 100,000-row frames")
+    print(f"best batch rate {best:,.0f} rows/s = {best / same_answer_1k:.0%} of in-process score_frame (the same "
+          f"answer: scores, flags, top features) on 1,000-row frames; {best / in_process_1k:.0%} of bare "
+          f"score_explain on 1,000-row frames, {best / in_process_100k:.0%} on 100,000 rows")
 
-    fault = asyncio.run(faults(model, free_port(), log, singles, expected, per_client=150, clients=8))
-    print("\nfault test: 8 clients x 150 single-row requests with retries; the server is killed (SIGKILL) and "
+    fault = asyncio.run(faults(model, free_port(), log, singles, expected, per_client=500, clients=8))
+    print("\nfault test: 8 clients x 500 single-row requests with retries; the server is killed (SIGKILL) and "
           "restarted, then stopped (SIGTERM) and restarted")
     print(table([[fault["requests"], fault["answered"], fault["lost"], fault["wrong"], fault["retries"],
                   f"{fault['kill_restart_s']:.1f}", f"{fault['term_restart_s']:.1f}"]],

@@ -103,6 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing columns per row")
     v.add_argument("--reload-interval", type=float_in(0, 3600), default=2.0,
                    help="seconds between looks for a new model at --model (0: never; default 2)")
+    v.add_argument("--threads", type=int_at_least(1, 256), default=1,
+                   help="torch threads for scoring (default 1: the event loop keeps a core)")
     v.add_argument("--access-log", action="store_true", help="log every request")
 
 
@@ -118,7 +120,7 @@ def run_serve(args: argparse.Namespace) -> int:
     service = _deploy_module("service")
     options = service.ServiceOptions(max_rows=args.max_rows, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                              top_k=args.top_k, reload_interval=args.reload_interval)
-    service.serve(args.model, args.host, args.port, options, access_log=args.access_log)
+    service.serve(args.model, args.host, args.port, options, access_log=args.access_log, threads=args.threads)
     return 0
 
 

@@ -106,9 +106,11 @@ def top_features(contrib: pd.DataFrame, k: int = 3) -> list[str]:
 def top_feature_records(contrib: np.ndarray, columns: list[str], k: int = 3) -> list[list[dict[str, Any]]]:
     """The same as ``top_features`` as JSON-ready lists: ``[{"column", "contribution", "share"}]``."""
     order, share = _top(contrib, k)
-    # Python lists, not numpy scalars: this runs per row of every scoring request
-    return [[{"column": columns[j], "contribution": values[j], "share": shares[j]} for j in row]
-            for row, values, shares in zip(order.tolist(), contrib.tolist(), share.tolist(), strict=True)]
+    # the k picked values as Python lists, not numpy scalars: this runs for every row served
+    values = np.take_along_axis(contrib, order, 1).tolist()
+    shares = np.take_along_axis(share, order, 1).tolist()
+    return [[{"column": columns[j], "contribution": v, "share": s} for j, v, s in zip(row, vs, ss, strict=True)]
+            for row, vs, ss in zip(order.tolist(), values, shares, strict=True)]
 
 
 def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
