@@ -17,5 +17,9 @@ def distributed_context() -> tuple[int, int]:
 
 
 def is_main_process() -> bool:
-    """False on the ranks > 0 of a torchrun job: only rank 0 writes files."""
-    return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
+    """False on the ranks > 0 of a torchrun job: only rank 0 writes files. Before the
+    process group is joined, torchrun's ``RANK`` says (so a second rank never takes the
+    output's training lock, which it would find held on a shared file system)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
