@@ -229,3 +229,10 @@ def test_image_models_are_refused_at_start(tmp_path):
     ImageAnomalyDetector(n_estimators=1, epochs=1, verbose=0).fit(rng.random((20, 1, 8, 8))).save(tmp_path / "img")
     with pytest.raises(DataError, match="scores table rows"):
         create_app(tmp_path / "img")
+
+
+def test_serve_command_refuses_a_missing_model_in_one_line(tmp_path, capsys):
+    from aekit.cli import main
+
+    assert main(["serve", "--model", str(tmp_path / "none"), "--port", "8799"]) == 2
+    assert capsys.readouterr().err.strip() == f"aekit: error: model directory {tmp_path / 'none'} does not exist"

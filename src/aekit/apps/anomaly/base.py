@@ -230,8 +230,9 @@ class ReconstructionDetector(FittedModel):
             if inv_scale is not None:
                 errors = errors * inv_scale
             if acc is not None:
-                acc.add_(errors * weights, alpha=1.0 / n_models)
-                part = (errors * weights).flatten(1).sum(1)
+                weighted = errors * weights
+                acc.add_(weighted, alpha=1.0 / n_models)
+                part = weighted.flatten(1).sum(1)
             else:  # row sums only: one matrix-vector product instead of a weighted copy
                 part = errors.flatten(1) @ weights.flatten()
             member_extra = self._member_extra(k, block, code)

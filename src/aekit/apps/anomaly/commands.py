@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--seed", type=int_at_least(0), default=0)
     d.add_argument("--quiet", action="store_true")
 
-
+    # `aekit serve`: a command of its own (what operators type), served by this application
     v = sub.add_parser("serve", help="serve a table detector over HTTP (score, model card, health, metrics)",
                        description="Serve a table detector over HTTP: POST /v1/score (JSON records or CSV), "
                                    "GET /v1/model, /healthz, /readyz, /metrics. A new model written at --model "
@@ -119,7 +119,7 @@ def _deploy_module(name: str) -> ModuleType:
 def run_serve(args: argparse.Namespace) -> int:
     service = _deploy_module("service")
     options = service.ServiceOptions(max_rows=args.max_rows, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-                             top_k=args.top_k, reload_interval=args.reload_interval)
+                                     top_k=args.top_k, reload_interval=args.reload_interval)
     service.serve(args.model, args.host, args.port, options, access_log=args.access_log, threads=args.threads)
     return 0
 
