@@ -321,14 +321,20 @@ def _swap_in_progress(path: Path) -> bool:
 def load_model(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[dict[str, Any], Groups]:
     """Read and verify a model directory whose ``kind`` is one of ``kinds``: ``(config,
     tensor groups)``. A writer swapping the directory meanwhile is waited out."""
-    config_bytes, weights = read_model_files(path, kinds)
-    return load_model_bytes(config_bytes, weights, kinds, str(path))
+    config, _, weights = _read_verified(path, kinds)
+    return config, _tensor_groups(weights, str(path))
 
 
 def read_model_files(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[bytes, bytes]:
     """The verified bytes of a model directory's two files (``config.json``,
     ``model.safetensors``): what a process that cannot see the folder (a Dask worker) needs
     to load it with ``load_model_bytes``. A concurrent swap of the directory is waited out."""
+    _, config_bytes, weights = _read_verified(path, kinds)
+    return config_bytes, weights
+
+
+def _read_verified(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[dict[str, Any], bytes, bytes]:
+    """``(config, config bytes, weights bytes)``, every check done once, swaps waited out."""
     path = Path(path)
     for attempt in range(LOAD_RETRIES):
         before = _identity(path)
@@ -351,7 +357,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
-def _read_once(path: Path, kinds: tuple[str, ...]) -> tuple[bytes, bytes]:
+def _read_once(path: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Any], bytes, bytes]:
     if not path.exists():
         raise ModelFileError(f"model directory {path} does not exist")
     if not path.is_dir():
@@ -365,7 +371,7 @@ def _read_once(path: Path, kinds: tuple[str, ...]) -> tuple[bytes, bytes]:
         raise ModelFileError(f"{path} is incomplete: {WEIGHTS_FILE} is missing")
     weights = weights_file.read_bytes()
     _check_weights_digest(weights, config, str(path))
-    return raw, weights
+    return config, raw, weights
 
 
 def load_model_bytes(config_bytes: bytes, weights: bytes, kinds: tuple[str, ...],
@@ -374,11 +380,16 @@ def load_model_bytes(config_bytes: bytes, weights: bytes, kinds: tuple[str, ...]
     ``where`` names the model in error messages."""
     config = _verified_config(config_bytes, kinds, where)
     _check_weights_digest(weights, config, where)
+    return config, _tensor_groups(weights, where)
+
+
+def _tensor_groups(weights: bytes, where: str) -> Groups:
+    """The tensor groups of verified weights."""
     try:
         flat = load_safetensors_bytes(weights)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{where}/{WEIGHTS_FILE} cannot be read ({exc})") from None
-    return config, _unflatten(flat)
+    return _unflatten(flat)
 
 
 def _verified_config(raw: bytes, kinds: tuple[str, ...], where: str) -> dict[str, Any]:

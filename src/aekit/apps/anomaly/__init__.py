@@ -31,10 +31,9 @@ def load_detector(path: str | os.PathLike[str]) -> Any:
 
 def read_detector(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     """A detector and its verified ``config.json`` (versions, checksums: the model card)."""
-    from ...io import read_model_files
+    from ...io import load_model
 
-    config_bytes, weights = read_model_files(path, tuple(detector_classes()))
-    return detector_from_bytes(config_bytes, weights, str(path))
+    return _detector(*load_model(path, tuple(detector_classes())), str(path))
 
 
 def detector_from_bytes(config_bytes: bytes, weights: bytes, where: str = "model") -> tuple[Any, dict[str, Any]]:
@@ -42,9 +41,11 @@ def detector_from_bytes(config_bytes: bytes, weights: bytes, where: str = "model
     (a Dask or Spark worker loads the model this way, without seeing the folder)."""
     from ...io import load_model_bytes
 
-    classes = detector_classes()
-    config, groups = load_model_bytes(config_bytes, weights, tuple(classes), where)
-    return classes[config["kind"]]._from_config(config, groups, where), config
+    return _detector(*load_model_bytes(config_bytes, weights, tuple(detector_classes()), where), where)
+
+
+def _detector(config: dict[str, Any], groups: Any, where: str) -> tuple[Any, dict[str, Any]]:
+    return detector_classes()[config["kind"]]._from_config(config, groups, where), config
 
 
 def __getattr__(name: str) -> Any:

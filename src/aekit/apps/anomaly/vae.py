@@ -51,10 +51,12 @@ class VAEAnomalyDetector(AnomalyDetector):
 
     def _noise(self, code_size: int) -> torch.Tensor:
         """The fixed draws, made once per setting (a constant, so the ONNX export keeps them)."""
-        key = (self.n_samples, int(code_size), self.random_state)
+        code_size = int(code_size)  # the tracer hands sizes over as tensors
+        key = (self.n_samples, code_size, self.random_state)
         cache = self.__dict__.setdefault("_noise_cache", {})
         if key not in cache:
-            cache[key] = torch.randn(self.n_samples, int(code_size), generator=torch.Generator().manual_seed(self.random_state))
+            generator = torch.Generator().manual_seed(self.random_state)
+            cache[key] = torch.randn(self.n_samples, code_size, generator=generator)
         return cache[key]
 
     def _reconstruction_errors(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
