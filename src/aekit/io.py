@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -108,10 +108,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically,
     with the permissions the umask gives a new file."""
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    _writable_parent(parent)
-    clean_stale(path)
-    tmp = parent / _tmp_name(path, ".tmp")
+    tmp = _staging_path(path)
     try:
         yield tmp
         if tmp.exists():
@@ -122,6 +119,15 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _staging_path(path: Path) -> Path:
+    """A fresh hidden name beside ``path`` to write under (its folder made, dead writers'
+    leftovers removed)."""
+    parent = path.parent if str(path.parent) else Path(".")
+    _writable_parent(parent)
+    clean_stale(path)
+    return parent / _tmp_name(path, ".tmp")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -266,28 +272,39 @@ def save_model(path: str | os.PathLike[str], kind: str, config: dict[str, Any], 
     if not is_main_process():
         return path
     check_model_output(path, kind)
-    parent = path.parent if str(path.parent) else Path(".")
-    _writable_parent(parent)
-    clean_stale(path)
-    staging = parent / _tmp_name(path, ".tmp")
-    try:
-        staging.mkdir()
+    # again under the lock: another writer may have put something there meanwhile
+    with atomic_dir(path, recheck=lambda: check_model_output(path, kind)) as staging:
         weights = save_safetensors_bytes(_flatten(groups))
         full = {"format": FORMAT, "format_version": FORMAT_VERSION, "aekit_version": __version__, "kind": kind,
                 "weights_sha256": hashlib.sha256(weights).hexdigest(), **config}
         full["config_sha256"] = _config_digest(full)
         (staging / WEIGHTS_FILE).write_bytes(weights)
         (staging / CONFIG_FILE).write_text(_json_dumps(full, indent=2), encoding="utf-8")
+    return path
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike[str], recheck: Callable[[], None] | None = None) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path``; on success it replaces ``path`` (whose
+    right to be replaced the caller has checked; ``recheck`` runs again under the folder's
+    lock), with the permissions the umask gives new files. On failure nothing changes."""
+    path = Path(path)
+    staging = _staging_path(path)
+    parent = staging.parent
+    try:
+        staging.mkdir()
+        yield staging
         mask = _umask()
-        for f in staging.iterdir():
-            os.chmod(f, 0o666 & ~mask)
+        for f in staging.rglob("*"):
+            os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~mask)
         os.chmod(staging, 0o777 & ~mask)
         with _dir_lock(parent):
-            check_model_output(path, kind)  # again: another writer may have put something there
+            if recheck is not None:
+                recheck()
             if path.exists():
                 # Directories cannot be swapped in one rename: move the old one aside first,
-                # so at every instant a complete old or new model sits at `path` (or, for an
-                # instant, nothing: readers retry through that instant).
+                # so at every instant a complete old or new folder sits at `path` (or, for an
+                # instant, nothing: model readers retry through that instant).
                 old = parent / _tmp_name(path, ".old")
                 os.replace(path, old)
                 os.replace(staging, path)
@@ -299,7 +316,6 @@ def save_model(path: str | os.PathLike[str], kind: str, config: dict[str, Any], 
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return path
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import warnings
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import DataError, OutputError
-from ...io import atomic_path, check_output_file, clean_stale, read_model_files
+from ...io import atomic_dir, atomic_path, check_output_file, read_model_files
 from . import detector_classes, detector_from_bytes
 from .jobs import ScoreSummary, score_frame
 
@@ -113,8 +111,10 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
             shared = client.scatter([files], broadcast=True)[0]  # a list: the pair is one object
             result = ddf.map_partitions(_dask_partition, shared, id_col, label_col, top_k, meta=meta,
                                         align_dataframes=False)
-            with (_parquet_folder(out) if parquet else atomic_path(out)) as tmp:
+            with (atomic_dir(out, recheck=lambda: _check_parquet_output(out, data)) if parquet
+                  else atomic_path(out)) as tmp:
                 if parquet:
+                    (tmp / PARQUET_MARKER).touch()  # what lets a later run replace this folder
                     write = result.to_parquet(str(tmp), write_index=False, compute=False, schema="infer")
                 else:
                     write = result.to_csv(str(tmp), single_file=True, index=False, compute=False)
@@ -135,26 +135,6 @@ def _check_parquet_output(out: Path, data: str) -> None:
         raise OutputError(f"--out {out} is also an input; write the output elsewhere")
     if out.exists() and not (out.is_dir() and (out / PARQUET_MARKER).exists()):
         raise OutputError(f"--out {out} exists and is not an earlier aekit scoring output; it will not be replaced")
-
-
-@contextmanager
-def _parquet_folder(out: Path) -> Iterator[Path]:
-    """A hidden sibling folder to write into; on success it replaces ``out`` (an earlier aekit
-    output) in two renames, and carries the marker that lets a later run replace it."""
-    clean_stale(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        yield tmp
-        (tmp / PARQUET_MARKER).touch()
-        if out.exists():
-            old = tmp.with_suffix(".old")
-            os.replace(out, old)
-            shutil.rmtree(old, ignore_errors=True)
-        os.replace(tmp, out)
-    except OSError as exc:
-        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def spark_scorer(model: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
