@@ -153,7 +153,7 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "score: top-k 0": (score("train.csv", "--top-k", "0"), "--top-k"),
         "score: top-k -1": (score("train.csv", "--top-k", "-1"), "--top-k"),
         "score: chunk rows 0": (score("train.csv", "--chunk-rows", "0"), "--chunk-rows"),
-        "score: heat maps of a table": (score("train.csv", "--heatmaps", t("hm")), "for image models"),
+        "score: heat maps of a table": (score("train.csv", "--heatmap-dir", t("hm")), "for image models"),
         "score: no such label column": (score("train.csv", "--label-col", "kind"), "label column"),
         # eval / report
         "eval: missing labels": (["anomaly", "eval", t("nolabel.csv"), "--model", t("m"), "--label-col", "Class",

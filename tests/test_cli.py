@@ -237,7 +237,12 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     assert list(scores.columns) == ["image", "score", "is_anomaly", "class"] and len(scores) == 106
     assert scores[scores["class"] == "one"].is_anomaly.mean() > 0.8
     maps = sorted((tmp_path / "s_heatmaps").glob("*.png"))
-    assert len(maps) == scores.is_anomaly.sum() and any(p.name.startswith("one__") for p in maps)
+    assert len(maps) == min(20, scores.is_anomaly.sum()) and any(p.name.startswith("one__") for p in maps)
+    top = scores.sort_values("score", ascending=False).image.head(len(maps))
+    assert sorted(p.name for p in maps) == sorted(n.replace("/", "__").rsplit(".", 1)[0] + ".png" for n in top)
+    out = run_ok(["anomaly", "score", tmp_path / "imgs", "--model", tmp_path / "m", "--out", tmp_path / "s0.csv",
+                  "--heatmaps", "0"], capsys)
+    assert "heat maps" not in out and not (tmp_path / "s0_heatmaps").exists()
     assert main(["anomaly", "train", str(tmp_path / "imgs"), "--out", str(tmp_path / "x"), "--normal-value",
                  "two"]) == 2
     assert "not a class" in capsys.readouterr().err

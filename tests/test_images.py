@@ -117,7 +117,38 @@ def test_relative_error_catches_smooth_non_faces_that_reconstruct_well():
     order = np.random.default_rng(0).permutation(100)
     train_x, test = lfw.images[order[:60]], np.concatenate([lfw.images[order[60:]], lfw.images[100:]])
     labels = np.r_[np.zeros(40), np.ones(100)]
-    small = dict(n_estimators=1, epochs=30, channels=(8, 16), hidden=32, code_size=8, latent_weight=0)
+    small = dict(n_estimators=1, epochs=30, channels=(8, 16), hidden=32, code_size=8, latent_weight=0, local_weight=0)
     auc = {w: roc_auc_score(labels, ImageAnomalyDetector(feature_weighting=w, **small).fit(train_x).decision_function(test))
            for w in ("global", "relative")}
     assert auc["relative"] > 0.95 and auc["relative"] > auc["global"] + 0.02, auc
+
+
+def test_local_term_is_the_cosine_distance_to_the_nearest_shifted_references(monkeypatch):
+    from aekit.apps.anomaly import neighbours
+
+    rng = np.random.default_rng(0)
+    refs, queries = torch.from_numpy(rng.random((30, 1, 6, 6), np.float32)), torch.from_numpy(rng.random((7, 1, 6, 6), np.float32))
+    parts = neighbours.neighbour_parts(queries, neighbours.shifted_references(refs))
+    # brute force: each reference under its best shift, the five most similar averaged
+    padded = torch.nn.functional.pad(refs, (1, 1, 1, 1))
+    sims = torch.stack([neighbours.unit_rows(queries) @ neighbours.unit_rows(padded[:, :, 1 + dy:7 + dy, 1 + dx:7 + dx]).T
+                        for dy, dx in neighbours.SHIFTS]).amax(0)
+    np.testing.assert_allclose(parts.sum(1), 1 - sims.topk(5, dim=1).values.mean(1), atol=1e-5)
+    assert (parts >= 0).all()
+    # an image seen in training, shifted by one pixel, is at distance 0 from its nearest reference
+    monkeypatch.setattr(neighbours, "NEIGHBOURS", 1)
+    shifted = torch.roll(torch.nn.functional.pad(refs[:1], (1, 1, 1, 1)), 1, 3)[:, :, 1:7, 1:7]
+    assert float(neighbours.neighbour_parts(shifted, neighbours.shifted_references(refs)).sum()) < 1e-6
+    # large images are compared at 32 pixels a side; maps come back on the pixels with the same totals
+    big = torch.rand(2, 3, 64, 48)
+    assert neighbours.to_space(big).shape == (2, 3, 32, 24)
+    part = torch.rand(2, 3 * 32 * 24)
+    np.testing.assert_allclose(neighbours.to_pixels(part, big.shape).flatten(1).sum(1), part.sum(1), rtol=1e-5)
+
+
+def test_image_defaults_scale_with_the_data():
+    from aekit.apps.anomaly import neighbours
+    from aekit.apps.anomaly.images import auto_epochs
+
+    assert auto_epochs(6000, 64) == 16 and auto_epochs(60, 64) == 100 and auto_epochs(10**6, 64) == 10
+    assert [neighbours.error_blur_radius(s, s) for s in (8, 25, 28, 64)] == [0, 1, 1, 2]

@@ -72,7 +72,7 @@ class FittedModel(BaseEstimator):
         p = self.get_params()
         if "data" in p:
             check_choice(p["data"], "data", ADAPTER_CHOICES)
-        if "epochs" in p:
+        if "epochs" in p and p["epochs"] != "auto":  # "auto": the estimator sets it from the data
             check_int(p["epochs"], "epochs", 1, MAX_EPOCHS)
         if "batch_size" in p:
             check_int(p["batch_size"], "batch_size", 1, 1 << 20)
@@ -114,7 +114,7 @@ class FittedModel(BaseEstimator):
         """The training configuration from the estimator's parameters; checkpoints of network
         ``name`` go to ``checkpoint_dir/name``."""
         ckpt = str(Path(self.checkpoint_dir) / name) if getattr(self, "checkpoint_dir", None) else None
-        cfg = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+        cfg = TrainConfig(epochs=overrides.pop("epochs", self.epochs), batch_size=self.batch_size, lr=self.lr,
                           weight_decay=getattr(self, "weight_decay", 0.0),
                           lr_decay=getattr(self, "lr_decay", 1.0), patience=getattr(self, "patience", 10),
                           seed=seed, verbose=self.verbose, checkpoint_dir=ckpt,

@@ -377,12 +377,16 @@ class ReconstructionDetector(FittedModel):
         if not weight:
             return
         centres = (tensors or {}).get("centres")
-        width = int(np.prod(self.adapter_.sample_shape))
+        width = self._local_width()
         if centres is None or centres.dim() != 2 or centres.shape[1] != width or not len(centres):
             raise ModelFileError("the local term's centres are missing or do not match the data's width")
         if not torch.isfinite(centres).all() or not scale:
             raise ModelFileError("the local term's centres or scale hold NaN, inf or zero")
         self.local_weight_, self.local_centres_, self.local_scale_ = float(weight), centres.float(), float(scale)
+
+    def _local_width(self) -> int:
+        """The width of the stored local centres (the rows' width)."""
+        return int(np.prod(self.adapter_.sample_shape))
 
 
 def _to_nearest_centre(Z: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:

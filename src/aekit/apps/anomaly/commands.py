@@ -42,15 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = verbs.add_parser("score", help="score a table (streamed in chunks) or images",
                          description="Score a table in chunks (bounded memory) and write a CSV with score, "
-                                     "is_anomaly and top_features; or score images and write a CSV plus a "
-                                     "heat-map PNG for each flagged image.")
+                                     "is_anomaly and top_features; or score images and write a CSV plus "
+                                     "heat-map PNGs of the highest-scoring flagged images.")
     s.add_argument("data")
     s.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
     s.add_argument("--out", required=True, help="output CSV (never one of the inputs)")
     columns(s, "label column to copy to the output (not a feature)")
     s.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing features per row (default 3)")
     s.add_argument("--chunk-rows", type=int_at_least(1), default=100_000, help="rows per chunk (default 100000)")
-    s.add_argument("--heatmaps", help="images: folder for the flagged images' heat maps (default OUT_heatmaps/)")
+    s.add_argument("--heatmaps", type=int_at_least(0), default=20,
+                   help="images: heat maps of the N highest-scoring flagged images (default 20; 0: none)")
+    s.add_argument("--heatmap-dir", help="images: folder for the heat maps (default OUT_heatmaps/)")
     s.add_argument("--engine", choices=["local", "dask"], default="local",
                    help="local: this process, in chunks (default); dask: partitions on a Dask cluster "
                         "(CSV/Parquet paths, globs or fsspec URLs; --out .csv or a .parquet folder)")
@@ -150,8 +152,8 @@ def run(args: argparse.Namespace) -> int:
                f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         report(f"model written to {args.out}")
     elif args.verb == "score" and args.engine == "dask":
-        if args.heatmaps:
-            raise DataError("--heatmaps is for image models, which --engine dask does not score")
+        if args.heatmap_dir:
+            raise DataError("--heatmap-dir is for image models, which --engine dask does not score")
         summary = _deploy_module("batch").score_dask(args.data, args.model, args.out, scheduler=args.scheduler, workers=args.workers,
                              id_col=args.id_col, label_col=args.label_col, top_k=args.top_k)
         print(f"scored {summary.rows} rows on Dask, flagged {summary.flagged} as anomalies; wrote {args.out}")
@@ -161,10 +163,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.verb == "score":
         summary = jobs.score_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
                                   top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,
-                                  heatmap_dir=args.heatmaps)
+                                  heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
         print(f"scored {summary.rows} rows, flagged {summary.flagged} as anomalies; wrote {args.out}")
-        if summary.heatmap_dir and summary.flagged:
-            print(f"heat maps of the flagged images: {summary.heatmap_dir}")
+        if summary.heatmaps:
+            print(f"heat maps of the {summary.heatmaps} highest-scoring flagged images: {summary.heatmap_dir}")
         if summary.unseen_categories:
             print(f"unseen categories (encoded as none of the known ones): {summary.unseen_categories}")
     elif args.verb in ("eval", "report"):

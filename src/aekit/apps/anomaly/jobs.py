@@ -26,6 +26,7 @@ from .vae import VAEAnomalyDetector
 
 CHUNK_ROWS = 100_000
 TOP_ANOMALIES = 15
+HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
 
 
 def _detector(model: str | os.PathLike[str] | ReconstructionDetector) -> ReconstructionDetector:
@@ -96,11 +97,12 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
 
 
 def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out: str | os.PathLike[str],
-                 heatmap_dir: str | os.PathLike[str] | None = None) -> ScoreSummary:
-    """Score images; write a CSV (image, score, is_anomaly[, class]) and, for each flagged
-    image, a PNG of the image beside its anomaly map."""
+                 heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS) -> ScoreSummary:
+    """Score images; write a CSV (image, score, is_anomaly[, class]) and, for the ``heatmaps``
+    highest-scoring flagged images, a PNG of the image beside its anomaly map."""
     out = Path(out)
-    heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"), option="--heatmaps")
+    heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
+                                option="--heatmap-dir")
     images = load_images(data, det.image_spec_)
     scores, maps = det.score_maps(images.images)
     flagged = scores > det.threshold_
@@ -110,10 +112,12 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
         table["class"] = [images.classes[i] if i >= 0 else "" for i in images.labels]
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
-    for i in np.flatnonzero(flagged):
+    top = np.flatnonzero(flagged)
+    for i in top[np.argsort(-scores[top], kind="stable")][:heatmaps]:
         safe = names[i].replace("/", "__").rsplit(".", 1)[0]
         plots.heatmap_overlay(images.images[i], maps[i], heat_dir / f"{safe}.png", f"{names[i]}: {scores[i]:.3g}")
-    return ScoreSummary(rows=len(scores), flagged=int(flagged.sum()), heatmap_dir=str(heat_dir))
+    return ScoreSummary(rows=len(scores), flagged=int(flagged.sum()), heatmap_dir=str(heat_dir),
+                        heatmaps=min(heatmaps, len(top)))
 
 
 @dataclass
@@ -122,6 +126,7 @@ class ScoreSummary:
     flagged: int = 0
     unseen_categories: dict[str, int] = field(default_factory=dict)
     heatmap_dir: str | None = None
+    heatmaps: int = 0
 
 
 def score_frame(det: ReconstructionDetector, chunk: pd.DataFrame, *, id_col: str | None = None,
@@ -145,19 +150,20 @@ def score_frame(det: ReconstructionDetector, chunk: pd.DataFrame, *, id_col: str
 def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                out: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
                top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1,
-               heatmap_dir: str | os.PathLike[str] | None = None) -> ScoreSummary:
+               heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS) -> ScoreSummary:
     """Score a table chunk by chunk (bounded memory) and write a CSV with ``score``,
     ``is_anomaly`` and ``top_features`` (plus the ID and label columns when named).
     The output appears atomically when scoring is complete. An image model scores an image
     source instead (see ``score_images``)."""
+    check_int(heatmaps, "--heatmaps", 0)
     check_int(top_k, "--top-k", 1, 1000)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
     out = check_output_file(out, inputs=[data], suffixes=(".csv",))
     det = _detector(model)
     if _on_images(det):
-        return score_images(data, det, out, heatmap_dir)
+        return score_images(data, det, out, heatmap_dir, heatmaps)
     if heatmap_dir is not None:
-        raise DataError("--heatmaps is for image models")
+        raise DataError("--heatmap-dir is for image models")
     summary = ScoreSummary()
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
         for chunk in _scored_chunks(data, chunksize, verbose):
