@@ -9,10 +9,12 @@
    raw pixels as the reference; and Hamming search time over 1,000,000 packed codes.
 3. VQ-VAE against k-means at the same bits (k-means on whole images up to 8 bits, on equal
    pixel chunks, 8 bits each, beyond): held-out PSNR and codebook health.
+4. (--only vq_mnist) the same on MNIST: 60,000 training images, PSNR on the 10,000 test images.
 
 Writes docs/img/cluster_members.png, hash_bit_flips.png and vq_codebook.png.
 
     python benchmarks/discrete_codes.py [--seeds 10] [--only cluster,hash,vq]
+    python benchmarks/discrete_codes.py --only vq_mnist [--vq-epochs 20] [--vq-configs 0 1 2]
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
+from _mnist import load_mnist  # noqa: E402
 
 from aekit import plots  # noqa: E402
 from aekit.apps.codes import (  # noqa: E402
@@ -212,11 +215,47 @@ def vq() -> None:
     plots.image_grid(entries, DOCS / "vq_codebook.png", ncols=16, title="the 64 codebook entries, decoded")
 
 
+MNIST_VQ = (  # (K, tokens, options): equal bits in pairs, then what more capacity buys
+    (256, 1, {}), (64, 4, {}), (256, 4, {}), (256, 4, {"dim": 64}), (256, 4, {"hidden": 512, "channels": (64, 128)}),
+    (256, 8, {}),
+)
+
+
+def vq_mnist(epochs: int, configs: list[int] | None) -> None:
+    """VQ-VAE against k-means at equal bits on MNIST: train on the 60,000 training images,
+    PSNR on the 10,000 test images; k-means (product k-means beyond 8 bits) on 20,000
+    training images."""
+    x_train, _, x_test, _ = load_mnist()
+    km_train = x_train[np.random.default_rng(0).choice(len(x_train), 20_000, replace=False)]
+    rows, kmeans_at = [], {}
+    for i, (k, positions, options) in enumerate(MNIST_VQ):
+        if configs is not None and i not in configs:
+            continue
+        start = time.perf_counter()
+        model = VQAutoEncoder(k, positions=positions, epochs=epochs, **options).fit(x_train)
+        seconds = time.perf_counter() - start
+        bits = model.bits_
+        if bits not in kmeans_at:
+            kmeans_at[bits] = kmeans_psnr(km_train, x_test, bits, 0)
+        held = model.health(x_test)
+        rows.append([f"{k}", f"{positions}", ", ".join(f"{a}={b}" for a, b in options.items()) or "defaults",
+                     f"{bits:.0f}", f"**{model.psnr(x_test):.2f}**", f"{model.psnr(x_train[:10_000]):.2f}",
+                     f"{kmeans_at[bits]:.2f}", f"{held['codes_used']}/{k}", f"{held['perplexity_ratio']:.2f}",
+                     f"{len(model.training_history_)}", f"{seconds:.0f}"])
+        log(" | ".join(rows[-1]))
+    print(f"\n### VQ-VAE vs k-means at equal bits on MNIST (train 60,000, PSNR on the 10,000 test images; "
+          f"{epochs} epochs at most)\n")
+    print(table(rows, ["K", "tokens", "options", "bits/image", "VQ-VAE PSNR (test)", "VQ-VAE PSNR (train)",
+                       "k-means PSNR (test)", "codes used (test)", "perplexity / K (test)", "epochs run", "train s"]))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=10, help="seeds of the clustering table")
     ap.add_argument("--only", default="cluster,hash,vq", help="comma-separated tables to run")
     ap.add_argument("--jobs", type=int, default=1, help="clustering seeds run in parallel (one core each)")
+    ap.add_argument("--vq-epochs", type=int, default=20, help="vq_mnist: training epochs at most")
+    ap.add_argument("--vq-configs", type=int, nargs="*", help="vq_mnist: indices into MNIST_VQ (default all)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     parts = set(args.only.split(","))
@@ -226,6 +265,8 @@ def main() -> None:
         retrieval()
     if "vq" in parts:
         vq()
+    if "vq_mnist" in parts:
+        vq_mnist(args.vq_epochs, args.vq_configs)
 
 
 if __name__ == "__main__":
