@@ -20,6 +20,9 @@ from .latent_prior import CANDIDATE_COMPONENTS, FittedLatentPrior
 LIKELIHOODS = {"gaussian": "gaussian_sigma", "bernoulli": "bernoulli"}
 PRIORS = ("fitted", "learned")
 POSTERIOR_DRAWS = 5  # codes drawn per image when fitting the prior to the aggregate posterior
+# at most this many codes go into the fitted prior (fewer draws per image, then a random subset
+# of images, beyond): EM's memory and time grow with codes x components
+MAX_PRIOR_CODES = 30_000
 SELECTION_FRACTION = 0.2  # images held out to choose the fitted prior's size when there is no validation split
 BLOCK = 512  # images per forward pass
 BOUND_BLOCK = 4096  # (image, draw) pairs per forward pass in the likelihood bounds
@@ -128,19 +131,25 @@ class VAEGenerator(FittedModel):
                 n_sel = max(1, int(round(SELECTION_FRACTION * len(Z))))
                 train_idx, val_idx = perm[n_sel:], perm[:n_sel]
             components = (self.fitted_components,) if self.fitted_components else CANDIDATE_COMPONENTS
+            share = len(train_idx) / (len(train_idx) + len(val_idx))
             self.fitted_prior_, self.prior_selection_ = FittedLatentPrior.fit(
-                self._posterior_draws(Z[train_idx]), self._posterior_draws(Z[val_idx]), components,
+                self._posterior_draws(Z[train_idx], round(MAX_PRIOR_CODES * share)),
+                self._posterior_draws(Z[val_idx], round(MAX_PRIOR_CODES * (1 - share)) or 1), components,
                 seed=self.random_state)
         return self
 
     @torch.inference_mode()
-    def _posterior_draws(self, Z: torch.Tensor) -> torch.Tensor:
-        """``POSTERIOR_DRAWS`` codes per image from ``q(z|x)``: samples of the aggregate posterior."""
+    def _posterior_draws(self, Z: torch.Tensor, max_codes: int) -> torch.Tensor:
+        """Up to ``POSTERIOR_DRAWS`` codes per image from ``q(z|x)``, at most ``max_codes``
+        in all: samples of the aggregate posterior."""
         gen = torch.Generator().manual_seed(self.random_state)
+        if len(Z) > max_codes:
+            Z = Z[torch.randperm(len(Z), generator=gen)[:max_codes]]
+        draws = min(POSTERIOR_DRAWS, max(1, max_codes // len(Z)))
         out = []
         for block in self._blocks(Z):
             mu, logvar = self.model_.posterior(block)
-            eps = torch.randn(POSTERIOR_DRAWS, *mu.shape, generator=gen)
+            eps = torch.randn(draws, *mu.shape, generator=gen)
             out.append((mu + eps * torch.exp(0.5 * logvar)).reshape(-1, mu.shape[1]))
         return torch.cat(out).double()
 
