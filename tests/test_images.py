@@ -141,9 +141,9 @@ def test_local_term_is_the_cosine_distance_to_the_nearest_shifted_references(mon
     assert float(neighbours.neighbour_parts(shifted, neighbours.shifted_references(refs)).sum()) < 1e-6
     # large images are compared at 32 pixels a side; maps come back on the pixels with the same totals
     big = torch.rand(2, 3, 64, 48)
-    assert neighbours.to_space(big).shape == (2, 3, 32, 24)
+    assert neighbours.to_space(big, 3, 64, 48).shape == (2, 3, 32, 24)
     part = torch.rand(2, 3 * 32 * 24)
-    np.testing.assert_allclose(neighbours.to_pixels(part, big.shape).flatten(1).sum(1), part.sum(1), rtol=1e-5)
+    np.testing.assert_allclose(neighbours.to_pixels(part, 3, 64, 48).flatten(1).sum(1), part.sum(1), rtol=1e-5)
 
 
 def test_image_defaults_scale_with_the_data():

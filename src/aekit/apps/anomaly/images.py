@@ -16,12 +16,12 @@ from . import neighbours
 from .base import ReconstructionDetector
 
 # epochs="auto": about this many optimizer steps, within [MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS]
-# epochs: 6,000 MNIST images train ~20 epochs, a hundred faces 100
+# epochs: one MNIST digit (~5,000 images after the validation share) trains ~19 epochs, 60 faces 100
 AUTO_STEPS = 1500
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 100
 # the local term weighs as much as the two autoencoder terms together: on MNIST digits 5 and 8
-# weights 1, 2, 4, 8 gave 0.980, 0.982, 0.984, 0.984 AUC, on faces 4 cost 0.006 against 1
-# (benchmarks/anomaly_images.py reports all ten digits, faces and 8x8 digits)
+# weights 1, 2, 4, 8 gave 0.979, 0.982, 0.984, 0.984 AUC, on faces 4 cost 0.005 against 1
+# (benchmarks/image_local_term.py; anomaly_images.py reports all ten digits, faces, 8x8 digits)
 IMAGE_LOCAL_WEIGHT = 2.0
 
 
@@ -35,8 +35,9 @@ class ImageAnomalyDetector(ReconstructionDetector):
 
     The score has three terms, each about 1 for normal images (times its weight):
     - reconstruction: the squared pixel error after a mean filter (``error_blur``, its radius
-      in pixels; "auto": 1 on 28x28 images, 0 on 8x8, in proportion between), divided by the image's own pixel variance, in units of its
-      typical value on held-out normal images (``feature_weighting="relative"``). Relative
+      in pixels; "auto": 1 on 28x28 images, 0 on 8x8, in proportion between), divided by
+      the image's own pixel variance, in units of its typical value on held-out normal
+      images (``feature_weighting="relative"``). Relative
       error matters because an anomaly smoother than the normal images (a wall, sky)
       reconstructs with a small absolute error (faces vs non-faces: plain error 0.82 AUC);
       the filter forgives a slightly misplaced edge, which is not an anomaly;
@@ -125,7 +126,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
     def _reconstruction_errors(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         code = model.encode(Z)
         residual = model.decode(code).sub_(Z)
-        radius = neighbours.error_blur_radius(*Z.shape[2:]) if self.error_blur == "auto" else self.error_blur
+        radius = neighbours.error_blur_radius(*self._sample_shape()[1:]) if self.error_blur == "auto" else self.error_blur
         if radius:
             residual = F.avg_pool2d(residual, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
         return residual.pow_(2), code
@@ -137,7 +138,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
         """Reference images (the training images in the comparison space, a random subset
         where they exceed ``MAX_REFERENCE_VALUES``) and the mean distance of held-out normal
         images to them (the term's unit)."""
-        space = neighbours.to_space(Z_train)
+        space = neighbours.to_space(Z_train, *self._sample_shape())
         n_max = max(1, neighbours.MAX_REFERENCE_VALUES // space[0].numel())
         if len(space) > n_max:
             keep = np.sort(np.random.default_rng(self.random_state).choice(len(space), n_max, replace=False))
@@ -151,19 +152,24 @@ class ImageAnomalyDetector(ReconstructionDetector):
     def _neighbour_parts(self, Z: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
         """Per-feature parts of the distance of ``Z`` to ``references`` (their shifted copies
         are made once per reference tensor and kept)."""
+        c, h, w = self._sample_shape()
         if getattr(self, "_shifted", None) is None or self._shifted[0] is not references:
-            size = neighbours.space_size(*Z.shape[2:])
-            grid = references.view(len(references), Z.shape[1], *size)
+            grid = references.view(len(references), c, *neighbours.space_size(h, w))
             self._shifted = (references, neighbours.shifted_references(grid))
-        return neighbours.neighbour_parts(neighbours.to_space(Z), self._shifted[1])
+        return neighbours.neighbour_parts(neighbours.to_space(Z, c, h, w), self._shifted[1])
 
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts = self._neighbour_parts(Z, self.local_centres_).mul_(self.local_weight_ / self.local_scale_)
-        return parts.sum(1), (neighbours.to_pixels(parts, Z.shape) if per_feature else None)
+        return parts.sum(1), (neighbours.to_pixels(parts, *self._sample_shape()) if per_feature else None)
 
     def _local_width(self) -> int:
-        c, h, w = self.adapter_.sample_shape
+        c, h, w = self._sample_shape()
         return c * math.prod(neighbours.space_size(h, w))
+
+    def _sample_shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of the images the model takes, as plain ints (never traced tensors)."""
+        c, h, w = (int(v) for v in self.adapter_.sample_shape)
+        return c, h, w
 
 
 def auto_epochs(n_rows: int, batch_size: int) -> int:
