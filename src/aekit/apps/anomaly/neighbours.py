@@ -3,8 +3,8 @@ compared in a space that forgives what does not make an image anomalous.
 
 The space: each image is blurred (a Gaussian, ``BLUR_PER_SIDE`` of its longer side), shrunk
 by area to at most ``MAX_SIDE`` pixels a side (larger images are compared at that size),
-flattened and scaled to unit length. Blurring and one-pixel shifts forgive small misalignments of the same
-shape; unit length forgives brightness and stroke thickness. The distance of an image is
+flattened and scaled to unit length. Blurring and one-pixel shifts forgive small
+misalignments of the same shape; unit length forgives brightness and stroke thickness. The distance of an image is
 ``1 - mean cosine similarity`` to its ``NEIGHBOURS`` nearest references, where the references
 are training images, each under the nine shifts of at most one pixel.
 
