@@ -236,8 +236,11 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     scores = pd.read_csv(tmp_path / "s.csv")
     assert list(scores.columns) == ["image", "score", "is_anomaly", "class"] and len(scores) == 106
     assert scores[scores["class"] == "one"].is_anomaly.mean() > 0.8
-    maps = sorted((tmp_path / "s_heatmaps").glob("*.png"))
+    assert (tmp_path / "s_heatmaps" / "_overview.png").is_file() and "_overview.png" in out
+    maps = sorted(p for p in (tmp_path / "s_heatmaps").glob("*.png") if p.name != "_overview.png")
     assert len(maps) == min(20, scores.is_anomaly.sum()) and any(p.name.startswith("one__") for p in maps)
+    panel = np.asarray(Image.open(maps[0]))
+    assert panel.ndim == 3 and panel.shape[0] >= 112 and panel.std() > 0  # enlarged, and not blank
     top = scores.sort_values("score", ascending=False).image.head(len(maps))
     assert sorted(p.name for p in maps) == sorted(n.replace("/", "__").rsplit(".", 1)[0] + ".png" for n in top)
     out = run_ok(["anomaly", "score", tmp_path / "imgs", "--model", tmp_path / "m", "--out", tmp_path / "s0.csv",

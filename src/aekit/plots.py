@@ -113,22 +113,53 @@ def line_plot(curves: dict[str, list[tuple[float, float]]], path: str | os.PathL
     return save_figure(fig, path)
 
 
-def heatmap_overlay(image: np.ndarray, heat: np.ndarray, path: str | os.PathLike[str], title: str = "") -> Path:
-    """The image (``[C, H, W]`` in [0, 1]) beside it with its anomaly map laid over it."""
-    img = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
-    cmap = "gray" if image.shape[0] == 1 else None
-    fig, axes = plt.subplots(1, 2, figsize=(5, 2.6))
-    axes[0].imshow(img, cmap=cmap, vmin=0, vmax=1)
-    axes[0].set_title("input", fontsize=9)
-    axes[1].imshow(img, cmap=cmap, vmin=0, vmax=1)
-    shown = axes[1].imshow(heat, cmap="inferno", alpha=0.6)
-    axes[1].set_title("anomaly map", fontsize=9)
-    fig.colorbar(shown, ax=axes[1], fraction=0.046)
-    for ax in axes:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    return save_figure(fig, path)
+HEATMAP_CELL = 112  # pixels: the height each image is shown at in heat-map panels
+
+
+def heatmap_panel(image: np.ndarray, heat: np.ndarray, caption: str = "") -> np.ndarray:
+    """``[h, w, 3]`` uint8: the image (``[C, H, W]`` in [0, 1]) beside it with its anomaly map
+    (``[H, W]``, >= 0, scaled to its own maximum) blended over it in red-yellow, enlarged to
+    ``HEATMAP_CELL`` pixels high, with ``caption`` below. Pillow and numpy only: about a
+    millisecond a panel, where a matplotlib figure took 150."""
+    from PIL import Image, ImageDraw
+
+    rgb = np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image[:3]
+    rgb = np.clip(rgb.transpose(1, 2, 0), 0, 1)
+    level = np.clip(heat / (heat.max() or 1.0), 0, 1)[..., None]
+    colour = np.concatenate([np.ones_like(level), level, np.zeros_like(level)], axis=2)  # red to yellow
+    blended = rgb * (1 - 0.6 * level) + colour * 0.6 * level
+    pair = np.concatenate([rgb, np.ones((rgb.shape[0], max(1, rgb.shape[1] // 16), 3)), blended], axis=1)
+    scale = max(1, HEATMAP_CELL // rgb.shape[0])
+    panel = Image.fromarray((pair * 255).round().astype(np.uint8)).resize(
+        (pair.shape[1] * scale, pair.shape[0] * scale), Image.NEAREST)
+    canvas = Image.new("RGB", (panel.width, panel.height + (14 if caption else 0)), "white")
+    canvas.paste(panel, (0, 0))
+    if caption:
+        ImageDraw.Draw(canvas).text((2, panel.height + 1), caption[:panel.width // 6], fill="black")
+    return np.asarray(canvas)
+
+
+def write_png(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
+    """An ``[h, w, 3]`` uint8 array as a PNG, atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
+    return path
+
+
+def panel_grid(panels: list[np.ndarray], ncols: int = 4) -> np.ndarray:
+    """Panels (``heatmap_panel``) tiled row by row on white, each cell the largest panel's size."""
+    h = max(p.shape[0] for p in panels) + 6
+    w = max(p.shape[1] for p in panels) + 6
+    ncols = max(1, min(ncols, len(panels)))
+    grid = np.full((-(-len(panels) // ncols) * h, ncols * w, 3), 255, np.uint8)
+    for i, p in enumerate(panels):
+        r, c = divmod(i, ncols)
+        grid[r * h + 3:r * h + 3 + p.shape[0], c * w + 3:c * w + 3 + p.shape[1]] = p
+    return grid
 
 
 def image_grid(images: np.ndarray, path: str | os.PathLike[str], ncols: int = 8, title: str = "",

@@ -3,6 +3,7 @@ work is in ``jobs.py``, imported when a verb runs)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from importlib import import_module
 from types import ModuleType
 
@@ -166,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
                                   heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
         print(f"scored {summary.rows} rows, flagged {summary.flagged} as anomalies; wrote {args.out}")
         if summary.heatmaps:
-            print(f"heat maps of the {summary.heatmaps} highest-scoring flagged images: {summary.heatmap_dir}")
+            print(f"heat maps of the {summary.heatmaps} highest-scoring flagged images: {summary.heatmap_dir} "
+                  f"(all of them in one image: {Path(summary.heatmap_dir) / jobs.OVERVIEW})")
         if summary.unseen_categories:
             print(f"unseen categories (encoded as none of the known ones): {summary.unseen_categories}")
     elif args.verb in ("eval", "report"):

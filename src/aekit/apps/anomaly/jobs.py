@@ -27,6 +27,7 @@ from .vae import VAEAnomalyDetector
 CHUNK_ROWS = 100_000
 TOP_ANOMALIES = 15
 HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
+OVERVIEW = "_overview.png"  # in the heat-map folder: the top anomalies' panels in one grid
 
 
 def _detector(model: str | os.PathLike[str] | ReconstructionDetector) -> ReconstructionDetector:
@@ -113,11 +114,15 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     top = np.flatnonzero(flagged)
+    panels = []
     for i in top[np.argsort(-scores[top], kind="stable")][:heatmaps]:
         safe = names[i].replace("/", "__").rsplit(".", 1)[0]
-        plots.heatmap_overlay(images.images[i], maps[i], heat_dir / f"{safe}.png", f"{names[i]}: {scores[i]:.3g}")
+        panels.append(plots.heatmap_panel(images.images[i], maps[i], f"{names[i]}: {scores[i]:.3g}"))
+        plots.write_png(panels[-1], heat_dir / f"{safe}.png")
+    if panels:  # one image to look at first: the top anomalies side by side
+        plots.write_png(plots.panel_grid(panels), heat_dir / OVERVIEW)
     return ScoreSummary(rows=len(scores), flagged=int(flagged.sum()), heatmap_dir=str(heat_dir),
-                        heatmaps=min(heatmaps, len(top)))
+                        heatmaps=len(panels))
 
 
 @dataclass
