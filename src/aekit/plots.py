@@ -119,8 +119,8 @@ HEATMAP_CELL = 112  # pixels: the height each image is shown at in heat-map pane
 def heatmap_panel(image: np.ndarray, heat: np.ndarray, caption: str = "") -> np.ndarray:
     """``[h, w, 3]`` uint8: the image (``[C, H, W]`` in [0, 1]) beside it with its anomaly map
     (``[H, W]``, >= 0, scaled to its own maximum) blended over it in red-yellow, enlarged to
-    ``HEATMAP_CELL`` pixels high, with ``caption`` below. Pillow and numpy only: about a
-    millisecond a panel, where a matplotlib figure took 150."""
+    ``HEATMAP_CELL`` pixels high, with ``caption`` below. Pillow and numpy only: 2-3 ms a
+    panel written as a PNG (28x28 gray, 32x32 RGB), where a matplotlib figure took ~140."""
     from PIL import Image, ImageDraw
 
     rgb = np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image[:3]
