@@ -14,7 +14,7 @@
 Writes docs/img/cluster_members.png, hash_bit_flips.png and vq_codebook.png.
 
     python benchmarks/discrete_codes.py [--seeds 10] [--only cluster,hash,vq]
-    python benchmarks/discrete_codes.py --only vq_mnist [--vq-epochs 20] [--vq-configs 0 1 2]
+    python benchmarks/discrete_codes.py --only vq_mnist [--vq-epochs 15] [--vq-configs 0 1 2]
 """
 from __future__ import annotations
 
@@ -254,7 +254,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10, help="seeds of the clustering table")
     ap.add_argument("--only", default="cluster,hash,vq", help="comma-separated tables to run")
     ap.add_argument("--jobs", type=int, default=1, help="clustering seeds run in parallel (one core each)")
-    ap.add_argument("--vq-epochs", type=int, default=20, help="vq_mnist: training epochs at most")
+    ap.add_argument("--vq-epochs", type=int, default=15, help="vq_mnist: training epochs at most")
     ap.add_argument("--vq-configs", type=int, nargs="*", help="vq_mnist: indices into MNIST_VQ (default all)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
