@@ -3,8 +3,8 @@ work is in ``jobs.py``, imported when a verb runs)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from importlib import import_module
+from pathlib import Path
 from types import ModuleType
 
 from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags

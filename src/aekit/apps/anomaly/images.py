@@ -138,12 +138,12 @@ class ImageAnomalyDetector(ReconstructionDetector):
         """Reference images (the training images in the comparison space, a random subset
         where they exceed ``MAX_REFERENCE_VALUES``) and the mean distance of held-out normal
         images to them (the term's unit)."""
-        space = neighbours.to_space(Z_train, *self._sample_shape())
-        n_max = max(1, neighbours.MAX_REFERENCE_VALUES // space[0].numel())
-        if len(space) > n_max:
-            keep = np.sort(np.random.default_rng(self.random_state).choice(len(space), n_max, replace=False))
-            space = space[torch.from_numpy(keep)]
-        references = space.flatten(1).contiguous()
+        chosen = Z_train
+        n_max = max(1, neighbours.MAX_REFERENCE_VALUES // self._local_width())
+        if len(chosen) > n_max:  # chosen before the blur: only the kept images are transformed
+            keep = np.sort(np.random.default_rng(self.random_state).choice(len(chosen), n_max, replace=False))
+            chosen = chosen[torch.from_numpy(keep)]
+        references = neighbours.to_space(chosen, *self._sample_shape()).flatten(1).contiguous()
         # without held-out images the training images set the unit; each finds itself among
         # its neighbours, so the unit is smaller than it should be and scores come out larger
         ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train

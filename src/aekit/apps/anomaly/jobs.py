@@ -105,7 +105,7 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
     heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
                                 option="--heatmap-dir")
     images = load_images(data, det.image_spec_)
-    scores, maps = det.score_maps(images.images)
+    scores = det.decision_function(images.images)
     flagged = scores > det.threshold_
     names = images.names or [f"image_{i}" for i in range(len(scores))]
     table = pd.DataFrame({"image": names, "score": scores, "is_anomaly": flagged.astype(int)})
@@ -114,10 +114,13 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     top = np.flatnonzero(flagged)
+    shown = top[np.argsort(-scores[top], kind="stable")][:heatmaps]
+    # maps only for the images drawn: the per-pixel pass costs more than the score alone
+    maps = det.anomaly_map(images.images[shown]) if len(shown) else []
     panels = []
-    for i in top[np.argsort(-scores[top], kind="stable")][:heatmaps]:
+    for i, heat in zip(shown, maps, strict=True):
         safe = names[i].replace("/", "__").rsplit(".", 1)[0]
-        panels.append(plots.heatmap_panel(images.images[i], maps[i], f"{names[i]}: {scores[i]:.3g}"))
+        panels.append(plots.heatmap_panel(images.images[i], heat, f"{names[i]}: {scores[i]:.3g}"))
         plots.write_png(panels[-1], heat_dir / f"{safe}.png")
     if panels:  # one image to look at first: the top anomalies side by side
         plots.write_png(plots.panel_grid(panels), heat_dir / OVERVIEW)
