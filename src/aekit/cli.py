@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "aekit.apps.voice.commands",
     "aekit.apps.compress.commands",
     "aekit.apps.summarize.commands",
+    "aekit.apps.tree.commands",
 )
 
 

@@ -29,6 +29,7 @@ from .errors import DataError, ModelFileError, TrainingDivergedError
 from .io import load_checkpoint, save_checkpoint
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
+BUCKET_POOL = 50
 
 
 @dataclass
@@ -51,6 +52,10 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     resume: bool = False
     desc: str = "training"
+    # the index in the data tuple of a tensor of sample lengths: each batch then takes samples
+    # of similar length (sorted within pools of ``BUCKET_POOL`` shuffled batches, the batches
+    # shuffled again), so a model that pads a batch to its longest sample wastes little
+    bucket_by: int | None = None
     # called after each epoch's validation with (model in eval mode, epoch); the numbers it
     # returns join that epoch's history record (e.g. a codebook health report)
     epoch_callback: Callable[[nn.Module, int], dict[str, float]] | None = None
@@ -67,7 +72,7 @@ class TrainConfig:
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must agree on to be resumed (verbosity and paths may differ)."""
         return {k: getattr(self, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "patience", "min_delta",
-                                               "grad_clip", "lr_decay", "seed")}
+                                               "grad_clip", "lr_decay", "seed", "bucket_by")}
 
 
 @dataclass
@@ -154,14 +159,15 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
             break
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=gen)
-        seen, running = 0, torch.zeros((), dtype=torch.float64)
-        for start in range(0, n, cfg.batch_size):
-            idx = perm[start:start + cfg.batch_size]
+        lengths = train_data[cfg.bucket_by] if cfg.bucket_by is not None else None
+        batches = _batches(torch.randperm(n, generator=gen), cfg.batch_size, lengths, gen)
+        seen, start, running = 0, 0, torch.zeros((), dtype=torch.float64)
+        for idx in batches:
+            progress = (epoch + start / n) / cfg.epochs
+            start += len(idx)
             if len(idx) < world:  # a share would be empty: DDP needs every rank to step
                 continue
             share = idx[rank::world]
-            progress = (epoch + start / n) / cfg.epochs
             if cfg.lr_decay != 1.0:
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * (cfg.lr_decay + (1 - cfg.lr_decay) * (1 + math.cos(math.pi * progress)) / 2)
@@ -200,6 +206,17 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
     model.load_state_dict(best_state)
     model.eval()
     return result
+
+
+def _batches(perm: Tensor, size: int, lengths: Tensor | None, gen: torch.Generator) -> list[Tensor]:
+    """The epoch's mini-batches of shuffled indices ``perm``; with ``lengths``, each batch holds
+    neighbours in length order within a pool of ``BUCKET_POOL`` batches, in shuffled order."""
+    if lengths is None:
+        return list(perm.split(size))
+    batches: list[Tensor] = []
+    for pool in perm.split(size * BUCKET_POOL):
+        batches += pool[torch.argsort(lengths[pool], stable=True)].split(size)
+    return [batches[i] for i in torch.randperm(len(batches), generator=gen).tolist()]
 
 
 def _adam(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -19,6 +19,8 @@ as JSON (it lives in the model's config.json). ``describe()`` says what a sample
 - ``TextAdapter``: sentences (a text file, one per line, or a list of strings) as token ids
   ``[N, T_max]`` (int64, ``</s>`` closing each) with a mask, through a fitted ``Tokenizer``
   (``data.text``); lines over ``max_tokens`` are cut, with a notice.
+- ``TokenAdapter``: lines of space-separated tokens as token ids ``[N, T_max]`` (int64, padded)
+  with each line's length ``[N]``; the tokens are the line's own, one position each.
 """
 from __future__ import annotations
 
@@ -288,6 +290,46 @@ class TextAdapter(DataAdapter):
         return adapter
 
 
+class TokenAdapter(DataAdapter):
+    """Lines of space-separated tokens -> ids and lengths (see the module docstring)."""
+
+    kind = "tokens"
+
+    def __init__(self, tokenizer: Tokenizer | None = None) -> None:
+        self.tokenizer = tokenizer if tokenizer is not None else Tokenizer(lowercase=False, spaces=True)
+
+    def fit_transform(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        lines = TextAdapter.sentences(X)
+        self.tokenizer.fit(lines)
+        self.sample_shape = (len(self.tokenizer),)
+        return self._ids(lines)
+
+    def transform(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_fitted()
+        return self._ids(TextAdapter.sentences(X))
+
+    def _ids(self, lines: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [self.tokenizer.encode(line) for line in lines]
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+        ids = torch.full((len(rows), max(map(len, rows), default=0)), self.tokenizer.index_[PAD], dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        return ids, lengths
+
+    def describe(self) -> str:
+        return f"lines of space-separated tokens (vocabulary {self.sample_shape[0]})"
+
+    def to_dict(self) -> dict[str, Any]:
+        self._check_fitted()
+        return {"type": self.kind, "tokenizer": self.tokenizer.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TokenAdapter:
+        adapter = cls(Tokenizer.from_dict(d.get("tokenizer")))
+        adapter.sample_shape = (len(adapter.tokenizer),)
+        return adapter
+
+
 def _numeric_array(X: Any) -> np.ndarray:
     if isinstance(X, pd.DataFrame):
         X = X.to_numpy()
@@ -305,7 +347,7 @@ def _numeric_array(X: Any) -> np.ndarray:
 
 
 ADAPTERS: dict[str, type[DataAdapter]] = {a.kind: a for a in (TableAdapter, ImageAdapter, ArrayAdapter, AudioAdapter,
-                                                                TextAdapter)}
+                                                                TextAdapter, TokenAdapter)}
 
 
 def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
@@ -337,6 +379,8 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
         return AudioAdapter(options.get("audio_spec"))
     if kind == "text":
         return TextAdapter(options.get("tokenizer"), options.get("max_tokens", 64))
+    if kind == "tokens":
+        return TokenAdapter(options.get("tokenizer"))
     return ArrayAdapter()
 
 

@@ -75,16 +75,22 @@ class Tokenizer:
     """Word-level tokenizer with a fitted vocabulary (ids 0-3 are ``<pad> <unk> <s> </s>``).
 
     ``max_size``: the vocabulary's size, specials included; ``min_count``: rarer words become
-    ``<unk>``; ``lowercase``: fold case (headline test sets are often lowercased)."""
+    ``<unk>``; ``lowercase``: fold case (headline test sets are often lowercased);
+    ``spaces``: the tokens are the text's space-separated pieces, as they are (for text that
+    is already tokenized: a token is then always one position of the input line)."""
 
-    def __init__(self, max_size: int = 20000, min_count: int = 2, lowercase: bool = True) -> None:
+    def __init__(self, max_size: int = 20000, min_count: int = 2, lowercase: bool = True,
+                 spaces: bool = False) -> None:
         self.max_size = check_int(max_size, "max_size", len(SPECIALS) + 1, 1 << 22)
         self.min_count = check_int(min_count, "min_count", 1, 1 << 30)
         self.lowercase = bool(lowercase)
+        self.spaces = bool(spaces)
 
     def tokens(self, text: str) -> list[str]:
         if not isinstance(text, str):
             raise DataError(f"expected text, got {type(text).__name__}")
+        if self.spaces:
+            return (text.lower() if self.lowercase else text).split()
         return split(normalize(text, self.lowercase))
 
     def fit(self, lines: Iterable[str]) -> Tokenizer:
@@ -136,12 +142,12 @@ class Tokenizer:
     def to_dict(self) -> dict[str, Any]:
         self._check_fitted()
         return {"max_size": self.max_size, "min_count": self.min_count, "lowercase": self.lowercase,
-                "vocabulary": list(self.vocabulary_)}
+                "spaces": self.spaces, "vocabulary": list(self.vocabulary_)}
 
     @classmethod
     def from_dict(cls, d: Any) -> Tokenizer:
         try:
-            tok = cls(d["max_size"], d["min_count"], d["lowercase"])
+            tok = cls(d["max_size"], d["min_count"], d["lowercase"], d.get("spaces", False))
             words = d["vocabulary"]
             ok = (isinstance(words, list) and all(isinstance(w, str) for w in words)
                   and tuple(words[:len(SPECIALS)]) == SPECIALS and len(set(words)) == len(words))
@@ -156,6 +162,22 @@ class Tokenizer:
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
     """The non-blank lines of a UTF-8 text file, one sentence each; an empty, binary or
     non-UTF-8 file is a one-line ``DataError``."""
+    lines = [line for line in _read_text(path).splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path} is empty: expected one sentence per line")
+    return lines
+
+
+def read_numbered_lines(path: str | os.PathLike[str]) -> tuple[list[str], list[int]]:
+    """``(lines, numbers)``: the non-blank lines of a UTF-8 text file and their 1-based line
+    numbers (blank lines are skipped; the caller says how many); errors as ``read_lines``."""
+    numbered = [(k, line) for k, line in enumerate(_read_text(path).splitlines(), 1) if line.strip()]
+    if not numbered:
+        raise DataError(f"{path} is empty: expected one sentence per line")
+    return [line for _, line in numbered], [k for k, _ in numbered]
+
+
+def _read_text(path: str | os.PathLike[str]) -> str:
     try:
         data = open(path, "rb").read()
     except FileNotFoundError:
@@ -165,10 +187,6 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
     if b"\x00" in data:
         raise DataError(f"{path} is a binary file, not text")
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not UTF-8 text (byte {exc.start})") from None
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise DataError(f"{path} is empty: expected one sentence per line")
-    return lines

@@ -1,0 +1,249 @@
+"""Tree as the code: the inside algorithm against brute force, posterior samples against the
+marginals, a learned grammar against the trees that need no learning, save/load, the CLI."""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from aekit.apps.tree import grammars
+from aekit.apps.tree.metrics import (brackets, left_branching, mean_f1, random_tree, right_branching,
+                                     sentence_f1)
+from aekit.apps.tree.model import TreeAutoEncoder, read_sentences
+from aekit.cli import main
+from aekit.errors import DataError, ModelFileError
+from aekit.nn.tree import NeuralPCFG, inside, mbr_spans, sample_trees, span_marginals
+from aekit.training import _batches
+
+
+# ---------------------------------------------------------------------- brute force
+def _trees(i: int, j: int):
+    """Every binary tree over tokens i..j as (i, j, children)."""
+    if j - i == 1:
+        yield (i, j, None)
+        return
+    for k in range(i + 1, j):
+        for left in _trees(i, k):
+            for right in _trees(k, j):
+                yield (i, j, (left, right))
+
+
+def _log_inside(tree, symbol: int, words: list[int], g) -> float:
+    """log p(tokens of ``tree``, ``tree`` | ``symbol`` at its root), summed over the labels."""
+    i, j, children = tree
+    nt = g.nonterminals
+    if children is None:
+        return g.words[symbol - nt, words[i]].item() if symbol >= nt else -math.inf
+    if symbol >= nt:
+        return -math.inf
+    symbols = g.rules.shape[1]
+    return float(np.logaddexp.reduce([g.rules[symbol, b, c].item() + _log_inside(children[0], b, words, g)
+                                      + _log_inside(children[1], c, words, g)
+                                      for b, c in itertools.product(range(symbols), repeat=2)]))
+
+
+def _spans(tree) -> list[tuple[int, int]]:
+    i, j, children = tree
+    return [] if children is None else [(i, j), *_spans(children[0]), *_spans(children[1])]
+
+
+@pytest.fixture(scope="module")
+def tiny_grammar():
+    torch.manual_seed(0)
+    return NeuralPCFG(vocab_size=6, nonterminals=2, preterminals=3, dim=8)
+
+
+@pytest.mark.parametrize("words", [[1, 4], [3, 0, 5], [1, 4, 2, 5], [2, 2, 3, 1, 0]])
+def test_inside_and_marginals_equal_brute_force(tiny_grammar, words):
+    g = tiny_grammar.grammar()
+    per_tree = {}
+    for tree in _trees(0, len(words)):
+        per_tree[tree] = np.logaddexp.reduce([g.root[a].item() + _log_inside(tree, a, words, g)
+                                              for a in range(g.nonterminals)])
+    log_z = np.logaddexp.reduce(list(per_tree.values()))
+    # a batch of this sentence and a shorter one, padded: padding must not change either
+    ids = torch.tensor([words, words[:-1] + [0]])
+    lengths = torch.tensor([len(words), len(words) - 1])
+    got, marginals, preterminals = span_marginals(tiny_grammar, ids, lengths)
+    assert got[0].item() == pytest.approx(log_z, abs=1e-4)
+    for span in {s for tree in per_tree for s in _spans(tree)}:
+        expected = math.exp(np.logaddexp.reduce([v for t, v in per_tree.items() if span in _spans(t)]) - log_z)
+        assert marginals[span[1] - span[0]][0, span[0]].item() == pytest.approx(expected, abs=1e-4)
+    assert torch.allclose(preterminals[0, :len(words)].sum(-1), torch.ones(len(words)), atol=1e-5)
+
+
+def test_sampled_tree_frequencies_match_the_marginals(tiny_grammar):
+    ids, lengths = torch.tensor([[1, 4, 2, 5, 3]]), torch.tensor([5])
+    _, marginals, _ = span_marginals(tiny_grammar, ids, lengths)
+    g = tiny_grammar.grammar()
+    with torch.no_grad():
+        _, chart = inside(g.words[:, ids].permute(1, 2, 0), g, lengths)
+    draws = sample_trees(chart, g, lengths, 4000, np.random.default_rng(0))[0]
+    counts = Counter((i, j) for nodes in draws for i, j, _ in nodes if j - i > 1)
+    for w in range(2, 5):
+        for i in range(6 - w):
+            assert counts[(i, i + w)] / 4000 == pytest.approx(marginals[w][0, i].item(), abs=0.03)
+    for nodes in draws[:50]:  # each draw is a whole binary tree: n leaves, n - 1 inner nodes, nested
+        assert sum(j - i == 1 for i, j, _ in nodes) == 5 and sum(j - i > 1 for i, j, _ in nodes) == 4
+        assert all(a >= g.nonterminals for i, j, a in nodes if j - i == 1)
+
+
+def test_mbr_tree_is_a_binary_tree_that_takes_sure_spans():
+    n = 6
+    marginals = [torch.zeros(0), torch.zeros(1, n)] + [torch.zeros(1, n - w + 1) for w in range(2, n + 1)]
+    marginals[3][0, 1] = 0.9  # tokens 1..3 surely form a node
+    marginals[2][0, 4] = 0.8
+    (spans,) = mbr_spans(marginals, torch.tensor([n]))
+    assert (1, 4) in spans and (4, 6) in spans and spans[0] == (0, n) and len(spans) == n - 1
+
+
+# ---------------------------------------------------------------------- metrics and grammars
+def test_bracketing_f1_and_baselines():
+    gold = [(0, 5), (0, 3), (1, 3), (3, 5)]  # ((1 (* 2)) (+ 3))
+    assert sentence_f1(gold, gold, 5) == 1.0
+    assert sentence_f1(right_branching(5), gold, 5) == pytest.approx(2 * 1 / 6)
+    assert sentence_f1(left_branching(5), gold, 5) == pytest.approx(2 * 1 / 6)
+    assert sentence_f1([(0, 2)], [(0, 2)], 2) is None  # nothing to score
+    assert mean_f1([gold, right_branching(5)], [gold, gold], [5, 5]) == pytest.approx((1 + 1 / 3) / 2)
+    tree = random_tree(9, random.Random(0))
+    assert len(tree) == 8 and tree[0] == (0, 9)
+    assert brackets("1 * 2 + 3".split(), gold) == "((1 (* 2)) (+ 3))"
+    assert brackets(["x"], []) == "x"
+
+
+@pytest.mark.parametrize("name", sorted(grammars.GRAMMARS))
+def test_grammars_give_sentences_with_their_trees(name):
+    trees = grammars.generate(name, 200, seed=1)
+    assert trees == grammars.generate(name, 200, seed=1)
+    for tree in trees:
+        tokens = grammars.leaves(tree)
+        assert 3 <= len(tokens) <= 25
+        spans = grammars.tree_spans(tree)
+        assert len(spans) == len(tokens) - 1 and spans[0] == (0, len(tokens))
+        assert brackets(tokens, spans) == grammars.brackets(tree)
+
+
+def test_arithmetic_trees_follow_precedence_and_associativity():
+    for tree in grammars.generate("arithmetic", 300, seed=2):
+        for i, j in grammars.tree_spans(tree):
+            text = grammars.leaves(tree)[i:j]
+            if text[0] in "+-*/":  # an operator and its right operand: no + or - outside parentheses in a product
+                depth = 0
+                for tok in text[1:]:
+                    depth += (tok == "(") - (tok == ")")
+                    assert not (text[0] in "*/" and depth == 0 and tok in "+-")
+
+
+def test_length_buckets_cover_every_row_once():
+    lengths = torch.tensor([random.Random(k).randrange(2, 30) for k in range(1000)])
+    gen = torch.Generator().manual_seed(0)
+    batches = _batches(torch.randperm(1000, generator=gen), 16, lengths, gen)
+    assert sorted(torch.cat(batches).tolist()) == list(range(1000))
+    spread = np.mean([int(lengths[b].max() - lengths[b].min()) for b in batches])
+    assert spread <= 2  # random batches of 16 would spread over ~24
+
+
+# ---------------------------------------------------------------------- a learned grammar
+@pytest.fixture(scope="module")
+def arithmetic():
+    trees = grammars.generate("arithmetic", 2300, seed=0, max_tokens=15)
+    sentences = [" ".join(grammars.leaves(t)) for t in trees]
+    return sentences[:2000], sentences[2000:], [grammars.tree_spans(t) for t in trees[2000:]]
+
+
+@pytest.fixture(scope="module")
+def fitted(arithmetic):
+    train, _, _ = arithmetic
+    return TreeAutoEncoder(epochs=3, random_state=0).fit(train)
+
+
+def test_learned_trees_beat_the_trees_that_need_no_learning(fitted, arithmetic):
+    _, test, gold = arithmetic
+    parsed = fitted.parse(test)
+    lengths = [len(p["tokens"]) for p in parsed]
+    f1 = mean_f1([p["spans"] for p in parsed], gold, lengths)
+    baselines = [mean_f1([tree(n) for n in lengths], gold, lengths) for tree in (left_branching, right_branching)]
+    assert f1 > max(baselines) + 0.1, (f1, baselines)
+    for p in parsed:
+        n = len(p["tokens"])
+        assert len(p["spans"]) == n - 1 and p["spans"][0] == [0, n]
+    assert fitted.reconstruction_accuracy(test) > 0.5  # digits share a preterminal; operators and parens do not
+    scores = fitted.score_samples(test)
+    assert np.isfinite(scores).all() and (scores < 0).all()
+
+
+def test_save_load_round_trip_and_samples(fitted, arithmetic, tmp_path):
+    _, test, _ = arithmetic
+    fitted.save(tmp_path / "m")
+    again = TreeAutoEncoder.load(tmp_path / "m")
+    assert again.parse(test[:50]) == fitted.parse(test[:50])
+    assert np.allclose(again.score_samples(test[:50]), fitted.score_samples(test[:50]), atol=1e-4)
+    draws = again.sample(test[:3], n_samples=5, random_state=0)
+    assert [len(d) for d in draws] == [5, 5, 5]
+    assert all(len(tree) == len(test[k].split()) - 1 for k, d in enumerate(draws) for tree in d)
+    assert draws == again.sample(test[:3], n_samples=5, random_state=0)
+
+
+def test_empty_lines_are_skipped_with_a_notice(fitted):
+    parsed = fitted.parse(["1 + 2", "", "  ", "( 3 )", "7"])
+    assert [p["line"] for p in parsed] == [1, 4, 5] and parsed[2]["spans"] == []
+    assert fitted.notices_ == ["skipped 2 empty lines"]
+    assert fitted.parse(["1 + zebra"])[0]["tokens"] == ["1", "+", "zebra"]  # unknown tokens parse too
+
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\n\n \n", "is empty"),
+                                              (b"\x00\x01binary", "binary file"), (b"\xff\xfe1 + 2", "not UTF-8")])
+def test_bad_text_files_are_one_line_errors(tmp_path, content, message):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        read_sentences(bad)
+    with pytest.raises(DataError, match="need at least"):
+        TreeAutoEncoder(epochs=1).fit(["1 + 2"] * 3)
+
+
+# ---------------------------------------------------------------------- command line
+def test_cli_generate_train_parse_evaluate(tmp_path, capsys):
+    data, gold = tmp_path / "expr.txt", tmp_path / "gold.jsonl"
+    assert main(["tree", "generate", "arithmetic", "--sentences", "300", "--out", str(data),
+                 "--trees", str(gold), "--seed", "3"]) == 0
+    with open(data, "a") as f:
+        f.write("\n\n")
+    text = data.read_text()
+    data.write_text("\n" + text)  # a leading empty line: skipped with a notice, line numbers kept
+    model = tmp_path / "m"
+    assert main(["tree", "train", str(data), "--out", str(model), "--epochs", "1", "--quiet"]) == 0
+    assert "skipped 1 empty line" in capsys.readouterr().out
+    out = tmp_path / "trees.jsonl"
+    assert main(["tree", "parse", str(data), "--model", str(model), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 300 and rows[0]["line"] == 2 and rows[0]["tokens"] == text.splitlines()[0].split()
+    brackets_out = tmp_path / "trees.txt"
+    assert main(["tree", "parse", str(data), "--model", str(model), "--out", str(brackets_out),
+                 "--format", "brackets"]) == 0
+    first = brackets_out.read_text().splitlines()[0]
+    assert first.startswith("(") and first.replace("(", "").replace(")", "").split() == rows[0]["tokens"]
+    capsys.readouterr()
+    assert main(["tree", "evaluate", str(out), "--gold", str(gold)]) == 0
+    printed = capsys.readouterr().out
+    assert "model F1" in printed and "right-branching F1" in printed and "random F1" in printed
+    assert main(["tree", "parse", str(data), "--model", str(model), "--out", str(data)]) == 2  # never the input
+
+
+def test_cli_bad_model_and_bad_trees(tmp_path, capsys):
+    data = tmp_path / "s.txt"
+    data.write_text("1 + 2\n")
+    (tmp_path / "m").mkdir()
+    assert main(["tree", "parse", str(data), "--model", str(tmp_path / "m"), "--out", str(tmp_path / "o.jsonl")]) == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"tokens": ["1", "+"], "spans": [[0, 3]]}\n')
+    assert main(["tree", "evaluate", str(bad), "--gold", str(bad)]) == 2
+    assert "line 1" in capsys.readouterr().err
+    with pytest.raises(ModelFileError):
+        TreeAutoEncoder.load(tmp_path / "m")
