@@ -4,9 +4,16 @@
    and with PyOD's AutoEncoder (its defaults) in the same run; print rows/s.
 2. Streaming: `aekit anomaly score` on a CSV of --file-gb gigabytes (default: a quarter of
    this machine's RAM), in a subprocess; print its peak resident memory next to the file size.
+3. Images (issue 18): a folder of --images 32x32 RGB PNGs (random crops of the shared
+   photos) and an .npz of as many 28x28 MNIST test images, scored by the default
+   ImageAnomalyDetector (trained on 2,000 other images of the same kind): Pillow's bare decode
+   of the folder, aekit's streamed decode alone, scoring alone (images in memory), and end to
+   end (`jobs.score_file`, what `aekit anomaly score` runs: decode + score + CSV + 20 heat
+   maps), with the end-to-end process's peak memory in a subprocess.
 
-    python benchmarks/throughput.py                 # both parts
-    python benchmarks/throughput.py --file-gb 0     # in-memory part only
+    python benchmarks/throughput.py                          # all parts
+    python benchmarks/throughput.py --file-gb 0 --images 0   # in-memory tables only
+    python benchmarks/throughput.py --rows 0 --file-gb 0     # images only
 """
 from __future__ import annotations
 
@@ -100,6 +107,89 @@ def streaming(gigabytes: float, workdir: Path) -> list[list[str]]:
     return [[f"{size_gb:.2f} GB CSV", f"{rows:,}", f"{seconds:.0f}", f"{rows / seconds:,.0f}", f"{peak:,.0f} MB"]]
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def write_png_folder(folder: Path, n: int, seed: int) -> None:
+    """``n`` 32x32 RGB PNGs: random crops of the shared photos (noise blobs without them)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    photos = sorted((SHARED / "photos").glob("*/*.jpg"))
+    folder.mkdir(parents=True)
+    sources = [Image.open(p).convert("RGB").reduce(4) for p in photos[:200]] if photos else []
+    for i in range(n):
+        if sources:
+            im = sources[int(rng.integers(len(sources)))]
+            side = int(rng.integers(32, min(im.size) + 1))
+            x, y = int(rng.integers(im.width - side + 1)), int(rng.integers(im.height - side + 1))
+            tile = im.crop((x, y, x + side, y + side)).resize((32, 32))
+        else:
+            tile = Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8))
+        tile.save(folder / f"{i:06d}.png")
+
+
+def write_npz(path: Path, images: np.ndarray) -> None:
+    np.savez(path, images=(images[:, 0] * 255).round().astype(np.uint8))
+
+
+def images_part(n: int, workdir: Path) -> list[list[str]]:
+    from PIL import Image
+
+    from aekit.apps.anomaly import ImageAnomalyDetector
+    from aekit.apps.anomaly.jobs import score_file
+    from aekit.data.images import image_chunks, load_images
+
+    write_png_folder(workdir / "train_png", 2000, seed=1)
+    write_png_folder(workdir / "png", n, seed=2)
+    sources = [("32x32 RGB PNG folder", workdir / "png", workdir / "train_png")]
+    mnist = SHARED / "mnist" / "mnist.npz"
+    if mnist.exists():
+        with np.load(mnist) as f:
+            write_npz(workdir / "mnist.npz", f["x_test"][:n, None] / 255.0)
+            write_npz(workdir / "mnist_train.npz", f["x_train"][:2000, None] / 255.0)
+        sources.append(("28x28 MNIST .npz", workdir / "mnist.npz", workdir / "mnist_train.npz"))
+    rows = []
+    for label, data, train in sources:
+        model = workdir / f"model_{data.stem}"
+        ImageAnomalyDetector().fit(load_images(train).images).save(model)
+        det = ImageAnomalyDetector.load(model)
+        steps = []
+        if data.is_dir():
+            files = sorted(data.glob("*.png"))
+
+            def bare() -> None:
+                for f in files:
+                    with Image.open(f) as im:
+                        np.asarray(im.convert("RGB"))
+
+            steps.append(("Pillow bare decode (one thread)", bare))
+
+        def decode_only() -> None:
+            for _ in image_chunks(data, det.image_spec_)[1]:
+                pass
+
+        images = load_images(data, det.image_spec_).images
+        steps += [("aekit decode (streamed chunks)", decode_only),
+                  ("aekit scoring only (in memory)", lambda: det.decision_function(images)),
+                  ("aekit end to end (decode + score + CSV + 20 heat maps)",
+                   lambda: score_file(data, det, workdir / "scores.csv", verbose=0))]
+        for name, fn in steps:
+            seconds = median_seconds(fn, repeats=1 if "end to end" in name else 2)
+            rows.append([label, name, f"{n:,}", f"{seconds:.2f}", f"{n / seconds:,.0f}", ""])
+        code = ("import resource, sys; from aekit.cli import main; rc = main(sys.argv[1:]); "
+                "print('PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(rc)")
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", code, "anomaly", "score", str(data), "--model", str(model),
+                               "--out", str(workdir / "scores_cli.csv"), "--quiet"], capture_output=True, text=True,
+                              check=True)
+        seconds = time.perf_counter() - start
+        peak = float(proc.stdout.split("PEAK_RSS_MB")[1].split()[0])
+        rows.append([label, "`aekit anomaly score` (new process: imports included)", f"{n:,}", f"{seconds:.2f}",
+                     f"{n / seconds:,.0f}", f"{peak:,.0f} MB"])
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -109,10 +199,17 @@ def main() -> None:
     ap.add_argument("--file-gb", type=float, default=round(ram_gb / 4 + 0.1, 1),
                     help=f"size of the streamed CSV (default RAM/4 = {ram_gb / 4:.1f} GB; 0 skips)")
     ap.add_argument("--workdir", default=None, help="where the big CSV goes (default: a temp dir)")
+    ap.add_argument("--images", type=int, default=10_000, help="images per image source (0 skips)")
     args = ap.parse_args()
     print(f"threads: torch {__import__('torch').get_num_threads()}, cores {os.cpu_count()}\n")
-    print("### In-memory scoring (30 features)\n")
-    print(table(in_memory(args.rows, args.train_rows, args.pyod_rows), ["model", "rows", "seconds", "rows/s"]))
+    if args.rows > 0:
+        print("### In-memory scoring (30 features)\n")
+        print(table(in_memory(args.rows, args.train_rows, args.pyod_rows), ["model", "rows", "seconds", "rows/s"]))
+    if args.images > 0:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            print("\n### Images: scoring a folder of PNGs and an .npz (issue 18)\n")
+            print(table(images_part(args.images, Path(tmp)),
+                        ["source", "step", "images", "seconds", "images/s", "peak RSS"]))
     if args.file_gb > 0:
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
             print(f"\n### Streaming `aekit anomaly score` (machine RAM {ram_gb:.1f} GB)\n")

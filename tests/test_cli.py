@@ -15,6 +15,7 @@ import pytest
 
 from aekit import AnomalyDetector
 from aekit.apps.anomaly import load_detector
+from aekit.apps.anomaly.jobs import OVERVIEW
 from aekit.cli import main
 
 from .conftest import make_card_rows
@@ -243,6 +244,13 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     assert panel.ndim == 3 and panel.shape[0] >= 112 and panel.std() > 0  # enlarged, and not blank
     top = scores.sort_values("score", ascending=False).image.head(len(maps))
     assert sorted(p.name for p in maps) == sorted(n.replace("/", "__").rsplit(".", 1)[0] + ".png" for n in top)
+    # streamed in chunks of 7 (a pool of threads decoding ahead): the same rows and top images as one chunk
+    run_ok(["anomaly", "score", tmp_path / "imgs", "--model", tmp_path / "m", "--out", tmp_path / "s7.csv",
+            "--chunk-rows", "7", "--heatmap-dir", tmp_path / "maps7"], capsys)
+    chunked = pd.read_csv(tmp_path / "s7.csv")
+    assert chunked.drop(columns="score").equals(scores.drop(columns="score"))
+    np.testing.assert_allclose(chunked.score, scores.score, rtol=1e-5)
+    assert sorted(p.name for p in (tmp_path / "maps7").glob("*.png")) == sorted([p.name for p in maps] + [OVERVIEW])
     out = run_ok(["anomaly", "score", tmp_path / "imgs", "--model", tmp_path / "m", "--out", tmp_path / "s0.csv",
                   "--heatmaps", "0"], capsys)
     assert "heat maps" not in out and not (tmp_path / "s0_heatmaps").exists()

@@ -21,6 +21,7 @@ from aekit.apps.anomaly import load_detector
 from aekit.apps.codes import AutoEncoderClustering, BinaryHasher, VQAutoEncoder
 from aekit.apps.generate import VAEGenerator
 from aekit.apps.summarize import Summarizer
+from aekit.apps.tree import TreeAutoEncoder
 from aekit.apps.voice import VoiceConverter
 from aekit.cli import main
 from aekit.data.images import load_bundled
@@ -41,6 +42,7 @@ KINDS = {
                                              batch_size=8, **TINY),
     "Summarizer": lambda: Summarizer(summary_words=4, embed_size=8, hidden=8, prior_hidden=8, prior_epochs=2,
                                      batch_size=16, **TINY),
+    "TreeAutoEncoder": lambda: TreeAutoEncoder(nonterminals=3, preterminals=4, dim=8, batch_size=16, **TINY),
 }
 
 
@@ -57,7 +59,7 @@ def data(cancer):
 
 
 def _data_for(kind: str, data):
-    if kind in ("VoiceConverter", "Summarizer"):
+    if kind in ("VoiceConverter", "Summarizer", "TreeAutoEncoder"):
         return data["audio" if kind == "VoiceConverter" else "text"]
     return data["table"] if kind in ("AnomalyDetector", "VAEAnomalyDetector") else data["images"]
 

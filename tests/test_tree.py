@@ -13,8 +13,7 @@ import pytest
 import torch
 
 from aekit.apps.tree import grammars
-from aekit.apps.tree.metrics import (brackets, left_branching, mean_f1, random_tree, right_branching,
-                                     sentence_f1)
+from aekit.apps.tree.metrics import brackets, left_branching, mean_f1, random_tree, right_branching, sentence_f1
 from aekit.apps.tree.model import TreeAutoEncoder, read_sentences
 from aekit.cli import main
 from aekit.errors import DataError, ModelFileError
@@ -152,34 +151,53 @@ def test_length_buckets_cover_every_row_once():
 # ---------------------------------------------------------------------- a learned grammar
 @pytest.fixture(scope="module")
 def arithmetic():
-    trees = grammars.generate("arithmetic", 2300, seed=0, max_tokens=15)
+    trees = grammars.generate("arithmetic", 3300, seed=0, max_tokens=12)
     sentences = [" ".join(grammars.leaves(t)) for t in trees]
-    return sentences[:2000], sentences[2000:], [grammars.tree_spans(t) for t in trees[2000:]]
+    return sentences[:3000], sentences[3000:]
 
 
 @pytest.fixture(scope="module")
 def fitted(arithmetic):
-    train, _, _ = arithmetic
-    return TreeAutoEncoder(epochs=3, random_state=0).fit(train)
+    train, _ = arithmetic
+    return TreeAutoEncoder(epochs=10, random_state=0).fit(train)
 
 
-def test_learned_trees_beat_the_trees_that_need_no_learning(fitted, arithmetic):
-    _, test, gold = arithmetic
+def _found(trees: list[list[list[int]]], sentences: list[str]) -> float:
+    """Share of the spans that the parentheses fix (``grammars.parenthesised``) that the trees have."""
+    hit = total = 0
+    for spans, sentence in zip(trees, sentences, strict=True):
+        fixed = set(grammars.parenthesised(sentence.split()))
+        hit += len(fixed & {tuple(s) for s in spans})
+        total += len(fixed)
+    return hit / total
+
+
+def test_learned_trees_find_what_parentheses_fix(fitted, arithmetic):
+    # Which way an operator groups is invisible in the sentences (see grammars.parenthesised),
+    # so the test asks for what is not: the parenthesised groups and their contents.
+    _, test = arithmetic
     parsed = fitted.parse(test)
     lengths = [len(p["tokens"]) for p in parsed]
-    f1 = mean_f1([p["spans"] for p in parsed], gold, lengths)
-    baselines = [mean_f1([tree(n) for n in lengths], gold, lengths) for tree in (left_branching, right_branching)]
-    assert f1 > max(baselines) + 0.1, (f1, baselines)
+    found = _found([p["spans"] for p in parsed], test)
+    baselines = [_found([tree(n) for n in lengths], test) for tree in (left_branching, right_branching)]
+    assert found > max(baselines) + 0.25, (found, baselines)
     for p in parsed:
         n = len(p["tokens"])
         assert len(p["spans"]) == n - 1 and p["spans"][0] == [0, n]
-    assert fitted.reconstruction_accuracy(test) > 0.5  # digits share a preterminal; operators and parens do not
+    assert fitted.reconstruction_accuracy(test) > 0.25  # digits share preterminals; operators and parens need not
+
+
+def test_grammar_likelihood_beats_unigram_frequencies(fitted, arithmetic):
+    train, test = arithmetic
+    counts = Counter(t for s in train for t in s.split())
+    total = sum(counts.values())
+    unigram = np.array([sum(math.log(counts[t] / total) for t in s.split()) for s in test])
     scores = fitted.score_samples(test)
-    assert np.isfinite(scores).all() and (scores < 0).all()
+    assert np.isfinite(scores).all() and scores.mean() > unigram.mean() + 1.0, (scores.mean(), unigram.mean())
 
 
 def test_save_load_round_trip_and_samples(fitted, arithmetic, tmp_path):
-    _, test, _ = arithmetic
+    _, test = arithmetic
     fitted.save(tmp_path / "m")
     again = TreeAutoEncoder.load(tmp_path / "m")
     assert again.parse(test[:50]) == fitted.parse(test[:50])
@@ -211,7 +229,7 @@ def test_bad_text_files_are_one_line_errors(tmp_path, content, message):
 # ---------------------------------------------------------------------- command line
 def test_cli_generate_train_parse_evaluate(tmp_path, capsys):
     data, gold = tmp_path / "expr.txt", tmp_path / "gold.jsonl"
-    assert main(["tree", "generate", "arithmetic", "--sentences", "300", "--out", str(data),
+    assert main(["tree", "generate", "english", "--sentences", "300", "--out", str(data),
                  "--trees", str(gold), "--seed", "3"]) == 0
     with open(data, "a") as f:
         f.write("\n\n")

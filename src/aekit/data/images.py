@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -118,10 +119,9 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
     return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), spec
 
 
-def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True,
-                size: tuple[int, int] | None = None) -> ImageSet:
-    """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
-    Without ``spec`` the first image sets the channel count, and the size unless ``size``."""
+def image_files(path: str | os.PathLike[str]) -> tuple[list[Path], list[str] | None, np.ndarray | None]:
+    """``(files, class names, labels)`` of a folder of images: the files in sorted order;
+    with subfolders each is a class (sorted names), and a file outside them has label -1."""
     root = Path(path)
     if not root.exists():
         raise DataError(f"{root} does not exist")
@@ -130,17 +130,70 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    class_names = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1})
+    parts = [p.relative_to(root).parts for p in files]
+    class_names = sorted({q[0] for q in parts if len(q) > 1})
+    if not class_names:
+        return files, None, None
+    index = {c: i for i, c in enumerate(class_names)}
+    return files, class_names, np.array([index[q[0]] if len(q) > 1 else -1 for q in parts])
+
+
+def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True,
+                size: tuple[int, int] | None = None) -> ImageSet:
+    """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
+    Without ``spec`` the first image sets the channel count, and the size unless ``size``."""
+    files, class_names, labels = image_files(path)
     arrays = []
     for f in files:
         a, spec = read_image_file(f, spec, resize, size)
         arrays.append(a)
-    labels = None
-    if class_names:
-        index = {c: i for i, c in enumerate(class_names)}
-        labels = np.array([index.get(p.relative_to(root).parts[0], -1) if len(p.relative_to(root).parts) > 1 else -1
-                           for p in files])
-    return ImageSet(np.stack(arrays), labels, class_names or None, [str(p.relative_to(root)) for p in files])
+    return ImageSet(np.stack(arrays), labels, class_names, [str(p.relative_to(path)) for p in files])
+
+
+def image_chunks(source: str | os.PathLike[str], spec: ImageSpec, chunk: int = 1024,
+                 workers: int | None = None) -> tuple[int, Iterator[ImageSet]]:
+    """``(count, chunks)``: the images of ``source`` converted to ``spec``, ``chunk`` at a
+    time, in ``load_images``' order, each chunk with its labels and names (and all the class
+    names). A folder is decoded by a pool of ``workers`` threads (default: the CPU count, at
+    most 8), one chunk ahead of the reader, so memory holds about two chunks whatever the
+    folder's size. An ``.npz`` or bundled set is read whole, then handed out in chunks."""
+    check_int(chunk, "chunk", 1)
+    s = os.fspath(source)
+    if Path(s).is_dir() and s not in BUNDLED:
+        files, class_names, labels = image_files(s)
+        names = [str(p.relative_to(s)) for p in files]
+        return len(files), _decoded_chunks(files, names, labels, class_names, spec, chunk,
+                                           workers or min(os.cpu_count() or 1, 8))
+    whole = load_images(s, spec)
+    names = whole.names or [f"image_{i}" for i in range(len(whole.images))]
+
+    def sliced() -> Iterator[ImageSet]:
+        for at in range(0, len(whole.images), chunk):
+            part = slice(at, at + chunk)
+            yield ImageSet(whole.images[part], None if whole.labels is None else whole.labels[part], whole.classes,
+                           names[part])
+
+    return len(whole.images), sliced()
+
+
+def _decoded_chunks(files: list[Path], names: list[str], labels: np.ndarray | None, class_names: list[str] | None,
+                    spec: ImageSpec, chunk: int, workers: int) -> Iterator[ImageSet]:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=workers)  # Pillow decodes with the GIL released
+
+    def submit(at: int) -> list[Future]:
+        return [pool.submit(read_image_file, f, spec) for f in files[at:at + chunk]]
+
+    try:
+        ahead = submit(0)
+        for at in range(0, len(files), chunk):
+            current, ahead = ahead, (submit(at + chunk) if at + chunk < len(files) else [])
+            images = np.stack([f.result()[0] for f in current])
+            yield ImageSet(images, None if labels is None else labels[at:at + chunk], class_names,
+                           names[at:at + chunk])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def load_images(source: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True,

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from ... import plots
 from ...checks import check_image_size, check_int
 from ...data import iter_table, read_table, split_columns
-from ...data.images import images_of_class, is_image_source, load_images
+from ...data.images import ImageSet, image_chunks, images_of_class, is_image_source
 from ...errors import DataError
 from ...io import atomic_path, check_model_output, check_output_dir, check_output_file
 from . import load_detector
@@ -26,6 +26,7 @@ from .vae import VAEAnomalyDetector
 
 CHUNK_ROWS = 100_000
 TOP_ANOMALIES = 15
+IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
 HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
 OVERVIEW = "_overview.png"  # in the heat-map folder: the top anomalies' panels in one grid
 
@@ -98,34 +99,65 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
 
 
 def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out: str | os.PathLike[str],
-                 heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS) -> ScoreSummary:
-    """Score images; write a CSV (image, score, is_anomaly[, class]) and, for the ``heatmaps``
-    highest-scoring flagged images, a PNG of the image beside its anomaly map."""
+                 heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS,
+                 chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary:
+    """Score images as a stream: decode ``chunk`` at a time (a folder by a pool of threads),
+    score, and append the rows to a CSV (image, score, is_anomaly[, class]) that appears
+    atomically at the end; memory holds a few chunks whatever the source's size. Then, for
+    the ``heatmaps`` highest-scoring flagged images, a PNG of the image beside its anomaly
+    map, and one overview grid of them."""
     out = Path(out)
     heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
                                 option="--heatmap-dir")
-    images = load_images(data, det.image_spec_)
-    scores = det.decision_function(images.images)
-    flagged = scores > det.threshold_
-    names = images.names or [f"image_{i}" for i in range(len(scores))]
-    table = pd.DataFrame({"image": names, "score": scores, "is_anomaly": flagged.astype(int)})
-    if images.classes:
-        table["class"] = [images.classes[i] if i >= 0 else "" for i in images.labels]
-    with atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False)
-    top = np.flatnonzero(flagged)
-    shown = top[np.argsort(-scores[top], kind="stable")][:heatmaps]
+    count, chunks = image_chunks(data, det.image_spec_, chunk)
+    summary = ScoreSummary(heatmap_dir=str(heat_dir))
+    top = _TopImages(heatmaps)
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh, \
+            tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
+        for part in chunks:
+            scores = det.decision_function(part.images)
+            flagged = scores > det.threshold_
+            table = pd.DataFrame({"image": part.names, "score": scores, "is_anomaly": flagged.astype(int)})
+            if part.classes:
+                table["class"] = [part.classes[i] if i >= 0 else "" for i in part.labels]
+            table.to_csv(fh, header=summary.rows == 0, index=False)
+            top.offer(scores, flagged, part, summary.rows)
+            summary.rows += len(scores)
+            summary.flagged += int(flagged.sum())
+            bar.update(len(scores))
     # maps only for the images drawn: the per-pixel pass costs more than the score alone
-    maps = det.anomaly_map(images.images[shown]) if len(shown) else []
+    maps = det.anomaly_map(top.images) if len(top.scores) else []
     panels = []
-    for i, heat in zip(shown, maps, strict=True):
-        safe = names[i].replace("/", "__").rsplit(".", 1)[0]
-        panels.append(plots.heatmap_panel(images.images[i], heat, f"{names[i]}: {scores[i]:.3g}"))
-        plots.write_png(panels[-1], heat_dir / f"{safe}.png")
+    for name, score, image, heat in zip(top.names, top.scores, top.images, maps, strict=True):
+        panels.append(plots.heatmap_panel(image, heat, f"{name}: {score:.3g}"))
+        plots.write_png(panels[-1], heat_dir / f"{name.replace('/', '__').rsplit('.', 1)[0]}.png")
     if panels:  # one image to look at first: the top anomalies side by side
         plots.write_png(plots.panel_grid(panels), heat_dir / OVERVIEW)
-    return ScoreSummary(rows=len(scores), flagged=int(flagged.sum()), heatmap_dir=str(heat_dir),
-                        heatmaps=len(panels))
+    summary.heatmaps = len(panels)
+    return summary
+
+
+class _TopImages:
+    """The ``size`` highest-scoring flagged images seen so far (ties: the earlier first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.scores = np.zeros(0)
+        self.order = np.zeros(0, dtype=np.int64)  # position in the source
+        self.names: list[str] = []
+        self.images = np.zeros((0, 1, 1, 1), dtype=np.float32)
+
+    def offer(self, scores: np.ndarray, flagged: np.ndarray, part: ImageSet, offset: int) -> None:
+        new = np.flatnonzero(flagged)
+        if not self.size or not len(new):
+            return
+        scores = np.concatenate([self.scores, scores[new]])
+        order = np.concatenate([self.order, offset + new])
+        names = self.names + [part.names[i] for i in new]
+        images = np.concatenate([self.images, part.images[new]]) if len(self.scores) else part.images[new]
+        keep = np.lexsort((order, -scores))[:self.size]
+        self.scores, self.order, self.images = scores[keep], order[keep], images[keep]
+        self.names = [names[i] for i in keep]
 
 
 @dataclass
@@ -169,7 +201,7 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     out = check_output_file(out, inputs=[data], suffixes=(".csv",))
     det = _detector(model)
     if _on_images(det):
-        return score_images(data, det, out, heatmap_dir, heatmaps)
+        return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
     if heatmap_dir is not None:
         raise DataError("--heatmap-dir is for image models")
     summary = ScoreSummary()

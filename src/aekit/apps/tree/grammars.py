@@ -55,6 +55,24 @@ def brackets(tree: Tree) -> str:
     return f"({brackets(tree[0])} {brackets(tree[1])})"
 
 
+def parenthesised(tokens: list[str]) -> list[tuple[int, int]]:
+    """The spans that parentheses fix in any binary tree of an arithmetic sentence: each
+    group ``( E )`` and the ``E`` inside it (when it has two tokens or more). Which way an
+    operator groups with its operands (``(1 (+ 2))`` or ``((1 +) 2)``, left or right
+    associative) leaves no trace in the sentences a context-free grammar makes, so a
+    grammar learned from sentences alone may pick either; these spans it cannot."""
+    spans, opened = [], []
+    for k, token in enumerate(tokens):
+        if token == "(":
+            opened.append(k)
+        elif token == ")" and opened:
+            i = opened.pop()
+            spans.append((i, k + 1))
+            if k - i > 2:
+                spans.append((i + 1, k))
+    return spans
+
+
 def _right(*parts: Tree) -> Tree:
     """An n-ary node made binary the way the grammars read: ``(a (b c))``."""
     return parts[0] if len(parts) == 1 else (parts[0], _right(*parts[1:]))
