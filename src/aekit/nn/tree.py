@@ -28,6 +28,8 @@ from torch import Tensor, nn
 
 from ..errors import ParameterError
 
+LOSS_GROUP = 256
+
 
 class _Residual(nn.Module):
     def __init__(self, dim: int) -> None:
@@ -104,8 +106,11 @@ class NeuralPCFG(nn.Module):
         return inside(g.words[:, ids].permute(1, 2, 0), g, lengths)[0]
 
     def loss(self, ids: Tensor, progress: float, lengths: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        n = int(lengths.max())
-        nll = -self.log_likelihood(ids[:, :n], lengths).mean()
+        # in length order, at most LOSS_GROUP sentences at a time: a large batch (validation)
+        # pads each group only to its own longest sentence and holds one group's chart
+        groups = torch.argsort(lengths).split(LOSS_GROUP) if len(ids) > LOSS_GROUP else [torch.arange(len(ids))]
+        nll = -sum(self.log_likelihood(ids[rows, :int(lengths[rows].max())], lengths[rows]).sum()
+                   for rows in groups) / len(ids)
         return nll, {"nll": nll.detach()}
 
 
