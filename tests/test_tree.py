@@ -58,7 +58,7 @@ def tiny_grammar():
     return NeuralPCFG(vocab_size=6, nonterminals=2, preterminals=3, dim=8)
 
 
-@pytest.mark.parametrize("words", [[1, 4], [3, 0, 5], [1, 4, 2, 5], [2, 2, 3, 1, 0]])
+@pytest.mark.parametrize("words", [[1, 4], [3, 0, 5], [1, 4, 2, 5]])
 def test_inside_and_marginals_equal_brute_force(tiny_grammar, words):
     g = tiny_grammar.grammar()
     per_tree = {}
