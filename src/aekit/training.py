@@ -151,6 +151,7 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
         start_epoch, bad_epochs, best_state = _load_checkpoint(ckpt, model, optimizer, result, fingerprint)
 
     n = len(train_data[0])
+    lengths = train_data[cfg.bucket_by] if cfg.bucket_by is not None else None
     bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.desc, # None: bars only on a terminal, never in logs
                disable=True if cfg.verbose <= 0 or rank != 0 else None,
                initial=start_epoch, total=cfg.epochs, leave=False)
@@ -159,7 +160,6 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
             break
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-        lengths = train_data[cfg.bucket_by] if cfg.bucket_by is not None else None
         batches = _batches(torch.randperm(n, generator=gen), cfg.batch_size, lengths, gen)
         seen, start, running = 0, 0, torch.zeros((), dtype=torch.float64)
         for idx in batches:

@@ -7,8 +7,8 @@ later are converted exactly like the training images.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 

@@ -57,6 +57,13 @@ class Grammar:
     def nonterminals(self) -> int:
         return self.root.shape[0]
 
+    def emissions(self, ids: Tensor) -> Tensor:
+        """``[B, n, T]``: log p(token | preterminal) of each token of ``ids [B, n]``."""
+        return self.words[:, ids].permute(1, 2, 0)
+
+    def detach(self) -> Grammar:
+        return Grammar(self.root.detach(), self.rules.detach(), self.words.detach())
+
 
 @dataclass
 class Chart:
@@ -103,7 +110,7 @@ class NeuralPCFG(nn.Module):
     def log_likelihood(self, ids: Tensor, lengths: Tensor) -> Tensor:
         """``log p(x)`` per sentence ``[B]`` (``ids [B, n]``, padded past ``lengths``)."""
         g = self.grammar()
-        return inside(g.words[:, ids].permute(1, 2, 0), g, lengths)[0]
+        return inside(g.emissions(ids), g, lengths)[0]
 
     def loss(self, ids: Tensor, progress: float, lengths: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         # in length order, at most LOSS_GROUP sentences at a time: a large batch (validation)
@@ -146,14 +153,13 @@ def inside(emissions: Tensor, g: Grammar, lengths: Tensor,
     return log_z, Chart(prob, scale)
 
 
-def span_marginals(model: NeuralPCFG, ids: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
+def span_marginals(g: Grammar, ids: Tensor, lengths: Tensor) -> tuple[Tensor, list[Tensor], Tensor]:
     """``(log p(x) [B], marginals, preterminal posteriors [B, n, T])``: ``marginals[w]
     [B, n-w+1]`` is the probability that the span of width ``w`` starting at ``i`` is a node."""
     n = ids.shape[1]
+    g = g.detach()
     with torch.enable_grad():
-        g = model.grammar()
-        g = Grammar(g.root.detach(), g.rules.detach(), g.words.detach())
-        emissions = g.words[:, ids].permute(1, 2, 0).clone().requires_grad_(True)
+        emissions = g.emissions(ids).clone().requires_grad_(True)
         potentials = [emissions.new_zeros(0), emissions.new_zeros(0)]
         potentials += [emissions.new_zeros(len(ids), n - w + 1).requires_grad_(True) for w in range(2, n + 1)]
         log_z, _ = inside(emissions, g, lengths, potentials)
@@ -202,6 +208,17 @@ def sample_trees(chart: Chart, g: Grammar, lengths: Tensor, samples: int,
     scale = [s.detach().double().numpy() for s in chart.scale]
     out = []
     for b, m in enumerate(lengths.tolist()):
+        splits: dict[tuple[int, int], np.ndarray] = {}  # (i, j) -> [K, S, S]: the same for every draw
+
+        def split_weights(i: int, j: int) -> np.ndarray:
+            if (i, j) not in splits:
+                ks = range(1, j - i)
+                left = np.stack([prob[k][b, i] for k in ks])  # [K, S]
+                right = np.stack([prob[j - i - k][b, i + k] for k in ks])
+                both = np.array([scale[k][b, i] + scale[j - i - k][b, i + k] for k in ks])
+                splits[i, j] = np.exp(both - both.max())[:, None, None] * left[:, :, None] * right[:, None, :]
+            return splits[i, j]
+
         draws = []
         for _ in range(samples):
             if m == 1:
@@ -214,11 +231,7 @@ def sample_trees(chart: Chart, g: Grammar, lengths: Tensor, samples: int,
                 nodes.append((i, j, a))
                 if j - i == 1:
                     continue
-                ks = range(1, j - i)
-                left = np.stack([prob[k][b, i] for k in ks])  # [K, S]
-                right = np.stack([prob[j - i - k][b, i + k] for k in ks])
-                both = np.array([scale[k][b, i] + scale[j - i - k][b, i + k] for k in ks])
-                weight = np.exp(both - both.max())[:, None, None] * left[:, :, None] * right[:, None, :] * rules[a]
+                weight = split_weights(i, j) * rules[a]
                 flat = _draw(weight.ravel(), rng)
                 k, left_symbol, right_symbol = np.unravel_index(flat, weight.shape)
                 k = int(k) + 1

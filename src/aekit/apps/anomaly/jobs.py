@@ -101,7 +101,7 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
 def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out: str | os.PathLike[str],
                  heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS,
                  chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary:
-    """Score images as a stream: decode ``chunk`` at a time (a folder by a pool of threads),
+    """Score images as a stream: decode ``chunk`` at a time (a folder in a background thread),
     score, and append the rows to a CSV (image, score, is_anomaly[, class]) that appears
     atomically at the end; memory holds a few chunks whatever the source's size. Then, for
     the ``heatmaps`` highest-scoring flagged images, a PNG of the image beside its anomaly

@@ -23,7 +23,7 @@ from ...data.adapters import TokenAdapter
 from ...data.text import Tokenizer, read_numbered_lines
 from ...errors import DataError
 from ...estimator import FittedModel, TensorGroups, check_train_rows
-from ...nn.tree import NeuralPCFG, inside, mbr_spans, sample_trees, span_marginals
+from ...nn.tree import Grammar, NeuralPCFG, inside, mbr_spans, sample_trees, span_marginals
 
 # chart cells (sentences x spans x symbol pairs) one inference block may hold: bounds memory
 # (about 4 bytes each, a few times over for the gradients that give the marginals)
@@ -156,9 +156,16 @@ class TreeAutoEncoder(FittedModel):
         ids, lengths = self.adapter_.transform(read.texts)
         return read, ids, lengths
 
-    def _posterior(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    @torch.no_grad()
+    def _grammar(self) -> Grammar:
+        """The rule probabilities, computed once per call of an inference method."""
+        return self.model_.grammar()
+
+    @staticmethod
+    def _posterior(g: Grammar, ids: torch.Tensor,
+                   lengths: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         n = max(int(lengths.max()), 1)
-        return span_marginals(self.model_, ids[:, :n], lengths)
+        return span_marginals(g, ids[:, :n], lengths)
 
     def parse(self, X: Any) -> list[dict[str, Any]]:
         """One tree per non-empty sentence of ``X``: ``{"line", "tokens", "spans"}`` with the
@@ -166,9 +173,10 @@ class TreeAutoEncoder(FittedModel):
         internal nodes (parents first; none for a one-token sentence). Skipped empty lines
         are listed in ``notices_``."""
         read, ids, lengths = self._encoded(X)
+        g = self._grammar()
         spans: list[list[tuple[int, int]]] = [[] for _ in read.tokens]
         for rows in self._blocks(ids, lengths):
-            _, marginals, _ = self._posterior(ids[rows], lengths[rows])
+            _, marginals, _ = self._posterior(g, ids[rows], lengths[rows])
             for row, tree in zip(rows.tolist(), mbr_spans(marginals, lengths[rows]), strict=True):
                 spans[row] = tree
         return [{"line": line, "tokens": tokens, "spans": [list(s) for s in tree]}
@@ -179,11 +187,11 @@ class TreeAutoEncoder(FittedModel):
         all trees (``-inf`` for one-token sentences, which a binary grammar never makes)."""
         _, ids, lengths = self._encoded(X)
         out = np.full(len(ids), -np.inf)
-        g = self.model_.grammar()
+        g = self._grammar()
         with torch.no_grad():
             for rows in self._blocks(ids, lengths):
                 n = int(lengths[rows].max())
-                log_z, _ = inside(g.words[:, ids[rows, :n]].permute(1, 2, 0), g, lengths[rows])
+                log_z, _ = inside(g.emissions(ids[rows, :n]), g, lengths[rows])
                 long = lengths[rows] > 1
                 out[rows[long].numpy()] = log_z[long].double().numpy()
         return out
@@ -195,11 +203,11 @@ class TreeAutoEncoder(FittedModel):
         _, ids, lengths = self._encoded(X)
         rng = np.random.default_rng(random_state)
         out: list[list[list[list[int]]]] = [[] for _ in range(len(ids))]
-        g = self.model_.grammar()
+        g = self._grammar()
         with torch.no_grad():
             for rows in self._blocks(ids, lengths):
                 n = int(lengths[rows].max())
-                _, chart = inside(g.words[:, ids[rows, :n]].permute(1, 2, 0), g, lengths[rows])
+                _, chart = inside(g.emissions(ids[rows, :n]), g, lengths[rows])
                 draws = sample_trees(chart, g, lengths[rows], n_samples, rng)
                 for row, trees in zip(rows.tolist(), draws, strict=True):
                     out[row] = [[[i, j] for i, j, _ in nodes if j - i > 1] for nodes in trees]
@@ -209,11 +217,11 @@ class TreeAutoEncoder(FittedModel):
         """Share of tokens that the decoder rebuilds from the code: each leaf's most likely
         preterminal under the posterior, then that preterminal's most likely token."""
         _, ids, lengths = self._encoded(X)
-        with torch.no_grad():
-            best_word = self.model_.grammar().words.argmax(-1)
+        g = self._grammar()
+        best_word = g.words.argmax(-1)
         right = total = 0
         for rows in self._blocks(ids, lengths):
-            _, _, preterminals = self._posterior(ids[rows], lengths[rows])
+            _, _, preterminals = self._posterior(g, ids[rows], lengths[rows])
             guess = best_word[preterminals.argmax(-1)]
             n = guess.shape[1]
             real = torch.arange(n) < lengths[rows].unsqueeze(1)
