@@ -123,6 +123,21 @@ def test_relative_error_catches_smooth_non_faces_that_reconstruct_well():
     assert auc["relative"] > 0.95 and auc["relative"] > auc["global"] + 0.02, auc
 
 
+def test_bfloat16_search_finds_the_float32_neighbours():
+    """The nearest references found in bfloat16 and compared again in float32 give the float32
+    search's distances (digits: near ties between shifts are the only way to differ)."""
+    from aekit.apps.anomaly import neighbours
+
+    images = torch.from_numpy(load_images("digits").images)
+    space = neighbours.to_space(images, 1, 8, 8)
+    shifted = neighbours.shifted_references(space[:1000])
+    exact = neighbours.neighbour_parts(space[1000:], shifted).sum(1)
+    fast = neighbours.neighbour_parts(space[1000:], shifted, neighbours.bfloat16_search(shifted)).sum(1)
+    relative = ((fast - exact) / exact).abs()
+    assert float(relative.mean()) < 1e-4 and float(relative.max()) < 0.02, (relative.mean(), relative.max())
+    assert float(relative.median()) < 1e-6  # most images: the very same references
+
+
 def test_local_term_is_the_cosine_distance_to_the_nearest_shifted_references(monkeypatch):
     from aekit.apps.anomaly import neighbours
 

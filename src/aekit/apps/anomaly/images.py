@@ -150,13 +150,14 @@ class ImageAnomalyDetector(ReconstructionDetector):
         return references, max(float(self._neighbour_parts(ref, references).sum(1).mean()), 1e-6)
 
     def _neighbour_parts(self, Z: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
-        """Per-feature parts of the distance of ``Z`` to ``references`` (their shifted copies
-        are made once per reference tensor and kept)."""
+        """Per-feature parts of the distance of ``Z`` to ``references`` (their shifted copies,
+        and the search's bfloat16 copy of them, are made once per reference tensor and kept)."""
         c, h, w = self._sample_shape()
         if getattr(self, "_shifted", None) is None or self._shifted[0] is not references:
             grid = references.view(len(references), c, *neighbours.space_size(h, w))
-            self._shifted = (references, neighbours.shifted_references(grid))
-        return neighbours.neighbour_parts(neighbours.to_space(Z, c, h, w), self._shifted[1])
+            shifted = neighbours.shifted_references(grid)
+            self._shifted = (references, shifted, neighbours.search_copy(shifted))
+        return neighbours.neighbour_parts(neighbours.to_space(Z, c, h, w), *self._shifted[1:])
 
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts = self._neighbour_parts(Z, self.local_centres_).mul_(self.local_weight_ / self.local_scale_)

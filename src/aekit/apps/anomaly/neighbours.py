@@ -14,10 +14,22 @@ the blur 0.979, with the shifts 0.983, where the autoencoder's terms reach 0.972
 together 0.982, and 0.9904 over the ten digits (benchmarks/anomaly_images.py).
 
 Only torch operations, so that the ONNX export can trace the score.
+
+Speed: finding the nearest references is one product of the images with every shifted
+reference (about 38 million multiply-adds per 32x32 RGB image), most of the time a score
+takes. On a CPU that multiplies bfloat16 in hardware (AVX512-BF16 or AMX) that search runs
+in bfloat16, 3.5x faster, on vectors centred on the references' mean (a product of unit
+vectors near 1 rounds to bfloat16's 8 bits 20x worse than one of the small centred
+differences). The ``RERANK`` nearest found are then compared again in float32, which keeps
+the 5 nearest and the distances to them exact, and only a near tie between two shifts of one
+reference can come out differently: on 4,096 32x32 photo crops the local term moved by
+6e-5 of itself on average and by at most 0.9%, for 0.32 ms instead of 0.70 ms per image.
 """
 from __future__ import annotations
 
+import functools
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +40,7 @@ import torch.nn.functional as F
 BLUR_PER_SIDE = 1 / 28
 MAX_SIDE = 32
 NEIGHBOURS = 5
+RERANK = 8  # references found in bfloat16 and compared again in float32 (>= NEIGHBOURS)
 SHIFTS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 # at most this many numbers in the stored references (16 MB of float32): as many training
 # images as fit, chosen at random when there are more
@@ -62,6 +75,42 @@ def to_space(Z: torch.Tensor, channels: int, height: int, width: int) -> torch.T
     return blurred if size == (height, width) else F.interpolate(blurred, size=size, mode="area")
 
 
+@functools.cache
+def fast_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (elsewhere bfloat16 is
+    emulated, and slower than float32)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    try:
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    except RuntimeError:
+        return False
+
+
+class Search(NamedTuple):
+    """The shifted references as the bfloat16 search multiplies them: ``centre [D]`` (their
+    mean), ``matrix [9 * N, D]`` (each minus the centre, in bfloat16) and ``offset [9 * N]``
+    (each one's product with the centre, in float32). ``a . r = (a - c) . (r - c) + r . c``
+    plus terms that are the same for every reference, so ranking by the first two ranks by
+    ``a . r``."""
+
+    centre: torch.Tensor
+    matrix: torch.Tensor
+    offset: torch.Tensor
+
+
+def bfloat16_search(shifted: torch.Tensor) -> Search:
+    """The ``Search`` of the shifted references ``[9, N, D]``."""
+    flat = shifted.reshape(-1, shifted.shape[-1])
+    centre = flat.mean(0)
+    return Search(centre, (flat - centre).to(torch.bfloat16), flat @ centre)
+
+
+def search_copy(shifted: torch.Tensor) -> Search | None:
+    """``bfloat16_search(shifted)`` on a CPU with fast bfloat16; ``None`` elsewhere (the
+    search then runs in float32)."""
+    return bfloat16_search(shifted) if shifted.device.type == "cpu" and fast_bfloat16() else None
+
+
 def unit_rows(x: torch.Tensor) -> torch.Tensor:
     """Rows flattened and scaled to unit length (an all-zero image stays zero)."""
     return F.normalize(x.flatten(1), dim=1, eps=1e-8)
@@ -75,23 +124,34 @@ def shifted_references(references: torch.Tensor) -> torch.Tensor:
     return torch.stack([unit_rows(padded[:, :, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]) for dy, dx in SHIFTS])
 
 
-def neighbour_parts(space: torch.Tensor, shifted: torch.Tensor) -> torch.Tensor:
+def neighbour_parts(space: torch.Tensor, shifted: torch.Tensor, search: Search | None = None) -> torch.Tensor:
     """Per-feature parts ``[N, D]`` of each image's distance, which sum to it: with unit
     vectors, ``1 - cos(a, r) = |a - r|^2 / 2``, averaged over the nearest references, each
-    under its best shift. In blocks of ``QUERY_BLOCK`` images, except under the ONNX trace
-    (a Python loop over rows would be frozen at the traced batch size)."""
+    under its best shift. ``search``: ``search_copy(shifted)``, to find the nearest in
+    bfloat16. In blocks of ``QUERY_BLOCK`` images, except under the ONNX trace (a Python
+    loop over rows would be frozen at the traced batch size; the export stays float32)."""
     if torch.jit.is_tracing():
-        return _block_parts(space, shifted)
-    return torch.cat([_block_parts(space[s:s + QUERY_BLOCK], shifted) for s in range(0, len(space), QUERY_BLOCK)])
+        return _block_parts(space, shifted, None)
+    return torch.cat([_block_parts(space[s:s + QUERY_BLOCK], shifted, search)
+                      for s in range(0, len(space), QUERY_BLOCK)])
 
 
-def _block_parts(space: torch.Tensor, shifted: torch.Tensor) -> torch.Tensor:
+def _block_parts(space: torch.Tensor, shifted: torch.Tensor, search: Search | None) -> torch.Tensor:
     n_shifts, n_refs, width = shifted.shape
     flat = shifted.reshape(n_shifts * n_refs, width)
     a = unit_rows(space)
-    best, shift = (a @ flat.T).view(-1, n_shifts, n_refs).max(1)
-    ref = best.topk(min(NEIGHBOURS, n_refs), dim=1).indices
-    nearest = flat[shift.gather(1, ref) * n_refs + ref]  # [rows, k, D]
+    k = min(NEIGHBOURS, n_refs)
+    if search is None:
+        best, shift = (a @ flat.T).view(-1, n_shifts, n_refs).max(1)
+        ref = best.topk(k, dim=1).indices
+        nearest = flat[shift.gather(1, ref) * n_refs + ref]  # [rows, k, D]
+    else:
+        similarity = ((a - search.centre).to(torch.bfloat16) @ search.matrix.T).float().add_(search.offset)
+        best, shift = similarity.view(-1, n_shifts, n_refs).max(1)
+        ref = best.topk(min(RERANK, n_refs), dim=1).indices
+        found = flat[shift.gather(1, ref) * n_refs + ref]  # [rows, RERANK, D]
+        exact = torch.bmm(found, a.unsqueeze(2)).squeeze(2)
+        nearest = found.gather(1, exact.topk(k, dim=1).indices.unsqueeze(2).expand(-1, -1, width))
     return (a.unsqueeze(1) - nearest).pow_(2).mean(1).mul_(0.5)
 
 
