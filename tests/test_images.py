@@ -129,7 +129,7 @@ def test_bfloat16_search_finds_the_float32_neighbours():
     from aekit.apps.anomaly import neighbours
 
     images = torch.from_numpy(load_images("digits").images)
-    space = neighbours.to_space(images, 1, 8, 8)
+    space = neighbours.to_space(images, 8, 8)
     shifted = neighbours.shifted_references(space[:1000])
     exact = neighbours.neighbour_parts(space[1000:], shifted).sum(1)
     fast = neighbours.neighbour_parts(space[1000:], shifted, neighbours.bfloat16_search(shifted)).sum(1)
@@ -156,7 +156,16 @@ def test_local_term_is_the_cosine_distance_to_the_nearest_shifted_references(mon
     assert float(neighbours.neighbour_parts(shifted, neighbours.shifted_references(refs)).sum()) < 1e-6
     # large images are compared at 32 pixels a side; maps come back on the pixels with the same totals
     big = torch.rand(2, 3, 64, 48)
-    assert neighbours.to_space(big, 3, 64, 48).shape == (2, 3, 32, 24)
+    assert neighbours.to_space(big, 64, 48).shape == (2, 3, 32, 24)
+    # the two matrix products are a Gaussian blur (zeros beyond the edge), then area averaging
+    sigma = 64 * neighbours.BLUR_PER_SIDE
+    radius = int(np.ceil(2 * sigma))
+    kernel = torch.exp(-torch.arange(-radius, radius + 1.0) ** 2 / (2 * sigma ** 2))
+    kernel = (kernel / kernel.sum()).repeat(3, 1, 1, 1)
+    blurred = torch.nn.functional.conv2d(big, kernel.view(3, 1, 1, -1), padding=(0, radius), groups=3)
+    blurred = torch.nn.functional.conv2d(blurred, kernel.view(3, 1, -1, 1), padding=(radius, 0), groups=3)
+    expected = torch.nn.functional.interpolate(blurred, size=(32, 24), mode="area")
+    np.testing.assert_allclose(neighbours.to_space(big, 64, 48), expected, atol=1e-5)
     part = torch.rand(2, 3 * 32 * 24)
     np.testing.assert_allclose(neighbours.to_pixels(part, 3, 64, 48).flatten(1).sum(1), part.sum(1), rtol=1e-5)
 
