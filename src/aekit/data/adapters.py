@@ -265,10 +265,7 @@ class TextAdapter(DataAdapter):
                 ids, cut = ids[:self.max_tokens], cut + 1
             rows.append(ids + [eos])
         self.notices_ = [f"{cut} of {len(lines)} sentences cut to {self.max_tokens} tokens"] if cut else []
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        ids = _padded(rows, pad)
         return ids, ids != pad
 
     def decode(self, ids: torch.Tensor) -> list[str]:
@@ -310,11 +307,7 @@ class TokenAdapter(DataAdapter):
 
     def _ids(self, lines: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         rows = [self.tokenizer.encode(line) for line in lines]
-        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
-        ids = torch.full((len(rows), max(map(len, rows), default=0)), self.tokenizer.index_[PAD], dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-        return ids, lengths
+        return _padded(rows, self.tokenizer.index_[PAD]), torch.tensor([len(r) for r in rows], dtype=torch.long)
 
     def describe(self) -> str:
         return f"lines of space-separated tokens (vocabulary {self.sample_shape[0]})"
@@ -328,6 +321,14 @@ class TokenAdapter(DataAdapter):
         adapter = cls(Tokenizer.from_dict(d.get("tokenizer")))
         adapter.sample_shape = (len(adapter.tokenizer),)
         return adapter
+
+
+def _padded(rows: list[list[int]], pad: int) -> torch.Tensor:
+    """Id rows as one int64 tensor ``[N, longest]``, padded with ``pad``."""
+    ids = torch.full((len(rows), max(map(len, rows), default=0)), pad, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+    return ids
 
 
 def _numeric_array(X: Any) -> np.ndarray:
