@@ -11,17 +11,20 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 
 from aekit import AutoEncoder
-from aekit.apps.generate import (VAEGenerator, class_histogram_entropy, copy_ratio, frechet_distance,
-                                 pca_frechet_distance)
+from aekit.apps.generate import (TokenGenerator, VAEGenerator, class_histogram_entropy, copy_ratio,
+                                 frechet_distance, pca_frechet_distance)
 from aekit.apps.generate.latent_prior import FittedLatentPrior
 from aekit.cli import main
 from aekit.data.images import load_images
 from aekit.errors import DataError, ModelFileError, NotFittedError
 from aekit.nn import GaussianBottleneck
+from aekit.nn.tokens import TokenAutoEncoder, TokenModel, TokenPrior
 
 from .conftest import rewrite_config
 
 TINY = dict(channels=(16, 32), hidden=128, epochs=150, random_state=0)
+TINY_TOKENS = dict(channels=(16,), codebook_size=16, dim=4, prior_width=32, prior_layers=1, epochs=30,
+                   prior_epochs=30, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,11 @@ def digits_split():
 @pytest.fixture(scope="module")
 def tiny_vae(digits_split):
     return VAEGenerator(**TINY).fit(digits_split[0])
+
+
+@pytest.fixture(scope="module")
+def tiny_tokens(digits_split):
+    return TokenGenerator(**TINY_TOKENS).fit(digits_split[0])
 
 
 def test_mixture_prior_with_one_standard_component_is_the_standard_prior():
@@ -199,3 +207,82 @@ def test_cli_train_sample_interpolate(tmp_path, capsys):
     assert main(["generate", "sample", "--model", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
     with pytest.raises(ModelFileError):
         VAEGenerator.load(tmp_path)
+
+
+def test_token_prior_cached_sampling_matches_the_full_forward_pass():
+    torch.manual_seed(0)
+    prior = TokenPrior(vocab_size=7, length=9, width=16, layers=2, heads=4).eval()
+    seq = prior.sample(5, torch.Generator().manual_seed(0))
+    assert seq.shape == (5, 9) and 0 <= int(seq.min()) and int(seq.max()) < 7
+    np.testing.assert_array_equal(seq, prior.sample(5, torch.Generator().manual_seed(0)))
+    # the key/value cache gives the same conditionals as the causal pass over the whole sequence:
+    # at temperature ~0 sampling is greedy, so each token is the full pass's argmax after its prefix
+    greedy = prior.sample(5, torch.Generator().manual_seed(1), temperature=1e-4)
+    with torch.no_grad():
+        np.testing.assert_array_equal(prior.logits(greedy).argmax(-1), greedy)
+        assert torch.isfinite(prior.log_prob(seq)).all() and (prior.log_prob(seq) < 0).all()
+    with pytest.raises(ValueError, match="multiple of its heads"):
+        TokenPrior(7, 9, width=18, heads=4)
+    with pytest.raises(ValueError, match="must match"):
+        TokenModel(TokenAutoEncoder(1, 8, 8, codebook_size=16, channels=(8,)), TokenPrior(15, 16))
+
+
+def test_token_generator_learns_its_tokens_and_their_prior(digits_split, tiny_tokens):
+    train, test, labels = digits_split
+    gen = tiny_tokens
+    tokens = gen.encode(test)
+    assert tokens.shape == (len(test), 4, 4) and tokens.dtype == np.int64
+    recon = gen.reconstruct(test)
+    np.testing.assert_allclose(gen.decode(tokens), recon, atol=1e-6)
+    assert ((recon - test) ** 2).mean() < 0.3 * ((test - train.mean(0)) ** 2).mean()
+    # the prior beats the trivial model of the tokens (each drawn from the training histogram)
+    counts = np.bincount(gen.encode(train).ravel(), minlength=16) + 1.0
+    unigram = -np.log(counts / counts.sum())[tokens].sum((1, 2)).mean()
+    with torch.no_grad():
+        nll = -gen.model_.prior.log_prob(torch.from_numpy(tokens).flatten(1)).mean().item()
+    assert nll < 0.85 * unigram, (nll, unigram)
+    samples = gen.sample(500, seed=0)
+    assert samples.shape == (500, 1, 8, 8) and samples.min() >= 0 and samples.max() <= 1
+    np.testing.assert_array_equal(gen.sample(5, seed=3), gen.sample(5, seed=3))
+    flat = lambda a: a.reshape(len(a), -1) * 16  # noqa: E731
+    assert class_histogram_entropy(flat(train), labels, flat(samples))[0] > 2.0  # every digit is drawn
+    assert copy_ratio(train, test, samples) > 0.7  # new images, not copies
+    strip = gen.interpolate(test[0, 0], test[1], steps=5)
+    assert strip.shape == (5, 1, 8, 8)
+    np.testing.assert_allclose(strip[[0, -1]], recon[:2], atol=1e-5)
+
+
+def test_token_generator_save_load_and_bad_inputs(tmp_path, digits_split, tiny_tokens):
+    _, test, _ = digits_split
+    loaded = TokenGenerator.load(tiny_tokens.save(tmp_path / "tokens"))
+    np.testing.assert_array_equal(loaded.sample(6, seed=2), tiny_tokens.sample(6, seed=2))
+    with pytest.raises(DataError, match=r"integers in 0..15 of shape \[N, 4, 4\]"):
+        tiny_tokens.decode(np.zeros((2, 3, 3), dtype=int))
+    with pytest.raises(DataError, match="integers in 0..15"):
+        tiny_tokens.decode(np.full((2, 4, 4), 16))
+    with pytest.raises(DataError, match="integers"):
+        tiny_tokens.decode(np.zeros((2, 4, 4)))
+    with pytest.raises(DataError, match="one image"):
+        tiny_tokens.interpolate(test[:2], test[3])
+    with pytest.raises(NotFittedError):
+        TokenGenerator().sample(3)
+    with pytest.raises(ValueError, match="reconstruction"):
+        TokenGenerator(reconstruction="l1").fit(test[:50])
+    with pytest.raises(ModelFileError):
+        VAEGenerator.load(tmp_path / "tokens")  # a token generator is not a VAE
+    rewrite_config(tmp_path / "tokens", lambda c: c["networks"]["model"]["prior"].update(length=99))
+    with pytest.raises(ModelFileError):
+        TokenGenerator.load(tmp_path / "tokens")
+
+
+def test_cli_trains_and_samples_a_token_generator(tmp_path, capsys):
+    model = tmp_path / "tokens"
+    assert main(["generate", "train", "digits", "--out", str(model), "--generator", "tokens", "--epochs", "2",
+                 "--prior-epochs", "2", "--codebook-size", "8", "--quiet"]) == 0
+    assert "VQ-VAE (8 tokens)" in capsys.readouterr().out
+    assert main(["generate", "sample", "--model", str(model), "-n", "4", "--out", str(tmp_path / "grid.png"),
+                 "--npz", str(tmp_path / "s.npz")]) == 0
+    assert np.load(tmp_path / "s.npz")["images"].shape == (4, 1, 8, 8)
+    assert main(["generate", "interpolate", "digits:0", "digits:1", "--model", str(model),
+                 "--out", str(tmp_path / "strip.png"), "--steps", "4"]) == 0
+    assert (tmp_path / "strip.png").read_bytes()[:4] == b"\x89PNG"

@@ -19,7 +19,7 @@ from aekit import AnomalyDetector, ImageAnomalyDetector, ModelFileError, OutputE
 from aekit import training as training_mod
 from aekit.apps.anomaly import load_detector
 from aekit.apps.codes import AutoEncoderClustering, BinaryHasher, VQAutoEncoder
-from aekit.apps.generate import VAEGenerator
+from aekit.apps.generate import TokenGenerator, VAEGenerator
 from aekit.apps.summarize import Summarizer
 from aekit.apps.tree import TreeAutoEncoder
 from aekit.apps.voice import VoiceConverter
@@ -35,6 +35,8 @@ KINDS = {
     "VAEAnomalyDetector": lambda: VAEAnomalyDetector(n_estimators=1, batch_size=32, **TINY),
     "ImageAnomalyDetector": lambda: ImageAnomalyDetector(n_estimators=2, channels=(4, 8), hidden=16, **TINY),
     "VAEGenerator": lambda: VAEGenerator(channels=(4, 8), hidden=16, fitted_components=2, **TINY),
+    "TokenGenerator": lambda: TokenGenerator(channels=(4,), codebook_size=4, dim=2, prior_width=8, prior_layers=1,
+                                             prior_epochs=2, batch_size=32, **TINY),
     "AutoEncoderClustering": lambda: AutoEncoderClustering(3, code_size=4, hidden=16, embedding="none", **TINY),
     "BinaryHasher": lambda: BinaryHasher(8, hidden=16, finetune_epochs=2, **TINY),
     "VQAutoEncoder": lambda: VQAutoEncoder(8, positions=2, dim=2, hidden=16, **TINY),

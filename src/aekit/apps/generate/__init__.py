@@ -7,7 +7,7 @@ from typing import Any
 
 _LAZY = {
     "VAEGenerator": ".generator", "frechet_distance": ".metrics", "pca_frechet_distance": ".metrics",
-    "class_histogram_entropy": ".metrics", "copy_ratio": ".metrics",
+    "class_histogram_entropy": ".metrics", "copy_ratio": ".metrics", "TokenGenerator": ".tokens",
 }
 __all__ = list(_LAZY)
 

@@ -7,29 +7,40 @@ from ...cliargs import application, float_in, image_size_flag, int_at_least, rep
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    verbs = application(sub, "generate", help="a VAE on images: sample new images, interpolate between two",
-                        description="The decoder as a generator: train a VAE on images, then decode prior "
-                                    "samples (new images) or the path between two images' codes.", run=run)
-    t = verbs.add_parser("train", help="train a VAE on images and save it",
-                         description="Train a VAE on images (a folder of PNG/JPEG files, an .npz array, or "
+    verbs = application(sub, "generate", help="a generator of images: sample new images, interpolate between two",
+                        description="The decoder as a generator: train a VAE (or a VQ-VAE with a transformer "
+                                    "prior over its tokens) on images, then decode prior samples (new images) "
+                                    "or the path between two images' codes.", run=run)
+    t = verbs.add_parser("train", help="train a generator on images and save it",
+                         description="Train a generator on images (a folder of PNG/JPEG files, an .npz array, or "
                                      "'digits' / 'lfw_subset') and save it as a model directory.")
     t.add_argument("data", help="image source")
     t.add_argument("--out", required=True, help="model directory to write")
     t.add_argument("--class", dest="class_name", help="with class subfolders: train on this class only")
     image_size_flag(t)
-    t.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
-    t.add_argument("--code-size", type=int_at_least(1, 4096), default=16, help="latent dimensions (default 16)")
+    t.add_argument("--generator", choices=["vae", "tokens"], default="vae",
+                   help="vae: a VAE with a Gaussian code (the default); tokens: a VQ-VAE whose code is a grid of "
+                        "codebook tokens, with a transformer prior over the grids (sharper images, slower to "
+                        "train)")
+    t.add_argument("--codebook-size", type=int_at_least(2, 65_536), default=64,
+                   help="tokens: codebook entries (default 64)")
+    t.add_argument("--prior-epochs", type=int_at_least(1, 100_000), default=10,
+                   help="tokens: epochs of the transformer prior (default 10)")
+    t.add_argument("--temperature", type=float_in(0.01, 10), default=1.0,
+                   help="tokens: sampling temperature of the prior (default 1; lower: likelier, less varied images)")
+    t.add_argument("--architecture", choices=["conv", "mlp"], default="conv", help="vae: the network")
+    t.add_argument("--code-size", type=int_at_least(1, 4096), default=16, help="vae: latent dimensions (default 16)")
     t.add_argument("--prior", choices=["fitted", "learned"], default="fitted",
-                   help="what samples are drawn from: a Gaussian mixture fit to the training images' codes after "
+                   help="vae: what samples are drawn from: a Gaussian mixture fit to the training images' codes after "
                         "training, its size chosen on held-out images (fitted, the default), or the prior "
                         "trained with the model (learned)")
     t.add_argument("--fitted-components", type=int_at_least(1, 1000),
-                   help="fix the fitted prior's size instead of choosing it")
+                   help="vae: fix the fitted prior's size instead of choosing it")
     t.add_argument("--prior-components", type=int_at_least(0, 10_000), default=50,
-                   help="Gaussians in the prior mixture trained with the model; 0 for N(0, I) (default 50)")
-    t.add_argument("--likelihood", choices=["gaussian", "bernoulli"], default="gaussian")
-    t.add_argument("--beta", type=float_in(0, 1000), default=1.0, help="KL weight (default 1)")
-    training_flags(t, epochs=300)
+                   help="vae: Gaussians in the prior mixture trained with the model; 0 for N(0, I) (default 50)")
+    t.add_argument("--likelihood", choices=["gaussian", "bernoulli"], default="gaussian", help="vae")
+    t.add_argument("--beta", type=float_in(0, 1000), default=1.0, help="vae: KL weight (default 1)")
+    training_flags(t, epochs=None, epochs_default="300 for vae, 5 for tokens")
 
     s = verbs.add_parser("sample", help="decode prior samples into a PNG grid",
                          description="Decode N prior samples into a PNG grid (and optionally an .npz array).")
@@ -55,17 +66,24 @@ def run(args: argparse.Namespace) -> int:
     from . import jobs
 
     if args.verb == "train":
-        gen = jobs.train_images(
-            args.data, args.out, class_name=args.class_name, resume=args.resume, image_size=args.image_size,
-            architecture=args.architecture, code_size=args.code_size, prior=args.prior,
-            fitted_components=args.fitted_components, prior_components=args.prior_components,
-            likelihood=args.likelihood, beta=args.beta, epochs=args.epochs, random_state=args.seed,
-            verbose=0 if args.quiet else 1)
+        common = dict(class_name=args.class_name, resume=args.resume, image_size=args.image_size,
+                      random_state=args.seed, verbose=0 if args.quiet else 1)
+        if args.epochs is not None:
+            common["epochs"] = args.epochs
+        if args.generator == "tokens":
+            gen = jobs.train_images(args.data, args.out, generator="tokens", codebook_size=args.codebook_size,
+                                    prior_epochs=args.prior_epochs, temperature=args.temperature, **common)
+            what = f"a VQ-VAE ({gen.codebook_size} tokens) and its token prior"
+        else:
+            gen = jobs.train_images(
+                args.data, args.out, architecture=args.architecture, code_size=args.code_size, prior=args.prior,
+                fitted_components=args.fitted_components, prior_components=args.prior_components,
+                likelihood=args.likelihood, beta=args.beta, **common)
+            what = f"a VAE for {len(gen.training_history_)} epochs"
+            if gen.fitted_prior_ is not None:
+                what += f"; prior: {gen.fitted_prior_.n_components} Gaussians fit to the training codes"
         spec = gen.image_spec_
-        prior = (f"; prior: {gen.fitted_prior_.n_components} Gaussians fit to the training codes"
-                 if gen.fitted_prior_ is not None else "")
-        report(f"trained a VAE on {spec.channels}x{spec.height}x{spec.width} images for "
-               f"{len(gen.training_history_)} epochs{prior}; model written to {args.out}")
+        report(f"trained {what} on {spec.channels}x{spec.height}x{spec.width} images; model written to {args.out}")
     elif args.verb == "sample":
         images = jobs.sample_grid(args.model, args.n, args.out, seed=args.seed, npz=args.npz)
         print(f"wrote {len(images)} samples to {args.out}" + (f" and {args.npz}" if args.npz else ""))

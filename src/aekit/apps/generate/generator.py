@@ -198,7 +198,7 @@ class VAEGenerator(FittedModel):
         image ``b``'s (both ends included). ``a`` and ``b`` are single images ``[H, W]`` /
         ``[C, H, W]``."""
         check_int(steps, "steps", 2, 1000)
-        za, zb = self.encode(_one_image(a)), self.encode(_one_image(b))
+        za, zb = self.encode(one_image(a)), self.encode(one_image(b))
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
         return self.decode((1 - t) * za + t * zb)
 
@@ -269,7 +269,7 @@ class VAEGenerator(FittedModel):
         self.training_history_ = []
 
 
-def _one_image(x: Any) -> np.ndarray:
+def one_image(x: Any) -> np.ndarray:
     """One image ``[H, W]``, ``[C, H, W]`` or ``[1, C, H, W]`` as a batch of one."""
     arr = np.asarray(x, dtype=np.float32)
     if arr.ndim == 2:

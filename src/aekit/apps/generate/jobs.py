@@ -10,25 +10,34 @@ import numpy as np
 from ... import plots
 from ...checks import check_image_size
 from ...data.images import conform, images_of_class, resolve_image
-from ...io import atomic_path, check_model_output, check_output_file
+from ...io import atomic_path, check_model_output, check_output_file, model_kind_at
 from .generator import VAEGenerator
+from .tokens import TokenGenerator
+
+Generator = VAEGenerator | TokenGenerator
+GENERATORS: dict[str, type[VAEGenerator] | type[TokenGenerator]] = {"vae": VAEGenerator, "tokens": TokenGenerator}
 
 
-def _generator(model: str | os.PathLike[str] | VAEGenerator) -> VAEGenerator:
-    return model if isinstance(model, VAEGenerator) else VAEGenerator.load(model)
+def _generator(model: str | os.PathLike[str] | Generator) -> Generator:
+    if isinstance(model, (VAEGenerator, TokenGenerator)):
+        return model
+    # a token generator's directory loads as one; anything else gets the VAE's checks and errors
+    return (TokenGenerator if model_kind_at(model) == TokenGenerator._kind else VAEGenerator).load(model)
 
 
-def train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, class_name: str | None = None,
-                 resume: bool = False, **params: Any) -> VAEGenerator:
-    """Train a VAE on an image source (folder, ``.npz``, bundled name) and save it; with class
-    subfolders, ``class_name`` keeps only that class."""
-    check_model_output(out, VAEGenerator._kind, inputs=[data])
+def train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, generator: str = "vae",
+                 class_name: str | None = None, resume: bool = False, **params: Any) -> Generator:
+    """Train a generator (``"vae"``: ``VAEGenerator``, ``"tokens"``: ``TokenGenerator``) on
+    an image source (folder, ``.npz``, bundled name) and save it; with class subfolders,
+    ``class_name`` keeps only that class."""
+    cls = GENERATORS[generator]
+    check_model_output(out, cls._kind, inputs=[data])
     size = check_image_size(params.get("image_size"), "--image-size")
     images = images_of_class(data, class_name, size=size)
-    return VAEGenerator(**params).fit_to(images, out, resume=resume, inputs=[data])
+    return cls(**params).fit_to(images, out, resume=resume, inputs=[data])
 
 
-def sample_grid(model: str | os.PathLike[str] | VAEGenerator, n: int, out: str | os.PathLike[str], seed: int = 0,
+def sample_grid(model: str | os.PathLike[str] | Generator, n: int, out: str | os.PathLike[str], seed: int = 0,
                 npz: str | os.PathLike[str] | None = None) -> np.ndarray:
     """``n`` samples as a PNG grid (and, optionally, as ``images`` in an ``.npz``)."""
     check_output_file(out, inputs=[model], suffixes=(".png",))
@@ -43,7 +52,7 @@ def sample_grid(model: str | os.PathLike[str] | VAEGenerator, n: int, out: str |
     return images
 
 
-def interpolation_strip(model: str | os.PathLike[str] | VAEGenerator, a: str, b: str, out: str | os.PathLike[str],
+def interpolation_strip(model: str | os.PathLike[str] | Generator, a: str, b: str, out: str | os.PathLike[str],
                         steps: int = 10) -> np.ndarray:
     """Decode ``steps`` codes on the line between images ``a`` and ``b`` (see
     ``resolve_image``); write the strip, the two inputs at its ends, as a PNG."""
