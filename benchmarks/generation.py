@@ -12,14 +12,17 @@ blocks, trained for two epochs on the training set, 98.2% test accuracy) gives:
     same for test images (1: as new as unseen real images; 0: copies).
 References in the same table: the test set (the floor), training images drawn with replacement
 (copies: a perfect distance, copy ratio 0), and a full-covariance Gaussian fit to the pixels.
-Under each VAE, its reconstructions of the test images: the decoder's ceiling, what samples
-would score if the prior were perfect.
+Generators: the VAE (``VAEGenerator``) and the VQ-VAE with a transformer prior over its token
+grids (``TokenGenerator``), each with its defaults and any ``--variants`` / ``--token-variants``.
+Under each, its reconstructions of the test images: the decoder's ceiling, what samples would
+score if the prior were perfect.
 
 digits (--protocols digits): the earlier protocol on scikit-learn's 8x8 digits, with the
 Fréchet distance in a PCA-16 space of 1,000 samples, held-out ELBO and IWAE bounds, 3 seeds
 (the distance cannot tell a generator from copies; kept for history).
 
     python benchmarks/generation.py                         # MNIST; writes docs/img/generate_mnist_*.png
+    python benchmarks/generation.py --generators tokens --token-variants "temperature=0.9"
     python benchmarks/generation.py --variants "prior='learned'" --epochs 10
     python benchmarks/generation.py --protocols digits
 """
@@ -41,7 +44,7 @@ from _mnist import DigitClassifier, load_mnist, nearest_distances  # noqa: E402
 from anomaly_images import parse_variants  # noqa: E402
 
 from aekit import plots  # noqa: E402
-from aekit.apps.generate import VAEGenerator, class_histogram_entropy, copy_ratio, frechet_distance, pca_frechet_distance  # noqa: E402
+from aekit.apps.generate import TokenGenerator, VAEGenerator, class_histogram_entropy, copy_ratio, frechet_distance, pca_frechet_distance  # noqa: E402
 from aekit.data.images import load_images  # noqa: E402
 
 N_SAMPLES = 1000
@@ -61,7 +64,7 @@ def gaussian_baseline(train: np.ndarray, test: np.ndarray, seed: int) -> tuple[n
     return samples, float(nll)
 
 
-def strips(gen: VAEGenerator, test: np.ndarray, labels: np.ndarray, pairs: list[tuple[int, int]], steps: int) -> np.ndarray:
+def strips(gen: VAEGenerator | TokenGenerator, test: np.ndarray, labels: np.ndarray, pairs: list[tuple[int, int]], steps: int) -> np.ndarray:
     rows = []
     for a, b in pairs:
         first, last = test[labels == a][0], test[labels == b][0]
@@ -72,9 +75,16 @@ def strips(gen: VAEGenerator, test: np.ndarray, labels: np.ndarray, pairs: list[
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocols", nargs="*", choices=["mnist", "digits"], default=["mnist"])
+    ap.add_argument("--generators", nargs="*", choices=["vae", "tokens"], default=["vae", "tokens"],
+                    help="MNIST: which generators to train (each with its defaults and variants)")
     ap.add_argument("--variants", nargs="*", default=[], help="VAEGenerator option sets, e.g. \"code_size=16\"")
+    ap.add_argument("--token-variants", nargs="*", default=[],
+                    help="MNIST: TokenGenerator option sets, e.g. \"codebook_size=128\"")
     ap.add_argument("--seeds", type=int, help="training seeds per generator (default: 1 on MNIST, 3 on digits)")
-    ap.add_argument("--epochs", type=int, default=MNIST_EPOCHS, help="MNIST: training epochs of each VAE")
+    ap.add_argument("--temperatures", type=float, nargs="*", default=[0.8, 0.9],
+                    help="MNIST: token generators also sample at these prior temperatures (extra rows, same weights)")
+    ap.add_argument("--epochs", type=int, default=MNIST_EPOCHS,
+                    help="MNIST: training epochs of each VAE (token generators keep their own defaults)")
     ap.add_argument("--no-figures", action="store_true", help="do not write docs/img/generate_*.png")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -113,22 +123,34 @@ def mnist(args: argparse.Namespace, seeds: int) -> None:
              *quality(x_train[rng.integers(len(x_train), size=N_LARGE)]), ""],
             ["full-cov. Gaussian on pixels, clipped",
              *quality(np.clip(gauss, 0, 1).astype(np.float32).reshape(-1, 1, 28, 28)), ""]]
-    for name, kw in parse_variants(args.variants).items():
+    runs = []
+    if "vae" in args.generators:
+        runs += [("VAE", name, VAEGenerator, {"epochs": args.epochs, **kw}) for name, kw in parse_variants(args.variants).items()]
+    if "tokens" in args.generators:
+        runs += [("tokens", name, TokenGenerator, kw) for name, kw in parse_variants(args.token_variants).items()]
+    for kind, name, cls, kw in runs:
         for seed in range(seeds):
             start = time.perf_counter()
-            gen = VAEGenerator(random_state=seed, **{"epochs": args.epochs, **kw}).fit(x_train)
+            gen = cls(random_state=seed, verbose=1, **kw).fit(x_train)
             seconds = time.perf_counter() - start
             samples = gen.sample(N_LARGE, seed=seed)
-            label = f"{name.replace('aekit', 'aekit VAE')} (seed {seed})"
+            label = f"{name.replace('aekit', f'aekit {kind}')} (seed {seed})"
             rows.append([label, *quality(samples), f"{seconds:.0f}"])
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
             # the decoder's ceiling: its reconstructions of the test images, as if the prior were perfect
             rows.append([f"{label}: reconstructions of the test images", *quality(gen.reconstruct(x_test)), ""])
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
-            if seed == 0 and not kw and not args.no_figures:
-                plots.image_grid(samples[:100], DOCS / "generate_mnist_samples.png", ncols=10)
+            for t in args.temperatures if kind == "tokens" else []:
+                rows.append([f"{label}: sampled at temperature {t}",
+                             *quality(gen.set_params(temperature=t).sample(N_LARGE, seed=seed)), ""])
+                print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+            if kind == "tokens":
+                gen.set_params(temperature=kw.get("temperature", 1.0))
+            if seed == 0 and name == "aekit (default)" and not args.no_figures:
+                prefix = "generate_mnist" if kind == "VAE" else "generate_mnist_tokens"
+                plots.image_grid(samples[:100], DOCS / f"{prefix}_samples.png", ncols=10)
                 plots.image_grid(strips(gen, x_test, y_test, [(0, 6), (1, 7), (3, 8), (4, 9), (2, 5)], 8),
-                                 DOCS / "generate_mnist_interpolation.png", ncols=10)
+                                 DOCS / f"{prefix}_interpolation.png", ncols=10)
     print(f"\n### Generation on MNIST: {N_LARGE:,} samples each against the 60,000 training images "
           f"(classifier test accuracy {accuracy:.3f})\n")
     print(table(rows, ["generator", "Fréchet distance (classifier features)", "÷ floor", "class entropy (max 2.303)",

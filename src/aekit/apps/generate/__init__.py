@@ -1,4 +1,5 @@
-"""The decoder as a generator: a VAE whose decoder turns prior samples into new images.
+"""The decoder as a generator: a VAE (or a VQ-VAE with a prior over its token grids) whose
+decoder turns prior samples into new images.
 Names are imported on first use."""
 from __future__ import annotations
 
