@@ -83,6 +83,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, help="training seeds per generator (default: 1 on MNIST, 3 on digits)")
     ap.add_argument("--temperatures", type=float, nargs="*", default=[0.8, 0.9],
                     help="MNIST: token generators also sample at these prior temperatures (extra rows, same weights)")
+    ap.add_argument("--refine-rows", type=int, nargs="*", default=[0, 1],
+                    help="MNIST: VAEs also sample with these refine_steps (extra rows, same weights; 0: unrefined)")
     ap.add_argument("--epochs", type=int, default=MNIST_EPOCHS,
                     help="MNIST: training epochs of each VAE (token generators keep their own defaults)")
     ap.add_argument("--no-figures", action="store_true", help="do not write docs/img/generate_*.png")
@@ -140,12 +142,13 @@ def mnist(args: argparse.Namespace, seeds: int) -> None:
             # the decoder's ceiling: its reconstructions of the test images, as if the prior were perfect
             rows.append([f"{label}: reconstructions of the test images", *quality(gen.reconstruct(x_test)), ""])
             print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
-            for t in args.temperatures if kind == "tokens" else []:
-                rows.append([f"{label}: sampled at temperature {t}",
-                             *quality(gen.set_params(temperature=t).sample(N_LARGE, seed=seed)), ""])
+            # the same weights sampled another way: the prior's temperature, the refiner's passes
+            key, values = ("temperature", args.temperatures) if kind == "tokens" else ("refine_steps", args.refine_rows)
+            kept = gen.get_params()[key]
+            for v in values:
+                rows.append([f"{label}: sampled with {key}={v}", *quality(gen.set_params(**{key: v}).sample(N_LARGE, seed=seed)), ""])
                 print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
-            if kind == "tokens":
-                gen.set_params(temperature=kw.get("temperature", 1.0))
+            gen.set_params(**{key: kept})
             if seed == 0 and name == "aekit (default)" and not args.no_figures:
                 prefix = "generate_mnist" if kind == "VAE" else "generate_mnist_tokens"
                 plots.image_grid(samples[:100], DOCS / f"{prefix}_samples.png", ncols=10)

@@ -65,6 +65,7 @@ class FittedModel(BaseEstimator):
     _min_rows: ClassVar[int] = MIN_TRAIN_ROWS
     _fitted_attr: ClassVar[str] = "model_"  # set last by fit: its presence means fitted
     _network_class: ClassVar[type] = AutoEncoder  # what its networks are rebuilt as (spec / from_spec)
+    _network_classes: ClassVar[dict[str, type]] = {}  # a network of another class, by name
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
@@ -217,7 +218,7 @@ class FittedModel(BaseEstimator):
             est = cls(**params)
             est._check_params()
             est.adapter_ = adapter_from_dict(config["adapter"])
-            networks = {name: load_network(spec, groups.get(name, {}), cls._network_class)
+            networks = {name: load_network(spec, groups.get(name, {}), cls._network_classes.get(name, cls._network_class))
                         for name, spec in config["networks"].items()}
             est._set_state(networks, config["state"], groups)
         except ModelFileError as exc:

@@ -15,6 +15,7 @@ from ...checks import MAX_SAMPLES, MAX_WIDTH, check_choice, check_float, check_i
 from ...data.images import ImageSpec
 from ...errors import DataError, ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
+from ...nn.tokens import TokenAutoEncoder, grid_side
 from .latent_prior import CANDIDATE_COMPONENTS, FittedLatentPrior
 
 LIKELIHOODS = {"gaussian": "gaussian_sigma", "bernoulli": "bernoulli"}
@@ -26,6 +27,14 @@ MAX_PRIOR_CODES = 30_000
 SELECTION_FRACTION = 0.2  # images held out to choose the fitted prior's size when there is no validation split
 BLOCK = 512  # images per forward pass
 BOUND_BLOCK = 4096  # (image, draw) pairs per forward pass in the likelihood bounds
+# the refiner: a VQ-VAE whose tokens are patches of about 4x4 pixels (stride-2 stages until the
+# grid's shorter side is at most REFINER_GRID), with these channels per stage
+REFINER_GRID = 8
+REFINER_CHANNELS = (32, 64, 128, 128, 128, 128)
+REFINER_DIM = 16
+REFINER_BATCH = 128
+REFINER_LR = 2e-3
+REFINER_UPDATES = 2000
 
 
 class VAEGenerator(FittedModel):
@@ -45,11 +54,22 @@ class VAEGenerator(FittedModel):
     prior trained with the model. The likelihood bounds use the same prior as ``sample``.
     Defaults were chosen on digits in benchmarks/generation.py (see BENCHMARKS.md).
 
+    The refiner sharpens what the decoder draws (``refine_steps`` > 0, the default 3): a
+    VQ-VAE (``nn.tokens.TokenAutoEncoder``, ``codebook_size`` tokens of about 4x4 pixels,
+    trained on the same images for ``refine_epochs``, by default enough epochs for
+    ``REFINER_UPDATES`` batches: 5 on MNIST) re-encodes each decoded image as a grid
+    of codebook tokens and redraws it, ``refine_steps`` times. A Gaussian decoder draws the
+    mean of what a code could be, a blur; the refiner can only draw patches of real images,
+    so the blurred strokes snap to sharp ones. Every image ``sample``, ``decode``,
+    ``reconstruct`` and ``interpolate`` return passes through it; the likelihood bounds are
+    the VAE's own. ``refine_steps=0`` trains no refiner.
+
     ``X`` is an array ``[N, H, W]`` / ``[N, C, H, W]``, an ``ImageSet``, or a source for
     ``load_images`` (a folder of PNG/JPEG, an ``.npz`` file, or ``digits`` / ``lfw_subset``).
     """
 
     _kind = "generate.VAEGenerator"
+    _network_classes: ClassVar[dict[str, type]] = {"refiner": TokenAutoEncoder}
     data: ClassVar[str] = "image"  # always images (not a parameter)
 
     def __init__(
@@ -66,6 +86,9 @@ class VAEGenerator(FittedModel):
         likelihood: str = "gaussian",
         beta: float = 1.0,
         kl_warmup: float = 0.3,
+        refine_steps: int = 3,
+        codebook_size: int = 64,
+        refine_epochs: int | None = None,
         epochs: int = 300,
         batch_size: int = 64,
         lr: float = 2e-3,
@@ -88,6 +111,9 @@ class VAEGenerator(FittedModel):
         self.likelihood = likelihood
         self.beta = beta
         self.kl_warmup = kl_warmup
+        self.refine_steps = refine_steps
+        self.codebook_size = codebook_size
+        self.refine_epochs = refine_epochs
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -113,6 +139,10 @@ class VAEGenerator(FittedModel):
         check_int(self.prior_components, "prior_components", 0, 10_000)
         check_float(self.beta, "beta", 0)
         check_image_size(self.image_size)
+        check_int(self.refine_steps, "refine_steps", 0, 20)
+        check_int(self.codebook_size, "codebook_size", 2, MAX_WIDTH)
+        if self.refine_epochs is not None:
+            check_int(self.refine_epochs, "refine_epochs", 1, 100_000)
 
     def fit(self, X: Any, y: Any = None) -> VAEGenerator:
         """Train on images ``X`` (``y`` is ignored)."""
@@ -124,6 +154,7 @@ class VAEGenerator(FittedModel):
         result = self._train(self.model_, Z[train_idx], Z[val_idx] if len(val_idx) else None,
                              seed=self.random_state, name="vae", desc="VAE")
         self.training_history_ = result.history
+        self.refiner_ = self._train_refiner(Z, train_idx, val_idx) if self.refine_steps else None
         self.fitted_prior_, self.prior_selection_ = None, {}
         if self.prior == "fitted":
             if not len(val_idx):  # hold some training images out, for choosing the prior's size only
@@ -137,6 +168,21 @@ class VAEGenerator(FittedModel):
                 self._posterior_draws(Z[val_idx], round(MAX_PRIOR_CODES * (1 - share)) or 1), components,
                 seed=self.random_state)
         return self
+
+    def _train_refiner(self, Z: torch.Tensor, train_idx: np.ndarray, val_idx: np.ndarray) -> TokenAutoEncoder:
+        c, h, w = Z.shape[1:]
+        stages = 1
+        while min(grid_side(h, stages), grid_side(w, stages)) > REFINER_GRID and stages < len(REFINER_CHANNELS):
+            stages += 1
+        refiner = TokenAutoEncoder(c, h, w, self.codebook_size, REFINER_DIM, REFINER_CHANNELS[:stages],
+                                   dead_after=max(1, len(train_idx) // REFINER_BATCH))
+        # its own schedule (TokenGenerator's defaults): a cosine to 5% of the rate, and by
+        # default a fixed number of updates, however many images there are
+        epochs = self.refine_epochs or -(-REFINER_UPDATES // max(1, len(train_idx) // REFINER_BATCH))
+        self._train(refiner, Z[train_idx], Z[val_idx] if len(val_idx) else None, seed=self.random_state,
+                    name="refiner", desc="token refiner", epochs=epochs, batch_size=REFINER_BATCH,
+                    lr=REFINER_LR, lr_decay=0.05, patience=5)
+        return refiner
 
     @torch.inference_mode()
     def _posterior_draws(self, Z: torch.Tensor, max_codes: int) -> torch.Tensor:
@@ -243,14 +289,23 @@ class VAEGenerator(FittedModel):
         return self.adapter_.spec
 
     def _decode(self, z: torch.Tensor) -> np.ndarray:
-        out = self._batched(self.model_.decode, z, BLOCK)
-        return out.clamp_(0, 1).numpy()  # a Gaussian decoder's mean can leave the pixel range
+        return self._batched(self._draw, z, BLOCK).numpy()
+
+    def _draw(self, z: torch.Tensor) -> torch.Tensor:
+        """Images from codes: the decoder's mean, then the refiner's passes."""
+        x = self.model_.decode(z).clamp_(0, 1)  # a Gaussian decoder's mean can leave the pixel range
+        for _ in range(self.refine_steps if self.refiner_ is not None else 0):
+            x = self.refiner_.reconstruct(x)
+        return x
 
     @staticmethod
     def _blocks(t: torch.Tensor, size: int = BLOCK) -> list[torch.Tensor]:
         return [t[s:s + size] for s in range(0, len(t), size)] or [t]
 
     # ------------------------------------------------------------------ persistence
+    def _networks(self) -> dict[str, Any]:
+        return {"model": self.model_, **({"refiner": self.refiner_} if self.refiner_ is not None else {})}
+
     def _state(self) -> tuple[dict[str, Any], TensorGroups]:
         state = {"training": {"epochs_run": len(self.training_history_)},
                  "prior_selection": [[k, r, score] for (k, r), score in self.prior_selection_.items()]}
@@ -259,6 +314,9 @@ class VAEGenerator(FittedModel):
 
     def _set_state(self, networks: dict[str, AutoEncoder], state: dict[str, Any], groups: TensorGroups) -> None:
         self.model_ = networks["model"]
+        self.refiner_ = networks.get("refiner")
+        if self.refine_steps and self.refiner_ is None:
+            raise ModelFileError(f"the model says refine_steps={self.refine_steps} but its weights hold no refiner")
         fitted = groups.get("fitted_prior", {})
         if self.prior == "fitted" and len(fitted) != 3:
             raise ModelFileError("the model says prior='fitted' but its weights hold no fitted prior")
