@@ -22,7 +22,7 @@ from aekit.nn.tokens import TokenAutoEncoder, TokenModel, TokenPrior
 
 from .conftest import rewrite_config
 
-TINY = dict(channels=(16, 32), hidden=128, epochs=150, random_state=0)
+TINY = dict(channels=(16, 32), hidden=128, epochs=150, refine_epochs=60, random_state=0)
 TINY_TOKENS = dict(channels=(16,), codebook_size=16, dim=4, prior_width=32, prior_layers=1, epochs=30,
                    prior_epochs=30, batch_size=32)
 
@@ -109,6 +109,29 @@ def test_sample_encode_decode_interpolate(digits_split, tiny_vae):
     np.testing.assert_allclose(strip[[0, -1]], recon[:2], atol=1e-5)
 
 
+def test_the_refiner_redraws_decoded_images_from_codebook_patches(tmp_path, digits_split, tiny_vae):
+    train, test, _ = digits_split
+    refiner = tiny_vae.refiner_
+    assert refiner is not None and refiner.grid == (4, 4)  # tokens of 2x2 pixels on 8x8 digits
+    with torch.no_grad():
+        rebuilt = refiner.reconstruct(torch.from_numpy(test)).numpy()
+    assert ((rebuilt - test) ** 2).mean() < 0.2 * ((test - train.mean(0)) ** 2).mean()
+    codes = tiny_vae.encode(test[:20])
+    refined = tiny_vae.decode(codes)
+    plain = tiny_vae.set_params(refine_steps=0).decode(codes)
+    tiny_vae.set_params(refine_steps=3)
+    with torch.no_grad():  # three passes of the refiner over the decoder's mean
+        x = torch.from_numpy(plain)
+        for _ in range(3):
+            x = refiner.reconstruct(x)
+    np.testing.assert_allclose(refined, x.numpy(), atol=1e-5)
+    assert not np.allclose(refined, plain, atol=1e-2)
+    path = tiny_vae.save(tmp_path / "vae")
+    rewrite_config(path, lambda c: c["networks"].pop("refiner"))
+    with pytest.raises(ModelFileError, match="no refiner"):
+        VAEGenerator.load(path)
+
+
 def test_likelihood_bounds_are_ordered(digits_split, tiny_vae):
     _, test, _ = digits_split
     elbo = tiny_vae.elbo(test[:100], n_samples=20)
@@ -179,8 +202,8 @@ def test_vae_fits_its_prior_to_the_training_codes(tiny_vae):
 def test_mlp_architecture_bernoulli_likelihood_and_learned_prior_train(tmp_path, digits_split):
     train, test, _ = digits_split
     gen = VAEGenerator(architecture="mlp", likelihood="bernoulli", hidden=64, epochs=5, prior_components=0,
-                       prior="learned").fit(train)
-    assert gen.fitted_prior_ is None and gen.sample(3).shape == (3, 1, 8, 8)
+                       prior="learned", refine_steps=0).fit(train)
+    assert gen.fitted_prior_ is None and gen.refiner_ is None and gen.sample(3).shape == (3, 1, 8, 8)
     np.testing.assert_array_equal(VAEGenerator.load(gen.save(tmp_path / "m")).sample(3), gen.sample(3))
     # a config that asks for a prior the weights do not hold
     rewrite_config(tmp_path / "m", lambda c: c["params"].update(prior="fitted"))

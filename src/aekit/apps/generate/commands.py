@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "codebook tokens, with a transformer prior over the grids (sharper images, slower to "
                         "train)")
     t.add_argument("--codebook-size", type=int_at_least(2, 65_536), default=64,
-                   help="tokens: codebook entries (default 64)")
+                   help="the token grids' codebook entries, of the refiner (vae) or the model (tokens) (default 64)")
     t.add_argument("--prior-epochs", type=int_at_least(1, 100_000), default=10,
                    help="tokens: epochs of the transformer prior (default 10)")
     t.add_argument("--temperature", type=float_in(0.01, 10), default=1.0,
@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="vae: Gaussians in the prior mixture trained with the model; 0 for N(0, I) (default 50)")
     t.add_argument("--likelihood", choices=["gaussian", "bernoulli"], default="gaussian", help="vae")
     t.add_argument("--beta", type=float_in(0, 1000), default=1.0, help="vae: KL weight (default 1)")
+    t.add_argument("--refine-steps", type=int_at_least(0, 20), default=3,
+                   help="vae: passes of the token refiner, a VQ-VAE that redraws each decoded image from codebook "
+                        "patches (sharper images; default 3, 0: no refiner)")
     training_flags(t, epochs=None, epochs_default="300 for vae, 5 for tokens")
 
     s = verbs.add_parser("sample", help="decode prior samples into a PNG grid",
@@ -78,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
             gen = jobs.train_images(
                 args.data, args.out, architecture=args.architecture, code_size=args.code_size, prior=args.prior,
                 fitted_components=args.fitted_components, prior_components=args.prior_components,
-                likelihood=args.likelihood, beta=args.beta, **common)
+                likelihood=args.likelihood, beta=args.beta, refine_steps=args.refine_steps,
+                codebook_size=args.codebook_size, **common)
             what = f"a VAE for {len(gen.training_history_)} epochs"
             if gen.fitted_prior_ is not None:
                 what += f"; prior: {gen.fitted_prior_.n_components} Gaussians fit to the training codes"

@@ -35,6 +35,7 @@ REFINER_DIM = 16
 REFINER_BATCH = 128
 REFINER_LR = 2e-3
 REFINER_UPDATES = 2000
+REFINER_MAX_EPOCHS = 300  # a few hundred images: fewer updates rather than an epoch (and checkpoint) per batch
 
 
 class VAEGenerator(FittedModel):
@@ -57,7 +58,7 @@ class VAEGenerator(FittedModel):
     The refiner sharpens what the decoder draws (``refine_steps`` > 0, the default 3): a
     VQ-VAE (``nn.tokens.TokenAutoEncoder``, ``codebook_size`` tokens of about 4x4 pixels,
     trained on the same images for ``refine_epochs``, by default enough epochs for
-    ``REFINER_UPDATES`` batches: 5 on MNIST) re-encodes each decoded image as a grid
+    ``REFINER_UPDATES`` batches, at most ``REFINER_MAX_EPOCHS``: 5 on MNIST) re-encodes each decoded image as a grid
     of codebook tokens and redraws it, ``refine_steps`` times. A Gaussian decoder draws the
     mean of what a code could be, a blur; the refiner can only draw patches of real images,
     so the blurred strokes snap to sharp ones. Every image ``sample``, ``decode``,
@@ -178,7 +179,7 @@ class VAEGenerator(FittedModel):
                                    dead_after=max(1, len(train_idx) // REFINER_BATCH))
         # its own schedule (TokenGenerator's defaults): a cosine to 5% of the rate, and by
         # default a fixed number of updates, however many images there are
-        epochs = self.refine_epochs or -(-REFINER_UPDATES // max(1, len(train_idx) // REFINER_BATCH))
+        epochs = self.refine_epochs or min(REFINER_MAX_EPOCHS, -(-REFINER_UPDATES // max(1, len(train_idx) // REFINER_BATCH)))
         self._train(refiner, Z[train_idx], Z[val_idx] if len(val_idx) else None, seed=self.random_state,
                     name="refiner", desc="token refiner", epochs=epochs, batch_size=REFINER_BATCH,
                     lr=REFINER_LR, lr_decay=0.05, patience=5)
