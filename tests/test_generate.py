@@ -22,7 +22,7 @@ from aekit.nn.tokens import TokenAutoEncoder, TokenModel, TokenPrior
 
 from .conftest import rewrite_config
 
-TINY = dict(channels=(16, 32), hidden=128, epochs=150, refine_epochs=60, random_state=0)
+TINY = dict(channels=(16, 32), hidden=128, epochs=150, random_state=0)
 TINY_TOKENS = dict(channels=(16,), codebook_size=16, dim=4, prior_width=32, prior_layers=1, epochs=30,
                    prior_epochs=30, batch_size=32)
 
