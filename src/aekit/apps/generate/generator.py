@@ -56,10 +56,10 @@ class VAEGenerator(FittedModel):
     Defaults were chosen on digits in benchmarks/generation.py (see BENCHMARKS.md).
 
     The refiner sharpens what the decoder draws (``refine_steps`` > 0, the default 3): a
-    VQ-VAE (``nn.tokens.TokenAutoEncoder``, ``codebook_size`` tokens of about 4x4 pixels,
-    trained on the same images for ``refine_epochs``, by default enough epochs for
-    ``REFINER_UPDATES`` batches, at most ``REFINER_MAX_EPOCHS``: 5 on MNIST) re-encodes each decoded image as a grid
-    of codebook tokens and redraws it, ``refine_steps`` times. A Gaussian decoder draws the
+    VQ-VAE (``nn.tokens.TokenAutoEncoder``, ``codebook_size`` tokens of about 4x4 pixels)
+    trained on the same images re-encodes each decoded image as a grid of codebook tokens and
+    redraws it, ``refine_steps`` times. It trains for ``refine_epochs``, by default enough for
+    ``REFINER_UPDATES`` batches (at most ``REFINER_MAX_EPOCHS`` epochs; 5 on MNIST). A Gaussian decoder draws the
     mean of what a code could be, a blur; the refiner can only draw patches of real images,
     so the blurred strokes snap to sharp ones. Every image ``sample``, ``decode``,
     ``reconstruct`` and ``interpolate`` return passes through it; the likelihood bounds are
