@@ -26,7 +26,9 @@ class TokenGenerator(FittedModel):
     ``len(channels)`` stride-2 stages, so a 28x28 image is a 7x7 grid, ``codebook_size``
     vectors of ``dim`` numbers, loss ``reconstruction``) for ``epochs``, then the prior over
     the training images' grids, read row by row, for ``prior_epochs``. ``temperature`` < 1
-    samples the prior's likelier tokens (cleaner images, less variety).
+    samples the prior's likelier tokens (on MNIST that collapsed the samples onto a few
+    digits; see BENCHMARKS.md). ``VAEGenerator``'s default, a VAE whose images pass through a
+    VQ-VAE like this one, did better on MNIST within a CPU budget.
 
     ``X`` is an array ``[N, H, W]`` / ``[N, C, H, W]``, an ``ImageSet``, or a source for
     ``load_images`` (a folder of PNG/JPEG, an ``.npz`` file, or ``digits`` / ``lfw_subset``).
