@@ -29,6 +29,13 @@ def _halve(n: int) -> int:
     return (n + 1) // 2  # a 3x3 stride-2 convolution with padding 1
 
 
+def grid_side(side: int, stages: int) -> int:
+    """Cells along an image side of ``side`` pixels after ``stages`` stride-2 stages."""
+    for _ in range(stages):
+        side = _halve(side)
+    return side
+
+
 class ConvEncoder(nn.Module):
     """``[N, C, H, W] -> [N, out_features]``: stride-2 conv stages, then a linear map."""
 
@@ -64,9 +71,7 @@ class ConvDecoder(nn.Module):
         channels = _check_shape(out_channels, height, width, in_features, channels)
         self.config = dict(in_features=in_features, out_channels=out_channels, height=height, width=width,
                            channels=list(channels), activation=activation, batch_norm=batch_norm)
-        h0, w0 = height, width
-        for _ in channels:
-            h0, w0 = _halve(h0), _halve(w0)
+        h0, w0 = grid_side(height, len(channels)), grid_side(width, len(channels))
         self.start = (channels[0], h0, w0)
         self.head = nn.Sequential(nn.Linear(in_features, channels[0] * h0 * w0), make_activation(activation))
         stages = [*channels, out_channels]

@@ -21,17 +21,11 @@ from torch import Tensor, nn
 
 from ..checks import MAX_IMAGE_SIDE, MAX_WIDTH, check_choice, check_float, check_int, check_sizes
 from ..errors import ParameterError
+from .conv import grid_side
 from .discrete import VectorQuantizer
 
 RECONSTRUCTIONS = ("bce", "mse")
 MAX_TOKENS = 4096  # grid cells a prior may model
-
-
-def grid_side(side: int, stages: int) -> int:
-    """Cells along an image side of ``side`` pixels after ``stages`` stride-2 stages."""
-    for _ in range(stages):
-        side = (side + 1) // 2  # a 3x3 stride-2 convolution with padding 1
-    return side
 
 
 class TokenAutoEncoder(nn.Module):

@@ -15,7 +15,8 @@ from ...checks import MAX_SAMPLES, MAX_WIDTH, check_choice, check_float, check_i
 from ...data.images import ImageSpec
 from ...errors import DataError, ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
-from ...nn.tokens import TokenAutoEncoder, grid_side
+from ...nn.conv import grid_side
+from ...nn.tokens import TokenAutoEncoder
 from .latent_prior import CANDIDATE_COMPONENTS, FittedLatentPrior
 
 LIKELIHOODS = {"gaussian": "gaussian_sigma", "bernoulli": "bernoulli"}
