@@ -148,8 +148,12 @@ class SummaryAutoEncoder(nn.Module):
         self.r_encoder = _Encoder(embed_size, hidden)
         self.r_rnn = nn.GRU(embed_size, hidden, batch_first=True)
         self.r_attention = _Attention(hidden, embed_size)
-        # D (prior_hidden 0: none, as in a trained model; the prior is only needed to train)
+        # D (prior_hidden 0: none, as in a reconstruction-only model): trained first, it
+        # then guides G's training and the search for a readable summary
         self.prior = LanguageModel(vocab_size, embed_size, prior_hidden) if prior_hidden else None
+        # each word's log-probability among the training tokens (set by ``set_unigram``): the
+        # search scores how well a word follows, not how common it is
+        self.register_buffer("unigram", torch.zeros(vocab_size))
         # training settings, not saved: the estimator sets them before training
         self.temperature, self.prior_weight, self.lead_weight = 0.5, 1.0, 1.0
 
@@ -165,8 +169,13 @@ class SummaryAutoEncoder(nn.Module):
         return cls(**spec)
 
     def drop_prior(self) -> None:
-        """Forget the prior once training is over (summaries and R do not use it)."""
+        """Forget the prior (a reconstruction-only model never trains it)."""
         self.prior, self.config["prior_hidden"] = None, 0
+
+    def set_unigram(self, ids: Tensor, mask: Tensor) -> None:
+        """Word log-probabilities from the tokens of ``ids`` (add-one smoothed)."""
+        counts = torch.bincount(ids[mask], minlength=self.unigram.numel()).float() + 1
+        self.unigram.copy_(torch.log(counts / counts.sum()))
 
     # ------------------------------------------------------------------ G
     def summary_lengths(self, mask: Tensor, length: int) -> Tensor:

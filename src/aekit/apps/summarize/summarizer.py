@@ -119,6 +119,7 @@ class Summarizer(FittedModel):
                                  epochs=self.prior_epochs)
             history["prior"] = result.history
             model.prior.requires_grad_(False)
+        model.set_unigram(ids[train_idx], mask[train_idx])
         model.set_training(temperature=self.temperature, prior_weight=self.prior_weight, lead_weight=self.lead_weight)
         lengths = model.summary_lengths(mask, self.summary_words)
 
@@ -128,7 +129,8 @@ class Summarizer(FittedModel):
         result = self._train(model, rows(train_idx), rows(val_idx), seed=self.random_state, name="model",
                              desc="summarizer G+R")
         history["model"] = result.history
-        model.drop_prior()  # a training aid: summaries and R do without it (and the model is smaller)
+        if not self.prior_weight:
+            model.drop_prior()  # never trained: such a model's summaries go without a fluency term
         self.training_history_ = history
         self.model_ = model
         return self
