@@ -12,7 +12,11 @@ Columns:
 - perplexity of the summaries under a GRU language model trained on the ``fluency``
   sentences (lower reads more like real sentences); references beside them;
 - reconstruction: R's token accuracy rebuilding the held-out inputs given the true words
-  before each, from G's summary or from the first N words.
+  before each, from aekit's summary or from the first N words.
+
+Systems: ``aekit full`` is the model as shipped (``decode="search"``: D's fluency, the lead,
+R's reconstruction); two ablations of the same weights: the search without D's fluency
+term, and G writing greedily (the compressor alone).
 
     python benchmarks/summarize.py                                  # the bundled model
     python benchmarks/summarize.py --baseline-model /tmp/recon_only # + a reconstruction-only row
@@ -98,10 +102,13 @@ def main() -> None:
     args = parser.parse_args()
     set_threads()
 
-    full = Summarizer.load(args.model) if args.model else default_model()
-    free = Summarizer.load(args.model) if args.model else default_model()
-    free.word_order = "model"  # G's own words and order, not only the input's
-    systems = {"aekit full": full, "aekit full, word_order=model": free}
+    def variant(**params: object) -> Summarizer:
+        return (Summarizer.load(args.model) if args.model else default_model()).set_params(**params)
+
+    full = variant()
+    systems = {"aekit full": full,
+               "aekit full, search without D (fluency_weight=0)": variant(fluency_weight=0),
+               "aekit full, G writing (decode=greedy)": variant(decode="greedy")}
     if args.baseline_model:
         systems = {"aekit reconstruction only": Summarizer.load(args.baseline_model), **systems}
     sets = gum_pairs()
@@ -113,7 +120,7 @@ def main() -> None:
     header = ["set", "system", "words", "ROUGE-1", "ROUGE-2", "ROUGE-L", "perplexity"]
     rows, outputs = [], {}
     for name, (inputs, refs) in sets.items():
-        summaries = {label: m.summarize(inputs) for label, m in systems.items()}
+        summaries = {label: m.summarize(inputs, progress=True) for label, m in systems.items()}
         lengths = [len(full.adapter_.tokenizer.tokens(s)) for s in summaries["aekit full"]]
         candidates = {"first-N": first_words(inputs, lengths), **summaries}
         outputs[name] = candidates
@@ -125,15 +132,22 @@ def main() -> None:
                      f"{perplexity(lm, full, refs):.0f}"])
     print(table(rows, header))
 
+    name = "GUM news+interview"
+    print(f"\n{name} in halves: the search's costs were chosen on lines 0, 2, 4, ... (A); B is the rest")
+    inputs, refs = sets[name]
+    halves = [[label] + [f"{v:.2f}" for half in (0, 1) for v in rouge(preds[half::2], refs[half::2])[0::2]]
+              for label, preds in outputs[name].items()]
+    print(table(halves, ["system", "A ROUGE-1", "A ROUGE-L", "B ROUGE-1", "B ROUGE-L"]))
+
     held = split["held_out"]
     print(f"\nWikipedia held-out inputs ({len(held)} sentences, never trained on):")
     rows = []
-    g_summaries = full.summarize(held)
+    g_summaries = full.summarize(held, progress=True)
     lengths = [len(full.adapter_.tokenizer.tokens(s)) for s in g_summaries]
     lead = first_words(held, lengths)
     rows.append(["first-N", f"{perplexity(lm, full, lead):.0f}", f"{100 * full.reconstruction_accuracy(held, lead):.1f}"])
     for label, m in systems.items():
-        mine = g_summaries if m is full else m.summarize(held)
+        mine = g_summaries if m is full else m.summarize(held, progress=True)
         rows.append([label, f"{perplexity(lm, full, mine):.0f}", f"{100 * m.reconstruction_accuracy(held):.1f}"])
     rows.append([f"{len(unseen_real)} real short sentences the judge did not see", f"{perplexity(lm, full, unseen_real):.0f}",
                  ""])

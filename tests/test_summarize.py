@@ -8,7 +8,7 @@ import torch
 from aekit.apps.summarize import Summarizer, default_model, first_words
 from aekit.cli import main
 from aekit.data.text import split
-from aekit.errors import DataError
+from aekit.errors import DataError, ParameterError
 from aekit.nn.text import LanguageModel, SummaryAutoEncoder
 
 # a small news-like corpus: the tests check behaviour, the benchmark checks quality
@@ -67,6 +67,26 @@ def test_tiny_networks_have_the_right_shapes():
         assert set(row[:n].tolist()) <= set(source[source > 3].tolist())
 
 
+def test_search_keeps_allowed_words_in_order_and_its_costs_steer_it():
+    torch.manual_seed(0)
+    net = SummaryAutoEncoder(40, 8, 16, 12).eval()
+    ids = torch.tensor([[4, 9, 5, 30, 6, 7, 31, 8, 3]])
+    mask = ids != 0
+    allowed = (ids != 3)[0]
+    allowed[2] = False  # e.g. punctuation
+    for beam in (1, 4):
+        kept = net.search(ids, mask, 4, allowed, beam=beam)
+        assert len(kept) == 4 and kept == sorted(set(kept)) and all(allowed[kept])
+    # leaving a word out costs a lot and nothing else counts: the sentence's first allowed words
+    assert net.search(ids, mask, 4, allowed, skip_cost=100, fluency_weight=0, rebuild_weight=0) == [0, 1, 3, 4]
+    # free to skip, with a prior that only ever expects word 8 then 30: the search follows it
+    net.unigram.zero_()
+    net.prior.step = lambda words, state=None: (torch.full((len(words), 40), -50.0).index_fill_(
+        1, torch.tensor([30 if w == 8 else 8 for w in words.tolist()]), 0.0), torch.zeros(1, len(words), 12))
+    assert net.search(ids, mask, 1, allowed, skip_cost=0.1, rebuild_weight=0) == [7]
+    assert net.search(ids, mask, 9, allowed) == allowed.nonzero().squeeze(1).tolist()  # too few: all of them
+
+
 def test_language_model_learns_its_sentences():
     torch.manual_seed(0)
     lm = LanguageModel(12, 8, 16)
@@ -93,10 +113,11 @@ def test_summaries_are_short_and_copy_the_inputs_spelling(fitted):
     inputs = sentences(6, 2) + ["Zorblax in Paris rescue two journalists after heavy flooding."]
     out = fitted.summarize(inputs)
     assert len(out) == len(inputs)
-    for summary in out:
+    for line, summary in zip(inputs, out, strict=True):
         words = fitted.adapter_.tokenizer.tokens(summary)
         assert 1 <= len(words) <= 5
-        assert len(set(words)) == len(words)
+        source = iter(fitted.adapter_.tokenizer.tokens(line))
+        assert all(w in source for w in words)  # words of the input, in its order
     # an unknown name copied from the input keeps its spelling instead of <unk>
     assert "<unk>" not in " ".join(out)
     assert fitted.summarize(["Police in Paris."], length=2)[0].count(" ") <= 1
@@ -113,8 +134,21 @@ def test_save_load_gives_the_same_summaries(fitted, tmp_path):
     loaded = Summarizer.load(tmp_path / "m")
     assert loaded.summarize(inputs) == fitted.summarize(inputs)
     assert loaded.get_params() == fitted.get_params()
-    assert loaded.model_.prior is None  # a training aid, not saved
+    assert loaded.model_.prior is not None  # D guides the search
     assert loaded.reconstruction_accuracy(inputs) == fitted.reconstruction_accuracy(inputs)
+    loaded.set_params(decode="greedy")  # G writing alone: still words of the input, in order
+    greedy = loaded.summarize(inputs)
+    assert len(greedy) == len(inputs) and all(greedy)
+    loaded.set_params(decode="best")
+    with pytest.raises(ParameterError, match="decode"):
+        loaded.summarize(inputs)
+
+
+def test_a_reconstruction_only_model_searches_without_a_prior():
+    model = Summarizer(**{**TINY, "epochs": 1}, prior_weight=0).fit(sentences(64, 5))
+    assert model.model_.prior is None
+    out = model.summarize(sentences(3, 6))
+    assert len(out) == 3 and all(1 <= len(s.split()) <= 5 for s in out)
 
 
 def test_first_words_baseline():

@@ -83,6 +83,12 @@ class LanguageModel(nn.Module):
         rows), starting from ``<s>``: what the prior says of a written summary."""
         return self.log_probs(self.shifted(words @ self.embed.weight))
 
+    def step(self, words: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Next-word log-probabilities ``[N, V]`` after ``words [N]``, from the GRU ``state``
+        (None: a sentence's start), and the new state."""
+        h, state = self.rnn(self.embed(words).unsqueeze(1), state)
+        return torch.log_softmax(self.out(h[:, 0]) @ self.embed.weight.T, -1), state
+
     def loss(self, ids: Tensor, progress: float = 1.0, mask: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         nll = self.token_nll(ids).sum() / (ids != PAD_ID).sum().clamp(min=1)
         return nll, {"nll": nll.detach()}
@@ -246,6 +252,63 @@ class SummaryAutoEncoder(nn.Module):
             prev = y @ self.embed.weight if sample and targets is None else self.embed(y.argmax(-1))
         smask = torch.arange(steps, device=ids.device).unsqueeze(0) < lengths.unsqueeze(1)
         return torch.stack(words, 1), torch.stack(probs, 1), smask
+
+    @torch.no_grad()
+    def search(self, ids: Tensor, mask: Tensor, length: int, allowed: Tensor, *, beam: int = 5,
+               skip_cost: float = 3.0, fluency_weight: float = 1.0, rebuild_weight: float = 1.0) -> list[int]:
+        """The positions, in order, of an extractive summary of one sentence ``ids [1, S]``
+        (``mask [1, S]``) keeping ``length`` of the ``allowed [S]`` positions (all of them if
+        fewer), found by beam search over what it scores:
+
+        - ``fluency_weight`` x D's log-probability of each kept word after the kept words
+          before it, less the word's unigram log-probability (SLOR, Kann et al. 2018): how
+          well a word follows, not how common it is (raw log-probabilities drop every name);
+        - minus ``skip_cost`` per allowed word left out before a kept one: news puts what a
+          headline needs first, so leaving a word out must buy fluency;
+        - the final beam is reranked by minus ``rebuild_weight`` x R's mean negative
+          log-likelihood of the sentence given the summary: how much of it the code keeps.
+        """
+        src, n = ids[0], int(allowed.sum())
+        length = min(length, n)
+        if length == 0:
+            return []
+        here = torch.arange(len(src), device=ids.device)
+        kept_before = torch.cat([allowed.new_zeros(1, dtype=torch.float), allowed.float().cumsum(0)])
+        left_from = allowed.float().flip(0).cumsum(0).flip(0)  # allowed positions at or after each
+        last = torch.full((1,), -1, device=ids.device)
+        scores = torch.zeros(1, device=ids.device)
+        chosen = torch.zeros(1, 0, dtype=torch.long, device=ids.device)
+        state = None
+        if self.prior is not None:
+            logp, state = self.prior.step(torch.full((1,), BOS_ID, device=ids.device))
+        for t in range(length):
+            step = scores.unsqueeze(1) - skip_cost * (kept_before[:-1].unsqueeze(0) - kept_before[last + 1].unsqueeze(1))
+            if self.prior is not None and fluency_weight:
+                step = step + fluency_weight * (logp[:, src] - self.unigram[src])
+            valid = allowed & (here.unsqueeze(0) > last.unsqueeze(1)) & (left_from >= length - t)
+            step = step.masked_fill(~valid, float("-inf"))
+            flat = step.flatten()
+            picked, seen = [], set()
+            for k in flat.topk(min(2 * beam, int(torch.isfinite(flat).sum()))).indices.tolist():
+                row, at = divmod(k, len(src))
+                words = tuple(src[chosen[row]].tolist()) + (int(src[at]),)  # one path per word sequence
+                if words not in seen:
+                    seen.add(words)
+                    picked.append((row, at))
+                if len(picked) == beam:
+                    break
+            rows = torch.tensor([r for r, _ in picked], device=ids.device)
+            last = torch.tensor([a for _, a in picked], device=ids.device)
+            scores = flat[rows * len(src) + last]
+            chosen = torch.cat([chosen[rows], last.unsqueeze(1)], 1)
+            if self.prior is not None:
+                logp, state = self.prior.step(src[last], state[:, rows])
+        if rebuild_weight and len(chosen) > 1:
+            words = F.one_hot(src[chosen], self.embed.num_embeddings).float()
+            smask = torch.ones(chosen.shape, dtype=torch.bool, device=ids.device)
+            nll = self.reconstruction_nll(words, smask, ids.expand(len(chosen), -1), mask.expand(len(chosen), -1))
+            scores = scores - rebuild_weight * nll.sum(1) / mask.sum()
+        return chosen[int(scores.argmax())].tolist()
 
     # ------------------------------------------------------------------ R
     def _r_decode(self, words: Tensor, smask: Tensor, ids: Tensor) -> tuple[Tensor, Tensor, Tensor]:

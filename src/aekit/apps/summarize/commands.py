@@ -12,7 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = application(sub, "summarize", help="one short readable summary per sentence, learned without summaries",
                         description="A sentence autoencoder whose code is a short sentence: a compressor writes it, "
                                     "a reconstructor rebuilds the input from it, and a language-model prior keeps "
-                                    "it readable.", run=run)
+                                    "it readable. 'run' searches, for each sentence, for the words of it (in its "
+                                    "order) that read well, keep its start, and let the reconstructor rebuild it.",
+                        run=run)
     t = verbs.add_parser("train", help="train on a text file of sentences (no summaries needed)",
                          description="Train on DATA, a UTF-8 text file with one sentence per line.")
     t.add_argument("data")
@@ -28,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--out", required=True, help="text file to write (.txt, never the input)")
     r.add_argument("--words", type=int_at_least(1, MAX_WORDS),
                    help="summary length in tokens (default: the model's, 10)")
+    r.add_argument("--decode", choices=("search", "greedy"),
+                   help="search (the default): beam search for the summary the language model reads best, that "
+                        "keeps the sentence's start and lets the reconstructor rebuild it; greedy: the compressor "
+                        "writes it word by word (faster, less readable)")
     r.add_argument("--model", help="model directory from 'aekit summarize train' (default: the bundled model, "
                                    "trained on Wikipedia current-events sentences)")
 
@@ -42,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"notice: {line}")
         report(f"trained on {model.adapter_.describe()}; model written to {args.out}")
     else:
-        out, notices = jobs.summarize_file(args.input, args.out, args.model, length=args.words)
+        out, notices = jobs.summarize_file(args.input, args.out, args.model, length=args.words, decode=args.decode)
         for line in notices:
             print(f"notice: {line}")
         print(f"wrote {out}")

@@ -19,11 +19,14 @@ def train_file(data: PathLike, out: PathLike, *, prior: PathLike | None = None, 
 
 
 def summarize_file(data: PathLike, out: PathLike, model: PathLike | None = None, *,
-                   length: int | None = None) -> tuple[Path, list[str]]:
+                   length: int | None = None, decode: str | None = None) -> tuple[Path, list[str]]:
     """Write one summary per line of ``data`` to the text file ``out`` (with ``model``, or the
-    bundled default; ``length`` words each, default the model's); the notices are returned."""
+    bundled default; ``length`` words each, default the model's; ``decode`` "search" or
+    "greedy", default the model's); the notices are returned."""
     out = check_output_file(out, inputs=[data], suffixes=(".txt",))
     summarizer = Summarizer.load(model) if model is not None else default_model()
-    summaries = summarizer.summarize(data, length)
+    if decode is not None:
+        summarizer.set_params(decode=decode)
+    summaries = summarizer.summarize(data, length, progress=True)
     atomic_write_text(out, "".join(s + "\n" for s in summaries))
     return out, summarizer.notices_

@@ -10,8 +10,11 @@
    made from the input itself) keeps G close to the sentence's first words, where news puts
    what a headline needs.
 
-``summarize`` writes each summary greedily (no word twice); a word copied from the input
-keeps the input's spelling (case, and words outside the vocabulary).
+``summarize`` (``decode="search"``, the default) searches for each summary: words of the
+sentence, in its order, that read well to D, keep the sentence's start unless leaving a word
+out reads better, and let R rebuild the sentence (``SummaryAutoEncoder.search``). With
+``decode="greedy"`` G writes it, the most probable word at each step. A word copied from the
+input keeps the input's spelling (case, and words outside the vocabulary).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from ...checks import check_choice, check_float, check_int
 from ...data.adapters import TextAdapter
@@ -37,7 +41,9 @@ class Summarizer(FittedModel):
     strings); ``prior`` optional extra real sentences for the language-model prior (read
     like ``X``; never used as inputs). ``summarize(X)``: one summary per sentence.
     ``prior_weight=0`` trains with reconstruction only (and skips the prior);
-    ``lead_weight`` weighs the copy prior. The vocabulary keeps the
+    ``lead_weight`` weighs the copy prior. ``decode``, ``beam_size``, ``skip_cost``,
+    ``fluency_weight`` and ``rebuild_weight`` set how a summary is found (module
+    docstring); ``word_order`` only matters to ``decode="greedy"``. The vocabulary keeps the
     ``vocab_size`` most frequent words seen at least ``min_count`` times; G and R generate
     the ``output_vocab`` most frequent and copy any other.
     """
@@ -47,7 +53,8 @@ class Summarizer(FittedModel):
 
     def __init__(self, *, summary_words: int = 10, embed_size: int = 128, hidden: int = 256,
                  prior_hidden: int = 256, vocab_size: int = 8000, output_vocab: int = 2000, min_count: int = 2, max_tokens: int = 64,
-                 word_order: str = "input", prior_weight: float = 0.3, lead_weight: float = 0.5, temperature: float = 0.5,
+                 decode: str = "search", beam_size: int = 5, skip_cost: float = 3.0, fluency_weight: float = 1.0,
+                 rebuild_weight: float = 1.0, word_order: str = "input", prior_weight: float = 0.3, lead_weight: float = 0.5, temperature: float = 0.5,
                  prior_epochs: int = 5, epochs: int = 20, batch_size: int = 128, lr: float = 1e-3,
                  lr_decay: float = 0.1, patience: int = 5, validation_fraction: float = 0.1,
                  random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
@@ -60,6 +67,11 @@ class Summarizer(FittedModel):
         self.output_vocab = output_vocab
         self.min_count = min_count
         self.max_tokens = max_tokens
+        self.decode = decode
+        self.beam_size = beam_size
+        self.skip_cost = skip_cost
+        self.fluency_weight = fluency_weight
+        self.rebuild_weight = rebuild_weight
         self.word_order = word_order
         self.prior_weight = prior_weight
         self.lead_weight = lead_weight
@@ -88,6 +100,10 @@ class Summarizer(FittedModel):
         check_int(self.prior_epochs, "prior_epochs", 1, 10_000)
         check_int(self.patience, "patience", 1)
         check_float(self.lr_decay, "lr_decay", 0, 1)
+        check_choice(self.decode, "decode", ("search", "greedy"))
+        check_int(self.beam_size, "beam_size", 1, 1000)
+        for name in ("skip_cost", "fluency_weight", "rebuild_weight"):
+            check_float(getattr(self, name), name, 0, 1000)
         check_choice(self.word_order, "word_order", ("input", "model"))
         check_float(self.prior_weight, "prior_weight", 0, 1000)
         check_float(self.lead_weight, "lead_weight", 0, 1000)
@@ -138,14 +154,30 @@ class Summarizer(FittedModel):
     # ------------------------------------------------------------------ inference
     def _encoded(self, X: Any) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         self._check_fitted()
+        self._check_params()  # set_params may have changed how summaries are found
         lines = self.adapter_.sentences(X)
         ids, mask = self.adapter_.transform(lines)
         self.notices_ = list(self.adapter_.notices_)
         return lines, ids, mask
 
-    def _write(self, ids: torch.Tensor, mask: torch.Tensor, length: int | None) -> list[list[int]]:
+    def _write(self, ids: torch.Tensor, mask: torch.Tensor, length: int | None,
+               progress: bool = False) -> list[list[int]]:
+        """Each sentence's summary: token ids, or with ``decode="search"`` the positions of
+        the sentence's tokens it keeps."""
         lengths = self.model_.summary_lengths(mask, self.summary_words if length is None else length)
         never = self._never_written()
+        if self.decode == "search":
+            out = []
+            # None: a bar only on a terminal, never in logs
+            for row, row_mask, n in tqdm(zip(ids, mask, lengths.tolist(), strict=True), total=len(ids),
+                                         desc="summarizing", unit="line", leave=False,
+                                         disable=None if progress else True):
+                x, m = _trim(row.unsqueeze(0), row_mask.unsqueeze(0))
+                allowed = (m & (x != EOS_ID) & ~never[x])[0]
+                out.append(self.model_.search(x, m, n, allowed, beam=self.beam_size, skip_cost=self.skip_cost,
+                                              fluency_weight=self.fluency_weight,
+                                              rebuild_weight=self.rebuild_weight))
+            return out
         out: list[list[int]] = []
         for s in range(0, len(ids), BLOCK):
             words, _, _ = self.model_.write(*_trim(ids[s:s + BLOCK], mask[s:s + BLOCK]), lengths[s:s + BLOCK],
@@ -163,22 +195,29 @@ class Summarizer(FittedModel):
         return never
 
     @torch.inference_mode()
-    def summarize(self, X: Any, length: int | None = None) -> list[str]:
-        """One summary per sentence of ``X`` (``length`` words, default ``summary_words``).
-        Lines cut to ``max_tokens`` are listed in ``notices_``."""
+    def summarize(self, X: Any, length: int | None = None, progress: bool = False) -> list[str]:
+        """One summary per sentence of ``X`` (``length`` words, default ``summary_words``;
+        ``progress``: a progress bar on a terminal). Lines cut to ``max_tokens`` are listed
+        in ``notices_``."""
         lines, ids, mask = self._encoded(X)
-        return [self._surface(line, summary) for line, summary in zip(lines, self._write(ids, mask, length),
-                                                                     strict=True)]
+        written = self._write(ids, mask, length, progress)
+        if self.decode == "search":
+            return [join(self._source_words(line)[0][at] for at in kept) for line, kept in zip(lines, written, strict=True)]
+        return [self._surface(line, summary) for line, summary in zip(lines, written, strict=True)]
+
+    def _source_words(self, line: str) -> tuple[list[str], list[str]]:
+        """``line``'s tokens as written there (case, words outside the vocabulary) and as the
+        model reads them (case-folded), at most ``max_tokens``."""
+        folded = self.adapter_.tokenizer.tokens(line)[:self.max_tokens]
+        cased = split(normalize(line))[:self.max_tokens]
+        return (cased if len(cased) == len(folded) else folded), folded  # folding may change the tokens
 
     def _surface(self, line: str, summary: list[int]) -> str:
         """Summary ids as text. A word copied from ``line`` is written as it is there (case,
         words outside the vocabulary); with ``word_order="input"`` the copied words keep the
         input's order and words G made up are left out."""
         tok = self.adapter_.tokenizer
-        folded = tok.tokens(line)[:self.max_tokens]
-        cased = split(normalize(line))[:self.max_tokens]
-        if len(cased) != len(folded):  # case folding changed the tokens: keep the folded ones
-            cased = folded
+        cased, folded = self._source_words(line)
         source_ids = [tok.index_.get(t, tok.index_[UNK]) for t in folded]
         placed: list[tuple[float, str]] = []
         for k, i in enumerate(summary):
@@ -198,6 +237,8 @@ class Summarizer(FittedModel):
         lines, ids, mask = self._encoded(X)
         if summaries is None:
             summary_ids = self._write(ids, mask, None)
+            if self.decode == "search":  # positions to ids
+                summary_ids = [ids[i, kept].tolist() or [PAD_ID] for i, kept in enumerate(summary_ids)]
         else:
             if len(summaries) != len(lines):
                 raise ValueError(f"got {len(summaries)} summaries for {len(lines)} sentences")
