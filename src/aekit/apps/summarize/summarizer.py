@@ -160,7 +160,7 @@ class Summarizer(FittedModel):
         self.notices_ = list(self.adapter_.notices_)
         return lines, ids, mask
 
-    def _write(self, ids: torch.Tensor, mask: torch.Tensor, length: int | None,
+    def _write(self, lines: list[str], ids: torch.Tensor, mask: torch.Tensor, length: int | None,
                progress: bool = False) -> list[list[int]]:
         """Each sentence's summary: token ids, or with ``decode="search"`` the positions of
         the sentence's tokens it keeps."""
@@ -169,11 +169,14 @@ class Summarizer(FittedModel):
         if self.decode == "search":
             out = []
             # None: a bar only on a terminal, never in logs
-            for row, row_mask, n in tqdm(zip(ids, mask, lengths.tolist(), strict=True), total=len(ids),
-                                         desc="summarizing", unit="line", leave=False,
-                                         disable=None if progress else True):
+            for line, row, row_mask, n in tqdm(zip(lines, ids, mask, lengths.tolist(), strict=True),
+                                               total=len(ids), desc="summarizing", unit="line", leave=False,
+                                               disable=None if progress else True):
                 x, m = _trim(row.unsqueeze(0), row_mask.unsqueeze(0))
-                allowed = (m & (x != EOS_ID) & ~never[x])[0]
+                allowed = (m & ~never[x])[0]
+                # an unknown token (<unk>, so not in ``never``) may be a rare symbol
+                allowed[:x.shape[1] - 1] &= torch.tensor([any(c.isalnum() for c in t)
+                                                          for t in self._source_words(line)[1]])
                 out.append(self.model_.search(x, m, n, allowed, beam=self.beam_size, skip_cost=self.skip_cost,
                                               fluency_weight=self.fluency_weight,
                                               rebuild_weight=self.rebuild_weight))
@@ -200,7 +203,7 @@ class Summarizer(FittedModel):
         ``progress``: a progress bar on a terminal). Lines cut to ``max_tokens`` are listed
         in ``notices_``."""
         lines, ids, mask = self._encoded(X)
-        written = self._write(ids, mask, length, progress)
+        written = self._write(lines, ids, mask, length, progress)
         if self.decode == "search":
             return [join(self._source_words(line)[0][at] for at in kept) for line, kept in zip(lines, written, strict=True)]
         return [self._surface(line, summary) for line, summary in zip(lines, written, strict=True)]
@@ -236,7 +239,7 @@ class Summarizer(FittedModel):
         words before each and a summary: G's, or ``summaries`` (e.g. the first words)."""
         lines, ids, mask = self._encoded(X)
         if summaries is None:
-            summary_ids = self._write(ids, mask, None)
+            summary_ids = self._write(lines, ids, mask, None)
             if self.decode == "search":  # positions to ids
                 summary_ids = [ids[i, kept].tolist() or [PAD_ID] for i, kept in enumerate(summary_ids)]
         else:
