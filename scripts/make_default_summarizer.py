@@ -1,6 +1,6 @@
 """Train the bundled default summarizer (``aekit summarize run`` without ``--model``).
 
-    python scripts/make_default_summarizer.py                   # about 30 minutes on 2 CPU cores
+    python scripts/make_default_summarizer.py                   # about 22 minutes on 2 CPU cores
     python scripts/make_default_summarizer.py --prior-weight 0 --out /tmp/recon_only
                                                                 # the benchmark's reconstruction-only row
 
