@@ -21,6 +21,7 @@ term, and G writing greedily (the compressor alone).
     python benchmarks/summarize.py                                  # the bundled model
     python benchmarks/summarize.py --baseline-model /tmp/recon_only # + a reconstruction-only row
     python benchmarks/summarize.py --refs pairs.tsv                 # + any input<TAB>reference file
+    python benchmarks/summarize.py --lengths 8 9 10                 # + aekit against first-N per length
 """
 from __future__ import annotations
 
@@ -98,6 +99,9 @@ def main() -> None:
     parser.add_argument("--model", help="model directory (default: the bundled model)")
     parser.add_argument("--baseline-model", help="a reconstruction-only model (prior_weight 0) for its row")
     parser.add_argument("--refs", help="extra paired file: input<TAB>reference per line")
+    parser.add_argument("--lengths", type=int, nargs="*", default=[],
+                        help="also compare aekit with first-N at these summary lengths on both halves of GUM "
+                             "news+interview (how the default length was chosen: on half A)")
     parser.add_argument("--examples", type=int, default=10, help="examples to print (GUM news+interview)")
     args = parser.parse_args()
     set_threads()
@@ -110,7 +114,9 @@ def main() -> None:
                "aekit full, search without D (fluency_weight=0)": variant(fluency_weight=0),
                "aekit full, G writing (decode=greedy)": variant(decode="greedy")}
     if args.baseline_model:
-        systems = {"aekit reconstruction only": Summarizer.load(args.baseline_model), **systems}
+        # its summaries as long as the full model's, so the rows differ only in D
+        baseline = Summarizer.load(args.baseline_model).set_params(summary_words=full.summary_words)
+        systems = {"aekit reconstruction only": baseline, **systems}
     sets = gum_pairs()
     if args.refs:
         sets[Path(args.refs).name] = user_pairs(args.refs)
@@ -138,6 +144,15 @@ def main() -> None:
     halves = [[label] + [f"{v:.2f}" for half in (0, 1) for v in rouge(preds[half::2], refs[half::2])[0::2]]
               for label, preds in outputs[name].items()]
     print(table(halves, ["system", "A ROUGE-1", "A ROUGE-L", "B ROUGE-1", "B ROUGE-L"]))
+    if args.lengths:
+        by_length = []
+        for n in args.lengths:
+            preds = full.summarize(inputs, length=n)
+            lead = first_words(inputs, [len(full.adapter_.tokenizer.tokens(p)) for p in preds])
+            by_length.append([str(n)] + [f"{v:.2f}" for half in (0, 1) for p in (preds, lead)
+                                         for v in rouge(p[half::2], refs[half::2])[0::2]])
+        print(table(by_length, ["length", *(f"{h} {who} {m}" for h in "AB" for who in ("aekit", "first-N")
+                                            for m in ("R-1", "R-L"))]))
 
     held = split["held_out"]
     print(f"\nWikipedia held-out inputs ({len(held)} sentences, never trained on):")

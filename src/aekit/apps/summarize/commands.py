@@ -21,15 +21,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", required=True, help="model directory to write")
     t.add_argument("--prior", help="text file of real short sentences (e.g. headlines) for the language-model "
                                    "prior, never used as inputs (default: the training sentences alone)")
-    t.add_argument("--words", type=int_at_least(1, MAX_WORDS), default=10,
-                   help="summary length in tokens (default 10; 'run --words' can change it later)")
+    t.add_argument("--words", type=int_at_least(1, MAX_WORDS), default=9,
+                   help="summary length in tokens (default 9; 'run --words' can change it later)")
     training_flags(t, epochs=20)
     r = verbs.add_parser("run", help="summarize every line of a text file",
                          description="Write one summary per line of INPUT to OUT.")
     r.add_argument("input")
     r.add_argument("--out", required=True, help="text file to write (.txt, never the input)")
     r.add_argument("--words", type=int_at_least(1, MAX_WORDS),
-                   help="summary length in tokens (default: the model's, 10)")
+                   help="summary length in tokens (default: the model's, 9)")
     r.add_argument("--decode", choices=("search", "greedy"),
                    help="search (the default): beam search for the summary the language model reads best, that "
                         "keeps the sentence's start and lets the reconstructor rebuild it; greedy: the compressor "

@@ -51,7 +51,7 @@ class Summarizer(FittedModel):
     _kind = "summarize.Summarizer"
     _network_class = SummaryAutoEncoder
 
-    def __init__(self, *, summary_words: int = 10, embed_size: int = 128, hidden: int = 256,
+    def __init__(self, *, summary_words: int = 9, embed_size: int = 128, hidden: int = 256,
                  prior_hidden: int = 256, vocab_size: int = 8000, output_vocab: int = 2000, min_count: int = 2, max_tokens: int = 64,
                  decode: str = "search", beam_size: int = 5, skip_cost: float = 3.0, fluency_weight: float = 1.0,
                  rebuild_weight: float = 1.0, word_order: str = "input", prior_weight: float = 0.3, lead_weight: float = 0.5, temperature: float = 0.5,
