@@ -165,7 +165,6 @@ class Summarizer(FittedModel):
         """Each sentence's summary: token ids, or with ``decode="search"`` the positions of
         the sentence's tokens it keeps."""
         lengths = self.model_.summary_lengths(mask, self.summary_words if length is None else length)
-        never = self._never_written()
         if self.decode == "search":
             out = []
             # None: a bar only on a terminal, never in logs
@@ -173,14 +172,15 @@ class Summarizer(FittedModel):
                                                total=len(ids), desc="summarizing", unit="line", leave=False,
                                                disable=None if progress else True):
                 x, m = _trim(row.unsqueeze(0), row_mask.unsqueeze(0))
-                allowed = (m & ~never[x])[0]
-                # an unknown token (<unk>, so not in ``never``) may be a rare symbol
-                allowed[:x.shape[1] - 1] &= torch.tensor([any(c.isalnum() for c in t)
-                                                          for t in self._source_words(line)[1]])
+                # the sentence's words, judged by their text: an unknown token (<unk>) may be a
+                # rare symbol; </s> (the last position) is never kept
+                allowed = torch.zeros(x.shape[1], dtype=torch.bool)
+                allowed[:-1] = torch.tensor([_is_word(t) for t in self._source_words(line)[1]])
                 out.append(self.model_.search(x, m, n, allowed, beam=self.beam_size, skip_cost=self.skip_cost,
                                               fluency_weight=self.fluency_weight,
                                               rebuild_weight=self.rebuild_weight))
             return out
+        never = self._never_written()
         out: list[list[int]] = []
         for s in range(0, len(ids), BLOCK):
             words, _, _ = self.model_.write(*_trim(ids[s:s + BLOCK], mask[s:s + BLOCK]), lengths[s:s + BLOCK],
@@ -189,11 +189,10 @@ class Summarizer(FittedModel):
         return out
 
     def _never_written(self) -> torch.Tensor:
-        """``[V]`` mask of what a summary never holds: the special tokens, and tokens with no
-        letter or digit (a summary's few words are not spent on punctuation; headlines have
-        almost none)."""
+        """``[V]`` mask of what a summary never holds: the special tokens, and tokens that
+        are not words (``_is_word``)."""
         words = self.adapter_.tokenizer.vocabulary_
-        never = torch.tensor([not any(c.isalnum() for c in w) for w in words])
+        never = torch.tensor([not _is_word(w) for w in words])
         never[[PAD_ID, BOS_ID, EOS_ID]] = True
         return never
 
@@ -227,7 +226,7 @@ class Summarizer(FittedModel):
             if i in source_ids:
                 at = source_ids.index(i)
                 source_ids[at] = -1  # a second <unk> copies the next unknown word
-                if any(c.isalnum() for c in cased[at]):  # an unknown "word" may be a rare symbol
+                if _is_word(cased[at]):  # an unknown "word" may be a rare symbol
                     placed.append((at if self.word_order == "input" else k, cased[at]))
             elif self.word_order == "model" and i not in (PAD_ID, BOS_ID, EOS_ID):  # a special: nothing was left
                 placed.append((k, tok.vocabulary_[i]))
@@ -266,6 +265,12 @@ class Summarizer(FittedModel):
     def _set_state(self, networks: dict[str, Any], state: dict[str, Any], groups: TensorGroups) -> None:
         self.model_ = networks["model"]
         self.training_history_, self.notices_ = {}, []
+
+
+def _is_word(token: str) -> bool:
+    """A token with a letter or digit: a summary's few words are not spent on punctuation or
+    symbols (headlines have almost none)."""
+    return any(c.isalnum() for c in token)
 
 
 def _trim(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
