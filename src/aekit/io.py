@@ -172,16 +172,77 @@ def check_output_file(path: str | os.PathLike[str], *, inputs: Iterable[str | os
             raise OutputError(f"{option} {path} is also an input; write the output elsewhere")
     if path.parent.exists() and not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: {path.parent} is a file, not a folder")
+    check_writable(path, option)
     return path
 
 
-def check_output_dir(path: str | os.PathLike[str], *, option: str = "--report-dir") -> Path:
-    """A folder for outputs (reports, heat maps): it may exist, but must not be a file."""
+def check_writable(path: str | os.PathLike[str], option: str = "--out") -> None:
+    """Refuse an output whose folder (or, if it does not exist yet, the nearest folder above
+    it) cannot be written: said before any work, not after it. A hidden file is made and
+    removed there, since permission bits do not tell (root, read-only mounts, sysfs)."""
+    folder = Path(path).absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return  # a file in the way: the callers' own checks name it
+    probe = folder / f".aekit-probe.{os.getpid()}.{os.urandom(4).hex()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError as exc:
+        raise OutputError(f"cannot write {option} {path}: {_output_error(folder, exc).args[0].split(': ', 1)[1]} "
+                          f"in {folder}") from None
+    probe.unlink(missing_ok=True)
+
+
+OUTPUT_MARKER = ".aekit-output"  # in a folder of outputs aekit made: {"format": ..., "kind": ...}
+OUTPUT_FORMAT = "aekit-output"
+
+
+def output_kind_at(path: str | os.PathLike[str]) -> str | None:
+    """The kind of outputs aekit wrote into the folder ``path`` (its marker), or None."""
+    try:
+        marker = json.loads((Path(path) / OUTPUT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker.get("kind") if isinstance(marker, dict) and marker.get("format") == OUTPUT_FORMAT else None
+
+
+def check_output_dir(path: str | os.PathLike[str], kind: str, *, inputs: Iterable[str | os.PathLike[str]] = (),
+                     option: str = "--report-dir") -> Path:
+    """A folder that aekit fills with several outputs (a report, heat maps, the demo): it must
+    be new, empty, or aekit's own earlier output of the same ``kind`` (its marker says so),
+    never a user's folder, the current folder, or a folder holding an input. Call it
+    before any work; ``claim_output_dir`` then makes the folder and marks it."""
     path = Path(path)
     if path.is_symlink() and not path.exists():
         raise OutputError(f"{option} {path} is a dangling symbolic link")
     if path.exists() and not path.is_dir():
         raise OutputError(f"{option} {path} is a file, not a folder")
+    resolved = path.resolve()
+    for source in inputs:
+        if Path(source).exists() and _same_or_inside(Path(source).resolve(), resolved):
+            raise OutputError(f"{option} {path} holds the input {source}; write the output elsewhere")
+    if path.is_dir() and any(path.iterdir()):
+        if _same_or_inside(Path.cwd().resolve(), resolved):
+            raise OutputError(f"{option} {path} is the current folder (or holds it); give a new folder")
+        found = output_kind_at(path)
+        if found is None:
+            raise OutputError(f"{option} {path} is a folder that aekit did not make; its files will not be "
+                              "replaced: give a new or empty folder")
+        if found != kind:
+            raise OutputError(f"{option} {path} holds aekit's {found!r} output; it will not be replaced by "
+                              f"{kind!r} output")
+    check_writable(path / "x", option)
+    return path
+
+
+def claim_output_dir(path: str | os.PathLike[str], kind: str) -> Path:
+    """Make the output folder ``path`` (checked by ``check_output_dir``) and mark it as
+    aekit's ``kind`` output, so a later run may replace what is in it and nothing else."""
+    path = Path(path)
+    _writable_parent(path)
+    if output_kind_at(path) != kind:
+        atomic_write_text(path / OUTPUT_MARKER, json.dumps({"format": OUTPUT_FORMAT, "kind": kind}))
     return path
 
 
@@ -219,6 +280,7 @@ def check_model_output(path: str | os.PathLike[str], kind: str, *, inputs: Itera
             raise OutputError(f"{option} {path} holds a {found!r} model; it will not be replaced by a {kind!r} model")
     if path.parent.exists() and not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: {path.parent} is a file, not a folder")
+    check_writable(path, option)
     return path
 
 

@@ -19,11 +19,11 @@ from typing import Any
 import pandas as pd
 
 from ...errors import DataError, OutputError
-from ...io import atomic_dir, atomic_path, check_output_file, read_model_files
+from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
 from .jobs import ScoreSummary, score_frame
 
-PARQUET_MARKER = "_aekit_scores"  # marks a Parquet folder aekit wrote, the only kind it replaces
+PARQUET_KIND = "anomaly scores (Parquet)"  # the marker of a Parquet folder aekit wrote, the only kind it replaces
 _LOADED: dict[str, Any] = {}  # per worker process: the detector of the model last seen
 
 
@@ -114,7 +114,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
             with (atomic_dir(out, recheck=lambda: _check_parquet_output(out, data)) if parquet
                   else atomic_path(out)) as tmp:
                 if parquet:
-                    (tmp / PARQUET_MARKER).touch()  # what lets a later run replace this folder
+                    claim_output_dir(tmp, PARQUET_KIND)  # what lets a later run replace this folder
                     write = result.to_parquet(str(tmp), write_index=False, compute=False, schema="infer")
                 else:
                     write = result.to_csv(str(tmp), single_file=True, index=False, compute=False)
@@ -133,8 +133,7 @@ def _check_parquet_output(out: Path, data: str) -> None:
     """A Parquet output folder may replace only an earlier aekit output, never the input."""
     if Path(data).exists() and Path(data).resolve() == out.resolve():
         raise OutputError(f"--out {out} is also an input; write the output elsewhere")
-    if out.exists() and not (out.is_dir() and (out / PARQUET_MARKER).exists()):
-        raise OutputError(f"--out {out} exists and is not an earlier aekit scoring output; it will not be replaced")
+    check_output_dir(out, PARQUET_KIND, inputs=[data], option="--out")
 
 
 def spark_scorer(model: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,

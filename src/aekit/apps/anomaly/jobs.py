@@ -16,12 +16,12 @@ from ...checks import check_image_size, check_int
 from ...data import iter_table, read_table, split_columns
 from ...data.images import ImageSet, image_chunks, images_of_class, is_image_source
 from ...errors import DataError
-from ...io import atomic_path, check_model_output, check_output_dir, check_output_file
+from ...io import atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir
 from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
-from .report import Metrics, binary_labels, evaluate, top_features, write_report
+from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
 from .vae import VAEAnomalyDetector
 
 CHUNK_ROWS = 100_000
@@ -29,6 +29,8 @@ TOP_ANOMALIES = 15
 IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
 HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
 OVERVIEW = "_overview.png"  # in the heat-map folder: the top anomalies' panels in one grid
+HEATMAP_KIND = "anomaly heat maps"  # the markers of the folders these jobs fill (see io.check_output_dir)
+DEMO_KIND = "anomaly demo"
 
 
 def _detector(model: str | os.PathLike[str] | ReconstructionDetector) -> ReconstructionDetector:
@@ -107,10 +109,11 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
     the ``heatmaps`` highest-scoring flagged images, a PNG of the image beside its anomaly
     map, and one overview grid of them."""
     out = Path(out)
+    # checked before any work; with --heatmaps 0 nothing is written there
     heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
-                                option="--heatmap-dir")
+                                HEATMAP_KIND, inputs=[data], option="--heatmap-dir") if heatmaps else None
     count, chunks = image_chunks(data, det.image_spec_, chunk)
-    summary = ScoreSummary(heatmap_dir=str(heat_dir))
+    summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None)
     top = _TopImages(heatmaps)
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh, \
             tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
@@ -128,6 +131,8 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
     # maps only for the images drawn: the per-pixel pass costs more than the score alone
     maps = det.anomaly_map(top.images) if len(top.scores) else []
     panels = []
+    if heat_dir is not None and len(top.scores):
+        claim_output_dir(heat_dir, HEATMAP_KIND)
     for name, score, image, heat in zip(top.names, top.scores, top.images, maps, strict=True):
         panels.append(plots.heatmap_panel(image, heat, f"{name}: {score:.3g}"))
         plots.write_png(panels[-1], heat_dir / f"{name.replace('/', '__').rsplit('.', 1)[0]}.png")
@@ -233,7 +238,7 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
                  chunksize: int = CHUNK_ROWS, verbose: int = 1) -> Analysis:
     """Score a table (streaming), compute metrics when labels are named, and write the report:
     scores histogram with the threshold, ROC curve, contributions of the top anomalies."""
-    check_output_dir(report_dir)
+    check_output_dir(report_dir, REPORT_KIND, inputs=[data, model] if isinstance(model, (str, os.PathLike)) else [data])
     det = _detector(model)
     if _on_images(det):
         raise DataError("eval and report work on tables; score images with 'aekit anomaly score'")
@@ -264,7 +269,7 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, ver
     tests on the remaining benign rows plus every malignant one."""
     from ...data import load_breast_cancer_frame
 
-    out = check_output_dir(out_dir, option="--out")
+    out = check_output_dir(out_dir, DEMO_KIND, option="--out")
     df = load_breast_cancer_frame()
     benign = np.flatnonzero(df["diagnosis"].to_numpy() == "benign")
     rng = np.random.default_rng(seed)
@@ -273,8 +278,8 @@ def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, ver
     features = df.drop(columns="diagnosis")
     det = AnomalyDetector(threshold="fpr:0.05", random_state=seed, verbose=verbose)
     det.fit(features.iloc[train_idx])
+    claim_output_dir(out, DEMO_KIND)
     det.save(out / "model")
-    out.mkdir(parents=True, exist_ok=True)
     test_path = out / "test.csv"
     with atomic_path(test_path) as tmp:
         test.to_csv(tmp, index=False)

@@ -13,7 +13,9 @@ from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_s
 
 from ... import plots
 from ...errors import DataError
-from ...io import atomic_write_text
+from ...io import atomic_write_text, claim_output_dir
+
+REPORT_KIND = "anomaly report"  # the marker of a report folder: a later report may replace it
 
 
 @dataclass
@@ -79,8 +81,7 @@ def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold:
                  histories: list[list[dict[str, float]]] | None = None, metrics: Metrics | None = None) -> list[Path]:
     """Write the PNGs (scores histogram, ROC if labelled, contributions, training curves) and
     ``metrics.json``. Returns the written paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_output_dir(out_dir, REPORT_KIND)
     paths = [plots.score_histogram(scores, threshold, out / "scores_histogram.png", y)]
     if y is not None:
         paths.append(plots.roc_curve_plot(y, scores, out / "roc_curve.png"))
