@@ -52,9 +52,11 @@ def checkpoint_dir_for(model_dir: str | os.PathLike[str]) -> str:
     return f"{os.fspath(model_dir).rstrip('/')}.ckpt"
 
 
-def check_train_rows(n: int, minimum: int = MIN_TRAIN_ROWS) -> None:
+def check_train_rows(n: int, minimum: int = MIN_TRAIN_ROWS, what: str = "rows", why: str = "") -> None:
+    """Refuse a training set of fewer than ``minimum`` samples; ``what`` names them and
+    ``why`` says what was left out, so the message points at the real cause."""
     if n < minimum:
-        raise DataError(f"need at least {minimum} rows to train, got {n}")
+        raise DataError(f"need at least {minimum} {what} to train, got {n}{f' ({why})' if why else ''}")
 
 
 class FittedModel(BaseEstimator):

@@ -23,11 +23,10 @@ from ...data.adapters import TokenAdapter
 from ...data.text import Tokenizer, read_numbered_lines
 from ...errors import DataError
 from ...estimator import FittedModel, TensorGroups, check_train_rows
-from ...nn.tree import Grammar, NeuralPCFG, inside, mbr_spans, sample_trees, span_marginals
+from ...nn.tree import Grammar, NeuralPCFG, inside, inside_bytes, mbr_spans, sample_trees, span_marginals
 
-# chart cells (sentences x spans x symbol pairs) one inference block may hold: bounds memory
-# (about 4 bytes each, a few times over for the gradients that give the marginals)
-CELLS_PER_BLOCK = 1 << 26
+BLOCK_BYTES = 512 << 20  # the estimated memory of one inference block of sentences
+SENTENCE_BYTES = 2 << 30  # a sentence whose pass alone needs more is not parsed (the pass grows as n^3)
 
 
 @dataclass
@@ -123,7 +122,10 @@ class TreeAutoEncoder(FittedModel):
             self.notices_.append(f"left {short} sentences of one token out of training (they have no tree)")
         if long:
             self.notices_.append(f"left {long} sentences of more than {self.max_train_tokens} tokens out of training")
-        check_train_rows(len(kept), self._min_rows)
+        check_train_rows(len(kept), self._min_rows, f"sentences of 2 to {self.max_train_tokens} tokens",
+                         "; ".join(f"{n} {what}" for n, what in ((short, "of one token"),
+                                                                  (long, f"of more than {self.max_train_tokens}"))
+                                   if n))
         self.adapter_ = TokenAdapter(Tokenizer(self.vocab_size, self.min_count, lowercase=False, spaces=True))
         ids, lens = self.adapter_.fit_transform(kept)
         train_idx, val_idx = (torch.as_tensor(i) for i in self._split(len(kept)))
@@ -137,17 +139,43 @@ class TreeAutoEncoder(FittedModel):
         return self
 
     # ------------------------------------------------------------------ inference
-    def _blocks(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
-        """Row indices in length order, cut into blocks whose charts fit ``CELLS_PER_BLOCK``."""
+    def max_parse_tokens(self) -> int:
+        """The longest sentence this grammar parses within ``SENTENCE_BYTES`` of memory."""
         symbols = self.nonterminals + self.preterminals
-        blocks, block = [], []
+        n = 2
+        while inside_bytes(n + 1, symbols) <= SENTENCE_BYTES:
+            n += 1
+        return n
+
+    def _blocks(self, ids: torch.Tensor, lengths: torch.Tensor) -> tuple[list[torch.Tensor], list[int]]:
+        """Row indices in length order, cut into blocks whose passes fit ``BLOCK_BYTES``, and
+        the rows too long to parse at all (their pass alone needs over ``SENTENCE_BYTES``):
+        the memory is known before anything is allocated."""
+        symbols = self.nonterminals + self.preterminals
+        blocks, block, too_long = [], [], []
         for row in torch.argsort(lengths, stable=True).tolist():  # the last row is the longest so far
-            cells = max(int(lengths[row]) ** 2 // 2, 1) * symbols * symbols
-            if block and (len(block) + 1) * cells > CELLS_PER_BLOCK:
+            need = inside_bytes(int(lengths[row]), symbols)
+            if need > SENTENCE_BYTES:
+                too_long.append(row)
+                continue
+            if block and (len(block) + 1) * need > BLOCK_BYTES:
                 blocks.append(torch.tensor(block))
                 block = []
             block.append(row)
-        return blocks + ([torch.tensor(block)] if block else [])
+        return blocks + ([torch.tensor(block)] if block else []), sorted(too_long)
+
+    def _too_long(self, read: Sentences, rows: list[int]) -> str:
+        lines = ", ".join(str(read.lines[r]) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+        return (f"{len(rows)} sentence{'s' * (len(rows) != 1)} of more than {self.max_parse_tokens()} tokens "
+                f"(line{'s' * (len(rows) != 1)} {lines}): parsing one would need over "
+                f"{SENTENCE_BYTES >> 30} GiB, growing with the cube of its length")
+
+    def _parseable_blocks(self, read: Sentences, ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """``_blocks`` for the methods that need every sentence: a too-long one is a ``DataError``."""
+        blocks, too_long = self._blocks(ids, lengths)
+        if too_long:
+            raise DataError(self._too_long(read, too_long) + "; split or leave out such lines")
+        return blocks
 
     def _encoded(self, X: Any) -> tuple[Sentences, torch.Tensor, torch.Tensor]:
         self._check_fitted()
@@ -174,22 +202,25 @@ class TreeAutoEncoder(FittedModel):
         are listed in ``notices_``."""
         read, ids, lengths = self._encoded(X)
         g = self._grammar()
-        spans: list[list[tuple[int, int]]] = [[] for _ in read.tokens]
-        for rows in self._blocks(ids, lengths):
+        blocks, too_long = self._blocks(ids, lengths)
+        if too_long:
+            self.notices_.append("skipped " + self._too_long(read, too_long))
+        spans: list[list[tuple[int, int]] | None] = [None] * len(read.tokens)
+        for rows in blocks:
             _, marginals, _ = self._posterior(g, ids[rows], lengths[rows])
             for row, tree in zip(rows.tolist(), mbr_spans(marginals, lengths[rows]), strict=True):
                 spans[row] = tree
         return [{"line": line, "tokens": tokens, "spans": [list(s) for s in tree]}
-                for line, tokens, tree in zip(read.lines, read.tokens, spans, strict=True)]
+                for line, tokens, tree in zip(read.lines, read.tokens, spans, strict=True) if tree is not None]
 
     def score_samples(self, X: Any) -> np.ndarray:
         """``log p(x)`` of each non-empty sentence of ``X`` under the grammar, summed over
         all trees (``-inf`` for one-token sentences, which a binary grammar never makes)."""
-        _, ids, lengths = self._encoded(X)
+        read, ids, lengths = self._encoded(X)
         out = np.full(len(ids), -np.inf)
         g = self._grammar()
         with torch.no_grad():
-            for rows in self._blocks(ids, lengths):
+            for rows in self._parseable_blocks(read, ids, lengths):
                 n = int(lengths[rows].max())
                 log_z, _ = inside(g.emissions(ids[rows, :n]), g, lengths[rows])
                 long = lengths[rows] > 1
@@ -200,12 +231,12 @@ class TreeAutoEncoder(FittedModel):
         """``n_samples`` trees per sentence of ``X`` drawn from the posterior, each as its
         internal-node spans ``[i, j]`` (parents first)."""
         check_int(n_samples, "n_samples", 1, 1 << 20)
-        _, ids, lengths = self._encoded(X)
+        read, ids, lengths = self._encoded(X)
         rng = np.random.default_rng(random_state)
         out: list[list[list[list[int]]]] = [[] for _ in range(len(ids))]
         g = self._grammar()
         with torch.no_grad():
-            for rows in self._blocks(ids, lengths):
+            for rows in self._parseable_blocks(read, ids, lengths):
                 n = int(lengths[rows].max())
                 _, chart = inside(g.emissions(ids[rows, :n]), g, lengths[rows])
                 draws = sample_trees(chart, g, lengths[rows], n_samples, rng)
@@ -216,11 +247,11 @@ class TreeAutoEncoder(FittedModel):
     def reconstruction_accuracy(self, X: Any) -> float:
         """Share of tokens that the decoder rebuilds from the code: each leaf's most likely
         preterminal under the posterior, then that preterminal's most likely token."""
-        _, ids, lengths = self._encoded(X)
+        read, ids, lengths = self._encoded(X)
         g = self._grammar()
         best_word = g.words.argmax(-1)
         right = total = 0
-        for rows in self._blocks(ids, lengths):
+        for rows in self._parseable_blocks(read, ids, lengths):
             _, _, preterminals = self._posterior(g, ids[rows], lengths[rows])
             guess = best_word[preterminals.argmax(-1)]
             n = guess.shape[1]
