@@ -27,6 +27,7 @@ VERSION = 1
 HEADER = struct.Struct("<3sB16sBIIII")
 CHECKSUM = struct.Struct("<I")
 MAX_SIDE = 1 << 16  # pixels per side: a larger header value is a damaged file, not an image
+MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, which the encoder's reader enforces
 
 
 @dataclass(frozen=True)
@@ -62,5 +63,8 @@ class Compressed:
             raise DataError(f"{name} is damaged (checksum mismatch)")
         if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE) or nz % 4 or ny % 4:
             raise DataError(f"{name} has an invalid header")
+        if height * width > MAX_PIXELS:
+            raise DataError(f"{name} claims a {width}x{height} image, more pixels than aekit encodes "
+                            f"({MAX_PIXELS:,}): damaged or forged")
         start = HEADER.size
         return cls(model_id, quality, height, width, data[start:start + nz], data[start + nz:start + nz + ny])

@@ -216,12 +216,19 @@ class ImageCodec(FittedModel):
         ph, pw = c.height + (-c.height % STRIDE), c.width + (-c.width % STRIDE)
         m = self.model_.config
         z_shape = (1, m["channels"], ph // STRIDE, pw // STRIDE)
+        pmf = self.model_.prior.pmf(Z_SUPPORT)
+        # a size the payload cannot hold is refused before anything that size is allocated
+        least = z_shape[2] * z_shape[3] * entropy.min_z_bits(pmf) / 8
+        if least > len(c.z) + 8:
+            raise DataError(f"{name} is damaged or forged: its header's {c.width}x{c.height} image needs at least "
+                            f"{least:,.0f} bytes of side information, and the file holds {len(c.z):,}")
         try:
-            z = entropy.decode_z(c.z, z_shape, self.model_.prior.pmf(Z_SUPPORT), Z_SUPPORT)
+            z = entropy.decode_z(c.z, z_shape, pmf, Z_SUPPORT)
             mean, scale = self.model_.side(z)
             residual = entropy.decode_y(c.y, scale)
-        except (ValueError, RuntimeError) as exc:
-            raise DataError(f"{name} cannot be decoded ({type(exc).__name__})") from None
+        except Exception as exc:  # noqa: BLE001 - the range coder's asserts too: a bad payload, never a crash
+            raise DataError(f"{name} is damaged: its payload does not decode to a {c.width}x{c.height} image "
+                            f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
         x = self.model_.synthesise(residual, mean, q)[0, :, :c.height, :c.width]
         return np.round(x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 

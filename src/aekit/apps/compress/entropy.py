@@ -47,10 +47,29 @@ def encode_z(z: torch.Tensor, pmf: torch.Tensor, support: int) -> bytes:
     return _to_bytes(encoder.get_compressed())
 
 
+def min_z_bits(pmf: torch.Tensor) -> float:
+    """The fewest bits one position of ``z`` (every channel's symbol) can be coded in: what a
+    payload of a given size can hold at most, known before anything is decoded. The coder's
+    24-bit fixed-point probabilities may round each one up a little; that is allowed for."""
+    rows = pmf.double() / pmf.double().sum(1, keepdim=True)
+    slack = rows.shape[1] * 2.0 ** -24
+    best = (rows.max(1).values + slack).clamp_max(1 - (rows.shape[1] - 1) * 2.0 ** -24)
+    return float(-torch.log2(best).sum())
+
+
+def _decoded(decoder, *args) -> np.ndarray:  # noqa: ANN001 - constriction's own types
+    """Decode, then insist that the payload held exactly these symbols: a payload with words
+    left over (or one that ran out) was written for another image size."""
+    symbols = decoder.decode(*args)
+    if not decoder.maybe_exhausted():
+        raise ValueError("the payload holds more than the header's image")
+    return symbols
+
+
 def decode_z(data: bytes, shape: tuple[int, int, int, int], pmf: torch.Tensor, support: int) -> torch.Tensor:
     c = _coder()
     decoder = c.stream.queue.RangeDecoder(_from_bytes(data))
-    symbols = decoder.decode(c.stream.model.Categorical(perfect=False), _z_models(torch.Size(shape), pmf))
+    symbols = _decoded(decoder, c.stream.model.Categorical(perfect=False), _z_models(torch.Size(shape), pmf))
     return torch.from_numpy(symbols.astype(np.float32) - support).view(shape)
 
 
@@ -67,5 +86,5 @@ def decode_y(data: bytes, scale: torch.Tensor) -> torch.Tensor:
     c = _coder()
     decoder = c.stream.queue.RangeDecoder(_from_bytes(data))
     stds = scale.flatten().double().numpy()
-    symbols = decoder.decode(c.stream.model.QuantizedGaussian(-Y_SUPPORT, Y_SUPPORT), np.zeros_like(stds), stds)
+    symbols = _decoded(decoder, c.stream.model.QuantizedGaussian(-Y_SUPPORT, Y_SUPPORT), np.zeros_like(stds), stds)
     return torch.from_numpy(symbols.astype(np.float32)).view(scale.shape)
