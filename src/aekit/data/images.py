@@ -315,18 +315,20 @@ def images_for(X: Any, spec: ImageSpec) -> np.ndarray:
     return conform(as_image_array(X), spec)
 
 
-def resolve_image(ref: str) -> np.ndarray:
+def resolve_image(ref: str, spec: ImageSpec | None = None) -> np.ndarray:
     """One image ``[C, H, W]`` from a reference: an image file, or ``SOURCE:INDEX`` for an
-    image of a folder, ``.npz`` or bundled set (``digits:0``)."""
+    image of a folder, ``.npz`` or bundled set (``digits:0``; indices count from 0). With
+    ``spec`` (a fitted model's), the image is converted to its channels and size, as the
+    model's other inputs are."""
     if Path(ref).is_file() and not ref.lower().endswith(".npz"):
-        return load_images(ref).images[0]
+        return load_images(ref, spec).images[0]
     source, sep, index = ref.rpartition(":")
     if not sep or not index.strip().lstrip("-").isdigit():
         raise DataError(f"{ref!r} is neither an image file nor SOURCE:INDEX (e.g. digits:0)")
-    images = load_images(source).images
+    images = load_images(source, spec).images
     i = int(index)
-    if not -len(images) <= i < len(images):
-        raise DataError(f"{source} holds {len(images)} images; index {i} is out of range")
+    if not 0 <= i < len(images):
+        raise DataError(f"{source} holds {len(images)} images; index {i} is out of range (0 to {len(images) - 1})")
     return images[i]
 
 

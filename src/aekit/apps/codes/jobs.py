@@ -113,7 +113,9 @@ def hash_bit_flips(model: str, image_ref: str, out: str) -> Path:
     """PNG: an image, its decoded code, and the decode with each bit flipped in turn."""
     check_output_file(out, inputs=[model, image_ref], suffixes=(".png",))
     hasher = BinaryHasher.load(model)
-    image = resolve_image(image_ref)[None]
+    if hasher.adapter_.kind != "image":
+        raise DataError(f"{model} was trained on {hasher.adapter_.describe()}; 'hash bits' draws images")
+    image = resolve_image(image_ref, hasher.adapter_.spec)[None]  # at the model's channels and size
     code = hasher.encode(image)
     flips = np.repeat(code, hasher.n_bits, axis=0)
     flips[np.arange(hasher.n_bits), np.arange(hasher.n_bits)] ^= 1

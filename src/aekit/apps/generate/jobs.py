@@ -9,7 +9,7 @@ import numpy as np
 
 from ... import plots
 from ...checks import check_image_size
-from ...data.images import conform, images_of_class, resolve_image
+from ...data.images import images_of_class, resolve_image
 from ...io import atomic_path, check_model_output, check_output_file, model_kind_at
 from .generator import VAEGenerator
 from .tokens import TokenGenerator
@@ -58,9 +58,9 @@ def interpolation_strip(model: str | os.PathLike[str] | Generator, a: str, b: st
     ``resolve_image``); write the strip, the two inputs at its ends, as a PNG."""
     check_output_file(out, inputs=[model, a, b], suffixes=(".png",))
     gen = _generator(model)
-    first, last = resolve_image(a), resolve_image(b)
+    # both ends at the model's channels and size, whatever the files are
+    first, last = resolve_image(a, gen.image_spec_), resolve_image(b, gen.image_spec_)
     strip = gen.interpolate(first, last, steps)
-    ends = conform(np.stack([first, last]), gen.image_spec_)
-    plots.image_grid(np.concatenate([ends[:1], strip, ends[1:]]), out, ncols=steps + 2,
+    plots.image_grid(np.concatenate([first[None], strip, last[None]]), out, ncols=steps + 2,
                      title="input A | decoded path from A to B | input B")
     return strip
