@@ -293,9 +293,11 @@ def speaker_files(source: str | os.PathLike[str], min_speakers: int = 2) -> list
             raise DataError(f"{source} has no speaker subfolders with audio files ({', '.join(AUDIO_SUFFIXES)})")
     else:
         table = read_table(source)
-        missing = [c for c in ("path", "speaker") if c not in table.columns and (c == "path" or min_speakers > 1)]
+        needed = ("path", "speaker") if min_speakers > 1 else ("path",)  # a speaker column is optional then
+        missing = [c for c in needed if c not in table.columns]
         if missing:
-            raise DataError(f"{source} needs the columns path and speaker (missing: {', '.join(missing)})")
+            raise DataError(f"{source} needs the column{'s' * (len(needed) > 1)} {' and '.join(needed)} "
+                            f"(missing: {', '.join(missing)}; found: {', '.join(map(str, table.columns[:8]))})")
         speaker_column = table["speaker"] if "speaker" in table.columns else [""] * len(table)
         pairs = [((Path(p) if Path(p).is_absolute() else source.parent / p), str(s))
                  for p, s in zip(table["path"].astype(str), speaker_column, strict=True)]

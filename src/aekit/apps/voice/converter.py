@@ -98,7 +98,7 @@ class VoiceConverter(FittedModel):
         self._check_params()
         self.adapter_ = AudioAdapter(AudioSpec(sample_rate=self.sample_rate))
         frames, mask = self.adapter_.fit_transform(X)
-        check_train_rows(len(frames), self._min_rows)
+        check_train_rows(len(frames), self._min_rows, "recordings")
         train_idx, val_idx = self._split(len(frames))
         rng = np.random.default_rng(self.random_state)
         train = self._segments(frames[train_idx], mask[train_idx], rng)
