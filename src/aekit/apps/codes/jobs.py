@@ -12,7 +12,7 @@ import pandas as pd
 from ... import plots
 from ...checks import check_int
 from ...data.images import is_image_source, resolve_image
-from ...data.sources import read_source
+from ...data.sources import Source, read_source
 from ...errors import DataError
 from ...io import atomic_path, check_model_output, check_output_file
 from .cluster import AutoEncoderClustering, matched_accuracy
@@ -20,10 +20,15 @@ from .hashing import HEALTH_PROBE, BinaryHasher, hamming_search
 from .vqvae import VQAutoEncoder
 
 
-def _size(est: object) -> tuple[int, int] | None:
-    """The image size a fitted model works at (new images are read at it), None for tables."""
+def _read_for(est: object, data: str) -> Source:
+    """``data`` read as the fitted model's inputs: images at the model's size, or a table; a
+    source of the other kind is refused, naming what the model was trained on."""
     adapter = est.adapter_  # type: ignore[attr-defined]
-    return (adapter.spec.height, adapter.spec.width) if adapter.kind == "image" else None
+    on_images = adapter.kind == "image"
+    if on_images != is_image_source(data):
+        raise DataError(f"this model was trained on {adapter.describe()}; {data} is "
+                        f"{'a table' if on_images else 'an image source'}")
+    return read_source(data, (adapter.spec.height, adapter.spec.width) if on_images else None)
 
 
 def _write_csv(frame: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
@@ -53,7 +58,7 @@ def cluster_predict(data: str, model: str, out: str) -> np.ndarray:
     """Write a CSV (sample, cluster) for a source."""
     check_output_file(out, inputs=[data, model], suffixes=(".csv",))
     est = AutoEncoderClustering.load(model)
-    source = read_source(data, _size(est))
+    source = _read_for(est, data)
     labels = est.predict(source.X)
     _write_csv(pd.DataFrame({"sample": source.names, "cluster": labels}), out)
     return labels
@@ -79,7 +84,7 @@ def hash_encode(data: str, model: str, out: str) -> np.ndarray:
     """Packed codes of a source into an ``.npz`` (``codes`` [N, bytes], ``names``)."""
     check_output_file(out, inputs=[data, model], suffixes=(".npz",))
     hasher = BinaryHasher.load(model)
-    source = read_source(data, _size(hasher))
+    source = _read_for(hasher, data)
     codes = hasher.hash(source.X)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, codes=codes, names=np.array(source.names))
@@ -97,7 +102,7 @@ def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) 
             codes, names = db["codes"], db["names"]
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"{database} is not a code file from 'aekit hash encode' ({exc.__class__.__name__})") from None
-    source = read_source(queries, _size(hasher))
+    source = _read_for(hasher, queries)
     q = hasher.hash(source.X)
     if codes.ndim != 2 or codes.shape[1] != q.shape[1]:
         raise DataError(f"{database} holds {codes.shape[-1]}-byte codes; this model makes {q.shape[1]}-byte codes")

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = verbs.add_parser("encode", help="compress an image into an .aek file",
                          description="Compress IMAGE at --quality into OUT (.aek); prints the bits per pixel.")
     e.add_argument("image")
-    e.add_argument("--quality", type=int_at_least(1, 64), default=3, help="1 (smallest) to 6 (best); default 3")
+    e.add_argument("--quality", type=int_at_least(1), default=3,
+                   help="1 (smallest) to the codec's best (6 for the bundled codec); default 3")
     e.add_argument("--out", required=True, help=".aek file to write")
     e.add_argument("--model", help="model directory from 'aekit compress train' (default: the bundled codec)")
     d = verbs.add_parser("decode", help="decompress an .aek file into an image",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...checks import check_int
 from ...errors import DataError
 from ...io import atomic_path, check_output_file
 from .codec import ImageCodec, as_rgb, default_model
@@ -34,6 +35,7 @@ def encode_file(image: str | os.PathLike[str], out: str | os.PathLike[str], qual
     the path and its bits per pixel."""
     out = check_output_file(out, inputs=[image], suffixes=(".aek",))
     codec = load_codec(model)
+    check_int(quality, "--quality", 1, codec.qualities)  # the codec's own levels (the bundled one has 6)
     rgb = as_rgb(image)
     data = codec.compress(rgb, quality)
     with atomic_path(out) as tmp:
