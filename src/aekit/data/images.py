@@ -340,7 +340,15 @@ def images_of_class(source: str | os.PathLike[str], class_name: str | None, opti
     images = load_images(source, size=size)
     if class_name is None:
         return images.images
-    if not images.classes or class_name not in images.classes:
-        raise DataError(f"{option} {class_name!r} is not a class of {source} "
-                        f"(classes: {images.classes or 'none: no subfolders'})")
-    return images.images[images.labels == images.classes.index(class_name)]
+    if images.classes:  # class subfolders, or a bundled set's named classes
+        if class_name not in images.classes:
+            raise DataError(f"{option} {class_name!r} is not a class of {source} (classes: {images.classes})")
+        return images.images[images.labels == images.classes.index(class_name)]
+    if images.labels is not None:  # an .npz with labels: a class is a label value
+        labels = np.asarray(images.labels).astype(str)
+        if class_name not in labels:
+            seen = sorted(set(labels.tolist()))
+            raise DataError(f"{option} {class_name!r} is not a label in {source} "
+                            f"(labels: {', '.join(seen[:12])}{', ...' if len(seen) > 12 else ''})")
+        return images.images[labels == class_name]
+    raise DataError(f"{option} {class_name!r}: {source} has no classes (no subfolders or labels)")
