@@ -119,6 +119,24 @@ def test_resume_refuses_a_checkpoint_of_other_data(data, tmp_path, monkeypatch):
         AnomalyDetector(n_estimators=2, batch_size=16, epochs=3).fit_to(X, tmp_path / "m", resume=True)
 
 
+def test_resume_with_other_settings_names_the_setting_not_the_data(data, tmp_path, monkeypatch):
+    """``summarize train --resume --words 5`` after a run at 4: the summary length changes the
+    training tensors too, but the message must name the setting that changed."""
+    real_save = training_mod._save_checkpoint
+
+    def die(*args):
+        real_save(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training_mod, "_save_checkpoint", die)
+    with pytest.raises(KeyboardInterrupt):
+        KINDS["Summarizer"]().fit_to(data["text"], tmp_path / "s")
+    monkeypatch.setattr(training_mod, "_save_checkpoint", real_save)
+    other = KINDS["Summarizer"]().set_params(summary_words=5)
+    with pytest.raises(ModelFileError, match=r"other settings \(summary_words: 4 -> 5\)"):
+        other.fit_to(data["text"], tmp_path / "s", resume=True)
+
+
 def test_a_second_training_into_the_same_output_is_refused(data, tmp_path):
     with io.training_lock(tmp_path / "m.ckpt"):
         with pytest.raises(OutputError, match="another aekit training"):

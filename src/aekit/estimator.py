@@ -20,6 +20,7 @@ A subclass keeps only what is specific to it: ``fit``, its inference methods, an
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -121,8 +122,13 @@ class FittedModel(BaseEstimator):
                           weight_decay=getattr(self, "weight_decay", 0.0),
                           lr_decay=getattr(self, "lr_decay", 1.0), patience=getattr(self, "patience", 10),
                           seed=seed, verbose=self.verbose, checkpoint_dir=ckpt,
-                          resume=bool(getattr(self, "resume", False)), desc=desc)
+                          resume=bool(getattr(self, "resume", False)), desc=desc, settings=self._settings())
         return replace(cfg, **overrides)
+
+    def _settings(self) -> dict[str, Any]:
+        """The parameters a resumed training must share, as JSON values (tuples as lists)."""
+        params = {k: v for k, v in self.get_params().items() if k not in ("verbose", "checkpoint_dir", "resume")}
+        return json.loads(json.dumps(params, default=str))
 
     def _train(self, model: torch.nn.Module, train_data: Any, val_data: Any = None, *, seed: int, name: str,
                desc: str, **overrides: Any) -> TrainResult:

@@ -52,6 +52,8 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     resume: bool = False
     desc: str = "training"
+    # the estimator's own settings (JSON values): a checkpoint made with others is refused by name
+    settings: dict[str, Any] = field(default_factory=dict)
     # the index in the data tuple of a tensor of sample lengths: each batch then takes samples
     # of similar length (sorted within pools of ``BUCKET_POOL`` shuffled batches, the batches
     # shuffled again), so a model that pads a batch to its longest sample wastes little
@@ -146,6 +148,7 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
     fingerprint = None
     if ckpt is not None:
         fingerprint = {"data": data_fingerprint(train_data, val_data), "training": cfg.fingerprint(),
+                       "settings": cfg.settings,
                        "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
     if cfg.resume and ckpt is not None and ckpt.exists():
         start_epoch, bad_epochs, best_state = _load_checkpoint(ckpt, model, optimizer, result, fingerprint)
@@ -248,14 +251,24 @@ def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
     save_checkpoint(path, tensors, meta)
 
 
+def _changed(before: Any, now: Any) -> str:
+    """`` (name: old -> new, ...)`` for settings dicts; empty for anything else."""
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return ""
+    keys = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+    return " (" + ", ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in keys[:4]) + ")" if keys else ""
+
+
 def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, result: TrainResult,
                      fingerprint: dict[str, Any] | None) -> tuple[int, int, dict[str, Tensor]]:
     tensors, meta = load_checkpoint(path)
     saved = meta.get("fingerprint") or {}
-    for part, what in (("parameters", "another network"), ("data", "other data"), ("training", "other settings")):
-        if fingerprint is not None and saved.get(part) != fingerprint[part]:
-            raise ModelFileError(f"cannot resume: the checkpoint in {path.parent} was made with {what}; "
-                                 "drop --resume to start over")
+    # settings first: they change the network and the data tensors too, and name the cause
+    for part, what in (("settings", "other settings"), ("training", "other training settings"),
+                       ("parameters", "another network"), ("data", "other data")):
+        if fingerprint is not None and part in saved and saved[part] != fingerprint[part]:
+            raise ModelFileError(f"cannot resume: the checkpoint in {path.parent} was made with {what}"
+                                 f"{_changed(saved[part], fingerprint[part])}; drop --resume to start over")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     state: dict[int, dict[str, Tensor]] = {}
