@@ -9,7 +9,9 @@ nothing is unpickled. Each partition is scored by the same ``score_frame`` as
 """
 from __future__ import annotations
 
+import glob
 import hashlib
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,6 +25,7 @@ from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, 
 from . import detector_classes, detector_from_bytes
 from .jobs import ScoreSummary, score_frame
 
+CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before giving up (Dask's default is 30)
 PARQUET_KIND = "anomaly scores (Parquet)"  # the marker of a Parquet folder aekit wrote, the only kind it replaces
 _LOADED: dict[str, Any] = {}  # per worker process: the detector of the model last seen
 
@@ -76,14 +79,51 @@ def read_dask_table(data: str) -> Any:
     import dask.dataframe as dd
 
     name = str(data).rstrip("/").lower()
+    if "://" not in str(data):
+        _check_local_files(str(data))
     try:
         if name.endswith((".parquet", ".pq")) or (Path(data).is_dir() and any(Path(data).glob("*.parquet"))):
             return dd.read_parquet(data)
         if name.endswith((".csv", ".csv.gz", ".tsv")):
             return dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB")
     except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {data}: {(str(exc).splitlines() or [''])[0][:200]}") from None
+        raise DataError(f"cannot read {data}: {_cause(exc)}") from None
     raise DataError(f"{data}: the Dask engine reads .csv, .tsv or .parquet files (paths, globs or URLs)")
+
+
+def _check_local_files(data: str) -> None:
+    """A local path or glob must name files, none of them empty (Dask's own errors about
+    them name its pandas backend, not the file)."""
+    files = sorted(glob.glob(data)) if glob.has_magic(data) else [data]
+    if not files:
+        raise DataError(f"{data} matches no file")
+    for f in files:
+        path = Path(f)
+        if not path.exists():
+            raise DataError(f"{f} does not exist")
+        if path.is_file() and path.stat().st_size == 0:
+            raise DataError(f"{f} is empty")
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of the innermost cause: what went wrong, not which layer passed it on."""
+    while exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = (str(exc).splitlines() or [""])[0][:200]
+    return text or type(exc).__name__
+
+
+def _connect(scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``, or a one-line error within ``CONNECT_TIMEOUT``."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, ValueError, TypeError) as exc:
+        reason = _cause(exc)
+        if reason in ("OSError", "TimeoutError") or "timed out" in reason.lower():
+            reason = f"nothing answered within {CONNECT_TIMEOUT} s"
+        raise DataError(f"cannot reach the Dask scheduler {scheduler!r}: {reason}") from None
 
 
 def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -104,10 +144,17 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     files = model_files(model)
     ddf = read_dask_table(data)
     meta = _output_meta(ddf, id_col, label_col)
+    columns = _detector(files).preprocessor_.columns_
+    missing = [c for c in columns if c not in ddf.columns]
+    if missing:  # said here, not by every worker
+        raise DataError(f"missing column(s) {missing[:10]}{' ...' if len(missing) > 10 else ''} "
+                        f"(the model was trained on {len(columns)} columns)")
+    client = _connect(scheduler) if scheduler else None
+    # a partition's error (NaN, say) comes back as one line: the workers' own log of it stays quiet
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                  dashboard_address=None, silence_logs=40)
+                                                  dashboard_address=None, silence_logs=logging.CRITICAL)
     try:
-        with Client(scheduler or cluster) as client:
+        with client or Client(cluster) as client:
             shared = client.scatter([files], broadcast=True)[0]  # a list: the pair is one object
             result = ddf.map_partitions(_dask_partition, shared, id_col, label_col, top_k, meta=meta,
                                         align_dataframes=False)
