@@ -1,4 +1,4 @@
-"""The HTTP scoring service: every endpoint with good and bad input, auth, limits,
+"""The HTTP scoring service: every endpoint with good and bad input, auth, limits, timeouts,
 micro-batching and hot reload (a good and a bad new model)."""
 from __future__ import annotations
 
@@ -236,3 +236,162 @@ def test_serve_command_refuses_a_missing_model_in_one_line(tmp_path, capsys):
 
     assert main(["serve", "--model", str(tmp_path / "none"), "--port", "8799"]) == 2
     assert capsys.readouterr().err.strip() == f"aekit: error: model directory {tmp_path / 'none'} does not exist"
+
+
+# ---------------------------------------------------------------------- a real server
+@pytest.fixture
+def live(served):
+    """Start the service on a free local port in a thread: ``start(**options)`` gives
+    ``(port, app)``; the server stops at the end of the test."""
+    import time
+
+    import uvicorn
+
+    from aekit.apps.anomaly.service import listen
+
+    servers = []
+
+    def start(max_connections: int = 100, **options):
+        app = create_app(served[0], ServiceOptions(reload_interval=0, **options))
+        sock = listen("127.0.0.1", 0)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", limit_concurrency=max_connections,
+                                               timeout_keep_alive=5))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.02)
+        return sock.getsockname()[1], app
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _half_sent(port: int, declared: int = 1000):
+    import socket
+
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              + f"Content-Length: {declared}\r\n\r\n".encode() + b'{"records": [')
+    return s
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_stalled_uploads_are_timed_out_and_hold_nothing(live):
+    import time
+
+    port, _ = live(body_timeout=1.0)
+    sockets = [_half_sent(port) for _ in range(20)]
+    start = time.monotonic()
+    answers = [s.recv(200).split(b"\r\n", 1)[0] for s in sockets]
+    assert time.monotonic() - start < 5
+    assert set(answers) == {b"HTTP/1.1 408 Request Timeout"}
+    for s in sockets:
+        s.close()
+    status, text = _get(port, "/metrics")
+    assert status == 200 and 'endpoint="/v1/score",status="408"} 20' in text
+
+
+def test_connections_are_bounded(live):
+    port, _ = live(body_timeout=30.0, max_connections=3)
+    held = [_half_sent(port) for _ in range(3)]
+    status, _ = _get(port, "/healthz")
+    for s in held:
+        s.close()
+    assert status == 503
+
+
+def test_a_client_gone_mid_body_is_not_a_server_failure(live, caplog):
+    import time
+
+    port, _ = live()
+    s = _half_sent(port)
+    time.sleep(0.2)
+    s.close()
+    time.sleep(0.5)
+    _, text = _get(port, "/metrics")
+    assert 'status="499"} 1' in text and 'status="500"' not in text
+    assert "Traceback" not in caplog.text and "internal error" not in caplog.text
+
+
+def test_the_model_card_shows_no_path(served):
+    path, _, _ = served
+    with client(path) as c:
+        card = c.get("/v1/model")
+    assert "path" not in card.json() and str(path.parent) not in card.text
+
+
+@pytest.mark.parametrize("key", ["", "   ", " key", "key\n", "clé"])
+def test_a_key_that_cannot_be_sent_is_refused_at_start(served, key, monkeypatch):
+    monkeypatch.setenv("AEKIT_API_KEY", key)
+    with pytest.raises(DataError, match="AEKIT_API_KEY"):
+        create_app(served[0])
+
+
+def test_the_start_line_says_whether_a_key_is_required(served, monkeypatch, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="aekit.serve")
+    with client(served[0]):
+        pass
+    monkeypatch.setenv("AEKIT_API_KEY", "s3cret")
+    with client(served[0]):
+        pass
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("serving")]
+    assert len(lines) == 2 and "API key: not required" in lines[0] and "API key: required" in lines[1]
+
+
+def test_replaced_weights_are_noticed_and_readiness_says_so(served, tmp_path):
+    import shutil
+
+    _, X_train, _ = served
+    path = tmp_path / "model"
+    shutil.copytree(served[0], path)
+    other = tmp_path / "other"
+    AnomalyDetector(**{**SMALL, "random_state": 3}).fit(X_train).save(other)
+    with client(path) as c:
+        slot = c.app.state.slot
+        assert c.get("/readyz").status_code == 200
+        # only the weights replaced (another model's): the config's checksum no longer matches
+        shutil.copy(other / "model.safetensors", path / "model.safetensors")
+        assert slot.refresh() is False and slot.refused is not None
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "model refused"
+        assert "checksum" in ready.json()["error"]
+        assert c.get("/v1/model").status_code == 200  # the old model still serves
+        shutil.copy(other / "config.json", path / "config.json")  # now a whole, good model
+        assert slot.refresh() is True
+        assert c.get("/readyz").status_code == 200
+
+
+def test_serve_on_a_taken_port_or_a_bad_host_is_one_line(served, capsys):
+    import socket
+
+    from aekit.cli import main
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        code = main(["serve", "--model", str(served[0]), "--port", str(taken.getsockname()[1])])
+    finally:
+        taken.close()
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Address already in use" in err
+    assert main(["serve", "--model", str(served[0]), "--host", "badname.invalid", "--port", "8799"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not resolve" in err

@@ -109,6 +109,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds between looks for a new model at --model (0: never; default 2)")
     v.add_argument("--threads", type=int_at_least(1, 256), default=1,
                    help="torch threads for scoring (default 1: the event loop keeps a core)")
+    v.add_argument("--body-timeout", type=float_in(0.1, 3600), default=10.0,
+                   help="seconds for a request body to arrive whole, else 408 (default 10)")
+    v.add_argument("--max-connections", type=int_at_least(1, 100_000), default=100,
+                   help="connections open at once; more are answered 503 (default 100)")
     v.add_argument("--access-log", action="store_true", help="log every request")
 
 
@@ -123,8 +127,10 @@ def _deploy_module(name: str) -> ModuleType:
 def run_serve(args: argparse.Namespace) -> int:
     service = _deploy_module("service")
     options = service.ServiceOptions(max_rows=args.max_rows, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-                                     top_k=args.top_k, reload_interval=args.reload_interval)
-    service.serve(args.model, args.host, args.port, options, access_log=args.access_log, threads=args.threads)
+                                     top_k=args.top_k, reload_interval=args.reload_interval,
+                                     body_timeout=args.body_timeout)
+    service.serve(args.model, args.host, args.port, options, access_log=args.access_log, threads=args.threads,
+                  max_connections=args.max_connections)
     return 0
 
 

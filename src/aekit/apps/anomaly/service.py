@@ -15,10 +15,16 @@ How it holds up:
   (``save_model`` swaps folders atomically) is loaded beside the old one and swapped in by
   one assignment: requests already queued finish on the model that validated them, and
   none is dropped. A new model that fails to load is refused and logged; the old one serves.
+  Both files of the folder are watched; while the model on disk is one that was refused,
+  ``/readyz`` answers 503 (the old model still scores), so an orchestrator sees it.
 - **Security**: with ``AEKIT_API_KEY`` set, every ``/v1/`` request needs ``X-API-Key``
-  (compared in constant time, 401 otherwise). Bodies over ``max_body_bytes`` and requests
-  over ``max_rows`` rows are refused with 413. Bad input is a 4xx whose message names the
-  field; an unexpected failure is a 500 with no traceback (the traceback goes to the log).
+  (compared in constant time, 401 otherwise); an empty key, or one that HTTP could not carry
+  (spaces at its ends, control or non-ASCII characters), is refused at start, and the start
+  line says whether a key is required. Bodies over ``max_body_bytes`` and requests over
+  ``max_rows`` rows are refused with 413; a body that has not arrived within
+  ``body_timeout`` seconds with 408; a client gone mid-body is counted as 499, not as a
+  failure. Bad input is a 4xx whose message names the field; an unexpected failure is a 500
+  with no traceback (the traceback goes to the log). The card never shows paths on disk.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import gc
 import hmac
 import logging
 import os
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -40,6 +47,7 @@ import orjson
 import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.requests import ClientDisconnect
 
 from ..._version import __version__
 from ...errors import AekitError, DataError
@@ -56,6 +64,10 @@ MAX_ROWS = 10_000
 MAX_BODY_BYTES = 16 * 1024 * 1024
 RELOAD_INTERVAL = 2.0  # seconds between looks at the model directory
 MAX_BATCH_ROWS = 16_384  # rows per scoring pass (the detector's own block size)
+BODY_TIMEOUT = 10.0  # seconds for a request body to arrive whole (stalled uploads hold no slot)
+MAX_CONNECTIONS = 100  # open connections at once; more are answered 503
+IDLE_TIMEOUT = 5  # seconds an idle keep-alive connection is kept
+CLIENT_GONE = 499  # the status counted for a client that closed before sending its body (as nginx)
 ENDPOINTS = ("/v1/score", "/v1/model", "/healthz", "/readyz", "/metrics")
 
 
@@ -75,14 +87,14 @@ class ServedModel:
     sha: str
 
 
-def model_card(det: Any, config: dict[str, Any], path: Path) -> dict[str, Any]:
-    """What a caller needs to know of the model being served."""
+def model_card(det: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """What a caller needs to know of the model being served (never where it lies on disk)."""
     pre = det.preprocessor_
     columns = [{"name": c, "type": "categorical", "categories": list(pre.categories_[c])} if c in pre.categories_
                else {"name": c, "type": "numeric"} for c in pre.columns_]
     scores = det.decision_scores_
     return {
-        "path": str(path), "kind": config["kind"], "columns": columns,
+        "kind": config["kind"], "columns": columns,
         "threshold": det.threshold_, "threshold_rule": det.threshold_rule_.describe(),
         "versions": {"aekit_trained": config.get("aekit_version"), "aekit_serving": __version__,
                      "model_format": config.get("format_version")},
@@ -100,29 +112,35 @@ def load_served(path: Path) -> ServedModel:
     if det.adapter_.kind != "table":
         raise DataError(f"{path} was trained on {det.adapter_.describe()}; the service scores table rows "
                         "(score images with 'aekit anomaly score')")
-    return ServedModel(det, model_card(det, config, path), config["weights_sha256"])
+    return ServedModel(det, model_card(det, config), config["weights_sha256"])
 
 
 class ModelSlot:
-    """The model being served, and the watch on its directory (``refresh``)."""
+    """The model being served, and the watch on its directory (``refresh``). ``refused`` holds
+    why the model now on disk was not loaded (None while the served model is the one there)."""
+
+    FILES = ("config.json", "model.safetensors")
 
     def __init__(self, path: str | os.PathLike[str], metrics: ServiceMetrics) -> None:
         self.path = Path(path)
         self.metrics = metrics
         self._seen = self._identity()
         self.current = load_served(self.path)
+        self.refused: str | None = None
 
     def _identity(self) -> tuple[Any, ...] | None:
-        """Changes whenever a new model is written at the path (the folder is swapped)."""
+        """Changes whenever anything is written at the path: the folder swapped, or either
+        file replaced or rewritten in place."""
         try:
-            d, c = self.path.stat(), (self.path / "config.json").stat()
+            stats = [self.path.stat()] + [(self.path / f).stat() for f in self.FILES]
         except OSError:
             return None
-        return d.st_ino, c.st_ino, c.st_mtime_ns, c.st_size
+        return tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in stats)
 
     def refresh(self) -> bool:
         """Load the model at the path if it changed; True if a new model now serves. A model
-        that fails to load is refused (logged) and not tried again until it changes."""
+        that fails to load is refused (logged, and ``refused`` says why) and not tried again
+        until it changes."""
         identity = self._identity()
         if identity == self._seen:
             return False
@@ -130,9 +148,11 @@ class ModelSlot:
         try:
             new = load_served(self.path)
         except (AekitError, OSError) as exc:
+            self.refused = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.metrics.reload("refused")
             log.error("refused the new model at %s: %s; still serving %s", self.path, exc, self.current.sha[:12])
             return False
+        self.refused = None
         if new.sha == self.current.sha and new.card["config_sha256"] == self.current.card["config_sha256"]:
             return False
         old, self.current = self.current, new
@@ -213,14 +233,29 @@ class ServiceOptions:
     max_body_bytes: int = MAX_BODY_BYTES
     top_k: int = 3
     reload_interval: float = RELOAD_INTERVAL
+    body_timeout: float = BODY_TIMEOUT
     api_key: str | None = None  # default: the AEKIT_API_KEY environment variable
+
+
+def api_key_from(given: str | None) -> str | None:
+    """The key every ``/v1/`` request must carry: ``given``, else ``AEKIT_API_KEY``; None when
+    neither is set. A key that could never be sent is refused here, at start."""
+    key = given if given is not None else os.environ.get(API_KEY_ENV)
+    if key is None:
+        return None
+    if not key:
+        raise DataError(f"{API_KEY_ENV} is set but empty: unset it to serve without a key, or give a key")
+    if key != key.strip() or not key.isascii() or not key.isprintable():
+        raise DataError(f"{API_KEY_ENV} must be printable ASCII with no spaces at its ends (HTTP strips them, "
+                        "so such a key could never be sent)")
+    return key
 
 
 def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None = None) -> Any:
     """The FastAPI app serving the detector at ``model_dir`` (loaded now: a bad model fails
     here, before any port is opened)."""
     opts = options or ServiceOptions()
-    api_key = opts.api_key if opts.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    api_key = api_key_from(opts.api_key)
     metrics = ServiceMetrics()
     slot = ModelSlot(model_dir, metrics)
     batcher = MicroBatcher(metrics)
@@ -239,7 +274,8 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
         tasks = [asyncio.create_task(batcher.run())]
         if opts.reload_interval > 0:
             tasks.append(asyncio.create_task(watch()))
-        log.info("serving %s (model %s)", slot.path, slot.current.sha[:12])
+        log.info("serving %s (model %s); API key: %s", slot.path, slot.current.sha[:12],
+                 f"required (header {API_KEY_HEADER})" if api_key else f"not required ({API_KEY_ENV} is not set)")
         # what is loaded now (torch, pandas, the model) lives as long as the process: keep it
         # out of the collector's scans, which otherwise tripled the cost of building the
         # answers' many small objects
@@ -266,7 +302,7 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
 
     @app.post("/v1/score")
     async def score(request: Request) -> Response:
-        body = await _read_body(request, opts.max_body_bytes)
+        body = await _read_body(request, opts.max_body_bytes, opts.body_timeout)
         served = slot.current
         inputs = _inputs(served.detector, request.headers.get("content-type", ""), body, opts.max_rows)
         try:
@@ -293,6 +329,9 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
     async def readyz() -> JSONResponse:
         if not batcher.running:
             return JSONResponse({"status": "starting"}, status_code=503)
+        if slot.refused is not None:  # still scoring with the old model, but the one on disk is bad
+            return JSONResponse({"status": "model refused", "error": slot.refused, "model": slot.current.sha},
+                                status_code=503)
         return JSONResponse({"status": "ready", "model": slot.current.sha})
 
     @app.get("/metrics")
@@ -333,16 +372,25 @@ def _check_rows(n: int, max_rows: int) -> None:
         raise Problem(413, f"{n} rows in one request; the limit is {max_rows} (--max-rows)")
 
 
-async def _read_body(request: Any, limit: int) -> bytes:
+async def _read_body(request: Any, limit: int, timeout: float = BODY_TIMEOUT) -> bytes:
+    """The whole body within ``timeout`` seconds and ``limit`` bytes (408 and 413 otherwise);
+    a client that leaves half-way is a ``CLIENT_GONE``, not a server failure."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise Problem(413, f"the body is {int(declared)} bytes; the limit is {limit} bytes (--max-body-mb)")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, f"the body is over {limit} bytes (--max-body-mb)")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Problem(413, f"the body is over {limit} bytes (--max-body-mb)")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Problem(408, f"the request body did not arrive within {timeout:g} s (--body-timeout)") from None
+    except ClientDisconnect:
+        log.info("a client closed its connection before sending its whole body")
+        raise Problem(CLIENT_GONE, "the client closed the connection before sending its whole body") from None
     return b"".join(chunks)
 
 
@@ -389,14 +437,40 @@ async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or a one-line ``DataError`` (a port in use, a host that
+    does not resolve or is not this machine's): said before the server starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise DataError(f"cannot listen on {host}:{port}: the host does not resolve "
+                        f"({getattr(exc, 'strerror', None) or exc})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise DataError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
 def serve(model_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000,
-          options: ServiceOptions | None = None, access_log: bool = False, threads: int = 1) -> None:
+          options: ServiceOptions | None = None, access_log: bool = False, threads: int = 1,
+          max_connections: int = MAX_CONNECTIONS) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM finish the requests in flight).
     ``threads``: torch's threads for scoring; one by default, since the event loop needs a
-    core of its own to parse requests and a second scoring thread only spins against it."""
+    core of its own to parse requests and a second scoring thread only spins against it.
+    At most ``max_connections`` connections are open at once (503 beyond); idle keep-alive
+    connections close after ``IDLE_TIMEOUT`` seconds."""
     import uvicorn
 
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(model_dir, options)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info", timeout_graceful_shutdown=30)
+    app = create_app(model_dir, options)  # a bad model or key fails here, before the port is taken
+    sock = listen(host, port)
+    log.info("listening on http://%s:%d (at most %d connections)", host, port, max_connections)
+    config = uvicorn.Config(app, access_log=access_log, log_level="info", timeout_graceful_shutdown=30,
+                            limit_concurrency=max_connections, timeout_keep_alive=IDLE_TIMEOUT)
+    uvicorn.Server(config).run(sockets=[sock])
