@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,9 @@ import pytest
 from PIL import Image
 
 from aekit.cli import main
+from aekit.data.audio import write_wav
 from aekit.data.images import load_bundled
+from aekit.io import claim_output_dir
 
 from .conftest import make_card_rows
 
@@ -52,6 +55,22 @@ def ws(tmp_path_factory) -> Path:
     Image.new("L", (1100, 1100)).save(w / "bigimgs" / "big.png")
     (w / "bomb").mkdir()
     Image.new("L", (64, 64)).save(w / "bomb" / "bomb.png")
+    claim_output_dir(w / "heat", "anomaly heat maps")  # aekit's own output, of another kind than a report
+    (w / "heat" / "_overview.png").write_bytes(b"png")
+    (w / "one_token.txt").write_text("word\n" * 20)
+    (w / "voice1").mkdir()
+    write_wav(w / "voice1" / "a.wav", 0.1 * np.sin(np.arange(16000, dtype=np.float32) * 0.05), 16000)
+    (w / "nopath.csv").write_text("speaker\nx\n")
+    np.savez(w / "labelled.npz", images=(digits.images[:30, 0] * 255).astype(np.uint8), labels=np.arange(30) % 3)
+    Image.fromarray(np.full((40, 50, 3), 120, np.uint8)).save(w / "photo.png")
+    from aekit.apps.compress.bitstream import CHECKSUM, HEADER
+    from aekit.apps.compress.codec import default_model
+
+    aek = bytearray(default_model().compress(np.full((40, 50, 3), 120, np.uint8), 2)[:-CHECKSUM.size])
+    fields = list(HEADER.unpack_from(aek))
+    fields[4] = fields[5] = 65536  # a forged size, the checksum made right again
+    aek[:HEADER.size] = HEADER.pack(*fields)
+    (w / "forged.aek").write_bytes(bytes(aek) + CHECKSUM.pack(zlib.crc32(bytes(aek))))
     m = str(w / "m")
     assert main(["anomaly", "train", str(w / "train.csv"), "--out", m, "--label-col", "Class", "--n-estimators", "1",
                  *Q]) == 0
@@ -210,6 +229,46 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "vq train: codebook picture of a table": (["vq", "train", t("train.csv"), "--out", t("x"), "--codebook-png",
                                                    t("cb.png")], "draws images"),
         "vq train: out is a user folder": (["vq", "train", t("imgs"), "--out", t("notes")], "not an aekit model"),
+        # folders of outputs: new, empty, or aekit's own output of the same kind
+        "demo: out is a user folder": (["anomaly", "demo", "--out", t("notes"), "--quiet"], "aekit did not make"),
+        "demo: out is the current folder": (["anomaly", "demo", "--out", ".", "--quiet"], "current folder"),
+        "eval: report dir is a user folder": (["anomaly", "eval", t("train.csv"), "--model", t("m"), "--label-col",
+                                               "Class", "--report-dir", t("notes")], "aekit did not make"),
+        "report: report dir holds the data": (["anomaly", "report", t("proj/data.csv"), "--model", t("m"),
+                                               "--report-dir", t("proj")], "holds the input"),
+        "report: report dir is another output": (["anomaly", "report", t("train.csv"), "--model", t("m"),
+                                                  "--report-dir", t("heat")], "'anomaly heat maps' output"),
+        "score: heat maps into a user folder": (["anomaly", "score", t("imgs"), "--model", t("im"), "--out", t("o.csv"),
+                                                 "--heatmap-dir", t("notes")], "aekit did not make"),
+        # images of another size or kind than the model's, and indices
+        "interpolate: negative index": (["generate", "interpolate", "digits:-1", "digits:1", "--model", t("g"),
+                                         "--out", t("i.png")], "out of range (0 to 1796)"),
+        "generate train: a label the npz lacks": (["generate", "train", t("labelled.npz"), "--class", "42", "--out",
+                                                   t("x")], "not a label in"),
+        "cluster predict: a table for an image model": (["cluster", "predict", t("train.csv"), "--model", t("c"),
+                                                         "--out", t("p.csv")], "trained on images"),
+        "hash encode: a table for an image model": (["hash", "encode", t("train.csv"), "--model", t("h"), "--out",
+                                                     t("e.npz")], "trained on images"),
+        # codec files and flags
+        "compress encode: a quality the codec lacks": (["compress", "encode", t("photo.png"), "--quality", "7",
+                                                        "--out", t("q.aek")], "--quality must be in [1, 6]"),
+        "compress encode: quality 0": (["compress", "encode", t("photo.png"), "--quality", "0", "--out", t("q.aek")],
+                                       "must be >= 1"),
+        "compress decode: a forged size": (["compress", "decode", t("forged.aek"), "--out", t("d.png")],
+                                           "more pixels than aekit encodes"),
+        # text and speech corpora that leave nothing to learn from
+        "tree train: one-token lines": (["tree", "train", t("one_token.txt"), "--out", t("x")], "20 of one token"),
+        "voice train: one recording": (["voice", "train", t("voice1"), "--out", t("x")], "2 recordings"),
+        "voice train: a CSV without path": (["voice", "train", t("nopath.csv"), "--out", t("x")],
+                                            "needs the column path (missing: path; found: speaker)"),
+        "voice convert: an unwritable folder": (["voice", "convert", "--source", t("voice1/a.wav"), "--target", t("voice1/a.wav"), "--out",
+                                                 "/sys/converted.wav"], "cannot write --out /sys/converted.wav"),
+        # scoring on Dask
+        "dask: scheduler not an address": (score("train.csv", "--engine", "dask", "--scheduler", "notaurl"),
+                                           "cannot reach the Dask scheduler 'notaurl'"),
+        "dask: a glob matching nothing": (score("nomatch*.csv", "--engine", "dask"), "matches no file"),
+        "dask: an empty file": (score("empty.csv", "--engine", "dask"), "empty.csv is empty"),
+        "dask: a missing column": (score("missing.csv", "--engine", "dask"), "missing column(s) ['V3']"),
     }
 
 
@@ -245,3 +304,29 @@ def test_bad_input_gives_one_line_exit_2_and_touches_nothing(name, ws, capsys, m
     assert message in err, err
     assert _snapshot(ws) == before, "a file was touched"
     assert os.path.exists(ws / "proj" / "data.csv")
+
+
+def test_reference_images_of_another_size_are_converted_to_the_model(ws, tmp_path):
+    """A 50x40 RGB photo against 8x8 gray models: converted as scoring converts images."""
+    assert main(["generate", "interpolate", str(ws / "photo.png"), "digits:0", "--model", str(ws / "g"),
+                 "--out", str(tmp_path / "i.png"), "--steps", "3"]) == 0
+    assert main(["hash", "bits", str(ws / "photo.png"), "--model", str(ws / "h"), "--out", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "i.png").stat().st_size > 0 and (tmp_path / "b.png").stat().st_size > 0
+
+
+def test_output_folders_are_replaced_only_when_aekit_made_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["anomaly", "demo", "--out", "d", "--quiet"]) == 0
+    first = (tmp_path / "d" / "report" / "metrics.json").read_text()
+    assert main(["anomaly", "demo", "--out", "d", "--quiet"]) == 0  # its own earlier output: replaced
+    assert (tmp_path / "d" / "report" / "metrics.json").read_text() == first
+    (tmp_path / "empty").mkdir()
+    for report_dir in ("r", "r", "empty"):  # new, then its own, then an empty folder
+        assert main(["anomaly", "eval", "d/test.csv", "--model", "d/model", "--label-col", "diagnosis",
+                     "--normal-value", "benign", "--report-dir", report_dir, "--quiet"]) == 0
+    assert (tmp_path / "empty" / "roc_curve.png").exists()
+    (tmp_path / "u").mkdir()
+    (tmp_path / "u" / "test.csv").write_text("mine")
+    assert main(["anomaly", "demo", "--out", "u", "--quiet"]) == 2
+    assert main(["anomaly", "report", "d/test.csv", "--model", "d/model", "--report-dir", "d"]) == 2  # the demo's
+    assert (tmp_path / "u" / "test.csv").read_text() == "mine" and not (tmp_path / "u" / "model").exists()

@@ -85,6 +85,39 @@ def test_a_quality_the_codec_lacks_is_a_data_error(codec, held_out):
         codec.decompress(forged)
 
 
+def _forged(data: bytes, height: int | None = None, width: int | None = None, flip: int | None = None) -> bytes:
+    """``data`` with another size in its header and/or a payload byte flipped, the CRC made
+    right again: what a hostile file looks like."""
+    import zlib
+
+    from aekit.apps.compress.bitstream import CHECKSUM, HEADER
+
+    body = bytearray(data[:-CHECKSUM.size])
+    fields = list(HEADER.unpack_from(body))
+    fields[4] = height or fields[4]
+    fields[5] = width or fields[5]
+    body[:HEADER.size] = HEADER.pack(*fields)
+    if flip is not None:
+        body[flip] ^= 0xFF
+    return bytes(body) + CHECKSUM.pack(zlib.crc32(bytes(body)))
+
+
+@pytest.mark.parametrize("forge, message", [
+    (lambda d: _forged(d, 65536, 65536), "more pixels than aekit encodes"),
+    (lambda d: _forged(d, 8000, 8000), "needs at least .* bytes of side information"),
+    (lambda d: _forged(d, 1, 1), "does not decode to a 1x1 image"),
+    (lambda d: _forged(d, flip=40), "does not decode to a 111x97 image"),
+    (lambda d: _forged(d, flip=-20), "does not decode to a 111x97 image"),
+])
+def test_forged_headers_and_payloads_are_refused_before_allocating(codec, held_out, forge, message):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(DataError, match=message):
+        codec.decompress(forge(codec.compress(held_out, 3)))
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KB
+
+
 def test_a_file_from_another_model_is_refused(codec, photos, held_out):
     other = ImageCodec(**{**TINY, "epochs": 1, "random_state": 1}).fit(photos[1:2])
     with pytest.raises(DataError, match="another codec model"):

@@ -215,6 +215,36 @@ def test_empty_lines_are_skipped_with_a_notice(fitted):
     assert fitted.parse(["1 + zebra"])[0]["tokens"] == ["1", "+", "zebra"]  # unknown tokens parse too
 
 
+def test_a_sentence_too_long_to_parse_is_skipped_before_any_memory_is_taken(fitted, monkeypatch):
+    """2,001 tokens once grew to 23 GB: the pass's memory is known first, and such a line is
+    skipped with a notice by parse, refused in one line by the methods that need every line."""
+    import resource
+
+    from aekit.apps.tree import model as tree_model
+
+    limit = fitted.max_parse_tokens()
+    assert 150 < limit < 400  # the default grammar (50 symbols) within 2 GiB
+    assert tree_model.inside_bytes(limit, 50) <= tree_model.SENTENCE_BYTES < tree_model.inside_bytes(limit + 1, 50)
+    long_line = " ".join(["1 +"] * 1000 + ["2"])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    parsed = fitted.parse(["1 + 2", long_line, "( 3 )"])
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB: nothing like the 23 GB
+    assert [p["line"] for p in parsed] == [1, 3]
+    assert fitted.notices_ == [f"skipped 1 sentence of more than {limit} tokens (line 2): parsing one would need "
+                               "over 2 GiB, growing with the cube of its length"]
+    with pytest.raises(DataError, match=f"more than {limit} tokens"):
+        fitted.score_samples(["1 + 2", long_line])
+    # a tighter budget: the same rule at a length a test can afford to parse
+    monkeypatch.setattr(tree_model, "SENTENCE_BYTES", tree_model.inside_bytes(30, 50))
+    assert fitted.max_parse_tokens() == 30
+    assert [p["line"] for p in fitted.parse([" ".join(["1 +"] * 14 + ["2"]), " ".join(["1 +"] * 15 + ["2"])])] == [1]
+
+
+def test_training_on_one_token_lines_says_why_nothing_is_left(tmp_path):
+    with pytest.raises(DataError, match=r"need at least 8 sentences of 2 to 40 tokens to train, got 0 \(20 of one token\)"):
+        TreeAutoEncoder(epochs=1).fit(["word"] * 20)
+
+
 @pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\n\n \n", "is empty"),
                                               (b"\x00\x01binary", "binary file"), (b"\xff\xfe1 + 2", "not UTF-8")])
 def test_bad_text_files_are_one_line_errors(tmp_path, content, message):
