@@ -53,6 +53,9 @@ def checkpoint_dir_for(model_dir: str | os.PathLike[str]) -> str:
     return f"{os.fspath(model_dir).rstrip('/')}.ckpt"
 
 
+SAMPLE_NAMES = {"image": "images", "audio": "recordings", "text": "sentences", "tokens": "sentences"}
+
+
 def check_train_rows(n: int, minimum: int = MIN_TRAIN_ROWS, what: str = "rows", why: str = "") -> None:
     """Refuse a training set of fewer than ``minimum`` samples; ``what`` names them and
     ``why`` says what was left out, so the message points at the real cause."""
@@ -93,11 +96,12 @@ class FittedModel(BaseEstimator):
         kind = getattr(self, "data", "auto")
         if kind == "auto":
             kind = infer_adapter_kind(X, self._array_adapter)
+        samples = SAMPLE_NAMES.get(kind, "rows")
         if not isinstance(X, (str, os.PathLike)) and hasattr(X, "__len__"):
-            check_train_rows(len(X), self._min_rows)  # first: an adapter's own errors would be less clear
+            check_train_rows(len(X), self._min_rows, samples)  # first: an adapter's own errors would be less clear
         self.adapter_: DataAdapter = make_adapter(kind, self.get_params())
         Z = self.adapter_.fit_transform(X)
-        check_train_rows(len(Z[0] if isinstance(Z, tuple) else Z), self._min_rows)
+        check_train_rows(len(Z[0] if isinstance(Z, tuple) else Z), self._min_rows, samples)
         return Z
 
     def _inputs(self, X: Any) -> torch.Tensor:
