@@ -110,8 +110,35 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
     # a second run replaces its own output folder; any other folder is refused
     score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "dask.parquet", workers=1)
     (tmp_path / "mine.parquet").mkdir()
-    with pytest.raises(OutputError, match="not an earlier aekit scoring output"):
+    (tmp_path / "mine.parquet" / "part.0.parquet").write_bytes(b"mine")
+    with pytest.raises(OutputError, match="aekit did not make"):
         score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "mine.parquet", workers=1)
+
+
+def test_dask_failures_are_one_line_on_stderr(model_dir, table_files, tmp_path):
+    """Run as a user runs it (the workers are other processes, writing to the same terminal):
+    an error inside a partition, and a scheduler nobody answers at, are one line each."""
+    import socket
+    import subprocess
+    import time
+
+    X = pd.read_csv(table_files / "part0.csv").drop(columns=["id", "label"])
+    X.iloc[5, 2] = np.nan
+    X.to_csv(tmp_path / "nan.csv", index=False)
+    with socket.socket() as s:  # a port with nobody behind it
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    base = [sys.executable, "-m", "aekit.cli", "anomaly", "score", "--model", str(model_dir), "--engine", "dask",
+            "--workers", "1", "--quiet"]
+    for data, extra, message in ((tmp_path / "nan.csv", [], "NaN or inf"),
+                                 (table_files / "part0.csv", ["--scheduler", f"tcp://127.0.0.1:{free}"],
+                                  "cannot reach the Dask scheduler")):
+        start = time.monotonic()
+        run = subprocess.run([*base, str(data), "--out", str(tmp_path / "o.csv"), *extra], capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1 and message in run.stderr, run.stderr
+        assert time.monotonic() - start < 60
+    assert not (tmp_path / "o.csv").exists()
 
 
 def test_spark_function_scores_batches_like_local(model_dir, table_files, tmp_path):

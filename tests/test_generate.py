@@ -81,11 +81,14 @@ def test_small_vae_beats_the_gaussian_baseline_frechet_distance(digits_split, ti
     train, test, labels = digits_split
     flat = lambda a: a.reshape(len(a), -1) * 16  # noqa: E731
     cov = np.cov(flat(train), rowvar=False)
-    gaussian = np.clip(np.random.default_rng(0).multivariate_normal(flat(train).mean(0), cov, 1000), 0, 16)
-    fd_gaussian = pca_frechet_distance(flat(train), flat(test), gaussian)
-    samples = tiny_vae.sample(1000, seed=0)
-    fd_vae = pca_frechet_distance(flat(train), flat(test), flat(samples))
+    # the distance of 1,000 samples varies by about 6 from one seed to the next (38.7 and 32.1
+    # on one machine): the mean of three seeds of 3,000 each is compared, a steadier number
+    fd_gaussian = np.mean([pca_frechet_distance(flat(train), flat(test), np.clip(
+        np.random.default_rng(seed).multivariate_normal(flat(train).mean(0), cov, 3000), 0, 16)) for seed in range(3)])
+    fd_vae = np.mean([pca_frechet_distance(flat(train), flat(test), flat(tiny_vae.sample(3000, seed=seed)))
+                      for seed in range(3)])
     assert fd_vae < 0.8 * fd_gaussian, (fd_vae, fd_gaussian)
+    samples = tiny_vae.sample(1000, seed=0)
     entropy, hist = class_histogram_entropy(flat(train), labels, flat(samples))
     assert entropy > 2.0 and hist.sum() == 1000  # every digit is generated, none dominates
     # the samples are new images, not copies of training images
