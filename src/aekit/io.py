@@ -144,10 +144,13 @@ def _writable_parent(parent: Path) -> None:
         raise _output_error(parent, exc) from None
 
 
+def _reason(exc: OSError) -> str:
+    return {errno.ENOSPC: "the disk is full", errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
+            errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc) or type(exc).__name__)
+
+
 def _output_error(path: Path, exc: OSError) -> OutputError:
-    reason = {errno.ENOSPC: "the disk is full", errno.EACCES: "permission denied", errno.EROFS: "read-only file system",
-              errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc) or type(exc).__name__)
-    return OutputError(f"cannot write {path}: {reason}")
+    return OutputError(f"cannot write {path}: {_reason(exc)}")
 
 
 # ---------------------------------------------------------------------- output checks
@@ -185,12 +188,11 @@ def check_writable(path: str | os.PathLike[str], option: str = "--out") -> None:
         folder = folder.parent
     if not folder.is_dir():
         return  # a file in the way: the callers' own checks name it
-    probe = folder / f".aekit-probe.{os.getpid()}.{os.urandom(4).hex()}"
+    probe = folder / _tmp_name(Path(path), ".tmp")  # a writer's temporary name: clean_stale knows it
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
-        raise OutputError(f"cannot write {option} {path}: {_output_error(folder, exc).args[0].split(': ', 1)[1]} "
-                          f"in {folder}") from None
+        raise OutputError(f"cannot write {option} {path}: {_reason(exc)} in {folder}") from None
     probe.unlink(missing_ok=True)
 
 

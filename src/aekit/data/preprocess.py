@@ -95,13 +95,18 @@ class TabularPreprocessor:
         """For each output feature, the original column it came from (one-hot folds back)."""
         return list(self.numeric_) + [c for c, vals in self.categories_.items() for _ in vals]
 
-    def transform(self, df: pd.DataFrame) -> np.ndarray:
+    def check_columns(self, columns: Any) -> None:
+        """Refuse a table that lacks any column the model was trained on (before any row is read,
+        where a reader knows the columns first)."""
         if not self.columns_:
             raise DataError("the preprocessor is not fitted")
-        missing = [c for c in self.columns_ if c not in df.columns]
+        missing = [c for c in self.columns_ if c not in columns]
         if missing:
             raise DataError(f"missing column(s) {missing[:10]}{' ...' if len(missing) > 10 else ''} "
                             f"(the model was trained on {len(self.columns_)} columns)")
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        self.check_columns(df.columns)
         if len(df) == 0:
             return np.zeros((0, len(self.feature_names_out_)), dtype=np.float32)
         blocks = [self._scale(self._numeric_block(df, fit=False))]

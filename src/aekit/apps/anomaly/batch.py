@@ -144,11 +144,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     files = model_files(model)
     ddf = read_dask_table(data)
     meta = _output_meta(ddf, id_col, label_col)
-    columns = _detector(files).preprocessor_.columns_
-    missing = [c for c in columns if c not in ddf.columns]
-    if missing:  # said here, not by every worker
-        raise DataError(f"missing column(s) {missing[:10]}{' ...' if len(missing) > 10 else ''} "
-                        f"(the model was trained on {len(columns)} columns)")
+    _detector(files).preprocessor_.check_columns(ddf.columns)  # said here, not by every worker
     client = _connect(scheduler) if scheduler else None
     # a partition's error (NaN, say) comes back as one line: the workers' own log of it stays quiet
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
