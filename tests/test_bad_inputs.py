@@ -2,7 +2,9 @@
 ``aekit: error:``, exit code 2, no traceback, and leaves every file as it was."""
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -57,6 +59,10 @@ def ws(tmp_path_factory) -> Path:
     Image.new("L", (64, 64)).save(w / "bomb" / "bomb.png")
     claim_output_dir(w / "heat", "anomaly heat maps")  # aekit's own output, of another kind than a report
     (w / "heat" / "_overview.png").write_bytes(b"png")
+    header = io.BytesIO()  # an .npz whose header asks for 10 TB in a few bytes
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (10**7, 10**6)})
+    with zipfile.ZipFile(w / "forged.npz", "w") as z:
+        z.writestr("images.npy", header.getvalue() + b"\0" * 100)
     (w / "one_token.txt").write_text("word\n" * 20)
     (w / "voice1").mkdir()
     write_wav(w / "voice1" / "a.wav", 0.1 * np.sin(np.arange(16000, dtype=np.float32) * 0.05), 16000)
@@ -215,7 +221,7 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                                   t("train.csv")], "must end with .png"),
         "demo: out is a file": (["anomaly", "demo", "--out", t("train.csv"), "--quiet"], "is a file, not a folder"),
         "hash search: database not npz": (["hash", "search", t("imgs"), "--model", t("h"), "--database",
-                                           t("train.csv"), "--out", t("r.csv")], "not a code file"),
+                                           t("train.csv"), "--out", t("r.csv")], "is not a readable .npz file"),
         "hash search: k 0": (["hash", "search", t("imgs"), "--model", t("h"), "--database", t("db.npz"), "-k", "0",
                               "--out", t("r.csv")], "-k"),
         "hash search: k -5": (["hash", "search", t("imgs"), "--model", t("h"), "--database", t("db.npz"), "-k", "-5",
@@ -249,6 +255,9 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                                          "--out", t("p.csv")], "trained on images"),
         "hash encode: a table for an image model": (["hash", "encode", t("train.csv"), "--model", t("h"), "--out",
                                                      t("e.npz")], "trained on images"),
+        "hash encode: a forged .npz": (["hash", "encode", t("forged.npz"), "--model", t("h"), "--out", t("e.npz")],
+                                       "claims a 10000000x1000000 array of uint8"),
+        "generate train: a forged .npz": (["generate", "train", t("forged.npz"), "--out", t("x")], "damaged or forged"),
         # codec files and flags
         "compress encode: a quality the codec lacks": (["compress", "encode", t("photo.png"), "--quality", "7",
                                                         "--out", t("q.aek")], "--quality must be in [1, 6]"),

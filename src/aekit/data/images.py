@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import MAX_IMAGE_SIDE, check_image_size, check_int
+from .arrays import read_npz
 from ..errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -69,15 +70,11 @@ def load_bundled(name: str) -> ImageSet:
 def load_npz(path: str | os.PathLike[str]) -> ImageSet:
     """An ``.npz`` with ``images`` (or ``X``) as ``[N, H, W]``, ``[N, H, W, C]`` or
     ``[N, C, H, W]`` (uint8 0-255 or floats in [0, 1]) and optional ``labels`` (or ``y``)."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            key = "images" if "images" in f else "X" if "X" in f else None
-            if key is None:
-                raise DataError(f"{path} has no 'images' (or 'X') array; it holds {list(f.keys())}")
-            x = f[key]
-            y = f["labels"] if "labels" in f else f["y"] if "y" in f else None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable .npz file ({exc})") from None
+    arrays = read_npz(path, ("images", "X", "labels", "y"))
+    x = arrays.get("images", arrays.get("X"))
+    if x is None:
+        raise DataError(f"{path} has no 'images' (or 'X') array")
+    y = arrays.get("labels", arrays.get("y"))
     return ImageSet(_to_nchw(np.asarray(x), str(path)), None if y is None else np.asarray(y))
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ... import plots
 from ...checks import check_int
+from ...data.arrays import read_npz
 from ...data.images import is_image_source, resolve_image
 from ...data.sources import Source, read_source
 from ...errors import DataError
@@ -97,11 +98,10 @@ def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) 
     check_int(k, "-k", 1, 100_000)
     check_output_file(out, inputs=[queries, model, database], suffixes=(".csv",))
     hasher = BinaryHasher.load(model)
-    try:
-        with np.load(database, allow_pickle=False) as db:
-            codes, names = db["codes"], db["names"]
-    except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"{database} is not a code file from 'aekit hash encode' ({exc.__class__.__name__})") from None
+    db = read_npz(database, ("codes", "names"))
+    if set(db) != {"codes", "names"}:
+        raise DataError(f"{database} is not a code file from 'aekit hash encode' (no 'codes' and 'names' arrays)")
+    codes, names = db["codes"], db["names"]
     source = _read_for(hasher, queries)
     q = hasher.hash(source.X)
     if codes.ndim != 2 or codes.shape[1] != q.shape[1]:
