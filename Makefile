@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/aekit anomaly demo --out demo_output
 
+# two workers, one per core; each test file runs in one worker, so its shared fitted fixtures are built once
 test: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 bench: install
 	$(PY) -m pip install -q -e '.[bench]'
