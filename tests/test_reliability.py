@@ -101,8 +101,8 @@ def test_interrupted_training_resumes_to_the_same_model(kind, data, tmp_path, mo
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
 
 
-def test_resume_refuses_a_checkpoint_of_other_data(data, tmp_path, monkeypatch):
-    X = data["table"]
+def _stopped_after_first_checkpoint(est, X, out: Path, monkeypatch) -> None:
+    """Train ``est`` into ``out`` until its first checkpoint is written, then stop as if killed."""
     real_save = training_mod._save_checkpoint
 
     def die(*args):
@@ -111,8 +111,13 @@ def test_resume_refuses_a_checkpoint_of_other_data(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(training_mod, "_save_checkpoint", die)
     with pytest.raises(KeyboardInterrupt):
-        KINDS["AnomalyDetector"]().fit_to(X, tmp_path / "m")
+        est.fit_to(X, out)
     monkeypatch.setattr(training_mod, "_save_checkpoint", real_save)
+
+
+def test_resume_refuses_a_checkpoint_of_other_data(data, tmp_path, monkeypatch):
+    X = data["table"]
+    _stopped_after_first_checkpoint(KINDS["AnomalyDetector"](), X, tmp_path / "m", monkeypatch)
     with pytest.raises(ModelFileError, match="other data"):
         KINDS["AnomalyDetector"]().fit_to(X.iloc[:100], tmp_path / "m", resume=True)
     with pytest.raises(ModelFileError, match="other settings"):
@@ -122,16 +127,7 @@ def test_resume_refuses_a_checkpoint_of_other_data(data, tmp_path, monkeypatch):
 def test_resume_with_other_settings_names_the_setting_not_the_data(data, tmp_path, monkeypatch):
     """``summarize train --resume --words 5`` after a run at 4: the summary length changes the
     training tensors too, but the message must name the setting that changed."""
-    real_save = training_mod._save_checkpoint
-
-    def die(*args):
-        real_save(*args)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(training_mod, "_save_checkpoint", die)
-    with pytest.raises(KeyboardInterrupt):
-        KINDS["Summarizer"]().fit_to(data["text"], tmp_path / "s")
-    monkeypatch.setattr(training_mod, "_save_checkpoint", real_save)
+    _stopped_after_first_checkpoint(KINDS["Summarizer"](), data["text"], tmp_path / "s", monkeypatch)
     other = KINDS["Summarizer"]().set_params(summary_words=5)
     with pytest.raises(ModelFileError, match=r"other settings \(summary_words: 4 -> 5\)"):
         other.fit_to(data["text"], tmp_path / "s", resume=True)
