@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import zipfile
 import zlib
 from pathlib import Path
@@ -67,6 +68,9 @@ def ws(tmp_path_factory) -> Path:
     (w / "voice1").mkdir()
     write_wav(w / "voice1" / "a.wav", 0.1 * np.sin(np.arange(16000, dtype=np.float32) * 0.05), 16000)
     (w / "nopath.csv").write_text("speaker\nx\n")
+    pcm = (np.sin(np.arange(8000) * 0.05) * 8000).astype("<i2").tobytes()  # a WAV whose header says 1 Hz
+    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, 1, 2, 2, 16) + b"data" + struct.pack("<I", len(pcm)) + pcm
+    (w / "one_hz.wav").write_bytes(b"RIFF" + struct.pack("<I", 4 + len(fmt)) + b"WAVE" + fmt)
     np.savez(w / "labelled.npz", images=(digits.images[:30, 0] * 255).astype(np.uint8), labels=np.arange(30) % 3)
     Image.fromarray(np.full((40, 50, 3), 120, np.uint8)).save(w / "photo.png")
     from aekit.apps.compress.bitstream import CHECKSUM, HEADER
@@ -272,6 +276,8 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                             "needs the column path (missing: path; found: speaker)"),
         "voice convert: an unwritable folder": (["voice", "convert", "--source", t("voice1/a.wav"), "--target", t("voice1/a.wav"), "--out",
                                                  "/sys/converted.wav"], "cannot write --out /sys/converted.wav"),
+        "voice convert: a forged sample rate": (["voice", "convert", "--source", t("one_hz.wav"), "--target",
+                                                 t("voice1/a.wav"), "--out", t("c.wav")], "sample rate is 1 Hz"),
         # scoring on Dask
         "dask: scheduler not an address": (score("train.csv", "--engine", "dask", "--scheduler", "notaurl"),
                                            "cannot reach the Dask scheduler 'notaurl'"),

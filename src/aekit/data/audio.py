@@ -33,6 +33,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 MIN_SECONDS = 0.1  # 6 frames: fewer say nothing of a speaker; a spoken digit can last 0.15 s
 SILENCE_PEAK = 1e-4  # a peak below this (about -80 dBFS) is silence, not speech
 CLIPPED_SHARE = 0.01  # samples at full scale above this share: the recording is clipped
+RATES = (4_000, 384_000)  # Hz: a header outside says a damaged or forged file (1 Hz once took 22 GB to resample)
+MAX_SECONDS = 3_600  # one recording at most an hour: its work and memory are known before it is read
 LOG_FLOOR = 1e-5  # mel power floor before the log (-100 dB): silence stays finite
 MEL_INVERSION_STEPS = 30  # multiplicative NNLS updates from mel back to linear frequencies
 
@@ -87,7 +89,16 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int,
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty")
     try:
+        info = sf.info(str(path))
+        if not RATES[0] <= info.samplerate <= RATES[1]:
+            raise DataError(f"{path} says its sample rate is {info.samplerate} Hz; aekit reads "
+                            f"{RATES[0]:,} to {RATES[1]:,} Hz (a damaged or forged header?)")
+        if info.frames > MAX_SECONDS * info.samplerate:
+            raise DataError(f"{path} lasts {info.frames / info.samplerate / 60:,.0f} minutes; aekit reads "
+                            f"recordings of at most {MAX_SECONDS // 60} minutes: cut it into parts")
         wave, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except DataError:
+        raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path} is not an audio file that can be read ({detail})") from None
