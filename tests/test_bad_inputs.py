@@ -46,6 +46,8 @@ def ws(tmp_path_factory) -> Path:
     good.to_csv(w / "proj" / "data.csv", index=False)
     (w / "notes").mkdir()
     (w / "notes" / "todo.txt").write_text("mine")
+    (w / "notes_heatmaps").mkdir()
+    (w / "notes_heatmaps" / "mine.png").write_bytes(b"mine")
     (w / "dangling").symlink_to(w / "nowhere")
     digits = load_bundled("digits")
     for label in (0, 1):
@@ -250,6 +252,9 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                                   "--report-dir", t("heat")], "'anomaly heat maps' output"),
         "score: heat maps into a user folder": (["anomaly", "score", t("imgs"), "--model", t("im"), "--out", t("o.csv"),
                                                  "--heatmap-dir", t("notes")], "aekit did not make"),
+        "score: the default heat-map folder is a user folder": (
+            ["anomaly", "score", t("imgs"), "--model", t("im"), "--out", t("notes.csv")],
+            "the heat-map folder (see --heatmap-dir) " + t("notes_heatmaps") + " is a folder that aekit did not make"),
         # images of another size or kind than the model's, and indices
         "interpolate: negative index": (["generate", "interpolate", "digits:-1", "digits:1", "--model", t("g"),
                                          "--out", t("i.png")], "out of range (0 to 1796)"),

@@ -111,7 +111,9 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
     out = Path(out)
     # checked before any work; with --heatmaps 0 nothing is written there
     heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
-                                HEATMAP_KIND, inputs=[data], option="--heatmap-dir") if heatmaps else None
+                                HEATMAP_KIND, inputs=[data],
+                                option="--heatmap-dir" if heatmap_dir else "the heat-map folder (see --heatmap-dir)"
+                                ) if heatmaps else None
     count, chunks = image_chunks(data, det.image_spec_, chunk)
     summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None)
     top = _TopImages(heatmaps)
