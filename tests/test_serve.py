@@ -247,15 +247,15 @@ def live(served):
 
     import uvicorn
 
-    from aekit.apps.anomaly.service import listen
+    from aekit.apps.anomaly.service import listen, server_config
 
     servers = []
 
     def start(max_connections: int = 100, **options):
-        app = create_app(served[0], ServiceOptions(reload_interval=0, **options))
+        opts = ServiceOptions(reload_interval=0, **options)
+        app = create_app(served[0], opts)
         sock = listen("127.0.0.1", 0)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="critical", limit_concurrency=max_connections,
-                                               timeout_keep_alive=5))
+        server = uvicorn.Server(server_config(app, opts, max_connections, log_level="critical"))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         servers.append((server, thread))
@@ -304,6 +304,23 @@ def test_stalled_uploads_are_timed_out_and_hold_nothing(live):
         s.close()
     status, text = _get(port, "/metrics")
     assert status == 200 and 'endpoint="/v1/score",status="408"} 20' in text
+
+
+def test_a_client_that_never_finishes_its_headers_is_closed(live):
+    import socket
+    import time
+
+    port, _ = live(body_timeout=1.0)
+    held = []
+    for _ in range(5):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /v1/score HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        held.append(s)
+    idle = socket.create_connection(("127.0.0.1", port), timeout=10)  # not a byte
+    start = time.monotonic()
+    assert [s.recv(100) for s in [*held, idle]] == [b""] * 6  # closed by the server
+    assert time.monotonic() - start < 5
+    assert _get(port, "/healthz")[0] == 200
 
 
 def test_connections_are_bounded(live):

@@ -110,7 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--threads", type=int_at_least(1, 256), default=1,
                    help="torch threads for scoring (default 1: the event loop keeps a core)")
     v.add_argument("--body-timeout", type=float_in(0.1, 3600), default=10.0,
-                   help="seconds for a request body to arrive whole, else 408 (default 10)")
+                   help="seconds for a request's headers, then its body, to arrive whole; else the "
+                        "connection is closed (a late body is answered 408) (default 10)")
     v.add_argument("--max-connections", type=int_at_least(1, 100_000), default=100,
                    help="connections open at once; more are answered 503 (default 100)")
     v.add_argument("--access-log", action="store_true", help="log every request")

@@ -22,8 +22,8 @@ How it holds up:
   (spaces at its ends, control or non-ASCII characters), is refused at start, and the start
   line says whether a key is required. Bodies over ``max_body_bytes`` and requests over
   ``max_rows`` rows are refused with 413; a body that has not arrived within
-  ``body_timeout`` seconds with 408; a client gone mid-body is counted as 499, not as a
-  failure. Bad input is a 4xx whose message names the field; an unexpected failure is a 500
+  ``body_timeout`` seconds with 408, and a connection whose headers have not, is closed; a
+  client gone mid-body is counted as 499, not as a failure. Bad input is a 4xx whose message names the field; an unexpected failure is a 500
   with no traceback (the traceback goes to the log). The card never shows paths on disk.
 """
 from __future__ import annotations
@@ -456,14 +456,64 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _deadline_protocol(timeout: float) -> Any:
+    """Uvicorn's httptools protocol with a deadline for each request's headers: a client that
+    opens a connection and never finishes its headers is closed after ``timeout`` seconds
+    (uvicorn itself waits for ever). ``"auto"`` where httptools is missing."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
+        return "auto"
+
+    class HeaderDeadline(HttpToolsProtocol):
+        _timer: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._timer = self.loop.call_later(timeout, self.timeout_keep_alive_handler)  # closes the transport
+
+        def _disarm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderDeadline
+
+
+def server_config(app: Any, options: ServiceOptions | None = None, max_connections: int = MAX_CONNECTIONS,
+                  **uvicorn_options: Any) -> Any:
+    """Uvicorn's configuration for ``app``: at most ``max_connections`` connections (503
+    beyond), headers due within the body timeout, idle keep-alive connections closed after
+    ``IDLE_TIMEOUT`` seconds."""
+    import uvicorn
+
+    opts = options or ServiceOptions()
+    return uvicorn.Config(app, http=_deadline_protocol(opts.body_timeout), limit_concurrency=max_connections,
+                          timeout_keep_alive=IDLE_TIMEOUT, **uvicorn_options)
+
+
 def serve(model_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8000,
           options: ServiceOptions | None = None, access_log: bool = False, threads: int = 1,
           max_connections: int = MAX_CONNECTIONS) -> None:
     """Run the service until interrupted (SIGINT/SIGTERM finish the requests in flight).
     ``threads``: torch's threads for scoring; one by default, since the event loop needs a
-    core of its own to parse requests and a second scoring thread only spins against it.
-    At most ``max_connections`` connections are open at once (503 beyond); idle keep-alive
-    connections close after ``IDLE_TIMEOUT`` seconds."""
+    core of its own to parse requests and a second scoring thread only spins against it."""
     import uvicorn
 
     torch.set_num_threads(threads)
@@ -471,6 +521,6 @@ def serve(model_dir: str | os.PathLike[str], host: str = "127.0.0.1", port: int 
     app = create_app(model_dir, options)  # a bad model or key fails here, before the port is taken
     sock = listen(host, port)
     log.info("listening on http://%s:%d (at most %d connections)", host, port, max_connections)
-    config = uvicorn.Config(app, access_log=access_log, log_level="info", timeout_graceful_shutdown=30,
-                            limit_concurrency=max_connections, timeout_keep_alive=IDLE_TIMEOUT)
+    config = server_config(app, options, max_connections, access_log=access_log, log_level="info",
+                           timeout_graceful_shutdown=30)
     uvicorn.Server(config).run(sockets=[sock])
