@@ -172,7 +172,9 @@ def test_cli_encode_decode_eval(codec, held_out, tmp_path, capsys):
     assert main(["compress", "eval", str(image), "--model", str(model), "--plot", str(plot)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert sum(line.startswith("aekit") for line in lines) == 6 and sum(line.startswith("JPEG") for line in lines) == 11
+    assert sum(line.startswith("WebP") for line in lines) == 11
     assert any(line.startswith("BD-rate against JPEG") for line in lines)
+    assert any(line.startswith("BD-rate against WebP") for line in lines)
     jpeg = [float(line.split()[2]) for line in lines if line.startswith("JPEG")]
     assert jpeg == sorted(jpeg) and jpeg[-1] > 3 * jpeg[0]  # real file sizes, rising with quality
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"

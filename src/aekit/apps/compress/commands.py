@@ -28,14 +28,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("source")
     d.add_argument("--out", required=True, help="lossless image file to write")
     d.add_argument("--model", help="the model directory that encoded it (default: the bundled codec)")
-    v = verbs.add_parser("eval", help="bits per pixel and PSNR at every quality, against JPEG",
+    v = verbs.add_parser("eval", help="bits per pixel and PSNR at every quality, against JPEG and WebP",
                          description="Compress and decompress each IMAGE at every quality level, and with "
-                                     "Pillow's JPEG at qualities 5-95; print the mean bits per pixel (from the "
-                                     "bytes written) and PSNR, and the BD-rate against JPEG; --plot writes the "
-                                     "rate-distortion plot.")
+                                     "Pillow's JPEG and WebP at qualities 5-95; print the mean bits per pixel "
+                                     "(from the bytes written) and PSNR, and the BD-rates against JPEG and WebP; "
+                                     "--plot writes the rate-distortion plot.")
     v.add_argument("images", nargs="+")
     v.add_argument("--plot", help="write the rate-distortion plot to this PNG file")
-    v.add_argument("--no-jpeg", action="store_true", help="leave out the JPEG reference")
+    v.add_argument("--no-peers", "--no-jpeg", dest="no_peers", action="store_true",
+                   help="leave out the JPEG and WebP references")
     v.add_argument("--model", help="model directory (default: the bundled codec)")
 
 
@@ -55,12 +56,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.plot:  # a bad plot path is refused before the work, not after
             check_output_file(args.plot, inputs=args.images, suffixes=(".png",), option="--plot")
-        rows = jobs.evaluate(args.images, args.model, jpeg=not args.no_jpeg)
+        rows = jobs.evaluate(args.images, args.model, peers=not args.no_peers)
         print("codec  quality  bpp     PSNR (dB)")
         for row in rows:
             print(f"{row['codec']:<5}  {row['quality']:>7}  {row['bpp']:.3f}  {row['psnr']:.2f}")
-        if not args.no_jpeg:
-            report(jobs.bd_rate_line(rows))
+        for line in jobs.bd_rate_lines(rows):
+            report(line)
         if args.plot:
             report(f"wrote {jobs.rd_plot(rows, args.plot, inputs=args.images)}")
     return 0

@@ -59,25 +59,27 @@ def decode_file(source: str | os.PathLike[str], out: str | os.PathLike[str],
     return out
 
 
-JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+PEER_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+PEERS = (("JPEG", "JPEG"), ("WebP", "WEBP"))  # (name, Pillow format): what a user would otherwise pick
 
 
-def _jpeg_bytes(rgb: np.ndarray, quality: int) -> tuple[int, np.ndarray]:
+def _pillow_bytes(rgb: np.ndarray, fmt: str, quality: int) -> tuple[int, np.ndarray]:
+    """The size of ``rgb`` written by Pillow as ``fmt`` at ``quality``, and the image read back."""
     import io
 
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality)
+    Image.fromarray(rgb).save(buf, format=fmt, quality=quality)
     size = buf.tell()  # before decoding, which moves the position
     with Image.open(buf) as im:
         return size, np.asarray(im.convert("RGB"))
 
 
 def evaluate(images: list[str | os.PathLike[str]], model: Model = None,
-             jpeg: bool = True) -> list[dict[str, float | str]]:
+             peers: bool = True) -> list[dict[str, float | str]]:
     """Mean bits per pixel (from the bytes written) and PSNR of ``images`` at every quality of
-    the codec and, with ``jpeg``, of Pillow's JPEG at qualities 5-95 (the reference a user
+    the codec and, with ``peers``, of Pillow's JPEG and WebP at qualities 5-95 (what a user
     would otherwise pick): one row per ``(codec, quality)``."""
     codec = load_codec(model)
     rgbs = [as_rgb(p) for p in images]
@@ -94,20 +96,27 @@ def evaluate(images: list[str | os.PathLike[str]], model: Model = None,
             data = codec.compress(rgb, quality)
             coded.append((len(data), codec.decompress(data)))
         rows.append(mean_row("aekit", quality, coded))
-    if jpeg:
-        rows += [mean_row("JPEG", q, [_jpeg_bytes(rgb, q) for rgb in rgbs]) for q in JPEG_QUALITIES]
+    if peers:
+        rows += [mean_row(name, q, [_pillow_bytes(rgb, fmt, q) for rgb in rgbs])
+                 for name, fmt in PEERS for q in PEER_QUALITIES]
     return rows
 
 
-def bd_rate_line(rows: list[dict[str, float | str]]) -> str:
-    """The line 'BD-rate against JPEG: ...' for ``evaluate``'s rows (or why there is no number)."""
-    curves = {name: [(float(r["bpp"]), float(r["psnr"])) for r in rows if r["codec"] == name]
-              for name in ("aekit", "JPEG")}
-    try:
-        change = bd_rate(curves["JPEG"], curves["aekit"])
-        return f"BD-rate against JPEG: {change:+.1f}% (negative: fewer bytes at equal PSNR)"
-    except DataError as exc:
-        return f"BD-rate against JPEG: none ({exc})"
+def bd_rate_lines(rows: list[dict[str, float | str]]) -> list[str]:
+    """'BD-rate against JPEG: ...' (and WebP) for ``evaluate``'s rows, or why there is no number."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        curves.setdefault(str(r["codec"]), []).append((float(r["bpp"]), float(r["psnr"])))
+    lines = []
+    for name, _ in PEERS:
+        if name not in curves:
+            continue
+        try:
+            change = bd_rate(curves[name], curves["aekit"])
+            lines.append(f"BD-rate against {name}: {change:+.1f}% (negative: fewer bytes at equal PSNR)")
+        except DataError as exc:
+            lines.append(f"BD-rate against {name}: none ({exc})")
+    return lines
 
 
 def rd_plot(rows: list[dict[str, float | str]], path: str | os.PathLike[str],
