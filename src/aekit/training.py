@@ -263,12 +263,15 @@ def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimi
                      fingerprint: dict[str, Any] | None) -> tuple[int, int, dict[str, Tensor]]:
     tensors, meta = load_checkpoint(path)
     saved = meta.get("fingerprint") or {}
-    # settings first: they change the network and the data tensors too, and name the cause
-    for part, what in (("settings", "other settings"), ("training", "other training settings"),
-                       ("parameters", "another network"), ("data", "other data")):
-        if fingerprint is not None and part in saved and saved[part] != fingerprint[part]:
-            raise ModelFileError(f"cannot resume: the checkpoint in {path.parent} was made with {what}"
-                                 f"{_changed(saved[part], fingerprint[part])}; drop --resume to start over")
+    if fingerprint is not None:
+        # a checkpoint of an earlier aekit records no settings: it is judged on the other parts
+        saved.setdefault("settings", fingerprint["settings"])
+        # settings first: they change the network and the data tensors too, and name the cause
+        for part, what in (("settings", "other settings"), ("training", "other training settings"),
+                           ("parameters", "another network"), ("data", "other data")):
+            if saved.get(part) != fingerprint[part]:
+                raise ModelFileError(f"cannot resume: the checkpoint in {path.parent} was made with {what}"
+                                     f"{_changed(saved.get(part), fingerprint[part])}; drop --resume to start over")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     state: dict[int, dict[str, Tensor]] = {}
