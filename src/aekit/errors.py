@@ -6,6 +6,13 @@ exits with code 2, no traceback. Anything else that escapes is a bug and shows a
 """
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of ``exc``'s message (at most ``limit`` characters), or its class name
+    when it says nothing: what a one-line error can quote of a library's exception."""
+    text = (str(exc).splitlines() or [""])[0]
+    return (text[:limit] if limit else text) or type(exc).__name__
+
+
 class AekitError(Exception):
     """An error caused by the user's input, with a one-line message that names the problem."""
 

@@ -6,36 +6,37 @@ from __future__ import annotations
 import math
 import os
 import zipfile
-from collections.abc import Iterable
 
 import numpy as np
 from numpy.lib import format as npy
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 
 
-def read_npz(path: str | os.PathLike[str], names: Iterable[str]) -> dict[str, np.ndarray]:
-    """The arrays ``names`` that ``path`` holds (absent ones are left out); a file that is not
-    an ``.npz``, holds objects, or whose header asks for more than it holds is a ``DataError``."""
-    arrays = {}
+def read_npz(path: str | os.PathLike[str], *wanted: tuple[str, ...]) -> list[np.ndarray | None]:
+    """One array per ``wanted`` tuple of names: the first of them that ``path`` holds, or None
+    (only that one is read). A file that is not an ``.npz``, holds objects, or whose header
+    asks for more than it holds is a ``DataError``."""
+    arrays: list[np.ndarray | None] = []
     try:
         with zipfile.ZipFile(path) as z:
             members = set(z.namelist())
-            for name in names:
-                if f"{name}.npy" not in members:
+            for names in wanted:
+                name = next((n for n in names if f"{n}.npy" in members), None)
+                if name is None:
+                    arrays.append(None)
                     continue
                 info = z.getinfo(f"{name}.npy")
                 with z.open(info) as fh:
                     _check_header(fh, info.file_size, path, name)
                 with z.open(info) as fh:
-                    arrays[name] = npy.read_array(fh, allow_pickle=False)
+                    arrays.append(npy.read_array(fh, allow_pickle=False))
     except DataError:
         raise
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, MemoryError) as exc:
-        reason = (str(exc).splitlines() or [""])[0][:120] or type(exc).__name__
-        raise DataError(f"{path} is not a readable .npz file ({reason})") from None
+        raise DataError(f"{path} is not a readable .npz file ({first_line(exc, 120)})") from None
     return arrays
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..checks import check_int
-from ..errors import DataError, ModelFileError
+from ..errors import DataError, ModelFileError, first_line
 from .tables import TABLE_SUFFIXES, read_table
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
@@ -100,8 +100,7 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int,
     except DataError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{path} is not an audio file that can be read ({detail})") from None
+        raise DataError(f"{path} is not an audio file that can be read ({first_line(exc)})") from None
     notes = notices if notices is not None else []
     if wave.shape[0] == 0:
         raise DataError(f"{path} holds no audio samples (empty or truncated)")

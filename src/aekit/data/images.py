@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..checks import MAX_IMAGE_SIDE, check_image_size, check_int
-from .arrays import read_npz
 from ..errors import DataError
+from .arrays import read_npz
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 BUNDLED = ("digits", "lfw_subset")
@@ -70,11 +70,9 @@ def load_bundled(name: str) -> ImageSet:
 def load_npz(path: str | os.PathLike[str]) -> ImageSet:
     """An ``.npz`` with ``images`` (or ``X``) as ``[N, H, W]``, ``[N, H, W, C]`` or
     ``[N, C, H, W]`` (uint8 0-255 or floats in [0, 1]) and optional ``labels`` (or ``y``)."""
-    arrays = read_npz(path, ("images", "X", "labels", "y"))
-    x = arrays.get("images", arrays.get("X"))
+    x, y = read_npz(path, ("images", "X"), ("labels", "y"))
     if x is None:
         raise DataError(f"{path} has no 'images' (or 'X') array")
-    y = arrays.get("labels", arrays.get("y"))
     return ImageSet(_to_nchw(np.asarray(x), str(path)), None if y is None else np.asarray(y))
 
 

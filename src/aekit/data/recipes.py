@@ -13,7 +13,7 @@ import os
 
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, first_line
 from ..io import atomic_path
 
 KDD_FEATURES = [
@@ -45,5 +45,5 @@ def kdd_to_csv(src: str | os.PathLike[str], dst: str | os.PathLike[str], chunksi
     except pd.errors.EmptyDataError:
         raise DataError(f"{src} is empty") from None
     except pd.errors.ParserError as exc:
-        raise DataError(f"{src} is not a KDD Cup 99 file ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{src} is not a KDD Cup 99 file ({first_line(exc)})") from None
     return rows

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, ParameterError
+from ..errors import DataError, ParameterError, first_line
 
 TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -66,7 +66,7 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} has no header and no rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not a readable {fmt.upper()} file ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path} is not a readable {fmt.upper()} file ({first_line(exc)})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ...errors import DataError, OutputError
+from ...errors import DataError, OutputError, first_line
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
 from .jobs import ScoreSummary, score_frame
@@ -109,8 +109,7 @@ def _cause(exc: BaseException) -> str:
     """The first line of the innermost cause: what went wrong, not which layer passed it on."""
     while exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    text = (str(exc).splitlines() or [""])[0][:200]
-    return text or type(exc).__name__
+    return first_line(exc, 200)
 
 
 def _connect(scheduler: str) -> Any:

@@ -23,8 +23,9 @@ How it holds up:
   line says whether a key is required. Bodies over ``max_body_bytes`` and requests over
   ``max_rows`` rows are refused with 413; a body that has not arrived within
   ``body_timeout`` seconds with 408, and a connection whose headers have not, is closed; a
-  client gone mid-body is counted as 499, not as a failure. Bad input is a 4xx whose message names the field; an unexpected failure is a 500
-  with no traceback (the traceback goes to the log). The card never shows paths on disk.
+  client gone mid-body is counted as 499, not as a failure. Bad input is a 4xx whose
+  message names the field; an unexpected failure is a 500 with no traceback (the traceback
+  goes to the log). The card never shows paths on disk.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect
 
 from ..._version import __version__
-from ...errors import AekitError, DataError
+from ...errors import AekitError, DataError, first_line
 from . import read_detector
 from .metrics import ServiceMetrics
 from .records import csv_frame, records_to_inputs
@@ -148,7 +149,7 @@ class ModelSlot:
         try:
             new = load_served(self.path)
         except (AekitError, OSError) as exc:
-            self.refused = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.refused = first_line(exc)
             self.metrics.reload("refused")
             log.error("refused the new model at %s: %s; still serving %s", self.path, exc, self.current.sha[:12])
             return False

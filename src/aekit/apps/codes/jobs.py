@@ -98,10 +98,9 @@ def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) 
     check_int(k, "-k", 1, 100_000)
     check_output_file(out, inputs=[queries, model, database], suffixes=(".csv",))
     hasher = BinaryHasher.load(model)
-    db = read_npz(database, ("codes", "names"))
-    if set(db) != {"codes", "names"}:
+    codes, names = read_npz(database, ("codes",), ("names",))
+    if codes is None or names is None:
         raise DataError(f"{database} is not a code file from 'aekit hash encode' (no 'codes' and 'names' arrays)")
-    codes, names = db["codes"], db["names"]
     source = _read_for(hasher, queries)
     q = hasher.hash(source.X)
     if codes.ndim != 2 or codes.shape[1] != q.shape[1]:

@@ -20,6 +20,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+import PIL.Image
+
 from ...errors import DataError
 
 MAGIC = b"AEK"
@@ -27,7 +29,7 @@ VERSION = 1
 HEADER = struct.Struct("<3sB16sBIIII")
 CHECKSUM = struct.Struct("<I")
 MAX_SIDE = 1 << 16  # pixels per side: a larger header value is a damaged file, not an image
-MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, which the encoder's reader enforces
+MAX_PIXELS = PIL.Image.MAX_IMAGE_PIXELS  # Pillow's decompression-bomb limit, which the encoder's reader enforces
 
 
 @dataclass(frozen=True)

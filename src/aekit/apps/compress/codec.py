@@ -18,7 +18,7 @@ import torch
 
 from ...checks import check_float, check_int
 from ...data.images import IMAGE_SUFFIXES
-from ...errors import DataError, ParameterError
+from ...errors import DataError, ParameterError, first_line
 from ...estimator import FittedModel, TensorGroups
 from ...nn.codec import LAMBDAS, STRIDE, HyperpriorCodec
 from . import entropy
@@ -228,7 +228,7 @@ class ImageCodec(FittedModel):
             residual = entropy.decode_y(c.y, scale)
         except Exception as exc:  # noqa: BLE001 - the range coder's asserts too: a bad payload, never a crash
             raise DataError(f"{name} is damaged: its payload does not decode to a {c.width}x{c.height} image "
-                            f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+                            f"({first_line(exc, 120)})") from None
         x = self.model_.synthesise(residual, mean, q)[0, :, :c.height, :c.width]
         return np.round(x.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
