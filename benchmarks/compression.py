@@ -23,6 +23,7 @@ RD plot.
 
     python benchmarks/compression.py                      # the bundled codec, photos_hd's 44 evaluation photos
     python benchmarks/compression.py --set flickr --model M --photos 20 --plot rd.png --side-by-side crop.png
+    python benchmarks/compression.py --photos 8 --no-context --refine 10   # the levers, one at a time
 """
 from __future__ import annotations
 
@@ -106,6 +107,18 @@ def pillow_codec(fmt: str, quality: int):
     return encode, decode
 
 
+def without_context(codec: ImageCodec) -> ImageCodec:
+    """A copy of ``codec`` that codes every latent in one group, from the hyperprior alone (the
+    context input zero): its files are larger by what the context model saves."""
+    import copy
+
+    import torch
+
+    ablated = copy.deepcopy(codec)
+    ablated.model_.group_masks = lambda h, w: [torch.ones(h, w, dtype=torch.bool)]
+    return ablated
+
+
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """MS-SSIM (pytorch-msssim) on RGB in [0, 255]; NaN for images under 161 pixels a side."""
     if min(a.shape[:2]) < 161:
@@ -187,14 +200,25 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=100, help="use the first N photos of the set")
     ap.add_argument("--plot", help="write the rate-distortion plot (PNG) here")
     ap.add_argument("--side-by-side", help="write original / JPEG / aekit crops at about 0.25 bpp (PNG) here")
+    ap.add_argument("--refine", type=int, default=0,
+                    help="also measure encoding with N steps of encode-time refinement (a lever)")
+    ap.add_argument("--no-context", action="store_true",
+                    help="also measure the same network coding every latent from the hyperprior alone (what "
+                         "the checkerboard context model buys)")
     args = ap.parse_args()
     from PIL import Image
 
     images = held_out_photos(args.photos, args.photo_set)
     codec = ImageCodec.load(args.model) if args.model else default_model()
-    curves: dict[str, list[dict[str, float]]] = {"aekit": []}
-    for q in range(1, codec.qualities + 1):
-        curves["aekit"].append({"setting": q, **measure(images, lambda x, q=q: codec.compress(x, q), codec.decompress)})
+    variants = {"aekit": (codec, 0)}
+    if args.no_context:
+        variants["aekit, no context"] = (without_context(codec), 0)
+    if args.refine:
+        variants[f"aekit, refine {args.refine}"] = (codec, args.refine)
+    curves: dict[str, list[dict[str, float]]] = {}
+    for name, (variant, steps) in variants.items():
+        curves[name] = [{"setting": q, **measure(images, lambda x, v=variant, q=q, s=steps: v.compress(x, q, refine=s),
+                                                 variant.decompress)} for q in range(1, codec.qualities + 1)]
     for name, fmt, qualities in peers():
         curves[name] = []
         for q in qualities:
@@ -206,19 +230,20 @@ def main() -> None:
              f"{r['encode_ms_per_mp']:.0f}", f"{r['decode_ms_per_mp']:.0f}"]
             for name, rs in curves.items() for r in rs]
     print(table(rows, ["codec", "quality", "bpp", "PSNR dB", "MS-SSIM", "encode ms/MP", "decode ms/MP"]))
-    ours = [(r["bpp"], r["psnr"]) for r in curves["aekit"]]
-    ours_ssim = [(r["bpp"], ms_ssim_db(r["ms_ssim"])) for r in curves["aekit"]]
     print()
-    for anchor in list(curves)[1:]:
-        theirs = [(r["bpp"], r["psnr"]) for r in curves[anchor]]
-        theirs_ssim = [(r["bpp"], ms_ssim_db(r["ms_ssim"])) for r in curves[anchor]]
-        parts = []
-        for metric, a, b in (("PSNR", theirs, ours), ("MS-SSIM", theirs_ssim, ours_ssim)):
-            try:
-                parts.append(f"{metric} {bd_rate(a, b):+.1f}%")
-            except Exception as exc:  # curves without a shared quality range say so instead of a number
-                parts.append(f"{metric}: {exc}")
-        print(f"BD-rate of aekit against {anchor}: {'; '.join(parts)}; {crossings(ours, theirs)}")
+    for name in variants:
+        ours = [(r["bpp"], r["psnr"]) for r in curves[name]]
+        ours_ssim = [(r["bpp"], ms_ssim_db(r["ms_ssim"])) for r in curves[name]]
+        for anchor in [c for c in curves if c not in variants] + [v for v in variants if v != name][:1]:
+            theirs = [(r["bpp"], r["psnr"]) for r in curves[anchor]]
+            theirs_ssim = [(r["bpp"], ms_ssim_db(r["ms_ssim"])) for r in curves[anchor]]
+            parts = []
+            for metric, a, b in (("PSNR", theirs, ours), ("MS-SSIM", theirs_ssim, ours_ssim)):
+                try:
+                    parts.append(f"{metric} {bd_rate(a, b):+.1f}%")
+                except Exception as exc:  # curves without a shared quality range say so instead of a number
+                    parts.append(f"{metric}: {exc}")
+            print(f"BD-rate of {name} against {anchor}: {'; '.join(parts)}; {crossings(ours, theirs)}")
     kodak_sized = np.asarray(Image.fromarray(images[0]).resize((768, 512), Image.Resampling.LANCZOS))
     for q in (1, codec.qualities):
         encode, decode = [], []

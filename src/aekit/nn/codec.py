@@ -8,17 +8,22 @@
   given mean and scale, the conditional model of a hyperprior.
 
 ``HyperpriorCodec`` joins them: ``y = g_a(x)``, side information ``z = h_a(y)`` under the
-factorized prior, ``(mean, scale) = h_s(z)`` for ``y``, ``x' = g_s(y)``. ``forward`` is for
-training (additive uniform noise stands in for rounding; returns likelihoods);
-``analyse`` gives the integer symbols and the Gaussian parameters that an entropy coder
-writes with; ``side`` recomputes those parameters from the decoded ``z``, and
-``synthesise`` turns the decoded symbols back into an image.
+factorized prior, ``(mean, scale)`` for ``y`` from ``h_s(z)``, ``x' = g_s(y)``. With
+``context="checkerboard"`` (He et al. 2021) the latents are coded in two groups: the anchors
+(``(i + j)`` even) from the hyperprior alone, then the others from the hyperprior and a 5 x 5
+convolution over the decoded anchors; each group decodes in parallel, so decoding stays two
+passes of a small network, not one per position. ``forward`` is for training: additive
+uniform noise stands in for rounding in the rate, and the synthesis sees the rounded latents
+(straight-through), as the decoder will. ``analyse`` gives the integer ``z`` and the
+continuous ``y``; ``hyper`` and ``group_params`` give each group's Gaussian from what the
+decoder has by then, and ``synthesise`` turns the decoded latents back into an image.
 Gain units (Cui et al. 2021) scale ``y`` per quality level, so one network spans every
 rate: quality ``q`` multiplies ``y`` by ``gain[q]`` before rounding and divides after.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -30,9 +35,12 @@ from ..errors import ParameterError
 
 SCALE_MIN = 0.11  # smallest Gaussian scale: below it a symbol's probability is nearly 1 anyway
 LIKELIHOOD_MIN = 1e-9
-STRIDE = 64  # the transforms downsample by 16, the hyperprior by 4 more
-# rate-distortion trade-offs of the quality levels (CompressAI's MSE zoo, qualities 1-6)
-LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+LATENT_STRIDE = 16  # the transforms downsample by 16
+STRIDE = 64  # and the hyperprior by 4 more
+# rate-distortion trade-offs of the quality levels: CompressAI's MSE zoo (qualities 1-7) and
+# one more step of its ladder below, so that the levels span about 0.1-1.5 bits per pixel
+REFINE_LR = 0.01  # the first step of encode-time refinement, in units of the rounding step
+LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932)
 
 
 def _check(name: str, value: int, low: int = 1) -> int:
@@ -121,31 +129,69 @@ def gaussian_likelihood(y: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
     return p.clamp(min=LIKELIHOOD_MIN)
 
 
+CONTEXTS = ("none", "checkerboard")
+
+
+def anchors(height: int, width: int) -> Tensor:
+    """The checkerboard's first group: positions ``(i, j)`` of a latent grid with ``i + j`` even."""
+    i, j = torch.arange(height).view(-1, 1), torch.arange(width).view(1, -1)
+    return (i + j) % 2 == 0
+
+
+def _ste_round(v: Tensor) -> Tensor:
+    """``round(v)`` forward, identity backward (the straight-through estimator)."""
+    return v + (torch.round(v) - v).detach()
+
+
 class HyperpriorCodec(nn.Module):
     """The mean-scale hyperprior codec with gain units: see the module docstring. ``channels``
     (N) is the transforms' width, ``latent_channels`` (M) that of ``y``; one gain vector per
-    quality level, trained at its ``lambdas`` entry (index 0 = quality 1, smallest files)."""
+    quality level, trained at its ``lambdas`` entry (index 0 = quality 1, smallest files);
+    ``context``: ``"checkerboard"`` or ``"none"`` (the hyperprior alone, one group)."""
 
     def __init__(self, channels: int = 96, latent_channels: int = 128,
-                 lambdas: tuple[float, ...] = LAMBDAS) -> None:
+                 lambdas: tuple[float, ...] = LAMBDAS, context: str = "none") -> None:
         super().__init__()
         n, m = _check("channels", channels), _check("latent_channels", latent_channels)
         lambdas = tuple(float(v) for v in lambdas)
         if not lambdas or any(not (0 < v < 100) for v in lambdas) or list(lambdas) != sorted(lambdas):
             raise ParameterError(f"lambdas must be increasing numbers in (0, 100), got {list(lambdas)}")
+        if context not in CONTEXTS:
+            raise ParameterError(f"context must be one of {list(CONTEXTS)}, got {context!r}")
         qualities = len(lambdas)
-        self.config = dict(channels=n, latent_channels=m, lambdas=list(lambdas))
+        self.config = dict(channels=n, latent_channels=m, lambdas=list(lambdas), context=context)
         self.g_a = nn.Sequential(_conv(3, n), GDN(n), _conv(n, n), GDN(n), _conv(n, n), GDN(n), _conv(n, m))
         self.g_s = nn.Sequential(_deconv(m, n), GDN(n, inverse=True), _deconv(n, n), GDN(n, inverse=True),
                                  _deconv(n, n), GDN(n, inverse=True), _deconv(n, 3))
         self.h_a = nn.Sequential(_conv(m, n, 3, 1), nn.LeakyReLU(0.2), _conv(n, n), nn.LeakyReLU(0.2), _conv(n, n))
         self.h_s = nn.Sequential(_deconv(n, m), nn.LeakyReLU(0.2), _deconv(m, m * 3 // 2), nn.LeakyReLU(0.2),
                                  _conv(m * 3 // 2, 2 * m, 3, 1))
+        if context == "checkerboard":
+            self.context = _conv(m, 2 * m, 5, 1)
+            # a correction to the hyperprior's (mean, scale) from it and the context; the last
+            # layer starts at zero, so a hyperprior codec fine-tuned into this one starts unchanged
+            self.entropy_parameters = nn.Sequential(
+                nn.Conv2d(4 * m, m * 10 // 3, 1), nn.LeakyReLU(0.2), nn.Conv2d(m * 10 // 3, m * 8 // 3, 1),
+                nn.LeakyReLU(0.2), nn.Conv2d(m * 8 // 3, 2 * m, 1))
+            nn.init.zeros_(self.entropy_parameters[-1].weight)
+            nn.init.zeros_(self.entropy_parameters[-1].bias)
         self.prior = FactorizedPrior(n)
         # gains start as a geometric ladder: higher quality, finer rounding of y
         ladder = torch.logspace(math.log10(0.25), math.log10(2.0), qualities)
         self.gain = nn.Parameter(ladder.log().view(qualities, 1).repeat(1, m))
         self.inverse_gain = nn.Parameter(-ladder.log().view(qualities, 1).repeat(1, m))
+
+    @property
+    def groups(self) -> int:
+        """How many groups the latents are decoded in, one after another."""
+        return 2 if self.config["context"] == "checkerboard" else 1
+
+    def group_masks(self, height: int, width: int) -> list[Tensor]:
+        """Each group's positions on a ``height x width`` latent grid, in decoding order."""
+        if self.groups == 1:
+            return [torch.ones(height, width, dtype=torch.bool)]
+        first = anchors(height, width)
+        return [first, ~first]
 
     def _gains(self, quality: Tensor | int) -> tuple[Tensor, Tensor]:
         q = torch.as_tensor(quality).long().view(-1)
@@ -153,22 +199,80 @@ class HyperpriorCodec(nn.Module):
             raise ParameterError(f"quality index must be in [0, {len(self.config['lambdas'])}), got {q.tolist()}")
         return self.gain[q].exp()[:, :, None, None], self.inverse_gain[q].exp()[:, :, None, None]
 
-    def _params(self, z_hat: Tensor) -> tuple[Tensor, Tensor]:
-        mean, scale = self.h_s(z_hat).chunk(2, dim=1)
-        return mean, F.softplus(scale)
+    def hyper(self, z_hat: Tensor) -> Tensor:
+        """The hyperprior's raw ``(mean, scale)`` features of ``y`` from the decoded ``z``."""
+        return self.h_s(z_hat)
+
+    def group_params(self, hyper: Tensor, y_hat: Tensor, group: int) -> tuple[Tensor, Tensor]:
+        """``(mean, scale)`` of ``y`` for the positions of ``group``, from the hyperprior
+        features and ``y_hat``, the latents of the groups before it (zero elsewhere)."""
+        raw = hyper
+        if self.groups > 1:
+            ctx = self.context(y_hat) if group > 0 else torch.zeros_like(hyper)
+            raw = hyper + self.entropy_parameters(torch.cat([hyper, ctx], dim=1))
+        mean, scale = raw.chunk(2, dim=1)
+        return mean, F.softplus(scale).clamp(min=SCALE_MIN)
+
+    def _latents(self, y: Tensor, z_tilde: Tensor, round_y: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """``(y_hat, mean, scale)``: every group's Gaussian from the ones before it, and the
+        latents rounded around its mean by ``round_y``."""
+        hyper = self.hyper(z_tilde)
+        y_hat = torch.zeros_like(y)
+        mean = scale = y_hat
+        for group, mask in enumerate(self.group_masks(*y.shape[2:])):
+            mask = mask.to(y.device)
+            g_mean, g_scale = self.group_params(hyper, y_hat, group)
+            y_hat = torch.where(mask, round_y(y - g_mean) + g_mean, y_hat)
+            mean, scale = torch.where(mask, g_mean, mean), torch.where(mask, g_scale, scale)
+        return y_hat, mean, scale
 
     def forward(self, x: Tensor, quality: Tensor | int) -> dict[str, Any]:
         """Training pass on ``x [N, 3, H, W]`` in [0, 1] (H, W multiples of 64): the
-        reconstruction and the likelihoods of ``y`` and ``z`` under noisy quantization."""
+        reconstruction from the rounded latents, and the likelihoods of ``y`` and ``z`` (under
+        noisy quantization in training, rounding in eval: then they are the coded rate)."""
         gain, inverse = self._gains(quality)
         y = self.g_a(x) * gain
         z = self.h_a(y)
         z_tilde = z + torch.empty_like(z).uniform_(-0.5, 0.5) if self.training else torch.round(z)
-        mean, scale = self._params(z_tilde)
-        y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else torch.round(y - mean) + mean
-        x_hat = self.g_s(y_tilde * inverse)
-        return {"x_hat": x_hat, "likelihoods": {"y": gaussian_likelihood(y_tilde, mean, scale),
-                                                "z": self.prior.likelihood(z_tilde)}}
+        y_hat, mean, scale = self._latents(y, z_tilde, _ste_round)
+        y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else y_hat
+        return {"x_hat": self.g_s(y_hat * inverse),
+                "likelihoods": {"y": gaussian_likelihood(y_tilde, mean, scale), "z": self.prior.likelihood(z_tilde)}}
+
+    def refine(self, x: Tensor, quality: int, steps: int, lr: float = REFINE_LR) -> Tensor:
+        """Encode-time refinement (Yang et al. 2020): ``steps`` of Adam on the latents ``y`` of
+        ``x`` (the network fixed) against this quality's rate + lambda x distortion, rounding
+        straight-through so that each step's cost is the coded one. The step size falls from
+        ``lr`` to 0 along a half cosine (larger constant steps make straight-through rounding
+        oscillate); the cheapest latents seen are returned, for ``analyse``'s ``y``. The
+        decoder is unchanged."""
+        lam = self.config["lambdas"][quality]
+        with torch.no_grad():
+            gain, inverse = self._gains(quality)
+            y = (self.g_a(x) * gain).requires_grad_(True)
+        best, best_cost = y.detach().clone(), math.inf
+        frozen = [p for p in self.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            optimizer = torch.optim.Adam([y], lr=lr)
+            for step in range(steps + 1):  # the last pass only scores the last step
+                optimizer.param_groups[0]["lr"] = lr * (1 + math.cos(math.pi * step / steps)) / 2
+                z_hat = _ste_round(self.h_a(y))
+                y_hat, mean, scale = self._latents(y, z_hat, _ste_round)
+                bits = -(gaussian_likelihood(y_hat, mean, scale).log2().sum()
+                         + self.prior.likelihood(z_hat).log2().sum())
+                mse = (self.g_s(y_hat * inverse) - x).pow(2).mean()
+                cost = bits / (x.shape[2] * x.shape[3]) + lam * 255 ** 2 * mse
+                if cost.item() < best_cost:
+                    best, best_cost = y.detach().clone(), cost.item()
+                optimizer.zero_grad()
+                cost.backward()
+                optimizer.step()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        return best
 
     def loss(self, x: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
         """Rate (bits per pixel) + lambda x 255^2 x MSE, each image at a random quality level
@@ -185,25 +289,19 @@ class HyperpriorCodec(nn.Module):
         return total, {"bpp": bpp.mean().detach(), "mse": mse.mean().detach()}
 
     @torch.no_grad()
-    def analyse(self, x: Tensor, quality: int, z_support: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Integer symbols for ``x``: ``z`` (clamped to ``±z_support``) and ``y - mean``
-        rounded, with the Gaussian ``mean`` and ``scale`` the decoder will also compute."""
-        gain, _ = self._gains(quality)
-        y = self.g_a(x) * gain
-        z = torch.round(self.h_a(y)).clamp(-z_support, z_support)
-        mean, scale = self._params(z)
-        return z, torch.round(y - mean), mean, scale.clamp(min=SCALE_MIN)
+    def analyse(self, x: Tensor, quality: int, z_support: int, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The integer side information ``z`` (clamped to ``±z_support``) and the gained,
+        still continuous latents ``y`` of ``x`` (or of the given ``y``, e.g. ``refine``'s)."""
+        if y is None:
+            gain, _ = self._gains(quality)
+            y = self.g_a(x) * gain
+        return torch.round(self.h_a(y)).clamp(-z_support, z_support), y
 
     @torch.no_grad()
-    def side(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        """``(mean, scale)`` of ``y`` from the decoded side information ``z``."""
-        mean, scale = self._params(z)
-        return mean, scale.clamp(min=SCALE_MIN)
-
-    @torch.no_grad()
-    def synthesise(self, residual: Tensor, mean: Tensor, quality: int) -> Tensor:
+    def synthesise(self, y_hat: Tensor, quality: int) -> Tensor:
+        """The image of the decoded latents ``y_hat`` (gained, as coded) at ``quality``."""
         _, inverse = self._gains(quality)
-        return self.g_s((residual + mean) * inverse)
+        return self.g_s(y_hat * inverse)
 
     def spec(self) -> dict[str, Any]:
         return {"codec": dict(self.config)}
@@ -212,7 +310,7 @@ class HyperpriorCodec(nn.Module):
     def from_spec(cls, spec: dict[str, Any]) -> HyperpriorCodec:
         if not isinstance(spec, dict) or set(spec) != {"codec"} or not isinstance(spec["codec"], dict):
             raise ParameterError("a codec spec needs exactly one 'codec' entry")
-        extra = set(spec["codec"]) - {"channels", "latent_channels", "lambdas"}
+        extra = set(spec["codec"]) - {"channels", "latent_channels", "lambdas", "context"}
         if extra:
             raise ParameterError(f"unknown codec settings: {sorted(extra)}")
-        return cls(**spec["codec"])
+        return cls(**spec["codec"])  # no "context": a codec of an earlier aekit, the hyperprior alone

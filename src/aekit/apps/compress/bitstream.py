@@ -1,15 +1,21 @@
 """The ``.aek`` file: what a compressed image is on disk.
 
     offset  size  field
-    0       4     magic b"AEK\\x01" (the last byte is the format version)
+    0       3     magic b"AEK"
+    3       1     format version (2)
     4       16    model identity: the first 16 bytes of the SHA-256 of the codec's weights
     20      1     quality level (1 = smallest)
     21      4     image height (uint32, little endian)
     25      4     image width
     29      4     bytes of side information (z)
     33      4     bytes of the main payload (y)
-    37      ...   z payload, then y payload (range-coded 32-bit words, little endian)
+    37      ...   z payload, then y payload (range-coded 32-bit words, little endian; y's
+                  groups one after another, in decoding order)
     end-4   4     CRC-32 of everything before it
+
+Version 2: the latents may be coded in two checkerboard groups, the second
+conditioned on the first. Version 1 files (one group) are refused by name: re-encode the
+source image.
 
 Every way a file can be wrong (empty, foreign, another version, truncated, a flipped byte,
 made by another model) is a one-line ``DataError`` before anything is decoded.
@@ -25,7 +31,7 @@ import PIL.Image
 from ...errors import DataError
 
 MAGIC = b"AEK"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("<3sB16sBIIII")
 CHECKSUM = struct.Struct("<I")
 MAX_SIDE = 1 << 16  # pixels per side: a larger header value is a damaged file, not an image

@@ -73,18 +73,33 @@ def decode_z(data: bytes, shape: tuple[int, int, int, int], pmf: torch.Tensor, s
     return torch.from_numpy(symbols.astype(np.float32) - support).view(shape)
 
 
-def encode_y(residual: torch.Tensor, scale: torch.Tensor) -> bytes:
+def encode_y(residuals: torch.Tensor, scales: torch.Tensor) -> bytes:
+    """Range-code the integers ``residuals`` (``round(y - mean)``, any shape) under zero-mean
+    quantized Gaussians of ``scales``, in ``flatten()`` order."""
     c = _coder()
     encoder = c.stream.queue.RangeEncoder()
-    symbols = residual.flatten().numpy().astype(np.int32)
-    stds = scale.flatten().double().numpy()
+    symbols = residuals.flatten().numpy().astype(np.int32)
+    stds = scales.flatten().double().numpy()
     encoder.encode(symbols, c.stream.model.QuantizedGaussian(-Y_SUPPORT, Y_SUPPORT), np.zeros_like(stds), stds)
     return _to_bytes(encoder.get_compressed())
 
 
-def decode_y(data: bytes, scale: torch.Tensor) -> torch.Tensor:
-    c = _coder()
-    decoder = c.stream.queue.RangeDecoder(_from_bytes(data))
-    stds = scale.flatten().double().numpy()
-    symbols = _decoded(decoder, c.stream.model.QuantizedGaussian(-Y_SUPPORT, Y_SUPPORT), np.zeros_like(stds), stds)
-    return torch.from_numpy(symbols.astype(np.float32)).view(scale.shape)
+class YDecoder:
+    """Decodes ``encode_y``'s payload in parts, in the order they were written: ``take``
+    each group's residuals once the decoder knows its scales, then ``finish``."""
+
+    def __init__(self, data: bytes) -> None:
+        self._coder = _coder()
+        self._decoder = self._coder.stream.queue.RangeDecoder(_from_bytes(data))
+
+    def take(self, scales: torch.Tensor) -> torch.Tensor:
+        """The next ``scales.numel()`` residuals, shaped as ``scales``."""
+        stds = scales.flatten().double().numpy()
+        model = self._coder.stream.model.QuantizedGaussian(-Y_SUPPORT, Y_SUPPORT)
+        symbols = self._decoder.decode(model, np.zeros_like(stds), stds)
+        return torch.from_numpy(symbols.astype(np.float32)).view(scales.shape)
+
+    def finish(self) -> None:
+        """Insist that the payload held exactly the symbols taken (see ``_decoded``)."""
+        if not self._decoder.maybe_exhausted():
+            raise ValueError("the payload holds more than the header's image")

@@ -17,8 +17,10 @@ IMAGE_OUT = (".png", ".bmp", ".tif", ".tiff")  # lossless: a decoded image is ne
 
 def train_codec(data: str | os.PathLike[str], out: str | os.PathLike[str], *, resume: bool = False,
                 **params: object) -> ImageCodec:
-    """Train on the photos under ``data`` and save the codec at ``out``."""
-    return ImageCodec(**params).fit_to(data, out, resume=resume, inputs=[data])
+    """Train on the photos under ``data`` and save the codec at ``out`` (never over ``data`` or
+    the ``init_model`` it starts from)."""
+    inputs = [data] + ([params["init_model"]] if params.get("init_model") else [])
+    return ImageCodec(**params).fit_to(data, out, resume=resume, inputs=inputs)
 
 
 Model = str | os.PathLike[str] | None  # None: the bundled codec
@@ -30,14 +32,14 @@ def load_codec(model: Model) -> ImageCodec:
 
 
 def encode_file(image: str | os.PathLike[str], out: str | os.PathLike[str], quality: int,
-                model: Model = None) -> tuple[Path, float]:
-    """Compress ``image`` to the ``.aek`` file ``out`` with ``model`` (default: the bundled codec);
-    the path and its bits per pixel."""
+                model: Model = None, refine: int = 0) -> tuple[Path, float]:
+    """Compress ``image`` to the ``.aek`` file ``out`` with ``model`` (default: the bundled codec)
+    and ``refine`` steps of encode-time refinement; the path and its bits per pixel."""
     out = check_output_file(out, inputs=[image], suffixes=(".aek",))
     codec = load_codec(model)
-    check_int(quality, "--quality", 1, codec.qualities)  # the codec's own levels (the bundled one has 6)
+    check_int(quality, "--quality", 1, codec.qualities)  # the codec's own levels (the bundled one has 8)
     rgb = as_rgb(image)
-    data = codec.compress(rgb, quality)
+    data = codec.compress(rgb, quality, refine=refine)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data)
     return out, bpp(len(data), *rgb.shape[:2])
@@ -60,7 +62,14 @@ def decode_file(source: str | os.PathLike[str], out: str | os.PathLike[str],
 
 
 PEER_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
-PEERS = (("JPEG", "JPEG"), ("WebP", "WEBP"))  # (name, Pillow format): what a user would otherwise pick
+
+
+def peer_formats() -> list[tuple[str, str]]:
+    """(name, Pillow format) of what a user would otherwise pick: JPEG and WebP, and AVIF where
+    this Pillow writes it."""
+    from PIL import features
+
+    return [("JPEG", "JPEG"), ("WebP", "WEBP")] + ([("AVIF", "AVIF")] if features.check("avif") else [])
 
 
 def _pillow_bytes(rgb: np.ndarray, fmt: str, quality: int) -> tuple[int, np.ndarray]:
@@ -76,11 +85,13 @@ def _pillow_bytes(rgb: np.ndarray, fmt: str, quality: int) -> tuple[int, np.ndar
         return size, np.asarray(im.convert("RGB"))
 
 
-def evaluate(images: list[str | os.PathLike[str]], model: Model = None,
-             peers: bool = True) -> list[dict[str, float | str]]:
+def evaluate(images: list[str | os.PathLike[str]], model: Model = None, peers: bool = True, refine: int = 0,
+             progress: bool = True) -> list[dict[str, float | str]]:
     """Mean bits per pixel (from the bytes written) and PSNR of ``images`` at every quality of
-    the codec and, with ``peers``, of Pillow's JPEG and WebP at qualities 5-95 (what a user
-    would otherwise pick): one row per ``(codec, quality)``."""
+    the codec (encoded with ``refine`` steps of refinement) and, with ``peers``, of Pillow's
+    JPEG, WebP and AVIF at qualities 5-95 (``peer_formats``): one row per ``(codec, quality)``."""
+    from tqdm import tqdm
+
     codec = load_codec(model)
     rgbs = [as_rgb(p) for p in images]
 
@@ -90,25 +101,29 @@ def evaluate(images: list[str | os.PathLike[str]], model: Model = None,
                 "psnr": float(np.mean([psnr(rgb, out) for (_, out), rgb in zip(coded, rgbs, strict=True)]))}
 
     rows = []
+    bar = tqdm(total=codec.qualities * len(rgbs), desc="aekit codec", unit="image", leave=False,
+               disable=None if progress else True)  # None: only on a terminal
     for quality in range(1, codec.qualities + 1):
         coded = []
         for rgb in rgbs:
-            data = codec.compress(rgb, quality)
+            data = codec.compress(rgb, quality, refine=refine)
             coded.append((len(data), codec.decompress(data)))
+            bar.update()
         rows.append(mean_row("aekit", quality, coded))
+    bar.close()
     if peers:
         rows += [mean_row(name, q, [_pillow_bytes(rgb, fmt, q) for rgb in rgbs])
-                 for name, fmt in PEERS for q in PEER_QUALITIES]
+                 for name, fmt in peer_formats() for q in PEER_QUALITIES]
     return rows
 
 
 def bd_rate_lines(rows: list[dict[str, float | str]]) -> list[str]:
-    """'BD-rate against JPEG: ...' (and WebP) for ``evaluate``'s rows, or why there is no number."""
+    """'BD-rate against JPEG: ...' (and each other peer) for ``evaluate``'s rows, or why there is no number."""
     curves: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
         curves.setdefault(str(r["codec"]), []).append((float(r["bpp"]), float(r["psnr"])))
     lines = []
-    for name, _ in PEERS:
+    for name, _ in peer_formats():
         if name not in curves:
             continue
         try:
