@@ -23,7 +23,6 @@ rate: quality ``q`` multiplies ``y`` by ``gain[q]`` before rounding and divides 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -37,9 +36,9 @@ SCALE_MIN = 0.11  # smallest Gaussian scale: below it a symbol's probability is 
 LIKELIHOOD_MIN = 1e-9
 LATENT_STRIDE = 16  # the transforms downsample by 16
 STRIDE = 64  # and the hyperprior by 4 more
+REFINE_LR = 0.01  # the first step of encode-time refinement, in units of the rounding step
 # rate-distortion trade-offs of the quality levels: CompressAI's MSE zoo (qualities 1-7) and
 # one more step of its ladder below, so that the levels span about 0.1-1.5 bits per pixel
-REFINE_LR = 0.01  # the first step of encode-time refinement, in units of the rounding step
 LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932)
 
 
@@ -213,16 +212,16 @@ class HyperpriorCodec(nn.Module):
         mean, scale = raw.chunk(2, dim=1)
         return mean, F.softplus(scale).clamp(min=SCALE_MIN)
 
-    def _latents(self, y: Tensor, z_tilde: Tensor, round_y: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """``(y_hat, mean, scale)``: every group's Gaussian from the ones before it, and the
-        latents rounded around its mean by ``round_y``."""
+    def _latents(self, y: Tensor, z_tilde: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(y_hat, mean, scale)``: every group's Gaussian from the groups before it, and the
+        latents rounded around its mean (straight-through, so gradients reach ``y``)."""
         hyper = self.hyper(z_tilde)
         y_hat = torch.zeros_like(y)
         mean = scale = y_hat
         for group, mask in enumerate(self.group_masks(*y.shape[2:])):
             mask = mask.to(y.device)
             g_mean, g_scale = self.group_params(hyper, y_hat, group)
-            y_hat = torch.where(mask, round_y(y - g_mean) + g_mean, y_hat)
+            y_hat = torch.where(mask, _ste_round(y - g_mean) + g_mean, y_hat)
             mean, scale = torch.where(mask, g_mean, mean), torch.where(mask, g_scale, scale)
         return y_hat, mean, scale
 
@@ -234,7 +233,7 @@ class HyperpriorCodec(nn.Module):
         y = self.g_a(x) * gain
         z = self.h_a(y)
         z_tilde = z + torch.empty_like(z).uniform_(-0.5, 0.5) if self.training else torch.round(z)
-        y_hat, mean, scale = self._latents(y, z_tilde, _ste_round)
+        y_hat, mean, scale = self._latents(y, z_tilde)
         y_tilde = y + torch.empty_like(y).uniform_(-0.5, 0.5) if self.training else y_hat
         return {"x_hat": self.g_s(y_hat * inverse),
                 "likelihoods": {"y": gaussian_likelihood(y_tilde, mean, scale), "z": self.prior.likelihood(z_tilde)}}
@@ -259,7 +258,7 @@ class HyperpriorCodec(nn.Module):
             for step in range(steps + 1):  # the last pass only scores the last step
                 optimizer.param_groups[0]["lr"] = lr * (1 + math.cos(math.pi * step / steps)) / 2
                 z_hat = _ste_round(self.h_a(y))
-                y_hat, mean, scale = self._latents(y, z_hat, _ste_round)
+                y_hat, mean, scale = self._latents(y, z_hat)
                 bits = -(gaussian_likelihood(y_hat, mean, scale).log2().sum()
                          + self.prior.likelihood(z_hat).log2().sum())
                 mse = (self.g_s(y_hat * inverse) - x).pow(2).mean()
