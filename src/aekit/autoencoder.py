@@ -234,13 +234,18 @@ class AutoEncoder(nn.Module):
                 log_sigma = self.log_sigma
         return -(0.5 * sq / torch.exp(2 * log_sigma) + log_sigma + 0.5 * math.log(2 * math.pi)).sum(1)
 
-    def loss(self, x: Tensor, progress: float = 1.0, condition: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(self, x: Tensor, progress: float = 1.0, condition: Tensor | None = None,
+             trim: float = 0.0) -> tuple[Tensor, dict[str, Tensor]]:
         """The training objective, averaged over the batch, and its parts (unweighted means,
-        detached)."""
+        detached). ``trim``: the fraction of the batch's rows with the largest reconstruction
+        loss left out of it (robust training; 0 keeps every row)."""
         if self.training:
             self.bottleneck.set_progress(progress)
         out = self.forward(x, condition)
-        rec = self.reconstruction_loss(x, out.reconstruction).mean()
+        per_row = self.reconstruction_loss(x, out.reconstruction)
+        if trim > 0 and len(per_row) > 1:
+            per_row = torch.topk(per_row, max(1, math.ceil((1 - trim) * len(per_row))), largest=False).values
+        rec = per_row.mean()
         total = rec
         parts = {"reconstruction": rec.detach()}
         for name, value in out.aux_losses.items():

@@ -21,6 +21,7 @@ from ...data.images import ImageSpec
 from ...checks import check_choice, check_float, check_int
 from ...errors import ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
+from .robust import TrimmedObjective
 from .thresholds import parse_threshold, resolve_threshold
 
 DEFAULT_LOCAL_WEIGHT = 2.0  # the local term's share equals the two autoencoder terms' together
@@ -66,8 +67,9 @@ class ReconstructionDetector(FittedModel):
             seed = self.random_state + k
             torch.manual_seed(seed)
             model = self._build_model(tuple(Z.shape[1:]))
-            result = self._train(model, Z_train, Z_val, seed=seed, name=f"member{k}",
-                                 desc=f"autoencoder {k + 1}/{self.n_estimators}")
+            trim = float(getattr(self, "trim", 0.0))
+            result = self._train(TrimmedObjective(model, trim) if trim else model, Z_train, Z_val, seed=seed,
+                                 name=f"member{k}", desc=f"autoencoder {k + 1}/{self.n_estimators}")
             self.models_.append(model)
             self.training_history_.append(result.history)
             ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
@@ -89,6 +91,7 @@ class ReconstructionDetector(FittedModel):
         check_int(self.n_estimators, "n_estimators", 1, MAX_ESTIMATORS)
         check_choice(self.feature_weighting, "feature_weighting", FEATURE_WEIGHTINGS)
         check_float(self.latent_weight, "latent_weight", 0)
+        check_float(getattr(self, "trim", 0.0), "trim", 0, 0.5)
         if self.local_weight != "auto":
             check_float(self.local_weight, "local_weight", 0)
         check_int(self.patience, "patience", 1)

@@ -95,6 +95,7 @@ class AnomalyDetector(ReconstructionDetector):
         feature_weighting: str = "auto",
         latent_weight: float = 1.0,
         local_weight: float | str = "auto",
+        trim: float = 0.0,
         contamination: float = 0.1,
         threshold: str | float | None = None,
         categorical: str | list[str] = "auto",
@@ -121,6 +122,7 @@ class AnomalyDetector(ReconstructionDetector):
         self.feature_weighting = feature_weighting
         self.latent_weight = latent_weight
         self.local_weight = local_weight
+        self.trim = trim
         self.contamination = contamination
         self.threshold = threshold
         self.categorical = categorical
