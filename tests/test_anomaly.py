@@ -224,3 +224,21 @@ def test_one_row_can_be_scored(fitted, cancer_split):
     _, Xte, _ = cancer_split
     assert fitted.decision_function(Xte.iloc[:1]).shape == (1,)
     assert fitted.decision_function(pd.DataFrame(columns=Xte.columns, dtype=float)).shape == (0,)
+
+
+@pytest.mark.parametrize("trim", [0.0, 0.1])
+def test_anomalies_planted_in_the_training_rows_still_rank_above_the_normal_ones(trim):
+    # 5% of the training rows break the normal rows' correlations: a detector trained on all
+    # of them (as most users' tables are) must still find them, with or without trimming
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(950, 3)) @ rng.normal(size=(3, 10)) + 0.1 * rng.normal(size=(950, 10))
+    planted = rng.normal(scale=1.5, size=(50, 10))
+    X = np.vstack([normal, planted]).astype(np.float32)
+    y = np.r_[np.zeros(950), np.ones(50)]
+    det = AnomalyDetector(**FAST, trim=trim).fit(X)
+    assert roc_auc_score(y, det.decision_scores_) > 0.95
+
+
+def test_trim_is_checked():
+    with pytest.raises(Exception, match="trim"):
+        AnomalyDetector(trim=0.9).fit(np.zeros((50, 3)))
