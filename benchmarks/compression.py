@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from _common import SHARED, table  # noqa: E402
-from make_default_codec import split  # noqa: E402
+from make_default_codec import split, split_hd  # noqa: E402
 
 from aekit.apps.compress import ImageCodec, bd_rate, default_model, psnr  # noqa: E402
 from aekit.apps.compress.metrics import bpp  # noqa: E402
@@ -47,17 +47,12 @@ JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 WEBP_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
-def evaluation_split_hd(folder: Path = SHARED / "photos_hd") -> list[Path]:
-    """photos_hd's evaluation split: the files ``NNN_*.jpg`` with NNN divisible by 5."""
-    return [p for p in sorted(folder.glob("*.jpg")) if p.name[:3].isdigit() and int(p.name[:3]) % 5 == 0]
-
-
 def held_out_photos(n: int, photo_set: str = "photos_hd") -> list[np.ndarray]:
     from PIL import Image
 
     if photo_set == "photos_hd":  # full resolution, as the photos are
         out = []
-        for p in evaluation_split_hd()[:n]:
+        for p in split_hd(SHARED / "photos_hd")[1][:n]:
             with Image.open(p) as im:
                 out.append(np.asarray(im.convert("RGB")))
         return out

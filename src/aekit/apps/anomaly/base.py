@@ -62,12 +62,12 @@ class ReconstructionDetector(FittedModel):
         self.models_: list[AutoEncoder] = []
         self.feature_weights_: list[torch.Tensor] = []
         self.latent_stats_: list[tuple[torch.Tensor, torch.Tensor]] = []
+        trim = float(getattr(self, "trim", 0.0))  # AnomalyDetector's; the other detectors train on every row
         self.training_history_: list[list[dict[str, float]]] = []
         for k in range(self.n_estimators):
             seed = self.random_state + k
             torch.manual_seed(seed)
             model = self._build_model(tuple(Z.shape[1:]))
-            trim = float(getattr(self, "trim", 0.0))
             result = self._train(TrimmedObjective(model, trim) if trim else model, Z_train, Z_val, seed=seed,
                                  name=f"member{k}", desc=f"autoencoder {k + 1}/{self.n_estimators}")
             self.models_.append(model)

@@ -57,19 +57,18 @@ def min_z_bits(pmf: torch.Tensor) -> float:
     return float(-torch.log2(best).sum())
 
 
-def _decoded(decoder, *args) -> np.ndarray:  # noqa: ANN001 - constriction's own types
-    """Decode, then insist that the payload held exactly these symbols: a payload with words
-    left over (or one that ran out) was written for another image size."""
-    symbols = decoder.decode(*args)
+def _insist_exhausted(decoder) -> None:  # noqa: ANN001 - constriction's own types
+    """Insist that the payload held exactly the symbols decoded: a payload with words left
+    over (or one that ran out) was written for another image size."""
     if not decoder.maybe_exhausted():
         raise ValueError("the payload holds more than the header's image")
-    return symbols
 
 
 def decode_z(data: bytes, shape: tuple[int, int, int, int], pmf: torch.Tensor, support: int) -> torch.Tensor:
     c = _coder()
     decoder = c.stream.queue.RangeDecoder(_from_bytes(data))
-    symbols = _decoded(decoder, c.stream.model.Categorical(perfect=False), _z_models(torch.Size(shape), pmf))
+    symbols = decoder.decode(c.stream.model.Categorical(perfect=False), _z_models(torch.Size(shape), pmf))
+    _insist_exhausted(decoder)
     return torch.from_numpy(symbols.astype(np.float32) - support).view(shape)
 
 
@@ -100,6 +99,5 @@ class YDecoder:
         return torch.from_numpy(symbols.astype(np.float32)).view(scales.shape)
 
     def finish(self) -> None:
-        """Insist that the payload held exactly the symbols taken (see ``_decoded``)."""
-        if not self._decoder.maybe_exhausted():
-            raise ValueError("the payload holds more than the header's image")
+        """Insist that the payload held exactly the symbols taken."""
+        _insist_exhausted(self._decoder)
