@@ -58,7 +58,7 @@ def terms(det: ImageAnomalyDetector, fit: torch.Tensor, Z: torch.Tensor) -> dict
         "local: L2 pixels": knn(fit, Z, cosine=False),
         "local: cos pixels": knn(fit, Z, cosine=True),
         "local: cos blurred": knn(neighbours.to_space(fit, 28, 28), neighbours.to_space(Z, 28, 28), cosine=True),
-        "local (default)": det._neighbour_parts(Z, det.local_centres_).sum(1),
+        "local (default)": det._neighbour_parts(Z, det.local_references_).sum(1),
     }
 
 

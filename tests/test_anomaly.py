@@ -4,14 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from aekit import AnomalyDetector, DataError, NotFittedError, VAEAnomalyDetector
+from aekit import AnomalyDetector, DataError, ModelFileError, NotFittedError, VAEAnomalyDetector
 
-from .conftest import FAST, make_kdd_rows
+from .conftest import FAST, make_kdd_rows, rewrite_config
 
 
 @pytest.fixture(scope="module")
@@ -137,10 +138,32 @@ def test_local_term_on_duplicated_rows_warns_nothing_and_stays_finite():
 
 def test_local_term_is_saved_with_the_model(fitted, cancer_split, tmp_path):
     _, Xte, _ = cancer_split
-    assert fitted.local_weight_ == 2.0 and fitted.local_centres_.shape[1] == Xte.shape[1]
+    assert fitted.local_weight_ == 4.0 and fitted.local_references_.shape[1] == Xte.shape[1]
     loaded = AnomalyDetector.load(fitted.save(tmp_path / "m"))
-    np.testing.assert_array_equal(loaded.local_centres_.numpy(), fitted.local_centres_.numpy())
+    np.testing.assert_array_equal(loaded.local_references_.numpy(), fitted.local_references_.numpy())
+    assert loaded.local_groups_ == fitted.local_groups_ == 5
     np.testing.assert_allclose(loaded.decision_function(Xte), fitted.decision_function(Xte), rtol=1e-6)
+
+
+def test_local_term_is_the_mean_over_groups_of_the_nearest_reference(fitted, cancer_split, tmp_path):
+    _, Xte, _ = cancer_split
+    Z = fitted._inputs(Xte)
+    refs, groups = fitted.local_references_, fitted.local_groups_
+    nearest = [((Z[:, None] - g[None]) ** 2).sum(2).min(1).values for g in refs.view(groups, -1, refs.shape[1])]
+    expected = np.mean([n.numpy() for n in nearest], 0) * fitted.local_weight_ / fitted.local_scale_
+    term = fitted._local_term(Z, per_feature=False)[0].numpy()
+    np.testing.assert_allclose(term, expected, rtol=1e-4)
+    np.testing.assert_allclose(fitted._local_term(Z, per_feature=True)[1].sum(1).numpy(), term, rtol=1e-4)
+    # a model saved before issue 33 (k-means centres, no groups) scores the nearest of all
+    path = fitted.save(tmp_path / "m")
+    rewrite_config(path, lambda c: c["state"]["local"].pop("groups"))
+    old = AnomalyDetector.load(path)
+    assert old.local_groups_ == 1
+    nearest_of_all = torch.stack(nearest).min(0).values.numpy() * fitted.local_weight_ / fitted.local_scale_
+    np.testing.assert_allclose(old._local_term(Z, per_feature=False)[0].numpy(), nearest_of_all, rtol=1e-4)
+    rewrite_config(path, lambda c: c["state"]["local"].update(groups=0))
+    with pytest.raises(ModelFileError, match="groups must be an integer >= 1"):
+        AnomalyDetector.load(path)
 
 
 def test_sklearn_clone_pipeline_and_params(cancer_split):

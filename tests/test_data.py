@@ -20,10 +20,20 @@ def test_robust_scaling_one_hot_and_names():
     assert pre.feature_groups_ == ["a", "b", "c", "c"]
     assert Z.dtype == np.float32 and Z.shape == (5, 4)
     np.testing.assert_allclose(Z[:, 0], (df.a - 3) / 2)  # median 3, IQR 2: the outlier does not set the scale
-    assert pre.scale_[1] == pytest.approx(np.std(df.b))  # IQR 0 falls back to the std
+    assert pre.scale_[1] == pytest.approx(1.349 * np.std(df.b))  # IQR 0: the std, in IQR units
     np.testing.assert_array_equal(Z[:, 2:], [[1, 0], [0, 1], [1, 0], [1, 0], [0, 1]])
     restored = TabularPreprocessor.from_dict(pre.to_dict())
     np.testing.assert_array_equal(restored.transform(df), Z)
+
+
+def test_scale_is_the_tighter_of_iqr_and_std():
+    # a two-valued column (a pixel that is ink or paper): its IQR spans both values, wider
+    # than its spread; the std (in IQR units) is tighter and sets the scale
+    two_valued = np.r_[np.zeros(70), np.full(30, 16.0)]
+    heavy = np.r_[np.linspace(-1, 1, 99), 1000.0]  # one outlier inflates the std, not the IQR
+    pre = TabularPreprocessor().fit(pd.DataFrame({"pixel": two_valued, "heavy": heavy}))
+    assert pre.scale_[0] == pytest.approx(1.349 * np.std(two_valued))
+    assert pre.scale_[1] == pytest.approx(np.subtract(*np.percentile(heavy, [75, 25])))
 
 
 def test_unseen_categories_are_counted_not_fatal():

@@ -1,7 +1,11 @@
 """A fitted tabular preprocessor, saved with the model as plain JSON.
 
-Numeric columns: optional signed ``log1p`` (heavy-tailed amounts), then robust scaling
-(median / IQR, falling back to the standard deviation and then 1 for columns whose IQR is 0).
+Numeric columns: optional signed ``log1p`` (heavy-tailed amounts), then scaling: minus the
+median, over the tighter of the IQR and the standard deviation in IQR units (1.349 std; 1
+for a constant column). The IQR is the robust choice where a few extreme values inflate the
+std; the std is tighter for columns of a few values (a pixel that is ink or paper), whose
+IQR spans them all. Choosing per column: kNN on digit pixels 0.900 -> 0.938 AUC-ROC, the
+ADBench development sets unchanged (benchmarks/anomaly_score_components.py, issue 33).
 Categorical columns: one-hot over the categories seen in training; an unseen category at
 score time encodes as all zeros and is counted in ``unseen_counts_``, never a crash.
 
@@ -9,7 +13,7 @@ Columns are matched by name: extra columns are ignored, reordered ones are fine,
 raise an error that names them.
 
 Value range: a value beyond float32 (|x| > 3.4e38) is an error naming its column, never
-silently inf or imputed. Scaled values are clipped to +-1e6 (a million IQRs from the
+silently inf or imputed. Scaled values are clipped to +-1e6 (a million scale units from the
 median), so an extreme but finite value scores as extremely anomalous, not as inf or NaN.
 """
 from __future__ import annotations
@@ -24,6 +28,7 @@ from ..errors import DataError, ModelFileError, ParameterError
 
 IMPUTE_CHOICES = (None, "median")
 SCALED_LIMIT = 1e6
+NORMAL_IQR = 1.349  # the IQR of a normal distribution, in standard deviations
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -79,7 +84,8 @@ class TabularPreprocessor:
         q25, med, q75 = np.nanpercentile(num, [25, 50, 75], axis=0) if num.shape[1] else ([], [], [])
         std = np.nanstd(num, axis=0) if num.shape[1] else np.array([])
         iqr = np.asarray(q75) - np.asarray(q25)
-        scale = np.where(iqr > 0, iqr, np.where(std > 0, std, 1.0))
+        tight = np.minimum(iqr, NORMAL_IQR * std)
+        scale = np.where(tight > 0, tight, np.where(std > 0, NORMAL_IQR * std, 1.0))
         self.center_, self.scale_ = [float(v) for v in med], [float(v) for v in scale]
         if num.shape[1] and not any(self.categories_.values()) and np.all(std == 0):
             raise DataError("every feature column is constant in the training data: there is nothing to learn")

@@ -9,9 +9,10 @@ scaling; early stopping on a held-out validation split; feature-wise error stand
 (each feature's squared error is divided by its typical error on held-out normal rows, so a
 feature that is always hard to reconstruct does not drown the others); a density term on the
 code (its Mahalanobis distance to the training codes), which flags rows that reconstruct well
-but sit where normal codes are rare; and a local density term (the distance to the nearest
-k-means centre of the training rows), which flags rows between clusters of normal data, where
-the two global terms are blind.
+but sit where normal codes are rare; and a local density term (the mean distance to the
+nearest row of each of 5 random groups of training rows), which flags rows between clusters
+of normal data, where the two global terms are blind, and keeps working when the training
+rows hold anomalies.
 """
 from __future__ import annotations
 
@@ -54,10 +55,10 @@ class AnomalyDetector(ReconstructionDetector):
       divided by its typical error on held-out normal rows;
     - code density: ``latent_weight`` times the squared Mahalanobis distance of the row's code
       to the training codes, over the code size;
-    - local density: ``local_weight`` times the squared distance to the nearest of up to 256
-      k-means centres of the training rows (in the scaled input space), over its mean on
-      held-out normal rows. ``"auto"`` is 2 for tables (the local term weighs as much as
-      the two autoencoder terms together) and 0 for images.
+    - local density: ``local_weight`` times the squared distance to the nearest row of
+      each of 5 random groups of up to 1,024 training rows, averaged over the groups (in
+      the scaled input space), over its mean on held-out normal rows. ``"auto"`` is 4 for tables (the local
+      term weighs twice the two autoencoder terms together) and 0 for images.
 
     The autoencoder terms are averaged over ``n_estimators`` autoencoders trained from
     different seeds. ``explain`` attributes the reconstruction and local terms to columns;

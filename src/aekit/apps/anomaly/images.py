@@ -142,6 +142,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
         """Reference images (the training images in the comparison space, a random subset
         where they exceed ``MAX_REFERENCE_VALUES``) and the mean distance of held-out normal
         images to them (the term's unit)."""
+        self.local_groups_ = 1  # the tables' grouping; images find their nearest in neighbours.py
         chosen = Z_train
         n_max = max(1, neighbours.MAX_REFERENCE_VALUES // self._local_width())
         if len(chosen) > n_max:  # chosen before the blur: only the kept images are transformed
@@ -164,7 +165,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
         return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), *self._shifted[1:])
 
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        parts = self._neighbour_parts(Z, self.local_centres_).mul_(self.local_weight_ / self.local_scale_)
+        parts = self._neighbour_parts(Z, self.local_references_).mul_(self.local_weight_ / self.local_scale_)
         return parts.sum(1), (neighbours.to_pixels(parts, *self._sample_shape()) if per_feature else None)
 
     def _local_width(self) -> int:
