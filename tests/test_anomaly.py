@@ -166,6 +166,20 @@ def test_local_term_is_the_mean_over_groups_of_the_nearest_reference(fitted, can
         AnomalyDetector.load(path)
 
 
+def test_each_term_is_in_units_of_its_median_on_held_out_rows(fitted, cancer_split):
+    # medians, not means: anomalies among the training rows would inflate a mean unit
+    Xtr, _, _ = cancer_split
+    Z = fitted._inputs(Xtr)
+    held_out = Z[fitted._split(len(Z))[1]]
+    with torch.inference_mode():
+        errors, code = fitted._reconstruction_errors(fitted.models_[0], held_out)
+        rec = errors.flatten(1) @ fitted.feature_weights_[0].flatten()
+        latent = fitted._member_extra(0, held_out, code) / fitted.latent_weight
+        local = fitted._local_term(held_out, per_feature=False)[0] / fitted.local_weight_
+    for term in (rec, latent, local):
+        assert float(term.median()) == pytest.approx(1.0, rel=1e-3)
+
+
 def test_sklearn_clone_pipeline_and_params(cancer_split):
     Xtr, Xte, _ = cancer_split
     det = AnomalyDetector(**FAST, code_size=4)

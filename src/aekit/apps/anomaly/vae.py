@@ -72,6 +72,9 @@ class VAEAnomalyDetector(AnomalyDetector):
             return torch.full(Z.shape[1:], 0.5)  # the Gaussian log-likelihood term
         return super()._feature_weights(model, Z)
 
+    def _median_units(self) -> bool:
+        return super()._median_units() and self.score != "elbo"  # the ELBO keeps its own units
+
     def _member_extra(self, k: int, Z: torch.Tensor, code: torch.Tensor) -> torch.Tensor | None:
         latent = super()._member_extra(k, Z, code)
         if self.score != "elbo":
