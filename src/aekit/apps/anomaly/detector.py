@@ -49,16 +49,17 @@ class AnomalyDetector(ReconstructionDetector):
     """Autoencoder anomaly detector (continuous code), trained on normal data.
 
     Scores: ``decision_function(X)`` returns anomaly scores, **higher = more anomalous**, the
-    sum of three terms, each about 1 for normal rows:
+    sum of three terms, each with a median of 1 on held-out training rows (for tables; the
+    mean is 1 for images):
 
-    - reconstruction: the mean over features of each feature's squared reconstruction error
-      divided by its typical error on held-out normal rows;
+    - reconstruction: the sum over features of each feature's squared reconstruction error
+      divided by its typical error on held-out rows;
     - code density: ``latent_weight`` times the squared Mahalanobis distance of the row's code
-      to the training codes, over the code size;
-    - local density: ``local_weight`` times the squared distance to the nearest row of
-      each of 5 random groups of up to 1,024 training rows, averaged over the groups (in
-      the scaled input space), over its mean on held-out normal rows. ``"auto"`` is 4 for tables (the local
-      term weighs twice the two autoencoder terms together) and 0 for images.
+      to the training codes;
+    - local density: ``local_weight`` times the squared distance to the nearest row of each
+      of 5 random groups of up to 1,024 training rows, averaged over the groups (in the
+      scaled input space). ``"auto"`` is 4 for tables (the local term weighs twice the two
+      autoencoder terms together) and 0 for images.
 
     The autoencoder terms are averaged over ``n_estimators`` autoencoders trained from
     different seeds. ``explain`` attributes the reconstruction and local terms to columns;
