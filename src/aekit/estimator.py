@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 
 from .autoencoder import AutoEncoder
 from .checks import MAX_EPOCHS, check_choice, check_float, check_int
@@ -38,6 +37,7 @@ from .data.adapters import ADAPTER_CHOICES, DataAdapter, adapter_from_dict, infe
 from .distributed import is_main_process
 from .errors import DataError, ModelFileError, NotFittedError
 from .io import check_model_output, load_model, remove_checkpoint_dir, save_model, training_lock
+from .params import Params
 from .training import TrainConfig, TrainResult, train
 
 MIN_TRAIN_ROWS = 8
@@ -63,7 +63,7 @@ def check_train_rows(n: int, minimum: int = MIN_TRAIN_ROWS, what: str = "rows", 
         raise DataError(f"need at least {minimum} {what} to train, got {n}{f' ({why})' if why else ''}")
 
 
-class FittedModel(BaseEstimator):
+class FittedModel(Params):
     """Base class of every aekit estimator (see the module docstring)."""
 
     _kind: ClassVar[str] = ""  # the model directory's "kind"

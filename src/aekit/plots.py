@@ -1,31 +1,47 @@
-"""Matplotlib figures the applications write (PNG, atomically, headless)."""
+"""Figures the applications write (PNG, atomically, headless): matplotlib charts, and
+Pillow-only heat-map panels.
+
+matplotlib (and pandas) are imported by the functions that draw with them, not with this
+module: a command that draws no chart (``aekit anomaly score`` on images draws heat maps
+with Pillow) does not pay their 0.5-1 s of import (issue 34)."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from .io import atomic_path
 
-from .io import atomic_path  # noqa: E402
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
+def _pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
 def score_histogram(scores: np.ndarray, threshold: float, path: str | os.PathLike[str],
                     labels: np.ndarray | None = None) -> Path:
     """Histogram of anomaly scores (log x-axis when they span decades) with the threshold."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     s = np.asarray(scores, dtype=float)
     positive = s[s > 0]
@@ -50,6 +66,7 @@ def roc_curve_plot(labels: np.ndarray, scores: np.ndarray, path: str | os.PathLi
     from sklearn.metrics import roc_auc_score, roc_curve
 
     fpr, tpr, _ = roc_curve(labels, scores)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot(fpr, tpr, color="tab:red", label=f"AUC-ROC {roc_auc_score(labels, scores):.3f}")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
@@ -65,6 +82,7 @@ def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_
     top_cols = contrib.sum(axis=0).sort_values(ascending=False).index[:max_features]
     shown = contrib[top_cols].copy()
     shown["(other)"] = contrib.drop(columns=top_cols).sum(axis=1)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(shown) + 1.8))
     left = np.zeros(len(shown))
     colors = plt.get_cmap("tab20").colors
@@ -83,6 +101,7 @@ def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_
 
 
 def training_curves(histories: list[list[dict[str, float]]], path: str | os.PathLike[str]) -> Path:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, hist in enumerate(histories):
         epochs = [r["epoch"] for r in hist]
@@ -100,6 +119,7 @@ def training_curves(histories: list[list[dict[str, float]]], path: str | os.Path
 def line_plot(curves: dict[str, list[tuple[float, float]]], path: str | os.PathLike[str], *, xlabel: str,
               ylabel: str, title: str = "") -> Path:
     """One line with markers per named list of ``(x, y)`` points."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name, points in curves.items():
         xs, ys = zip(*sorted(points)) if points else ((), ())
@@ -170,6 +190,7 @@ def image_grid(images: np.ndarray, path: str | os.PathLike[str], ncols: int = 8,
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
+    plt = _pyplot()
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell_inches, nrows * cell_inches + (0.3 if title else 0)),
                              squeeze=False)
     for ax in axes.flat:
@@ -189,6 +210,7 @@ def code_health_plot(history: list[dict[str, float]], shares: dict[str, float], 
     full value (e.g. codes used / K), on [0, 1]; cumulative dead-code restarts, if logged, on
     the right axis."""
     epochs = [r["epoch"] + 1 for r in history]
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for key, full in shares.items():
         ax.plot(epochs, [r[key] / full for r in history], label=f"{key.replace('_', ' ')} / {full:g}")

@@ -1,0 +1,66 @@
+"""What a command imports: heavy libraries only where the verb needs them (issue 34).
+
+Each command runs in a fresh interpreter that then lists the top-level packages in
+``sys.modules``; a heavy import that creeps back into ``aekit --help`` or a scoring verb
+fails here, not in a user's start-up time."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from aekit import AnomalyDetector, ImageAnomalyDetector
+
+# runs the CLI's main in this interpreter, then prints the top-level packages it loaded
+PROBE = """
+import contextlib, io, json, sys
+from aekit.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        pass
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+HEAVY = {"torch", "numpy", "pandas", "sklearn", "scipy", "matplotlib", "PIL", "safetensors", "librosa"}
+
+
+def imported_by(*args: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_help_and_version_import_nothing_heavy():
+    for args in (["--help"], ["--version"], ["anomaly", "score", "--help"]):
+        assert not imported_by(*args) & HEAVY, args
+
+
+def test_scoring_images_imports_neither_scikit_learn_nor_matplotlib(tmp_path):
+    rng = np.random.default_rng(0)
+    for folder, n in (("train", 24), ("test", 6)):
+        (tmp_path / folder).mkdir()
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
+    ImageAnomalyDetector(epochs=1, n_estimators=1).fit(str(tmp_path / "train")).save(tmp_path / "m")
+    loaded = imported_by("anomaly", "score", tmp_path / "test", "--model", tmp_path / "m",
+                         "--out", tmp_path / "s.csv", "--quiet")
+    assert (tmp_path / "s.csv").exists() and (tmp_path / "s_heatmaps").is_dir()
+    assert not loaded & {"sklearn", "matplotlib"}, loaded & {"sklearn", "matplotlib"}
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_scoring_a_table_imports_neither_scikit_learn_nor_matplotlib(tmp_path, labelled):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 4)), columns=list("abcd"))
+    AnomalyDetector(epochs=1).fit(frame).save(tmp_path / "m")
+    frame.assign(label=rng.integers(0, 2, 60)).to_csv(tmp_path / "t.csv", index=False)
+    args = ["anomaly", "score", tmp_path / "t.csv", "--model", tmp_path / "m", "--out", tmp_path / "s.csv", "--quiet"]
+    loaded = imported_by(*args, *(["--label-col", "label"] if labelled else ["--id-col", "label"]))
+    assert (tmp_path / "s.csv").exists()
+    assert not loaded & {"sklearn", "matplotlib"}, loaded & {"sklearn", "matplotlib"}
