@@ -10,8 +10,14 @@
    of the folder, aekit's streamed decode alone, scoring alone (images in memory), and end to
    end (`jobs.score_file`, what `aekit anomaly score` runs: decode + score + CSV + 20 heat
    maps), with the end-to-end process's peak memory in a subprocess.
+4. Start-up (issue 34): what a new `aekit` process costs before and while it scores, each
+   CLI row beside its in-process twin (`jobs.score_file` on a detector already loaded):
+   `aekit --help` and `--version`; scoring one row and one image (the fixed cost); 3,000
+   grey 32x32 PNGs (scikit-learn's digits, enlarged; the model trained on 150 ones); a
+   1,000,000-row CSV of 30 columns scored to CSV.
 
     python benchmarks/throughput.py                          # all parts
+    python benchmarks/throughput.py --rows 0 --file-gb 0 --images 0 --startup   # start-up only
     python benchmarks/throughput.py --file-gb 0 --images 0   # in-memory tables only
     python benchmarks/throughput.py --rows 0 --file-gb 0     # images only
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,6 +141,59 @@ def write_png_folder(folder: Path, n: int, seed: int) -> None:
         tile.save(folder / f"{i:06d}.png")
 
 
+def cli_seconds(*args: str | Path, repeats: int = 3) -> float:
+    """Median wall time of ``aekit ARGS`` in a new process (the console script's own path)."""
+    aekit = Path(sys.executable).with_name("aekit")
+    return median_seconds(lambda: subprocess.run([str(aekit), *map(str, args)], capture_output=True, check=True),
+                          repeats)
+
+
+def write_grey_digits(folder: Path, labels_wanted: int | None, n: int, seed: int) -> None:
+    """``n`` grey 32x32 PNGs of scikit-learn's 8x8 digits (only ``labels_wanted`` if given)."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    pool = np.flatnonzero(y == labels_wanted) if labels_wanted is not None else np.arange(len(y))
+    chosen = np.random.default_rng(seed).choice(pool, n, replace=n > len(pool))
+    folder.mkdir(parents=True)
+    for i, k in enumerate(chosen):
+        tile = Image.fromarray((X[k].reshape(8, 8) / 16 * 255).astype(np.uint8)).resize((32, 32), Image.BILINEAR)
+        tile.save(folder / f"{i:05d}.png")
+
+
+def startup_part(workdir: Path) -> list[list[str]]:
+    import pandas as pd
+
+    from aekit import AnomalyDetector
+    from aekit.apps.anomaly import ImageAnomalyDetector
+    from aekit.apps.anomaly.jobs import score_file
+
+    rows = [["`aekit --help`", "", "", f"{cli_seconds('--help'):.2f}", ""],
+            ["`aekit --version`", "", "", f"{cli_seconds('--version'):.2f}", ""]]
+    write_grey_digits(workdir / "digits_train", 1, 150, seed=1)
+    write_grey_digits(workdir / "digits", None, 3000, seed=2)
+    (workdir / "one_image").mkdir()
+    shutil.copy(workdir / "digits" / "00000.png", workdir / "one_image" / "00000.png")
+    ImageAnomalyDetector().fit(str(workdir / "digits_train")).save(workdir / "digits_model")
+    frame = pd.DataFrame(make_table(1_000_000, 30, seed=3), columns=[f"f{i}" for i in range(30)])
+    frame.to_csv(workdir / "rows.csv", index=False, float_format="%.5f")
+    frame.head(1).to_csv(workdir / "one_row.csv", index=False)
+    AnomalyDetector().fit(frame.head(20_000)).save(workdir / "table_model")
+    cases = [("one row (fixed cost)", workdir / "one_row.csv", "table_model", 1),
+             ("one image (fixed cost)", workdir / "one_image", "digits_model", 1),
+             ("3,000 grey 32x32 PNGs", workdir / "digits", "digits_model", 3000),
+             ("1,000,000-row CSV, 30 columns", workdir / "rows.csv", "table_model", 1_000_000)]
+    for label, data, model, n in cases:
+        det = (ImageAnomalyDetector if "digits" in model else AnomalyDetector).load(workdir / model)
+        twin = median_seconds(lambda: score_file(data, det, workdir / "twin.csv", verbose=0), repeats=2)
+        cli = cli_seconds("anomaly", "score", data, "--model", workdir / model, "--out", workdir / "cli.csv",
+                          "--quiet", repeats=2)
+        rows.append([f"`aekit anomaly score`: {label}", f"{n:,}", f"{twin:.2f} ({n / twin:,.0f}/s)", f"{cli:.2f}",
+                     f"{n / cli:,.0f}"])
+    return rows
+
+
 def write_npz(path: Path, images: np.ndarray) -> None:
     np.savez(path, images=(images[:, 0] * 255).round().astype(np.uint8))
 
@@ -204,6 +264,7 @@ def main() -> None:
                     help=f"size of the streamed CSV (default RAM/4 = {ram_gb / 4:.1f} GB; 0 skips)")
     ap.add_argument("--workdir", default=None, help="where the big CSV goes (default: a temp dir)")
     ap.add_argument("--images", type=int, default=10_000, help="images per image source (0 skips)")
+    ap.add_argument("--startup", action="store_true", help="the start-up rows (issue 34)")
     args = ap.parse_args()
     print(f"threads: torch {__import__('torch').get_num_threads()}, cores {os.cpu_count()}\n")
     if args.rows > 0:
@@ -218,6 +279,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
             print(f"\n### Streaming `aekit anomaly score` (machine RAM {ram_gb:.1f} GB)\n")
             print(table(streaming(args.file_gb, Path(tmp)), ["file", "rows", "seconds", "rows/s", "peak RSS"]))
+    if args.startup:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            print("\n### Start-up: new `aekit` processes beside their in-process twins (issue 34)\n")
+            print(table(startup_part(Path(tmp)), ["command", "rows or images", "in process: seconds (rate)",
+                                                  "new process: seconds", "new process: per second"]))
     print(f"\n(benchmark process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB)")
 
 

@@ -470,8 +470,12 @@ def _to_nearest(Z: torch.Tensor, references: torch.Tensor, groups: int) -> torch
     flat = Z.flatten(1)
     size = len(references) // groups
     r_norms = (references * references).sum(1)
-    index = torch.cat([torch.addmm(r_norms, flat[s:s + LOCAL_BLOCK], references.T, alpha=-2)
-                       .view(-1, groups, size).argmin(2) for s in range(0, len(flat), LOCAL_BLOCK)])
+    index = torch.empty(len(flat), groups, dtype=torch.long)
+    buffer = torch.empty(min(LOCAL_BLOCK, len(flat)), len(references))
+    for s in range(0, len(flat), LOCAL_BLOCK):
+        rows = flat[s:s + LOCAL_BLOCK]
+        closeness = torch.addmm(r_norms, rows, references.T, alpha=-2, out=buffer[:len(rows)])
+        index[s:s + len(rows)] = closeness.view(-1, groups, size).argmin(2)
     parts = (flat - references[index[:, 0]]).pow_(2)
     for g in range(1, groups):
         parts.add_((flat - references[index[:, g] + g * size]).pow_(2))

@@ -101,8 +101,16 @@ def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold:
 def top_features(contrib: pd.DataFrame, k: int = 3) -> list[str]:
     """``"V14 (41%); V12 (22%); V10 (9%)"`` per row: the columns that drive each score."""
     order, share = _top(contrib.to_numpy(), k)
-    cols = np.asarray(contrib.columns)
-    return ["; ".join(f"{cols[j]} ({share[i, j]:.0%})" for j in row) for i, row in enumerate(order)]
+    if not len(order):
+        return []
+    # whole columns at a time (object arrays of str): a Python join per row took a third of
+    # the time of scoring a CSV (issue 34)
+    names = np.asarray([str(c) for c in contrib.columns], dtype=object)
+    percent = np.rint(np.take_along_axis(share, order, 1) * 100).astype(np.int64).astype(str).astype(object)
+    text = names[order[:, 0]] + " (" + percent[:, 0] + "%)"
+    for j in range(1, order.shape[1]):
+        text = text + "; " + names[order[:, j]] + " (" + percent[:, j] + "%)"
+    return text.tolist()
 
 
 def top_feature_records(contrib: np.ndarray, columns: list[str], k: int = 3) -> list[list[dict[str, Any]]]:
@@ -119,4 +127,10 @@ def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the indices of the ``k`` largest contributions, and every contribution's share."""
     total = values.sum(1, keepdims=True)
     share = values / np.where(total > 0, total, 1)
-    return np.argsort(-values, axis=1)[:, :k], share
+    k = min(k, values.shape[1])
+    if k < values.shape[1]:  # the k largest unordered (a partition), then only they are sorted
+        candidates = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    else:
+        candidates = np.broadcast_to(np.arange(k), values.shape).copy()
+    ranked = np.argsort(-np.take_along_axis(values, candidates, 1), axis=1, kind="stable")
+    return np.take_along_axis(candidates, ranked, 1), share
