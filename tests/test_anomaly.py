@@ -164,6 +164,9 @@ def test_local_term_is_the_mean_over_groups_of_the_nearest_reference(fitted, can
     rewrite_config(path, lambda c: c["state"]["local"].update(groups=0))
     with pytest.raises(ModelFileError, match="groups must be an integer >= 1"):
         AnomalyDetector.load(path)
+    rewrite_config(path, lambda c: c["state"]["local"].update(groups=len(refs) + 1))
+    with pytest.raises(ModelFileError, match="do not make .* equal groups"):
+        AnomalyDetector.load(path)
 
 
 def test_each_term_is_in_units_of_its_median_on_held_out_rows(fitted, cancer_split):

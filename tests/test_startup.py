@@ -64,3 +64,17 @@ def test_scoring_a_table_imports_neither_scikit_learn_nor_matplotlib(tmp_path, l
     loaded = imported_by(*args, *(["--label-col", "label"] if labelled else ["--id-col", "label"]))
     assert (tmp_path / "s.csv").exists()
     assert not loaded & {"sklearn", "matplotlib"}, loaded & {"sklearn", "matplotlib"}
+
+
+def test_parameters_without_scikit_learn_base_class():
+    from sklearn.base import clone
+
+    from aekit import ParameterError
+
+    det = AnomalyDetector(epochs=3, trim=0.1)
+    assert repr(det) == "AnomalyDetector(epochs=3, trim=0.1)"  # only what differs from the defaults
+    assert det.set_params(epochs=4) is det and det.epochs == 4
+    with pytest.raises(ParameterError, match="invalid parameter 'epoch' for AnomalyDetector"):
+        det.set_params(epoch=5)
+    copy = clone(det)
+    assert copy is not det and copy.get_params() == det.get_params()

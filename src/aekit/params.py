@@ -12,6 +12,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from .errors import ParameterError
+
 
 class Params:
     """The parameter half of ``sklearn.base.BaseEstimator``."""
@@ -37,8 +39,6 @@ class Params:
 
     def set_params(self, **params: Any) -> Params:
         """Set parameters (``name`` or ``name__param``); returns the estimator."""
-        from .errors import ParameterError
-
         valid = self._get_param_names()
         for key, value in params.items():
             name, _, inner = key.partition("__")

@@ -40,6 +40,7 @@ LOCAL_REFERENCES = 1024
 LOCAL_GROUPS = 5
 LOCAL_BLOCK = 2048
 
+
 class ReconstructionDetector(FittedModel):
     """Base class; see ``AnomalyDetector`` for the parameters and the score."""
 
@@ -149,8 +150,8 @@ class ReconstructionDetector(FittedModel):
         33: when the training rows hold anomalies, k-means gives them centres of their own
         and the term forgets them, while the nearest row of each of 5 random groups is, like
         the 5 nearest neighbours, far from a row unless several training rows are near it
-        (contaminated development sets, A / B: 0.792 / 0.733 -> 0.808 / 0.752 AUC-ROC; clean:
-        0.902 / 0.826 -> 0.899 / 0.826; benchmarks/anomaly_score_components.py). One minimum
+        (contaminated development sets, A / B: 0.786 / 0.734 -> 0.798 / 0.755 AUC-ROC; clean:
+        0.901 / 0.830 -> 0.896 / 0.828; benchmarks/anomaly_score_components.py). One minimum
         per group scores faster than a sort for the 5 nearest."""
         flat = Z_train.flatten(1)
         order = torch.from_numpy(np.random.default_rng(self.random_state).permutation(len(flat)))
@@ -418,13 +419,15 @@ class ReconstructionDetector(FittedModel):
         width = self._local_width()
         if references is None or references.dim() != 2 or references.shape[1] != width or not len(references):
             raise ModelFileError("the local term's references are missing or do not match the data's width")
+        if len(references) % groups:
+            raise ModelFileError(f"the local term's {len(references)} references do not make {groups} equal groups")
         if not torch.isfinite(references).all() or not scale:
             raise ModelFileError("the local term's references or scale hold NaN, inf or zero")
         self.local_weight_, self.local_references_, self.local_scale_ = float(weight), references.float(), float(scale)
         self.local_groups_ = groups
 
     def _local_width(self) -> int:
-        """The width of the stored local centres (the rows' width)."""
+        """The width of the stored local references (the rows' width)."""
         return int(np.prod(self.adapter_.sample_shape))
 
 
@@ -466,7 +469,7 @@ def _to_nearest(Z: torch.Tensor, references: torch.Tensor, groups: int) -> torch
     nearest reference of each group (as ``_local_distance``), averaged over the groups: they
     sum to the local distance. The differences are exact (the product form, which finds the
     nearest, loses digits far from the origin); one group at a time, so memory stays [rows x
-    features]. Images' references (another detector's) are not in groups."""
+    features]."""
     flat = Z.flatten(1)
     size = len(references) // groups
     r_norms = (references * references).sum(1)

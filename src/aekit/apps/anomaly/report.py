@@ -67,11 +67,11 @@ def binary_labels(labels: pd.Series | np.ndarray, normal_value: Any = None) -> n
 
 
 def evaluate(scores: np.ndarray, y: np.ndarray, threshold: float) -> Metrics:
+    from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score  # labelled runs only
+
     if len(np.unique(y)) < 2:
         raise DataError("evaluation needs both normal and anomalous rows in the labels")
     pred = (scores > threshold).astype(int)
-    from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score  # only labelled runs
-
     tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
     return Metrics(len(y), int(y.sum()), int(pred.sum()), float(roc_auc_score(y, scores)),
                    float(average_precision_score(y, scores)), float(threshold), int(tn), int(fp), int(fn), int(tp))
