@@ -41,7 +41,7 @@ def test_help_and_version_import_nothing_heavy():
         assert not imported_by(*args) & HEAVY, args
 
 
-def test_scoring_images_imports_neither_scikit_learn_nor_matplotlib(tmp_path):
+def test_scoring_images_imports_no_scikit_learn_scipy_or_matplotlib(tmp_path):
     rng = np.random.default_rng(0)
     for folder, n in (("train", 24), ("test", 6)):
         (tmp_path / folder).mkdir()
@@ -51,11 +51,11 @@ def test_scoring_images_imports_neither_scikit_learn_nor_matplotlib(tmp_path):
     loaded = imported_by("anomaly", "score", tmp_path / "test", "--model", tmp_path / "m",
                          "--out", tmp_path / "s.csv", "--quiet")
     assert (tmp_path / "s.csv").exists() and (tmp_path / "s_heatmaps").is_dir()
-    assert not loaded & {"sklearn", "matplotlib"}, loaded & {"sklearn", "matplotlib"}
+    assert not loaded & {"sklearn", "scipy", "matplotlib"}, loaded & {"sklearn", "scipy", "matplotlib"}
 
 
 @pytest.mark.parametrize("labelled", [False, True])
-def test_scoring_a_table_imports_neither_scikit_learn_nor_matplotlib(tmp_path, labelled):
+def test_scoring_a_table_imports_no_scikit_learn_scipy_or_matplotlib(tmp_path, labelled):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(60, 4)), columns=list("abcd"))
     AnomalyDetector(epochs=1).fit(frame).save(tmp_path / "m")
@@ -63,7 +63,7 @@ def test_scoring_a_table_imports_neither_scikit_learn_nor_matplotlib(tmp_path, l
     args = ["anomaly", "score", tmp_path / "t.csv", "--model", tmp_path / "m", "--out", tmp_path / "s.csv", "--quiet"]
     loaded = imported_by(*args, *(["--label-col", "label"] if labelled else ["--id-col", "label"]))
     assert (tmp_path / "s.csv").exists()
-    assert not loaded & {"sklearn", "matplotlib"}, loaded & {"sklearn", "matplotlib"}
+    assert not loaded & {"sklearn", "scipy", "matplotlib"}, loaded & {"sklearn", "scipy", "matplotlib"}
 
 
 def test_parameters_without_scikit_learn_base_class():
