@@ -9,6 +9,7 @@ shape) and, where it scores differently, ``_reconstruction_errors`` / ``_member_
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,7 @@ class ReconstructionDetector(FittedModel):
             self.latent_stats_.append((mean, precision))
 
         self.local_weight_ = self._local_weight()
-        self.local_groups_ = LOCAL_GROUPS
+        self.local_groups_ = 1  # one group of references unless the tables' local term deals them out
         self.local_references_, self.local_scale_ = (self._fit_local(Z_train, Z_val) if self.local_weight_
                                                      else (None, 1.0))
         self.decision_scores_ = self._score_blocks(Z, per_feature=False)[0]
@@ -159,7 +160,7 @@ class ReconstructionDetector(FittedModel):
         # group g is rows g*size:(g+1)*size, each a random draw of the training rows
         references = flat[order[:size * self.local_groups_]].contiguous()
         ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
-        distances = _to_nearest(ref, references, self.local_groups_).sum(1)
+        distances = _local_distance(ref, references, self.local_groups_)
         typical = float(_unit(distances)) if self._median_units() else float(distances.mean())
         # a floor for data whose held-out rows sit on the references (duplicated rows): a
         # tiny unit would turn any small distance into an enormous score
@@ -438,48 +439,51 @@ def _unit(values: torch.Tensor) -> torch.Tensor:
     return torch.maximum(values.median(), 1e-3 * values.mean()).clamp_min(1e-12)
 
 
-def _local_distance(Z: torch.Tensor, references: torch.Tensor, groups: int) -> torch.Tensor:
-    """The local distance of each row of ``Z``: its squared distance to the nearest reference
-    of each of ``groups`` equal, consecutive groups of ``references``, averaged over them.
+def _group_minima(Z: torch.Tensor, references: torch.Tensor, groups: int,
+                  reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The search both local paths share: ``reduce(closeness, rows)`` over each block of rows
+    of ``Z``, concatenated, where ``closeness`` ``[rows, groups, size]`` is |r|^2 - 2 z.r for
+    every reference of each of ``groups`` equal, consecutive groups, and ``rows`` are ``Z``'s
+    rows; both about the references' mean, so that the terms stay small.
 
-    The scoring path, in product form (|z - r|^2 = |z|^2 + |r|^2 - 2 z.r, about the
-    references' mean so that the terms stay small): one matrix product and a minimum per
-    group, ``LOCAL_BLOCK`` rows at a time into one reused buffer (a fresh [rows x
-    references] matrix per block costs more in page faults than the product)."""
+    One matrix product per ``LOCAL_BLOCK`` rows, into one reused buffer (a fresh [rows x
+    references] matrix per block costs more in page faults than the product); one block under
+    the ONNX trace (a traced loop would freeze the batch size)."""
     centre = references.mean(0)
     refs = references - centre
     r_norms = (refs * refs).sum(1)
     flat = Z.flatten(1) - centre
     size = len(refs) // groups
-    if torch.jit.is_tracing():  # one block: a traced loop would freeze the batch size
-        closeness = torch.addmm(r_norms, flat, refs.T, alpha=-2)
-        nearest = closeness.view(-1, groups, size).amin(2) + (flat * flat).sum(1, keepdim=True)
-        return nearest.clamp_min(0).mean(1)
-    out = torch.empty(len(flat))
+    if torch.jit.is_tracing():
+        return reduce(torch.addmm(r_norms, flat, refs.T, alpha=-2).view(-1, groups, size), flat)
     buffer = torch.empty(min(LOCAL_BLOCK, len(flat)), len(refs))
+    blocks = []
     for s in range(0, len(flat), LOCAL_BLOCK):
         rows = flat[s:s + LOCAL_BLOCK]
         closeness = torch.addmm(r_norms, rows, refs.T, alpha=-2, out=buffer[:len(rows)])
-        nearest = closeness.view(-1, groups, size).amin(2).add_((rows * rows).sum(1, keepdim=True))
-        out[s:s + len(rows)] = nearest.clamp_min_(0).mean(1)
-    return out
+        blocks.append(reduce(closeness.view(-1, groups, size), rows))
+    return torch.cat(blocks) if blocks else reduce(torch.empty(0, groups, size), flat)
+
+
+def _local_distance(Z: torch.Tensor, references: torch.Tensor, groups: int) -> torch.Tensor:
+    """The local distance of each row of ``Z``: its squared distance to the nearest reference
+    of each group, averaged over the groups. The scoring path, in product form
+    (|z - r|^2 = |z|^2 + |r|^2 - 2 z.r) with one minimum per group."""
+    def distance(closeness: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return (closeness.amin(2) + (rows * rows).sum(1, keepdim=True)).clamp_min(0).mean(1)
+
+    return _group_minima(Z, references, groups, distance)
 
 
 def _to_nearest(Z: torch.Tensor, references: torch.Tensor, groups: int) -> torch.Tensor:
     """Per-feature squared differences ``[rows, features]`` of each row of ``Z`` to the
-    nearest reference of each group (as ``_local_distance``), averaged over the groups: they
-    sum to the local distance. The differences are exact (the product form, which finds the
-    nearest, loses digits far from the origin); one group at a time, so memory stays [rows x
+    nearest reference of each group (the ones ``_local_distance`` finds), averaged over the
+    groups: they sum to the local distance. The differences are exact (the product form
+    loses digits far from the origin); one group at a time, so memory stays [rows x
     features]."""
     flat = Z.flatten(1)
     size = len(references) // groups
-    r_norms = (references * references).sum(1)
-    index = torch.empty(len(flat), groups, dtype=torch.long)
-    buffer = torch.empty(min(LOCAL_BLOCK, len(flat)), len(references))
-    for s in range(0, len(flat), LOCAL_BLOCK):
-        rows = flat[s:s + LOCAL_BLOCK]
-        closeness = torch.addmm(r_norms, rows, references.T, alpha=-2, out=buffer[:len(rows)])
-        index[s:s + len(rows)] = closeness.view(-1, groups, size).argmin(2)
+    index = _group_minima(Z, references, groups, lambda closeness, rows: closeness.argmin(2))
     parts = (flat - references[index[:, 0]]).pow_(2)
     for g in range(1, groups):
         parts.add_((flat - references[index[:, g] + g * size]).pow_(2))

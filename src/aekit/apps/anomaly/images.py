@@ -142,7 +142,6 @@ class ImageAnomalyDetector(ReconstructionDetector):
         """Reference images (the training images in the comparison space, a random subset
         where they exceed ``MAX_REFERENCE_VALUES``) and the mean distance of held-out normal
         images to them (the term's unit)."""
-        self.local_groups_ = 1  # the tables' grouping; images find their nearest in neighbours.py
         chosen = Z_train
         n_max = max(1, neighbours.MAX_REFERENCE_VALUES // self._local_width())
         if len(chosen) > n_max:  # chosen before the blur: only the kept images are transformed
