@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
@@ -41,6 +42,30 @@ def test_small_clustering_beats_kmeans_on_pixels(tmp_path):
     loaded = AutoEncoderClustering.load(tmp_path / "c")
     np.testing.assert_array_equal(loaded.predict(x[:50]), model.predict(x[:50]))
     assert matched_accuracy([0, 0, 1, 1], [5, 5, 3, 3]) == 1.0
+
+
+def uneven_bands(n: int = 300, seed: int = 0):
+    """Three long parallel bands (a group each) in columns of units 1,000 and 0.01, and two
+    noise columns: k-means cuts across the bands, a neighbour layout follows them."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 3, n)
+    along = rng.uniform(0, 10, n) * 1000.0
+    across = (group * 1.5 + rng.normal(0, 0.1, n)) * 0.01
+    noise = rng.normal(0, 0.3, (n, 2))
+    return pd.DataFrame({"along": along, "across": across, "n1": noise[:, 0], "n2": noise[:, 1]}), group
+
+
+def test_table_path_beats_kmeans_on_unevenly_scaled_groups():
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = uneven_bands()
+    model = AutoEncoderClustering(3, random_state=0).fit(X)
+    ours = matched_accuracy(y, model.labels_)
+    kmeans = matched_accuracy(y, KMeans(3, n_init=10, random_state=0).fit_predict(StandardScaler().fit_transform(X)))
+    assert ours > 0.9 and ours > kmeans + 0.2, (ours, kmeans)
+    assert (model.predict(X) == model.labels_).mean() > 0.9  # predict on the training rows agrees with the fit
+    # a 2-D array is a table too: scaled by column like a CSV, the same clusters
+    np.testing.assert_array_equal(AutoEncoderClustering(3, random_state=0).fit(X.to_numpy()).labels_, model.labels_)
 
 
 def test_bad_k_and_code_size_give_clear_errors(digits):

@@ -88,6 +88,13 @@ class TrainResult:
 Data = Tensor | tuple[Tensor, ...]
 
 
+def steps_to_epochs(n_rows: int, batch_size: int, steps: int, low: int, high: int) -> int:
+    """The epochs that make about ``steps`` optimizer steps over ``n_rows`` rows, within
+    [``low``, ``high``] (an estimator's ``epochs="auto"``)."""
+    steps_per_epoch = math.ceil(n_rows / batch_size)
+    return min(high, max(low, math.ceil(steps / steps_per_epoch)))
+
+
 def _as_tuple(data: Data) -> tuple[Tensor, ...]:
     return data if isinstance(data, tuple) else (data,)
 

@@ -76,8 +76,8 @@ class TableAdapter(DataAdapter):
     kind = "table"
 
     def __init__(self, categorical: str | list[str] = "auto", log_columns: list[str] | None = None,
-                 impute: str | None = None) -> None:
-        self.preprocessor = TabularPreprocessor(categorical, log_columns or [], impute)
+                 impute: str | None = None, scaling: str = "robust") -> None:
+        self.preprocessor = TabularPreprocessor(categorical, log_columns or [], impute, scaling)
 
     def fit_transform(self, X: Any) -> torch.Tensor:
         df = as_frame(X)
@@ -373,7 +373,8 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
     """A new adapter of ``kind`` with the options it knows (others are ignored)."""
     check_choice(kind, "data", tuple(ADAPTERS))
     if kind == "table":
-        return TableAdapter(options.get("categorical", "auto"), options.get("log_columns"), options.get("impute"))
+        return TableAdapter(options.get("categorical", "auto"), options.get("log_columns"), options.get("impute"),
+                            options.get("scaling", "robust"))
     if kind == "image":
         return ImageAdapter(options.get("image_size"))
     if kind == "audio":

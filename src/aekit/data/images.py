@@ -69,11 +69,28 @@ def load_bundled(name: str) -> ImageSet:
 
 def load_npz(path: str | os.PathLike[str]) -> ImageSet:
     """An ``.npz`` with ``images`` (or ``X``) as ``[N, H, W]``, ``[N, H, W, C]`` or
-    ``[N, C, H, W]`` (uint8 0-255 or floats in [0, 1]) and optional ``labels`` (or ``y``)."""
-    x, y = read_npz(path, ("images", "X"), ("labels", "y"))
+    ``[N, C, H, W]`` (uint8 0-255 or floats in [0, 1]) and optional ``labels`` (or ``y``); or
+    in Keras' layout (``mnist.npz``: ``x_train``, ``x_test`` and optional ``y_train``,
+    ``y_test``), read as the training images followed by the test images."""
+    x, y, x_train, x_test, y_train, y_test = read_npz(path, ("images", "X"), ("labels", "y"), ("x_train",),
+                                                      ("x_test",), ("y_train",), ("y_test",))
+    if x is None and x_train is not None and x_test is not None:
+        if (y_train is None) != (y_test is None):
+            raise DataError(f"{path} has labels for only one of x_train and x_test")
+        x = _concatenate(path, x_train, x_test)
+        y = None if y_train is None else _concatenate(path, y_train, y_test)
     if x is None:
-        raise DataError(f"{path} has no 'images' (or 'X') array")
+        raise DataError(f"{path} has no 'images' (or 'X') array, nor 'x_train' and 'x_test'")
+    if y is not None and (np.ndim(y) != 1 or len(y) != len(x)):
+        raise DataError(f"{path}: {len(x)} images but labels of shape {list(np.shape(y))}")
     return ImageSet(_to_nchw(np.asarray(x), str(path)), None if y is None else np.asarray(y))
+
+
+def _concatenate(path: str | os.PathLike[str], first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    if first.shape[1:] != second.shape[1:]:
+        raise DataError(f"{path}: the training and test arrays differ in shape: {list(first.shape)} vs "
+                        f"{list(second.shape)}")
+    return np.concatenate([first, second])
 
 
 def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,

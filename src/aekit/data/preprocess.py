@@ -27,6 +27,7 @@ import pandas as pd
 from ..errors import DataError, ModelFileError, ParameterError
 
 IMPUTE_CHOICES = (None, "median")
+SCALINGS = ("robust", "standard")
 SCALED_LIMIT = 1e6
 NORMAL_IQR = 1.349  # the IQR of a normal distribution, in standard deviations
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -39,11 +40,16 @@ class TabularPreprocessor:
     categorical: ``"auto"`` (non-numeric dtypes) or an explicit list of column names.
     log_columns: numeric columns to pass through ``sign(x) * log1p(|x|)`` before scaling.
     impute: ``None`` (NaN/inf raise an error naming the columns) or ``"median"``.
+    scaling: ``"robust"`` (median and the tighter of IQR and std, above) or ``"standard"``
+    (mean and standard deviation: distances between rows keep every column's share of the
+    variance, which clustering needs; a column that is mostly one value, as an edge pixel,
+    keeps its small weight instead of the huge one a tiny IQR gives its rare other values).
     """
 
     categorical: str | list[str] = "auto"
     log_columns: list[str] = field(default_factory=list)
     impute: str | None = None
+    scaling: str = "robust"
     # fitted state
     columns_: list[str] = field(default_factory=list)
     numeric_: list[str] = field(default_factory=list)
@@ -55,6 +61,8 @@ class TabularPreprocessor:
     def __post_init__(self) -> None:
         if self.impute not in IMPUTE_CHOICES:
             raise ParameterError(f"impute must be one of {IMPUTE_CHOICES}, got {self.impute!r}")
+        if self.scaling not in SCALINGS:
+            raise ParameterError(f"scaling must be one of {list(SCALINGS)}, got {self.scaling!r}")
         self.log_columns = list(self.log_columns or [])
 
     # -- fitting ----------------------------------------------------------------------------
@@ -84,8 +92,11 @@ class TabularPreprocessor:
         q25, med, q75 = np.nanpercentile(num, [25, 50, 75], axis=0) if num.shape[1] else ([], [], [])
         std = np.nanstd(num, axis=0) if num.shape[1] else np.array([])
         iqr = np.asarray(q75) - np.asarray(q25)
-        tight = np.minimum(iqr, NORMAL_IQR * std)
-        scale = np.where(tight > 0, tight, np.where(std > 0, NORMAL_IQR * std, 1.0))
+        if self.scaling == "standard":
+            med, scale = np.nanmean(num, axis=0) if num.shape[1] else [], np.where(std > 0, std, 1.0)
+        else:
+            tight = np.minimum(iqr, NORMAL_IQR * std)
+            scale = np.where(tight > 0, tight, np.where(std > 0, NORMAL_IQR * std, 1.0))
         self.center_, self.scale_ = [float(v) for v in med], [float(v) for v in scale]
         if num.shape[1] and not any(self.categories_.values()) and np.all(std == 0):
             raise DataError("every feature column is constant in the training data: there is nothing to learn")
@@ -188,6 +199,7 @@ class TabularPreprocessor:
     def to_dict(self) -> dict[str, Any]:
         return {
             "categorical": self.categorical, "log_columns": self.log_columns, "impute": self.impute,
+            "scaling": self.scaling,
             "columns": self.columns_, "numeric": self.numeric_, "categories": self.categories_,
             "center": self.center_, "scale": self.scale_,
         }
@@ -213,7 +225,10 @@ class TabularPreprocessor:
         log_columns = d["log_columns"]
         if not _str_list(log_columns) or not set(log_columns) <= set(numeric):
             raise ModelFileError("config.json: the preprocessor's log columns are not among its numeric columns")
-        return cls(categorical=d["categorical"], log_columns=log_columns, impute=d["impute"],
+        scaling = d.get("scaling", "robust")  # models saved before the choice existed are robust
+        if scaling not in SCALINGS:
+            raise ModelFileError(f"config.json: the preprocessor's scaling {scaling!r} is not one of {list(SCALINGS)}")
+        return cls(categorical=d["categorical"], log_columns=log_columns, impute=d["impute"], scaling=scaling,
                    columns_=columns, numeric_=numeric, categories_=categories, center_=center, scale_=scale)
 
 

@@ -37,9 +37,10 @@ LIKELIHOOD_MIN = 1e-9
 LATENT_STRIDE = 16  # the transforms downsample by 16
 STRIDE = 64  # and the hyperprior by 4 more
 REFINE_LR = 0.01  # the first step of encode-time refinement, in units of the rounding step
-# rate-distortion trade-offs of the quality levels: CompressAI's MSE zoo (qualities 1-7) and
-# one more step of its ladder below, so that the levels span about 0.1-1.5 bits per pixel
-LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932)
+# rate-distortion trade-offs of the quality levels: CompressAI's MSE zoo (qualities 1-7), one
+# more step of its ladder below and two above (the ladder's ratio, about 1.93), so that the
+# levels span about 0.1-1.5 bits per pixel on full-resolution photos
+LAMBDAS = (0.0009, 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18, 0.35)
 
 
 def _check(name: str, value: int, low: int = 1) -> int:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_image_size, check_int, check_sizes
+from ...training import steps_to_epochs
 from . import neighbours
 from .base import ReconstructionDetector
 
@@ -179,5 +180,4 @@ class ImageAnomalyDetector(ReconstructionDetector):
 
 def auto_epochs(n_rows: int, batch_size: int) -> int:
     """``epochs="auto"``: about ``AUTO_STEPS`` optimizer steps, within the epoch bounds."""
-    steps_per_epoch = math.ceil(n_rows / batch_size)
-    return min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch)))
+    return steps_to_epochs(n_rows, batch_size, AUTO_STEPS, MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS)

@@ -13,16 +13,19 @@ SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an 
 
 def register(sub: argparse._SubParsersAction) -> None:
     verbs = application(sub, "cluster", help="unsupervised classification of images or table rows",
-                        description="Cluster images or table rows with an autoencoder (codes + t-SNE + "
-                                    "k-means); labels, where the source has them, are only used to score.",
+                        description="Cluster images or table rows with an autoencoder (codes + t-SNE or UMAP "
+                                    "+ k-means); labels, where the source has them, are only used to score.",
                         run=run_cluster)
     f = verbs.add_parser("fit", help="cluster a source and save the model")
     f.add_argument("data", help=SOURCE_HELP)
     f.add_argument("--k", type=int_at_least(2, 10_000), required=True, help="number of clusters")
     f.add_argument("--out", required=True, help="model directory to write")
     f.add_argument("--code-size", type=int_at_least(1, 4096), default=32)
+    f.add_argument("--embedding", choices=["auto", "umap", "tsne", "none"], default="auto",
+                   help="the layout of the codes that k-means clusters (default auto: t-SNE below 10,000 "
+                        "samples, UMAP from there)")
     image_size_flag(f)
-    training_flags(f, epochs=100)
+    training_flags(f, epochs=None, epochs_default="100 on small data, about 5,000 steps on large")
     p = verbs.add_parser("predict", help="assign samples to the clusters of a fitted model")
     p.add_argument("data", help=SOURCE_HELP)
     p.add_argument("--model", required=True)
@@ -78,8 +81,8 @@ def run_cluster(args: argparse.Namespace) -> int:
 
     if args.verb == "fit":
         model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, image_size=args.image_size,
-                                         code_size=args.code_size,
-                                         epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
+                                         code_size=args.code_size, embedding=args.embedding,
+                                         epochs=args.epochs or "auto", random_state=args.seed, verbose=_verbose(args))
         sizes = np.bincount(model.labels_, minlength=args.k)
         report(f"{len(model.labels_)} samples in {args.k} clusters of sizes {sizes.tolist()}; model written to {args.out}")
         if scores:
