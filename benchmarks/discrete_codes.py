@@ -137,8 +137,8 @@ def gaussian_mixture(X: np.ndarray, k: int, seed: int) -> np.ndarray:
 TABLE_METHODS = {
     "k-means (standardised)": lambda X, k, s: KMeans(k, n_init=10, random_state=s).fit_predict(standardised(X)),
     "Gaussian mixture (standardised)": gaussian_mixture,
-    "aekit, previous default (t-SNE + k-means)":
-        lambda X, k, s: AutoEncoderClustering(k, embedding="tsne", cluster="kmeans", epochs=100,
+    "aekit previous default (robust scale and t-SNE)":
+        lambda X, k, s: AutoEncoderClustering(k, embedding="tsne", scaling="robust", epochs=100,
                                               random_state=s).fit(X).labels_,
     "aekit AutoEncoderClustering (default)": lambda X, k, s: AutoEncoderClustering(k, random_state=s).fit(X).labels_,
 }

@@ -80,8 +80,8 @@ def test_bad_k_and_code_size_give_clear_errors(digits):
         BinaryHasher(0).fit(x)
     with pytest.raises(ValueError, match="codebook_size"):
         VQAutoEncoder(1).fit(x)
-    with pytest.raises(DataError, match="numbers"):
-        AutoEncoderClustering(2).fit(np.array([["a", "b"]] * 30))
+    with pytest.raises(DataError, match="numeric but holds a non-number"):  # a table's numbers column with text
+        AutoEncoderClustering(2).fit(pd.DataFrame({"a": [str(i) for i in range(29)] + ["n/a"], "b": range(30)}))
 
 
 def test_hamming_search_matches_brute_force():

@@ -61,6 +61,17 @@ def test_npz_arrays(tmp_path):
         load_images(tmp_path / "bad.npz")
     with pytest.raises(DataError, match="expected 5x5"):
         conform(np.zeros((1, 1, 4, 4), np.float32), ImageSpec(1, 5, 5), resize=False)
+    # Keras' layout (mnist.npz): the training images, then the test images, labels alike
+    np.savez(tmp_path / "k.npz", x_train=np.zeros((2, 4, 4), np.uint8), y_train=[3, 4],
+             x_test=np.full((1, 4, 4), 255, np.uint8), y_test=[5])
+    out = load_images(tmp_path / "k.npz")
+    assert out.images.shape == (3, 1, 4, 4) and out.images[2].min() == 1 and out.labels.tolist() == [3, 4, 5]
+    np.savez(tmp_path / "k2.npz", x_train=np.zeros((2, 4, 4), np.uint8), x_test=np.zeros((1, 5, 5), np.uint8))
+    with pytest.raises(DataError, match="differ in shape"):
+        load_images(tmp_path / "k2.npz")
+    np.savez(tmp_path / "k3.npz", images=np.zeros((2, 4, 4), np.uint8), labels=[1, 2, 3])
+    with pytest.raises(DataError, match="2 images but labels of shape"):
+        load_images(tmp_path / "k3.npz")
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 25, 25), (3, 20, 30)])
