@@ -268,8 +268,8 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                        "claims a 10000000x1000000 array of uint8"),
         "generate train: a forged .npz": (["generate", "train", t("forged.npz"), "--out", t("x")], "damaged or forged"),
         # codec files and flags
-        "compress encode: a quality the codec lacks": (["compress", "encode", t("photo.png"), "--quality", "9",
-                                                        "--out", t("q.aek")], "--quality must be in [1, 8]"),
+        "compress encode: a quality the codec lacks": (["compress", "encode", t("photo.png"), "--quality", "11",
+                                                        "--out", t("q.aek")], "--quality must be in [1, 10]"),
         "compress encode: quality 0": (["compress", "encode", t("photo.png"), "--quality", "0", "--out", t("q.aek")],
                                        "must be >= 1"),
         "compress decode: a forged size": (["compress", "decode", t("forged.aek"), "--out", t("d.png")],

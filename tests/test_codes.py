@@ -66,6 +66,8 @@ def test_table_path_beats_kmeans_on_unevenly_scaled_groups():
     assert (model.predict(X) == model.labels_).mean() > 0.9  # predict on the training rows agrees with the fit
     # a 2-D array is a table too: scaled by column like a CSV, the same clusters
     np.testing.assert_array_equal(AutoEncoderClustering(3, random_state=0).fit(X.to_numpy()).labels_, model.labels_)
+    # UMAP, the layout of large data (embedding="auto" from 10,000 samples), follows the bands too
+    assert matched_accuracy(y, AutoEncoderClustering(3, embedding="umap", random_state=0).fit(X).labels_) > 0.9
 
 
 def test_bad_k_and_code_size_give_clear_errors(digits):

@@ -50,10 +50,10 @@ class AutoEncoderClustering(ClusterMixin, FittedModel):
     _kind = "codes.AutoEncoderClustering"
 
     def __init__(self, n_clusters: int = 10, *, code_size: int = 32, hidden: int = 128,
-                 channels: tuple[int, ...] = (32, 64), epochs: int | str = "auto", batch_size: int = 64, lr: float = 2e-3,
-                 embedding: str = "auto", perplexity: float = 30.0, n_neighbors: int = 10, cluster: str = "kmeans",
-                 scaling: str = "standard", data: str = "auto", random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
-                 resume: bool = False) -> None:
+                 channels: tuple[int, ...] = (32, 64), epochs: int | str = "auto", batch_size: int = 64,
+                 lr: float = 2e-3, embedding: str = "auto", perplexity: float = 30.0, n_neighbors: int = 10,
+                 cluster: str = "kmeans", scaling: str = "standard", data: str = "auto", random_state: int = 0,
+                 verbose: int = 0, checkpoint_dir: str | None = None, resume: bool = False) -> None:
         self.n_clusters = n_clusters
         self.code_size = code_size
         self.hidden = hidden
@@ -114,10 +114,14 @@ class AutoEncoderClustering(ClusterMixin, FittedModel):
             perplexity = min(self.perplexity, (len(codes) - 1) / 3)  # t-SNE needs perplexity < N
             return TSNE(2, perplexity=perplexity, init="pca", random_state=self.random_state).fit_transform(codes)
         if embedding == "umap":
+            import warnings
+
             import umap
 
-            return umap.UMAP(n_neighbors=min(15, len(codes) - 1), min_dist=0.0, n_components=2,
-                             random_state=self.random_state).fit_transform(codes)
+            with warnings.catch_warnings():  # a seed makes UMAP single-threaded, and it says so every time
+                warnings.filterwarnings("ignore", message=".*n_jobs.*")
+                return umap.UMAP(n_neighbors=min(15, len(codes) - 1), min_dist=0.0, n_components=2,
+                                 random_state=self.random_state).fit_transform(codes)
         return codes
 
     def _cluster(self, codes: np.ndarray) -> np.ndarray:
