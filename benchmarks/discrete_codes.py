@@ -122,7 +122,7 @@ def clustering(seeds: int, jobs: int) -> None:
 def standardised(X: np.ndarray) -> np.ndarray:
     from sklearn.preprocessing import StandardScaler
 
-    return StandardScaler().fit_transform(X.astype(np.float64))
+    return StandardScaler().fit_transform(X.reshape(len(X), -1).astype(np.float64))  # images as pixel rows
 
 
 def gaussian_mixture(X: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -130,7 +130,7 @@ def gaussian_mixture(X: np.ndarray, k: int, seed: int) -> np.ndarray:
     diagonal (784 pixels make a full covariance singular); reg_covar keeps constant columns."""
     from sklearn.mixture import GaussianMixture
 
-    kind = "full" if X.shape[1] <= 100 else "diag"
+    kind = "full" if np.prod(X.shape[1:]) <= 100 else "diag"
     return GaussianMixture(k, covariance_type=kind, reg_covar=1e-3, random_state=seed).fit_predict(standardised(X))
 
 
