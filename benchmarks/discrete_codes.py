@@ -149,7 +149,6 @@ def run_method(args: tuple) -> tuple[np.ndarray, float, float]:
     import resource
 
     method, data, seed = args
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     X, y = load_table(data) if data != "mnist" else mnist_70k()
     start = time.perf_counter()
     labels = TABLE_METHODS[method](X, len(np.unique(y)), seed)

@@ -11,6 +11,7 @@ from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_float, check_int, check_sizes
 from ...errors import DataError, ModelFileError
 from ...estimator import FittedModel, TensorGroups
+from ...data.preprocess import SCALINGS
 from ...training import steps_to_epochs
 
 EMBEDDINGS = ("auto", "tsne", "umap", "none")
@@ -18,7 +19,6 @@ EMBEDDINGS = ("auto", "tsne", "umap", "none")
 # and UMAP's compilation, about 15 s, is paid once per process)
 UMAP_FROM = 10_000
 CLUSTERERS = ("kmeans", "gmm")
-SCALINGS = ("standard", "robust")
 NO_EARLY_STOP = 1_000_000  # without a validation split, train for every epoch
 # epochs="auto": 100 epochs for small data (digits: 2,900 steps), about AUTO_STEPS optimizer
 # steps for large (MNIST's 70,000 images: 5 epochs), so that a fit stays within minutes on 2 cores
