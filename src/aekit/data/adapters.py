@@ -19,54 +19,31 @@ as JSON (it lives in the model's config.json). ``describe()`` says what a sample
 - ``TextAdapter``: sentences (a text file, one per line, or a list of strings) as token ids
   ``[N, T_max]`` (int64, ``</s>`` closing each) with a mask, through a fitted ``Tokenizer``
   (``data.text``); lines over ``max_tokens`` are cut, with a notice.
+- ``SeriesAdapter``: a time series (a table with an optional time column, or ``[T]`` /
+  ``[T, C]``) as channels scaled by their training mean and deviation, ``[T, C]`` (``data.series``).
 - ``TokenAdapter``: lines of space-separated tokens as token ids ``[N, T_max]`` (int64, padded)
   with each line's length ``[N]``; the tokens are the line's own, one position each.
 """
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..checks import check_choice, check_image_size, check_int
-from ..errors import DataError, ModelFileError, NotFittedError
+from ..errors import DataError, ModelFileError
 from .audio import AudioSpec, MelNormalizer, audio_items, load_wave, log_mel, pad_batch
 from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
 from .preprocess import FLOAT32_MAX, TabularPreprocessor
 from .tables import as_frame
 from .text import EOS, PAD, Tokenizer, read_lines
+from .adapter_base import DataAdapter
+from .series import SeriesAdapter
 
-ADAPTER_CHOICES = ("auto", "table", "image", "array", "audio")
-
-
-class DataAdapter:
-    """Base class of the data adapters (see the module docstring)."""
-
-    kind: ClassVar[str] = ""
-    sample_shape: tuple[int, ...]
-
-    def fit_transform(self, X: Any) -> torch.Tensor:
-        raise NotImplementedError
-
-    def transform(self, X: Any) -> torch.Tensor:
-        raise NotImplementedError
-
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DataAdapter:
-        raise NotImplementedError
-
-    def describe(self) -> str:
-        return "samples of shape " + "x".join(map(str, self.sample_shape))
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "sample_shape"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet")
+ADAPTER_CHOICES = ("auto", "table", "image", "array", "audio", "series")
 
 
 class TableAdapter(DataAdapter):
@@ -348,7 +325,7 @@ def _numeric_array(X: Any) -> np.ndarray:
 
 
 ADAPTERS: dict[str, type[DataAdapter]] = {a.kind: a for a in (TableAdapter, ImageAdapter, ArrayAdapter, AudioAdapter,
-                                                                TextAdapter, TokenAdapter)}
+                                                                TextAdapter, TokenAdapter, SeriesAdapter)}
 
 
 def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
@@ -383,6 +360,8 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
         return TextAdapter(options.get("tokenizer"), options.get("max_tokens", 64))
     if kind == "tokens":
         return TokenAdapter(options.get("tokenizer"))
+    if kind == "series":
+        return SeriesAdapter(options.get("time_col"))
     return ArrayAdapter()
 
 

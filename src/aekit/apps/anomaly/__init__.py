@@ -1,4 +1,5 @@
-"""Anomaly detection: train on normal data, score by reconstruction error.
+"""Anomaly detection: train on normal data, score by reconstruction error (tables, images,
+time series).
 
 Names are imported on first use, so ``import aekit.apps.anomaly.commands`` (the CLI) stays
 free of torch."""
@@ -10,6 +11,7 @@ from typing import Any
 
 _LAZY = {
     "AnomalyDetector": ".detector", "VAEAnomalyDetector": ".vae", "ImageAnomalyDetector": ".images",
+    "SeriesAnomalyDetector": ".series",
     "ReconstructionDetector": ".base", "ThresholdRule": ".thresholds", "parse_threshold": ".thresholds",
 }
 __all__ = [*_LAZY, "load_detector", "read_detector", "detector_from_bytes", "detector_classes"]
@@ -19,9 +21,11 @@ def detector_classes() -> dict[str, type]:
     """Every detector class by its model-directory kind."""
     from .detector import AnomalyDetector
     from .images import ImageAnomalyDetector
+    from .series import SeriesAnomalyDetector
     from .vae import VAEAnomalyDetector
 
-    return {cls._kind: cls for cls in (AnomalyDetector, VAEAnomalyDetector, ImageAnomalyDetector)}
+    return {cls._kind: cls for cls in (AnomalyDetector, VAEAnomalyDetector, ImageAnomalyDetector,
+                                       SeriesAnomalyDetector)}
 
 
 def load_detector(path: str | os.PathLike[str]) -> Any:

@@ -85,12 +85,17 @@ class ReconstructionDetector(FittedModel):
         self.local_groups_ = 1  # one group of references unless the tables' local term deals them out
         self.local_references_, self.local_scale_ = (self._fit_local(Z_train, Z_val) if self.local_weight_
                                                      else (None, 1.0))
-        self.decision_scores_ = self._score_blocks(Z, per_feature=False)[0]
-        clean = self.decision_scores_[val_idx] if len(val_idx) else self.decision_scores_
+        self.decision_scores_, clean = self._training_scores(Z, val_idx)
         self.threshold_rule_ = rule
         self.threshold_ = resolve_threshold(rule, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def _training_scores(self, Z: torch.Tensor, val_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The training samples' scores (``decision_scores_``) and the held-out ones' (the clean
+        scores an ``fpr:`` threshold reads; every sample's when none was held out)."""
+        scores = self._score_blocks(Z, per_feature=False)[0]
+        return scores, (scores[val_idx] if len(val_idx) else scores)
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -381,7 +386,7 @@ class ReconstructionDetector(FittedModel):
             cal = groups[f"calibration{k}"]
             weights, mean, precision = cal["feature_weights"], cal["latent_mean"], cal["latent_precision"]
             code = model.bottleneck.code_size
-            if (tuple(weights.shape) != tuple(self.adapter_.sample_shape) or tuple(mean.shape) != (code,)
+            if (tuple(weights.shape) != self._member_input_shape() or tuple(mean.shape) != (code,)
                     or tuple(precision.shape) != (code, code)):
                 raise ModelFileError(f"the calibration of member {k} does not match its network")
             if not all(torch.isfinite(t).all() for t in (weights, mean, precision)) or (weights < 0).any():
@@ -428,9 +433,14 @@ class ReconstructionDetector(FittedModel):
         self.local_weight_, self.local_references_, self.local_scale_ = float(weight), references.float(), float(scale)
         self.local_groups_ = groups
 
+    def _member_input_shape(self) -> tuple[int, ...]:
+        """The shape of one sample the members read (the adapter's sample, unless a subclass
+        cuts samples of its own from the adapter's output, as the series detector's windows)."""
+        return tuple(self.adapter_.sample_shape)
+
     def _local_width(self) -> int:
-        """The width of the stored local references (the rows' width)."""
-        return int(np.prod(self.adapter_.sample_shape))
+        """The width of the stored local references (the samples' width)."""
+        return int(np.prod(self._member_input_shape()))
 
 
 def _unit(values: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,225 @@
+"""Time-series anomaly detection on the Numenta Anomaly Benchmark (../shared/data/timeseries/nab).
+
+Protocol (the data README's, no point adjustment): each series is trained on its first 15%
+(NAB's probationary period) and every timestamp is scored; the metrics are over the
+timestamps after that prefix, labelled 1 inside a labelled window. Per series: AUC-ROC,
+AUC-PR (average precision) and event recall at a 1% false-alarm rate (the threshold flags 1%
+of the out-of-window timestamps after the prefix; a window counts as found when one of its
+timestamps is flagged). Means per category and over the development and reported halves;
+series are read in file order (repeated timestamps kept, as the README asks), so the
+methods see values, not timestamps.
+
+Categories are split before any result was seen: defaults are chosen on DEVELOPMENT and
+reported on REPORTED.
+
+    python benchmarks/anomaly_timeseries.py                       # every method, every category
+    python benchmarks/anomaly_timeseries.py --categories realTraffic --methods aekit zscore
+    python benchmarks/anomaly_timeseries.py --methods "aekit:window=32" aekit
+
+Methods: ``random`` (the floor), ``zscore`` (a rolling z-score over the previous WINDOW
+values), ``iforest`` and ``pca`` on windows, ``discord`` (the matrix profile of each window
+against the training prefix, stumpy's AB-join), and ``aekit`` (``SeriesAnomalyDetector``
+defaults; ``aekit:k=v,...`` passes options). Window methods turn window scores into row
+scores the same way aekit does: a row's score is the mean over the windows that cover it.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED, Timer, set_threads, table  # noqa: E402
+
+NAB = SHARED / "timeseries" / "nab"
+DEVELOPMENT = ["artificialWithAnomaly", "realAdExchange", "realTraffic"]
+REPORTED = ["realAWSCloudwatch", "realKnownCause", "realTweets"]
+PREFIX = 0.15
+WINDOW = 64  # the window of the baselines (aekit's default window)
+FALSE_ALARM_RATE = 0.01
+DEFAULT_METHODS = ["random", "zscore", "iforest", "pca", "discord", "aekit"]
+
+
+def load_series(category: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, values [T], labels [T])`` for every file of a category with a window."""
+    windows = json.loads((NAB / "labels" / "combined_windows.json").read_text())
+    out = []
+    for path in sorted((NAB / category).glob("*.csv")):
+        spans = windows[f"{category}/{path.name}"]
+        if not spans:
+            continue
+        frame = pd.read_csv(path)
+        stamps = pd.to_datetime(frame["timestamp"]).to_numpy()
+        labels = np.zeros(len(frame), dtype=int)
+        for start, end in spans:
+            labels[(stamps >= np.datetime64(start[:19])) & (stamps <= np.datetime64(end[:19]))] = 1
+        out.append((path.stem, frame["value"].to_numpy(dtype=np.float64), labels))
+    return out
+
+
+# ---------------------------------------------------------------------- metrics
+def evaluate(scores: np.ndarray, labels: np.ndarray, start: int) -> dict[str, float] | None:
+    """AUC-ROC, AUC-PR and event recall over the timestamps from ``start`` on (None when no
+    labelled timestamp lies there)."""
+    s, y = scores[start:], labels[start:]
+    if not y.any() or y.all():
+        return None
+    threshold = np.quantile(s[y == 0], 1 - FALSE_ALARM_RATE)
+    flagged = s > threshold
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], y, [0]])))
+    events = [flagged[a:b].any() for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    return {"auc_roc": roc_auc_score(y, s), "auc_pr": average_precision_score(y, s),
+            "event_recall": float(np.mean(events)), "events": len(events)}
+
+
+# ---------------------------------------------------------------------- window helpers
+def windows_of(values: np.ndarray, width: int) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(values, width)
+
+
+def rows_from_windows(window_scores: np.ndarray, n: int, width: int) -> np.ndarray:
+    """Each row's mean over the stride-1 windows that cover it."""
+    total = np.convolve(window_scores, np.ones(width))[:n]
+    count = np.convolve(np.ones(len(window_scores)), np.ones(width))[:n]
+    return total / count
+
+
+def scaled(train: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return (values - train.mean()) / (train.std() + 1e-12)
+
+
+# ---------------------------------------------------------------------- methods
+def method_random(train: np.ndarray, values: np.ndarray, seed: int, **_: object) -> np.ndarray:
+    return np.random.default_rng(seed).random(len(values))
+
+
+def method_zscore(train: np.ndarray, values: np.ndarray, seed: int, window: int = WINDOW, **_: object) -> np.ndarray:
+    """|x - mean| / std of the previous ``window`` values (the first rows use what there is)."""
+    s = pd.Series(values)
+    past = s.shift(1)
+    mean = past.rolling(window, min_periods=1).mean()
+    std = past.rolling(window, min_periods=2).std()
+    z = ((s - mean).abs() / (std + 1e-9 * (abs(s).mean() + 1))).fillna(0.0)
+    return z.to_numpy()
+
+
+def method_iforest(train: np.ndarray, values: np.ndarray, seed: int, window: int = WINDOW, **_: object) -> np.ndarray:
+    from sklearn.ensemble import IsolationForest
+
+    x, t = scaled(train, values), scaled(train, train)
+    model = IsolationForest(random_state=seed).fit(windows_of(t, window))
+    return rows_from_windows(-model.score_samples(windows_of(x, window)), len(values), window)
+
+
+def method_pca(train: np.ndarray, values: np.ndarray, seed: int, window: int = WINDOW, **_: object) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    x, t = scaled(train, values), scaled(train, train)
+    pca = PCA(n_components=0.9, random_state=seed).fit(windows_of(t, window))
+    w = windows_of(x, window)
+    error = ((pca.inverse_transform(pca.transform(w)) - w) ** 2).mean(1)
+    return rows_from_windows(error, len(values), window)
+
+
+def method_discord(train: np.ndarray, values: np.ndarray, seed: int, window: int = WINDOW, **_: object) -> np.ndarray:
+    import stumpy
+
+    profile = stumpy.stump(values.astype(np.float64), window, T_B=train.astype(np.float64), ignore_trivial=False)
+    distance = np.nan_to_num(profile[:, 0].astype(np.float64), posinf=0.0)
+    return rows_from_windows(distance, len(values), window)
+
+
+def method_aekit(train: np.ndarray, values: np.ndarray, seed: int, **options: object) -> np.ndarray:
+    from aekit.apps.anomaly import SeriesAnomalyDetector
+
+    det = SeriesAnomalyDetector(random_state=seed, **options).fit(train)
+    return det.decision_function(values)
+
+
+METHODS = {name[len("method_"):]: fn for name, fn in globals().items() if name.startswith("method_")}
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    name, _, opts = spec.partition(":")
+    kwargs = {}
+    for item in filter(None, opts.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            kwargs[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            kwargs[key] = value
+    return name, kwargs
+
+
+# ---------------------------------------------------------------------- the run
+def run(methods: list[str], categories: list[str], seeds: int) -> dict:
+    results: dict = defaultdict(lambda: defaultdict(list))  # method -> category -> [per series dicts]
+    for category in categories:
+        for name, values, labels in load_series(category):
+            start = int(PREFIX * len(values))
+            train = values[:start]
+            for spec in methods:
+                method, options = parse_spec(spec)
+                for seed in range(seeds if method in ("aekit", "iforest", "random") else 1):
+                    with warnings.catch_warnings(), Timer() as timer:
+                        warnings.simplefilter("ignore")
+                        scores = METHODS[method](train, values, seed, **options)
+                    metrics = evaluate(scores, labels, start)
+                    if metrics is None:
+                        continue
+                    metrics.update(series=name, seconds=timer.seconds, rows=len(values), seed=seed)
+                    results[spec][category].append(metrics)
+            print(f"  {category}/{name}: " + ", ".join(
+                f"{spec} {results[spec][category][-1]['auc_pr']:.3f}" for spec in methods
+                if results[spec][category]), file=sys.stderr)
+    return results
+
+
+def summarise(results: dict, categories: list[str]) -> str:
+    lines = []
+    for metric in ("auc_pr", "auc_roc", "event_recall"):
+        header = ["method", *categories]
+        halves = [("development", DEVELOPMENT), ("reported", REPORTED)]
+        header += [h for h, cats in halves if set(cats) <= set(categories)]
+        rows = []
+        for spec, by_cat in results.items():
+            means = {c: np.mean([r[metric] for r in by_cat[c]]) for c in categories if by_cat[c]}
+            row = [spec] + [f"{means[c]:.3f}" if c in means else "-" for c in categories]
+            for _, cats in halves:
+                if set(cats) <= set(categories):
+                    row.append(f"{np.mean([means[c] for c in cats if c in means]):.3f}")
+            rows.append(row)
+        lines += [f"\nmean {metric} per category (mean over series and seeds; halves: mean of categories)",
+                  table(rows, header)]
+    timing = []
+    for spec, by_cat in results.items():
+        records = [r for c in by_cat.values() for r in c]
+        rows_total = sum(r["rows"] for r in records)
+        seconds = sum(r["seconds"] for r in records)
+        timing.append([spec, f"{seconds:.1f}", f"{rows_total / max(seconds, 1e-9):,.0f}"])
+    lines += ["\ntime (training on the prefix and scoring every row)",
+              table(timing, ["method", "seconds", "rows/s"])]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
+    parser.add_argument("--categories", nargs="+", default=DEVELOPMENT + REPORTED)
+    parser.add_argument("--seeds", type=int, default=2)
+    args = parser.parse_args()
+    set_threads()
+    results = run(args.methods, args.categories, args.seeds)
+    print(summarise(results, args.categories))
+
+
+if __name__ == "__main__":
+    main()

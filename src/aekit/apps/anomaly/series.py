@@ -1,0 +1,299 @@
+"""Anomaly detection on time series: the tables' detector over sliding windows.
+
+A window of ``window`` consecutive rows of every channel is one sample. The detector scores
+windows exactly as the table detector scores rows (an autoencoder's standardised
+reconstruction error, the Mahalanobis distance of its code, the distance to the nearest
+training windows), and a row's score is the mean score of the windows that cover it, so every
+row is scored, the first ones included. Windows start at every ``stride``-th row from the
+first, plus one that ends at the last row; a row's score depends only on the series, never on
+how a file was cut into chunks (``SeriesStream`` carries the state across them).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ...autoencoder import AutoEncoder
+from ...checks import MAX_WIDTH, check_int, check_sizes
+from ...data.series import SeriesAdapter
+from ...errors import DataError
+from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
+from .base import ReconstructionDetector
+from .detector import default_architecture
+
+MAX_WINDOW = 4096
+MAX_TRAIN_WINDOWS = 50_000  # longer training series are windowed with a stride that keeps about this many
+AUTO_STRIDE_DIVISOR = 8  # stride="auto": a row is covered by about 8 scored windows
+
+
+class SeriesAnomalyDetector(ReconstructionDetector):
+    """Autoencoder anomaly detector for time series (one or many aligned channels), trained
+    on a normal stretch.
+
+    ``X`` is a table (a CSV/Parquet path or a DataFrame) whose columns are the channels, plus
+    the time column ``time_col`` if given (ISO times or numbers; rows must be in time order,
+    without repeats), or an array ``[T]`` / ``[T, C]``. Channels are scaled by their training
+    mean and standard deviation.
+
+    ``decision_function(X)`` returns one score per row, higher = more anomalous: the mean over
+    the windows of ``window`` rows that cover it of the window's score, which has the table
+    detector's three terms (each about 1 on held-out normal windows): the reconstruction error
+    of each (channel, lag) in units of its typical error, the code's Mahalanobis distance
+    (``latent_weight``), and the distance to the nearest of 5 random groups of training
+    windows (``local_weight``, 4 by default). Scored windows start every ``stride`` rows
+    (``"auto"``: ``window // 8``); training uses every window (at most ``MAX_TRAIN_WINDOWS``).
+
+    Training holds out the last ``validation_fraction`` of the series (a contiguous stretch,
+    not random windows: neighbouring windows overlap) for early stopping and for the
+    threshold: ``"fpr:0.01"`` (the default) flags 1% of the held-out rows; ``contamination``
+    and explicit scores work as for tables. ``explain(X)`` attributes each row's score to the
+    channels.
+    """
+
+    _kind = "anomaly.SeriesAnomalyDetector"
+    data: ClassVar[str] = "series"  # always a series (not a parameter)
+
+    def __init__(
+        self,
+        *,
+        time_col: str | None = None,
+        window: int = 64,
+        stride: int | str = "auto",
+        hidden: str | list[int] = "auto",
+        code_size: str | int = "auto",
+        n_estimators: int = 1,
+        epochs: int = 50,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-5,
+        patience: int = 10,
+        validation_fraction: float = 0.15,
+        activation: str = "relu",
+        feature_weighting: str = "standardize",
+        latent_weight: float = 1.0,
+        local_weight: float | str = "auto",
+        contamination: float = 0.1,
+        threshold: str | float | None = "fpr:0.01",
+        random_state: int = 0,
+        verbose: int = 0,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.time_col = time_col
+        self.window = window
+        self.stride = stride
+        self.hidden = hidden
+        self.code_size = code_size
+        self.n_estimators = n_estimators
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.activation = activation
+        self.feature_weighting = feature_weighting
+        self.latent_weight = latent_weight
+        self.local_weight = local_weight
+        self.contamination = contamination
+        self.threshold = threshold
+        self.random_state = random_state
+        self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+
+    # ------------------------------------------------------------------ parameters
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.time_col is not None and not isinstance(self.time_col, str):
+            raise DataError(f"time_col must be a column name, got {self.time_col!r}")
+        check_int(self.window, "window", 2, MAX_WINDOW)
+        if self.stride != "auto":
+            check_int(self.stride, "stride", 1, self.window)
+        if self.hidden != "auto":
+            check_sizes(self.hidden, "hidden")
+        if self.code_size != "auto":
+            check_int(self.code_size, "code_size", 1, MAX_WIDTH)
+
+    @property
+    def stride_(self) -> int:
+        """The rows between the starts of two scored windows."""
+        return max(1, self.window // AUTO_STRIDE_DIVISOR) if self.stride == "auto" else int(self.stride)
+
+    @property
+    def channels_(self) -> list[str]:
+        """The channel names, in the order of ``explain``'s columns."""
+        self._check_fitted()
+        return list(self.adapter_.channels_)
+
+    def _member_input_shape(self) -> tuple[int, ...]:
+        return (self.adapter_.sample_shape[0] * self.window,)
+
+    # ------------------------------------------------------------------ fitting
+    def _fit_adapter(self, X: Any) -> torch.Tensor:
+        """The training series scaled (kept for the training scores), as windows: every
+        ``train_stride_``-th window, each flattened channel after channel."""
+        values = super()._fit_adapter(X)
+        self._check_length(len(values), MIN_TRAIN_ROWS)
+        n_windows = len(values) - self.window + 1
+        self.train_stride_ = max(1, math.ceil(n_windows / MAX_TRAIN_WINDOWS))
+        self._training_values = values
+        return _windows(values, self.window, self.train_stride_)
+
+    def _check_length(self, rows: int, windows: int = 1) -> None:
+        if rows < self.window + windows - 1:
+            what = f"{windows} windows of {self.window} rows" if windows > 1 else f"one window ({self.window} rows)"
+            raise DataError(f"the series has {rows} rows, too few for {what}: use a smaller window")
+
+    def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(training, validation)`` windows: the validation windows are the last
+        ``validation_fraction`` of the series, and the training windows end before they begin
+        (neighbouring windows share rows, so a random split would validate on training rows)."""
+        n_val = int(round(self.validation_fraction * n)) if n >= MIN_VALIDATION_ROWS else 0
+        overlap = math.ceil(self.window / self.train_stride_) - 1
+        n_train = n - n_val - overlap
+        if n_val == 0 or n_train < MIN_TRAIN_ROWS:
+            return np.arange(n), np.arange(0)
+        return np.arange(n_train), np.arange(n - n_val, n)
+
+    def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
+        (n_features,) = shape
+        auto_hidden, auto_code = default_architecture(n_features)
+        hidden = auto_hidden if self.hidden == "auto" else [int(h) for h in self.hidden]
+        code = auto_code if self.code_size == "auto" else int(self.code_size)
+        return AutoEncoder.mlp(n_features, hidden, code, bottleneck=self._bottleneck, activation=self.activation)
+
+    def _training_scores(self, Z: torch.Tensor, val_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row scores of the training series; the clean ones are the held-out stretch's rows."""
+        values, self._training_values = self._training_values, None
+        scores = self._row_scores(values)[0]
+        first = int(val_idx[0]) * self.train_stride_ if len(val_idx) else 0
+        return scores, scores[first:]
+
+    # ------------------------------------------------------------------ scoring
+    def _row_scores(self, values: torch.Tensor, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        stream = SeriesStream(self, per_channel)
+        parts = [stream.feed(values), stream.finish()]
+        scores = np.concatenate([p[0] for p in parts])
+        return scores, (np.concatenate([p[1] for p in parts]) if per_channel else None)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """One anomaly score per row of the series ``X``: higher = more anomalous."""
+        self._check_fitted()
+        return self._row_scores(self._inputs(X))[0]
+
+    def score_explain(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
+        """``decision_function(X)`` and each row's score split over the channels (the parts
+        the reconstruction and local terms attribute to each; the code term is in no channel)."""
+        self._check_fitted()
+        scores, parts = self._row_scores(self._inputs(X), per_channel=True)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return scores, pd.DataFrame(parts, columns=self.channels_, index=index)
+
+    def explain(self, X: Any) -> pd.DataFrame:
+        """Per-channel contributions to each row's score (see ``score_explain``)."""
+        return self.score_explain(X)[1]
+
+    def stream(self, per_channel: bool = True) -> SeriesStream:
+        """A scorer for a series that arrives in pieces (see ``SeriesStream``)."""
+        self._check_fitted()
+        return SeriesStream(self, per_channel)
+
+    @property
+    def series_adapter_(self) -> SeriesAdapter:
+        self._check_fitted()
+        return self.adapter_
+
+
+class SeriesStream:
+    """Scores a series fed in pieces of any size, with the scores ``decision_function`` gives
+    the whole series: ``feed(values)`` (scaled rows ``[n, C]``, as ``adapter_.transform`` makes
+    them) returns the rows whose windows are all scored so far, ``finish()`` the rest.
+
+    Rows come out up to a window later than they go in: a row's score waits for the last
+    window that covers it, and the last ``window`` rows for the end of the series."""
+
+    def __init__(self, det: SeriesAnomalyDetector, per_channel: bool = False) -> None:
+        self.det, self.per_channel = det, per_channel
+        self.window, self.stride = det.window, det.stride_
+        self.channels = det.adapter_.sample_shape[0]
+        self.buffer = torch.zeros(0, self.channels)  # the rows from `base` on
+        self.base = 0
+        self.next_start = 0  # the next window that starts on a multiple of the stride
+        self.emitted = 0  # rows before this are returned; sums and counts start here
+        self.total = 0
+        self.sums = np.zeros(0)
+        self.counts = np.zeros(0)
+        self.parts = np.zeros((0, self.channels))
+
+    def feed(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Add rows; the scores (and per-channel parts) of the rows now final."""
+        if values.dim() != 2 or values.shape[1] != self.channels:
+            raise DataError(f"expected rows of {self.channels} channel(s), got shape {tuple(values.shape)}")
+        self.buffer = torch.cat([self.buffer, values.float()])
+        self.total += len(values)
+        self._grow()
+        last = self.total - self.window  # the last window start that fits so far
+        if last >= self.next_start:
+            count = (last - self.next_start) // self.stride + 1
+            self._add(self.next_start, count, self.stride)
+            self.next_start += count * self.stride
+        # a row is final once no later window can cover it: not one on the stride, and not
+        # the window that will end the series (it starts at or after total - window)
+        final = max(0, min(self.next_start, self.total - self.window))
+        self.buffer, self.base = self.buffer[final - self.base:], final
+        return self._take(final)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """The end of the series: the window that ends on its last row, and every row left."""
+        self.det._check_length(self.total)
+        end = self.total - self.window
+        if end % self.stride:
+            self._add(end, 1, self.stride)
+        return self._take(self.total)
+
+    def _grow(self) -> None:
+        extra = self.total - self.emitted - len(self.sums)
+        self.sums = np.concatenate([self.sums, np.zeros(extra)])
+        self.counts = np.concatenate([self.counts, np.zeros(extra)])
+        if self.per_channel:
+            self.parts = np.concatenate([self.parts, np.zeros((extra, self.channels))])
+
+    def _add(self, start: int, count: int, stride: int) -> None:
+        """Score ``count`` windows from row ``start`` on, ``stride`` apart, into the rows they cover."""
+        rows = self.buffer[start - self.base:start - self.base + (count - 1) * stride + self.window]
+        windows = _windows(rows, self.window, stride)
+        scores, contrib = self.det._score_blocks(windows, per_feature=self.per_channel)
+        # every row of a window gets the window's score: prefix sums make it O(rows), not O(rows x window)
+        offsets = start - self.emitted + np.arange(count) * stride
+        delta = np.zeros(len(self.sums) + 1)
+        np.add.at(delta, offsets, scores)
+        np.add.at(delta, offsets + self.window, -scores)
+        self.sums += np.cumsum(delta)[:-1]
+        hits = np.zeros(len(self.sums) + 1)
+        np.add.at(hits, offsets, 1)
+        np.add.at(hits, offsets + self.window, -1)
+        self.counts += np.cumsum(hits)[:-1]
+        if self.per_channel:
+            channel = contrib.reshape(count, self.channels, self.window).sum(2)
+            step = np.zeros((len(self.sums) + 1, self.channels))
+            np.add.at(step, offsets, channel)
+            np.add.at(step, offsets + self.window, -channel)
+            self.parts += np.cumsum(step, axis=0)[:-1]
+
+    def _take(self, final: int) -> tuple[np.ndarray, np.ndarray]:
+        n = final - self.emitted
+        scores = self.sums[:n] / self.counts[:n]
+        parts = self.parts[:n] / self.counts[:n, None] if self.per_channel else np.zeros((n, 0))
+        self.sums, self.counts, self.parts = self.sums[n:], self.counts[n:], self.parts[n:]
+        self.emitted = final
+        return scores, parts
+
+
+def _windows(values: torch.Tensor, window: int, stride: int) -> torch.Tensor:
+    """Windows ``[n, C * window]`` of rows ``[T, C]``: each one channel after channel."""
+    return values.unfold(0, window, stride).flatten(1).contiguous()
