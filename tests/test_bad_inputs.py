@@ -92,6 +92,14 @@ def ws(tmp_path_factory) -> Path:
     assert main(["cluster", "fit", str(w / "imgs"), "--k", "2", "--out", str(w / "c"), *Q]) == 0
     assert main(["hash", "fit", str(w / "imgs"), "--bits", "8", "--out", str(w / "h"), *Q]) == 0
     assert main(["hash", "encode", str(w / "imgs"), "--model", str(w / "h"), "--out", str(w / "db.npz")]) == 0
+    t = np.arange(300)
+    series = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="min").astype(str),
+                           "value": np.sin(t / 5)})
+    series.to_csv(w / "series.csv", index=False)
+    series.iloc[::-1].to_csv(w / "series_unsorted.csv", index=False)
+    series.assign(value=2.0).to_csv(w / "series_constant.csv", index=False)
+    series.assign(value=np.where((t > 50) & (t < 60), np.nan, series.value)).to_csv(w / "series_nan.csv", index=False)
+    assert main([*train_series(w / "series.csv", w / "ms"), *Q]) == 0
     (w / "m_tampered").mkdir()
     for f in ("config.json", "model.safetensors"):
         (w / "m_tampered" / f).write_bytes((w / "m" / f).read_bytes())
@@ -101,6 +109,10 @@ def ws(tmp_path_factory) -> Path:
     (w / "m_broken" / "config.json").write_bytes((w / "m" / "config.json").read_bytes())
     (w / "m_broken" / "model.safetensors").write_bytes(b"\0" * 100)
     return w
+
+
+def train_series(data: Path, out: Path) -> list[str]:
+    return ["anomaly", "train", str(data), "--time-col", "timestamp", "--window", "16", "--out", str(out)]
 
 
 def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
@@ -283,6 +295,21 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                                  "/sys/converted.wav"], "cannot write --out /sys/converted.wav"),
         "voice convert: a forged sample rate": (["voice", "convert", "--source", t("one_hz.wav"), "--target",
                                                  t("voice1/a.wav"), "--out", t("c.wav")], "sample rate is 1 Hz"),
+        # time series
+        "series: no such time column": (["anomaly", "train", t("series.csv"), "--time-col", "time", "--out", t("x")],
+                                        "no time column 'time'"),
+        "series: unsorted times": ([*train_series(w / "series_unsorted.csv", w / "x")], "times go back at data row 2"),
+        "series: a NaN run": ([*train_series(w / "series_nan.csv", w / "x")], "has 9 missing"),
+        "series: a constant series": ([*train_series(w / "series_constant.csv", w / "x")], "is constant"),
+        "series: --vae": ([*train_series(w / "series.csv", w / "x"), "--vae"], "--vae is not for time series"),
+        "series: scored with --id-col": (["anomaly", "score", t("series.csv"), "--model", t("ms"), "--out", t("o.csv"),
+                                          "--id-col", "value"], "--id-col is not for a time-series model"),
+        "series: scored unsorted": (["anomaly", "score", t("series_unsorted.csv"), "--model", t("ms"), "--out",
+                                     t("o.csv")], "times go back"),
+        "series: a table model on no channel": (["anomaly", "score", t("train.csv"), "--model", t("ms"), "--out",
+                                                 t("o.csv")], "no time column 'timestamp'"),
+        "series: ONNX export": (["anomaly", "export", "--model", t("ms"), "--out", t("m.onnx")],
+                                "is a time-series detector"),
         # scoring on Dask
         "dask: scheduler not an address": (score("train.csv", "--engine", "dask", "--scheduler", "notaurl"),
                                            "cannot reach the Dask scheduler 'notaurl'"),

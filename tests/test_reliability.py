@@ -17,7 +17,7 @@ import torch
 
 from aekit import AnomalyDetector, ImageAnomalyDetector, ModelFileError, OutputError, VAEAnomalyDetector, io
 from aekit import training as training_mod
-from aekit.apps.anomaly import load_detector
+from aekit.apps.anomaly import SeriesAnomalyDetector, load_detector
 from aekit.apps.codes import AutoEncoderClustering, BinaryHasher, VQAutoEncoder
 from aekit.apps.generate import TokenGenerator, VAEGenerator
 from aekit.apps.summarize import Summarizer
@@ -34,6 +34,7 @@ KINDS = {
     "AnomalyDetector": lambda: AnomalyDetector(n_estimators=2, batch_size=32, **TINY),
     "VAEAnomalyDetector": lambda: VAEAnomalyDetector(n_estimators=1, batch_size=32, **TINY),
     "ImageAnomalyDetector": lambda: ImageAnomalyDetector(n_estimators=2, channels=(4, 8), hidden=16, **TINY),
+    "SeriesAnomalyDetector": lambda: SeriesAnomalyDetector(window=16, batch_size=32, **TINY),
     "VAEGenerator": lambda: VAEGenerator(channels=(4, 8), hidden=16, fitted_components=2, refine_epochs=2,
                                          codebook_size=4, **TINY),
     "TokenGenerator": lambda: TokenGenerator(channels=(4,), codebook_size=4, dim=2, prior_width=8, prior_layers=1,
@@ -62,6 +63,8 @@ def data(cancer):
 
 
 def _data_for(kind: str, data):
+    if kind == "SeriesAnomalyDetector":
+        return data["audio"][0][:1200]
     if kind in ("VoiceConverter", "Summarizer", "TreeAutoEncoder"):
         return data["audio" if kind == "VoiceConverter" else "text"]
     return data["table"] if kind in ("AnomalyDetector", "VAEAnomalyDetector") else data["images"]

@@ -133,6 +133,58 @@ def line_plot(curves: dict[str, list[tuple[float, float]]], path: str | os.PathL
     return save_figure(fig, path)
 
 
+SERIES_POINTS = 4000  # a longer series is drawn as this many buckets (mean of values, max of scores)
+SERIES_CHANNELS = 4  # channels drawn (the ones that contribute most to flagged rows first)
+
+
+def series_plot(values: np.ndarray, channels: list[str], scores: np.ndarray, threshold: float,
+                path: str | os.PathLike[str], labels: np.ndarray | None = None,
+                times: np.ndarray | None = None) -> Path:
+    """The series (``values [T, C]``, up to ``SERIES_CHANNELS`` of them) above its anomaly
+    score with the threshold; flagged stretches shaded red, labelled ones (``labels``) orange."""
+    plt = _pyplot()
+    n = len(scores)
+    bucket = max(1, -(-n // SERIES_POINTS))
+    cut = -(-n // bucket) * bucket
+
+    def reduced(x: np.ndarray, how: str) -> np.ndarray:
+        pad = np.concatenate([x, np.repeat(x[-1:], cut - n, axis=0)]) if cut > n else x
+        shaped = pad.reshape(cut // bucket, bucket, *x.shape[1:])
+        return shaped.max(1) if how == "max" else shaped.mean(1)
+
+    x = reduced(times, "mean") if times is not None else np.arange(0, cut, bucket)
+    if times is not None:
+        x = x.astype("datetime64[ns]")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 5.5), sharex=True, height_ratios=(3, 2))
+    for j, name in enumerate(channels[:SERIES_CHANNELS]):
+        top.plot(x, reduced(values[:, j], "mean"), linewidth=0.8, label=name)
+    flagged = reduced((scores > threshold).astype(float), "max") > 0
+    score_line = reduced(scores, "max")
+    bottom.plot(x, score_line, color="tab:purple", linewidth=0.8, label="score")
+    bottom.axhline(threshold, color="k", linestyle="--", linewidth=0.8, label=f"threshold {threshold:.3g}")
+    for ax in (top, bottom):
+        _shade(ax, x, flagged, "tab:red", "flagged")
+        if labels is not None:
+            _shade(ax, x, reduced(labels.astype(float), "max") > 0, "tab:orange", "labelled")
+    positive = score_line[score_line > 0]
+    if len(positive) and positive.max() / max(positive.min(), 1e-12) > 100:
+        bottom.set_yscale("log")
+    top.set_ylabel("value")
+    bottom.set_ylabel("anomaly score")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.legend(loc="upper left", fontsize=8)
+    top.set_title(f"Series and anomaly score ({int((scores > threshold).sum())} of {n} rows flagged)")
+    fig.autofmt_xdate() if times is not None else bottom.set_xlabel("row")
+    return save_figure(fig, path)
+
+
+def _shade(ax: Any, x: np.ndarray, mask: np.ndarray, color: str, label: str) -> None:
+    """Shade the stretches of ``x`` where ``mask`` holds (one legend entry)."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))
+    for i, (a, b) in enumerate(zip(edges[::2], edges[1::2], strict=True)):
+        ax.axvspan(x[a], x[min(b, len(x) - 1)], color=color, alpha=0.2, linewidth=0, label=label if i == 0 else None)
+
+
 HEATMAP_CELL = 112  # pixels: the height each image is shown at in heat-map panels
 
 

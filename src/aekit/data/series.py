@@ -62,6 +62,10 @@ class SeriesAdapter(DataAdapter):
             self.channels_ = channels
         return self._values(frame[channels], times), times
 
+    def times(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The time column of ``frame`` in seconds (None without one), checked for holes."""
+        return self._times(frame.rename(columns=str))
+
     def _times(self, frame: pd.DataFrame) -> np.ndarray | None:
         if self.time_col is None:
             return None

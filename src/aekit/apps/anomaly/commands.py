@@ -12,17 +12,18 @@ from ...errors import DataError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    verbs = application(sub, "anomaly", help="anomaly detection on tables and images: train on normal data, score new data",
-                        description="Anomaly detection on CSV/Parquet tables and on images.", run=run)
+    verbs = application(sub, "anomaly", help="anomaly detection on tables, time series and images: train on normal data, score new data",
+                        description="Anomaly detection on CSV/Parquet tables, time series and images.", run=run)
 
     def columns(p: argparse.ArgumentParser, label_help: str) -> None:
         p.add_argument("--label-col", help=label_help)
         p.add_argument("--id-col", help="an ID column: excluded from features, copied to outputs")
 
-    t = verbs.add_parser("train", help="train a detector on a table or on images",
-                         description="Train a detector on a table (CSV or Parquet with a header) or on images "
-                                     "(a folder of PNG/JPEG files, an .npz array, or 'digits' / 'lfw_subset') "
-                                     "and save it as a model directory.")
+    t = verbs.add_parser("train", help="train a detector on a table, a time series or images",
+                         description="Train a detector on a table (CSV or Parquet with a header), on a time "
+                                     "series (a table with --time-col and/or --window: one column per channel, "
+                                     "a normal stretch), or on images (a folder of PNG/JPEG files, an .npz "
+                                     "array, or 'digits' / 'lfw_subset') and save it as a model directory.")
     t.add_argument("data", help="training table (.csv, .tsv, .parquet) or image source")
     t.add_argument("--out", required=True, help="model directory to write (new, or an earlier model of the same kind)")
     columns(t, "label column (excluded from features)")
@@ -39,12 +40,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--n-estimators", type=int_at_least(1, 100),
                    help="autoencoders in the seed ensemble (default: 1 for tables, 3 for images)")
     image_size_flag(t)
-    training_flags(t, epochs=None, epochs_default="50 for tables, 100 for images")
+    t.add_argument("--time-col", help="a time series: the time column (rows in time order, no repeats); "
+                   "every other column but --label-col/--id-col is a channel")
+    t.add_argument("--window", type=int_at_least(2, 4096),
+                   help="a time series: rows per window (default 64; a series without --time-col needs it)")
+    training_flags(t, epochs=None, epochs_default="50 for tables and series, 100 for images")
 
-    s = verbs.add_parser("score", help="score a table (streamed in chunks) or images",
+    s = verbs.add_parser("score", help="score a table or a time series (streamed in chunks), or images",
                          description="Score a table in chunks (bounded memory) and write a CSV with score, "
-                                     "is_anomaly and top_features; or score images and write a CSV plus "
-                                     "heat-map PNGs of the highest-scoring flagged images.")
+                                     "is_anomaly and top_features; a time series the same way (its time column, "
+                                     "score, is_anomaly, top_channels: every row, scores independent of the "
+                                     "chunk size); or score images and write a CSV plus heat-map PNGs of the "
+                                     "highest-scoring flagged images.")
     s.add_argument("data")
     s.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
     s.add_argument("--out", required=True, help="output CSV (never one of the inputs)")
@@ -74,7 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     for verb, label_required, help_ in (
         ("eval", True, "metrics against labels, plus the report PNGs"),
-        ("report", False, "the report PNGs (scores histogram, top anomalies' contributions; ROC with labels)"),
+        ("report", False, "the report PNGs (scores histogram, top anomalies' contributions or, for a time "
+                          "series, the series with its score and flagged stretches; ROC with labels)"),
     ):
         e = verbs.add_parser(verb, help=help_, description=help_[0].upper() + help_[1:] + ".")
         e.add_argument("data")
@@ -155,8 +163,12 @@ def run(args: argparse.Namespace) -> int:
             params["categorical"] = _split(args.categorical)
         if args.log_columns:
             params["log_columns"] = _split(args.log_columns)
+        if args.time_col is not None or args.window is not None:
+            params.update(time_col=args.time_col, window=args.window)
         det = jobs.train_file(args.data, args.out, label_col=args.label_col, normal_value=args.normal_value,
                               id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
+        for line in getattr(det.adapter_, "notices_", []):
+            report(f"note: {line}")
         report(f"trained on {len(det.decision_scores_)} rows, {det.adapter_.describe()}; "
                f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         report(f"model written to {args.out}")
@@ -174,15 +186,19 @@ def run(args: argparse.Namespace) -> int:
                                   top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,
                                   heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
         print(f"scored {summary.rows} rows, flagged {summary.flagged} as anomalies; wrote {args.out}")
-        if summary.heatmaps:
+        for line in getattr(summary, "notices", []):
+            print(f"note: {line}")
+        if getattr(summary, "heatmaps", 0):
             print(f"heat maps of the {summary.heatmaps} highest-scoring flagged images: {summary.heatmap_dir} "
                   f"(all of them in one image: {Path(summary.heatmap_dir) / jobs.OVERVIEW})")
-        if summary.unseen_categories:
+        if getattr(summary, "unseen_categories", None):
             print(f"unseen categories (encoded as none of the known ones): {summary.unseen_categories}")
     elif args.verb in ("eval", "report"):
         analysis = jobs.analyse_file(args.data, args.model, args.report_dir, label_col=args.label_col,
                                      normal_value=args.normal_value, id_col=args.id_col, verbose=verbose)
         print(f"model threshold: {analysis.threshold_rule}")
+        for line in getattr(analysis, "notices", []):
+            print(f"note: {line}")
         if analysis.metrics is not None:
             print("\n".join(analysis.metrics.lines()))
         else:

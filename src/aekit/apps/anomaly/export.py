@@ -76,6 +76,9 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
 
     out = check_output_file(out, inputs=[model_dir], suffixes=(".onnx",))
     det, config = read_detector(model_dir)
+    if det.adapter_.kind == "series":
+        raise DataError(f"{model_dir} is a time-series detector: ONNX export covers table and image detectors "
+                        "(a series' row scores come from overlapping windows); score it with 'aekit anomaly score'")
     graph = ScoreGraph(det).eval()
     shape = tuple(det.adapter_.sample_shape)
     input_name = "x" if graph.table else "images"

@@ -21,6 +21,7 @@ from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
+from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
 from .vae import VAEAnomalyDetector
 
@@ -57,6 +58,9 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
     used ("train on normal rows only"); the label and ID columns are never features.
     ``out`` is checked before anything is read or trained (see ``io.check_model_output``)."""
     cls = VAEAnomalyDetector if vae else AnomalyDetector
+    if "window" in params or "time_col" in params:
+        return _train_series(data, out, label_col=label_col, normal_value=normal_value, id_col=id_col, vae=vae,
+                             resume=resume, **params)
     if is_image_source(data):
         return _train_images(data, out, normal_value=normal_value, vae=vae, resume=resume, **params)
     if params.get("image_size") is not None:
@@ -77,6 +81,23 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
 
 
 TABULAR_ONLY = ("categorical", "log_columns", "impute")
+
+
+def _train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, label_col: str | None,
+                  normal_value: str | None, id_col: str | None, vae: bool, resume: bool,
+                  **params: Any) -> ReconstructionDetector:
+    """A time-series detector (``series_jobs.train_series``); what only tables or images take
+    is refused, not ignored."""
+    if is_image_source(data):
+        raise DataError("--time-col and --window are for a time series (a table), not images")
+    refused = [flag for flag, given in (("--vae", vae), ("--normal-value", normal_value is not None),
+                                        ("--image-size", params.get("image_size") is not None),
+                                        *((f"--{k.replace('_', '-')}", params.get(k) not in (None, [], "auto"))
+                                          for k in TABULAR_ONLY)) if given]
+    if refused:
+        raise DataError(f"{refused[0]} is not for time series (a series is trained on a normal stretch, in order)")
+    params = {k: v for k, v in params.items() if k not in (*TABULAR_ONLY, "image_size") and v is not None}
+    return train_series(data, out, label_col=label_col, id_col=id_col, resume=resume, **params)
 
 
 def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, normal_value: str | None,
@@ -197,7 +218,7 @@ def score_frame(det: ReconstructionDetector, chunk: pd.DataFrame, *, id_col: str
 def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                out: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
                top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1,
-               heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS) -> ScoreSummary:
+               heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS) -> ScoreSummary | SeriesSummary:
     """Score a table chunk by chunk (bounded memory) and write a CSV with ``score``,
     ``is_anomaly`` and ``top_features`` (plus the ID and label columns when named).
     The output appears atomically when scoring is complete. An image model scores an image
@@ -207,6 +228,11 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
     out = check_output_file(out, inputs=[data], suffixes=(".csv",))
     det = _detector(model)
+    if det.adapter_.kind == "series":
+        if id_col is not None or heatmap_dir is not None:
+            raise DataError(f"{'--id-col' if id_col else '--heatmap-dir'} is not for a time-series model "
+                            "(its output carries the time column)")
+        return score_series(data, det, out, label_col=label_col, top_k=top_k, chunksize=chunksize, verbose=verbose)
     if _on_images(det):
         return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
     if heatmap_dir is not None:
@@ -237,13 +263,16 @@ class Analysis:
 def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                  report_dir: str | os.PathLike[str], *, label_col: str | None = None,
                  normal_value: str | None = None, id_col: str | None = None,
-                 chunksize: int = CHUNK_ROWS, verbose: int = 1) -> Analysis:
+                 chunksize: int = CHUNK_ROWS, verbose: int = 1) -> Analysis | SeriesAnalysis:
     """Score a table (streaming), compute metrics when labels are named, and write the report:
     scores histogram with the threshold, ROC curve, contributions of the top anomalies."""
     check_output_dir(report_dir, REPORT_KIND, inputs=[data, model] if isinstance(model, (str, os.PathLike)) else [data])
     det = _detector(model)
+    if det.adapter_.kind == "series":
+        return analyse_series(data, det, report_dir, label_col=label_col, normal_value=normal_value,
+                              chunksize=chunksize, verbose=verbose)
     if _on_images(det):
-        raise DataError("eval and report work on tables; score images with 'aekit anomaly score'")
+        raise DataError("eval and report work on tables and series; score images with 'aekit anomaly score'")
     scores, labels, top = [], [], None
     offset = 0
     for chunk in _scored_chunks(data, chunksize, verbose):

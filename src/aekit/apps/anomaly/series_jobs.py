@@ -1,0 +1,149 @@
+"""File-level jobs of the time-series detector: train from a table, stream-score a table of
+any length (the scores do not depend on the chunk size), and the report with the series plot."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ... import plots
+from ...data import iter_table, read_table
+from ...errors import DataError
+from ...io import atomic_path, check_model_output, check_output_dir
+from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
+from .series import SeriesAnomalyDetector
+
+
+@dataclass
+class SeriesScores:
+    """One piece of a scored series: the rows' own columns (time, label), scores, channel parts."""
+
+    rows: pd.DataFrame
+    scores: np.ndarray
+    parts: np.ndarray
+
+
+@dataclass
+class SeriesSummary:
+    rows: int = 0
+    flagged: int = 0
+    notices: list[str] = field(default_factory=list)
+
+
+def train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, time_col: str | None,
+                 label_col: str | None = None, id_col: str | None = None, resume: bool = False,
+                 **params: Any) -> SeriesAnomalyDetector:
+    """Train a series detector on a whole table (a normal stretch: every channel column,
+    in time order) and save it at ``out``; the label and ID columns are not channels."""
+    check_model_output(out, SeriesAnomalyDetector._kind, inputs=[data])
+    frame = read_table(data)
+    drop = [c for c in (label_col, id_col) if c is not None]
+    missing = [c for c in drop if c not in frame.columns]
+    if missing:
+        raise DataError(f"column(s) {missing} not found (columns: {list(frame.columns)[:10]})")
+    det = SeriesAnomalyDetector(time_col=time_col, **params)
+    return det.fit_to(frame.drop(columns=drop), out, resume=resume, inputs=[data])
+
+
+def scored_pieces(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chunksize: int,
+                  keep: list[str], verbose: int = 1) -> Iterator[SeriesScores]:
+    """Score a table chunk by chunk; yield each run of rows as soon as its scores are final,
+    with the columns ``keep`` of those rows. Times are checked across chunk boundaries."""
+    adapter = det.series_adapter_
+    adapter.notices_ = []
+    stream = det.stream(per_channel=True)
+    previous, offset = None, 0
+    waiting: list[pd.DataFrame] = []  # rows read but not yet scored
+    for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
+                      disable=True if verbose <= 0 else None):
+        values, times = adapter.read(chunk)
+        absent = [c for c in keep if c not in chunk.columns]
+        if absent:
+            raise DataError(f"column(s) {absent} not found in {data}")
+        adapter.check_order(times, previous, offset)
+        previous, offset = (times[-1] if times is not None else None), offset + len(chunk)
+        waiting.append(chunk[keep].reset_index(drop=True))
+        yield from _pieces(stream.feed(adapter.scale(values)), waiting)
+    yield from _pieces(stream.finish(), waiting)
+
+
+def _pieces(result: tuple[np.ndarray, np.ndarray], waiting: list[pd.DataFrame]) -> Iterator[SeriesScores]:
+    scores, parts = result
+    if not len(scores):
+        return
+    rows = pd.concat(waiting, ignore_index=True) if len(waiting) > 1 else waiting[0]
+    waiting[:] = [rows.iloc[len(scores):].reset_index(drop=True)]
+    yield SeriesScores(rows.iloc[:len(scores)], scores, parts)
+
+
+def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: Path, *,
+                 label_col: str | None = None, top_k: int = 3, chunksize: int = 100_000,
+                 verbose: int = 1) -> SeriesSummary:
+    """Write ``out`` (CSV: the time column if the model has one, ``score``, ``is_anomaly``,
+    ``top_channels``, the label column if named), streaming; it appears atomically at the end."""
+    time_col = det.series_adapter_.time_col
+    keep = [c for c in (time_col, label_col) if c is not None]
+    summary = SeriesSummary()
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
+        for piece in scored_pieces(det, data, chunksize, keep, verbose):
+            table = pd.DataFrame(index=piece.rows.index)
+            if time_col is not None:
+                table[time_col] = piece.rows[time_col]
+            table["score"] = piece.scores
+            table["is_anomaly"] = (piece.scores > det.threshold_).astype(int)
+            table["top_channels"] = top_features(pd.DataFrame(piece.parts, columns=det.channels_), top_k)
+            if label_col is not None:
+                table[label_col] = piece.rows[label_col]
+            table.to_csv(fh, header=summary.rows == 0, index=False)
+            summary.rows += len(table)
+            summary.flagged += int(table["is_anomaly"].sum())
+    summary.notices = list(det.series_adapter_.notices_)
+    return summary
+
+
+@dataclass
+class SeriesAnalysis:
+    scores: np.ndarray
+    metrics: Metrics | None
+    report_paths: list[Path]
+    threshold: float
+    threshold_rule: str
+    notices: list[str]
+
+
+def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, report_dir: str | os.PathLike[str],
+                   *, label_col: str | None = None, normal_value: str | None = None, chunksize: int = 100_000,
+                   verbose: int = 1) -> SeriesAnalysis:
+    """Score the series, compute metrics against a label column (1 = anomaly, or every value
+    but ``normal_value``), and write the report: the series plot (``series.png``) with its
+    score, the threshold and the flagged stretches, plus the tables' histogram, ROC curve and
+    training curves. The plot needs the whole series in memory (its values and scores)."""
+    check_output_dir(report_dir, REPORT_KIND, inputs=[data])
+    adapter = det.series_adapter_
+    keep = list(dict.fromkeys([c for c in (adapter.time_col, label_col) if c is not None] + adapter.channels_))
+    pieces = list(scored_pieces(det, data, chunksize, keep, verbose))
+    rows = pd.concat([p.rows for p in pieces], ignore_index=True)
+    scores = np.concatenate([p.scores for p in pieces])
+    values = rows[adapter.channels_].to_numpy(dtype=np.float64)
+    y = binary_labels(rows[label_col], normal_value) if label_col is not None else None
+    metrics = evaluate(scores, y, det.threshold_) if y is not None else None
+    times = adapter.times(rows)
+    paths = write_report(report_dir, scores, det.threshold_, None, y, det.training_history_ or None, metrics)
+    order = _channels_by_share(pieces, det)
+    paths.insert(0, plots.series_plot(values[:, order], [adapter.channels_[j] for j in order], scores,
+                                      det.threshold_, Path(report_dir) / "series.png", y,
+                                      None if times is None else (times * 1e9).astype(np.int64)))
+    return SeriesAnalysis(scores, metrics, paths, det.threshold_, det.threshold_rule_.describe(),
+                          list(adapter.notices_))
+
+
+def _channels_by_share(pieces: list[SeriesScores], det: SeriesAnomalyDetector) -> list[int]:
+    """Channel indices, the ones that contribute most to the flagged rows' scores first."""
+    total = sum((p.parts[p.scores > det.threshold_].sum(0) for p in pieces), np.zeros(len(det.channels_)))
+    return list(np.argsort(-total, kind="stable"))

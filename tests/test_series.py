@@ -1,0 +1,151 @@
+"""The time-series detector: anomalies injected into a sine are found, scores do not depend
+on how a file is chunked, channels are explained, and the CLI trains, scores and reports."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aekit.apps.anomaly import SeriesAnomalyDetector, load_detector
+from aekit.cli import main
+from aekit.errors import DataError
+
+PERIOD, WINDOW = 40, 32
+FAST = dict(window=WINDOW, epochs=15, verbose=0)
+
+
+def sine(n: int, seed: int, start: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(start, start + n)
+    return np.sin(2 * np.pi * t / PERIOD) + 0.05 * rng.standard_normal(n)
+
+
+def with_time(values: np.ndarray, start: str = "2024-01-01") -> pd.DataFrame:
+    values = values.reshape(len(values), -1)
+    frame = pd.DataFrame(values, columns=["value"] if values.shape[1] == 1 else [f"c{j}" for j in range(values.shape[1])])
+    frame.insert(0, "timestamp", pd.date_range(start, periods=len(values), freq="5min").astype(str))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def fitted() -> SeriesAnomalyDetector:
+    return SeriesAnomalyDetector(**FAST).fit(sine(3000, 0))
+
+
+# the anomalies, each in rows 1000-1040 of a 2000-row continuation of the sine
+def _spike(x: np.ndarray) -> None:
+    x[1020] += 4.0
+
+
+def _level_shift(x: np.ndarray) -> None:
+    x[1000:1040] += 1.5
+
+
+def _frequency_change(x: np.ndarray) -> None:
+    t = np.arange(40)
+    x[1000:1040] = np.sin(2 * np.pi * t / (PERIOD / 3)) + 0.05 * np.random.default_rng(5).standard_normal(40)
+
+
+@pytest.mark.parametrize("inject", [_spike, _level_shift, _frequency_change])
+def test_injected_anomalies_are_found(fitted, inject):
+    x = sine(2000, 1, start=3000)
+    inject(x)
+    scores = fitted.decision_function(x)
+    inside, outside = scores[1000:1041], np.r_[scores[:950], scores[1100:]]
+    assert inside.max() > np.quantile(outside, 0.999), inject.__name__
+    assert inside.max() > fitted.threshold_
+    assert (scores[:950] > fitted.threshold_).mean() < 0.05  # the clean stretch stays mostly unflagged
+
+
+def test_every_row_is_scored_and_chunks_do_not_change_scores(fitted):
+    x = sine(1000, 2, start=3000)
+    whole = fitted.decision_function(x)
+    assert whole.shape == (1000,) and np.isfinite(whole).all()
+    for piece in (1, 7, 333):
+        stream = fitted.stream(per_channel=False)
+        parts = [stream.feed(fitted.adapter_.scale(x[a:a + piece, None]))[0] for a in range(0, len(x), piece)]
+        parts.append(stream.finish()[0])
+        np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-5)
+
+
+def test_saved_model_scores_the_same_and_the_training_rows_set_the_threshold(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    again = load_detector(tmp_path / "m")
+    x = sine(500, 3)
+    np.testing.assert_allclose(again.decision_function(x), fitted.decision_function(x), rtol=1e-6)
+    assert len(fitted.decision_scores_) == 3000
+    # "fpr:0.01": about 1% of the held-out (last 15%) training rows lie above the threshold
+    assert 0.0 < (fitted.decision_scores_[-450:] > fitted.threshold_).mean() <= 0.03
+
+
+def test_a_multichannel_anomaly_is_explained_by_its_channel():
+    rng = np.random.default_rng(0)
+    base = np.stack([sine(2500, 0), np.cos(np.arange(2500) / 7), rng.standard_normal(2500) * 0.1], 1)
+    det = SeriesAnomalyDetector(**FAST).fit(pd.DataFrame(base, columns=["a", "b", "c"]))
+    test = np.stack([sine(1500, 1), np.cos(np.arange(2500, 4000) / 7), rng.standard_normal(1500) * 0.1], 1)
+    test[700:740, 1] += 2.0
+    scores, parts = det.score_explain(pd.DataFrame(test, columns=["a", "b", "c"]))
+    assert scores[700:740].mean() > 3 * np.median(scores)
+    assert list(parts.columns) == ["a", "b", "c"]
+    assert parts.iloc[700:740].sum().idxmax() == "b"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda f: f.drop(columns="timestamp"), "no time column 'timestamp'"),
+    (lambda f: f.iloc[::-1], "times go back at data row 2"),
+    (lambda f: f.assign(timestamp=f.timestamp.where(f.index != 50, f.timestamp.shift(1))), "repeats at data row 51"),
+    (lambda f: f.assign(value=1.0), "every channel of the training series is constant"),
+    (lambda f: f.assign(value=f.value.where((f.index < 100) | (f.index > 120))), "21 missing"),
+    (lambda f: f.assign(value=f.value.astype(object).where(f.index != 9, "n/a")), "holds a non-number ('n/a')"),
+    (lambda f: f.assign(timestamp=f.timestamp.where(f.index != 3, "yesterday")), "not a time"),
+    (lambda f: f.iloc[:40], "too few for 8 windows of 64 rows"),
+])
+def test_bad_series_get_one_line(make, message):
+    frame = make(with_time(sine(400, 0)))
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        SeriesAnomalyDetector(time_col="timestamp", epochs=1).fit(frame)
+    assert "\n" not in str(info.value)
+
+
+def test_gaps_are_accepted_with_a_notice(fitted):
+    frame = with_time(sine(600, 0))
+    stamps = pd.to_datetime(frame.timestamp)
+    frame["timestamp"] = (stamps + pd.to_timedelta(np.where(np.arange(600) >= 300, 3, 0), unit="h")).astype(str)
+    det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)
+    assert any("1 gap(s)" in n for n in det.adapter_.notices_)
+
+
+def test_cli_trains_scores_in_chunks_and_reports(tmp_path, capsys):
+    train, test = with_time(sine(1500, 0)), with_time(sine(1200, 1, start=1500), start="2024-01-06 05:00")
+    test.loc[600:640, "value"] += 1.5
+    test["label"] = ((test.index >= 600) & (test.index <= 640)).astype(int)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    m = str(tmp_path / "m")
+    assert main(["anomaly", "train", str(tmp_path / "train.csv"), "--time-col", "timestamp", "--window", "32",
+                 "--out", m, "--epochs", "10", "--quiet"]) == 0
+    outputs = []
+    for chunk in ("50", "100000"):
+        out = tmp_path / f"s{chunk}.csv"
+        assert main(["anomaly", "score", str(tmp_path / "test.csv"), "--model", m, "--out", str(out),
+                     "--chunk-rows", chunk, "--label-col", "label", "--quiet"]) == 0
+        outputs.append(pd.read_csv(out))
+    a, b = outputs
+    assert list(a.columns) == ["timestamp", "score", "is_anomaly", "top_channels", "label"]
+    assert len(a) == 1200 and (a.timestamp == test.timestamp).all()
+    np.testing.assert_allclose(a.score, b.score, rtol=1e-5)
+    assert a.score[600:641].mean() > 3 * a.score.median()
+    assert main(["anomaly", "eval", str(tmp_path / "test.csv"), "--model", m, "--label-col", "label",
+                 "--report-dir", str(tmp_path / "rep"), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    auc = float(next(line for line in printed.splitlines() if line.startswith("AUC-ROC")).split()[1])
+    assert auc > 0.9
+    assert (tmp_path / "rep" / "series.png").stat().st_size > 10_000
+
+
+def test_the_service_refuses_a_series_model_in_one_line(fitted, tmp_path):
+    from aekit.apps.anomaly.service import load_served
+
+    fitted.save(tmp_path / "m")
+    with pytest.raises(DataError, match="the service scores table rows"):
+        load_served(tmp_path / "m")
