@@ -15,6 +15,7 @@ reported on REPORTED.
     python benchmarks/anomaly_timeseries.py                       # every method, every category
     python benchmarks/anomaly_timeseries.py --categories realTraffic --methods aekit zscore
     python benchmarks/anomaly_timeseries.py --methods "aekit:window=32" aekit
+    python benchmarks/anomaly_timeseries.py --speed                # training and scoring rates
 
 Methods: ``random`` (the floor), ``zscore`` (a rolling z-score over the previous WINDOW
 values), ``iforest`` and ``pca`` on windows, ``discord`` (the matrix profile of each window
@@ -210,13 +211,69 @@ def summarise(results: dict, categories: list[str]) -> str:
     return "\n".join(lines)
 
 
+def speed(rows: int = 1_000_000, train_rows: int = 20_000) -> str:
+    """Training on ``train_rows`` points, then scoring ``rows`` in process and through the CLI
+    (a CSV with a time column, in a new process: reading, scoring, writing the output CSV)."""
+    import subprocess
+    import tempfile
+
+    from aekit.apps.anomaly import SeriesAnomalyDetector
+
+    rng = np.random.default_rng(0)
+    values = np.sin(2 * np.pi * np.arange(rows) / 100) + 0.1 * rng.standard_normal(rows)
+    frame = pd.DataFrame({"timestamp": pd.date_range("2020-01-01", periods=rows, freq="min")
+                          .strftime("%Y-%m-%d %H:%M:%S"), "value": values.round(5)})
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        frame.iloc[:train_rows].to_csv(f"{tmp}/train.csv", index=False)
+        frame.to_csv(f"{tmp}/all.csv", index=False)
+        with Timer() as fit:
+            det = SeriesAnomalyDetector().fit(values[:train_rows])
+        with Timer() as score:
+            det.decision_function(values)
+        cli = [sys.executable, "-m", "aekit", "anomaly"]
+        with Timer() as cli_fit:
+            subprocess.run([*cli, "train", f"{tmp}/train.csv", "--time-col", "timestamp", "--out", f"{tmp}/m",
+                            "--quiet"], check=True, capture_output=True)
+        with Timer() as cli_score:
+            subprocess.run([*cli, "score", f"{tmp}/all.csv", "--model", f"{tmp}/m", "--out", f"{tmp}/s.csv",
+                            "--quiet"], check=True, capture_output=True)
+    out.append(["train (in process)", f"{train_rows:,}", f"{fit.seconds:.1f}", f"{train_rows / fit.seconds:,.0f}"])
+    out.append(["train (aekit anomaly train, new process)", f"{train_rows:,}", f"{cli_fit.seconds:.1f}",
+                f"{train_rows / cli_fit.seconds:,.0f}"])
+    out.append(["score (in process)", f"{rows:,}", f"{score.seconds:.2f}", f"{rows / score.seconds:,.0f}"])
+    out.append(["score (aekit anomaly score, CSV to CSV, new process)", f"{rows:,}", f"{cli_score.seconds:.2f}",
+                f"{rows / cli_score.seconds:,.0f}"])
+    return "\nspeed: a univariate series (sine and noise), SeriesAnomalyDetector defaults\n" + table(
+        out, ["step", "rows", "seconds", "rows/s"])
+
+
+def write_labelled(name: str, out: str) -> None:
+    """A NAB series (``category/name``) as a CSV with a 0/1 ``label`` column from its windows."""
+    category, stem = name.split("/")
+    for series, _, labels in load_series(category):
+        if series == stem:
+            pd.read_csv(NAB / category / f"{stem}.csv").assign(label=labels).to_csv(out, index=False)
+            return
+    raise SystemExit(f"no labelled series {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
     parser.add_argument("--categories", nargs="+", default=DEVELOPMENT + REPORTED)
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--speed", action="store_true", help="only the speed table (training and scoring rates)")
+    parser.add_argument("--labelled", nargs=2, metavar=("CATEGORY/NAME", "OUT"),
+                        help="only write that series as a CSV with a 0/1 label column (for aekit anomaly eval)")
     args = parser.parse_args()
     set_threads()
+    if args.labelled:
+        write_labelled(*args.labelled)
+        return
+    if args.speed:
+        print(speed())
+        return
     results = run(args.methods, args.categories, args.seeds)
     print(summarise(results, args.categories))
 

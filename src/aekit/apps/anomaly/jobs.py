@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from ... import plots
 from ...checks import check_image_size, check_int
 from ...data import iter_table, read_table, split_columns
+from ...data.tables import write_csv_chunk
 from ...data.images import ImageSet, image_chunks, images_of_class, is_image_source
 from ...errors import DataError
 from ...io import atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir
@@ -138,7 +139,7 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
     count, chunks = image_chunks(data, det.image_spec_, chunk)
     summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None)
     top = _TopImages(heatmaps)
-    with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh, \
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh, \
             tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
         for part in chunks:
             scores = det.decision_function(part.images)
@@ -146,7 +147,7 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
             table = pd.DataFrame({"image": part.names, "score": scores, "is_anomaly": flagged.astype(int)})
             if part.classes:
                 table["class"] = [part.classes[i] if i >= 0 else "" for i in part.labels]
-            table.to_csv(fh, header=summary.rows == 0, index=False)
+            write_csv_chunk(fh, table, header=summary.rows == 0)
             top.offer(scores, flagged, part, summary.rows)
             summary.rows += len(scores)
             summary.flagged += int(flagged.sum())
@@ -238,10 +239,10 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     if heatmap_dir is not None:
         raise DataError("--heatmap-dir is for image models")
     summary = ScoreSummary()
-    with atomic_path(out) as tmp, open(tmp, "w", newline="") as fh:
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         for chunk in _scored_chunks(data, chunksize, verbose):
             result = score_frame(det, chunk, id_col=id_col, label_col=label_col, top_k=top_k)
-            result.to_csv(fh, header=summary.rows == 0, index=False)
+            write_csv_chunk(fh, result, header=summary.rows == 0)
             summary.rows += len(chunk)
             summary.flagged += int(result["is_anomaly"].sum())
             for col, n in det.preprocessor_.unseen_counts_.items():
