@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts (not part of the package)."""
 from __future__ import annotations
 
+import ast
 import os
 import time
 from pathlib import Path
@@ -34,3 +35,16 @@ def peak_rss_mb() -> float:
 def set_threads() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     np.seterr(all="ignore")
+
+
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``"name:k=v,k=v"`` -> ``("name", {k: v})``, values read as Python literals where they are."""
+    name, _, opts = spec.partition(":")
+    kwargs = {}
+    for item in filter(None, opts.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            kwargs[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            kwargs[key] = value
+    return name, kwargs

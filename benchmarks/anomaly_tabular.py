@@ -28,7 +28,6 @@ which is how the ablations in BENCHMARKS.md were run.
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 import warnings
 from collections import defaultdict
@@ -39,21 +38,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, Timer, set_threads, table  # noqa: E402
+from _common import SHARED, Timer, parse_spec, set_threads, table  # noqa: E402
 
 DEFAULT_METHODS = ["aekit", "aekit-vae", "pyod-ae", "pyod-vae", "knn", "iforest", "lof", "ocsvm", "ecod"]
-
-
-def parse_spec(spec: str) -> tuple[str, dict]:
-    name, _, opts = spec.partition(":")
-    kwargs = {}
-    for item in filter(None, opts.split(",")):
-        key, _, value = item.partition("=")
-        try:
-            kwargs[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            kwargs[key] = value
-    return name, kwargs
 
 
 def make_scorer(spec: str, seed: int):

@@ -26,7 +26,6 @@ scores the same way aekit does: a row's score is the mean over the windows that 
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import warnings
@@ -38,7 +37,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, Timer, set_threads, table  # noqa: E402
+from _common import SHARED, Timer, parse_spec, set_threads, table  # noqa: E402
 
 NAB = SHARED / "timeseries" / "nab"
 DEVELOPMENT = ["artificialWithAnomaly", "realAdExchange", "realTraffic"]
@@ -146,18 +145,6 @@ def method_aekit(train: np.ndarray, values: np.ndarray, seed: int, **options: ob
 
 
 METHODS = {name[len("method_"):]: fn for name, fn in globals().items() if name.startswith("method_")}
-
-
-def parse_spec(spec: str) -> tuple[str, dict]:
-    name, _, opts = spec.partition(":")
-    kwargs = {}
-    for item in filter(None, opts.split(",")):
-        key, _, value = item.partition("=")
-        try:
-            kwargs[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            kwargs[key] = value
-    return name, kwargs
 
 
 # ---------------------------------------------------------------------- the run
