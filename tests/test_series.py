@@ -149,3 +149,13 @@ def test_the_service_refuses_a_series_model_in_one_line(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     with pytest.raises(DataError, match="the service scores table rows"):
         load_served(tmp_path / "m")
+
+
+def test_the_convolutional_window_network_finds_a_level_shift_and_reloads(tmp_path):
+    det = SeriesAnomalyDetector(network="conv", **FAST).fit(sine(2000, 0))
+    x = sine(1500, 1, start=2000)
+    _level_shift(x)
+    scores = det.decision_function(x)
+    assert scores[1000:1041].max() > np.quantile(np.r_[scores[:950], scores[1100:]], 0.999)
+    det.save(tmp_path / "m")
+    np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(x), scores, rtol=1e-6)

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from .checks import MAX_WIDTH, check_choice, check_int
 from .errors import ParameterError
 from .nn import MLP, Bottleneck, BottleneckOutput, ConvDecoder, ConvEncoder, GaussianBottleneck, build, build_bottleneck, describe
+from .nn.conv import SeriesConvDecoder, SeriesConvEncoder
 
 RECONSTRUCTIONS = ("mse", "gaussian", "gaussian_sigma", "bernoulli")
 
@@ -114,6 +115,26 @@ class AutoEncoder(nn.Module):
         neck = _bottleneck(bottleneck, hidden, code_size, bottleneck_options)
         decoder = ConvDecoder(neck.code_size + condition_size, c, h, w, list(channels)[::-1], activation, batch_norm)
         return cls(encoder, neck, decoder, reconstruction or "bernoulli", condition_size)
+
+    @classmethod
+    def series_conv(
+        cls,
+        channels_in: int,
+        length: int,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 64,
+        code_size: int = 16,
+        bottleneck: str = "continuous",
+        activation: str = "relu",
+        **bottleneck_options: Any,
+    ) -> AutoEncoder:
+        """A 1-D convolutional autoencoder for windows of a series with ``channels_in``
+        channels and ``length`` steps, flattened channel after channel ``[N, C * length]``;
+        the decoder mirrors the encoder. Loss: mean squared error."""
+        encoder = SeriesConvEncoder(channels_in, length, hidden, channels, activation)
+        neck = _bottleneck(bottleneck, hidden, code_size, bottleneck_options)
+        decoder = SeriesConvDecoder(neck.code_size, channels_in, length, list(channels)[::-1], activation)
+        return cls(encoder, neck, decoder, "mse")
 
     @classmethod
     def for_shape(

@@ -1,4 +1,5 @@
-"""Convolutional encoder and decoder for images ``[N, C, H, W]``, sized by the input shape.
+"""Convolutional encoders and decoders, sized by the input shape: for images ``[N, C, H, W]``
+and (``SeriesConv*``, 1-D along time) for windows of a series.
 
 Each encoder stage halves the resolution (3x3 convolution, stride 2); the decoder mirrors it
 with 4x4 transposed convolutions and crops to the exact input size, so odd sizes (25x25)
@@ -88,3 +89,63 @@ class ConvDecoder(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         x = self.head(z).view(-1, *self.start)
         return self.upsample(x)[:, :, : self.height, : self.width]
+
+
+def _check_series(channels_in: int, length: int, features: int, channels: Sequence[int]) -> list[int]:
+    check_int(channels_in, "series channels", 1, MAX_WIDTH)
+    check_int(length, "window length", 2, 1 << 16)
+    check_int(features, "hidden", 1, MAX_WIDTH)
+    sizes = check_sizes(channels, "channels")
+    if not sizes:
+        check_int(0, "number of conv channels", 1)
+    return sizes
+
+
+class SeriesConvEncoder(nn.Module):
+    """Windows of a series, flattened channel after channel ``[N, C * L]``, ``-> [N, out_features]``:
+    stride-2 1-D convolutions along time (kernel 5), then a linear map. Flat input keeps the
+    detectors' per-feature weights, explanations and local term as they are for rows."""
+
+    def __init__(self, in_channels: int, length: int, out_features: int, channels: Sequence[int] = (32, 64),
+                 activation: str = "relu") -> None:
+        super().__init__()
+        channels = _check_series(in_channels, length, out_features, channels)
+        self.config = dict(in_channels=in_channels, length=length, out_features=out_features,
+                           channels=list(channels), activation=activation)
+        layers: list[nn.Module] = []
+        c, n = in_channels, length
+        for out_c in channels:
+            layers += [nn.Conv1d(c, out_c, 5, stride=2, padding=2), make_activation(activation)]
+            c, n = out_c, _halve(n)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * n, out_features), make_activation(activation))
+        self.shape = (in_channels, length)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x.view(-1, *self.shape)))
+
+
+class SeriesConvDecoder(nn.Module):
+    """``[N, in_features] -> [N, C * L]``: a linear map to the shortest feature sequence, then
+    stride-2 transposed 1-D convolutions, cropped to ``length`` and flattened; the last layer
+    is linear."""
+
+    def __init__(self, in_features: int, out_channels: int, length: int, channels: Sequence[int] = (64, 32),
+                 activation: str = "relu") -> None:
+        super().__init__()
+        channels = _check_series(out_channels, length, in_features, channels)
+        self.config = dict(in_features=in_features, out_channels=out_channels, length=length,
+                           channels=list(channels), activation=activation)
+        self.start = (channels[0], grid_side(length, len(channels)))
+        self.head = nn.Sequential(nn.Linear(in_features, channels[0] * self.start[1]), make_activation(activation))
+        stages = [*channels, out_channels]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(stages[:-1], stages[1:])):
+            layers.append(nn.ConvTranspose1d(c_in, c_out, 4, stride=2, padding=1))
+            if i < len(stages) - 2:
+                layers.append(make_activation(activation))
+        self.upsample = nn.Sequential(*layers)
+        self.length = length
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.upsample(self.head(z).view(-1, *self.start))[:, :, : self.length].flatten(1)

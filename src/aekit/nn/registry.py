@@ -12,7 +12,7 @@ from torch import nn
 
 from ..errors import ParameterError
 from .bottlenecks import Bottleneck, ContinuousBottleneck, GaussianBottleneck
-from .conv import ConvDecoder, ConvEncoder
+from .conv import ConvDecoder, ConvEncoder, SeriesConvDecoder, SeriesConvEncoder
 from .discrete import BinaryBottleneck, OneHotBottleneck, VQBottleneck
 from .mlp import MLP
 from .sequence import AdaINDecoder, ContentEncoder, StyleEncoder
@@ -31,6 +31,8 @@ MODULES: dict[str, type[nn.Module]] = {
     "mlp": MLP,
     "conv_encoder": ConvEncoder,
     "conv_decoder": ConvDecoder,
+    "series_conv_encoder": SeriesConvEncoder,
+    "series_conv_decoder": SeriesConvDecoder,
     "content_encoder": ContentEncoder,
     "style_encoder": StyleEncoder,
     "adain_decoder": AdaINDecoder,

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from ...autoencoder import AutoEncoder
-from ...checks import MAX_WIDTH, check_int, check_sizes
+from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
 from ...data.series import SeriesAdapter
 from ...errors import DataError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
@@ -28,6 +28,7 @@ from .detector import default_architecture
 MAX_WINDOW = 4096
 MAX_TRAIN_WINDOWS = 50_000  # longer training series are windowed with a stride that keeps about this many
 AUTO_STRIDE_DIVISOR = 8  # stride="auto": a row is covered by about 8 scored windows
+NETWORKS = ("mlp", "conv")
 
 
 class SeriesAnomalyDetector(ReconstructionDetector):
@@ -46,6 +47,9 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     (``latent_weight``), and the distance to the nearest of 5 random groups of training
     windows (``local_weight``, 4 by default). Scored windows start every ``stride`` rows
     (``"auto"``: ``window // 8``); training uses every window (at most ``MAX_TRAIN_WINDOWS``).
+    ``network``: ``"mlp"`` (dense layers over the whole window) or ``"conv"`` (1-D convolutions
+    along time); on NAB's development categories they tie (AUC-PR 0.550 and 0.551) and the MLP
+    trains four times faster, so it is the default.
 
     Training holds out the last ``validation_fraction`` of the series (a contiguous stretch,
     not random windows: neighbouring windows overlap) for early stopping and for the
@@ -63,6 +67,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         time_col: str | None = None,
         window: int = 64,
         stride: int | str = "auto",
+        network: str = "mlp",
         hidden: str | list[int] = "auto",
         code_size: str | int = "auto",
         n_estimators: int = 1,
@@ -86,6 +91,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         self.time_col = time_col
         self.window = window
         self.stride = stride
+        self.network = network
         self.hidden = hidden
         self.code_size = code_size
         self.n_estimators = n_estimators
@@ -112,6 +118,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         if self.time_col is not None and not isinstance(self.time_col, str):
             raise DataError(f"time_col must be a column name, got {self.time_col!r}")
         check_int(self.window, "window", 2, MAX_WINDOW)
+        check_choice(self.network, "network", NETWORKS)
         if self.stride != "auto":
             check_int(self.stride, "stride", 1, self.window)
         if self.hidden != "auto":
@@ -163,6 +170,11 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         (n_features,) = shape
         auto_hidden, auto_code = default_architecture(n_features)
+        if self.network == "conv":
+            code = auto_code if self.code_size == "auto" else int(self.code_size)
+            hidden = auto_hidden[0] if self.hidden == "auto" else int(self.hidden[0])
+            return AutoEncoder.series_conv(self.adapter_.sample_shape[0], self.window, hidden=hidden, code_size=code,
+                                           bottleneck=self._bottleneck, activation=self.activation)
         hidden = auto_hidden if self.hidden == "auto" else [int(h) for h in self.hidden]
         code = auto_code if self.code_size == "auto" else int(self.code_size)
         return AutoEncoder.mlp(n_features, hidden, code, bottleneck=self._bottleneck, activation=self.activation)
