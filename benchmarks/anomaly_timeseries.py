@@ -187,6 +187,15 @@ def summarise(results: dict, categories: list[str]) -> str:
             rows.append(row)
         lines += [f"\nmean {metric} per category (mean over series and seeds; halves: mean of categories)",
                   table(rows, header)]
+    medians = []
+    for spec, by_cat in results.items():
+        row = [spec]
+        for _, cats in (("development", DEVELOPMENT), ("reported", REPORTED)):
+            values = [r[m] for c in cats for r in by_cat[c] for m in ("auc_pr",)]
+            row.append(f"{np.median(values):.3f}" if values else "-")
+        medians.append(row)
+    lines += ["\nmedian auc_pr over the series (and seeds) of each half", table(medians, ["method", "development",
+                                                                                      "reported"])]
     timing = []
     for spec, by_cat in results.items():
         records = [r for c in by_cat.values() for r in c]
