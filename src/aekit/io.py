@@ -29,16 +29,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
 
 from ._version import __version__
 from .distributed import is_main_process
 from .errors import ModelFileError, OutputError
+
+if TYPE_CHECKING:  # torch is imported where tensors are read or written: a scorer without torch loads this module
+    import numpy as np
+    import torch
 
 FORMAT = "aekit-model"
 FORMAT_VERSION = 2
@@ -48,7 +49,7 @@ CHECKPOINT_FORMAT = "aekit-checkpoint"
 CHECKPOINT_MARKER = ".aekit-checkpoints"
 LOAD_RETRIES = 50  # x 20 ms: how long a reader waits out a concurrent swap of the directory
 
-Groups = dict[str, dict[str, torch.Tensor]]
+Groups = dict[str, dict[str, "torch.Tensor"]]
 
 
 # ---------------------------------------------------------------------- atomic writes
@@ -287,6 +288,20 @@ def check_model_output(path: str | os.PathLike[str], kind: str, *, inputs: Itera
 
 
 # ---------------------------------------------------------------------- the model directory
+def save_safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """safetensors' torch writer, imported when a model is written (not by a numpy scorer)."""
+    from safetensors.torch import save
+
+    return save(tensors, metadata=metadata)
+
+
+def load_safetensors_bytes(data: bytes) -> dict[str, torch.Tensor]:
+    """safetensors' torch reader, imported when tensors are read."""
+    from safetensors.torch import load
+
+    return load(data)
+
+
 def _json_dumps(obj: Any, **kw: Any) -> str:
     try:
         return json.dumps(obj, allow_nan=False, **kw)
@@ -472,6 +487,19 @@ def _tensor_groups(weights: bytes, where: str) -> Groups:
     return _unflatten(flat)
 
 
+def load_model_arrays(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """``load_model`` with numpy arrays instead of tensors, without importing torch: what a
+    scorer that runs on numpy alone reads (every check is the same)."""
+    from safetensors.numpy import load as load_numpy_bytes
+
+    config, _, weights = _read_verified(path, kinds)
+    try:
+        flat = load_numpy_bytes(weights)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}/{WEIGHTS_FILE} cannot be read ({exc})") from None
+    return config, _unflatten(flat)
+
+
 def _verified_config(raw: bytes, kinds: tuple[str, ...], where: str) -> dict[str, Any]:
     cfg_file = f"{where}/{CONFIG_FILE}"
     try:
@@ -502,6 +530,8 @@ def _check_weights_digest(weights: bytes, config: dict[str, Any], where: str) ->
 
 # ---------------------------------------------------------------------- checkpoints
 def _tensor_digest(tensors: dict[str, torch.Tensor], meta: str) -> str:
+    import torch
+
     h = hashlib.sha256(meta.encode())
     for key in sorted(tensors):
         t = tensors[key].contiguous()

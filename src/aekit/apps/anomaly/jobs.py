@@ -14,16 +14,16 @@ from tqdm.auto import tqdm
 from ... import plots
 from ...checks import check_image_size, check_int
 from ...data import iter_table, read_table, split_columns
-from ...data.tables import write_csv_chunk
 from ...data.images import ImageSet, image_chunks, images_of_class, is_image_source
+from ...data.tables import write_csv_chunk
 from ...errors import DataError
 from ...io import atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir
 from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
-from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
+from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
 from .vae import VAEAnomalyDetector
 
 CHUNK_ROWS = 100_000

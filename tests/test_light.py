@@ -1,0 +1,55 @@
+"""The numpy scorer of table models (what ``aekit anomaly score`` runs without torch) gives
+the torch path's scores and explanations, and hands every other model to the torch path."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aekit import AnomalyDetector, VAEAnomalyDetector
+from aekit.apps.anomaly import base, light
+from aekit.apps.anomaly.jobs import score_file
+from aekit.apps.anomaly.light import LightTableDetector, score_table
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(300, 5)) @ rng.normal(size=(5, 5)), columns=list("abcde"))
+    frame["kind"] = rng.choice(["x", "y", "z"], 300)
+    return frame
+
+
+@pytest.mark.parametrize("params", [
+    dict(),
+    dict(n_estimators=2, activation="tanh", batch_norm=True, feature_weighting="relative", log_columns=["a"]),
+    dict(local_weight=0, latent_weight=0, dropout=0.1, feature_weighting="global"),
+])
+def test_numpy_scores_and_explanations_equal_the_torch_paths(table, tmp_path, params):
+    det = AnomalyDetector(epochs=3, **params).fit(table.iloc[:200])
+    det.save(tmp_path / "m")
+    fast = LightTableDetector.load(tmp_path / "m")
+    assert fast is not None
+    test = table.iloc[200:].assign(kind=["w"] + table.kind.iloc[201:].tolist())  # an unseen category too
+    scores, parts = det.score_explain(test)
+    fast_scores, fast_parts = fast.score_explain(test)
+    np.testing.assert_allclose(fast_scores, scores, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast_parts.to_numpy(), parts.to_numpy(), rtol=1e-4, atol=1e-5)
+    assert list(fast_parts.columns) == list(parts.columns) and fast.threshold_ == det.threshold_
+
+
+def test_score_table_writes_what_score_file_writes(table, tmp_path):
+    AnomalyDetector(epochs=3).fit(table.iloc[:200]).save(tmp_path / "m")
+    table.iloc[200:].assign(id=range(100)).to_csv(tmp_path / "t.csv", index=False)
+    summary = score_table(tmp_path / "t.csv", tmp_path / "m", tmp_path / "fast.csv", id_col="id", chunksize=30)
+    score_file(tmp_path / "t.csv", tmp_path / "m", tmp_path / "torch.csv", id_col="id", chunksize=30, verbose=0)
+    fast, slow = pd.read_csv(tmp_path / "fast.csv"), pd.read_csv(tmp_path / "torch.csv")
+    assert list(fast.columns) == list(slow.columns) == ["id", "score", "is_anomaly", "top_features"]
+    np.testing.assert_allclose(fast.score, slow.score, rtol=1e-4)
+    assert (fast.top_features == slow.top_features).mean() > 0.95 and summary.rows == 100
+
+
+def test_other_models_go_to_the_torch_path(table, tmp_path, cancer):
+    VAEAnomalyDetector(epochs=2).fit(table.iloc[:200]).save(tmp_path / "vae")
+    assert LightTableDetector.load(tmp_path / "vae") is None
+    assert light.VARIANCE_FLOOR == base.VARIANCE_FLOOR
