@@ -22,7 +22,8 @@ from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
-from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
+from .light import score_frame
+from .report import REPORT_KIND, Metrics, binary_labels, evaluate, write_report
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
 from .vae import VAEAnomalyDetector
 
@@ -196,24 +197,6 @@ class ScoreSummary:
     unseen_categories: dict[str, int] = field(default_factory=dict)
     heatmap_dir: str | None = None
     heatmaps: int = 0
-
-
-def score_frame(det: ReconstructionDetector, chunk: pd.DataFrame, *, id_col: str | None = None,
-                label_col: str | None = None, top_k: int = 3) -> pd.DataFrame:
-    """One chunk of a table scored: the ID column, ``score``, ``is_anomaly``,
-    ``top_features`` and the label column, the columns of every scoring output (CSV,
-    Dask, Spark)."""
-    features, labels, ids = split_columns(chunk, label_col, id_col)
-    scores, contrib = det.score_explain(features)
-    result = pd.DataFrame(index=chunk.index)
-    if ids is not None:
-        result[id_col] = ids
-    result["score"] = scores
-    result["is_anomaly"] = (scores > det.threshold_).astype(int)
-    result["top_features"] = top_features(contrib, top_k)
-    if labels is not None:
-        result[label_col] = labels
-    return result
 
 
 def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,

@@ -229,6 +229,24 @@ class LightTableDetector:
         return parts / np.float32(groups) if groups > 1 else parts
 
 
+def score_frame(det: Any, chunk: pd.DataFrame, *, id_col: str | None = None,
+                label_col: str | None = None, top_k: int = 3) -> pd.DataFrame:
+    """One chunk of a table scored by ``det`` (a table detector, or its numpy twin
+    ``LightTableDetector``): the ID column, ``score``, ``is_anomaly``, ``top_features`` and
+    the label column, the columns of every scoring output (CSV, Dask, Spark)."""
+    features, labels, ids = split_columns(chunk, label_col, id_col)
+    scores, contrib = det.score_explain(features)
+    result = pd.DataFrame(index=chunk.index)
+    if ids is not None:
+        result[id_col] = ids
+    result["score"] = scores
+    result["is_anomaly"] = (scores > det.threshold_).astype(int)
+    result["top_features"] = top_features(contrib, top_k)
+    if labels is not None:
+        result[label_col] = labels
+    return result
+
+
 @dataclass
 class LightSummary:
     rows: int = 0
@@ -253,16 +271,7 @@ def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out
                   disable=True if verbose <= 0 else None)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         for chunk in chunks:
-            features, labels, ids = split_columns(chunk, label_col, id_col)
-            scores, contrib = det.score_explain(features)
-            result = pd.DataFrame(index=chunk.index)
-            if ids is not None:
-                result[id_col] = ids
-            result["score"] = scores
-            result["is_anomaly"] = (scores > det.threshold_).astype(int)
-            result["top_features"] = top_features(contrib, top_k)
-            if labels is not None:
-                result[label_col] = labels
+            result = score_frame(det, chunk, id_col=id_col, label_col=label_col, top_k=top_k)
             write_csv_chunk(fh, result, header=summary.rows == 0)
             summary.rows += len(chunk)
             summary.flagged += int(result["is_anomaly"].sum())
