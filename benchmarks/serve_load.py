@@ -163,7 +163,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from aekit.apps.anomaly import AnomalyDetector
-    from aekit.apps.anomaly.jobs import score_frame
+    from aekit.apps.anomaly.light import score_frame
     from aekit.data import load_breast_cancer_frame
 
     frame = load_breast_cancer_frame().drop(columns="diagnosis")

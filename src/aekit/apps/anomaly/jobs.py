@@ -22,7 +22,7 @@ from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
-from .light import score_frame
+from .light import write_table_scores
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, write_report
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
 from .vae import VAEAnomalyDetector
@@ -221,16 +221,8 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
         return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
     if heatmap_dir is not None:
         raise DataError("--heatmap-dir is for image models")
-    summary = ScoreSummary()
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        for chunk in _scored_chunks(data, chunksize, verbose):
-            result = score_frame(det, chunk, id_col=id_col, label_col=label_col, top_k=top_k)
-            write_csv_chunk(fh, result, header=summary.rows == 0)
-            summary.rows += len(chunk)
-            summary.flagged += int(result["is_anomaly"].sum())
-            for col, n in det.preprocessor_.unseen_counts_.items():
-                summary.unseen_categories[col] = summary.unseen_categories.get(col, 0) + n
-    return summary
+    return write_table_scores(det, data, out, ScoreSummary(), id_col=id_col, label_col=label_col, top_k=top_k,
+                              chunksize=chunksize, verbose=verbose)
 
 
 @dataclass

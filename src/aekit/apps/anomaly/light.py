@@ -266,7 +266,14 @@ def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out
     det = LightTableDetector.load(model)
     if det is None:
         return None
-    summary = LightSummary()
+    return write_table_scores(det, data, out, LightSummary(), id_col=id_col, label_col=label_col, top_k=top_k,
+                              chunksize=chunksize, verbose=verbose)
+
+
+def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.PathLike[str], summary: Any, *,
+                       id_col: str | None, label_col: str | None, top_k: int, chunksize: int, verbose: int) -> Any:
+    """Score a table chunk by chunk with ``det`` (either scorer) and write ``out``, which
+    appears atomically when every chunk is done; counts go into ``summary``."""
     chunks = tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
                   disable=True if verbose <= 0 else None)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
