@@ -30,7 +30,7 @@ from .report import top_features
 
 KIND = "anomaly.AnomalyDetector"
 VARIANCE_FLOOR = 1e-3  # base.VARIANCE_FLOOR (base imports torch; a test keeps the two equal)
-LOCAL_BLOCK = 2048
+LOCAL_BLOCK = 512  # rows per product in the local term: numpy is fastest here at 256-512 (2048: 35% slower)
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda x: np.maximum(x, 0, out=x),
     "leaky_relu": lambda x: np.where(x > 0, x, np.float32(0.01) * x),
