@@ -49,7 +49,22 @@ def test_score_table_writes_what_score_file_writes(table, tmp_path):
     assert (fast.top_features == slow.top_features).mean() > 0.95 and summary.rows == 100
 
 
-def test_other_models_go_to_the_torch_path(table, tmp_path, cancer):
+def test_other_models_go_to_the_torch_path(table, tmp_path):
     VAEAnomalyDetector(epochs=2).fit(table.iloc[:200]).save(tmp_path / "vae")
     assert LightTableDetector.load(tmp_path / "vae") is None
     assert light.VARIANCE_FLOOR == base.VARIANCE_FLOOR
+    assert light.WEIGHTINGS == base.FEATURE_WEIGHTINGS[1:]
+
+
+def test_a_re_signed_bad_setting_is_refused_as_the_torch_path_refuses_it(table, tmp_path, capsys):
+    from aekit.cli import main
+
+    from .conftest import rewrite_config
+
+    AnomalyDetector(epochs=2).fit(table.iloc[:200]).save(tmp_path / "m")
+    rewrite_config(tmp_path / "m", lambda c: c["params"].update(latent_weight=-5.0))
+    assert LightTableDetector.load(tmp_path / "m") is None
+    table.iloc[200:].to_csv(tmp_path / "t.csv", index=False)
+    assert main(["anomaly", "score", str(tmp_path / "t.csv"), "--model", str(tmp_path / "m"), "--out",
+                 str(tmp_path / "s.csv"), "--quiet"]) == 2
+    assert "latent_weight" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()

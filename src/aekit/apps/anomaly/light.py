@@ -25,10 +25,11 @@ from ...data import iter_table, split_columns
 from ...data.preprocess import TabularPreprocessor
 from ...data.tables import write_csv_chunk
 from ...errors import ModelFileError
-from ...io import atomic_path, check_output_file, load_model_arrays
+from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
 from .report import top_features
 
 KIND = "anomaly.AnomalyDetector"
+WEIGHTINGS = ("standardize", "global", "relative", "none")  # base.FEATURE_WEIGHTINGS less "auto"
 VARIANCE_FLOOR = 1e-3  # base.VARIANCE_FLOOR (base imports torch; a test keeps the two equal)
 LOCAL_BLOCK = 512  # rows per product in the local term: numpy is fastest here at 256-512 (2048: 35% slower)
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -141,10 +142,24 @@ class LightTableDetector:
             self.centred = self.references - self.centre
             self.norms = (self.centred * self.centred).sum(1)
         self.threshold_ = float(state["threshold"]["threshold"])
+        self._check_values()
         groups_of = self.preprocessor_.feature_groups_
         self.explained_columns_ = [c for c in self.preprocessor_.columns_ if c in set(groups_of)]
         self.fold = np.zeros((len(groups_of), len(self.explained_columns_)))
         self.fold[np.arange(len(groups_of)), [self.explained_columns_.index(g) for g in groups_of]] = 1.0
+
+    def _check_values(self) -> None:
+        """The settings and arrays the score reads must be what a trained model holds; anything
+        else (a config re-signed by hand, say) goes to the torch path, whose checks name it."""
+        numbers = [self.latent_weight, self.local_weight, self.threshold_]
+        arrays = [a for m in self.members for a in (m.weights, m.latent_mean, m.latent_precision)]
+        if self.references is not None:
+            numbers.append(self.local_scale)
+            arrays.append(self.references)
+        if (self.weighting_ not in WEIGHTINGS or not all(np.isfinite(numbers)) or min(numbers[:2]) < 0
+                or (self.references is not None and (self.local_scale <= 0 or self.groups < 1))
+                or not all(np.isfinite(a).all() for a in arrays) or any((m.weights < 0).any() for m in self.members)):
+            raise _Unsupported
 
     @staticmethod
     def _member(spec: dict[str, Any] | None, groups: dict[str, dict[str, np.ndarray]], k: int, width: int) -> _Member:
@@ -169,8 +184,6 @@ class LightTableDetector:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LightTableDetector | None:
         """The detector at ``path``, or None when it is not a model this path rebuilds."""
-        from ...io import model_kind_at
-
         if model_kind_at(path) != KIND:
             return None
         config, groups = load_model_arrays(path, (KIND,))
