@@ -162,10 +162,9 @@ class SeriesAdapter(DataAdapter):
         self.interval_ = None
         values, times = self.read(X, fit=True)
         if times is not None and len(times) > 1:
-            self.check_order(times)
+            # the typical step first: check_order refuses disorder before it notes any gap
             self.interval_ = float(np.median(np.diff(times)))
-            self.notices_ = []
-            self.check_order(times)  # gaps relative to the interval just learned
+            self.check_order(times)
         centre, spread = values.mean(0), values.std(0)
         constant = spread <= 1e-9 * (np.abs(centre) + 1)
         if constant.all():

@@ -20,16 +20,13 @@ from ...data.images import ImageSpec
 from ...checks import check_choice, check_float, check_int
 from ...errors import ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
+from .light import FEATURE_WEIGHTINGS, VARIANCE_FLOOR, WEIGHTINGS
 from .robust import TrimmedObjective
 from .thresholds import parse_threshold, resolve_threshold
 
 # the local term weighs twice the two autoencoder terms together (chosen on group A, the
 # synthetic and the digit sets, clean and contaminated training rows: BENCHMARKS.md, issue 33)
 DEFAULT_LOCAL_WEIGHT = 4.0
-FEATURE_WEIGHTINGS = ("auto", "standardize", "global", "relative", "none")
-# "relative": a sample's error is divided by its own variance across features plus this floor
-# (in squared data units; images are in [0, 1], so 1e-3 is a standard deviation of ~8 grey levels)
-VARIANCE_FLOOR = 1e-3
 SCORE_BLOCK = 16_384  # rows per forward pass when scoring (fastest of 4k-64k on 2 cores)
 MAX_ESTIMATORS = 100
 # The local density term: at most LOCAL_REFERENCES training rows (a random subset of larger
@@ -380,7 +377,7 @@ class ReconstructionDetector(FittedModel):
         if n < 1 or sorted(networks) != sorted(f"member{k}" for k in range(n)):
             raise ModelFileError("config.json: the detector's networks must be member0..memberK")
         self.models_ = [networks[f"member{k}"] for k in range(n)]
-        self.weighting_ = check_choice(state["weighting"], "weighting", FEATURE_WEIGHTINGS[1:])
+        self.weighting_ = check_choice(state["weighting"], "weighting", WEIGHTINGS)
         self.feature_weights_, self.latent_stats_ = [], []
         for k, model in enumerate(self.models_):
             cal = groups[f"calibration{k}"]

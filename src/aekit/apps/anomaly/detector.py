@@ -45,6 +45,14 @@ def default_architecture(n_features: int) -> tuple[list[int], int]:
     return [h1, max(h1 // 2, code)], code
 
 
+def mlp_sizes(n_features: int, hidden: str | list[int], code_size: str | int) -> tuple[list[int], int]:
+    """The hidden widths and code size of an MLP autoencoder: the given ones, or
+    ``default_architecture``'s where a parameter is ``"auto"``."""
+    auto_hidden, auto_code = default_architecture(n_features)
+    return (auto_hidden if hidden == "auto" else [int(h) for h in hidden],
+            auto_code if code_size == "auto" else int(code_size))
+
+
 class AnomalyDetector(ReconstructionDetector):
     """Autoencoder anomaly detector (continuous code), trained on normal data.
 
@@ -159,9 +167,7 @@ class AnomalyDetector(ReconstructionDetector):
         if len(shape) != 1:
             raise ParameterError(f"samples must be rows (D,) or images (C, H, W), got shape {shape}")
         (n_features,) = shape
-        auto_hidden, auto_code = default_architecture(n_features)
-        hidden = auto_hidden if self.hidden == "auto" else [int(h) for h in self.hidden]
-        code = auto_code if self.code_size == "auto" else int(self.code_size)
+        hidden, code = mlp_sizes(n_features, self.hidden, self.code_size)
         return AutoEncoder.mlp(n_features, hidden, code, bottleneck=self._bottleneck, activation=self.activation,
                                dropout=self.dropout, batch_norm=self.batch_norm, **options)
 

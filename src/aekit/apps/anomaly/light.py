@@ -29,8 +29,12 @@ from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_
 from .report import top_features
 
 KIND = "anomaly.AnomalyDetector"
-WEIGHTINGS = ("standardize", "global", "relative", "none")  # base.FEATURE_WEIGHTINGS less "auto"
-VARIANCE_FLOOR = 1e-3  # base.VARIANCE_FLOOR (base imports torch; a test keeps the two equal)
+# Shared with base.py, which imports them from here (this module must not import torch).
+FEATURE_WEIGHTINGS = ("auto", "standardize", "global", "relative", "none")
+WEIGHTINGS = FEATURE_WEIGHTINGS[1:]  # what a fitted model holds ("auto" resolved)
+# "relative": a sample's error is divided by its own variance across features plus this floor
+# (in squared data units; images are in [0, 1], so 1e-3 is a standard deviation of ~8 grey levels)
+VARIANCE_FLOOR = 1e-3
 LOCAL_BLOCK = 512  # rows per product in the local term: numpy is fastest here at 256-512 (2048: 35% slower)
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda x: np.maximum(x, 0, out=x),

@@ -99,8 +99,8 @@ def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold:
 
 
 def top_features(contrib: pd.DataFrame, k: int = 3) -> pd.api.extensions.ExtensionArray:
-    """``"V14 (41%); V12 (22%); V10 (9%)"`` per row: the columns that drive each score (an
-    Arrow string array, for a DataFrame column).
+    """``"V14 (41%); V12 (22%); V10 (9%)"`` per row: the columns that drive each score (pandas'
+    Arrow-backed ``str`` array, for a DataFrame column).
 
     Built by Arrow: each part is looked up in a table of every "column (p%)" string and the
     parts are joined in C++ (a Python join per row took a third of the time of scoring a CSV,

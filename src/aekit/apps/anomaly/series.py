@@ -23,7 +23,7 @@ from ...data.series import SeriesAdapter
 from ...errors import DataError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
 from .base import ReconstructionDetector
-from .detector import default_architecture
+from .detector import mlp_sizes
 
 MAX_WINDOW = 4096
 MAX_TRAIN_WINDOWS = 50_000  # longer training series are windowed with a stride that keeps about this many
@@ -169,14 +169,10 @@ class SeriesAnomalyDetector(ReconstructionDetector):
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         (n_features,) = shape
-        auto_hidden, auto_code = default_architecture(n_features)
-        if self.network == "conv":
-            code = auto_code if self.code_size == "auto" else int(self.code_size)
-            hidden = auto_hidden[0] if self.hidden == "auto" else int(self.hidden[0])
-            return AutoEncoder.series_conv(self.adapter_.sample_shape[0], self.window, hidden=hidden, code_size=code,
-                                           bottleneck=self._bottleneck, activation=self.activation)
-        hidden = auto_hidden if self.hidden == "auto" else [int(h) for h in self.hidden]
-        code = auto_code if self.code_size == "auto" else int(self.code_size)
+        hidden, code = mlp_sizes(n_features, self.hidden, self.code_size)
+        if self.network == "conv":  # the first hidden width is the conv encoder's linear layer
+            return AutoEncoder.series_conv(self.adapter_.sample_shape[0], self.window, hidden=hidden[0],
+                                           code_size=code, bottleneck=self._bottleneck, activation=self.activation)
         return AutoEncoder.mlp(n_features, hidden, code, bottleneck=self._bottleneck, activation=self.activation)
 
     def _training_scores(self, Z: torch.Tensor, val_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
