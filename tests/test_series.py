@@ -63,7 +63,7 @@ def test_every_row_is_scored_and_chunks_do_not_change_scores(fitted):
     assert whole.shape == (1000,) and np.isfinite(whole).all()
     for piece in (1, 7, 333):
         stream = fitted.stream(per_channel=False)
-        parts = [stream.feed(fitted.adapter_.scale(x[a:a + piece, None]))[0] for a in range(0, len(x), piece)]
+        parts = [stream.feed(x[a:a + piece])[0] for a in range(0, len(x), piece)]
         parts.append(stream.finish()[0])
         np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-5)
 
@@ -113,6 +113,19 @@ def test_gaps_are_accepted_with_a_notice(fitted):
     frame["timestamp"] = (stamps + pd.to_timedelta(np.where(np.arange(600) >= 300, 3, 0), unit="h")).astype(str)
     det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)
     assert any("1 gap(s)" in n for n in det.adapter_.notices_)
+
+
+def test_stream_of_tables_matches_the_whole_and_checks_times_across_pieces():
+    frame = with_time(sine(600, 0))
+    det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)
+    new = with_time(sine(300, 1, start=600), start="2024-01-06 05:00")
+    stream = det.stream()
+    parts = [stream.feed(piece)[0] for piece in (new.iloc[:100], new.iloc[100:])]
+    np.testing.assert_allclose(np.concatenate([*parts, stream.finish()[0]]), det.decision_function(new), rtol=1e-5)
+    stream = det.stream()
+    stream.feed(new.iloc[100:200])
+    with pytest.raises(DataError, match="times go back at data row 101"):
+        stream.feed(new.iloc[:100])
 
 
 def test_cli_trains_scores_in_chunks_and_reports(tmp_path, capsys):

@@ -38,13 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--impute", choices=["median"], help="fill NaN/inf with the training median instead of failing")
     t.add_argument("--vae", action="store_true", help="a variational autoencoder (Gaussian code), tables or images")
     t.add_argument("--n-estimators", type=int_at_least(1, 100),
-                   help="autoencoders in the seed ensemble (default: 1 for tables, 3 for images)")
+                   help="autoencoders in the seed ensemble (default: 1 for tables and series, 2 for images, 3 for --vae images)")
     image_size_flag(t)
     t.add_argument("--time-col", help="a time series: the time column (rows in time order, no repeats); "
                    "every other column but --label-col/--id-col is a channel")
     t.add_argument("--window", type=int_at_least(2, 4096),
                    help="a time series: rows per window (default 64; a series without --time-col needs it)")
-    training_flags(t, epochs=None, epochs_default="50 for tables and series, 100 for images")
+    training_flags(t, epochs=None, epochs_default="50 for tables and series, about 1,500 steps for images, 100 for --vae images")
 
     s = verbs.add_parser("score", help="score a table or a time series (streamed in chunks), or images",
                          description="Score a table in chunks (bounded memory) and write a CSV with score, "

@@ -185,7 +185,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     # ------------------------------------------------------------------ scoring
     def _row_scores(self, values: torch.Tensor, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         stream = SeriesStream(self, per_channel)
-        parts = [stream.feed(values), stream.finish()]
+        parts = [stream.feed_scaled(values), stream.finish()]
         scores = np.concatenate([p[0] for p in parts])
         return scores, (np.concatenate([p[1] for p in parts]) if per_channel else None)
 
@@ -219,8 +219,10 @@ class SeriesAnomalyDetector(ReconstructionDetector):
 
 class SeriesStream:
     """Scores a series fed in pieces of any size, with the scores ``decision_function`` gives
-    the whole series: ``feed(values)`` (scaled rows ``[n, C]``, as ``adapter_.transform`` makes
-    them) returns the rows whose windows are all scored so far, ``finish()`` the rest.
+    the whole series: ``feed(rows)`` (the next rows, as ``decision_function`` takes them: a
+    table with the model's time column and channels, or an array ``[n, C]``) returns the rows
+    whose windows are all scored so far, ``finish()`` the rest. Times are checked across
+    pieces as within one.
 
     Rows come out up to a window later than they go in: a row's score waits for the last
     window that covers it, and the last ``window`` rows for the end of the series."""
@@ -237,9 +239,20 @@ class SeriesStream:
         self.sums = np.zeros(0)
         self.counts = np.zeros(0)
         self.parts = np.zeros((0, self.channels))
+        self.last_time: float | None = None  # of the rows fed so far, for the order check
 
-    def feed(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Add rows; the scores (and per-channel parts) of the rows now final."""
+    def feed(self, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Add the next rows; the scores (and per-channel parts, ``[n, C]``) of the rows now
+        final, in order from the first row not returned yet."""
+        adapter = self.det.series_adapter_
+        values, times = adapter.read(rows)
+        adapter.check_order(times, self.last_time, self.total)
+        if times is not None:
+            self.last_time = float(times[-1])
+        return self.feed_scaled(adapter.scale(values))
+
+    def feed_scaled(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``feed`` for rows already read and scaled (``adapter_.scale``), ``[n, C]``."""
         if values.dim() != 2 or values.shape[1] != self.channels:
             raise DataError(f"expected rows of {self.channels} channel(s), got shape {tuple(values.shape)}")
         self.buffer = torch.cat([self.buffer, values.float()])

@@ -60,18 +60,15 @@ def scored_pieces(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chun
     adapter = det.series_adapter_
     adapter.notices_ = []
     stream = det.stream(per_channel=per_channel)
-    previous, offset = None, 0
     waiting: list[pd.DataFrame] = []  # rows read but not yet scored
     for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
                       disable=True if verbose <= 0 else None):
-        values, times = adapter.read(chunk)
         absent = [c for c in keep if c not in chunk.columns]
         if absent:
             raise DataError(f"column(s) {absent} not found in {data}")
-        adapter.check_order(times, previous, offset)
-        previous, offset = (times[-1] if times is not None else None), offset + len(chunk)
+        scored = stream.feed(chunk)  # reads, checks the times across chunks, scales
         waiting.append(chunk[keep].reset_index(drop=True))
-        yield from _pieces(stream.feed(adapter.scale(values)), waiting)
+        yield from _pieces(scored, waiting)
     yield from _pieces(stream.finish(), waiting)
 
 
