@@ -238,21 +238,25 @@ def image_grid(images: np.ndarray, path: str | os.PathLike[str], ncols: int = 8,
                cell_inches: float = 0.6) -> Path:
     """Images ``[N, C, H, W]`` in [0, 1] tiled row by row, ``ncols`` per row (a sample grid,
     or with ``ncols = N`` an interpolation strip)."""
-    images = np.asarray(images)
-    n = len(images)
+    images = np.asarray(images, dtype=np.float32).clip(0, 1)
+    n, c, h, w = images.shape
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
+    # one mosaic, one imshow: 64 subplots took 1.3 s to build
+    gap = max(1, round(min(h, w) / 14))
+    mosaic = np.ones((nrows * (h + gap) - gap, ncols * (w + gap) - gap, c), np.float32)
+    for i, image in enumerate(images):
+        r, k = divmod(i, ncols)
+        mosaic[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = image.transpose(1, 2, 0)
     plt = _pyplot()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell_inches, nrows * cell_inches + (0.3 if title else 0)),
-                             squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image in zip(axes.flat, images):
-        gray = image.shape[0] == 1
-        ax.imshow(image[0] if gray else image.transpose(1, 2, 0), cmap="gray" if gray else None, vmin=0, vmax=1)
+    fig, ax = plt.subplots(figsize=(ncols * cell_inches, nrows * cell_inches + (0.3 if title else 0)))
+    ax.axis("off")
+    gray = c == 1
+    ax.imshow(mosaic[..., 0] if gray else mosaic, cmap="gray" if gray else None, vmin=0, vmax=1,
+              interpolation="nearest")
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05)
+        ax.set_title(title, fontsize=9)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.9 if title else 1)
     return save_figure(fig, path)
 
 

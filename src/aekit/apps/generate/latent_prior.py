@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from ...errors import ParameterError
-from sklearn.cluster import KMeans
 from torch import Tensor
 
 CANDIDATE_COMPONENTS = (1, 5, 10, 20, 50, 100)
@@ -111,6 +110,8 @@ def _em(x: Tensor, k: int, reg_covar: float, seed: int, max_iter: int = 100,
     k-means; ``reg_covar`` is added to each covariance's diagonal. Vectorised over components:
     the whole size-and-smoothing search takes 3-10 s on the digits' codes, where scikit-learn's
     GaussianMixture (a Python loop over components) took over a minute."""
+    from sklearn.cluster import KMeans  # here: sampling a saved prior needs no scikit-learn (2.7 s to import)
+
     labels = KMeans(k, n_init=1, random_state=seed).fit(x.numpy()).labels_ if k > 1 else np.zeros(len(x), int)
     resp = torch.nn.functional.one_hot(torch.from_numpy(labels).long(), k).to(x.dtype)
     eye = torch.eye(x.shape[1], dtype=x.dtype)
