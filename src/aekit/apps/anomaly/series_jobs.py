@@ -63,10 +63,10 @@ def scored_pieces(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chun
     waiting: list[pd.DataFrame] = []  # rows read but not yet scored
     for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
                       disable=True if verbose <= 0 else None):
+        scored = stream.feed(chunk)  # reads (naming a missing time column), checks times across chunks, scales
         absent = [c for c in keep if c not in chunk.columns]
         if absent:
             raise DataError(f"column(s) {absent} not found in {data}")
-        scored = stream.feed(chunk)  # reads, checks the times across chunks, scales
         waiting.append(chunk[keep].reset_index(drop=True))
         yield from _pieces(scored, waiting)
     yield from _pieces(stream.finish(), waiting)
