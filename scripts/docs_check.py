@@ -8,7 +8,7 @@ install chromium`) over the DevTools protocol, and for the home page, one applic
 one API page writes a full-page screenshot (``OUT/<name>.png``) and checks, in the rendered
 page: the navigation is there; every image has loaded (its natural width is not 0); code
 blocks are highlighted; tables have rows; the API page has rendered signatures. Exits 1 with
-one line per problem found, 0 otherwise.
+one line per problem found, 0 otherwise. ``--all`` checks (and screenshots) every page.
 """
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ INSPECT = """(() => {
     images: images.length,
     broken: images.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src')),
     code: document.querySelectorAll('article div.highlight pre').length,
-    highlighted: document.querySelectorAll('article div.highlight pre span[class]').length,
+    highlighted: [...document.querySelectorAll('article div.language-python pre, article div.language-bash pre')]
+      .filter(pre => pre.querySelector('span[class]')).length,
+    languages: document.querySelectorAll('article div.language-python pre, article div.language-bash pre').length,
     tables: document.querySelectorAll('article table').length,
     empty_tables: [...document.querySelectorAll('article table')].filter(t => t.rows.length < 2).length,
     signatures: document.querySelectorAll('article .doc-signature, article .doc-heading').length,
@@ -127,8 +129,8 @@ def problems_of(name: str, seen: dict, wants: dict) -> list[str]:
         problems.append(f"{name}: {seen['images']} images, expected at least {wants['images']}")
     if seen["code"] < wants.get("code", 0):
         problems.append(f"{name}: {seen['code']} code blocks, expected at least {wants['code']}")
-    if seen["code"] and not seen["highlighted"]:
-        problems.append(f"{name}: code blocks are not highlighted")
+    if seen["highlighted"] < seen["languages"]:
+        problems.append(f"{name}: {seen['languages'] - seen['highlighted']} Python/bash code blocks are not highlighted")
     if seen["tables"] < wants.get("tables", 0) or seen["empty_tables"]:
         problems.append(f"{name}: {seen['tables']} tables ({seen['empty_tables']} without rows)")
     if seen["signatures"] < wants.get("signatures", 0):
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--site", default="site", help="the built site (make docs)")
     ap.add_argument("--out", default="docs_check", help="folder for the screenshots")
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    ap.add_argument("--all", action="store_true", help="every page of the site, not only the three")
     args = ap.parse_args(argv)
     site, out = Path(args.site), Path(args.out)
     if not (site / "index.html").exists():
@@ -163,12 +166,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"docs-check: no Chromium at {args.chromium} (apt-get install chromium)", file=sys.stderr)
         return 2
     out.mkdir(exist_ok=True)
+    pages = dict(PAGES)
+    if args.all:  # the others need only what every page needs: navigation, loaded images, rows in tables
+        for index in sorted(site.rglob("index.html")):
+            path = str(index.parent.relative_to(site)).replace(".", "") + "/"
+            name = path.strip("/").replace("/", "_") or "home"
+            if name not in pages and not path.startswith(("assets", "search")) and path not in [p for p, _ in PAGES.values()]:
+                pages[name] = (path, {})
     server, base = serve(site)
     problems: list[str] = []
     with tempfile.TemporaryDirectory() as profile:
         browser = DevTools(args.chromium, Path(profile))
         try:
-            for name, (path, wants) in PAGES.items():
+            for name, (path, wants) in pages.items():
                 seen = browser.open(base + path)
                 browser.screenshot(out / f"{name}.png", seen["height"])
                 print(f"{name:12s} {path or '/':18s} nav {seen['nav']:3d}  images {seen['images']:2d} "
