@@ -34,7 +34,8 @@ def runnable_blocks(page: Path) -> list[tuple[str, str]]:
     text = page.read_text(encoding="utf-8")
     blocks = [(m.group(1), m.group(2)) for m in RUNNABLE.finditer(text)]
     # a marker the pattern did not take (a typo in the fence, a blank line between) is a bug here
-    assert text.count(MARKER) == len(blocks), f"{page.name}: a runnable marker is not followed by a ```python/```bash block"
+    markers = len(re.findall(rf"^{MARKER}\s*$", text, re.MULTILINE))
+    assert markers == len(blocks), f"{page.name}: a runnable marker is not followed by a ```python/```bash block"
     return blocks
 
 
@@ -42,7 +43,7 @@ def page_id(page: Path) -> str:
     return str(page.relative_to(ROOT))
 
 
-PAGES_WITH_EXAMPLES = [p for p in PAGES if MARKER in p.read_text(encoding="utf-8")]
+PAGES_WITH_EXAMPLES = [p for p in PAGES if re.search(rf"^{MARKER}", p.read_text(encoding="utf-8"), re.MULTILINE)]
 
 
 def test_every_application_page_has_runnable_examples():
