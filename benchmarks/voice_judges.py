@@ -1,0 +1,188 @@
+"""Voice conversion judged by two independent models (issue 38): a speaker-verification model
+(Resemblyzer's GE2E d-vector) and a speech recognizer (pocketsphinx, its bundled US English
+model). Neither is used in training or conversion.
+
+Protocol: a model trained on four VCC2016 speakers (sentence ids 100001-100120, disjoint per
+speaker, as in ``benchmarks/voice.py``), ``--unseen`` (TF1) never heard; or ``--model DIR``.
+Each ordered pair (A, B), A != B, converts A's test sentences 100121+ (``--sentences``) into
+B's voice from one reference utterance of B (B saying the next test sentence).
+
+- speaker similarity: cosine between the output's d-vector and B's mean d-vector over 10 of
+  B's real training-id recordings (never a test sentence); the share of outputs closer to B's
+  mean than to A's;
+- word agreement: 1 - WER of the recognizer's transcript of the output against its transcript
+  of A's real recording of the sentence (clipped at 0; the sentence's own words are not
+  needed, and the recognizer's own errors on real speech set the ceiling).
+
+Beside the conversions, in the same run: no conversion (A's recording: the floor for the
+voice, the ceiling for the words), B's own recording of the sentence (the ceiling for the
+voice and what a perfect conversion's words would score), and A's recording through the
+vocoder alone (what the vocoder costs the words).
+
+    pip install -e '.[bench]'                  # resemblyzer, pocketsphinx
+    python benchmarks/voice_judges.py --epochs 40           # train without TF1, then judge
+    python benchmarks/voice_judges.py --model voice_model    # judge a saved model
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED, table  # noqa: E402
+
+from aekit.apps.voice import VoiceConverter  # noqa: E402
+from aekit.data.audio import AudioSpec, log_mel, mel_to_wave, read_audio  # noqa: E402
+
+SPEAKERS = ("SF1", "SF2", "SM1", "TF1", "TM1")
+TRAIN_IDS = range(100001, 100121)
+TEST_IDS = range(100121, 100151)
+SPEC = AudioSpec()
+
+
+def path(speaker: str, sid: int) -> Path:
+    return SHARED / "speech" / "vcc2016" / speaker / f"{sid}.flac"
+
+
+class Judges:
+    """The two judges, loaded once."""
+
+    def __init__(self) -> None:
+        # webrtcvad (a Resemblyzer dependency) imports pkg_resources, which new setuptools lacks
+        if "pkg_resources" not in sys.modules:
+            try:
+                import pkg_resources  # noqa: F401
+            except ImportError:
+                shim = types.ModuleType("pkg_resources")
+                shim.get_distribution = lambda name: types.SimpleNamespace(version="0")
+                sys.modules["pkg_resources"] = shim
+        from pocketsphinx import Decoder
+        from resemblyzer import VoiceEncoder, preprocess_wav
+
+        self.encoder, self.preprocess = VoiceEncoder("cpu", verbose=False), preprocess_wav
+        # cmn="batch": each utterance normalised on its own, so a transcript never depends on the one before
+        self.decoder = Decoder(samprate=SPEC.sample_rate, logfn="/dev/null", cmn="batch")
+
+    def embed(self, wave: np.ndarray) -> np.ndarray:
+        return self.encoder.embed_utterance(self.preprocess(wave, source_sr=SPEC.sample_rate))
+
+    def words(self, wave: np.ndarray) -> list[str]:
+        pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16).tobytes()
+        self.decoder.start_utt()
+        self.decoder.process_raw(pcm, full_utt=True)
+        self.decoder.end_utt()
+        hyp = self.decoder.hyp()
+        return hyp.hypstr.split() if hyp is not None else []
+
+
+def word_agreement(hyp: list[str], ref: list[str]) -> float:
+    """1 - word error rate of ``hyp`` against ``ref`` (Levenshtein over words), at least 0."""
+    if not ref:
+        return float(not hyp)
+    d = np.arange(len(hyp) + 1)
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d.copy(), i
+        for j, h in enumerate(hyp, 1):
+            d[j] = min(prev[j] + 1, d[j - 1] + 1, prev[j - 1] + (r != h))
+    return max(0.0, 1.0 - d[-1] / len(ref))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="a saved voice model to judge (default: train one without --unseen)")
+    ap.add_argument("--bundled", action="store_true", help="judge the bundled model (it heard all five speakers)")
+    ap.add_argument("--unseen", default="TF1")
+    ap.add_argument("--epochs", type=int, default=VoiceConverter().epochs)
+    ap.add_argument("--sentences", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a VoiceConverter setting for conversion (e.g. vocoder=world), repeatable")
+    ap.add_argument("--save", help="write the trained model here")
+    ap.add_argument("--synthetic-voices", type=int, default=0,
+                    help="add this many espeak-ng voices x 10 sentences (aekit voice make-corpus) to training")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    seen = [s for s in SPEAKERS if s != args.unseen]
+    start = time.perf_counter()
+    if args.bundled:
+        from aekit.apps.voice import default_model
+
+        vc, args.unseen = default_model(), None
+    elif args.model:
+        vc = VoiceConverter.load(args.model)
+    else:
+        ids = list(TRAIN_IDS)
+        share = len(ids) // len(seen)
+        files = [path(s, sid) for k, s in enumerate(seen) for sid in ids[k * share:(k + 1) * share]]
+        if args.synthetic_voices:
+            import tempfile
+
+            from aekit.apps.voice.corpus import make_corpus
+
+            files += make_corpus(Path(tempfile.mkdtemp(prefix="voice_corpus_")) / "c", args.synthetic_voices, 10)
+        print(f"training on {len(files)} utterances of {', '.join(seen)}; unseen: {args.unseen}", file=sys.stderr)
+        vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1).fit(files)
+        if args.save:
+            vc.save(args.save)
+    train_s = time.perf_counter() - start
+    for setting in args.set:
+        name, _, value = setting.partition("=")
+        vc.set_params(**{name: type(vc.get_params()[name])(value) if vc.get_params()[name] is not None else value})
+
+    judges = Judges()
+    test_ids = list(TEST_IDS)[:args.sentences]
+    waves = {(s, sid): read_audio(path(s, sid), SPEC.sample_rate) for s in SPEAKERS for sid in test_ids}
+    centroid = {s: np.mean([judges.embed(read_audio(path(s, sid), SPEC.sample_rate))
+                            for sid in list(TRAIN_IDS)[::12]], axis=0) for s in SPEAKERS}
+    transcript = {k: judges.words(w) for k, w in waves.items()}
+
+    rows: dict[str, list[tuple[float, float, float]]] = {}
+
+    def judge(name: str, out: np.ndarray, a: str, b: str, sid: int) -> None:
+        e = judges.embed(out)
+        rows.setdefault(name, []).append((cosine(e, centroid[b]), float(cosine(e, centroid[b]) > cosine(e, centroid[a])),
+                                          word_agreement(judges.words(out), transcript[a, sid])))
+
+    convert_s = audio_s = 0.0
+    for a in SPEAKERS:
+        for b in SPEAKERS:
+            if a == b:
+                continue
+            group = "unseen target" if b == args.unseen else "seen target"
+            for i, sid in enumerate(test_ids):
+                reference = waves[b, test_ids[(i + 1) % len(test_ids)]]
+                if a != args.unseen:
+                    t0 = time.perf_counter()
+                    out = vc.convert(waves[a, sid], reference)
+                    convert_s += time.perf_counter() - t0
+                    audio_s += len(waves[a, sid]) / SPEC.sample_rate
+                    judge(f"aekit, {group}", out, a, b, sid)
+                judge("no conversion (A's recording)", waves[a, sid], a, b, sid)
+                judge("B's own recording of the sentence", waves[b, sid], a, b, sid)
+        for sid in test_ids:  # the vocoder alone, on each speaker's own recording
+            vocoded = mel_to_wave(log_mel(waves[a, sid], SPEC), SPEC, length=len(waves[a, sid]))
+            judge("A through Griffin-Lim (no conversion)", vocoded, a, SPEAKERS[(SPEAKERS.index(a) + 1) % 5], sid)
+
+    title = ("the bundled model" if args.bundled else args.model or
+             f"trained {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen}, "
+             f"{args.synthetic_voices} synthetic voices")
+    settings = ", ".join(args.set) or "defaults"
+    print(f"\n### Voice conversion judged by Resemblyzer and pocketsphinx ({title}; {settings})\n")
+    print(table([[name, len(r), f"{np.mean([x[0] for x in r]):.3f}", f"{np.mean([x[1] for x in r]):.0%}",
+                  f"{np.mean([x[2] for x in r]):.3f}"] for name, r in rows.items()],
+                ["outputs", "n", "cosine to B (d-vector)", "closer to B than to A", "word agreement with A's transcript"]))
+    print(f"\nreal-time factor of convert (2 cores): {convert_s / max(audio_s, 1e-9):.3f}")
+
+
+if __name__ == "__main__":
+    main()
