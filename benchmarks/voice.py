@@ -63,6 +63,23 @@ def path(speaker: str, sid: int) -> Path:
     return SHARED / "speech" / "vcc2016" / speaker / f"{sid}.flac"
 
 
+def training_files(seen: list[str], synthetic_voices: int = 0, synthetic_sentences: int = 10) -> list[Path]:
+    """The training recordings: the ``seen`` speakers on disjoint shares of ``TRAIN_IDS`` (no
+    sentence is heard from two speakers), plus ``synthetic_voices`` espeak-ng voices x
+    ``synthetic_sentences`` sentences written to a temporary folder."""
+    ids = list(TRAIN_IDS)
+    share = len(ids) // len(seen)
+    files = [path(s, sid) for k, s in enumerate(seen) for sid in ids[k * share:(k + 1) * share]]
+    if synthetic_voices:
+        import tempfile
+
+        from aekit.apps.voice.corpus import make_corpus
+
+        corpus = Path(tempfile.mkdtemp(prefix="voice_corpus_")) / "c"
+        files += make_corpus(corpus, synthetic_voices, synthetic_sentences)
+    return files
+
+
 def mfcc(wave: np.ndarray) -> np.ndarray:
     """``[frames, 25]`` mel cepstrum c0..c24: the cosine-series coefficients of the natural-log
     mel *amplitude* spectrum (DCT-II divided by the number of bands), the scale on which the
@@ -137,16 +154,7 @@ def main() -> None:
     if args.bundled:
         args.unseen = None
     seen = [s for s in SPEAKERS if s != args.unseen]
-    ids = list(TRAIN_IDS)
-    share = len(ids) // len(seen)
-    train_files = [path(s, sid) for k, s in enumerate(seen) for sid in ids[k * share:(k + 1) * share]]
-    if args.synthetic_voices:
-        import tempfile
-
-        from aekit.apps.voice.corpus import make_corpus
-
-        corpus = Path(tempfile.mkdtemp(prefix="voice_corpus_")) / "c"
-        train_files += make_corpus(corpus, args.synthetic_voices, args.synthetic_sentences)
+    train_files = training_files(seen, args.synthetic_voices, args.synthetic_sentences)
     if args.fsdd_every:
         train_files += fsdd_files(range(5, 50))[::args.fsdd_every]
     start = time.perf_counter()

@@ -35,19 +35,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, table  # noqa: E402
+from _common import table  # noqa: E402
+from voice import SPEAKERS, SPEC, TEST_IDS, TRAIN_IDS, path, training_files  # noqa: E402  (the same protocol)
 
 from aekit.apps.voice import VoiceConverter  # noqa: E402
-from aekit.data.audio import AudioSpec, log_mel, mel_to_wave, read_audio  # noqa: E402
-
-SPEAKERS = ("SF1", "SF2", "SM1", "TF1", "TM1")
-TRAIN_IDS = range(100001, 100121)
-TEST_IDS = range(100121, 100151)
-SPEC = AudioSpec()
-
-
-def path(speaker: str, sid: int) -> Path:
-    return SHARED / "speech" / "vcc2016" / speaker / f"{sid}.flac"
+from aekit.data.audio import log_mel, mel_to_wave, read_audio  # noqa: E402
 
 
 class Judges:
@@ -121,15 +113,7 @@ def main() -> None:
     elif args.model:
         vc = VoiceConverter.load(args.model)
     else:
-        ids = list(TRAIN_IDS)
-        share = len(ids) // len(seen)
-        files = [path(s, sid) for k, s in enumerate(seen) for sid in ids[k * share:(k + 1) * share]]
-        if args.synthetic_voices:
-            import tempfile
-
-            from aekit.apps.voice.corpus import make_corpus
-
-            files += make_corpus(Path(tempfile.mkdtemp(prefix="voice_corpus_")) / "c", args.synthetic_voices, 10)
+        files = training_files(seen, args.synthetic_voices)
         print(f"training on {len(files)} utterances of {', '.join(seen)}; unseen: {args.unseen}", file=sys.stderr)
         vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1).fit(files)
         if args.save:

@@ -168,11 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(exist_ok=True)
     pages = dict(PAGES)
     if args.all:  # the others need only what every page needs: navigation, loaded images, rows in tables
+        checked = {path for path, _ in PAGES.values()}
         for index in sorted(site.rglob("index.html")):
-            path = str(index.parent.relative_to(site)).replace(".", "") + "/"
-            name = path.strip("/").replace("/", "_") or "home"
-            if name not in pages and not path.startswith(("assets", "search")) and path not in [p for p, _ in PAGES.values()]:
-                pages[name] = (path, {})
+            folder = index.parent.relative_to(site).as_posix()
+            path = "" if folder == "." else folder + "/"
+            if path not in checked and not path.startswith(("assets", "search")):
+                pages[path.strip("/").replace("/", "_")] = (path, {})
     server, base = serve(site)
     problems: list[str] = []
     with tempfile.TemporaryDirectory() as profile:

@@ -57,8 +57,7 @@ def scored_pieces(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chun
     """Score a table chunk by chunk; yield each run of rows as soon as its scores are final,
     with the columns ``keep`` of those rows (and, with ``per_channel``, each row's score split
     over the channels). Times are checked across chunk boundaries."""
-    adapter = det.series_adapter_
-    adapter.notices_ = []
+    det.series_adapter_.notices_ = []  # this file's notices only
     stream = det.stream(per_channel=per_channel)
     waiting: list[pd.DataFrame] = []  # rows read but not yet scored
     for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
