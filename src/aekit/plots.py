@@ -222,15 +222,19 @@ def write_png(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def panel_grid(panels: list[np.ndarray], ncols: int = 4) -> np.ndarray:
-    """Panels (``heatmap_panel``) tiled row by row on white, each cell the largest panel's size."""
-    h = max(p.shape[0] for p in panels) + 6
-    w = max(p.shape[1] for p in panels) + 6
+def panel_grid(panels: list[np.ndarray] | np.ndarray, ncols: int = 4, margin: int = 3) -> np.ndarray:
+    """Panels ``[h, w, C]`` (``heatmap_panel``'s, or images) tiled row by row on white (255
+    for uint8, 1.0 for floats), each cell the largest panel's size plus ``margin`` pixels on
+    every side."""
+    h = max(p.shape[0] for p in panels) + 2 * margin
+    w = max(p.shape[1] for p in panels) + 2 * margin
     ncols = max(1, min(ncols, len(panels)))
-    grid = np.full((-(-len(panels) // ncols) * h, ncols * w, 3), 255, np.uint8)
+    dtype = panels[0].dtype
+    white = 255 if np.issubdtype(dtype, np.integer) else 1.0
+    grid = np.full((-(-len(panels) // ncols) * h, ncols * w, panels[0].shape[2]), white, dtype)
     for i, p in enumerate(panels):
         r, c = divmod(i, ncols)
-        grid[r * h + 3:r * h + 3 + p.shape[0], c * w + 3:c * w + 3 + p.shape[1]] = p
+        grid[r * h + margin:r * h + margin + p.shape[0], c * w + margin:c * w + margin + p.shape[1]] = p
     return grid
 
 
@@ -243,11 +247,7 @@ def image_grid(images: np.ndarray, path: str | os.PathLike[str], ncols: int = 8,
     ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
     # one mosaic, one imshow: 64 subplots took 1.3 s to build
-    gap = max(1, round(min(h, w) / 14))
-    mosaic = np.ones((nrows * (h + gap) - gap, ncols * (w + gap) - gap, c), np.float32)
-    for i, image in enumerate(images):
-        r, k = divmod(i, ncols)
-        mosaic[r * (h + gap):r * (h + gap) + h, k * (w + gap):k * (w + gap) + w] = image.transpose(1, 2, 0)
+    mosaic = panel_grid(images.transpose(0, 2, 3, 1), ncols, margin=max(1, round(min(h, w) / 28)))
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(ncols * cell_inches, nrows * cell_inches + (0.3 if title else 0)))
     ax.axis("off")
