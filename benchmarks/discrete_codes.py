@@ -141,6 +141,8 @@ TABLE_METHODS = {
         lambda X, k, s: AutoEncoderClustering(k, embedding="tsne", scaling="robust", epochs=100,
                                               random_state=s).fit(X).labels_,
     "aekit AutoEncoderClustering (default)": lambda X, k, s: AutoEncoderClustering(k, random_state=s).fit(X).labels_,
+    "aekit, t-SNE perplexity 10 (tried)":
+        lambda X, k, s: AutoEncoderClustering(k, perplexity=10.0, random_state=s).fit(X).labels_,
 }
 
 

@@ -89,6 +89,14 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def apply_settings(vc: VoiceConverter, settings: list[str]) -> None:
+    """``NAME=VALUE`` settings, each value converted to the type of the setting it replaces."""
+    for setting in settings:
+        name, _, value = setting.partition("=")
+        current = vc.get_params()[name]
+        vc.set_params(**{name: type(current)(value) if current is not None else value})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a saved voice model to judge (default: train one without --unseen)")
@@ -99,6 +107,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a VoiceConverter setting for conversion (e.g. vocoder=world), repeatable")
+    ap.add_argument("--fit-set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a VoiceConverter setting for training (e.g. code_channels=16), repeatable")
     ap.add_argument("--save", help="write the trained model here")
     ap.add_argument("--synthetic-voices", type=int, default=0,
                     help="add this many espeak-ng voices x 10 sentences (aekit voice make-corpus) to training")
@@ -115,13 +125,13 @@ def main() -> None:
     else:
         files = training_files(seen, args.synthetic_voices)
         print(f"training on {len(files)} utterances of {', '.join(seen)}; unseen: {args.unseen}", file=sys.stderr)
-        vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1).fit(files)
+        vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1)
+        apply_settings(vc, args.fit_set)
+        vc.fit(files)
         if args.save:
             vc.save(args.save)
     train_s = time.perf_counter() - start
-    for setting in args.set:
-        name, _, value = setting.partition("=")
-        vc.set_params(**{name: type(vc.get_params()[name])(value) if vc.get_params()[name] is not None else value})
+    apply_settings(vc, args.set)
 
     judges = Judges()
     test_ids = list(TEST_IDS)[:args.sentences]
@@ -160,7 +170,7 @@ def main() -> None:
     title = ("the bundled model" if args.bundled else args.model or
              f"trained {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen}, "
              f"{args.synthetic_voices} synthetic voices")
-    settings = ", ".join(args.set) or "defaults"
+    settings = ", ".join(args.fit_set + args.set) or "defaults"
     print(f"\n### Voice conversion judged by Resemblyzer and pocketsphinx ({title}; {settings})\n")
     print(table([[name, len(r), f"{np.mean([x[0] for x in r]):.3f}", f"{np.mean([x[1] for x in r]):.0%}",
                   f"{np.mean([x[2] for x in r]):.3f}"] for name, r in rows.items()],
