@@ -53,6 +53,7 @@ from aekit.data.audio import AudioSpec, log_mel, mel_to_wave, read_audio  # noqa
 from aekit.nn.discrete import codebook_health  # noqa: E402
 
 SPEAKERS = ("SF1", "SF2", "SM1", "TF1", "TM1")
+FSDD_SPEAKERS = ("jackson", "nicolas", "theo", "yweweler")
 TRAIN_IDS = range(100001, 100121)
 TEST_IDS = range(100121, 100151)
 SPEC = AudioSpec()
@@ -63,13 +64,18 @@ def path(speaker: str, sid: int) -> Path:
     return SHARED / "speech" / "vcc2016" / speaker / f"{sid}.flac"
 
 
-def training_files(seen: list[str], synthetic_voices: int = 0, synthetic_sentences: int = 10) -> list[Path]:
+def training_files(seen: list[str], synthetic_voices: int = 0, synthetic_sentences: int = 10,
+                   fsdd_per_speaker: int = 0) -> list[Path]:
     """The training recordings: the ``seen`` speakers on disjoint shares of ``TRAIN_IDS`` (no
-    sentence is heard from two speakers), plus ``synthetic_voices`` espeak-ng voices x
-    ``synthetic_sentences`` sentences written to a temporary folder."""
+    sentence is heard from two speakers), plus ``fsdd_per_speaker`` spoken digits of each of
+    FSDD's four speakers (8 kHz recordings, resampled on reading), plus ``synthetic_voices``
+    espeak-ng voices x ``synthetic_sentences`` sentences written to a temporary folder."""
     ids = list(TRAIN_IDS)
     share = len(ids) // len(seen)
     files = [path(s, sid) for k, s in enumerate(seen) for sid in ids[k * share:(k + 1) * share]]
+    if fsdd_per_speaker:
+        for speaker in FSDD_SPEAKERS:  # digit d, take t: "{d}_{speaker}_{t}.wav"; every digit, takes in order
+            files += [SHARED / "fsdd" / f"{i % 10}_{speaker}_{i // 10}.wav" for i in range(fsdd_per_speaker)]
     if synthetic_voices:
         import tempfile
 

@@ -107,6 +107,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a VoiceConverter setting for conversion (e.g. vocoder=world), repeatable")
+    ap.add_argument("--fsdd", type=int, default=0, metavar="N",
+                    help="add N spoken digits of each of FSDD's four speakers to training (real voices)")
     ap.add_argument("--fit-set", action="append", default=[], metavar="NAME=VALUE",
                     help="a VoiceConverter setting for training (e.g. code_channels=16), repeatable")
     ap.add_argument("--save", help="write the trained model here")
@@ -123,7 +125,7 @@ def main() -> None:
     elif args.model:
         vc = VoiceConverter.load(args.model)
     else:
-        files = training_files(seen, args.synthetic_voices)
+        files = training_files(seen, args.synthetic_voices, fsdd_per_speaker=args.fsdd)
         print(f"training on {len(files)} utterances of {', '.join(seen)}; unseen: {args.unseen}", file=sys.stderr)
         vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1)
         apply_settings(vc, args.fit_set)
@@ -169,7 +171,7 @@ def main() -> None:
 
     title = ("the bundled model" if args.bundled else args.model or
              f"trained {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen}, "
-             f"{args.synthetic_voices} synthetic voices")
+             f"{args.synthetic_voices} synthetic voices, {args.fsdd} FSDD digits per speaker")
     settings = ", ".join(args.fit_set + args.set) or "defaults"
     print(f"\n### Voice conversion judged by Resemblyzer and pocketsphinx ({title}; {settings})\n")
     print(table([[name, len(r), f"{np.mean([x[0] for x in r]):.3f}", f"{np.mean([x[1] for x in r]):.0%}",
