@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--sentences", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a VoiceConverter setting for conversion (e.g. vocoder=world), repeatable")
+                    help="a VoiceConverter setting for conversion (e.g. adapt_steps=30), repeatable")
     ap.add_argument("--fsdd", type=int, default=0, metavar="N",
                     help="add N spoken digits of each of FSDD's four speakers to training (real voices)")
     ap.add_argument("--fit-set", action="append", default=[], metavar="NAME=VALUE",
