@@ -53,7 +53,6 @@ from aekit.data.audio import AudioSpec, log_mel, mel_to_wave, read_audio  # noqa
 from aekit.nn.discrete import codebook_health  # noqa: E402
 
 SPEAKERS = ("SF1", "SF2", "SM1", "TF1", "TM1")
-FSDD_SPEAKERS = ("jackson", "nicolas", "theo", "yweweler")
 TRAIN_IDS = range(100001, 100121)
 TEST_IDS = range(100121, 100151)
 SPEC = AudioSpec()
@@ -65,17 +64,17 @@ def path(speaker: str, sid: int) -> Path:
 
 
 def training_files(seen: list[str], synthetic_voices: int = 0, synthetic_sentences: int = 10,
-                   fsdd_per_speaker: int = 0) -> list[Path]:
+                   fsdd_every: int = 0) -> list[Path]:
     """The training recordings: the ``seen`` speakers on disjoint shares of ``TRAIN_IDS`` (no
-    sentence is heard from two speakers), plus ``fsdd_per_speaker`` spoken digits of each of
-    FSDD's four speakers (8 kHz recordings, resampled on reading), plus ``synthetic_voices``
-    espeak-ng voices x ``synthetic_sentences`` sentences written to a temporary folder."""
+    sentence is heard from two speakers), plus every ``fsdd_every``-th FSDD recording of takes
+    5-49 (8 kHz, resampled on reading; takes 0-4 are FSDD's test takes), plus
+    ``synthetic_voices`` espeak-ng voices x ``synthetic_sentences`` sentences written to a
+    temporary folder."""
     ids = list(TRAIN_IDS)
     share = len(ids) // len(seen)
     files = [path(s, sid) for k, s in enumerate(seen) for sid in ids[k * share:(k + 1) * share]]
-    if fsdd_per_speaker:
-        for speaker in FSDD_SPEAKERS:  # digit d, take t: "{d}_{speaker}_{t}.wav"; every digit, takes in order
-            files += [SHARED / "fsdd" / f"{i % 10}_{speaker}_{i // 10}.wav" for i in range(fsdd_per_speaker)]
+    if fsdd_every:
+        files += fsdd_files(range(5, 50))[::fsdd_every]
     if synthetic_voices:
         import tempfile
 
@@ -160,9 +159,7 @@ def main() -> None:
     if args.bundled:
         args.unseen = None
     seen = [s for s in SPEAKERS if s != args.unseen]
-    train_files = training_files(seen, args.synthetic_voices, args.synthetic_sentences)
-    if args.fsdd_every:
-        train_files += fsdd_files(range(5, 50))[::args.fsdd_every]
+    train_files = training_files(seen, args.synthetic_voices, args.synthetic_sentences, args.fsdd_every)
     start = time.perf_counter()
     if args.bundled:
         from aekit.apps.voice import default_model

@@ -94,7 +94,11 @@ def apply_settings(vc: VoiceConverter, settings: list[str]) -> None:
     for setting in settings:
         name, _, value = setting.partition("=")
         current = vc.get_params()[name]
-        vc.set_params(**{name: type(current)(value) if current is not None else value})
+        if isinstance(current, bool):  # bool("False") would be True
+            converted: object = value.lower() in ("1", "true", "yes")
+        else:
+            converted = type(current)(value) if current is not None else value
+        vc.set_params(**{name: converted})
 
 
 def main() -> None:
@@ -107,8 +111,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a VoiceConverter setting for conversion (e.g. adapt_steps=30), repeatable")
-    ap.add_argument("--fsdd", type=int, default=0, metavar="N",
-                    help="add N spoken digits of each of FSDD's four speakers to training (real voices)")
+    ap.add_argument("--fsdd-every", type=int, default=0, metavar="N",
+                    help="also train on every N-th FSDD recording of takes 5-49 (real voices; as in voice.py)")
     ap.add_argument("--fit-set", action="append", default=[], metavar="NAME=VALUE",
                     help="a VoiceConverter setting for training (e.g. code_channels=16), repeatable")
     ap.add_argument("--save", help="write the trained model here")
@@ -125,7 +129,7 @@ def main() -> None:
     elif args.model:
         vc = VoiceConverter.load(args.model)
     else:
-        files = training_files(seen, args.synthetic_voices, fsdd_per_speaker=args.fsdd)
+        files = training_files(seen, args.synthetic_voices, fsdd_every=args.fsdd_every)
         print(f"training on {len(files)} utterances of {', '.join(seen)}; unseen: {args.unseen}", file=sys.stderr)
         vc = VoiceConverter(epochs=args.epochs, random_state=args.seed, verbose=1)
         apply_settings(vc, args.fit_set)
@@ -171,7 +175,7 @@ def main() -> None:
 
     title = ("the bundled model" if args.bundled else args.model or
              f"trained {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen}, "
-             f"{args.synthetic_voices} synthetic voices, {args.fsdd} FSDD digits per speaker")
+             f"{args.synthetic_voices} synthetic voices, FSDD every {args.fsdd_every}")
     settings = ", ".join(args.fit_set + args.set) or "defaults"
     print(f"\n### Voice conversion judged by Resemblyzer and pocketsphinx ({title}; {settings})\n")
     print(table([[name, len(r), f"{np.mean([x[0] for x in r]):.3f}", f"{np.mean([x[1] for x in r]):.0%}",
