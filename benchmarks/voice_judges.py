@@ -17,7 +17,9 @@ B's voice from one reference utterance of B (B saying the next test sentence).
 Beside the conversions, in the same run: no conversion (A's recording: the floor for the
 voice, the ceiling for the words), B's own recording of the sentence (the ceiling for the
 voice and what a perfect conversion's words would score), and A's recording through the
-vocoder alone (what the vocoder costs the words).
+vocoder alone and through Griffin-Lim (what each vocoder costs the words). ``--set
+vocoder=griffin-lim`` judges the conversions through Griffin-Lim instead of the bundled
+neural vocoder (trained without TF1, ``scripts/make_default_vocoder.py``).
 
     pip install -e '.[bench]'                  # resemblyzer, pocketsphinx
     python benchmarks/voice_judges.py --epochs 40           # train without TF1, then judge
@@ -169,9 +171,12 @@ def main() -> None:
                     judge(f"aekit, {group}", out, a, b, sid)
                 judge("no conversion (A's recording)", waves[a, sid], a, b, sid)
                 judge("B's own recording of the sentence", waves[b, sid], a, b, sid)
-        for sid in test_ids:  # the vocoder alone, on each speaker's own recording
-            vocoded = mel_to_wave(log_mel(waves[a, sid], SPEC), SPEC, length=len(waves[a, sid]))
-            judge("A through Griffin-Lim (no conversion)", vocoded, a, SPEAKERS[(SPEAKERS.index(a) + 1) % 5], sid)
+        other = SPEAKERS[(SPEAKERS.index(a) + 1) % 5]
+        for sid in test_ids:  # the vocoders alone, on each speaker's own recording
+            logmel, n = log_mel(waves[a, sid], SPEC), len(waves[a, sid])
+            if vc.vocoder != "griffin-lim":
+                judge(f"A through the model's vocoder ({vc.vocoder}; no conversion)", vc.vocode(logmel, n), a, other, sid)
+            judge("A through Griffin-Lim (no conversion)", mel_to_wave(logmel, SPEC, length=n), a, other, sid)
 
     title = ("the bundled model" if args.bundled else args.model or
              f"trained {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen}, "

@@ -178,10 +178,13 @@ class AudioAdapter(DataAdapter):
 
     def mels(self, X: Any) -> list[np.ndarray]:
         """Log-mel spectrograms (not normalised) of every recording in ``X``."""
+        return [log_mel(w, self.spec) for w in self.waves(X)]
+
+    def waves(self, X: Any) -> list[np.ndarray]:
+        """Every recording in ``X`` as a checked mono waveform at ``spec.sample_rate``."""
         items = audio_items(X)
         self.notices_ = []
-        waves = [load_wave(item, self.spec, self.notices_) for item in items]
-        return [log_mel(w, self.spec) for w in waves]
+        return [load_wave(item, self.spec, self.notices_) for item in items]
 
     def describe(self) -> str:
         return f"recordings at {self.spec.sample_rate} Hz as {self.spec.n_mels} log-mel bands"

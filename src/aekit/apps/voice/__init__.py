@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_LAZY = {"VoiceConverter": ".converter", "default_model": ".converter"}
+_LAZY = {"VoiceConverter": ".converter", "default_model": ".converter", "NeuralVocoder": ".vocoder",
+         "default_vocoder": ".vocoder"}
 __all__ = list(_LAZY)
 
 

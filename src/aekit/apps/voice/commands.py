@@ -20,6 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--codebook-size", type=int_at_least(0, 65536), default=0,
                    help="quantize the content code into this many discrete units (VQVC; default 0: continuous)")
     training_flags(t, epochs=40)
+    v = verbs.add_parser("train-vocoder", help="train a neural vocoder (log-mel frames to waveform) on recordings",
+                         description="Train a neural vocoder on every recording under DATA (any folder of WAV/FLAC "
+                                     "files, or a CSV with a path column); 'voice convert --vocoder OUT' uses it.")
+    v.add_argument("data")
+    v.add_argument("--out", required=True, help="vocoder directory to write")
+    training_flags(v, epochs=12)
     c = verbs.add_parser("convert", help="say the source recording in the target speaker's voice",
                          description="Write SOURCE's words in TARGET's voice to OUT (a WAV file as long as SOURCE).")
     c.add_argument("--source", required=True, help="recording whose words are kept")
@@ -28,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--adapt-steps", type=int_at_least(0, 10_000),
                    help="steps fitting the target's voice to its recording (default: the model's, 10; 0 is "
                         "fastest and enough for voices heard in training)")
+    c.add_argument("--vocoder", default=None,
+                   help="'auto' (the bundled neural vocoder; the default), 'griffin-lim', or a directory from "
+                        "'aekit voice train-vocoder'")
     c.add_argument("--model", help="model directory from 'aekit voice train' (default: the bundled model, trained "
                                    "on VCC2016, FSDD and 36 synthetic voices)")
     m = verbs.add_parser("make-corpus", help="synthetic speakers (espeak-ng voices x pitch) for training variety",
@@ -46,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
                                random_state=args.seed,
                                verbose=0 if args.quiet else 1)
         report(f"trained on {vc.adapter_.describe()}; model written to {args.out}")
+    elif args.verb == "train-vocoder":
+        vocoder = jobs.train_vocoder(args.data, args.out, resume=args.resume, epochs=args.epochs,
+                                     random_state=args.seed, verbose=0 if args.quiet else 1)
+        report(f"vocoder trained on {vocoder.adapter_.describe()}; written to {args.out}")
     elif args.verb == "make-corpus":
         from .corpus import make_corpus
 
@@ -53,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(files)} recordings of {args.voices} voices to {args.out}")
     else:
         out, notices = jobs.convert_files(args.source, args.target, args.out, args.model,
-                                          adapt_steps=args.adapt_steps)
+                                          adapt_steps=args.adapt_steps, vocoder=args.vocoder)
         for line in notices:
             print(f"notice: {line}")
         print(f"wrote {out}")

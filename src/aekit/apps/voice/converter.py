@@ -7,8 +7,8 @@ no parallel sentences are needed. Each training crop is frequency-warped by a ra
 voices. ``convert(source, target)`` keeps the content frames of ``source`` and takes the voice
 from one utterance of ``target``, who may never have been heard in training: the style
 encoder's guess, then ``adapt_steps`` steps that fit the decoder's AdaIN parameters to
-rebuild that one utterance (the weights stay as trained). Griffin-Lim turns the frames back
-into a waveform.
+rebuild that one utterance (the weights stay as trained). A neural vocoder (``vocoder.py``)
+turns the frames back into a waveform; Griffin-Lim where none fits the analysis settings.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from ...data.adapters import AudioAdapter
 from ...data.audio import AudioSpec, load_wave, log_mel, mel_to_wave, warp_mel
 from ...estimator import FittedModel, TensorGroups, check_train_rows
 from ...nn.sequence import SplitSequenceAutoEncoder
+from .vocoder import DEFAULT_VOCODER, NeuralVocoder
 
 Recording = str | os.PathLike[str] | np.ndarray
 DEFAULT_MODEL = Path(__file__).with_name("default_model")  # made by scripts/make_default_voice.py
@@ -43,6 +44,8 @@ class VoiceConverter(FittedModel):
     under 2 s) on at most ``adapt_frames`` frames of the target (0 steps: the style encoder
     alone).
     ``codebook_size > 0`` quantizes the content code into discrete units (``units``).
+    ``vocoder``: ``"auto"`` (the bundled neural vocoder where its analysis settings match
+    the model's, else Griffin-Lim), ``"griffin-lim"``, or a directory from ``NeuralVocoder.save``.
     """
 
     _kind = "voice.VoiceConverter"
@@ -54,7 +57,7 @@ class VoiceConverter(FittedModel):
                  warp: float = 0.2, adapt_steps: int = 10, adapt_lr: float = 0.05, adapt_frames: int = 512,
                  epochs: int = 40, batch_size: int = 32,
                  lr: float = 1e-3, patience: int = 8, validation_fraction: float = 0.1, sample_rate: int = 16_000,
-                 griffin_lim_iters: int = 32, random_state: int = 0, verbose: int = 0,
+                 griffin_lim_iters: int = 32, vocoder: str = "auto", random_state: int = 0, verbose: int = 0,
                  checkpoint_dir: str | None = None, resume: bool = False) -> None:
         self.hidden = hidden
         self.code_channels = code_channels
@@ -74,6 +77,7 @@ class VoiceConverter(FittedModel):
         self.validation_fraction = validation_fraction
         self.sample_rate = sample_rate
         self.griffin_lim_iters = griffin_lim_iters
+        self.vocoder = vocoder
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -90,6 +94,8 @@ class VoiceConverter(FittedModel):
             raise ParameterError("codebook_size must be 0 (a continuous content code) or at least 2")
         check_float(self.warp, "warp", 0, 1)
         check_float(self.adapt_lr, "adapt_lr", 0, 10, low_open=True)
+        if not isinstance(self.vocoder, str) or not self.vocoder:
+            raise ParameterError(f"vocoder must be 'auto', 'griffin-lim' or a vocoder directory, got {self.vocoder!r}")
         AudioSpec(sample_rate=self.sample_rate)
 
     # ------------------------------------------------------------------ training
@@ -167,7 +173,35 @@ class VoiceConverter(FittedModel):
         self.notices_ = []
         src, n_samples = self._frames(source, "source")
         mel = self._converted_mel(src, self._frames(target, "target")[0])
-        return mel_to_wave(mel, self.adapter_.spec, n_iter=self.griffin_lim_iters, length=n_samples)
+        return self.vocode(mel, n_samples)
+
+    def vocode(self, logmel: np.ndarray, length: int | None = None) -> np.ndarray:
+        """The waveform of log-mel frames ``[n_mels, T]`` through the model's ``vocoder``."""
+        vocoder = self._loaded_vocoder()
+        if vocoder is None:
+            return mel_to_wave(logmel, self.adapter_.spec, n_iter=self.griffin_lim_iters, length=length)
+        return vocoder.wave(logmel, length)
+
+    def _loaded_vocoder(self) -> NeuralVocoder | None:
+        """The neural vocoder ``vocoder`` names (loaded once), or None for Griffin-Lim."""
+        choice = str(self.vocoder)
+        if choice == "griffin-lim":
+            return None
+        cached = getattr(self, "_vocoder_cache", None)
+        if cached is not None and cached[0] == choice:
+            return cached[1]
+        spec = self.adapter_.spec
+        if choice == "auto":
+            found = NeuralVocoder.load(DEFAULT_VOCODER) if (DEFAULT_VOCODER / "config.json").is_file() else None
+            if found is not None and found.adapter_.spec != spec:
+                found = None
+        else:
+            found = NeuralVocoder.load(choice)
+            if found.adapter_.spec != spec:
+                raise ParameterError(f"the vocoder at {choice} was trained on {found.adapter_.describe()}, "
+                                     f"the voice model on {self.adapter_.describe()}: they must match")
+        self._vocoder_cache = (choice, found)
+        return found
 
     @torch.inference_mode()
     def units(self, recording: Recording) -> np.ndarray:
