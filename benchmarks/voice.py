@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, table  # noqa: E402
 
 from aekit.apps.voice import VoiceConverter  # noqa: E402
-from aekit.data.audio import AudioSpec, log_mel, mel_to_wave, read_audio  # noqa: E402
+from aekit.data.audio import AudioSpec, log_mel, read_audio  # noqa: E402
 from aekit.nn.discrete import codebook_health  # noqa: E402
 
 SPEAKERS = ("SF1", "SF2", "SM1", "TF1", "TM1")
@@ -125,11 +125,12 @@ def speaker_classifier(examples: list[tuple[np.ndarray, str]]):
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0)).fit(X, y)
 
 
-def mean_var_shift(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """The trivial baseline: the source's per-bin log-mel statistics moved to the reference's."""
+def mean_var_shift(source: np.ndarray, reference: np.ndarray, vocode) -> np.ndarray:
+    """The trivial baseline: the source's per-bin log-mel statistics moved to the reference's,
+    through ``vocode(logmel, length)`` (the model's vocoder, as the conversions)."""
     s, r = log_mel(source, SPEC), log_mel(reference, SPEC)
     z = (s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-5)
-    return mel_to_wave(z * r.std(1, keepdims=True) + r.mean(1, keepdims=True), SPEC, length=len(source))
+    return vocode(z * r.std(1, keepdims=True) + r.mean(1, keepdims=True), len(source))
 
 
 def main() -> None:
@@ -150,6 +151,7 @@ def main() -> None:
     ap.add_argument("--codebook-size", type=int, default=0,
                     help="VQ content code with this many units; adds the unit purity and mutual information")
     ap.add_argument("--examples", help="folder for a spectrogram figure and example WAVs (source, target, converted)")
+    ap.add_argument("--model", help="a saved voice model to evaluate (trained without --unseen) instead of training one")
     ap.add_argument("--bundled", action="store_true",
                     help="evaluate the bundled model (it heard all 5 speakers: every target is seen) instead of "
                          "training one")
@@ -165,6 +167,9 @@ def main() -> None:
         from aekit.apps.voice import default_model
 
         vc = default_model()
+        vc.adapt_steps = args.adapt_steps
+    elif args.model:
+        vc = VoiceConverter.load(args.model)
         vc.adapt_steps = args.adapt_steps
     else:
         print(f"training on {len(train_files)} utterances of {', '.join(seen)} (disjoint ids); unseen: {args.unseen}",
@@ -201,12 +206,12 @@ def main() -> None:
                 if group == "seen":
                     mcds["converted"].append(mcd(m, real[b, sid]))
                     mcds["ceiling (no conversion)"].append(mcd(real[a, sid], real[b, sid]))
-                    mcds["baseline (mean-variance shift)"].append(mcd(mfcc(mean_var_shift(waves[a, sid], reference)),
+                    mcds["baseline (mean-variance shift)"].append(mcd(mfcc(mean_var_shift(waves[a, sid], reference, vc.vocode)),
                                                                       real[b, sid]))
     for b in seen:
         for sid in test_ids:
             mcds["floor (target through the vocoder)"].append(
-                mcd(mfcc(mel_to_wave(log_mel(waves[b, sid], SPEC), SPEC, length=len(waves[b, sid]))), real[b, sid]))
+                mcd(mfcc(vc.vocode(log_mel(waves[b, sid], SPEC), len(waves[b, sid]))), real[b, sid]))
 
     if args.examples:
         write_examples(vc, waves, Path(args.examples), test_ids[0], args.unseen or "TF1")

@@ -16,10 +16,11 @@ B's voice from one reference utterance of B (B saying the next test sentence).
 
 Beside the conversions, in the same run: no conversion (A's recording: the floor for the
 voice, the ceiling for the words), B's own recording of the sentence (the ceiling for the
-voice and what a perfect conversion's words would score), and A's recording through the
-vocoder alone and through Griffin-Lim (what each vocoder costs the words). ``--set
-vocoder=griffin-lim`` judges the conversions through Griffin-Lim instead of the bundled
-neural vocoder (trained without TF1, ``scripts/make_default_vocoder.py``).
+voice and what a perfect conversion's words would score). First, the vocoders alone: every
+test recording to log-mel and back through Griffin-Lim and through the model's vocoder (by
+default the bundled neural vocoder, trained without TF1: ``scripts/make_default_vocoder.py``),
+judged against the recording itself. ``--set vocoder=griffin-lim`` converts through
+Griffin-Lim instead.
 
     pip install -e '.[bench]'                  # resemblyzer, pocketsphinx
     python benchmarks/voice_judges.py --epochs 40           # train without TF1, then judge
@@ -41,7 +42,7 @@ from _common import table  # noqa: E402
 from voice import SPEAKERS, SPEC, TEST_IDS, TRAIN_IDS, path, training_files  # noqa: E402  (the same protocol)
 
 from aekit.apps.voice import VoiceConverter  # noqa: E402
-from aekit.data.audio import log_mel, mel_to_wave, read_audio  # noqa: E402
+from aekit.data.audio import log_mel, log_spectral_distance, mel_to_wave, read_audio  # noqa: E402
 
 
 class Judges:
@@ -91,6 +92,28 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def vocoder_rows(judges: Judges, vc: VoiceConverter, waves: dict, transcript: dict) -> list[list]:
+    """Each recording to log-mel and back through Griffin-Lim and the model's vocoder: what
+    the recognizer and the d-vector keep of it, its spectral distance, and the time taken."""
+    vocoders = {"Griffin-Lim (32 iterations)": lambda m, n: mel_to_wave(m, SPEC, length=n)}
+    if vc.vocoder != "griffin-lim":
+        vocoders[f"the model's ({vc.vocoder}: the bundled neural vocoder)"] = vc.vocode
+    rows = []
+    for name, vocode in vocoders.items():
+        found, seconds, audio = [], 0.0, 0.0
+        for key, wave in waves.items():
+            logmel = log_mel(wave, SPEC)
+            t0 = time.perf_counter()
+            out = vocode(logmel, len(wave))
+            seconds += time.perf_counter() - t0
+            audio += len(wave) / SPEC.sample_rate
+            found.append((word_agreement(judges.words(out), transcript[key]),
+                          cosine(judges.embed(out), judges.embed(wave)), log_spectral_distance(out, wave)))
+        mean = np.mean(found, axis=0)
+        rows.append([name, len(found), f"{mean[0]:.3f}", f"{mean[1]:.3f}", f"{mean[2]:.2f}", f"{seconds / audio:.3f}"])
+    return rows
+
+
 def apply_settings(vc: VoiceConverter, settings: list[str]) -> None:
     """``NAME=VALUE`` settings, each value converted to the type of the setting it replaces."""
     for setting in settings:
@@ -118,6 +141,7 @@ def main() -> None:
     ap.add_argument("--fit-set", action="append", default=[], metavar="NAME=VALUE",
                     help="a VoiceConverter setting for training (e.g. code_channels=16), repeatable")
     ap.add_argument("--save", help="write the trained model here")
+    ap.add_argument("--vocoders-only", action="store_true", help="only the vocoders on real speech (no conversions)")
     ap.add_argument("--synthetic-voices", type=int, default=0,
                     help="add this many espeak-ng voices x 10 sentences (aekit voice make-corpus) to training")
     args = ap.parse_args()
@@ -155,6 +179,12 @@ def main() -> None:
         rows.setdefault(name, []).append((cosine(e, centroid[b]), float(cosine(e, centroid[b]) > cosine(e, centroid[a])),
                                           word_agreement(judges.words(out), transcript[a, sid])))
 
+    print(f"\n### Vocoders alone on real speech (each speaker's {len(test_ids)} test recordings)\n")
+    print(table(vocoder_rows(judges, vc, waves, transcript),
+                ["vocoder", "n", "word agreement with the recording's transcript", "d-vector cosine to the recording",
+                 "log-spectral distance (dB)", "real-time factor"]))
+    if args.vocoders_only:
+        return
     convert_s = audio_s = 0.0
     for a in SPEAKERS:
         for b in SPEAKERS:
@@ -171,12 +201,6 @@ def main() -> None:
                     judge(f"aekit, {group}", out, a, b, sid)
                 judge("no conversion (A's recording)", waves[a, sid], a, b, sid)
                 judge("B's own recording of the sentence", waves[b, sid], a, b, sid)
-        other = SPEAKERS[(SPEAKERS.index(a) + 1) % 5]
-        for sid in test_ids:  # the vocoders alone, on each speaker's own recording
-            logmel, n = log_mel(waves[a, sid], SPEC), len(waves[a, sid])
-            if vc.vocoder != "griffin-lim":
-                judge(f"A through the model's vocoder ({vc.vocoder}; no conversion)", vc.vocode(logmel, n), a, other, sid)
-            judge("A through Griffin-Lim (no conversion)", mel_to_wave(logmel, SPEC, length=n), a, other, sid)
 
     title = ("the bundled model" if args.bundled else args.model or
              f"trained {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen}, "

@@ -5,7 +5,8 @@
   short, truncated or non-audio files are a one-line ``DataError``.
 - ``AudioSpec``: the analysis settings (sample rate, FFT, hop, mel bands) saved with a model.
 - ``log_mel`` / ``mel_to_wave``: features, and Griffin-Lim back to a waveform (the vocoder
-  floor: it ships with librosa, nothing to download).
+  floor: it ships with librosa, nothing to download); ``log_spectral_distance`` says how far
+  a round trip is from the recording.
 - ``MelNormalizer``: per-bin mean and spread of training frames, saved with a model.
 - ``pad_batch``: variable-length utterances as one padded batch and its mask.
 - ``write_wav``: 16-bit PCM, written atomically.
@@ -189,6 +190,17 @@ def mel_to_wave(logmel: np.ndarray, spec: AudioSpec, n_iter: int = 32, length: i
     wave = librosa.griffinlim(np.sqrt(power), n_iter=n_iter, hop_length=spec.hop_length, n_fft=spec.n_fft,
                               length=length, random_state=0)
     return np.clip(wave, -1.0, 1.0).astype(np.float32)
+
+
+def log_spectral_distance(output: np.ndarray, reference: np.ndarray, n_fft: int = 1024, hop_length: int = 256) -> float:
+    """Mean over frames of the RMS difference (dB) between two waveforms' STFT power spectra
+    (the shorter length of the two): how far a vocoder's round trip is from the recording."""
+    import librosa
+
+    n = min(len(output), len(reference))
+    pa, pb = (np.abs(librosa.stft(np.asarray(x[:n], dtype=np.float32), n_fft=n_fft, hop_length=hop_length)) ** 2
+              + 1e-8 for x in (output, reference))
+    return float(np.mean(np.sqrt(np.mean((10 * np.log10(pa / pb)) ** 2, axis=0))))
 
 
 @lru_cache(maxsize=8)
