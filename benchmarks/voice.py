@@ -216,7 +216,7 @@ def main() -> None:
     if args.examples:
         write_examples(vc, waves, Path(args.examples), test_ids[0], args.unseen or "TF1")
     leak = leakage(vc, seen)
-    title = ("the bundled model" if args.bundled else
+    title = ("the bundled model" if args.bundled else f"model {args.model}" if args.model else
              f"train {train_s:.0f} s, {args.epochs} epochs, unseen {args.unseen}, {args.synthetic_voices} synthetic voices")
     print(f"\n### Voice conversion, VCC2016 ({title})\n")
     out_rows = []
@@ -231,8 +231,8 @@ def main() -> None:
     print(table([[k, f"{np.mean(v):.2f} ± {np.std(v):.2f}", len(v)] for k, v in mcds.items()],
                 ["MCD-DTW to the target's real recording (seen targets)", "dB", "n"]))
     print(f"\nleakage: speaker classifier on the content codes {leak:.1%} (chance {1 / len(seen):.1%})")
-    print(f"real-time factor of convert ({vc.adapt_steps} fitting steps, Griffin-Lim {vc.griffin_lim_iters} "
-          f"iterations, 2 cores): {convert_seconds / audio_seconds:.3f}")
+    print(f"real-time factor of convert ({vc.adapt_steps} fitting steps, vocoder {vc.vocoder!r}, 2 cores): "
+          f"{convert_seconds / audio_seconds:.3f}")
     print()
     print(table(digits(vc), ["FSDD spoken digits (takes 0-4)", "n", "digit accuracy", "classified as target"]))
     if args.codebook_size:
