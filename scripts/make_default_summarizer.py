@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from _bundle import write_float16
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -46,11 +48,8 @@ def main() -> None:
     for stage, records in model.training_history_.items():
         for r in records:
             print(stage, {k: round(v, 4) for k, v in r.items()}, file=sys.stderr)
-    model.model_.half()  # stored in float16; loading copies the weights into a float32 network
-    model.save(args.out)
+    write_float16(model, args.out, start)
     shutil.rmtree(staging)  # this script's own float32 copy
-    size = sum(f.stat().st_size for f in args.out.iterdir()) / 1e6
-    print(f"trained in {time.perf_counter() - start:.0f} s; wrote {args.out} ({size:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bundle import write_float16
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 TRAIN_IDS = range(100001, 100121)
@@ -46,10 +48,7 @@ def main() -> None:
         print(f"training on {len(files)} recordings", file=sys.stderr)
         start = time.perf_counter()
         vc = VoiceConverter(epochs=args.epochs, verbose=1).fit(files)
-    vc.model_.half()  # stored in float16; loading copies the weights into a float32 network
-    vc.save(args.out)
-    size = sum(f.stat().st_size for f in args.out.iterdir()) / 1e6
-    print(f"trained in {time.perf_counter() - start:.0f} s; wrote {args.out} ({size:.1f} MB)")
+    write_float16(vc, args.out, start)
 
 
 if __name__ == "__main__":
