@@ -177,6 +177,7 @@ class VoiceConverter(FittedModel):
 
     def vocode(self, logmel: np.ndarray, length: int | None = None) -> np.ndarray:
         """The waveform of log-mel frames ``[n_mels, T]`` through the model's ``vocoder``."""
+        self._check_fitted()
         vocoder = self._loaded_vocoder()
         if vocoder is None:
             return mel_to_wave(logmel, self.adapter_.spec, n_iter=self.griffin_lim_iters, length=length)
