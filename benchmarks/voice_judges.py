@@ -97,7 +97,7 @@ def vocoder_rows(judges: Judges, vc: VoiceConverter, waves: dict, transcript: di
     the recognizer and the d-vector keep of it, its spectral distance, and the time taken."""
     vocoders = {"Griffin-Lim (32 iterations)": lambda m, n: mel_to_wave(m, SPEC, length=n)}
     if vc.vocoder != "griffin-lim":
-        vocoders[f"the model's ({vc.vocoder}: the bundled neural vocoder)"] = vc.vocode
+        vocoders[f"the model's vocoder ({vc.vocoder})"] = vc.vocode
     rows = []
     for name, vocode in vocoders.items():
         found, seconds, audio = [], 0.0, 0.0

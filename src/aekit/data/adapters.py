@@ -168,9 +168,14 @@ class AudioAdapter(DataAdapter):
 
     def fit_transform(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
         mels = self.mels(X)
+        self.fit_normalizer(mels)
+        return pad_batch([self.normalizer.transform(m) for m in mels])
+
+    def fit_normalizer(self, mels: list[np.ndarray]) -> AudioAdapter:
+        """Fit the per-bin normalisation on log-mel spectrograms already read."""
         self.normalizer = MelNormalizer().fit(mels)
         self.sample_shape = (self.spec.n_mels,)
-        return pad_batch([self.normalizer.transform(m) for m in mels])
+        return self
 
     def transform(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
         self._check_fitted()

@@ -2,7 +2,7 @@
 
 The network never upsamples: a stack of ConvNeXt blocks runs at the frame rate and predicts,
 for every frame, the log magnitude and the phase of each STFT bin; ``torch.istft`` turns them
-into samples. That is what makes it cheap on a CPU (about 2 ms per second of speech on 2
+into samples. That is what makes it cheap on a CPU (12-19 ms per second of speech on 2
 cores) where upsampling vocoders (HiFi-GAN, WaveRNN) run at the sample rate. It is trained on
 spectral losses of its own waveform (``multi_resolution_stft_loss``), so the phase it predicts
 is one whose STFT is consistent, which is what Griffin-Lim only approaches by iterating.
@@ -19,8 +19,8 @@ from ..checks import check_int
 from ..errors import ParameterError
 
 # (n_fft, hop) of the training loss. The two short ones (8 and 16 ms windows) matter: with only
-# the three long ones a recognizer kept 0.67 of real speech's words through the vocoder, with
-# all five (and twice the steps) 0.80, against Griffin-Lim's 0.77 (BENCHMARKS.md, issue 38)
+# the three long ones a recognizer kept 0.642 of real speech's words through the vocoder, with
+# all five (and twice the steps) 0.770, against Griffin-Lim's 0.750 (BENCHMARKS.md, issue 38)
 STFT_RESOLUTIONS = ((128, 32), (256, 64), (512, 128), (1024, 256), (2048, 512))
 MAX_LOG_MAGNITUDE = 7.0  # exp(7) ~ 1,100: no real frame's bin is louder; keeps early training finite
 

@@ -16,7 +16,7 @@ import torch
 
 from ...checks import check_float, check_int
 from ...data.adapters import AudioAdapter
-from ...data.audio import AudioSpec, MelNormalizer, log_mel
+from ...data.audio import AudioSpec, log_mel
 from ...errors import DataError
 from ...estimator import FittedModel, TensorGroups, check_train_rows
 from ...nn.vocoder import ISTFTVocoder
@@ -74,8 +74,8 @@ class NeuralVocoder(FittedModel):
         waves = [self._padded(w) for w in self.adapter_.waves(X)]
         check_train_rows(len(waves), self._min_rows, "recordings")
         mels = [log_mel(w, spec) for w in waves]
-        self.adapter_.normalizer = MelNormalizer().fit(mels)
-        self.adapter_.sample_shape = (spec.n_mels,)
+        self.adapter_.fit_normalizer(mels)
+        mels = [self.adapter_.normalizer.transform(m) for m in mels]  # each utterance once, not each crop
         train_idx, val_idx = self._split(len(waves))
         rng = np.random.default_rng(self.random_state)
         train = self._crops([waves[i] for i in train_idx], [mels[i] for i in train_idx], rng)
@@ -96,14 +96,14 @@ class NeuralVocoder(FittedModel):
 
     def _crops(self, waves: list[np.ndarray], mels: list[np.ndarray],
                rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random crops: normalised log-mel ``[N, n_mels, F]`` and the samples those frames
-        are centred on, ``[N, (F - 1) * hop]``."""
+        """Random crops of normalised log-mel ``mels``: ``[N, n_mels, F]``, and the samples
+        those frames are centred on, ``[N, (F - 1) * hop]``."""
         frames, hop = self.segment_frames, self.adapter_.spec.hop_length
         inputs, targets = [], []
         for wave, mel in zip(waves, mels, strict=True):
             last = min(mel.shape[1] - frames, (len(wave) - (frames - 1) * hop) // hop)
             for start in rng.integers(0, last + 1, size=self.segments_per_utterance):
-                inputs.append(self.adapter_.normalizer.transform(mel[:, start:start + frames]))
+                inputs.append(mel[:, start:start + frames])
                 targets.append(wave[start * hop:(start + frames - 1) * hop])
         return torch.from_numpy(np.stack(inputs)), torch.from_numpy(np.stack(targets))
 
