@@ -45,6 +45,7 @@ from _cluster_tables import load as load_table  # noqa: E402
 from _mnist import load_mnist  # noqa: E402
 
 from aekit import plots  # noqa: E402
+from aekit.data.preprocess import SCALED_LIMIT  # noqa: E402
 from aekit.apps.codes import (  # noqa: E402
     AutoEncoderClustering,
     BinaryHasher,
@@ -141,6 +142,8 @@ TABLE_METHODS = {
         lambda X, k, s: AutoEncoderClustering(k, embedding="tsne", scaling="robust", epochs=100,
                                               random_state=s).fit(X).labels_,
     "aekit AutoEncoderClustering (default)": lambda X, k, s: AutoEncoderClustering(k, random_state=s).fit(X).labels_,
+    "aekit, columns not clipped (before)":
+        lambda X, k, s: AutoEncoderClustering(k, clip=SCALED_LIMIT, random_state=s).fit(X).labels_,
     "aekit, t-SNE perplexity 10 (tried)":
         lambda X, k, s: AutoEncoderClustering(k, perplexity=10.0, random_state=s).fit(X).labels_,
 }

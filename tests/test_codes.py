@@ -64,6 +64,7 @@ def test_table_path_beats_kmeans_on_unevenly_scaled_groups():
     kmeans = matched_accuracy(y, KMeans(3, n_init=10, random_state=0).fit_predict(StandardScaler().fit_transform(X)))
     assert ours > 0.9 and ours > kmeans + 0.2, (ours, kmeans)
     assert (model.predict(X) == model.labels_).mean() > 0.9  # predict on the training rows agrees with the fit
+    assert float(model._inputs(X).abs().max()) <= model.clip == 3.0  # scaled columns are clipped at 3 units
     # a 2-D array is a table too: scaled by column like a CSV, the same clusters
     np.testing.assert_array_equal(AutoEncoderClustering(3, random_state=0).fit(X.to_numpy()).labels_, model.labels_)
     # UMAP, the layout of large data (embedding="auto" from 10,000 samples), follows the bands too
@@ -76,6 +77,8 @@ def test_bad_k_and_code_size_give_clear_errors(digits):
         AutoEncoderClustering(1).fit(x)
     with pytest.raises(ValueError, match="code_size must be in"):
         AutoEncoderClustering(10, code_size=0).fit(x)
+    with pytest.raises(ValueError, match="clip must be > 0"):
+        AutoEncoderClustering(10, clip=0).fit(x)
     with pytest.raises(DataError, match="at least 20 samples"):
         AutoEncoderClustering(10).fit(x[:15])
     with pytest.raises(ValueError, match="n_bits"):

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from aekit import DataError
+from aekit.errors import ModelFileError, ParameterError
 from aekit.data import TabularPreprocessor, iter_table, read_table, split_columns
 from aekit.data.recipes import KDD_FEATURES, kdd_to_csv
 
@@ -34,6 +35,25 @@ def test_scale_is_the_tighter_of_iqr_and_std():
     pre = TabularPreprocessor().fit(pd.DataFrame({"pixel": two_valued, "heavy": heavy}))
     assert pre.scale_[0] == pytest.approx(1.349 * np.std(two_valued))
     assert pre.scale_[1] == pytest.approx(np.subtract(*np.percentile(heavy, [75, 25])))
+
+
+def test_clip_limits_scaled_values_and_is_saved():
+    # an edge pixel: mostly paper, rarely ink; standardised, its ink would weigh about 10 units
+    edge = np.r_[np.zeros(99), 16.0]
+    df = pd.DataFrame({"edge": edge, "middle": np.linspace(0, 16, 100)})
+    plain = TabularPreprocessor(scaling="standard").fit(df)
+    clipped = TabularPreprocessor(scaling="standard", clip=3.0).fit(df)
+    assert plain.transform(df)[:, 0].max() > 9
+    np.testing.assert_allclose(clipped.transform(df)[:, 0], np.clip(plain.transform(df)[:, 0], -3, 3))
+    np.testing.assert_array_equal(clipped.transform(df)[:, 1], plain.transform(df)[:, 1])  # nothing beyond 3 there
+    np.testing.assert_array_equal(TabularPreprocessor.from_dict(clipped.to_dict()).transform(df), clipped.transform(df))
+    old = plain.to_dict()
+    del old["clip"]  # a model saved before the setting existed keeps its unclipped scale
+    assert TabularPreprocessor.from_dict(old).clip == plain.clip
+    with pytest.raises(ModelFileError, match="clip"):
+        TabularPreprocessor.from_dict({**clipped.to_dict(), "clip": -1})
+    with pytest.raises(ParameterError, match="clip must be"):
+        TabularPreprocessor(clip=float("nan"))
 
 
 def test_unseen_categories_are_counted_not_fatal():

@@ -37,7 +37,7 @@ from ..checks import check_choice, check_image_size, check_int
 from ..errors import DataError, ModelFileError
 from .audio import AudioSpec, MelNormalizer, audio_items, load_wave, log_mel, pad_batch
 from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
-from .preprocess import FLOAT32_MAX, TabularPreprocessor
+from .preprocess import FLOAT32_MAX, SCALED_LIMIT, TabularPreprocessor
 from .tables import as_frame
 from .text import EOS, PAD, Tokenizer, read_lines
 from .adapter_base import DataAdapter
@@ -53,8 +53,8 @@ class TableAdapter(DataAdapter):
     kind = "table"
 
     def __init__(self, categorical: str | list[str] = "auto", log_columns: list[str] | None = None,
-                 impute: str | None = None, scaling: str = "robust") -> None:
-        self.preprocessor = TabularPreprocessor(categorical, log_columns or [], impute, scaling)
+                 impute: str | None = None, scaling: str = "robust", clip: float = SCALED_LIMIT) -> None:
+        self.preprocessor = TabularPreprocessor(categorical, log_columns or [], impute, scaling, clip)
 
     def fit_transform(self, X: Any) -> torch.Tensor:
         df = as_frame(X)
@@ -359,7 +359,7 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
     check_choice(kind, "data", tuple(ADAPTERS))
     if kind == "table":
         return TableAdapter(options.get("categorical", "auto"), options.get("log_columns"), options.get("impute"),
-                            options.get("scaling", "robust"))
+                            options.get("scaling", "robust"), options.get("clip", SCALED_LIMIT))
     if kind == "image":
         return ImageAdapter(options.get("image_size"))
     if kind == "audio":

@@ -44,12 +44,16 @@ class TabularPreprocessor:
     (mean and standard deviation: distances between rows keep every column's share of the
     variance, which clustering needs; a column that is mostly one value, as an edge pixel,
     keeps its small weight instead of the huge one a tiny IQR gives its rare other values).
+    clip: scaled values are limited to ``[-clip, clip]`` (scale units). The anomaly detector
+    keeps the default (no practical limit: a far value is the anomaly it must see); clustering
+    uses 3, so the rare values of a mostly-constant column cannot outweigh the others.
     """
 
     categorical: str | list[str] = "auto"
     log_columns: list[str] = field(default_factory=list)
     impute: str | None = None
     scaling: str = "robust"
+    clip: float = SCALED_LIMIT
     # fitted state
     columns_: list[str] = field(default_factory=list)
     numeric_: list[str] = field(default_factory=list)
@@ -63,6 +67,8 @@ class TabularPreprocessor:
             raise ParameterError(f"impute must be one of {IMPUTE_CHOICES}, got {self.impute!r}")
         if self.scaling not in SCALINGS:
             raise ParameterError(f"scaling must be one of {list(SCALINGS)}, got {self.scaling!r}")
+        if not _valid_clip(self.clip):
+            raise ParameterError(f"clip must be a number in (0, {SCALED_LIMIT:g}], got {self.clip!r}")
         self.log_columns = list(self.log_columns or [])
 
     # -- fitting ----------------------------------------------------------------------------
@@ -157,7 +163,7 @@ class TabularPreprocessor:
     def _scale(self, num: np.ndarray) -> np.ndarray:
         num -= np.asarray(self.center_, dtype=np.float32)
         num /= np.asarray(self.scale_, dtype=np.float32)
-        return np.clip(num, -SCALED_LIMIT, SCALED_LIMIT, out=num)
+        return np.clip(num, -self.clip, self.clip, out=num)
 
     def _numeric_block(self, df: pd.DataFrame, fit: bool) -> np.ndarray:
         cols = self.numeric_
@@ -199,7 +205,7 @@ class TabularPreprocessor:
     def to_dict(self) -> dict[str, Any]:
         return {
             "categorical": self.categorical, "log_columns": self.log_columns, "impute": self.impute,
-            "scaling": self.scaling,
+            "scaling": self.scaling, "clip": self.clip,
             "columns": self.columns_, "numeric": self.numeric_, "categories": self.categories_,
             "center": self.center_, "scale": self.scale_,
         }
@@ -228,8 +234,15 @@ class TabularPreprocessor:
         scaling = d.get("scaling", "robust")  # models saved before the choice existed are robust
         if scaling not in SCALINGS:
             raise ModelFileError(f"config.json: the preprocessor's scaling {scaling!r} is not one of {list(SCALINGS)}")
+        clip = d.get("clip", SCALED_LIMIT)  # models saved before the choice existed
+        if not _valid_clip(clip):
+            raise ModelFileError(f"config.json: the preprocessor's clip {clip!r} is not a number in (0, {SCALED_LIMIT:g}]")
         return cls(categorical=d["categorical"], log_columns=log_columns, impute=d["impute"], scaling=scaling,
-                   columns_=columns, numeric_=numeric, categories_=categories, center_=center, scale_=scale)
+                   clip=float(clip), columns_=columns, numeric_=numeric, categories_=categories, center_=center, scale_=scale)
+
+
+def _valid_clip(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= SCALED_LIMIT
 
 
 def _str_list(v: Any) -> bool:

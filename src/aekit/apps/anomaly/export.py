@@ -25,7 +25,6 @@ import torch
 from torch import nn
 
 from ..._version import __version__
-from ...data.preprocess import SCALED_LIMIT
 from ...errors import DataError
 from ...io import atomic_path, check_output_file
 from . import read_detector
@@ -51,6 +50,7 @@ class ScoreGraph(nn.Module):
             self.register_buffer("scale", torch.tensor(pre.scale_, dtype=torch.float32))
             self.register_buffer("logged", torch.tensor([c in pre.log_columns for c in pre.numeric_]))
             self.impute = pre.impute is not None
+            self.clip = float(pre.clip)
         self.register_buffer("threshold", torch.tensor(det.threshold_, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,11 +62,11 @@ class ScoreGraph(nn.Module):
         return score, score > self.threshold
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """``TabularPreprocessor.transform_array``: log columns, imputation, robust scaling."""
+        """``TabularPreprocessor.transform_array``: log columns, imputation, scaling, clipping."""
         z = torch.where(self.logged, torch.sign(x) * torch.log1p(torch.abs(x)), x)
         if self.impute:
             z = torch.where(torch.isfinite(z), z, self.center)
-        return ((z - self.center) / self.scale).clamp(-SCALED_LIMIT, SCALED_LIMIT)
+        return ((z - self.center) / self.scale).clamp(-self.clip, self.clip)
 
 
 def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict[str, Any]:

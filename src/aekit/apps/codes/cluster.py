@@ -11,7 +11,7 @@ from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_float, check_int, check_sizes
 from ...errors import DataError, ModelFileError
 from ...estimator import FittedModel, TensorGroups
-from ...data.preprocess import SCALINGS
+from ...data.preprocess import SCALED_LIMIT, SCALINGS
 from ...training import steps_to_epochs
 
 EMBEDDINGS = ("auto", "tsne", "umap", "none")
@@ -43,7 +43,9 @@ class AutoEncoderClustering(ClusterMixin, FittedModel):
     ``"standard"`` (mean and standard deviation) keeps each column's share of the distances;
     ``"robust"`` (the anomaly detector's median and IQR) gives a tiny scale to columns that
     are mostly one value, and their rare other values then swamp the rest (MNIST as a
-    784-column table: accuracy 0.35 against 0.70). ``epochs="auto"``: 100 epochs on small
+    784-column table: accuracy 0.35 against 0.70). Scaled values are then clipped to
+    ``[-clip, clip]``: a column that is mostly one value (an edge pixel) otherwise gives its
+    rare other values ten or more units, and they split the clusters. ``epochs="auto"``: 100 epochs on small
     data, about 5,000 optimizer steps on large.
     """
 
@@ -52,7 +54,8 @@ class AutoEncoderClustering(ClusterMixin, FittedModel):
     def __init__(self, n_clusters: int = 10, *, code_size: int = 32, hidden: int = 128,
                  channels: tuple[int, ...] = (32, 64), epochs: int | str = "auto", batch_size: int = 64,
                  lr: float = 2e-3, embedding: str = "auto", perplexity: float = 30.0, n_neighbors: int = 10,
-                 cluster: str = "kmeans", scaling: str = "standard", data: str = "auto", random_state: int = 0,
+                 cluster: str = "kmeans", scaling: str = "standard", clip: float = 3.0, data: str = "auto",
+                 random_state: int = 0,
                  verbose: int = 0, checkpoint_dir: str | None = None, resume: bool = False) -> None:
         self.n_clusters = n_clusters
         self.code_size = code_size
@@ -66,6 +69,7 @@ class AutoEncoderClustering(ClusterMixin, FittedModel):
         self.n_neighbors = n_neighbors
         self.cluster = cluster
         self.scaling = scaling
+        self.clip = clip
         self.data = data
         self.random_state = random_state
         self.verbose = verbose
@@ -83,6 +87,7 @@ class AutoEncoderClustering(ClusterMixin, FittedModel):
         check_int(self.n_neighbors, "n_neighbors", 1, 10_000)
         check_choice(self.cluster, "cluster", CLUSTERERS)
         check_choice(self.scaling, "scaling", SCALINGS)
+        check_float(self.clip, "clip", 0, SCALED_LIMIT, low_open=True)
 
     def fit(self, X: Any, y: Any = None) -> AutoEncoderClustering:
         """Learn the clusters of ``X`` (``y`` is ignored: labels are never used)."""
