@@ -1,6 +1,6 @@
 """Train the bundled neural vocoder (what ``aekit voice convert`` speaks through by default).
 
-    python scripts/make_default_vocoder.py            # about 20 minutes on 2 CPU cores
+    python scripts/make_default_vocoder.py            # about 50 minutes on 2 CPU cores
 
 Training data, all offline (``../shared/data``, see its README for licences):
 - VCC2016: SF1, SF2, SM1 and TM1, sentence ids 100001-100120. TF1 stays out entirely, so the
@@ -35,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=SHARED, help="the shared data folder")
     ap.add_argument("--out", type=Path, default=ROOT / "src" / "aekit" / "apps" / "voice" / "default_vocoder")
-    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--epochs", type=int, default=24)
     args = ap.parse_args()
     from aekit.apps.voice import NeuralVocoder
 

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "files, or a CSV with a path column); 'voice convert --vocoder OUT' uses it.")
     v.add_argument("data")
     v.add_argument("--out", required=True, help="vocoder directory to write")
-    training_flags(v, epochs=12)
+    training_flags(v, epochs=24)
     c = verbs.add_parser("convert", help="say the source recording in the target speaker's voice",
                          description="Write SOURCE's words in TARGET's voice to OUT (a WAV file as long as SOURCE).")
     c.add_argument("--source", required=True, help="recording whose words are kept")

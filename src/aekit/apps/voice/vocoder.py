@@ -32,6 +32,8 @@ class NeuralVocoder(FittedModel):
     ``segment_frames`` frames (16 ms each at 16 kHz), the crop's log-mel the input and its
     samples the target. ``wave(logmel)``: the waveform of a log-mel spectrogram
     ``[n_mels, frames]`` (natural log of mel power, as ``data.audio.log_mel``).
+    ``epochs``: 24 (on the bundled vocoder's 660 recordings, 12 epochs kept 0.704 of a
+    recognizer's words on real speech and 24 kept 0.778, where Griffin-Lim keeps 0.756).
     """
 
     _kind = "voice.NeuralVocoder"
@@ -39,7 +41,7 @@ class NeuralVocoder(FittedModel):
     _min_rows = 2
 
     def __init__(self, *, dim: int = 192, blocks: int = 6, segment_frames: int = 48, segments_per_utterance: int = 16,
-                 epochs: int = 12, batch_size: int = 16, lr: float = 1e-3, lr_decay: float = 0.05, patience: int = 4,
+                 epochs: int = 24, batch_size: int = 16, lr: float = 1e-3, lr_decay: float = 0.05, patience: int = 4,
                  validation_fraction: float = 0.1, sample_rate: int = 16_000, random_state: int = 0,
                  verbose: int = 0, checkpoint_dir: str | None = None, resume: bool = False) -> None:
         self.dim = dim
