@@ -172,4 +172,12 @@ def test_cli_cluster_hash_vq(tmp_path, capsys):
         main(["cluster", "fit", str(folder), "--k", "0", "--out", t + "/x"])
     assert exit_.value.code == 2
     assert "--k" in capsys.readouterr().err
+    table, _ = uneven_bands(60)
+    table.to_csv(tmp_path / "rows.csv", index=False)
+    assert main(["cluster", "fit", t + "/rows.csv", "--k", "3", "--clip", "2", "--out", t + "/tc", "--epochs", "2",
+                 "--quiet"]) == 0
+    assert AutoEncoderClustering.load(t + "/tc").adapter_.preprocessor.clip == 2.0  # the table's limit is saved
+    with pytest.raises(SystemExit):
+        main(["cluster", "fit", t + "/rows.csv", "--k", "3", "--clip", "0", "--out", t + "/tx"])
+    assert "--clip" in capsys.readouterr().err
     assert main(["hash", "search", str(folder), "--model", t + "/h", "--database", t + "/c.csv", "--out", t + "/x"]) == 2

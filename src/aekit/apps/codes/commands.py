@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-from ...cliargs import application, image_size_flag, int_at_least, report, training_flags
+from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
 
 SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an .npz, 'digits', 'lfw_subset', "
                "or a table (.csv/.tsv/.parquet, every column a feature)")
@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--embedding", choices=["auto", "umap", "tsne", "none"], default="auto",
                    help="the layout of the codes that k-means clusters (default auto: t-SNE below 10,000 "
                         "samples, UMAP from there)")
+    f.add_argument("--clip", type=float_in(1e-3, 1e6), default=3.0,
+                   help="tables: limit each scaled column to +-CLIP standard deviations (default 3; 1e6 for "
+                        "no limit), so the rare values of a mostly-constant column do not split clusters")
     image_size_flag(f)
     training_flags(f, epochs=None, epochs_default="100 on small data, about 5,000 steps on large")
     p = verbs.add_parser("predict", help="assign samples to the clusters of a fitted model")
@@ -81,7 +84,7 @@ def run_cluster(args: argparse.Namespace) -> int:
 
     if args.verb == "fit":
         model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, image_size=args.image_size,
-                                         code_size=args.code_size, embedding=args.embedding,
+                                         code_size=args.code_size, embedding=args.embedding, clip=args.clip,
                                          epochs=args.epochs or "auto", random_state=args.seed, verbose=_verbose(args))
         sizes = np.bincount(model.labels_, minlength=args.k)
         report(f"{len(model.labels_)} samples in {args.k} clusters of sizes {sizes.tolist()}; model written to {args.out}")
