@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..checks import check_float
 from ..errors import DataError, ModelFileError, ParameterError
 
 IMPUTE_CHOICES = (None, "median")
@@ -67,8 +68,7 @@ class TabularPreprocessor:
             raise ParameterError(f"impute must be one of {IMPUTE_CHOICES}, got {self.impute!r}")
         if self.scaling not in SCALINGS:
             raise ParameterError(f"scaling must be one of {list(SCALINGS)}, got {self.scaling!r}")
-        if not _valid_clip(self.clip):
-            raise ParameterError(f"clip must be a number in (0, {SCALED_LIMIT:g}], got {self.clip!r}")
+        check_float(self.clip, "clip", 0, SCALED_LIMIT, low_open=True)
         self.log_columns = list(self.log_columns or [])
 
     # -- fitting ----------------------------------------------------------------------------
@@ -234,15 +234,12 @@ class TabularPreprocessor:
         scaling = d.get("scaling", "robust")  # models saved before the choice existed are robust
         if scaling not in SCALINGS:
             raise ModelFileError(f"config.json: the preprocessor's scaling {scaling!r} is not one of {list(SCALINGS)}")
-        clip = d.get("clip", SCALED_LIMIT)  # models saved before the choice existed
-        if not _valid_clip(clip):
-            raise ModelFileError(f"config.json: the preprocessor's clip {clip!r} is not a number in (0, {SCALED_LIMIT:g}]")
+        try:
+            clip = check_float(d.get("clip", SCALED_LIMIT), "clip", 0, SCALED_LIMIT, low_open=True)  # older models: none
+        except ParameterError as error:
+            raise ModelFileError(f"config.json: the preprocessor's {error}") from None
         return cls(categorical=d["categorical"], log_columns=log_columns, impute=d["impute"], scaling=scaling,
-                   clip=float(clip), columns_=columns, numeric_=numeric, categories_=categories, center_=center, scale_=scale)
-
-
-def _valid_clip(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= SCALED_LIMIT
+                   clip=clip, columns_=columns, numeric_=numeric, categories_=categories, center_=center, scale_=scale)
 
 
 def _str_list(v: Any) -> bool:
