@@ -7,7 +7,7 @@ import pytest
 
 from aekit import DataError
 from aekit.errors import ModelFileError, ParameterError
-from aekit.data import TabularPreprocessor, iter_table, read_table, split_columns
+from aekit.data import TabularPreprocessor, iter_table, read_ahead, read_table, split_columns
 from aekit.data.recipes import KDD_FEATURES, kdd_to_csv
 
 from .conftest import make_kdd_rows
@@ -96,6 +96,36 @@ def test_csv_and_parquet_read_the_same(tmp_path):
     chunks = list(iter_table(tmp_path / "t.parquet", chunksize=16))
     assert [len(c) for c in chunks] == [16, 16, 16, 7]
     assert sum(len(c) for c in iter_table(tmp_path / "t.csv", chunksize=7)) == 55
+
+
+def test_read_ahead_yields_in_order_and_raises_where_the_reader_failed():
+    def chunks():
+        yield from range(3)
+        raise DataError("t.csv: row 7 is truncated")
+
+    reader = read_ahead(chunks())
+    assert [next(reader) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(DataError, match="row 7 is truncated"):
+        next(reader)
+
+
+def test_read_ahead_stops_its_thread_and_gives_blas_its_cores_back(tmp_path):
+    import itertools
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    reader = read_ahead(itertools.count())  # endless: only the caller can stop it
+    assert [next(reader) for _ in range(5)] == [0, 1, 2, 3, 4]
+    reader.close()
+    assert not any(t.name == "aekit-read-ahead" for t in threading.enumerate())
+    assert blas_threads() == before
+    (tmp_path / "small.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
+    assert [c.shape for c in read_ahead(iter_table(tmp_path / "small.csv", chunksize=2))] == [(2, 2), (1, 2)]
 
 
 @pytest.mark.parametrize("content, name, message", [

@@ -38,6 +38,31 @@ def test_numpy_scores_and_explanations_equal_the_torch_paths(table, tmp_path, pa
     assert list(fast_parts.columns) == list(parts.columns) and fast.threshold_ == det.threshold_
 
 
+def test_numeric_tables_over_several_blocks_equal_the_torch_path(tmp_path):
+    """No one-hot columns to fold back, and more rows than one block of the local term."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(2 * light.LOCAL_BLOCK + 300, 6)), columns=list("uvwxyz"))
+    det = AnomalyDetector(epochs=2).fit(frame.iloc[:1500])
+    det.save(tmp_path / "m")
+    fast = LightTableDetector.load(tmp_path / "m")
+    assert fast is not None and fast.fold is None
+    scores, parts = det.score_explain(frame)
+    fast_scores, fast_parts = fast.score_explain(frame)
+    np.testing.assert_allclose(fast_scores, scores, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fast_parts.to_numpy(), parts.to_numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_top_features_rank_ties_by_column_order_whatever_k():
+    from aekit.apps.anomaly.report import ARGMAX_PASSES, top_feature_records
+
+    values = np.array([[1.0, 3.0, 3.0, 0.0, 2.0] * 4])
+    for k in (3, ARGMAX_PASSES + 2):
+        records = top_feature_records(values, [f"c{j}" for j in range(20)], k)[0]
+        expected = sorted(range(20), key=lambda j: (-values[0, j], j))[:k]
+        assert [r["column"] for r in records] == [f"c{j}" for j in expected]
+        assert records[0]["share"] == pytest.approx(3 / 36)
+
+
 def test_score_table_writes_what_score_file_writes(table, tmp_path):
     AnomalyDetector(epochs=3).fit(table.iloc[:200]).save(tmp_path / "m")
     table.iloc[200:].assign(id=range(100)).to_csv(tmp_path / "t.csv", index=False)

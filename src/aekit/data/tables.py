@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..errors import DataError, ParameterError, first_line
 
+T = TypeVar("T")
 TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -70,6 +71,67 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[
         raise DataError(f"{path} is not a readable {fmt.upper()} file ({first_line(exc)})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
+
+
+def read_ahead(chunks: Iterator[T]) -> Iterator[T]:
+    """``chunks``, with the next one read by a background thread while the caller works on
+    the current one. Parsing a CSV (pandas' tokenizer) and scoring (numpy) both release the
+    GIL, so on two cores they overlap (issue 34). Errors from the reader come out where
+    they would have; at most one chunk is read ahead; a caller that stops early (an error,
+    ``break``) stops the thread at its next chunk.
+
+    While the reader runs, numpy's BLAS gets one core fewer: its threads wait for work by
+    spinning, and on two cores they took the reader's core (a million CSV rows scored in
+    3.7 s instead of 4.5 s)."""
+    import queue
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not offer((chunk, None)):
+                    return
+        except BaseException as exc:  # handed to the caller, who raises it
+            offer((done, exc))
+            return
+        offer((done, None))
+
+    thread = threading.Thread(target=read, name="aekit-read-ahead", daemon=True)
+    with threadpool_limits(max(1, _usable_cores() - 1), user_api="blas"):
+        thread.start()
+        try:
+            while True:
+                item, error = slot.get()
+                if error is not None:
+                    raise error
+                if item is done:
+                    return
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:

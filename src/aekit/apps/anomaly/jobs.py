@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ... import plots
 from ...checks import check_image_size, check_int
-from ...data import iter_table, read_table, split_columns
+from ...data import iter_table, read_ahead, read_table, split_columns
 from ...data.images import ImageSet, image_chunks, images_of_class, is_image_source
 from ...data.tables import write_csv_chunk
 from ...errors import DataError
@@ -45,8 +45,8 @@ def _on_images(det: ReconstructionDetector) -> bool:
 
 
 def _scored_chunks(data: str | os.PathLike[str], chunksize: int, verbose: int):  # noqa: ANN202
-    """The table in chunks, with a progress bar on a terminal."""
-    return tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
+    """The table in chunks (the next read while one is scored), with a progress bar on a terminal."""
+    return tqdm(read_ahead(iter_table(data, chunksize)), desc="scoring", unit="chunk", leave=False,
                 disable=True if verbose <= 0 else None)
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ...checks import check_int
-from ...data import iter_table, split_columns
+from ...data import iter_table, read_ahead, split_columns
 from ...data.preprocess import TabularPreprocessor
 from ...data.tables import write_csv_chunk
 from ...errors import ModelFileError
@@ -35,7 +35,7 @@ WEIGHTINGS = FEATURE_WEIGHTINGS[1:]  # what a fitted model holds ("auto" resolve
 # "relative": a sample's error is divided by its own variance across features plus this floor
 # (in squared data units; images are in [0, 1], so 1e-3 is a standard deviation of ~8 grey levels)
 VARIANCE_FLOOR = 1e-3
-LOCAL_BLOCK = 512  # rows per product in the local term: numpy is fastest here at 256-512 (2048: 35% slower)
+LOCAL_BLOCK = 1024  # rows per product in the local term (numpy: 512 took 10% longer, 4096 20%)
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda x: np.maximum(x, 0, out=x),
     "leaky_relu": lambda x: np.where(x > 0, x, np.float32(0.01) * x),
@@ -143,14 +143,17 @@ class LightTableDetector:
             self.references = np.ascontiguousarray(refs, dtype=np.float32)
             self.local_scale = float(local["scale"])
             self.centre = self.references.mean(0)
-            self.centred = self.references - self.centre
-            self.norms = (self.centred * self.centred).sum(1)
+            centred = self.references - self.centre
+            self.search = np.ascontiguousarray(np.vstack([-2 * centred.T, (centred * centred).sum(1)[None]]))
         self.threshold_ = float(state["threshold"]["threshold"])
         self._check_values()
         groups_of = self.preprocessor_.feature_groups_
         self.explained_columns_ = [c for c in self.preprocessor_.columns_ if c in set(groups_of)]
-        self.fold = np.zeros((len(groups_of), len(self.explained_columns_)))
-        self.fold[np.arange(len(groups_of)), [self.explained_columns_.index(g) for g in groups_of]] = 1.0
+        # one-hot features summed back into their column; None when every feature is a column
+        self.fold = None
+        if list(groups_of) != self.explained_columns_:
+            self.fold = np.zeros((len(groups_of), len(self.explained_columns_)))
+            self.fold[np.arange(len(groups_of)), [self.explained_columns_.index(g) for g in groups_of]] = 1.0
 
     def _check_values(self) -> None:
         """The settings and arrays the score reads must be what a trained model holds; anything
@@ -201,7 +204,9 @@ class LightTableDetector:
         """``AnomalyDetector.score_explain`` in numpy: scores, and per-column contributions."""
         z = self.preprocessor_.transform(features)
         scores, parts = self._scores(z)
-        return scores, pd.DataFrame(parts @ self.fold, columns=self.explained_columns_, index=features.index)
+        if self.fold is not None:
+            parts = parts @ self.fold
+        return scores, pd.DataFrame(parts, columns=self.explained_columns_, index=features.index, copy=False)
 
     def _scores(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.members)
@@ -232,17 +237,31 @@ class LightTableDetector:
 
     def _to_nearest(self, z: np.ndarray) -> np.ndarray:
         """Per-column squared differences to the nearest reference of each group, averaged
-        over the groups (``base._to_nearest``)."""
+        over the groups (``base._to_nearest``).
+
+        The search is one product per block: each row, centred on the references' mean and
+        with a 1 appended, times ``self.search`` (``-2 r`` over ``|r|^2``, centred the same),
+        gives ``|r|^2 - 2 z.r``, which ranks the references as the distance does. The
+        differences to the ones found are then exact."""
         groups, size = self.groups, len(self.references) // self.groups
-        parts = np.zeros_like(z)
+        width = z.shape[1]
+        rows = np.empty((len(z), width + 1), dtype=np.float32)
+        np.subtract(z, self.centre, out=rows[:, :width])
+        rows[:, width] = 1
+        offsets = np.arange(groups) * size
+        parts = np.empty_like(z)
         for s in range(0, len(z), LOCAL_BLOCK):
-            rows = z[s:s + LOCAL_BLOCK]
-            closeness = self.norms - 2 * ((rows - self.centre) @ self.centred.T)
-            index = closeness.reshape(len(rows), groups, size).argmin(2) + np.arange(groups) * size
-            block = parts[s:s + LOCAL_BLOCK]
-            for g in range(groups):
-                diff = rows - self.references[index[:, g]]
-                block += diff * diff
+            closeness = rows[s:s + LOCAL_BLOCK] @ self.search
+            index = closeness.reshape(-1, groups, size).argmin(2)
+            index += offsets
+            block, part = z[s:s + LOCAL_BLOCK], parts[s:s + LOCAL_BLOCK]
+            for g in range(groups):  # group by group: twice as fast as one [block, groups, columns] array
+                diff = block - self.references[index[:, g]]
+                diff *= diff
+                if g:
+                    part += diff
+                else:
+                    part[:] = diff
         return parts / np.float32(groups) if groups > 1 else parts
 
 
@@ -291,7 +310,7 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
                        id_col: str | None, label_col: str | None, top_k: int, chunksize: int, verbose: int) -> Any:
     """Score a table chunk by chunk with ``det`` (either scorer) and write ``out``, which
     appears atomically when every chunk is done; counts go into ``summary``."""
-    chunks = tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
+    chunks = tqdm(read_ahead(iter_table(data, chunksize)), desc="scoring", unit="chunk", leave=False,
                   disable=True if verbose <= 0 else None)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         for chunk in chunks:

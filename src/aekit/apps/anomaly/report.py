@@ -98,6 +98,9 @@ def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold:
     return paths
 
 
+ARGMAX_PASSES = 8  # up to this many top columns by repeated argmax, more by sorting each row
+
+
 def top_features(contrib: pd.DataFrame, k: int = 3) -> pd.api.extensions.ExtensionArray:
     """``"V14 (41%); V12 (22%); V10 (9%)"`` per row: the columns that drive each score (pandas'
     Arrow-backed ``str`` array, for a DataFrame column).
@@ -108,10 +111,10 @@ def top_features(contrib: pd.DataFrame, k: int = 3) -> pd.api.extensions.Extensi
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    order, share = _top(contrib.to_numpy(), k)
+    order, _, share = _top(contrib.to_numpy(), k)
     names = [str(c) for c in contrib.columns]
     tokens = pa.array([f"{name} ({p}%)" for name in names for p in range(101)])
-    percent = np.clip(np.rint(np.take_along_axis(share, order, 1) * 100), 0, 100).astype(np.int64)
+    percent = np.clip(np.rint(share * 100), 0, 100).astype(np.int64)
     parts = [pc.take(tokens, pa.array(order[:, j] * 101 + percent[:, j])) for j in range(order.shape[1])]
     joined = pc.binary_join_element_wise(*parts, "; ") if len(parts) > 1 else parts[0]
     return pd.array(joined, dtype="str")  # pandas' own string type, Arrow-backed: no copy
@@ -119,22 +122,30 @@ def top_features(contrib: pd.DataFrame, k: int = 3) -> pd.api.extensions.Extensi
 
 def top_feature_records(contrib: np.ndarray, columns: list[str], k: int = 3) -> list[list[dict[str, Any]]]:
     """The same as ``top_features`` as JSON-ready lists: ``[{"column", "contribution", "share"}]``."""
-    order, share = _top(contrib, k)
+    order, values, shares = _top(contrib, k)
     # the k picked values as Python lists, not numpy scalars: this runs for every row served
-    values = np.take_along_axis(contrib, order, 1).tolist()
-    shares = np.take_along_axis(share, order, 1).tolist()
+    values, shares = values.tolist(), shares.tolist()
     return [[{"column": columns[j], "contribution": v, "share": s} for j, v, s in zip(row, vs, ss, strict=True)]
             for row, vs, ss in zip(order.tolist(), values, shares, strict=True)]
 
 
-def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the indices of the ``k`` largest contributions, and every contribution's share."""
-    total = values.sum(1, keepdims=True)
-    share = values / np.where(total > 0, total, 1)
+def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, largest first: the indices of the ``k`` largest contributions (the first
+    column wins a tie), their values and their shares of the row's total.
+
+    For the few columns usually asked for, ``k`` passes of ``argmax``, each masking what it
+    found: 4x faster than a partition and a sort of the candidates (0.35 s against 1.5 s per
+    million rows of 30 columns, issue 34); for more, one stable sort of each row."""
     k = min(k, values.shape[1])
-    if k < values.shape[1]:  # the k largest unordered (a partition), then only they are sorted
-        candidates = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    if k > ARGMAX_PASSES:
+        order = np.argsort(-values, axis=1, kind="stable")[:, :k]
     else:
-        candidates = np.broadcast_to(np.arange(k), values.shape).copy()
-    ranked = np.argsort(-np.take_along_axis(values, candidates, 1), axis=1, kind="stable")
-    return np.take_along_axis(candidates, ranked, 1), share
+        rows = np.arange(len(values))
+        order = np.empty((len(values), k), dtype=np.int64)
+        work = values.astype(np.float64)  # a copy, masked as the largest are taken
+        for j in range(k):
+            order[:, j] = pick = work.argmax(1)
+            work[rows, pick] = -np.inf
+    top = np.take_along_axis(values, order, 1)
+    total = values.sum(1, keepdims=True)
+    return order, top, top / np.where(total > 0, total, 1)
