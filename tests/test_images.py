@@ -23,6 +23,17 @@ def test_bundled_sets_ship_offline():
     assert lfw.images.shape == (200, 1, 25, 25) and lfw.labels[:100].all() and not lfw.labels[100:].any()
 
 
+def test_a_folder_named_like_a_bundled_set_is_the_users_folder(tmp_path, monkeypatch):
+    from aekit.data.images import image_chunks
+
+    monkeypatch.chdir(tmp_path)
+    for i in range(3):
+        write_png(tmp_path / "digits" / f"{i}.png", np.full((8, 8), 40 * i, np.uint8))
+    assert load_images("digits").images.shape == (3, 1, 8, 8)  # not scikit-learn's 1,797
+    count, chunks = image_chunks("digits", ImageSpec(1, 8, 8), chunk=2)
+    assert count == 3 and [len(c.images) for c in chunks] == [2, 1]
+
+
 def test_folder_with_class_subfolders_gray_and_rgb_resized(tmp_path):
     rng = np.random.default_rng(0)
     write_png(tmp_path / "cats" / "a.png", rng.integers(0, 255, (10, 12, 3), dtype=np.uint8))

@@ -49,6 +49,12 @@ class ImageSpec:
         return cls(check_int(d["channels"], "image channels", 1, 4), h, w)
 
 
+def is_bundled_name(source: str) -> bool:
+    """Whether ``source`` names a bundled set: a file or folder of that name (the user's own
+    ``digits/``, say) is read as what it is, never shadowed by the bundled set."""
+    return source in BUNDLED and not Path(source).exists()
+
+
 def load_bundled(name: str) -> ImageSet:
     """``digits``: scikit-learn's 1,797 8x8 digits with labels 0-9.
     ``lfw_subset``: scikit-image's 200 25x25 patches, the first 100 faces (label 1), the
@@ -177,7 +183,7 @@ def image_chunks(source: str | os.PathLike[str], spec: ImageSpec, chunk: int = 1
     check_int(chunk, "chunk", 1)
     check_int(workers, "workers", 1, 256)
     s = os.fspath(source)
-    if Path(s).is_dir() and s not in BUNDLED:
+    if Path(s).is_dir():
         files, class_names, labels = image_files(s)
         names = [str(p.relative_to(s)) for p in files]
         return len(files), _decoded_chunks(files, names, labels, class_names, spec, chunk, workers)
@@ -230,7 +236,7 @@ def load_images(source: str | os.PathLike[str], spec: ImageSpec | None = None, r
     if Path(s).suffix.lower() in IMAGE_SUFFIXES and Path(s).is_file():
         image, _ = read_image_file(s, spec, resize, size)
         return ImageSet(image[None], names=[Path(s).name])
-    if s in BUNDLED:
+    if is_bundled_name(s):
         out = load_bundled(s)
     elif s.lower().endswith(".npz"):
         if not Path(s).exists():
@@ -285,7 +291,7 @@ def is_image_source(data: Any) -> bool:
     if not isinstance(data, (str, os.PathLike)):
         return False
     s = os.fspath(data)
-    return (s in BUNDLED or s.lower().endswith(".npz") or Path(s).is_dir()
+    return (is_bundled_name(s) or s.lower().endswith(".npz") or Path(s).is_dir()
             or Path(s).suffix.lower() in IMAGE_SUFFIXES)
 
 
