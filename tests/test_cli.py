@@ -15,7 +15,7 @@ import pytest
 
 from aekit import AnomalyDetector
 from aekit.apps.anomaly import load_detector
-from aekit.apps.anomaly.jobs import OVERVIEW
+from aekit.apps.anomaly.image_scoring import OVERVIEW
 from aekit.cli import main
 
 from .conftest import make_card_rows

@@ -82,6 +82,17 @@ def test_newer_version_and_other_kind_are_refused(fitted, tmp_path):
         VAEAnomalyDetector.load(path)  # a plain AE directory is not a VAE
 
 
+def test_extra_model_files_are_listed_names_only(fitted, tmp_path):
+    path = fitted.save(tmp_path / "m")  # a table model: no score graph
+    config, graph = aeio.read_model_file(path, (fitted._kind,), aeio.SCORE_GRAPH_FILE)
+    assert graph is None and "files_sha256" not in config and sorted(p.name for p in path.iterdir()) == [
+        "config.json", "model.safetensors"]
+    with pytest.raises(ValueError, match="not among"):
+        aeio.save_model(tmp_path / "other", fitted._kind, {}, {}, files={"../escape.bin": b"x"})
+    with pytest.raises(ValueError, match="not among"):
+        aeio.read_model_file(path, (fitted._kind,), "config.json")
+
+
 def test_missing_path_and_file_instead_of_dir(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         load_detector(tmp_path / "nope")

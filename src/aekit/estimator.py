@@ -202,7 +202,11 @@ class FittedModel(Params):
         overlap = set(groups) & set(extra)
         if overlap:
             raise ValueError(f"tensor groups {sorted(overlap)} are both networks and extra state")
-        return save_model(path, self._kind, config, {**groups, **extra})
+        return save_model(path, self._kind, config, {**groups, **extra}, self._files())
+
+    def _files(self) -> dict[str, bytes]:
+        """More files of the model directory by name (``io.EXTRA_FILES``); none by default."""
+        return {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FittedModel:

@@ -8,8 +8,10 @@ Layout of ``MODEL_DIR/``::
                          "config_sha256": ..., "params": {...}, "adapter": {...},
                          "networks": {group: spec}, "state": {...}}
     model.safetensors   named tensor groups, each tensor stored as ``"group/name"``
+    score.onnx          (image detectors) the score as an ONNX graph, for a scorer that does
+                        not import torch; listed with its SHA-256 in ``"files_sha256"``
 
-Nothing is ever unpickled. Both files carry a SHA-256 (the config's covers every other key
+Nothing is ever unpickled. Every file carries a SHA-256 (the config's covers every other key
 of the config), so truncation, corruption or tampering is reported, never used. The
 directory is built under a temporary name and swapped into place; a reader that meets a
 swap half-way retries, so it sees the old model or the new one, never an error.
@@ -45,6 +47,8 @@ FORMAT = "aekit-model"
 FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+SCORE_GRAPH_FILE = "score.onnx"
+EXTRA_FILES = (SCORE_GRAPH_FILE,)  # the files a model directory may hold beside the two
 CHECKPOINT_FORMAT = "aekit-checkpoint"
 CHECKPOINT_MARKER = ".aekit-checkpoints"
 LOAD_RETRIES = 50  # x 20 ms: how long a reader waits out a concurrent swap of the directory
@@ -343,11 +347,17 @@ def _dir_lock(parent: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def save_model(path: str | os.PathLike[str], kind: str, config: dict[str, Any], groups: Groups) -> Path:
+def save_model(path: str | os.PathLike[str], kind: str, config: dict[str, Any], groups: Groups,
+               files: dict[str, bytes] | None = None) -> Path:
     """Write a model directory atomically. An earlier model of the same kind at ``path`` is
-    replaced; anything else there is refused (``check_model_output``). Under torchrun only
-    rank 0 writes: every rank holds the same model."""
+    replaced; anything else there is refused (``check_model_output``). ``files``: more files
+    of the model by name (``EXTRA_FILES``), each listed with its SHA-256 in the config. Under
+    torchrun only rank 0 writes: every rank holds the same model."""
     path = Path(path)
+    files = files or {}
+    unknown = sorted(set(files) - set(EXTRA_FILES))
+    if unknown:
+        raise ValueError(f"model files {unknown} are not among {list(EXTRA_FILES)}")
     if not is_main_process():
         return path
     check_model_output(path, kind)
@@ -356,10 +366,36 @@ def save_model(path: str | os.PathLike[str], kind: str, config: dict[str, Any], 
         weights = save_safetensors_bytes(_flatten(groups))
         full = {"format": FORMAT, "format_version": FORMAT_VERSION, "aekit_version": __version__, "kind": kind,
                 "weights_sha256": hashlib.sha256(weights).hexdigest(), **config}
+        if files:
+            full["files_sha256"] = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
         full["config_sha256"] = _config_digest(full)
         (staging / WEIGHTS_FILE).write_bytes(weights)
+        for name, data in files.items():
+            (staging / name).write_bytes(data)
         (staging / CONFIG_FILE).write_text(_json_dumps(full, indent=2), encoding="utf-8")
     return path
+
+
+def read_model_file(path: str | os.PathLike[str], kinds: tuple[str, ...],
+                    name: str) -> tuple[dict[str, Any], bytes | None]:
+    """The verified config of the model directory at ``path`` and the verified bytes of its
+    file ``name`` (one of ``EXTRA_FILES``), or None when the model has no such file (models
+    made before it existed). The weights are not read. A concurrent swap is waited out."""
+    if name not in EXTRA_FILES:
+        raise ValueError(f"{name!r} is not among {list(EXTRA_FILES)}")
+    path = Path(path)
+
+    def read() -> tuple[dict[str, Any], bytes | None]:
+        config = _verified_config(_config_bytes(path), kinds, str(path))
+        digest = (config.get("files_sha256") or {}).get(name)
+        if digest is None:
+            return config, None
+        data = (path / name).read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ModelFileError(f"{path}/{name} is corrupted or truncated (checksum mismatch)")
+        return config, data
+
+    return _retrying(path, read)
 
 
 @contextmanager
@@ -431,10 +467,16 @@ def read_model_files(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tu
 def _read_verified(path: str | os.PathLike[str], kinds: tuple[str, ...]) -> tuple[dict[str, Any], bytes, bytes]:
     """``(config, config bytes, weights bytes)``, every check done once, swaps waited out."""
     path = Path(path)
+    return _retrying(path, lambda: _read_once(path, kinds))
+
+
+def _retrying(path: Path, read: Callable[[], Any]) -> Any:
+    """``read()``, again while a writer swaps the directory at ``path`` (a read that fails
+    because the folder moved or was missing for an instant)."""
     for attempt in range(LOAD_RETRIES):
         before = _identity(path)
         try:
-            return _read_once(path, kinds)
+            return read()
         except (ModelFileError, OSError) as exc:
             # moved, or appeared: a swap that began and ended while this read failed (the
             # directory was missing for an instant, and the writer is already done)
@@ -452,16 +494,21 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
-def _read_once(path: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Any], bytes, bytes]:
+def _config_bytes(path: Path) -> bytes:
     if not path.exists():
         raise ModelFileError(f"model directory {path} does not exist")
     if not path.is_dir():
         raise ModelFileError(f"{path} is a file, not an aekit model directory")
-    cfg_file, weights_file = path / CONFIG_FILE, path / WEIGHTS_FILE
+    cfg_file = path / CONFIG_FILE
     if not cfg_file.exists():
         raise ModelFileError(f"{path} is not an aekit model directory (no {CONFIG_FILE})")
-    raw = cfg_file.read_bytes()
+    return cfg_file.read_bytes()
+
+
+def _read_once(path: Path, kinds: tuple[str, ...]) -> tuple[dict[str, Any], bytes, bytes]:
+    raw = _config_bytes(path)
     config = _verified_config(raw, kinds, str(path))
+    weights_file = path / WEIGHTS_FILE
     if not weights_file.exists():
         raise ModelFileError(f"{path} is incomplete: {WEIGHTS_FILE} is missing")
     weights = weights_file.read_bytes()

@@ -20,6 +20,7 @@ from ...data.images import ImageSpec
 from ...checks import check_choice, check_float, check_int
 from ...errors import ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
+from ...io import SCORE_GRAPH_FILE
 from .light import FEATURE_WEIGHTINGS, VARIANCE_FLOOR, WEIGHTINGS
 from .robust import TrimmedObjective
 from .thresholds import parse_threshold, resolve_threshold
@@ -354,6 +355,23 @@ class ReconstructionDetector(FittedModel):
     # ------------------------------------------------------------------ persistence
     def _networks(self) -> dict[str, AutoEncoder]:
         return {f"member{k}": m for k, m in enumerate(self.models_)}
+
+    def _files(self) -> dict[str, bytes]:
+        """Image detectors save their score as an ONNX graph too (``export.score_graph_bytes``),
+        which ``aekit anomaly score`` runs without importing torch."""
+        if self.adapter_.kind != "image":
+            return {}
+        import warnings
+
+        from .export import score_graph_bytes
+
+        try:
+            graph = score_graph_bytes(self)
+        except Exception as exc:  # noqa: BLE001  (the model itself is still saved, and scored in torch)
+            warnings.warn(f"the score graph was not exported ({exc.__class__.__name__}: {exc}); "
+                          "'aekit anomaly score' will score this model in torch", RuntimeWarning, stacklevel=3)
+            return {}
+        return {SCORE_GRAPH_FILE: graph} if graph is not None else {}
 
     def _state(self) -> tuple[dict[str, Any], TensorGroups]:
         groups: TensorGroups = {"scores": {"decision_scores": torch.from_numpy(self.decision_scores_)}}

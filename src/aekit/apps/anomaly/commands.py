@@ -160,6 +160,15 @@ def run(args: argparse.Namespace) -> int:
         if summary is not None:
             _print_score_summary(args, summary)
             return 0
+    if args.verb == "score" and args.engine == "local":
+        # an image model with its saved graph scores in ONNX Runtime: no torch import either
+        from .onnx_images import score_images_file
+
+        summary = score_images_file(args.data, args.model, args.out, heatmap_dir=args.heatmap_dir,
+                                    heatmaps=args.heatmaps, chunksize=args.chunk_rows, verbose=verbose)
+        if summary is not None:
+            _print_score_summary(args, summary)
+            return 0
     from . import jobs
 
     if args.verb == "train":
@@ -221,7 +230,7 @@ def _print_score_summary(args: argparse.Namespace, summary: object) -> None:
     for line in getattr(summary, "notices", []):
         print(f"note: {line}")
     if getattr(summary, "heatmaps", 0):
-        from .jobs import OVERVIEW  # images: their scoring imported it already
+        from .image_scoring import OVERVIEW
 
         print(f"heat maps of the {summary.heatmaps} highest-scoring flagged images: {summary.heatmap_dir} "
               f"(all of them in one image: {Path(summary.heatmap_dir) / OVERVIEW})")

@@ -34,12 +34,17 @@ FORMATS = ("onnx",)
 
 
 class ScoreGraph(nn.Module):
-    """``decision_function`` as a module of torch operations (what the exporter traces)."""
+    """``decision_function`` as a module of torch operations (what the exporter traces).
+    Outputs ``(score, is_anomaly)``; with ``maps`` (images), ``(score, maps)``: the per-pixel
+    parts of the score, channels summed (``score_maps``), what the heat maps draw."""
 
-    def __init__(self, det: Any) -> None:
+    def __init__(self, det: Any, maps: bool = False) -> None:
         super().__init__()
         self.det = det
+        self.maps = maps
         self.members = nn.ModuleList(det.models_)  # registered: their weights become initializers
+        if det.local_references_ is not None:  # registered too, so what the graph does to them stays operations
+            self.register_buffer("local_references", det.local_references_)
         self.table = det.adapter_.kind == "table"
         if self.table:
             pre = det.preprocessor_
@@ -56,10 +61,11 @@ class ScoreGraph(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         finite = torch.isfinite(x).flatten(1).all(1)
         z = self._prepare(x) if self.table else x
-        score = self.det._block_scores(z)
+        parts = torch.zeros_like(z) if self.maps else None
+        score = self.det._block_scores(z, parts)
         if not (self.table and self.impute):
             score = torch.where(finite, score, torch.full_like(score, float("nan")))
-        return score, score > self.threshold
+        return (score, parts.sum(1)) if parts is not None else (score, score > self.threshold)
 
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
         """``TabularPreprocessor.transform_array``: log columns, imputation, scaling, clipping."""
@@ -103,6 +109,32 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
             model.producer_name, model.producer_version = "aekit", __version__
             onnx.save(model, str(tmp))
     return meta
+
+
+def score_graph_bytes(det: Any) -> bytes | None:
+    """The ONNX graph saved in an image detector's model directory (``io.SCORE_GRAPH_FILE``):
+    input ``images`` ``[N, C, H, W]`` in [0, 1] at the model's size; outputs ``score``
+    ``[N]`` and ``maps`` ``[N, H, W]`` (``score_maps``). ``aekit anomaly score`` runs it
+    with ONNX Runtime, so that scoring a folder needs no torch (issue 34). None where the
+    ``onnx`` package that the exporter needs is missing: the model is then scored in torch."""
+    import io
+
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it)
+    except ImportError:
+        return None
+    graph = ScoreGraph(det, maps=True).eval()
+    example = torch.zeros(2, *det.adapter_.sample_shape)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the tracer's notes on constants and its own deprecation
+        graph(example)  # once outside the tracer: anything a detector caches is a constant in the graph
+        # unfolded, the nine shifts of the local term's references stay operations on one
+        # copy of them (ONNX Runtime computes them once, in memory, when it loads the graph)
+        torch.onnx.export(graph, (example,), buffer, input_names=["images"], output_names=["score", "maps"],
+                          opset_version=OPSET, dynamo=False, do_constant_folding=False,
+                          dynamic_axes={"images": {0: "rows"}, "score": {0: "rows"}, "maps": {0: "rows"}})
+    return buffer.getvalue()
 
 
 def onnx_metadata(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -1,0 +1,99 @@
+"""Scoring a source of images to a CSV and heat maps, whichever engine computes the scores
+(the detector in torch, or its ONNX graph in ONNX Runtime, ``onnx_images``). No torch here."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ... import plots
+from ...data.images import ImageSet, ImageSpec, image_chunks
+from ...data.tables import write_csv_chunk
+from ...io import atomic_path, check_output_dir, claim_output_dir
+
+IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
+HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
+OVERVIEW = "_overview.png"  # in the heat-map folder: the top anomalies' panels in one grid
+HEATMAP_KIND = "anomaly heat maps"  # the markers of the folders these jobs fill (see io.check_output_dir)
+
+
+@dataclass
+class ScoreSummary:
+    rows: int = 0
+    flagged: int = 0
+    unseen_categories: dict[str, int] = field(default_factory=dict)
+    heatmap_dir: str | None = None
+    heatmaps: int = 0
+
+
+def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold: float,
+                       score: Callable[[np.ndarray], np.ndarray], anomaly_maps: Callable[[np.ndarray], np.ndarray],
+                       out: str | os.PathLike[str], heatmap_dir: str | os.PathLike[str] | None = None,
+                       heatmaps: int = HEATMAPS, chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary:
+    """Score images as a stream: decode ``chunk`` at a time (a folder in a background thread),
+    ``score`` them, and append the rows to a CSV (image, score, is_anomaly[, class]) that
+    appears atomically at the end; memory holds a few chunks whatever the source's size. Then,
+    for the ``heatmaps`` highest-scoring flagged images, a PNG of the image beside its
+    ``anomaly_maps`` map, and one overview grid of them."""
+    out = Path(out)
+    # checked before any work; with --heatmaps 0 nothing is written there
+    heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
+                                HEATMAP_KIND, inputs=[data],
+                                option="--heatmap-dir" if heatmap_dir else "the heat-map folder (see --heatmap-dir)"
+                                ) if heatmaps else None
+    count, chunks = image_chunks(data, spec, chunk)
+    summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None)
+    top = _TopImages(heatmaps)
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh, \
+            tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
+        for part in chunks:
+            scores = np.asarray(score(part.images), dtype=np.float64)
+            flagged = scores > threshold
+            table = pd.DataFrame({"image": part.names, "score": scores, "is_anomaly": flagged.astype(int)})
+            if part.classes:
+                table["class"] = [part.classes[i] if i >= 0 else "" for i in part.labels]
+            write_csv_chunk(fh, table, header=summary.rows == 0)
+            top.offer(scores, flagged, part, summary.rows)
+            summary.rows += len(scores)
+            summary.flagged += int(flagged.sum())
+            bar.update(len(scores))
+    # maps only for the images drawn: the per-pixel pass costs more than the score alone
+    maps = anomaly_maps(top.images) if len(top.scores) else []
+    panels = []
+    if heat_dir is not None and len(top.scores):
+        claim_output_dir(heat_dir, HEATMAP_KIND)
+    for name, value, image, heat in zip(top.names, top.scores, top.images, maps, strict=True):
+        panels.append(plots.heatmap_panel(image, heat, f"{name}: {value:.3g}"))
+        plots.write_png(panels[-1], heat_dir / f"{name.replace('/', '__').rsplit('.', 1)[0]}.png")
+    if panels:  # one image to look at first: the top anomalies side by side
+        plots.write_png(plots.panel_grid(panels), heat_dir / OVERVIEW)
+    summary.heatmaps = len(panels)
+    return summary
+
+
+class _TopImages:
+    """The ``size`` highest-scoring flagged images seen so far (ties: the earlier first)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.scores = np.zeros(0)
+        self.order = np.zeros(0, dtype=np.int64)  # position in the source
+        self.names: list[str] = []
+        self.images = np.zeros((0, 1, 1, 1), dtype=np.float32)
+
+    def offer(self, scores: np.ndarray, flagged: np.ndarray, part: ImageSet, offset: int) -> None:
+        new = np.flatnonzero(flagged)
+        if not self.size or not len(new):
+            return
+        scores = np.concatenate([self.scores, scores[new]])
+        order = np.concatenate([self.order, offset + new])
+        names = self.names + [part.names[i] for i in new]
+        images = np.concatenate([self.images, part.images[new]]) if len(self.scores) else part.images[new]
+        keep = np.lexsort((order, -scores))[:self.size]
+        self.scores, self.order, self.images = scores[keep], order[keep], images[keep]
+        self.names = [names[i] for i in keep]

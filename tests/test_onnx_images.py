@@ -1,0 +1,88 @@
+"""Image models carry their score as an ONNX graph, which ``aekit anomaly score`` runs in
+ONNX Runtime instead of torch: the same scores, CSV and heat maps, and a tampered graph is
+refused, never run."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from aekit import ImageAnomalyDetector, ModelFileError
+from aekit.apps.anomaly import detector_classes
+from aekit.apps.anomaly.jobs import score_file
+from aekit.apps.anomaly.onnx_images import KINDS, OnnxImageScorer
+from aekit.cli import main
+from aekit.io import SCORE_GRAPH_FILE
+
+from .conftest import rewrite_config
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """A folder of 16x16 grey images (bright squares) and a model trained on most of them."""
+    root = tmp_path_factory.mktemp("onnx_images")
+    rng = np.random.default_rng(0)
+    for folder, n in (("train", 40), ("test", 12)):
+        (root / folder).mkdir()
+        for i in range(n):
+            image = rng.integers(0, 60, (16, 16), dtype=np.uint8)
+            image[4:12, 4:12] = 200 if folder == "train" or i % 3 else 20  # every third test image is off
+            Image.fromarray(image).save(root / folder / f"{i:02d}.png")
+    det = ImageAnomalyDetector(epochs=2, n_estimators=2).fit(str(root / "train"))
+    det.save(root / "m")
+    return root, det
+
+
+def test_the_model_holds_its_graph_and_onnx_runtime_scores_as_torch_does(images):
+    root, det = images
+    config = json.loads((root / "m" / "config.json").read_text())
+    assert set(config["files_sha256"]) == {SCORE_GRAPH_FILE} and (root / "m" / SCORE_GRAPH_FILE).is_file()
+    assert set(KINDS) == set(detector_classes()) - {"anomaly.SeriesAnomalyDetector"}
+    scorer = OnnxImageScorer.load(root / "m")
+    x = np.random.default_rng(1).random((7, 1, 16, 16), dtype=np.float32)
+    np.testing.assert_allclose(scorer.decision_function(x), det.decision_function(x), rtol=1e-4)
+    np.testing.assert_allclose(scorer.anomaly_map(x), det.anomaly_map(x), rtol=1e-4, atol=1e-6)
+    assert scorer.threshold_ == det.threshold_ and scorer.image_spec_ == det.image_spec_
+
+
+def test_the_command_line_writes_what_the_torch_path_writes(images, tmp_path):
+    root, det = images
+    assert main(["anomaly", "score", str(root / "test"), "--model", str(root / "m"), "--out",
+                 str(tmp_path / "fast.csv"), "--quiet", "--heatmaps", "3"]) == 0
+    score_file(root / "test", det, tmp_path / "torch.csv", heatmaps=3, verbose=0)
+    fast, slow = pd.read_csv(tmp_path / "fast.csv"), pd.read_csv(tmp_path / "torch.csv")
+    assert list(fast.columns) == list(slow.columns) and (fast.image == slow.image).all()
+    np.testing.assert_allclose(fast.score, slow.score, rtol=1e-4)
+    assert (fast.is_anomaly == slow.is_anomaly).all() and fast.is_anomaly.sum() >= 1
+    maps = sorted(p.name for p in (tmp_path / "fast_heatmaps").glob("*.png"))
+    assert maps == sorted(p.name for p in (tmp_path / "torch_heatmaps").glob("*.png")) and len(maps) >= 2
+
+
+def test_a_tampered_graph_is_refused(images, tmp_path, capsys):
+    root, _ = images
+    shutil.copytree(root / "m", tmp_path / "m")
+    graph = tmp_path / "m" / SCORE_GRAPH_FILE
+    data = bytearray(graph.read_bytes())
+    data[len(data) // 2] ^= 1
+    graph.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="score.onnx is corrupted"):
+        OnnxImageScorer.load(tmp_path / "m")
+    assert main(["anomaly", "score", str(root / "test"), "--model", str(tmp_path / "m"), "--out",
+                 str(tmp_path / "s.csv"), "--quiet"]) == 2
+    assert "score.onnx is corrupted" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+
+
+def test_a_model_without_the_graph_is_scored_in_torch(images, tmp_path):
+    root, det = images
+    shutil.copytree(root / "m", tmp_path / "m")
+    (tmp_path / "m" / SCORE_GRAPH_FILE).unlink()
+    rewrite_config(tmp_path / "m", lambda c: c.pop("files_sha256"))  # as models saved before the graph
+    assert OnnxImageScorer.load(tmp_path / "m") is None
+    assert main(["anomaly", "score", str(root / "test"), "--model", str(tmp_path / "m"), "--out",
+                 str(tmp_path / "s.csv"), "--quiet", "--heatmaps", "0"]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv").score,
+                               det.decision_function(str(root / "test")), rtol=1e-5)
