@@ -7,7 +7,8 @@ import pytest
 
 from aekit import DataError
 from aekit.errors import ModelFileError, ParameterError
-from aekit.data import TabularPreprocessor, iter_table, read_ahead, read_table, split_columns
+from aekit.data import TabularPreprocessor, iter_table, read_table, split_columns
+from aekit.data.tables import read_ahead
 from aekit.data.recipes import KDD_FEATURES, kdd_to_csv
 
 from .conftest import make_kdd_rows

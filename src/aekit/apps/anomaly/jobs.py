@@ -12,7 +12,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ...checks import check_image_size, check_int
-from ...data import iter_table, read_ahead, read_table, split_columns
+from ...data import iter_table, read_table, split_columns
+from ...data.tables import read_ahead
 from ...data.images import images_of_class, is_image_source
 from ...errors import DataError
 from ...io import atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir

@@ -21,9 +21,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ...checks import check_int
-from ...data import iter_table, read_ahead, split_columns
+from ...data import iter_table, split_columns
 from ...data.preprocess import TabularPreprocessor
-from ...data.tables import write_csv_chunk
+from ...data.tables import read_ahead, write_csv_chunk
 from ...errors import ModelFileError
 from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
 from .report import top_features
