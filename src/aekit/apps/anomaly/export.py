@@ -130,7 +130,7 @@ def score_graph_bytes(det: Any) -> bytes | None:
         warnings.simplefilter("ignore")  # the tracer's notes on constants and its own deprecation
         graph(example)  # once outside the tracer: anything a detector caches is a constant in the graph
         # unfolded, the nine shifts of the local term's references stay operations on one
-        # copy of them (ONNX Runtime computes them once, in memory, when it loads the graph)
+        # copy of them: the file holds the references once, not nine times
         torch.onnx.export(graph, (example,), buffer, input_names=["images"], output_names=["score", "maps"],
                           opset_version=OPSET, dynamo=False, do_constant_folding=False,
                           dynamic_axes={"images": {0: "rows"}, "score": {0: "rows"}, "maps": {0: "rows"}})
