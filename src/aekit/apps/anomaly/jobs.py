@@ -128,7 +128,6 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
                               heatmap_dir, heatmaps, chunk, verbose)
 
 
-
 def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                out: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
                top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1,
