@@ -38,10 +38,13 @@ def test_numpy_scores_and_explanations_equal_the_torch_paths(table, tmp_path, pa
     assert list(fast_parts.columns) == list(parts.columns) and fast.threshold_ == det.threshold_
 
 
-def test_numeric_tables_over_several_blocks_equal_the_torch_path(tmp_path):
-    """No one-hot columns to fold back, and more rows than one block of the local term."""
+@pytest.mark.parametrize("threads", [1, 3])
+def test_numeric_tables_over_several_blocks_equal_the_torch_path(tmp_path, monkeypatch, threads):
+    """No one-hot columns to fold back, more rows than one block of the local term, and the
+    rows split among threads or not."""
+    monkeypatch.setattr(light, "usable_cores", lambda: threads)
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame(rng.normal(size=(2 * light.LOCAL_BLOCK + 300, 6)), columns=list("uvwxyz"))
+    frame = pd.DataFrame(rng.normal(size=(3 * light.LOCAL_BLOCK + 300, 6)), columns=list("uvwxyz"))
     det = AnomalyDetector(epochs=2).fit(frame.iloc[:1500])
     det.save(tmp_path / "m")
     fast = LightTableDetector.load(tmp_path / "m")

@@ -112,7 +112,7 @@ def read_ahead(chunks: Iterator[T]) -> Iterator[T]:
         offer((done, None))
 
     thread = threading.Thread(target=read, name="aekit-read-ahead", daemon=True)
-    with threadpool_limits(max(1, _usable_cores() - 1), user_api="blas"):
+    with threadpool_limits(max(1, usable_cores() - 1), user_api="blas"):
         thread.start()
         try:
             while True:
@@ -127,7 +127,8 @@ def read_ahead(chunks: Iterator[T]) -> Iterator[T]:
             thread.join()
 
 
-def _usable_cores() -> int:
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

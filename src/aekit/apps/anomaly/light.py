@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from ...checks import check_int
 from ...data import iter_table, split_columns
 from ...data.preprocess import TabularPreprocessor
-from ...data.tables import read_ahead, write_csv_chunk
+from ...data.tables import read_ahead, usable_cores, write_csv_chunk
 from ...errors import ModelFileError
 from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
 from .report import top_features
@@ -36,6 +36,7 @@ WEIGHTINGS = FEATURE_WEIGHTINGS[1:]  # what a fitted model holds ("auto" resolve
 # (in squared data units; images are in [0, 1], so 1e-3 is a standard deviation of ~8 grey levels)
 VARIANCE_FLOOR = 1e-3
 LOCAL_BLOCK = 1024  # rows per product in the local term (numpy: 512 took 10% longer, 4096 20%)
+MAX_SCORE_THREADS = 8  # threads that score one chunk's rows (at least LOCAL_BLOCK rows each)
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda x: np.maximum(x, 0, out=x),
     "leaky_relu": lambda x: np.where(x > 0, x, np.float32(0.01) * x),
@@ -209,6 +210,21 @@ class LightTableDetector:
         return scores, pd.DataFrame(parts, columns=self.explained_columns_, index=features.index, copy=False)
 
     def _scores(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and per-feature parts of scaled rows ``z``. A large chunk is split among
+        threads, one per core (numpy releases the GIL in what costs here; BLAS then runs one
+        thread each): a million rows in 1.7 s instead of 3.2 s on 2 cores."""
+        workers = min(usable_cores(), MAX_SCORE_THREADS, len(z) // LOCAL_BLOCK)
+        if workers < 2:
+            return self._part_scores(z)
+        from concurrent.futures import ThreadPoolExecutor
+
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            done = list(pool.map(self._part_scores, np.array_split(z, workers)))
+        return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
+
+    def _part_scores(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.members)
         total = np.zeros(len(z), dtype=np.float32)
         acc = np.zeros_like(z)
