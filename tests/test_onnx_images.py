@@ -74,6 +74,9 @@ def test_a_tampered_graph_is_refused(images, tmp_path, capsys):
     assert main(["anomaly", "score", str(root / "test"), "--model", str(tmp_path / "m"), "--out",
                  str(tmp_path / "s.csv"), "--quiet"]) == 2
     assert "score.onnx is corrupted" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+    rewrite_config(tmp_path / "m", lambda c: c.update(files_sha256="score.onnx"))  # re-signed by hand
+    with pytest.raises(ModelFileError, match="'files_sha256' is not a mapping"):
+        OnnxImageScorer.load(tmp_path / "m")
 
 
 def test_a_model_without_the_graph_is_scored_in_torch(images, tmp_path):

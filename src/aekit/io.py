@@ -387,7 +387,10 @@ def read_model_file(path: str | os.PathLike[str], kinds: tuple[str, ...],
 
     def read() -> tuple[dict[str, Any], bytes | None]:
         config = _verified_config(_config_bytes(path), kinds, str(path))
-        digest = (config.get("files_sha256") or {}).get(name)
+        listed = config.get("files_sha256", {})
+        if not isinstance(listed, dict):
+            raise ModelFileError(f"{path}/{CONFIG_FILE}: 'files_sha256' is not a mapping of file names to checksums")
+        digest = listed.get(name)
         if digest is None:
             return config, None
         data = (path / name).read_bytes()
