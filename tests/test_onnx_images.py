@@ -62,6 +62,20 @@ def test_the_command_line_writes_what_the_torch_path_writes(images, tmp_path):
     assert maps == sorted(p.name for p in (tmp_path / "torch_heatmaps").glob("*.png")) and len(maps) >= 2
 
 
+@pytest.mark.parametrize("graph", [True, False])
+def test_table_options_for_an_image_model_are_an_error(images, tmp_path, capsys, graph):
+    root, _ = images
+    model = root / "m"
+    if not graph:  # the torch path says the same
+        shutil.copytree(model, tmp_path / "m")
+        (tmp_path / "m" / SCORE_GRAPH_FILE).unlink()
+        rewrite_config(tmp_path / "m", lambda c: c.pop("files_sha256"))
+        model = tmp_path / "m"
+    assert main(["anomaly", "score", str(root / "test"), "--model", str(model), "--out", str(tmp_path / "s.csv"),
+                 "--quiet", "--id-col", "name"]) == 2
+    assert "--id-col is for tables" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+
+
 def test_a_tampered_graph_is_refused(images, tmp_path, capsys):
     root, _ = images
     shutil.copytree(root / "m", tmp_path / "m")

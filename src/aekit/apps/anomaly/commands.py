@@ -164,8 +164,9 @@ def run(args: argparse.Namespace) -> int:
         # an image model with its saved graph scores in ONNX Runtime: no torch import either
         from .onnx_images import score_images_file
 
-        summary = score_images_file(args.data, args.model, args.out, heatmap_dir=args.heatmap_dir,
-                                    heatmaps=args.heatmaps, chunksize=args.chunk_rows, verbose=verbose)
+        summary = score_images_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
+                                    heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps, chunksize=args.chunk_rows,
+                                    verbose=verbose)
         if summary is not None:
             _print_score_summary(args, summary)
             return 0

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from ... import plots
 from ...data.images import ImageSet, ImageSpec, image_chunks
 from ...data.tables import write_csv_chunk
+from ...errors import DataError
 from ...io import atomic_path, check_output_dir, claim_output_dir
 
 IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
@@ -29,6 +30,14 @@ class ScoreSummary:
     unseen_categories: dict[str, int] = field(default_factory=dict)
     heatmap_dir: str | None = None
     heatmaps: int = 0
+
+
+def check_image_options(id_col: str | None, label_col: str | None) -> None:
+    """Table options given for an image model are an error, not silently ignored."""
+    for option, value in (("--id-col", id_col), ("--label-col", label_col)):
+        if value is not None:
+            raise DataError(f"{option} is for tables: an image model's output names each image by its file "
+                            "(and its class folder, if any)")
 
 
 def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold: float,

@@ -21,7 +21,7 @@ from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
-from .image_scoring import HEATMAPS, IMAGE_CHUNK, ScoreSummary, write_image_scores
+from .image_scoring import HEATMAPS, IMAGE_CHUNK, ScoreSummary, check_image_options, write_image_scores
 from .light import write_table_scores
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, write_report
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
@@ -147,6 +147,7 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
                             "(its output carries the time column)")
         return score_series(data, det, out, label_col=label_col, top_k=top_k, chunksize=chunksize, verbose=verbose)
     if _on_images(det):
+        check_image_options(id_col, label_col)
         return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
     if heatmap_dir is not None:
         raise DataError("--heatmap-dir is for image models")

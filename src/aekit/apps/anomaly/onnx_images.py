@@ -20,7 +20,7 @@ import numpy as np
 from ...checks import check_int
 from ...data.images import ImageSpec
 from ...io import SCORE_GRAPH_FILE, check_output_file, model_kind_at, read_model_file
-from .image_scoring import HEATMAPS, IMAGE_CHUNK, ScoreSummary, write_image_scores
+from .image_scoring import HEATMAPS, IMAGE_CHUNK, ScoreSummary, check_image_options, write_image_scores
 
 # the detectors whose image models carry the graph (their classes' ``_kind``; series never do)
 KINDS = ("anomaly.AnomalyDetector", "anomaly.VAEAnomalyDetector", "anomaly.ImageAnomalyDetector")
@@ -77,6 +77,7 @@ class OnnxImageScorer:
 
 
 def score_images_file(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                      id_col: str | None = None, label_col: str | None = None,
                       heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS,
                       chunksize: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary | None:
     """``jobs.score_file`` for an image model, in ONNX Runtime; None when the model at
@@ -88,5 +89,6 @@ def score_images_file(data: str | os.PathLike[str], model: str | os.PathLike[str
     scorer = OnnxImageScorer.load(model)
     if scorer is None:
         return None
+    check_image_options(id_col, label_col)
     return write_image_scores(data, scorer.image_spec_, scorer.threshold_, scorer.decision_function,
                               scorer.anomaly_map, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
