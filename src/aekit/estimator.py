@@ -202,7 +202,8 @@ class FittedModel(Params):
         overlap = set(groups) & set(extra)
         if overlap:
             raise ValueError(f"tensor groups {sorted(overlap)} are both networks and extra state")
-        return save_model(path, self._kind, config, {**groups, **extra}, self._files())
+        # under torchrun only rank 0 writes (save_model): the others need not build the files
+        return save_model(path, self._kind, config, {**groups, **extra}, self._files() if is_main_process() else {})
 
     def _files(self) -> dict[str, bytes]:
         """More files of the model directory by name (``io.EXTRA_FILES``); none by default."""
