@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +15,12 @@ from ...data.images import ImageSet, ImageSpec, image_chunks
 from ...data.tables import write_csv_chunk
 from ...errors import DataError
 from ...io import atomic_path, check_output_dir, claim_output_dir
+from .light import ScoreSummary
 
 IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
 HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
 OVERVIEW = "_overview.png"  # in the heat-map folder: the top anomalies' panels in one grid
 HEATMAP_KIND = "anomaly heat maps"  # the markers of the folders these jobs fill (see io.check_output_dir)
-
-
-@dataclass
-class ScoreSummary:
-    rows: int = 0
-    flagged: int = 0
-    unseen_categories: dict[str, int] = field(default_factory=dict)
-    heatmap_dir: str | None = None
-    heatmaps: int = 0
 
 
 def check_image_options(id_col: str | None, label_col: str | None) -> None:

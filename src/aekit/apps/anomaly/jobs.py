@@ -21,8 +21,8 @@ from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
-from .image_scoring import HEATMAPS, IMAGE_CHUNK, ScoreSummary, check_image_options, write_image_scores
-from .light import write_table_scores
+from .image_scoring import HEATMAPS, IMAGE_CHUNK, check_image_options, write_image_scores
+from .light import ScoreSummary, write_table_scores
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, write_report
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
 from .vae import VAEAnomalyDetector
@@ -151,8 +151,8 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
         return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
     if heatmap_dir is not None:
         raise DataError("--heatmap-dir is for image models")
-    return write_table_scores(det, data, out, ScoreSummary(), id_col=id_col, label_col=label_col, top_k=top_k,
-                              chunksize=chunksize, verbose=verbose)
+    return write_table_scores(det, data, out, id_col=id_col, label_col=label_col, top_k=top_k, chunksize=chunksize,
+                              verbose=verbose)
 
 
 @dataclass

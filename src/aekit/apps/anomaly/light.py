@@ -300,15 +300,20 @@ def score_frame(det: Any, chunk: pd.DataFrame, *, id_col: str | None = None,
 
 
 @dataclass
-class LightSummary:
+class ScoreSummary:
+    """What scoring a file reports, whichever path scored it (tables here, images in
+    ``image_scoring``): rows, flagged rows, unseen categories, heat maps written."""
+
     rows: int = 0
     flagged: int = 0
     unseen_categories: dict[str, int] = field(default_factory=dict)
+    heatmap_dir: str | None = None
+    heatmaps: int = 0
 
 
 def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str], *,
                 id_col: str | None = None, label_col: str | None = None, top_k: int = 3,
-                chunksize: int = 100_000, verbose: int = 1) -> LightSummary | None:
+                chunksize: int = 100_000, verbose: int = 1) -> ScoreSummary | None:
     """``jobs.score_file`` for a table model, in numpy; None when the model at ``model`` is not
     one this path scores (the caller then runs ``jobs.score_file``). The same checks, in the
     same order, and the same output columns."""
@@ -318,14 +323,16 @@ def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out
     det = LightTableDetector.load(model)
     if det is None:
         return None
-    return write_table_scores(det, data, out, LightSummary(), id_col=id_col, label_col=label_col, top_k=top_k,
-                              chunksize=chunksize, verbose=verbose)
+    return write_table_scores(det, data, out, id_col=id_col, label_col=label_col, top_k=top_k, chunksize=chunksize,
+                              verbose=verbose)
 
 
-def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.PathLike[str], summary: Any, *,
-                       id_col: str | None, label_col: str | None, top_k: int, chunksize: int, verbose: int) -> Any:
+def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                       id_col: str | None, label_col: str | None, top_k: int, chunksize: int,
+                       verbose: int) -> ScoreSummary:
     """Score a table chunk by chunk with ``det`` (either scorer) and write ``out``, which
-    appears atomically when every chunk is done; counts go into ``summary``."""
+    appears atomically when every chunk is done; returns the counts."""
+    summary = ScoreSummary()
     chunks = tqdm(read_ahead(iter_table(data, chunksize)), desc="scoring", unit="chunk", leave=False,
                   disable=True if verbose <= 0 else None)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:

@@ -20,7 +20,8 @@ import numpy as np
 from ...checks import check_int
 from ...data.images import ImageSpec
 from ...io import SCORE_GRAPH_FILE, check_output_file, model_kind_at, read_model_file
-from .image_scoring import HEATMAPS, IMAGE_CHUNK, ScoreSummary, check_image_options, write_image_scores
+from .image_scoring import HEATMAPS, IMAGE_CHUNK, check_image_options, write_image_scores
+from .light import ScoreSummary
 
 # the detectors whose image models carry the graph (their classes' ``_kind``; series never do)
 KINDS = ("anomaly.AnomalyDetector", "anomaly.VAEAnomalyDetector", "anomaly.ImageAnomalyDetector")
