@@ -96,19 +96,26 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
         "columns": json.dumps(det.preprocessor_.numeric_ if graph.table else []),
         "outputs": "score: float32 [rows] (higher = more anomalous); is_anomaly: bool [rows] (score > threshold)",
     }
+    with atomic_path(out) as tmp:
+        _trace(graph, example, str(tmp), input_name, ("score", "is_anomaly"))
+        model = onnx.load(str(tmp))
+        for key, value in meta.items():
+            model.metadata_props.add(key=key, value=value)
+        model.producer_name, model.producer_version = "aekit", __version__
+        onnx.save(model, str(tmp))
+    return meta
+
+
+def _trace(graph: ScoreGraph, example: torch.Tensor, target: Any, input_name: str, outputs: tuple[str, ...],
+           fold: bool = True) -> None:
+    """Trace ``graph`` on ``example`` into an ONNX file or buffer ``target``, every tensor's
+    first axis (rows) dynamic; ``fold``: the exporter's constant folding."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the tracer's notes on constants and its own deprecation
         graph(example)  # once outside the tracer: anything a detector caches is a constant in the graph
-        with atomic_path(out) as tmp:
-            torch.onnx.export(graph, (example,), str(tmp), input_names=[input_name],
-                              output_names=["score", "is_anomaly"], opset_version=OPSET, dynamo=False,
-                              dynamic_axes={input_name: {0: "rows"}, "score": {0: "rows"}, "is_anomaly": {0: "rows"}})
-            model = onnx.load(str(tmp))
-            for key, value in meta.items():
-                model.metadata_props.add(key=key, value=value)
-            model.producer_name, model.producer_version = "aekit", __version__
-            onnx.save(model, str(tmp))
-    return meta
+        torch.onnx.export(graph, (example,), target, input_names=[input_name], output_names=list(outputs),
+                          opset_version=OPSET, dynamo=False, do_constant_folding=fold,
+                          dynamic_axes={name: {0: "rows"} for name in (input_name, *outputs)})
 
 
 def score_graph_bytes(det: Any) -> bytes | None:
@@ -123,17 +130,11 @@ def score_graph_bytes(det: Any) -> bytes | None:
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError:
         return None
-    graph = ScoreGraph(det, maps=True).eval()
-    example = torch.zeros(2, *det.adapter_.sample_shape)
     buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the tracer's notes on constants and its own deprecation
-        graph(example)  # once outside the tracer: anything a detector caches is a constant in the graph
-        # unfolded, the nine shifts of the local term's references stay operations on one
-        # copy of them: the file holds the references once, not nine times
-        torch.onnx.export(graph, (example,), buffer, input_names=["images"], output_names=["score", "maps"],
-                          opset_version=OPSET, dynamo=False, do_constant_folding=False,
-                          dynamic_axes={"images": {0: "rows"}, "score": {0: "rows"}, "maps": {0: "rows"}})
+    # unfolded, the nine shifts of the local term's references stay operations on one copy
+    # of them: the file holds the references once, not nine times
+    _trace(ScoreGraph(det, maps=True).eval(), torch.zeros(2, *det.adapter_.sample_shape), buffer, "images",
+           ("score", "maps"), fold=False)
     return buffer.getvalue()
 
 

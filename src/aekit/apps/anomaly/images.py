@@ -158,11 +158,10 @@ class ImageAnomalyDetector(ReconstructionDetector):
         """Per-feature parts of the distance of ``Z`` to ``references`` (their shifted copies,
         and the search's bfloat16 copy of them, are made once per reference tensor and kept)."""
         c, h, w = self._sample_shape()
+        grid = references.view(len(references), c, *neighbours.space_size(h, w))
         if torch.jit.is_tracing():  # shifted inside the graph: an exported model holds the references once, not 9x
-            grid = references.view(len(references), c, *neighbours.space_size(h, w))
             return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), neighbours.shifted_references(grid))
         if getattr(self, "_shifted", None) is None or self._shifted[0] is not references:
-            grid = references.view(len(references), c, *neighbours.space_size(h, w))
             shifted = neighbours.shifted_references(grid)
             self._shifted = (references, shifted, neighbours.search_copy(shifted))
         return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), *self._shifted[1:])
