@@ -145,6 +145,81 @@ def test_local_term_is_saved_with_the_model(fitted, cancer_split, tmp_path):
     np.testing.assert_allclose(loaded.decision_function(Xte), fitted.decision_function(Xte), rtol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def cells_table():
+    """Rows on a curved 2-d sheet in 6 columns: enough rows for the local term's cells."""
+    rng = np.random.default_rng(3)
+    t = rng.uniform(-2, 2, size=(3400, 2))
+    X = np.column_stack([t, np.sin(t[:, 0]), t[:, 0] * t[:, 1], np.cos(t[:, 1]), t.sum(1) ** 2])
+    return (X + 0.02 * rng.normal(size=X.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def celled(cells_table):
+    return AnomalyDetector(epochs=2).fit(cells_table[:3000])
+
+
+def test_every_training_row_is_a_reference_dealt_into_cells(celled, cells_table):
+    refs, centres, groups = celled.local_references_, celled.local_centres_, celled.local_groups_
+    assert centres is not None and len(centres) > celled.local_probes_ >= 1 and groups == 5
+    layout = refs.view(len(centres), groups, -1, refs.shape[1])
+    train = celled._inputs(cells_table[:3000])
+    held_out = len(train) - len(np.unique(refs.numpy(), axis=0))
+    assert 0 < held_out < 0.2 * len(train)  # every row but the held-out ones
+    for cell, centre in zip(layout, centres, strict=True):  # each cell: its rows' mean, every group present
+        unique = np.unique(cell.reshape(-1, refs.shape[1]).numpy(), axis=0)
+        np.testing.assert_allclose(unique.mean(0), centre.numpy(), atol=1e-4)
+        assert all(len(np.unique(g.numpy(), axis=0)) >= 1 for g in cell)
+
+
+def test_the_cell_search_finds_the_nearest_reference_of_each_group_in_the_probed_cells(celled, cells_table):
+    from aekit.apps.anomaly.local_cells import CellSearch
+
+    refs, centres, groups = celled.local_references_, celled.local_centres_, celled.local_groups_
+    cells = len(centres)
+    # a test half near the training rows, and rows far from them (which all probe the same cells)
+    Z = torch.cat([celled._inputs(cells_table[3000:]), celled._inputs(cells_table[3000:3100] * 5 + 10)])
+    layout = refs.view(cells, groups, -1, refs.shape[1])
+    exact = torch.stack([((Z[:, None] - layout[:, g].reshape(-1, refs.shape[1])) ** 2).sum(2).min(1).values
+                         for g in range(groups)], 1)
+    everywhere = CellSearch(refs, centres, groups, cells).nearest(Z)
+    np.testing.assert_allclose(everywhere[0].numpy(), exact.numpy(), rtol=1e-3, atol=1e-3)
+    distances, index = celled._local_search(refs).nearest(Z)
+    probed = (torch.cdist(Z, centres).topk(celled.local_probes_, largest=False).indices)
+    in_probed = torch.stack([torch.stack([((Z[i] - layout[probed[i], g].reshape(-1, refs.shape[1])) ** 2).sum(1).min()
+                                          for g in range(groups)]) for i in range(len(Z))])
+    np.testing.assert_allclose(distances.numpy(), in_probed.numpy(), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(((Z[:, None] - refs[index]) ** 2).sum(2).numpy(), distances.numpy(), rtol=1e-3, atol=1e-3)
+    assert (index // layout[0, 0].shape[0] % groups == torch.arange(groups)).all()  # group g's reference for group g
+    near = distances[:400] <= exact[:400] * (1 + 1e-3) + 1e-3
+    assert near.float().mean() > 0.9  # most rows find the true nearest in their probed cells
+
+
+def test_a_model_with_cells_round_trips_and_refuses_broken_cells(celled, cells_table, tmp_path):
+    path = celled.save(tmp_path / "m")
+    loaded = AnomalyDetector.load(path)
+    assert (loaded.local_groups_, loaded.local_probes_) == (celled.local_groups_, celled.local_probes_)
+    np.testing.assert_array_equal(loaded.local_centres_.numpy(), celled.local_centres_.numpy())
+    np.testing.assert_allclose(loaded.decision_function(cells_table[3000:]), celled.decision_function(cells_table[3000:]),
+                               rtol=1e-6)
+    cells = len(celled.local_centres_)
+    rewrite_config(path, lambda c: c["state"]["local"].update(probes=cells + 1))
+    with pytest.raises(ModelFileError, match="probes must be an integer from 1 to"):
+        AnomalyDetector.load(path)
+    rewrite_config(path, lambda c: c["state"]["local"].update(probes=1, cells=cells * 2))
+    with pytest.raises(ModelFileError, match="centres are missing or are not"):
+        AnomalyDetector.load(path)
+
+
+def test_a_large_table_keeps_at_most_max_rows_references(cells_table, monkeypatch):
+    from aekit.apps.anomaly import local_cells
+
+    monkeypatch.setattr(local_cells, "MAX_ROWS", 1000)
+    det = AnomalyDetector(epochs=1).fit(cells_table[:3000])
+    assert len(np.unique(det.local_references_.numpy(), axis=0)) == 1000
+    assert local_cells.cell_count(1000, 5) == len(det.local_centres_) == 2
+
+
 def test_local_term_is_the_mean_over_groups_of_the_nearest_reference(fitted, cancer_split, tmp_path):
     _, Xte, _ = cancer_split
     Z = fitted._inputs(Xte)

@@ -54,6 +54,20 @@ def test_onnx_scores_match_aekit(model_dir, cancer_split, tmp_path):
     assert np.isnan(run_onnx(tmp_path / "m.onnx", bad)[0][1])  # aekit refuses the row; the graph says NaN
 
 
+def test_onnx_scores_match_aekit_when_the_local_term_searches_cells(tmp_path):
+    """A table large enough for the local term's cells: the graph gathers each row's probed
+    cells where aekit sorts rows by cell; the scores agree, for rows near and far from the data."""
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(2600, 4)) @ rng.normal(size=(4, 6))).astype(np.float32)
+    det = AnomalyDetector(epochs=2, verbose=0).fit(X[:2400])
+    assert det.local_centres_ is not None and len(det.local_centres_) > det.local_probes_
+    det.save(tmp_path / "m")
+    export_onnx(tmp_path / "m", tmp_path / "m.onnx")
+    test = np.vstack([X[2400:], X[2400:2450] * 4 + 3])
+    scores, _ = run_onnx(tmp_path / "m.onnx", test)
+    np.testing.assert_allclose(scores, det.decision_function(test), rtol=1e-4)
+
+
 def test_onnx_vae_with_imputation_and_images(cancer_split, tmp_path):
     X_train, X_test, _ = cancer_split
     vae = VAEAnomalyDetector(**SMALL, impute="median").fit(X_train)

@@ -9,7 +9,6 @@ shape) and, where it scores differently, ``_reconstruction_errors`` / ``_member_
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from ...checks import check_choice, check_float, check_int
 from ...errors import ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...io import SCORE_GRAPH_FILE
+from . import local_cells
 from .light import FEATURE_WEIGHTINGS, VARIANCE_FLOOR, WEIGHTINGS
 from .robust import TrimmedObjective
 from .thresholds import parse_threshold, resolve_threshold
@@ -30,13 +30,10 @@ from .thresholds import parse_threshold, resolve_threshold
 DEFAULT_LOCAL_WEIGHT = 4.0
 SCORE_BLOCK = 16_384  # rows per forward pass when scoring (fastest of 4k-64k on 2 cores)
 MAX_ESTIMATORS = 100
-# The local density term: at most LOCAL_REFERENCES training rows (a random subset of larger
-# sets) dealt into LOCAL_GROUPS groups; a row's local distance is the mean over the groups of
-# its squared distance to the group's nearest row. The cap bounds the scoring cost (one
-# [rows x references] matrix product per block, LOCAL_BLOCK rows at a time to stay in cache).
-LOCAL_REFERENCES = 1024
+# The local density term: the training rows (local_cells.reference_rows of them) dealt into
+# LOCAL_GROUPS groups; a row's local distance is the mean over the groups of its squared
+# distance to the group's nearest row, found among the references of its nearest cells.
 LOCAL_GROUPS = 5
-LOCAL_BLOCK = 2048
 
 
 class ReconstructionDetector(FittedModel):
@@ -81,6 +78,8 @@ class ReconstructionDetector(FittedModel):
 
         self.local_weight_ = self._local_weight()
         self.local_groups_ = 1  # one group of references unless the tables' local term deals them out
+        self.local_centres_: torch.Tensor | None = None  # the tables' local term's cells (local_cells)
+        self.local_probes_ = 1  # cells searched per row
         self.local_references_, self.local_scale_ = (self._fit_local(Z_train, Z_val) if self.local_weight_
                                                      else (None, 1.0))
         self.decision_scores_, clean = self._training_scores(Z, val_idx)
@@ -142,41 +141,60 @@ class ReconstructionDetector(FittedModel):
         return 0.0 if self.adapter_.kind == "image" else DEFAULT_LOCAL_WEIGHT
 
     def _fit_local(self, Z_train: torch.Tensor, Z_val: torch.Tensor | None) -> tuple[torch.Tensor, float]:
-        """The reference rows (at most ``LOCAL_REFERENCES`` training rows in random order,
-        group after group) and the mean local distance of held-out normal rows (the unit of
-        the local term).
+        """The reference rows (the training rows, a random subset of very large sets, in
+        cells: ``local_cells``) and the median local distance of held-out normal rows (the
+        unit of the local term).
 
         Why a local term: the reconstruction and code terms are global; a row that falls
         between two clusters of normal data can be rebuilt well and have a common code, yet
         no normal row is near it (LOF's case: a synthetic between-clusters set, 0.96 -> 1.00
-        AUC). Why groups of random rows, not the nearest of k-means centres as before issue
-        33: when the training rows hold anomalies, k-means gives them centres of their own
-        and the term forgets them, while the nearest row of each of 5 random groups is, like
-        the 5 nearest neighbours, far from a row unless several training rows are near it
-        (contaminated development sets, A / B: 0.786 / 0.734 -> 0.798 / 0.755 AUC-ROC; clean:
-        0.901 / 0.830 -> 0.896 / 0.828; benchmarks/anomaly_score_components.py). One minimum
-        per group scores faster than a sort for the 5 nearest."""
+        AUC). Why groups of rows, not the nearest of k-means centres as before issue 33:
+        when the training rows hold anomalies, k-means gives them centres of their own and
+        the term forgets them, while the nearest row of each of 5 random groups is, like the
+        5 nearest neighbours, far from a row unless several training rows are near it
+        (contaminated development sets, A / B: 0.786 / 0.734 -> 0.798 / 0.755 AUC-ROC).
+        Why every training row, not 1,024 of them: see ``local_cells``."""
         flat = Z_train.flatten(1)
-        order = torch.from_numpy(np.random.default_rng(self.random_state).permutation(len(flat)))
-        self.local_groups_ = min(LOCAL_GROUPS, len(flat))
-        size = min(LOCAL_REFERENCES, len(flat)) // self.local_groups_
-        # group g is rows g*size:(g+1)*size, each a random draw of the training rows
-        references = flat[order[:size * self.local_groups_]].contiguous()
+        rng = np.random.default_rng(self.random_state)
+        n_refs = local_cells.reference_rows(len(flat), flat.shape[1])
+        chosen = flat[torch.from_numpy(np.sort(rng.permutation(len(flat))[:n_refs]))]
+        self.local_groups_ = min(LOCAL_GROUPS, n_refs)
+        references, centres = local_cells.build_cells(
+            chosen, self.local_groups_, local_cells.cell_count(n_refs, self.local_groups_), rng)
+        self.local_centres_ = centres if len(centres) > 1 else None  # one cell: searched about its mean
+        self.local_probes_ = min(local_cells.PROBES, len(centres))
         ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
-        distances = _local_distance(ref, references, self.local_groups_)
+        distances = self._local_search(references).nearest(ref, with_index=False)[0].mean(1)
         typical = float(_unit(distances)) if self._median_units() else float(distances.mean())
         # a floor for data whose held-out rows sit on the references (duplicated rows): a
         # tiny unit would turn any small distance into an enormous score
-        floor = 1e-3 * float(Z_train.flatten(1).var(0).sum()) + 1e-9
+        floor = 1e-3 * float(flat.var(0).sum()) + 1e-9
         return references, max(typical, floor)
+
+    def _local_search(self, references: torch.Tensor) -> local_cells.CellSearch:
+        """The search over ``references`` (made once per reference tensor and kept)."""
+        cached = getattr(self, "_cell_search", None)
+        if cached is None or cached[0] is not references:
+            centres = self.local_centres_ if self.local_centres_ is not None else references.mean(0, keepdim=True)
+            cached = (references, local_cells.CellSearch(references, centres, self.local_groups_, self.local_probes_))
+            self._cell_search = cached
+        return cached[1]
 
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``local_weight_`` times the local distance: row totals and (if ``per_feature``) the
-        per-feature parts, which sum to them."""
+        per-feature parts, which sum to them: the squared differences to the nearest
+        reference of each group, averaged over the groups (exact, where the search's
+        product form loses digits far from the origin; group by group, so memory stays
+        [rows x features])."""
         scale = self.local_weight_ / self.local_scale_
-        if not per_feature:
-            return _local_distance(Z, self.local_references_, self.local_groups_).mul_(scale), None
-        parts = _to_nearest(Z, self.local_references_, self.local_groups_).mul_(scale)
+        distances, index = self._local_search(self.local_references_).nearest(Z, with_index=per_feature)
+        if index is None:
+            return distances.mean(1).mul_(scale), None
+        flat, references = Z.flatten(1), self.local_references_
+        parts = (flat - references[index[:, 0]]).pow_(2)
+        for g in range(1, index.shape[1]):
+            parts.add_((flat - references[index[:, g]]).pow_(2))
+        parts.mul_(scale / index.shape[1])
         return parts.sum(1), parts.view_as(Z)
 
     @torch.inference_mode()
@@ -378,11 +396,15 @@ class ReconstructionDetector(FittedModel):
         for k, w in enumerate(self.feature_weights_):
             mean, precision = self.latent_stats_[k]
             groups[f"calibration{k}"] = {"feature_weights": w, "latent_mean": mean, "latent_precision": precision}
+        local = {"weight": self.local_weight_, "scale": self.local_scale_, "groups": self.local_groups_}
         if self.local_references_ is not None:
             groups["local"] = {"references": self.local_references_}
+            if self.local_centres_ is not None:
+                groups["local"]["centres"] = self.local_centres_
+                local.update(cells=len(self.local_centres_), probes=self.local_probes_)
         state = {
             "weighting": self.weighting_,
-            "local": {"weight": self.local_weight_, "scale": self.local_scale_, "groups": self.local_groups_},
+            "local": local,
             "threshold": {"method": self.threshold_rule_.method, "value": self.threshold_rule_.value,
                           "threshold": self.threshold_},
             "training": [{"epochs_run": len(h), "best_val_loss": min((r.get("val_loss", r["train_loss"]) for r in h),
@@ -422,31 +444,46 @@ class ReconstructionDetector(FittedModel):
 
     def _set_local_state(self, local: Any, tensors: dict[str, torch.Tensor] | None) -> None:
         """The local density term from a model directory (absent in models made before it;
-        models made before issue 33 stored k-means centres, which score as one group)."""
+        models made before issue 33 stored k-means centres, which score as one group; models
+        made before its cells, one cell)."""
         self.local_weight_, self.local_references_, self.local_scale_, self.local_groups_ = 0.0, None, 1.0, 1
+        self.local_centres_, self.local_probes_ = None, 1
         if local is None:
             return
         if not isinstance(local, dict):
             raise ModelFileError(f"config.json: the local term must be an object, got {local!r}")
-        weight, scale, groups = local.get("weight"), local.get("scale"), local.get("groups", 1)
+        weight, scale = local.get("weight"), local.get("scale")
+        groups, cells, probes = local.get("groups", 1), local.get("cells", 1), local.get("probes", 1)
         for name, value in (("weight", weight), ("scale", scale)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
                 raise ModelFileError(f"config.json: the local term's {name} must be a finite number >= 0, got {value!r}")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ModelFileError(f"config.json: the local term's groups must be an integer >= 1, got {groups!r}")
+        for name, value in (("groups", groups), ("cells", cells), ("probes", probes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ModelFileError(f"config.json: the local term's {name} must be an integer >= 1, got {value!r}")
+        if probes > cells:
+            raise ModelFileError(f"config.json: the local term's probes must be an integer from 1 to {cells}, "
+                                 f"got {probes}")
         if not weight:
             return
         tensors = tensors or {}
-        references = tensors.get("references", tensors.get("centres"))
+        # before issue 33 the references were k-means centres, stored as "centres"
+        references = tensors["references"] if "references" in tensors else tensors.get("centres")
         width = self._local_width()
         if references is None or references.dim() != 2 or references.shape[1] != width or not len(references):
             raise ModelFileError("the local term's references are missing or do not match the data's width")
-        if len(references) % groups:
-            raise ModelFileError(f"the local term's {len(references)} references do not make {groups} equal groups")
-        if not torch.isfinite(references).all() or not scale:
-            raise ModelFileError("the local term's references or scale hold NaN, inf or zero")
+        if len(references) % (groups * cells):
+            raise ModelFileError(f"the local term's {len(references)} references do not make {cells} cell(s) "
+                                 f"of {groups} equal groups")
+        centres = tensors.get("centres") if cells > 1 else None
+        if cells > 1 and (centres is None or tuple(centres.shape) != (cells, width)):
+            raise ModelFileError(f"the local term's centres are missing or are not {cells} x {width}")
+        if not torch.isfinite(references).all() or (centres is not None and not torch.isfinite(centres).all()) \
+                or not scale:
+            raise ModelFileError("the local term's references, centres or scale hold NaN, inf or zero")
         self.local_weight_, self.local_references_, self.local_scale_ = float(weight), references.float(), float(scale)
         self.local_groups_ = groups
+        self.local_centres_ = centres.float() if centres is not None else None
+        self.local_probes_ = probes
 
     def _member_input_shape(self) -> tuple[int, ...]:
         """The shape of one sample the members read (the adapter's sample, unless a subclass
@@ -462,54 +499,3 @@ def _unit(values: torch.Tensor) -> torch.Tensor:
     """The median of a term's values on held-out rows, as its unit; at least a thousandth of
     their mean (rows rebuilt perfectly would make a zero median) and never zero."""
     return torch.maximum(values.median(), 1e-3 * values.mean()).clamp_min(1e-12)
-
-
-def _group_minima(Z: torch.Tensor, references: torch.Tensor, groups: int,
-                  reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """The search both local paths share: ``reduce(closeness, rows)`` over each block of rows
-    of ``Z``, concatenated, where ``closeness`` ``[rows, groups, size]`` is |r|^2 - 2 z.r for
-    every reference of each of ``groups`` equal, consecutive groups, and ``rows`` are ``Z``'s
-    rows; both about the references' mean, so that the terms stay small.
-
-    One matrix product per ``LOCAL_BLOCK`` rows, into one reused buffer (a fresh [rows x
-    references] matrix per block costs more in page faults than the product); one block under
-    the ONNX trace (a traced loop would freeze the batch size)."""
-    centre = references.mean(0)
-    refs = references - centre
-    r_norms = (refs * refs).sum(1)
-    flat = Z.flatten(1) - centre
-    size = len(refs) // groups
-    if torch.jit.is_tracing():
-        return reduce(torch.addmm(r_norms, flat, refs.T, alpha=-2).view(-1, groups, size), flat)
-    buffer = torch.empty(min(LOCAL_BLOCK, len(flat)), len(refs))
-    blocks = []
-    for s in range(0, len(flat), LOCAL_BLOCK):
-        rows = flat[s:s + LOCAL_BLOCK]
-        closeness = torch.addmm(r_norms, rows, refs.T, alpha=-2, out=buffer[:len(rows)])
-        blocks.append(reduce(closeness.view(-1, groups, size), rows))
-    return torch.cat(blocks) if blocks else reduce(torch.empty(0, groups, size), flat)
-
-
-def _local_distance(Z: torch.Tensor, references: torch.Tensor, groups: int) -> torch.Tensor:
-    """The local distance of each row of ``Z``: its squared distance to the nearest reference
-    of each group, averaged over the groups. The scoring path, in product form
-    (|z - r|^2 = |z|^2 + |r|^2 - 2 z.r) with one minimum per group."""
-    def distance(closeness: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        return (closeness.amin(2) + (rows * rows).sum(1, keepdim=True)).clamp_min(0).mean(1)
-
-    return _group_minima(Z, references, groups, distance)
-
-
-def _to_nearest(Z: torch.Tensor, references: torch.Tensor, groups: int) -> torch.Tensor:
-    """Per-feature squared differences ``[rows, features]`` of each row of ``Z`` to the
-    nearest reference of each group (the ones ``_local_distance`` finds), averaged over the
-    groups: they sum to the local distance. The differences are exact (the product form
-    loses digits far from the origin); one group at a time, so memory stays [rows x
-    features]."""
-    flat = Z.flatten(1)
-    size = len(references) // groups
-    index = _group_minima(Z, references, groups, lambda closeness, rows: closeness.argmin(2))
-    parts = (flat - references[index[:, 0]]).pow_(2)
-    for g in range(1, groups):
-        parts.add_((flat - references[index[:, g] + g * size]).pow_(2))
-    return parts.div_(groups) if groups > 1 else parts
