@@ -195,6 +195,15 @@ def test_the_cell_search_finds_the_nearest_reference_of_each_group_in_the_probed
     assert near.float().mean() > 0.9  # most rows find the true nearest in their probed cells
 
 
+def test_training_rows_are_scored_without_themselves(celled, cells_table):
+    """Every training row is a reference; its training score must not count it (PyOD's kNN
+    scores training rows leave-one-out), or a contamination threshold flags too many new rows."""
+    scores = celled.decision_function(cells_table[:3000])  # each training row finds itself at distance 0
+    assert (celled.decision_scores_ >= scores * (1 - 1e-5) - 1e-6).all()  # float32 rounding aside
+    assert (celled.decision_scores_ > scores * 1.01).mean() > 0.5  # the training rows (85%) score higher
+    assert celled.labels_.mean() == pytest.approx(0.1, abs=0.01)
+
+
 def test_a_model_with_cells_round_trips_and_refuses_broken_cells(celled, cells_table, tmp_path):
     path = celled.save(tmp_path / "m")
     loaded = AnomalyDetector.load(path)

@@ -52,9 +52,10 @@ def cell_count(n_refs: int, groups: int) -> int:
 
 
 def build_cells(rows: torch.Tensor, groups: int, cells: int, rng: np.random.Generator
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(references, centres)`` in the stored layout for ``rows [n, features]`` (each
-    row in exactly one cell, and present once per cell-group slot it fills)."""
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(references, centres, sources)`` in the stored layout for ``rows [n, features]``
+    (each row in exactly one cell, and present once per cell-group slot it fills);
+    ``sources``: the row of ``rows`` in each slot."""
     parts = [np.arange(len(rows))]
     x_all = rows.double()
     while len(parts) < cells:
@@ -71,9 +72,9 @@ def build_cells(rows: torch.Tensor, groups: int, cells: int, rng: np.random.Gene
         for g in range(groups):
             mine = dealt[g::groups]
             layout[c, g] = np.resize(mine, size)  # a short group repeats its own rows
-    references = rows[torch.from_numpy(layout.reshape(-1))].contiguous()
+    sources = torch.from_numpy(layout.reshape(-1))
     centres = torch.stack([rows[torch.from_numpy(p)].mean(0) for p in parts])
-    return references, centres
+    return rows[sources].contiguous(), centres, sources
 
 
 def _projection(x: torch.Tensor, rng: np.random.Generator) -> np.ndarray:
@@ -118,15 +119,21 @@ class CellSearch:
         self.block = max(64, SEARCH_VALUES // max(cells, probes * (width + 1)))
         self.chunk = max(64, PRODUCT_VALUES // (groups * self.size))  # pairs per product
 
-    def nearest(self, Z: torch.Tensor, with_index: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def nearest(self, Z: torch.Tensor, with_index: bool = True, own: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(distances, index)``, both ``[rows, groups]``: each row's squared distance to the
         nearest reference of each group (product form, clamped at 0) and (``with_index``)
         that reference's row in ``references``; without it, ``index`` is None and the search
-        skips the arg-minima."""
+        skips the arg-minima. ``own = (row_ids [rows], reference_ids [references])``: a row
+        skips the references with its own id (the training rows scored leave-one-out, as
+        PyOD's kNN scores them; a group holding nothing else counts the row itself, 0)."""
         flat = Z.flatten(1)
         if torch.jit.is_tracing():
             return self._gathered(flat, with_index)
-        found = [self._batched(flat[s:s + self.block], with_index) for s in range(0, len(flat), self.block)]
+        if own is not None:
+            self._own = own[1].view(self.cells, self.groups, self.size, 1)
+        found = [self._batched(flat[s:s + self.block], with_index, None if own is None else own[0][s:s + self.block])
+                 for s in range(0, len(flat), self.block)]
         if not found:
             return flat.new_zeros(0, self.groups), (torch.zeros(0, self.groups, dtype=torch.long) if with_index else None)
         return torch.cat([f[0] for f in found]), (torch.cat([f[1] for f in found]) if with_index else None)
@@ -138,7 +145,8 @@ class CellSearch:
         closeness = torch.addmm(self.centre_search[-1], flat, self.centre_search[:-1])
         return closeness.topk(self.probes, dim=1, largest=False, sorted=False).indices
 
-    def _batched(self, flat: torch.Tensor, with_index: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _batched(self, flat: torch.Tensor, with_index: bool, ids: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The search of one block of rows: the (row, probed cell) pairs sorted by cell, one
         product per cell. (One batched product over cells padded to the busiest would be a
         few calls instead of a loop, but rows far from the training data all probe the same
@@ -148,12 +156,13 @@ class CellSearch:
         to_centres = aug @ self.centre_search  # [rows, cells]: |c|^2 - 2 z.c
         if probes == cells:  # every row searches every cell, in order
             pair_cells = torch.arange(cells).repeat(rows)
-            order, queries, counts = None, aug, [rows] * cells
+            order, queries, counts, pair_ids = None, aug, [rows] * cells, ids
         else:
             pair_cells = to_centres.topk(probes, dim=1, largest=False, sorted=False).indices.reshape(-1)
             order = torch.argsort(pair_cells, stable=True)
             queries = aug[order // probes]
             counts = torch.bincount(pair_cells, minlength=cells).tolist()
+            pair_ids = None if ids is None else ids[order // probes]
         best = torch.empty(self.groups, sum(counts))
         at = torch.empty(self.groups, sum(counts), dtype=torch.long) if with_index else None
         start = 0
@@ -163,6 +172,9 @@ class CellSearch:
                 block = queries[first:first + n] if order is None else queries[start + first:start + first + n]
                 closeness = (self.search[cell] @ block.T).view(self.groups, self.size, n)
                 where = slice(start + first, start + first + n)
+                if pair_ids is not None:
+                    ids_here = pair_ids[first:first + n] if order is None else pair_ids[where]
+                    closeness.masked_fill_(self._own[cell] == ids_here, float("inf"))
                 if at is None:
                     best[:, where] = closeness.amin(1)
                 else:
@@ -176,6 +188,8 @@ class CellSearch:
         distances = best.view(rows, probes, -1) + to_centres.gather(1, pair_cells.view(rows, probes)).unsqueeze(2)
         index = None if at is None else (at + self._offsets(pair_cells)).view(rows, probes, -1)
         found, index = self._best_probe(distances, index)
+        if ids is not None:  # a group with no reference but the row itself: the row, at distance 0
+            found.masked_fill_(torch.isinf(found), float("-inf"))
         return found.add_((flat * flat).sum(1, keepdim=True)).clamp_min_(0), index
 
     def _gathered(self, flat: torch.Tensor, with_index: bool) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -175,9 +175,12 @@ class SeriesAnomalyDetector(ReconstructionDetector):
                                            code_size=code, bottleneck=self._bottleneck, activation=self.activation)
         return AutoEncoder.mlp(n_features, hidden, code, bottleneck=self._bottleneck, activation=self.activation)
 
-    def _training_scores(self, Z: torch.Tensor, val_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Row scores of the training series; the clean ones are the held-out stretch's rows."""
-        values, self._training_values = self._training_values, None
+    def _training_scores(self, Z: torch.Tensor, val_idx: np.ndarray, train_idx: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Row scores of the training series; the clean ones are the held-out stretch's rows.
+        (Not leave-one-out: a row's score comes from several overlapping windows, whose
+        neighbours a step away are near copies of them anyway.)"""
+        values, self._training_values, self._reference_rows = self._training_values, None, None
         scores = self._row_scores(values)[0]
         first = int(val_idx[0]) * self.train_stride_ if len(val_idx) else 0
         return scores, scores[first:]
