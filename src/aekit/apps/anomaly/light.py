@@ -284,7 +284,10 @@ class _CellSearch:
         self.size = len(references) // max(cells * groups, 1)
         centred = references.reshape(cells, groups * self.size, width) - centres[:, None]
         offset = (centred * centred).sum(2) + 2 * (centred * centres[:, None]).sum(2)
-        self.search = np.ascontiguousarray(np.concatenate([-2 * centred, offset[:, :, None]], 2), dtype=np.float32)
+        # [cells, width + 1, groups * size]: rows times it give [rows, groups, size], so that each
+        # group's arg-minimum runs along the innermost axis (4x faster in numpy than along the middle one)
+        self.search = np.ascontiguousarray(np.concatenate([-2 * centred, offset[:, :, None]], 2).transpose(0, 2, 1),
+                                           dtype=np.float32)
         self.centre_search = np.vstack([-2 * centres.T, (centres * centres).sum(1)[None]]).astype(np.float32)
         self.block = max(64, SEARCH_VALUES // max(cells, probes * (width + 1)))
         self.chunk = max(64, PRODUCT_VALUES // (groups * self.size))  # pairs per product (in cache)
@@ -305,31 +308,44 @@ class _CellSearch:
             pair_cells = np.tile(np.arange(cells), rows)
             order, queries, counts = None, aug, [rows] * cells
         else:
-            pair_cells = np.argpartition(to_centres, probes - 1, axis=1)[:, :probes].reshape(-1)
+            pair_cells = _smallest(to_centres, probes).reshape(-1)
             order = np.argsort(pair_cells, kind="stable")
             queries = aug[order // probes]
             counts = np.bincount(pair_cells, minlength=cells).tolist()
-        best = np.empty((self.groups, sum(counts)), dtype=np.float32)
-        at = np.empty((self.groups, sum(counts)), dtype=np.int64)
+        best = np.empty((sum(counts), self.groups), dtype=np.float32)
+        at = np.empty((sum(counts), self.groups), dtype=np.int64)
         start = 0
         for cell, count in enumerate(counts):
             for first in range(0, count, self.chunk):
                 n = min(self.chunk, count - first)
                 block = queries[first:first + n] if order is None else queries[start + first:start + first + n]
-                closeness = (self.search[cell] @ block.T).reshape(self.groups, self.size, n)
-                found = closeness.argmin(1)
-                at[:, start + first:start + first + n] = found
-                best[:, start + first:start + first + n] = np.take_along_axis(closeness, found[:, None], 1)[:, 0]
+                closeness = (block @ self.search[cell]).reshape(n, self.groups, self.size)
+                found = closeness.argmin(2)
+                at[start + first:start + first + n] = found
+                best[start + first:start + first + n] = np.take_along_axis(closeness, found[..., None], 2)[..., 0]
             start += count
-        if order is None:  # [groups, cells * rows] -> pairs (row-major)
-            best = best.reshape(self.groups, cells, rows).transpose(2, 1, 0).reshape(rows * cells, -1)
-            at = at.reshape(self.groups, cells, rows).transpose(2, 1, 0).reshape(rows * cells, -1)
+        if order is None:  # [cells * rows] (cell after cell) -> pairs, row after row
+            best = best.reshape(cells, rows, -1).transpose(1, 0, 2).reshape(rows * cells, -1)
+            at = at.reshape(cells, rows, -1).transpose(1, 0, 2).reshape(rows * cells, -1)
         else:
-            best, at = _unsort(best.T, order), _unsort(at.T, order)
+            best, at = _unsort(best, order), _unsort(at, order)
         best = best.reshape(rows, probes, -1) + np.take_along_axis(to_centres, pair_cells.reshape(rows, probes), 1)[..., None]
         at = (at + self.offsets[pair_cells]).reshape(rows, probes, -1)
         which = best.argmin(1)
         return np.take_along_axis(at, which[:, None], 1)[:, 0]
+
+
+def _smallest(values: np.ndarray, k: int) -> np.ndarray:
+    """``[rows, k]``: the columns of each row's ``k`` smallest values (k arg-minimum passes:
+    5x faster than ``np.argpartition`` for the 2 of 64)."""
+    found = [values.argmin(1)]
+    if k > 1:
+        values = values.copy()
+        rows = np.arange(len(values))
+        for _ in range(k - 1):
+            values[rows, found[-1]] = np.inf
+            found.append(values.argmin(1))
+    return np.stack(found, 1)
 
 
 def _unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
