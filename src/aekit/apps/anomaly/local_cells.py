@@ -135,9 +135,8 @@ class CellSearch:
         flat = Z.flatten(1)
         if torch.jit.is_tracing():
             return self._gathered(flat, with_index)
-        if own is not None:
-            self._own = own[1].view(self.cells, 1, self.groups, self.size)
-        found = [self._batched(flat[s:s + self.block], with_index, None if own is None else own[0][s:s + self.block])
+        slots = None if own is None else own[1].view(self.cells, 1, self.groups, self.size)
+        found = [self._batched(flat[s:s + self.block], with_index, None if own is None else (own[0][s:s + self.block], slots))
                  for s in range(0, len(flat), self.block)]
         if not found:
             return flat.new_zeros(0, self.groups), (torch.zeros(0, self.groups, dtype=torch.long) if with_index else None)
@@ -150,13 +149,14 @@ class CellSearch:
         closeness = torch.addmm(self.centre_search[-1], flat, self.centre_search[:-1])
         return closeness.topk(self.probes, dim=1, largest=False, sorted=False).indices
 
-    def _batched(self, flat: torch.Tensor, with_index: bool, ids: torch.Tensor | None = None
+    def _batched(self, flat: torch.Tensor, with_index: bool, own: tuple[torch.Tensor, torch.Tensor] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The search of one block of rows: the (row, probed cell) pairs sorted by cell, one
         product per cell. (One batched product over cells padded to the busiest would be a
         few calls instead of a loop, but rows far from the training data all probe the same
         border cells, and the padding then made a block of them 30x slower.)"""
         rows, probes, cells = len(flat), self.probes, self.cells
+        ids, slot_ids = own if own is not None else (None, None)  # leave-one-out: the rows' ids, the slots'
         aug = torch.cat([flat, torch.ones(rows, 1)], 1)
         to_centres = aug @ self.centre_search  # [rows, cells]: |c|^2 - 2 z.c
         if probes == cells:  # every row searches every cell, in order
@@ -179,7 +179,7 @@ class CellSearch:
                 where = slice(start + first, start + first + n)
                 if pair_ids is not None:
                     ids_here = pair_ids[first:first + n] if order is None else pair_ids[where]
-                    closeness.masked_fill_(self._own[cell] == ids_here.view(-1, 1, 1), float("inf"))
+                    closeness.masked_fill_(slot_ids[cell] == ids_here.view(-1, 1, 1), float("inf"))
                 if at is None:
                     torch.amin(closeness, 2, out=best[where])
                 else:
