@@ -198,12 +198,19 @@ class CellSearch:
         return found.add_((flat * flat).sum(1, keepdim=True)).clamp_min_(0), index
 
     def _gathered(self, flat: torch.Tensor, with_index: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The same search with each row's probed references gathered (no data-dependent
-        shapes, which a trace would freeze)."""
+        """The same search without data-dependent shapes, which a trace would freeze: every
+        row against every cell's references in one product where every cell is probed (one
+        cell: the exhaustive search), else against its probed cells' references, gathered."""
         probed = self._probed(flat)  # [rows, probes]
-        queries = flat.unsqueeze(1) - self.centres[probed]  # [rows, probes, features]
-        products = (self.centred[probed] * queries.unsqueeze(2)).sum(3)  # [rows, probes, groups * size]
-        closeness = (self.norms[probed] - 2 * products).view(-1, self.probes, self.groups, self.size)
+        if self.probes == self.cells:
+            queries = flat.unsqueeze(0) - self.centres.unsqueeze(1)  # [cells, rows, features]
+            products = torch.matmul(queries, self.centred.transpose(1, 2)).transpose(0, 1)  # [rows, cells, g * s]
+            queries, norms = queries.transpose(0, 1), self.norms.unsqueeze(0)
+        else:
+            queries = flat.unsqueeze(1) - self.centres[probed]  # [rows, probes, features]
+            products = (self.centred[probed] * queries.unsqueeze(2)).sum(3)  # [rows, probes, groups * size]
+            norms = self.norms[probed]
+        closeness = (norms - 2 * products).view(-1, self.probes, self.groups, self.size)
         best, at = closeness.min(3) if with_index else (closeness.amin(3), None)
         best = best + (queries * queries).sum(2, keepdim=True)
         found, index = self._best_probe(best, None if at is None else at + self._offsets(probed))
