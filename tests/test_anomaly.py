@@ -185,6 +185,9 @@ def test_the_cell_search_finds_the_nearest_reference_of_each_group_in_the_probed
     everywhere = CellSearch(refs, centres, groups, cells).nearest(Z)
     np.testing.assert_allclose(everywhere[0].numpy(), exact.numpy(), rtol=1e-3, atol=1e-3)
     distances, index = celled._local_search(refs).nearest(Z)
+    small = CellSearch(refs, centres, groups, celled.local_probes_)
+    small.block, small.chunk = 64, 16  # many blocks, many products per cell: the same answer
+    np.testing.assert_array_equal(small.nearest(Z)[1].numpy(), index.numpy())
     probed = (torch.cdist(Z, centres).topk(celled.local_probes_, largest=False).indices)
     in_probed = torch.stack([torch.stack([((Z[i] - layout[probed[i], g].reshape(-1, refs.shape[1])) ** 2).sum(1).min()
                                           for g in range(groups)]) for i in range(len(Z))])

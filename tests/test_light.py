@@ -40,15 +40,18 @@ def test_numpy_scores_and_explanations_equal_the_torch_paths(table, tmp_path, pa
 
 @pytest.mark.parametrize("threads", [1, 3])
 def test_numeric_tables_over_several_blocks_equal_the_torch_path(tmp_path, monkeypatch, threads):
-    """No one-hot columns to fold back, more rows than one block of the local term, and the
-    rows split among threads or not."""
+    """No one-hot columns to fold back, the local term's search over many blocks and many
+    products (small limits), and the rows split among threads or not."""
     monkeypatch.setattr(light, "usable_cores", lambda: threads)
+    monkeypatch.setattr(light, "SEARCH_VALUES", 1 << 12)
+    monkeypatch.setattr(light, "PRODUCT_VALUES", 1 << 10)
     rng = np.random.default_rng(1)
-    frame = pd.DataFrame(rng.normal(size=(3 * light.LOCAL_BLOCK + 300, 6)), columns=list("uvwxyz"))
+    frame = pd.DataFrame(rng.normal(size=(3 * light.THREAD_ROWS + 300, 6)), columns=list("uvwxyz"))
     det = AnomalyDetector(epochs=2).fit(frame.iloc[:1500])
     det.save(tmp_path / "m")
     fast = LightTableDetector.load(tmp_path / "m")
     assert fast is not None and fast.fold is None
+    assert fast.search.cells > fast.search.probes and fast.search.block < len(frame) // threads
     scores, parts = det.score_explain(frame)
     fast_scores, fast_parts = fast.score_explain(frame)
     np.testing.assert_allclose(fast_scores, scores, rtol=1e-4, atol=1e-5)
