@@ -107,18 +107,16 @@ class CellSearch:
         cells, width = centres.shape
         self.cells, self.groups, self.width, self.probes = cells, groups, width, probes
         self.size = len(references) // (cells * groups)
-        self.references = references
         self.centres = centres
         # [features + 1, cells]: -2 c over |c|^2; a row with a 1 appended gives |c|^2 - 2 z.c
         self.centre_search = torch.cat([-2 * centres.T, (centres * centres).sum(1, keepdim=True).T]).contiguous()
         centred = references.view(cells, groups * self.size, width) - centres[:, None]
         self.centred = centred.contiguous()  # what the traced search reads
         self.norms = (centred * centred).sum(2)
-        # [cells, groups * size, features + 1]: -2 r' beside |r'|^2 + 2 c.r'
+        # [cells, features + 1, groups * size]: -2 r' over |r'|^2 + 2 c.r'. Rows times it give
+        # [rows, groups * size], whose groups' minima run along the innermost axis (1.6x faster
+        # than [groups * size, rows] and its minima along the middle axis, on 2 threads)
         offset = self.norms + 2 * (centred * centres[:, None]).sum(2)
-        # [cells, features + 1, groups * size]: rows times it give [rows, groups * size], whose
-        # groups' minima run along the innermost axis (1.6x faster than [groups * size, rows]
-        # and its minima along the middle axis, on 2 threads)
         self.search = torch.cat([-2 * centred, offset.unsqueeze(2)], 2).transpose(1, 2).contiguous()
         # rows per block: its [rows, cells] (or [rows * probes, features + 1]) within SEARCH_VALUES numbers
         self.block = max(64, SEARCH_VALUES // max(cells, probes * (width + 1)))
