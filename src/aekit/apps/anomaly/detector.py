@@ -65,9 +65,10 @@ class AnomalyDetector(ReconstructionDetector):
     - code density: ``latent_weight`` times the squared Mahalanobis distance of the row's code
       to the training codes;
     - local density: ``local_weight`` times the squared distance to the nearest row of each
-      of 5 random groups of up to 1,024 training rows, averaged over the groups (in the
-      scaled input space). ``"auto"`` is 4 for tables (the local term weighs twice the two
-      autoencoder terms together) and 0 for images.
+      of 5 random groups of the training rows (up to 65,536, searched in the 2 nearest of
+      equal cells), averaged over the groups (in the scaled input space). ``"auto"`` is 4
+      for tables (the local term weighs twice the two autoencoder terms together) and 0
+      for images. ``decision_scores_`` score each training row without itself.
 
     The autoencoder terms are averaged over ``n_estimators`` autoencoders trained from
     different seeds. ``explain`` attributes the reconstruction and local terms to columns;
