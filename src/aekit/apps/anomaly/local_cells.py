@@ -206,7 +206,7 @@ class CellSearch:
             queries, norms = queries.transpose(0, 1), self.norms.unsqueeze(0)
         else:
             queries = flat.unsqueeze(1) - self.centres[probed]  # [rows, probes, features]
-            products = (self.centred[probed] * queries.unsqueeze(2)).sum(3)  # [rows, probes, groups * size]
+            products = torch.matmul(self.centred[probed], queries.unsqueeze(3)).squeeze(3)  # [rows, probes, g * s]
             norms = self.norms[probed]
         closeness = (norms - 2 * products).view(-1, self.probes, self.groups, self.size)
         best, at = closeness.min(3) if with_index else (closeness.amin(3), None)
