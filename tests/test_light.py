@@ -87,15 +87,21 @@ def test_other_models_go_to_the_torch_path(table, tmp_path):
     assert light.WEIGHTINGS == base.FEATURE_WEIGHTINGS[1:]
 
 
-def test_a_re_signed_bad_setting_is_refused_as_the_torch_path_refuses_it(table, tmp_path, capsys):
+@pytest.mark.parametrize("change, named", [
+    (lambda c: c["params"].update(latent_weight=-5.0), "latent_weight"),
+    (lambda c: c["state"]["local"].update(groups=0), "groups"),  # was a ZeroDivisionError traceback
+    (lambda c: c["state"]["local"].update(probes=2), "probes"),
+    (lambda c: c["state"]["local"].update(cells=1.5), "cells"),
+])
+def test_a_re_signed_bad_setting_is_refused_as_the_torch_path_refuses_it(table, tmp_path, capsys, change, named):
     from aekit.cli import main
 
     from .conftest import rewrite_config
 
     AnomalyDetector(epochs=2).fit(table.iloc[:200]).save(tmp_path / "m")
-    rewrite_config(tmp_path / "m", lambda c: c["params"].update(latent_weight=-5.0))
+    rewrite_config(tmp_path / "m", change)
     assert LightTableDetector.load(tmp_path / "m") is None
     table.iloc[200:].to_csv(tmp_path / "t.csv", index=False)
     assert main(["anomaly", "score", str(tmp_path / "t.csv"), "--model", str(tmp_path / "m"), "--out",
                  str(tmp_path / "s.csv"), "--quiet"]) == 2
-    assert "latent_weight" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+    assert named in capsys.readouterr().err and not (tmp_path / "s.csv").exists()

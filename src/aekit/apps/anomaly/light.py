@@ -139,16 +139,9 @@ class LightTableDetector:
         self.local_weight = float(local.get("weight", 0.0))
         self.references = None
         if self.local_weight:
-            tensors = groups.get("local", {})
-            refs, cells = tensors.get("references"), int(local.get("cells", 1))
-            centres = tensors.get("centres") if cells > 1 else None
-            if refs is None or refs.ndim != 2 or refs.shape[1] != width or len(refs) % (int(local["groups"]) * cells) \
-                    or (cells > 1 and (centres is None or centres.shape != (cells, width))):
-                raise _Unsupported
-            self.references = np.ascontiguousarray(refs, dtype=np.float32)
+            self.search = _CellSearch.from_model(local, groups.get("local", {}), width)
+            self.references = self.search.references
             self.local_scale = float(local["scale"])
-            centres = self.references.mean(0, keepdims=True) if centres is None else centres.astype(np.float32)
-            self.search = _CellSearch(self.references, centres, int(local["groups"]), int(local.get("probes", 1)))
         self.threshold_ = float(state["threshold"]["threshold"])
         self._check_values()
         groups_of = self.preprocessor_.feature_groups_
@@ -166,9 +159,9 @@ class LightTableDetector:
         arrays = [a for m in self.members for a in (m.weights, m.latent_mean, m.latent_precision)]
         if self.references is not None:
             numbers.append(self.local_scale)
-            arrays.append(self.references)
+            arrays += [self.references, self.search.centres]
         if (self.weighting_ not in WEIGHTINGS or not all(np.isfinite(numbers)) or min(numbers[:2]) < 0
-                or (self.references is not None and (self.local_scale <= 0 or not self.search.valid()))
+                or (self.references is not None and self.local_scale <= 0)
                 or not all(np.isfinite(a).all() for a in arrays) or any((m.weights < 0).any() for m in self.members)):
             raise _Unsupported
 
@@ -280,6 +273,7 @@ class _CellSearch:
 
     def __init__(self, references: np.ndarray, centres: np.ndarray, groups: int, probes: int) -> None:
         cells, width = centres.shape
+        self.references, self.centres = references, centres
         self.cells, self.groups, self.width, self.probes = cells, groups, width, probes
         self.size = len(references) // max(cells * groups, 1)
         centred = references.reshape(cells, groups * self.size, width) - centres[:, None]
@@ -294,9 +288,21 @@ class _CellSearch:
         # where each group of each cell starts in the references: [cells, groups]
         self.offsets = (np.arange(cells)[:, None] * groups + np.arange(groups)) * self.size
 
-    def valid(self) -> bool:
-        """Whether the settings are a search (a hand-edited config may say otherwise)."""
-        return self.groups >= 1 and self.size >= 1 and 1 <= self.probes <= self.cells
+    @classmethod
+    def from_model(cls, local: dict[str, Any], tensors: dict[str, np.ndarray], width: int) -> _CellSearch:
+        """The search of a model's local term (``state["local"]`` and its tensors), or
+        ``_Unsupported`` for settings no trained model holds (the torch path names them)."""
+        counts = [local.get("groups", 1), local.get("cells", 1), local.get("probes", 1)]
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
+            raise _Unsupported
+        groups, cells, probes = counts
+        refs = tensors.get("references")
+        centres = tensors.get("centres") if cells > 1 else None
+        if refs is None or refs.ndim != 2 or refs.shape[1] != width or not len(refs) or len(refs) % (groups * cells) \
+                or probes > cells or (cells > 1 and (centres is None or centres.shape != (cells, width))):
+            raise _Unsupported
+        refs = np.ascontiguousarray(refs, dtype=np.float32)
+        return cls(refs, refs.mean(0, keepdims=True) if centres is None else centres.astype(np.float32), groups, probes)
 
     def nearest(self, z: np.ndarray) -> np.ndarray:
         """``[rows, groups]``: the row in ``references`` of each group's nearest reference."""
