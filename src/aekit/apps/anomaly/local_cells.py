@@ -107,16 +107,13 @@ class CellSearch:
         cells, width = centres.shape
         self.cells, self.groups, self.width, self.probes = cells, groups, width, probes
         self.size = len(references) // (cells * groups)
-        self.centres = centres
         # [features + 1, cells]: -2 c over |c|^2; a row with a 1 appended gives |c|^2 - 2 z.c
         self.centre_search = torch.cat([-2 * centres.T, (centres * centres).sum(1, keepdim=True).T]).contiguous()
         centred = references.view(cells, groups * self.size, width) - centres[:, None]
-        self.centred = centred.contiguous()  # what the traced search reads
-        self.norms = (centred * centred).sum(2)
         # [cells, features + 1, groups * size]: -2 r' over |r'|^2 + 2 c.r'. Rows times it give
         # [rows, groups * size], whose groups' minima run along the innermost axis (1.6x faster
         # than [groups * size, rows] and its minima along the middle axis, on 2 threads)
-        offset = self.norms + 2 * (centred * centres[:, None]).sum(2)
+        offset = (centred * centred).sum(2) + 2 * (centred * centres[:, None]).sum(2)
         self.search = torch.cat([-2 * centred, offset.unsqueeze(2)], 2).transpose(1, 2).contiguous()
         # rows per block: its [rows, cells] (or [rows * probes, features + 1]) within SEARCH_VALUES numbers
         self.block = max(64, SEARCH_VALUES // max(cells, probes * (width + 1)))
@@ -140,12 +137,12 @@ class CellSearch:
             return flat.new_zeros(0, self.groups), (torch.zeros(0, self.groups, dtype=torch.long) if with_index else None)
         return torch.cat([f[0] for f in found]), (torch.cat([f[1] for f in found]) if with_index else None)
 
-    def _probed(self, flat: torch.Tensor) -> torch.Tensor:
-        """``[rows, probes]``: the cells whose centres are nearest each row."""
-        if self.probes == self.cells:
-            return torch.zeros(flat.shape[0], 1, dtype=torch.long) + torch.arange(self.cells)
-        closeness = torch.addmm(self.centre_search[-1], flat, self.centre_search[:-1])
-        return closeness.topk(self.probes, dim=1, largest=False, sorted=False).indices
+    def _to_centres(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows with a 1 appended (what ``search`` multiplies), and ``|c|^2 - 2 z.c`` for
+        every row and cell ``[rows, cells]``: what ranks the cells, and the second part of
+        the distance."""
+        aug = torch.cat([flat, torch.ones_like(flat[:, :1])], 1)
+        return aug, aug @ self.centre_search
 
     def _batched(self, flat: torch.Tensor, with_index: bool, own: tuple[torch.Tensor, torch.Tensor] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -155,8 +152,7 @@ class CellSearch:
         border cells, and the padding then made a block of them 30x slower.)"""
         rows, probes, cells = len(flat), self.probes, self.cells
         ids, slot_ids = own if own is not None else (None, None)  # leave-one-out: the rows' ids, the slots'
-        aug = torch.cat([flat, torch.ones(rows, 1)], 1)
-        to_centres = aug @ self.centre_search  # [rows, cells]: |c|^2 - 2 z.c
+        aug, to_centres = self._to_centres(flat)
         if probes == cells:  # every row searches every cell, in order
             pair_cells = torch.arange(cells).repeat(rows)
             order, queries, counts, pair_ids = None, aug, [rows] * cells, ids
@@ -197,22 +193,20 @@ class CellSearch:
 
     def _gathered(self, flat: torch.Tensor, with_index: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The same search without data-dependent shapes, which a trace would freeze: every
-        row against every cell's references in one product where every cell is probed (one
-        cell: the exhaustive search), else against its probed cells' references, gathered."""
-        probed = self._probed(flat)  # [rows, probes]
+        row against every cell in one product where every cell is probed (one cell: the
+        exhaustive search), else against its probed cells' ``search`` matrices, gathered."""
+        aug, to_centres = self._to_centres(flat)
         if self.probes == self.cells:
-            queries = flat.unsqueeze(0) - self.centres.unsqueeze(1)  # [cells, rows, features]
-            products = torch.matmul(queries, self.centred.transpose(1, 2)).transpose(0, 1)  # [rows, cells, g * s]
-            queries, norms = queries.transpose(0, 1), self.norms.unsqueeze(0)
+            probed = torch.zeros_like(to_centres, dtype=torch.long) + torch.arange(self.cells)
+            partial = torch.matmul(aug, self.search).transpose(0, 1)  # [rows, cells, groups * size]
         else:
-            queries = flat.unsqueeze(1) - self.centres[probed]  # [rows, probes, features]
-            products = torch.matmul(self.centred[probed], queries.unsqueeze(3)).squeeze(3)  # [rows, probes, g * s]
-            norms = self.norms[probed]
-        closeness = (norms - 2 * products).view(-1, self.probes, self.groups, self.size)
+            probed = _smallest(to_centres, self.probes)
+            partial = torch.matmul(aug[:, None, None], self.search[probed]).squeeze(2)  # [rows, probes, g * s]
+        closeness = partial.view(-1, self.probes, self.groups, self.size)
         best, at = closeness.min(3) if with_index else (closeness.amin(3), None)
-        best = best + (queries * queries).sum(2, keepdim=True)
+        best = best + to_centres.gather(1, probed).unsqueeze(2)
         found, index = self._best_probe(best, None if at is None else at + self._offsets(probed))
-        return found.clamp_min(0), index
+        return (found + (flat * flat).sum(1, keepdim=True)).clamp_min(0), index
 
     def _offsets(self, cells: torch.Tensor) -> torch.Tensor:
         """Where each group of each of ``cells`` starts in ``references``: ``cells.shape + (groups,)``."""
