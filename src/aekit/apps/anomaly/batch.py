@@ -23,8 +23,7 @@ import pandas as pd
 from ...errors import DataError, OutputError, first_line
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
-from .light import ScoreSummary
-from .light import score_frame
+from .light import ScoreSummary, score_frame
 
 CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before giving up (Dask's default is 30)
 PARQUET_KIND = "anomaly scores (Parquet)"  # the marker of a Parquet folder aekit wrote, the only kind it replaces
