@@ -177,7 +177,7 @@ class ReconstructionDetector(FittedModel):
         chosen = flat[kept]
         self.local_groups_ = min(LOCAL_GROUPS, n_refs)
         references, centres, sources = local_cells.build_cells(
-            chosen, self.local_groups_, local_cells.cell_count(n_refs, self.local_groups_), rng)
+            chosen, self.local_groups_, local_cells.cell_count(n_refs), rng)
         self._reference_rows = kept[sources]  # the row of Z_train in each reference slot (for fit only)
         self.local_centres_ = centres if len(centres) > 1 else None  # one cell: searched about its mean
         self.local_probes_ = min(local_cells.PROBES, len(centres))

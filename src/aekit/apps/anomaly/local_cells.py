@@ -46,13 +46,11 @@ def reference_rows(n_rows: int, width: int) -> int:
     return min(n_rows, MAX_ROWS, max(1, MAX_VALUES // max(width, 1)))
 
 
-def cell_count(n_refs: int, groups: int) -> int:
+def cell_count(n_refs: int) -> int:
     """A power of two: as many cells as hold ``CELL_ROWS`` references each (1 below twice
-    that), at most ``MAX_CELLS``, and never fewer references per cell than groups."""
-    cells = min(MAX_CELLS, 1 << max(0, (n_refs // CELL_ROWS).bit_length() - 1))
-    while cells > 1 and n_refs // cells < groups:
-        cells //= 2
-    return cells
+    that), at most ``MAX_CELLS``. Each cell then holds at least ``CELL_ROWS`` references,
+    more than there are groups, so every group has a row in every cell."""
+    return min(MAX_CELLS, 1 << max(0, (n_refs // CELL_ROWS).bit_length() - 1))
 
 
 def build_cells(rows: torch.Tensor, groups: int, cells: int, rng: np.random.Generator
