@@ -48,6 +48,22 @@ def check_choice(value: Any, name: str, choices: tuple[Any, ...]) -> Any:
     return value
 
 
+def check_device(value: Any, name: str = "device") -> str:
+    """A torch device name that this machine has ("cpu", "cuda", "cuda:1", "mps")."""
+    import torch
+
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"{name} must be a torch device such as 'cpu' or 'cuda', got {value!r}") from None
+    there = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not there.get(device.type, False):
+        raise ParameterError(f"{name} {value!r}: this machine has no such device (torch sees no {device.type})")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ParameterError(f"{name} {value!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return str(value)
+
+
 def check_sizes(values: Any, name: str) -> list[int]:
     """A list of layer widths, each in [1, MAX_WIDTH]."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):

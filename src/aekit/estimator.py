@@ -42,7 +42,8 @@ from .training import TrainConfig, TrainResult, train
 
 MIN_TRAIN_ROWS = 8
 MIN_VALIDATION_ROWS = 20  # below this every row trains: a handful of held-out rows says nothing
-RUN_TIME_PARAMS = {"verbose": 0, "checkpoint_dir": None, "resume": False}  # never saved with a model
+# never saved with a model (a model trained on a GPU is saved as one for the CPU)
+RUN_TIME_PARAMS = {"verbose": 0, "checkpoint_dir": None, "resume": False, "device": "cpu"}
 INFERENCE_BLOCK = 4096
 
 TensorGroups = dict[str, dict[str, torch.Tensor]]
@@ -131,7 +132,8 @@ class FittedModel(Params):
 
     def _settings(self) -> dict[str, Any]:
         """The parameters a resumed training must share, as JSON values (tuples as lists)."""
-        params = {k: v for k, v in self.get_params().items() if k not in ("verbose", "checkpoint_dir", "resume")}
+        # a run may resume on another device: where the steps ran is not a setting of the model
+        params = {k: v for k, v in self.get_params().items() if k not in RUN_TIME_PARAMS}
         return json.loads(json.dumps(params, default=str))
 
     def _train(self, model: torch.nn.Module, train_data: Any, val_data: Any = None, *, seed: int, name: str,

@@ -23,9 +23,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .checks import MAX_EPOCHS, check_float, check_int
+from .checks import MAX_EPOCHS, check_device, check_float, check_int
 from .distributed import distributed_context, is_main_process
-from .errors import DataError, ModelFileError, TrainingDivergedError
+from .errors import DataError, ModelFileError, ParameterError, TrainingDivergedError
 from .io import load_checkpoint, save_checkpoint
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -61,6 +61,9 @@ class TrainConfig:
     # called after each epoch's validation with (model in eval mode, epoch); the numbers it
     # returns join that epoch's history record (e.g. a codebook health report)
     epoch_callback: Callable[[nn.Module, int], dict[str, float]] | None = None
+    # where the steps run ("cpu", "cuda", "cuda:1", ...): the model and the data move there for
+    # training, and the model comes back to the CPU with its best weights at the end
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         check_int(self.epochs, "epochs", 1, MAX_EPOCHS)
@@ -70,6 +73,7 @@ class TrainConfig:
         check_float(self.lr, "lr", 0, 10, low_open=True)
         check_float(self.weight_decay, "weight_decay", 0)
         check_float(self.lr_decay, "lr_decay", 0, 1)
+        check_device(self.device)
 
     def fingerprint(self) -> dict[str, Any]:
         """What a checkpoint must agree on to be resumed (verbosity and paths may differ)."""
@@ -117,8 +121,9 @@ def evaluate_loss(model: nn.Module, data: Data, batch_size: int = 4096) -> float
     was_training = model.training
     model.eval()
     total, n = 0.0, len(data[0])
+    device = next(model.parameters()).device
     for start in range(0, n, batch_size):
-        chunk = tuple(t[start:start + batch_size] for t in data)
+        chunk = tuple(t[start:start + batch_size].to(device) for t in data)
         total += model.loss(chunk[0], 1.0, *chunk[1:])[0].item() * len(chunk[0])
     model.train(was_training)
     return total / max(n, 1)
@@ -144,6 +149,10 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
     if len(train_data[0]) == 0:
         raise DataError("no training rows")
     rank, world = distributed_context()
+    device = torch.device(cfg.device)
+    if world > 1 and device.type != "cpu":
+        raise ParameterError("device: data-parallel training (torchrun) runs on the CPU; train on one GPU instead")
+    model.to(device)
     objective: nn.Module = _Objective(model)
     if world > 1:
         objective = nn.parallel.DistributedDataParallel(objective)
@@ -159,9 +168,11 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
                        "parameters": {k: list(v.shape) for k, v in model.state_dict().items()}}
     if cfg.resume and ckpt is not None and ckpt.exists():
         start_epoch, bad_epochs, best_state = _load_checkpoint(ckpt, model, optimizer, result, fingerprint)
-
+        best_state = {k: v.to(device) for k, v in best_state.items()}
     n = len(train_data[0])
-    lengths = train_data[cfg.bucket_by] if cfg.bucket_by is not None else None
+    lengths = train_data[cfg.bucket_by] if cfg.bucket_by is not None else None  # batches are drawn on the CPU
+    train_data = tuple(t.to(device) for t in train_data)  # after the fingerprint: it reads them on the CPU
+
     bar = tqdm(range(start_epoch, cfg.epochs), desc=cfg.desc, # None: bars only on a terminal, never in logs
                disable=True if cfg.verbose <= 0 or rank != 0 else None,
                initial=start_epoch, total=cfg.epochs, leave=False)
@@ -171,13 +182,14 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
         model.train()
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         batches = _batches(torch.randperm(n, generator=gen), cfg.batch_size, lengths, gen)
-        seen, start, running = 0, 0, torch.zeros((), dtype=torch.float64)
+        seen, start, running = 0, 0, torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64,
+                                                 device=device)
         for idx in batches:
             progress = (epoch + start / n) / cfg.epochs
             start += len(idx)
             if len(idx) < world:  # a share would be empty: DDP needs every rank to step
                 continue
-            share = idx[rank::world]
+            share = idx[rank::world].to(device)
             if cfg.lr_decay != 1.0:
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.lr * (cfg.lr_decay + (1 - cfg.lr_decay) * (1 + math.cos(math.pi * progress)) / 2)
@@ -214,6 +226,7 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
             _save_checkpoint(ckpt, model, optimizer, best_state, result, epoch + 1, bad_epochs, fingerprint)
     bar.close()
     model.load_state_dict(best_state)
+    model.to("cpu")
     model.eval()
     return result
 
@@ -242,12 +255,12 @@ def _clone_state(model: nn.Module) -> dict[str, Tensor]:
 
 def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, best: dict[str, Tensor],
                      result: TrainResult, next_epoch: int, bad_epochs: int, fingerprint: dict[str, Any] | None) -> None:
-    tensors: dict[str, Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v for k, v in best.items()})
+    tensors: dict[str, Tensor] = {f"model.{k}": v.cpu() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v.cpu() for k, v in best.items()})
     opt = optimizer.state_dict()
     for idx, state in opt["state"].items():
         for key, value in state.items():
-            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value)
+            tensors[f"optim.{idx}.{key}"] = torch.as_tensor(value).cpu()
     tensors["rng"] = torch.get_rng_state()
     meta = {
         "next_epoch": next_epoch, "bad_epochs": bad_epochs, "best_epoch": result.best_epoch,

@@ -276,15 +276,18 @@ class HyperpriorCodec(nn.Module):
 
     def loss(self, x: Tensor, progress: float = 1.0) -> tuple[Tensor, dict[str, Tensor]]:
         """Rate (bits per pixel) + lambda x 255^2 x MSE, each image at a random quality level
-        (in eval mode the levels in turn, so a validation loss is the same number every time)."""
+        (in eval mode the levels in turn, so a validation loss is the same number every time).
+        ``x``: floats in [0, 1] or uint8 bytes."""
+        if x.dtype == torch.uint8:  # training crops are kept as bytes: a quarter of the memory
+            x = x.float() / 255.0
         levels = len(self.config["lambdas"])
         q = torch.randint(levels, (len(x),)) if self.training else torch.arange(len(x)) % levels
-        out = self.forward(x, q)
+        out = self.forward(x, q.to(x.device))
         pixels = x.shape[2] * x.shape[3]
         bits = sum(-lik.log2().flatten(1).sum(1) for lik in out["likelihoods"].values())
         bpp = bits / pixels
         mse = (out["x_hat"] - x).pow(2).flatten(1).mean(1)
-        lam = torch.tensor(self.config["lambdas"])[q]
+        lam = torch.tensor(self.config["lambdas"])[q].to(x.device)
         total = (bpp + lam * 255 ** 2 * mse).mean()
         return total, {"bpp": bpp.mean().detach(), "mse": mse.mean().detach()}
 

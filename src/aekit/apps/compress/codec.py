@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...checks import check_float, check_int
+from ...checks import check_device, check_float, check_int
 from ...data.images import IMAGE_SUFFIXES
 from ...errors import DataError, ParameterError, first_line
 from ...estimator import FittedModel, TensorGroups
@@ -92,7 +92,8 @@ class ImageCodec(FittedModel):
     ``init_model``: a saved codec of the same widths whose weights start the training (a
     fine-tune; its quality levels' gains are interpolated to ``lambdas``, in log lambda). Adam
     at ``lr`` falls to ``lr * lr_decay`` along a cosine: short CPU trainings need the large
-    early steps."""
+    early steps. ``device``: where training runs (``"cuda"`` for a GPU); the codec codes on
+    the CPU."""
 
     _kind = "compress.ImageCodec"
     _network_class = HyperpriorCodec
@@ -102,7 +103,7 @@ class ImageCodec(FittedModel):
                  context: str = "checkerboard", crop: int = 256, crops_per_image: int = 4, downsample: int = 1,
                  epochs: int = 40, batch_size: int = 8, lr: float = 1e-3, lr_decay: float = 0.05,
                  patience: int = 40, validation_fraction: float = 0.05, init_model: str | None = None,
-                 random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
+                 device: str = "cpu", random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
                  resume: bool = False) -> None:
         self.channels = channels
         self.latent_channels = latent_channels
@@ -118,6 +119,7 @@ class ImageCodec(FittedModel):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.init_model = init_model
+        self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint_dir = checkpoint_dir
@@ -134,6 +136,7 @@ class ImageCodec(FittedModel):
         check_int(self.downsample, "downsample", 1, 16)
         if self.context not in CONTEXTS:
             raise ParameterError(f"context must be one of {list(CONTEXTS)}, got {self.context!r}")
+        check_device(self.device)
         for v in self.lambdas:
             check_float(v, "lambdas", 0, 100, low_open=True)
 
@@ -168,7 +171,8 @@ class ImageCodec(FittedModel):
         if not crops:
             raise DataError(f"no training image is at least {self.crop} pixels a side after downsampling "
                             f"by {self.downsample}")
-        return torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+        # bytes, not floats: a quarter of the memory (the network's loss converts each batch)
+        return torch.from_numpy(np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2)))
 
     def fit(self, X: Any, y: Any = None) -> ImageCodec:
         """Train on the photos in ``X`` (``y`` is ignored)."""
@@ -185,7 +189,7 @@ class ImageCodec(FittedModel):
         if self.init_model is not None:
             self._start_from(model, ImageCodec.load(self.init_model).model_)
         result = self._train(model, crops[train_idx], crops[val_idx] if len(val_idx) else None,
-                             seed=self.random_state, name="model", desc="image codec")
+                             seed=self.random_state, name="model", desc="image codec", device=self.device)
         self.training_history_ = result.history
         self._set_model(model)
         return self
