@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import data as samples
 
@@ -72,6 +73,28 @@ def test_fine_tuning_starts_from_the_saved_codec(tmp_path, photos, held_out):
     assert bool(((middle - net.gain[0]) * (net.gain[2] - middle) >= -1e-6).all())
     with pytest.raises(ParameterError, match="widths"):
         ImageCodec(**{**TINY, "channels": 8})._start_from(HyperpriorCodec(8, 24), base.model_)
+
+
+def test_crops_are_bytes_and_the_loss_reads_bytes_as_floats(codec, photos):
+    crops = codec._crops(photos[1:2], np.random.default_rng(0))
+    assert crops.dtype == torch.uint8 and crops.shape[1:] == (3, 64, 64)  # a quarter of float32's memory
+    model = codec.model_.eval()
+    torch.manual_seed(0)
+    as_bytes = model.loss(crops[:4])[0]
+    assert float(as_bytes) == pytest.approx(float(model.loss(crops[:4].float() / 255)[0]), rel=1e-6)
+
+
+def test_a_device_this_machine_lacks_is_refused_in_one_line(photos, tmp_path, capsys):
+    from aekit.training import TrainConfig
+
+    with pytest.raises(ParameterError, match="torch device"):
+        TrainConfig(device="gpu-please")
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, or the first where there are none
+    with pytest.raises(ParameterError, match="device"):
+        ImageCodec(**{**TINY, "device": missing}).fit(photos[1:2])
+    out = tmp_path / "model"
+    assert main(["compress", "train", str(tmp_path), "--out", str(out), "--device", missing]) != 0
+    assert missing in capsys.readouterr().err and not out.exists()
 
 
 def test_training_lowers_the_rate_distortion_loss(codec):

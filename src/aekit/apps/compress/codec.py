@@ -320,5 +320,5 @@ class ImageCodec(FittedModel):
 
 
 def default_model() -> ImageCodec:
-    """The bundled codec, qualities 1-6 (photos of ``../shared/data``; ``scripts/make_default_codec.py``)."""
+    """The bundled codec, qualities 1-10 (photos of ``../shared/data``; ``scripts/make_default_codec.py``)."""
     return ImageCodec.load_bundled(DEFAULT_MODEL, "aekit compress train")

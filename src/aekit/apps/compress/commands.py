@@ -10,7 +10,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = application(sub, "compress", help="a learned image codec: encode to a small .aek file, decode it back",
                         description="The encoder as a compressor and the decoder as a decompressor: a "
                                     "hyperprior codec with a checkerboard context model and quality levels 1 "
-                                    "(smallest) to 8.", run=run)
+                                    "(smallest) to 10.", run=run)
     t = verbs.add_parser("train", help="train a codec on photos (every quality level at once)",
                          description="Train on every image under DATA (a folder of PNG/JPEG files).")
     t.add_argument("data")
@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--context", choices=["checkerboard", "none"], default="checkerboard",
                    help="context model over the latents (default checkerboard: fewer bytes, two decoding passes)")
     t.add_argument("--init-model", help="fine-tune from this saved codec (same widths), e.g. a copy of the bundled one")
+    t.add_argument("--device", default="cpu",
+                   help="where training runs: cpu (default), cuda, cuda:N or mps; the model is saved for the CPU")
     training_flags(t, epochs=40)
     e = verbs.add_parser("encode", help="compress an image into an .aek file",
                          description="Compress IMAGE at --quality into OUT (.aek); prints the bits per pixel.")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.verb == "train":
         jobs.train_codec(args.data, args.out, resume=args.resume, epochs=args.epochs, crop=args.crop,
                          downsample=args.downsample, context=args.context, init_model=args.init_model,
-                         random_state=args.seed, verbose=0 if args.quiet else 1)
+                         device=args.device, random_state=args.seed, verbose=0 if args.quiet else 1)
         report(f"codec written to {args.out}")
     elif args.verb == "encode":
         out, rate = jobs.encode_file(args.image, args.out, args.quality, args.model, refine=args.refine)
