@@ -24,6 +24,7 @@ RD plot.
     python benchmarks/compression.py                      # the bundled codec, photos_hd's 44 evaluation photos
     python benchmarks/compression.py --set flickr --model M --photos 20 --plot rd.png --side-by-side crop.png
     python benchmarks/compression.py --photos 8 --no-context --refine 10   # the levers, one at a time
+    python benchmarks/compression.py --no-peers --also build/codec/stage4a build/codec/stage3   # training stages
 """
 from __future__ import annotations
 
@@ -200,6 +201,9 @@ def main() -> None:
     ap.add_argument("--no-context", action="store_true",
                     help="also measure the same network coding every latent from the hyperprior alone (what "
                          "the checkerboard context model buys)")
+    ap.add_argument("--also", nargs="+", default=[], metavar="DIR",
+                    help="also measure these codec model directories (a lever: e.g. an earlier training stage)")
+    ap.add_argument("--no-peers", action="store_true", help="leave out JPEG, WebP, AVIF and JPEG XL")
     args = ap.parse_args()
     from PIL import Image
 
@@ -210,11 +214,13 @@ def main() -> None:
         variants["aekit, no context"] = (without_context(codec), 0)
     if args.refine:
         variants[f"aekit, refine {args.refine}"] = (codec, args.refine)
+    for other in args.also:
+        variants[f"aekit, {Path(other).name}"] = (ImageCodec.load(other), 0)
     curves: dict[str, list[dict[str, float]]] = {}
     for name, (variant, steps) in variants.items():
         curves[name] = [{"setting": q, **measure(images, lambda x, v=variant, q=q, s=steps: v.compress(x, q, refine=s),
-                                                 variant.decompress)} for q in range(1, codec.qualities + 1)]
-    for name, fmt, qualities in peers():
+                                                 variant.decompress)} for q in range(1, variant.qualities + 1)]
+    for name, fmt, qualities in [] if args.no_peers else peers():
         curves[name] = []
         for q in qualities:
             curves[name].append({"setting": q, **measure(images, *pillow_codec(fmt, q))})
@@ -229,7 +235,7 @@ def main() -> None:
     for name in variants:
         ours = [(r["bpp"], r["psnr"]) for r in curves[name]]
         ours_ssim = [(r["bpp"], ms_ssim_db(r["ms_ssim"])) for r in curves[name]]
-        for anchor in [c for c in curves if c not in variants] + [v for v in variants if v != name][:1]:
+        for anchor in [c for c in curves if c not in variants] + [v for v in variants if v != name]:
             theirs = [(r["bpp"], r["psnr"]) for r in curves[anchor]]
             theirs_ssim = [(r["bpp"], ms_ssim_db(r["ms_ssim"])) for r in curves[anchor]]
             parts = []
