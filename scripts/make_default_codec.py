@@ -22,9 +22,9 @@
    passes of ``POLISH_EPOCHS`` = (23, 21) epochs (``WORK/stage4a``, then the bundled model),
    each pass Adam from 1e-4 falling to 1e-5 along a cosine (a warm restart): 15,300 + 14,000
    steps, about 29 times the crops that stages 2 and 3 saw together. On one H200 each pass took
-   about 5 minutes; on 2 CPU cores it would take days. ``--seconds S`` instead runs one pass
-   of as many epochs as fit S seconds on this machine (it times 40 steps first; that is how
-   the two passes' epochs were picked) and prints them.
+   about 5 minutes; on 2 CPU cores both would take about a day and a half. ``--seconds S``
+   instead runs one pass of as many epochs as fit S seconds on this machine (it times 40 steps
+   first; that is how the two passes' epochs were picked) and prints them.
 
 Checkpoints go to ``OUT.ckpt/`` (and ``WORK/stageN.ckpt/``) after every epoch, so an
 interrupted run continues with ``--resume``. Each stage's weights are stored in float16, and
@@ -103,7 +103,7 @@ def main() -> None:
         print(f"stage 4: {passes[0]} epochs fit {args.seconds:.0f} s on {args.device} "
               f"(rerun with --epochs {passes[0]})")
     for i, epochs in enumerate(passes):
-        out = args.out if i == len(passes) - 1 else args.work / f"stage4{'abcdefghijklmnopqrstuvwxyz'[i]}"
+        out = args.out if i == len(passes) - 1 else args.work / f"stage4{chr(ord('a') + i)}"
         stage(dict(POLISH, epochs=epochs, device=args.device), polish, train_hd, out, args.resume, start,
               again=out == args.out)
         half(out)
