@@ -7,7 +7,7 @@ learning rate (1e-4 falling to 1e-5) and the same seed. Each result is scored by
 objective (rate in bits per pixel + lambda x 255^2 x MSE, the qualities in turn) on the same
 256 x 256 crops of the evaluation photos (4 per photo, fixed), beside the starting codec.
 
-    python benchmarks/compression_crop_size.py --steps 300     # about 15 minutes a crop size on 2 cores
+    python benchmarks/compression_crop_size.py --steps 240     # 8-20 minutes a crop size on 2 cores
 """
 from __future__ import annotations
 
