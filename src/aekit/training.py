@@ -4,6 +4,8 @@ checkpoints with resume, and data parallelism under ``torchrun`` (DDP).
 Determinism: epoch ``e`` shuffles with a generator seeded by ``(seed, e)``, and a checkpoint
 holds the model, the optimizer, the best weights so far and the global RNG state, so an
 interrupted run resumed from its checkpoint ends with the same weights as an uninterrupted one.
+On a GPU (``device``) a model's noise comes from CUDA's generator, which a checkpoint does not
+hold: a resumed GPU run matches an uninterrupted one in distribution, not bit for bit.
 
 Data parallelism: when launched by ``torchrun`` (``WORLD_SIZE > 1``) each process takes a
 strided share of every global mini-batch and DDP averages the gradients, so the result
