@@ -3,7 +3,7 @@
 Continues a saved codec (default: ``build/codec/stage3``, the codec before stage 4) for
 ``--steps`` Adam steps on ``photos_hd``'s training photos, once per crop size, with the same
 number of pixels in every step (256 x 256 at batch 8, 128 x 128 at batch 32, ...), the same
-learning rate (1e-4 falling to 1e-5) and the same seed. Each result is scored by the training
+learning rate (1e-4 falling to 1e-5) and the same ``--seed``. Each result is scored by the training
 objective (rate in bits per pixel + lambda x 255^2 x MSE, the qualities in turn) on the same
 256 x 256 crops of the evaluation photos (4 per photo, fixed), beside the starting codec.
 
@@ -36,6 +36,7 @@ def main() -> None:
                     help="the saved codec every variant continues")
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--crops", type=int, nargs="+", default=[256, 128], help="crop sides to compare")
+    ap.add_argument("--seed", type=int, default=0, help="the crops drawn and the training noise")
     args = ap.parse_args()
     train, evaluation = split_hd(SHARED / "photos_hd")
     start = ImageCodec.load(args.start)
@@ -47,7 +48,7 @@ def main() -> None:
         per_photo = math.ceil(args.steps * batch / len(train))  # one epoch of about --steps steps
         codec = ImageCodec(crop=crop, crops_per_image=per_photo, batch_size=batch, epochs=1, lr=1e-4, lr_decay=0.1,
                            validation_fraction=0.0, lambdas=tuple(start.lambdas), init_model=args.start,
-                           verbose=1)
+                           random_state=args.seed, verbose=1)
         t0 = time.perf_counter()
         codec.fit(train)
         seconds = time.perf_counter() - t0
