@@ -93,7 +93,6 @@ def main() -> None:
             stage(FINE_TUNE, init, train_hd, widen, args.resume, start)
         polish = args.work / "stage3"
         stage(WIDEN, widen, train_hd, polish, args.resume, start)
-        half(polish)
     if torch.device(args.device).type == "cuda":  # fixed crop shapes: let cuDNN pick its fastest kernels
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -106,7 +105,6 @@ def main() -> None:
         out = args.out if i == len(passes) - 1 else args.work / f"stage4{chr(ord('a') + i)}"
         stage(dict(POLISH, epochs=epochs, device=args.device), polish, train_hd, out, args.resume, start,
               again=out == args.out)
-        half(out)
         polish = out
     size = sum(f.stat().st_size for f in args.out.iterdir()) / 1e6
     print(f"{time.perf_counter() - start:.0f} s in all; wrote {args.out} ({size:.1f} MB)")
@@ -115,8 +113,8 @@ def main() -> None:
 def stage(recipe: dict, init: Path | None, photos: list[Path], out: Path, resume: bool, start: float,
           again: bool = False) -> None:
     """Train ``recipe`` from the codec at ``init`` (None: from scratch) on ``photos`` into
-    ``out``; a stage whose model is already there is skipped unless it was interrupted
-    (``resume`` and a checkpoint) or ``again`` (the last stage always runs)."""
+    ``out``, stored in float16; a stage whose model is already there is skipped unless it was
+    interrupted (``resume`` and a checkpoint) or ``again`` (the last stage always runs)."""
     from aekit.apps.compress import ImageCodec
 
     if (out / "config.json").exists() and not again and not (resume and Path(f"{out}.ckpt").exists()):
@@ -126,20 +124,21 @@ def stage(recipe: dict, init: Path | None, photos: list[Path], out: Path, resume
     codec.fit_to(photos, out, resume=resume)
     for record in codec.training_history_:
         print({k: round(v, 5) for k, v in record.items()})
+    half(out)
     print(f"{out}: {len(photos)} photos, {time.perf_counter() - start:.0f} s since the start")
 
 
 def epochs_within(seconds: float, photos: int, device: str) -> int:
     """Stage 4's epochs that fit ``seconds`` on ``device``, from the time of 40 steps of the
     stage's network on random crops (after 10 to warm up)."""
-    from aekit.checks import check_device
+    from aekit.apps.compress import ImageCodec
     from aekit.nn.codec import HyperpriorCodec
 
-    check_device(device)
-    model = HyperpriorCodec(64, 192, LAMBDAS, POLISH["context"]).to(device)
+    codec = ImageCodec(**POLISH, device=device)
+    codec._check_params()
+    model = HyperpriorCodec(codec.channels, codec.latent_channels, codec.lambdas, codec.context).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
-    x = torch.randint(0, 256, (POLISH["batch_size"], 3, POLISH["crop"], POLISH["crop"]), dtype=torch.uint8,
-                      device=device)
+    x = torch.randint(0, 256, (codec.batch_size, 3, codec.crop, codec.crop), dtype=torch.uint8, device=device)
     for step in range(50):
         if step == 10:
             synchronize(device)
@@ -150,7 +149,8 @@ def epochs_within(seconds: float, photos: int, device: str) -> int:
         optimizer.step()
     synchronize(device)
     per_step = (time.perf_counter() - t0) / 40
-    steps = -(-round(photos * POLISH["crops_per_image"] * 0.95) // POLISH["batch_size"])
+    crops = photos * codec.crops_per_image
+    steps = -(-(crops - round(codec.validation_fraction * crops)) // codec.batch_size)  # as ImageCodec splits them
     # validation and the checkpoint add a few percent to every epoch
     return max(1, int(seconds / (1.08 * steps * per_step + 1.0)))
 
