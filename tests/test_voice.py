@@ -34,9 +34,17 @@ def trained(corpus):
     return VoiceConverter(**TINY).fit(corpus)
 
 
-def test_training_lowers_the_reconstruction_error(corpus, trained):
+@pytest.fixture(scope="module")
+def plain(corpus):
+    """Trained without the content encoder's own warp."""
+    return VoiceConverter(**TINY, content_warp=0.0).fit(corpus)
+
+
+def test_training_lowers_the_reconstruction_error(corpus, trained, plain):
     untrained = VoiceConverter(**{**TINY, "epochs": 1, "lr": 1e-9}).fit(corpus)
-    assert trained.reconstruction_error(corpus) < 0.7 * untrained.reconstruction_error(corpus)
+    assert plain.reconstruction_error(corpus) < 0.7 * untrained.reconstruction_error(corpus)
+    # the content encoder's warp makes rebuilding harder, and the voice more the style's
+    assert trained.reconstruction_error(corpus) < 0.8 * untrained.reconstruction_error(corpus)
     history = [h["train_loss"] for h in trained.training_history_]
     assert history[-1] < history[0]
 
@@ -62,7 +70,9 @@ def test_the_style_vector_ignores_padding():
 def test_cli_train_and_convert(corpus, tmp_path, capsys):
     model = tmp_path / "vc"
     assert main(["voice", "train", str(corpus), "--out", str(model), "--epochs", "2", "--segment-frames", "32",
-                 "--quiet"]) == 0
+                 "--code-channels", "4", "--content-warp", "0.1", "--quiet"]) == 0
+    assert VoiceConverter.load(model).get_params()["content_warp"] == 0.1
+    assert VoiceConverter.load(model).get_params()["code_channels"] == 4
     stereo = tmp_path / "target.flac"
     sf.write(stereo, np.stack([voiced(seed=5), voiced(seed=5)], axis=1), 22_050)
     out = tmp_path / "out.wav"
@@ -127,6 +137,20 @@ def test_one_shot_fit_of_the_target_voice_rebuilds_it_better(corpus, trained):
     with torch.inference_mode():  # callable from inference mode; the weights stay as trained
         net.voice(x, steps=3)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_content_warp_makes_the_content_code_ignore_the_vocal_tract(corpus, trained, plain):
+    """Trained on frames the content encoder sees warped apart from the target's, its code
+    moves less when a recording's frequencies are scaled (the voice must come from the style)."""
+    assert trained.content_warp > 0  # the default
+    def code_change(vc: VoiceConverter) -> float:
+        x = vc._frames(corpus / "low" / "0.wav", "source")[0]
+        warped = [vc._warped(x[0], 0.2, np.random.default_rng(s)).unsqueeze(0) for s in range(8)]
+        with torch.inference_mode():
+            code = vc.model_.content(x)
+            return float(np.mean([(vc.model_.content(w) - code).abs().mean() / code.abs().mean() for w in warped]))
+
+    assert code_change(trained) < 0.95 * code_change(plain)
 
 
 def test_vq_content_code_gives_discrete_units(corpus, trained):

@@ -200,10 +200,13 @@ class SplitSequenceAutoEncoder(nn.Module):
         """The frames of ``content_of`` said in ``voice`` (AdaIN parameters from ``voice``)."""
         return self.decoder.render(self.content(content_of), voice)
 
-    def loss(self, x: Tensor, progress: float = 1.0, mask: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(self, x: Tensor, progress: float = 1.0, mask: Tensor | None = None,
+             content_of: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Mean absolute reconstruction error over real frames (L1, as AdaIN-VC), plus the
-        commitment loss of a VQ content code (per frame, in units of one feature's error)."""
-        code, _, vq = self.content.encode(x)
+        commitment loss of a VQ content code (per frame, in units of one feature's error).
+        ``content_of``: a perturbed copy of ``x`` (same frames, another voice) to take the
+        content code from, so that what the perturbation changes must come from the style."""
+        code, _, vq = self.content.encode(x if content_of is None else content_of)
         error = (self.decoder(code, self.style(x, mask)) - x).abs().mean(dim=1)  # [N, T]
         weights = torch.ones_like(error) if mask is None else mask.to(x.dtype)
         total = weights.sum().clamp(min=1.0)

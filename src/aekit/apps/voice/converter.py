@@ -4,9 +4,14 @@ Training is plain self-reconstruction of log-mel segments: the content encoder's
 normalisation and narrow code leave the voice to the style vector, so no speaker labels and
 no parallel sentences are needed. Each training crop is frequency-warped by a random factor
 (``warp``, vocal tract length perturbation), so a few recorded speakers become a continuum of
-voices. ``convert(source, target)`` keeps the content frames of ``source`` and takes the voice
-from one utterance of ``target``, who may never have been heard in training: the style
-encoder's guess, then ``adapt_steps`` steps that fit the decoder's AdaIN parameters to
+voices. The content encoder sees the same frames warped by an independent factor
+(``content_warp``, information perturbation as in NANSY and SpeechSplit 2), while the style
+encoder and the loss see the crop itself: what the second warp changes (the vocal tract's
+length, the pitch's place in the spectrum) can only reach the output through the style
+vector, so less of the source's voice leaks through the content code.
+``convert(source, target)`` keeps the content frames of ``source`` and takes the voice from
+one utterance of ``target``, who may never have been heard in training: the style encoder's
+guess, then ``adapt_steps`` steps that fit the decoder's AdaIN parameters to
 rebuild that one utterance (the weights stay as trained). A neural vocoder (``vocoder.py``)
 turns the frames back into a waveform; Griffin-Lim where none fits the analysis settings.
 """
@@ -38,7 +43,9 @@ class VoiceConverter(FittedModel):
     ``fit(X)``: recordings (a folder searched recursively, a CSV with a ``path`` column, a
     list of files or of 16 kHz waveforms); speaker labels are not needed. Each recording
     gives ``segments_per_utterance`` random crops of ``segment_frames`` frames (16 ms each),
-    each warped in frequency by a factor in [1/(1+warp), 1+warp].
+    each warped in frequency by a factor in [1/(1+warp), 1+warp]; the content encoder gets
+    the same frames warped by an independent factor in [1/(1+content_warp), 1+content_warp]
+    (0: the crop itself).
     ``convert(source, target)``: the waveform of ``source`` spoken in ``target``'s voice; the
     voice is fitted in ``adapt_steps`` Adam steps (rate ``adapt_lr``; fewer for a target
     under 2 s) on at most ``adapt_frames`` frames of the target (0 steps: the style encoder
@@ -52,9 +59,9 @@ class VoiceConverter(FittedModel):
     _network_class = SplitSequenceAutoEncoder
     _min_rows = 2
 
-    def __init__(self, *, hidden: int = 192, code_channels: int = 8, style_size: int = 64, layers: int = 3,
+    def __init__(self, *, hidden: int = 192, code_channels: int = 16, style_size: int = 64, layers: int = 3,
                  codebook_size: int = 0, segment_frames: int = 128, segments_per_utterance: int = 4,
-                 warp: float = 0.2, adapt_steps: int = 10, adapt_lr: float = 0.05, adapt_frames: int = 512,
+                 warp: float = 0.2, content_warp: float = 0.2, adapt_steps: int = 10, adapt_lr: float = 0.05, adapt_frames: int = 512,
                  epochs: int = 40, batch_size: int = 32,
                  lr: float = 1e-3, patience: int = 8, validation_fraction: float = 0.1, sample_rate: int = 16_000,
                  griffin_lim_iters: int = 32, vocoder: str = "auto", random_state: int = 0, verbose: int = 0,
@@ -67,6 +74,7 @@ class VoiceConverter(FittedModel):
         self.segment_frames = segment_frames
         self.segments_per_utterance = segments_per_utterance
         self.warp = warp
+        self.content_warp = content_warp
         self.adapt_steps = adapt_steps
         self.adapt_lr = adapt_lr
         self.adapt_frames = adapt_frames
@@ -93,6 +101,7 @@ class VoiceConverter(FittedModel):
         if self.codebook_size == 1:
             raise ParameterError("codebook_size must be 0 (a continuous content code) or at least 2")
         check_float(self.warp, "warp", 0, 1)
+        check_float(self.content_warp, "content_warp", 0, 1)
         check_float(self.adapt_lr, "adapt_lr", 0, 10, low_open=True)
         if not isinstance(self.vocoder, str) or not self.vocoder:
             raise ParameterError(f"vocoder must be 'auto', 'griffin-lim' or a vocoder directory, got {self.vocoder!r}")
@@ -119,27 +128,34 @@ class VoiceConverter(FittedModel):
         return self
 
     def _segments(self, frames: torch.Tensor, mask: torch.Tensor,
-                  rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random crops of ``segment_frames`` frames (shorter recordings whole, padded, masked)."""
+                  rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """Random crops of ``segment_frames`` frames (shorter recordings whole, padded, masked),
+        their masks, and (``content_warp > 0``) the same frames warped by an independent factor for
+        the content encoder."""
         length = self.segment_frames
-        crops, masks = [], []
+        crops, masks, perturbed = [], [], []
         for x, m in zip(frames, mask, strict=True):
             n = int(m.sum())
             for _ in range(self.segments_per_utterance if n > length else 1):
                 start = int(rng.integers(0, max(n - length, 0) + 1))
                 crop, keep = torch.zeros(x.shape[0], length), torch.zeros(length, dtype=torch.bool)
-                piece = self._warped(x[:, start:min(start + length, n)], rng)
+                frames_of = x[:, start:min(start + length, n)]
+                piece = self._warped(frames_of, self.warp, rng)
                 crop[:, :piece.shape[1]], keep[:piece.shape[1]] = piece, True
                 crops.append(crop)
                 masks.append(keep)
-        return torch.stack(crops), torch.stack(masks)
+                if self.content_warp:
+                    perturbed.append(torch.zeros_like(crop))
+                    perturbed[-1][:, :piece.shape[1]] = self._warped(frames_of, self.content_warp, rng)
+        found = (torch.stack(crops), torch.stack(masks))
+        return (*found, torch.stack(perturbed)) if perturbed else found
 
-    def _warped(self, piece: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    def _warped(self, piece: torch.Tensor, warp: float, rng: np.random.Generator) -> torch.Tensor:
         """``piece`` with its frequencies scaled by a random factor in [1/(1+warp), 1+warp]
         (log-uniform): a new pseudo-speaker for the style encoder to place."""
-        if not self.warp:
+        if not warp:
             return piece
-        factor = float(np.exp(rng.uniform(-np.log1p(self.warp), np.log1p(self.warp))))
+        factor = float(np.exp(rng.uniform(-np.log1p(warp), np.log1p(warp))))
         norm = self.adapter_.normalizer
         warped = warp_mel(norm.inverse(piece.numpy()), factor, self.adapter_.spec)
         return torch.from_numpy(norm.transform(warped))
