@@ -71,8 +71,8 @@ def test_cli_train_and_convert(corpus, tmp_path, capsys):
     model = tmp_path / "vc"
     assert main(["voice", "train", str(corpus), "--out", str(model), "--epochs", "2", "--segment-frames", "32",
                  "--code-channels", "4", "--content-warp", "0.1", "--quiet"]) == 0
-    assert VoiceConverter.load(model).get_params()["content_warp"] == 0.1
-    assert VoiceConverter.load(model).get_params()["code_channels"] == 4
+    saved = VoiceConverter.load(model).get_params()
+    assert saved["content_warp"] == 0.1 and saved["code_channels"] == 4
     stereo = tmp_path / "target.flac"
     sf.write(stereo, np.stack([voiced(seed=5), voiced(seed=5)], axis=1), 22_050)
     out = tmp_path / "out.wav"

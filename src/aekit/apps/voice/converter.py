@@ -61,7 +61,8 @@ class VoiceConverter(FittedModel):
 
     def __init__(self, *, hidden: int = 192, code_channels: int = 16, style_size: int = 64, layers: int = 3,
                  codebook_size: int = 0, segment_frames: int = 128, segments_per_utterance: int = 4,
-                 warp: float = 0.2, content_warp: float = 0.2, adapt_steps: int = 10, adapt_lr: float = 0.05, adapt_frames: int = 512,
+                 warp: float = 0.2, content_warp: float = 0.2, adapt_steps: int = 10, adapt_lr: float = 0.05,
+                 adapt_frames: int = 512,
                  epochs: int = 40, batch_size: int = 32,
                  lr: float = 1e-3, patience: int = 8, validation_fraction: float = 0.1, sample_rate: int = 16_000,
                  griffin_lim_iters: int = 32, vocoder: str = "auto", random_state: int = 0, verbose: int = 0,
@@ -152,7 +153,8 @@ class VoiceConverter(FittedModel):
 
     def _warped(self, piece: torch.Tensor, warp: float, rng: np.random.Generator) -> torch.Tensor:
         """``piece`` with its frequencies scaled by a random factor in [1/(1+warp), 1+warp]
-        (log-uniform): a new pseudo-speaker for the style encoder to place."""
+        (log-uniform): a new pseudo-speaker for the style encoder to place, or (``content_warp``)
+        another vocal tract for the content encoder to ignore."""
         if not warp:
             return piece
         factor = float(np.exp(rng.uniform(-np.log1p(warp), np.log1p(warp))))
