@@ -19,10 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="training crop length in 16 ms frames (default 128)")
     t.add_argument("--codebook-size", type=int_at_least(0, 65536), default=0,
                    help="quantize the content code into this many discrete units (VQVC; default 0: continuous)")
-    t.add_argument("--code-channels", type=int_at_least(1, 512), default=None,
+    t.add_argument("--code-channels", type=int_at_least(1, 512), default=16,
                    help="numbers per frame in the content code: more keep more words, and more of the source's "
                         "voice (default 16)")
-    t.add_argument("--content-warp", type=float_in(0, 1), default=None,
+    t.add_argument("--content-warp", type=float_in(0, 1), default=0.2,
                    help="the content encoder sees each crop warped in frequency by up to this factor, apart from "
                         "the voice's (0: no such warp; default 0.2)")
     training_flags(t, epochs=40)
@@ -58,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.verb == "train":
         vc = jobs.train_corpus(args.data, args.out, resume=args.resume, epochs=args.epochs,
                                segment_frames=args.segment_frames, codebook_size=args.codebook_size,
-                               **{name: getattr(args, name) for name in ("code_channels", "content_warp")
-                                  if getattr(args, name) is not None},
+                               code_channels=args.code_channels, content_warp=args.content_warp,
                                random_state=args.seed,
                                verbose=0 if args.quiet else 1)
         report(f"trained on {vc.adapter_.describe()}; model written to {args.out}")

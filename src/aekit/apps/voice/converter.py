@@ -134,20 +134,22 @@ class VoiceConverter(FittedModel):
         their masks, and (``content_warp > 0``) the same frames warped by an independent factor for
         the content encoder."""
         length = self.segment_frames
+
+        def padded(piece: torch.Tensor) -> torch.Tensor:
+            out = torch.zeros(piece.shape[0], length)
+            out[:, :piece.shape[1]] = piece
+            return out
+
         crops, masks, perturbed = [], [], []
         for x, m in zip(frames, mask, strict=True):
             n = int(m.sum())
             for _ in range(self.segments_per_utterance if n > length else 1):
                 start = int(rng.integers(0, max(n - length, 0) + 1))
-                crop, keep = torch.zeros(x.shape[0], length), torch.zeros(length, dtype=torch.bool)
-                frames_of = x[:, start:min(start + length, n)]
-                piece = self._warped(frames_of, self.warp, rng)
-                crop[:, :piece.shape[1]], keep[:piece.shape[1]] = piece, True
-                crops.append(crop)
-                masks.append(keep)
+                original = x[:, start:min(start + length, n)]
+                crops.append(padded(self._warped(original, self.warp, rng)))
+                masks.append(torch.arange(length) < original.shape[1])
                 if self.content_warp:
-                    perturbed.append(torch.zeros_like(crop))
-                    perturbed[-1][:, :piece.shape[1]] = self._warped(frames_of, self.content_warp, rng)
+                    perturbed.append(padded(self._warped(original, self.content_warp, rng)))
         found = (torch.stack(crops), torch.stack(masks))
         return (*found, torch.stack(perturbed)) if perturbed else found
 
