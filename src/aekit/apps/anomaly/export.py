@@ -106,15 +106,14 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
     return meta
 
 
-def _trace(graph: ScoreGraph, example: torch.Tensor, target: Any, input_name: str, outputs: tuple[str, ...],
-           fold: bool = True) -> None:
+def _trace(graph: ScoreGraph, example: torch.Tensor, target: Any, input_name: str, outputs: tuple[str, ...]) -> None:
     """Trace ``graph`` on ``example`` into an ONNX file or buffer ``target``, every tensor's
-    first axis (rows) dynamic; ``fold``: the exporter's constant folding."""
+    first axis (rows) dynamic."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the tracer's notes on constants and its own deprecation
         graph(example)  # once outside the tracer: anything a detector caches is a constant in the graph
         torch.onnx.export(graph, (example,), target, input_names=[input_name], output_names=list(outputs),
-                          opset_version=OPSET, dynamo=False, do_constant_folding=fold,
+                          opset_version=OPSET, dynamo=False,
                           dynamic_axes={name: {0: "rows"} for name in (input_name, *outputs)})
 
 
@@ -131,10 +130,8 @@ def score_graph_bytes(det: Any) -> bytes | None:
     except ImportError:
         return None
     buffer = io.BytesIO()
-    # unfolded, the nine shifts of the local term's references stay operations on one copy
-    # of them: the file holds the references once, not nine times
     _trace(ScoreGraph(det, maps=True).eval(), torch.zeros(2, *det.adapter_.sample_shape), buffer, "images",
-           ("score", "maps"), fold=False)
+           ("score", "maps"))
     return buffer.getvalue()
 
 

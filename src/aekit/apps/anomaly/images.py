@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_image_size, check_int, check_sizes
+from ...errors import ModelFileError
+from ...estimator import TensorGroups
 from ...training import steps_to_epochs
 from . import neighbours
 from .base import ReconstructionDetector
@@ -141,34 +143,55 @@ class ImageAnomalyDetector(ReconstructionDetector):
 
     def _fit_local(self, Z_train: torch.Tensor, Z_val: torch.Tensor | None) -> tuple[torch.Tensor, float]:
         """Reference images (the training images in the comparison space, a random subset
-        where they exceed ``MAX_REFERENCE_VALUES``) and the mean distance of held-out normal
-        images to them (the term's unit)."""
+        where they exceed ``MAX_REFERENCE_VALUES``), the basis the search ranks them in, and
+        the mean distance of held-out normal images to them (the term's unit)."""
         chosen = Z_train
         n_max = max(1, neighbours.MAX_REFERENCE_VALUES // self._local_width())
         if len(chosen) > n_max:  # chosen before the blur: only the kept images are transformed
             keep = np.sort(np.random.default_rng(self.random_state).choice(len(chosen), n_max, replace=False))
             chosen = chosen[torch.from_numpy(keep)]
         references = neighbours.to_space(chosen, *self._sample_shape()[1:]).flatten(1).contiguous()
+        self.local_basis_ = neighbours.principal_directions(references)
         # without held-out images the training images set the unit; each finds itself among
         # its neighbours, so the unit is smaller than it should be and scores come out larger
         ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
         return references, max(float(self._neighbour_parts(ref, references).sum(1).mean()), 1e-6)
 
     def _neighbour_parts(self, Z: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
-        """Per-feature parts of the distance of ``Z`` to ``references`` (their shifted copies,
-        and the search's bfloat16 copy of them, are made once per reference tensor and kept)."""
+        """Per-feature parts of the distance of ``Z`` to ``references``; their search index is
+        made once per reference tensor and kept (in an exported graph its parts are constants
+        and the references a buffer, so the file holds them once)."""
         c, h, w = self._sample_shape()
-        grid = references.view(len(references), c, *neighbours.space_size(h, w))
-        if torch.jit.is_tracing():  # shifted inside the graph: an exported model holds the references once, not 9x
-            return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), neighbours.shifted_references(grid))
-        if getattr(self, "_shifted", None) is None or self._shifted[0] is not references:
-            shifted = neighbours.shifted_references(grid)
-            self._shifted = (references, shifted, neighbours.search_copy(shifted))
-        return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), *self._shifted[1:])
+        if getattr(self, "_index", None) is None or self._index[0] is not references:
+            grid = references.view(len(references), c, *neighbours.space_size(h, w))
+            self._index = (references, neighbours.reference_index(grid, self.local_basis_))
+        return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), self._index[1])
 
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts = self._neighbour_parts(Z, self.local_references_).mul_(self.local_weight_ / self.local_scale_)
         return parts.sum(1), (neighbours.to_pixels(parts, *self._sample_shape()) if per_feature else None)
+
+    def _state(self) -> tuple[dict[str, Any], TensorGroups]:
+        state, groups = super()._state()
+        if self.local_references_ is not None:
+            groups["local"]["basis"] = self.local_basis_
+        return state, groups
+
+    def _set_local_state(self, local: Any, tensors: dict[str, torch.Tensor] | None) -> None:
+        """``ReconstructionDetector``'s, and the basis of the search (models saved before it
+        existed get it computed from their references, as fitting does)."""
+        super()._set_local_state(local, tensors)
+        self._index = None
+        basis = (tensors or {}).get("basis")
+        if self.local_references_ is None:
+            self.local_basis_ = None
+        elif basis is None:
+            self.local_basis_ = neighbours.principal_directions(self.local_references_)
+        elif (basis.dim() != 2 or basis.shape[0] != self._local_width() or not 1 <= basis.shape[1] <= basis.shape[0]
+              or not torch.isfinite(basis).all()):
+            raise ModelFileError("the local term's basis is not a finite [width, directions] matrix of its references' width")
+        else:
+            self.local_basis_ = basis.float()
 
     def _local_width(self) -> int:
         c, h, w = self._sample_shape()

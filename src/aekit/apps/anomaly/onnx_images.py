@@ -25,6 +25,9 @@ from .light import ScoreSummary
 
 # the detectors whose image models carry the graph (their classes' ``_kind``; series never do)
 KINDS = ("anomaly.AnomalyDetector", "anomaly.VAEAnomalyDetector", "anomaly.ImageAnomalyDetector")
+# images per run of the graph: its local term gathers [images, 32, D] reference values (55 MB
+# for 128 32x32 RGB images), the torch path's block too (neighbours.QUERY_BLOCK)
+GRAPH_BLOCK = 128
 
 
 class OnnxImageScorer:
@@ -40,9 +43,9 @@ class OnnxImageScorer:
             raise ValueError("threshold")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: its notes on unused initializers are not the user's
-        # no constant folding: folded, the nine shifted copies of the local term's references
-        # cost 1.5 s and 1.4 GB at load for an RGB model (1,365 references); left as
-        # operations they cost 0.2 s per 1,024 images, and 760 MB at most
+        # no constant folding: graphs saved before 0.6.0 shift the local term's references
+        # nine times as operations, which folded cost 1.5 s and 1.4 GB at load for an RGB
+        # model (1,365 references); today's graphs hold nothing worth folding
         self.session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"],
                                                     disabled_optimizers=["ConstantFolding"])
 
@@ -65,10 +68,17 @@ class OnnxImageScorer:
             return None  # the torch path loads it, and says what is wrong if anything is
 
     def decision_function(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(["score"], {"images": self._inputs(images)})[0].astype(np.float64)
+        return self._run("score", images).astype(np.float64)
 
     def anomaly_map(self, images: np.ndarray) -> np.ndarray:
-        return self.session.run(["maps"], {"images": self._inputs(images)})[0]
+        return self._run("maps", images)
+
+    def _run(self, output: str, images: np.ndarray) -> np.ndarray:
+        """One output over ``GRAPH_BLOCK`` images at a time (the graph's local term gathers
+        its candidate references for every image of a run at once)."""
+        images = self._inputs(images)
+        return np.concatenate([self.session.run([output], {"images": images[at:at + GRAPH_BLOCK]})[0]
+                               for at in range(0, max(len(images), 1), GRAPH_BLOCK)])
 
     def _inputs(self, images: np.ndarray) -> np.ndarray:
         spec = self.image_spec_
