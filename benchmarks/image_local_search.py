@@ -44,7 +44,8 @@ def exhaustive(space: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 
 def searched(space: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    index = neighbours.reference_index(grid, neighbours.principal_directions(grid.flatten(1)))
+    flat = grid.flatten(1)
+    index = neighbours.reference_index(flat, tuple(grid.shape[1:]), neighbours.principal_directions(flat))
     return neighbours.neighbour_parts(space, index).sum(1)
 
 

@@ -157,7 +157,8 @@ def _exhaustive_distance(queries: torch.Tensor, references: torch.Tensor) -> tor
 def _index(references: torch.Tensor, size: int = 64):
     from aekit.apps.anomaly import neighbours
 
-    return neighbours.reference_index(references, neighbours.principal_directions(references.flatten(1), size))
+    flat = references.flatten(1)
+    return neighbours.reference_index(flat, tuple(references.shape[1:]), neighbours.principal_directions(flat, size))
 
 
 def test_search_in_the_basis_finds_the_exhaustive_neighbours():

@@ -163,8 +163,8 @@ class ImageAnomalyDetector(ReconstructionDetector):
         and the references a buffer, so the file holds them once)."""
         c, h, w = self._sample_shape()
         if getattr(self, "_index", None) is None or self._index[0] is not references:
-            grid = references.view(len(references), c, *neighbours.space_size(h, w))
-            self._index = (references, neighbours.reference_index(grid, self.local_basis_))
+            self._index = (references, neighbours.reference_index(references, (c, *neighbours.space_size(h, w)),
+                                                                  self.local_basis_))
         return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), self._index[1])
 
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -48,7 +48,7 @@ SHIFTS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1))
 # at most this many numbers in the stored references (16 MB of float32): as many training
 # images as fit, chosen at random when there are more
 MAX_REFERENCE_VALUES = 1 << 22
-QUERY_BLOCK = 128  # images per search (it gathers [block, CANDIDATES, D] reference values)
+QUERY_BLOCK = 32  # images per search (it gathers [block, CANDIDATES, D] reference values)
 
 
 def error_blur_radius(height: int, width: int) -> int:
@@ -149,18 +149,20 @@ class ReferenceIndex(NamedTuple):
     inside: torch.Tensor
 
 
-def reference_index(references: torch.Tensor, basis: torch.Tensor) -> ReferenceIndex:
-    """The ``ReferenceIndex`` of reference images ``[N, C, h, w]`` with a ``principal_directions``
-    basis. Its ``references`` is a view of the given tensor (an exported graph holds it once)."""
-    n, c, h, w = references.shape
-    norms = torch.stack([shift_images(references, dy, dx).flatten(1).norm(dim=1) for dy, dx in SHIFTS])
-    images = basis.T.reshape(-1, c, h, w)
+def reference_index(references: torch.Tensor, shape: tuple[int, int, int], basis: torch.Tensor) -> ReferenceIndex:
+    """The ``ReferenceIndex`` of references ``[N, D]`` (images of ``shape`` ``(C, h, w)``,
+    flattened) with a ``principal_directions`` basis. Its ``references`` is the given tensor
+    itself: an exported graph that holds it as a buffer holds it once."""
+    grid = references.view(-1, *shape)
+    norms = torch.stack([shift_images(grid, dy, dx).flatten(1).norm(dim=1) for dy, dx in SHIFTS])
+    images = basis.T.reshape(-1, *shape)
     shifted_basis = torch.stack([shift_images(images, dy, dx).flatten(1) for dy, dx in SHIFTS], 1)  # [d, S, D]
     # 1 + each pixel's index, so that the zeros entering at the edge are told apart
-    positions = torch.arange(1, c * h * w + 1, dtype=torch.float64).view(1, c, h, w)
+    width = references.shape[1]
+    positions = torch.arange(1, width + 1, dtype=torch.float64).view(1, *shape)
     moved = torch.cat([shift_images(positions, dy, dx).flatten(1) for dy, dx in SHIFTS])
-    return ReferenceIndex(references.flatten(1), norms.clamp_min(1e-8).flatten(),  # unit_rows' eps
-                          references.flatten(1) @ basis, shifted_basis.permute(2, 1, 0).reshape(c * h * w, -1).contiguous(),
+    return ReferenceIndex(references, norms.clamp_min(1e-8).flatten(),  # unit_rows' eps
+                          references @ basis, shifted_basis.permute(2, 1, 0).reshape(width, -1).contiguous(),
                           (moved - 1).clamp_min(0).long(), (moved > 0).float())
 
 
@@ -184,15 +186,20 @@ def _block_parts(space: torch.Tensor, index: ReferenceIndex) -> torch.Tensor:
     coordinates = (a @ index.shifted_basis).view(-1, n_shifts, index.projected.shape[1])
     approximate = (coordinates @ index.projected.T).div_(lengths).amax(1)  # [rows, N]
     found = approximate.topk(min(CANDIDATES, n_refs), dim=1).indices
-    rows = index.references[found]  # [rows, candidates, D]
-    # exactly, for the candidates: a . shift(r) = shift'(a) . r, divided by |shift(r)|
+    # index_select, not indexing with a tensor: 5x faster on the CPU, the same ONNX Gather
+    rows = index.references.index_select(0, found.flatten()).view(*found.shape, width)  # [rows, candidates, D]
+    # exactly, for the candidates: a . shift(r) = shift'(a) . r, divided by |shift(r)| (the
+    # shifted copies of a block's images sliced, which ONNX Runtime runs 3x faster than a gather)
     grid = a.view_as(space)
     moved = torch.stack([shift_images(grid, -dy, -dx).flatten(1) for dy, dx in SHIFTS], 1)  # [rows, S, D]
     best, shift = (torch.bmm(moved, rows.transpose(1, 2)) / lengths[:, found].permute(1, 0, 2)).max(1)
     top = best.topk(min(NEIGHBOURS, n_refs), dim=1).indices
-    shift, ref = shift.gather(1, top), found.gather(1, top)
-    chosen = rows.gather(1, top.unsqueeze(2).expand(-1, -1, width))
-    nearest = chosen.gather(2, index.source[shift]) * index.inside[shift] / index.norms[shift * n_refs + ref].unsqueeze(2)
+    k = top.shape[1]
+    shift, ref = shift.gather(1, top).flatten(), found.gather(1, top).flatten()
+    # the nearest references under their shifts, on the query's pixels
+    chosen = index.references.index_select(0, ref).view(-1, k, width)
+    source, inside = (t.index_select(0, shift).view(-1, k, width) for t in (index.source, index.inside))
+    nearest = chosen.gather(2, source).mul_(inside).div_(index.norms.index_select(0, shift * n_refs + ref).view(-1, k, 1))
     return (a.unsqueeze(1) - nearest).pow_(2).mean(1).mul_(0.5)
 
 

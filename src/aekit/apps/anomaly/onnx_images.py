@@ -25,9 +25,9 @@ from .light import ScoreSummary
 
 # the detectors whose image models carry the graph (their classes' ``_kind``; series never do)
 KINDS = ("anomaly.AnomalyDetector", "anomaly.VAEAnomalyDetector", "anomaly.ImageAnomalyDetector")
-# images per run of the graph: its local term gathers [images, 32, D] reference values (55 MB
-# for 128 32x32 RGB images), the torch path's block too (neighbours.QUERY_BLOCK)
-GRAPH_BLOCK = 128
+# images per run of the graph: its local term gathers [images, 32, D] reference values (100 MB
+# for 256 32x32 RGB images; ONNX Runtime keeps its buffers between runs)
+GRAPH_BLOCK = 256
 
 
 class OnnxImageScorer:
