@@ -32,6 +32,7 @@ from _mnist import load_mnist  # noqa: E402
 from aekit.apps.anomaly import neighbours  # noqa: E402
 
 QUERIES = 4000
+EXHAUSTIVE_BLOCK = 512  # images per product, as the exhaustive search ran them
 
 
 def exhaustive(space: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -39,7 +40,7 @@ def exhaustive(space: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     shifted = neighbours.shifted_references(grid)
     flat = shifted.reshape(-1, shifted.shape[-1])
     out = [1 - (neighbours.unit_rows(block) @ flat.T).view(len(block), len(shifted), -1).amax(1)
-           .topk(neighbours.NEIGHBOURS, dim=1).values.mean(1) for block in space.split(neighbours.QUERY_BLOCK)]
+           .topk(neighbours.NEIGHBOURS, dim=1).values.mean(1) for block in space.split(EXHAUSTIVE_BLOCK)]
     return torch.cat(out)
 
 

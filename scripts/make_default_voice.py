@@ -1,6 +1,6 @@
 """Train the bundled default voice model (``aekit voice convert`` without ``--model``).
 
-    python scripts/make_default_voice.py            # about 20 minutes on 2 CPU cores
+    python scripts/make_default_voice.py            # about 50 minutes on 2 CPU cores
 
 Training data, all offline (``../shared/data``, see its README for licences):
 - VCC2016: the 5 speakers, sentence ids 100001-100120 (the parallel test ids 100121-100150

@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from aekit import AutoEncoder, DataError
+from aekit.errors import ModelFileError
 from aekit.data.images import ImageSpec, conform, load_images
 from aekit.training import TrainConfig, evaluate_loss, train
 
@@ -126,6 +127,15 @@ def test_image_detector_flags_other_digits_with_maps_and_round_trip(tmp_path):
         det.decision_function(test * 255)
     big = np.repeat(np.repeat(test[:2], 2, axis=2), 2, axis=3)  # 16x16 images are resized to 8x8
     assert det.decision_function(big).shape == (2,)
+    # the local term's search basis is saved; a model saved before it existed gets the same
+    # basis from its references at load, and a basis of the wrong shape is refused
+    torch.testing.assert_close(loaded.local_basis_, det.local_basis_)
+    local = {"weight": det.local_weight_, "scale": det.local_scale_}
+    loaded._set_local_state(local, {"references": det.local_references_})
+    torch.testing.assert_close(loaded.local_basis_, det.local_basis_)
+    np.testing.assert_allclose(loaded.decision_function(test), scores, rtol=1e-5)
+    with pytest.raises(ModelFileError, match="basis"):
+        loaded._set_local_state(local, {"references": det.local_references_, "basis": det.local_basis_[:-1]})
 
 
 def test_relative_error_catches_smooth_non_faces_that_reconstruct_well():
@@ -171,9 +181,9 @@ def test_search_in_the_basis_finds_the_exhaustive_neighbours():
     exact = _exhaustive_distance(space[1000:], space[:1000])
     full = neighbours.neighbour_parts(space[1000:], _index(space[:1000])).sum(1)  # 64 directions of 64
     np.testing.assert_allclose(full, exact, rtol=1e-4)
-    # a quarter of the directions (16 of 64): 97% of the images get the very same distance
-    relative = ((neighbours.neighbour_parts(space[1000:], _index(space[:1000], 16)).sum(1) - exact) / exact).abs()
-    assert float((relative < 1e-4).float().mean()) > 0.95 and float(relative.mean()) < 2e-3, relative.mean()
+    # 24 directions of 64: 99% of the images get the very same distance
+    relative = ((neighbours.neighbour_parts(space[1000:], _index(space[:1000], 24)).sum(1) - exact) / exact).abs()
+    assert float((relative < 1e-4).float().mean()) > 0.98 and float(relative.mean()) < 1e-3, relative.mean()
     # with 8 directions the candidates miss more often, and the distance comes out larger, never smaller
     coarse = neighbours.neighbour_parts(space[1000:], _index(space[:1000], 8)).sum(1)
     assert float((coarse - exact).min()) > -1e-5 and float(((coarse - exact) / exact).mean()) > float(relative.mean())

@@ -25,7 +25,7 @@ from .light import ScoreSummary
 
 # the detectors whose image models carry the graph (their classes' ``_kind``; series never do)
 KINDS = ("anomaly.AnomalyDetector", "anomaly.VAEAnomalyDetector", "anomaly.ImageAnomalyDetector")
-# images per run of the graph: its local term gathers [images, 32, D] reference values (100 MB
+# images per run of the graph: its local term gathers [images, 24, D] reference values (75 MB
 # for 256 32x32 RGB images; ONNX Runtime keeps its buffers between runs)
 GRAPH_BLOCK = 256
 
