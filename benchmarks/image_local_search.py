@@ -26,7 +26,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, table  # noqa: E402
+from _common import SHARED, photo_tiles, table  # noqa: E402
 from _mnist import load_mnist  # noqa: E402
 
 from aekit.apps.anomaly import neighbours  # noqa: E402
@@ -65,17 +65,8 @@ def compare(space: torch.Tensor, grid: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 def photo_crops(n: int, seed: int) -> torch.Tensor:
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    photos = sorted((SHARED / "photos").glob("*/*.jpg"))[:200]
-    sources = [Image.open(p).convert("RGB").reduce(4) for p in photos]
-    tiles = []
-    for _ in range(n):
-        im = sources[int(rng.integers(len(sources)))]
-        side = int(rng.integers(32, min(im.size) + 1))
-        x, y = int(rng.integers(im.width - side + 1)), int(rng.integers(im.height - side + 1))
-        tiles.append(np.asarray(im.crop((x, y, x + side, y + side)).resize((32, 32)), dtype=np.float32) / 255)
+    """``[n, 3, 32, 32]`` in [0, 1]: the crops ``throughput.py`` writes as PNGs."""
+    tiles = [np.asarray(tile, dtype=np.float32) / 255 for tile in photo_tiles(n, seed)]
     return torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2).contiguous()
 
 

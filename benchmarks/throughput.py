@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Timer, table  # noqa: E402
+from _common import SHARED, Timer, photo_tiles, table  # noqa: E402
 
 
 # runs the CLI and prints its peak resident memory: VmHWM, the process's own high-water mark
@@ -119,25 +119,10 @@ def streaming(gigabytes: float, workdir: Path) -> list[list[str]]:
     return [[f"{size_gb:.2f} GB CSV", f"{rows:,}", f"{seconds:.0f}", f"{rows / seconds:,.0f}", f"{peak:,.0f} MB"]]
 
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 def write_png_folder(folder: Path, n: int, seed: int) -> None:
     """``n`` 32x32 RGB PNGs: random crops of the shared photos (noise blobs without them)."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    photos = sorted((SHARED / "photos").glob("*/*.jpg"))
     folder.mkdir(parents=True)
-    sources = [Image.open(p).convert("RGB").reduce(4) for p in photos[:200]] if photos else []
-    for i in range(n):
-        if sources:
-            im = sources[int(rng.integers(len(sources)))]
-            side = int(rng.integers(32, min(im.size) + 1))
-            x, y = int(rng.integers(im.width - side + 1)), int(rng.integers(im.height - side + 1))
-            tile = im.crop((x, y, x + side, y + side)).resize((32, 32))
-        else:
-            tile = Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8))
+    for i, tile in enumerate(photo_tiles(n, seed)):
         tile.save(folder / f"{i:06d}.png")
 
 
