@@ -108,11 +108,14 @@ class CellSearch:
         # [features + 1, cells]: -2 c over |c|^2; a row with a 1 appended gives |c|^2 - 2 z.c
         self.centre_search = torch.cat([-2 * centres.T, (centres * centres).sum(1, keepdim=True).T]).contiguous()
         centred = references.view(cells, groups * self.size, width) - centres[:, None]
-        # [cells, features + 1, groups * size]: -2 r' over |r'|^2 + 2 c.r'. Rows times it give
-        # [rows, groups * size], whose groups' minima run along the innermost axis (1.6x faster
-        # than [groups * size, rows] and its minima along the middle axis, on 2 threads)
         offset = (centred * centred).sum(2) + 2 * (centred * centres[:, None]).sum(2)
-        self.search = torch.cat([-2 * centred, offset.unsqueeze(2)], 2).transpose(1, 2).contiguous()
+        # [cells, groups * size, features + 1]: -2 r' beside |r'|^2 + 2 c.r'. It times the rows'
+        # transpose gives [groups, size, rows], whose groups' minima are element-wise minima of
+        # contiguous rows of numbers: for a cell's ~500 rows in a block, the product and the
+        # minima take 145 us per 1,000 rows against 259 us for [rows, groups, size] and its
+        # minima along the innermost axis (2 threads). The arg-minima still run along the
+        # innermost axis, where torch's are 15x faster than along the middle one.
+        self.search = torch.cat([-2 * centred, offset.unsqueeze(2)], 2).contiguous()
         # rows per block: its [rows, cells] (or [rows * probes, features + 1]) within SEARCH_VALUES numbers
         self.block = max(64, SEARCH_VALUES // max(cells, probes * (width + 1)))
         self.chunk = max(64, PRODUCT_VALUES // (groups * self.size))  # pairs per product
@@ -160,29 +163,35 @@ class CellSearch:
             queries = aug[order // probes]
             counts = torch.bincount(pair_cells, minlength=cells).tolist()
             pair_ids = None if ids is None else ids[order // probes]
-        best = torch.empty(sum(counts), self.groups)
+        # without arg-minima, [groups, pairs] (transposed at the end); with them, [pairs, groups]
+        best = torch.empty(sum(counts), self.groups) if with_index else torch.empty(self.groups, sum(counts))
         at = torch.empty(sum(counts), self.groups, dtype=torch.long) if with_index else None
         start = 0
         for cell, count in enumerate(counts):
             for first in range(0, count, self.chunk):  # products of at most PRODUCT_VALUES numbers stay in cache
                 n = min(self.chunk, count - first)
                 block = queries[first:first + n] if order is None else queries[start + first:start + first + n]
-                closeness = (block @ self.search[cell]).view(n, self.groups, self.size)
                 where = slice(start + first, start + first + n)
-                if pair_ids is not None:
-                    ids_here = pair_ids[first:first + n] if order is None else pair_ids[where]
-                    closeness.masked_fill_(slot_ids[cell] == ids_here.view(-1, 1, 1), float("inf"))
+                ids_here = None if pair_ids is None else (pair_ids[first:first + n] if order is None else pair_ids[where])
                 if at is None:
-                    torch.amin(closeness, 2, out=best[where])
+                    closeness = (self.search[cell] @ block.T).view(self.groups, self.size, n)
+                    if ids_here is not None:
+                        closeness.masked_fill_(slot_ids[cell].view(self.groups, self.size, 1) == ids_here, float("inf"))
+                    best[:, where] = closeness.amin(1)
                 else:
+                    closeness = (block @ self.search[cell].T).view(n, self.groups, self.size)
+                    if ids_here is not None:
+                        closeness.masked_fill_(slot_ids[cell] == ids_here.view(-1, 1, 1), float("inf"))
                     torch.min(closeness, 2, out=(best[where], at[where]))
             start += count
+        if at is None:
+            best = best.T
         if order is None:  # [cells * rows] (cell after cell) -> pairs, row after row
-            best = best.view(cells, rows, -1).transpose(0, 1).reshape(rows * cells, -1)
+            best = best.reshape(cells, rows, -1).transpose(0, 1).reshape(rows * cells, -1)
             at = None if at is None else at.view(cells, rows, -1).transpose(0, 1).reshape(rows * cells, -1)
         else:
             best, at = _unsort(best, order), (None if at is None else _unsort(at, order))
-        distances = best.view(rows, probes, -1) + to_centres.gather(1, pair_cells.view(rows, probes)).unsqueeze(2)
+        distances = best.reshape(rows, probes, -1) + to_centres.gather(1, pair_cells.view(rows, probes)).unsqueeze(2)
         index = None if at is None else (at + self._offsets(pair_cells)).view(rows, probes, -1)
         found, index = self._best_probe(distances, index)
         if ids is not None:  # a group with no reference but the row itself: the row, at distance 0
@@ -196,10 +205,11 @@ class CellSearch:
         aug, to_centres = self._to_centres(flat)
         if self.probes == self.cells:
             probed = torch.zeros_like(to_centres, dtype=torch.long) + torch.arange(self.cells)
-            partial = torch.matmul(aug, self.search).transpose(0, 1)  # [rows, cells, groups * size]
+            partial = torch.matmul(aug, self.search.transpose(1, 2)).transpose(0, 1)  # [rows, cells, groups * size]
         else:
             probed = _smallest(to_centres, self.probes)
-            partial = torch.matmul(aug[:, None, None], self.search[probed]).squeeze(2)  # [rows, probes, g * s]
+            # [rows, probes, g * s]; the exporter folds the transpose of the constant
+            partial = torch.matmul(aug[:, None, None], self.search.transpose(1, 2)[probed]).squeeze(2)
         closeness = partial.view(-1, self.probes, self.groups, self.size)
         best, at = closeness.min(3) if with_index else (closeness.amin(3), None)
         best = best + to_centres.gather(1, probed).unsqueeze(2)
