@@ -5,9 +5,9 @@ detectors: the study behind the default score (issue 11; BENCHMARKS.md).
 Terms, each in units of its mean on the held-out validation rows (about 1 for normal rows):
   rec       reconstruction error, each feature's divided by its typical error
   code      squared Mahalanobis distance of the code to the training codes
-  local     the default's local term: at most 1,024 random training rows dealt into 5
+  local     the default's local term: the training rows (at most 65,536) dealt into 5
             groups, the mean over the groups of the squared distance to the group's nearest
-            row (scaled inputs)
+            row (scaled inputs), searched in the 2 nearest of equal cells (local_cells)
   centres   the local term before issue 33: squared distance to the nearest of at most 256
             k-means centres of the training rows (4 rows per centre on small sets)
   sized     centres, each centre's distance raised by log(largest cluster / its cluster's
@@ -21,7 +21,7 @@ The autoencoder terms are the ensemble means of the fitted detector's members.
     python benchmarks/anomaly_score_components.py                          # the default's networks, 3 seeds
     python benchmarks/anomaly_score_components.py --options n_estimators=3 epochs=100 batch_size=128
     python benchmarks/anomaly_score_components.py --datasets 6_cardio s1_clusters --seeds 1
-    python benchmarks/anomaly_score_components.py --references 256  # the local term's design choice
+    python benchmarks/anomaly_score_components.py --references 1024  # cap the local term's rows (1,024: the cap before the cells)
     python benchmarks/anomaly_score_components.py --min-steps 1000  # train small sets longer
     python benchmarks/anomaly_score_components.py --contaminated --seeds 2   # training rows hold anomalies
 """
@@ -44,7 +44,7 @@ from _common import SHARED, Timer, table  # noqa: E402
 from anomaly_tabular import SYNTHETIC, split, synthetic_set  # noqa: E402
 
 from aekit import AnomalyDetector  # noqa: E402
-from aekit.apps.anomaly import base  # noqa: E402
+from aekit.apps.anomaly import local_cells  # noqa: E402
 
 # (label, {term: weight}); "default" is the detector's own decision_function
 RECIPES = [
@@ -135,12 +135,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--contaminated", action="store_true", help="train on 60%% of all rows, anomalies included")
     ap.add_argument("--options", nargs="*", default=[], help="AnomalyDetector options, e.g. n_estimators=3")
-    ap.add_argument("--references", type=int, default=base.LOCAL_REFERENCES, help="cap on the local term's rows")
+    ap.add_argument("--references", type=int, default=local_cells.MAX_ROWS, help="cap on the local term's rows")
     ap.add_argument("--dump", help="a folder to save each run's terms in (.npz), for studies of how to combine them")
     ap.add_argument("--min-steps", type=int, default=0,
                     help="raise each set's epochs to give at least this many optimizer steps")
     args = ap.parse_args()
-    base.LOCAL_REFERENCES = args.references
+    local_cells.MAX_ROWS = args.references
     warnings.filterwarnings("ignore")
     options = {k: ast.literal_eval(v) for k, _, v in (o.partition("=") for o in args.options)}
     files = sorted((SHARED / "adbench").glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))

@@ -21,6 +21,7 @@ from ...errors import ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...io import SCORE_GRAPH_FILE
 from . import local_cells
+from .code_mixture import CodeMixture, fit_code_mixture
 from .light import FEATURE_WEIGHTINGS, VARIANCE_FLOOR, WEIGHTINGS
 from .robust import TrimmedObjective
 from .thresholds import parse_threshold, resolve_threshold
@@ -59,6 +60,7 @@ class ReconstructionDetector(FittedModel):
         self.models_: list[AutoEncoder] = []
         self.feature_weights_: list[torch.Tensor] = []
         self.latent_stats_: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.latent_mixtures_: list[CodeMixture | None] = []
         trim = float(getattr(self, "trim", 0.0))  # AnomalyDetector's; the other detectors train on every row
         self.training_history_: list[list[dict[str, float]]] = []
         for k in range(self.n_estimators):
@@ -71,10 +73,12 @@ class ReconstructionDetector(FittedModel):
             self.training_history_.append(result.history)
             ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
             weights, (mean, precision) = self._feature_weights(model, ref), self._latent_stats(model, Z_train)
+            mixture = self._code_mixture(model, Z_train, ref, seed) if self._mixes_codes() else None
             if self._median_units():
-                weights, precision = self._in_median_units(model, ref, weights, mean, precision)
+                weights, precision = self._in_median_units(model, ref, weights, mean, precision, mixture)
             self.feature_weights_.append(weights)
             self.latent_stats_.append((mean, precision))
+            self.latent_mixtures_.append(mixture)
 
         self.local_weight_ = self._local_weight()
         self.local_groups_ = 1  # one group of references unless the tables' local term deals them out
@@ -140,14 +144,33 @@ class ReconstructionDetector(FittedModel):
 
     @torch.inference_mode()
     def _in_median_units(self, model: AutoEncoder, Z: torch.Tensor, weights: torch.Tensor, mean: torch.Tensor,
-                         precision: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                         precision: torch.Tensor, mixture: CodeMixture | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
         """``weights`` and ``precision`` rescaled so that the reconstruction and code terms of
-        the rows ``Z`` have a median of 1 (the code term before ``latent_weight``)."""
+        the rows ``Z`` have a median of 1 (the code term before ``latent_weight``). With a
+        ``mixture`` (already in its own median units), the code term is the larger of the two,
+        and both are rescaled (the mixture in place) so that the larger has a median of 1."""
         errors, code = self._reconstruction_errors(model, Z)
         rec = errors.flatten(1) @ weights.flatten()
         diff = code - mean
         latent = ((diff @ precision) * diff).sum(1) / len(mean)
-        return weights / _unit(rec), precision / _unit(latent)
+        precision = precision / _unit(latent)
+        if mixture is not None:
+            unit = _unit(torch.maximum(latent / _unit(latent), mixture.term(code)))
+            precision, mixture.scale = precision / unit, mixture.scale / unit
+        return weights / _unit(rec), precision
+
+    def _mixes_codes(self) -> bool:
+        """Whether the code term also reads a Gaussian mixture of the codes (``code_mixture``):
+        for tables, in median units, with a code term. Images keep their measured score."""
+        return bool(self.latent_weight) and self.adapter_.kind == "table" and self._median_units()
+
+    @torch.inference_mode()
+    def _code_mixture(self, model: AutoEncoder, Z_train: torch.Tensor, Z_ref: torch.Tensor, seed: int) -> CodeMixture:
+        """The mixture of the training rows' codes, in units of its median on ``Z_ref``."""
+        mixture = fit_code_mixture(self._batched(model.encode, Z_train, self._score_block), seed)
+        mixture.locate(self._batched(model.encode, Z_ref, self._score_block), _unit)
+        return mixture
 
     def _local_weight(self) -> float:
         """``local_weight="auto"``: ``DEFAULT_LOCAL_WEIGHT`` for tables and arrays, 0 for
@@ -275,7 +298,11 @@ class ReconstructionDetector(FittedModel):
             return None
         mean, precision = self.latent_stats_[k]
         diff = code - mean
-        return ((diff @ precision) * diff).sum(1).mul_(self.latent_weight / len(mean))
+        gaussian = ((diff @ precision) * diff).sum(1).div_(len(mean))
+        mixture = self.latent_mixtures_[k]
+        if mixture is not None:  # the stricter of the two (code_mixture's docstring)
+            gaussian = torch.maximum(gaussian, mixture.term(code))
+        return gaussian.mul_(self.latent_weight)
 
     @torch.inference_mode()
     def _score_blocks(self, Z: torch.Tensor, per_feature: bool, local: bool = True
@@ -416,6 +443,8 @@ class ReconstructionDetector(FittedModel):
         for k, w in enumerate(self.feature_weights_):
             mean, precision = self.latent_stats_[k]
             groups[f"calibration{k}"] = {"feature_weights": w, "latent_mean": mean, "latent_precision": precision}
+            if self.latent_mixtures_[k] is not None:
+                groups[f"calibration{k}"].update(self.latent_mixtures_[k].tensors())
         local = {"weight": self.local_weight_, "scale": self.local_scale_, "groups": self.local_groups_}
         if self.local_references_ is not None:
             groups["local"] = {"references": self.local_references_}
@@ -438,7 +467,7 @@ class ReconstructionDetector(FittedModel):
             raise ModelFileError("config.json: the detector's networks must be member0..memberK")
         self.models_ = [networks[f"member{k}"] for k in range(n)]
         self.weighting_ = check_choice(state["weighting"], "weighting", WEIGHTINGS)
-        self.feature_weights_, self.latent_stats_ = [], []
+        self.feature_weights_, self.latent_stats_, self.latent_mixtures_ = [], [], []
         for k, model in enumerate(self.models_):
             cal = groups[f"calibration{k}"]
             weights, mean, precision = cal["feature_weights"], cal["latent_mean"], cal["latent_precision"]
@@ -448,8 +477,13 @@ class ReconstructionDetector(FittedModel):
                 raise ModelFileError(f"the calibration of member {k} does not match its network")
             if not all(torch.isfinite(t).all() for t in (weights, mean, precision)) or (weights < 0).any():
                 raise ModelFileError(f"the calibration of member {k} holds NaN, inf or negative weights")
+            try:  # models saved before 0.7.0 have none
+                mixture = CodeMixture.from_tensors(cal, code)
+            except ValueError as exc:
+                raise ModelFileError(f"member {k}: {exc}") from None
             self.feature_weights_.append(weights)
             self.latent_stats_.append((mean, precision))
+            self.latent_mixtures_.append(mixture)
         self._set_local_state(state.get("local"), groups.get("local"))
         self.training_history_ = []
         self.decision_scores_ = groups["scores"]["decision_scores"].numpy()

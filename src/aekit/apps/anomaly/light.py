@@ -114,10 +114,37 @@ class _Member:
     weights: np.ndarray
     latent_mean: np.ndarray
     latent_precision: np.ndarray
+    mixture: _CodeMixture | None
 
     def code(self, z: np.ndarray) -> np.ndarray:
         h = self.encoder(z) if self.encoder is not None else z
         return h @ self.project[0].T + self.project[1]
+
+
+@dataclass
+class _CodeMixture:
+    """``code_mixture.CodeMixture`` in numpy (its docstring says what the arrays are)."""
+
+    factors: np.ndarray
+    shift: np.ndarray
+    offsets: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def from_calibration(cls, cal: dict[str, np.ndarray], code: int) -> _CodeMixture | None:
+        arrays = [cal.get(n) for n in ("mixture_factors", "mixture_shift", "mixture_offsets", "mixture_scale")]
+        if all(a is None for a in arrays):
+            return None
+        if any(a is None for a in arrays) or arrays[2].ndim != 1 or arrays[0].shape != (code, len(arrays[2]) * code) \
+                or arrays[1].shape != (len(arrays[2]) * code,) or arrays[3].shape != (1,):
+            raise _Unsupported
+        return cls(*(a.astype(np.float32) for a in arrays))
+
+    def term(self, code: np.ndarray) -> np.ndarray:
+        white = (code @ self.factors - self.shift).reshape(len(code), len(self.offsets), len(self.factors))
+        exponents = self.offsets - np.float32(0.5) * (white * white).sum(2)
+        top = exponents.max(1)
+        return -(top + np.log(np.exp(exponents - top[:, None]).sum(1))) * self.scale
 
 
 class LightTableDetector:
@@ -157,11 +184,13 @@ class LightTableDetector:
         else (a config re-signed by hand, say) goes to the torch path, whose checks name it."""
         numbers = [self.latent_weight, self.local_weight, self.threshold_]
         arrays = [a for m in self.members for a in (m.weights, m.latent_mean, m.latent_precision)]
+        arrays += [a for m in self.members if m.mixture is not None for a in vars(m.mixture).values()]
         if self.references is not None:
             numbers.append(self.local_scale)
             arrays += [self.references, self.search.centres]
         if (self.weighting_ not in WEIGHTINGS or not all(np.isfinite(numbers)) or min(numbers[:2]) < 0
                 or (self.references is not None and self.local_scale <= 0)
+                or any(m.mixture is not None and m.mixture.scale[0] <= 0 for m in self.members)
                 or not all(np.isfinite(a).all() for a in arrays) or any((m.weights < 0).any() for m in self.members)):
             raise _Unsupported
 
@@ -183,7 +212,7 @@ class LightTableDetector:
                 or precision is None or precision.shape != (code, code):
             raise _Unsupported
         return _Member(encoder, project, decoder, weights.astype(np.float32), mean.astype(np.float32),
-                       precision.astype(np.float32))
+                       precision.astype(np.float32), _CodeMixture.from_calibration(cal, code))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LightTableDetector | None:
@@ -237,7 +266,10 @@ class LightTableDetector:
             part = errors.sum(1)
             if self.latent_weight:
                 diff = code - m.latent_mean
-                part += ((diff @ m.latent_precision) * diff).sum(1) * np.float32(self.latent_weight / len(m.latent_mean))
+                gaussian = ((diff @ m.latent_precision) * diff).sum(1) / np.float32(len(m.latent_mean))
+                if m.mixture is not None:  # the stricter of the two, as AnomalyDetector._member_extra
+                    gaussian = np.maximum(gaussian, m.mixture.term(code))
+                part += gaussian * np.float32(self.latent_weight)
             total += part
         total /= np.float32(n)
         if self.references is not None:
