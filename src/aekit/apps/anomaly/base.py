@@ -292,8 +292,10 @@ class ReconstructionDetector(FittedModel):
     def _member_extra(self, k: int, Z: torch.Tensor, code: torch.Tensor) -> torch.Tensor | None:
         """Score terms of member ``k`` not attributable to single features: ``latent_weight``
         times the squared Mahalanobis distance of the code to the training codes, over the
-        code size (about 1 for normal rows). It catches rows that reconstruct well but whose
-        code lies where normal codes are rare: extreme values along the normal manifold."""
+        code size (about 1 for normal rows), or the code mixture's term where that is larger
+        (tables). It catches rows that reconstruct well but whose code lies where normal codes
+        are rare: extreme values along the normal manifold, and (the mixture) gaps between
+        groups of normal codes."""
         if not self.latent_weight:
             return None
         mean, precision = self.latent_stats_[k]

@@ -8,8 +8,9 @@ reported on the other half, benchmarks/anomaly_tabular.py, see BENCHMARKS.md): r
 scaling; early stopping on a held-out validation split; feature-wise error standardisation
 (each feature's squared error is divided by its typical error on held-out normal rows, so a
 feature that is always hard to reconstruct does not drown the others); a density term on the
-code (its Mahalanobis distance to the training codes), which flags rows that reconstruct well
-but sit where normal codes are rare; and a local density term (the mean distance to the
+code (the larger of its Mahalanobis distance to the training codes and its rarity under a
+Gaussian mixture of them), which flags rows that reconstruct well but sit where normal codes
+are rare; and a local density term (the mean distance to the
 nearest row of each of 5 random groups of training rows), which flags rows between clusters
 of normal data, where the two global terms are blind, and keeps working when the training
 rows hold anomalies.
@@ -63,7 +64,8 @@ class AnomalyDetector(ReconstructionDetector):
     - reconstruction: the sum over features of each feature's squared reconstruction error
       divided by its typical error on held-out rows;
     - code density: ``latent_weight`` times the squared Mahalanobis distance of the row's code
-      to the training codes;
+      to the training codes or, where larger, its negative log density under a Gaussian
+      mixture of the training codes (1 to 6 components by BIC; tables only: ``code_mixture``);
     - local density: ``local_weight`` times the squared distance to the nearest row of each
       of 5 random groups of the training rows (up to 65,536, searched in the 2 nearest of
       equal cells), averaged over the groups (in the scaled input space). ``"auto"`` is 4
