@@ -30,6 +30,9 @@ def test_numpy_scores_and_explanations_equal_the_torch_paths(table, tmp_path, pa
     det.save(tmp_path / "m")
     fast = LightTableDetector.load(tmp_path / "m")
     assert fast is not None
+    assert [m.mixture is not None for m in fast.members] == [m is not None for m in det.latent_mixtures_]
+    if params.get("latent_weight", 1):  # the code term reads a mixture, which the twin must score too
+        assert all(m.mixture is not None for m in fast.members)
     test = table.iloc[200:].assign(kind=["w"] + table.kind.iloc[201:].tolist())  # an unseen category too
     scores, parts = det.score_explain(test)
     fast_scores, fast_parts = fast.score_explain(test)
