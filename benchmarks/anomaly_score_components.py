@@ -4,7 +4,8 @@ detectors: the study behind the default score (issue 11; BENCHMARKS.md).
 
 Terms, each in units of its mean on the held-out validation rows (about 1 for normal rows):
   rec       reconstruction error, each feature's divided by its typical error
-  code      squared Mahalanobis distance of the code to the training codes
+  code      the code term: the larger of the squared Mahalanobis distance of the code to the
+            training codes and the code mixture's term (code_mixture; since 0.7.0)
   local     the default's local term: the training rows (at most 65,536) dealt into 5
             groups, the mean over the groups of the squared distance to the group's nearest
             row (scaled inputs), searched in the 2 nearest of equal cells (local_cells)
