@@ -72,8 +72,9 @@ class ReconstructionDetector(FittedModel):
             self.models_.append(model)
             self.training_history_.append(result.history)
             ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
-            weights, (mean, precision) = self._feature_weights(model, ref), self._latent_stats(model, Z_train)
-            mixture = self._code_mixture(model, Z_train, ref, seed) if self._mixes_codes() else None
+            codes = self._codes(model, Z_train)
+            weights, (mean, precision) = self._feature_weights(model, ref), self._latent_stats(codes)
+            mixture = fit_code_mixture(codes, seed) if self._mixes_codes() else None
             if self._median_units():
                 weights, precision = self._in_median_units(model, ref, weights, mean, precision, mixture)
             self.feature_weights_.append(weights)
@@ -148,29 +149,25 @@ class ReconstructionDetector(FittedModel):
                          ) -> tuple[torch.Tensor, torch.Tensor]:
         """``weights`` and ``precision`` rescaled so that the reconstruction and code terms of
         the rows ``Z`` have a median of 1 (the code term before ``latent_weight``). With a
-        ``mixture`` (already in its own median units), the code term is the larger of the two,
-        and both are rescaled (the mixture in place) so that the larger has a median of 1."""
+        ``mixture``, it is first located on the same rows' codes (its own median 1); the code
+        term is then the larger of the two, and both are rescaled (the mixture in place) so
+        that the larger has a median of 1."""
         errors, code = self._reconstruction_errors(model, Z)
         rec = errors.flatten(1) @ weights.flatten()
         diff = code - mean
         latent = ((diff @ precision) * diff).sum(1) / len(mean)
-        precision = precision / _unit(latent)
+        latent_unit = _unit(latent)
+        precision = precision / latent_unit
         if mixture is not None:
-            unit = _unit(torch.maximum(latent / _unit(latent), mixture.term(code)))
-            precision, mixture.scale = precision / unit, mixture.scale / unit
+            mixture.locate(code, _unit)
+            common = _unit(torch.maximum(latent / latent_unit, mixture.term(code)))
+            precision, mixture.scale = precision / common, mixture.scale / common
         return weights / _unit(rec), precision
 
     def _mixes_codes(self) -> bool:
         """Whether the code term also reads a Gaussian mixture of the codes (``code_mixture``):
         for tables, in median units, with a code term. Images keep their measured score."""
         return bool(self.latent_weight) and self.adapter_.kind == "table" and self._median_units()
-
-    @torch.inference_mode()
-    def _code_mixture(self, model: AutoEncoder, Z_train: torch.Tensor, Z_ref: torch.Tensor, seed: int) -> CodeMixture:
-        """The mixture of the training rows' codes, in units of its median on ``Z_ref``."""
-        mixture = fit_code_mixture(self._batched(model.encode, Z_train, self._score_block), seed)
-        mixture.locate(self._batched(model.encode, Z_ref, self._score_block), _unit)
-        return mixture
 
     def _local_weight(self) -> float:
         """``local_weight="auto"``: ``DEFAULT_LOCAL_WEIGHT`` for tables and arrays, 0 for
@@ -265,11 +262,15 @@ class ReconstructionDetector(FittedModel):
         return 1.0 / (torch.clamp(mse, min=floor) * d)
 
     @torch.inference_mode()
-    def _latent_stats(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _codes(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
+        """The codes of ``Z``, in scoring blocks (the Gaussian and the mixture read the same ones)."""
+        return self._batched(model.encode, Z, self._score_block)
+
+    @staticmethod
+    def _latent_stats(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and (Ledoit-Wolf shrunk) precision of the training codes."""
         from sklearn.covariance import LedoitWolf
 
-        codes = self._batched(model.encode, Z, self._score_block)
         lw = LedoitWolf().fit(codes.double().numpy())
         return torch.from_numpy(lw.location_).float(), torch.from_numpy(lw.precision_).float()
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .light import MIXTURE_TENSORS
+
 MAX_COMPONENTS = 6  # BIC picks 5-6 on most development sets; at most 10 scored within 0.002 of 6, at most 3 lost 0.013 on the digit sets
 ROWS_PER_COMPONENT = 20  # at least this many training codes per component
 FIT_ROWS = 4096  # training codes the mixture is fitted on (a random subset of more)
@@ -46,20 +48,18 @@ class CodeMixture:
     scale: torch.Tensor
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"mixture_factors": self.factors, "mixture_shift": self.shift, "mixture_offsets": self.offsets,
-                "mixture_scale": self.scale}
+        return dict(zip(MIXTURE_TENSORS, (self.factors, self.shift, self.offsets, self.scale), strict=True))
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor], code_size: int) -> CodeMixture | None:
         """The mixture stored with a member (None in models saved before it); ``ValueError``
         names what does not fit."""
-        names = ("mixture_factors", "mixture_shift", "mixture_offsets", "mixture_scale")
-        present = [n in tensors for n in names]
+        present = [n in tensors for n in MIXTURE_TENSORS]
         if not any(present):
             return None
         if not all(present):
             raise ValueError("the code mixture's tensors are incomplete")
-        factors, shift, offsets, scale = (tensors[n].float() for n in names)
+        factors, shift, offsets, scale = (tensors[n].float() for n in MIXTURE_TENSORS)
         k = len(offsets) if offsets.dim() == 1 else 0
         if not k or tuple(factors.shape) != (code_size, k * code_size) or tuple(shift.shape) != (k * code_size,) \
                 or tuple(scale.shape) != (1,):

@@ -35,6 +35,8 @@ WEIGHTINGS = FEATURE_WEIGHTINGS[1:]  # what a fitted model holds ("auto" resolve
 # "relative": a sample's error is divided by its own variance across features plus this floor
 # (in squared data units; images are in [0, 1], so 1e-3 is a standard deviation of ~8 grey levels)
 VARIANCE_FLOOR = 1e-3
+# a member's code mixture (code_mixture.CodeMixture), stored in its calibration tensors
+MIXTURE_TENSORS = ("mixture_factors", "mixture_shift", "mixture_offsets", "mixture_scale")
 # the local term's search (local_cells): numbers in a block's largest array, and in one product
 SEARCH_VALUES, PRODUCT_VALUES = 1 << 20, 1 << 20
 MAX_SCORE_THREADS = 8  # threads that score one chunk's rows (at least THREAD_ROWS rows each)
@@ -132,7 +134,7 @@ class _CodeMixture:
 
     @classmethod
     def from_calibration(cls, cal: dict[str, np.ndarray], code: int) -> _CodeMixture | None:
-        arrays = [cal.get(n) for n in ("mixture_factors", "mixture_shift", "mixture_offsets", "mixture_scale")]
+        arrays = [cal.get(n) for n in MIXTURE_TENSORS]
         if all(a is None for a in arrays):
             return None
         if any(a is None for a in arrays) or arrays[2].ndim != 1 or arrays[0].shape != (code, len(arrays[2]) * code) \
