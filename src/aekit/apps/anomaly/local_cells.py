@@ -31,13 +31,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+# numbers in a block's largest array, and in one product of a cell's references with rows (4 MB
+# each, in cache): shared with the numpy twin, which blocks its search the same way
+from .light import PRODUCT_VALUES, SEARCH_VALUES
+
 CELL_ROWS = 256  # references per cell, at least (fewer than twice as many below MAX_CELLS cells; 512 at MAX_ROWS)
 MAX_CELLS = 128  # more centres cost more than they save: 65,536 references in 256 cells scored 280k rows/s, in 128 450k
 PROBES = 2  # cells searched per row: the ones with the nearest centres
 MAX_ROWS = 1 << 16  # references at most (a random subset of larger training sets)
 MAX_VALUES = 1 << 23  # numbers in the references at most (32 MB of float32)
-SEARCH_VALUES = 1 << 20  # numbers in a block's largest array (4 MB)
-PRODUCT_VALUES = 1 << 20  # numbers in one product of a cell's references with rows (4 MB, in cache)
 POWER_STEPS = 8  # power iterations for each split's principal direction
 
 
