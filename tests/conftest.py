@@ -32,6 +32,21 @@ def rewrite_config(model_dir: Path, change) -> None:
     path.write_text(json.dumps(config))
 
 
+def rewrite_tensors(model_dir: Path, change) -> None:
+    """Apply ``change(tensors)`` to a model's stored tensors and re-sign the files (the weights'
+    checksum, then the config), as ``rewrite_config`` does for the config alone."""
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    weights = Path(model_dir) / "model.safetensors"
+    tensors = load_file(weights)
+    change(tensors)
+    save_file(tensors, weights)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    rewrite_config(model_dir, lambda c: c.update(weights_sha256=digest))
+
+
 # Small, fast settings: the tests check behaviour, the benchmarks check quality.
 FAST = dict(n_estimators=2, epochs=40, patience=8, batch_size=64, verbose=0)
 

@@ -12,7 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from aekit import AnomalyDetector, DataError, ModelFileError, NotFittedError, VAEAnomalyDetector
 
-from .conftest import FAST, make_kdd_rows, rewrite_config
+from .conftest import FAST, make_kdd_rows, rewrite_config, rewrite_tensors
 
 
 @pytest.fixture(scope="module")
@@ -149,20 +149,6 @@ def test_code_mixture_term_is_the_mixtures_negative_log_density():
     assert difference.std() < 1e-3 * codes.shape[1]  # the same density, up to the constant locate() sets
 
 
-def _edit_tensors(model_dir, change) -> None:
-    """Apply ``change(tensors)`` to a model's stored tensors and re-sign the files."""
-    import hashlib
-
-    from safetensors.torch import load_file, save_file
-
-    weights = model_dir / "model.safetensors"
-    tensors = load_file(weights)
-    change(tensors)
-    save_file(tensors, weights)
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    rewrite_config(model_dir, lambda c: c.update(weights_sha256=digest))
-
-
 def test_code_mixture_is_saved_checked_and_optional(fitted, cancer_split, tmp_path):
     import copy
 
@@ -175,7 +161,7 @@ def test_code_mixture_is_saved_checked_and_optional(fitted, cancer_split, tmp_pa
     def negative_scale(tensors):
         tensors["calibration0/mixture_scale"] = -tensors["calibration0/mixture_scale"]
 
-    _edit_tensors(path, negative_scale)
+    rewrite_tensors(path, negative_scale)
     with pytest.raises(ModelFileError, match="member 0: the code mixture holds NaN, inf or a scale <= 0"):
         AnomalyDetector.load(path)
 
@@ -183,7 +169,7 @@ def test_code_mixture_is_saved_checked_and_optional(fitted, cancer_split, tmp_pa
         for key in [k for k in tensors if "/mixture_" in k]:
             del tensors[key]
 
-    _edit_tensors(path, without_mixture)
+    rewrite_tensors(path, without_mixture)
     old = AnomalyDetector.load(path)
     assert old.latent_mixtures_ == [None] * len(old.models_)
     fitted_without = copy.deepcopy(fitted)
