@@ -108,3 +108,27 @@ def test_a_re_signed_bad_setting_is_refused_as_the_torch_path_refuses_it(table, 
     assert main(["anomaly", "score", str(tmp_path / "t.csv"), "--model", str(tmp_path / "m"), "--out",
                  str(tmp_path / "s.csv"), "--quiet"]) == 2
     assert named in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+
+
+def test_packed_search_finds_each_groups_nearest_reference_and_breaks_ties_by_position():
+    """The numpy search packs positions into distances' low bits: it must find what an
+    exhaustive search finds, on rows equal to a reference (distance 0, which rounding can
+    make slightly negative) and on duplicated references (a tie within a cell goes to the
+    first, as argmin's does; across cells either is as near)."""
+    rng = np.random.default_rng(3)
+    cells, groups, size, width = 4, 3, 20, 5
+    refs = rng.normal(size=(cells * groups * size, width)).astype(np.float32)
+    refs[7] = refs[3]  # a tie within cell 0's group 0
+    refs[groups * size + 3] = refs[3]  # and one in cell 1's group 0
+    centres = refs.reshape(cells, -1, width).mean(1)
+    search = light._CellSearch(refs, centres, groups, probes=cells)
+    rows = np.vstack([rng.normal(size=(300, width)), refs[[3, 11, 100]]]).astype(np.float32)
+    found = search.nearest(rows)
+    layout = refs.reshape(cells, groups, size, width).transpose(1, 0, 2, 3).reshape(groups, cells * size, width)
+    for g in range(groups):
+        exact = ((rows[:, None] - layout[g][None]) ** 2).sum(2)
+        np.testing.assert_allclose(((rows - refs[found[:, g]]) ** 2).sum(1), exact.min(1), atol=1e-5)
+        brute = exact.argmin(1)
+        assert (found[:, g] == search.offsets[brute // size, g] + brute % size).mean() > 0.99
+    assert 7 not in found[:, 0] and found[-3, 0] in (3, groups * size + 3)
+    assert found[-2, 0] == 11 and found[-1, 2] == 100  # refs[100]: cell 1, group 2, slot 0
