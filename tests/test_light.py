@@ -72,6 +72,19 @@ def test_top_features_rank_ties_by_column_order_whatever_k():
         assert records[0]["share"] == pytest.approx(3 / 36)
 
 
+def test_top_features_by_packed_maxima_equal_a_sort():
+    from aekit.apps.anomaly.report import _top
+
+    values = np.random.default_rng(2).gamma(0.5, size=(500, 37))
+    values[:, 5] = values[:, 9]  # exact ties: the first column first
+    order, top, share = _top(values, 4)
+    expected = np.argsort(-values, axis=1, kind="stable")[:, :4]
+    np.testing.assert_array_equal(order, expected)
+    np.testing.assert_allclose(share.sum(1), np.sort(values, 1)[:, -4:].sum(1) / values.sum(1))
+    signed = values - 0.5  # negative values take the argmax passes, with the same order
+    np.testing.assert_array_equal(_top(signed, 4)[0], expected)
+
+
 def test_score_table_writes_what_score_file_writes(table, tmp_path):
     AnomalyDetector(epochs=3).fit(table.iloc[:200]).save(tmp_path / "m")
     table.iloc[200:].assign(id=range(100)).to_csv(tmp_path / "t.csv", index=False)

@@ -98,7 +98,8 @@ def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold:
     return paths
 
 
-ARGMAX_PASSES = 8  # up to this many top columns by repeated argmax, more by sorting each row
+ARGMAX_PASSES = 8  # up to this many top columns by repeated maxima, more by sorting each row
+PACKED_BITS = 10  # columns' positions packed into values (_packed_top) for up to 2 ** PACKED_BITS columns
 
 
 def top_features(contrib: pd.DataFrame, k: int = 3) -> pd.api.extensions.ExtensionArray:
@@ -133,12 +134,15 @@ def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """Per row, largest first: the indices of the ``k`` largest contributions (the first
     column wins a tie), their values and their shares of the row's total.
 
-    For the few columns usually asked for, ``k`` passes of ``argmax``, each masking what it
-    found: 4x faster than a partition and a sort of the candidates (0.35 s against 1.5 s per
-    million rows of 30 columns, issue 34); for more, one stable sort of each row."""
+    Contributions are >= 0, so each pass takes a packed maximum down the columns
+    (``_packed_top``); otherwise ``k`` passes of ``argmax`` for the few columns usually asked
+    for (4x faster than a partition and a sort of the candidates, issue 34), and for more,
+    one stable sort of each row."""
     k = min(k, values.shape[1])
     if k > ARGMAX_PASSES:
         order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    elif values.shape[1] <= 1 << PACKED_BITS and len(values) and values.min() >= 0:
+        order = _packed_top(values, k)
     else:
         rows = np.arange(len(values))
         order = np.empty((len(values), k), dtype=np.int64)
@@ -149,3 +153,22 @@ def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     top = np.take_along_axis(values, order, 1)
     total = values.sum(1, keepdims=True)
     return order, top, top / np.where(total > 0, total, 1)
+
+
+def _packed_top(values: np.ndarray, k: int) -> np.ndarray:
+    """``_top``'s order for values >= 0, by ``k`` maxima over the columns with each column's
+    position packed into the float32 value's low bits (as the table search packs its
+    minima, ``light._CellSearch``): a float32 >= 0 orders as its bits read as an int32 do,
+    and the maximum runs down contiguous rows instead of once per row, 0.10 s against 0.25
+    per million rows of 30 columns (issue 34). Values within 2^-18 relative of each other
+    (30 columns; 2^-13 at 1,024) count as a tie, which the first column wins."""
+    rows, columns = values.shape
+    low = (1 << max(1, (columns - 1).bit_length())) - 1
+    packed = np.ascontiguousarray(values.T, dtype=np.float32).view(np.int32)
+    packed &= ~np.int32(low)
+    packed |= (low - np.arange(columns, dtype=np.int32))[:, None]  # the first column packs highest
+    order, everyone = np.empty((rows, k), dtype=np.int64), np.arange(rows)
+    for j in range(k):
+        order[:, j] = pick = low - (packed.max(0) & low)
+        packed[pick, everyone] = -1
+    return order
