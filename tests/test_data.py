@@ -99,6 +99,46 @@ def test_csv_and_parquet_read_the_same(tmp_path):
     assert sum(len(c) for c in iter_table(tmp_path / "t.csv", chunksize=7)) == 55
 
 
+NUMBERS = "".join(f"{i},{i / 4}\n" for i in range(40))
+ODD_CSVS = {  # each read the fast way where it can, and the careful way from where it cannot
+    "numbers": "a,b\n" + NUMBERS,
+    "spaces after commas": "a, b\n" + NUMBERS.replace(",", ", "),
+    "an empty field and NA late": "a,b\n" + NUMBERS + "1,\n2,NA\n" + NUMBERS,
+    "text late": "a,b\n" + NUMBERS + "1,x\n" + NUMBERS,
+    "categories after a space": "a,k\n" + "".join(f"{i}, c{i % 3}\n" for i in range(40)),
+    "blank lines": "a,b\n1,2\n\n" + NUMBERS + "\n\n",
+    "no final line end": "a,b\n" + NUMBERS + "7,8",
+    "quotes": 'a,b\n1,"2"\n3, "4"\n' + NUMBERS,
+    "CRLF and a BOM": "\ufeffa,b\r\n" + NUMBERS.replace("\n", "\r\n"),
+    "booleans": "a,b\n" + "".join(f"{i},{i % 2 == 0}\n" for i in range(40)),
+    "a short row": "a,b,c\n1,2\n" + NUMBERS.replace("\n", ",5\n"),
+    "a long row late": "a,b\n" + NUMBERS + "1,2,3\n" + NUMBERS,
+    "a long row where a chunk starts": "a,b\n" + NUMBERS[:NUMBERS.index("\n10,") + 1] + "1,2,3\n" + NUMBERS,
+    "one field more on every row": "a,b\n" + NUMBERS.replace("\n", ",9\n"),
+}
+
+
+@pytest.mark.parametrize("name", ODD_CSVS)
+@pytest.mark.parametrize("chunksize", [10, 1000])
+def test_csv_chunks_are_pandas_careful_chunks(tmp_path, name, chunksize):
+    """The fast read of numbers (issue 34) gives what pandas' careful read gives: the same
+    chunks, values, dtypes and index, or the same error."""
+    from aekit.data.tables import _csv_chunks
+
+    path = tmp_path / "t.csv"
+    path.write_bytes(ODD_CSVS[name].encode())
+    try:
+        expected = list(pd.read_csv(path, skipinitialspace=True, chunksize=chunksize))
+    except pd.errors.ParserError as exc:
+        with pytest.raises(pd.errors.ParserError, match=str(exc).strip()):
+            list(_csv_chunks(path, ",", chunksize))
+        return
+    found = list(_csv_chunks(path, ",", chunksize))
+    assert len(found) == len(expected)
+    for got, want in zip(found, expected, strict=True):
+        pd.testing.assert_frame_equal(got, want)
+
+
 def test_read_ahead_yields_in_order_and_raises_where_the_reader_failed():
     def chunks():
         yield from range(3)

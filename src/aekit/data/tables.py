@@ -1,6 +1,8 @@
 """Reading user tables (CSV, Parquet) whole or in bounded-memory chunks, with clear errors."""
 from __future__ import annotations
 
+import io
+import itertools
 import os
 from collections.abc import Iterator
 from typing import BinaryIO, TypeVar
@@ -61,8 +63,7 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[
         else:
             sep = "\t" if fmt == "tsv" else ","
             _check_unique(_csv_header(path, sep), path)
-            reader = pd.read_csv(path, sep=sep, chunksize=chunksize, skipinitialspace=True)
-            for chunk in reader:
+            for chunk in _csv_chunks(path, sep, chunksize):
                 any_rows = any_rows or len(chunk) > 0
                 yield chunk
     except pd.errors.EmptyDataError:
@@ -71,6 +72,74 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[
         raise DataError(f"{path} is not a readable {fmt.upper()} file ({first_line(exc)})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
+
+
+def _csv_chunks(path: str | os.PathLike[str], sep: str, chunksize: int) -> Iterator[pd.DataFrame]:
+    """A CSV's chunks as ``pd.read_csv(path, sep=sep, skipinitialspace=True, chunksize=...)``
+    yields them: the same columns, values, row index and chunks, and the same errors.
+
+    Chunks of numbers alone are parsed without looking for NA markers or spaces after the
+    separator, 30% faster (a million rows of 30 numbers: 0.85 s against 1.3 s; issue 34):
+    a number reads the same either way, and anything else (an empty field, "NA", text, a
+    blank line, a short row) leaves some column not numeric or holding NaN, or fails (a long
+    row). From the first such chunk on, pandas reads the rest of the file the careful way
+    (its line numbers, in errors, count from the top as before)."""
+    careful = {"sep": sep, "skipinitialspace": True}
+    rows = 0
+    names = _plain_header(path, sep)
+    if names is not None:
+        fast = pd.read_csv(path, sep=sep, header=0, names=names, na_filter=False, skip_blank_lines=False,
+                           chunksize=chunksize)
+        with fast:
+            while True:
+                try:
+                    chunk = next(fast)
+                except StopIteration:
+                    return
+                except (pd.errors.ParserError, ValueError, UnicodeDecodeError):
+                    break
+                if not all(dtype.kind in "biuf" for dtype in chunk.dtypes) or chunk.isna().to_numpy().any():
+                    break
+                rows += len(chunk)
+                yield chunk
+    # Skipping the rows already read keeps the careful read exact unless its first row has
+    # more fields than the header, which pandas would take for an index column (where a
+    # whole read calls it an error): then it reads from the top and drops the rows yielded.
+    skip = rows and _fields(_line(path, rows + 1), sep) <= len(names or ())
+    for chunk in pd.read_csv(path, chunksize=chunksize, skiprows=range(1, rows + 1) if skip else None, **careful):
+        if skip:
+            chunk.index = chunk.index + rows
+        elif rows:
+            chunk = chunk.iloc[max(0, rows - chunk.index[0]):] if len(chunk) else chunk
+            if not len(chunk):
+                continue
+        yield chunk
+
+
+def _plain_header(path: str | os.PathLike[str], sep: str) -> list[str] | None:
+    """The column names as the careful read gives them, when the fast read may start: an
+    uncompressed file whose header and first row hold no quotes and a field per name (a
+    first row with one more would make pandas read an index column)."""
+    if os.fspath(path).lower().endswith(".gz"):
+        return None
+    with open(path, "rb") as fh:
+        header, first = fh.readline(), fh.readline()
+    if not header.endswith(b"\n") or b'"' in header + first:
+        return None
+    names = list(pd.read_csv(io.BytesIO(header), sep=sep, skipinitialspace=True, nrows=0).columns)
+    return names if _fields(first, sep) == len(names) else None
+
+
+def _line(path: str | os.PathLike[str], number: int) -> bytes:
+    """Line ``number`` of the file (0: the first), or b"" past its end."""
+    with open(path, "rb") as fh:
+        return next(itertools.islice(fh, number, None), b"")
+
+
+def _fields(line: bytes, sep: str) -> int:
+    """Fields in a line (as many as the careful read finds when it holds no quotes; a line
+    with a quote counts as too many, so the caller takes the longer, sure way)."""
+    return 1 << 30 if b'"' in line else line.count(sep.encode()) + 1
 
 
 def read_ahead(chunks: Iterator[T]) -> Iterator[T]:
@@ -205,7 +274,6 @@ def write_csv_chunk(fh: BinaryIO, frame: pd.DataFrame, header: bool) -> None:
     are quoted only where they must be (a comma, quote or line break), as pandas writes
     them; a column Arrow cannot type (mixed objects) falls back to pandas."""
     import csv
-    import io
 
     import pyarrow as pa
     import pyarrow.csv as pa_csv
