@@ -358,7 +358,7 @@ class _CellSearch:
         centres = tensors.get("centres") if cells > 1 else None
         if refs is None or refs.ndim != 2 or refs.shape[1] != width or not len(refs) or len(refs) % (groups * cells) \
                 or probes > cells or (cells > 1 and (centres is None or centres.shape != (cells, width))) \
-                or _bits(len(refs) // (groups * cells)) > MAX_PACKED_BITS:
+                or _bits(len(refs) // (groups * cells)) > MAX_PACKED_BITS or cells > 1 << 15:
             raise _Unsupported
         refs = np.ascontiguousarray(refs, dtype=np.float32)
         return cls(refs, refs.mean(0, keepdims=True) if centres is None else centres.astype(np.float32), groups, probes)
@@ -375,7 +375,7 @@ class _CellSearch:
         else:
             cells = _smallest(to_centres, probes)
         pair_cells = cells.reshape(-1)
-        order = np.argsort(pair_cells.astype(np.int16), kind="stable")  # a radix sort, for 16-bit integers
+        order = np.argsort(pair_cells.astype(np.int16), kind="stable")  # a radix sort (cells < 2 ** 15)
         queries = aug[order // probes]  # the (row, cell) pairs, cell after cell
         queries[:, -1] = to_centres[order // probes, pair_cells[order]]
         packed = np.empty((self.groups, rows * probes), dtype=np.int32)
