@@ -139,6 +139,28 @@ def test_csv_chunks_are_pandas_careful_chunks(tmp_path, name, chunksize):
         pd.testing.assert_frame_equal(got, want)
 
 
+def test_a_csv_of_numbers_is_read_the_fast_way_only(tmp_path, monkeypatch):
+    """A table of numbers never pays for the careful read (the speed issue 34 measured);
+    a table with text switches to it at the first chunk that holds some."""
+    from aekit.data import tables
+
+    calls = []
+    real = pd.read_csv
+
+    def spy(*args, **kwargs):
+        calls.append("fast" if kwargs.get("na_filter") is False else "careful")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tables.pd, "read_csv", spy)
+    (tmp_path / "n.csv").write_text("a,b\n" + NUMBERS)
+    assert sum(len(c) for c in iter_table(tmp_path / "n.csv", 7)) == 40
+    assert calls.count("careful") == 1  # the header's names, read from its one line
+    calls.clear()
+    (tmp_path / "t.csv").write_text("a,b\n" + NUMBERS + "1,x\n")
+    assert sum(len(c) for c in iter_table(tmp_path / "t.csv", 7)) == 41
+    assert calls.count("careful") == 2
+
+
 def test_read_ahead_yields_in_order_and_raises_where_the_reader_failed():
     def chunks():
         yield from range(3)
