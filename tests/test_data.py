@@ -106,6 +106,9 @@ ODD_CSVS = {  # each read the fast way where it can, and the careful way from wh
     "an empty field and NA late": "a,b\n" + NUMBERS + "1,\n2,NA\n" + NUMBERS,
     "text late": "a,b\n" + NUMBERS + "1,x\n" + NUMBERS,
     "categories after a space": "a,k\n" + "".join(f"{i}, c{i % 3}\n" for i in range(40)),
+    "categories": "a,k\n" + "".join(f"{i},c{i % 3}\n" for i in range(40)),
+    "an NA marker among categories": "a,k\n" + "".join(f"{i},{'null' if i == 25 else 'x'}\n" for i in range(40)),
+    "a quoted line break late": "a,k\n" + "".join(f"{i},x\n" for i in range(25)) + '1,"two\nlines"\n' + NUMBERS,
     "blank lines": "a,b\n1,2\n\n" + NUMBERS + "\n\n",
     "no final line end": "a,b\n" + NUMBERS + "7,8",
     "quotes": 'a,b\n1,"2"\n3, "4"\n' + NUMBERS,
@@ -139,9 +142,9 @@ def test_csv_chunks_are_pandas_careful_chunks(tmp_path, name, chunksize):
         pd.testing.assert_frame_equal(got, want)
 
 
-def test_a_csv_of_numbers_is_read_the_fast_way_only(tmp_path, monkeypatch):
-    """A table of numbers never pays for the careful read (the speed issue 34 measured);
-    a table with text switches to it at the first chunk that holds some."""
+def test_a_plain_csv_is_read_the_fast_way_only(tmp_path, monkeypatch):
+    """A table of numbers and plain text never pays for the careful read (the speed issue 34
+    measured); one with an NA marker switches to it at the first chunk that holds one."""
     from aekit.data import tables
 
     calls = []
@@ -156,8 +159,12 @@ def test_a_csv_of_numbers_is_read_the_fast_way_only(tmp_path, monkeypatch):
     assert sum(len(c) for c in iter_table(tmp_path / "n.csv", 7)) == 40
     assert calls.count("careful") == 1  # the header's names, read from its one line
     calls.clear()
-    (tmp_path / "t.csv").write_text("a,b\n" + NUMBERS + "1,x\n")
-    assert sum(len(c) for c in iter_table(tmp_path / "t.csv", 7)) == 41
+    (tmp_path / "t.csv").write_text("a,b,kind\n" + NUMBERS.replace("\n", ",tcp\n"))
+    assert sum(len(c) for c in iter_table(tmp_path / "t.csv", 7)) == 40
+    assert calls.count("careful") == 1  # text with no leading space and no NA marker reads the same
+    calls.clear()
+    (tmp_path / "na.csv").write_text("a,b\n" + NUMBERS + "1,NA\n")
+    assert sum(len(c) for c in iter_table(tmp_path / "na.csv", 7)) == 41
     assert calls.count("careful") == 2
 
 
