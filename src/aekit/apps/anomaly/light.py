@@ -26,7 +26,7 @@ from ...data.preprocess import TabularPreprocessor
 from ...data.tables import read_ahead, usable_cores, write_csv_chunk
 from ...errors import ModelFileError
 from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
-from .report import top_features
+from .report import pack_positions, position_bits, top_features
 
 KIND = "anomaly.AnomalyDetector"
 # Shared with base.py, which imports them from here (this module must not import torch).
@@ -149,8 +149,7 @@ class _CodeMixture:
         white = self.factors.T @ code.T
         white -= self.shift[:, None]
         white *= white
-        components, size = len(self.offsets), len(self.factors)
-        exponents = np.kron(np.eye(components, dtype=np.float32), np.ones((1, size), np.float32)) @ white
+        exponents = white.reshape(len(self.offsets), len(self.factors), -1).sum(1)
         exponents *= np.float32(-0.5)
         exponents += self.offsets[:, None]
         top = exponents.max(0)
@@ -315,15 +314,13 @@ class _CellSearch:
     ``references`` of each group's nearest reference among those of each row's ``probes``
     nearest cells.
 
-    Each minimum comes with its position packed in. A float32 that is >= 0 orders as its bits
-    read as an int32 do, and squared distances are >= 0 (up to rounding, which only reorders
-    values within rounding of zero). So the low bits of each distance are overwritten with
-    the candidate's position, and one int32 minimum across the candidates gives the nearest
-    and where it is. numpy takes that minimum down contiguous rows in SIMD, where ``argmin``
-    along a short axis runs once per row: the search takes 1.0 s per million rows instead of
-    1.8 s (one core, 30 columns, 64 cells; issue 34). The price is the bits: distances are
-    compared to 2^-16 relative or better (7 bits for 128 candidates), a tie that close goes
-    to the lower position, and the differences to the reference found are exact all the same."""
+    Each minimum comes with its position packed in (``report.pack_positions``): the product
+    yields full squared distances, >= 0 up to rounding (which only reorders values within
+    rounding of zero), and one int32 minimum down each group's candidates gives the nearest
+    and where it is. The search takes 1.0 s per million rows instead of 1.8 s with ``argmin``
+    (one core, 30 columns, 64 cells; issue 34). Distances are compared to 2^-16 relative or
+    better (7 bits for 128 candidates), a tie that close goes to the lower position, and the
+    differences to the reference found are exact all the same."""
 
     def __init__(self, references: np.ndarray, centres: np.ndarray, groups: int, probes: int) -> None:
         cells, width = centres.shape
@@ -340,7 +337,7 @@ class _CellSearch:
         # rows [z, 1, |z|^2] times it give |z - c|^2 for each centre c: [width + 2, cells]
         self.centre_search = np.vstack([-2 * centres.T, (centres * centres).sum(1)[None],
                                         np.ones((1, cells))]).astype(np.float32)
-        self.slot_bits = _bits(self.size)
+        self.slot_bits = position_bits(self.size)
         self.block = max(64, SEARCH_VALUES // max(cells, probes * (width + 2)))
         self.chunk = max(64, PRODUCT_VALUES // (groups * self.size))  # pairs per product (in cache)
         # where each group of each cell starts in the references: [cells, groups]
@@ -358,7 +355,7 @@ class _CellSearch:
         centres = tensors.get("centres") if cells > 1 else None
         if refs is None or refs.ndim != 2 or refs.shape[1] != width or not len(refs) or len(refs) % (groups * cells) \
                 or probes > cells or (cells > 1 and (centres is None or centres.shape != (cells, width))) \
-                or _bits(len(refs) // (groups * cells)) > MAX_PACKED_BITS or cells > 1 << 15:
+                or position_bits(len(refs) // (groups * cells)) > MAX_PACKED_BITS or cells > 1 << 15:
             raise _Unsupported
         refs = np.ascontiguousarray(refs, dtype=np.float32)
         return cls(refs, refs.mean(0, keepdims=True) if centres is None else centres.astype(np.float32), groups, probes)
@@ -385,7 +382,7 @@ class _CellSearch:
             for first in range(start, start + count, self.chunk):
                 last = min(first + self.chunk, start + count)
                 distances = (self.search[cell] @ queries[first:last].T).reshape(self.groups, self.size, -1)
-                _packed_min(distances, self.slot_bits, slots, packed[:, first:last])
+                np.minimum.reduce(pack_positions(distances, slots, self.slot_bits), axis=1, out=packed[:, first:last])
             start += count
         packed = _unsort(packed.T, order).reshape(rows, probes, self.groups)
         at = (packed & ((1 << self.slot_bits) - 1)) + self.offsets[cells]
@@ -394,20 +391,6 @@ class _CellSearch:
             nearer = packed[:, p] < best
             best, found = np.where(nearer, packed[:, p], best), np.where(nearer, at[:, p], found)
         return found
-
-
-def _bits(n: int) -> int:
-    """Bits that hold a position among ``n``."""
-    return max(1, (n - 1).bit_length())
-
-
-def _packed_min(values: np.ndarray, bits: int, positions: np.ndarray, out: np.ndarray) -> None:
-    """``out``: the minimum over axis -2 of ``values`` (float32, >= 0, overwritten), with its
-    position there in the low ``bits`` bits (``_CellSearch`` says why)."""
-    packed = values.view(np.int32)
-    packed &= ~np.int32((1 << bits) - 1)
-    packed |= positions
-    np.minimum.reduce(packed, axis=-2, out=out)
 
 
 def _smallest(values: np.ndarray, k: int) -> np.ndarray:
