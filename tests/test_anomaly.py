@@ -194,7 +194,8 @@ def test_local_term_is_saved_with_the_model(fitted, cancer_split, tmp_path):
     assert fitted.local_weight_ == 4.0 and fitted.local_references_.shape[1] == Xte.shape[1]
     loaded = AnomalyDetector.load(fitted.save(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.local_references_.numpy(), fitted.local_references_.numpy())
-    assert loaded.local_groups_ == fitted.local_groups_ == 5
+    assert loaded.local_groups_ == fitted.local_groups_ == 20
+    assert loaded.local_nearest_scale_ == fitted.local_nearest_scale_ > 0
     np.testing.assert_allclose(loaded.decision_function(Xte), fitted.decision_function(Xte), rtol=1e-6)
 
 
@@ -214,7 +215,7 @@ def celled(cells_table):
 
 def test_every_training_row_is_a_reference_dealt_into_cells(celled, cells_table):
     refs, centres, groups = celled.local_references_, celled.local_centres_, celled.local_groups_
-    assert centres is not None and len(centres) > celled.local_probes_ >= 1 and groups == 5
+    assert centres is not None and len(centres) > celled.local_probes_ >= 1 and groups == 20
     layout = refs.view(len(centres), groups, -1, refs.shape[1])
     train = celled._inputs(cells_table[:3000])
     held_out = len(train) - len(np.unique(refs.numpy(), axis=0))
@@ -285,17 +286,36 @@ def test_a_large_table_keeps_at_most_max_rows_references(cells_table, monkeypatc
     assert local_cells.cell_count(1000) == len(det.local_centres_) == 2
 
 
-def test_local_term_is_the_mean_over_groups_of_the_nearest_reference(fitted, cancer_split, tmp_path):
+def test_local_term_is_the_larger_of_the_nearest_row_and_the_groups_mean(fitted, cancer_split, tmp_path):
     _, Xte, _ = cancer_split
     Z = fitted._inputs(Xte)
     refs, groups = fitted.local_references_, fitted.local_groups_
     nearest = [((Z[:, None] - g[None]) ** 2).sum(2).min(1).values for g in refs.view(groups, -1, refs.shape[1])]
-    expected = np.mean([n.numpy() for n in nearest], 0) * fitted.local_weight_ / fitted.local_scale_
+    mean, smallest = np.mean([n.numpy() for n in nearest], 0), np.min([n.numpy() for n in nearest], 0)
+    by_mean, by_nearest = mean / fitted.local_scale_, smallest / fitted.local_nearest_scale_
+    assert 0.1 < (by_nearest > by_mean).mean() < 0.9  # each statistic decides for some rows
     term = fitted._local_term(Z, per_feature=False)[0].numpy()
-    np.testing.assert_allclose(term, expected, rtol=1e-4)
-    np.testing.assert_allclose(fitted._local_term(Z, per_feature=True)[1].sum(1).numpy(), term, rtol=1e-4)
-    # a model saved before issue 33 (k-means centres, no groups) scores the nearest of all
+    np.testing.assert_allclose(term, np.maximum(by_mean, by_nearest) * fitted.local_weight_, rtol=1e-4)
+    total, parts = fitted._local_term(Z, per_feature=True)
+    np.testing.assert_allclose(total.numpy(), term, rtol=1e-4)
+    np.testing.assert_allclose(parts.sum(1).numpy(), term, rtol=1e-4)
+    to_nearest = ((Z[:, None] - refs[None]) ** 2).sum(2).min(1)[1]  # the nearest row's per-column differences
+    diffs = ((Z - refs[to_nearest]) ** 2).numpy()
+    np.testing.assert_allclose(parts.numpy(), diffs * (term / diffs.sum(1))[:, None], rtol=1e-3, atol=1e-6)
+    # a row equal to a reference has no column that stands out: the term is shared evenly
+    same = fitted._local_term(refs[:2], per_feature=True)[1]
+    np.testing.assert_allclose(same.numpy(), np.repeat(same.sum(1, keepdim=True).numpy() / Z.shape[1], Z.shape[1], 1),
+                               rtol=1e-5)
     path = fitted.save(tmp_path / "m")
+    for bad in (0, -1.0, "1"):
+        rewrite_config(path, lambda c, v=bad: c["state"]["local"].update(nearest_scale=v))
+        with pytest.raises(ModelFileError, match="nearest_scale must be a finite number|scales hold"):
+            AnomalyDetector.load(path)
+    # a model saved before 0.8.0 scores the mean over its groups
+    rewrite_config(path, lambda c: c["state"]["local"].pop("nearest_scale"))
+    np.testing.assert_allclose(AnomalyDetector.load(path)._local_term(Z, per_feature=False)[0].numpy(),
+                               by_mean * fitted.local_weight_, rtol=1e-4)
+    # a model saved before issue 33 (k-means centres, no groups) scores the nearest of all
     rewrite_config(path, lambda c: c["state"]["local"].pop("groups"))
     old = AnomalyDetector.load(path)
     assert old.local_groups_ == 1

@@ -120,7 +120,9 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
     assert main(["anomaly", "score", str(table_files / "all.parquet"), "--model", str(model_dir), "--out",
                  str(tmp_path / "dask.parquet"), "--engine", "dask", "--id-col", "id", "--quiet"]) == 0
     from_parquet = pd.read_parquet(tmp_path / "dask.parquet").set_index("id").sort_index()
-    np.testing.assert_array_equal(from_parquet["score"], expected.set_index("id").sort_index()["score"])
+    # one partition instead of three: the local term's product-form distances may round
+    # differently in the last bit when a row's block holds other rows
+    np.testing.assert_allclose(from_parquet["score"], expected.set_index("id").sort_index()["score"], rtol=1e-6)
     # a second run replaces its own output folder; any other folder is refused
     score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "dask.parquet", workers=1)
     (tmp_path / "mine.parquet").mkdir()

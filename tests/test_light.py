@@ -137,6 +137,7 @@ def test_packed_search_finds_each_groups_nearest_reference_and_breaks_ties_by_po
     search = light._CellSearch(refs, centres, groups, probes=cells)
     rows = np.vstack([rng.normal(size=(300, width)), refs[[3, 11, 100]]]).astype(np.float32)
     found = search.nearest(rows)
+    nearest_of_all, nearest, mean = search.nearest_and_mean(rows)
     layout = refs.reshape(cells, groups, size, width).transpose(1, 0, 2, 3).reshape(groups, cells * size, width)
     for g in range(groups):
         exact = ((rows[:, None] - layout[g][None]) ** 2).sum(2)
@@ -144,4 +145,9 @@ def test_packed_search_finds_each_groups_nearest_reference_and_breaks_ties_by_po
         brute = exact.argmin(1)
         assert (found[:, g] == search.offsets[brute // size, g] + brute % size).mean() > 0.99
     assert 7 not in found[:, 0] and found[-3, 0] in (3, groups * size + 3)
+    exact = ((rows[:, None] - refs[None]) ** 2).sum(2)
+    group_nearest = np.stack([((rows[:, None] - layout[g][None]) ** 2).sum(2).min(1) for g in range(groups)], 1)
+    np.testing.assert_allclose(mean, group_nearest.mean(1), rtol=1e-4, atol=1e-4)  # unpacked: 2^-16 relative
+    np.testing.assert_allclose(nearest, exact.min(1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(exact[np.arange(len(rows)), nearest_of_all], exact.min(1), atol=1e-5)
     assert found[-2, 0] == 11 and found[-1, 2] == 100  # refs[100]: cell 1, group 2, slot 0

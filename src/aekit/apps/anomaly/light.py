@@ -180,6 +180,8 @@ class LightTableDetector:
             self.search = _CellSearch.from_model(local, groups.get("local", {}), width)
             self.references = self.search.references
             self.local_scale = float(local["scale"])
+            nearest = local.get("nearest_scale")  # since 0.8.0 (AnomalyDetector._local_distance)
+            self.nearest_scale = None if nearest is None else float(nearest)
         self.threshold_ = float(state["threshold"]["threshold"])
         self._check_values()
         groups_of = self.preprocessor_.feature_groups_
@@ -197,10 +199,10 @@ class LightTableDetector:
         arrays = [a for m in self.members for a in (m.weights, m.latent_mean, m.latent_precision)]
         arrays += [a for m in self.members if m.mixture is not None for a in vars(m.mixture).values()]
         if self.references is not None:
-            numbers.append(self.local_scale)
+            numbers += [self.local_scale] + ([] if self.nearest_scale is None else [self.nearest_scale])
             arrays += [self.references, self.search.centres]
         if (self.weighting_ not in WEIGHTINGS or not all(np.isfinite(numbers)) or min(numbers[:2]) < 0
-                or (self.references is not None and self.local_scale <= 0)
+                or (self.references is not None and min(numbers[3:]) <= 0)
                 or any(m.mixture is not None and m.mixture.scale[0] <= 0 for m in self.members)
                 or not all(np.isfinite(a).all() for a in arrays) or any((m.weights < 0).any() for m in self.members)):
             raise _Unsupported
@@ -284,15 +286,33 @@ class LightTableDetector:
             total += part
         total /= np.float32(n)
         if self.references is not None:
-            local = self._to_nearest(z)
-            local *= np.float32(self.local_weight / self.local_scale)
+            local = self._local_parts(z)
             total += local.sum(1)
             acc += local
         return total.astype(np.float64), acc.astype(np.float64)
 
+    def _local_parts(self, z: np.ndarray) -> np.ndarray:
+        """The local term's per-column parts, which sum to it (``AnomalyDetector._local_term``)."""
+        if self.nearest_scale is None:
+            return self._to_nearest(z) * np.float32(self.local_weight / self.local_scale)
+        parts = np.empty_like(z)
+        for s in range(0, len(z), self.search.block):
+            block = z[s:s + self.search.block]
+            index, nearest, mean = self.search.nearest_and_mean(block)
+            term = np.maximum(mean / np.float32(self.local_scale), nearest / np.float32(self.nearest_scale))
+            term *= np.float32(self.local_weight)
+            diff = block - self.references[index]
+            diff *= diff
+            total = diff.sum(1)
+            shared = total <= 0  # a row equal to its nearest reference: the term shared evenly
+            diff *= (term / np.where(shared, 1, total))[:, None]
+            diff[shared] = (term[shared] / np.float32(block.shape[1]))[:, None]
+            parts[s:s + len(block)] = diff
+        return parts
+
     def _to_nearest(self, z: np.ndarray) -> np.ndarray:
         """Per-column squared differences to the nearest reference of each group, averaged
-        over the groups (``AnomalyDetector._local_term``): the search finds them, the
+        over the groups (the local term of models before 0.8.0): the search finds them, the
         differences to them are then exact, taken group by group (twice as fast as one
         [rows, groups, columns] array)."""
         parts = np.empty_like(z)
@@ -362,6 +382,38 @@ class _CellSearch:
 
     def nearest(self, z: np.ndarray) -> np.ndarray:
         """``[rows, groups]``: the row in ``references`` of each group's nearest reference."""
+        packed, cells = self._packed(z)
+        packed = packed.transpose(1, 2, 0)  # [rows, probes, groups]
+        at = (packed & ((1 << self.slot_bits) - 1)) + self.offsets[cells]
+        best, found = packed[:, 0], at[:, 0]
+        for p in range(1, self.probes):  # the nearer probe's (compared packed, as above)
+            nearer = packed[:, p] < best
+            best, found = np.where(nearer, packed[:, p], best), np.where(nearer, at[:, p], found)
+        return found
+
+    def nearest_and_mean(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(index, nearest, mean)``, each ``[rows]``: the row in ``references`` of the
+        nearest reference of all groups, its squared distance, and the mean over the groups
+        of each group's nearest squared distance (``AnomalyDetector._local_distance``).
+        Distances are in product form, to 2^-16 relative or better (their low bits held the
+        positions); only the nearest reference's position is unpacked."""
+        packed, cells = self._packed(z)
+        best = packed[..., 0].copy()
+        for p in range(1, self.probes):  # each group's nearer probe (compared packed)
+            np.minimum(best, packed[..., p], out=best)
+        distances = (best & ~np.int32((1 << self.slot_bits) - 1)).view(np.float32)  # [groups, rows]
+        np.maximum(distances, 0, out=distances)
+        rows = np.arange(len(z))
+        group = distances.argmin(0)
+        won = (packed[group, rows] == best[group, rows][:, None]).argmax(1)  # the probe it came from
+        slot = best[group, rows] & ((1 << self.slot_bits) - 1)
+        index = self.offsets[cells[rows, won], group] + slot
+        return index, distances[group, rows], distances.mean(0)
+
+    def _packed(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(packed, cells)``: ``[groups, rows, probes]`` each group's nearest squared
+        distance in each probed cell with its slot packed in, and ``[rows, probes]`` the
+        probed cells."""
         rows, probes = len(z), self.probes
         aug = np.empty((rows, self.width + 2), dtype=np.float32)
         aug[:, :-2], aug[:, -2] = z, 1
@@ -384,13 +436,9 @@ class _CellSearch:
                 distances = (self.search[cell] @ queries[first:last].T).reshape(self.groups, self.size, -1)
                 np.minimum.reduce(pack_positions(distances, slots, self.slot_bits), axis=1, out=packed[:, first:last])
             start += count
-        packed = _unsort(packed.T, order).reshape(rows, probes, self.groups)
-        at = (packed & ((1 << self.slot_bits) - 1)) + self.offsets[cells]
-        best, found = packed[:, 0], at[:, 0]
-        for p in range(1, probes):  # the nearer probe's (compared packed, as above)
-            nearer = packed[:, p] < best
-            best, found = np.where(nearer, packed[:, p], best), np.where(nearer, at[:, p], found)
-        return found
+        unsorted = np.empty_like(packed)
+        unsorted[:, order] = packed  # the pairs back in row order
+        return unsorted.reshape(self.groups, rows, probes), np.asarray(cells)
 
 
 def _smallest(values: np.ndarray, k: int) -> np.ndarray:
@@ -405,13 +453,6 @@ def _smallest(values: np.ndarray, k: int) -> np.ndarray:
             values[rows, found[-1]] = np.inf
             found.append(values.argmin(1))
     return np.stack(found, 1)
-
-
-def _unsort(values: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """``values`` (rows in ``order``) back in their first order."""
-    out = np.empty_like(values)
-    out[order] = values
-    return out
 
 
 def score_frame(det: Any, chunk: pd.DataFrame, *, id_col: str | None = None,
