@@ -6,9 +6,10 @@ Terms, each in units of its mean on the held-out validation rows (about 1 for no
   rec       reconstruction error, each feature's divided by its typical error
   code      the code term: the larger of the squared Mahalanobis distance of the code to the
             training codes and the code mixture's term (code_mixture; since 0.7.0)
-  local     the default's local term: the training rows (at most 65,536) dealt into 5
-            groups, the mean over the groups of the squared distance to the group's nearest
-            row (scaled inputs), searched in the 2 nearest of equal cells (local_cells)
+  local     the default's local term: the training rows (at most 65,536) dealt into 20
+            groups; the larger of the squared distance to the nearest row and the mean over
+            the groups of the squared distance to the group's nearest row, each in its median
+            unit (scaled inputs; since 0.8.0), searched in the 2 nearest of equal cells (local_cells)
   centres   the local term before issue 33: squared distance to the nearest of at most 256
             k-means centres of the training rows (4 rows per centre on small sets)
   sized     centres, each centre's distance raised by log(largest cluster / its cluster's

@@ -10,10 +10,10 @@ scaling; early stopping on a held-out validation split; feature-wise error stand
 feature that is always hard to reconstruct does not drown the others); a density term on the
 code (the larger of its Mahalanobis distance to the training codes and its rarity under a
 Gaussian mixture of them), which flags rows that reconstruct well but sit where normal codes
-are rare; and a local density term (the mean distance to the
-nearest row of each of 5 random groups of training rows), which flags rows between clusters
-of normal data, where the two global terms are blind, and keeps working when the training
-rows hold anomalies.
+are rare; and a local density term (the larger of the distance to the nearest training row
+and the mean distance to the nearest row of each of 20 random groups of training rows),
+which flags rows between clusters of normal data, where the two global terms are blind, and
+keeps working when the training rows hold anomalies.
 """
 from __future__ import annotations
 
@@ -66,9 +66,11 @@ class AnomalyDetector(ReconstructionDetector):
     - code density: ``latent_weight`` times the squared Mahalanobis distance of the row's code
       to the training codes or, where larger, its negative log density under a Gaussian
       mixture of the training codes (1 to 6 components by BIC; tables only: ``code_mixture``);
-    - local density: ``local_weight`` times the squared distance to the nearest row of each
-      of 5 random groups of the training rows (up to 65,536, searched in the 2 nearest of
-      equal cells), averaged over the groups (in the scaled input space). ``"auto"`` is 4
+    - local density: ``local_weight`` times the larger of two statistics of the squared
+      distances to the nearest row of each of 20 random groups of the training rows (up to
+      65,536, searched in the 2 nearest of equal cells; in the scaled input space), each in
+      its median unit: the smallest (the nearest training row) and the mean over the
+      groups (a broader scale that anomalies among the training rows cannot hide in). ``"auto"`` is 4
       for tables (the local term weighs twice the two autoencoder terms together) and 0
       for images. ``decision_scores_`` score each training row without itself.
 
