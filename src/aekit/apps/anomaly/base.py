@@ -236,10 +236,10 @@ class ReconstructionDetector(FittedModel):
         Why both (issue 33): the nearest row is the sharpest statistic on clean training rows
         (kNN's with k = 1), but anomalies among the training rows are each other's nearest
         rows; the mean over 20 groups is a broader scale (about the 20th nearest row) that a
-        few such anomalies cannot hide in. The larger of the two, against the mean of 5
-        groups, on the development sets (A / synthetic / digits, 2 seeds): clean 0.901 /
-        0.979 / 0.913 -> 0.906 / 0.978 / 0.930, contaminated 0.823 / 0.973 / 0.685 -> 0.827 /
-        0.974 / 0.691, and a 38,000-row MNIST set 0.837 -> 0.843 (an exact search; BENCHMARKS.md)."""
+        few such anomalies cannot hide in. The default with the larger of the two, against
+        the mean of 5 groups (development sets, A / B / synthetic / digits, 2 seeds): clean
+        0.901 / 0.826 / 0.979 / 0.913 -> 0.903 / 0.829 / 0.977 / 0.927, contaminated 0.823 /
+        0.756 / 0.973 / 0.685 -> 0.833 / 0.755 / 0.970 / 0.681 (BENCHMARKS.md, issue 33)."""
         mean = distances.mean(1).div_(self.local_scale_)
         if self.local_nearest_scale_ is None:
             return mean
