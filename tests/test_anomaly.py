@@ -442,3 +442,24 @@ def test_anomalies_planted_in_the_training_rows_still_rank_above_the_normal_ones
 def test_trim_is_checked():
     with pytest.raises(Exception, match="trim"):
         AnomalyDetector(trim=0.9).fit(np.zeros((50, 3)))
+
+
+def test_a_clump_of_anomalies_in_the_training_rows_is_not_forgotten():
+    """Anomalies that slipped into the training rows near each other are each other's nearest
+    rows: the local term's nearest-row statistic alone forgets new rows of their clump, its
+    mean over the groups does not, and the term (the larger of the two) flags both the clump
+    and lone anomalies."""
+    rng = np.random.default_rng(1)
+    normal = rng.normal(size=(1200, 3)) @ rng.normal(size=(3, 10)) + 0.1 * rng.normal(size=(1200, 10))
+    clump = rng.normal(scale=2.0, size=10) + 0.05 * rng.normal(size=(40, 10))  # 3% of the training rows
+    det = AnomalyDetector(**FAST).fit(np.vstack([normal[:1000], clump[:30]]).astype(np.float32))
+    lone = rng.normal(scale=1.5, size=(10, 10))
+    Z = det._inputs(np.vstack([normal[1000:], clump[30:], lone]).astype(np.float32))
+    with torch.inference_mode():
+        term = det._local_term(Z, per_feature=False)[0].numpy()
+        nearest = det._local_search(det.local_references_).nearest(Z, with_index=False)[0].amin(1).numpy()
+    is_clump, is_lone = np.r_[np.zeros(200), np.ones(10), np.zeros(10)], np.r_[np.zeros(210), np.ones(10)]
+    clump_rows, lone_rows = is_lone == 0, is_clump == 0
+    assert roc_auc_score(is_clump[clump_rows], nearest[clump_rows]) < 0.5  # why the mean is in the term
+    assert roc_auc_score(is_clump[clump_rows], term[clump_rows]) > 0.95
+    assert roc_auc_score(is_lone[lone_rows], term[lone_rows]) > 0.95
