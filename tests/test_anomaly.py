@@ -463,3 +463,16 @@ def test_a_clump_of_anomalies_in_the_training_rows_is_not_forgotten():
     assert roc_auc_score(is_clump[clump_rows], nearest[clump_rows]) < 0.5  # why the mean is in the term
     assert roc_auc_score(is_clump[clump_rows], term[clump_rows]) > 0.95
     assert roc_auc_score(is_lone[lone_rows], term[lone_rows]) > 0.95
+
+
+def test_a_small_table_scores_its_training_rows_without_themselves():
+    """Each group of references keeps at least 2 rows, so that a training row scored
+    leave-one-out finds another row in every group (a group of itself alone would count it
+    at distance 0, and make the nearest-row statistic vanish)."""
+    rng = np.random.default_rng(2)
+    X = (rng.normal(size=(30, 2)) @ rng.normal(size=(2, 5))).astype(np.float32)
+    det = AnomalyDetector(**FAST).fit(X)
+    groups, refs = det.local_groups_, det.local_references_
+    assert 1 < groups <= len(np.unique(refs.numpy(), axis=0)) // 2
+    assert all(len(np.unique(g.numpy(), axis=0)) >= 2 for g in refs.view(groups, -1, refs.shape[1]))
+    assert (det.decision_scores_ > det.decision_function(X) * 1.01).mean() > 0.5  # no row finds itself

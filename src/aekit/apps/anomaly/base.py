@@ -200,7 +200,9 @@ class ReconstructionDetector(FittedModel):
         n_refs = local_cells.reference_rows(len(flat), flat.shape[1])
         kept = torch.from_numpy(np.sort(rng.permutation(len(flat))[:n_refs]))
         chosen = flat[kept]
-        self.local_groups_ = min(NEAREST_GROUPS if self._local_nearest() else LOCAL_GROUPS, n_refs)
+        # at least 2 rows per group, so that a training row scored without itself (leave-one-out)
+        # has another row in each group: with 20 groups, tables of fewer than 40 references
+        self.local_groups_ = min(NEAREST_GROUPS if self._local_nearest() else LOCAL_GROUPS, max(1, n_refs // 2))
         references, centres, sources = local_cells.build_cells(
             chosen, self.local_groups_, local_cells.cell_count(n_refs), rng)
         self._reference_rows = kept[sources]  # the row of Z_train in each reference slot (for fit only)
