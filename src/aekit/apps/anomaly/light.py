@@ -199,10 +199,11 @@ class LightTableDetector:
         arrays = [a for m in self.members for a in (m.weights, m.latent_mean, m.latent_precision)]
         arrays += [a for m in self.members if m.mixture is not None for a in vars(m.mixture).values()]
         if self.references is not None:
-            numbers += [self.local_scale] + ([] if self.nearest_scale is None else [self.nearest_scale])
+            scales = [self.local_scale] + ([] if self.nearest_scale is None else [self.nearest_scale])
+            numbers += scales
             arrays += [self.references, self.search.centres]
         if (self.weighting_ not in WEIGHTINGS or not all(np.isfinite(numbers)) or min(numbers[:2]) < 0
-                or (self.references is not None and min(numbers[3:]) <= 0)
+                or (self.references is not None and min(scales) <= 0)
                 or any(m.mixture is not None and m.mixture.scale[0] <= 0 for m in self.members)
                 or not all(np.isfinite(a).all() for a in arrays) or any((m.weights < 0).any() for m in self.members)):
             raise _Unsupported
@@ -358,6 +359,7 @@ class _CellSearch:
         self.centre_search = np.vstack([-2 * centres.T, (centres * centres).sum(1)[None],
                                         np.ones((1, cells))]).astype(np.float32)
         self.slot_bits = position_bits(self.size)
+        self.slot_mask = (1 << self.slot_bits) - 1
         self.block = max(64, SEARCH_VALUES // max(cells, probes * (width + 2)))
         self.chunk = max(64, PRODUCT_VALUES // (groups * self.size))  # pairs per product (in cache)
         # where each group of each cell starts in the references: [cells, groups]
@@ -382,14 +384,8 @@ class _CellSearch:
 
     def nearest(self, z: np.ndarray) -> np.ndarray:
         """``[rows, groups]``: the row in ``references`` of each group's nearest reference."""
-        packed, cells = self._packed(z)
-        packed = packed.transpose(1, 2, 0)  # [rows, probes, groups]
-        at = (packed & ((1 << self.slot_bits) - 1)) + self.offsets[cells]
-        best, found = packed[:, 0], at[:, 0]
-        for p in range(1, self.probes):  # the nearer probe's (compared packed, as above)
-            nearer = packed[:, p] < best
-            best, found = np.where(nearer, packed[:, p], best), np.where(nearer, at[:, p], found)
-        return found
+        best, packed, cells = self._nearest_per_group(z)
+        return self._positions(best, packed, cells, np.arange(self.groups)[:, None], np.arange(len(z))).T
 
     def nearest_and_mean(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(index, nearest, mean)``, each ``[rows]``: the row in ``references`` of the
@@ -397,18 +393,31 @@ class _CellSearch:
         of each group's nearest squared distance (``AnomalyDetector._local_distance``).
         Distances are in product form, to 2^-16 relative or better (their low bits held the
         positions); only the nearest reference's position is unpacked."""
-        packed, cells = self._packed(z)
-        best = packed[..., 0].copy()
-        for p in range(1, self.probes):  # each group's nearer probe (compared packed)
-            np.minimum(best, packed[..., p], out=best)
-        distances = (best & ~np.int32((1 << self.slot_bits) - 1)).view(np.float32)  # [groups, rows]
+        best, packed, cells = self._nearest_per_group(z)
+        distances = (best & ~np.int32(self.slot_mask)).view(np.float32)  # [groups, rows]
         np.maximum(distances, 0, out=distances)
         rows = np.arange(len(z))
         group = distances.argmin(0)
-        won = (packed[group, rows] == best[group, rows][:, None]).argmax(1)  # the probe it came from
-        slot = best[group, rows] & ((1 << self.slot_bits) - 1)
-        index = self.offsets[cells[rows, won], group] + slot
+        index = self._positions(best[group, rows], packed[group, rows], cells, group, rows)
         return index, distances[group, rows], distances.mean(0)
+
+    def _nearest_per_group(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(best, packed, cells)``: ``[groups, rows]`` each group's nearest over the probed
+        cells (compared packed, as above), and ``_packed``'s two arrays."""
+        packed, cells = self._packed(z)
+        best = packed[..., 0].copy()
+        for p in range(1, self.probes):
+            np.minimum(best, packed[..., p], out=best)
+        return best, packed, cells
+
+    def _positions(self, best: np.ndarray, packed: np.ndarray, cells: np.ndarray, group: np.ndarray,
+                   rows: np.ndarray) -> np.ndarray:
+        """The rows in ``references`` of the packed minima ``best`` of groups ``group`` for
+        rows ``rows`` (index arrays that broadcast to ``best``'s shape; ``packed``: the same
+        minima in each probed cell, a last axis): the slot packed in each, in the cell of
+        the first probe that holds that minimum."""
+        won = (packed == best[..., None]).argmax(-1)
+        return self.offsets[cells[rows, won], group] + (best & self.slot_mask)
 
     def _packed(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(packed, cells)``: ``[groups, rows, probes]`` each group's nearest squared

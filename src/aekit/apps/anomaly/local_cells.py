@@ -187,26 +187,26 @@ class CellSearch:
                         closeness.masked_fill_(slot_ids[cell] == ids_here.view(-1, 1, 1), float("inf"))
                     torch.min(closeness, 2, out=(best[where], at[where]))
             start += count
-        if at is None and order is not None:
-            return self._values_by_row(best, order, to_centres, pair_cells, flat, ids is not None)
         if at is None:
-            best = best.T
+            if order is None:  # cell after cell: each pair's place among the pairs, row after row
+                order = torch.arange(rows * cells).view(rows, cells).T.reshape(-1)
+            return self._values_by_row(best, order, to_centres, pair_cells, flat, ids is not None)
         if order is None:  # [cells * rows] (cell after cell) -> pairs, row after row
             best = best.reshape(cells, rows, -1).transpose(0, 1).reshape(rows * cells, -1)
-            at = None if at is None else at.view(cells, rows, -1).transpose(0, 1).reshape(rows * cells, -1)
+            at = at.view(cells, rows, -1).transpose(0, 1).reshape(rows * cells, -1)
         else:
-            best, at = _unsort(best, order), (None if at is None else _unsort(at, order))
+            best, at = _unsort(best, order), _unsort(at, order)
         distances = best.reshape(rows, probes, -1) + to_centres.gather(1, pair_cells.view(rows, probes)).unsqueeze(2)
-        index = None if at is None else (at + self._offsets(pair_cells)).view(rows, probes, -1)
-        found, index = self._best_probe(distances, index)
+        found, index = self._best_probe(distances, (at + self._offsets(pair_cells)).view(rows, probes, -1))
         if ids is not None:  # a group with no reference but the row itself: the row, at distance 0
             found.masked_fill_(torch.isinf(found), float("-inf"))
         return found.add_((flat * flat).sum(1, keepdim=True)).clamp_min_(0), index
 
     def _values_by_row(self, best: torch.Tensor, order: torch.Tensor, to_centres: torch.Tensor,
                        pair_cells: torch.Tensor, flat: torch.Tensor, own: bool) -> tuple[torch.Tensor, None]:
-        """The end of ``_batched`` without arg-minima, kept ``[groups, pairs]`` until the
-        last step: the pairs back in row order along the contiguous axis, and each group's
+        """The end of ``_batched`` without arg-minima (``order``: each sorted pair's place
+        among the pairs, row after row), kept ``[groups, pairs]`` until the last step: the
+        pairs back in row order along the contiguous axis, and each group's
         nearer probe by element-wise minima (with 20 groups, the ``[pairs, groups]`` layout's
         transposes took a fifth of the search's time). Returns a ``[rows, groups]`` view."""
         rows, probes = len(flat), self.probes
