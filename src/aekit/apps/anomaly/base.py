@@ -218,8 +218,9 @@ class ReconstructionDetector(FittedModel):
         if self._local_nearest():
             # each statistic in its median unit, then both rescaled so that the larger of the
             # two has a median of 1, as every term has (the code term's two measures alike)
-            nearest = max(float(_unit(distances.amin(1))), floor)
-            common = float(_unit(torch.maximum(mean / typical, distances.amin(1) / nearest)))
+            smallest = distances.amin(1)
+            nearest = max(float(_unit(smallest)), floor)
+            common = float(_unit(torch.maximum(mean / typical, smallest / nearest)))
             self.local_nearest_scale_, typical = nearest * common, typical * common
         return references, typical
 
