@@ -252,6 +252,54 @@ def test_the_cell_search_finds_the_nearest_reference_of_each_group_in_the_probed
     assert near.float().mean() > 0.9  # most rows find the true nearest in their probed cells
 
 
+def test_the_two_nearest_cells_by_packed_minima_equal_a_sort():
+    """torch's and numpy's two-smallest (element-wise minima of values with their column
+    packed in) pick what a sort picks, where no two values are within 2^-17 of each other."""
+    from aekit.apps.anomaly.light import _smallest as numpy_smallest
+    from aekit.apps.anomaly.local_cells import _smallest
+
+    rng = np.random.default_rng(0)
+    for columns in (2, 64, 128):
+        values = rng.permutation(np.arange(1, 500 * columns + 1)).reshape(500, columns).astype(np.float32) / 7
+        expected = np.argsort(values, axis=1)[:, :2]
+        np.testing.assert_array_equal(_smallest(torch.from_numpy(values), 2).numpy(), expected)
+        np.testing.assert_array_equal(numpy_smallest(np.ascontiguousarray(values.T), 2), expected)
+    values[:, 5] = 0.0  # ties at zero (a row on a centre) go to the first column
+    np.testing.assert_array_equal(_smallest(torch.from_numpy(values), 2)[:, 0].numpy(), 5)
+    odd = values[:, :3]  # not a power of two: arg-minimum passes
+    np.testing.assert_array_equal(numpy_smallest(np.ascontiguousarray(odd.T), 2), np.argsort(odd, axis=1)[:, :2])
+
+
+def test_scoring_on_several_threads_equals_one_and_restores_torchs_threads(celled, cells_table, monkeypatch):
+    from aekit import threads
+
+    monkeypatch.setattr(threads, "MIN_SPAN_ROWS", 64)
+    rows = np.concatenate([cells_table] * 2)  # 6,800 rows: spans of 2,048 over blocks of 4,096
+    monkeypatch.setattr(celled, "_score_block", 4096)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = celled.score_explain(rows)
+        torch.set_num_threads(3)
+        split = celled.score_explain(rows)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(split[0], serial[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(split[1].to_numpy(), serial[1].to_numpy(), rtol=1e-5, atol=1e-6)
+
+    def fails(start: int, stop: int) -> None:
+        if start:
+            raise ValueError("boom")
+    with pytest.raises(ValueError, match="boom"):
+        torch.set_num_threads(2)
+        try:
+            threads.for_each_span(fails, 1000, 1000)
+        finally:
+            assert torch.get_num_threads() == 2
+            torch.set_num_threads(before)
+
+
 def test_training_rows_are_scored_without_themselves(celled, cells_table):
     """Every training row is a reference; its training score must not count it (PyOD's kNN
     scores training rows leave-one-out), or a contamination threshold flags too many new rows."""

@@ -20,6 +20,7 @@ from ...checks import check_choice, check_float, check_int
 from ...errors import ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...io import SCORE_GRAPH_FILE
+from ...threads import for_each_span
 from . import local_cells
 from .code_mixture import CodeMixture, fit_code_mixture
 from .light import FEATURE_WEIGHTINGS, VARIANCE_FLOOR, WEIGHTINGS
@@ -363,12 +364,15 @@ class ReconstructionDetector(FittedModel):
         ``local``, the scores leave the local term out."""
         scores = np.empty(len(Z), dtype=np.float64)
         contrib = np.empty(Z.shape, dtype=np.float64) if per_feature else None
-        for start in range(0, len(Z), self._score_block):
-            block = Z[start:start + self._score_block]
+
+        def score(start: int, stop: int) -> None:
+            block = Z[start:stop]
             acc = torch.zeros_like(block) if per_feature else None
-            scores[start:start + len(block)] = self._block_scores(block, acc, local).numpy()
+            scores[start:stop] = self._block_scores(block, acc, local).numpy()
             if acc is not None:
-                contrib[start:start + len(block)] = acc.numpy()
+                contrib[start:stop] = acc.numpy()
+
+        for_each_span(score, len(Z), self._score_block)
         return scores, contrib
 
     def _block_scores(self, block: torch.Tensor, acc: torch.Tensor | None = None, local: bool = True) -> torch.Tensor:

@@ -161,7 +161,8 @@ class CellSearch:
             pair_cells = torch.arange(cells).repeat(rows)
             order, queries, counts, pair_ids = None, aug, [rows] * cells, ids
         else:
-            pair_cells = _smallest(to_centres, probes).reshape(-1)
+            squared = (to_centres + (flat * flat).sum(1, keepdim=True)).clamp_min_(0)  # to each centre
+            pair_cells = _smallest(squared, probes).reshape(-1)
             order = torch.argsort(pair_cells, stable=True)
             queries = aug[order // probes]
             counts = torch.bincount(pair_cells, minlength=cells).tolist()
@@ -259,13 +260,38 @@ def _unsort(values: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 
 
 def _smallest(values: torch.Tensor, k: int) -> torch.Tensor:
-    """``[rows, k]``: the columns of each row's ``k`` smallest values. Up to 128 columns by
+    """``[rows, k]``: the columns of each row's ``k`` smallest values. The 2 of a power of
+    two of columns (values >= 0) by ``_two_smallest``; else, up to 128 columns, by
     arg-minimum passes (2.4x faster than ``topk`` for the 2 of 64 on 2 threads; slower for
     256 columns)."""
-    if values.shape[1] > 128:
+    columns = values.shape[1]
+    if k == 2 and 2 <= columns <= 1 << 15 and not columns & (columns - 1) and not torch.jit.is_tracing():
+        return _two_smallest(values)
+    if columns > 128:
         return values.topk(k, dim=1, largest=False, sorted=False).indices
     found = [values.argmin(1)]
     for _ in range(k - 1):
         values = values.scatter(1, found[-1].unsqueeze(1), float("inf"))
         found.append(values.argmin(1))
     return torch.stack(found, 1)
+
+
+def _two_smallest(values: torch.Tensor) -> torch.Tensor:
+    """``_smallest(values, 2)`` for ``values >= 0`` with a power of two of columns, by
+    element-wise minima and maxima instead of arg-minima (which torch runs once per row:
+    3.9 ms against 1.2 ms for 16,384 rows of 64, one thread). Each value becomes an int32
+    with its column in the low bits (``light.pack_positions``' order: values within
+    2^-17 relative of each other, for 64 columns, compare by column). The columns are then
+    halved until one is left, keeping at each step the smallest and the second smallest of
+    each pair of halves."""
+    columns = values.shape[1]
+    bits = (columns - 1).bit_length()
+    packed = values.T.contiguous().view(torch.int32)  # >= 0: ordered as the floats are
+    packed.bitwise_and_(~((1 << bits) - 1)).bitwise_or_(torch.arange(columns, dtype=torch.int32).unsqueeze(1))
+    half = columns // 2
+    low, high = torch.minimum(packed[:half], packed[half:]), torch.maximum(packed[:half], packed[half:])
+    while len(low) > 1:
+        half = len(low) // 2
+        low, high = (torch.minimum(low[:half], low[half:]),
+                     torch.minimum(torch.maximum(low[:half], low[half:]), torch.minimum(high[:half], high[half:])))
+    return torch.stack([low[0], high[0]], 1).bitwise_and_((1 << bits) - 1).long()

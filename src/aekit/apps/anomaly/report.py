@@ -150,8 +150,8 @@ def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
         for j in range(k):
             order[:, j] = pick = work.argmax(1)
             work[rows, pick] = -np.inf
-    top = np.take_along_axis(values, order, 1)
-    total = values.sum(1, keepdims=True)
+    top = np.take_along_axis(values, order, 1).astype(np.float64)
+    total = values.sum(1, keepdims=True, dtype=np.float64)  # the same shares for float32 parts
     return order, top, top / np.where(total > 0, total, 1)
 
 
