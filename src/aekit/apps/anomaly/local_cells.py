@@ -141,12 +141,12 @@ class CellSearch:
             return flat.new_zeros(0, self.groups), (torch.zeros(0, self.groups, dtype=torch.long) if with_index else None)
         return torch.cat([f[0] for f in found]), (torch.cat([f[1] for f in found]) if with_index else None)
 
-    def _to_centres(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _to_centres(self, flat: torch.Tensor, by_cell: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The rows with a 1 appended (what ``search`` multiplies), and ``|c|^2 - 2 z.c`` for
-        every row and cell ``[rows, cells]``: what ranks the cells, and the second part of
-        the distance."""
+        every row and cell, ``[rows, cells]`` or (``by_cell``) ``[cells, rows]``: what ranks
+        the cells, and the second part of the distance."""
         aug = torch.cat([flat, torch.ones_like(flat[:, :1])], 1)
-        return aug, aug @ self.centre_search
+        return aug, (self.centre_search.T @ aug.T if by_cell else aug @ self.centre_search)
 
     def _batched(self, flat: torch.Tensor, with_index: bool, own: tuple[torch.Tensor, torch.Tensor] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -156,17 +156,18 @@ class CellSearch:
         border cells, and the padding then made a block of them 30x slower.)"""
         rows, probes, cells = len(flat), self.probes, self.cells
         ids, slot_ids = own if own is not None else (None, None)  # leave-one-out: the rows' ids, the slots'
-        aug, to_centres = self._to_centres(flat)
+        aug, to_centres = self._to_centres(flat, by_cell=True)
         if probes == cells:  # every row searches every cell, in order
             pair_cells = torch.arange(cells).repeat(rows)
             order, queries, counts, pair_ids = None, aug, [rows] * cells, ids
         else:
-            squared = (to_centres + (flat * flat).sum(1, keepdim=True)).clamp_min_(0)  # to each centre
+            squared = (to_centres + (flat * flat).sum(1)).clamp_min_(0)  # [cells, rows] to each centre
             pair_cells = _smallest(squared, probes).reshape(-1)
             order = torch.argsort(pair_cells, stable=True)
             queries = aug[order // probes]
             counts = torch.bincount(pair_cells, minlength=cells).tolist()
             pair_ids = None if ids is None else ids[order // probes]
+        centre_part = to_centres.gather(0, pair_cells.view(rows, probes).T).T  # [rows, probes]: |c|^2 - 2 z.c
         # without arg-minima, [groups, pairs] (transposed at the end); with them, [pairs, groups]
         best = torch.empty(sum(counts), self.groups) if with_index else torch.empty(self.groups, sum(counts))
         at = torch.empty(sum(counts), self.groups, dtype=torch.long) if with_index else None
@@ -191,28 +192,28 @@ class CellSearch:
         if at is None:
             if order is None:  # cell after cell: each pair's place among the pairs, row after row
                 order = torch.arange(rows * cells).view(rows, cells).T.reshape(-1)
-            return self._values_by_row(best, order, to_centres, pair_cells, flat, ids is not None)
+            return self._values_by_row(best, order, centre_part, flat, ids is not None)
         if order is None:  # [cells * rows] (cell after cell) -> pairs, row after row
             best = best.reshape(cells, rows, -1).transpose(0, 1).reshape(rows * cells, -1)
             at = at.view(cells, rows, -1).transpose(0, 1).reshape(rows * cells, -1)
         else:
             best, at = _unsort(best, order), _unsort(at, order)
-        distances = best.reshape(rows, probes, -1) + to_centres.gather(1, pair_cells.view(rows, probes)).unsqueeze(2)
+        distances = best.reshape(rows, probes, -1) + centre_part.unsqueeze(2)
         found, index = self._best_probe(distances, (at + self._offsets(pair_cells)).view(rows, probes, -1))
         if ids is not None:  # a group with no reference but the row itself: the row, at distance 0
             found.masked_fill_(torch.isinf(found), float("-inf"))
         return found.add_((flat * flat).sum(1, keepdim=True)).clamp_min_(0), index
 
-    def _values_by_row(self, best: torch.Tensor, order: torch.Tensor, to_centres: torch.Tensor,
-                       pair_cells: torch.Tensor, flat: torch.Tensor, own: bool) -> tuple[torch.Tensor, None]:
+    def _values_by_row(self, best: torch.Tensor, order: torch.Tensor, centre_part: torch.Tensor,
+                       flat: torch.Tensor, own: bool) -> tuple[torch.Tensor, None]:
         """The end of ``_batched`` without arg-minima (``order``: each sorted pair's place
         among the pairs, row after row), kept ``[groups, pairs]`` until the last step: the
         pairs back in row order along the contiguous axis, and each group's
         nearer probe by element-wise minima (with 20 groups, the ``[pairs, groups]`` layout's
         transposes took a fifth of the search's time). Returns a ``[rows, groups]`` view."""
         rows, probes = len(flat), self.probes
-        unsorted = torch.empty_like(best).index_copy_(1, order, best)
-        distances = unsorted.view(self.groups, rows, probes) + to_centres.gather(1, pair_cells.view(rows, probes))
+        unsorted = best.index_select(1, _inverse(order))
+        distances = unsorted.view(self.groups, rows, probes) + centre_part
         found = distances[..., 0].clone()
         for p in range(1, probes):
             torch.minimum(found, distances[..., p], out=found)
@@ -229,7 +230,7 @@ class CellSearch:
             probed = torch.zeros_like(to_centres, dtype=torch.long) + torch.arange(self.cells)
             partial = torch.matmul(aug, self.search.transpose(1, 2)).transpose(0, 1)  # [rows, cells, groups * size]
         else:
-            probed = _smallest(to_centres, self.probes)
+            probed = _smallest(to_centres.T, self.probes)
             # [rows, probes, g * s]; the exporter folds the transpose of the constant
             partial = torch.matmul(aug[:, None, None], self.search.transpose(1, 2)[probed]).squeeze(2)
         closeness = partial.view(-1, self.probes, self.groups, self.size)
@@ -254,41 +255,47 @@ class CellSearch:
 
 def _unsort(values: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     """``values`` (rows in ``order``) back in their first order."""
-    out = torch.empty_like(values)
-    out[order] = values
-    return out
+    return values.index_select(0, _inverse(order))
+
+
+def _inverse(order: torch.Tensor) -> torch.Tensor:
+    """The permutation that undoes ``order``: taking ``_inverse(order)`` of values in
+    ``order`` puts them back (a gather: 5x faster than scattering to ``order``)."""
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order))
+    return inverse
 
 
 def _smallest(values: torch.Tensor, k: int) -> torch.Tensor:
-    """``[rows, k]``: the columns of each row's ``k`` smallest values. The 2 of a power of
-    two of columns (values >= 0) by ``_two_smallest``; else, up to 128 columns, by
-    arg-minimum passes (2.4x faster than ``topk`` for the 2 of 64 on 2 threads; slower for
-    256 columns)."""
-    columns = values.shape[1]
-    if k == 2 and 2 <= columns <= 1 << 15 and not columns & (columns - 1) and not torch.jit.is_tracing():
+    """``[rows, k]``: the rows of each column's ``k`` smallest values (``values [cells,
+    rows]``). The 2 of a power of two of cells (values >= 0) by ``_two_smallest``; else, up
+    to 128 cells, by arg-minimum passes (2.4x faster than ``topk`` for the 2 of 64 on 2
+    threads; slower for 256)."""
+    cells = len(values)
+    if k == 2 and 2 <= cells <= 1 << 15 and not cells & (cells - 1) and not torch.jit.is_tracing():
         return _two_smallest(values)
-    if columns > 128:
-        return values.topk(k, dim=1, largest=False, sorted=False).indices
-    found = [values.argmin(1)]
+    if cells > 128:
+        return values.topk(k, dim=0, largest=False, sorted=False).indices.T
+    found = [values.argmin(0)]
     for _ in range(k - 1):
-        values = values.scatter(1, found[-1].unsqueeze(1), float("inf"))
-        found.append(values.argmin(1))
+        values = values.scatter(0, found[-1].unsqueeze(0), float("inf"))
+        found.append(values.argmin(0))
     return torch.stack(found, 1)
 
 
 def _two_smallest(values: torch.Tensor) -> torch.Tensor:
-    """``_smallest(values, 2)`` for ``values >= 0`` with a power of two of columns, by
-    element-wise minima and maxima instead of arg-minima (which torch runs once per row:
-    3.9 ms against 1.2 ms for 16,384 rows of 64, one thread). Each value becomes an int32
-    with its column in the low bits (``light.pack_positions``' order: values within
-    2^-17 relative of each other, for 64 columns, compare by column). The columns are then
-    halved until one is left, keeping at each step the smallest and the second smallest of
-    each pair of halves."""
-    columns = values.shape[1]
-    bits = (columns - 1).bit_length()
-    packed = values.T.contiguous().view(torch.int32)  # >= 0: ordered as the floats are
-    packed.bitwise_and_(~((1 << bits) - 1)).bitwise_or_(torch.arange(columns, dtype=torch.int32).unsqueeze(1))
-    half = columns // 2
+    """``_smallest(values, 2)`` for ``values >= 0`` with a power of two of cells (rows of
+    ``values``), by element-wise minima and maxima instead of arg-minima (which torch runs
+    once per row: 3.9 ms against 1.2 ms for 16,384 rows of 64 cells, one thread). Each
+    value becomes an int32 with its cell in the low bits (``light.pack_positions``' order:
+    values within 2^-17 relative of each other, for 64 cells, compare by cell). The cells
+    are then halved until one is left, keeping at each step the smallest and the second
+    smallest of each pair of halves. ``values`` is overwritten."""
+    cells = len(values)
+    bits = (cells - 1).bit_length()
+    packed = values.contiguous().view(torch.int32)  # >= 0: ordered as the floats are
+    packed.bitwise_and_(~((1 << bits) - 1)).bitwise_or_(torch.arange(cells, dtype=torch.int32).unsqueeze(1))
+    half = cells // 2
     low, high = torch.minimum(packed[:half], packed[half:]), torch.maximum(packed[:half], packed[half:])
     while len(low) > 1:
         half = len(low) // 2
