@@ -275,10 +275,12 @@ def test_the_two_nearest_cells_by_packed_minima_equal_a_sort():
 
 def test_scoring_on_several_threads_equals_one_and_restores_torchs_threads(celled, cells_table, monkeypatch):
     from aekit import threads
+    from aekit.apps.anomaly import base
 
     monkeypatch.setattr(threads, "MIN_SPAN_ROWS", 64)
     rows = np.concatenate([cells_table] * 2)  # 6,800 rows: spans of 2,048 over blocks of 4,096
     monkeypatch.setattr(celled, "_score_block", 4096)
+    monkeypatch.setattr(base, "SCORE_VALUES", 0)  # blocks of 4,096 rows
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -356,10 +356,10 @@ class _CellSearch:
         ones = np.ones_like(offset)
         self.search = np.ascontiguousarray(np.concatenate([-2 * centred, offset[..., None], ones[..., None]], 2),
                                            dtype=np.float32)
-        # [cells, width + 2]: times rows [z, 1, |z|^2] (transposed) gives |z - c|^2 for each
-        # centre c and row, [cells, rows], the layout whose minima over cells _smallest takes
-        self.centre_search = np.ascontiguousarray(np.hstack([-2 * centres, (centres * centres).sum(1)[:, None],
-                                                             np.ones((cells, 1))]), dtype=np.float32)
+        # rows [z, 1, |z|^2] times it give |z - c|^2 for each centre c: [width + 2, cells]
+        self.centre_search = np.vstack([-2 * centres.T, (centres * centres).sum(1)[None],
+                                        np.ones((1, cells))]).astype(np.float32)
+        self.centre_rank = np.ascontiguousarray(self.centre_search.T)  # the same, [cells, rows] (for _smallest)
         self.slot_bits = position_bits(self.size)
         self.slot_mask = (1 << self.slot_bits) - 1
         self.block = max(64, SEARCH_VALUES // max(cells, probes * (width + 2)))
@@ -429,15 +429,15 @@ class _CellSearch:
         aug = np.empty((rows, self.width + 2), dtype=np.float32)
         aug[:, :-2], aug[:, -2] = z, 1
         aug[:, -1] = np.einsum("ij,ij->i", z, z)
-        to_centres = self.centre_search @ aug.T  # [cells, rows]
+        to_centres = aug @ self.centre_search  # [rows, cells] (as torch: see local_cells.CellSearch._to_centres)
         if probes == self.cells:  # every row searches every cell
             cells = np.broadcast_to(np.arange(self.cells), (rows, probes))
         else:
-            cells = _smallest(to_centres, probes)
+            cells = _smallest(self.centre_rank @ aug.T, probes)  # a product, faster than a transpose
         pair_cells = cells.reshape(-1)
         order = np.argsort(pair_cells.astype(np.int16), kind="stable")  # a radix sort (cells < 2 ** 15)
         queries = aug[order // probes]  # the (row, cell) pairs, cell after cell
-        queries[:, -1] = to_centres[pair_cells[order], order // probes]
+        queries[:, -1] = to_centres[order // probes, pair_cells[order]]
         packed = np.empty((self.groups, rows * probes), dtype=np.int32)
         slots = np.arange(self.size, dtype=np.int32)[:, None]
         start = 0

@@ -141,12 +141,14 @@ class CellSearch:
             return flat.new_zeros(0, self.groups), (torch.zeros(0, self.groups, dtype=torch.long) if with_index else None)
         return torch.cat([f[0] for f in found]), (torch.cat([f[1] for f in found]) if with_index else None)
 
-    def _to_centres(self, flat: torch.Tensor, by_cell: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def _to_centres(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The rows with a 1 appended (what ``search`` multiplies), and ``|c|^2 - 2 z.c`` for
-        every row and cell, ``[rows, cells]`` or (``by_cell``) ``[cells, rows]``: what ranks
-        the cells, and the second part of the distance."""
+        every row and cell ``[rows, cells]``: what ranks the cells, and the second part of
+        the distance. (A ``[cells, rows]`` product would spare ``_two_smallest`` a transpose,
+        but its rounding depends on how many rows it holds: scores would then change with
+        the size of the chunks a stream feeds, by 2e-5 relative.)"""
         aug = torch.cat([flat, torch.ones_like(flat[:, :1])], 1)
-        return aug, (self.centre_search.T @ aug.T if by_cell else aug @ self.centre_search)
+        return aug, aug @ self.centre_search
 
     def _batched(self, flat: torch.Tensor, with_index: bool, own: tuple[torch.Tensor, torch.Tensor] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -156,18 +158,18 @@ class CellSearch:
         border cells, and the padding then made a block of them 30x slower.)"""
         rows, probes, cells = len(flat), self.probes, self.cells
         ids, slot_ids = own if own is not None else (None, None)  # leave-one-out: the rows' ids, the slots'
-        aug, to_centres = self._to_centres(flat, by_cell=True)
+        aug, to_centres = self._to_centres(flat)
         if probes == cells:  # every row searches every cell, in order
             pair_cells = torch.arange(cells).repeat(rows)
             order, queries, counts, pair_ids = None, aug, [rows] * cells, ids
         else:
-            squared = (to_centres + (flat * flat).sum(1)).clamp_min_(0)  # [cells, rows] to each centre
+            squared = (to_centres + (flat * flat).sum(1, keepdim=True)).clamp_min_(0).T  # to each centre
             pair_cells = _smallest(squared, probes).reshape(-1)
             order = torch.argsort(pair_cells, stable=True)
             queries = aug[order // probes]
             counts = torch.bincount(pair_cells, minlength=cells).tolist()
             pair_ids = None if ids is None else ids[order // probes]
-        centre_part = to_centres.gather(0, pair_cells.view(rows, probes).T).T  # [rows, probes]: |c|^2 - 2 z.c
+        centre_part = to_centres.gather(1, pair_cells.view(rows, probes))  # [rows, probes]: |c|^2 - 2 z.c
         # without arg-minima, [groups, pairs] (transposed at the end); with them, [pairs, groups]
         best = torch.empty(sum(counts), self.groups) if with_index else torch.empty(self.groups, sum(counts))
         at = torch.empty(sum(counts), self.groups, dtype=torch.long) if with_index else None
@@ -290,10 +292,10 @@ def _two_smallest(values: torch.Tensor) -> torch.Tensor:
     value becomes an int32 with its cell in the low bits (``light.pack_positions``' order:
     values within 2^-17 relative of each other, for 64 cells, compare by cell). The cells
     are then halved until one is left, keeping at each step the smallest and the second
-    smallest of each pair of halves. ``values`` is overwritten."""
+    smallest of each pair of halves. ``values`` may be overwritten."""
     cells = len(values)
     bits = (cells - 1).bit_length()
-    packed = values.contiguous().view(torch.int32)  # >= 0: ordered as the floats are
+    packed = values.contiguous().view(torch.int32)  # >= 0: ordered as the floats are (a copy if a view)
     packed.bitwise_and_(~((1 << bits) - 1)).bitwise_or_(torch.arange(cells, dtype=torch.int32).unsqueeze(1))
     half = cells // 2
     low, high = torch.minimum(packed[:half], packed[half:]), torch.maximum(packed[:half], packed[half:])
