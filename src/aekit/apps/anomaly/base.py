@@ -32,10 +32,10 @@ from .thresholds import parse_threshold, resolve_threshold
 DEFAULT_LOCAL_WEIGHT = 4.0
 SCORE_BLOCK = 16_384  # rows per forward pass when scoring, at least (fastest of 4k-64k on 2 cores)
 # ... and up to 4x as many while a block's inputs hold at most SCORE_VALUES numbers: a table of
-# 30 columns in blocks of 32,768 rows gives the local term's search fewer, larger products per
-# cell on each thread (a million rows in 0.90 s instead of 1.01-1.07; medians of 6 alternated
-# runs; blocks of 65,536 rows did no better)
-SCORE_VALUES = 1 << 20
+# 30 columns in blocks of 65,536 rows gives each thread's search fewer, larger products per cell,
+# and so fewer Python steps, where the threads wait on each other for the GIL (a million rows
+# in 0.80 s instead of 0.85 s in blocks of 16,384; medians of 6 alternated runs)
+SCORE_VALUES = 1 << 21
 MAX_ESTIMATORS = 100
 # The local density term: the training rows (local_cells.reference_rows of them) dealt into
 # groups; a row's local distance is built from its squared distance to each group's nearest
