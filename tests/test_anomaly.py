@@ -262,15 +262,15 @@ def test_the_two_nearest_cells_by_packed_minima_equal_a_sort():
     for columns in (2, 64, 128):
         values = rng.permutation(np.arange(1, 500 * columns + 1)).reshape(500, columns).astype(np.float32) / 7
         expected = np.argsort(values, axis=1)[:, :2]
-        by_cell = np.ascontiguousarray(values.T)  # [cells, rows], the layout both take
-        np.testing.assert_array_equal(_smallest(torch.from_numpy(by_cell.copy()), 2).numpy(), expected)
-        np.testing.assert_array_equal(numpy_smallest(by_cell, 2), expected)
+        np.testing.assert_array_equal(_smallest(torch.tensor(values), 2).numpy(), expected)  # [rows, cells]
+        np.testing.assert_array_equal(numpy_smallest(np.ascontiguousarray(values.T), 2), expected)  # [cells, rows]
     values[:, 5] = values[:, 9] = 0.0  # ties at zero (a row on a centre) go to the first
-    np.testing.assert_array_equal(_smallest(torch.from_numpy(np.ascontiguousarray(values.T)), 2).numpy(), [[5, 9]] * 500)
-    odd = np.ascontiguousarray(values[:, 10:13].T)  # not a power of two: arg-minimum passes
-    expected = np.argsort(values[:, 10:13], axis=1)[:, :2]
-    np.testing.assert_array_equal(numpy_smallest(odd, 2), expected)
-    np.testing.assert_array_equal(_smallest(torch.from_numpy(odd), 2).numpy(), expected)
+    np.testing.assert_array_equal(_smallest(torch.tensor(values), 2).numpy(), [[5, 9]] * 500)
+    np.testing.assert_array_equal(numpy_smallest(np.ascontiguousarray(values.T), 2), [[5, 9]] * 500)
+    odd = values[:, 10:13]  # 3 cells: arg-minimum passes in numpy, packed minima in torch
+    expected = np.argsort(odd, axis=1)[:, :2]
+    np.testing.assert_array_equal(numpy_smallest(np.ascontiguousarray(odd.T), 2), expected)
+    np.testing.assert_array_equal(_smallest(torch.tensor(odd), 2).numpy(), expected)
 
 
 def test_scoring_on_several_threads_equals_one_and_restores_torchs_threads(celled, cells_table, monkeypatch):
