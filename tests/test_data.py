@@ -8,7 +8,7 @@ import pytest
 from aekit import DataError
 from aekit.errors import ModelFileError, ParameterError
 from aekit.data import TabularPreprocessor, iter_table, read_table, split_columns
-from aekit.data.tables import read_ahead
+from aekit.data.tables import map_ahead, read_ahead
 from aekit.data.recipes import KDD_FEATURES, kdd_to_csv
 
 from .conftest import make_kdd_rows
@@ -177,6 +177,31 @@ def test_read_ahead_yields_in_order_and_raises_where_the_reader_failed():
     assert [next(reader) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(DataError, match="row 7 is truncated"):
         next(reader)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_map_ahead_works_in_order_on_threads_and_raises_the_first_error(workers):
+    import itertools
+    import threading
+    import time
+
+    def slow_square(n: int) -> tuple[int, str]:
+        time.sleep(0.01 * (n % 3 == 0))  # later items finish first
+        if n == 7:
+            raise DataError("item 7 is bad")
+        return n * n, threading.current_thread().name
+
+    out = map_ahead(slow_square, iter(range(7)), workers)
+    results = list(out)
+    assert [r[0] for r in results] == [n * n for n in range(7)]
+    assert all(name.startswith("aekit-work") for _, name in results) == (workers > 1)
+    failing = map_ahead(slow_square, iter(range(10)), workers)
+    with pytest.raises(DataError, match="item 7 is bad"):
+        list(failing)
+    endless = map_ahead(slow_square, itertools.count(8), workers)  # only the caller can stop it
+    assert next(endless)[0] == 64
+    endless.close()
+    assert not any(t.name.startswith(("aekit-work", "aekit-read-ahead")) for t in threading.enumerate())
 
 
 def test_read_ahead_stops_its_thread_and_gives_blas_its_cores_back(tmp_path):

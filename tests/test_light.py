@@ -96,6 +96,24 @@ def test_score_table_writes_what_score_file_writes(table, tmp_path):
     assert (fast.top_features == slow.top_features).mean() > 0.95 and summary.rows == 100
 
 
+def test_chunks_scored_on_several_threads_write_what_one_thread_writes(table, tmp_path, monkeypatch):
+    """Whole chunks on several threads (map_ahead), each with its own copy of the scorer:
+    the same file, in order, and every chunk's unseen categories counted."""
+    AnomalyDetector(epochs=3).fit(table.iloc[:200]).save(tmp_path / "m")
+    test = table.iloc[200:].assign(id=range(100))
+    test.loc[test.index[::7], "kind"] = "new"  # an unseen category in most chunks
+    test.to_csv(tmp_path / "t.csv", index=False)
+    written, summaries = [], []
+    for threads in (1, 3):
+        monkeypatch.setattr(light, "usable_cores", lambda threads=threads: threads)
+        out = tmp_path / f"scores{threads}.csv"
+        summaries.append(score_table(tmp_path / "t.csv", tmp_path / "m", out, id_col="id", chunksize=9, verbose=0))
+        written.append(out.read_bytes())
+    assert written[0] == written[1]
+    assert summaries[0] == summaries[1] and summaries[1].unseen_categories == {"kind": 15}
+    assert pd.read_csv(tmp_path / "scores3.csv").id.tolist() == list(range(100))
+
+
 def test_other_models_go_to_the_torch_path(table, tmp_path):
     VAEAnomalyDetector(epochs=2).fit(table.iloc[:200]).save(tmp_path / "vae")
     assert LightTableDetector.load(tmp_path / "vae") is None

@@ -80,3 +80,12 @@ def test_parameters_without_scikit_learn_base_class():
         det.set_params(epoch=5)
     copy = clone(det)
     assert copy is not det and copy.get_params() == det.get_params()
+
+
+def test_the_command_keeps_freed_memory_for_reuse_on_glibc():
+    import platform
+
+    from aekit.memory import keep_freed_memory
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_freed_memory() is expected and keep_freed_memory() is expected  # twice: harmless

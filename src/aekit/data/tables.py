@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO, TypeVar
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pandas as pd
 from ..errors import DataError, ParameterError, first_line
 
 T = TypeVar("T")
+R = TypeVar("R")
 TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 # the text pandas' read_csv reads as NaN by default (its na_values)
 NA_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
@@ -165,16 +166,16 @@ def _fields(line: bytes, sep: str) -> int:
     return 1 << 30 if b'"' in line else line.count(sep.encode()) + 1
 
 
-def read_ahead(chunks: Iterator[T]) -> Iterator[T]:
+def read_ahead(chunks: Iterator[T], blas_threads: int | None = None) -> Iterator[T]:
     """``chunks``, with the next one read by a background thread while the caller works on
     the current one. Parsing a CSV (pandas' tokenizer) and scoring (numpy) both release the
     GIL, so on two cores they overlap (issue 34). Errors from the reader come out where
     they would have; at most one chunk is read ahead; a caller that stops early (an error,
     ``break``) stops the thread at its next chunk.
 
-    While the reader runs, numpy's BLAS gets one core fewer: its threads wait for work by
-    spinning, and on two cores they took the reader's core (a million CSV rows scored in
-    3.7 s instead of 4.5 s)."""
+    While the reader runs, numpy's BLAS gets one core fewer (or ``blas_threads``): its
+    threads wait for work by spinning, and on two cores they took the reader's core (a
+    million CSV rows scored in 3.7 s instead of 4.5 s)."""
     import queue
     import threading
 
@@ -204,7 +205,7 @@ def read_ahead(chunks: Iterator[T]) -> Iterator[T]:
         offer((done, None))
 
     thread = threading.Thread(target=read, name="aekit-read-ahead", daemon=True)
-    with threadpool_limits(max(1, usable_cores() - 1), user_api="blas"):
+    with threadpool_limits(blas_threads or max(1, usable_cores() - 1), user_api="blas"):
         thread.start()
         try:
             while True:
@@ -217,6 +218,37 @@ def read_ahead(chunks: Iterator[T]) -> Iterator[T]:
         finally:
             stop.set()
             thread.join()
+
+
+def map_ahead(work: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
+    """``work(item)`` for each of ``items``, in order, on ``workers`` threads, while a
+    background thread reads the next items (``read_ahead``): at most ``workers + 1`` items
+    are read and not yet handed back. ``work`` must be safe to run on several threads at
+    once; numpy's BLAS runs one thread in each. With one worker, the items are worked on
+    by the caller's thread.
+
+    Whole chunks on separate threads keep both cores busy where splitting each chunk's
+    scoring among threads left the parts that run on one thread (scaling the columns,
+    the top columns, formatting the CSV) to hold a core idle (issue 34)."""
+    if workers < 2:
+        for item in read_ahead(items):
+            yield work(item)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="aekit-work") as pool:
+        try:
+            for item in read_ahead(items, blas_threads=1):
+                pending.append(pool.submit(work, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:  # an error here or in the caller: nothing more starts
+            for future in pending:
+                future.cancel()
 
 
 def usable_cores() -> int:

@@ -57,8 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="output CSV (never one of the inputs)")
     columns(s, "label column to copy to the output (not a feature)")
     s.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing features per row (default 3)")
-    s.add_argument("--chunk-rows", type=int_at_least(1), default=100_000,
-                   help="rows per chunk (default 100000; images: at most 1024, decoded one chunk ahead)")
+    s.add_argument("--chunk-rows", type=int_at_least(1), default=50_000,
+                   help="rows per chunk (default 50000; images: at most 1024, decoded one chunk ahead)")
     s.add_argument("--heatmaps", type=int_at_least(0), default=20,
                    help="images: heat maps of the N highest-scoring flagged images (default 20; 0: none)")
     s.add_argument("--heatmap-dir", help="images: folder for the heat maps (default OUT_heatmaps/)")

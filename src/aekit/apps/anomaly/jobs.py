@@ -22,12 +22,11 @@ from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
 from .image_scoring import HEATMAPS, IMAGE_CHUNK, check_image_options, write_image_scores
-from .light import ScoreSummary, write_table_scores
+from .light import CHUNK_ROWS, ScoreSummary, write_table_scores
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, write_report
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
 from .vae import VAEAnomalyDetector
 
-CHUNK_ROWS = 100_000
 TOP_ANOMALIES = 15
 DEMO_KIND = "anomaly demo"
 

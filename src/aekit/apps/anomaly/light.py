@@ -11,7 +11,10 @@ the scores agree with the torch path's to float32 rounding (tested).
 """
 from __future__ import annotations
 
+import copy
+import io
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +26,7 @@ from tqdm.auto import tqdm
 from ...checks import check_int
 from ...data import iter_table, split_columns
 from ...data.preprocess import TabularPreprocessor
-from ...data.tables import read_ahead, usable_cores, write_csv_chunk
+from ...data.tables import map_ahead, usable_cores, write_csv_chunk
 from ...errors import ModelFileError
 from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
 from .report import pack_positions, position_bits, top_features
@@ -42,6 +45,9 @@ SEARCH_VALUES, PRODUCT_VALUES = 1 << 20, 1 << 20
 MAX_PACKED_BITS = 12  # positions packed into a float32's low bits: compared to 2^-11 relative at worst
 MAX_SCORE_THREADS = 8  # threads that score one chunk's rows (at least THREAD_ROWS rows each)
 THREAD_ROWS = 1024
+# rows per chunk a table is scored in: each core takes whole chunks (map_ahead); 50,000 scored a
+# million CSV rows in 2.26-2.38 s against 2.37-2.66 s for 100,000 (and 2.8 s for 25,000)
+CHUNK_ROWS = 50_000
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda x: np.maximum(x, 0, out=x),
     "leaky_relu": lambda x: np.where(x > 0, x, np.float32(0.01) * x),
@@ -183,6 +189,7 @@ class LightTableDetector:
             nearest = local.get("nearest_scale")  # since 0.8.0 (AnomalyDetector._local_distance)
             self.nearest_scale = None if nearest is None else float(nearest)
         self.threshold_ = float(state["threshold"]["threshold"])
+        self.threads: int | None = None  # threads that share one call's rows; None: one per core
         self._check_values()
         groups_of = self.preprocessor_.feature_groups_
         self.explained_columns_ = [c for c in self.preprocessor_.columns_ if c in set(groups_of)]
@@ -239,6 +246,15 @@ class LightTableDetector:
         except (_Unsupported, KeyError, TypeError, ValueError, ModelFileError):
             return None  # the torch path loads it, and says what is wrong if anything is
 
+    def copy_for_a_thread(self) -> LightTableDetector:
+        """A copy that scores on its calling thread alone, for one of several threads that
+        score chunks at once: the arrays are shared, the preprocessor's count of unseen
+        categories (which each call sets) is its own."""
+        mine = copy.copy(self)
+        mine.preprocessor_ = copy.copy(self.preprocessor_)
+        mine.threads = 1
+        return mine
+
     # ------------------------------------------------------------------ scoring
     def score_explain(self, features: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """``AnomalyDetector.score_explain`` in numpy: scores, and per-column contributions
@@ -253,7 +269,7 @@ class LightTableDetector:
         """Scores and per-feature parts of scaled rows ``z``. A large chunk is split among
         threads, one per core (numpy releases the GIL in what costs here; BLAS then runs one
         thread each): a million rows in 1.7 s instead of 3.2 s on 2 cores."""
-        workers = min(usable_cores(), MAX_SCORE_THREADS, len(z) // THREAD_ROWS)
+        workers = min(self.threads or usable_cores(), MAX_SCORE_THREADS, len(z) // THREAD_ROWS)
         if workers < 2:
             return self._part_scores(z)
         from concurrent.futures import ThreadPoolExecutor
@@ -520,7 +536,7 @@ class ScoreSummary:
 
 def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str], *,
                 id_col: str | None = None, label_col: str | None = None, top_k: int = 3,
-                chunksize: int = 100_000, verbose: int = 1) -> ScoreSummary | None:
+                chunksize: int = CHUNK_ROWS, verbose: int = 1) -> ScoreSummary | None:
     """``jobs.score_file`` for a table model, in numpy; None when the model at ``model`` is not
     one this path scores (the caller then runs ``jobs.score_file``). The same checks, in the
     same order, and the same output columns."""
@@ -538,16 +554,30 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
                        id_col: str | None, label_col: str | None, top_k: int, chunksize: int,
                        verbose: int) -> ScoreSummary:
     """Score a table chunk by chunk with ``det`` (either scorer) and write ``out``, which
-    appears atomically when every chunk is done; returns the counts."""
+    appears atomically when every chunk is done; returns the counts. The numpy scorer takes
+    whole chunks on one thread per core (``map_ahead``); the torch scorer shares each
+    chunk's rows among its own threads."""
+    workers = usable_cores() if isinstance(det, LightTableDetector) else 1
+    own = threading.local()
+
+    def scored(numbered: tuple[int, pd.DataFrame]) -> tuple[bytes, int, int, dict[str, int]]:
+        number, chunk = numbered
+        if workers > 1 and not hasattr(own, "det"):
+            own.det = det.copy_for_a_thread()
+        mine = own.det if workers > 1 else det
+        result = score_frame(mine, chunk, id_col=id_col, label_col=label_col, top_k=top_k)
+        body = io.BytesIO()
+        write_csv_chunk(body, result, header=number == 0)
+        return body.getvalue(), len(chunk), int(result["is_anomaly"].sum()), dict(mine.preprocessor_.unseen_counts_)
+
     summary = ScoreSummary()
-    chunks = tqdm(read_ahead(iter_table(data, chunksize)), desc="scoring", unit="chunk", leave=False,
-                  disable=True if verbose <= 0 else None)
+    chunks = tqdm(map_ahead(scored, enumerate(iter_table(data, chunksize)), workers), desc="scoring", unit="chunk",
+                  leave=False, disable=True if verbose <= 0 else None)
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        for chunk in chunks:
-            result = score_frame(det, chunk, id_col=id_col, label_col=label_col, top_k=top_k)
-            write_csv_chunk(fh, result, header=summary.rows == 0)
-            summary.rows += len(chunk)
-            summary.flagged += int(result["is_anomaly"].sum())
-            for col, n in det.preprocessor_.unseen_counts_.items():
+        for body, rows, flagged, unseen in chunks:
+            fh.write(body)
+            summary.rows += rows
+            summary.flagged += flagged
+            for col, n in unseen.items():
                 summary.unseen_categories[col] = summary.unseen_categories.get(col, 0) + n
     return summary

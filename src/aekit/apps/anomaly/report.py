@@ -182,7 +182,7 @@ def _packed_top(values: np.ndarray, k: int) -> np.ndarray:
     bits = position_bits(columns)
     low = (1 << bits) - 1
     first_highest = (low - np.arange(columns, dtype=np.int32))[:, None]  # the first column packs highest
-    packed = pack_positions(np.ascontiguousarray(values.T, dtype=np.float32), first_highest, bits)
+    packed = pack_positions(np.array(values.T, dtype=np.float32, order="C"), first_highest, bits)  # a copy: overwritten
     order, everyone = np.empty((rows, k), dtype=np.int64), np.arange(rows)
     for j in range(k):
         order[:, j] = pick = low - (packed.max(0) & low)

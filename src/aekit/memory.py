@@ -1,0 +1,31 @@
+"""How the ``aekit`` command's own process manages memory.
+
+glibc hands large freed blocks back to the kernel (above 128 KB to 32 MB, adapting), and the
+next block of that size is then mapped anew and zeroed page by page as it is first written.
+A process that scores a file chunk after chunk allocates the same large arrays again and
+again, so it paid that for every chunk: a million CSV rows spent 0.3-1.2 s in the kernel.
+Keeping freed memory for reuse (up to 32 MB per block, 1 GB in all) cut the system time to
+0.27-0.32 s and the run from 2.45 to 2.26 s (50,000-row chunks, 2 cores; issue 34).
+
+Only the command line calls it: a library must not change how its caller's process
+allocates.
+"""
+from __future__ import annotations
+
+import ctypes
+import sys
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameters (malloc.h)
+KEEP_BLOCKS_UP_TO = 32 << 20  # glibc's largest mmap threshold
+KEEP_FREE_UP_TO = 1 << 30
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed blocks for reuse; False where it is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library Python runs on
+    except (OSError, AttributeError):  # musl and other C libraries: nothing to set
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, KEEP_BLOCKS_UP_TO)) and bool(mallopt(M_TRIM_THRESHOLD, KEEP_FREE_UP_TO))
