@@ -3,9 +3,9 @@
 glibc hands large freed blocks back to the kernel (above 128 KB to 32 MB, adapting), and the
 next block of that size is then mapped anew and zeroed page by page as it is first written.
 A process that scores a file chunk after chunk allocates the same large arrays again and
-again, so it paid that for every chunk: a million CSV rows spent 0.3-1.2 s in the kernel.
-Keeping freed memory for reuse (up to 32 MB per block, 1 GB in all) cut the system time to
-0.27-0.32 s and the run from 2.45 to 2.26 s (50,000-row chunks, 2 cores; issue 34).
+again, so it paid that for every chunk: a million CSV rows spent 0.45-0.74 s in the kernel
+(1.2 s in chunks of 25,000 rows). Keeping freed memory for reuse (up to 32 MB per block,
+1 GB in all) cut that to 0.29-0.35 s (50,000-row chunks, 2 cores; issue 34).
 
 Only the command line calls it: a library must not change how its caller's process
 allocates.

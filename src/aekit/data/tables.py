@@ -223,9 +223,9 @@ def read_ahead(chunks: Iterator[T], blas_threads: int | None = None) -> Iterator
 def map_ahead(work: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
     """``work(item)`` for each of ``items``, in order, on ``workers`` threads, while a
     background thread reads the next items (``read_ahead``): at most ``workers + 1`` items
-    are read and not yet handed back. ``work`` must be safe to run on several threads at
-    once; numpy's BLAS runs one thread in each. With one worker, the items are worked on
-    by the caller's thread.
+    are being worked on or waiting to be handed back, and one more is read ahead. ``work``
+    must be safe to run on several threads at once; numpy's BLAS runs one thread in each.
+    With one worker, the items are worked on by the caller's thread.
 
     Whole chunks on separate threads keep both cores busy where splitting each chunk's
     scoring among threads left the parts that run on one thread (scaling the columns,

@@ -279,8 +279,9 @@ def _inverse(order: torch.Tensor) -> torch.Tensor:
 
 def _smallest(values: torch.Tensor, k: int) -> torch.Tensor:
     """``[rows, k]``: the columns of each row's ``k`` smallest values. The 2 of up to 2^15
-    columns (values >= 0) by ``_two_smallest``; else, up to 128 columns, by arg-minimum
-    passes (2.4x faster than ``topk`` for the 2 of 64 on 2 threads; slower for 256)."""
+    columns (values >= 0, overwritten where contiguous) by ``_two_smallest``; else, up to
+    128 columns, by arg-minimum passes (2.4x faster than ``topk`` for the 2 of 64 on 2
+    threads; slower for 256), which a trace records for the ONNX export."""
     columns = values.shape[1]
     if k == 2 and 2 <= columns <= 1 << 15 and not torch.jit.is_tracing():
         return _two_smallest(values.contiguous())
