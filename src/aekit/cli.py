@@ -18,7 +18,6 @@ from importlib import import_module
 from ._version import __version__
 from .cliargs import Parser
 from .errors import AekitError
-from .memory import keep_freed_memory
 
 # one line per application package; each has a `commands` module with register(subparsers)
 COMMAND_MODULES = (
@@ -43,7 +42,6 @@ def build_parser() -> Parser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    keep_freed_memory()
     try:
         return args.run(args)
     except AekitError as exc:

@@ -7,8 +7,9 @@ again, so it paid that for every chunk: a million CSV rows spent 0.45-0.74 s in 
 (1.2 s in chunks of 25,000 rows). Keeping freed memory for reuse (up to 32 MB per block,
 1 GB in all) cut that to 0.29-0.35 s (50,000-row chunks, 2 cores; issue 34).
 
-Only the command line calls it: a library must not change how its caller's process
-allocates.
+Only `aekit anomaly score` calls it, for its own short-lived process: a library must not
+change how its caller's process allocates, and a long-running service would keep up to
+1 GB it no longer needs.
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from types import ModuleType
 
 from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
 from ...errors import DataError
+from ...memory import keep_freed_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -151,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
     verbose = 0 if getattr(args, "quiet", False) else 1
     if args.verb == "score" and args.scheduler and args.engine != "dask":
         raise DataError("--scheduler needs --engine dask")
+    if args.verb == "score" and args.engine == "local":
+        keep_freed_memory()  # a process that allocates each chunk's arrays anew (aekit.memory)
     if args.verb == "score" and args.engine == "local" and not args.heatmap_dir:
         # a table model scores in numpy: no torch import, so the first row comes seconds sooner
         from .light import score_table
