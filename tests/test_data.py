@@ -168,6 +168,23 @@ def test_a_plain_csv_is_read_the_fast_way_only(tmp_path, monkeypatch):
     assert calls.count("careful") == 2
 
 
+def test_text_late_in_a_long_number_column_reads_as_one_type_without_a_pandas_warning(tmp_path):
+    """pandas' low-memory reading infers each column's type piece by piece within a chunk:
+    text far into a number column made a mixed column and a DtypeWarning on stderr, beside
+    the one-line error that scoring then gives."""
+    import warnings
+
+    rows = pd.DataFrame(np.arange(40_000)[:, None] % np.arange(2, 32), columns=[f"c{j}" for j in range(30)])
+    rows = rows.astype({"c0": object})
+    rows.loc[36_000, "c0"] = "twelve"  # past the first 32,768 rows, the piece low-memory reading takes
+    rows.to_csv(tmp_path / "late.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chunks = list(iter_table(tmp_path / "late.csv", chunksize=40_000))
+    assert not [w for w in caught if "DtypeWarning" in type(w.message).__name__]
+    assert len(chunks) == 1 and chunks[0]["c0"].map(type).nunique() == 1  # all text: one type
+
+
 def test_read_ahead_yields_in_order_and_raises_where_the_reader_failed():
     def chunks():
         yield from range(3)
