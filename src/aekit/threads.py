@@ -57,7 +57,7 @@ def for_each_span(work: Callable[[int, int], None], rows: int, block: int) -> No
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    span = max(MIN_SPAN_ROWS, -(-block // workers))
+    span = max(MIN_SPAN_ROWS, -(-min(block, rows) // workers))  # every thread a span, however few rows
     spans = [(start, min(start + span, rows)) for start in range(0, rows, span)]
 
     def run(where: tuple[int, int]) -> None:
