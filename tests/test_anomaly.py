@@ -293,6 +293,14 @@ def test_scoring_on_several_threads_equals_one_and_restores_torchs_threads(celle
     np.testing.assert_allclose(split[0], serial[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(split[1].to_numpy(), serial[1].to_numpy(), rtol=1e-5, atol=1e-6)
 
+    spans: list[tuple[int, int]] = []
+    torch.set_num_threads(2)
+    try:
+        threads.for_each_span(lambda start, stop: spans.append((start, stop)), 1000, 65_536)
+    finally:
+        torch.set_num_threads(before)
+    assert sorted(spans) == [(0, 500), (500, 1000)]  # fewer rows than a block: still every thread a span
+
     def fails(start: int, stop: int) -> None:
         if start:
             raise ValueError("boom")
