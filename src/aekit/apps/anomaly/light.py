@@ -29,7 +29,7 @@ from ...data.preprocess import TabularPreprocessor
 from ...data.tables import map_ahead, usable_cores, write_csv_chunk
 from ...errors import ModelFileError
 from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
-from .report import pack_positions, position_bits, top_features
+from .report import pack_positions, position_bits, row_sums, top_features
 
 KIND = "anomaly.AnomalyDetector"
 # Shared with base.py, which imports them from here (this module must not import torch).
@@ -294,10 +294,10 @@ class LightTableDetector:
                 errors *= inv_scale
             errors *= m.weights
             acc += errors / np.float32(n)
-            part = _row_sums(errors)
+            part = row_sums(errors)
             if self.latent_weight:
                 diff = code - m.latent_mean
-                gaussian = _row_sums((diff @ m.latent_precision) * diff) / np.float32(len(m.latent_mean))
+                gaussian = row_sums((diff @ m.latent_precision) * diff) / np.float32(len(m.latent_mean))
                 if m.mixture is not None:  # the stricter of the two, as AnomalyDetector._member_extra
                     gaussian = np.maximum(gaussian, m.mixture.term(code))
                 part += gaussian * np.float32(self.latent_weight)
@@ -305,7 +305,7 @@ class LightTableDetector:
         total /= np.float32(n)
         if self.references is not None:
             local = self._local_parts(z)
-            total += _row_sums(local)
+            total += row_sums(local)
             acc += local
         return total.astype(np.float64), acc
 
@@ -321,7 +321,7 @@ class LightTableDetector:
             term *= np.float32(self.local_weight)
             diff = block - self.references[index]
             diff *= diff
-            total = _row_sums(diff)
+            total = row_sums(diff)
             shared = total <= 0  # a row equal to its nearest reference: the term shared evenly
             diff *= (term / np.where(shared, 1, total))[:, None]
             diff[shared] = (term[shared] / np.float32(block.shape[1]))[:, None]
@@ -467,12 +467,6 @@ class _CellSearch:
         inverse[order] = np.arange(len(order))
         unsorted = packed.take(inverse, axis=1)  # the pairs back in row order (a gather: 5x faster than a scatter)
         return unsorted.reshape(self.groups, rows, probes), np.asarray(cells)
-
-
-def _row_sums(values: np.ndarray) -> np.ndarray:
-    """``values.sum(1)`` as a product with ones: 8x faster for 30 columns (numpy's sum along
-    a short contiguous axis runs row by row)."""
-    return values @ np.ones(values.shape[1], dtype=values.dtype)
 
 
 def _smallest(values: np.ndarray, k: int) -> np.ndarray:

@@ -35,6 +35,7 @@ import torch
 # numbers in a block's largest array, and in one product of a cell's references with rows (4 MB
 # each, in cache): shared with the numpy twin, which blocks its search the same way
 from .light import PRODUCT_VALUES, SEARCH_VALUES
+from .report import position_bits
 
 CELL_ROWS = 256  # references per cell, at least (fewer than twice as many below MAX_CELLS cells; 512 at MAX_ROWS)
 MAX_CELLS = 128  # more centres cost more than they save: 65,536 references in 256 cells scored 280k rows/s, in 128 450k
@@ -160,11 +161,12 @@ class CellSearch:
         rows, probes, cells = len(flat), self.probes, self.cells
         ids, slot_ids = own if own is not None else (None, None)  # leave-one-out: the rows' ids, the slots'
         aug, to_centres = self._to_centres(flat)
+        norms = (flat * flat).sum(1, keepdim=True)  # |z|^2, the third part of each distance
         if probes == cells:  # every row searches every cell, in order
             pair_cells = torch.arange(cells).repeat(rows)
             order, queries, counts, pair_ids = None, aug, [rows] * cells, ids
         else:
-            squared = (to_centres + (flat * flat).sum(1, keepdim=True)).clamp_min_(0)  # to each centre
+            squared = (to_centres + norms).clamp_min_(0)  # to each centre
             pair_cells = _smallest(squared, probes).reshape(-1)
             order = torch.argsort(pair_cells, stable=True)
             queries = aug[order // probes]
@@ -194,7 +196,7 @@ class CellSearch:
                 torch.amin(closeness, 1, out=minimum)
             if order is None:  # cell after cell: each pair's place among the pairs, row after row
                 order = torch.arange(rows * cells).view(rows, cells).T.reshape(-1)
-            return self._values_by_row(torch.cat(minima, 1), order, centre_part, flat, ids is not None)
+            return self._values_by_row(torch.cat(minima, 1), order, centre_part, norms, ids is not None)
         best = torch.empty(sum(sizes), self.groups)  # with arg-minima: [pairs, groups]
         at = torch.empty(sum(sizes), self.groups, dtype=torch.long)
         start = 0
@@ -213,16 +215,17 @@ class CellSearch:
         found, index = self._best_probe(distances, (at + self._offsets(pair_cells)).view(rows, probes, -1))
         if ids is not None:  # a group with no reference but the row itself: the row, at distance 0
             found.masked_fill_(torch.isinf(found), float("-inf"))
-        return found.add_((flat * flat).sum(1, keepdim=True)).clamp_min_(0), index
+        return found.add_(norms).clamp_min_(0), index
 
     def _values_by_row(self, best: torch.Tensor, order: torch.Tensor, centre_part: torch.Tensor,
-                       flat: torch.Tensor, own: bool) -> tuple[torch.Tensor, None]:
+                       norms: torch.Tensor, own: bool) -> tuple[torch.Tensor, None]:
         """The end of ``_batched`` without arg-minima (``order``: each sorted pair's place
         among the pairs, row after row), kept ``[groups, pairs]`` until the last step: the
         pairs back in row order along the contiguous axis, and each group's
         nearer probe by element-wise minima (with 20 groups, the ``[pairs, groups]`` layout's
-        transposes took a fifth of the search's time). Returns a ``[rows, groups]`` view."""
-        rows, probes = len(flat), self.probes
+        transposes took a fifth of the search's time). ``norms``: ``[rows, 1]`` |z|^2.
+        Returns a ``[rows, groups]`` view."""
+        rows, probes = len(norms), self.probes
         unsorted = best.index_select(1, _inverse(order))
         distances = unsorted.view(self.groups, rows, probes) + centre_part
         found = distances[..., 0].clone()
@@ -230,7 +233,7 @@ class CellSearch:
             torch.minimum(found, distances[..., p], out=found)
         if own:  # a group with no reference but the row itself: the row, at distance 0
             found.masked_fill_(torch.isinf(found), float("-inf"))
-        return found.add_((flat * flat).sum(1)).clamp_min_(0).T, None
+        return found.add_(norms.T).clamp_min_(0).T, None
 
     def _gathered(self, flat: torch.Tensor, with_index: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The same search without data-dependent shapes, which a trace would freeze: every
@@ -302,7 +305,7 @@ def _two_smallest(values: torch.Tensor) -> torch.Tensor:
     other, for 64 columns, compare by column); the first minimum is then replaced by the
     largest int32, and the second minimum taken. ``light._smallest`` picks the same."""
     columns = values.shape[1]
-    mask = (1 << (columns - 1).bit_length()) - 1
+    mask = (1 << position_bits(columns)) - 1
     packed = values.view(torch.int32)  # >= 0: ordered as the floats are
     packed.bitwise_and_(~mask).bitwise_or_(torch.arange(columns, dtype=torch.int32))
     first = packed.amin(1)

@@ -151,8 +151,14 @@ def _top(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
             order[:, j] = pick = work.argmax(1)
             work[rows, pick] = -np.inf
     top = np.take_along_axis(values, order, 1).astype(np.float64)
-    total = (values @ np.ones(values.shape[1], dtype=values.dtype)).astype(np.float64)[:, None]  # 8x values.sum(1)
+    total = row_sums(values).astype(np.float64)[:, None]
     return order, top, top / np.where(total > 0, total, 1)
+
+
+def row_sums(values: np.ndarray) -> np.ndarray:
+    """``values.sum(1)`` as a product with ones: 8x faster for 30 columns (numpy's sum along
+    a short contiguous axis runs row by row)."""
+    return values @ np.ones(values.shape[1], dtype=values.dtype)
 
 
 def position_bits(n: int) -> int:
