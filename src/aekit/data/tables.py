@@ -36,15 +36,20 @@ def table_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
-def iter_table(path: str | os.PathLike[str], chunksize: int = 100_000) -> Iterator[pd.DataFrame]:
+def iter_table(path: str | os.PathLike[str], chunksize: int = 100_000, *, ramp: bool = False) -> Iterator[pd.DataFrame]:
     """Yield the table in chunks of at most ``chunksize`` rows; memory stays bounded.
-    The path is checked now, not at the first chunk, so errors come before any progress bar."""
+    The path is checked now, not at the first chunk, so errors come before any progress bar.
+
+    ``ramp``: a CSV's first chunks are smaller (an eighth, a quarter and a half of
+    ``chunksize``), for a caller that hands chunks to other threads as they are read: every
+    core is then working sooner (issue 34: parsing a first chunk of 50,000 rows left a core
+    idle for 0.1 s of a 2.2 s run)."""
     if chunksize < 1:
         raise ParameterError(f"chunksize must be >= 1, got {chunksize}")
-    return _chunks(path, table_format(path), chunksize)
+    return _chunks(path, table_format(path), chunksize, ramp)
 
 
-def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[pd.DataFrame]:
+def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool) -> Iterator[pd.DataFrame]:
     any_rows = False
     try:
         if fmt == "parquet":
@@ -67,7 +72,7 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[
         else:
             sep = "\t" if fmt == "tsv" else ","
             _check_unique(_csv_header(path, sep), path)
-            for chunk in _csv_chunks(path, sep, chunksize):
+            for chunk in _csv_chunks(path, sep, chunksize, ramp):
                 any_rows = any_rows or len(chunk) > 0
                 yield chunk
     except pd.errors.EmptyDataError:
@@ -78,9 +83,10 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int) -> Iterator[
         raise DataError(f"{path} has a header but no data rows")
 
 
-def _csv_chunks(path: str | os.PathLike[str], sep: str, chunksize: int) -> Iterator[pd.DataFrame]:
+def _csv_chunks(path: str | os.PathLike[str], sep: str, chunksize: int, ramp: bool = False) -> Iterator[pd.DataFrame]:
     """A CSV's chunks as ``pd.read_csv(path, sep=sep, skipinitialspace=True, low_memory=False,
-    chunksize=...)`` yields them: the same columns, values, row index and chunks, and the same errors.
+    chunksize=...)`` yields them: the same columns, values, row index and chunks (with ``ramp``,
+    ``iter_table``'s, the first chunks are smaller), and the same errors.
 
     Chunks are parsed without looking for NA markers or spaces after the separator, and
     faster (issue 34: a million rows of 30 numbers in 0.92 s against 1.28 s; 300,000 rows of
@@ -98,10 +104,12 @@ def _csv_chunks(path: str | os.PathLike[str], sep: str, chunksize: int) -> Itera
     if names is not None:
         fast = pd.read_csv(path, sep=sep, header=0, names=names, na_filter=False, skip_blank_lines=False,
                            low_memory=False, chunksize=chunksize)
+        first = [max(1, chunksize >> k) for k in (3, 2, 1)] if ramp else []  # iter_table's ramp
+        sizes = itertools.chain(first, itertools.repeat(chunksize))
         with fast:
             while True:
                 try:
-                    chunk = next(fast)
+                    chunk = fast.get_chunk(next(sizes))
                 except StopIteration:
                     return
                 except (pd.errors.ParserError, ValueError, UnicodeDecodeError):

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ...checks import check_int
 from ...data import iter_table, split_columns
@@ -591,8 +590,11 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
         return body.getvalue(), len(chunk), int(result["is_anomaly"].sum()), dict(mine.preprocessor_.unseen_counts_)
 
     summary = ScoreSummary()
-    chunks = tqdm(map_ahead(scored, enumerate(iter_table(data, chunksize)), workers), desc="scoring", unit="chunk",
-                  leave=False, disable=True if verbose <= 0 else None)
+    chunks = map_ahead(scored, enumerate(iter_table(data, chunksize, ramp=True)), workers)
+    if verbose > 0:  # tqdm's import is 0.025 s of a new process's start: only when it shows
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc="scoring", unit="chunk", leave=False, disable=None)  # None: off where not a terminal
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         for body, rows, flagged, unseen in chunks:
             fh.write(body)
