@@ -330,12 +330,13 @@ class LightTableDetector:
         index, nearest, mean = self.search.nearest_and_mean(z)
         term = np.maximum(mean / np.float32(self.local_scale), nearest / np.float32(self.nearest_scale))
         term *= np.float32(self.local_weight)
-        diff = z - self.references[index]
+        diff = z - self.references.take(index, axis=0)  # take: 3x faster than []
         diff *= diff
         total = row_sums(diff)
         shared = total <= 0  # a row equal to its nearest reference: the term shared evenly
         diff *= (term / np.where(shared, 1, total))[:, None]
-        diff[shared] = (term[shared] / np.float32(z.shape[1]))[:, None]
+        if shared.any():
+            diff[shared] = (term[shared] / np.float32(z.shape[1]))[:, None]
         return diff
 
     def _to_nearest(self, z: np.ndarray) -> np.ndarray:
@@ -346,7 +347,7 @@ class LightTableDetector:
         index = self.search.nearest(z)
         part = np.empty_like(z)
         for g in range(index.shape[1]):
-            diff = z - self.references[index[:, g]]
+            diff = z - self.references.take(index[:, g], axis=0)
             diff *= diff
             if g:
                 part += diff
