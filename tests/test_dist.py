@@ -56,7 +56,7 @@ def test_wheel_holds_the_package_and_its_models_and_nothing_else(built):
     sources = {str(p.relative_to(ROOT / "src")) for p in (ROOT / "src" / "aekit").rglob("*.py")}
     assert sources <= set(names), sources - set(names)
     assert f"Version: {__version__}" in metadata and "License-Expression: BSD-3-Clause" in metadata
-    assert "aekit = aekit.cli:main" in entry_points
+    assert "aekit = aekit.cli:entry" in entry_points
 
 
 def test_sdist_holds_what_builds_the_wheel(built):

@@ -54,10 +54,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> int:
+    """``main`` as the ``aekit`` command runs it, in a process of its own. Before the process
+    ends, every object is frozen out of the garbage collector: the interpreter's last
+    collections over what pandas and pyarrow import took 0.05 s of every command (issue 34:
+    0.40 s -> 0.35 s to import the table scorer and exit). Nothing is skipped: files close and
+    exit handlers run as before."""
+    import gc
+
+    code = main()
+    gc.freeze()
+    return code
+
+
 def _fail(message: str) -> int:
     print(f"aekit: error: {message.splitlines()[0]}", file=sys.stderr)
     return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
