@@ -103,3 +103,18 @@ def test_the_command_freezes_its_objects_before_the_interpreter_ends(tmp_path):
                          timeout=120)
     assert out.stdout.split() == ["2", "True"], out.stderr
     assert out.stderr.startswith("aekit: error: ")
+
+
+def test_a_verbs_imports_run_without_collections_and_are_frozen_after():
+    import gc
+
+    from aekit.memory import importing_without_collections
+
+    assert gc.isenabled()
+    try:
+        with importing_without_collections():
+            assert not gc.isenabled()
+            made = [[i] for i in range(1000)]  # tracked objects, as an import makes
+        assert gc.isenabled() and gc.get_freeze_count() >= len(made)
+    finally:
+        gc.unfreeze()  # this test process collects as before

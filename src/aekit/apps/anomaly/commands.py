@@ -9,7 +9,7 @@ from types import ModuleType
 
 from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
 from ...errors import DataError
-from ...memory import keep_freed_memory
+from ...memory import importing_without_collections, keep_freed_memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -156,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
         keep_freed_memory()  # a process that allocates each chunk's arrays anew (aekit.memory)
     if args.verb == "score" and args.engine == "local" and not args.heatmap_dir:
         # a table model scores in numpy: no torch import, so the first row comes seconds sooner
-        from .light import score_table
+        with importing_without_collections():
+            from .light import score_table
 
         summary = score_table(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
                               top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose)
@@ -165,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
     if args.verb == "score" and args.engine == "local":
         # an image model with its saved graph scores in ONNX Runtime: no torch import either
-        from .onnx_images import score_images_file
+        with importing_without_collections():
+            from .onnx_images import score_images_file
 
         summary = score_images_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
                                     heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps, chunksize=args.chunk_rows,
@@ -173,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
         if summary is not None:
             _print_score_summary(args, summary)
             return 0
-    from . import jobs
+    with importing_without_collections():
+        from . import jobs
 
     if args.verb == "train":
         params = dict(contamination=args.contamination, threshold=args.threshold, impute=args.impute,
