@@ -1,6 +1,7 @@
 """Metrics and the PNG report of an anomaly detector on a labelled (or unlabelled) table."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -113,12 +114,20 @@ def top_features(contrib: pd.DataFrame, k: int = 3) -> pd.api.extensions.Extensi
     import pyarrow.compute as pc
 
     order, _, share = _top(contrib.to_numpy(), k)
-    names = [str(c) for c in contrib.columns]
-    tokens = pa.array([f"{name} ({p}%)" for name in names for p in range(101)])
+    tokens = _tokens(tuple(str(c) for c in contrib.columns))
     percent = np.clip(np.rint(share * 100), 0, 100).astype(np.int64)
     parts = [pc.take(tokens, pa.array(order[:, j] * 101 + percent[:, j])) for j in range(order.shape[1])]
     joined = pc.binary_join_element_wise(*parts, "; ") if len(parts) > 1 else parts[0]
     return pd.array(joined, dtype="str")  # pandas' own string type, Arrow-backed: no copy
+
+
+@functools.lru_cache(maxsize=16)
+def _tokens(names: tuple[str, ...]) -> Any:
+    """Every ``"column (p%)"`` string, column after column (a pyarrow array, immutable: shared
+    by every chunk a file is scored in, and by threads)."""
+    import pyarrow as pa
+
+    return pa.array([f"{name} ({p}%)" for name in names for p in range(101)])
 
 
 def top_feature_records(contrib: np.ndarray, columns: list[str], k: int = 3) -> list[list[dict[str, Any]]]:
