@@ -121,6 +121,26 @@ ODD_CSVS = {  # each read the fast way where it can, and the careful way from wh
 }
 
 
+@pytest.mark.parametrize("name", ["numbers", "an empty field and NA late", "text late", "a long row late"])
+def test_a_ramped_read_starts_with_smaller_chunks_and_reads_the_same_table(tmp_path, name):
+    """``iter_table(..., ramp=True)`` (issue 34): chunks of an eighth, a quarter and a half of
+    ``chunksize`` first, then whole ones, together the same table as the plain read, also
+    where the careful read takes over part of the way."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(ODD_CSVS[name].encode())
+    try:
+        plain = pd.concat(list(iter_table(path, chunksize=16)))
+    except DataError as exc:  # the same error either way
+        with pytest.raises(DataError, match=str(exc)):
+            list(iter_table(path, chunksize=16, ramp=True))
+        return
+    ramped = list(iter_table(path, chunksize=16, ramp=True))
+    if name == "numbers":
+        assert [len(c) for c in ramped] == [2, 4, 8, 16, 10]
+    # as text: a chunk holding text reads its column as text, wherever chunks begin
+    pd.testing.assert_frame_equal(pd.concat(ramped).astype(str), plain.astype(str))
+
+
 @pytest.mark.parametrize("name", ODD_CSVS)
 @pytest.mark.parametrize("chunksize", [10, 1000])
 def test_csv_chunks_are_pandas_careful_chunks(tmp_path, name, chunksize):
