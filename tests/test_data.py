@@ -1,6 +1,8 @@
 """Tables in, tensors out: file formats, the fitted preprocessor and its errors."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,7 +133,7 @@ def test_a_ramped_read_starts_with_smaller_chunks_and_reads_the_same_table(tmp_p
     try:
         plain = pd.concat(list(iter_table(path, chunksize=16)))
     except DataError as exc:  # the same error either way
-        with pytest.raises(DataError, match=str(exc)):
+        with pytest.raises(DataError, match=re.escape(str(exc))):
             list(iter_table(path, chunksize=16, ramp=True))
         return
     ramped = list(iter_table(path, chunksize=16, ramp=True))
