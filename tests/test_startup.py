@@ -84,13 +84,15 @@ def test_parameters_without_scikit_learn_base_class():
     assert copy is not det and copy.get_params() == det.get_params()
 
 
-def test_the_command_keeps_freed_memory_for_reuse_on_glibc():
+def test_the_command_keeps_freed_memory_for_reuse_on_glibc(monkeypatch):
     import platform
 
-    from aekit.memory import keep_freed_memory
+    from aekit import memory
 
+    assert memory.keep_freed_memory() is False  # not the command's own process: nothing changes
+    monkeypatch.setattr(memory, "_command_process", True)  # as cli.entry's claim_process sets it
     expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    assert keep_freed_memory() is expected and keep_freed_memory() is expected  # twice: harmless
+    assert memory.keep_freed_memory() is expected and memory.keep_freed_memory() is expected  # twice: harmless
 
 
 def test_the_command_freezes_its_objects_before_the_interpreter_ends(tmp_path):
@@ -105,14 +107,18 @@ def test_the_command_freezes_its_objects_before_the_interpreter_ends(tmp_path):
     assert out.stderr.startswith("aekit: error: ")
 
 
-def test_a_verbs_imports_run_without_collections_and_are_frozen_after():
+def test_a_verbs_imports_run_without_collections_and_are_frozen_after(monkeypatch):
     import gc
 
-    from aekit.memory import importing_without_collections
+    from aekit import memory
 
-    assert gc.isenabled()
+    assert gc.isenabled() and not gc.get_freeze_count()
+    with memory.importing_without_collections():  # not the command's own process: as it is
+        assert gc.isenabled()
+    assert not gc.get_freeze_count()
+    monkeypatch.setattr(memory, "_command_process", True)
     try:
-        with importing_without_collections():
+        with memory.importing_without_collections():
             assert not gc.isenabled()
             made = [[i] for i in range(1000)]  # tracked objects, as an import makes
         assert gc.isenabled() and gc.get_freeze_count() >= len(made)

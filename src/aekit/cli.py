@@ -59,9 +59,13 @@ def entry() -> int:
     ends, every object is frozen out of the garbage collector: the interpreter's last
     collections over what pandas and pyarrow import took 0.05 s of every command (issue 34:
     0.40 s -> 0.35 s to import the table scorer and exit). Nothing is skipped: files close and
-    exit handlers run as before."""
+    exit handlers run as before. The process is the command's own, which ``aekit.memory``'s
+    tunings need (a program that calls ``main`` keeps its allocator and collector as they are)."""
     import gc
 
+    from .memory import claim_process
+
+    claim_process()
     code = main()
     gc.freeze()
     return code
