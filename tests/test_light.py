@@ -114,6 +114,31 @@ def test_chunks_scored_on_several_threads_write_what_one_thread_writes(table, tm
     assert pd.read_csv(tmp_path / "scores3.csv").id.tolist() == list(range(100))
 
 
+@pytest.mark.parametrize("kind", [AnomalyDetector, VAEAnomalyDetector])
+def test_a_torch_detector_scores_whole_chunks_on_threads_as_on_one(table, tmp_path, monkeypatch, kind):
+    """``jobs.score_file`` with a fitted (torch) detector: whole chunks on several threads,
+    each with its own copy (``copy_for_a_thread``) and one torch thread, write the file one
+    thread writes, with every chunk's unseen categories counted; torch's thread count is
+    back after."""
+    import torch
+
+    det = kind(epochs=2).fit(table.iloc[:200])
+    test = table.iloc[200:].assign(id=range(100))
+    test.loc[test.index[::7], "kind"] = "new"
+    test.to_csv(tmp_path / "t.csv", index=False)
+    threads_before = torch.get_num_threads()
+    written, summaries = [], []
+    for threads in (1, 3):
+        monkeypatch.setattr(light, "usable_cores", lambda threads=threads: threads)
+        out = tmp_path / f"scores{threads}.csv"
+        summaries.append(score_file(tmp_path / "t.csv", det, out, id_col="id", chunksize=9, verbose=0))
+        written.append(out.read_bytes())
+    assert written[0] == written[1] and torch.get_num_threads() == threads_before
+    assert summaries[0] == summaries[1] and summaries[1].unseen_categories == {"kind": 15}
+    scored = pd.read_csv(tmp_path / "scores3.csv")
+    np.testing.assert_allclose(scored.score, det.decision_function(test.drop(columns="id")), rtol=1e-5)
+
+
 def test_other_models_go_to_the_torch_path(table, tmp_path):
     VAEAnomalyDetector(epochs=2).fit(table.iloc[:200]).save(tmp_path / "vae")
     assert LightTableDetector.load(tmp_path / "vae") is None

@@ -9,6 +9,7 @@ shape) and, where it scores differently, ``_reconstruction_errors`` / ``_member_
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -339,6 +340,20 @@ class ReconstructionDetector(FittedModel):
         return Z.flatten(1).var(1, unbiased=False).add_(VARIANCE_FLOOR)
 
     # ------------------------------------------------------------------ scoring
+    def copy_for_a_thread(self) -> ReconstructionDetector:
+        """A copy that scores on its calling thread beside others (``light.write_table_scores``
+        runs one per core, each on one torch thread): the networks and every array are
+        shared; the adapter, whose table preprocessor counts each call's unseen categories,
+        is its own. The local search is made first, so that the copies share it."""
+        self._check_fitted()
+        if getattr(self, "local_references_", None) is not None:
+            self._local_search(self.local_references_)
+        mine = copy.copy(self)
+        mine.adapter_ = copy.copy(self.adapter_)
+        if hasattr(mine.adapter_, "preprocessor"):
+            mine.adapter_.preprocessor = copy.copy(self.adapter_.preprocessor)
+        return mine
+
     def _reconstruction_errors(self, model: AutoEncoder, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Squared reconstruction errors (the shape of ``Z``) and the codes."""
         code = model.encode(Z)

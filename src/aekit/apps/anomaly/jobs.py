@@ -17,6 +17,7 @@ from ...data.tables import read_ahead
 from ...data.images import images_of_class, is_image_source
 from ...errors import DataError
 from ...io import atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir
+from ...threads import one_torch_thread
 from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
@@ -150,8 +151,9 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
         return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
     if heatmap_dir is not None:
         raise DataError("--heatmap-dir is for image models")
-    return write_table_scores(det, data, out, id_col=id_col, label_col=label_col, top_k=top_k, chunksize=chunksize,
-                              verbose=verbose)
+    with one_torch_thread():  # one per core, each scoring whole chunks (write_table_scores)
+        return write_table_scores(det, data, out, id_col=id_col, label_col=label_col, top_k=top_k,
+                                  chunksize=chunksize, verbose=verbose)
 
 
 @dataclass
