@@ -16,7 +16,6 @@ work without collections (``importing_without_collections``).
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import sys
 from collections.abc import Iterator
@@ -39,6 +38,8 @@ def keep_freed_memory() -> bool:
     where this process is not the command's own."""
     if not _command_process or not sys.platform.startswith("linux"):
         return False
+    import ctypes  # here, not at the top: every command (--help too) imports this module
+
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the C library Python runs on
     except (OSError, AttributeError):  # musl and other C libraries: nothing to set
