@@ -41,6 +41,25 @@ def test_help_and_version_import_nothing_heavy():
         assert not imported_by(*args) & HEAVY, args
 
 
+def test_a_command_builds_the_verbs_of_its_own_application_alone():
+    from aekit.cli import COMMAND_MODULES, build_parser
+
+    def verbs(parser):  # {application: its verbs}
+        apps = next(a for a in parser._actions if a.dest == "application").choices
+        return {name: sorted(next((a.choices for a in app._actions if a.choices and a.dest != "help"), {}))
+                for name, app in apps.items()}
+
+    everything = verbs(build_parser())
+    assert sorted(everything) == sorted(COMMAND_MODULES)
+    for name in COMMAND_MODULES:
+        alone = verbs(build_parser([name, "--help"]))
+        assert alone[name] == everything[name] and set(alone) < set(everything), name
+    probe = "import sys; from aekit.cli import build_parser; build_parser(sys.argv[1:]); print(sorted(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe, "anomaly", "score"], capture_output=True, text=True, timeout=60)
+    commands = {m for m in out.stdout.split("'") if m.endswith(".commands")}
+    assert commands == {"aekit.apps.anomaly.commands"}, commands
+
+
 def test_scoring_images_imports_no_torch_scikit_learn_scipy_or_matplotlib(tmp_path):
     rng = np.random.default_rng(0)
     for folder, n in (("train", 24), ("test", 6)):

@@ -248,8 +248,13 @@ def map_ahead(work: Callable[[T], R], items: Iterator[T], workers: int) -> Itera
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    from threadpoolctl import threadpool_limits
+
     pending: deque = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="aekit-work") as pool:
+    # BLAS on one thread until the last item is done, not only while items are read: the
+    # last chunks' products otherwise woke OpenBLAS's own thread, which took a core from
+    # the other worker and spun on after them (0.1 s of a million CSV rows, issue 34)
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers, thread_name_prefix="aekit-work") as pool:
         try:
             for item in read_ahead(items, blas_threads=1):
                 pending.append(pool.submit(work, item))
