@@ -91,7 +91,7 @@ class _MLP:
             width = h
         weight, bias = _linear(tensors, f"{prefix}.net.{index}", width, spec["out_features"])
         self.layers.append((_with_bias_row(weight, bias), None, act if spec["activate_output"] else None))
-        self.output = np.ascontiguousarray(self.layers[-1][0][:, :-1])  # the last layer, no ones handed on
+        self.output = _with_bias_row(weight, bias, hand_on=False)  # the last layer of __call__
         self.reset_ones = spec["activation"] not in KEEPS_ONE
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -123,14 +123,15 @@ def _with_ones(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _with_bias_row(weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """``[in + 1, out + 1]``: a row of ones (``_with_ones``) times it gives ``row @ weight.T
-    + bias`` and a last 1."""
+def _with_bias_row(weight: np.ndarray, bias: np.ndarray, hand_on: bool = True) -> np.ndarray:
+    """``[in + 1, out + 1]`` (``[in + 1, out]`` without ``hand_on``): a row with a last 1
+    (``_with_ones``) times it gives ``row @ weight.T + bias``, and a last 1 again."""
     out_width, in_width = weight.shape
-    matrix = np.zeros((in_width + 1, out_width + 1), dtype=np.float32)
+    matrix = np.zeros((in_width + 1, out_width + hand_on), dtype=np.float32)
     matrix[:in_width, :out_width] = weight.T
     matrix[in_width, :out_width] = bias
-    matrix[in_width, out_width] = 1
+    if hand_on:
+        matrix[in_width, out_width] = 1
     return matrix
 
 
@@ -154,7 +155,7 @@ def _batch_norm(tensors: dict[str, np.ndarray], name: str, width: int) -> tuple[
 @dataclass
 class _Member:
     encoder: _MLP | None  # None: nn.Identity
-    project: np.ndarray  # the code's projection, with its row of biases (_with_bias_row)
+    project: np.ndarray  # the code's projection with its row of biases (_with_bias_row)
     decoder: _MLP
     weights: np.ndarray
     latent_mean: np.ndarray
@@ -260,8 +261,8 @@ class LightTableDetector:
         encoder_spec = spec["encoder"]
         encoder = None if encoder_spec.get("type") == "identity" else _MLP(encoder_spec, tensors, "encoder")
         neck = spec["bottleneck"]
-        project = np.ascontiguousarray(_with_bias_row(*_linear(tensors, "bottleneck.proj", neck["in_features"],
-                                                               neck["code_size"]))[:, :-1])
+        project = _with_bias_row(*_linear(tensors, "bottleneck.proj", neck["in_features"], neck["code_size"]),
+                                 hand_on=False)
         decoder = _MLP(spec["decoder"], tensors, "decoder")
         weights, mean, precision = (cal.get(n) for n in ("feature_weights", "latent_mean", "latent_precision"))
         code = neck["code_size"]
