@@ -9,7 +9,8 @@
    ImageAnomalyDetector (trained on 2,000 other images of the same kind): Pillow's bare decode
    of the folder, aekit's streamed decode alone, scoring alone (images in memory), and end to
    end (`jobs.score_file`, what `aekit anomaly score` runs: decode + score + CSV + 20 heat
-   maps), with the end-to-end process's peak memory in a subprocess.
+   maps), with the end-to-end process's peak memory in a subprocess (aekit byte-compiled
+   first, as an installed wheel is).
 4. Start-up (issue 34): what a new `aekit` process costs before and while it scores, each
    CLI row beside its in-process twin (`jobs.score_file` on a detector already loaded),
    with aekit byte-compiled first, as an installed wheel is:
@@ -204,6 +205,7 @@ def images_part(n: int, workdir: Path) -> list[list[str]]:
     from aekit.apps.anomaly.jobs import score_file
     from aekit.data.images import image_chunks, load_images
 
+    byte_compile_aekit()  # for the rows of a new process
     write_png_folder(workdir / "train_png", 2000, seed=1)
     write_png_folder(workdir / "png", n, seed=2)
     sources = [("32x32 RGB PNG folder", workdir / "png", workdir / "train_png")]
