@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -313,8 +314,12 @@ class LightTableDetector:
 
         from threadpoolctl import threadpool_limits
 
+        # parts of whole multiples of THREAD_ROWS, which keep each row where one thread puts it
+        # in BLAS's tiles: BLAS may round a row by where it falls in them (halves of 6,250
+        # rows moved the last bits of two scores), and these are one thread's scores bit for bit
+        bounds = [len(z) * k // workers // THREAD_ROWS * THREAD_ROWS for k in range(workers)] + [len(z)]
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-            done = list(pool.map(self._part_scores, np.array_split(z, workers)))
+            done = list(pool.map(self._part_scores, [z[a:b] for a, b in itertools.pairwise(bounds)]))
         return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
 
     def _part_scores(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
