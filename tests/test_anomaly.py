@@ -404,6 +404,69 @@ def test_each_term_is_in_units_of_its_median_on_held_out_rows(fitted, cancer_spl
         assert float(term.median()) == pytest.approx(1.0, rel=1e-3)
 
 
+def test_the_histogram_term_is_zero_for_half_the_held_out_rows_and_its_weight_for_a_tenth(fitted, cancer_split):
+    # its own unit: the summed rarities less their held-out median, over their 90th percentile less it
+    Xtr, _, _ = cancer_split
+    Z = fitted._inputs(Xtr)
+    held_out = Z[fitted._split(len(Z))[1]]
+    with torch.inference_mode():
+        term = fitted._histogram_term(held_out, per_feature=False)[0].numpy() / fitted.histogram_weight_
+    assert fitted.histogram_weight_ == 2.0
+    assert np.mean(term == 0) == pytest.approx(0.5, abs=0.05)
+    assert np.quantile(term, 0.9) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_a_group_of_anomalies_among_the_training_rows_stays_visible_to_the_histogram_term():
+    """6% of the training rows in a tight group: the autoencoder and the local term learn it
+    as normal, but its values are rare in their columns, where the histogram term sees it."""
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(1300, 8))
+    group = np.where(rng.random(8) < 0.5, 2.5, -2.5) + 0.3 * rng.normal(size=(80, 8))
+    X = np.vstack([normal[:1000], group[:60]]).astype(np.float32)
+    test, y = np.vstack([normal[1000:], group[60:]]).astype(np.float32), np.r_[np.zeros(300), np.ones(20)]
+    without = roc_auc_score(y, AnomalyDetector(**FAST, histogram_weight=0).fit(X).decision_function(test))
+    det = AnomalyDetector(**FAST).fit(X)
+    assert roc_auc_score(y, det.decision_function(test)) > max(0.98, without + 0.01)
+    scores, parts = det.score_explain(test)
+    with torch.inference_mode():
+        term, term_parts = det._histogram_term(det._inputs(test), per_feature=True)
+    np.testing.assert_allclose(term_parts.sum(1).numpy(), term.numpy(), rtol=1e-5, atol=1e-6)
+    assert (term_parts >= 0).all() and (parts.to_numpy() >= 0).all()
+
+
+def test_the_histogram_term_is_saved_checked_and_optional(fitted, cancer_split, tmp_path):
+    import copy
+
+    _, Xte, _ = cancer_split
+    path = fitted.save(tmp_path / "m")
+    loaded = AnomalyDetector.load(path)
+    np.testing.assert_array_equal(loaded.histograms_.table, fitted.histograms_.table)
+    np.testing.assert_allclose(loaded.decision_function(Xte), fitted.decision_function(Xte), rtol=1e-6)
+    for bad in (-1.0, None, "2"):
+        rewrite_config(path, lambda c, v=bad: c["state"]["histogram"].update(weight=v))
+        with pytest.raises(ModelFileError, match="histogram term's weight must be a finite number"):
+            AnomalyDetector.load(path)
+    rewrite_config(path, lambda c: c["state"]["histogram"].update(weight=2.0, unit=0))
+    with pytest.raises(ModelFileError, match="histogram term's median and unit"):
+        AnomalyDetector.load(path)
+    rewrite_config(path, lambda c: c["state"]["histogram"].update(unit=fitted.histograms_.unit))
+
+    def negative_rarity(tensors):
+        tensors["histogram/table"] = -tensors["histogram/table"]
+
+    rewrite_tensors(path, negative_rarity)
+    with pytest.raises(ModelFileError, match="histogram term's tensors hold NaN, inf, negative"):
+        AnomalyDetector.load(path)
+    rewrite_config(path, lambda c: c["state"].pop("histogram"))  # as a model saved before 0.9.0
+    old = AnomalyDetector.load(path)
+    assert old.histograms_ is None and old.histogram_weight_ == 0
+    fitted_without = copy.copy(fitted)
+    fitted_without.histograms_ = None
+    np.testing.assert_allclose(old.decision_function(Xte), fitted_without.decision_function(Xte), rtol=1e-6)
+    with pytest.raises(Exception, match="histogram_weight"):
+        AnomalyDetector(histogram_weight=-1).fit(np.zeros((50, 3)))
+
+
 def test_sklearn_clone_pipeline_and_params(cancer_split):
     Xtr, Xte, _ = cancer_split
     det = AnomalyDetector(**FAST, code_size=4)

@@ -24,6 +24,7 @@ from ...io import SCORE_GRAPH_FILE
 from ...threads import for_each_span
 from . import local_cells
 from .code_mixture import CodeMixture, fit_code_mixture
+from .histograms import ColumnHistograms, fit_histograms
 from .light import FEATURE_WEIGHTINGS, VARIANCE_FLOOR, WEIGHTINGS
 from .robust import TrimmedObjective
 from .thresholds import parse_threshold, resolve_threshold
@@ -31,6 +32,8 @@ from .thresholds import parse_threshold, resolve_threshold
 # the local term weighs twice the two autoencoder terms together (chosen on group A, the
 # synthetic and the digit sets, clean and contaminated training rows: BENCHMARKS.md, issue 33)
 DEFAULT_LOCAL_WEIGHT = 4.0
+# the histogram term (histograms.py) weighs half the local term (chosen on the same groups)
+DEFAULT_HISTOGRAM_WEIGHT = 2.0
 SCORE_BLOCK = 16_384  # rows per forward pass when scoring, at least (fastest of 4k-64k on 2 cores)
 # ... and up to 4x as many while a block's inputs hold at most SCORE_VALUES numbers: a table of
 # 30 columns in blocks of 65,536 rows gives each thread's search fewer, larger products per cell,
@@ -99,6 +102,8 @@ class ReconstructionDetector(FittedModel):
         self._reference_rows: torch.Tensor | None = None
         self.local_references_, self.local_scale_ = (self._fit_local(Z_train, Z_val) if self.local_weight_
                                                      else (None, 1.0))
+        self.histogram_weight_ = self._histogram_weight()
+        self.histograms_ = self._fit_histograms(Z_train, Z_val) if self.histogram_weight_ else None
         self.decision_scores_, clean = self._training_scores(Z, val_idx, train_idx)
         self.threshold_rule_ = rule
         self.threshold_ = resolve_threshold(rule, self.decision_scores_, clean)
@@ -134,6 +139,8 @@ class ReconstructionDetector(FittedModel):
         check_float(getattr(self, "trim", 0.0), "trim", 0, 0.5)
         if self.local_weight != "auto":
             check_float(self.local_weight, "local_weight", 0)
+        if getattr(self, "histogram_weight", "auto") != "auto":  # AnomalyDetector's
+            check_float(self.histogram_weight, "histogram_weight", 0)
         check_int(self.patience, "patience", 1)
         check_float(self.weight_decay, "weight_decay", 0)
         parse_threshold(self.threshold, self.contamination)
@@ -263,6 +270,45 @@ class ReconstructionDetector(FittedModel):
             cached = (references, local_cells.CellSearch(references, centres, self.local_groups_, self.local_probes_))
             self._cell_search = cached
         return cached[1]
+
+    def _histogram_weight(self) -> float:
+        """``histogram_weight="auto"``: ``DEFAULT_HISTOGRAM_WEIGHT`` for tables in median units,
+        0 for images and series windows (measured on tables only). Detectors without the
+        parameter have no histogram term."""
+        weight = getattr(self, "histogram_weight", 0.0)  # AnomalyDetector's
+        if weight != "auto":
+            return float(weight)
+        return DEFAULT_HISTOGRAM_WEIGHT if self._local_nearest() else 0.0
+
+    def _fit_histograms(self, Z_train: torch.Tensor, Z_val: torch.Tensor | None) -> ColumnHistograms:
+        """Each column's histogram of the training rows, its unit from the held-out rows
+        (``histograms``: why the term, and what it is)."""
+        histograms = fit_histograms(Z_train.flatten(1).numpy())
+        ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
+        histograms.locate(ref.flatten(1).numpy())
+        self._histogram_tensors = None
+        return histograms
+
+    def _histogram_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``histogram_weight_`` times the histogram term: row totals and (if
+        ``per_feature``) each column's share, in torch operations only (the ONNX export
+        traces them); ``ColumnHistograms`` computes the same in numpy."""
+        h = self.histograms_
+        cached = getattr(self, "_histogram_tensors", None)
+        if cached is None or cached[0] is not h:
+            offsets = torch.arange(h.width) * h.table.shape[1]
+            cached = (h, torch.from_numpy(h.scale), torch.from_numpy(h.shift), torch.from_numpy(h.table).flatten(),
+                      offsets)
+            self._histogram_tensors = cached
+        _, scale, shift, table, offsets = cached
+        flat = Z.flatten(1)
+        cells = (flat * scale + shift).clamp_(0, h.table.shape[1] - 1).long() + offsets  # long(): the floor, once >= 0
+        rarity = table[cells]
+        total = rarity.sum(1)
+        term = (total - h.median).clamp_min_(0).mul_(self.histogram_weight_ / h.unit)
+        if not per_feature:
+            return term, None
+        return term, (rarity * (term / total.clamp_min(1e-30)).unsqueeze(1)).view_as(Z)
 
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``local_weight_`` times the local distance: row totals and (if ``per_feature``) the
@@ -424,6 +470,11 @@ class ReconstructionDetector(FittedModel):
             total = total + term
             if acc is not None:
                 acc.add_(local_parts)
+        if getattr(self, "histograms_", None) is not None:
+            term, histogram_parts = self._histogram_term(block, acc is not None)
+            total = total + term
+            if acc is not None:
+                acc.add_(histogram_parts)
         return total
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -537,6 +588,11 @@ class ReconstructionDetector(FittedModel):
             "training": [{"epochs_run": len(h), "best_val_loss": min((r.get("val_loss", r["train_loss"]) for r in h),
                                                                      default=None)} for h in self.training_history_],
         }
+        histograms = getattr(self, "histograms_", None)
+        if histograms is not None:
+            state["histogram"] = {"weight": self.histogram_weight_, "median": histograms.median,
+                                  "unit": histograms.unit}
+            groups["histogram"] = {k: torch.from_numpy(v) for k, v in histograms.arrays().items()}
         return state, groups
 
     def _set_state(self, networks: dict[str, AutoEncoder], state: dict[str, Any], groups: TensorGroups) -> None:
@@ -563,6 +619,7 @@ class ReconstructionDetector(FittedModel):
             self.latent_stats_.append((mean, precision))
             self.latent_mixtures_.append(mixture)
         self._set_local_state(state.get("local"), groups.get("local"))
+        self._set_histogram_state(state.get("histogram"), groups.get("histogram"))
         self.training_history_ = []
         self.decision_scores_ = groups["scores"]["decision_scores"].numpy()
         t = state["threshold"]
@@ -618,6 +675,25 @@ class ReconstructionDetector(FittedModel):
         self.local_centres_ = centres.float() if centres is not None else None
         self.local_probes_ = probes
         self.local_nearest_scale_ = float(nearest_scale) if nearest_scale is not None else None  # since 0.8.0
+
+    def _set_histogram_state(self, settings: Any, tensors: dict[str, torch.Tensor] | None) -> None:
+        """The histogram term from a model directory (absent in models made before 0.9.0,
+        which score as they did)."""
+        self.histogram_weight_, self.histograms_, self._histogram_tensors = 0.0, None, None
+        if settings is None:
+            return
+        if not isinstance(settings, dict):
+            raise ModelFileError(f"config.json: the histogram term must be an object, got {settings!r}")
+        weight = settings.get("weight")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight < 0:
+            raise ModelFileError(f"config.json: the histogram term's weight must be a finite number >= 0, got {weight!r}")
+        try:
+            histograms = ColumnHistograms.from_arrays({k: v.numpy() for k, v in (tensors or {}).items()},
+                                                      self._local_width(), settings.get("median"), settings.get("unit"))
+        except ValueError as exc:
+            raise ModelFileError(str(exc)) from None
+        if weight:
+            self.histogram_weight_, self.histograms_ = float(weight), histograms
 
     def _member_input_shape(self) -> tuple[int, ...]:
         """The shape of one sample the members read (the adapter's sample, unless a subclass

@@ -13,7 +13,9 @@ Gaussian mixture of them), which flags rows that reconstruct well but sit where 
 are rare; and a local density term (the larger of the distance to the nearest training row
 and the mean distance to the nearest row of each of 20 random groups of training rows),
 which flags rows between clusters of normal data, where the two global terms are blind, and
-keeps working when the training rows hold anomalies.
+keeps working when the training rows hold anomalies; and, for tables, a histogram term (how
+rare each value is in its own column), which a tight group of anomalies among the training
+rows cannot hide from either.
 """
 from __future__ import annotations
 
@@ -58,8 +60,8 @@ class AnomalyDetector(ReconstructionDetector):
     """Autoencoder anomaly detector (continuous code), trained on normal data.
 
     Scores: ``decision_function(X)`` returns anomaly scores, **higher = more anomalous**, the
-    sum of three terms, each with a median of 1 on held-out training rows (for tables; the
-    mean is 1 for images):
+    sum of four terms, each with a median of 1 on held-out training rows (for tables; the
+    mean is 1 for images) but the last:
 
     - reconstruction: the sum over features of each feature's squared reconstruction error
       divided by its typical error on held-out rows;
@@ -72,11 +74,17 @@ class AnomalyDetector(ReconstructionDetector):
       its median unit: the smallest (the nearest training row) and the mean over the
       groups (a broader scale that anomalies among the training rows cannot hide in). ``"auto"`` is 4
       for tables (the local term weighs twice the two autoencoder terms together) and 0
-      for images. ``decision_scores_`` score each training row without itself.
+      for images. ``decision_scores_`` score each training row without itself;
+    - histogram (tables): ``histogram_weight`` times how rare the row's values are, column by
+      column, in histograms of the training rows (10 bins of about equal counts per column;
+      the summed log density ratios above their held-out median, in units of their 90th
+      percentile less it). It keeps a tight group of anomalies among the training rows
+      visible, which the autoencoder and the local term learn as normal. ``"auto"`` is 2 for
+      tables and 0 for images.
 
     The autoencoder terms are averaged over ``n_estimators`` autoencoders trained from
-    different seeds. ``explain`` attributes the reconstruction and local terms to columns;
-    ``latent_weight=0`` makes the score exactly the sum of ``explain``.
+    different seeds. ``explain`` attributes the reconstruction, local and histogram terms to
+    columns; ``latent_weight=0`` makes the score exactly the sum of ``explain``.
 
     ``trim``: the fraction of each batch's worst-rebuilt rows left out of the training loss
     after the first 20% of training, for training rows that hold anomalies (0, the default,
@@ -115,6 +123,7 @@ class AnomalyDetector(ReconstructionDetector):
         feature_weighting: str = "auto",
         latent_weight: float = 1.0,
         local_weight: float | str = "auto",
+        histogram_weight: float | str = "auto",
         trim: float = 0.0,
         contamination: float = 0.1,
         threshold: str | float | None = None,
@@ -142,6 +151,7 @@ class AnomalyDetector(ReconstructionDetector):
         self.feature_weighting = feature_weighting
         self.latent_weight = latent_weight
         self.local_weight = local_weight
+        self.histogram_weight = histogram_weight
         self.trim = trim
         self.contamination = contamination
         self.threshold = threshold

@@ -4,7 +4,7 @@ The graph's input is the raw numbers a user has (``x``: float32 ``[rows, columns
 model card's column order; for an image model ``images``: ``[N, C, H, W]`` in [0, 1] at the
 model's size). Everything aekit does after reading the data is inside: the log transform
 and robust scaling of the columns, every autoencoder of the ensemble, the feature weights,
-the code-density and local-density terms. Outputs: ``score`` (float32 ``[rows]``, the
+the code-density, local-density and histogram terms. Outputs: ``score`` (float32 ``[rows]``, the
 ``decision_function``) and ``is_anomaly`` (``score > threshold``). The threshold, the
 column names and the weights' checksum are in the model's metadata.
 

@@ -29,6 +29,7 @@ from ...data.preprocess import TabularPreprocessor
 from ...data.tables import map_ahead, usable_cores, write_csv_chunk
 from ...errors import ModelFileError
 from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
+from .histograms import ColumnHistograms
 from .report import pack_positions, position_bits, row_sums, top_features
 
 KIND = "anomaly.AnomalyDetector"
@@ -225,6 +226,13 @@ class LightTableDetector:
             self.local_scale = float(local["scale"])
             nearest = local.get("nearest_scale")  # since 0.8.0 (AnomalyDetector._local_distance)
             self.nearest_scale = None if nearest is None else float(nearest)
+        self.histograms: ColumnHistograms | None = None
+        self.histogram_weight = 0.0
+        histogram = state.get("histogram")  # since 0.9.0
+        if histogram is not None:
+            self.histogram_weight = float(histogram["weight"])
+            self.histograms = ColumnHistograms.from_arrays(groups.get("histogram", {}), width, histogram.get("median"),
+                                                           histogram.get("unit"))
         self.threshold_ = float(state["threshold"]["threshold"])
         self.threads: int | None = None  # threads that share one call's rows; None: one per core
         self._check_values()
@@ -239,14 +247,15 @@ class LightTableDetector:
     def _check_values(self) -> None:
         """The settings and arrays the score reads must be what a trained model holds; anything
         else (a config re-signed by hand, say) goes to the torch path, whose checks name it."""
-        numbers = [self.latent_weight, self.local_weight, self.threshold_]
+        numbers = [self.latent_weight, self.local_weight, self.threshold_, self.histogram_weight]
         arrays = [a for m in self.members for a in (m.weights, m.latent_mean, m.latent_precision)]
         arrays += [a for m in self.members if m.mixture is not None for a in vars(m.mixture).values()]
         if self.references is not None:
             scales = [self.local_scale] + ([] if self.nearest_scale is None else [self.nearest_scale])
             numbers += scales
             arrays += [self.references, self.search.centres]
-        if (self.weighting_ not in WEIGHTINGS or not all(np.isfinite(numbers)) or min(numbers[:2]) < 0
+        if (self.weighting_ not in WEIGHTINGS or not all(np.isfinite(numbers))
+                or min(self.latent_weight, self.local_weight, self.histogram_weight) < 0
                 or (self.references is not None and min(scales) <= 0)
                 or any(m.mixture is not None and m.mixture.scale[0] <= 0 for m in self.members)
                 or not all(np.isfinite(a).all() for a in arrays) or any((m.weights < 0).any() for m in self.members)):
@@ -367,6 +376,13 @@ class LightTableDetector:
             local = self._local_parts(z)
             total += row_sums(local)
             acc += local
+        if self.histograms is not None and self.histogram_weight:
+            rarity = self.histograms.rarity(z)
+            summed = row_sums(rarity)
+            term = self.histograms.term(summed, self.histogram_weight)
+            total += term
+            rarity *= (term / np.maximum(summed, np.float32(1e-30)))[:, None]
+            acc += rarity
         return total, acc
 
     def _local_parts(self, z: np.ndarray) -> np.ndarray:
