@@ -68,7 +68,8 @@ def in_memory(rows: int, train_rows: int, pyod_rows: int) -> list[list[str]]:
     X = make_table(rows, 30)
     Xtrain = make_table(train_rows, 30, seed=1)
     results = []
-    for label, kw in (("aekit AnomalyDetector (defaults: 1 autoencoder + local term)", {}),
+    for label, kw in (("aekit AnomalyDetector (defaults: 1 autoencoder + local and histogram terms)", {}),
+                      ("aekit AnomalyDetector (histogram_weight=0)", {"histogram_weight": 0}),
                       ("aekit AnomalyDetector (local_weight=0)", {"local_weight": 0}),
                       ("aekit AnomalyDetector (n_estimators=3)", {"n_estimators": 3})):
         det = AnomalyDetector(**kw).fit(Xtrain)

@@ -296,14 +296,16 @@ class ReconstructionDetector(FittedModel):
         h = self.histograms_
         cached = getattr(self, "_histogram_tensors", None)
         if cached is None or cached[0] is not h:
-            offsets = torch.arange(h.width) * h.table.shape[1]
+            offsets = torch.arange(h.width, dtype=torch.int32) * h.table.shape[1]
             cached = (h, torch.from_numpy(h.scale), torch.from_numpy(h.shift), torch.from_numpy(h.table).flatten(),
                       offsets)
             self._histogram_tensors = cached
         _, scale, shift, table, offsets = cached
         flat = Z.flatten(1)
-        cells = (flat * scale + shift).clamp_(0, h.table.shape[1] - 1).long() + offsets  # long(): the floor, once >= 0
-        rarity = table[cells]
+        cells = (flat * scale + shift).clamp_(0, h.table.shape[1] - 1).int().add_(offsets)  # int(): the floor, once >= 0
+        # index_select with int32 cells: 0.06-0.09 s per million rows of 30 (one thread), against
+        # 0.16-0.20 s with int64 cells and 0.35 s for table[cells]
+        rarity = table.index_select(0, cells.view(-1)).view_as(cells)
         total = rarity.sum(1)
         term = (total - h.median).clamp_min_(0).mul_(self.histogram_weight_ / h.unit)
         if not per_feature:
