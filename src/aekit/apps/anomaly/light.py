@@ -4,7 +4,8 @@ import is 1.3-2 s of a 2.7 s start).
 
 ``LightTableDetector.load`` reads a model directory (verified as every load is) and rebuilds
 the score of ``AnomalyDetector`` in numpy: the members' MLPs, the standardised reconstruction
-error, the code term (Mahalanobis and mixture), and the local term with its per-column parts. It takes
+error, the code term (Mahalanobis and mixture), the local term with its per-column parts, and
+the histogram term (``histograms``, which both scorers share). It takes
 what it knows (MLP members with a continuous code, a table adapter) and answers ``None`` for
 anything else, which the torch path then scores, so no model is ever scored differently:
 the scores agree with the torch path's to float32 rounding (tested).
