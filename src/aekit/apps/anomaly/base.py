@@ -286,7 +286,6 @@ class ReconstructionDetector(FittedModel):
         histograms = fit_histograms(Z_train.flatten(1).numpy())
         ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
         histograms.locate(ref.flatten(1).numpy())
-        self._histogram_tensors = None
         return histograms
 
     def _histogram_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -294,7 +293,7 @@ class ReconstructionDetector(FittedModel):
         ``per_feature``) each column's share, in torch operations only (the ONNX export
         traces them); ``ColumnHistograms`` computes the same in numpy."""
         h = self.histograms_
-        cached = getattr(self, "_histogram_tensors", None)
+        cached = getattr(self, "_histogram_tensors", None)  # made once per fitted or loaded histograms
         if cached is None or cached[0] is not h:
             offsets = torch.arange(h.width, dtype=torch.int32) * h.table.shape[1]
             cached = (h, torch.from_numpy(h.scale), torch.from_numpy(h.shift), torch.from_numpy(h.table).flatten(),
@@ -681,7 +680,7 @@ class ReconstructionDetector(FittedModel):
     def _set_histogram_state(self, settings: Any, tensors: dict[str, torch.Tensor] | None) -> None:
         """The histogram term from a model directory (absent in models made before 0.9.0,
         which score as they did)."""
-        self.histogram_weight_, self.histograms_, self._histogram_tensors = 0.0, None, None
+        self.histogram_weight_, self.histograms_ = 0.0, None
         if settings is None:
             return
         if not isinstance(settings, dict):

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .report import row_sums
+
 BINS = 10  # bins per column, of about equal counts (10 and 20 equal-width bins measured, BENCHMARKS.md)
 CELLS = 256  # cells of the grid a column's bins are snapped to
 FLOOR_COUNT = 0.5  # added to each bin's count: an empty bin is as rare as half a row makes it
@@ -69,6 +71,16 @@ class ColumnHistograms:
     def term(self, total: np.ndarray, weight: float) -> np.ndarray:
         """The term of rows whose rarities sum to ``total``."""
         return np.maximum(total - np.float32(self.median), 0) * np.float32(weight / self.unit)
+
+    def term_and_parts(self, z: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """``[rows]`` the term of rows ``z`` (float32) and ``[rows, d]`` each column's share of
+        it (its rarity over the row's summed rarity): what the torch scorer's
+        ``_histogram_term`` computes."""
+        rarity = self.rarity(z)
+        total = row_sums(rarity)
+        term = self.term(total, weight)
+        rarity *= (term / np.maximum(total, np.float32(1e-30)))[:, None]
+        return term, rarity
 
     def locate(self, z: np.ndarray) -> None:
         """Set ``median`` and ``unit`` from held-out rows ``z``."""

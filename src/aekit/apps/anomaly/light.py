@@ -378,12 +378,9 @@ class LightTableDetector:
             total += row_sums(local)
             acc += local
         if self.histograms is not None and self.histogram_weight:
-            rarity = self.histograms.rarity(z)
-            summed = row_sums(rarity)
-            term = self.histograms.term(summed, self.histogram_weight)
+            term, parts = self.histograms.term_and_parts(z, self.histogram_weight)
             total += term
-            rarity *= (term / np.maximum(summed, np.float32(1e-30)))[:, None]
-            acc += rarity
+            acc += parts
         return total, acc
 
     def _local_parts(self, z: np.ndarray) -> np.ndarray:
