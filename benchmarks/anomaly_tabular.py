@@ -30,6 +30,7 @@ which is how the ablations in BENCHMARKS.md were run.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import warnings
 from collections import defaultdict
@@ -186,8 +187,8 @@ def main() -> None:
                 s = np.nan_to_num(s, nan=np.nanmax(s[np.isfinite(s)], initial=0.0), posinf=1e300)
                 runs.append((stem, m, seed, roc_auc_score(y[te], s), average_precision_score(y[te], s),
                              tf.seconds, len(te) / max(ts.seconds, 1e-9)))
-                with open(args.csv, "a") as out:  # a cut-off run keeps what it measured
-                    out.write(",".join(map(str, runs[-1])) + "\n")
+                with open(args.csv, "a", newline="") as out:  # a cut-off run keeps what it measured
+                    csv.writer(out, lineterminator="\n").writerow(runs[-1])  # quotes a spec with commas
             print(f"{stem} seed {seed} done", file=sys.stderr, flush=True)
     print_tables(runs)
 
