@@ -34,6 +34,7 @@ from .thresholds import parse_threshold, resolve_threshold
 DEFAULT_LOCAL_WEIGHT = 4.0
 # the histogram term (histograms.py) weighs half the local term (chosen on the same groups)
 DEFAULT_HISTOGRAM_WEIGHT = 2.0
+MIN_HELD_OUT = 10  # held-out rows a term's unit needs; with fewer, the training rows set it
 SCORE_BLOCK = 16_384  # rows per forward pass when scoring, at least (fastest of 4k-64k on 2 cores)
 # ... and up to 4x as many while a block's inputs hold at most SCORE_VALUES numbers: a table of
 # 30 columns in blocks of 65,536 rows gives each thread's search fewer, larger products per cell,
@@ -56,6 +57,12 @@ class ReconstructionDetector(FittedModel):
     _bottleneck = "continuous"
     _score_block = SCORE_BLOCK
     _fitted_attr = "threshold_"
+
+    @staticmethod
+    def _unit_rows(Z_train: torch.Tensor, Z_val: torch.Tensor | None) -> torch.Tensor:
+        """The rows the terms' units are measured on: the held-out rows, or the training rows
+        where fewer than ``MIN_HELD_OUT`` were held out."""
+        return Z_val if Z_val is not None and len(Z_val) >= MIN_HELD_OUT else Z_train
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         raise NotImplementedError
@@ -84,7 +91,7 @@ class ReconstructionDetector(FittedModel):
                                  name=f"member{k}", desc=f"autoencoder {k + 1}/{self.n_estimators}")
             self.models_.append(model)
             self.training_history_.append(result.history)
-            ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
+            ref = self._unit_rows(Z_train, Z_val)
             codes = self._codes(model, Z_train)
             weights, (mean, precision) = self._feature_weights(model, ref), self._latent_stats(codes)
             mixture = fit_code_mixture(codes, seed) if self._mixes_codes() else None
@@ -222,7 +229,7 @@ class ReconstructionDetector(FittedModel):
         self._reference_rows = kept[sources]  # the row of Z_train in each reference slot (for fit only)
         self.local_centres_ = centres if len(centres) > 1 else None  # one cell: searched about its mean
         self.local_probes_ = min(local_cells.PROBES, len(centres))
-        ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
+        ref = self._unit_rows(Z_train, Z_val)
         distances = self._local_search(references).nearest(ref, with_index=False)[0]
         # a floor for data whose held-out rows sit on the references (duplicated rows): a
         # tiny unit would turn any small distance into an enormous score
@@ -284,7 +291,7 @@ class ReconstructionDetector(FittedModel):
         """Each column's histogram of the training rows, its unit from the held-out rows
         (``histograms``: why the term, and what it is)."""
         histograms = fit_histograms(Z_train.flatten(1).numpy())
-        ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
+        ref = self._unit_rows(Z_train, Z_val)
         histograms.locate(ref.flatten(1).numpy())
         return histograms
 

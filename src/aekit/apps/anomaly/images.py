@@ -154,7 +154,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
         self.local_basis_ = neighbours.principal_directions(references)
         # without held-out images the training images set the unit; each finds itself among
         # its neighbours, so the unit is smaller than it should be and scores come out larger
-        ref = Z_val if Z_val is not None and len(Z_val) >= 10 else Z_train
+        ref = self._unit_rows(Z_train, Z_val)
         return references, max(float(self._neighbour_parts(ref, references).sum(1).mean()), 1e-6)
 
     def _neighbour_parts(self, Z: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
