@@ -177,20 +177,26 @@ def _fields(line: bytes, sep: str) -> int:
     return 1 << 30 if b'"' in line else line.count(sep.encode()) + 1
 
 
-def read_ahead(chunks: Iterator[T], blas_threads: int | None = None) -> Iterator[T]:
+def read_ahead(chunks: Iterator[T]) -> Iterator[T]:
     """``chunks``, with the next one read by a background thread while the caller works on
     the current one. Parsing a CSV (pandas' tokenizer) and scoring (numpy) both release the
     GIL, so on two cores they overlap (issue 34). Errors from the reader come out where
     they would have; at most one chunk is read ahead; a caller that stops early (an error,
     ``break``) stops the thread at its next chunk.
 
-    While the reader runs, numpy's BLAS gets one core fewer (or ``blas_threads``): its
-    threads wait for work by spinning, and on two cores they took the reader's core (a
-    million CSV rows scored in 3.7 s instead of 4.5 s)."""
+    While the reader runs, numpy's BLAS gets one core fewer: its threads wait for work by
+    spinning, and on two cores they took the reader's core (a million CSV rows scored in
+    3.7 s instead of 4.5 s)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(max(1, usable_cores() - 1), user_api="blas"):
+        yield from _read_ahead(chunks)
+
+
+def _read_ahead(chunks: Iterator[T]) -> Iterator[T]:
+    """``read_ahead`` with BLAS's threads left as the caller set them."""
     import queue
     import threading
-
-    from threadpoolctl import threadpool_limits
 
     slot: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -216,19 +222,18 @@ def read_ahead(chunks: Iterator[T], blas_threads: int | None = None) -> Iterator
         offer((done, None))
 
     thread = threading.Thread(target=read, name="aekit-read-ahead", daemon=True)
-    with threadpool_limits(blas_threads or max(1, usable_cores() - 1), user_api="blas"):
-        thread.start()
-        try:
-            while True:
-                item, error = slot.get()
-                if error is not None:
-                    raise error
-                if item is done:
-                    return
-                yield item
-        finally:
-            stop.set()
-            thread.join()
+    thread.start()
+    try:
+        while True:
+            item, error = slot.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def map_ahead(work: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
@@ -256,7 +261,7 @@ def map_ahead(work: Callable[[T], R], items: Iterator[T], workers: int) -> Itera
     # the other worker and spun on after them (0.1 s of a million CSV rows, issue 34)
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers, thread_name_prefix="aekit-work") as pool:
         try:
-            for item in read_ahead(items, blas_threads=1):
+            for item in _read_ahead(items):  # BLAS is on one thread already
                 pending.append(pool.submit(work, item))
                 if len(pending) > workers:
                     yield pending.popleft().result()
