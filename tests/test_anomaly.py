@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from aekit import AnomalyDetector, DataError, ModelFileError, NotFittedError, VAEAnomalyDetector
+from aekit import AnomalyDetector, DataError, ModelFileError, NotFittedError, ParameterError, VAEAnomalyDetector
 
 from .conftest import FAST, make_kdd_rows, rewrite_config, rewrite_tensors
 
@@ -463,7 +463,7 @@ def test_the_histogram_term_is_saved_checked_and_optional(fitted, cancer_split, 
     fitted_without = copy.copy(fitted)
     fitted_without.histograms_ = None
     np.testing.assert_allclose(old.decision_function(Xte), fitted_without.decision_function(Xte), rtol=1e-6)
-    with pytest.raises(Exception, match="histogram_weight"):
+    with pytest.raises(ParameterError, match="histogram_weight must be >= 0"):
         AnomalyDetector(histogram_weight=-1).fit(np.zeros((50, 3)))
 
 
