@@ -126,8 +126,8 @@ ODD_CSVS = {  # each read the fast way where it can, and the careful way from wh
 @pytest.mark.parametrize("name", ["numbers", "an empty field and NA late", "text late", "a long row late"])
 def test_a_ramped_read_starts_with_smaller_chunks_and_reads_the_same_table(tmp_path, name):
     """``iter_table(..., ramp=True)`` (issue 34): chunks of an eighth, a quarter and a half of
-    ``chunksize`` first, then whole ones, together the same table as the plain read, also
-    where the careful read takes over part of the way."""
+    ``chunksize`` first, then whole ones, then halves of what is left, together the same
+    table as the plain read, also where the careful read takes over part of the way."""
     path = tmp_path / "t.csv"
     path.write_bytes(ODD_CSVS[name].encode())
     try:
@@ -138,9 +138,29 @@ def test_a_ramped_read_starts_with_smaller_chunks_and_reads_the_same_table(tmp_p
         return
     ramped = list(iter_table(path, chunksize=16, ramp=True))
     if name == "numbers":
-        assert [len(c) for c in ramped] == [2, 4, 8, 16, 10]
+        assert [len(c) for c in ramped] == [2, 4, 8, 13, 7, 3, 2, 1]  # 40 rows: 26 left after 3 chunks
     # as text: a chunk holding text reads its column as text, wherever chunks begin
     pd.testing.assert_frame_equal(pd.concat(ramped).astype(str), plain.astype(str))
+
+
+def test_a_ramped_read_ends_with_smaller_chunks_and_takes_whole_ones_past_a_wrong_guess():
+    """The tail of a ramped read: the last two chunks' worth of rows in halves of what is
+    left (so that threads scoring a chunk each finish together), down to an eighth of a
+    chunk; where the file goes on past the guessed rows, whole chunks again."""
+    from aekit.data.tables import _ramped_size
+
+    def sizes(total: float, rows: int) -> list[int]:
+        out, read = [], 0
+        while read < rows:
+            out.append(min(_ramped_size(len(out), read, 50_000, total), rows - read))
+            read += out[-1]
+        return out
+
+    exact = sizes(1e6, 1_000_000)
+    assert exact[:3] == [6_250, 12_500, 25_000] and exact[3:21] == [50_000] * 18
+    assert exact[21:] == [28_125, 14_063, 7_031, 6_250, 781]
+    longer = sizes(500_000, 1_000_000)  # the guess half the true rows: whole chunks once past it
+    assert max(longer[-5:]) == 50_000 and sum(longer) == 1_000_000
 
 
 @pytest.mark.parametrize("name", ODD_CSVS)
