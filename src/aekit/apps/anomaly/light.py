@@ -45,6 +45,10 @@ MIXTURE_TENSORS = ("mixture_factors", "mixture_shift", "mixture_offsets", "mixtu
 # the local term's search (local_cells): numbers in a block's largest array, and in one product
 SEARCH_VALUES, PRODUCT_VALUES = 1 << 20, 1 << 20
 BLOCK_VALUES = 1 << 19  # values of the rows scored at once (_part_scores): 16,384 rows of 32 columns
+# ... and a last block of less than 1/SHORT_BLOCK of that joins the one before: each block's
+# steps cost the same however few its rows (the search's product per cell), and a CSV's 50,000-row
+# chunks ended in a block of 848 rows (issue 34)
+SHORT_BLOCK = 4
 MAX_PACKED_BITS = 12  # positions packed into a float32's low bits: compared to 2^-11 relative at worst
 MAX_SCORE_THREADS = 8  # threads that score one chunk's rows (at least THREAD_ROWS rows each)
 THREAD_ROWS = 1024
@@ -341,8 +345,11 @@ class LightTableDetector:
         block = max(64, BLOCK_VALUES // max(z.shape[1], 1))
         if self.references is not None:
             block = min(block, self.search.block)
-        for s in range(0, len(z), block):
-            total[s:s + block], parts[s:s + block] = self._block_scores(z[s:s + block])
+        starts = list(range(0, len(z), block))
+        if len(starts) > 1 and len(z) - starts[-1] < block // SHORT_BLOCK:
+            starts.pop()  # a short last block joins the one before
+        for s, e in itertools.pairwise(starts + [len(z)]):
+            total[s:e], parts[s:e] = self._block_scores(z[s:e])
         return total, parts
 
     def _block_scores(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
