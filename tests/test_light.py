@@ -63,6 +63,16 @@ def test_numeric_tables_over_several_blocks_equal_the_torch_path(tmp_path, monke
         np.testing.assert_allclose(fast_parts.to_numpy(), parts.to_numpy(), rtol=1e-4, atol=1e-5)
         found.append((fast_scores, fast_parts.to_numpy()))
     assert all(np.array_equal(a, b) for a, b in zip(*found, strict=True))
+    # a last block of under a quarter of a block joins the one before; one of a half does not
+    block, sizes = fast.search.block, []
+    whole = fast._block_scores
+    monkeypatch.setattr(fast, "_block_scores", lambda rows: sizes.append(len(rows)) or whole(rows))
+    z = fast.preprocessor_.transform(frame)
+    for tail, expected in ((block // 8, [block, block + block // 8]), (block // 2, [block, block, block // 2])):
+        sizes.clear()
+        part_scores, _ = fast._part_scores(z[:2 * block + tail])
+        assert sizes == expected
+        np.testing.assert_allclose(part_scores, scores[:2 * block + tail], rtol=1e-4, atol=1e-5)
 
 
 def test_top_features_rank_ties_by_column_order_whatever_k():
