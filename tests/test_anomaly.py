@@ -242,6 +242,9 @@ def test_the_cell_search_finds_the_nearest_reference_of_each_group_in_the_probed
     small = CellSearch(refs, centres, groups, celled.local_probes_)
     small.block, small.chunk = 64, 16  # many blocks, many products per cell: the same answer
     np.testing.assert_array_equal(small.nearest(Z)[1].numpy(), index.numpy())
+    for search, found in ((CellSearch(refs, centres, groups, cells), everywhere[0]), (small, distances)):
+        # without the arg-minima (what scores take): the same distances, every cell probed or two
+        np.testing.assert_allclose(search.nearest(Z, with_index=False)[0].numpy(), found.numpy(), rtol=1e-5, atol=1e-5)
     probed = (torch.cdist(Z, centres).topk(celled.local_probes_, largest=False).indices)
     in_probed = torch.stack([torch.stack([((Z[i] - layout[probed[i], g].reshape(-1, refs.shape[1])) ** 2).sum(1).min()
                                           for g in range(groups)]) for i in range(len(Z))])
