@@ -8,6 +8,7 @@ import torch
 from aekit import AutoEncoder
 from aekit import training as training_mod
 from aekit.nn import MLP, GaussianBottleneck
+from aekit.nn.subnormal import flush_subnormal_
 from aekit.training import TrainConfig, evaluate_loss, train
 
 
@@ -46,6 +47,35 @@ def test_training_beats_mean_baseline_and_stops_early():
     assert evaluate_loss(model, Xval) < 0.2 * baseline
     assert result.stopped_early and len(result.history) < 300
     assert result.best_loss == min(r["val_loss"] for r in result.history)
+
+
+def test_subnormal_weights_become_zero_and_no_output_moves():
+    """Numbers below float32's smallest normal (weight decay's residue in dead units; slow on
+    x86) are set to zero, bit for bit the same outputs; zeros and normal numbers stay."""
+    model = AutoEncoder.mlp(12, [16, 8], 3, batch_norm=True).eval()
+    tiny = torch.finfo(torch.float32).tiny
+    weight = model.decoder.net[0].weight
+    with torch.no_grad():
+        weight[0, :3] = torch.tensor([tiny / 2, -tiny / 8, 1e-45])
+        weight[1, :2] = torch.tensor([0.0, tiny])
+    x = low_rank_data(50)
+    before = model.reconstruct(x)
+    assert flush_subnormal_(model) == 3 and flush_subnormal_(model) == 0
+    assert (weight[0, :3] == 0).all() and weight[1, 0] == 0 and weight[1, 1] == tiny
+    assert torch.equal(model.reconstruct(x), before)
+
+
+def test_training_leaves_no_subnormal_weights():
+    """A weight with no gradient keeps its value under Adam without weight decay: planted
+    subnormal ones (the inputs of a column of zeros) are zero after training."""
+    X = low_rank_data()
+    X[:, 0] = 0
+    torch.manual_seed(0)
+    model = AutoEncoder.mlp(12, [16], 3)
+    with torch.no_grad():
+        model.encoder.net[0].weight[:, 0] = torch.finfo(torch.float32).tiny / 4
+    train(model, X, None, TrainConfig(epochs=1, verbose=0))
+    assert (model.encoder.net[0].weight[:, 0] == 0).all()
 
 
 def test_same_seed_same_model():

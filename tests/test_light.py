@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from aekit import AnomalyDetector, VAEAnomalyDetector
 from aekit.apps.anomaly import base, light
@@ -196,3 +197,21 @@ def test_packed_search_finds_each_groups_nearest_reference_and_breaks_ties_by_po
     np.testing.assert_allclose(nearest, exact.min(1), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(exact[np.arange(len(rows)), nearest_of_all], exact.min(1), atol=1e-5)
     assert found[-2, 0] == 11 and found[-1, 2] == 100  # refs[100]: cell 1, group 2, slot 0
+
+
+def test_subnormal_weights_of_an_older_model_are_zero_when_loaded(table, tmp_path):
+    """A model saved with subnormal weights (trained before 0.9.1) loads without them, in
+    torch and in numpy, and scores as it did."""
+    det = AnomalyDetector(epochs=2, random_state=0).fit(table)
+    tiny = np.finfo(np.float32).tiny
+    with torch.no_grad():
+        det.models_[0].decoder.net[0].weight[:2, 0] = torch.tensor([tiny / 2, -tiny / 16])
+    scores = det.decision_function(table)
+    det.save(tmp_path / "m")
+    loaded = AnomalyDetector.load(tmp_path / "m")
+    assert (loaded.models_[0].decoder.net[0].weight[:2, 0] == 0).all()
+    np.testing.assert_array_equal(loaded.decision_function(table), scores)
+    fast = LightTableDetector.load(tmp_path / "m")
+    matrices = [m for member in fast.members for net in (member.encoder, member.decoder) for m, _, _ in net.layers]
+    assert not any(((np.abs(m) < tiny) & (m != 0)).any() for m in matrices)
+    np.testing.assert_allclose(fast.score_explain(table)[0], scores, rtol=1e-4, atol=1e-5)

@@ -29,6 +29,7 @@ from .checks import MAX_EPOCHS, check_device, check_float, check_int
 from .distributed import distributed_context, is_main_process
 from .errors import DataError, ModelFileError, ParameterError, TrainingDivergedError
 from .io import load_checkpoint, save_checkpoint
+from .nn.subnormal import flush_subnormal_
 
 CHECKPOINT_FILE = "checkpoint.safetensors"
 BUCKET_POOL = 50
@@ -206,6 +207,7 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
             optimizer.step()
             running += loss.detach() * len(idx)  # no .item() per step: it costs more than the step
             seen += len(idx)
+        flush_subnormal_(model)  # weight decay's residue, slow to compute with (nn.subnormal)
         record = {"epoch": epoch, "train_loss": running.item() / max(seen, 1)}
         if not math.isfinite(record["train_loss"]):
             raise TrainingDivergedError(f"training loss became {record['train_loss']} at epoch {epoch}: "
@@ -228,6 +230,7 @@ def train(model: nn.Module, train_data: Data, val_data: Data | None = None, conf
             _save_checkpoint(ckpt, model, optimizer, best_state, result, epoch + 1, bad_epochs, fingerprint)
     bar.close()
     model.load_state_dict(best_state)
+    flush_subnormal_(model)  # a best state resumed from an older checkpoint may hold some
     model.to("cpu")
     model.eval()
     return result

@@ -21,6 +21,7 @@ from ...checks import check_choice, check_float, check_int
 from ...errors import ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...io import SCORE_GRAPH_FILE
+from ...nn.subnormal import flush_subnormal_
 from ...threads import for_each_span
 from . import local_cells
 from .code_mixture import CodeMixture, fit_code_mixture
@@ -608,6 +609,8 @@ class ReconstructionDetector(FittedModel):
         if n < 1 or sorted(networks) != sorted(f"member{k}" for k in range(n)):
             raise ModelFileError("config.json: the detector's networks must be member0..memberK")
         self.models_ = [networks[f"member{k}"] for k in range(n)]
+        for model in self.models_:  # models trained before 0.9.1 may hold some (nn.subnormal)
+            flush_subnormal_(model)
         self.weighting_ = check_choice(state["weighting"], "weighting", WEIGHTINGS)
         self.feature_weights_, self.latent_stats_, self.latent_mixtures_ = [], [], []
         for k, model in enumerate(self.models_):

@@ -146,7 +146,15 @@ def _linear(tensors: dict[str, np.ndarray], name: str, width_in: int, width_out:
     weight, bias = tensors.get(f"{name}.weight"), tensors.get(f"{name}.bias")
     if weight is None or bias is None or weight.shape != (width_out, width_in) or bias.shape != (width_out,):
         raise _Unsupported
-    return np.ascontiguousarray(weight, dtype=np.float32), bias.astype(np.float32)
+    return _normal_only(weight), _normal_only(bias)
+
+
+def _normal_only(values: np.ndarray) -> np.ndarray:
+    """A float32 copy of ``values`` with subnormal numbers set to zero: models trained before
+    0.9.1 may hold some, slow to compute with and too small to matter (``nn.subnormal``)."""
+    out = np.array(values, dtype=np.float32, order="C")
+    out[np.abs(out) < np.finfo(np.float32).tiny] = 0
+    return out
 
 
 def _batch_norm(tensors: dict[str, np.ndarray], name: str, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +162,7 @@ def _batch_norm(tensors: dict[str, np.ndarray], name: str, width: int) -> tuple[
     parts = [tensors.get(f"{name}.{k}") for k in ("weight", "bias", "running_mean", "running_var")]
     if any(p is None or p.shape != (width,) for p in parts):
         raise _Unsupported
-    weight, bias, mean, var = (p.astype(np.float32) for p in parts)
+    weight, bias, mean, var = (_normal_only(p) for p in parts)
     a = weight / np.sqrt(var + np.float32(1e-5))
     return a, bias - mean * a
 
