@@ -83,6 +83,9 @@ def ws(tmp_path_factory) -> Path:
     fields[4] = fields[5] = 65536  # a forged size, the checksum made right again
     aek[:HEADER.size] = HEADER.pack(*fields)
     (w / "forged.aek").write_bytes(bytes(aek) + CHECKSUM.pack(zlib.crc32(bytes(aek))))
+    (w / "good.aek").write_bytes(default_model().compress(np.full((40, 50, 3), 120, np.uint8), 2))
+    (w / "user.onnx").write_bytes(b"\x08\x07\x12\x07pytorch" + b"\0" * 64)  # another producer's graph
+    (w / "clusters.csv").write_text("sample,cluster\na,0\n")  # aekit's output of another kind
     m = str(w / "m")
     assert main(["anomaly", "train", str(w / "train.csv"), "--out", m, "--label-col", "Class", "--n-estimators", "1",
                  *Q]) == 0
@@ -267,6 +270,32 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "score: the default heat-map folder is a user folder": (
             ["anomaly", "score", t("imgs"), "--model", t("im"), "--out", t("notes.csv")],
             "the heat-map folder (see --heatmap-dir) " + t("notes_heatmaps") + " is a folder that aekit did not make"),
+        # output files: new, empty, or aekit's own earlier output of the same kind (its mark)
+        "score: out is a user's CSV": (score("train.csv")[:-1] + [t("three.csv")], "aekit did not write it"),
+        "score: out is aekit's clusters": (score("train.csv")[:-1] + [t("clusters.csv")],
+                                           "holds aekit's clusters output; it will not be replaced by anomaly scores"),
+        "cluster predict: out is a user's CSV": (["cluster", "predict", t("imgs"), "--model", t("c"), "--out",
+                                                  t("three.csv")], "aekit did not write it"),
+        "hash search: out is a user's CSV": (["hash", "search", t("imgs"), "--model", t("h"), "--database",
+                                              t("db.npz"), "--out", t("three.csv")], "aekit did not write it"),
+        "hash encode: out is a user's npz": (["hash", "encode", t("imgs"), "--model", t("h"), "--out",
+                                              t("labelled.npz")], "aekit did not write it"),
+        "sample: out is a user's PNG": (["generate", "sample", "--model", t("g"), "--out", t("photo.png")],
+                                        "aekit did not write it"),
+        "sample: --npz is a user's npz": (["generate", "sample", "--model", t("g"), "--out", t("s.png"), "--npz",
+                                           t("labelled.npz")], "--npz " + t("labelled.npz") + " exists"),
+        "hash bits: out is a user's PNG": (["hash", "bits", "digits:0", "--model", t("h"), "--out", t("photo.png")],
+                                           "aekit did not write it"),
+        "compress decode: out is the original photo": (["compress", "decode", t("good.aek"), "--out",
+                                                        t("photo.png")], "aekit did not write it"),
+        "export: out is another producer's graph": (["anomaly", "export", "--model", t("m"), "--out", t("user.onnx")],
+                                                    "aekit did not write it"),
+        "voice convert: out is a user's WAV": (["voice", "convert", "--source", t("voice1/a.wav"), "--target",
+                                                t("voice1/a.wav"), "--out", t("one_hz.wav")], "aekit did not write it"),
+        "summarize run: out is a user's text": (["summarize", "run", t("one_token.txt"), "--out", t("notes/todo.txt")],
+                                                "aekit did not write it"),
+        "tree generate: out is a user's text": (["tree", "generate", "arithmetic", "--out", t("notes/todo.txt")],
+                                                "aekit did not write it"),
         # images of another size or kind than the model's, and indices
         "interpolate: negative index": (["generate", "interpolate", "digits:-1", "digits:1", "--model", t("g"),
                                          "--out", t("i.png")], "out of range (0 to 1796)"),
@@ -377,3 +406,34 @@ def test_output_folders_are_replaced_only_when_aekit_made_them(tmp_path, monkeyp
     assert main(["anomaly", "demo", "--out", "u", "--quiet"]) == 2
     assert main(["anomaly", "report", "d/test.csv", "--model", "d/model", "--report-dir", "d"]) == 2  # the demo's
     assert (tmp_path / "u" / "test.csv").read_text() == "mine" and not (tmp_path / "u" / "model").exists()
+
+
+def test_output_files_are_replaced_only_when_aekit_wrote_them(ws, tmp_path):
+    """Each writer marks its file (``aekit.marks``): a rerun over its own output replaces it;
+    a format that holds no mark (BMP, plain text) is written once and then refused."""
+    w, o = ws, tmp_path
+    runs = [
+        ["anomaly", "score", str(w / "train.csv"), "--model", str(w / "m"), "--out", str(o / "s.csv"), "--quiet"],
+        ["anomaly", "export", "--model", str(w / "m"), "--out", str(o / "m.onnx")],
+        ["generate", "sample", "--model", str(w / "g"), "-n", "4", "--out", str(o / "g.png"), "--npz", str(o / "g.npz")],
+        ["cluster", "predict", str(w / "imgs"), "--model", str(w / "c"), "--out", str(o / "p.csv")],
+        ["hash", "encode", str(w / "imgs"), "--model", str(w / "h"), "--out", str(o / "e.npz")],
+        ["hash", "search", str(w / "imgs"), "--model", str(w / "h"), "--database", str(w / "db.npz"), "--out",
+         str(o / "r.csv")],
+        ["compress", "encode", str(w / "photo.png"), "--quality", "2", "--out", str(o / "c.aek")],
+        ["compress", "decode", str(w / "good.aek"), "--out", str(o / "d.png")],
+        ["compress", "decode", str(w / "good.aek"), "--out", str(o / "d.tif")],
+        ["voice", "convert", "--source", str(w / "voice1/a.wav"), "--target", str(w / "voice1/a.wav"), "--out",
+         str(o / "v.wav")],
+        ["tree", "generate", "arithmetic", "--sentences", "5", "--out", str(o / "t1.txt"), "--trees", str(o / "t.jsonl")],
+    ]
+    for argv in runs + runs[:-1]:  # each twice: the second replaces the first's output
+        assert main(argv) == 0, argv
+    assert main(["tree", "generate", "arithmetic", "--sentences", "5", "--out", str(o / "t2.txt"), "--trees",
+                 str(o / "t.jsonl")]) == 0  # JSON lines of trees: known by their first record
+    assert main(["tree", "generate", "arithmetic", "--sentences", "5", "--out", str(o / "t1.txt")]) == 2  # text
+    assert main(["compress", "decode", str(w / "good.aek"), "--out", str(o / "d.bmp")]) == 0
+    assert main(["compress", "decode", str(w / "good.aek"), "--out", str(o / "d.bmp")]) == 2  # a BMP holds no mark
+    (o / "empty.csv").write_text("")  # nothing of yours to lose
+    assert main(["cluster", "predict", str(w / "imgs"), "--model", str(w / "c"), "--out", str(o / "empty.csv")]) == 0
+    assert np.load(o / "g.npz")["images"].shape[0] == 4  # the mark leaves the arrays as they were

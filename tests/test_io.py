@@ -8,6 +8,7 @@ import pytest
 
 from aekit import AnomalyDetector, ModelFileError, OutputError, VAEAnomalyDetector
 from aekit import io as aeio
+from aekit import marks
 from aekit.apps.anomaly import load_detector
 
 from .conftest import FAST
@@ -110,3 +111,55 @@ def test_no_pickle_anywhere_in_the_package():
     for py in src.rglob("*.py"):
         text = py.read_text()
         assert "import pickle" not in text and "torch.load(" not in text, py
+
+
+@pytest.mark.parametrize("header, kind", [
+    ('"score","is_anomaly","top_features"', marks.ANOMALY_SCORES),  # Arrow's writer quotes
+    ("id,score,is_anomaly,top_features,label", marks.ANOMALY_SCORES),
+    ("image,score,is_anomaly,class", marks.ANOMALY_SCORES),
+    ("timestamp,score,is_anomaly,top_channels", marks.ANOMALY_SCORES),
+    ("sample,cluster", marks.CLUSTERS),
+    ("query,rank,match,distance", marks.MATCHES),
+    ("score,label,is_anomaly", None),
+    ("sample,cluster,note", None),
+    ("V1,V2,Class", None),
+])
+def test_a_csv_is_known_by_the_header_its_writer_writes(tmp_path, header, kind):
+    (tmp_path / "f.csv").write_text(header + "\n1,2,3\n")
+    assert marks.output_kind(tmp_path / "f.csv") == kind
+
+
+def test_marks_are_found_in_what_aekit_writes_and_not_in_look_alikes(tmp_path):
+    from PIL import Image
+
+    from aekit import plots
+    from aekit.data.audio import write_wav
+
+    plots.write_png(np.zeros((4, 4, 3), np.uint8), tmp_path / "a.png")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "b.png")  # a user's PNG
+    write_wav(tmp_path / "a.wav", np.zeros(100, np.float32), 16000)
+    np.savez(tmp_path / "a.npz", x=np.arange(3))
+    np.savez(tmp_path / "b.npz", x=np.arange(3))
+    marks.mark_zip(tmp_path / "b.npz", marks.CODES)
+    (tmp_path / "c.npz").write_bytes(b"PK not a zip")
+    (tmp_path / "a.txt").write_text("a summary\n")
+    (tmp_path / "a.jsonl").write_text('{"line": 1, "tokens": ["a"], "spans": []}\n')
+    (tmp_path / "b.jsonl").write_text('{"tokens": ["a"]}\n')
+    found = {p.name: marks.output_kind(p) for p in sorted(tmp_path.iterdir())}
+    assert found == {"a.png": marks.FIGURE, "b.png": None, "a.wav": marks.CONVERTED_SPEECH, "a.npz": None,
+                     "b.npz": marks.CODES, "c.npz": None, "a.txt": None, "a.jsonl": marks.TREES, "b.jsonl": None}
+    assert np.load(tmp_path / "b.npz")["x"].tolist() == [0, 1, 2]
+
+
+def test_an_output_file_replaces_only_aekit_output_of_its_kind(tmp_path):
+    user = tmp_path / "scores.csv"
+    user.write_text("V1,V2\n1,2\n")
+    with pytest.raises(OutputError, match="exists and aekit did not write it"):
+        aeio.check_output_file(user, marks.ANOMALY_SCORES, suffixes=(".csv",))
+    assert user.read_text() == "V1,V2\n1,2\n"
+    user.write_text("sample,cluster\nx,1\n")
+    with pytest.raises(OutputError, match="holds aekit's clusters output"):
+        aeio.check_output_file(user, marks.ANOMALY_SCORES)
+    assert aeio.check_output_file(user, marks.CLUSTERS) == user
+    user.write_text("")
+    assert aeio.check_output_file(user, marks.ANOMALY_SCORES) == user  # empty: nothing to lose

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError
 
+from . import marks
 from ._version import __version__
 from .distributed import is_main_process
 from .errors import ModelFileError, OutputError
@@ -163,10 +164,12 @@ def _same_or_inside(inner: Path, outer: Path) -> bool:
     return inner == outer or outer in inner.parents
 
 
-def check_output_file(path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str]] = (),
+def check_output_file(path: str | os.PathLike[str], kind: str, *, inputs: Iterable[str | os.PathLike[str]] = (),
                       suffixes: tuple[str, ...] = (), option: str = "--out") -> Path:
-    """Refuse an output file that would replace an input, a folder, or a file of another
-    type than ``suffixes`` (so ``--out data.parquet`` cannot turn a data file into a CSV)."""
+    """Refuse an output file that would replace an input, a folder, a file of another type
+    than ``suffixes`` (so ``--out data.parquet`` cannot turn a data file into a CSV), or any
+    non-empty file that is not aekit's own earlier output of the same ``kind`` (its mark
+    says so: ``marks``). Call it before any work; the writer then marks what it writes."""
     path = Path(path)
     if path.is_symlink() and not path.exists():
         raise OutputError(f"{option} {path} is a dangling symbolic link")
@@ -180,8 +183,26 @@ def check_output_file(path: str | os.PathLike[str], *, inputs: Iterable[str | os
             raise OutputError(f"{option} {path} is also an input; write the output elsewhere")
     if path.parent.exists() and not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: {path.parent} is a file, not a folder")
+    _check_replaceable(path, kind, option)
     check_writable(path, option)
     return path
+
+
+def _check_replaceable(path: Path, kind: str, option: str) -> None:
+    """An existing file may be replaced only when aekit wrote it as ``kind`` (or it is empty:
+    nothing of yours is lost)."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return
+    except OSError:
+        return  # unreadable metadata: the write itself will say why
+    found = marks.output_kind(path)
+    if found == kind:
+        return
+    if found is None:
+        raise OutputError(f"{option} {path} exists and aekit did not write it; it will not be replaced: "
+                          "give a new name or move it away")
+    raise OutputError(f"{option} {path} holds aekit's {found} output; it will not be replaced by {kind} output")
 
 
 def check_writable(path: str | os.PathLike[str], option: str = "--out") -> None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import marks
 from .io import atomic_path
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight", metadata=marks.png_text(marks.FIGURE))
     _pyplot().close(fig)
     return path
 
@@ -213,12 +214,14 @@ def heatmap_panel(image: np.ndarray, heat: np.ndarray, caption: str = "") -> np.
 
 def write_png(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """An ``[h, w, 3]`` uint8 array as a PNG, atomically."""
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
+        info = PngImagePlugin.PngInfo()
+        info.add_text(marks.MARK_KEY, marks.FIGURE)
+        Image.fromarray(array).save(tmp, format="PNG", pnginfo=info)
     return path
 
 

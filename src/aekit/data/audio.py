@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import marks
 from ..checks import check_int
 from ..errors import DataError, ModelFileError, first_line
 from .tables import TABLE_SUFFIXES, read_table
@@ -213,8 +214,10 @@ def _mel_basis(spec: AudioSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return basis, np.linalg.pinv(basis), basis.T @ basis
 
 
-def write_wav(path: str | os.PathLike[str], wave: np.ndarray, sample_rate: int) -> Path:
-    """Write 16-bit PCM WAV atomically (a crash never leaves half a file)."""
+def write_wav(path: str | os.PathLike[str], wave: np.ndarray, sample_rate: int,
+              kind: str = marks.CONVERTED_SPEECH) -> Path:
+    """Write 16-bit PCM WAV atomically (a crash never leaves half a file), marked as aekit's
+    ``kind`` of output."""
     import soundfile as sf
 
     from ..io import atomic_path
@@ -223,7 +226,9 @@ def write_wav(path: str | os.PathLike[str], wave: np.ndarray, sample_rate: int) 
     if wave.ndim != 1 or not len(wave) or not np.isfinite(wave).all():
         raise DataError("a waveform to write must be a non-empty 1-D array of finite samples")
     with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+        with sf.SoundFile(str(tmp), "w", samplerate=sample_rate, channels=1, subtype="PCM_16", format="WAV") as fh:
+            fh.software = marks.description(kind)
+            fh.write(np.clip(wave, -1.0, 1.0))
     return Path(path)
 
 

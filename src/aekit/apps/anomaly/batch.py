@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import DataError, OutputError, first_line
+from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
 from .light import ScoreSummary, score_frame
@@ -139,7 +140,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     if parquet:
         _check_parquet_output(out, data)
     else:
-        check_output_file(out, inputs=[data], suffixes=(".csv",))
+        check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=(".csv",))
     files = model_files(model)
     ddf = read_dask_table(data)
     meta = _output_meta(ddf, id_col, label_col)

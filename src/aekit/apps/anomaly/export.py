@@ -26,6 +26,7 @@ from torch import nn
 
 from ..._version import __version__
 from ...errors import DataError
+from ... import marks
 from ...io import atomic_path, check_output_file
 from . import read_detector
 
@@ -82,7 +83,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
     the metadata written into it."""
     import onnx
 
-    out = check_output_file(out, inputs=[model_dir], suffixes=(".onnx",))
+    out = check_output_file(out, marks.SCORE_GRAPH, inputs=[model_dir], suffixes=(".onnx",))
     det, config = read_detector(model_dir)
     if det.adapter_.kind == "series":
         raise DataError(f"{model_dir} is a time-series detector: ONNX export covers table and image detectors "

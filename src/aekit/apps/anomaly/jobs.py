@@ -16,6 +16,7 @@ from ...data import iter_table, read_table, split_columns
 from ...data.tables import read_ahead
 from ...data.images import images_of_class, is_image_source
 from ...errors import DataError
+from ... import marks
 from ...io import atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir
 from ...threads import one_torch_thread
 from . import load_detector
@@ -139,7 +140,7 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     check_int(heatmaps, "--heatmaps", 0)
     check_int(top_k, "--top-k", 1, 1000)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
-    out = check_output_file(out, inputs=[data], suffixes=(".csv",))
+    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=(".csv",))
     det = _detector(model)
     if det.adapter_.kind == "series":
         if id_col is not None or heatmap_dir is not None:

@@ -29,6 +29,7 @@ from ...data import iter_table, split_columns
 from ...data.preprocess import TabularPreprocessor
 from ...data.tables import map_ahead, usable_cores, write_csv_chunk
 from ...errors import ModelFileError
+from ... import marks
 from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
 from .histograms import ColumnHistograms
 from .report import pack_positions, position_bits, row_sums, top_features
@@ -638,7 +639,7 @@ def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out
     same order, and the same output columns."""
     check_int(top_k, "--top-k", 1, 1000)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
-    out = check_output_file(out, inputs=[data], suffixes=(".csv",))
+    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=(".csv",))
     det = LightTableDetector.load(model)
     if det is None:
         return None

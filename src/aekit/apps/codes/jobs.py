@@ -15,6 +15,7 @@ from ...data.arrays import read_npz
 from ...data.images import is_image_source, resolve_image
 from ...data.sources import Source, read_source
 from ...errors import DataError
+from ... import marks
 from ...io import atomic_path, check_model_output, check_output_file
 from .cluster import AutoEncoderClustering, matched_accuracy
 from .hashing import HEALTH_PROBE, BinaryHasher, hamming_search
@@ -57,7 +58,7 @@ def cluster_fit(data: str, out: str, n_clusters: int, resume: bool = False, imag
 
 def cluster_predict(data: str, model: str, out: str) -> np.ndarray:
     """Write a CSV (sample, cluster) for a source."""
-    check_output_file(out, inputs=[data, model], suffixes=(".csv",))
+    check_output_file(out, marks.CLUSTERS, inputs=[data, model], suffixes=(".csv",))
     est = AutoEncoderClustering.load(model)
     source = _read_for(est, data)
     labels = est.predict(source.X)
@@ -71,7 +72,7 @@ def hash_fit(data: str, out: str, health_png: str | None = None, resume: bool = 
     health per epoch of the first (reconstruction) stage."""
     check_model_output(out, BinaryHasher._kind, inputs=[data])
     if health_png:
-        check_output_file(health_png, inputs=[data], suffixes=(".png",), option="--health-png")
+        check_output_file(health_png, marks.FIGURE, inputs=[data], suffixes=(".png",), option="--health-png")
     source = read_source(data, image_size)
     hasher = BinaryHasher(**params).fit_to(source.X, out, resume=resume, inputs=[data])
     if health_png:
@@ -83,12 +84,14 @@ def hash_fit(data: str, out: str, health_png: str | None = None, resume: bool = 
 
 def hash_encode(data: str, model: str, out: str) -> np.ndarray:
     """Packed codes of a source into an ``.npz`` (``codes`` [N, bytes], ``names``)."""
-    check_output_file(out, inputs=[data, model], suffixes=(".npz",))
+    check_output_file(out, marks.CODES, inputs=[data, model], suffixes=(".npz",))
     hasher = BinaryHasher.load(model)
     source = _read_for(hasher, data)
     codes = hasher.hash(source.X)
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, codes=codes, names=np.array(source.names))
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, codes=codes, names=np.array(source.names))
+        marks.mark_zip(tmp, marks.CODES)
     return codes
 
 
@@ -96,7 +99,7 @@ def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) 
     """For each query image, the ``k`` nearest database entries by Hamming distance, as a CSV
     (query, rank, match, distance)."""
     check_int(k, "-k", 1, 100_000)
-    check_output_file(out, inputs=[queries, model, database], suffixes=(".csv",))
+    check_output_file(out, marks.MATCHES, inputs=[queries, model, database], suffixes=(".csv",))
     hasher = BinaryHasher.load(model)
     codes, names = read_npz(database, ("codes",), ("names",))
     if codes is None or names is None:
@@ -115,7 +118,7 @@ def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) 
 
 def hash_bit_flips(model: str, image_ref: str, out: str) -> Path:
     """PNG: an image, its decoded code, and the decode with each bit flipped in turn."""
-    check_output_file(out, inputs=[model, image_ref], suffixes=(".png",))
+    check_output_file(out, marks.FIGURE, inputs=[model, image_ref], suffixes=(".png",))
     hasher = BinaryHasher.load(model)
     if hasher.adapter_.kind != "image":
         raise DataError(f"{model} was trained on {hasher.adapter_.describe()}; 'hash bits' draws images")
@@ -139,7 +142,7 @@ def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: s
         raise DataError("--codebook-png draws images: the data must be images")
     for png, option in ((codebook_png, "--codebook-png"), (health_png, "--health-png")):
         if png:
-            check_output_file(png, inputs=[data], suffixes=(".png",), option=option)
+            check_output_file(png, marks.FIGURE, inputs=[data], suffixes=(".png",), option=option)
     source = read_source(data, image_size)
     model = VQAutoEncoder(**params).fit_to(source.X, out, resume=resume, inputs=[data])
     if health_png:

@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ... import marks
     from ...io import check_output_file
     from . import jobs
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {jobs.decode_file(args.source, args.out, args.model)}")
     else:
         if args.plot:  # a bad plot path is refused before the work, not after
-            check_output_file(args.plot, inputs=args.images, suffixes=(".png",), option="--plot")
+            check_output_file(args.plot, marks.FIGURE, inputs=args.images, suffixes=(".png",), option="--plot")
         rows = jobs.evaluate(args.images, args.model, peers=not args.no_peers, refine=args.refine)
         print("codec  quality  bpp     PSNR (dB)")
         for row in rows:

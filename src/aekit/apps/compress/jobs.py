@@ -8,6 +8,7 @@ import numpy as np
 
 from ...checks import check_int
 from ...errors import DataError
+from ... import marks
 from ...io import atomic_path, check_output_file
 from .codec import ImageCodec, as_rgb, default_model
 from .metrics import bd_rate, bpp, psnr
@@ -35,7 +36,7 @@ def encode_file(image: str | os.PathLike[str], out: str | os.PathLike[str], qual
                 model: Model = None, refine: int = 0) -> tuple[Path, float]:
     """Compress ``image`` to the ``.aek`` file ``out`` with ``model`` (default: the bundled codec)
     and ``refine`` steps of encode-time refinement; the path and its bits per pixel."""
-    out = check_output_file(out, inputs=[image], suffixes=(".aek",))
+    out = check_output_file(out, marks.COMPRESSED_IMAGE, inputs=[image], suffixes=(".aek",))
     codec = load_codec(model)
     check_int(quality, "--quality", 1, codec.qualities)  # the codec's own levels (the bundled one has 8)
     rgb = as_rgb(image)
@@ -50,15 +51,27 @@ def decode_file(source: str | os.PathLike[str], out: str | os.PathLike[str],
     """Decompress the ``.aek`` file ``source`` into a lossless image file ``out``."""
     from PIL import Image
 
-    out = check_output_file(out, inputs=[source], suffixes=IMAGE_OUT)
+    out = check_output_file(out, marks.DECODED_IMAGE, inputs=[source], suffixes=IMAGE_OUT)
     try:
         data = Path(source).read_bytes()
     except FileNotFoundError:
         raise DataError(f"{source} does not exist") from None
     image = load_codec(model).decompress(data, name=str(source))  # fully decoded before anything is written
+    fmt = Image.registered_extensions()[out.suffix.lower()]
     with atomic_path(out) as tmp:
-        Image.fromarray(image).save(tmp, format=Image.registered_extensions()[out.suffix.lower()])
+        Image.fromarray(image).save(tmp, format=fmt, **_marked(fmt))
     return out
+
+
+def _marked(fmt: str) -> dict[str, object]:
+    """Pillow's options that mark a decoded image as aekit's (a BMP has no place for it)."""
+    from PIL import PngImagePlugin
+
+    if fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_text(marks.MARK_KEY, marks.DECODED_IMAGE)
+        return {"pnginfo": info}
+    return {"description": marks.description(marks.DECODED_IMAGE)} if fmt == "TIFF" else {}
 
 
 PEER_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
@@ -139,7 +152,7 @@ def rd_plot(rows: list[dict[str, float | str]], path: str | os.PathLike[str],
     """The rate-distortion curves of ``evaluate``'s rows as a PNG at ``path`` (never over an input)."""
     from ...plots import line_plot
 
-    path = check_output_file(path, inputs=inputs, suffixes=(".png",), option="--plot")
+    path = check_output_file(path, marks.FIGURE, inputs=inputs, suffixes=(".png",), option="--plot")
     curves: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
         curves.setdefault(str(r["codec"]), []).append((float(r["bpp"]), float(r["psnr"])))

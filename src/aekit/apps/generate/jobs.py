@@ -10,6 +10,7 @@ import numpy as np
 from ... import plots
 from ...checks import check_image_size
 from ...data.images import images_of_class, resolve_image
+from ... import marks
 from ...io import atomic_path, check_model_output, check_output_file, model_kind_at
 from .generator import VAEGenerator
 from .tokens import TokenGenerator
@@ -40,15 +41,17 @@ def train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, g
 def sample_grid(model: str | os.PathLike[str] | Generator, n: int, out: str | os.PathLike[str], seed: int = 0,
                 npz: str | os.PathLike[str] | None = None) -> np.ndarray:
     """``n`` samples as a PNG grid (and, optionally, as ``images`` in an ``.npz``)."""
-    check_output_file(out, inputs=[model], suffixes=(".png",))
+    check_output_file(out, marks.FIGURE, inputs=[model], suffixes=(".png",))
     if npz is not None:
-        check_output_file(npz, inputs=[model, out], suffixes=(".npz",), option="--npz")
+        check_output_file(npz, marks.GENERATED_IMAGES, inputs=[model, out], suffixes=(".npz",), option="--npz")
     gen = _generator(model)
     images = gen.sample(n, seed=seed)
     plots.image_grid(images, out, ncols=int(np.ceil(np.sqrt(n))))
     if npz is not None:
-        with atomic_path(npz) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, images=images)
+        with atomic_path(npz) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, images=images)
+            marks.mark_zip(tmp, marks.GENERATED_IMAGES)
     return images
 
 
@@ -56,7 +59,7 @@ def interpolation_strip(model: str | os.PathLike[str] | Generator, a: str, b: st
                         steps: int = 10) -> np.ndarray:
     """Decode ``steps`` codes on the line between images ``a`` and ``b`` (see
     ``resolve_image``); write the strip, the two inputs at its ends, as a PNG."""
-    check_output_file(out, inputs=[model, a, b], suffixes=(".png",))
+    check_output_file(out, marks.FIGURE, inputs=[model, a, b], suffixes=(".png",))
     gen = _generator(model)
     # both ends at the model's channels and size, whatever the files are
     first, last = resolve_image(a, gen.image_spec_), resolve_image(b, gen.image_spec_)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ... import marks
 from ...io import atomic_write_text, check_output_file
 from .summarizer import Summarizer, default_model
 
@@ -23,7 +24,7 @@ def summarize_file(data: PathLike, out: PathLike, model: PathLike | None = None,
     """Write one summary per line of ``data`` to the text file ``out`` (with ``model``, or the
     bundled default; ``length`` words each, default the model's; ``decode`` "search" or
     "greedy", default the model's); the notices are returned."""
-    out = check_output_file(out, inputs=[data], suffixes=(".txt",))
+    out = check_output_file(out, marks.TEXT, inputs=[data], suffixes=(".txt",))
     summarizer = Summarizer.load(model) if model is not None else default_model()
     if decode is not None:
         summarizer.set_params(decode=decode)

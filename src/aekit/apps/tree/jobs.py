@@ -10,6 +10,7 @@ from typing import Any
 
 from ...data.text import read_numbered_lines
 from ...errors import DataError
+from ... import marks
 from ...io import atomic_write_text, check_output_file
 from . import grammars
 from .metrics import brackets, left_branching, mean_f1, random_tree, right_branching
@@ -31,7 +32,8 @@ def parse_file(data: PathLike, out: PathLike, model: PathLike, *, format: str = 
     Returns the path, the number of trees and the notices."""
     if format not in FORMATS:
         raise DataError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
-    out = check_output_file(out, inputs=[data], suffixes=(".jsonl",) if format == "jsonl" else (".txt",))
+    out = check_output_file(out, marks.TREES if format == "jsonl" else marks.TEXT, inputs=[data],
+                            suffixes=(".jsonl",) if format == "jsonl" else (".txt",))
     parser = TreeAutoEncoder.load(model)
     trees = parser.parse(data)
     if format == "jsonl":
@@ -46,9 +48,9 @@ def generate_file(grammar: str, out: PathLike, *, sentences: int, trees: PathLik
                   seed: int = 0) -> list[Path]:
     """Write ``sentences`` sentences of a built-in grammar (``grammars.GRAMMARS``) to the text
     file ``out``, and their gold trees to ``trees`` (JSON lines, as ``parse_file`` writes)."""
-    outputs = [check_output_file(out, suffixes=(".txt",))]
+    outputs = [check_output_file(out, marks.TEXT, suffixes=(".txt",))]
     if trees is not None:
-        outputs.append(check_output_file(trees, inputs=[out], suffixes=(".jsonl",), option="--trees"))
+        outputs.append(check_output_file(trees, marks.TREES, inputs=[out], suffixes=(".jsonl",), option="--trees"))
     gold = grammars.generate(grammar, sentences, seed)
     atomic_write_text(outputs[0], "".join(" ".join(grammars.leaves(t)) + "\n" for t in gold))
     if trees is not None:

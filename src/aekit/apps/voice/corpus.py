@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import marks
 from ...data.audio import AudioSpec, write_wav
 from ...errors import DataError, ParameterError
 
@@ -138,5 +139,5 @@ def make_corpus(out: str | os.PathLike[str], n_voices: int = 24, n_sentences: in
         folder.mkdir(parents=True, exist_ok=True)
         for k, text in enumerate(SENTENCES[:n_sentences]):
             wave = engine.say(text, variant, pitch, sample_rate)
-            written.append(write_wav(folder / f"{k:03d}.wav", wave, sample_rate))
+            written.append(write_wav(folder / f"{k:03d}.wav", wave, sample_rate, marks.SYNTHETIC_SPEECH))
     return written

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from ...data.audio import write_wav
+from ... import marks
 from ...io import check_output_file
 from .converter import VoiceConverter, default_model
 from .vocoder import NeuralVocoder
@@ -29,7 +30,7 @@ def convert_files(source: str | os.PathLike[str], target: str | os.PathLike[str]
     """Write ``source`` spoken in ``target``'s voice to the WAV file ``out`` (with ``model``,
     or the bundled default; ``adapt_steps`` and ``vocoder`` override the model's); the
     notices (resampled, mixed down, clipped) are returned, one line each."""
-    out = check_output_file(out, inputs=[source, target], suffixes=(".wav",))
+    out = check_output_file(out, marks.CONVERTED_SPEECH, inputs=[source, target], suffixes=(".wav",))
     vc = VoiceConverter.load(model) if model is not None else default_model()
     if adapt_steps is not None:
         vc.adapt_steps = adapt_steps
