@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from aekit import DataError
-from aekit.errors import ModelFileError, ParameterError
+from aekit.errors import ModelFileError, OutputError, ParameterError
 from aekit.data import TabularPreprocessor, iter_table, read_table, split_columns
 from aekit.data.tables import map_ahead, read_ahead
 from aekit.data.recipes import KDD_FEATURES, kdd_to_csv
@@ -320,3 +320,8 @@ def test_kdd_recipe_adds_the_header(tmp_path):
     (tmp_path / "short.data").write_text("1,tcp,http\n")
     with pytest.raises(DataError, match="fewer than 42 fields"):
         kdd_to_csv(tmp_path / "short.data", tmp_path / "x.csv")
+    (tmp_path / "raw.csv").write_bytes(raw.read_bytes())
+    with pytest.raises(OutputError, match="also an input"):
+        kdd_to_csv(tmp_path / "raw.csv", tmp_path / "raw.csv")
+    with pytest.raises(OutputError, match="aekit did not write it"):  # not even its own earlier table
+        kdd_to_csv(raw, tmp_path / "kdd.csv")

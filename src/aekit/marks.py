@@ -38,6 +38,7 @@ SYNTHETIC_SPEECH = "synthetic speech"  # voice make-corpus
 SCORE_GRAPH = "score graph"
 TREES = "trees"
 TEXT = "text"  # never recognised: a text file holds no mark
+TABLE = "table"  # a converted data table (its header is the data's): never recognised
 
 HEAD_BYTES = 1 << 16  # what is read of an existing file to find its mark
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -13,8 +13,9 @@ import os
 
 import pandas as pd
 
+from .. import marks
 from ..errors import DataError, first_line
-from ..io import atomic_path
+from ..io import atomic_path, check_output_file
 
 KDD_FEATURES = [
     "duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes", "land", "wrong_fragment",
@@ -32,7 +33,8 @@ CARD_COLUMNS = ["Time", *[f"V{i}" for i in range(1, 29)], "Amount", "Class"]
 
 def kdd_to_csv(src: str | os.PathLike[str], dst: str | os.PathLike[str], chunksize: int = 200_000) -> int:
     """Add the header to a raw KDD Cup 99 file (42 comma-separated fields per line).
-    Streams in chunks; returns the number of rows written."""
+    Streams in chunks; returns the number of rows written. ``dst`` must be new (or empty)."""
+    check_output_file(dst, marks.TABLE, inputs=[src], suffixes=(".csv",), option="dst")
     rows = 0
     try:
         reader = pd.read_csv(src, header=None, names=[*KDD_FEATURES, KDD_LABEL], chunksize=chunksize)
