@@ -38,6 +38,8 @@ def ws(tmp_path_factory) -> Path:
     good.drop(columns=["V3"]).to_csv(w / "missing.csv", index=False)
     good.assign(V5=np.where(np.arange(len(good)) == 2, np.nan, good.V5)).to_csv(w / "nan.csv", index=False)
     good.astype({"V7": object}).assign(V7=["twelve"] + good.V7.tolist()[1:]).to_csv(w / "text.csv", index=False)
+    good.to_csv(w / "semicolons.csv", index=False, sep=";", decimal=",")  # a spreadsheet's export
+    good.to_csv(w / "tabs.csv", index=False, sep="\t")
     (w / "dup.csv").write_text("a,b,a\n" + "\n".join(f"{i},{i},{i}" for i in range(20)) + "\n")
     (w / "huge.csv").write_text("a,b\n" + "\n".join(f"{i},{'1e39' if i == 3 else i}" for i in range(20)) + "\n")
     pd.DataFrame({"x": range(20), "y": [[i] for i in range(20)]}).to_parquet(w / "nested.parquet")
@@ -132,6 +134,8 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "train: constant columns": ([*train, t("constant.csv"), "--out", t("x"), *Q], "constant"),
         "train: NaN": ([*train, t("nan.csv"), "--out", t("x")], "NaN or inf"),
         "train: text in a number column": ([*train, t("text.csv"), "--out", t("x")], "non-number"),
+        "train: fields separated by ';'": ([*train, t("semicolons.csv"), "--out", t("x")],
+                                           "separated by ';', and aekit reads commas"),
         "train: duplicate headers": ([*train, t("dup.csv"), "--out", t("x")], "duplicate column"),
         "train: nested parquet": ([*train, t("nested.parquet"), "--out", t("x")], "nested"),
         "train: beyond float32": ([*train, t("huge.csv"), "--out", t("x")], "float32"),
@@ -195,6 +199,7 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "score: missing column": (score("missing.csv"), "missing column"),
         "score: NaN": (score("nan.csv"), "NaN or inf"),
         "score: text": (score("text.csv"), "non-number"),
+        "score: tabs in a .csv": (score("tabs.csv"), "separated by tabs: name it .tsv"),
         "score: duplicate headers": (score("dup.csv"), "duplicate column"),
         "score: top-k 0": (score("train.csv", "--top-k", "0"), "--top-k"),
         "score: top-k -1": (score("train.csv", "--top-k", "-1"), "--top-k"),

@@ -325,3 +325,11 @@ def test_kdd_recipe_adds_the_header(tmp_path):
         kdd_to_csv(tmp_path / "raw.csv", tmp_path / "raw.csv")
     with pytest.raises(OutputError, match="aekit did not write it"):  # not even its own earlier table
         kdd_to_csv(raw, tmp_path / "kdd.csv")
+
+
+def test_a_one_column_table_is_read_unless_another_separator_splits_every_line(tmp_path):
+    (tmp_path / "one.csv").write_text("price;usd\n1.5\n2.5\n")  # one column whose name holds a ';'
+    assert read_table(tmp_path / "one.csv").columns.tolist() == ["price;usd"]
+    (tmp_path / "two.csv").write_text("a|b\n1|2\n3|4\n")
+    with pytest.raises(DataError, match=r"its 2 fields are separated by '\|'"):
+        read_table(tmp_path / "two.csv")

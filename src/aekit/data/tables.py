@@ -72,7 +72,9 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool) 
                 yield batch.to_pandas()
         else:
             sep = "\t" if fmt == "tsv" else ","
-            _check_unique(_csv_header(path, sep), path)
+            header = _csv_header(path, sep)
+            _check_other_separator(header, path, sep)
+            _check_unique(header, path)
             for chunk in _csv_chunks(path, sep, chunksize, ramp):
                 any_rows = any_rows or len(chunk) > 0
                 yield chunk
@@ -307,11 +309,40 @@ def usable_cores() -> int:
 def _csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
     """The header row as written (pandas would rename duplicates to ``a.1`` silently)."""
     import csv
+
+    with _open_text(path) as fh:
+        return [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
+
+
+def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
+    """A CSV as text (gzip-compressed where its name ends with .gz), never failing on bytes."""
     import gzip
 
     opener = gzip.open if os.fspath(path).lower().endswith(".gz") else open
-    with opener(path, "rt", newline="", encoding="utf-8", errors="replace") as fh:
-        return [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
+    return opener(path, "rt", newline="", encoding="utf-8", errors="replace")
+
+
+OTHER_SEPARATORS = (";", "\t", "|", ",")
+
+
+def _check_other_separator(header: list[str], path: str | os.PathLike[str], sep: str) -> None:
+    """Refuse a file whose fields are separated by another character than ``sep`` (a
+    spreadsheet's ``;``): read as it is, its one column of text would train a model on
+    nothing. Said when the header and the first row both split into as many fields by it."""
+    if len(header) != 1:
+        return
+    with _open_text(path) as fh:
+        first = next(itertools.islice(fh, 1, None), "")
+    for other in OTHER_SEPARATORS:
+        fields = header[0].count(other) + 1
+        if other == sep or fields == 1 or first.count(other) + 1 != fields:
+            continue
+        if other in ",\t":  # the other format's separator: its name is all that is wrong
+            shown, suffix = ("commas", ".csv") if other == "," else ("tabs", ".tsv")
+            raise DataError(f"{path}: its {fields} fields are separated by {shown}: name it {suffix}")
+        raise DataError(f"{path}: its {fields} fields are separated by '{other}', and aekit reads commas (tabs "
+                        f"from a .tsv file); rewrite it, e.g. pandas.read_csv(path, sep={other!r}).to_csv(new_path, "
+                        "index=False)")
 
 
 def _check_unique(columns: list[str], path: str | os.PathLike[str]) -> None:
