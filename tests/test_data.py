@@ -66,6 +66,18 @@ def test_unseen_categories_are_counted_not_fatal():
     assert pre.unseen_counts_ == {"c": 1}
 
 
+def test_a_text_column_of_mostly_different_values_is_refused_unless_named():
+    rows = 40
+    df = pd.DataFrame({"n": np.arange(rows, dtype=float), "who": [f"user{i}" for i in range(rows)],
+                       "kind": ["a", "b"] * (rows // 2)})
+    with pytest.raises(DataError, match="column 'who' is text with 40 different values in 40 rows"):
+        TabularPreprocessor().fit(df)
+    assert TabularPreprocessor().fit(df.drop(columns="who")).categories_ == {"kind": ["a", "b"]}
+    named = TabularPreprocessor(categorical=["who", "kind"]).fit(df)  # named: the user's choice
+    assert len(named.feature_names_out_) == 1 + rows + 2
+    assert TabularPreprocessor().fit(df.head(10)).categories_["who"][0] == "user0"  # too few rows to tell
+
+
 def test_log_columns_and_explicit_categorical():
     df = pd.DataFrame({"Amount": [0.0, 10, 100, 1000, 1e6], "code": [1, 2, 1, 2, 3]})
     pre = TabularPreprocessor(categorical=["code"], log_columns=["Amount"]).fit(df)

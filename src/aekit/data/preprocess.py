@@ -28,6 +28,10 @@ from ..checks import check_float
 from ..errors import DataError, ModelFileError, ParameterError
 
 IMPUTE_CHOICES = (None, "median")
+# a text column with a different value in more than this share of the training rows (and
+# at least ID_MIN_ROWS of them) is an identifier or a time, not categories to learn
+ID_SHARE = 0.5
+ID_MIN_ROWS = 20
 SCALINGS = ("robust", "standard")
 SCALED_LIMIT = 1e6
 NORMAL_IQR = 1.349  # the IQR of a normal distribution, in standard deviations
@@ -85,6 +89,7 @@ class TabularPreprocessor:
                     bad = _first_non_numeric(df[c])
                     raise DataError(f"column {c!r} is numeric but holds a non-number ({bad!r}); fix the value "
                                     f"or name it as categorical")
+                _check_not_an_identifier(df[c], c)
         else:
             cats = list(self.categorical)
             missing = [c for c in cats if c not in df.columns]
@@ -300,3 +305,15 @@ def _first_non_numeric(s: pd.Series) -> object:
     values = s.dropna()
     bad = values[pd.to_numeric(values, errors="coerce").isna()]
     return bad.iloc[0] if len(bad) else None
+
+
+def _check_not_an_identifier(column: pd.Series, name: str) -> None:
+    """Refuse a text column found by ``categorical="auto"`` whose values are mostly
+    different (a name, an ID, a time stamp): one-hot, each of them would be a category seen
+    once, which a model learns nothing from and which every new row misses."""
+    rows = int(column.notna().sum())
+    distinct = int(column.nunique())
+    if rows >= ID_MIN_ROWS and distinct > ID_SHARE * rows:
+        raise DataError(f"column {name!r} is text with {distinct} different values in {rows} rows (an ID, a name or "
+                        "a time?): as categories it teaches nothing; leave it out (the CLI's --id-col keeps an ID "
+                        "in the output), or name it as categorical to keep it")
