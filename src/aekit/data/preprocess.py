@@ -7,7 +7,9 @@ std; the std is tighter for columns of a few values (a pixel that is ink or pape
 IQR spans them all. Choosing per column: kNN on digit pixels 0.900 -> 0.938 AUC-ROC, the
 ADBench development sets unchanged (benchmarks/anomaly_score_components.py, issue 33).
 Categorical columns: one-hot over the categories seen in training; an unseen category at
-score time encodes as all zeros and is counted in ``unseen_counts_``, never a crash.
+score time encodes as all zeros and is counted in ``unseen_counts_``, never a crash. A text
+column that ``categorical="auto"`` finds with mostly different values (an ID, a time) is
+refused: one-hot, it would be categories seen once each.
 
 Columns are matched by name: extra columns are ignored, reordered ones are fine, missing ones
 raise an error that names them.
