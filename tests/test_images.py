@@ -64,6 +64,23 @@ def test_bad_images_name_the_file(tmp_path):
         load_images(tmp_path / "nope")
 
 
+def test_images_deeper_than_8_bits_keep_their_contrast(tmp_path):
+    """Pillow's own conversion clips a 16-bit image at 255 (all but its darkest pixels white)."""
+    from aekit.apps.compress.codec import read_rgb
+
+    ramp = np.linspace(0, 65535, 64 * 32).reshape(32, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    Image.fromarray((ramp / 65535).astype(np.float32)).save(tmp_path / "unit.tif")
+    Image.fromarray(ramp.astype(np.float32) * 100).save(tmp_path / "wide.tif")
+    expected = np.round(ramp / 257)
+    images = load_images(str(tmp_path / "deep.png")).images
+    assert np.abs(images[0, 0] * 255 - expected).max() <= 0.5
+    assert np.abs(read_rgb(tmp_path / "deep.png")[..., 0] - expected).max() <= 0.5
+    assert np.abs(read_rgb(tmp_path / "unit.tif")[..., 1] - expected).max() <= 1
+    with pytest.raises(DataError, match="wide.tif holds values up to 6.5535e"):
+        read_rgb(tmp_path / "wide.tif")
+
+
 def test_npz_arrays(tmp_path):
     np.savez(tmp_path / "a.npz", images=np.full((3, 5, 5), 255, np.uint8), labels=[0, 1, 0])
     out = load_images(tmp_path / "a.npz", ImageSpec(1, 10, 10))

@@ -99,6 +99,34 @@ def _concatenate(path: str | os.PathLike[str], first: np.ndarray, second: np.nda
     return np.concatenate([first, second])
 
 
+DEEP_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # Pillow's gray modes of more than 8 bits
+
+
+def to_eight_bit(im: Any, name: str) -> Any:
+    """The Pillow image ``im`` with 8 bits a channel: a 16-bit gray image (an X-ray, a
+    microscope's frame) scaled by 257, a 32-bit integer or float one by the range its values
+    fill (up to 1, 255 or 65,535). Pillow's own ``convert`` clips them at 255, which turns a
+    16-bit image white. Other modes are returned as they are."""
+    if im.mode not in DEEP_GRAY_MODES:
+        return im
+    from PIL import Image
+
+    a = np.asarray(im, dtype=np.float64)
+    if im.mode.startswith("I;16"):
+        scale = 257.0
+    else:
+        if a.size and (not np.isfinite(a).all() or a.min() < 0):
+            raise DataError(f"{name} holds negative or non-finite values ({im.mode} mode); aekit reads images of "
+                            "8 or 16 bits a channel")
+        top = float(a.max()) if a.size else 0.0
+        ranges = ((1.0, 1 / 255), (255.0, 1.0), (65535.0, 257.0)) if im.mode == "F" else ((255.0, 1.0), (65535.0, 257.0))
+        scale = next((s for limit, s in ranges if top <= limit), 0.0)
+        if not scale:
+            raise DataError(f"{name} holds values up to {top:g} ({im.mode} mode); aekit reads images of 8 or 16 bits "
+                            "a channel")
+    return Image.fromarray(np.clip(np.round(a / scale), 0, 255).astype(np.uint8), "L")
+
+
 def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
                     resize: bool = True, size: tuple[int, int] | None = None) -> tuple[np.ndarray, ImageSpec]:
     """One PNG/JPEG/... file as ``[C, H, W]`` in [0, 1], converted to ``spec`` (by default the
@@ -123,7 +151,7 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
                 raise DataError(f"{path} is {im.width}x{im.height}, too large to read without resizing")
             im.draft("L" if spec.channels == 1 else "RGB", (spec.width, spec.height))  # JPEG: decode near the target size
             im.load()
-            im = im.convert("L" if spec.channels == 1 else "RGB")
+            im = to_eight_bit(im, str(path)).convert("L" if spec.channels == 1 else "RGB")
             if im.size != (spec.width, spec.height):
                 if not resize:
                     raise DataError(f"{path} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ...checks import check_device, check_float, check_int
-from ...data.images import IMAGE_SUFFIXES
+from ...data.images import IMAGE_SUFFIXES, to_eight_bit
 from ...errors import DataError, ParameterError, first_line
 from ...estimator import FittedModel, TensorGroups
 from ...nn.codec import CONTEXTS, LAMBDAS, LATENT_STRIDE, STRIDE, HyperpriorCodec
@@ -40,9 +40,11 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with warnings.catch_warnings(), PILImage.open(path) as im:
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(to_eight_bit(im, str(path)).convert("RGB"))
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
+    except DataError:
+        raise
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
         raise DataError(f"{path} decodes to too many pixels (a decompression bomb?); refused") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
