@@ -196,3 +196,13 @@ def test_the_bundled_model_summarizes_news(tmp_path):
     assert len(words) == 9 and words[:2] == ["Israeli", "airstrikes"]  # the default length; the lead kept
     source = iter(line.split())
     assert all(w in source for w in words)  # words of the sentence, in its order
+
+
+def test_summaries_line_up_with_their_input_lines(tmp_path):
+    from aekit.apps.summarize.jobs import summarize_file
+
+    (tmp_path / "in.txt").write_text("The council approved the new budget for the city schools on Monday .\n\n"
+                                     "  \nHeavy rain closed the main road north of the town for two days .\n")
+    summarize_file(tmp_path / "in.txt", tmp_path / "out.txt")
+    rows = (tmp_path / "out.txt").read_text().split("\n")
+    assert rows[0].startswith("The council") and rows[1:3] == ["", ""] and rows[3].startswith("Heavy rain")

@@ -215,6 +215,16 @@ def test_empty_lines_are_skipped_with_a_notice(fitted):
     assert fitted.parse(["1 + zebra"])[0]["tokens"] == ["1", "+", "zebra"]  # unknown tokens parse too
 
 
+def test_bracketed_trees_line_up_with_their_input_lines(fitted, tmp_path):
+    from aekit.apps.tree.jobs import parse_file
+
+    (tmp_path / "in.txt").write_text("1 + 2\n\n( 3 )\n")
+    fitted.save(tmp_path / "m")
+    parse_file(tmp_path / "in.txt", tmp_path / "out.txt", tmp_path / "m", format="brackets")
+    rows = (tmp_path / "out.txt").read_text().split("\n")
+    assert rows[1] == "" and rows[0].count("(") >= 1 and "3" in rows[2] and len(rows) == 4  # 3 lines, a newline
+
+
 def test_a_sentence_too_long_to_parse_is_skipped_before_any_memory_is_taken(fitted, monkeypatch):
     """2,001 tokens once grew to 23 GB: the pass's memory is known first, and such a line is
     skipped with a notice by parse, refused in one line by the methods that need every line."""

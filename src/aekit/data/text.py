@@ -177,6 +177,15 @@ def read_numbered_lines(path: str | os.PathLike[str]) -> tuple[list[str], list[i
     return [line for _, line in numbered], [k for k, _ in numbered]
 
 
+def lines_at(texts: list[str], numbers: list[int]) -> str:
+    """``texts`` as the lines ``numbers`` (1-based, as ``read_numbered_lines`` gives them) of
+    a text, the lines between them blank: an output that lines up with its input file."""
+    rows = [""] * (numbers[-1] if numbers else 0)
+    for number, text in zip(numbers, texts, strict=True):
+        rows[number - 1] = text
+    return "".join(row + "\n" for row in rows)
+
+
 def _read_text(path: str | os.PathLike[str]) -> str:
     try:
         data = open(path, "rb").read()

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from ... import marks
+from ...data.text import lines_at, read_numbered_lines
 from ...io import atomic_write_text, check_output_file
 from .summarizer import Summarizer, default_model
 
@@ -23,11 +24,13 @@ def summarize_file(data: PathLike, out: PathLike, model: PathLike | None = None,
                    length: int | None = None, decode: str | None = None) -> tuple[Path, list[str]]:
     """Write one summary per line of ``data`` to the text file ``out`` (with ``model``, or the
     bundled default; ``length`` words each, default the model's; ``decode`` "search" or
-    "greedy", default the model's); the notices are returned."""
+    "greedy", default the model's): line k of ``out`` is line k's summary, and a blank line
+    stays blank. The notices are returned."""
     out = check_output_file(out, marks.TEXT, inputs=[data], suffixes=(".txt",))
     summarizer = Summarizer.load(model) if model is not None else default_model()
     if decode is not None:
         summarizer.set_params(decode=decode)
-    summaries = summarizer.summarize(data, length, progress=True)
-    atomic_write_text(out, "".join(s + "\n" for s in summaries))
+    lines, numbers = read_numbered_lines(data)
+    summaries = summarizer.summarize(lines, length, progress=True)
+    atomic_write_text(out, lines_at(summaries, numbers))
     return out, summarizer.notices_

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ...data.text import read_numbered_lines
+from ...data.text import lines_at, read_numbered_lines
 from ...errors import DataError
 from ... import marks
 from ...io import atomic_write_text, check_output_file
@@ -28,8 +28,9 @@ def train_file(data: PathLike, out: PathLike, *, resume: bool = False, **params:
 
 def parse_file(data: PathLike, out: PathLike, model: PathLike, *, format: str = "jsonl") -> tuple[Path, int, list[str]]:
     """Write one tree per non-empty line of ``data`` to ``out``: JSON lines
-    ``{"line", "tokens", "spans"}``, or ``format="brackets"``, one bracketed tree per line.
-    Returns the path, the number of trees and the notices."""
+    ``{"line", "tokens", "spans"}``, or ``format="brackets"``, line k the bracketed tree of
+    line k (blank where that line is blank, or was skipped with a notice). Returns the path,
+    the number of trees and the notices."""
     if format not in FORMATS:
         raise DataError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     out = check_output_file(out, marks.TREES if format == "jsonl" else marks.TEXT, inputs=[data],
@@ -39,7 +40,7 @@ def parse_file(data: PathLike, out: PathLike, model: PathLike, *, format: str = 
     if format == "jsonl":
         text = "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in trees)
     else:
-        text = "".join(brackets(t["tokens"], t["spans"]) + "\n" for t in trees)
+        text = lines_at([brackets(t["tokens"], t["spans"]) for t in trees], [t["line"] for t in trees])
     atomic_write_text(out, text)
     return out, len(trees), parser.notices_
 
