@@ -78,6 +78,14 @@ def test_a_text_column_of_mostly_different_values_is_refused_unless_named():
     assert TabularPreprocessor().fit(df.head(10)).categories_["who"][0] == "user0"  # too few rows to tell
 
 
+def test_a_boolean_column_is_two_categories():
+    df = pd.DataFrame({"n": np.arange(30, dtype=float), "flag": np.arange(30) % 3 == 0})
+    pre = TabularPreprocessor().fit(df)
+    assert pre.feature_names_out_ == ["n", "flag=False", "flag=True"]
+    Z = pre.transform(df.assign(flag=df.flag.astype(object)))  # as a chunk with a missing value would read
+    np.testing.assert_array_equal(Z[:3, 1:], [[0, 1], [1, 0], [1, 0]])
+
+
 def test_log_columns_and_explicit_categorical():
     df = pd.DataFrame({"Amount": [0.0, 10, 100, 1000, 1e6], "code": [1, 2, 1, 2, 3]})
     pre = TabularPreprocessor(categorical=["code"], log_columns=["Amount"]).fit(df)

@@ -87,7 +87,7 @@ class TabularPreprocessor:
             cats = [c for c in df.columns if not _is_numeric(df[c])]
             # a column of numbers stored as text is a user error, not a category
             for c in cats:
-                if _looks_numeric(df[c]):
+                if _looks_numeric(df[c]) and not pd.api.types.is_bool_dtype(df[c]):  # True/False: two categories
                     bad = _first_non_numeric(df[c])
                     raise DataError(f"column {c!r} is numeric but holds a non-number ({bad!r}); fix the value "
                                     f"or name it as categorical")
