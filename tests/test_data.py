@@ -86,6 +86,16 @@ def test_a_boolean_column_is_two_categories():
     np.testing.assert_array_equal(Z[:3, 1:], [[0, 1], [1, 0], [1, 0]])
 
 
+def test_numbers_stored_as_objects_are_a_number_column():
+    """A numpy object array (text and numbers side by side) or JSON records give object columns."""
+    df = pd.DataFrame({"k": ["a", "b"] * 15, "v": pd.Series(np.arange(30.0), dtype=object)})
+    pre = TabularPreprocessor().fit(df)
+    assert pre.numeric_ == ["v"] and pre.categories_ == {"k": ["a", "b"]}
+    np.testing.assert_allclose(pre.transform(df.head(2))[:, 0], (np.arange(2) - pre.center_[0]) / pre.scale_[0])
+    with pytest.raises(DataError, match="column 'v' should be numeric but holds a non-number \\('x'\\)"):
+        pre.transform(df.head(2).assign(v=["x", 1.0]))
+
+
 def test_log_columns_and_explicit_categorical():
     df = pd.DataFrame({"Amount": [0.0, 10, 100, 1000, 1e6], "code": [1, 2, 1, 2, 3]})
     pre = TabularPreprocessor(categorical=["code"], log_columns=["Amount"]).fit(df)

@@ -85,10 +85,13 @@ class TabularPreprocessor:
         self.columns_ = list(df.columns)
         if self.categorical == "auto":
             cats = [c for c in df.columns if not _is_numeric(df[c])]
-            # a column of numbers stored as text is a user error, not a category
-            for c in cats:
+            for c in list(cats):
                 if _looks_numeric(df[c]) and not pd.api.types.is_bool_dtype(df[c]):  # True/False: two categories
                     bad = _first_non_numeric(df[c])
+                    if bad is None:  # numbers stored as objects (a numpy object array, JSON): a number column
+                        cats.remove(c)
+                        continue
+                    # a column of numbers with a few words in it is a user error, not a category
                     raise DataError(f"column {c!r} is numeric but holds a non-number ({bad!r}); fix the value "
                                     f"or name it as categorical")
                 _check_not_an_identifier(df[c], c)
@@ -159,6 +162,9 @@ class TabularPreprocessor:
         if self.categories_:
             raise DataError("this model has categorical columns: pass a DataFrame with column names")
         if arr.ndim != 2 or arr.shape[1] != len(self.numeric_):
+            if arr.ndim == 1:
+                raise DataError(f"X is 1-D (shape {arr.shape}); pass rows as a 2-D array, e.g. X.reshape(1, -1) "
+                                "for one row")
             raise DataError(f"X has shape {arr.shape}, the model was trained on {len(self.numeric_)} columns")
         if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
             _check_float32_range(arr, self.numeric_)
@@ -203,11 +209,15 @@ class TabularPreprocessor:
                 narrow = sub.to_numpy(dtype=np.float32, copy=True)  # never a view of the caller's frame
             if narrow.size and -FLOAT32_MAX < narrow.min() and narrow.max() < FLOAT32_MAX:  # NaN fails too
                 return self._clean_numeric(np.ascontiguousarray(narrow), fit)
-        bad = [c for c in cols if not _is_numeric(sub[c])]
-        if bad:
-            c = bad[0]
-            raise DataError(f"column {c!r} should be numeric but holds a non-number ({_first_non_numeric(sub[c])!r})")
-        wide = sub.to_numpy(dtype=np.float64)
+        stored_as_objects = {}
+        for c in cols:
+            if not _is_numeric(sub[c]):
+                values = pd.to_numeric(sub[c], errors="coerce")  # numbers stored as objects read as numbers
+                if values.isna().sum() > sub[c].isna().sum():
+                    raise DataError(f"column {c!r} should be numeric but holds a non-number "
+                                    f"({_first_non_numeric(sub[c])!r})")
+                stored_as_objects[c] = values
+        wide = (sub.assign(**stored_as_objects) if stored_as_objects else sub).to_numpy(dtype=np.float64)
         _check_float32_range(wide, cols)
         return self._clean_numeric(np.ascontiguousarray(wide, dtype=np.float32), fit)
 
