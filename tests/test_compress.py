@@ -183,6 +183,9 @@ def test_bad_images_and_qualities(codec):
     with pytest.raises(Exception, match="quality"):
         codec.compress(np.zeros((8, 8, 3), np.uint8), codec.qualities + 1)
     assert as_rgb(np.zeros((5, 4), np.uint8)).shape == (5, 4, 3)  # gray becomes RGB
+    with pytest.raises(DataError, match=r"fractions in \[0, 1\]; the codec takes 0-255"):
+        as_rgb(np.full((4, 4, 3), 0.5))  # rounded, it would be a black image
+    assert as_rgb(np.full((4, 4, 3), 200.0)).max() == 200  # 0-255 as floats is fine
 
 
 def test_image_files_are_read_whole_and_bad_files_named(tmp_path):

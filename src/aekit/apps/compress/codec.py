@@ -66,6 +66,9 @@ def as_rgb(image: Image) -> np.ndarray:
             raise DataError("image values must be finite numbers")
         if a.min() < 0 or a.max() > 255:
             raise DataError(f"image values must be in [0, 255], got [{a.min()}, {a.max()}]")
+        if a.max() <= 1 and (a != np.round(a)).any():  # rounded, a [0, 1] image would be black
+            raise DataError("image values are fractions in [0, 1]; the codec takes 0-255: pass "
+                            "(image * 255).round().astype(np.uint8)")
         a = np.round(a).astype(np.uint8)
     a = a[:, :, :3] if a.shape[2] == 4 else a
     if a.shape[0] < 1 or a.shape[1] < 1:
