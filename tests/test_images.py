@@ -81,6 +81,20 @@ def test_images_deeper_than_8_bits_keep_their_contrast(tmp_path):
         read_rgb(tmp_path / "wide.tif")
 
 
+def test_arrays_in_memory_are_read_as_an_npz_is():
+    """uint8 0-255 or floats in [0, 1]; [N, H, W], [N, H, W, C] or [N, C, H, W] (the docs' list)."""
+    from aekit.data.images import as_image_array
+
+    rgb = np.random.default_rng(0).integers(0, 256, (3, 6, 5, 3), dtype=np.uint8)
+    expected = rgb.transpose(0, 3, 1, 2) / 255.0
+    np.testing.assert_allclose(as_image_array(rgb), expected, atol=1e-7)
+    np.testing.assert_allclose(as_image_array(rgb / 255.0), expected, atol=1e-7)
+    np.testing.assert_allclose(as_image_array(expected), expected, atol=1e-7)
+    assert as_image_array(rgb[..., 0]).shape == (3, 1, 6, 5)
+    with pytest.raises(DataError, match="images must be numbers"):
+        as_image_array(np.array([[["a"]]]))
+
+
 def test_npz_arrays(tmp_path):
     np.savez(tmp_path / "a.npz", images=np.full((3, 5, 5), 255, np.uint8), labels=[0, 1, 0])
     out = load_images(tmp_path / "a.npz", ImageSpec(1, 10, 10))
@@ -140,7 +154,7 @@ def test_image_detector_flags_other_digits_with_maps_and_round_trip(tmp_path):
     det.save(tmp_path / "m")
     loaded = load_detector(tmp_path / "m")
     np.testing.assert_allclose(loaded.decision_function(test), scores, rtol=1e-5)
-    with pytest.raises(DataError, match="finite and in"):
+    with pytest.raises(DataError, match=r"float images must lie in \[0, 1\]"):
         det.decision_function(test * 255)
     big = np.repeat(np.repeat(test[:2], 2, axis=2), 2, axis=3)  # 16x16 images are resized to 8x8
     assert det.decision_function(big).shape == (2,)

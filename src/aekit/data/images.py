@@ -300,10 +300,10 @@ def _to_nchw(x: np.ndarray, source: str) -> np.ndarray:
     elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
         x = x.transpose(0, 3, 1, 2)
     elif x.ndim != 4:
-        raise DataError(f"{source}: expected images as [N, H, W] or [N, H, W, C], got shape {x.shape}")
+        raise DataError(f"{source}: expected images as [N, H, W], [N, H, W, C] or [N, C, H, W], got shape {x.shape}")
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0
-    x = x.astype(np.float32)
+    x = x.astype(np.float32, copy=False)
     if not np.isfinite(x).all():
         raise DataError(f"{source}: images contain NaN or inf")
     if x.min() < 0 or x.max() > 1:
@@ -324,24 +324,22 @@ def is_image_source(data: Any) -> bool:
 
 
 def as_image_array(X: Any, size: tuple[int, int] | None = None) -> np.ndarray:
-    """``[N, C, H, W]`` float32 in [0, 1] from an array, an ImageSet or a source (read at
+    """``[N, C, H, W]`` float32 in [0, 1] from an array (uint8 0-255 or floats in [0, 1];
+    ``[N, H, W]``, ``[N, H, W, C]`` or ``[N, C, H, W]``), an ImageSet or a source (read at
     ``size`` when given, so large files never sit in memory at full size)."""
     if isinstance(X, ImageSet):
         return X.images
     if isinstance(X, (str, os.PathLike)):
         return load_images(X, size=size).images
-    x = np.asarray(X, dtype=np.float32)
-    if x.ndim == 3:
-        x = x[:, None]
-    if x.ndim != 4:
-        raise DataError(f"expected images as [N, H, W] or [N, C, H, W], got shape {x.shape}")
-    if x.shape[1] not in (1, 3, 4) and x.shape[-1] in (1, 3):
-        raise DataError(f"images of shape {x.shape} look channels-last; pass [N, C, H, W]")
-    if len(x) == 0:
+    x = np.asarray(X)
+    if x.dtype != np.uint8:
+        try:
+            x = x.astype(np.float32, copy=False)
+        except (TypeError, ValueError):
+            raise DataError(f"images must be numbers, got an array of {x.dtype}") from None
+    if x.ndim in (3, 4) and len(x) == 0:
         raise DataError("no images")
-    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise DataError("image values must be finite and in [0, 1]")
-    return x
+    return _to_nchw(x, "X")  # as an .npz's: uint8 0-255 or floats in [0, 1], channels first or last
 
 
 def fit_image_spec(images: np.ndarray, image_size: Any = None) -> tuple[np.ndarray, ImageSpec]:
