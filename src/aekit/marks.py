@@ -61,6 +61,18 @@ def png_text(kind: str) -> dict[str, str]:
     return {MARK_KEY: kind}
 
 
+def pillow_options(kind: str, fmt: str) -> dict[str, object]:
+    """Pillow's ``save`` options that mark an image file of format ``fmt`` (a BMP has no
+    place for a mark: none)."""
+    if fmt == "PNG":
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_text(MARK_KEY, kind)
+        return {"pnginfo": info}
+    return {"description": description(kind)} if fmt == "TIFF" else {}
+
+
 def zip_comment(kind: str) -> bytes:
     return description(kind).encode("ascii")
 

@@ -214,14 +214,12 @@ def heatmap_panel(image: np.ndarray, heat: np.ndarray, caption: str = "") -> np.
 
 def write_png(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """An ``[h, w, 3]`` uint8 array as a PNG, atomically."""
-    from PIL import Image, PngImagePlugin
+    from PIL import Image
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        info = PngImagePlugin.PngInfo()
-        info.add_text(marks.MARK_KEY, marks.FIGURE)
-        Image.fromarray(array).save(tmp, format="PNG", pnginfo=info)
+        Image.fromarray(array).save(tmp, format="PNG", **marks.pillow_options(marks.FIGURE, "PNG"))
     return path
 
 

@@ -59,19 +59,8 @@ def decode_file(source: str | os.PathLike[str], out: str | os.PathLike[str],
     image = load_codec(model).decompress(data, name=str(source))  # fully decoded before anything is written
     fmt = Image.registered_extensions()[out.suffix.lower()]
     with atomic_path(out) as tmp:
-        Image.fromarray(image).save(tmp, format=fmt, **_marked(fmt))
+        Image.fromarray(image).save(tmp, format=fmt, **marks.pillow_options(marks.DECODED_IMAGE, fmt))
     return out
-
-
-def _marked(fmt: str) -> dict[str, object]:
-    """Pillow's options that mark a decoded image as aekit's (a BMP has no place for it)."""
-    from PIL import PngImagePlugin
-
-    if fmt == "PNG":
-        info = PngImagePlugin.PngInfo()
-        info.add_text(marks.MARK_KEY, marks.DECODED_IMAGE)
-        return {"pnginfo": info}
-    return {"description": marks.description(marks.DECODED_IMAGE)} if fmt == "TIFF" else {}
 
 
 PEER_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
