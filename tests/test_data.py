@@ -96,6 +96,17 @@ def test_numbers_stored_as_objects_are_a_number_column():
         pre.transform(df.head(2).assign(v=["x", 1.0]))
 
 
+def test_a_saved_index_is_refused_as_a_feature(tmp_path):
+    df = pd.DataFrame({"x": np.random.default_rng(0).normal(size=40), "y": np.arange(40.0) % 7})
+    df.to_csv(tmp_path / "with_index.csv")  # pandas' default: the index in a column with a blank header
+    table = read_table(tmp_path / "with_index.csv")
+    with pytest.raises(DataError, match="column 'Unnamed: 0' has a blank header and counts the rows"):
+        TabularPreprocessor().fit(table)
+    with pytest.raises(DataError, match="counts the rows"):  # the rows of one class, a sample
+        TabularPreprocessor().fit(table.iloc[::3])
+    assert TabularPreprocessor().fit(table.drop(columns="Unnamed: 0")).numeric_ == ["x", "y"]
+
+
 def test_log_columns_and_explicit_categorical():
     df = pd.DataFrame({"Amount": [0.0, 10, 100, 1000, 1e6], "code": [1, 2, 1, 2, 3]})
     pre = TabularPreprocessor(categorical=["code"], log_columns=["Amount"]).fit(df)

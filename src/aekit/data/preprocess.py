@@ -101,6 +101,8 @@ class TabularPreprocessor:
             if missing:
                 raise DataError(f"categorical columns not found: {missing}")
         self.numeric_ = [c for c in df.columns if c not in cats]
+        for c in self.numeric_:
+            _check_not_a_saved_index(df[c], c)
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
         if missing_log:
             raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")
@@ -329,3 +331,18 @@ def _check_not_an_identifier(column: pd.Series, name: str) -> None:
         raise DataError(f"column {name!r} is text with {distinct} different values in {rows} rows (an ID, a name or "
                         "a time?): as categories it teaches nothing; leave it out (the CLI's --id-col keeps an ID "
                         "in the output), or name it as categorical to keep it")
+
+
+def _check_not_a_saved_index(column: pd.Series, name: object) -> None:
+    """Refuse the row numbers that pandas' ``to_csv`` writes by default: a column with a
+    blank header (read back as ``Unnamed: 0``) counting the rows, or the rows kept of them. As a feature it would make
+    a new file's later rows anomalous for their position alone."""
+    if not (isinstance(name, str) and name.startswith("Unnamed: ")) or len(column) < 2:
+        return
+    values = column.to_numpy()
+    # increasing whole numbers: the rows kept of a saved index (a normal value's rows, a sample)
+    if np.issubdtype(values.dtype, np.integer) and np.all(np.diff(values) > 0):
+        raise DataError(f"column {name!r} has a blank header and counts the rows ({values[0]:g} to {values[-1]:g}): "
+                        "the index a DataFrame's to_csv writes? Save with to_csv(..., index=False), or name it as "
+                        "the ID column (--id-col)")
+
