@@ -107,6 +107,14 @@ def test_a_saved_index_is_refused_as_a_feature(tmp_path):
     assert TabularPreprocessor().fit(table.drop(columns="Unnamed: 0")).numeric_ == ["x", "y"]
 
 
+def test_times_and_durations_are_no_features():
+    df = pd.DataFrame({"x": np.arange(30.0) % 4, "when": pd.date_range("2024-01-01", periods=30, freq="h")})
+    with pytest.raises(DataError, match="column 'when' holds dates and times"):
+        TabularPreprocessor().fit(df)
+    with pytest.raises(DataError, match="column 'when' holds durations"):
+        TabularPreprocessor().fit(df.assign(when=df.when - df.when.iloc[0]))
+
+
 def test_log_columns_and_explicit_categorical():
     df = pd.DataFrame({"Amount": [0.0, 10, 100, 1000, 1e6], "code": [1, 2, 1, 2, 3]})
     pre = TabularPreprocessor(categorical=["code"], log_columns=["Amount"]).fit(df)

@@ -102,7 +102,7 @@ class TabularPreprocessor:
                 raise DataError(f"categorical columns not found: {missing}")
         self.numeric_ = [c for c in df.columns if c not in cats]
         for c in self.numeric_:
-            _check_not_a_saved_index(df[c], c)
+            _check_number_feature(df[c], c)
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
         if missing_log:
             raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")
@@ -333,10 +333,17 @@ def _check_not_an_identifier(column: pd.Series, name: str) -> None:
                         "in the output), or name it as categorical to keep it")
 
 
-def _check_not_a_saved_index(column: pd.Series, name: object) -> None:
-    """Refuse the row numbers that pandas' ``to_csv`` writes by default: a column with a
-    blank header (read back as ``Unnamed: 0``) counting the rows, or the rows kept of them. As a feature it would make
-    a new file's later rows anomalous for their position alone."""
+def _check_number_feature(column: pd.Series, name: object) -> None:
+    """Refuse what would be a number column but is no feature: times and durations (as
+    nanoseconds they would make every later row anomalous), and the row numbers that
+    pandas' ``to_csv`` writes by default (a column with a blank header, read back as
+    ``Unnamed: 0``, counting the rows or the rows kept of them)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        raise DataError(f"column {name!r} holds dates and times, which are no feature: leave it out, or for a time "
+                        "series name it as the time column (--time-col)")
+    if pd.api.types.is_timedelta64_dtype(column):
+        raise DataError(f"column {name!r} holds durations: give them as numbers (e.g. "
+                        "frame[column].dt.total_seconds())")
     if not (isinstance(name, str) and name.startswith("Unnamed: ")) or len(column) < 2:
         return
     values = column.to_numpy()
