@@ -16,13 +16,13 @@ from torch import nn
 @torch.no_grad()
 def flush_subnormal_(module: nn.Module) -> int:
     """Set ``module``'s floating-point parameters and buffers below the smallest normal
-    number of their type to zero, in place; returns how many were set."""
-    flushed = 0
+    number of their type to zero, in place; returns how many were set. The count is read
+    once, at the end: on a GPU each read waits for the device, and the training loop calls
+    this after every epoch."""
+    counts = []
     for tensor in list(module.parameters()) + list(module.buffers()):
         if tensor.is_floating_point():
             tiny = (tensor.abs() < torch.finfo(tensor.dtype).tiny) & (tensor != 0)
-            count = int(tiny.sum())
-            if count:
-                tensor.masked_fill_(tiny, 0)
-                flushed += count
-    return flushed
+            tensor.masked_fill_(tiny, 0)
+            counts.append(tiny.sum())  # on the tensor's device: a module's are on one
+    return int(sum(counts)) if counts else 0
