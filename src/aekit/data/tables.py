@@ -325,24 +325,34 @@ def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
 OTHER_SEPARATORS = (";", "\t", "|", ",")
 
 
+def other_separator(header: str, first_row: str, sep: str) -> str | None:
+    """The character other than ``sep`` that separates a one-column table's fields (a
+    spreadsheet's ``;``), or None: said when the header and the first row both split into
+    as many fields by it. Read as it is, such a table's one column of text would train or
+    score nothing."""
+    for other in OTHER_SEPARATORS:
+        fields = header.count(other) + 1
+        if other != sep and fields > 1 and first_row.count(other) + 1 == fields:
+            return other
+    return None
+
+
 def _check_other_separator(header: list[str], path: str | os.PathLike[str], sep: str) -> None:
-    """Refuse a file whose fields are separated by another character than ``sep`` (a
-    spreadsheet's ``;``): read as it is, its one column of text would train a model on
-    nothing. Said when the header and the first row both split into as many fields by it."""
+    """Refuse a file whose fields are separated by another character than ``sep``, with the fix."""
     if len(header) != 1:
         return
     with _open_text(path) as fh:
         first = next(itertools.islice(fh, 1, None), "")
-    for other in OTHER_SEPARATORS:
-        fields = header[0].count(other) + 1
-        if other == sep or fields == 1 or first.count(other) + 1 != fields:
-            continue
-        if other in ",\t":  # the other format's separator: its name is all that is wrong
-            shown, suffix = ("commas", ".csv") if other == "," else ("tabs", ".tsv")
-            raise DataError(f"{path}: its {fields} fields are separated by {shown}: name it {suffix}")
-        raise DataError(f"{path}: its {fields} fields are separated by '{other}', and aekit reads commas (tabs "
-                        f"from a .tsv file); rewrite it, e.g. pandas.read_csv(path, sep={other!r}).to_csv(new_path, "
-                        "index=False)")
+    other = other_separator(header[0], first, sep)
+    if other is None:
+        return
+    fields = header[0].count(other) + 1
+    if other in ",\t":  # the other format's separator: its name is all that is wrong
+        shown, suffix = ("commas", ".csv") if other == "," else ("tabs", ".tsv")
+        raise DataError(f"{path}: its {fields} fields are separated by {shown}: name it {suffix}")
+    raise DataError(f"{path}: its {fields} fields are separated by '{other}', and aekit reads commas (tabs "
+                    f"from a .tsv file); rewrite it, e.g. pandas.read_csv(path, sep={other!r}).to_csv(new_path, "
+                    "index=False)")
 
 
 def _check_unique(columns: list[str], path: str | os.PathLike[str]) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...data.tables import other_separator
 from ...errors import DataError
 
 NUMBER_TYPES = (int, float)
@@ -56,7 +57,19 @@ def csv_frame(body: bytes) -> pd.DataFrame:
         raise DataError(f"malformed CSV body ({(str(exc).splitlines() or [''])[0][:200]})") from None
     if frame.empty:
         raise DataError("the CSV body has a header but no rows")
+    if frame.shape[1] == 1:
+        _check_body_separator(body)
     return frame
+
+
+def _check_body_separator(body: bytes) -> None:
+    """Refuse a one-column body whose fields are separated by ';', tabs or '|' (a
+    spreadsheet's export): scored as it is, it would only be told its columns are missing."""
+    lines = body.decode("utf-8", errors="replace").splitlines()[:2]
+    other = other_separator(lines[0], lines[1] if len(lines) > 1 else "", ",")
+    if other is not None:
+        shown = "tabs" if other == "\t" else repr(other)
+        raise DataError(f"the CSV body's fields are separated by {shown}; send them separated by commas")
 
 
 def _take(records: list[dict[str, Any]], columns: list[str]) -> list[tuple[Any, ...]]:
