@@ -96,7 +96,8 @@ def test_a_multichannel_anomaly_is_explained_by_its_channel():
 @pytest.mark.parametrize("make, message", [
     (lambda f: f.drop(columns="timestamp"), "no time column 'timestamp'"),
     (lambda f: f.iloc[::-1], "times go back at data row 2"),
-    (lambda f: f.assign(timestamp=f.timestamp.where(f.index != 50, f.timestamp.shift(1))), "repeats at data row 51"),
+    (lambda f: f.assign(timestamp=f.timestamp.where(f.index % 10 != 5, f.timestamp.shift(1))), "repeats at data row 6"),
+    (lambda f: pd.concat([f.iloc[200:], f.iloc[:200]]), "times go back at data row 201"),
     (lambda f: f.assign(value=1.0), "every channel of the training series is constant"),
     (lambda f: f.assign(value=f.value.where((f.index < 100) | (f.index > 120))), "21 missing"),
     (lambda f: f.assign(value=f.value.astype(object).where(f.index != 9, "n/a")), "holds a non-number ('n/a')"),
@@ -116,6 +117,22 @@ def test_gaps_are_accepted_with_a_notice(fitted):
     frame["timestamp"] = (stamps + pd.to_timedelta(np.where(np.arange(600) >= 300, 3, 0), unit="h")).astype(str)
     det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)
     assert any("1 gap(s)" in n for n in det.adapter_.notices_)
+
+
+def test_a_real_clocks_few_slips_are_read_in_file_order_with_a_notice():
+    """NAB's machine-temperature series goes back 55 minutes once; its AWS series repeat a time
+    11 times in 4,730 rows. Such files are read in file order, with a notice naming the first."""
+    frame = with_time(sine(600, 0))
+    stamps = pd.to_datetime(frame.timestamp)
+    frame["timestamp"] = stamps.where(frame.index < 300, stamps - pd.Timedelta("1h")).astype(str)
+    frame.loc[100, "timestamp"] = frame.loc[99, "timestamp"]
+    det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)
+    assert any(n.startswith("2 row(s) repeat the time before or go back at most an hour (the first at data row 101, "
+                            "2024-01-01 08:15:00 after 2024-01-01 08:15:00)") for n in det.adapter_.notices_)
+    np.testing.assert_array_equal(det.decision_function(frame), det.decision_function(with_time(sine(600, 0))))
+    numeric = frame.assign(timestamp=np.r_[np.arange(300.0), np.arange(300.0) - 2])
+    with pytest.raises(DataError, match="times go back at data row 301"):  # no clock to set back: out of order
+        SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1).fit(numeric)
 
 
 def test_stream_of_tables_matches_the_whole_and_checks_times_across_pieces():

@@ -3,10 +3,11 @@
 ``SeriesAdapter`` takes a table (CSV/Parquet path or DataFrame) with an optional time column,
 or an array ``[T]`` / ``[T, C]``, and returns the channels scaled by their training mean and
 standard deviation, ``[T, C]``. What it refuses, each in one line: a time column that is
-missing, unreadable, repeated or going back in time; NaN or inf values; non-numbers in a
-channel; a training series where every channel is constant. What it accepts with a notice
+missing or unreadable; rows out of time order; NaN or inf values; non-numbers in a channel;
+a training series where every channel is constant. What it accepts with a notice
 (``notices_``): gaps longer than ``GAP_FACTOR`` training intervals (rows are taken in order,
-as if consecutive) and channels constant in training.
+as if consecutive), a real clock's few slips (repeated times, a step back of at most an
+hour; rows are read in file order) and channels constant in training.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .preprocess import FLOAT32_MAX
 from .tables import as_frame
 
 GAP_FACTOR = 3.0  # a step longer than this many typical intervals is a gap (a notice, not an error)
+MAX_CLOCK_SLIP_S = 3600.0  # a date-time clock set back by at most this much is read on, with a notice
 
 
 class SeriesAdapter(DataAdapter):
@@ -131,15 +133,16 @@ class SeriesAdapter(DataAdapter):
         return str(pd.Timestamp(round(seconds * 1e9))) if getattr(self, "_datetimes", True) else f"{seconds:g}"
 
     def check_order(self, times: np.ndarray | None, previous: float | None = None, offset: int = 0) -> None:
-        """Refuse repeated or backward times (``previous``: the last time of the rows
-        before, for a file read in chunks; ``offset``: those rows' count); note gaps."""
+        """Refuse rows out of time order (``previous``: the last time of the rows before, for a
+        file read in chunks; ``offset``: those rows' count); note gaps, and the few slips a real
+        clock makes (see ``_slips``)."""
         if times is None:
             return
         full = np.concatenate([[previous], times]) if previous is not None else times
         steps = np.diff(full)
         first = offset - (1 if previous is not None else 0)  # the data row index of full[0], 0-based
         back = np.flatnonzero(steps <= 0)
-        if len(back):
+        if len(back) and not self._slips(steps[back], len(steps)):
             i = back[0] + 1  # index into full of the offending row
             row = first + i + 1
             if steps[back[0]] == 0:
@@ -147,6 +150,11 @@ class SeriesAdapter(DataAdapter):
                                 "aggregate or drop repeated times first")
             raise DataError(f"times go back at data row {row} ({self._format_time(full[i])} after "
                             f"{self._format_time(full[i - 1])}): sort the rows by {self.time_col!r} first")
+        if len(back):
+            i = back[0] + 1
+            self.notices_.append(f"{len(back)} row(s) repeat the time before or go back at most an hour (the first at "
+                                 f"data row {first + i + 1}, {self._format_time(full[i])} after "
+                                 f"{self._format_time(full[i - 1])}): rows are read in file order")
         interval = getattr(self, "interval_", None)
         if interval and len(steps):
             gaps = steps > GAP_FACTOR * interval
@@ -155,6 +163,17 @@ class SeriesAdapter(DataAdapter):
                                      f"(the longest {steps.max() / interval:.0f} intervals, at "
                                      f"{self._format_time(full[np.argmax(steps) + 1])}): rows are read in order, "
                                      "as if consecutive")
+
+    def _slips(self, back_steps: np.ndarray, steps: int) -> bool:
+        """Whether steps that do not go forward are a real clock's slips, read in file order
+        with a notice: at most 1% of the steps (at least one), each a repeated time or, for
+        date-times, a step back of at most an hour (a clock set back, as at the end of summer
+        time). Eight of NAB's 58 series hold such slips. More, or a longer step back (rows
+        sorted by another column, two series one after the other), is a file out of order."""
+        if len(back_steps) > max(1, steps // 100):
+            return False
+        longest_back = -float(back_steps.min())
+        return longest_back == 0 or (getattr(self, "_datetimes", False) and longest_back <= MAX_CLOCK_SLIP_S)
 
     # ------------------------------------------------------------------ the adapter
     def fit_transform(self, X: Any) -> torch.Tensor:
