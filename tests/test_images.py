@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from aekit import AutoEncoder, DataError
-from aekit.errors import ModelFileError
+from aekit.cli import main
+from aekit.errors import DataNotice, ModelFileError
 from aekit.data.images import ImageSpec, conform, load_images
 from aekit.training import TrainConfig, evaluate_loss, train
 
@@ -44,8 +45,21 @@ def test_folder_with_class_subfolders_gray_and_rgb_resized(tmp_path):
     assert out.classes == ["cats", "dogs"] and out.labels.tolist() == [0, 1]
     gray = load_images(tmp_path, ImageSpec(1, 8, 8))
     assert gray.images.shape == (2, 1, 8, 8)
-    first = load_images(tmp_path)  # no spec: the first image decides (RGB 12x10)
+    with pytest.warns(DataNotice, match=r"1 of the 2 images in .* differ in size from the first \(12x10\); all were "
+                      r"resized to it, shapes not kept: choose a size with --image-size H W"):
+        first = load_images(tmp_path)  # no spec: the first image decides (RGB 12x10), with a notice
     assert first.images.shape == (2, 3, 10, 12)
+
+
+def test_the_cli_notes_images_resized_to_the_first_ones_size(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for i, size in enumerate([(16, 16), (14, 20), *[(16, 16)] * 6]):
+        write_png(tmp_path / "mixed" / f"{i}.png", rng.integers(0, 255, size, dtype=np.uint8))
+    assert main(["hash", "fit", str(tmp_path / "mixed"), "--out", str(tmp_path / "h"), "--epochs", "1", "--quiet"]) == 0
+    assert "note: 1 of the 8 images in" in capsys.readouterr().out
+    assert main(["hash", "fit", str(tmp_path / "mixed"), "--out", str(tmp_path / "h"), "--epochs", "1", "--quiet",
+                 "--image-size", "16", "16"]) == 0
+    assert "note:" not in capsys.readouterr().out  # a size chosen: nothing to say
 
 
 def test_bad_images_name_the_file(tmp_path):

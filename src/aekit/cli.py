@@ -14,13 +14,14 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib import import_module
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from ._version import __version__
-from .cliargs import Parser
-from .errors import AekitError
+from .cliargs import Parser, report
+from .errors import AekitError, DataNotice
 
 # each application's name -> the module that registers its verbs (one per application
 # package: a `commands` module with register(subparsers))
@@ -56,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     try:
-        return args.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_notice
+            return args.run(args)
     except AekitError as exc:
         return _fail(str(exc) or type(exc).__name__)
     except OSError as exc:  # the file system said no (permissions, a full disk, a vanished file)
@@ -89,6 +92,16 @@ def entry() -> NoReturn:
         except (OSError, ValueError):  # a closed pipe (`aekit ... | head`): nothing more to say
             pass
     os._exit(code)
+
+
+def _show_notice(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    """An aekit ``DataNotice`` as one ``note:`` line, as the commands print their notes; any
+    other warning as Python shows it."""
+    if issubclass(category, DataNotice):
+        report(f"note: {message}")
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _fail(message: str) -> int:

@@ -72,7 +72,7 @@ def training_flags(parser: argparse.ArgumentParser, epochs: int | None, epochs_d
 
 def image_size_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int_at_least(1, 1024), nargs=2, metavar=("H", "W"),
-                        help="resize every image to H x W (default: keep the training images' size)")
+                        help="resize every image to H x W (default: the first training image's size)")
 
 
 def report(line: str) -> None:

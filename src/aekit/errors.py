@@ -39,3 +39,8 @@ class TrainingDivergedError(AekitError, FloatingPointError):
 
 class NotFittedError(AekitError, AttributeError):
     """A method that needs a fitted model was called before ``fit``."""
+
+
+class DataNotice(UserWarning):
+    """Input that aekit reads on after changing it in a way the user should know of (images
+    of other sizes resized to the first one's); the CLI prints it as one ``note:`` line."""

@@ -7,6 +7,7 @@ later are converted exactly like the training images.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import MAX_IMAGE_SIDE, check_image_size, check_int
-from ..errors import DataError
+from ..errors import DataError, DataNotice
 from .arrays import read_npz
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -128,11 +129,12 @@ def to_eight_bit(im: Any, name: str) -> Any:
 
 
 def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
-                    resize: bool = True, size: tuple[int, int] | None = None) -> tuple[np.ndarray, ImageSpec]:
+                    resize: bool = True, size: tuple[int, int] | None = None,
+                    natural: list[tuple[int, int]] | None = None) -> tuple[np.ndarray, ImageSpec]:
     """One PNG/JPEG/... file as ``[C, H, W]`` in [0, 1], converted to ``spec`` (by default the
     file's own channels, gray or RGB, at ``size`` or its own size); returns the array and the
-    spec used. Files over ``MAX_IMAGE_SIDE`` pixels a side need a ``size``; decompression
-    bombs are refused."""
+    spec used, and appends the file's own (width, height) to ``natural`` if given. Files over
+    ``MAX_IMAGE_SIDE`` pixels a side need a ``size``; decompression bombs are refused."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -141,6 +143,8 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
         with Image.open(path) as im:
             if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS:
                 raise Image.DecompressionBombError(f"{im.width * im.height} pixels")
+            if natural is not None:
+                natural.append(im.size)
             if spec is None:
                 if size is None and max(im.height, im.width) > MAX_IMAGE_SIDE:
                     raise DataError(f"{path} is {im.width}x{im.height}; images over {MAX_IMAGE_SIDE} pixels a side "
@@ -191,10 +195,16 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
     """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
     Without ``spec`` the first image sets the channel count, and the size unless ``size``."""
     files, class_names, labels = image_files(path)
-    arrays = []
+    arrays, other_sizes, first_picks = [], 0, spec is None and size is None
     for f in files:
-        a, spec = read_image_file(f, spec, resize, size)
+        natural: list[tuple[int, int]] = []
+        a, spec = read_image_file(f, spec, resize, size, natural)
+        other_sizes += natural[0] != (spec.width, spec.height)
         arrays.append(a)
+    if first_picks and other_sizes:
+        warnings.warn(f"{other_sizes} of the {len(files)} images in {path} differ in size from the first "
+                      f"({spec.width}x{spec.height}); all were resized to it, shapes not kept: choose a size with "
+                      "--image-size H W (image_size=(H, W))", DataNotice, stacklevel=2)
     return ImageSet(np.stack(arrays), labels, class_names, [str(p.relative_to(path)) for p in files])
 
 
