@@ -272,3 +272,23 @@ def test_image_defaults_scale_with_the_data():
 
     assert auto_epochs(6000, 64) == 16 and auto_epochs(60, 64) == 100 and auto_epochs(10**6, 64) == 10
     assert [neighbours.error_blur_radius(s, s) for s in (8, 25, 28, 64)] == [0, 1, 1, 2]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_phone_photos_are_read_upright_as_viewers_show_them(tmp_path, orientation):
+    """A phone stores a photo as the sensor saw it and tags how to turn it (EXIF orientation);
+    every viewer turns it, so aekit's readers do too, with Pillow's own transpose as the truth."""
+    from PIL import ImageOps
+
+    from aekit.apps.compress.codec import read_rgb
+
+    rng = np.random.default_rng(orientation)
+    stored = Image.fromarray(rng.integers(0, 255, (6, 10, 3), dtype=np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(tmp_path / "phone.png", exif=exif)
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "phone.png")))
+    assert shown.shape[:2] == ((10, 6) if orientation >= 5 else (6, 10))
+    np.testing.assert_array_equal(read_rgb(tmp_path / "phone.png"), shown)  # the codec keeps every pixel
+    images = load_images(tmp_path / "phone.png").images  # the models' reader: [1, C, H, W] in [0, 1]
+    np.testing.assert_allclose(images[0].transpose(1, 2, 0), shown / 255.0, atol=1e-6)

@@ -103,6 +103,33 @@ def _concatenate(path: str | os.PathLike[str], first: np.ndarray, second: np.nda
 DEEP_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # Pillow's gray modes of more than 8 bits
 
 
+TURNED = (5, 6, 7, 8)  # the EXIF orientations that swap width and height (a phone held upright)
+
+
+def exif_orientation(im: Any) -> int:
+    """A Pillow image's EXIF orientation (1: as stored; 2-8: mirrored and/or turned), read
+    from the file's header: a phone photo is stored as the sensor saw it and tagged with how
+    to turn it."""
+    try:
+        orientation = int(im.getexif().get(0x0112, 1))
+    except (ValueError, TypeError, OSError, SyntaxError):  # a damaged EXIF block: as stored
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
+
+
+def upright(im: Any, orientation: int) -> Any:
+    """``im`` turned as ``orientation`` says, as every viewer shows it (Pillow's
+    ``ImageOps.exif_transpose`` without its copy of an image that needs no turn)."""
+    if orientation == 1:
+        return im
+    from PIL import Image
+
+    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}[orientation]
+    return im.transpose(method)
+
+
 def to_eight_bit(im: Any, name: str) -> Any:
     """The Pillow image ``im`` with 8 bits a channel: a 16-bit gray image (an X-ray, a
     microscope's frame) scaled by 257, a 32-bit integer or float one by the range its values
@@ -143,19 +170,22 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
         with Image.open(path) as im:
             if Image.MAX_IMAGE_PIXELS and im.width * im.height > Image.MAX_IMAGE_PIXELS:
                 raise Image.DecompressionBombError(f"{im.width * im.height} pixels")
+            orientation = exif_orientation(im)
+            width, height = (im.height, im.width) if orientation in TURNED else im.size  # as viewers show it
             if natural is not None:
-                natural.append(im.size)
+                natural.append((width, height))
             if spec is None:
-                if size is None and max(im.height, im.width) > MAX_IMAGE_SIDE:
-                    raise DataError(f"{path} is {im.width}x{im.height}; images over {MAX_IMAGE_SIDE} pixels a side "
+                if size is None and max(height, width) > MAX_IMAGE_SIDE:
+                    raise DataError(f"{path} is {width}x{height}; images over {MAX_IMAGE_SIDE} pixels a side "
                                     "need a target size (image_size, --image-size H W)")
-                h, w = size if size is not None else (im.height, im.width)
+                h, w = size if size is not None else (height, width)
                 spec = ImageSpec(1 if im.mode in ("1", "L", "I", "I;16", "F") else 3, h, w)
-            if im.width * im.height > 4 * MAX_IMAGE_SIDE ** 2 and not resize:
-                raise DataError(f"{path} is {im.width}x{im.height}, too large to read without resizing")
-            im.draft("L" if spec.channels == 1 else "RGB", (spec.width, spec.height))  # JPEG: decode near the target size
+            if width * height > 4 * MAX_IMAGE_SIDE ** 2 and not resize:
+                raise DataError(f"{path} is {width}x{height}, too large to read without resizing")
+            target = (spec.height, spec.width) if orientation in TURNED else (spec.width, spec.height)
+            im.draft("L" if spec.channels == 1 else "RGB", target)  # JPEG: decode near the target size
             im.load()
-            im = to_eight_bit(im, str(path)).convert("L" if spec.channels == 1 else "RGB")
+            im = upright(to_eight_bit(im, str(path)).convert("L" if spec.channels == 1 else "RGB"), orientation)
             if im.size != (spec.width, spec.height):
                 if not resize:
                     raise DataError(f"{path} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "
