@@ -167,7 +167,7 @@ def test_cli_train_and_run_on_files(tmp_path, capsys):
     out = tmp_path / "out.txt"
     assert main(["summarize", "run", str(src), "--out", str(out), "--model", str(model)]) == 0
     printed = capsys.readouterr().out
-    assert "notice: 1 of 3 sentences cut to 64 tokens" in printed
+    assert "note: 1 of 3 sentences cut to 64 tokens" in printed
     lines = out.read_text().splitlines()
     assert len(lines) == 3 and all(lines)
     assert 1 <= len(Summarizer.load(model).adapter_.tokenizer.tokens(lines[2])) <= 4  # Chinese: by character

@@ -45,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
         model = jobs.train_file(args.data, args.out, prior=args.prior, resume=args.resume, epochs=args.epochs,
                                 summary_words=args.words, random_state=args.seed, verbose=0 if args.quiet else 1)
         for line in model.notices_:
-            print(f"notice: {line}")
+            print(f"note: {line}")
         report(f"trained on {model.adapter_.describe()}; model written to {args.out}")
     else:
         out, notices = jobs.summarize_file(args.input, args.out, args.model, length=args.words, decode=args.decode)
         for line in notices:
-            print(f"notice: {line}")
+            print(f"note: {line}")
         print(f"wrote {out}")
     return 0

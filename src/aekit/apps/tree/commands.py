@@ -57,12 +57,12 @@ def run(args: argparse.Namespace) -> int:
                                 nonterminals=args.nonterminals, preterminals=args.preterminals,
                                 random_state=args.seed, verbose=0 if args.quiet else 1)
         for line in model.notices_:
-            print(f"notice: {line}")
+            print(f"note: {line}")
         report(f"trained on {model.adapter_.describe()}; model written to {args.out}")
     elif args.verb == "parse":
         out, count, notices = jobs.parse_file(args.input, args.out, args.model, format=args.format)
         for line in notices:
-            print(f"notice: {line}")
+            print(f"note: {line}")
         print(f"wrote {count} trees to {out}")
     elif args.verb == "generate":
         paths = jobs.generate_file(args.grammar, args.out, sentences=args.sentences, trees=args.trees, seed=args.seed)

@@ -75,6 +75,6 @@ def run(args: argparse.Namespace) -> int:
         out, notices = jobs.convert_files(args.source, args.target, args.out, args.model,
                                           adapt_steps=args.adapt_steps, vocoder=args.vocoder)
         for line in notices:
-            print(f"notice: {line}")
+            print(f"note: {line}")
         print(f"wrote {out}")
     return 0
