@@ -181,3 +181,31 @@ def test_cli_cluster_hash_vq(tmp_path, capsys):
         main(["cluster", "fit", t + "/rows.csv", "--k", "3", "--clip", "0", "--out", t + "/tx"])
     assert "--clip" in capsys.readouterr().err
     assert main(["hash", "search", str(folder), "--model", t + "/h", "--database", t + "/c.csv", "--out", t + "/x"]) == 2
+
+
+def test_cli_tables_keep_labels_and_ids_out_of_the_features(tmp_path, capsys):
+    """A table's label column only scores the clusters and its ID column names the rows; both
+    kept out of the features (an ID was refused as a feature, a label told the clusters)."""
+    table, group = uneven_bands(120)
+    table.insert(0, "id", [f"p{i:03d}" for i in range(len(table))])
+    table["kind"] = np.array(["a", "b", "c"])[group]
+    table.to_csv(tmp_path / "rows.csv", index=False)
+    t = str(tmp_path)
+    assert main(["cluster", "fit", t + "/rows.csv", "--k", "3", "--out", t + "/c", "--epochs", "2", "--quiet"]) == 2
+    assert "column 'id' is text with 120 different values" in capsys.readouterr().err
+    assert main(["cluster", "fit", t + "/rows.csv", "--k", "3", "--out", t + "/c", "--epochs", "2", "--quiet",
+                 "--id-col", "id", "--label-col", "kind"]) == 0
+    assert "against the source's labels (not used to fit): accuracy" in capsys.readouterr().out
+    assert AutoEncoderClustering.load(t + "/c").adapter_.preprocessor.columns_ == ["along", "across", "n1", "n2"]
+    assert main(["cluster", "predict", t + "/rows.csv", "--model", t + "/c", "--out", t + "/c.csv", "--id-col", "id"]) == 0
+    assert pd.read_csv(tmp_path / "c.csv")["sample"].tolist()[:2] == ["p000", "p001"]
+    assert main(["hash", "fit", t + "/rows.csv", "--out", t + "/h", "--epochs", "2", "--quiet", "--id-col", "id",
+                 "--label-col", "kind"]) == 0
+    assert main(["hash", "encode", t + "/rows.csv", "--model", t + "/h", "--out", t + "/db.npz", "--id-col", "id"]) == 0
+    assert main(["hash", "search", t + "/rows.csv", "--model", t + "/h", "--database", t + "/db.npz", "-k", "1",
+                 "--out", t + "/r.csv", "--id-col", "id"]) == 0
+    matches = pd.read_csv(tmp_path / "r.csv")
+    assert matches["query"].iloc[0] == "p000" and matches["match"].str.startswith("p").all()
+    capsys.readouterr()
+    assert main(["cluster", "fit", "digits", "--k", "3", "--out", t + "/x", "--label-col", "kind"]) == 2
+    assert "digits is an image source; --label-col names a table column" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import DataError
 from .images import is_image_source, load_images
-from .tables import read_table
+from .tables import read_table, split_columns
 
 
 @dataclass
@@ -21,13 +21,22 @@ class Source:
     names: list[str]
 
 
-def read_source(data: str | os.PathLike[str], size: tuple[int, int] | None = None) -> Source:
-    """Read ``data`` whole; images at ``size`` (H, W) when given."""
+def read_source(data: str | os.PathLike[str], size: tuple[int, int] | None = None, *,
+                label_col: str | None = None, id_col: str | None = None) -> Source:
+    """Read ``data`` whole; images at ``size`` (H, W) when given. For a table, ``label_col``
+    and ``id_col`` are left out of the features: the labels only score, the IDs name the
+    rows (else ``row_0``, ``row_1``, ...)."""
     if is_image_source(data):
+        given = [flag for flag, name in (("--label-col", label_col), ("--id-col", id_col)) if name is not None]
+        if given:
+            named = "names a table column" if len(given) == 1 else "name table columns"
+            raise DataError(f"{data} is an image source; {' and '.join(given)} {named} (images take their labels "
+                            "from class subfolders, their names from their files)")
         images = load_images(data, size=size)
         labels = images.labels if images.labels is not None and (images.labels >= 0).all() else None
         return Source(images.images, labels, images.names or [f"image_{i}" for i in range(len(images.images))])
     if size is not None:
         raise DataError(f"{data} is a table; --image-size is for images")
-    table = read_table(data)
-    return Source(table, None, [f"row_{i}" for i in range(len(table))])
+    features, labels, ids = split_columns(read_table(data), label_col, id_col)
+    names = ids.astype(str).tolist() if ids is not None else [f"row_{i}" for i in range(len(features))]
+    return Source(features, None if labels is None else labels.astype(str).to_numpy(), names)

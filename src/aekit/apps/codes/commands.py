@@ -8,7 +8,15 @@ import argparse
 from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
 
 SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an .npz, 'digits', 'lfw_subset', "
-               "or a table (.csv/.tsv/.parquet, every column a feature)")
+               "or a table (.csv/.tsv/.parquet; every column a feature but --label-col and --id-col)")
+
+
+def column_flags(parser: argparse.ArgumentParser, label: str | None) -> None:
+    """``--id-col`` (and, where ``label`` says what labels do, ``--label-col``) for tables."""
+    if label:
+        parser.add_argument("--label-col", help=f"tables: a label column, left out of the features; {label}")
+    parser.add_argument("--id-col", help="tables: an ID column, left out of the features; it names the rows in "
+                                         "outputs (default row_0, row_1, ...)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,12 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--clip", type=float_in(1e-3, 1e6), default=3.0,
                    help="tables: limit each scaled column to +-CLIP standard deviations (default 3; 1e6 for "
                         "no limit), so the rare values of a mostly-constant column do not split clusters")
+    column_flags(f, "the clusters are scored against it, never fitted to it")
     image_size_flag(f)
     training_flags(f, epochs=None, epochs_default="100 on small data, about 5,000 steps on large")
     p = verbs.add_parser("predict", help="assign samples to the clusters of a fitted model")
     p.add_argument("data", help=SOURCE_HELP)
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True, help="CSV to write (sample, cluster)")
+    column_flags(p, None)
 
     verbs = application(sub, "hash", help="binary codes for retrieval (Hamming search)",
                         description="Binary codes of images or table rows, packed into bytes, searched by "
@@ -42,18 +52,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--bits", type=int_at_least(1, 4096), default=32)
     f.add_argument("--out", required=True)
     f.add_argument("--health-png", help="PNG of the bit health per epoch")
+    column_flags(f, "not used")
     image_size_flag(f)
     training_flags(f, epochs=100)
     e = verbs.add_parser("encode", help="packed codes of a source into an .npz database")
     e.add_argument("data", help=SOURCE_HELP)
     e.add_argument("--model", required=True)
     e.add_argument("--out", required=True, help=".npz to write (codes, names)")
+    column_flags(e, None)
     s = verbs.add_parser("search", help="the nearest database codes of query samples")
     s.add_argument("queries", help=SOURCE_HELP)
     s.add_argument("--model", required=True)
     s.add_argument("--database", required=True, help=".npz from 'aekit hash encode'")
     s.add_argument("-k", type=int_at_least(1, 100_000), default=10)
     s.add_argument("--out", required=True, help="CSV to write (query, rank, match, distance)")
+    column_flags(s, None)
     b = verbs.add_parser("bits", help="PNG of what each bit means: flip it and decode")
     b.add_argument("image", help="an image file or SOURCE:INDEX (digits:0)")
     b.add_argument("--model", required=True)
@@ -69,6 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--codebooks", type=int_at_least(1, 64), default=1, help="codebooks per token (residual quantization)")
     t.add_argument("--codebook-png", help="PNG of the decoded codebook entries")
     t.add_argument("--health-png", help="PNG of the codebook health per epoch")
+    column_flags(t, "not used")
     image_size_flag(t)
     training_flags(t, epochs=100)
 
@@ -84,6 +98,7 @@ def run_cluster(args: argparse.Namespace) -> int:
 
     if args.verb == "fit":
         model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, image_size=args.image_size,
+                                         label_col=args.label_col, id_col=args.id_col,
                                          code_size=args.code_size, embedding=args.embedding, clip=args.clip,
                                          epochs=args.epochs or "auto", random_state=args.seed, verbose=_verbose(args))
         sizes = np.bincount(model.labels_, minlength=args.k)
@@ -91,7 +106,7 @@ def run_cluster(args: argparse.Namespace) -> int:
         if scores:
             report("against the source's labels (not used to fit): " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
     else:
-        labels = jobs.cluster_predict(args.data, args.model, args.out)
+        labels = jobs.cluster_predict(args.data, args.model, args.out, id_col=args.id_col)
         print(f"assigned {len(labels)} samples; wrote {args.out}")
     return 0
 
@@ -101,15 +116,16 @@ def run_hash(args: argparse.Namespace) -> int:
 
     if args.verb == "fit":
         hasher = jobs.hash_fit(args.data, args.out, args.health_png, resume=args.resume, image_size=args.image_size,
+                               label_col=args.label_col, id_col=args.id_col,
                                n_bits=args.bits,
                                epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
         bits_used = [r["bits_used"] for r in hasher.training_history_ if "bits_used" in r][-1]
         report(f"learned {args.bits}-bit codes ({bits_used} bits in use); model written to {args.out}")
     elif args.verb == "encode":
-        codes = jobs.hash_encode(args.data, args.model, args.out)
+        codes = jobs.hash_encode(args.data, args.model, args.out, id_col=args.id_col)
         print(f"wrote {len(codes)} codes of {codes.shape[1]} bytes to {args.out}")
     elif args.verb == "search":
-        frame = jobs.hash_search(args.queries, args.model, args.database, args.out, args.k)
+        frame = jobs.hash_search(args.queries, args.model, args.database, args.out, args.k, id_col=args.id_col)
         print(f"searched {frame['query'].nunique()} queries; wrote {args.out}")
     else:
         jobs.hash_bit_flips(args.model, args.image, args.out)
@@ -121,7 +137,7 @@ def run_vq(args: argparse.Namespace) -> int:
     from . import jobs
 
     model, health = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png, resume=args.resume,
-                                  image_size=args.image_size,
+                                  image_size=args.image_size, label_col=args.label_col, id_col=args.id_col,
                                   codebook_size=args.codebook_size, positions=args.positions,
                                   codebooks=args.codebooks, epochs=args.epochs, random_state=args.seed,
                                   verbose=_verbose(args))

@@ -22,15 +22,16 @@ from .hashing import HEALTH_PROBE, BinaryHasher, hamming_search
 from .vqvae import VQAutoEncoder
 
 
-def _read_for(est: object, data: str) -> Source:
-    """``data`` read as the fitted model's inputs: images at the model's size, or a table; a
-    source of the other kind is refused, naming what the model was trained on."""
+def _read_for(est: object, data: str, id_col: str | None = None) -> Source:
+    """``data`` read as the fitted model's inputs: images at the model's size, or a table
+    (rows named by ``id_col``); a source of the other kind is refused, naming what the model
+    was trained on."""
     adapter = est.adapter_  # type: ignore[attr-defined]
     on_images = adapter.kind == "image"
     if on_images != is_image_source(data):
         raise DataError(f"this model was trained on {adapter.describe()}; {data} is "
                         f"{'a table' if on_images else 'an image source'}")
-    return read_source(data, (adapter.spec.height, adapter.spec.width) if on_images else None)
+    return read_source(data, (adapter.spec.height, adapter.spec.width) if on_images else None, id_col=id_col)
 
 
 def _write_csv(frame: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
@@ -40,13 +41,14 @@ def _write_csv(frame: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
 
 
 def cluster_fit(data: str, out: str, n_clusters: int, resume: bool = False, image_size: tuple[int, int] | None = None,
-                **params: object) -> tuple[AutoEncoderClustering, dict[str, float]]:
+                label_col: str | None = None, id_col: str | None = None, **params: object) -> tuple[AutoEncoderClustering, dict[str, float]]:
     """Cluster a source and save the model; with labels in the source (class subfolders,
-    bundled sets) also score the clusters against them (never used to fit)."""
+    bundled sets, a table's ``label_col``) also score the clusters against them (never used
+    to fit)."""
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     check_model_output(out, AutoEncoderClustering._kind, inputs=[data])
-    source = read_source(data, image_size)
+    source = read_source(data, image_size, label_col=label_col, id_col=id_col)
     model = AutoEncoderClustering(n_clusters, **params).fit_to(source.X, out, resume=resume, inputs=[data])
     scores: dict[str, float] = {}
     if source.labels is not None:
@@ -56,24 +58,25 @@ def cluster_fit(data: str, out: str, n_clusters: int, resume: bool = False, imag
     return model, scores
 
 
-def cluster_predict(data: str, model: str, out: str) -> np.ndarray:
-    """Write a CSV (sample, cluster) for a source."""
+def cluster_predict(data: str, model: str, out: str, id_col: str | None = None) -> np.ndarray:
+    """Write a CSV (sample, cluster) for a source (a table's rows named by ``id_col``)."""
     check_output_file(out, marks.CLUSTERS, inputs=[data, model], suffixes=(".csv",))
     est = AutoEncoderClustering.load(model)
-    source = _read_for(est, data)
+    source = _read_for(est, data, id_col)
     labels = est.predict(source.X)
     _write_csv(pd.DataFrame({"sample": source.names, "cluster": labels}), out)
     return labels
 
 
 def hash_fit(data: str, out: str, health_png: str | None = None, resume: bool = False,
-             image_size: tuple[int, int] | None = None, **params: object) -> BinaryHasher:
+             image_size: tuple[int, int] | None = None, label_col: str | None = None, id_col: str | None = None,
+             **params: object) -> BinaryHasher:
     """Learn binary codes of a source and save the model; optionally a PNG of the bit
     health per epoch of the first (reconstruction) stage."""
     check_model_output(out, BinaryHasher._kind, inputs=[data])
     if health_png:
         check_output_file(health_png, marks.FIGURE, inputs=[data], suffixes=(".png",), option="--health-png")
-    source = read_source(data, image_size)
+    source = read_source(data, image_size, label_col=label_col, id_col=id_col)
     hasher = BinaryHasher(**params).fit_to(source.X, out, resume=resume, inputs=[data])
     if health_png:
         probe = min(len(source.names), HEALTH_PROBE)
@@ -82,11 +85,12 @@ def hash_fit(data: str, out: str, health_png: str | None = None, resume: bool = 
     return hasher
 
 
-def hash_encode(data: str, model: str, out: str) -> np.ndarray:
-    """Packed codes of a source into an ``.npz`` (``codes`` [N, bytes], ``names``)."""
+def hash_encode(data: str, model: str, out: str, id_col: str | None = None) -> np.ndarray:
+    """Packed codes of a source into an ``.npz`` (``codes`` [N, bytes], ``names``: a table's
+    ``id_col``, else row or file names)."""
     check_output_file(out, marks.CODES, inputs=[data, model], suffixes=(".npz",))
     hasher = BinaryHasher.load(model)
-    source = _read_for(hasher, data)
+    source = _read_for(hasher, data, id_col)
     codes = hasher.hash(source.X)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
@@ -95,7 +99,8 @@ def hash_encode(data: str, model: str, out: str) -> np.ndarray:
     return codes
 
 
-def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) -> pd.DataFrame:
+def hash_search(queries: str, model: str, database: str, out: str, k: int = 10,
+                id_col: str | None = None) -> pd.DataFrame:
     """For each query image, the ``k`` nearest database entries by Hamming distance, as a CSV
     (query, rank, match, distance)."""
     check_int(k, "-k", 1, 100_000)
@@ -104,7 +109,7 @@ def hash_search(queries: str, model: str, database: str, out: str, k: int = 10) 
     codes, names = read_npz(database, ("codes",), ("names",))
     if codes is None or names is None:
         raise DataError(f"{database} is not a code file from 'aekit hash encode' (no 'codes' and 'names' arrays)")
-    source = _read_for(hasher, queries)
+    source = _read_for(hasher, queries, id_col)
     q = hasher.hash(source.X)
     if codes.ndim != 2 or codes.shape[1] != q.shape[1]:
         raise DataError(f"{database} holds {codes.shape[-1]}-byte codes; this model makes {q.shape[1]}-byte codes")
@@ -132,8 +137,8 @@ def hash_bit_flips(model: str, image_ref: str, out: str) -> Path:
 
 
 def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: str | None = None,
-             resume: bool = False, image_size: tuple[int, int] | None = None,
-             **params: object) -> tuple[VQAutoEncoder, dict[str, float]]:
+             resume: bool = False, image_size: tuple[int, int] | None = None, label_col: str | None = None,
+             id_col: str | None = None, **params: object) -> tuple[VQAutoEncoder, dict[str, float]]:
     """Train a VQ-VAE on an image source and save it; optionally PNGs of the decoded codebook
     entries (of the first token) and of the codebook health per epoch. Returns the model and
     its summary on the training images (codebook health and ``psnr``)."""
@@ -143,7 +148,7 @@ def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: s
     for png, option in ((codebook_png, "--codebook-png"), (health_png, "--health-png")):
         if png:
             check_output_file(png, marks.FIGURE, inputs=[data], suffixes=(".png",), option=option)
-    source = read_source(data, image_size)
+    source = read_source(data, image_size, label_col=label_col, id_col=id_col)
     model = VQAutoEncoder(**params).fit_to(source.X, out, resume=resume, inputs=[data])
     if health_png:
         plots.code_health_plot(model.training_history_, {"codes_used": model.codebook_size, "perplexity": model.codebook_size},
