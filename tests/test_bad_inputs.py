@@ -40,6 +40,8 @@ def ws(tmp_path_factory) -> Path:
     good.astype({"V7": object}).assign(V7=["twelve"] + good.V7.tolist()[1:]).to_csv(w / "text.csv", index=False)
     good.to_csv(w / "semicolons.csv", index=False, sep=";", decimal=",")  # a spreadsheet's export
     good.to_csv(w / "tabs.csv", index=False, sep="\t")
+    good.assign(Class=np.where(np.arange(len(good)) == 50, "caf\u00e9", "ok")).to_csv(w / "latin1.csv", index=False,
+                                                                                      encoding="latin-1")
     (w / "dup.csv").write_text("a,b,a\n" + "\n".join(f"{i},{i},{i}" for i in range(20)) + "\n")
     (w / "huge.csv").write_text("a,b\n" + "\n".join(f"{i},{'1e39' if i == 3 else i}" for i in range(20)) + "\n")
     pd.DataFrame({"x": range(20), "y": [[i] for i in range(20)]}).to_parquet(w / "nested.parquet")
@@ -134,6 +136,7 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "train: constant columns": ([*train, t("constant.csv"), "--out", t("x"), *Q], "constant"),
         "train: NaN": ([*train, t("nan.csv"), "--out", t("x")], "NaN or inf"),
         "train: text in a number column": ([*train, t("text.csv"), "--out", t("x")], "non-number"),
+        "train: a Latin-1 CSV": ([*train, t("latin1.csv"), "--out", t("x")], "latin1.csv is not UTF-8 text: save it"),
         "train: fields separated by ';'": ([*train, t("semicolons.csv"), "--out", t("x")],
                                            "separated by ';', and aekit reads commas"),
         "train: duplicate headers": ([*train, t("dup.csv"), "--out", t("x")], "duplicate column"),

@@ -80,7 +80,10 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool) 
                 yield chunk
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} has no header and no rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not UTF-8 text: save it as UTF-8, e.g. pandas.read_csv(path, encoding='latin-1')"
+                        ".to_csv(new_path, index=False)") from None
+    except pd.errors.ParserError as exc:
         raise DataError(f"{path} is not a readable {fmt.upper()} file ({first_line(exc)})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")

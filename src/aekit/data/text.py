@@ -198,4 +198,6 @@ def _read_text(path: str | os.PathLike[str]) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(f"{path} is not UTF-8 text (line {line}, byte {exc.start}): save it as UTF-8, e.g. "
+                        f"iconv -f latin1 -t utf-8 {path} > new.txt") from None
