@@ -352,6 +352,8 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                            "cannot reach the Dask scheduler 'notaurl'"),
         "dask: a glob matching nothing": (score("nomatch*.csv", "--engine", "dask"), "matches no file"),
         "dask: an empty file": (score("empty.csv", "--engine", "dask"), "empty.csv is empty"),
+        "dask: fields separated by ';'": (score("semicolons.csv", "--engine", "dask"), "separated by ';'"),
+        "dask: duplicate column names": (score("dup.csv", "--engine", "dask"), "duplicate column names"),
         "dask: a missing column": (score("missing.csv", "--engine", "dask"), "missing column(s) ['V3']"),
     }
 

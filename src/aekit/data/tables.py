@@ -72,9 +72,7 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool) 
                 yield batch.to_pandas()
         else:
             sep = "\t" if fmt == "tsv" else ","
-            header = _csv_header(path, sep)
-            _check_other_separator(header, path, sep)
-            _check_unique(header, path)
+            check_csv_header(path, sep)
             for chunk in _csv_chunks(path, sep, chunksize, ramp):
                 any_rows = any_rows or len(chunk) > 0
                 yield chunk
@@ -307,6 +305,15 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def check_csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
+    """A CSV's header row, refused where its fields are separated by another character or
+    two columns share a name (each in one line, with the fix)."""
+    header = _csv_header(path, sep)
+    _check_other_separator(header, path, sep)
+    _check_unique(header, path)
+    return header
 
 
 def _csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from ...data.tables import check_csv_header
 from ...errors import DataError, OutputError, first_line
 from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
@@ -104,6 +105,8 @@ def _check_local_files(data: str) -> None:
             raise DataError(f"{f} does not exist")
         if path.is_file() and path.stat().st_size == 0:
             raise DataError(f"{f} is empty")
+        if path.is_file() and f.lower().endswith((".csv", ".csv.gz", ".tsv")):
+            check_csv_header(f, "\t" if f.lower().endswith(".tsv") else ",")
 
 
 def _cause(exc: BaseException) -> str:
