@@ -1,6 +1,8 @@
 """Image data adapter and convolutional blocks."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -292,3 +294,27 @@ def test_phone_photos_are_read_upright_as_viewers_show_them(tmp_path, orientatio
     np.testing.assert_array_equal(read_rgb(tmp_path / "phone.png"), shown)  # the codec keeps every pixel
     images = load_images(tmp_path / "phone.png").images  # the models' reader: [1, C, H, W] in [0, 1]
     np.testing.assert_allclose(images[0].transpose(1, 2, 0), shown / 255.0, atol=1e-6)
+
+
+def test_transparent_parts_are_read_on_white_with_a_notice(tmp_path):
+    """A logo's transparent background is stored as black: dropping the alpha channel showed
+    a black box. Both readers lay it on white, as a viewer on a white page does, and say so."""
+    from aekit.apps.compress.codec import read_rgb
+
+    logo = np.zeros((20, 30, 4), np.uint8)
+    logo[5:15, 5:25] = (200, 30, 30, 255)
+    Image.fromarray(logo, "RGBA").save(tmp_path / "logo.png")
+    Image.fromarray(logo, "RGBA").convert("P").save(tmp_path / "palette.png")  # a palette with a transparent entry
+    Image.fromarray(logo[..., [0, 3]].copy(), "LA").save(tmp_path / "gray.png")
+    for name in ("logo.png", "palette.png"):
+        with pytest.warns(DataNotice, match="transparent parts are read laid on white"):
+            rgb = read_rgb(tmp_path / name)
+        assert rgb[0, 0].tolist() == [255, 255, 255] and rgb[10, 10].tolist() == [200, 30, 30]
+    with pytest.warns(DataNotice):
+        gray = load_images(tmp_path / "gray.png").images
+    assert gray.shape == (1, 1, 20, 30) and gray[0, 0, 0, 0] == 1.0 and gray[0, 0, 10, 10] == pytest.approx(200 / 255)
+    logo[..., 3] = 255  # an alpha channel, every pixel opaque: read as it is, nothing to say
+    Image.fromarray(logo, "RGBA").save(tmp_path / "opaque.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_rgb(tmp_path / "opaque.png")[0, 0].tolist() == [0, 0, 0]

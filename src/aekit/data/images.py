@@ -130,6 +130,25 @@ def upright(im: Any, orientation: int) -> Any:
     return im.transpose(method)
 
 
+TRANSPARENT_MODES = ("RGBA", "LA", "PA", "La", "RGBa")  # Pillow's modes with an alpha channel
+
+
+def opaque(im: Any) -> Any:
+    """``im`` with its transparent parts laid on white, as a viewer shows it on a white page
+    (aekit's models and codec read colour only; dropping the alpha channel would show what
+    the file stores under it, often black). Said once per process, as a ``DataNotice``."""
+    if im.mode not in TRANSPARENT_MODES and "transparency" not in im.info:
+        return im
+    from PIL import Image
+
+    rgba = im.convert("RGBA")
+    if rgba.getchannel("A").getextrema()[0] == 255:  # an alpha channel, every pixel opaque
+        return im
+    warnings.warn("images with transparent parts are read laid on white (aekit reads colour only)", DataNotice,
+                  stacklevel=2)
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+
+
 def to_eight_bit(im: Any, name: str) -> Any:
     """The Pillow image ``im`` with 8 bits a channel: a 16-bit gray image (an X-ray, a
     microscope's frame) scaled by 257, a 32-bit integer or float one by the range its values
@@ -179,13 +198,13 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
                     raise DataError(f"{path} is {width}x{height}; images over {MAX_IMAGE_SIDE} pixels a side "
                                     "need a target size (image_size, --image-size H W)")
                 h, w = size if size is not None else (height, width)
-                spec = ImageSpec(1 if im.mode in ("1", "L", "I", "I;16", "F") else 3, h, w)
+                spec = ImageSpec(1 if im.mode in ("1", "L", "LA", "La", "I", "I;16", "F") else 3, h, w)
             if width * height > 4 * MAX_IMAGE_SIDE ** 2 and not resize:
                 raise DataError(f"{path} is {width}x{height}, too large to read without resizing")
             target = (spec.height, spec.width) if orientation in TURNED else (spec.width, spec.height)
             im.draft("L" if spec.channels == 1 else "RGB", target)  # JPEG: decode near the target size
             im.load()
-            im = upright(to_eight_bit(im, str(path)).convert("L" if spec.channels == 1 else "RGB"), orientation)
+            im = upright(opaque(to_eight_bit(im, str(path))).convert("L" if spec.channels == 1 else "RGB"), orientation)
             if im.size != (spec.width, spec.height):
                 if not resize:
                     raise DataError(f"{path} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "
