@@ -78,6 +78,16 @@ def test_a_text_column_of_mostly_different_values_is_refused_unless_named():
     assert TabularPreprocessor().fit(df.head(10)).categories_["who"][0] == "user0"  # too few rows to tell
 
 
+@pytest.mark.parametrize("written, shown", [("{:,.2f}", "'1,000.00'"), ("${:.2f}", "'$1000.00'"), ("{:.1f}%", "'1000.0%'"),
+                                            ("{:,.0f} €", "'1,000 €'")])
+def test_numbers_written_as_a_spreadsheet_shows_them_are_named_with_the_fix(written, shown):
+    """'3,366.33', '$12.50', '12%': read as text, they were refused as an ID."""
+    df = pd.DataFrame({"n": np.arange(40.0), "amount": [written.format(1000 + 37 * i) for i in range(40)]})
+    with pytest.raises(DataError, match=f"column 'amount' holds numbers written as text \\({re.escape(shown)}\\): "
+                                        "write them as plain numbers"):
+        TabularPreprocessor().fit(df)
+
+
 def test_a_boolean_column_is_two_categories():
     df = pd.DataFrame({"n": np.arange(30, dtype=float), "flag": np.arange(30) % 3 == 0})
     pre = TabularPreprocessor().fit(df)

@@ -328,9 +328,25 @@ def _check_not_an_identifier(column: pd.Series, name: str) -> None:
     rows = int(column.notna().sum())
     distinct = int(column.nunique())
     if rows >= ID_MIN_ROWS and distinct > ID_SHARE * rows:
+        _check_not_formatted_numbers(column, name)
         raise DataError(f"column {name!r} is text with {distinct} different values in {rows} rows (an ID, a name or "
                         "a time?): as categories it teaches nothing; leave it out (the CLI's --id-col keeps an ID "
                         "in the output), or name it as categorical to keep it")
+
+
+NUMBER_DECORATIONS = r"[\s,'$€£¥%]"  # thousands separators, currency and percent signs a spreadsheet writes
+
+
+def _check_not_formatted_numbers(column: pd.Series, name: str) -> None:
+    """Refuse numbers written as a spreadsheet shows them ('3,366.33', '$12.50', '12%'),
+    with the fix: read as text, they would be refused as an ID or become categories. They
+    are not converted here, since '1.234,5' means another number in another country."""
+    values = column.dropna().astype(str)
+    plain = pd.to_numeric(values.str.replace(NUMBER_DECORATIONS, "", regex=True), errors="coerce")
+    if plain.notna().mean() >= 0.9:
+        raise DataError(f"column {name!r} holds numbers written as text ({values.iloc[0]!r}): write them as plain "
+                        "numbers, without thousands separators or currency and percent signs (e.g. "
+                        "pandas.read_csv(path, thousands=',') for the separators)")
 
 
 def _check_number_feature(column: pd.Series, name: object) -> None:
