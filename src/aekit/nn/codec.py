@@ -138,6 +138,34 @@ def anchors(height: int, width: int) -> Tensor:
     return (i + j) % 2 == 0
 
 
+TILE = 2048  # pixels a side of the tiles the transforms run on at coding time (memory, not results)
+HALO = 64  # pixels of context around each tile: more than either transform reaches (g_a 30, g_s 40)
+
+
+def tiled(transform: nn.Module, x: Tensor, scale: float, tile: int, halo: int) -> Tensor:
+    """``transform(x)`` for ``x [1, C, H, W]``, run on ``tile`` x ``tile`` pieces with ``halo``
+    of context each side (all in ``x``'s units) and stitched, so that memory follows the tile
+    and not the image (a 24-megapixel photo took 7 GB whole). ``scale``: output units per
+    input unit (1/16 for ``g_a``, 16 for ``g_s``); ``tile`` and ``halo`` times it must be
+    whole. Equal to the whole pass up to float rounding, because each output keeps only the
+    part of its tile that the halo gives every input it reads (convolutions and GDN, which
+    mixes channels only); at the image's own edges the tile's zero padding is the image's."""
+    height, width = x.shape[2:]
+    if height <= tile and width <= tile:
+        return transform(x)
+    rows = []
+    for top in range(0, height, tile):
+        row = []
+        for left in range(0, width, tile):
+            t0, l0 = max(0, top - halo), max(0, left - halo)
+            part = transform(x[:, :, t0:min(height, top + tile + halo), l0:min(width, left + tile + halo)])
+            dt, dl = round((top - t0) * scale), round((left - l0) * scale)
+            th, tw = round(min(tile, height - top) * scale), round(min(tile, width - left) * scale)
+            row.append(part[:, :, dt:dt + th, dl:dl + tw])
+        rows.append(torch.cat(row, dim=3))
+    return torch.cat(rows, dim=2)
+
+
 def _ste_round(v: Tensor) -> Tensor:
     """``round(v)`` forward, identity backward (the straight-through estimator)."""
     return v + (torch.round(v) - v).detach()
@@ -297,14 +325,14 @@ class HyperpriorCodec(nn.Module):
         still continuous latents ``y`` of ``x`` (or of the given ``y``, e.g. ``refine``'s)."""
         if y is None:
             gain, _ = self._gains(quality)
-            y = self.g_a(x) * gain
+            y = tiled(self.g_a, x, 1 / LATENT_STRIDE, TILE, HALO) * gain
         return torch.round(self.h_a(y)).clamp(-z_support, z_support), y
 
     @torch.no_grad()
     def synthesise(self, y_hat: Tensor, quality: int) -> Tensor:
         """The image of the decoded latents ``y_hat`` (gained, as coded) at ``quality``."""
         _, inverse = self._gains(quality)
-        return self.g_s(y_hat * inverse)
+        return tiled(self.g_s, y_hat * inverse, LATENT_STRIDE, TILE // LATENT_STRIDE, HALO // LATENT_STRIDE)
 
     def spec(self) -> dict[str, Any]:
         return {"codec": dict(self.config)}
