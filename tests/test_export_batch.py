@@ -85,10 +85,27 @@ def test_onnx_vae_with_imputation_and_images(cancer_split, tmp_path):
                                ImageAnomalyDetector.load(tmp_path / "img").decision_function(images[:7]), rtol=1e-5)
 
 
-def test_onnx_refuses_categorical_columns_and_unsafe_outputs(tmp_path, model_dir):
-    AnomalyDetector(**SMALL).fit(make_kdd_rows(200, 0).drop(columns="label")).save(tmp_path / "kdd")
-    with pytest.raises(DataError, match="numeric columns only; this model has categorical column"):
-        export_onnx(tmp_path / "kdd", tmp_path / "kdd.onnx")
+def test_onnx_takes_categorical_columns_as_strings_and_refuses_unsafe_outputs(tmp_path, model_dir):
+    """KDD's protocol, service and flag columns: a second input of strings, looked up in the
+    graph; a value never seen in training is all zeros, as in aekit."""
+    rows = make_kdd_rows(300, 0).drop(columns="label")
+    det = AnomalyDetector(**SMALL).fit(rows.iloc[:200])
+    det.save(tmp_path / "kdd")
+    export_onnx(tmp_path / "kdd", tmp_path / "kdd.onnx")
+    meta = onnx_metadata(tmp_path / "kdd.onnx")
+    categorical = json.loads(meta["categorical_columns"])
+    assert categorical == ["protocol_type", "service", "flag"] and "categories: string [rows, 3]" in meta["input"]
+    new = rows.iloc[200:].copy()
+    new.iloc[:5, new.columns.get_loc("service")] = "never_seen"
+    session = ort.InferenceSession(str(tmp_path / "kdd.onnx"), providers=["CPUExecutionProvider"])
+    scores, flags = session.run(None, {"x": new[json.loads(meta["columns"])].to_numpy(np.float32),
+                                       "categories": new[categorical].astype(str).to_numpy(object)})
+    expected = det.decision_function(new)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5)
+    assert (flags == (expected > det.threshold_)).all()
+    AnomalyDetector(**SMALL).fit(rows[["protocol_type", "service"]]).save(tmp_path / "text_only")
+    with pytest.raises(DataError, match="needs at least one numeric column"):
+        export_onnx(tmp_path / "text_only", tmp_path / "t.onnx")
     with pytest.raises(OutputError, match="must end with .onnx"):
         export_onnx(model_dir, tmp_path / "m.csv")
 

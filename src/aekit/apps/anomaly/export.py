@@ -8,10 +8,15 @@ the code-density, local-density and histogram terms. Outputs: ``score`` (float32
 ``decision_function``) and ``is_anomaly`` (``score > threshold``). The threshold, the
 column names and the weights' checksum are in the model's metadata.
 
+A table model with categorical columns takes them as a second input, ``categories``: strings
+``[rows, categorical columns]`` (the metadata's ``categorical_columns`` order; the values as
+text, as ``str(value)`` writes them). The graph looks each value up among the training
+categories (ONNX-ML's ``LabelEncoder``) and one-hot encodes it; a value never seen in
+training is all zeros, as in aekit.
+
 aekit refuses a row holding NaN or inf; a graph cannot raise, so such a row scores NaN
 (a model trained with ``impute="median"`` fills them with the training median, as aekit
-does). Categorical columns are refused: the one-hot step needs strings, which the float
-input cannot carry.
+does).
 """
 from __future__ import annotations
 
@@ -49,9 +54,9 @@ class ScoreGraph(nn.Module):
         self.table = det.adapter_.kind == "table"
         if self.table:
             pre = det.preprocessor_
-            if pre.categories_:
-                raise DataError(f"ONNX export takes numeric columns only; this model has categorical column(s) "
-                                f"{list(pre.categories_)[:5]}: score it with aekit or 'aekit serve'")
+            if not pre.numeric_:
+                raise DataError("ONNX export needs at least one numeric column; this model has categorical columns "
+                                "only: score it with aekit or 'aekit serve'")
             self.register_buffer("center", torch.tensor(pre.center_, dtype=torch.float32))
             self.register_buffer("scale", torch.tensor(pre.scale_, dtype=torch.float32))
             self.register_buffer("logged", torch.tensor([c in pre.log_columns for c in pre.numeric_]))
@@ -59,11 +64,15 @@ class ScoreGraph(nn.Module):
             self.clip = float(pre.clip)
         self.register_buffer("threshold", torch.tensor(det.threshold_, dtype=torch.float32))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, onehot: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``onehot``: the categorical columns' one-hot block, which the exported graph makes
+        from its ``categories`` strings (``_add_category_lookup``)."""
         # x - x is 0 where x is finite and NaN elsewhere: cheaper in the graph than isfinite,
         # which the exporter casts to float64 first
         finite = (x - x).flatten(1).sum(1) == 0
         z = self._prepare(x) if self.table else x
+        if onehot is not None:  # the preprocessor's order: the scaled numbers, then each column's one-hot block
+            z = torch.cat([z, onehot], dim=1)
         parts = torch.zeros_like(z) if self.maps else None
         score = self.det._block_scores(z, parts)
         if not (self.table and self.impute):
@@ -89,19 +98,26 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
         raise DataError(f"{model_dir} is a time-series detector: ONNX export covers table and image detectors "
                         "(a series' row scores come from overlapping windows); score it with 'aekit anomaly score'")
     graph = ScoreGraph(det).eval()
-    shape = tuple(det.adapter_.sample_shape)
-    input_name = "x" if graph.table else "images"
-    example = torch.zeros(2, *shape)
+    categories = det.preprocessor_.categories_ if graph.table else {}
+    shape = (len(det.preprocessor_.numeric_),) if graph.table else tuple(det.adapter_.sample_shape)
+    inputs = {"x" if graph.table else "images": torch.zeros(2, *shape)}
+    described = f"{next(iter(inputs))}: float32 [rows, {', '.join(map(str, shape))}]"
+    if categories:
+        inputs["onehot"] = torch.zeros(2, sum(map(len, categories.values())))
+        described += f"; categories: string [rows, {len(categories)}] (categorical_columns, as text)"
     meta = {
         "aekit_version": __version__, "kind": config["kind"], "threshold": repr(float(det.threshold_)),
         "threshold_rule": det.threshold_rule_.describe(), "weights_sha256": config["weights_sha256"],
-        "input": f"{input_name}: float32 [rows, {', '.join(map(str, shape))}]",
+        "input": described,
         "columns": json.dumps(det.preprocessor_.numeric_ if graph.table else []),
+        "categorical_columns": json.dumps(list(categories)),
         "outputs": "score: float32 [rows] (higher = more anomalous); is_anomaly: bool [rows] (score > threshold)",
     }
     with atomic_path(out) as tmp:
-        _trace(graph, example, str(tmp), input_name, ("score", "is_anomaly"))
+        _trace(graph, inputs, str(tmp), ("score", "is_anomaly"))
         model = onnx.load(str(tmp))
+        if categories:
+            _add_category_lookup(model, categories)
         for key, value in meta.items():
             model.metadata_props.add(key=key, value=value)
         model.producer_name, model.producer_version = "aekit", __version__
@@ -109,15 +125,52 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
     return meta
 
 
-def _trace(graph: ScoreGraph, example: torch.Tensor, target: Any, input_name: str, outputs: tuple[str, ...]) -> None:
-    """Trace ``graph`` on ``example`` into an ONNX file or buffer ``target``, every tensor's
-    first axis (rows) dynamic."""
+def _trace(graph: ScoreGraph, inputs: dict[str, torch.Tensor], target: Any, outputs: tuple[str, ...]) -> None:
+    """Trace ``graph`` on the example ``inputs`` (by name, in ``forward``'s order) into an
+    ONNX file or buffer ``target``, every tensor's first axis (rows) dynamic."""
+    examples = tuple(inputs.values())
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the tracer's notes on constants and its own deprecation
-        graph(example)  # once outside the tracer: anything a detector caches is a constant in the graph
-        torch.onnx.export(graph, (example,), target, input_names=[input_name], output_names=list(outputs),
+        graph(*examples)  # once outside the tracer: anything a detector caches is a constant in the graph
+        torch.onnx.export(graph, examples, target, input_names=list(inputs), output_names=list(outputs),
                           opset_version=OPSET, dynamo=False,
-                          dynamic_axes={name: {0: "rows"} for name in (input_name, *outputs)})
+                          dynamic_axes={name: {0: "rows"} for name in (*inputs, *outputs)})
+
+
+def _add_category_lookup(model: Any, categories: dict[str, list[str]]) -> None:
+    """Replace the traced graph's ``onehot`` input by nodes that make it from a string input
+    ``categories [rows, len(categories)]``: per column, its value's index among the training
+    categories (``LabelEncoder``, -1 when never seen), compared with 0..k-1 (a never-seen
+    value: all zeros, as ``TabularPreprocessor.transform``), the blocks side by side."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = model.graph
+    nodes, blocks, constants = [], [], []
+    constants.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "category_axis"))
+    for j, values in enumerate(categories.values()):
+        column, code, index, hot = (f"category{j}_{part}" for part in ("column", "code", "index", "hot"))
+        constants += [numpy_helper.from_array(np.array(j, dtype=np.int64), column),
+                      numpy_helper.from_array(np.arange(len(values), dtype=np.float32), f"category{j}_range")]
+        nodes += [
+            helper.make_node("Gather", ["categories", column], [f"category{j}_text"], axis=1),
+            helper.make_node("LabelEncoder", [f"category{j}_text"], [code], domain="ai.onnx.ml",
+                             keys_strings=[str(v) for v in values], values_floats=[float(i) for i in range(len(values))],
+                             default_float=-1.0),
+            helper.make_node("Unsqueeze", [code, "category_axis"], [index]),
+            helper.make_node("Equal", [index, f"category{j}_range"], [f"category{j}_equal"]),
+            helper.make_node("Cast", [f"category{j}_equal"], [hot], to=TensorProto.FLOAT),
+        ]
+        blocks.append(hot)
+    nodes.append(helper.make_node("Concat", blocks, ["onehot"], axis=1))
+    kept = [i for i in g.input if i.name != "onehot"]
+    del g.input[:]
+    g.input.extend([*kept, helper.make_tensor_value_info("categories", TensorProto.STRING, ["rows", len(categories)])])
+    traced = list(g.node)
+    del g.node[:]
+    g.node.extend([*nodes, *traced])
+    g.initializer.extend(constants)
+    model.opset_import.append(helper.make_opsetid("ai.onnx.ml", 2))
 
 
 def score_graph_bytes(det: Any) -> bytes | None:
@@ -133,7 +186,7 @@ def score_graph_bytes(det: Any) -> bytes | None:
     except ImportError:
         return None
     buffer = io.BytesIO()
-    _trace(ScoreGraph(det, maps=True).eval(), torch.zeros(2, *det.adapter_.sample_shape), buffer, "images",
+    _trace(ScoreGraph(det, maps=True).eval(), {"images": torch.zeros(2, *det.adapter_.sample_shape)}, buffer,
            ("score", "maps"))
     return buffer.getvalue()
 
