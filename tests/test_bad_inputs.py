@@ -99,6 +99,9 @@ def ws(tmp_path_factory) -> Path:
     assert main(["cluster", "fit", str(w / "imgs"), "--k", "2", "--out", str(w / "c"), *Q]) == 0
     assert main(["hash", "fit", str(w / "imgs"), "--bits", "8", "--out", str(w / "h"), *Q]) == 0
     assert main(["hash", "encode", str(w / "imgs"), "--model", str(w / "h"), "--out", str(w / "db.npz")]) == 0
+    assert main(["vq", "train", str(w / "imgs"), "--codebook-size", "8", "--positions", "2", "--out", str(w / "v"),
+                 *Q]) == 0
+    assert main(["vq", "encode", str(w / "imgs"), "--model", str(w / "v"), "--out", str(w / "tokens.npz")]) == 0
     t = np.arange(300)
     series = pd.DataFrame({"timestamp": pd.date_range("2024-01-01", periods=300, freq="min").astype(str),
                            "value": np.sin(t / 5)})
@@ -264,6 +267,12 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "vq train: codebook picture of a table": (["vq", "train", t("train.csv"), "--out", t("x"), "--codebook-png",
                                                    t("cb.png")], "draws images"),
         "vq train: out is a user folder": (["vq", "train", t("imgs"), "--out", t("notes")], "not an aekit model"),
+        "vq encode: a table for an image model": (["vq", "encode", t("train.csv"), "--model", t("v"), "--out",
+                                                   t("x.npz")], "trained on images of"),
+        "vq decode: hash codes, not tokens": (["vq", "decode", t("db.npz"), "--model", t("v"), "--out", t("x.png")],
+                                              "not a token file from 'aekit vq encode'"),
+        "vq decode: over the tokens": (["vq", "decode", t("tokens.npz"), "--model", t("v"), "--out",
+                                        t("tokens.npz")], "must end with .png"),
         # folders of outputs: new, empty, or aekit's own output of the same kind
         "demo: out is a user folder": (["anomaly", "demo", "--out", t("notes"), "--quiet"], "aekit did not make"),
         "demo: out is the current folder": (["anomaly", "demo", "--out", ".", "--quiet"], "current folder"),
@@ -435,6 +444,9 @@ def test_output_files_are_replaced_only_when_aekit_wrote_them(ws, tmp_path):
         ["compress", "decode", str(w / "good.aek"), "--out", str(o / "d.tif")],
         ["voice", "convert", "--source", str(w / "voice1/a.wav"), "--target", str(w / "voice1/a.wav"), "--out",
          str(o / "v.wav")],
+        ["vq", "encode", str(w / "imgs"), "--model", str(w / "v"), "--out", str(o / "tok.npz")],
+        ["vq", "decode", str(w / "tokens.npz"), "--model", str(w / "v"), "--out", str(o / "vq.png"), "--npz",
+         str(o / "vq.npz")],
         ["tree", "generate", "arithmetic", "--sentences", "5", "--out", str(o / "t1.txt"), "--trees", str(o / "t.jsonl")],
     ]
     for argv in runs + runs[:-1]:  # each twice: the second replaces the first's output

@@ -136,8 +136,19 @@ def test_vq_autoencoder_uses_its_codebook_and_round_trips(digits, tmp_path):
     assert vq.psnr(x) > mean_image_psnr + 0.5  # 8 bits per image: 12.4 dB vs 11.5 for the mean image
     vq.save(tmp_path / "v")
     np.testing.assert_array_equal(VQAutoEncoder.load(tmp_path / "v").encode(x[:20]), vq.encode(x[:20]))
-    with pytest.raises(ValueError, match="indices must be"):
+    with pytest.raises(DataError, match="tokens run from 99 to 99; this model's codebook holds 0 to 15"):
         vq.decode(np.full((1, 2, 1), 99))
+    with pytest.raises(DataError, match=r"tokens of shape \(1, 3, 1\) given to a model whose tokens are \[N, 2, 1\]"):
+        vq.decode(np.zeros((1, 3, 1), np.int64))
+    # the command line: images to tokens to images, the same as in Python
+    folder = str(tmp_path / "v")
+    assert main(["vq", "encode", "digits", "--model", folder, "--out", str(tmp_path / "t.npz")]) == 0
+    stored = np.load(tmp_path / "t.npz")
+    np.testing.assert_array_equal(stored["tokens"], vq.encode(load_images("digits").images))
+    assert main(["vq", "decode", str(tmp_path / "t.npz"), "--model", folder, "--out", str(tmp_path / "d.png"),
+                 "--npz", str(tmp_path / "d.npz")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "d.npz")["images"], vq.decode(stored["tokens"]), atol=1e-6)
+    assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
     # other image sizes are converted like the training images (the image adapter), not refused
     assert vq.encode(np.zeros((2, 1, 9, 9), np.float32)).shape == (2, 2, 1)
     with pytest.raises(DataError, match="fitted on"):  # a plain array of another width is refused

@@ -73,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", required=True)
 
     verbs = application(sub, "vq", help="VQ-VAE: images (or rows) to tokens of a learned codebook",
-                        description="Train a VQ-VAE; print its PSNR, bits per sample and codebook health.", run=run_vq)
+                        description="Train a VQ-VAE (printing its PSNR, bits per sample and codebook health), turn "
+                                    "images or rows into its tokens, and tokens back into images.", run=run_vq)
     t = verbs.add_parser("train", help="train a VQ-VAE and save it")
     t.add_argument("data", help=SOURCE_HELP)
     t.add_argument("--out", required=True)
@@ -85,6 +86,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     column_flags(t, "not used")
     image_size_flag(t)
     training_flags(t, epochs=100)
+    e = verbs.add_parser("encode", help="the tokens of a source into an .npz")
+    e.add_argument("data", help=SOURCE_HELP)
+    e.add_argument("--model", required=True, help="model directory from 'aekit vq train'")
+    e.add_argument("--out", required=True, help=".npz to write (tokens [N, positions, codebooks], names)")
+    column_flags(e, None)
+    d = verbs.add_parser("decode", help="images from the tokens of an .npz (a PNG grid)")
+    d.add_argument("tokens", help=".npz from 'aekit vq encode' (or any with a 'tokens' array)")
+    d.add_argument("--model", required=True, help="model directory from 'aekit vq train' (an image model)")
+    d.add_argument("--out", required=True, help="PNG grid to write (of the first 256 images)")
+    d.add_argument("--npz", help="also write the images to this .npz (array 'images', [N, C, H, W] in [0, 1])")
 
 
 def _verbose(args: argparse.Namespace) -> int:
@@ -136,6 +147,16 @@ def run_hash(args: argparse.Namespace) -> int:
 def run_vq(args: argparse.Namespace) -> int:
     from . import jobs
 
+    if args.verb == "encode":
+        tokens = jobs.vq_encode(args.data, args.model, args.out, id_col=args.id_col)
+        print(f"wrote the tokens of {len(tokens)} samples ({tokens.shape[1]} positions x {tokens.shape[2]} "
+              f"codebooks) to {args.out}")
+        return 0
+    if args.verb == "decode":
+        images = jobs.vq_decode(args.tokens, args.model, args.out, args.npz)
+        drawn = f"the first {jobs.GRID_MAX} of them " if len(images) > jobs.GRID_MAX else ""
+        print(f"decoded {len(images)} images; wrote {drawn}to {args.out}" + (f", all to {args.npz}" if args.npz else ""))
+        return 0
     model, health = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png, resume=args.resume,
                                   image_size=args.image_size, label_col=args.label_col, id_col=args.id_col,
                                   codebook_size=args.codebook_size, positions=args.positions,

@@ -21,6 +21,8 @@ from .cluster import AutoEncoderClustering, matched_accuracy
 from .hashing import HEALTH_PROBE, BinaryHasher, hamming_search
 from .vqvae import VQAutoEncoder
 
+GRID_MAX = 256  # images drawn in vq decode's PNG grid (the .npz holds them all)
+
 
 def _read_for(est: object, data: str, id_col: str | None = None) -> Source:
     """``data`` read as the fitted model's inputs: images at the model's size, or a table
@@ -159,3 +161,45 @@ def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: s
         indices[:, 0, 0] = np.arange(k)
         plots.image_grid(model.decode(indices), codebook_png, ncols=16, title=f"the {k} entries of token 1, decoded")
     return model, {**model.health(source.X), "psnr": model.psnr(source.X)}
+
+
+def vq_encode(data: str, model: str, out: str, id_col: str | None = None) -> np.ndarray:
+    """The tokens of a source into an ``.npz`` (``tokens`` [N, positions, codebooks] integers,
+    ``names``: a table's ``id_col``, else row or file names)."""
+    check_output_file(out, marks.TOKENS, inputs=[data, model], suffixes=(".npz",))
+    vq = VQAutoEncoder.load(model)
+    source = _read_for(vq, data, id_col)
+    tokens = vq.encode(source.X)
+    smallest = np.uint8 if vq.codebook_size <= 256 else np.uint16 if vq.codebook_size <= 65_536 else np.int32
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, tokens=tokens.astype(smallest), names=np.array(source.names))
+        marks.mark_zip(tmp, marks.TOKENS)
+    return tokens
+
+
+def vq_decode(tokens_file: str, model: str, out: str, npz: str | None = None) -> np.ndarray:
+    """Decode the tokens of an ``.npz`` from ``vq_encode`` (``tokens``) into images: a PNG
+    grid of the first ``GRID_MAX``, and optionally all in an ``.npz`` (``images`` [N, C, H, W]
+    in [0, 1])."""
+    check_output_file(out, marks.FIGURE, inputs=[tokens_file, model], suffixes=(".png",))
+    if npz is not None:
+        check_output_file(npz, marks.DECODED_IMAGES, inputs=[tokens_file, model, out], suffixes=(".npz",),
+                          option="--npz")
+    vq = VQAutoEncoder.load(model)
+    if vq.adapter_.kind != "image":
+        raise DataError(f"{model} was trained on {vq.adapter_.describe()}; 'vq decode' draws images (a table "
+                        "model's decoded rows are in its scaled units: use VQAutoEncoder.decode in Python)")
+    (tokens,) = read_npz(tokens_file, ("tokens",))
+    if tokens is None:
+        raise DataError(f"{tokens_file} is not a token file from 'aekit vq encode' (no 'tokens' array)")
+    images = vq.decode(tokens)
+    shown = images[:GRID_MAX]
+    plots.image_grid(shown, out, ncols=int(np.ceil(np.sqrt(len(shown)))))
+    if npz is not None:
+        with atomic_path(npz) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez_compressed(fh, images=images)
+            marks.mark_zip(tmp, marks.DECODED_IMAGES)
+    return images
+

@@ -9,6 +9,7 @@ import torch
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_float, check_int, check_sizes
+from ...errors import DataError
 from ...estimator import FittedModel
 from ...nn import codebook_health
 
@@ -97,9 +98,25 @@ class VQAutoEncoder(FittedModel):
         return self._batched(self.model_.encode_indices, self._inputs(X)).numpy()
 
     def decode(self, indices: Any) -> np.ndarray:
-        """Reconstructions from token indices ``[N, positions, codebooks]``."""
+        """Reconstructions from token indices ``[N, positions, codebooks]`` (``encode``'s)."""
         self._check_fitted()
-        return self._batched(self.model_.decode_indices, torch.as_tensor(np.asarray(indices, dtype=np.int64))).numpy()
+        return self._batched(self.model_.decode_indices, torch.from_numpy(self._checked_tokens(indices))).numpy()
+
+    def _checked_tokens(self, indices: Any) -> np.ndarray:
+        """``indices`` as int64 ``[N, positions, codebooks]``, or a one-line error naming what
+        is wrong (another model's tokens would index past the codebook)."""
+        tokens = np.asarray(indices)
+        shape = (self.positions, self.codebooks)
+        if tokens.ndim == 2 and self.codebooks == 1:
+            tokens = tokens[:, :, None]
+        if tokens.ndim != 3 or tokens.shape[1:] != shape or not len(tokens):
+            raise DataError(f"tokens of shape {tokens.shape} given to a model whose tokens are [N, {shape[0]}, {shape[1]}]")
+        if tokens.dtype.kind not in "iu":
+            raise DataError(f"tokens must be integers, got {tokens.dtype}")
+        if tokens.min() < 0 or tokens.max() >= self.codebook_size:
+            raise DataError(f"tokens run from {tokens.min()} to {tokens.max()}; this model's codebook holds "
+                            f"0 to {self.codebook_size - 1} (tokens of another model?)")
+        return tokens.astype(np.int64)
 
     def reconstruct(self, X: Any) -> np.ndarray:
         return self._batched(self.model_.reconstruct, self._inputs(X)).numpy()
