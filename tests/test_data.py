@@ -344,7 +344,8 @@ def test_read_ahead_stops_its_thread_and_gives_blas_its_cores_back(tmp_path):
 @pytest.mark.parametrize("content, name, message", [
     ("", "empty.csv", "is empty"),
     ("a,b,c\n", "header.csv", "header but no data rows"),
-    ("a,b\n1,2\n", "table.xlsx", "unsupported file type"),
+    ("a,b\n1,2\n", "table.xlsx", r"unsupported file type '.xlsx'; expected .csv, .tsv or .parquet: convert it, e.g. "
+                            r"pandas.read_excel\(path\).to_csv\(new_path, index=False\)"),
     ("PAR1 this is not parquet", "bad.parquet", "not a readable Parquet"),
 ])
 def test_bad_files(tmp_path, content, name, message):

@@ -30,7 +30,9 @@ def table_format(path: str | os.PathLike[str]) -> str:
         raise DataError(f"{p} is a directory, not a table (expected .csv or .parquet)")
     fmt = TABLE_SUFFIXES.get("".join(p.suffixes[-2:-1]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower())
     if fmt is None:
-        raise DataError(f"{p}: unsupported file type {p.suffix!r}; expected .csv, .tsv or .parquet")
+        reader = CONVERTIBLE.get(p.suffix.lower())
+        fix = f": convert it, e.g. pandas.{reader}.to_csv(new_path, index=False)" if reader else ""
+        raise DataError(f"{p}: unsupported file type {p.suffix!r}; expected .csv, .tsv or .parquet{fix}")
     if p.stat().st_size == 0:
         raise DataError(f"{p} is empty")
     return fmt
@@ -331,6 +333,12 @@ def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
     opener = gzip.open if os.fspath(path).lower().endswith(".gz") else open
     return opener(path, "rt", newline="", encoding="utf-8", errors="replace")
 
+
+# tables in formats aekit does not read, and the pandas reader that converts each
+CONVERTIBLE = {".xlsx": "read_excel(path)", ".xls": "read_excel(path)", ".ods": "read_excel(path)",
+               ".json": "read_json(path)", ".jsonl": "read_json(path, lines=True)", ".feather": "read_feather(path)",
+               ".sav": "read_spss(path)", ".dta": "read_stata(path)", ".sas7bdat": "read_sas(path)",
+               ".xml": "read_xml(path)", ".orc": "read_orc(path)"}
 
 OTHER_SEPARATORS = (";", "\t", "|", ",")
 
