@@ -267,8 +267,9 @@ def test_the_bundled_codec_works_without_a_model_flag(held_out, tmp_path, capsys
 
 
 def test_large_images_are_coded_in_tiles_with_the_same_bytes(codec, photos, monkeypatch):
-    """The transforms run on tiles with a halo (memory follows the tile: a 24-megapixel photo
-    took 7 GB whole, 2.6 GB tiled); the file and the decoded image are those of the whole pass."""
+    """The transforms run on tiles with a halo, the entropy model on bands of rows (memory
+    follows the tile: a 24-megapixel photo took 6.5 GB whole); the file and the decoded image
+    are those of the whole pass."""
     import aekit.nn.codec as nn_codec
 
     photo = photos[0][:320, :448]  # 5 x 7 tiles of 64 pixels: inner tiles, edge tiles, corners

@@ -265,7 +265,7 @@ class ImageCodec(FittedModel):
         y_hat, residuals, scales = torch.zeros_like(y), [], []
         # each group is coded from what the decoder will have decoded before it, the same way
         for group, mask in enumerate(self.model_.group_masks(*y.shape[2:])):
-            mean, scale = self.model_.group_params(hyper, y_hat, group)
+            mean, scale = self.model_.coding_params(hyper, y_hat, group)
             residual = torch.round(y - mean)[..., mask].clamp(-entropy.Y_SUPPORT, entropy.Y_SUPPORT)
             y_hat[..., mask] = residual + mean[..., mask]
             residuals.append(residual.flatten())
@@ -298,7 +298,7 @@ class ImageCodec(FittedModel):
             y_hat = torch.zeros(1, m["latent_channels"], ph // LATENT_STRIDE, pw // LATENT_STRIDE)
             decoder = entropy.YDecoder(c.y)
             for group, mask in enumerate(self.model_.group_masks(ph // LATENT_STRIDE, pw // LATENT_STRIDE)):
-                mean, scale = self.model_.group_params(hyper, y_hat, group)
+                mean, scale = self.model_.coding_params(hyper, y_hat, group)
                 y_hat[..., mask] = decoder.take(scale[..., mask]) + mean[..., mask]
             decoder.finish()
         except Exception as exc:  # noqa: BLE001 - the range coder's asserts too: a bad payload, never a crash
