@@ -282,3 +282,16 @@ def test_large_images_are_coded_in_tiles_with_the_same_bytes(codec, photos, monk
     x = torch.rand(1, 3, 192, 256)
     with torch.no_grad():
         np.testing.assert_allclose(nn_codec.tiled(g_a, x, 1 / 16, 64, 64), g_a(x), atol=1e-5)
+
+
+def test_refinement_that_would_exhaust_memory_is_refused_first(codec, held_out, monkeypatch):
+    """Refinement holds gradients through the whole image (about 760 bytes a pixel): where the
+    system has less free, it is refused in one line before any work, not killed halfway."""
+    import aekit.apps.compress.codec as codec_module
+
+    assert codec_module._available_bytes() is None or codec_module._available_bytes() > 0
+    monkeypatch.setattr(codec_module, "_available_bytes", lambda: 200_000_000)
+    with pytest.raises(DataError, match=r"refining the latents of this 0.0-megapixel image \(--refine\) needs about "
+                                        r"0.6 GB, and 0.2 GB are free: encode it without refinement"):
+        codec.compress(held_out, 2, refine=2)
+    assert len(codec.compress(held_out, 2)) > 0  # without refinement: nothing to check
