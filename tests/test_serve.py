@@ -53,9 +53,11 @@ def test_json_and_csv_scores_equal_the_cli(served, tmp_path):
     with client(path, top_k=2) as c:
         answer = c.post("/v1/score", json={"records": rows.to_dict("records")})
         csv_answer = c.post("/v1/score", content=rows.to_csv(index=False), headers={"content-type": "text/csv"})
-    assert answer.status_code == 200 and csv_answer.status_code == 200
+        list_answer = post_json(c, rows.to_json(orient="records").encode())  # pandas' records, the list alone
+    assert answer.status_code == 200 and csv_answer.status_code == 200 and list_answer.status_code == 200
     results = answer.json()["results"]
     assert [r["score"] for r in csv_answer.json()["results"]] == [r["score"] for r in results]
+    assert [r["score"] for r in list_answer.json()["results"]] == [r["score"] for r in results]
     np.testing.assert_allclose([r["score"] for r in results], expected["score"], rtol=1e-12)  # request order kept
     assert [int(r["is_anomaly"]) for r in results] == expected["is_anomaly"].tolist()
     first = results[0]["top_features"]
@@ -83,7 +85,8 @@ def test_categorical_model_takes_strings_and_names_bad_fields(tmp_path):
 @pytest.mark.parametrize("body, headers, status, words", [
     (b"", {}, 400, "empty"),
     (b"{\"records\": [", {}, 400, "malformed JSON"),
-    (b"[1, 2]", {}, 422, "'records' list"),
+    (b"[1, 2]", {}, 422, "records[0] must be an object"),  # a list alone is the records
+    (b"3", {}, 422, "'records' list, or that list alone"),
     (b"{\"rows\": []}", {}, 422, "'records' list"),
     (b"{\"records\": {\"a\": 1}}", {}, 422, "'records' must be a list"),
     (b"{\"records\": []}", {}, 422, "'records' is empty"),

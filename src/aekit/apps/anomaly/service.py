@@ -1,6 +1,7 @@
 """``aekit serve``: a table detector as an HTTP scoring service (FastAPI + uvicorn).
 
-- ``POST /v1/score``: ``{"records": [{column: value, ...}, ...]}`` or a CSV body
+- ``POST /v1/score``: ``{"records": [{column: value, ...}, ...]}`` (or the list alone, as
+  pandas' ``to_json(orient="records")`` writes it) or a CSV body
   (``Content-Type: text/csv``) -> ``{"model": sha, "results": [{"score", "is_anomaly",
   "top_features"}, ...]}`` in request order: the scores ``aekit anomaly score`` gives.
 - ``GET /v1/model`` (the model card), ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
@@ -358,8 +359,10 @@ def _inputs(det: Any, content_type: str, body: bytes, max_rows: int) -> torch.Te
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise Problem(400, f"malformed JSON ({exc})") from None
+        if isinstance(payload, list):  # pandas' to_json(orient="records"): the list alone
+            payload = {"records": payload}
         if not isinstance(payload, dict) or "records" not in payload:
-            raise Problem(422, "the body must be a JSON object with a 'records' list")
+            raise Problem(422, "the body must be a JSON object with a 'records' list, or that list alone")
         records = payload["records"]
         if isinstance(records, list):
             _check_rows(len(records), max_rows)
