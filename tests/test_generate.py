@@ -16,7 +16,7 @@ from aekit.apps.generate import (TokenGenerator, VAEGenerator, class_histogram_e
 from aekit.apps.generate.latent_prior import FittedLatentPrior
 from aekit.cli import main
 from aekit.data.images import load_images
-from aekit.errors import DataError, ModelFileError, NotFittedError
+from aekit.errors import DataError, ModelFileError, NotFittedError, OutputError
 from aekit.nn import GaussianBottleneck
 from aekit.nn.tokens import TokenAutoEncoder, TokenModel, TokenPrior
 
@@ -110,6 +110,27 @@ def test_sample_encode_decode_interpolate(digits_split, tiny_vae):
     strip = tiny_vae.interpolate(test[0, 0], test[1], steps=7)  # [H, W] and [C, H, W] ends
     assert strip.shape == (7, 1, 8, 8)
     np.testing.assert_allclose(strip[[0, -1]], recon[:2], atol=1e-5)
+
+
+def test_samples_as_a_folder_of_pngs_replace_their_earlier_folder_whole(tmp_path, tiny_vae):
+    """One PNG per sample, as FID tools read a folder; a second run leaves none of the first's."""
+    from PIL import Image
+
+    from aekit.apps.generate.jobs import sample_grid
+
+    images = sample_grid(tiny_vae, 6, tmp_path / "grid.png", seed=1, png_dir=tmp_path / "pngs")
+    files = sorted((tmp_path / "pngs").glob("*.png"))
+    assert [f.name for f in files] == [f"sample_{i:05d}.png" for i in range(6)]
+    np.testing.assert_array_equal(np.asarray(Image.open(files[2])), np.round(images[2, 0] * 255).astype(np.uint8))
+    sample_grid(tiny_vae, 3, tmp_path / "grid.png", seed=2, png_dir=tmp_path / "pngs")
+    assert len(list((tmp_path / "pngs").glob("*.png"))) == 3
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "photo.png").write_bytes(b"mine")
+    with pytest.raises(OutputError, match="a folder that aekit did not make"):
+        sample_grid(tiny_vae, 3, tmp_path / "grid.png", png_dir=tmp_path / "mine")
+    with pytest.raises(OutputError, match="is inside --png-dir"):
+        sample_grid(tiny_vae, 3, tmp_path / "pngs" / "grid.png", png_dir=tmp_path / "pngs")
+    assert (tmp_path / "mine" / "photo.png").read_bytes() == b"mine"
 
 
 def test_the_refiner_redraws_decoded_images_from_codebook_patches(tmp_path, digits_split, tiny_vae):

@@ -46,11 +46,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     training_flags(t, epochs=None, epochs_default="300 for vae, 5 for tokens")
 
     s = verbs.add_parser("sample", help="decode prior samples into a PNG grid",
-                         description="Decode N prior samples into a PNG grid (and optionally an .npz array).")
+                         description="Decode N prior samples into a PNG grid (and optionally an .npz array, or "
+                                     "a folder of one PNG per image, as FID tools read them).")
     s.add_argument("--model", required=True, help="model directory from 'aekit generate train'")
     s.add_argument("-n", type=int_at_least(1, 10_000), default=64, help="number of images (default 64, at most 10000)")
     s.add_argument("--out", required=True, help="PNG to write")
     s.add_argument("--npz", help="also write the images to this .npz (array 'images', [N, C, H, W] in [0, 1])")
+    s.add_argument("--png-dir", help="also write each image as a PNG file in this folder (sample_00000.png, ...; "
+                                     "a new folder, or one this command wrote, which it replaces whole)")
     s.add_argument("--seed", type=int_at_least(0), default=0, help="the same seed gives the same images")
 
     i = verbs.add_parser("interpolate", help="decode the straight path between two images' codes",
@@ -89,8 +92,9 @@ def run(args: argparse.Namespace) -> int:
         spec = gen.image_spec_
         report(f"trained {what} on {spec.channels}x{spec.height}x{spec.width} images; model written to {args.out}")
     elif args.verb == "sample":
-        images = jobs.sample_grid(args.model, args.n, args.out, seed=args.seed, npz=args.npz)
-        print(f"wrote {len(images)} samples to {args.out}" + (f" and {args.npz}" if args.npz else ""))
+        images = jobs.sample_grid(args.model, args.n, args.out, seed=args.seed, npz=args.npz, png_dir=args.png_dir)
+        also = [f for f in (args.npz, args.png_dir and f"{args.png_dir}/") if f]
+        print(f"wrote {len(images)} samples to {args.out}" + "".join(f" and {f}" for f in also))
     elif args.verb == "interpolate":
         jobs.interpolation_strip(args.model, args.a, args.b, args.out, steps=args.steps)
         print(f"wrote the interpolation strip to {args.out}")
