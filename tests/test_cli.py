@@ -234,7 +234,7 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
             Image.fromarray((img[0] * 255).astype(np.uint8)).save(tmp_path / "imgs" / name / f"{i}.png")
     out = run_ok(["anomaly", "train", tmp_path / "imgs", "--out", tmp_path / "m", "--normal-value", "zero",
                   "--threshold", "fpr:0.05", "--n-estimators", "1", "--epochs", "25", "--quiet"], capsys)
-    assert "trained on 100 rows, images of 1x8x8" in out
+    assert "trained on 100 images of 1x8x8" in out
     out = run_ok(["anomaly", "score", tmp_path / "imgs", "--model", tmp_path / "m", "--out", tmp_path / "s.csv"],
                  capsys)
     scores = pd.read_csv(tmp_path / "s.csv")

@@ -194,7 +194,8 @@ def run(args: argparse.Namespace) -> int:
                               id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
         for line in getattr(det.adapter_, "notices_", []):
             report(f"note: {line}")
-        report(f"trained on {len(det.decision_scores_)} rows, {det.adapter_.describe()}; "
+        sep = " " if det.adapter_.kind == "image" else " rows, "  # "100 images of 1x8x8", "569 rows, 30 columns"
+        report(f"trained on {len(det.decision_scores_)}{sep}{det.adapter_.describe()}; "
                f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         report(f"model written to {args.out}")
     elif args.verb == "score" and args.engine == "dask":
