@@ -127,6 +127,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_npz(path: str | os.PathLike[str], kind: str, *, compressed: bool = False, **arrays: Any) -> Path:
+    """``arrays`` as an ``.npz`` at ``path``, atomically, marked as aekit's ``kind`` output
+    (``marks.mark_zip``) so that a later run may replace it."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            (np.savez_compressed if compressed else np.savez)(fh, **arrays)
+        marks.mark_zip(tmp, kind)
+    return Path(path)
+
+
 def _staging_path(path: Path) -> Path:
     """A fresh hidden name beside ``path`` to write under (its folder made, dead writers'
     leftovers removed)."""

@@ -16,7 +16,7 @@ from ...data.images import is_image_source, resolve_image
 from ...data.sources import Source, read_source
 from ...errors import DataError
 from ... import marks
-from ...io import atomic_path, check_model_output, check_output_file
+from ...io import atomic_path, check_model_output, check_output_file, write_npz
 from .cluster import AutoEncoderClustering, matched_accuracy
 from .hashing import HEALTH_PROBE, BinaryHasher, hamming_search
 from .vqvae import VQAutoEncoder
@@ -94,10 +94,7 @@ def hash_encode(data: str, model: str, out: str, id_col: str | None = None) -> n
     hasher = BinaryHasher.load(model)
     source = _read_for(hasher, data, id_col)
     codes = hasher.hash(source.X)
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, codes=codes, names=np.array(source.names))
-        marks.mark_zip(tmp, marks.CODES)
+    write_npz(out, marks.CODES, codes=codes, names=np.array(source.names))
     return codes
 
 
@@ -171,10 +168,7 @@ def vq_encode(data: str, model: str, out: str, id_col: str | None = None) -> np.
     source = _read_for(vq, data, id_col)
     tokens = vq.encode(source.X)
     smallest = np.uint8 if vq.codebook_size <= 256 else np.uint16 if vq.codebook_size <= 65_536 else np.int32
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, tokens=tokens.astype(smallest), names=np.array(source.names))
-        marks.mark_zip(tmp, marks.TOKENS)
+    write_npz(out, marks.TOKENS, tokens=tokens.astype(smallest), names=np.array(source.names))
     return tokens
 
 
@@ -197,9 +191,6 @@ def vq_decode(tokens_file: str, model: str, out: str, npz: str | None = None) ->
     shown = images[:GRID_MAX]
     plots.image_grid(shown, out, ncols=int(np.ceil(np.sqrt(len(shown)))))
     if npz is not None:
-        with atomic_path(npz) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, images=images)
-            marks.mark_zip(tmp, marks.DECODED_IMAGES)
+        write_npz(npz, marks.DECODED_IMAGES, compressed=True, images=images)
     return images
 

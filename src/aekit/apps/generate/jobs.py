@@ -13,8 +13,8 @@ from ...checks import check_image_size
 from ...data.images import images_of_class, resolve_image
 from ... import marks
 from ...errors import OutputError
-from ...io import (atomic_dir, atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir,
-                   model_kind_at)
+from ...io import (atomic_dir, check_model_output, check_output_dir, check_output_file, claim_output_dir, model_kind_at,
+                   write_npz)
 from .generator import VAEGenerator
 from .tokens import TokenGenerator
 
@@ -67,10 +67,7 @@ def sample_grid(model: str | os.PathLike[str] | Generator, n: int, out: str | os
     if png_dir is not None:
         _write_pngs(images, png_dir)
     if npz is not None:
-        with atomic_path(npz) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez_compressed(fh, images=images)
-            marks.mark_zip(tmp, marks.GENERATED_IMAGES)
+        write_npz(npz, marks.GENERATED_IMAGES, compressed=True, images=images)
     return images
 
 
