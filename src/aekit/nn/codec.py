@@ -145,7 +145,7 @@ HALO = 64  # pixels of context around each tile: twice what either transform rea
 def tiled(transform: nn.Module, x: Tensor, scale: float, tile: int, halo: int) -> Tensor:
     """``transform(x)`` for ``x [1, C, H, W]``, run on ``tile`` x ``tile`` pieces with ``halo``
     of context each side (all in ``x``'s units) and stitched, so that memory follows the tile
-    and not the image (a 24-megapixel photo took 7 GB whole). ``scale``: output units per
+    and not the image (a 24-megapixel photo took 6.5 GB whole). ``scale``: output units per
     input unit (1/16 for ``g_a``, 16 for ``g_s``); ``tile`` and ``halo`` times it must be
     whole. Equal to the whole pass up to float rounding, because each output keeps only the
     part of its tile that the halo gives every input it reads (convolutions and GDN, which

@@ -43,7 +43,8 @@ def _write_csv(frame: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
 
 
 def cluster_fit(data: str, out: str, n_clusters: int, resume: bool = False, image_size: tuple[int, int] | None = None,
-                label_col: str | None = None, id_col: str | None = None, **params: object) -> tuple[AutoEncoderClustering, dict[str, float]]:
+                label_col: str | None = None, id_col: str | None = None,
+                **params: object) -> tuple[AutoEncoderClustering, dict[str, float]]:
     """Cluster a source and save the model; with labels in the source (class subfolders,
     bundled sets, a table's ``label_col``) also score the clusters against them (never used
     to fit)."""
@@ -193,4 +194,3 @@ def vq_decode(tokens_file: str, model: str, out: str, npz: str | None = None) ->
     if npz is not None:
         write_npz(npz, marks.DECODED_IMAGES, compressed=True, images=images)
     return images
-

@@ -98,4 +98,3 @@ def _write_pngs(images: np.ndarray, folder: str | os.PathLike[str]) -> None:
         for i, image in enumerate(pixels):
             picture = Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0))
             picture.save(staging / f"sample_{i:05d}.png", format="PNG", **options)
-
