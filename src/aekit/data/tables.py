@@ -338,7 +338,8 @@ def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
 CONVERTIBLE = {".xlsx": "read_excel(path)", ".xls": "read_excel(path)", ".ods": "read_excel(path)",
                ".json": "read_json(path)", ".jsonl": "read_json(path, lines=True)", ".feather": "read_feather(path)",
                ".sav": "read_spss(path)", ".dta": "read_stata(path)", ".sas7bdat": "read_sas(path)",
-               ".xml": "read_xml(path)", ".orc": "read_orc(path)"}
+               ".xml": "read_xml(path)", ".orc": "read_orc(path)", ".zip": "read_csv(path)", ".bz2": "read_csv(path)",
+               ".xz": "read_csv(path)", ".zst": "read_csv(path)"}  # aekit reads .csv.gz itself
 
 OTHER_SEPARATORS = (";", "\t", "|", ",")
 
