@@ -88,6 +88,17 @@ def test_numbers_written_as_a_spreadsheet_shows_them_are_named_with_the_fix(writ
         TabularPreprocessor().fit(df)
 
 
+def test_a_number_column_named_as_an_id_with_a_different_value_per_row_is_refused():
+    """As a feature, every new row's new ID would be far from the training IDs."""
+    n = 40
+    df = pd.DataFrame({"customer_id": np.arange(1000, 1000 + n), "amount": np.linspace(1, 2, n)})
+    with pytest.raises(DataError, match="column 'customer_id' looks like an ID .* leave it out"):
+        TabularPreprocessor().fit(df)
+    assert TabularPreprocessor().fit(df.rename(columns={"customer_id": "visits"})).numeric_ == ["visits", "amount"]
+    repeated = df.assign(customer_id=np.arange(n) % 7)  # a code shared by rows: a feature like any other
+    assert TabularPreprocessor().fit(repeated).numeric_ == ["customer_id", "amount"]
+
+
 def test_a_boolean_column_is_two_categories():
     df = pd.DataFrame({"n": np.arange(30, dtype=float), "flag": np.arange(30) % 3 == 0})
     pre = TabularPreprocessor().fit(df)

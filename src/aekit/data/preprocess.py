@@ -20,6 +20,7 @@ median), so an extreme but finite value scores as extremely anomalous, not as in
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ IMPUTE_CHOICES = (None, "median")
 # at least ID_MIN_ROWS of them) is an identifier or a time, not categories to learn
 ID_SHARE = 0.5
 ID_MIN_ROWS = 20
+# a number column named as an ID is: "id", "customer_id", "Customer ID", "userId", "index", "row_num"
+ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row(?:_?(?:num|number|no))?)")
 SCALINGS = ("robust", "standard")
 SCALED_LIMIT = 1e6
 NORMAL_IQR = 1.349  # the IQR of a normal distribution, in standard deviations
@@ -349,6 +352,21 @@ def _check_not_formatted_numbers(column: pd.Series, name: str) -> None:
                         "pandas.read_csv(path, thousands=',') for the separators)")
 
 
+def _check_not_a_number_id(column: pd.Series, name: object) -> None:
+    """Refuse a column named as an ID (``ID_NAME``) that holds a different whole number on
+    every row: as a feature, every new row's new ID is far from the training IDs, which
+    raises its score for that alone."""
+    if not (isinstance(name, str) and ID_NAME.fullmatch(name.strip())) or len(column) < ID_MIN_ROWS:
+        return
+    values = column.dropna().to_numpy()
+    if values.dtype.kind not in "iuf" or len(values) < ID_MIN_ROWS or not np.all(values == np.round(values)):
+        return
+    if len(np.unique(values)) == len(values):
+        raise DataError(f"column {name!r} looks like an ID (a different whole number on every row): as a feature, "
+                        "new rows' new IDs would raise their scores; leave it out (the CLI's --id-col keeps it in "
+                        "the output), or rename it if it is a measurement")
+
+
 def _check_number_feature(column: pd.Series, name: object) -> None:
     """Refuse what would be a number column but is no feature: times and durations (as
     nanoseconds they would make every later row anomalous), and the row numbers that
@@ -360,6 +378,7 @@ def _check_number_feature(column: pd.Series, name: object) -> None:
     if pd.api.types.is_timedelta64_dtype(column):
         raise DataError(f"column {name!r} holds durations: give them as numbers (e.g. "
                         "frame[column].dt.total_seconds())")
+    _check_not_a_number_id(column, name)
     if not (isinstance(name, str) and name.startswith("Unnamed: ")) or len(column) < 2:
         return
     values = column.to_numpy()
