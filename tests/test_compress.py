@@ -291,7 +291,7 @@ def test_refinement_that_would_exhaust_memory_is_refused_first(codec, held_out, 
 
     assert codec_module._available_bytes() is None or codec_module._available_bytes() > 0
     monkeypatch.setattr(codec_module, "_available_bytes", lambda: 200_000_000)
-    with pytest.raises(DataError, match=r"refining the latents of this 0.0-megapixel image \(--refine\) needs about "
+    with pytest.raises(DataError, match=r"refining the latents of this 0.02-megapixel image \(--refine\) needs about "
                                         r"0.6 GB, and 0.2 GB are free: encode it without refinement"):
         codec.compress(held_out, 2, refine=2)
     assert len(codec.compress(held_out, 2)) > 0  # without refinement: nothing to check

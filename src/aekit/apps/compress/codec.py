@@ -62,7 +62,8 @@ def _check_memory_for_refine(pixels: int) -> None:
     need = REFINE_BASE_BYTES + REFINE_BYTES_PER_PIXEL * pixels
     free = _available_bytes()
     if free is not None and need > free:
-        raise DataError(f"refining the latents of this {pixels / 1e6:.1f}-megapixel image (--refine) needs about "
+        megapixels = f"{pixels / 1e6:.1f}" if pixels >= 1e6 else f"{pixels / 1e6:.2f}"
+        raise DataError(f"refining the latents of this {megapixels}-megapixel image (--refine) needs about "
                         f"{need / 1e9:.1f} GB, and {free / 1e9:.1f} GB are free: encode it without refinement (its "
                         "file is about 4% larger), or refine a smaller image")
 
