@@ -135,6 +135,17 @@ def test_a_real_clocks_few_slips_are_read_in_file_order_with_a_notice():
         SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1).fit(numeric)
 
 
+def test_times_with_changing_utc_offsets_are_read_as_the_instants_they_are():
+    """A local clock written with its offset (-05:00, then -04:00 from the change to summer
+    time) was refused as 'not a time'; in UTC it runs on without a slip or a note."""
+    stamps = pd.date_range("2014-03-08 00:00", periods=600, freq="5min", tz="America/New_York")
+    frame = pd.DataFrame({"timestamp": [t.isoformat() for t in stamps], "value": sine(600, 0)})
+    assert frame.timestamp.str[-6:].nunique() == 2
+    det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)
+    assert det.adapter_.notices_ == [] and det.adapter_.interval_ == 300.0
+    np.testing.assert_array_equal(det.decision_function(frame), det.decision_function(with_time(sine(600, 0))))
+
+
 def test_stream_of_tables_matches_the_whole_and_checks_times_across_pieces():
     frame = with_time(sine(600, 0))
     det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)

@@ -12,6 +12,7 @@ hour; rows are read in file order) and channels constant in training.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +26,12 @@ from .tables import as_frame
 
 GAP_FACTOR = 3.0  # a step longer than this many typical intervals is a gap (a notice, not an error)
 MAX_CLOCK_SLIP_S = 3600.0  # a date-time clock set back by at most this much is read on, with a notice
+
+
+def _has_offsets(column: pd.Series) -> bool:
+    """Whether a time column's first value carries a UTC offset or zone (``...-05:00``, ``Z``)."""
+    first = str(column.dropna().iloc[0]) if column.notna().any() else ""
+    return bool(re.search(r"(?:Z|[+-]\d\d:?\d\d)$", first.strip()))
 
 
 class SeriesAdapter(DataAdapter):
@@ -82,7 +89,9 @@ class SeriesAdapter(DataAdapter):
                 try:  # ISO 8601 (the common case) parses three times faster than "mixed"
                     stamps = pd.to_datetime(column, format="ISO8601")
                 except (ValueError, TypeError):
-                    stamps = pd.to_datetime(column, format="mixed")
+                    # UTC offsets that change (a local clock's summer time, written as -05:00 then
+                    # -04:00) are exact instants: read them in UTC, where they run on without a slip
+                    stamps = pd.to_datetime(column, format="mixed", utc=_has_offsets(column))
             except (ValueError, TypeError, OverflowError) as exc:
                 raise DataError(f"column {self.time_col!r} holds a value that is not a time "
                                 f"({str(exc).splitlines()[0][:120]})") from None
