@@ -146,6 +146,16 @@ def test_times_with_changing_utc_offsets_are_read_as_the_instants_they_are():
     np.testing.assert_array_equal(det.decision_function(frame), det.decision_function(with_time(sine(600, 0))))
 
 
+def test_day_first_dates_are_read_day_first_where_month_first_would_go_back():
+    """13/01/2014 can only be day first; 12/01/2014 was read as 1 December and refused."""
+    frame = pd.DataFrame({"timestamp": pd.date_range("2014-01-01", periods=400, freq="h").strftime("%d/%m/%Y %H:%M"),
+                          "value": sine(400, 0)})
+    det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)
+    assert det.adapter_.interval_ == 3600.0 and det.adapter_.notices_ == []
+    us = frame.assign(timestamp=pd.date_range("2014-01-01", periods=400, freq="h").strftime("%m/%d/%Y %H:%M"))
+    assert SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(us).adapter_.interval_ == 3600.0
+
+
 def test_stream_of_tables_matches_the_whole_and_checks_times_across_pieces():
     frame = with_time(sine(600, 0))
     det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)

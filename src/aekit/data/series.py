@@ -34,6 +34,17 @@ def _has_offsets(column: pd.Series) -> bool:
     return bool(re.search(r"(?:Z|[+-]\d\d:?\d\d)$", first.strip()))
 
 
+def _day_first_if_in_order(column: pd.Series, month_first: pd.Series) -> pd.Series:
+    """The times read day first (``01/02/2014``: 1 February), where that reading is in order
+    and pandas' month-first one is not: a European file, whose 12/01 would else be read as
+    1 December and refused as going back in time."""
+    try:
+        day_first = pd.to_datetime(column, format="mixed", dayfirst=True, utc=_has_offsets(column))
+    except (ValueError, TypeError, OverflowError):
+        return month_first
+    return day_first if day_first.is_monotonic_increasing else month_first
+
+
 class SeriesAdapter(DataAdapter):
     """Rows of a time series -> channels scaled by their training mean and standard
     deviation (see the module docstring). ``time_col`` names the time column (ISO times or
@@ -92,6 +103,8 @@ class SeriesAdapter(DataAdapter):
                     # UTC offsets that change (a local clock's summer time, written as -05:00 then
                     # -04:00) are exact instants: read them in UTC, where they run on without a slip
                     stamps = pd.to_datetime(column, format="mixed", utc=_has_offsets(column))
+                    if not stamps.is_monotonic_increasing:  # 13/01/2014: day first, where month first goes back
+                        stamps = _day_first_if_in_order(column, stamps)
             except (ValueError, TypeError, OverflowError) as exc:
                 raise DataError(f"column {self.time_col!r} holds a value that is not a time "
                                 f"({str(exc).splitlines()[0][:120]})") from None
