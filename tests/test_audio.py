@@ -56,6 +56,19 @@ def test_stereo_other_rates_and_clipping_are_notices_not_errors(tmp_path):
     assert len(notices) == 1 and "clipped" in notices[0]
 
 
+def test_folders_of_mp3_and_opus_recordings_are_read(tmp_path):
+    """Phones and podcasts give MP3 and Opus: a folder of them held 'no audio files'."""
+    from aekit.data.audio import audio_items
+
+    sf.write(tmp_path / "a.mp3", voiced(), 16_000, format="MP3")
+    sf.write(tmp_path / "b.opus", voiced(seed=1), 16_000, format="OGG", subtype="OPUS")
+    assert [p.name for p in audio_items(tmp_path)] == ["a.mp3", "b.opus"]
+    for name in ("a.mp3", "b.opus"):
+        back = read_audio(tmp_path / name, 16_000)
+        level = np.sqrt(np.mean(back ** 2)) / np.sqrt(np.mean(voiced() ** 2))
+        assert abs(len(back) - 16_000) < 2_000 and 0.7 < level < 1.3  # the recording, not silence or noise
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_bytes(b""), "is empty"),
     (lambda p: p.write_text("not audio at all, just text\n" * 20), "is not an audio file"),

@@ -31,7 +31,7 @@ from ..checks import check_int
 from ..errors import DataError, ModelFileError, first_line
 from .tables import TABLE_SUFFIXES, read_table
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")  # what libsndfile 1.1+ reads
 MIN_SECONDS = 0.1  # 6 frames: fewer say nothing of a speaker; a spoken digit can last 0.15 s
 SILENCE_PEAK = 1e-4  # a peak below this (about -80 dBFS) is silence, not speech
 CLIPPED_SHARE = 0.01  # samples at full scale above this share: the recording is clipped

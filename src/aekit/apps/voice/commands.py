@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                     "converting swaps the speaker part.", run=run)
     t = verbs.add_parser("train", help="train on recordings (no speaker labels or parallel sentences needed)",
                          description="Train on every recording under DATA: a folder of speaker subfolders, any "
-                                     "folder of WAV/FLAC files, or a CSV with a path column.")
+                                     "folder of WAV/FLAC/MP3/Opus files, or a CSV with a path column.")
     t.add_argument("data")
     t.add_argument("--out", required=True, help="model directory to write")
     t.add_argument("--segment-frames", type=int_at_least(8, 4096), default=128,
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the voice's (0: no such warp; default 0.2)")
     training_flags(t, epochs=40)
     v = verbs.add_parser("train-vocoder", help="train a neural vocoder (log-mel frames to waveform) on recordings",
-                         description="Train a neural vocoder on every recording under DATA (any folder of WAV/FLAC "
+                         description="Train a neural vocoder on every recording under DATA (any folder of WAV/FLAC/MP3/Opus "
                                      "files, or a CSV with a path column); 'voice convert --vocoder OUT' uses it.")
     v.add_argument("data")
     v.add_argument("--out", required=True, help="vocoder directory to write")
