@@ -2,7 +2,7 @@
 
 A phone photo is 12-48 megapixels. The codec's transforms ran on the whole image, and their
 activations at half resolution took 7 GB for 24 megapixels; since 0.9.3 they run on tiles
-of ``aekit.nn.codec.TILE`` pixels with a halo, and the file is byte for byte the same. Each
+of ``aekit.nn.codec.TILE`` pixels with a halo, up to float rounding the same. Each
 cell runs in a fresh process and reports its peak resident memory (``ru_maxrss``) and its wall
 time; the photo is photos_hd's first, enlarged (bicubic) to the size asked for.
 
