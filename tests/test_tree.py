@@ -215,6 +215,15 @@ def test_empty_lines_are_skipped_with_a_notice(fitted):
     assert fitted.parse(["1 + zebra"])[0]["tokens"] == ["1", "+", "zebra"]  # unknown tokens parse too
 
 
+def test_raw_prose_is_parsed_with_a_note_to_split_its_punctuation(fitted):
+    """'frontline.' is one space-separated token: raw prose gets a note, tokenized text none."""
+    fitted.parse(["Russia has begun an offensive, launching attacks.", "The talks resumed."])
+    assert fitted.notices_ == ["3 of 10 tokens carry punctuation ('offensive,', 'attacks.'): trees are over "
+                               "space-separated tokens, so split it off first, as treebanks do ('end .')"]
+    fitted.parse(["Russia has begun an offensive , launching attacks .", "( 3 )"])
+    assert fitted.notices_ == []
+
+
 def test_bracketed_trees_line_up_with_their_input_lines(fitted, tmp_path):
     from aekit.apps.tree.jobs import parse_file
 
