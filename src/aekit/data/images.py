@@ -149,6 +149,13 @@ def opaque(im: Any) -> Any:
     return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
 
 
+def as_shown(im: Any, name: str, mode: str, orientation: int) -> Any:
+    """A loaded Pillow image as a viewer shows it, in ``mode`` (``"L"`` or ``"RGB"``): 8 bits
+    a channel, transparent parts on white, turned as its EXIF ``orientation`` says. The one
+    conversion both the models' reader and the codec's apply."""
+    return upright(opaque(to_eight_bit(im, name)).convert(mode), orientation)
+
+
 def to_eight_bit(im: Any, name: str) -> Any:
     """The Pillow image ``im`` with 8 bits a channel: a 16-bit gray image (an X-ray, a
     microscope's frame) scaled by 257, a 32-bit integer or float one by the range its values
@@ -204,7 +211,7 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
             target = (spec.height, spec.width) if orientation in TURNED else (spec.width, spec.height)
             im.draft("L" if spec.channels == 1 else "RGB", target)  # JPEG: decode near the target size
             im.load()
-            im = upright(opaque(to_eight_bit(im, str(path))).convert("L" if spec.channels == 1 else "RGB"), orientation)
+            im = as_shown(im, str(path), "L" if spec.channels == 1 else "RGB", orientation)
             if im.size != (spec.width, spec.height):
                 if not resize:
                     raise DataError(f"{path} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ...checks import check_device, check_float, check_int
-from ...data.images import IMAGE_SUFFIXES, exif_orientation, opaque, to_eight_bit, upright
+from ...data.images import IMAGE_SUFFIXES, as_shown, exif_orientation
 from ...errors import DataError, ParameterError, first_line
 from ...estimator import FittedModel, TensorGroups
 from ...nn.codec import CONTEXTS, LAMBDAS, LATENT_STRIDE, STRIDE, HyperpriorCodec
@@ -43,7 +43,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with warnings.catch_warnings(), PILImage.open(path) as im:
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            return np.asarray(upright(opaque(to_eight_bit(im, str(path))).convert("RGB"), exif_orientation(im)))
+            return np.asarray(as_shown(im, str(path), "RGB", exif_orientation(im)))
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
     except DataError:
