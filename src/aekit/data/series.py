@@ -34,12 +34,12 @@ def _has_offsets(column: pd.Series) -> bool:
     return bool(re.search(r"(?:Z|[+-]\d\d:?\d\d)$", first.strip()))
 
 
-def _day_first_if_in_order(column: pd.Series, month_first: pd.Series) -> pd.Series:
+def _day_first_if_in_order(column: pd.Series, month_first: pd.Series, utc: bool) -> pd.Series:
     """The times read day first (``01/02/2014``: 1 February), where that reading is in order
     and pandas' month-first one is not: a European file, whose 12/01 would else be read as
     1 December and refused as going back in time."""
     try:
-        day_first = pd.to_datetime(column, format="mixed", dayfirst=True, utc=_has_offsets(column))
+        day_first = pd.to_datetime(column, format="mixed", dayfirst=True, utc=utc)
     except (ValueError, TypeError, OverflowError):
         return month_first
     return day_first if day_first.is_monotonic_increasing else month_first
@@ -102,9 +102,10 @@ class SeriesAdapter(DataAdapter):
                 except (ValueError, TypeError):
                     # UTC offsets that change (a local clock's summer time, written as -05:00 then
                     # -04:00) are exact instants: read them in UTC, where they run on without a slip
-                    stamps = pd.to_datetime(column, format="mixed", utc=_has_offsets(column))
+                    utc = _has_offsets(column)
+                    stamps = pd.to_datetime(column, format="mixed", utc=utc)
                     if not stamps.is_monotonic_increasing:  # 13/01/2014: day first, where month first goes back
-                        stamps = _day_first_if_in_order(column, stamps)
+                        stamps = _day_first_if_in_order(column, stamps, utc)
             except (ValueError, TypeError, OverflowError) as exc:
                 raise DataError(f"column {self.time_col!r} holds a value that is not a time "
                                 f"({str(exc).splitlines()[0][:120]})") from None
@@ -164,19 +165,18 @@ class SeriesAdapter(DataAdapter):
         steps = np.diff(full)
         first = offset - (1 if previous is not None else 0)  # the data row index of full[0], 0-based
         back = np.flatnonzero(steps <= 0)
-        if len(back) and not self._slips(steps[back], len(steps)):
-            i = back[0] + 1  # index into full of the offending row
-            row = first + i + 1
-            if steps[back[0]] == 0:
-                raise DataError(f"time {self._format_time(full[i])} repeats at data row {row} (column {self.time_col!r}): "
-                                "aggregate or drop repeated times first")
-            raise DataError(f"times go back at data row {row} ({self._format_time(full[i])} after "
-                            f"{self._format_time(full[i - 1])}): sort the rows by {self.time_col!r} first")
         if len(back):
-            i = back[0] + 1
-            self.notices_.append(f"{len(back)} row(s) repeat the time before or go back at most an hour (the first at "
-                                 f"data row {first + i + 1}, {self._format_time(full[i])} after "
-                                 f"{self._format_time(full[i - 1])}): rows are read in file order")
+            i = back[0] + 1  # index into full of the first row that does not go forward
+            row, when, before = first + i + 1, self._format_time(full[i]), self._format_time(full[i - 1])
+            if self._slips(steps[back], len(steps)):
+                self.notices_.append(f"{len(back)} row(s) repeat the time before or go back at most an hour (the "
+                                     f"first at data row {row}, {when} after {before}): rows are read in file order")
+            elif steps[back[0]] == 0:
+                raise DataError(f"time {when} repeats at data row {row} (column {self.time_col!r}): "
+                                "aggregate or drop repeated times first")
+            else:
+                raise DataError(f"times go back at data row {row} ({when} after {before}): sort the rows by "
+                                f"{self.time_col!r} first")
         interval = getattr(self, "interval_", None)
         if interval and len(steps):
             gaps = steps > GAP_FACTOR * interval
