@@ -213,3 +213,111 @@ def test_the_convolutional_window_network_finds_a_level_shift_and_reloads(tmp_pa
     assert scores[1000:1041].max() > np.quantile(np.r_[scores[:950], scores[1100:]], 0.999)
     det.save(tmp_path / "m")
     np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(x), scores, rtol=1e-6)
+
+
+# ---------------------------------------------------------------- several series in one table
+# (scores compared at rtol 1e-4: windows scored in other batches sum in another float32 order)
+def machines(n: int, seed: int, count: int = 3, start: str = "2024-01-01") -> pd.DataFrame:
+    """``count`` machines' sines at their own levels and phases, rows sorted by machine."""
+    parts = []
+    for k in range(count):
+        frame = with_time(sine(n, seed + k, start=7 * k) + 3 * k, start=start)
+        parts.append(frame.assign(machine=f"m{k}")[["machine", "timestamp", "value"]])
+    return pd.concat(parts, ignore_index=True)
+
+
+def interleaved(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["timestamp", "machine"], kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def fleet() -> SeriesAnomalyDetector:
+    return SeriesAnomalyDetector(time_col="timestamp", id_col="machine", **FAST).fit(interleaved(machines(900, 0)))
+
+
+def test_each_series_is_scored_alone_in_the_tables_row_order(fleet):
+    train = interleaved(machines(900, 0))
+    assert fleet.adapter_.describe() == "3 series (by 'machine') of 1 channel(s) (value)"
+    # training scores follow the training table's rows, as scoring that table does
+    np.testing.assert_allclose(fleet.decision_scores_, fleet.decision_function(train), rtol=1e-4)
+    new = machines(500, 10, start="2024-02-01")
+    new.loc[(new.machine == "m1") & (new.index.isin(range(700, 720))), "value"] += 2.0
+    blocked, mixed = new, interleaved(new)
+    scores = fleet.decision_function(blocked)
+    by_row = pd.Series(fleet.decision_function(mixed), index=pd.MultiIndex.from_frame(mixed[["machine", "timestamp"]]))
+    np.testing.assert_allclose(by_row.loc[pd.MultiIndex.from_frame(blocked[["machine", "timestamp"]])], scores,
+                               rtol=1e-4)
+    # a series' scores do not depend on the other series in the table (windows never cross)
+    alone = blocked[blocked.machine == "m1"]
+    np.testing.assert_allclose(fleet.decision_function(alone), scores[alone.index], rtol=1e-4)
+    inside = scores[700:720]
+    assert inside.min() > fleet.threshold_ and inside.min() > np.quantile(np.delete(scores, range(650, 770)), 0.99)
+
+
+@pytest.mark.parametrize("layout", [lambda f: f, interleaved])
+def test_a_table_of_series_streamed_in_chunks_scores_as_the_whole(fleet, layout):
+    new = layout(machines(300, 20, start="2024-02-01"))
+    whole = fleet.decision_function(new)
+    for piece in (1 if layout is not interleaved else 5, 7, 333):
+        stream = fleet.stream(per_channel=False)
+        parts = [stream.feed(new.iloc[a:a + piece])[0] for a in range(0, len(new), piece)]
+        parts.append(stream.finish()[0])
+        np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-4)
+
+
+def test_bad_tables_of_series_get_one_line_naming_the_series_and_row(fleet):
+    new = machines(300, 20, start="2024-02-01")
+    stream = fleet.stream(per_channel=False)
+    stream.feed(new.iloc[:350])  # m0, then m1 begins: m0 is over
+    with pytest.raises(DataError, match="series 'm0' comes back at data row 351"):
+        stream.feed(new.iloc[:50])
+    with pytest.raises(DataError, match="empty series ID at data row 6"):
+        fleet.decision_function(new.assign(machine=new.machine.where(new.index != 5)))
+    with pytest.raises(DataError, match="series 'm2': the series has 20 rows, too few for one window"):
+        fleet.decision_function(new.iloc[:620])
+    back = new.copy()
+    back.loc[400, "timestamp"] = "2023-01-01 00:00:00"
+    with pytest.raises(DataError, match="series 'm1': times go back at data row 401"):
+        fleet.decision_function(back)
+    with pytest.raises(DataError, match="no series ID column 'machine'"):
+        fleet.decision_function(new.drop(columns="machine"))
+    with pytest.raises(DataError, match="both 'timestamp'"):
+        SeriesAnomalyDetector(time_col="timestamp", id_col="timestamp").fit(new)
+
+
+def test_the_notes_of_many_series_are_condensed():
+    from aekit.data.series import NOTES_SHOWN, condensed
+
+    train = machines(200, 0, count=8)
+    train = train[~(train.index % 200).isin(range(100, 105))]  # a gap in every series
+    det = SeriesAnomalyDetector(time_col="timestamp", id_col="machine", window=16, epochs=1).fit(train)
+    assert len(det.adapter_.notices_) == 8 and det.adapter_.notices_[0].startswith("series 'm0': 1 gap(s)")
+    shown = condensed(det.adapter_.notices_)
+    assert len(shown) == NOTES_SHOWN + 1 and shown[-1] == "... and 3 more notes like these"
+
+
+def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):
+    interleaved(machines(900, 0)).to_csv(tmp_path / "train.csv", index=False)
+    test = interleaved(machines(500, 10, start="2024-02-01"))
+    hit = (test.machine == "m2") & test.timestamp.between("2024-02-01 20:00", "2024-02-01 21:00")
+    test["value"] += 2.0 * hit
+    test["label"] = hit.astype(int)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    m = str(tmp_path / "m")
+    assert main(["anomaly", "train", str(tmp_path / "train.csv"), "--time-col", "timestamp", "--id-col", "machine",
+                 "--window", "32", "--epochs", "10", "--out", m, "--quiet"]) == 0
+    assert "trained on 2700 rows, 3 series (by 'machine')" in capsys.readouterr().out
+    out = tmp_path / "s.csv"
+    assert main(["anomaly", "score", str(tmp_path / "test.csv"), "--model", m, "--out", str(out), "--chunk-rows", "100",
+                 "--label-col", "label", "--quiet"]) == 0
+    scored = pd.read_csv(out)
+    assert list(scored.columns) == ["machine", "timestamp", "score", "is_anomaly", "top_channels", "label"]
+    assert (scored.machine == test.machine).all() and (scored.timestamp == test.timestamp).all()
+    np.testing.assert_allclose(scored.score, load_detector(m).decision_function(test), rtol=1e-4)
+    assert main(["anomaly", "eval", str(tmp_path / "test.csv"), "--model", m, "--label-col", "label",
+                 "--report-dir", str(tmp_path / "rep"), "--quiet"]) == 0
+    auc = float(next(line for line in capsys.readouterr().out.splitlines() if line.startswith("AUC-ROC")).split()[1])
+    assert auc > 0.95 and (tmp_path / "rep" / "series.png").stat().st_size > 10_000
+    assert main(["anomaly", "score", str(tmp_path / "test.csv"), "--model", m, "--out", str(tmp_path / "x.csv"),
+                 "--id-col", "timestamp"]) == 2
+    assert "trained with the series ID column 'machine'" in capsys.readouterr().err

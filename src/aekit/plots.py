@@ -140,7 +140,7 @@ SERIES_CHANNELS = 4  # channels drawn (the ones that contribute most to flagged 
 
 def series_plot(values: np.ndarray, channels: list[str], scores: np.ndarray, threshold: float,
                 path: str | os.PathLike[str], labels: np.ndarray | None = None,
-                times: np.ndarray | None = None) -> Path:
+                times: np.ndarray | None = None, title: str = "Series and anomaly score") -> Path:
     """The series (``values [T, C]``, up to ``SERIES_CHANNELS`` of them) above its anomaly
     score with the threshold; flagged stretches shaded red, labelled ones (``labels``) orange."""
     plt = _pyplot()
@@ -174,7 +174,7 @@ def series_plot(values: np.ndarray, channels: list[str], scores: np.ndarray, thr
     bottom.set_ylabel("anomaly score")
     top.legend(loc="upper left", fontsize=8)
     bottom.legend(loc="upper left", fontsize=8)
-    top.set_title(f"Series and anomaly score ({int((scores > threshold).sum())} of {n} rows flagged)")
+    top.set_title(f"{title} ({int((scores > threshold).sum())} of {n} rows flagged)")
     fig.autofmt_xdate() if times is not None else bottom.set_xlabel("row")
     return save_figure(fig, path)
 

@@ -2,7 +2,9 @@
 
 ``SeriesAdapter`` takes a table (CSV/Parquet path or DataFrame) with an optional time column,
 or an array ``[T]`` / ``[T, C]``, and returns the channels scaled by their training mean and
-standard deviation, ``[T, C]``. What it refuses, each in one line: a time column that is
+standard deviation, ``[T, C]``. With an ID column (``id_col``: a machine, a sensor) a table
+holds several series, each in time order, one after the other or interleaved; ``pieces``
+splits it, and one scaling serves them all. What it refuses, each in one line: a time column that is
 missing or unreadable; rows out of time order; NaN or inf values; non-numbers in a channel;
 a training series where every channel is constant. What it accepts with a notice
 (``notices_``): gaps longer than ``GAP_FACTOR`` training intervals (rows are taken in order,
@@ -24,8 +26,17 @@ from .adapter_base import DataAdapter
 from .preprocess import FLOAT32_MAX
 from .tables import as_frame
 
+NOTES_SHOWN = 5  # of a table of many series, the notes shown before "... and N more"
 GAP_FACTOR = 3.0  # a step longer than this many typical intervals is a gap (a notice, not an error)
 MAX_CLOCK_SLIP_S = 3600.0  # a date-time clock set back by at most this much is read on, with a notice
+
+
+def condensed(notes: list[str]) -> list[str]:
+    """The first ``NOTES_SHOWN`` notes and a line that counts the rest: a table of a thousand
+    series, each with a gap, gets six lines, not a thousand."""
+    if len(notes) <= NOTES_SHOWN + 1:
+        return list(notes)
+    return [*notes[:NOTES_SHOWN], f"... and {len(notes) - NOTES_SHOWN} more notes like these"]
 
 
 def _has_offsets(column: pd.Series) -> bool:
@@ -52,13 +63,45 @@ class SeriesAdapter(DataAdapter):
 
     kind: ClassVar[str] = "series"
 
-    def __init__(self, time_col: str | None = None) -> None:
+    def __init__(self, time_col: str | None = None, id_col: str | None = None) -> None:
         self.time_col = time_col
+        self.id_col = id_col
         self.notices_: list[str] = []
 
+    # ------------------------------------------------------------------ several series
+    def pieces(self, X: Any) -> list[tuple[Any, np.ndarray | None, Any]]:
+        """``(series ID, row positions, rows)`` of each series in ``X``, in the order they
+        first appear; the rows keep their order and lose the ID column. Without ``id_col``:
+        one piece, ``(None, None, X)``."""
+        if self.id_col is None:
+            return [(None, None, X)]
+        if not isinstance(X, (pd.DataFrame, str, os.PathLike)):
+            raise DataError(f"this model reads each row's series from column {self.id_col!r}: "
+                            "pass a table, not an array")
+        frame = as_frame(X).rename(columns=str)
+        codes, keys = self.series_codes(frame)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        rows = frame.drop(columns=self.id_col)
+        return [(keys[k], positions, rows.iloc[positions])
+                for k, positions in enumerate(np.split(order, bounds)) if len(positions)]
+
+    def series_codes(self, frame: pd.DataFrame, row_offset: int = 0) -> tuple[np.ndarray, pd.Index]:
+        """Each row's series as a number (``keys[code]`` is its ID), in the order the IDs first
+        appear; an empty ID is refused (``row_offset``: the data rows before ``frame``)."""
+        if self.id_col not in frame.columns:
+            raise DataError(f"no series ID column {self.id_col!r} (columns: {list(frame.columns)[:10]})")
+        codes, keys = pd.factorize(frame[self.id_col], sort=False)
+        if (codes < 0).any():
+            raise DataError(f"column {self.id_col!r} has an empty series ID at data row "
+                            f"{row_offset + int(np.argmax(codes < 0)) + 1}")
+        return codes, keys
+
     # ------------------------------------------------------------------ reading
-    def read(self, X: Any, fit: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(values [T, C] float64, times [T] float64 seconds or None)``, checked."""
+    def read(self, X: Any, fit: bool = False, positions: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(values [T, C] float64, times [T] float64 seconds or None)``, checked; errors name
+        the data row, ``positions`` (0-based) where ``X`` is not a file's first rows."""
         if isinstance(X, (pd.DataFrame, str, os.PathLike)):
             frame = as_frame(X)
         else:
@@ -76,17 +119,18 @@ class SeriesAdapter(DataAdapter):
         if not len(frame):
             raise DataError("the series has no rows")
         frame = frame.rename(columns=str)
-        times = self._times(frame)
+        numbers = np.arange(len(frame)) if positions is None else np.asarray(positions)
+        times = self._times(frame, numbers)
         channels = self._channels(frame, fit)
         if fit:
             self.channels_ = channels
-        return self._values(frame[channels], times), times
+        return self._values(frame[channels], times, numbers), times
 
     def times(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The time column of ``frame`` in seconds (None without one), checked for holes."""
-        return self._times(frame.rename(columns=str))
+        return self._times(frame.rename(columns=str), np.arange(len(frame)))
 
-    def _times(self, frame: pd.DataFrame) -> np.ndarray | None:
+    def _times(self, frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray | None:
         if self.time_col is None:
             return None
         if self.time_col not in frame.columns:
@@ -115,21 +159,22 @@ class SeriesAdapter(DataAdapter):
             seconds[stamps.isna().to_numpy()] = np.nan
         missing = np.flatnonzero(~np.isfinite(seconds))
         if len(missing):
-            raise DataError(f"column {self.time_col!r} has an empty or unreadable time at data row {missing[0] + 1}")
+            raise DataError(f"column {self.time_col!r} has an empty or unreadable time at data row "
+                            f"{positions[missing[0]] + 1}")
         return seconds
 
     def _channels(self, frame: pd.DataFrame, fit: bool) -> list[str]:
         if fit:
-            channels = [c for c in frame.columns if c != self.time_col]
+            channels = [c for c in frame.columns if c not in (self.time_col, self.id_col)]
             if not channels:
-                raise DataError("the table has no value columns besides the time column")
+                raise DataError("the table has no value columns besides the time and ID columns")
             return channels
         missing = [c for c in self.channels_ if c not in frame.columns]
         if missing:
             raise DataError(f"missing channel column(s) {missing[:10]}; the model was trained on {self.channels_[:10]}")
         return self.channels_
 
-    def _values(self, frame: pd.DataFrame, times: np.ndarray | None) -> np.ndarray:
+    def _values(self, frame: pd.DataFrame, times: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
         for name in frame.columns:
             column = frame[name]
             if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
@@ -144,7 +189,7 @@ class SeriesAdapter(DataAdapter):
             j = cols[np.argmin(rows)]
             count = int(bad[:, j].sum())
             raise DataError(f"column {frame.columns[j]!r} has {count} missing, infinite or out-of-range value(s), "
-                            f"the first at data row {rows.min() + 1}{self._when(times, rows.min())}: "
+                            f"the first at data row {positions[rows.min()] + 1}{self._when(times, rows.min())}: "
                             "fill or drop them first")
         return values
 
@@ -155,19 +200,21 @@ class SeriesAdapter(DataAdapter):
         """A time as the user wrote it: a date and time, or the number of a numeric column."""
         return str(pd.Timestamp(round(seconds * 1e9))) if getattr(self, "_datetimes", True) else f"{seconds:g}"
 
-    def check_order(self, times: np.ndarray | None, previous: float | None = None, offset: int = 0) -> None:
+    def check_order(self, times: np.ndarray | None, previous: float | None = None,
+                    positions: np.ndarray | None = None) -> None:
         """Refuse rows out of time order (``previous``: the last time of the rows before, for a
-        file read in chunks; ``offset``: those rows' count); note gaps, and the few slips a real
-        clock makes (see ``_slips``)."""
+        file read in chunks; ``positions``: the rows' 0-based data rows, if not the file's
+        first); note gaps, and the few slips a real clock makes (see ``_slips``)."""
         if times is None:
             return
         full = np.concatenate([[previous], times]) if previous is not None else times
         steps = np.diff(full)
-        first = offset - (1 if previous is not None else 0)  # the data row index of full[0], 0-based
         back = np.flatnonzero(steps <= 0)
         if len(back):
             i = back[0] + 1  # index into full of the first row that does not go forward
-            row, when, before = first + i + 1, self._format_time(full[i]), self._format_time(full[i - 1])
+            j = i - (1 if previous is not None else 0)  # ... and into times
+            row = (j if positions is None else int(positions[j])) + 1
+            when, before = self._format_time(full[i]), self._format_time(full[i - 1])
             if self._slips(steps[back], len(steps)):
                 self.notices_.append(f"{len(back)} row(s) repeat the time before or go back at most an hour (the "
                                      f"first at data row {row}, {when} after {before}): rows are read in file order")
@@ -199,13 +246,23 @@ class SeriesAdapter(DataAdapter):
 
     # ------------------------------------------------------------------ the adapter
     def fit_transform(self, X: Any) -> torch.Tensor:
+        """The training rows scaled, ``[T, C]``: with ``id_col``, series after series (see
+        ``fitted_series_``)."""
         self.notices_ = []
         self.interval_ = None
-        values, times = self.read(X, fit=True)
-        if times is not None and len(times) > 1:
+        pieces = self.pieces(X)
+        read = [(key, *self.in_series(key, self.read, rows, True, positions)) for key, positions, rows in pieces]
+        # this fit's series (not saved): (ID, row positions or None, length), for the detector's windows
+        self.fitted_series_ = [(key, positions, len(values)) for (key, positions, _), (_, values, _)
+                               in zip(pieces, read, strict=True)]
+        self.n_series_ = len(read)
+        steps = [np.diff(times) for _, _, times in read if times is not None and len(times) > 1]
+        if steps:
             # the typical step first: check_order refuses disorder before it notes any gap
-            self.interval_ = float(np.median(np.diff(times)))
-            self.check_order(times)
+            self.interval_ = float(np.median(np.concatenate(steps)))
+            for (key, positions, _), (_, _, times) in zip(pieces, read, strict=True):
+                self.in_series(key, self.check_order, times, None, positions)
+        values = np.concatenate([values for _, values, _ in read])
         centre, spread = values.mean(0), values.std(0)
         constant = spread <= 1e-9 * (np.abs(centre) + 1)
         if constant.all():
@@ -218,11 +275,26 @@ class SeriesAdapter(DataAdapter):
         self.sample_shape = (len(self.channels_),)
         return self.scale(values)
 
-    def transform(self, X: Any) -> torch.Tensor:
+    def transform(self, X: Any, positions: np.ndarray | None = None) -> torch.Tensor:
+        """One series' rows scaled (see ``pieces`` for a table of several; ``positions``: its
+        rows' 0-based data rows, for errors)."""
         self._check_fitted()
-        values, times = self.read(X)
-        self.check_order(times)
+        values, times = self.read(X, positions=positions)
+        self.check_order(times, positions=positions)
         return self.scale(values)
+
+    def in_series(self, key: Any, step: Any, *args: Any) -> Any:
+        """``step(*args)`` for the series ``key`` (None: the only one): its errors and new
+        notices name the series."""
+        if key is None:
+            return step(*args)
+        before = len(self.notices_)
+        try:
+            result = step(*args)
+        except DataError as exc:
+            raise DataError(f"series {key!r}: {exc}") from None
+        self.notices_[before:] = [f"series {key!r}: {line}" for line in self.notices_[before:]]
+        return result
 
     def scale(self, values: np.ndarray) -> torch.Tensor:
         """Raw channel values ``[T, C]`` -> the scaled float32 tensor the networks read."""
@@ -231,18 +303,19 @@ class SeriesAdapter(DataAdapter):
 
     def describe(self) -> str:
         names = ", ".join(self.channels_[:5]) + (" ..." if len(self.channels_) > 5 else "")
-        return f"a series of {len(self.channels_)} channel(s) ({names})"
+        what = f"{self.n_series_} series (by {self.id_col!r})" if self.id_col else "a series"
+        return f"{what} of {len(self.channels_)} channel(s) ({names})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, "time_col": self.time_col, "channels": self.channels_, "center": self.center_,
-                "scale": self.scale_, "interval": self.interval_}
+        return {"type": self.kind, "time_col": self.time_col, "id_col": self.id_col, "channels": self.channels_,
+                "center": self.center_, "scale": self.scale_, "interval": self.interval_, "n_series": self.n_series_}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesAdapter:
-        adapter = cls(d["time_col"])
+        adapter = cls(d["time_col"], d.get("id_col"))  # models before 0.9.4 hold one series, without the key
         channels, center, scale, interval = d["channels"], d["center"], d["scale"], d["interval"]
-        if adapter.time_col is not None and not isinstance(adapter.time_col, str):
-            raise ModelFileError("config.json: the series' time column must be a name")
+        if any(c is not None and not isinstance(c, str) for c in (adapter.time_col, adapter.id_col)):
+            raise ModelFileError("config.json: the series' time and ID columns must be names")
         if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
             raise ModelFileError("config.json: the series' channels must be a list of names")
         numbers = [center, scale]
@@ -255,6 +328,10 @@ class SeriesAdapter(DataAdapter):
         if interval is not None and (not isinstance(interval, (int, float)) or not np.isfinite(interval)
                                      or interval <= 0):
             raise ModelFileError("config.json: the series' sampling interval must be a positive number")
+        n_series = d.get("n_series", 1)
+        if not isinstance(n_series, int) or isinstance(n_series, bool) or n_series < 1:
+            raise ModelFileError("config.json: the number of training series must be a positive integer")
         adapter.channels_, adapter.center_, adapter.scale_, adapter.interval_ = channels, center, scale, interval
+        adapter.n_series_ = n_series
         adapter.sample_shape = (len(channels),)
         return adapter

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def columns(p: argparse.ArgumentParser, label_help: str) -> None:
         p.add_argument("--label-col", help=label_help)
-        p.add_argument("--id-col", help="an ID column: excluded from features, copied to outputs")
+        p.add_argument("--id-col", help="an ID column: excluded from features, copied to outputs; for a time "
+                       "series, the column that names each row's series (a machine, a sensor)")
 
     t = verbs.add_parser("train", help="train a detector on a table, a time series or images",
                          description="Train a detector on a table (CSV or Parquet with a header), on a time "
@@ -42,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="autoencoders in the seed ensemble (default: 1 for tables and series, 2 for images, 3 for --vae images)")
     image_size_flag(t)
     t.add_argument("--time-col", help="a time series: the time column (rows in time order, no repeats); "
-                   "every other column but --label-col/--id-col is a channel")
+                   "every other column but --label-col/--id-col is a channel; with --id-col the table holds one "
+                   "series per ID (a machine, a sensor), each in time order")
     t.add_argument("--window", type=int_at_least(2, 4096),
                    help="a time series: rows per window (default 64; a series without --time-col needs it)")
     training_flags(t, epochs=None, epochs_default="50 for tables and series, about 1,500 steps for images, 100 for --vae images")
@@ -192,7 +194,9 @@ def run(args: argparse.Namespace) -> int:
             params.update(time_col=args.time_col, window=args.window)
         det = jobs.train_file(args.data, args.out, label_col=args.label_col, normal_value=args.normal_value,
                               id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
-        for line in getattr(det.adapter_, "notices_", []):
+        from ...data.series import condensed
+
+        for line in condensed(getattr(det.adapter_, "notices_", [])):
             report(f"note: {line}")
         sep = " " if det.adapter_.kind == "image" else " rows, "  # "100 images of 1x8x8", "569 rows, 30 columns"
         report(f"trained on {len(det.decision_scores_)}{sep}{det.adapter_.describe()}; "

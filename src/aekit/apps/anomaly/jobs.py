@@ -26,7 +26,7 @@ from .images import ImageAnomalyDetector
 from .image_scoring import HEATMAPS, IMAGE_CHUNK, check_image_options, write_image_scores
 from .light import CHUNK_ROWS, ScoreSummary, write_table_scores
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, write_report
-from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, score_series, train_series
+from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, check_series_id, score_series, train_series
 from .vae import VAEAnomalyDetector
 
 TOP_ANOMALIES = 15
@@ -143,10 +143,10 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=(".csv",))
     det = _detector(model)
     if det.adapter_.kind == "series":
-        if id_col is not None or heatmap_dir is not None:
-            raise DataError(f"{'--id-col' if id_col else '--heatmap-dir'} is not for a time-series model "
-                            "(its output carries the time column)")
-        return score_series(data, det, out, label_col=label_col, top_k=top_k, chunksize=chunksize, verbose=verbose)
+        if heatmap_dir is not None:
+            raise DataError("--heatmap-dir is for image models, not a time-series model")
+        return score_series(data, det, out, label_col=label_col, id_col=id_col, top_k=top_k, chunksize=chunksize,
+                            verbose=verbose)
     if _on_images(det):
         check_image_options(id_col, label_col)
         return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
@@ -177,6 +177,7 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
     check_output_dir(report_dir, REPORT_KIND, inputs=[data, model] if isinstance(model, (str, os.PathLike)) else [data])
     det = _detector(model)
     if det.adapter_.kind == "series":
+        check_series_id(det, id_col)
         return analyse_series(data, det, report_dir, label_col=label_col, normal_value=normal_value,
                               chunksize=chunksize, verbose=verbose)
     if _on_images(det):

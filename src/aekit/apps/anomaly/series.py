@@ -7,6 +7,10 @@ training windows), and a row's score is the mean score of the windows that cover
 row is scored, the first ones included. Windows start at every ``stride``-th row from the
 first, plus one that ends at the last row; a row's score depends only on the series, never on
 how a file was cut into chunks (``SeriesStream`` carries the state across them).
+
+A table may hold several series (``id_col``: a machine, a sensor), each in time order: windows
+never cross from one series to the next, one model and one scaling serve them all, and each
+series is scored as if it were alone (``SeriesTableStream`` keeps the file's row order).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import torch
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
 from ...data.series import SeriesAdapter
+from ...data.tables import as_frame
 from ...errors import DataError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
 from .base import ReconstructionDetector
@@ -38,7 +43,9 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     ``X`` is a table (a CSV/Parquet path or a DataFrame) whose columns are the channels, plus
     the time column ``time_col`` if given (ISO times or numbers; rows must be in time order,
     without repeats), or an array ``[T]`` / ``[T, C]``. Channels are scaled by their training
-    mean and standard deviation.
+    mean and standard deviation. With ``id_col`` the table holds several series, one per value
+    of that column (a machine, a sensor), each in time order, one after the other or
+    interleaved: windows never cross from one to the next, and each is scored on its own.
 
     ``decision_function(X)`` returns one score per row, higher = more anomalous: the mean over
     the windows of ``window`` rows that cover it of the window's score, which has the table
@@ -51,8 +58,8 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     along time); on NAB's development categories they tie (AUC-PR 0.550 and 0.551) and the MLP
     trains four times faster, so it is the default.
 
-    Training holds out the last ``validation_fraction`` of the series (a contiguous stretch,
-    not random windows: neighbouring windows overlap) for early stopping and for the
+    Training holds out the last ``validation_fraction`` of the series (of each series; a
+    contiguous stretch, not random windows: neighbouring windows overlap) for early stopping and for the
     threshold: ``"fpr:0.01"`` (the default) flags 1% of the held-out rows; ``contamination``
     and explicit scores work as for tables. ``explain(X)`` attributes each row's score to the
     channels.
@@ -65,6 +72,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         self,
         *,
         time_col: str | None = None,
+        id_col: str | None = None,
         window: int = 64,
         stride: int | str = "auto",
         network: str = "mlp",
@@ -89,6 +97,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         resume: bool = False,
     ) -> None:
         self.time_col = time_col
+        self.id_col = id_col
         self.window = window
         self.stride = stride
         self.network = network
@@ -115,8 +124,12 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
         super()._check_params()
-        if self.time_col is not None and not isinstance(self.time_col, str):
-            raise DataError(f"time_col must be a column name, got {self.time_col!r}")
+        for name in ("time_col", "id_col"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise DataError(f"{name} must be a column name, got {value!r}")
+        if self.id_col is not None and self.id_col == self.time_col:
+            raise DataError(f"id_col and time_col are both {self.id_col!r}: the series ID and the time are two columns")
         check_int(self.window, "window", 2, MAX_WINDOW)
         check_choice(self.network, "network", NETWORKS)
         if self.stride != "auto":
@@ -143,13 +156,24 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     # ------------------------------------------------------------------ fitting
     def _fit_adapter(self, X: Any) -> torch.Tensor:
         """The training series scaled (kept for the training scores), as windows: every
-        ``train_stride_``-th window, each flattened channel after channel."""
+        ``train_stride_``-th window of each series, each flattened channel after channel."""
         values = super()._fit_adapter(X)
-        self._check_length(len(values), MIN_TRAIN_ROWS)
-        n_windows = len(values) - self.window + 1
+        series = self.adapter_.fitted_series_
+        self.adapter_.fitted_series_ = []  # the row positions are needed once, here
+        if len(series) == 1:
+            self._check_length(len(values), MIN_TRAIN_ROWS)
+        for key, _, rows in series:
+            self.adapter_.in_series(key, self._check_length, rows)
+        pieces = list(torch.split(values, [rows for _, _, rows in series]))
+        n_windows = sum(len(piece) - self.window + 1 for piece in pieces)
+        if n_windows < MIN_TRAIN_ROWS:
+            raise DataError(f"the {len(pieces)} series hold {n_windows} windows of {self.window} rows in all, "
+                            f"too few to train ({MIN_TRAIN_ROWS}): use a smaller window")
         self.train_stride_ = max(1, math.ceil(n_windows / MAX_TRAIN_WINDOWS))
-        self._training_values = values
-        return _windows(values, self.window, self.train_stride_)
+        windows = [_windows(piece, self.window, self.train_stride_) for piece in pieces]
+        self._training_series = [(positions, piece) for (_, positions, _), piece in zip(series, pieces, strict=True)]
+        self._window_counts = [len(w) for w in windows]
+        return torch.cat(windows)
 
     def _check_length(self, rows: int, windows: int = 1) -> None:
         if rows < self.window + windows - 1:
@@ -158,14 +182,27 @@ class SeriesAnomalyDetector(ReconstructionDetector):
 
     def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(training, validation)`` windows: the validation windows are the last
-        ``validation_fraction`` of the series, and the training windows end before they begin
+        ``validation_fraction`` of each series, and its training windows end before they begin
         (neighbouring windows share rows, so a random split would validate on training rows)."""
-        n_val = int(round(self.validation_fraction * n)) if n >= MIN_VALIDATION_ROWS else 0
         overlap = math.ceil(self.window / self.train_stride_) - 1
-        n_train = n - n_val - overlap
-        if n_val == 0 or n_train < MIN_TRAIN_ROWS:
+        train, val, offset = [], [], 0
+        self._validation_starts = []  # each series' first held-out window (None: none held out)
+        for count in self._window_counts:
+            n_val = int(round(self.validation_fraction * count)) if n >= MIN_VALIDATION_ROWS else 0
+            n_train = count - n_val - overlap
+            if n_val and n_train > 0:
+                train.append(np.arange(offset, offset + n_train))
+                val.append(np.arange(offset + count - n_val, offset + count))
+                self._validation_starts.append(count - n_val)
+            else:
+                train.append(np.arange(offset, offset + count))
+                self._validation_starts.append(None)
+            offset += count
+        train_idx, val_idx = np.concatenate(train), np.concatenate(val) if val else np.arange(0)
+        if not len(val_idx) or len(train_idx) < MIN_TRAIN_ROWS:
+            self._validation_starts = [None] * len(self._window_counts)
             return np.arange(n), np.arange(0)
-        return np.arange(n_train), np.arange(n - n_val, n)
+        return train_idx, val_idx
 
     def _build_model(self, shape: tuple[int, ...]) -> AutoEncoder:
         (n_features,) = shape
@@ -177,13 +214,20 @@ class SeriesAnomalyDetector(ReconstructionDetector):
 
     def _training_scores(self, Z: torch.Tensor, val_idx: np.ndarray, train_idx: np.ndarray
                          ) -> tuple[np.ndarray, np.ndarray]:
-        """Row scores of the training series; the clean ones are the held-out stretch's rows.
-        (Not leave-one-out: a row's score comes from several overlapping windows, whose
-        neighbours a step away are near copies of them anyway.)"""
-        values, self._training_values, self._reference_rows = self._training_values, None, None
-        scores = self._row_scores(values)[0]
-        first = int(val_idx[0]) * self.train_stride_ if len(val_idx) else 0
-        return scores, scores[first:]
+        """Row scores of the training table, in its row order; the clean ones are the held-out
+        stretches' rows (all rows where none was held out). (Not leave-one-out: a row's score
+        comes from several overlapping windows, whose neighbours a step away are near copies
+        of them anyway.)"""
+        series, self._training_series, self._reference_rows = self._training_series, [], None
+        scores = np.empty(sum(len(piece) for _, piece in series))
+        clean, offset = [], 0
+        for (positions, piece), start in zip(series, self._validation_starts, strict=True):
+            own = self._row_scores(piece)[0]
+            scores[slice(offset, offset + len(own)) if positions is None else positions] = own
+            offset += len(own)
+            if start is not None:
+                clean.append(own[start * self.train_stride_:])
+        return scores, (np.concatenate(clean) if clean else scores)
 
     # ------------------------------------------------------------------ scoring
     def _row_scores(self, values: torch.Tensor, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -193,26 +237,44 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         return scores, (np.concatenate([p[1] for p in parts]) if per_channel else None)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """One anomaly score per row of the series ``X``: higher = more anomalous."""
+        """One anomaly score per row of ``X``: higher = more anomalous."""
         self._check_fitted()
-        return self._row_scores(self._inputs(X))[0]
+        return self._table_scores(X, per_channel=False)[0]
 
     def score_explain(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
         """``decision_function(X)`` and each row's score split over the channels (the parts
         the reconstruction and local terms attribute to each; the code term is in no channel)."""
         self._check_fitted()
-        scores, parts = self._row_scores(self._inputs(X), per_channel=True)
+        scores, parts = self._table_scores(X, per_channel=True)
         index = X.index if isinstance(X, pd.DataFrame) else None
         return scores, pd.DataFrame(parts, columns=self.channels_, index=index)
+
+    def _table_scores(self, X: Any, per_channel: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows' scores (and channel parts), each series scored on its own, in ``X``'s row order."""
+        adapter = self.series_adapter_
+        pieces = adapter.pieces(X)
+        if pieces[0][1] is None:
+            return self._row_scores(self._inputs(X), per_channel)
+        rows = sum(len(positions) for _, positions, _ in pieces)
+        scores = np.empty(rows)
+        parts = np.empty((rows, len(self.channels_))) if per_channel else None
+        for key, positions, frame in pieces:
+            own, own_parts = adapter.in_series(key, lambda f, at: self._row_scores(adapter.transform(f, at), per_channel),
+                                               frame, positions)
+            scores[positions] = own
+            if parts is not None:
+                parts[positions] = own_parts
+        return scores, parts
 
     def explain(self, X: Any) -> pd.DataFrame:
         """Per-channel contributions to each row's score (see ``score_explain``)."""
         return self.score_explain(X)[1]
 
-    def stream(self, per_channel: bool = True) -> SeriesStream:
-        """A scorer for a series that arrives in pieces (see ``SeriesStream``)."""
+    def stream(self, per_channel: bool = True) -> SeriesStream | SeriesTableStream:
+        """A scorer for a table that arrives in pieces: ``SeriesStream`` for one series,
+        ``SeriesTableStream`` for a model with ``id_col``."""
         self._check_fitted()
-        return SeriesStream(self, per_channel)
+        return SeriesTableStream(self, per_channel) if self.id_col else SeriesStream(self, per_channel)
 
     @property
     def series_adapter_(self) -> SeriesAdapter:
@@ -244,12 +306,15 @@ class SeriesStream:
         self.parts = np.zeros((0, self.channels))
         self.last_time: float | None = None  # of the rows fed so far, for the order check
 
-    def feed(self, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+    def feed(self, rows: Any, positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Add the next rows; the scores (and per-channel parts, ``[n, C]``) of the rows now
-        final, in order from the first row not returned yet."""
+        final, in order from the first row not returned yet. ``positions``: the rows' 0-based
+        data rows in a file (for errors), where they are not the series' rows so far."""
         adapter = self.det.series_adapter_
-        values, times = adapter.read(rows)
-        adapter.check_order(times, self.last_time, self.total)
+        if positions is None:
+            positions = self.total + np.arange(len(rows))
+        values, times = adapter.read(rows, positions=positions)
+        adapter.check_order(times, self.last_time, positions)
         if times is not None:
             self.last_time = float(times[-1])
         return self.feed_scaled(adapter.scale(values))
@@ -315,6 +380,105 @@ class SeriesStream:
         parts = self.parts[:n] / self.counts[:n, None] if self.per_channel else np.zeros((n, 0))
         self.sums, self.counts, self.parts = self.sums[n:], self.counts[n:], self.parts[n:]
         self.emitted = final
+        return scores, parts
+
+
+class SeriesTableStream:
+    """Scores a table of several series (a model with ``id_col``) fed in chunks, each series
+    as ``SeriesStream`` scores it alone; ``feed(chunk)`` returns the scores (and channel parts)
+    of the next rows in the file's order, ``finish()`` the rest.
+
+    The first chunk tells the layout. Series one after the other (rows sorted by ID): a series
+    ends where the next begins, so memory holds about a window of rows, and an ID that comes
+    back later is refused. Interleaved series (rows sorted by time): every series stays open to
+    the end of the file, and a row waits for the windows of its own series, so memory holds
+    about a window of rows per series."""
+
+    def __init__(self, det: SeriesAnomalyDetector, per_channel: bool = False) -> None:
+        self.det, self.per_channel = det, per_channel
+        self.adapter = det.series_adapter_
+        self.streams: dict[Any, SeriesStream] = {}  # the open series
+        self.ended: set[Any] = set()
+        self.waiting: dict[Any, np.ndarray] = {}  # each open series' rows (file positions) not yet scored
+        self.interleaved: bool | None = None
+        self.rows = 0  # rows fed
+        self.emitted = 0  # rows returned
+        self.scores = np.zeros(0)  # of the rows from `emitted` on
+        self.scored = np.zeros(0, bool)
+        self.parts = np.zeros((0, len(det.channels_)))
+
+    def feed(self, chunk: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Add the next rows (a table with the ID column); the scores of the rows now final,
+        in order from the first row not returned yet."""
+        frame = as_frame(chunk).rename(columns=str)
+        codes, keys = self.adapter.series_codes(frame, self.rows)
+        starts = np.flatnonzero(np.diff(codes, prepend=-1))  # where each run of one series begins
+        if self.interleaved is None:
+            self.interleaved = len(starts) > len(keys)
+        positions = self.rows + np.arange(len(frame))
+        self._grow(len(frame))
+        rows = frame.drop(columns=self.adapter.id_col)
+        if self.interleaved:
+            order = np.argsort(codes, kind="stable")
+            groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+        else:
+            groups = np.split(np.arange(len(frame)), starts[1:])
+        for group in groups:
+            key = keys[codes[group[0]]]
+            if not self.interleaved:
+                self._begin(key, int(positions[group[0]]) + 1)
+            self._feed(key, rows.iloc[group], positions[group])
+        return self._take()
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """The end of the table: every open series ends; the rows left."""
+        for key in list(self.streams):
+            self._end(key)
+        return self._take()
+
+    def _begin(self, key: Any, row: int) -> None:
+        """Series one after the other: ``key``'s rows begin (or go on) at data row ``row``,
+        and any other open series is over."""
+        if key in self.ended:
+            raise DataError(f"series {key!r} comes back at data row {row}, after other series' rows: sort the rows "
+                            f"by {self.adapter.id_col!r} (then by time), or interleave the series from the start")
+        for other in [k for k in self.streams if k != key]:
+            self._end(other)
+
+    def _feed(self, key: Any, rows: pd.DataFrame, positions: np.ndarray) -> None:
+        if key not in self.streams:
+            self.streams[key], self.waiting[key] = SeriesStream(self.det, self.per_channel), np.zeros(0, np.int64)
+        self.waiting[key] = np.concatenate([self.waiting[key], positions])
+        self._place(key, self.adapter.in_series(key, self.streams[key].feed, rows, positions))
+
+    def _end(self, key: Any) -> None:
+        self._place(key, self.adapter.in_series(key, self.streams.pop(key).finish))
+        self.ended.add(key)
+        del self.waiting[key]
+
+    def _place(self, key: Any, result: tuple[np.ndarray, np.ndarray]) -> None:
+        scores, parts = result
+        where = self.waiting[key][:len(scores)] - self.emitted
+        self.waiting[key] = self.waiting[key][len(scores):]
+        self.scores[where], self.scored[where] = scores, True
+        if self.per_channel:
+            self.parts[where] = parts
+
+    def _grow(self, rows: int) -> None:
+        self.rows += rows
+        self.scores = np.concatenate([self.scores, np.zeros(rows)])
+        self.scored = np.concatenate([self.scored, np.zeros(rows, bool)])
+        if self.per_channel:
+            self.parts = np.concatenate([self.parts, np.zeros((rows, self.parts.shape[1]))])
+
+    def _take(self) -> tuple[np.ndarray, np.ndarray]:
+        """The scored rows up to the first one still waiting."""
+        n = int(np.argmin(self.scored)) if not self.scored.all() else len(self.scored)
+        scores, parts = self.scores[:n], self.parts[:n] if self.per_channel else np.zeros((n, 0))
+        self.scores, self.scored = self.scores[n:], self.scored[n:]
+        if self.per_channel:
+            self.parts = self.parts[n:]
+        self.emitted += n
         return scores, parts
 
 

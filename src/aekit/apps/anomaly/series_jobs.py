@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from ... import plots
 from ...data import iter_table, read_table
+from ...data.series import condensed
 from ...data.tables import write_csv_chunk
 from ...errors import DataError
 from ...io import atomic_path, check_model_output, check_output_dir
@@ -41,22 +42,23 @@ def train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, t
                  label_col: str | None = None, id_col: str | None = None, resume: bool = False,
                  **params: Any) -> SeriesAnomalyDetector:
     """Train a series detector on a whole table (a normal stretch: every channel column,
-    in time order) and save it at ``out``; the label and ID columns are not channels."""
+    in time order; with ``id_col``, one series per value of that column) and save it at
+    ``out``; the label and ID columns are not channels."""
     check_model_output(out, SeriesAnomalyDetector._kind, inputs=[data])
     frame = read_table(data)
-    drop = [c for c in (label_col, id_col) if c is not None]
-    missing = [c for c in drop if c not in frame.columns]
+    missing = [c for c in (label_col, id_col) if c is not None and c not in frame.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found (columns: {list(frame.columns)[:10]})")
-    det = SeriesAnomalyDetector(time_col=time_col, **params)
-    return det.fit_to(frame.drop(columns=drop), out, resume=resume, inputs=[data])
+    det = SeriesAnomalyDetector(time_col=time_col, id_col=id_col, **params)
+    return det.fit_to(frame.drop(columns=[label_col] if label_col else []), out, resume=resume, inputs=[data])
 
 
 def scored_pieces(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chunksize: int,
                   keep: list[str], verbose: int = 1, per_channel: bool = True) -> Iterator[SeriesScores]:
     """Score a table chunk by chunk; yield each run of rows as soon as its scores are final,
     with the columns ``keep`` of those rows (and, with ``per_channel``, each row's score split
-    over the channels). Times are checked across chunk boundaries."""
+    over the channels). Times are checked across chunk boundaries; a model with an ID column
+    scores each series on its own, the rows in the file's order."""
     det.series_adapter_.notices_ = []  # this file's notices only
     stream = det.stream(per_channel=per_channel)
     waiting: list[pd.DataFrame] = []  # rows read but not yet scored
@@ -81,20 +83,23 @@ def _pieces(result: tuple[np.ndarray, np.ndarray], waiting: list[pd.DataFrame]) 
 
 
 def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: Path, *,
-                 label_col: str | None = None, top_k: int = 3, chunksize: int = 100_000,
-                 verbose: int = 1) -> SeriesSummary:
-    """Write ``out`` (CSV: the time column if the model has one, ``score``, ``is_anomaly``,
-    ``top_channels``, the label column if named), streaming; it appears atomically at the end."""
-    time_col = det.series_adapter_.time_col
-    keep = [c for c in (time_col, label_col) if c is not None]
+                 label_col: str | None = None, id_col: str | None = None, top_k: int = 3,
+                 chunksize: int = 100_000, verbose: int = 1) -> SeriesSummary:
+    """Write ``out`` (CSV: the model's ID and time columns if it has them, ``score``,
+    ``is_anomaly``, ``top_channels``, the label column if named), streaming; it appears
+    atomically at the end. ``id_col`` may only repeat the model's own."""
+    check_series_id(det, id_col)
+    time_col, model_id = det.series_adapter_.time_col, det.series_adapter_.id_col
+    keep = [c for c in (model_id, time_col, label_col) if c is not None]
     summary = SeriesSummary()
     # one channel takes the whole score: no per-channel pass (a third of the scoring time)
     single = len(det.channels_) == 1
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         for piece in scored_pieces(det, data, chunksize, keep, verbose, per_channel=not single):
             table = pd.DataFrame(index=piece.rows.index)
-            if time_col is not None:
-                table[time_col] = piece.rows[time_col]
+            for name in (model_id, time_col):
+                if name is not None:
+                    table[name] = piece.rows[name]
             table["score"] = piece.scores
             table["is_anomaly"] = (piece.scores > det.threshold_).astype(int)
             table["top_channels"] = (f"{det.channels_[0]} (100%)" if single else
@@ -104,8 +109,17 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
             write_csv_chunk(fh, table, header=summary.rows == 0)
             summary.rows += len(table)
             summary.flagged += int(table["is_anomaly"].sum())
-    summary.notices = list(det.series_adapter_.notices_)
+    summary.notices = condensed(det.series_adapter_.notices_)
     return summary
+
+
+def check_series_id(det: SeriesAnomalyDetector, id_col: str | None) -> None:
+    """Refuse an ID column the model was not trained with: its series are the model's own."""
+    model_id = det.series_adapter_.id_col
+    if id_col is not None and id_col != model_id:
+        raise DataError(f"--id-col {id_col!r}: this model was trained " + (
+            f"with the series ID column {model_id!r}" if model_id else
+            "on one series (train with --id-col to score a table of several)"))
 
 
 @dataclass
@@ -124,10 +138,12 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     """Score the series, compute metrics against a label column (1 = anomaly, or every value
     but ``normal_value``), and write the report: the series plot (``series.png``) with its
     score, the threshold and the flagged stretches, plus the tables' histogram, ROC curve and
-    training curves. The plot needs the whole series in memory (its values and scores)."""
+    training curves. The plot needs the whole table in memory (its values and scores); of a
+    table of several series it shows the one with the most flagged rows."""
     check_output_dir(report_dir, REPORT_KIND, inputs=[data])
     adapter = det.series_adapter_
-    keep = list(dict.fromkeys([c for c in (adapter.time_col, label_col) if c is not None] + adapter.channels_))
+    keep = list(dict.fromkeys([c for c in (adapter.id_col, adapter.time_col, label_col) if c is not None]
+                              + adapter.channels_))
     pieces = list(scored_pieces(det, data, chunksize, keep, verbose))
     rows = pd.concat([p.rows for p in pieces], ignore_index=True)
     scores = np.concatenate([p.scores for p in pieces])
@@ -137,11 +153,25 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     times = adapter.times(rows)
     paths = write_report(report_dir, scores, det.threshold_, None, y, det.training_history_ or None, metrics)
     order = _channels_by_share(pieces, det)
-    paths.insert(0, plots.series_plot(values[:, order], [adapter.channels_[j] for j in order], scores,
-                                      det.threshold_, Path(report_dir) / "series.png", y,
-                                      None if times is None else (times * 1e9).astype(np.int64)))
+    shown, title = _shown_series(rows, scores, det)
+    paths.insert(0, plots.series_plot(values[shown][:, order], [adapter.channels_[j] for j in order], scores[shown],
+                                      det.threshold_, Path(report_dir) / "series.png",
+                                      None if y is None else y[shown],
+                                      None if times is None else (times[shown] * 1e9).astype(np.int64), title))
     return SeriesAnalysis(scores, metrics, paths, det.threshold_, det.threshold_rule_.describe(),
-                          list(adapter.notices_))
+                          condensed(adapter.notices_))
+
+
+def _shown_series(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDetector) -> tuple[np.ndarray, str]:
+    """The rows of the series the report plots (all rows, for a model of one series) and the
+    plot's title: of several, the series with the most flagged rows (then the highest score)."""
+    id_col = det.series_adapter_.id_col
+    if id_col is None:
+        return np.ones(len(scores), bool), "Series and anomaly score"
+    frame = pd.DataFrame({"key": rows[id_col], "flagged": scores > det.threshold_, "score": scores})
+    ranked = frame.groupby("key", sort=False).agg(flagged=("flagged", "sum"), score=("score", "max"))
+    key = ranked.sort_values(["flagged", "score"], ascending=False, kind="stable").index[0]
+    return (rows[id_col] == key).to_numpy(), f"Series {key!r} ({id_col}; the most flagged of {len(ranked)})"
 
 
 def _channels_by_share(pieces: list[SeriesScores], det: SeriesAnomalyDetector) -> list[int]:
