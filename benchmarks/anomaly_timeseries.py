@@ -22,6 +22,11 @@ values), ``iforest`` and ``pca`` on windows, ``discord`` (the matrix profile of 
 against the training prefix, stumpy's AB-join), and ``aekit`` (``SeriesAnomalyDetector``
 defaults; ``aekit:k=v,...`` passes options). Window methods turn window scores into row
 scores the same way aekit does: a row's score is the mean over the windows that cover it.
+``fleet`` is aekit with one model per category instead of one per series: every series of the
+category in one table (``id_col``), trained on all their prefixes at once, each series scored
+on its own; it measures what sharing a model across series costs (a fleet of machines).
+
+    python benchmarks/anomaly_timeseries.py --methods aekit fleet --seeds 1
 """
 from __future__ import annotations
 
@@ -147,23 +152,50 @@ def method_aekit(train: np.ndarray, values: np.ndarray, seed: int, **options: ob
 METHODS = {name[len("method_"):]: fn for name, fn in globals().items() if name.startswith("method_")}
 
 
+def fleet_scores(series: list[tuple[str, np.ndarray, np.ndarray]], seed: int,
+                 **options: object) -> tuple[dict[str, np.ndarray], float]:
+    """Every series' scores from one ``SeriesAnomalyDetector`` trained on all the series'
+    prefixes (one table, ``id_col``), and the seconds it took (training and scoring)."""
+    from aekit.apps.anomaly import SeriesAnomalyDetector
+
+    def table_of(part: str) -> pd.DataFrame:
+        return pd.concat([pd.DataFrame({"series": name, "value": values[:int(PREFIX * len(values))]
+                                        if part == "prefix" else values}) for name, values, _ in series],
+                         ignore_index=True)
+
+    with warnings.catch_warnings(), Timer() as timer:
+        warnings.simplefilter("ignore")
+        det = SeriesAnomalyDetector(id_col="series", random_state=seed, **options).fit(table_of("prefix"))
+        everything = table_of("all")
+        scores = det.decision_function(everything)
+    return {name: scores[(everything.series == name).to_numpy()] for name, _, _ in series}, timer.seconds
+
+
 # ---------------------------------------------------------------------- the run
 def run(methods: list[str], categories: list[str], seeds: int) -> dict:
     results: dict = defaultdict(lambda: defaultdict(list))  # method -> category -> [per series dicts]
     for category in categories:
-        for name, values, labels in load_series(category):
+        series = load_series(category)
+        total_rows = sum(len(values) for _, values, _ in series)
+        fleets = {(spec, seed): fleet_scores(series, seed, **parse_spec(spec)[1])
+                  for spec in methods if parse_spec(spec)[0] == "fleet" for seed in range(seeds)}
+        for name, values, labels in series:
             start = int(PREFIX * len(values))
             train = values[:start]
             for spec in methods:
                 method, options = parse_spec(spec)
-                for seed in range(seeds if method in ("aekit", "iforest", "random") else 1):
-                    with warnings.catch_warnings(), Timer() as timer:
-                        warnings.simplefilter("ignore")
-                        scores = METHODS[method](train, values, seed, **options)
+                for seed in range(seeds if method in ("aekit", "fleet", "iforest", "random") else 1):
+                    if method == "fleet":  # its share of the category's one model's time
+                        scores, seconds = fleets[spec, seed][0][name], fleets[spec, seed][1] * len(values) / total_rows
+                    else:
+                        with warnings.catch_warnings(), Timer() as timer:
+                            warnings.simplefilter("ignore")
+                            scores = METHODS[method](train, values, seed, **options)
+                        seconds = timer.seconds
                     metrics = evaluate(scores, labels, start)
                     if metrics is None:
                         continue
-                    metrics.update(series=name, seconds=timer.seconds, rows=len(values), seed=seed)
+                    metrics.update(series=name, seconds=seconds, rows=len(values), seed=seed)
                     results[spec][category].append(metrics)
             print(f"  {category}/{name}: " + ", ".join(
                 f"{spec} {results[spec][category][-1]['auc_pr']:.3f}" for spec in methods

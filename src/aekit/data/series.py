@@ -87,15 +87,18 @@ class SeriesAdapter(DataAdapter):
                 for k, positions in enumerate(np.split(order, bounds)) if len(positions)]
 
     def series_codes(self, frame: pd.DataFrame, row_offset: int = 0) -> tuple[np.ndarray, pd.Index]:
-        """Each row's series as a number (``keys[code]`` is its ID), in the order the IDs first
-        appear; an empty ID is refused (``row_offset``: the data rows before ``frame``)."""
+        """Each row's series as a number (``keys[code]`` is its ID, as text), in the order the
+        IDs first appear; an empty ID is refused (``row_offset``: the data rows before
+        ``frame``). IDs are compared as text: a file read in chunks may read 7 as a number in
+        one chunk and as text in the next."""
         if self.id_col not in frame.columns:
             raise DataError(f"no series ID column {self.id_col!r} (columns: {list(frame.columns)[:10]})")
-        codes, keys = pd.factorize(frame[self.id_col], sort=False)
-        if (codes < 0).any():
+        column = frame[self.id_col]
+        empty = column.isna().to_numpy()
+        if empty.any():
             raise DataError(f"column {self.id_col!r} has an empty series ID at data row "
-                            f"{row_offset + int(np.argmax(codes < 0)) + 1}")
-        return codes, keys
+                            f"{row_offset + int(np.argmax(empty)) + 1}")
+        return pd.factorize(column.astype(str), sort=False)
 
     # ------------------------------------------------------------------ reading
     def read(self, X: Any, fit: bool = False, positions: np.ndarray | None = None
@@ -165,9 +168,11 @@ class SeriesAdapter(DataAdapter):
 
     def _channels(self, frame: pd.DataFrame, fit: bool) -> list[str]:
         if fit:
-            channels = [c for c in frame.columns if c not in (self.time_col, self.id_col)]
+            named = [c for c in (self.time_col, self.id_col) if c is not None]
+            channels = [c for c in frame.columns if c not in named]
             if not channels:
-                raise DataError("the table has no value columns besides the time and ID columns")
+                besides = f" besides {' and '.join(map(repr, named))}" if named else ""
+                raise DataError(f"the table has no value columns{besides}")
             return channels
         missing = [c for c in self.channels_ if c not in frame.columns]
         if missing:
