@@ -321,3 +321,35 @@ def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):
     assert main(["anomaly", "score", str(tmp_path / "test.csv"), "--model", m, "--out", str(tmp_path / "x.csv"),
                  "--id-col", "timestamp"]) == 2
     assert "trained with the series ID column 'machine'" in capsys.readouterr().err
+
+
+def test_each_series_is_scaled_by_its_own_statistics_and_a_new_one_by_all(fleet, tmp_path):
+    stats = fleet.adapter_.series_stats_
+    assert sorted(stats) == ["m0", "m1", "m2"] and stats["m2"][0][0] == pytest.approx(6.0, abs=0.05)
+    new = machines(300, 20, start="2024-02-01")
+    moved = new.copy()
+    moved.loc[moved.machine == "m2", "value"] -= 6.0  # m2 at m0's level: normal for m0, not for m2
+    scores = fleet.decision_function(moved)
+    assert (scores[600:] > fleet.threshold_).mean() > 0.9 and np.median(scores[600:]) > 3 * np.median(scores[:600])
+    stranger = new[new.machine == "m0"].assign(machine="m9")
+    fleet.adapter_.notices_ = []
+    fleet.decision_function(stranger)
+    assert fleet.adapter_.notices_ == ["series 'm9': not in training: scaled by the mean and spread of all the "
+                                       "training series"]
+    fleet.save(tmp_path / "m")
+    again = load_detector(tmp_path / "m")
+    assert again.adapter_.series_stats_ == stats
+    np.testing.assert_allclose(again.decision_function(moved), scores, rtol=1e-5)
+    shared = SeriesAnomalyDetector(time_col="timestamp", id_col="machine", series_scaling="shared", **FAST)
+    assert shared.fit(interleaved(machines(900, 0))).adapter_.series_stats_ is None
+
+
+def test_a_model_file_with_broken_series_statistics_is_refused(fleet, tmp_path):
+    from aekit.errors import ModelFileError
+
+    from .conftest import rewrite_config
+
+    fleet.save(tmp_path / "m")
+    rewrite_config(tmp_path / "m", lambda c: c["adapter"]["series_stats"]["m1"][1].__setitem__(0, -1.0))
+    with pytest.raises(ModelFileError, match="series 'm1' needs a finite centre and a positive spread"):
+        load_detector(tmp_path / "m")

@@ -369,7 +369,7 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
     if kind == "tokens":
         return TokenAdapter(options.get("tokenizer"))
     if kind == "series":
-        return SeriesAdapter(options.get("time_col"), options.get("id_col"))
+        return SeriesAdapter(options.get("time_col"), options.get("id_col"), options.get("series_scaling", "each"))
     return ArrayAdapter()
 
 

@@ -4,7 +4,8 @@
 or an array ``[T]`` / ``[T, C]``, and returns the channels scaled by their training mean and
 standard deviation, ``[T, C]``. With an ID column (``id_col``: a machine, a sensor) a table
 holds several series, each in time order, one after the other or interleaved; ``pieces``
-splits it, and one scaling serves them all. What it refuses, each in one line: a time column that is
+splits it. Each series is scaled by its own training statistics (``scaling="each"``; a series
+not seen in training, by all of theirs) or all by the same (``"shared"``). What it refuses, each in one line: a time column that is
 missing or unreadable; rows out of time order; NaN or inf values; non-numbers in a channel;
 a training series where every channel is constant. What it accepts with a notice
 (``notices_``): gaps longer than ``GAP_FACTOR`` training intervals (rows are taken in order,
@@ -26,6 +27,7 @@ from .adapter_base import DataAdapter
 from .preprocess import FLOAT32_MAX
 from .tables import as_frame
 
+SCALINGS = ("each", "shared")  # of a table of several series: each by its own statistics, or all alike
 NOTES_SHOWN = 5  # of a table of many series, the notes shown before "... and N more"
 GAP_FACTOR = 3.0  # a step longer than this many typical intervals is a gap (a notice, not an error)
 MAX_CLOCK_SLIP_S = 3600.0  # a date-time clock set back by at most this much is read on, with a notice
@@ -63,9 +65,10 @@ class SeriesAdapter(DataAdapter):
 
     kind: ClassVar[str] = "series"
 
-    def __init__(self, time_col: str | None = None, id_col: str | None = None) -> None:
+    def __init__(self, time_col: str | None = None, id_col: str | None = None, scaling: str = "each") -> None:
         self.time_col = time_col
         self.id_col = id_col
+        self.scaling = scaling
         self.notices_: list[str] = []
 
     # ------------------------------------------------------------------ several series
@@ -278,15 +281,39 @@ class SeriesAdapter(DataAdapter):
         self.center_ = centre.tolist()
         self.scale_ = np.where(constant, np.maximum(np.abs(centre), 1.0), spread).tolist()
         self.sample_shape = (len(self.channels_),)
-        return self.scale(values)
+        self.series_stats_: dict[str, list[list[float]]] | None = None
+        if self.id_col is not None and self.scaling == "each":
+            self.series_stats_ = {key: self._own_statistics(key, own, constant) for key, own, _ in read}
+        return torch.cat([self.scale(own, key) for key, own, _ in read])
 
-    def transform(self, X: Any, positions: np.ndarray | None = None) -> torch.Tensor:
+    def _own_statistics(self, key: str, values: np.ndarray, constant_in_all: np.ndarray) -> list[list[float]]:
+        """``[centre, spread]``: a series' own training statistics; where a channel is constant
+        in that series, the spread of all the series (noted where it is not constant in all)."""
+        centre, spread = values.mean(0), values.std(0)
+        constant = spread <= 1e-9 * (np.abs(centre) + 1)
+        alone = np.flatnonzero(constant & ~constant_in_all)
+        if len(alone):
+            self.notices_.append(f"series {key!r}: channel(s) {[self.channels_[j] for j in alone][:10]} are constant "
+                                 "in its training rows: scaled by the spread of all the series")
+        return [centre.tolist(), np.where(constant, self.scale_, spread).tolist()]
+
+    def known(self, key: str | None) -> bool:
+        """Whether the series ``key`` has statistics of its own (always, for shared scaling)."""
+        return key is None or self.series_stats_ is None or key in self.series_stats_
+
+    def note_if_unknown(self, key: str | None) -> None:
+        """A note for a series not seen in training (scaled by all the training series' statistics)."""
+        if not self.known(key):
+            self.notices_.append("not in training: scaled by the mean and spread of all the training series")
+
+    def transform(self, X: Any, positions: np.ndarray | None = None, key: str | None = None) -> torch.Tensor:
         """One series' rows scaled (see ``pieces`` for a table of several; ``positions``: its
-        rows' 0-based data rows, for errors)."""
+        rows' 0-based data rows, for errors; ``key``: its ID)."""
         self._check_fitted()
         values, times = self.read(X, positions=positions)
         self.check_order(times, positions=positions)
-        return self.scale(values)
+        self.note_if_unknown(key)
+        return self.scale(values, key)
 
     def in_series(self, key: Any, step: Any, *args: Any) -> Any:
         """``step(*args)`` for the series ``key`` (None: the only one): its errors and new
@@ -301,9 +328,12 @@ class SeriesAdapter(DataAdapter):
         self.notices_[before:] = [f"series {key!r}: {line}" for line in self.notices_[before:]]
         return result
 
-    def scale(self, values: np.ndarray) -> torch.Tensor:
-        """Raw channel values ``[T, C]`` -> the scaled float32 tensor the networks read."""
-        scaled = (values - np.asarray(self.center_)) / np.asarray(self.scale_)
+    def scale(self, values: np.ndarray, key: str | None = None) -> torch.Tensor:
+        """Raw channel values ``[T, C]`` of the series ``key`` -> the scaled float32 tensor the
+        networks read."""
+        own = (getattr(self, "series_stats_", None) or {}).get(key) if key is not None else None
+        centre, spread = own if own is not None else (self.center_, self.scale_)
+        scaled = (values - np.asarray(centre)) / np.asarray(spread)
         return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))
 
     def describe(self) -> str:
@@ -313,11 +343,12 @@ class SeriesAdapter(DataAdapter):
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "time_col": self.time_col, "id_col": self.id_col, "channels": self.channels_,
-                "center": self.center_, "scale": self.scale_, "interval": self.interval_, "n_series": self.n_series_}
+                "center": self.center_, "scale": self.scale_, "interval": self.interval_, "n_series": self.n_series_,
+                "scaling": self.scaling, "series_stats": self.series_stats_}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesAdapter:
-        adapter = cls(d["time_col"], d.get("id_col"))  # models before 0.9.4 hold one series, without the key
+        adapter = cls(d["time_col"], d.get("id_col"), d.get("scaling", "each"))  # before 0.9.4: one series
         channels, center, scale, interval = d["channels"], d["center"], d["scale"], d["interval"]
         if any(c is not None and not isinstance(c, str) for c in (adapter.time_col, adapter.id_col)):
             raise ModelFileError("config.json: the series' time and ID columns must be names")
@@ -338,5 +369,25 @@ class SeriesAdapter(DataAdapter):
             raise ModelFileError("config.json: the number of training series must be a positive integer")
         adapter.channels_, adapter.center_, adapter.scale_, adapter.interval_ = channels, center, scale, interval
         adapter.n_series_ = n_series
+        adapter.series_stats_ = _series_stats(d.get("series_stats"), len(channels))
         adapter.sample_shape = (len(channels),)
         return adapter
+
+
+def _series_stats(stats: Any, channels: int) -> dict[str, list[list[float]]] | None:
+    """A model file's per-series statistics ``{ID: [centre, spread]}``, checked (None: shared scaling)."""
+    if stats is None:
+        return None
+    if not isinstance(stats, dict):
+        raise ModelFileError("config.json: the series' own statistics must be a mapping from ID to [centre, spread]")
+    out = {}
+    for key, pair in stats.items():
+        ok = isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, list) and len(v) == channels
+                                                                for v in pair)
+        numbers = [x for v in pair for x in v] if ok else []
+        if not ok or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+                             for x in numbers) or min(pair[1]) <= 0:
+            raise ModelFileError(f"config.json: series {key!r} needs a finite centre and a positive spread "
+                                 "per channel")
+        out[key] = pair
+    return out

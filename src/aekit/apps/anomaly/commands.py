@@ -45,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--time-col", help="a time series: the time column (rows in time order, no repeats); "
                    "every other column but --label-col/--id-col is a channel; with --id-col the table holds one "
                    "series per ID (a machine, a sensor), each in time order")
+    t.add_argument("--series-scaling", choices=["each", "shared"],
+                   help="a table of several series (--time-col/--window with --id-col): scale each series by its own "
+                   "training mean and deviation (each, the default) or all alike (shared: one machine's level "
+                   "against the others' is itself a sign)")
     t.add_argument("--window", type=int_at_least(2, 4096),
                    help="a time series: rows per window (default 64; a series without --time-col needs it)")
     training_flags(t, epochs=None, epochs_default="50 for tables and series, about 1,500 steps for images, 100 for --vae images")
@@ -190,8 +194,11 @@ def run(args: argparse.Namespace) -> int:
             params["categorical"] = _split(args.categorical)
         if args.log_columns:
             params["log_columns"] = _split(args.log_columns)
+        if args.series_scaling is not None and (args.id_col is None or (args.time_col, args.window) == (None, None)):
+            raise DataError("--series-scaling is for a table of several series: give --id-col and --time-col "
+                            "(or --window)")
         if args.time_col is not None or args.window is not None:
-            params.update(time_col=args.time_col, window=args.window)
+            params.update(time_col=args.time_col, window=args.window, series_scaling=args.series_scaling)
         det = jobs.train_file(args.data, args.out, label_col=args.label_col, normal_value=args.normal_value,
                               id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
         from ...data.series import condensed

@@ -23,7 +23,7 @@ import torch
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
-from ...data.series import SeriesAdapter
+from ...data.series import SCALINGS, SeriesAdapter
 from ...data.tables import as_frame
 from ...errors import DataError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
@@ -45,7 +45,13 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     without repeats), or an array ``[T]`` / ``[T, C]``. Channels are scaled by their training
     mean and standard deviation. With ``id_col`` the table holds several series, one per value
     of that column (a machine, a sensor), each in time order, one after the other or
-    interleaved: windows never cross from one to the next, and each is scored on its own.
+    interleaved: windows never cross from one to the next, and each is scored on its own. Each
+    series is scaled by its own training mean and deviation (``series_scaling="each"``; a
+    series not seen in training by those of all of them, with a note), or all alike
+    (``"shared"``: where one machine's level against the others' is itself a sign). With each
+    NAB category taken as one fleet (one model for all its series), "each" keeps the AUC-PR of
+    one model per series (held-out categories 0.392 against 0.397), where "shared" loses it
+    on series of unlike scales (0.295).
 
     ``decision_function(X)`` returns one score per row, higher = more anomalous: the mean over
     the windows of ``window`` rows that cover it of the window's score, which has the table
@@ -73,6 +79,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         *,
         time_col: str | None = None,
         id_col: str | None = None,
+        series_scaling: str = "each",
         window: int = 64,
         stride: int | str = "auto",
         network: str = "mlp",
@@ -98,6 +105,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     ) -> None:
         self.time_col = time_col
         self.id_col = id_col
+        self.series_scaling = series_scaling
         self.window = window
         self.stride = stride
         self.network = network
@@ -130,6 +138,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
                 raise DataError(f"{name} must be a column name, got {value!r}")
         if self.id_col is not None and self.id_col == self.time_col:
             raise DataError(f"id_col and time_col are both {self.id_col!r}: the series ID and the time are two columns")
+        check_choice(self.series_scaling, "series_scaling", SCALINGS)
         check_int(self.window, "window", 2, MAX_WINDOW)
         check_choice(self.network, "network", NETWORKS)
         if self.stride != "auto":
@@ -259,8 +268,8 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         scores = np.empty(rows)
         parts = np.empty((rows, len(self.channels_))) if per_channel else None
         for key, positions, frame in pieces:
-            own, own_parts = adapter.in_series(key, lambda f, at: self._row_scores(adapter.transform(f, at), per_channel),
-                                               frame, positions)
+            own, own_parts = adapter.in_series(
+                key, lambda f, at: self._row_scores(adapter.transform(f, at, key), per_channel), frame, positions)
             scores[positions] = own
             if parts is not None:
                 parts[positions] = own_parts
@@ -292,8 +301,8 @@ class SeriesStream:
     Rows come out up to a window later than they go in: a row's score waits for the last
     window that covers it, and the last ``window`` rows for the end of the series."""
 
-    def __init__(self, det: SeriesAnomalyDetector, per_channel: bool = False) -> None:
-        self.det, self.per_channel = det, per_channel
+    def __init__(self, det: SeriesAnomalyDetector, per_channel: bool = False, key: str | None = None) -> None:
+        self.det, self.per_channel, self.key = det, per_channel, key  # key: the series' ID, in a table of several
         self.window, self.stride = det.window, det.stride_
         self.channels = det.adapter_.sample_shape[0]
         self.buffer = torch.zeros(0, self.channels)  # the rows from `base` on
@@ -315,9 +324,11 @@ class SeriesStream:
             positions = self.total + np.arange(len(rows))
         values, times = adapter.read(rows, positions=positions)
         adapter.check_order(times, self.last_time, positions)
+        if self.total == 0:
+            adapter.note_if_unknown(self.key)
         if times is not None:
             self.last_time = float(times[-1])
-        return self.feed_scaled(adapter.scale(values))
+        return self.feed_scaled(adapter.scale(values, self.key))
 
     def feed_scaled(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``feed`` for rows already read and scaled (``adapter_.scale``), ``[n, C]``."""
@@ -447,7 +458,7 @@ class SeriesTableStream:
 
     def _feed(self, key: Any, rows: pd.DataFrame, positions: np.ndarray) -> None:
         if key not in self.streams:
-            self.streams[key], self.waiting[key] = SeriesStream(self.det, self.per_channel), np.zeros(0, np.int64)
+            self.streams[key], self.waiting[key] = SeriesStream(self.det, self.per_channel, key), np.zeros(0, np.int64)
         self.waiting[key] = np.concatenate([self.waiting[key], positions])
         self._place(key, self.adapter.in_series(key, self.streams[key].feed, rows, positions))
 
