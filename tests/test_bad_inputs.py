@@ -349,7 +349,7 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "series: a constant series": ([*train_series(w / "series_constant.csv", w / "x")], "is constant"),
         "series: --vae": ([*train_series(w / "series.csv", w / "x"), "--vae"], "--vae is not for time series"),
         "series: scored with --id-col": (["anomaly", "score", t("series.csv"), "--model", t("ms"), "--out", t("o.csv"),
-                                          "--id-col", "value"], "--id-col is not for a time-series model"),
+                                          "--id-col", "value"], "this model was trained on one series"),
         "series: scored unsorted": (["anomaly", "score", t("series_unsorted.csv"), "--model", t("ms"), "--out",
                                      t("o.csv")], "times go back"),
         "series: a table model on no channel": (["anomaly", "score", t("train.csv"), "--model", t("ms"), "--out",

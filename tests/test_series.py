@@ -353,3 +353,16 @@ def test_a_model_file_with_broken_series_statistics_is_refused(fleet, tmp_path):
     rewrite_config(tmp_path / "m", lambda c: c["adapter"]["series_stats"]["m1"][1].__setitem__(0, -1.0))
     with pytest.raises(ModelFileError, match="series 'm1' needs a finite centre and a positive spread"):
         load_detector(tmp_path / "m")
+
+
+def test_errors_past_the_first_chunk_name_the_files_data_row(tmp_path, capsys):
+    frame = with_time(sine(300, 3))
+    model = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1).fit(frame).save(tmp_path / "m")
+    frame.loc[149, "value"] = np.nan
+    frame.loc[250, "timestamp"] = "not a time"
+    for name, rows in (("value", frame), ("timestamp", frame.assign(value=frame.value.fillna(0.0)))):
+        rows.to_csv(tmp_path / "bad.csv", index=False)
+        assert main(["anomaly", "score", str(tmp_path / "bad.csv"), "--model", str(model), "--out",
+                     str(tmp_path / "s.csv"), "--chunk-rows", "100"]) == 2
+        line = capsys.readouterr().err
+        assert f"column {name!r}" in line and f"data row {150 if name == 'value' else 251}" in line, line

@@ -47,6 +47,15 @@ def _has_offsets(column: pd.Series) -> bool:
     return bool(re.search(r"(?:Z|[+-]\d\d:?\d\d)$", first.strip()))
 
 
+def _first_non_time(column: pd.Series, positions: np.ndarray) -> str:
+    """`` at data row N`` of the first value no time format reads ('' if none stands out)."""
+    try:
+        bad = (pd.to_datetime(column, format="mixed", errors="coerce", utc=True).isna() & column.notna()).to_numpy()
+    except (ValueError, TypeError, OverflowError):
+        return ""
+    return f" at data row {positions[np.argmax(bad)] + 1}" if bad.any() else ""
+
+
 def _day_first_if_in_order(column: pd.Series, month_first: pd.Series, utc: bool) -> pd.Series:
     """The times read day first (``01/02/2014``: 1 February), where that reading is in order
     and pandas' month-first one is not: a European file, whose 12/01 would else be read as
@@ -157,8 +166,8 @@ class SeriesAdapter(DataAdapter):
                     if not stamps.is_monotonic_increasing:  # 13/01/2014: day first, where month first goes back
                         stamps = _day_first_if_in_order(column, stamps, utc)
             except (ValueError, TypeError, OverflowError) as exc:
-                raise DataError(f"column {self.time_col!r} holds a value that is not a time "
-                                f"({str(exc).splitlines()[0][:120]})") from None
+                raise DataError(f"column {self.time_col!r} holds a value that is not a time"
+                                f"{_first_non_time(column, positions)} ({str(exc).splitlines()[0][:120]})") from None
             if getattr(stamps.dt, "tz", None) is not None:
                 stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
             seconds = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64) / 1e9
