@@ -181,7 +181,6 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                          "for images"),
         # anomaly train: images
         "train: undecodable image": ([*train, t("badimgs"), "--out", t("x")], "cannot be decoded"),
-        "train: image too large": ([*train, t("bigimgs"), "--out", t("x")], "need a target size"),
         "train: decompression bomb": ([*train, t("bomb"), "--out", t("x")], "decompression bomb"),
         "train: no such class": ([*train, t("imgs"), "--out", t("x"), "--normal-value", "7"], "is not a class"),
         "train: table option on images": ([*train, t("imgs"), "--out", t("x"), "--categorical", "a"], "for tables"),
@@ -240,8 +239,6 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "cluster fit: k 1": (["cluster", "fit", t("imgs"), "--k", "1", "--out", t("x")], "--k"),
         "cluster fit: k above the data": (["cluster", "fit", t("imgs"), "--k", "100", "--out", t("x"), *Q],
                                           "need at least 200 samples"),
-        "cluster fit: image too large": (["cluster", "fit", t("bigimgs"), "--k", "2", "--out", t("x")],
-                                         "need a target size"),
         "cluster fit: image size on a table": (["cluster", "fit", t("train.csv"), "--k", "2", "--out", t("x"),
                                                 "--image-size", "8", "8"], "for images"),
         "cluster fit: out is the data": (["cluster", "fit", t("imgs"), "--k", "2", "--out", t("imgs")],

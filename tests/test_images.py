@@ -48,7 +48,7 @@ def test_folder_with_class_subfolders_gray_and_rgb_resized(tmp_path):
     gray = load_images(tmp_path, ImageSpec(1, 8, 8))
     assert gray.images.shape == (2, 1, 8, 8)
     with pytest.warns(DataNotice, match=r"1 of the 2 images in .* differ in size from the first \(12x10\); all were "
-                      r"resized to it, shapes not kept: choose a size with --image-size H W"):
+                      r"resized to 12x10, shapes not kept: choose a size with --image-size H W"):
         first = load_images(tmp_path)  # no spec: the first image decides (RGB 12x10), with a notice
     assert first.images.shape == (2, 3, 10, 12)
 
@@ -62,6 +62,24 @@ def test_the_cli_notes_images_resized_to_the_first_ones_size(tmp_path, capsys):
     assert main(["hash", "fit", str(tmp_path / "mixed"), "--out", str(tmp_path / "h"), "--epochs", "1", "--quiet",
                  "--image-size", "16", "16"]) == 0
     assert "note:" not in capsys.readouterr().out  # a size chosen: nothing to say
+
+
+def test_large_photos_are_read_at_a_working_size_unless_one_is_chosen(tmp_path):
+    from aekit.data.images import DEFAULT_IMAGE_SIDE
+
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(683, 1024), (1100, 1100)]):  # over MAX_IMAGE_SIDE too: no longer refused
+        write_png(tmp_path / f"{i}.png", rng.integers(0, 255, (h, w), dtype=np.uint8))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        photos = load_images(tmp_path)
+    notes = [str(w.message) for w in caught if w.category is DataNotice]
+    assert notes[0].startswith("0.png is 1024x683: images are read at 128x85 (its shape, the longer side 128 pixels)")
+    assert "1 of the 2 images" in notes[1] and "resized to 128x85" in notes[1] and len(notes) == 2
+    assert photos.images.shape == (2, 1, 85, DEFAULT_IMAGE_SIDE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a chosen size: nothing to note
+        assert load_images(tmp_path, size=(200, 300)).images.shape == (2, 1, 200, 300)
 
 
 def test_bad_images_name_the_file(tmp_path):

@@ -20,6 +20,9 @@ from ..errors import DataError, DataNotice
 from .arrays import read_npz
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# image files larger than this a side are read, without a chosen size, at this longer side: a
+# photo's own size (1024x683, 4032x3024) trains for hours on a CPU, and tens of times faster here
+DEFAULT_IMAGE_SIDE = 128
 BUNDLED = ("digits", "lfw_subset")
 
 
@@ -186,8 +189,9 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
                     natural: list[tuple[int, int]] | None = None) -> tuple[np.ndarray, ImageSpec]:
     """One PNG/JPEG/... file as ``[C, H, W]`` in [0, 1], converted to ``spec`` (by default the
     file's own channels, gray or RGB, at ``size`` or its own size); returns the array and the
-    spec used, and appends the file's own (width, height) to ``natural`` if given. Files over
-    ``MAX_IMAGE_SIDE`` pixels a side need a ``size``; decompression bombs are refused."""
+    spec used, and appends the file's own (width, height) to ``natural`` if given. Without a
+    ``spec`` or ``size``, a file over ``DEFAULT_IMAGE_SIDE`` pixels a side is read with its
+    longer side at that size (a note says so); decompression bombs are refused."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -201,10 +205,7 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
             if natural is not None:
                 natural.append((width, height))
             if spec is None:
-                if size is None and max(height, width) > MAX_IMAGE_SIDE:
-                    raise DataError(f"{path} is {width}x{height}; images over {MAX_IMAGE_SIDE} pixels a side "
-                                    "need a target size (image_size, --image-size H W)")
-                h, w = size if size is not None else (height, width)
+                h, w = size if size is not None else working_size(path, height, width)
                 spec = ImageSpec(1 if im.mode in ("1", "L", "LA", "La", "I", "I;16", "F") else 3, h, w)
             if width * height > 4 * MAX_IMAGE_SIDE ** 2 and not resize:
                 raise DataError(f"{path} is {width}x{height}, too large to read without resizing")
@@ -225,6 +226,19 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path} cannot be decoded as an image ({exc.__class__.__name__})") from None
     return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), spec
+
+
+def working_size(path: str | os.PathLike[str], height: int, width: int) -> tuple[int, int]:
+    """The size images are read at when none was chosen: the first image's own, or, over
+    ``DEFAULT_IMAGE_SIDE`` pixels a side, its shape with that longer side (with a note)."""
+    longest = max(height, width)
+    if longest <= DEFAULT_IMAGE_SIDE:
+        return height, width
+    h, w = (max(1, round(side * DEFAULT_IMAGE_SIDE / longest)) for side in (height, width))
+    warnings.warn(f"{Path(path).name} is {width}x{height}: images are read at {w}x{h} (its shape, the longer side "
+                  f"{DEFAULT_IMAGE_SIDE} pixels), which trains in minutes on a CPU; choose a size with "
+                  "--image-size H W (image_size=(H, W))", DataNotice, stacklevel=4)
+    return h, w
 
 
 def image_files(path: str | os.PathLike[str]) -> tuple[list[Path], list[str] | None, np.ndarray | None]:
@@ -252,15 +266,15 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
     Without ``spec`` the first image sets the channel count, and the size unless ``size``."""
     files, class_names, labels = image_files(path)
     arrays, other_sizes, first_picks = [], 0, spec is None and size is None
+    natural: list[tuple[int, int]] = []  # each file's own (width, height)
     for f in files:
-        natural: list[tuple[int, int]] = []
         a, spec = read_image_file(f, spec, resize, size, natural)
-        other_sizes += natural[0] != (spec.width, spec.height)
+        other_sizes += natural[-1] != natural[0]
         arrays.append(a)
     if first_picks and other_sizes:
         warnings.warn(f"{other_sizes} of the {len(files)} images in {path} differ in size from the first "
-                      f"({spec.width}x{spec.height}); all were resized to it, shapes not kept: choose a size with "
-                      "--image-size H W (image_size=(H, W))", DataNotice, stacklevel=2)
+                      f"({natural[0][0]}x{natural[0][1]}); all were resized to {spec.width}x{spec.height}, shapes not "
+                      "kept: choose a size with --image-size H W (image_size=(H, W))", DataNotice, stacklevel=2)
     return ImageSet(np.stack(arrays), labels, class_names, [str(p.relative_to(path)) for p in files])
 
 
