@@ -258,19 +258,26 @@ def test_each_series_is_scored_alone_in_the_tables_row_order(fleet):
 def test_a_table_of_series_streamed_in_chunks_scores_as_the_whole(fleet, layout):
     new = layout(machines(300, 20, start="2024-02-01"))
     whole = fleet.decision_function(new)
-    for piece in (1 if layout is not interleaved else 5, 7, 333):
-        stream = fleet.stream(per_channel=False)
+    last_rows = {key: int(rows.index[-1]) for key, rows in new.groupby("machine")}
+    for piece, ends in ((5, None), (7, last_rows), (333, last_rows)):
+        stream = fleet.stream(per_channel=False, last_rows=ends)
         parts = [stream.feed(new.iloc[a:a + piece])[0] for a in range(0, len(new), piece)]
         parts.append(stream.finish()[0])
         np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-4)
 
 
+def test_a_series_that_ends_lets_its_rows_go(fleet):
+    new = machines(300, 20, start="2024-02-01")  # m0's rows, then m1's, then m2's
+    held = fleet.stream(per_channel=False).feed(new.iloc[:350])[0]
+    assert len(held) <= 300 - WINDOW  # m0's last rows wait for m0's end: the end of the table
+    ends = fleet.stream(per_channel=False, last_rows={"m0": 299, "m1": 599, "m2": 899})
+    assert len(ends.feed(new.iloc[:350])[0]) == 300 + 50 - WINDOW  # m0 ended at its last row: all its rows are out
+    with pytest.raises(DataError, match="series 'm0' has a row at data row 351, after its end"):
+        ends.feed(new.iloc[:50])
+
+
 def test_bad_tables_of_series_get_one_line_naming_the_series_and_row(fleet):
     new = machines(300, 20, start="2024-02-01")
-    stream = fleet.stream(per_channel=False)
-    stream.feed(new.iloc[:350])  # m0, then m1 begins: m0 is over
-    with pytest.raises(DataError, match="series 'm0' comes back at data row 351"):
-        stream.feed(new.iloc[:50])
     with pytest.raises(DataError, match="empty series ID at data row 6"):
         fleet.decision_function(new.assign(machine=new.machine.where(new.index != 5)))
     with pytest.raises(DataError, match="series 'm2': the series has 20 rows, too few for one window"):

@@ -9,8 +9,9 @@ first, plus one that ends at the last row; a row's score depends only on the ser
 how a file was cut into chunks (``SeriesStream`` carries the state across them).
 
 A table may hold several series (``id_col``: a machine, a sensor), each in time order: windows
-never cross from one series to the next, one model and one scaling serve them all, and each
-series is scored as if it were alone (``SeriesTableStream`` keeps the file's row order).
+never cross from one series to the next, one model serves them all (each series scaled by its
+own statistics), and each series is scored as if it were alone (``SeriesTableStream`` keeps
+the table's row order).
 """
 from __future__ import annotations
 
@@ -279,11 +280,12 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         """Per-channel contributions to each row's score (see ``score_explain``)."""
         return self.score_explain(X)[1]
 
-    def stream(self, per_channel: bool = True) -> SeriesStream | SeriesTableStream:
+    def stream(self, per_channel: bool = True, last_rows: dict[str, int] | None = None
+               ) -> SeriesStream | SeriesTableStream:
         """A scorer for a table that arrives in pieces: ``SeriesStream`` for one series,
-        ``SeriesTableStream`` for a model with ``id_col``."""
+        ``SeriesTableStream`` for a model with ``id_col`` (``last_rows``: see there)."""
         self._check_fitted()
-        return SeriesTableStream(self, per_channel) if self.id_col else SeriesStream(self, per_channel)
+        return SeriesTableStream(self, per_channel, last_rows) if self.id_col else SeriesStream(self, per_channel)
 
     @property
     def series_adapter_(self) -> SeriesAdapter:
@@ -397,21 +399,23 @@ class SeriesStream:
 class SeriesTableStream:
     """Scores a table of several series (a model with ``id_col``) fed in chunks, each series
     as ``SeriesStream`` scores it alone; ``feed(chunk)`` returns the scores (and channel parts)
-    of the next rows in the file's order, ``finish()`` the rest.
+    of the next rows in the table's order, ``finish()`` the rest.
 
-    The first chunk tells the layout. Series one after the other (rows sorted by ID): a series
-    ends where the next begins, so memory holds about a window of rows, and an ID that comes
-    back later is refused. Interleaved series (rows sorted by time): every series stays open to
-    the end of the file, and a row waits for the windows of its own series, so memory holds
-    about a window of rows per series."""
+    A row's score waits for the last window of its own series, and every later row waits with
+    it (rows come out in order). A series' last window is known when the series ends: at
+    ``finish()``, at ``end(key)``, or at its last row where ``last_rows`` (``{ID: its last data
+    row, 0-based}``, as ``aekit anomaly score`` reads it in a first pass over the file) gives
+    it. With them memory holds about a window of rows per open series, whether the series come
+    one after the other or interleaved; without, series one after the other are held until
+    the end."""
 
-    def __init__(self, det: SeriesAnomalyDetector, per_channel: bool = False) -> None:
-        self.det, self.per_channel = det, per_channel
+    def __init__(self, det: SeriesAnomalyDetector, per_channel: bool = False,
+                 last_rows: dict[str, int] | None = None) -> None:
+        self.det, self.per_channel, self.last_rows = det, per_channel, last_rows or {}
         self.adapter = det.series_adapter_
-        self.streams: dict[Any, SeriesStream] = {}  # the open series
-        self.ended: set[Any] = set()
-        self.waiting: dict[Any, np.ndarray] = {}  # each open series' rows (file positions) not yet scored
-        self.interleaved: bool | None = None
+        self.streams: dict[str, SeriesStream] = {}  # the open series
+        self.ended: set[str] = set()
+        self.waiting: dict[str, np.ndarray] = {}  # each open series' rows (data rows) not yet scored
         self.rows = 0  # rows fed
         self.emitted = 0  # rows returned
         self.scores = np.zeros(0)  # of the rows from `emitted` on
@@ -423,51 +427,36 @@ class SeriesTableStream:
         in order from the first row not returned yet."""
         frame = as_frame(chunk).rename(columns=str)
         codes, keys = self.adapter.series_codes(frame, self.rows)
-        starts = np.flatnonzero(np.diff(codes, prepend=-1))  # where each run of one series begins
-        if self.interleaved is None:
-            self.interleaved = len(starts) > len(keys)
         positions = self.rows + np.arange(len(frame))
         self._grow(len(frame))
         rows = frame.drop(columns=self.adapter.id_col)
-        if self.interleaved:
-            order = np.argsort(codes, kind="stable")
-            groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
-        else:
-            groups = np.split(np.arange(len(frame)), starts[1:])
-        for group in groups:
+        order = np.argsort(codes, kind="stable")
+        for group in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
             key = keys[codes[group[0]]]
-            if not self.interleaved:
-                self._begin(key, int(positions[group[0]]) + 1)
-            self._feed(key, rows.iloc[group], positions[group])
+            if key in self.ended:
+                raise DataError(f"series {key!r} has a row at data row {positions[group[0]] + 1}, after its end")
+            if key not in self.streams:
+                self.streams[key], self.waiting[key] = SeriesStream(self.det, self.per_channel, key), positions[:0]
+            self.waiting[key] = np.concatenate([self.waiting[key], positions[group]])
+            self._place(key, self.adapter.in_series(key, self.streams[key].feed, rows.iloc[group], positions[group]))
+            if self.last_rows.get(key) == positions[group[-1]]:
+                self.end(key)
         return self._take()
+
+    def end(self, key: str) -> None:
+        """The series ``key`` has no more rows: score its last windows."""
+        if key in self.streams:
+            self._place(key, self.adapter.in_series(key, self.streams.pop(key).finish))
+            del self.waiting[key]
+        self.ended.add(key)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """The end of the table: every open series ends; the rows left."""
         for key in list(self.streams):
-            self._end(key)
+            self.end(key)
         return self._take()
 
-    def _begin(self, key: Any, row: int) -> None:
-        """Series one after the other: ``key``'s rows begin (or go on) at data row ``row``,
-        and any other open series is over."""
-        if key in self.ended:
-            raise DataError(f"series {key!r} comes back at data row {row}, after other series' rows: sort the rows "
-                            f"by {self.adapter.id_col!r} (then by time), or interleave the series from the start")
-        for other in [k for k in self.streams if k != key]:
-            self._end(other)
-
-    def _feed(self, key: Any, rows: pd.DataFrame, positions: np.ndarray) -> None:
-        if key not in self.streams:
-            self.streams[key], self.waiting[key] = SeriesStream(self.det, self.per_channel, key), np.zeros(0, np.int64)
-        self.waiting[key] = np.concatenate([self.waiting[key], positions])
-        self._place(key, self.adapter.in_series(key, self.streams[key].feed, rows, positions))
-
-    def _end(self, key: Any) -> None:
-        self._place(key, self.adapter.in_series(key, self.streams.pop(key).finish))
-        self.ended.add(key)
-        del self.waiting[key]
-
-    def _place(self, key: Any, result: tuple[np.ndarray, np.ndarray]) -> None:
+    def _place(self, key: str, result: tuple[np.ndarray, np.ndarray]) -> None:
         scores, parts = result
         where = self.waiting[key][:len(scores)] - self.emitted
         self.waiting[key] = self.waiting[key][len(scores):]

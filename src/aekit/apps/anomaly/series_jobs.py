@@ -60,7 +60,7 @@ def scored_pieces(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chun
     over the channels). Times are checked across chunk boundaries; a model with an ID column
     scores each series on its own, the rows in the file's order."""
     det.series_adapter_.notices_ = []  # this file's notices only
-    stream = det.stream(per_channel=per_channel)
+    stream = det.stream(per_channel, last_rows_of_series(det, data, chunksize) if det.id_col else None)
     waiting: list[pd.DataFrame] = []  # rows read but not yet scored
     for chunk in tqdm(iter_table(data, chunksize), desc="scoring", unit="chunk", leave=False,
                       disable=True if verbose <= 0 else None):
@@ -71,6 +71,20 @@ def scored_pieces(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chun
         waiting.append(chunk[keep].reset_index(drop=True))
         yield from _pieces(scored, waiting)
     yield from _pieces(stream.finish(), waiting)
+
+
+def last_rows_of_series(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chunksize: int) -> dict[str, int]:
+    """Each series' last data row (0-based) in the file: a first pass over it, so that a series
+    is scored to its end, and its rows let go, where it ends rather than at the end of the file."""
+    last: dict[str, int] = {}
+    offset = 0
+    for chunk in iter_table(data, chunksize):
+        codes, keys = det.series_adapter_.series_codes(chunk.rename(columns=str), offset)
+        ends = np.full(len(keys), -1)
+        np.maximum.at(ends, codes, np.arange(len(codes)))
+        last.update(zip(keys, (offset + ends).tolist(), strict=True))
+        offset += len(chunk)
+    return last
 
 
 def _pieces(result: tuple[np.ndarray, np.ndarray], waiting: list[pd.DataFrame]) -> Iterator[SeriesScores]:
