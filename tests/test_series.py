@@ -373,3 +373,14 @@ def test_errors_past_the_first_chunk_name_the_files_data_row(tmp_path, capsys):
                      str(tmp_path / "s.csv"), "--chunk-rows", "100"]) == 2
         line = capsys.readouterr().err
         assert f"column {name!r}" in line and f"data row {150 if name == 'value' else 251}" in line, line
+
+
+def test_machines_that_start_at_other_times_stream_from_a_time_sorted_log(fleet, tmp_path):
+    late = pd.concat([with_time(sine(400, 30 + k), start=f"2024-02-0{1 + k}").assign(machine=f"m{k}")
+                      for k in range(3)], ignore_index=True)
+    log = late.sort_values(["timestamp", "machine"], kind="stable").reset_index(drop=True)  # m0 alone at first
+    log.to_csv(tmp_path / "log.csv", index=False)
+    fleet.save(tmp_path / "m")
+    assert main(["anomaly", "score", str(tmp_path / "log.csv"), "--model", str(tmp_path / "m"), "--out",
+                 str(tmp_path / "s.csv"), "--chunk-rows", "50", "--quiet"]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv").score, fleet.decision_function(log), rtol=1e-4)
