@@ -384,3 +384,10 @@ def test_machines_that_start_at_other_times_stream_from_a_time_sorted_log(fleet,
     assert main(["anomaly", "score", str(tmp_path / "log.csv"), "--model", str(tmp_path / "m"), "--out",
                  str(tmp_path / "s.csv"), "--chunk-rows", "50", "--quiet"]) == 0
     np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv").score, fleet.decision_function(log), rtol=1e-4)
+
+
+def test_cli_trains_a_series_without_a_time_column(tmp_path, capsys):
+    pd.DataFrame({"value": sine(400, 0)}).to_csv(tmp_path / "plain.csv", index=False)  # rows in file order
+    assert main(["anomaly", "train", str(tmp_path / "plain.csv"), "--window", "16", "--epochs", "2", "--out",
+                 str(tmp_path / "m"), "--quiet"]) == 0  # a TypeError before 0.9.4
+    assert "trained on 400 rows, a series of 1 channel(s) (value)" in capsys.readouterr().out

@@ -38,7 +38,7 @@ class SeriesSummary:
     notices: list[str] = field(default_factory=list)
 
 
-def train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, time_col: str | None,
+def train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, time_col: str | None = None,
                  label_col: str | None = None, id_col: str | None = None, resume: bool = False,
                  **params: Any) -> SeriesAnomalyDetector:
     """Train a series detector on a whole table (a normal stretch: every channel column,
