@@ -16,7 +16,7 @@ from aekit.apps.anomaly.batch import score_dask, spark_scorer
 from aekit.apps.anomaly.export import export_onnx, onnx_metadata
 from aekit.apps.anomaly.jobs import score_file
 from aekit.cli import main
-from aekit.errors import DataError, OutputError
+from aekit.errors import OutputError
 
 from .conftest import make_kdd_rows
 
@@ -103,9 +103,13 @@ def test_onnx_takes_categorical_columns_as_strings_and_refuses_unsafe_outputs(tm
     expected = det.decision_function(new)
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
     assert (flags == (expected > det.threshold_)).all()
-    AnomalyDetector(**SMALL).fit(rows[["protocol_type", "service"]]).save(tmp_path / "text_only")
-    with pytest.raises(DataError, match="needs at least one numeric column"):
-        export_onnx(tmp_path / "text_only", tmp_path / "t.onnx")
+    text_only = AnomalyDetector(**SMALL).fit(rows[["protocol_type", "service"]].iloc[:200])
+    text_only.save(tmp_path / "text_only")  # no numeric column: the strings are the only input
+    meta = export_onnx(tmp_path / "text_only", tmp_path / "t.onnx")
+    assert meta["input"] == "categories: string [rows, 2] (categorical_columns, as text)" and meta["columns"] == "[]"
+    session = ort.InferenceSession(str(tmp_path / "t.onnx"), providers=["CPUExecutionProvider"])
+    scores, _ = session.run(None, {"categories": new[["protocol_type", "service"]].astype(str).to_numpy(object)})
+    np.testing.assert_allclose(scores, text_only.decision_function(new[["protocol_type", "service"]]), rtol=1e-5)
     with pytest.raises(OutputError, match="must end with .onnx"):
         export_onnx(model_dir, tmp_path / "m.csv")
 

@@ -10,9 +10,9 @@ column names and the weights' checksum are in the model's metadata.
 
 A table model with categorical columns takes them as a second input, ``categories``: strings
 ``[rows, categorical columns]`` (the metadata's ``categorical_columns`` order; the values as
-text, as ``str(value)`` writes them). The graph looks each value up among the training
-categories (ONNX-ML's ``LabelEncoder``) and one-hot encodes it; a value never seen in
-training is all zeros, as in aekit.
+text, as ``str(value)`` writes them); a model with no numeric column takes that input alone.
+The graph looks each value up among the training categories (ONNX-ML's ``LabelEncoder``) and
+one-hot encodes it; a value never seen in training is all zeros, as in aekit.
 
 aekit refuses a row holding NaN or inf; a graph cannot raise, so such a row scores NaN
 (a model trained with ``impute="median"`` fills them with the training median, as aekit
@@ -54,9 +54,6 @@ class ScoreGraph(nn.Module):
         self.table = det.adapter_.kind == "table"
         if self.table:
             pre = det.preprocessor_
-            if not pre.numeric_:
-                raise DataError("ONNX export needs at least one numeric column; this model has categorical columns "
-                                "only: score it with aekit or 'aekit serve'")
             self.register_buffer("center", torch.tensor(pre.center_, dtype=torch.float32))
             self.register_buffer("scale", torch.tensor(pre.scale_, dtype=torch.float32))
             self.register_buffer("logged", torch.tensor([c in pre.log_columns for c in pre.numeric_]))
@@ -87,6 +84,15 @@ class ScoreGraph(nn.Module):
         return ((z - self.center) / self.scale).clamp(-self.clip, self.clip)
 
 
+class CategoriesGraph(ScoreGraph):
+    """``ScoreGraph`` of a table model with categorical columns only: the one-hot block (which
+    the exported graph makes from its ``categories`` strings) is the whole input."""
+
+    def forward(self, onehot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        score = self.det._block_scores(onehot, None)
+        return score, score > self.threshold
+
+
 def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict[str, Any]:
     """Write the detector at ``model_dir`` as an ONNX file at ``out`` (atomically); returns
     the metadata written into it."""
@@ -97,19 +103,21 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
     if det.adapter_.kind == "series":
         raise DataError(f"{model_dir} is a time-series detector: ONNX export covers table and image detectors "
                         "(a series' row scores come from overlapping windows); score it with 'aekit anomaly score'")
-    graph = ScoreGraph(det).eval()
-    categories = det.preprocessor_.categories_ if graph.table else {}
-    shape = (len(det.preprocessor_.numeric_),) if graph.table else tuple(det.adapter_.sample_shape)
-    inputs = {"x" if graph.table else "images": torch.zeros(2, *shape)}
-    described = f"{next(iter(inputs))}: float32 [rows, {', '.join(map(str, shape))}]"
+    table = det.adapter_.kind == "table"
+    numeric = det.preprocessor_.numeric_ if table else []
+    graph = (CategoriesGraph if table and not numeric else ScoreGraph)(det).eval()
+    categories = det.preprocessor_.categories_ if table else {}
+    shape = (len(numeric),) if table else tuple(det.adapter_.sample_shape)
+    inputs = {"x" if table else "images": torch.zeros(2, *shape)} if numeric or not table else {}
+    described = [f"{next(iter(inputs))}: float32 [rows, {', '.join(map(str, shape))}]"] if inputs else []
     if categories:
         inputs["onehot"] = torch.zeros(2, sum(map(len, categories.values())))
-        described += f"; categories: string [rows, {len(categories)}] (categorical_columns, as text)"
+        described.append(f"categories: string [rows, {len(categories)}] (categorical_columns, as text)")
     meta = {
         "aekit_version": __version__, "kind": config["kind"], "threshold": repr(float(det.threshold_)),
         "threshold_rule": det.threshold_rule_.describe(), "weights_sha256": config["weights_sha256"],
-        "input": described,
-        "columns": json.dumps(det.preprocessor_.numeric_ if graph.table else []),
+        "input": "; ".join(described),
+        "columns": json.dumps(numeric),
         "categorical_columns": json.dumps(list(categories)),
         "outputs": "score: float32 [rows] (higher = more anomalous); is_anomaly: bool [rows] (score > threshold)",
     }
