@@ -220,3 +220,10 @@ def test_cli_tables_keep_labels_and_ids_out_of_the_features(tmp_path, capsys):
     capsys.readouterr()
     assert main(["cluster", "fit", "digits", "--k", "3", "--out", t + "/x", "--label-col", "kind"]) == 2
     assert "digits is an image source; --label-col names a table column" in capsys.readouterr().err
+    # --drop-cols leaves columns out of the features; the models ignore them when they read new rows
+    assert main(["vq", "train", t + "/rows.csv", "--out", t + "/v", "--epochs", "1", "--quiet", "--id-col", "id",
+                 "--drop-cols", "kind,n2"]) == 0
+    assert VQAutoEncoder.load(t + "/v").adapter_.preprocessor.columns_ == ["along", "across", "n1"]
+    assert main(["vq", "encode", t + "/rows.csv", "--model", t + "/v", "--out", t + "/tok.npz", "--id-col", "id"]) == 0
+    assert main(["hash", "fit", t + "/rows.csv", "--out", t + "/x", "--drop-cols", "kind,nope"]) == 2
+    assert "--drop-cols: column(s) ['nope'] not found" in capsys.readouterr().err

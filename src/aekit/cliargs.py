@@ -70,6 +70,20 @@ def training_flags(parser: argparse.ArgumentParser, epochs: int | None, epochs_d
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def column_list(value: str) -> list[str]:
+    """A comma-separated list of column names (argparse type)."""
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected comma-separated column names")
+    return names
+
+
+def drop_cols_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--drop-cols", type=column_list, metavar="A,B",
+                        help="tables: comma-separated columns to leave out of the features (a time, a name, free "
+                             "text); scoring ignores columns the model was not trained on")
+
+
 def image_size_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int_at_least(1, 1024), nargs=2, metavar=("H", "W"),
                         help="resize every image to H x W (default: the first training image's size, its longer "

@@ -333,7 +333,7 @@ def _check_not_an_identifier(column: pd.Series, name: str) -> None:
     if rows >= ID_MIN_ROWS and distinct > ID_SHARE * rows:
         _check_not_formatted_numbers(column, name)
         raise DataError(f"column {name!r} is text with {distinct} different values in {rows} rows (an ID, a name or "
-                        "a time?): as categories it teaches nothing; leave it out (the CLI's --id-col keeps an ID "
+                        "a time?): as categories it teaches nothing; leave it out (--drop-cols; --id-col keeps an ID "
                         "in the output), or name it as categorical to keep it")
 
 
@@ -363,8 +363,8 @@ def _check_not_a_number_id(column: pd.Series, name: object) -> None:
         return
     if len(np.unique(values)) == len(values):
         raise DataError(f"column {name!r} looks like an ID (a different whole number on every row): as a feature, "
-                        "new rows' new IDs would raise their scores; leave it out (the CLI's --id-col keeps it in "
-                        "the output), or rename it if it is a measurement")
+                        "new rows' new IDs would raise their scores; leave it out (--id-col keeps it in the output, "
+                        "--drop-cols drops it), or rename it if it is a measurement")
 
 
 def _check_number_feature(column: pd.Series, name: object) -> None:
@@ -373,8 +373,8 @@ def _check_number_feature(column: pd.Series, name: object) -> None:
     pandas' ``to_csv`` writes by default (a column with a blank header, read back as
     ``Unnamed: 0``, counting the rows or the rows kept of them)."""
     if pd.api.types.is_datetime64_any_dtype(column):
-        raise DataError(f"column {name!r} holds dates and times, which are no feature: leave it out, or for a time "
-                        "series name it as the time column (--time-col)")
+        raise DataError(f"column {name!r} holds dates and times, which are no feature: leave it out (--drop-cols), "
+                        "or for a time series name it as the time column (--time-col)")
     if pd.api.types.is_timedelta64_dtype(column):
         raise DataError(f"column {name!r} holds durations: give them as numbers (e.g. "
                         "frame[column].dt.total_seconds())")

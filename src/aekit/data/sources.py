@@ -22,12 +22,13 @@ class Source:
 
 
 def read_source(data: str | os.PathLike[str], size: tuple[int, int] | None = None, *,
-                label_col: str | None = None, id_col: str | None = None) -> Source:
-    """Read ``data`` whole; images at ``size`` (H, W) when given. For a table, ``label_col``
-    and ``id_col`` are left out of the features: the labels only score, the IDs name the
-    rows (else ``row_0``, ``row_1``, ...)."""
+                label_col: str | None = None, id_col: str | None = None, drop_cols: list[str] | None = None) -> Source:
+    """Read ``data`` whole; images at ``size`` (H, W) when given. For a table, ``label_col``,
+    ``id_col`` and ``drop_cols`` are left out of the features: the labels only score, the IDs
+    name the rows (else ``row_0``, ``row_1``, ...)."""
     if is_image_source(data):
-        given = [flag for flag, name in (("--label-col", label_col), ("--id-col", id_col)) if name is not None]
+        given = [flag for flag, name in (("--label-col", label_col), ("--id-col", id_col), ("--drop-cols", drop_cols))
+                 if name]
         if given:
             named = "names a table column" if len(given) == 1 else "name table columns"
             raise DataError(f"{data} is an image source; {' and '.join(given)} {named} (images take their labels "
@@ -37,6 +38,6 @@ def read_source(data: str | os.PathLike[str], size: tuple[int, int] | None = Non
         return Source(images.images, labels, images.names or [f"image_{i}" for i in range(len(images.images))])
     if size is not None:
         raise DataError(f"{data} is a table; --image-size is for images")
-    features, labels, ids = split_columns(read_table(data), label_col, id_col)
+    features, labels, ids = split_columns(read_table(data), label_col, id_col, drop_cols)
     names = ids.astype(str).tolist() if ids is not None else [f"row_{i}" for i in range(len(features))]
     return Source(features, None if labels is None else labels.astype(str).to_numpy(), names)

@@ -413,17 +413,26 @@ def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
 
 
 def split_columns(df: pd.DataFrame, label_col: str | None = None, id_col: str | None = None,
-                  ) -> tuple[pd.DataFrame, pd.Series | None, pd.Series | None]:
-    """Separate the label and ID columns (named by the user) from the features."""
+                  drop: list[str] | None = None) -> tuple[pd.DataFrame, pd.Series | None, pd.Series | None]:
+    """Separate the label and ID columns (named by the user) from the features, and leave the
+    columns ``drop`` out (a time, a name, free text)."""
     for role, name in (("label", label_col), ("id", id_col)):
         if name is not None and name not in df.columns:
             raise DataError(f"{role} column {name!r} not found; columns are {list(df.columns)[:20]}")
+    check_dropped(df, drop)
     labels = df[label_col] if label_col else None
     ids = df[id_col] if id_col else None
-    features = df.drop(columns=[c for c in (label_col, id_col) if c])
+    features = df.drop(columns=[c for c in (label_col, id_col, *(drop or [])) if c])
     if features.shape[1] == 0:
-        raise DataError("no feature columns left after removing the label and ID columns")
+        raise DataError("no feature columns left after removing the label, ID and dropped columns")
     return features, labels, ids
+
+
+def check_dropped(df: pd.DataFrame, drop: list[str] | None) -> None:
+    """Refuse a column to leave out (``--drop-cols``) that the table does not have."""
+    missing = [c for c in drop or [] if c not in df.columns]
+    if missing:
+        raise DataError(f"--drop-cols: column(s) {missing[:10]} not found; columns are {list(df.columns)[:20]}")
 
 
 def write_csv_chunk(fh: BinaryIO, frame: pd.DataFrame, header: bool) -> None:

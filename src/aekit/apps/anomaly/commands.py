@@ -7,7 +7,7 @@ from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 
-from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
+from ...cliargs import application, drop_cols_flag, float_in, image_size_flag, int_at_least, report, training_flags
 from ...errors import DataError
 from ...memory import importing_without_collections, keep_freed_memory
 
@@ -29,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("data", help="training table (.csv, .tsv, .parquet) or image source")
     t.add_argument("--out", required=True, help="model directory to write (new, or an earlier model of the same kind)")
     columns(t, "label column (excluded from features)")
+    drop_cols_flag(t)
     t.add_argument("--normal-value", help="train only on rows whose label equals this value (e.g. 'normal.' or 0); "
                    "for an image folder with class subfolders, the normal class")
     t.add_argument("--threshold", help="'fpr:0.01' (false-alarm rate on held-out clean rows), "
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         if args.time_col is not None or args.window is not None:
             params.update(time_col=args.time_col, window=args.window, series_scaling=args.series_scaling)
         det = jobs.train_file(args.data, args.out, label_col=args.label_col, normal_value=args.normal_value,
-                              id_col=args.id_col, vae=args.vae, resume=args.resume, **params)
+                              id_col=args.id_col, drop_cols=args.drop_cols, vae=args.vae, resume=args.resume, **params)
         from ...data.series import condensed
 
         for line in condensed(getattr(det.adapter_, "notices_", [])):

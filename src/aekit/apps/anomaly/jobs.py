@@ -48,19 +48,22 @@ def _scored_chunks(data: str | os.PathLike[str], chunksize: int, verbose: int): 
 
 
 def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, label_col: str | None = None,
-               normal_value: str | None = None, id_col: str | None = None, vae: bool = False,
-               resume: bool = False, **params: Any) -> ReconstructionDetector:
+               normal_value: str | None = None, id_col: str | None = None, drop_cols: list[str] | None = None,
+               vae: bool = False, resume: bool = False, **params: Any) -> ReconstructionDetector:
     """Train on a CSV/Parquet table (or an image source, see ``_train_images``) and save the
     model directory at ``out``.
 
     With ``label_col`` and ``normal_value`` only rows whose label equals ``normal_value`` are
-    used ("train on normal rows only"); the label and ID columns are never features.
+    used ("train on normal rows only"); the label and ID columns, and ``drop_cols``, are never
+    features.
     ``out`` is checked before anything is read or trained (see ``io.check_model_output``)."""
     cls = VAEAnomalyDetector if vae else AnomalyDetector
     if "window" in params or "time_col" in params:
-        return _train_series(data, out, label_col=label_col, normal_value=normal_value, id_col=id_col, vae=vae,
-                             resume=resume, **params)
+        return _train_series(data, out, label_col=label_col, normal_value=normal_value, id_col=id_col,
+                             drop_cols=drop_cols, vae=vae, resume=resume, **params)
     if is_image_source(data):
+        if drop_cols:
+            raise DataError("--drop-cols names table columns, not images")
         return _train_images(data, out, normal_value=normal_value, vae=vae, resume=resume, **params)
     if params.get("image_size") is not None:
         raise DataError("--image-size is for images, not tables")
@@ -69,7 +72,7 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
     if normal_value is not None and label_col is None:
         raise DataError("--normal-value needs --label-col")
     df = read_table(data)
-    features, labels, _ = split_columns(df, label_col, id_col)
+    features, labels, _ = split_columns(df, label_col, id_col, drop_cols)
     if normal_value is not None:
         mask = (labels.astype(str).str.strip() == str(normal_value).strip()).to_numpy()
         if not mask.any():
@@ -83,8 +86,8 @@ TABULAR_ONLY = ("categorical", "log_columns", "impute")
 
 
 def _train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, label_col: str | None,
-                  normal_value: str | None, id_col: str | None, vae: bool, resume: bool,
-                  **params: Any) -> ReconstructionDetector:
+                  normal_value: str | None, id_col: str | None, drop_cols: list[str] | None, vae: bool,
+                  resume: bool, **params: Any) -> ReconstructionDetector:
     """A time-series detector (``series_jobs.train_series``); what only tables or images take
     is refused, not ignored."""
     if is_image_source(data):
@@ -96,7 +99,7 @@ def _train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     if refused:
         raise DataError(f"{refused[0]} is not for time series (a series is trained on a normal stretch, in order)")
     params = {k: v for k, v in params.items() if k not in (*TABULAR_ONLY, "image_size") and v is not None}
-    return train_series(data, out, label_col=label_col, id_col=id_col, resume=resume, **params)
+    return train_series(data, out, label_col=label_col, id_col=id_col, drop_cols=drop_cols, resume=resume, **params)
 
 
 def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, normal_value: str | None,

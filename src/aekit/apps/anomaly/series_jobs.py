@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from ... import plots
 from ...data import iter_table, read_table
 from ...data.series import condensed
-from ...data.tables import write_csv_chunk
+from ...data.tables import check_dropped, write_csv_chunk
 from ...errors import DataError
 from ...io import atomic_path, check_model_output, check_output_dir
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
@@ -39,18 +39,20 @@ class SeriesSummary:
 
 
 def train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, time_col: str | None = None,
-                 label_col: str | None = None, id_col: str | None = None, resume: bool = False,
-                 **params: Any) -> SeriesAnomalyDetector:
+                 label_col: str | None = None, id_col: str | None = None, drop_cols: list[str] | None = None,
+                 resume: bool = False, **params: Any) -> SeriesAnomalyDetector:
     """Train a series detector on a whole table (a normal stretch: every channel column,
     in time order; with ``id_col``, one series per value of that column) and save it at
-    ``out``; the label and ID columns are not channels."""
+    ``out``; the label and ID columns, and ``drop_cols``, are not channels."""
     check_model_output(out, SeriesAnomalyDetector._kind, inputs=[data])
     frame = read_table(data)
     missing = [c for c in (label_col, id_col) if c is not None and c not in frame.columns]
     if missing:
         raise DataError(f"column(s) {missing} not found (columns: {list(frame.columns)[:10]})")
+    check_dropped(frame, drop_cols)
     det = SeriesAnomalyDetector(time_col=time_col, id_col=id_col, **params)
-    return det.fit_to(frame.drop(columns=[label_col] if label_col else []), out, resume=resume, inputs=[data])
+    return det.fit_to(frame.drop(columns=[c for c in (label_col, *(drop_cols or [])) if c]), out, resume=resume,
+                      inputs=[data])
 
 
 def scored_pieces(det: SeriesAnomalyDetector, data: str | os.PathLike[str], chunksize: int,

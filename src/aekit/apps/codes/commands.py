@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 
 
-from ...cliargs import application, float_in, image_size_flag, int_at_least, report, training_flags
+from ...cliargs import application, drop_cols_flag, float_in, image_size_flag, int_at_least, report, training_flags
 
 SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an .npz, 'digits', 'lfw_subset', "
                "or a table (.csv/.tsv/.parquet; every column a feature but --label-col and --id-col)")
 
 
 def column_flags(parser: argparse.ArgumentParser, label: str | None) -> None:
-    """``--id-col`` (and, where ``label`` says what labels do, ``--label-col``) for tables."""
+    """``--id-col`` (and on fit verbs, where ``label`` says what labels do, ``--label-col`` and
+    ``--drop-cols``) for tables."""
     if label:
         parser.add_argument("--label-col", help=f"tables: a label column, left out of the features; {label}")
+        drop_cols_flag(parser)
     parser.add_argument("--id-col", help="tables: an ID column, left out of the features; it names the rows in "
                                          "outputs (default row_0, row_1, ...)")
 
@@ -109,7 +111,7 @@ def run_cluster(args: argparse.Namespace) -> int:
 
     if args.verb == "fit":
         model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, image_size=args.image_size,
-                                         label_col=args.label_col, id_col=args.id_col,
+                                         label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
                                          code_size=args.code_size, embedding=args.embedding, clip=args.clip,
                                          epochs=args.epochs or "auto", random_state=args.seed, verbose=_verbose(args))
         sizes = np.bincount(model.labels_, minlength=args.k)
@@ -127,7 +129,7 @@ def run_hash(args: argparse.Namespace) -> int:
 
     if args.verb == "fit":
         hasher = jobs.hash_fit(args.data, args.out, args.health_png, resume=args.resume, image_size=args.image_size,
-                               label_col=args.label_col, id_col=args.id_col,
+                               label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
                                n_bits=args.bits,
                                epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
         bits_used = [r["bits_used"] for r in hasher.training_history_ if "bits_used" in r][-1]
@@ -158,7 +160,7 @@ def run_vq(args: argparse.Namespace) -> int:
         print(f"decoded {len(images)} images; wrote {drawn}to {args.out}" + (f", all to {args.npz}" if args.npz else ""))
         return 0
     model, health = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png, resume=args.resume,
-                                  image_size=args.image_size, label_col=args.label_col, id_col=args.id_col,
+                                  image_size=args.image_size, label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
                                   codebook_size=args.codebook_size, positions=args.positions,
                                   codebooks=args.codebooks, epochs=args.epochs, random_state=args.seed,
                                   verbose=_verbose(args))

@@ -43,7 +43,7 @@ def _write_csv(frame: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
 
 
 def cluster_fit(data: str, out: str, n_clusters: int, resume: bool = False, image_size: tuple[int, int] | None = None,
-                label_col: str | None = None, id_col: str | None = None,
+                label_col: str | None = None, id_col: str | None = None, drop_cols: list[str] | None = None,
                 **params: object) -> tuple[AutoEncoderClustering, dict[str, float]]:
     """Cluster a source and save the model; with labels in the source (class subfolders,
     bundled sets, a table's ``label_col``) also score the clusters against them (never used
@@ -51,7 +51,7 @@ def cluster_fit(data: str, out: str, n_clusters: int, resume: bool = False, imag
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     check_model_output(out, AutoEncoderClustering._kind, inputs=[data])
-    source = read_source(data, image_size, label_col=label_col, id_col=id_col)
+    source = read_source(data, image_size, label_col=label_col, id_col=id_col, drop_cols=drop_cols)
     model = AutoEncoderClustering(n_clusters, **params).fit_to(source.X, out, resume=resume, inputs=[data])
     scores: dict[str, float] = {}
     if source.labels is not None:
@@ -73,13 +73,13 @@ def cluster_predict(data: str, model: str, out: str, id_col: str | None = None) 
 
 def hash_fit(data: str, out: str, health_png: str | None = None, resume: bool = False,
              image_size: tuple[int, int] | None = None, label_col: str | None = None, id_col: str | None = None,
-             **params: object) -> BinaryHasher:
+             drop_cols: list[str] | None = None, **params: object) -> BinaryHasher:
     """Learn binary codes of a source and save the model; optionally a PNG of the bit
     health per epoch of the first (reconstruction) stage."""
     check_model_output(out, BinaryHasher._kind, inputs=[data])
     if health_png:
         check_output_file(health_png, marks.FIGURE, inputs=[data], suffixes=(".png",), option="--health-png")
-    source = read_source(data, image_size, label_col=label_col, id_col=id_col)
+    source = read_source(data, image_size, label_col=label_col, id_col=id_col, drop_cols=drop_cols)
     hasher = BinaryHasher(**params).fit_to(source.X, out, resume=resume, inputs=[data])
     if health_png:
         probe = min(len(source.names), HEALTH_PROBE)
@@ -138,7 +138,8 @@ def hash_bit_flips(model: str, image_ref: str, out: str) -> Path:
 
 def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: str | None = None,
              resume: bool = False, image_size: tuple[int, int] | None = None, label_col: str | None = None,
-             id_col: str | None = None, **params: object) -> tuple[VQAutoEncoder, dict[str, float]]:
+             id_col: str | None = None, drop_cols: list[str] | None = None,
+             **params: object) -> tuple[VQAutoEncoder, dict[str, float]]:
     """Train a VQ-VAE on an image source and save it; optionally PNGs of the decoded codebook
     entries (of the first token) and of the codebook health per epoch. Returns the model and
     its summary on the training images (codebook health and ``psnr``)."""
@@ -148,7 +149,7 @@ def vq_train(data: str, out: str, codebook_png: str | None = None, health_png: s
     for png, option in ((codebook_png, "--codebook-png"), (health_png, "--health-png")):
         if png:
             check_output_file(png, marks.FIGURE, inputs=[data], suffixes=(".png",), option=option)
-    source = read_source(data, image_size, label_col=label_col, id_col=id_col)
+    source = read_source(data, image_size, label_col=label_col, id_col=id_col, drop_cols=drop_cols)
     model = VQAutoEncoder(**params).fit_to(source.X, out, resume=resume, inputs=[data])
     if health_png:
         plots.code_health_plot(model.training_history_, {"codes_used": model.codebook_size, "perplexity": model.codebook_size},
