@@ -3,7 +3,7 @@
 ``SeriesAdapter`` takes a table (CSV/Parquet path or DataFrame) with an optional time column,
 or an array ``[T]`` / ``[T, C]``, and returns the channels scaled by their training mean and
 standard deviation, ``[T, C]``. With an ID column (``id_col``: a machine, a sensor) a table
-holds several series, each in time order, one after the other or interleaved; ``pieces``
+holds several series, each in time order, one after the other or interleaved; ``read_series``
 splits it. Each series is scaled by its own training statistics (``scaling="each"``; a series
 not seen in training, by all of theirs) or all by the same (``"shared"``). What it refuses, each in one line: a time column that is
 missing or unreadable; rows out of time order; NaN or inf values; non-numbers in a channel;
@@ -39,6 +39,12 @@ def condensed(notes: list[str]) -> list[str]:
     if len(notes) <= NOTES_SHOWN + 1:
         return list(notes)
     return [*notes[:NOTES_SHOWN], f"... and {len(notes) - NOTES_SHOWN} more notes like these"]
+
+
+def split_by_code(codes: np.ndarray) -> list[np.ndarray]:
+    """The row positions of each code, codes in increasing order, each one's rows in order."""
+    order = np.argsort(codes, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(codes[order])) + 1) if len(order) else []
 
 
 def _has_offsets(column: pd.Series) -> bool:
@@ -81,22 +87,21 @@ class SeriesAdapter(DataAdapter):
         self.notices_: list[str] = []
 
     # ------------------------------------------------------------------ several series
-    def pieces(self, X: Any) -> list[tuple[Any, np.ndarray | None, Any]]:
-        """``(series ID, row positions, rows)`` of each series in ``X``, in the order they
-        first appear; the rows keep their order and lose the ID column. Without ``id_col``:
-        one piece, ``(None, None, X)``."""
+    def read_series(self, X: Any, fit: bool = False
+                    ) -> list[tuple[str | None, np.ndarray | None, np.ndarray, np.ndarray | None]]:
+        """``(ID, row positions, values [n, C], times [n] or None)`` of each series of ``X``,
+        in the order their IDs first appear, each series' rows in their order (``read`` once
+        for the whole table). Without ``id_col``: one, ``(None, None, values, times)``."""
         if self.id_col is None:
-            return [(None, None, X)]
+            return [(None, None, *self.read(X, fit))]
         if not isinstance(X, (pd.DataFrame, str, os.PathLike)):
             raise DataError(f"this model reads each row's series from column {self.id_col!r}: "
                             "pass a table, not an array")
         frame = as_frame(X).rename(columns=str)
         codes, keys = self.series_codes(frame)
-        order = np.argsort(codes, kind="stable")
-        bounds = np.flatnonzero(np.diff(codes[order])) + 1
-        rows = frame.drop(columns=self.id_col)
-        return [(keys[k], positions, rows.iloc[positions])
-                for k, positions in enumerate(np.split(order, bounds)) if len(positions)]
+        values, times = self.read(frame.drop(columns=self.id_col), fit)
+        return [(keys[codes[rows[0]]], rows, values[rows], None if times is None else times[rows])
+                for rows in split_by_code(codes)]
 
     def series_codes(self, frame: pd.DataFrame, row_offset: int = 0) -> tuple[np.ndarray, pd.Index]:
         """Each row's series as a number (``keys[code]`` is its ID, as text), in the order the
@@ -267,19 +272,17 @@ class SeriesAdapter(DataAdapter):
         ``fitted_series_``)."""
         self.notices_ = []
         self.interval_ = None
-        pieces = self.pieces(X)
-        read = [(key, *self.in_series(key, self.read, rows, True, positions)) for key, positions, rows in pieces]
+        read = self.read_series(X, fit=True)
         # this fit's series (not saved): (ID, row positions or None, length), for the detector's windows
-        self.fitted_series_ = [(key, positions, len(values)) for (key, positions, _), (_, values, _)
-                               in zip(pieces, read, strict=True)]
+        self.fitted_series_ = [(key, positions, len(values)) for key, positions, values, _ in read]
         self.n_series_ = len(read)
-        steps = [np.diff(times) for _, _, times in read if times is not None and len(times) > 1]
+        steps = [np.diff(times) for _, _, _, times in read if times is not None and len(times) > 1]
         if steps:
             # the typical step first: check_order refuses disorder before it notes any gap
             self.interval_ = float(np.median(np.concatenate(steps)))
-            for (key, positions, _), (_, _, times) in zip(pieces, read, strict=True):
+            for key, positions, _, times in read:
                 self.in_series(key, self.check_order, times, None, positions)
-        values = np.concatenate([values for _, values, _ in read])
+        values = np.concatenate([values for _, _, values, _ in read])
         centre, spread = values.mean(0), values.std(0)
         constant = spread <= 1e-9 * (np.abs(centre) + 1)
         if constant.all():
@@ -292,8 +295,8 @@ class SeriesAdapter(DataAdapter):
         self.sample_shape = (len(self.channels_),)
         self.series_stats_: dict[str, list[list[float]]] | None = None
         if self.id_col is not None and self.scaling == "each":
-            self.series_stats_ = {key: self._own_statistics(key, own, constant) for key, own, _ in read}
-        return torch.cat([self.scale(own, key) for key, own, _ in read])
+            self.series_stats_ = {key: self._own_statistics(key, own, constant) for key, _, own, _ in read}
+        return torch.cat([self.scale(own, key) for key, _, own, _ in read])
 
     def _own_statistics(self, key: str, values: np.ndarray, constant_in_all: np.ndarray) -> list[list[float]]:
         """``[centre, spread]``: a series' own training statistics; where a channel is constant
@@ -315,14 +318,25 @@ class SeriesAdapter(DataAdapter):
         if not self.known(key):
             self.notices_.append("not in training: scaled by the mean and spread of all the training series")
 
-    def transform(self, X: Any, positions: np.ndarray | None = None, key: str | None = None) -> torch.Tensor:
-        """One series' rows scaled (see ``pieces`` for a table of several; ``positions``: its
-        rows' 0-based data rows, for errors; ``key``: its ID)."""
+    def transform(self, X: Any) -> torch.Tensor:
+        """One series' rows scaled (``read_series`` and ``checked_scaled`` for a table of several)."""
         self._check_fitted()
-        values, times = self.read(X, positions=positions)
-        self.check_order(times, positions=positions)
-        self.note_if_unknown(key)
-        return self.scale(values, key)
+        values, times = self.read(X)
+        return self.checked_scaled(None, values, times)
+
+    def checked_scaled(self, key: str | None, values: np.ndarray, times: np.ndarray | None,
+                       positions: np.ndarray | None = None, previous: float | None = None,
+                       first: bool = True) -> torch.Tensor:
+        """Rows of the series ``key`` as ``read`` gives them, checked in time order (after the
+        time ``previous`` of the rows before) and scaled by the series' statistics; errors and
+        notes name the series (a note for a series unseen in training with its ``first`` rows)."""
+        def checked() -> torch.Tensor:
+            self.check_order(times, previous, positions)
+            if first:
+                self.note_if_unknown(key)
+            return self.scale(values, key)
+
+        return self.in_series(key, checked)
 
     def in_series(self, key: Any, step: Any, *args: Any) -> Any:
         """``step(*args)`` for the series ``key`` (None: the only one): its errors and new

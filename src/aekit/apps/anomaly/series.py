@@ -24,7 +24,7 @@ import torch
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
-from ...data.series import SCALINGS, SeriesAdapter
+from ...data.series import SCALINGS, SeriesAdapter, split_by_code
 from ...data.tables import as_frame
 from ...errors import DataError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
@@ -262,15 +262,16 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     def _table_scores(self, X: Any, per_channel: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """The rows' scores (and channel parts), each series scored on its own, in ``X``'s row order."""
         adapter = self.series_adapter_
-        pieces = adapter.pieces(X)
-        if pieces[0][1] is None:
-            return self._row_scores(self._inputs(X), per_channel)
-        rows = sum(len(positions) for _, positions, _ in pieces)
+        series = adapter.read_series(X)
+        if series[0][1] is None:  # one series
+            _, _, values, times = series[0]
+            return self._row_scores(adapter.checked_scaled(None, values, times), per_channel)
+        rows = sum(len(positions) for _, positions, _, _ in series)
         scores = np.empty(rows)
         parts = np.empty((rows, len(self.channels_))) if per_channel else None
-        for key, positions, frame in pieces:
-            own, own_parts = adapter.in_series(
-                key, lambda f, at: self._row_scores(adapter.transform(f, at, key), per_channel), frame, positions)
+        for key, positions, values, times in series:
+            scaled = adapter.checked_scaled(key, values, times, positions)
+            own, own_parts = adapter.in_series(key, self._row_scores, scaled, per_channel)
             scores[positions] = own
             if parts is not None:
                 parts[positions] = own_parts
@@ -321,16 +322,18 @@ class SeriesStream:
         """Add the next rows; the scores (and per-channel parts, ``[n, C]``) of the rows now
         final, in order from the first row not returned yet. ``positions``: the rows' 0-based
         data rows in a file (for errors), where they are not the series' rows so far."""
-        adapter = self.det.series_adapter_
         if positions is None:
             positions = self.total + np.arange(len(rows))
-        values, times = adapter.read(rows, positions=positions)
-        adapter.check_order(times, self.last_time, positions)
-        if self.total == 0:
-            adapter.note_if_unknown(self.key)
+        return self.feed_read(*self.det.series_adapter_.read(rows, positions=positions), positions)
+
+    def feed_read(self, values: np.ndarray, times: np.ndarray | None, positions: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``feed`` for rows already read (``adapter_.read``: values, times, their data rows)."""
+        scaled = self.det.series_adapter_.checked_scaled(self.key, values, times, positions, self.last_time,
+                                                         first=self.total == 0)
         if times is not None:
             self.last_time = float(times[-1])
-        return self.feed_scaled(adapter.scale(values, self.key))
+        return self.feed_scaled(scaled)
 
     def feed_scaled(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``feed`` for rows already read and scaled (``adapter_.scale``), ``[n, C]``."""
@@ -428,17 +431,18 @@ class SeriesTableStream:
         frame = as_frame(chunk).rename(columns=str)
         codes, keys = self.adapter.series_codes(frame, self.rows)
         positions = self.rows + np.arange(len(frame))
+        # the whole chunk read at once: a time parsed per series costs more than its scoring
+        values, times = self.adapter.read(frame.drop(columns=self.adapter.id_col), positions=positions)
         self._grow(len(frame))
-        rows = frame.drop(columns=self.adapter.id_col)
-        order = np.argsort(codes, kind="stable")
-        for group in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1):
+        for group in split_by_code(codes):
             key = keys[codes[group[0]]]
             if key in self.ended:
                 raise DataError(f"series {key!r} has a row at data row {positions[group[0]] + 1}, after its end")
             if key not in self.streams:
                 self.streams[key], self.waiting[key] = SeriesStream(self.det, self.per_channel, key), positions[:0]
             self.waiting[key] = np.concatenate([self.waiting[key], positions[group]])
-            self._place(key, self.adapter.in_series(key, self.streams[key].feed, rows.iloc[group], positions[group]))
+            self._place(key, self.streams[key].feed_read(values[group], None if times is None else times[group],
+                                                         positions[group]))
             if self.last_rows.get(key) == positions[group[-1]]:
                 self.end(key)
         return self._take()
