@@ -323,8 +323,14 @@ def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):
     np.testing.assert_allclose(scored.score, load_detector(m).decision_function(test), rtol=1e-4)
     assert main(["anomaly", "eval", str(tmp_path / "test.csv"), "--model", m, "--label-col", "label",
                  "--report-dir", str(tmp_path / "rep"), "--quiet"]) == 0
-    auc = float(next(line for line in capsys.readouterr().out.splitlines() if line.startswith("AUC-ROC")).split()[1])
+    printed = capsys.readouterr().out
+    auc = float(next(line for line in printed.splitlines() if line.startswith("AUC-ROC")).split()[1])
     assert auc > 0.95 and (tmp_path / "rep" / "series.png").stat().st_size > 10_000
+    assert "most flagged series (machine): m2 (" in printed
+    summary = pd.read_csv(tmp_path / "rep" / "series_summary.csv")
+    assert list(summary.columns) == ["machine", "rows", "flagged", "max_score", "first_flagged"]
+    assert summary.machine.iloc[0] == "m2" and summary.rows.sum() == len(test)
+    assert summary.first_flagged.iloc[0] <= "2024-02-01 20:00:00"
     assert main(["anomaly", "score", str(tmp_path / "test.csv"), "--model", m, "--out", str(tmp_path / "x.csv"),
                  "--id-col", "timestamp"]) == 2
     assert "trained with the series ID column 'machine'" in capsys.readouterr().err

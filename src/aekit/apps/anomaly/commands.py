@@ -230,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"model threshold: {analysis.threshold_rule}")
         for line in getattr(analysis, "notices", []):
             print(f"note: {line}")
+        _print_most_flagged(getattr(analysis, "by_series", None))
         if analysis.metrics is not None:
             print("\n".join(analysis.metrics.lines()))
         else:
@@ -242,6 +243,16 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(analysis.metrics.lines()))
         print("report: " + ", ".join(str(p) for p in analysis.report_paths))
     return 0
+
+
+def _print_most_flagged(by_series: object, shown: int = 5) -> None:
+    """The series with the most flagged rows (of a report on a table of several series)."""
+    if by_series is None:
+        return
+    top = by_series.head(shown)
+    parts = [f"{row.iloc[0]} ({row.flagged} of {row.rows})" for _, row in top.iterrows()]
+    more = f"; all {len(by_series)} in series_summary.csv" if len(by_series) > shown else ""
+    print(f"most flagged series ({by_series.columns[0]}): " + ", ".join(parts) + more)
 
 
 def _print_score_summary(args: argparse.Namespace, summary: object) -> None:

@@ -17,7 +17,7 @@ from ...data import iter_table, read_table
 from ...data.series import condensed
 from ...data.tables import check_dropped, write_csv_chunk
 from ...errors import DataError
-from ...io import atomic_path, check_model_output, check_output_dir
+from ...io import atomic_path, atomic_write_text, check_model_output, check_output_dir
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
 from .series import SeriesAnomalyDetector
 
@@ -146,6 +146,10 @@ class SeriesAnalysis:
     threshold: float
     threshold_rule: str
     notices: list[str]
+    by_series: pd.DataFrame | None = None  # a table of several series: one row per series, most flagged first
+
+
+SUMMARY_FILE = "series_summary.csv"
 
 
 def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, report_dir: str | os.PathLike[str],
@@ -155,7 +159,8 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     but ``normal_value``), and write the report: the series plot (``series.png``) with its
     score, the threshold and the flagged stretches, plus the tables' histogram, ROC curve and
     training curves. The plot needs the whole table in memory (its values and scores); of a
-    table of several series it shows the one with the most flagged rows."""
+    table of several series it shows the one with the most flagged rows, and
+    ``series_summary.csv`` lists every series, most flagged first."""
     check_output_dir(report_dir, REPORT_KIND, inputs=[data])
     adapter = det.series_adapter_
     keep = list(dict.fromkeys([c for c in (adapter.id_col, adapter.time_col, label_col) if c is not None]
@@ -169,25 +174,43 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     times = adapter.times(rows)
     paths = write_report(report_dir, scores, det.threshold_, None, y, det.training_history_ or None, metrics)
     order = _channels_by_share(pieces, det)
-    shown, title = _shown_series(rows, scores, det)
+    by_series = _by_series(rows, scores, det) if adapter.id_col else None
+    if by_series is not None:
+        path = Path(report_dir) / SUMMARY_FILE
+        atomic_write_text(path, by_series.to_csv(index=False))
+        paths.append(path)
+    shown, title = _shown_series(rows, scores, by_series, adapter.id_col)
     paths.insert(0, plots.series_plot(values[shown][:, order], [adapter.channels_[j] for j in order], scores[shown],
                                       det.threshold_, Path(report_dir) / "series.png",
                                       None if y is None else y[shown],
                                       None if times is None else (times[shown] * 1e9).astype(np.int64), title))
     return SeriesAnalysis(scores, metrics, paths, det.threshold_, det.threshold_rule_.describe(),
-                          condensed(adapter.notices_))
+                          condensed(adapter.notices_), by_series)
 
 
-def _shown_series(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDetector) -> tuple[np.ndarray, str]:
+def _by_series(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDetector) -> pd.DataFrame:
+    """One row per series (its ID, rows, flagged rows, highest score, and with a time column
+    the time of its first flagged row), the most flagged first, then the highest score."""
+    adapter = det.series_adapter_
+    flagged = scores > det.threshold_
+    frame = pd.DataFrame({adapter.id_col: rows[adapter.id_col].astype(str), "rows": 1, "flagged": flagged.astype(int),
+                          "max_score": scores})
+    if adapter.time_col is not None:
+        frame["first_flagged"] = rows[adapter.time_col].where(flagged)
+    table = frame.groupby(adapter.id_col, sort=False).agg(
+        rows=("rows", "sum"), flagged=("flagged", "sum"), max_score=("max_score", "max"),
+        **({"first_flagged": ("first_flagged", "first")} if adapter.time_col is not None else {}))
+    return table.sort_values(["flagged", "max_score"], ascending=False, kind="stable").reset_index()
+
+
+def _shown_series(rows: pd.DataFrame, scores: np.ndarray, by_series: pd.DataFrame | None,
+                  id_col: str | None) -> tuple[np.ndarray, str]:
     """The rows of the series the report plots (all rows, for a model of one series) and the
-    plot's title: of several, the series with the most flagged rows (then the highest score)."""
-    id_col = det.series_adapter_.id_col
-    if id_col is None:
+    plot's title: of several, the most flagged (``by_series``' first)."""
+    if by_series is None or id_col is None:
         return np.ones(len(scores), bool), "Series and anomaly score"
-    frame = pd.DataFrame({"key": rows[id_col], "flagged": scores > det.threshold_, "score": scores})
-    ranked = frame.groupby("key", sort=False).agg(flagged=("flagged", "sum"), score=("score", "max"))
-    key = ranked.sort_values(["flagged", "score"], ascending=False, kind="stable").index[0]
-    return (rows[id_col] == key).to_numpy(), f"Series {key!r} ({id_col}; the most flagged of {len(ranked)})"
+    key = by_series[id_col].iloc[0]
+    return (rows[id_col].astype(str) == key).to_numpy(), f"Series {key!r} ({id_col}; the most flagged of {len(by_series)})"
 
 
 def _channels_by_share(pieces: list[SeriesScores], det: SeriesAnomalyDetector) -> list[int]:
