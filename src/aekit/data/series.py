@@ -5,9 +5,11 @@ or an array ``[T]`` / ``[T, C]``, and returns the channels scaled by their train
 standard deviation, ``[T, C]``. With an ID column (``id_col``: a machine, a sensor) a table
 holds several series, each in time order, one after the other or interleaved; ``read_series``
 splits it. Each series is scaled by its own training statistics (``scaling="each"``; a series
-not seen in training, by all of theirs) or all by the same (``"shared"``). What it refuses, each in one line: a time column that is
-missing or unreadable; rows out of time order; NaN or inf values; non-numbers in a channel;
-a training series where every channel is constant. What it accepts with a notice
+not seen in training, by all of theirs) or all by the same (``"shared"``).
+
+What it refuses, each in one line: a time column that is missing or unreadable; rows out of
+time order; NaN or inf values; non-numbers in a channel; a training series where every
+channel is constant. What it accepts with a notice
 (``notices_``): gaps longer than ``GAP_FACTOR`` training intervals (rows are taken in order,
 as if consecutive), a real clock's few slips (repeated times, a step back of at most an
 hour; rows are read in file order) and channels constant in training.

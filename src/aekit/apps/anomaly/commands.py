@@ -6,10 +6,14 @@ import argparse
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ...cliargs import application, drop_cols_flag, float_in, image_size_flag, int_at_least, report, training_flags
 from ...errors import DataError
 from ...memory import importing_without_collections, keep_freed_memory
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -245,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_most_flagged(by_series: object, shown: int = 5) -> None:
+def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5) -> None:
     """The series with the most flagged rows (of a report on a table of several series)."""
     if by_series is None:
         return
