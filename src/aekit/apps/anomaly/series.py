@@ -16,7 +16,7 @@ the table's row order).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -294,6 +294,15 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         return self.adapter_
 
 
+class Due(NamedTuple):
+    """Windows a ``SeriesStream`` has queued to be scored, their offsets in its running sums,
+    and the rows final once they are."""
+
+    windows: torch.Tensor
+    offsets: np.ndarray
+    final: int
+
+
 class SeriesStream:
     """Scores a series fed in pieces of any size, with the scores ``decision_function`` gives
     the whole series: ``feed(rows)`` (the next rows, as ``decision_function`` takes them: a
@@ -329,37 +338,59 @@ class SeriesStream:
     def feed_read(self, values: np.ndarray, times: np.ndarray | None, positions: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
         """``feed`` for rows already read (``adapter_.read``: values, times, their data rows)."""
+        due = self.queue_read(values, times, positions)
+        return self.settle(due, *self._score(due.windows))
+
+    def feed_scaled(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``feed`` for rows already read and scaled (``adapter_.scale``), ``[n, C]``."""
+        due = self.queue(values)
+        return self.settle(due, *self._score(due.windows))
+
+    # feeding in two steps, so that a table of many series scores the windows of all in one call
+    def queue_read(self, values: np.ndarray, times: np.ndarray | None, positions: np.ndarray) -> Due:
+        """``queue`` for rows already read: checked in time order and scaled first."""
         scaled = self.det.series_adapter_.checked_scaled(self.key, values, times, positions, self.last_time,
                                                          first=self.total == 0)
         if times is not None:
             self.last_time = float(times[-1])
-        return self.feed_scaled(scaled)
+        return self.queue(scaled)
 
-    def feed_scaled(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """``feed`` for rows already read and scaled (``adapter_.scale``), ``[n, C]``."""
+    def queue(self, values: torch.Tensor) -> Due:
+        """Add scaled rows ``[n, C]``; the windows now due to be scored (``settle`` takes their scores)."""
         if values.dim() != 2 or values.shape[1] != self.channels:
             raise DataError(f"expected rows of {self.channels} channel(s), got shape {tuple(values.shape)}")
         self.buffer = torch.cat([self.buffer, values.float()])
         self.total += len(values)
         self._grow()
         last = self.total - self.window  # the last window start that fits so far
+        windows, offsets = torch.zeros(0, self.channels * self.window), np.zeros(0, np.int64)
         if last >= self.next_start:
             count = (last - self.next_start) // self.stride + 1
-            self._add(self.next_start, count, self.stride)
+            windows, offsets = self._due(self.next_start, count)
             self.next_start += count * self.stride
         # a row is final once no later window can cover it: not one on the stride, and not
         # the window that will end the series (it starts at or after total - window)
         final = max(0, min(self.next_start, self.total - self.window))
         self.buffer, self.base = self.buffer[final - self.base:], final
-        return self._take(final)
+        return Due(windows, offsets, final)
+
+    def settle(self, due: Due, scores: np.ndarray, contrib: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The scores (and per-feature parts) of ``due``'s windows into the rows they cover; the
+        rows now final."""
+        self._accumulate(due.offsets, scores, contrib)
+        return self._take(due.final)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """The end of the series: the window that ends on its last row, and every row left."""
         self.det._check_length(self.total)
         end = self.total - self.window
         if end % self.stride:
-            self._add(end, 1, self.stride)
+            windows, offsets = self._due(end, 1)
+            self._accumulate(offsets, *self._score(windows))
         return self._take(self.total)
+
+    def _score(self, windows: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        return _scored(self.det, windows, self.per_channel)
 
     def _grow(self) -> None:
         extra = self.total - self.emitted - len(self.sums)
@@ -368,13 +399,15 @@ class SeriesStream:
         if self.per_channel:
             self.parts = np.concatenate([self.parts, np.zeros((extra, self.channels))])
 
-    def _add(self, start: int, count: int, stride: int) -> None:
-        """Score ``count`` windows from row ``start`` on, ``stride`` apart, into the rows they cover."""
-        rows = self.buffer[start - self.base:start - self.base + (count - 1) * stride + self.window]
-        windows = _windows(rows, self.window, stride)
-        scores, contrib = self.det._score_blocks(windows, per_feature=self.per_channel)
-        # every row of a window gets the window's score: prefix sums make it O(rows), not O(rows x window)
-        offsets = start - self.emitted + np.arange(count) * stride
+    def _due(self, start: int, count: int) -> tuple[torch.Tensor, np.ndarray]:
+        """``count`` windows from row ``start`` on, a stride apart, and their offsets in ``sums``."""
+        rows = self.buffer[start - self.base:start - self.base + (count - 1) * self.stride + self.window]
+        return _windows(rows, self.window, self.stride), start - self.emitted + np.arange(count) * self.stride
+
+    def _accumulate(self, offsets: np.ndarray, scores: np.ndarray, contrib: np.ndarray | None) -> None:
+        """Every row of a window gets the window's score: prefix sums make it O(rows), not O(rows x window)."""
+        if not len(offsets):
+            return
         delta = np.zeros(len(self.sums) + 1)
         np.add.at(delta, offsets, scores)
         np.add.at(delta, offsets + self.window, -scores)
@@ -384,7 +417,7 @@ class SeriesStream:
         np.add.at(hits, offsets + self.window, -1)
         self.counts += np.cumsum(hits)[:-1]
         if self.per_channel:
-            channel = contrib.reshape(count, self.channels, self.window).sum(2)
+            channel = contrib.reshape(len(offsets), self.channels, self.window).sum(2)
             step = np.zeros((len(self.sums) + 1, self.channels))
             np.add.at(step, offsets, channel)
             np.add.at(step, offsets + self.window, -channel)
@@ -434,6 +467,7 @@ class SeriesTableStream:
         # the whole chunk read at once: a time parsed per series costs more than its scoring
         values, times = self.adapter.read(frame.drop(columns=self.adapter.id_col), positions=positions)
         self._grow(len(frame))
+        queued = []
         for group in split_by_code(codes):
             key = keys[codes[group[0]]]
             if key in self.ended:
@@ -441,10 +475,17 @@ class SeriesTableStream:
             if key not in self.streams:
                 self.streams[key], self.waiting[key] = SeriesStream(self.det, self.per_channel, key), positions[:0]
             self.waiting[key] = np.concatenate([self.waiting[key], positions[group]])
-            self._place(key, self.streams[key].feed_read(values[group], None if times is None else times[group],
-                                                         positions[group]))
-            if self.last_rows.get(key) == positions[group[-1]]:
-                self.end(key)
+            due = self.streams[key].queue_read(values[group], None if times is None else times[group], positions[group])
+            queued.append((key, due, positions[group[-1]]))
+        # every series' due windows in one call: a call per series cost about 1 ms each
+        if queued:
+            scores, contrib = _scored(self.det, torch.cat([due.windows for _, due, _ in queued]), self.per_channel)
+            bounds = np.cumsum([len(due.windows) for _, due, _ in queued])[:-1]
+            contribs = np.split(contrib, bounds) if contrib is not None else [None] * len(queued)
+            for (key, due, last), own, own_contrib in zip(queued, np.split(scores, bounds), contribs, strict=True):
+                self._place(key, self.streams[key].settle(due, own, own_contrib))
+                if self.last_rows.get(key) == last:
+                    self.end(key)
         return self._take()
 
     def end(self, key: str) -> None:
@@ -484,6 +525,14 @@ class SeriesTableStream:
             self.parts = self.parts[n:]
         self.emitted += n
         return scores, parts
+
+
+def _scored(det: SeriesAnomalyDetector, windows: torch.Tensor, per_channel: bool
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The windows' scores (and per-feature parts), none scored for none."""
+    if not len(windows):
+        return np.zeros(0), np.zeros(windows.shape) if per_channel else None
+    return det._score_blocks(windows, per_feature=per_channel)
 
 
 def _windows(values: torch.Tensor, window: int, stride: int) -> torch.Tensor:
