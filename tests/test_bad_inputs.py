@@ -60,8 +60,6 @@ def ws(tmp_path_factory) -> Path:
             Image.fromarray((digits.images[i, 0] * 255).astype(np.uint8)).save(w / "imgs" / str(label) / f"{i}.png")
     (w / "badimgs").mkdir()
     (w / "badimgs" / "broken.png").write_bytes(b"\x89PNG not really")
-    (w / "bigimgs").mkdir()
-    Image.new("L", (1100, 1100)).save(w / "bigimgs" / "big.png")
     (w / "bomb").mkdir()
     Image.new("L", (64, 64)).save(w / "bomb" / "bomb.png")
     claim_output_dir(w / "heat", "anomaly heat maps")  # aekit's own output, of another kind than a report

@@ -43,6 +43,12 @@ def condensed(notes: list[str]) -> list[str]:
     return [*notes[:NOTES_SHOWN], f"... and {len(notes) - NOTES_SHOWN} more notes like these"]
 
 
+def _statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each channel's mean, standard deviation, and whether it is constant (to rounding)."""
+    centre, spread = values.mean(0), values.std(0)
+    return centre, spread, spread <= 1e-9 * (np.abs(centre) + 1)
+
+
 def split_by_code(codes: np.ndarray) -> list[np.ndarray]:
     """The row positions of each code, codes in increasing order, each one's rows in order."""
     order = np.argsort(codes, kind="stable")
@@ -284,9 +290,7 @@ class SeriesAdapter(DataAdapter):
             self.interval_ = float(np.median(np.concatenate(steps)))
             for key, positions, _, times in read:
                 self.in_series(key, self.check_order, times, None, positions)
-        values = np.concatenate([values for _, _, values, _ in read])
-        centre, spread = values.mean(0), values.std(0)
-        constant = spread <= 1e-9 * (np.abs(centre) + 1)
+        centre, spread, constant = _statistics(np.concatenate([values for _, _, values, _ in read]))
         if constant.all():
             raise DataError("every channel of the training series is constant: there is nothing to learn")
         if constant.any():
@@ -303,21 +307,17 @@ class SeriesAdapter(DataAdapter):
     def _own_statistics(self, key: str, values: np.ndarray, constant_in_all: np.ndarray) -> list[list[float]]:
         """``[centre, spread]``: a series' own training statistics; where a channel is constant
         in that series, the spread of all the series (noted where it is not constant in all)."""
-        centre, spread = values.mean(0), values.std(0)
-        constant = spread <= 1e-9 * (np.abs(centre) + 1)
+        centre, spread, constant = _statistics(values)
         alone = np.flatnonzero(constant & ~constant_in_all)
         if len(alone):
             self.notices_.append(f"series {key!r}: channel(s) {[self.channels_[j] for j in alone][:10]} are constant "
                                  "in its training rows: scaled by the spread of all the series")
         return [centre.tolist(), np.where(constant, self.scale_, spread).tolist()]
 
-    def known(self, key: str | None) -> bool:
-        """Whether the series ``key`` has statistics of its own (always, for shared scaling)."""
-        return key is None or self.series_stats_ is None or key in self.series_stats_
-
     def note_if_unknown(self, key: str | None) -> None:
-        """A note for a series not seen in training (scaled by all the training series' statistics)."""
-        if not self.known(key):
+        """A note for a series not seen in training, which ``scale`` scales by all the training
+        series' statistics (no note for shared scaling, where every series is)."""
+        if key is not None and self.series_stats_ is not None and key not in self.series_stats_:
             self.notices_.append("not in training: scaled by the mean and spread of all the training series")
 
     def transform(self, X: Any) -> torch.Tensor:
@@ -356,7 +356,7 @@ class SeriesAdapter(DataAdapter):
     def scale(self, values: np.ndarray, key: str | None = None) -> torch.Tensor:
         """Raw channel values ``[T, C]`` of the series ``key`` -> the scaled float32 tensor the
         networks read."""
-        own = (getattr(self, "series_stats_", None) or {}).get(key) if key is not None else None
+        own = (self.series_stats_ or {}).get(key) if key is not None else None
         centre, spread = own if own is not None else (self.center_, self.scale_)
         scaled = (values - np.asarray(centre)) / np.asarray(spread)
         return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))

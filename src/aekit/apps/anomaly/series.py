@@ -172,8 +172,9 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         self.adapter_.fitted_series_ = []  # the row positions are needed once, here
         if len(series) == 1:
             self._check_length(len(values), MIN_TRAIN_ROWS)
-        for key, _, rows in series:
-            self.adapter_.in_series(key, self._check_length, rows)
+        else:
+            for key, _, rows in series:
+                self.adapter_.in_series(key, self._check_length, rows)
         pieces = list(torch.split(values, [rows for _, _, rows in series]))
         n_windows = sum(len(piece) - self.window + 1 for piece in pieces)
         if n_windows < MIN_TRAIN_ROWS:
@@ -333,18 +334,11 @@ class SeriesStream:
         data rows in a file (for errors), where they are not the series' rows so far."""
         if positions is None:
             positions = self.total + np.arange(len(rows))
-        return self.feed_read(*self.det.series_adapter_.read(rows, positions=positions), positions)
-
-    def feed_read(self, values: np.ndarray, times: np.ndarray | None, positions: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """``feed`` for rows already read (``adapter_.read``: values, times, their data rows)."""
-        due = self.queue_read(values, times, positions)
-        return self.settle(due, *self._score(due.windows))
+        return self._settled(self.queue_read(*self.det.series_adapter_.read(rows, positions=positions), positions))
 
     def feed_scaled(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``feed`` for rows already read and scaled (``adapter_.scale``), ``[n, C]``."""
-        due = self.queue(values)
-        return self.settle(due, *self._score(due.windows))
+        return self._settled(self.queue(values))
 
     # feeding in two steps, so that a table of many series scores the windows of all in one call
     def queue_read(self, values: np.ndarray, times: np.ndarray | None, positions: np.ndarray) -> Due:
@@ -380,17 +374,18 @@ class SeriesStream:
         self._accumulate(due.offsets, scores, contrib)
         return self._take(due.final)
 
+    def _settled(self, due: Due) -> tuple[np.ndarray, np.ndarray]:
+        """``settle`` with ``due``'s windows scored here."""
+        return self.settle(due, *_scored(self.det, due.windows, self.per_channel))
+
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """The end of the series: the window that ends on its last row, and every row left."""
         self.det._check_length(self.total)
         end = self.total - self.window
         if end % self.stride:
             windows, offsets = self._due(end, 1)
-            self._accumulate(offsets, *self._score(windows))
+            self._accumulate(offsets, *_scored(self.det, windows, self.per_channel))
         return self._take(self.total)
-
-    def _score(self, windows: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
-        return _scored(self.det, windows, self.per_channel)
 
     def _grow(self) -> None:
         extra = self.total - self.emitted - len(self.sums)
