@@ -280,8 +280,6 @@ def test_bad_tables_of_series_get_one_line_naming_the_series_and_row(fleet):
     new = machines(300, 20, start="2024-02-01")
     with pytest.raises(DataError, match="empty series ID at data row 6"):
         fleet.decision_function(new.assign(machine=new.machine.where(new.index != 5)))
-    with pytest.raises(DataError, match="series 'm2': the series has 20 rows, too few for one window"):
-        fleet.decision_function(new.iloc[:620])
     back = new.copy()
     back.loc[400, "timestamp"] = "2023-01-01 00:00:00"
     with pytest.raises(DataError, match="series 'm1': times go back at data row 401"):
@@ -290,6 +288,35 @@ def test_bad_tables_of_series_get_one_line_naming_the_series_and_row(fleet):
         fleet.decision_function(new.drop(columns="machine"))
     with pytest.raises(DataError, match="both 'timestamp'"):
         SeriesAnomalyDetector(time_col="timestamp", id_col="timestamp").fit(new)
+
+
+def test_a_series_shorter_than_one_window_is_left_unscored_not_fatal(fleet, tmp_path, capsys):
+    from aekit.errors import DataNotice
+
+    new = machines(300, 20, start="2024-02-01").iloc[:620]  # m2 has 20 rows, fewer than a window
+    with pytest.warns(DataNotice, match=r"1 series not scored, each shorter than one window .* \(series \['m2'\]\)"):
+        scores = fleet.decision_function(new)
+    assert np.isnan(scores[600:]).all() and np.isfinite(scores[:600]).all()
+    np.testing.assert_allclose(scores[:600], fleet.decision_function(new.iloc[:600]), rtol=1e-4)
+    with pytest.warns(DataNotice):
+        assert (fleet.predict(new)[600:] == 0).all()
+    # the CLI: the job goes on, the short series' scores are empty, a note names it
+    interleaved(new).to_csv(tmp_path / "new.csv", index=False)
+    fleet.save(tmp_path / "m")
+    assert main(["anomaly", "score", str(tmp_path / "new.csv"), "--model", str(tmp_path / "m"), "--out",
+                 str(tmp_path / "s.csv"), "--chunk-rows", "50", "--quiet"]) == 0
+    assert f"note: series 'm2': 20 row(s), fewer than one window ({WINDOW} rows): not scored" in capsys.readouterr().out
+    scored = pd.read_csv(tmp_path / "s.csv")
+    short = scored.machine == "m2"
+    assert scored.score[short].isna().all() and scored.top_channels[short].isna().all()
+    assert (scored.is_anomaly[short] == 0).all() and scored.score[~short].notna().all()
+    # training leaves such a series out, with a note; its training scores are NaN
+    train = pd.concat([machines(900, 0), machines(10, 5).iloc[:10].assign(machine="new")], ignore_index=True)
+    det = SeriesAnomalyDetector(time_col="timestamp", id_col="machine", **FAST).fit(train)
+    assert det.adapter_.notices_ == [f"series 'new': 10 row(s), fewer than one window ({WINDOW} rows): "
+                                     "left out of training"]
+    assert np.isnan(det.decision_scores_[-10:]).all() and np.isfinite(det.decision_scores_[:-10]).all()
+    assert np.isfinite(det.threshold_) and (det.labels_[-10:] == 0).all()
 
 
 def test_the_notes_of_many_series_are_condensed():

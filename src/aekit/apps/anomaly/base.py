@@ -509,7 +509,7 @@ class ReconstructionDetector(FittedModel):
         ``linear``: min-max against ``decision_scores_`` (PyOD's default);
         ``unify``: Gaussian scaling (Kriegel et al. 2011)."""
         s = self.decision_function(X)
-        ref = self.decision_scores_
+        ref = self.decision_scores_[np.isfinite(self.decision_scores_)]  # a series too short to score: NaN
         if method == "linear":
             lo, hi = ref.min(), ref.max()
             p = np.clip((s - lo) / (hi - lo if hi > lo else 1.0), 0, 1)

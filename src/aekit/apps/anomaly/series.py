@@ -11,11 +11,13 @@ how a file was cut into chunks (``SeriesStream`` carries the state across them).
 A table may hold several series (``id_col``: a machine, a sensor), each in time order: windows
 never cross from one series to the next, one model serves them all (each series scaled by its
 own statistics), and each series is scored as if it were alone (``SeriesTableStream`` keeps
-the table's row order).
+the table's row order). A series of such a table shorter than one window is left out of
+training and not scored: its rows' scores are NaN, with a note.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -26,7 +28,7 @@ from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
 from ...data.series import SCALINGS, SeriesAdapter, split_by_code
 from ...data.tables import as_frame
-from ...errors import DataError
+from ...errors import DataError, DataNotice
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
 from .base import ReconstructionDetector
 from .detector import mlp_sizes
@@ -172,17 +174,23 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         self.adapter_.fitted_series_ = []  # the row positions are needed once, here
         if len(series) == 1:
             self._check_length(len(values), MIN_TRAIN_ROWS)
-        else:
-            for key, _, rows in series:
-                self.adapter_.in_series(key, self._check_length, rows)
         pieces = list(torch.split(values, [rows for _, _, rows in series]))
-        n_windows = sum(len(piece) - self.window + 1 for piece in pieces)
+        # a series of a table of several shorter than one window is left out, with a note
+        # (its rows' decision_scores_ are NaN): one new machine must not stop a fleet's training
+        kept = [len(piece) >= self.window for piece in pieces]
+        for (key, _, rows), keep in zip(series, kept, strict=True):
+            if not keep:
+                self.adapter_.notices_.append(f"series {key!r}: " + _too_short(rows, self.window, "left out of training"))
+        n_windows = sum(len(piece) - self.window + 1 for piece, keep in zip(pieces, kept, strict=True) if keep)
         if n_windows < MIN_TRAIN_ROWS:
             raise DataError(f"the {len(pieces)} series hold {n_windows} windows of {self.window} rows in all, "
                             f"too few to train ({MIN_TRAIN_ROWS}): use a smaller window")
         self.train_stride_ = max(1, math.ceil(n_windows / MAX_TRAIN_WINDOWS))
-        windows = [_windows(piece, self.window, self.train_stride_) for piece in pieces]
-        self._training_series = [(positions, piece) for (_, positions, _), piece in zip(series, pieces, strict=True)]
+        windows = [_windows(piece, self.window, self.train_stride_) for piece, keep in zip(pieces, kept, strict=True)
+                   if keep]
+        # (row positions, scaled rows or None where left out): the training scores' rows
+        self._training_series = [(positions, piece if keep else None)
+                                 for (_, positions, _), piece, keep in zip(series, pieces, kept, strict=True)]
         self._window_counts = [len(w) for w in windows]
         return torch.cat(windows)
 
@@ -230,25 +238,29 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         comes from several overlapping windows, whose neighbours a step away are near copies
         of them anyway.)"""
         series, self._training_series, self._reference_rows = self._training_series, [], None
-        scores = np.empty(sum(len(piece) for _, piece in series))
-        clean, offset = [], 0
-        for (positions, piece), start in zip(series, self._validation_starts, strict=True):
+        scored = [(positions, piece) for positions, piece in series if piece is not None]
+        scores = np.full(sum(len(piece) if positions is None else len(positions) for positions, piece in series),
+                         np.nan)
+        clean = []
+        for (positions, piece), start in zip(scored, self._validation_starts, strict=True):
             own = self._row_scores(piece)[0]
-            scores[slice(offset, offset + len(own)) if positions is None else positions] = own
-            offset += len(own)
+            scores[slice(None) if positions is None else positions] = own
             if start is not None:
                 clean.append(own[start * self.train_stride_:])
-        return scores, (np.concatenate(clean) if clean else scores)
+        return scores, (np.concatenate(clean) if clean else scores[np.isfinite(scores)])
 
     # ------------------------------------------------------------------ scoring
-    def _row_scores(self, values: torch.Tensor, per_channel: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        stream = SeriesStream(self, per_channel)
+    def _row_scores(self, values: torch.Tensor, per_channel: bool = False, key: str | None = None
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows' scores of one series (``key``: its ID, in a table of several)."""
+        stream = SeriesStream(self, per_channel, key)
         parts = [stream.feed_scaled(values), stream.finish()]
         scores = np.concatenate([p[0] for p in parts])
         return scores, (np.concatenate([p[1] for p in parts]) if per_channel else None)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """One anomaly score per row of ``X``: higher = more anomalous."""
+        """One anomaly score per row of ``X``: higher = more anomalous (NaN for the rows of a
+        series, in a table of several, shorter than one window)."""
         self._check_fitted()
         return self._table_scores(X, per_channel=False)[0]
 
@@ -272,10 +284,14 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         parts = np.empty((rows, len(self.channels_))) if per_channel else None
         for key, positions, values, times in series:
             scaled = adapter.checked_scaled(key, values, times, positions)
-            own, own_parts = adapter.in_series(key, self._row_scores, scaled, per_channel)
+            own, own_parts = adapter.in_series(key, self._row_scores, scaled, per_channel, key)
             scores[positions] = own
             if parts is not None:
                 parts[positions] = own_parts
+        short = [key for key, positions, _, _ in series if len(positions) < self.window]
+        if short:
+            warnings.warn(f"{len(short)} series not scored, each shorter than one window ({self.window} rows): "
+                          f"their rows' scores are NaN (series {short[:5]})", DataNotice, stacklevel=3)
         return scores, parts
 
     def explain(self, X: Any) -> pd.DataFrame:
@@ -379,7 +395,12 @@ class SeriesStream:
         return self.settle(due, *_scored(self.det, due.windows, self.per_channel))
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """The end of the series: the window that ends on its last row, and every row left."""
+        """The end of the series: the window that ends on its last row, and every row left.
+        A series of a table of several that is shorter than one window is not scored (NaN),
+        with a note: one new machine must not stop the scoring of a fleet."""
+        if self.key is not None and self.total < self.window:
+            self.det.series_adapter_.notices_.append(_too_short(self.total, self.window, "not scored, its scores left empty (NaN)"))
+            return self._take_unscored()
         self.det._check_length(self.total)
         end = self.total - self.window
         if end % self.stride:
@@ -417,6 +438,12 @@ class SeriesStream:
             np.add.at(step, offsets, channel)
             np.add.at(step, offsets + self.window, -channel)
             self.parts += np.cumsum(step, axis=0)[:-1]
+
+    def _take_unscored(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every row left, with NaN scores and parts."""
+        n = self.total - self.emitted
+        self.sums, self.counts, self.parts, self.emitted = self.sums[n:], self.counts[n:], self.parts[n:], self.total
+        return np.full(n, np.nan), np.full((n, self.channels if self.per_channel else 0), np.nan)
 
     def _take(self, final: int) -> tuple[np.ndarray, np.ndarray]:
         n = final - self.emitted
@@ -520,6 +547,10 @@ class SeriesTableStream:
             self.parts = self.parts[n:]
         self.emitted += n
         return scores, parts
+
+
+def _too_short(rows: int, window: int, what: str) -> str:
+    return f"{rows} row(s), fewer than one window ({window} rows): {what}"
 
 
 def _scored(det: SeriesAnomalyDetector, windows: torch.Tensor, per_channel: bool

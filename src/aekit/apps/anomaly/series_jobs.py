@@ -118,8 +118,7 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
                     table[name] = piece.rows[name]
             table["score"] = piece.scores
             table["is_anomaly"] = (piece.scores > det.threshold_).astype(int)
-            table["top_channels"] = (f"{det.channels_[0]} (100%)" if single else
-                                     top_features(pd.DataFrame(piece.parts, columns=det.channels_), top_k))
+            table["top_channels"] = _top_channels(piece, det.channels_, top_k, single)
             if label_col is not None:
                 table[label_col] = piece.rows[label_col]
             write_csv_chunk(fh, table, header=summary.rows == 0)
@@ -127,6 +126,18 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
             summary.flagged += int(table["is_anomaly"].sum())
     summary.notices = condensed(det.series_adapter_.notices_)
     return summary
+
+
+def _top_channels(piece: SeriesScores, channels: list[str], top_k: int, single: bool) -> Any:
+    """Each row's top channels; empty for a row not scored (its series shorter than a window)."""
+    unscored = np.isnan(piece.scores)
+    if single:  # one channel takes the whole score
+        whole = f"{channels[0]} (100%)"
+        return pd.array(np.where(unscored, None, whole), dtype="str") if unscored.any() else whole
+    if not unscored.any():
+        return top_features(pd.DataFrame(piece.parts, columns=channels), top_k)
+    parts = np.where(unscored[:, None], 0.0, piece.parts)
+    return pd.Series(top_features(pd.DataFrame(parts, columns=channels), top_k)).mask(unscored).array
 
 
 def check_series_id(det: SeriesAnomalyDetector, id_col: str | None) -> None:
@@ -170,9 +181,12 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     scores = np.concatenate([p.scores for p in pieces])
     values = rows[adapter.channels_].to_numpy(dtype=np.float64)
     y = binary_labels(rows[label_col], normal_value) if label_col is not None else None
-    metrics = evaluate(scores, y, det.threshold_) if y is not None else None
+    scored = np.isfinite(scores)  # not the rows of a series shorter than one window
+    y_scored = None if y is None else y[scored]
+    metrics = evaluate(scores[scored], y_scored, det.threshold_) if y is not None else None
     times = adapter.times(rows)
-    paths = write_report(report_dir, scores, det.threshold_, None, y, det.training_history_ or None, metrics)
+    paths = write_report(report_dir, scores[scored], det.threshold_, None, y_scored, det.training_history_ or None,
+                         metrics)
     order = _channels_by_share(pieces, det)
     by_series = _by_series(rows, scores, det) if adapter.id_col else None
     if by_series is not None:

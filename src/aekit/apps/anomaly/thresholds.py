@@ -58,4 +58,5 @@ def resolve_threshold(rule: ThresholdRule, train_scores: np.ndarray, clean_score
     if rule.method == "score":
         return rule.value
     scores = train_scores if rule.method == "contamination" else clean_scores
-    return float(np.quantile(scores, 1.0 - rule.value))
+    # nanquantile: a series too short to score has NaN training scores (apps/anomaly/series.py)
+    return float(np.nanquantile(scores, 1.0 - rule.value))
