@@ -169,6 +169,12 @@ def test_csv_and_parquet_read_the_same(tmp_path):
     chunks = list(iter_table(tmp_path / "t.parquet", chunksize=16))
     assert [len(c) for c in chunks] == [16, 16, 16, 7]
     assert sum(len(c) for c in iter_table(tmp_path / "t.csv", chunksize=7)) == 55
+    for name in ("t.csv", "t.parquet"):  # one column alone reads as in the whole table
+        only = [c for c in iter_table(tmp_path / name, chunksize=16, columns=["protocol_type"])]
+        assert [list(c.columns) for c in only] == [["protocol_type"]] * 4
+        pd.testing.assert_series_equal(pd.concat(only, ignore_index=True).protocol_type, a.protocol_type)
+        with pytest.raises(DataError, match=r"column\(s\) \['nope'\] not found"):
+            next(iter_table(tmp_path / name, columns=["nope"]))
 
 
 NUMBERS = "".join(f"{i},{i / 4}\n" for i in range(40))

@@ -323,11 +323,17 @@ def test_the_notes_of_many_series_are_condensed():
     from aekit.data.series import NOTES_SHOWN, condensed
 
     train = machines(200, 0, count=8)
-    train = train[~(train.index % 200).isin(range(100, 105))]  # a gap in every series
-    det = SeriesAnomalyDetector(time_col="timestamp", id_col="machine", window=16, epochs=1).fit(train)
+    row, machine = train.index % 200, train.index // 200
+    det = SeriesAnomalyDetector(time_col="timestamp", id_col="machine", window=16, epochs=1)
+    det.fit(train[~(row - 10 * machine).isin(range(100, 105))])  # a gap in every series, each at another time
     assert len(det.adapter_.notices_) == 8 and det.adapter_.notices_[0].startswith("series 'm0': 1 gap(s)")
     shown = condensed(det.adapter_.notices_)
     assert len(shown) == NOTES_SHOWN + 1 and shown[-1] == "... and 3 more notes like these"
+    # series with the same note share one line
+    same = det.fit(train[~row.isin(range(100, 105))]).adapter_.notices_
+    assert condensed(same) == [f"series 'm0', 'm1', 'm2' and 5 more: {same[0].split(': ', 1)[1]}"]
+    assert condensed(["series 'a': x", 'series "it\'s": x', "series 'b': y", "plain"]) == [
+        'series \'a\', "it\'s": x', "series 'b': y", "plain"]
 
 
 def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):

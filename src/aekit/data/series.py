@@ -36,11 +36,33 @@ MAX_CLOCK_SLIP_S = 3600.0  # a date-time clock set back by at most this much is 
 
 
 def condensed(notes: list[str]) -> list[str]:
-    """The first ``NOTES_SHOWN`` notes and a line that counts the rest: a table of a thousand
-    series, each with a gap, gets six lines, not a thousand."""
-    if len(notes) <= NOTES_SHOWN + 1:
-        return list(notes)
-    return [*notes[:NOTES_SHOWN], f"... and {len(notes) - NOTES_SHOWN} more notes like these"]
+    """The notes of a table of many series, short: series with the same note share one line
+    (``series 'm2', 'm3', 'm4' and 995 more: not in training: ...``), and past the first
+    ``NOTES_SHOWN`` lines one more counts the rest. A table of a thousand series, each with
+    a gap at another time, gets six lines, not a thousand."""
+    lines, keys = [], {}  # keys: each note's series, by the note's text without them
+    for note in notes:
+        match = _SERIES_NOTE.match(note)
+        if match is None:
+            lines.append(note)
+            continue
+        key, text = match.groups()
+        if text not in keys:
+            keys[text] = []
+            lines.append(text)
+        keys[text].append(key)
+    lines = [line if line not in keys else _several(keys[line], line) for line in lines]
+    if len(lines) <= NOTES_SHOWN + 1:
+        return lines
+    return [*lines[:NOTES_SHOWN], f"... and {len(lines) - NOTES_SHOWN} more notes like these"]
+
+
+_SERIES_NOTE = re.compile(r"series ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"): (.*)", re.DOTALL)  # as in_series writes
+
+
+def _several(keys: list[str], text: str) -> str:
+    more = f" and {len(keys) - 3} more" if len(keys) > 4 else ""
+    return f"series {', '.join(keys[:3] if more else keys)}{more}: {text}"
 
 
 def _statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

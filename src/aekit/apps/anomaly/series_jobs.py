@@ -80,7 +80,7 @@ def last_rows_of_series(det: SeriesAnomalyDetector, data: str | os.PathLike[str]
     is scored to its end, and its rows let go, where it ends rather than at the end of the file."""
     last: dict[str, int] = {}
     offset = 0
-    for chunk in iter_table(data, chunksize):
+    for chunk in iter_table(data, chunksize, columns=[det.series_adapter_.id_col]):
         codes, keys = det.series_adapter_.series_codes(chunk.rename(columns=str), offset)
         ends = np.full(len(keys), -1)
         np.maximum.at(ends, codes, np.arange(len(codes)))
