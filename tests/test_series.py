@@ -359,7 +359,7 @@ def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):
     printed = capsys.readouterr().out
     auc = float(next(line for line in printed.splitlines() if line.startswith("AUC-ROC")).split()[1])
     assert auc > 0.95 and (tmp_path / "rep" / "series.png").stat().st_size > 10_000
-    assert "most flagged series (machine): m2 (" in printed
+    assert "most flagged series (machine): 'm2' (" in printed
     summary = pd.read_csv(tmp_path / "rep" / "series_summary.csv")
     assert list(summary.columns) == ["machine", "rows", "flagged", "max_score", "first_flagged"]
     assert summary.machine.iloc[0] == "m2" and summary.rows.sum() == len(test)

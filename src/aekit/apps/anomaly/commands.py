@@ -254,7 +254,7 @@ def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5) -> None:
     if by_series is None:
         return
     top = by_series.head(shown)
-    parts = [f"{row.iloc[0]} ({row.flagged} of {row.rows})" for _, row in top.iterrows()]
+    parts = [f"{str(row.iloc[0])!r} ({row.flagged} of {row.rows})" for _, row in top.iterrows()]
     more = f"; all {len(by_series)} in series_summary.csv" if len(by_series) > shown else ""
     print(f"most flagged series ({by_series.columns[0]}): " + ", ".join(parts) + more)
 
