@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aekit import AnomalyDetector
+from aekit import AnomalyDetector, marks
 from aekit.apps.anomaly import load_detector
 from aekit.apps.anomaly.image_scoring import OVERVIEW
 from aekit.cli import main
@@ -105,6 +105,16 @@ def test_scoring_streams_chunks_and_matches_in_memory_scores(card_csv, tmp_path,
     # the chunked reader's floats can differ from pandas' in the last bit, and the local
     # term's product form (|z|^2 + |r|^2 - 2 z.r) magnifies that tenfold: 1e-6, not 1e-7
     np.testing.assert_allclose(streamed.score, full, rtol=1e-5)
+    # the same scores as a Parquet file, one row group per chunk, that a later run may replace
+    for _ in range(2):
+        run_ok(["anomaly", "score", card_csv, "--model", model, "--out", tmp_path / "s.parquet", "--label-col",
+                "Class", "--chunk-rows", "300", "--quiet"], capsys)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "s.parquet"), streamed, check_dtype=False)
+    assert marks.output_kind(tmp_path / "s.parquet") == marks.ANOMALY_SCORES
+    user = tmp_path / "mine.parquet"
+    pd.read_csv(card_csv).to_parquet(user)
+    assert main(["anomaly", "score", str(card_csv), "--model", str(model), "--out", str(user)]) == 2
+    assert "exists and aekit did not write it" in capsys.readouterr().err and marks.output_kind(user) is None
 
 
 @pytest.fixture(scope="module")

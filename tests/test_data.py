@@ -410,3 +410,19 @@ def test_a_one_column_table_is_read_unless_another_separator_splits_every_line(t
     (tmp_path / "two.csv").write_text("a|b\n1|2\n3|4\n")
     with pytest.raises(DataError, match=r"its 2 fields are separated by '\|'"):
         read_table(tmp_path / "two.csv")
+
+
+def test_a_parquet_output_keeps_the_first_chunks_types_or_names_the_column(tmp_path):
+    from aekit import marks
+    from aekit.data.table_output import table_output
+
+    with table_output(tmp_path / "a.parquet", marks.ANOMALY_SCORES) as output:
+        output.write_frame(pd.DataFrame({"id": [1, 2], "score": [0.5, 1.5]}))
+        output.write_frame(pd.DataFrame({"id": [3], "score": [2]}))  # an int score column: cast to double
+    back = pd.read_parquet(tmp_path / "a.parquet")
+    assert back.score.tolist() == [0.5, 1.5, 2.0] and back.id.tolist() == [1, 2, 3]
+    with pytest.raises(DataError, match="column 'id' reads as (large_)?string in chunk 2 of the output but as int64"):
+        with table_output(tmp_path / "b.parquet", marks.ANOMALY_SCORES) as output:
+            output.write_frame(pd.DataFrame({"id": [1, 2]}))
+            output.write_frame(pd.DataFrame({"id": ["A7"]}))
+    assert not (tmp_path / "b.parquet").exists()  # nothing half-written

@@ -8,6 +8,7 @@ A mark is part of the format, so every reader still reads the file as before:
 - WAV: its ``INFO`` list's software string (``description``);
 - ``.npz``: the zip archive's comment (``zip_comment``);
 - ``.aek``: its magic bytes; ``.onnx``: its producer, ``aekit``;
+- Parquet: its schema's metadata, ``aekit-output`` (``parquet_metadata``);
 - CSV and JSON lines: the header or first record that only aekit's writer of that kind
   writes (their formats have no place for a mark).
 
@@ -46,6 +47,7 @@ HEAD_BYTES = 1 << 16  # what is read of an existing file to find its mark
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 AEK_MAGIC = b"AEK"  # compress.bitstream.MAGIC (a core module does not import an application)
+PARQUET_MAGIC = b"PAR1"
 ONNX_PRODUCER = b"\x12\x05aekit"  # ModelProto field 2 (producer_name), right after ir_version
 CSV_HEADERS = {
     CLUSTERS: ["sample", "cluster"],
@@ -73,6 +75,11 @@ def pillow_options(kind: str, fmt: str) -> dict[str, object]:
         info.add_text(MARK_KEY, kind)
         return {"pnginfo": info}
     return {"description": description(kind)} if fmt == "TIFF" else {}
+
+
+def parquet_metadata(kind: str) -> dict[str, str]:
+    """The schema metadata that marks a Parquet file."""
+    return {MARK_KEY: kind}
 
 
 def zip_comment(kind: str) -> bytes:
@@ -118,6 +125,8 @@ def _kind_from_head(path: Path, head: bytes) -> str | None:
         return COMPRESSED_IMAGE
     if suffix == ".onnx" and ONNX_PRODUCER in head[:16]:
         return SCORE_GRAPH
+    if head.startswith(PARQUET_MAGIC) and suffix == ".parquet":
+        return _parquet_kind(path)
     first_line = head.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
     if suffix == ".csv":
         return _csv_kind(first_line)
@@ -125,6 +134,19 @@ def _kind_from_head(path: Path, head: bytes) -> str | None:
         record = json.loads(first_line)
         return TREES if isinstance(record, dict) and set(record) == {"line", "tokens", "spans"} else None
     return None
+
+
+def _parquet_kind(path: Path) -> str | None:
+    """The ``aekit-output`` value of a Parquet file's schema metadata (in its footer)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (pa.ArrowException, OSError):
+        return None
+    value = metadata.get(MARK_KEY.encode("ascii"))
+    return value.decode("utf-8", "replace") if value is not None else None
 
 
 def _described(text: str | None) -> str | None:

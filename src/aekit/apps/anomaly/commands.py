@@ -59,14 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     training_flags(t, epochs=None, epochs_default="50 for tables and series, about 1,500 steps for images, 100 for --vae images")
 
     s = verbs.add_parser("score", help="score a table or a time series (streamed in chunks), or images",
-                         description="Score a table in chunks (bounded memory) and write a CSV with score, "
-                                     "is_anomaly and top_features; a time series the same way (its time column, "
-                                     "score, is_anomaly, top_channels: every row, scores independent of the "
-                                     "chunk size); or score images and write a CSV plus heat-map PNGs of the "
-                                     "highest-scoring flagged images.")
+                         description="Score a table in chunks (bounded memory) and write a CSV or Parquet "
+                                     "file with score, is_anomaly and top_features; a time series the same way "
+                                     "(its time column, score, is_anomaly, top_channels: every row, scores "
+                                     "independent of the chunk size); or score images and write a CSV or Parquet "
+                                     "file plus heat-map PNGs of the highest-scoring flagged images.")
     s.add_argument("data")
     s.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
-    s.add_argument("--out", required=True, help="output CSV (never one of the inputs)")
+    s.add_argument("--out", required=True, help="output file, .csv or .parquet (never one of the inputs)")
     columns(s, "label column to copy to the output (not a feature)")
     s.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing features per row (default 3)")
     s.add_argument("--chunk-rows", type=int_at_least(1), default=50_000,
@@ -261,7 +261,8 @@ def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5) -> None:
 
 def _print_score_summary(args: argparse.Namespace, summary: object) -> None:
     """What ``aekit anomaly score`` prints, whichever path scored (tables, series, images)."""
-    print(f"scored {summary.rows} rows, flagged {summary.flagged} as anomalies; wrote {args.out}")
+    print(f"scored {summary.rows} {getattr(summary, 'unit', 'rows')}, flagged {summary.flagged} as anomalies; "
+          f"wrote {args.out}")
     for line in getattr(summary, "notices", []):
         print(f"note: {line}")
     if getattr(summary, "heatmaps", 0):

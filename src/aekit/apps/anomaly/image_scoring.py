@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ... import plots
+from ... import marks, plots
 from ...data.images import ImageSet, ImageSpec, image_chunks
-from ...data.tables import write_csv_chunk
+from ...data.table_output import table_output
 from ...errors import DataError
-from ...io import atomic_path, check_output_dir, claim_output_dir
+from ...io import check_output_dir, claim_output_dir
 from .light import ScoreSummary
 
 IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
@@ -47,9 +47,9 @@ def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold:
                                 option="--heatmap-dir" if heatmap_dir else "the heat-map folder (see --heatmap-dir)"
                                 ) if heatmaps else None
     count, chunks = image_chunks(data, spec, chunk)
-    summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None)
+    summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None, unit="images")
     top = _TopImages(heatmaps)
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh, \
+    with table_output(out, marks.ANOMALY_SCORES) as output, \
             tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
         for part in chunks:
             scores = np.asarray(score(part.images), dtype=np.float64)
@@ -57,7 +57,7 @@ def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold:
             table = pd.DataFrame({"image": part.names, "score": scores, "is_anomaly": flagged.astype(int)})
             if part.classes:
                 table["class"] = [part.classes[i] if i >= 0 else "" for i in part.labels]
-            write_csv_chunk(fh, table, header=summary.rows == 0)
+            output.write_frame(table)
             top.offer(scores, flagged, part, summary.rows)
             summary.rows += len(scores)
             summary.flagged += int(flagged.sum())

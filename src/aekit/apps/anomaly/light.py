@@ -13,7 +13,6 @@ the scores agree with the torch path's to float32 rounding (tested).
 from __future__ import annotations
 
 import copy
-import io
 import itertools
 import os
 import threading
@@ -27,10 +26,11 @@ import pandas as pd
 from ...checks import check_int
 from ...data import iter_table, split_columns
 from ...data.preprocess import TabularPreprocessor
-from ...data.tables import map_ahead, usable_cores, write_csv_chunk
+from ...data.table_output import OUTPUT_SUFFIXES, table_output
+from ...data.tables import map_ahead, usable_cores
 from ...errors import ModelFileError
 from ... import marks
-from ...io import atomic_path, check_output_file, load_model_arrays, model_kind_at
+from ...io import check_output_file, load_model_arrays, model_kind_at
 from .histograms import ColumnHistograms
 from .report import pack_positions, position_bits, row_sums, top_features
 
@@ -629,6 +629,7 @@ class ScoreSummary:
     unseen_categories: dict[str, int] = field(default_factory=dict)
     heatmap_dir: str | None = None
     heatmaps: int = 0
+    unit: str = "rows"  # what was scored: rows, or images
 
 
 def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -639,7 +640,7 @@ def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out
     same order, and the same output columns."""
     check_int(top_k, "--top-k", 1, 1000)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
-    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=(".csv",))
+    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=OUTPUT_SUFFIXES)
     det = LightTableDetector.load(model)
     if det is None:
         return None
@@ -650,8 +651,9 @@ def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out
 def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
                        id_col: str | None, label_col: str | None, top_k: int, chunksize: int,
                        verbose: int) -> ScoreSummary:
-    """Score a table chunk by chunk with ``det`` (either scorer) and write ``out``, which
-    appears atomically when every chunk is done; returns the counts. Whole chunks are
+    """Score a table chunk by chunk with ``det`` (either scorer) and write ``out`` (CSV or
+    Parquet), which appears atomically when every chunk is done; returns the counts. Whole
+    chunks are
     scored on one thread per core (``map_ahead``), each with its own copy of ``det``
     (``copy_for_a_thread``). A torch detector's caller runs this in
     ``threads.one_torch_thread`` (``jobs.score_file``): each thread's torch then runs on one
@@ -660,25 +662,24 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
     workers = usable_cores()
     own = threading.local()
 
-    def scored(numbered: tuple[int, pd.DataFrame]) -> tuple[bytes, int, int, dict[str, int]]:
+    def scored(numbered: tuple[int, pd.DataFrame]) -> tuple[Any, int, int, dict[str, int]]:
         number, chunk = numbered
         if workers > 1 and not hasattr(own, "det"):
             own.det = det.copy_for_a_thread()
         mine = own.det if workers > 1 else det
         result = score_frame(mine, chunk, id_col=id_col, label_col=label_col, top_k=top_k)
-        body = io.BytesIO()
-        write_csv_chunk(body, result, header=number == 0)
-        return body.getvalue(), len(chunk), int(result["is_anomaly"].sum()), dict(mine.preprocessor_.unseen_counts_)
+        return (output.encode(result, first=number == 0), len(chunk), int(result["is_anomaly"].sum()),
+                dict(mine.preprocessor_.unseen_counts_))
 
     summary = ScoreSummary()
-    chunks = map_ahead(scored, enumerate(iter_table(data, chunksize, ramp=True)), workers)
-    if verbose > 0:  # tqdm's import is 0.025 s of a new process's start: only when it shows
-        from tqdm.auto import tqdm
+    with table_output(out, marks.ANOMALY_SCORES) as output:
+        chunks = map_ahead(scored, enumerate(iter_table(data, chunksize, ramp=True)), workers)
+        if verbose > 0:  # tqdm's import is 0.025 s of a new process's start: only when it shows
+            from tqdm.auto import tqdm
 
-        chunks = tqdm(chunks, desc="scoring", unit="chunk", leave=False, disable=None)  # None: off where not a terminal
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        for body, rows, flagged, unseen in chunks:
-            fh.write(body)
+            chunks = tqdm(chunks, desc="scoring", unit="chunk", leave=False, disable=None)  # None: off where not a terminal
+        for encoded, rows, flagged, unseen in chunks:
+            output.write(encoded)
             summary.rows += rows
             summary.flagged += flagged
             for col, n in unseen.items():

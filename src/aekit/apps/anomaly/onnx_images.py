@@ -19,6 +19,7 @@ import numpy as np
 
 from ...checks import check_int
 from ...data.images import ImageSpec
+from ...data.table_output import OUTPUT_SUFFIXES
 from ... import marks
 from ...io import SCORE_GRAPH_FILE, check_output_file, model_kind_at, read_model_file
 from .image_scoring import HEATMAPS, IMAGE_CHUNK, check_image_options, write_image_scores
@@ -97,7 +98,7 @@ def score_images_file(data: str | os.PathLike[str], model: str | os.PathLike[str
     same checks, in the same order, and the same outputs."""
     check_int(heatmaps, "--heatmaps", 0)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
-    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=(".csv",))
+    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=OUTPUT_SUFFIXES)
     scorer = OnnxImageScorer.load(model)
     if scorer is None:
         return None

@@ -15,9 +15,11 @@ from tqdm.auto import tqdm
 from ... import plots
 from ...data import iter_table, read_table
 from ...data.series import condensed
-from ...data.tables import check_dropped, write_csv_chunk
+from ...data.table_output import table_output
+from ...data.tables import check_dropped
 from ...errors import DataError
-from ...io import atomic_path, atomic_write_text, check_model_output, check_output_dir
+from ...marks import ANOMALY_SCORES
+from ...io import atomic_write_text, check_model_output, check_output_dir
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
 from .series import SeriesAnomalyDetector
 
@@ -101,7 +103,7 @@ def _pieces(result: tuple[np.ndarray, np.ndarray], waiting: list[pd.DataFrame]) 
 def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: Path, *,
                  label_col: str | None = None, id_col: str | None = None, top_k: int = 3,
                  chunksize: int = 100_000, verbose: int = 1) -> SeriesSummary:
-    """Write ``out`` (CSV: the model's ID and time columns if it has them, ``score``,
+    """Write ``out`` (CSV or Parquet: the model's ID and time columns if it has them, ``score``,
     ``is_anomaly``, ``top_channels``, the label column if named), streaming; it appears
     atomically at the end. ``id_col`` may only repeat the model's own."""
     check_series_id(det, id_col)
@@ -110,7 +112,7 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
     summary = SeriesSummary()
     # one channel takes the whole score: no per-channel pass (a third of the scoring time)
     single = len(det.channels_) == 1
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+    with table_output(out, ANOMALY_SCORES) as output:
         for piece in scored_pieces(det, data, chunksize, keep, verbose, per_channel=not single):
             table = pd.DataFrame(index=piece.rows.index)
             for name in (model_id, time_col):
@@ -121,7 +123,7 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
             table["top_channels"] = _top_channels(piece, det.channels_, top_k, single)
             if label_col is not None:
                 table[label_col] = piece.rows[label_col]
-            write_csv_chunk(fh, table, header=summary.rows == 0)
+            output.write_frame(table)
             summary.rows += len(table)
             summary.flagged += int(table["is_anomaly"].sum())
     summary.notices = condensed(det.series_adapter_.notices_)
