@@ -350,6 +350,7 @@ def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):
     out = tmp_path / "s.csv"
     assert main(["anomaly", "score", str(tmp_path / "test.csv"), "--model", m, "--out", str(out), "--chunk-rows", "100",
                  "--label-col", "label", "--quiet"]) == 0
+    assert "most flagged series (machine): 'm2' (" in capsys.readouterr().out
     scored = pd.read_csv(out)
     assert list(scored.columns) == ["machine", "timestamp", "score", "is_anomaly", "top_channels", "label"]
     assert (scored.machine == test.machine).all() and (scored.timestamp == test.timestamp).all()

@@ -228,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
                                   top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,
                                   heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
         _print_score_summary(args, summary)
+        _print_most_flagged(getattr(summary, "by_series", None), listed_in=None)
     elif args.verb in ("eval", "report"):
         analysis = jobs.analyse_file(args.data, args.model, args.report_dir, label_col=args.label_col,
                                      normal_value=args.normal_value, id_col=args.id_col, verbose=verbose)
@@ -249,13 +250,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5) -> None:
-    """The series with the most flagged rows (of a report on a table of several series)."""
+def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5, listed_in: str | None = "series_summary.csv"
+                        ) -> None:
+    """The series with the most flagged rows (of a table of several series), and where all
+    are listed."""
     if by_series is None:
         return
     top = by_series.head(shown)
     parts = [f"{str(row.iloc[0])!r} ({row.flagged} of {row.rows})" for _, row in top.iterrows()]
-    more = f"; all {len(by_series)} in series_summary.csv" if len(by_series) > shown else ""
+    more = ""
+    if len(by_series) > shown:
+        more = f"; all {len(by_series)} in {listed_in}" if listed_in else f"; {len(by_series)} series in all"
     print(f"most flagged series ({by_series.columns[0]}): " + ", ".join(parts) + more)
 
 

@@ -38,6 +38,7 @@ class SeriesSummary:
     rows: int = 0
     flagged: int = 0
     notices: list[str] = field(default_factory=list)
+    by_series: pd.DataFrame | None = None  # a table of several series: one row per series, most flagged first
 
 
 def train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, time_col: str | None = None,
@@ -126,7 +127,12 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
             output.write_frame(table)
             summary.rows += len(table)
             summary.flagged += int(table["is_anomaly"].sum())
+            if model_id is not None:  # each series' counts so far: memory grows with the series, not the rows
+                counts = _series_counts(piece.rows, piece.scores, det)
+                summary.by_series = counts if summary.by_series is None else _merged(summary.by_series, counts)
     summary.notices = condensed(det.series_adapter_.notices_)
+    if summary.by_series is not None:
+        summary.by_series = _ranked(summary.by_series)
     return summary
 
 
@@ -190,7 +196,7 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     paths = write_report(report_dir, scores[scored], det.threshold_, None, y_scored, det.training_history_ or None,
                          metrics)
     order = _channels_by_share(pieces, det)
-    by_series = _by_series(rows, scores, det) if adapter.id_col else None
+    by_series = _ranked(_series_counts(rows, scores, det)) if adapter.id_col else None
     if by_series is not None:
         path = Path(report_dir) / SUMMARY_FILE
         atomic_write_text(path, by_series.to_csv(index=False))
@@ -204,19 +210,45 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
                           condensed(adapter.notices_), by_series)
 
 
-def _by_series(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDetector) -> pd.DataFrame:
-    """One row per series (its ID, rows, flagged rows, highest score, and with a time column
-    the time of its first flagged row), the most flagged first, then the highest score."""
+def _series_counts(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDetector) -> pd.DataFrame:
+    """One row per series of ``rows`` (its ID, rows, flagged rows, highest score, and with a
+    time column the time of its first flagged row), in the order the series first appear."""
     adapter = det.series_adapter_
     flagged = scores > det.threshold_
-    frame = pd.DataFrame({adapter.id_col: rows[adapter.id_col].astype(str), "rows": 1, "flagged": flagged.astype(int),
-                          "max_score": scores})
+    # in numpy over the IDs' codes: pandas' groupby took 0.04 s per 100,000 rows, 0.15 s of a 2.7 s job
+    codes, keys = pd.factorize(rows[adapter.id_col].astype(str), sort=False)
+    n = len(keys)
+    highest = np.full(n, np.nan)
+    scored = np.flatnonzero(np.isfinite(scores))  # not the rows of a series shorter than a window
+    np.fmax.at(highest, codes[scored], scores[scored])
+    table = pd.DataFrame({adapter.id_col: np.asarray(keys, dtype=object), "rows": np.bincount(codes, minlength=n),
+                          "flagged": np.bincount(codes, weights=flagged, minlength=n).astype(np.int64),
+                          "max_score": highest})
     if adapter.time_col is not None:
-        frame["first_flagged"] = rows[adapter.time_col].where(flagged)
-    table = frame.groupby(adapter.id_col, sort=False).agg(
+        first = np.full(n, -1)
+        hit = np.flatnonzero(flagged)
+        first[codes[hit][::-1]] = hit[::-1]  # the last write wins: each series' first flagged row
+        picked = rows[adapter.time_col].iloc[np.maximum(first, 0)].reset_index(drop=True)
+        table["first_flagged"] = picked.where(first >= 0)
+    return table
+
+
+def _grouped(frame: pd.DataFrame, id_col: str) -> pd.DataFrame:
+    """``frame``'s rows summed per series (rows and flagged rows summed, the highest score,
+    the first flagged time)."""
+    return frame.groupby(id_col, sort=False).agg(
         rows=("rows", "sum"), flagged=("flagged", "sum"), max_score=("max_score", "max"),
-        **({"first_flagged": ("first_flagged", "first")} if adapter.time_col is not None else {}))
-    return table.sort_values(["flagged", "max_score"], ascending=False, kind="stable").reset_index()
+        **({"first_flagged": ("first_flagged", "first")} if "first_flagged" in frame else {})).reset_index()
+
+
+def _merged(before: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
+    """The counts of the rows before and of more rows after them, as one table."""
+    return _grouped(pd.concat([before, more], ignore_index=True), before.columns[0])
+
+
+def _ranked(by_series: pd.DataFrame) -> pd.DataFrame:
+    """The most flagged series first, then the highest score."""
+    return by_series.sort_values(["flagged", "max_score"], ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _shown_series(rows: pd.DataFrame, scores: np.ndarray, by_series: pd.DataFrame | None,
