@@ -399,7 +399,8 @@ class SeriesStream:
         A series of a table of several that is shorter than one window is not scored (NaN),
         with a note: one new machine must not stop the scoring of a fleet."""
         if self.key is not None and self.total < self.window:
-            self.det.series_adapter_.notices_.append(_too_short(self.total, self.window, "not scored, its scores left empty (NaN)"))
+            note = _too_short(self.total, self.window, "not scored, its scores left empty (NaN)")
+            self.det.series_adapter_.notices_.append(note)
             return self._take_unscored()
         self.det._check_length(self.total)
         end = self.total - self.window

@@ -18,8 +18,8 @@ from ...data.series import condensed
 from ...data.table_output import table_output
 from ...data.tables import check_dropped
 from ...errors import DataError
-from ...marks import ANOMALY_SCORES
 from ...io import atomic_write_text, check_model_output, check_output_dir
+from ...marks import ANOMALY_SCORES
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
 from .series import SeriesAnomalyDetector
 
@@ -227,7 +227,8 @@ def _series_counts(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDet
     if adapter.time_col is not None:
         first = np.full(n, -1)
         hit = np.flatnonzero(flagged)
-        first[codes[hit][::-1]] = hit[::-1]  # the last write wins: each series' first flagged row
+        series, at = np.unique(codes[hit], return_index=True)  # each flagged series' first flagged row
+        first[series] = hit[at]
         picked = rows[adapter.time_col].iloc[np.maximum(first, 0)].reset_index(drop=True)
         table["first_flagged"] = picked.where(first >= 0)
     return table
