@@ -365,6 +365,12 @@ def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):
     assert list(summary.columns) == ["machine", "rows", "flagged", "max_score", "first_flagged"]
     assert summary.machine.iloc[0] == "m2" and summary.rows.sum() == len(test)
     assert summary.first_flagged.iloc[0] <= "2024-02-01 20:00:00"
+    # the counts of a scoring run, chunk by chunk, are the report's of the whole table
+    from aekit.apps.anomaly.jobs import score_file
+
+    streamed = score_file(tmp_path / "test.csv", m, tmp_path / "y.csv", chunksize=70, verbose=0).by_series
+    pd.testing.assert_frame_equal(streamed.astype({"first_flagged": object}), summary.astype({"first_flagged": object}),
+                                  check_dtype=False)
     assert main(["anomaly", "score", str(tmp_path / "test.csv"), "--model", m, "--out", str(tmp_path / "x.csv"),
                  "--id-col", "timestamp"]) == 2
     assert "trained with the series ID column 'machine'" in capsys.readouterr().err
