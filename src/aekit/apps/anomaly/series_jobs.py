@@ -259,7 +259,7 @@ def _shown_series(rows: pd.DataFrame, scores: np.ndarray, by_series: pd.DataFram
     if by_series is None or id_col is None:
         return np.ones(len(scores), bool), "Series and anomaly score"
     key = by_series[id_col].iloc[0]
-    return (rows[id_col].astype(str) == key).to_numpy(), f"Series {key!r} ({id_col}; the most flagged of {len(by_series)})"
+    return (rows[id_col].astype(str) == key).to_numpy(), f"Series {key!r}, the most flagged of {len(by_series)} by {id_col!r}"
 
 
 def _channels_by_share(pieces: list[SeriesScores], det: SeriesAnomalyDetector) -> list[int]:
