@@ -437,3 +437,33 @@ def test_cli_trains_a_series_without_a_time_column(tmp_path, capsys):
     assert main(["anomaly", "train", str(tmp_path / "plain.csv"), "--window", "16", "--epochs", "2", "--out",
                  str(tmp_path / "m"), "--drop-cols", "site", "--quiet"]) == 0  # a TypeError before 0.9.4
     assert "trained on 400 rows, a series of 1 channel(s) (value)" in capsys.readouterr().out
+
+
+def test_an_automatic_window_spans_two_cycles_of_the_series_own_period(tmp_path):
+    from aekit.apps.anomaly.periods import FALLBACK_WINDOW, dominant_period, fleet_period
+    from aekit.errors import ModelFileError
+
+    from .conftest import rewrite_config
+
+    det = SeriesAnomalyDetector(window="auto", epochs=2).fit(sine(1200, 0))
+    assert det.window_ == 2 * PERIOD and det.stride_ == 2 * PERIOD // 8
+    assert det.adapter_.notices_ == [f"window {2 * PERIOD} rows (2 cycles of {PERIOD} rows; --window N to choose)"]
+    det.save(tmp_path / "m")
+    x = sine(500, 1, start=1200)
+    np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(x), det.decision_function(x), rtol=1e-6)
+    noise = np.random.default_rng(0).standard_normal(1200)
+    assert SeriesAnomalyDetector(window="auto", epochs=1).fit(noise).window_ == FALLBACK_WINDOW  # no cycle
+    short = SeriesAnomalyDetector(window="auto", epochs=1).fit(sine(300, 0))
+    assert short.window_ == 75 and short.adapter_.notices_[0].endswith(
+        "2 cycles of 40 rows; at most a quarter of a 300-row training series; --window N to choose)")
+    assert dominant_period(noise[:, None]) is None and dominant_period(sine(1200, 0)[:, None]) == PERIOD
+    # several series share the median of their own periods where half of them have one
+    assert fleet_period([sine(900, 0)[:, None], np.sin(np.arange(900) / 8)[:, None], noise[:900, None]]) in (
+        45, 46, 47)
+    assert fleet_period([sine(900, 0)[:, None], noise[:900, None], noise[300:, None]]) is None
+    # a model of 0.9.4 (window a number, no fitted window saved) loads; a broken window is refused
+    rewrite_config(tmp_path / "m", lambda c: (c["state"].pop("window"), c["params"].__setitem__("window", 80)))
+    assert load_detector(tmp_path / "m").window_ == 80
+    rewrite_config(tmp_path / "m", lambda c: c["state"].__setitem__("window", "long"))
+    with pytest.raises(ModelFileError, match="the series window must be a number of rows"):
+        load_detector(tmp_path / "m")

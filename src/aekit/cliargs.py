@@ -33,6 +33,23 @@ def int_at_least(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
+def int_or_auto(low: int, high: int | None = None) -> Callable[[str], int | str]:
+    """An argparse type: ``auto``, or an integer in ``[low, high]``."""
+    number = int_at_least(low, high)
+
+    def parse(text: str) -> int | str:
+        if text.strip().lower() == "auto":
+            return "auto"
+        try:
+            int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor an integer") from None
+        return number(text)
+
+    parse.__name__ = "integer or 'auto'"
+    return parse
+
+
 def float_in(low: float, high: float) -> Callable[[str], float]:
     """An argparse type: a finite number in ``[low, high]``."""
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ...cliargs import application, drop_cols_flag, float_in, image_size_flag, int_at_least, report, training_flags
+from ...cliargs import (application, drop_cols_flag, float_in, image_size_flag, int_at_least, int_or_auto, report,
+                        training_flags)
 from ...errors import DataError
 from ...memory import importing_without_collections, keep_freed_memory
 
@@ -54,8 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a table of several series (--time-col/--window with --id-col): scale each series by its own "
                    "training mean and deviation (each, the default) or all alike (shared: one machine's level "
                    "against the others' is itself a sign)")
-    t.add_argument("--window", type=int_at_least(2, 4096),
-                   help="a time series: rows per window (default 64; a series without --time-col needs it)")
+    t.add_argument("--window", type=int_or_auto(2, 4096),
+                   help="a time series: rows per window (default 64; 'auto': two cycles of the series' own period, "
+                        "16-256 rows; a series without --time-col needs it)")
     training_flags(t, epochs=None, epochs_default="50 for tables and series, about 1,500 steps for images, 100 for --vae images")
 
     s = verbs.add_parser("score", help="score a table or a time series (streamed in chunks), or images",

@@ -28,10 +28,11 @@ from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
 from ...data.series import SCALINGS, SeriesAdapter, split_by_code
 from ...data.tables import as_frame
-from ...errors import DataError, DataNotice
+from ...errors import DataError, DataNotice, ModelFileError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
 from .base import ReconstructionDetector
 from .detector import mlp_sizes
+from .periods import auto_window
 
 MAX_WINDOW = 4096
 MAX_TRAIN_WINDOWS = 50_000  # longer training series are windowed with a stride that keeps about this many
@@ -83,7 +84,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         time_col: str | None = None,
         id_col: str | None = None,
         series_scaling: str = "each",
-        window: int = 64,
+        window: int | str = 64,
         stride: int | str = "auto",
         network: str = "mlp",
         hidden: str | list[int] = "auto",
@@ -142,10 +143,11 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         if self.id_col is not None and self.id_col == self.time_col:
             raise DataError(f"id_col and time_col are both {self.id_col!r}: the series ID and the time are two columns")
         check_choice(self.series_scaling, "series_scaling", SCALINGS)
-        check_int(self.window, "window", 2, MAX_WINDOW)
+        if self.window != "auto":
+            check_int(self.window, "window", 2, MAX_WINDOW)
         check_choice(self.network, "network", NETWORKS)
         if self.stride != "auto":
-            check_int(self.stride, "stride", 1, self.window)
+            check_int(self.stride, "stride", 1, MAX_WINDOW if self.window == "auto" else self.window)
         if self.hidden != "auto":
             check_sizes(self.hidden, "hidden")
         if self.code_size != "auto":
@@ -154,7 +156,8 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     @property
     def stride_(self) -> int:
         """The rows between the starts of two scored windows."""
-        return max(1, self.window // AUTO_STRIDE_DIVISOR) if self.stride == "auto" else int(self.stride)
+        return max(1, self.window_ // AUTO_STRIDE_DIVISOR) if self.stride == "auto" else min(int(self.stride),
+                                                                                             self.window_)
 
     @property
     def channels_(self) -> list[str]:
@@ -163,7 +166,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         return list(self.adapter_.channels_)
 
     def _member_input_shape(self) -> tuple[int, ...]:
-        return (self.adapter_.sample_shape[0] * self.window,)
+        return (self.adapter_.sample_shape[0] * self.window_,)
 
     # ------------------------------------------------------------------ fitting
     def _fit_adapter(self, X: Any) -> torch.Tensor:
@@ -172,21 +175,22 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         values = super()._fit_adapter(X)
         series = self.adapter_.fitted_series_
         self.adapter_.fitted_series_ = []  # the row positions are needed once, here
+        pieces = list(torch.split(values, [rows for _, _, rows in series]))
+        self._choose_window(pieces)
         if len(series) == 1:
             self._check_length(len(values), MIN_TRAIN_ROWS)
-        pieces = list(torch.split(values, [rows for _, _, rows in series]))
         # a series of a table of several shorter than one window is left out, with a note
         # (its rows' decision_scores_ are NaN): one new machine must not stop a fleet's training
-        kept = [len(piece) >= self.window for piece in pieces]
+        kept = [len(piece) >= self.window_ for piece in pieces]
         for (key, _, rows), keep in zip(series, kept, strict=True):
             if not keep:
-                self.adapter_.notices_.append(f"series {key!r}: " + _too_short(rows, self.window, "left out of training"))
-        n_windows = sum(len(piece) - self.window + 1 for piece, keep in zip(pieces, kept, strict=True) if keep)
+                self.adapter_.notices_.append(f"series {key!r}: " + _too_short(rows, self.window_, "left out of training"))
+        n_windows = sum(len(piece) - self.window_ + 1 for piece, keep in zip(pieces, kept, strict=True) if keep)
         if n_windows < MIN_TRAIN_ROWS:
-            raise DataError(f"the {len(pieces)} series hold {n_windows} windows of {self.window} rows in all, "
+            raise DataError(f"the {len(pieces)} series hold {n_windows} windows of {self.window_} rows in all, "
                             f"too few to train ({MIN_TRAIN_ROWS}): use a smaller window")
         self.train_stride_ = max(1, math.ceil(n_windows / MAX_TRAIN_WINDOWS))
-        windows = [_windows(piece, self.window, self.train_stride_) for piece, keep in zip(pieces, kept, strict=True)
+        windows = [_windows(piece, self.window_, self.train_stride_) for piece, keep in zip(pieces, kept, strict=True)
                    if keep]
         # (row positions, scaled rows or None where left out): the training scores' rows
         self._training_series = [(positions, piece if keep else None)
@@ -194,16 +198,25 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         self._window_counts = [len(w) for w in windows]
         return torch.cat(windows)
 
+    def _choose_window(self, pieces: list[torch.Tensor]) -> None:
+        """``window_``: ``window``, or with ``"auto"`` two cycles of the training series' own
+        period (``periods.auto_window``), said in a note."""
+        if self.window != "auto":
+            self.window_ = int(self.window)
+            return
+        self.window_, why = auto_window([piece.numpy() for piece in pieces])
+        self.adapter_.notices_.append(f"window {self.window_} rows ({why}; --window N to choose)")
+
     def _check_length(self, rows: int, windows: int = 1) -> None:
-        if rows < self.window + windows - 1:
-            what = f"{windows} windows of {self.window} rows" if windows > 1 else f"one window ({self.window} rows)"
+        if rows < self.window_ + windows - 1:
+            what = f"{windows} windows of {self.window_} rows" if windows > 1 else f"one window ({self.window_} rows)"
             raise DataError(f"the series has {rows} rows, too few for {what}: use a smaller window")
 
     def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(training, validation)`` windows: the validation windows are the last
         ``validation_fraction`` of each series, and its training windows end before they begin
         (neighbouring windows share rows, so a random split would validate on training rows)."""
-        overlap = math.ceil(self.window / self.train_stride_) - 1
+        overlap = math.ceil(self.window_ / self.train_stride_) - 1
         train, val, offset = [], [], 0
         self._validation_starts = []  # each series' first held-out window (None: none held out)
         for count in self._window_counts:
@@ -227,7 +240,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         (n_features,) = shape
         hidden, code = mlp_sizes(n_features, self.hidden, self.code_size)
         if self.network == "conv":  # the first hidden width is the conv encoder's linear layer
-            return AutoEncoder.series_conv(self.adapter_.sample_shape[0], self.window, hidden=hidden[0],
+            return AutoEncoder.series_conv(self.adapter_.sample_shape[0], self.window_, hidden=hidden[0],
                                            code_size=code, bottleneck=self._bottleneck, activation=self.activation)
         return AutoEncoder.mlp(n_features, hidden, code, bottleneck=self._bottleneck, activation=self.activation)
 
@@ -288,9 +301,9 @@ class SeriesAnomalyDetector(ReconstructionDetector):
             scores[positions] = own
             if parts is not None:
                 parts[positions] = own_parts
-        short = [key for key, positions, _, _ in series if len(positions) < self.window]
+        short = [key for key, positions, _, _ in series if len(positions) < self.window_]
         if short:
-            warnings.warn(f"{len(short)} series not scored, each shorter than one window ({self.window} rows): "
+            warnings.warn(f"{len(short)} series not scored, each shorter than one window ({self.window_} rows): "
                           f"their rows' scores are NaN (series {short[:5]})", DataNotice, stacklevel=3)
         return scores, parts
 
@@ -304,6 +317,18 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         ``SeriesTableStream`` for a model with ``id_col`` (``last_rows``: see there)."""
         self._check_fitted()
         return SeriesTableStream(self, per_channel, last_rows) if self.id_col else SeriesStream(self, per_channel)
+
+    def _state(self) -> tuple[dict[str, Any], Any]:
+        state, groups = super()._state()
+        return {**state, "window": self.window_}, groups
+
+    def _set_state(self, networks: dict[str, AutoEncoder], state: dict[str, Any], groups: Any) -> None:
+        window = state.get("window", self.window)  # models made before 0.9.5: the parameter, a number
+        if isinstance(window, bool) or not isinstance(window, int) or not 2 <= window <= MAX_WINDOW:
+            raise ModelFileError(f"config.json: the series window must be a number of rows in [2, {MAX_WINDOW}], "
+                                 f"got {window!r}")
+        self.window_ = window  # before the networks are checked against it
+        super()._set_state(networks, state, groups)
 
     @property
     def series_adapter_(self) -> SeriesAdapter:
@@ -332,7 +357,7 @@ class SeriesStream:
 
     def __init__(self, det: SeriesAnomalyDetector, per_channel: bool = False, key: str | None = None) -> None:
         self.det, self.per_channel, self.key = det, per_channel, key  # key: the series' ID, in a table of several
-        self.window, self.stride = det.window, det.stride_
+        self.window, self.stride = det.window_, det.stride_
         self.channels = det.adapter_.sample_shape[0]
         self.buffer = torch.zeros(0, self.channels)  # the rows from `base` on
         self.base = 0
