@@ -183,6 +183,23 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert "Traceback" not in proc.stderr and proc.stderr.strip().endswith("does not exist")
 
 
+def test_a_reader_that_stops_reading_is_not_an_error(small_model, monkeypatch, capsys):
+    """`aekit ... | head -1`: the output closes early; the command's work is done and written,
+    and it ends as a command killed by SIGPIPE would, without an error line."""
+    class Closed:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    out = small_model / "piped.csv"
+    assert main(["anomaly", "score", str(small_model / "train.csv"), "--model", str(small_model / "model"),
+                 "--out", str(out), "--quiet"]) == 141
+    assert len(pd.read_csv(out)) == 200 and "error" not in capsys.readouterr().err
+
+
 def _kill_resume_and_rerun(args: list[str], out: Path, first_checkpoint: Path, ref: Path) -> None:
     """Run ``args --out OUT``, SIGKILL it once its first checkpoint exists, finish it with
     ``--resume``, and train ``ref`` uninterrupted with the same arguments."""

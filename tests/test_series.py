@@ -195,6 +195,13 @@ def test_cli_trains_scores_in_chunks_and_reports(tmp_path, capsys):
     auc = float(next(line for line in printed.splitlines() if line.startswith("AUC-ROC")).split()[1])
     assert auc > 0.9
     assert (tmp_path / "rep" / "series.png").stat().st_size > 10_000
+    # the level shift is one flagged event, the highest, around rows 600-640 (a window's spread on each side)
+    events = pd.read_csv(tmp_path / "rep" / "events.csv")
+    assert list(events.columns) == ["start", "end", "rows", "peak", "max_score", "top_channel"]
+    top = events.iloc[0]
+    assert test.timestamp[600 - 32] <= top.start <= test.timestamp[600] and test.timestamp[640] <= top.end
+    assert top.end <= test.timestamp[640 + 32] and top.peak in set(test.timestamp[600:641]) and top.top_channel == "value"
+    assert f"flagged events: {len(events)} (all in events.csv), the highest:\n  {top.start} to {top.end}" in printed
 
 
 def test_the_service_refuses_a_series_model_in_one_line(fitted, tmp_path):
@@ -365,6 +372,9 @@ def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):
     assert list(summary.columns) == ["machine", "rows", "flagged", "max_score", "first_flagged"]
     assert summary.machine.iloc[0] == "m2" and summary.rows.sum() == len(test)
     assert summary.first_flagged.iloc[0] <= "2024-02-01 20:00:00"
+    events = pd.read_csv(tmp_path / "rep" / "events.csv")
+    assert events.machine.iloc[0] == "m2" and events.start.iloc[0] <= "2024-02-01 20:00:00" <= events.end.iloc[0]
+    assert f"  'm2' {events.start.iloc[0]} to {events.end.iloc[0]}" in printed
     # the counts of a scoring run, chunk by chunk, are the report's of the whole table
     from aekit.apps.anomaly.jobs import score_file
 

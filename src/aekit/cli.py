@@ -53,6 +53,9 @@ def build_parser(argv: Sequence[str] | None = None) -> Parser:
     return parser
 
 
+BROKEN_PIPE_EXIT = 141  # what a command killed by SIGPIPE reports in a shell (128 + 13)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
@@ -62,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.run(args)
     except AekitError as exc:
         return _fail(str(exc) or type(exc).__name__)
+    except BrokenPipeError:  # `aekit ... | head` stopped reading: not an error of the command's
+        return BROKEN_PIPE_EXIT
     except OSError as exc:  # the file system said no (permissions, a full disk, a vanished file)
         where = f": {exc.filename}" if exc.filename else ""
         return _fail(f"{exc.strerror or type(exc).__name__}{where}")

@@ -238,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         for line in getattr(analysis, "notices", []):
             print(f"note: {line}")
         _print_most_flagged(getattr(analysis, "by_series", None))
+        _print_events(getattr(analysis, "events", None))
         if analysis.metrics is not None:
             print("\n".join(analysis.metrics.lines()))
         else:
@@ -264,6 +265,17 @@ def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5, listed_i
     if len(by_series) > shown:
         more = f"; all {len(by_series)} in {listed_in}" if listed_in else f"; {len(by_series)} series in all"
     print(f"most flagged series ({by_series.columns[0]}): " + ", ".join(parts) + more)
+
+
+def _print_events(events: pd.DataFrame | None, shown: int = 3) -> None:
+    """The number of flagged events (runs of flagged rows) of a series report, and the highest."""
+    if events is None:
+        return
+    print(f"flagged events: {len(events)} (all in events.csv)" + (", the highest:" if len(events) else ""))
+    for _, event in events.head(shown).iterrows():
+        series = f"{event.iloc[0]!r} " if events.columns[0] != "start" else ""
+        print(f"  {series}{event.start} to {event.end} ({event.rows} rows): peak {event.max_score:.4g} at "
+              f"{event.peak}, mostly {event.top_channel}")
 
 
 def _print_score_summary(args: argparse.Namespace, summary: object) -> None:

@@ -166,9 +166,11 @@ class SeriesAnalysis:
     threshold_rule: str
     notices: list[str]
     by_series: pd.DataFrame | None = None  # a table of several series: one row per series, most flagged first
+    events: pd.DataFrame | None = None  # one row per run of flagged rows, the highest-scoring first
 
 
 SUMMARY_FILE = "series_summary.csv"
+EVENTS_FILE = "events.csv"
 
 
 def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, report_dir: str | os.PathLike[str],
@@ -179,7 +181,8 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     score, the threshold and the flagged stretches, plus the tables' histogram, ROC curve and
     training curves. The plot needs the whole table in memory (its values and scores); of a
     table of several series it shows the one with the most flagged rows, and
-    ``series_summary.csv`` lists every series, most flagged first."""
+    ``series_summary.csv`` lists every series, most flagged first. ``events.csv`` lists each
+    run of consecutive flagged rows of a series (``flagged_events``)."""
     check_output_dir(report_dir, REPORT_KIND, inputs=[data])
     adapter = det.series_adapter_
     keep = list(dict.fromkeys([c for c in (adapter.id_col, adapter.time_col, label_col) if c is not None]
@@ -201,13 +204,47 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
         path = Path(report_dir) / SUMMARY_FILE
         atomic_write_text(path, by_series.to_csv(index=False))
         paths.append(path)
+    events = flagged_events(rows, scores, np.concatenate([p.parts for p in pieces]), det)
+    path = Path(report_dir) / EVENTS_FILE
+    atomic_write_text(path, events.to_csv(index=False))
+    paths.append(path)
     shown, title = _shown_series(rows, scores, by_series, adapter.id_col)
     paths.insert(0, plots.series_plot(values[shown][:, order], [adapter.channels_[j] for j in order], scores[shown],
                                       det.threshold_, Path(report_dir) / "series.png",
                                       None if y is None else y[shown],
                                       None if times is None else (times[shown] * 1e9).astype(np.int64), title))
     return SeriesAnalysis(scores, metrics, paths, det.threshold_, det.threshold_rule_.describe(),
-                          condensed(adapter.notices_), by_series)
+                          condensed(adapter.notices_), by_series, events)
+
+
+def flagged_events(rows: pd.DataFrame, scores: np.ndarray, parts: np.ndarray, det: SeriesAnomalyDetector
+                   ) -> pd.DataFrame:
+    """One row per event, a run of consecutive flagged rows of one series: its series (a
+    table of several), ``start`` and ``end`` (times, or 1-based data rows without a time
+    column), ``rows``, the ``peak`` row and its ``max_score``, and ``top_channel``, the channel
+    with the largest share of the event's scores; the highest-scoring event first. Monitoring
+    thinks in incidents: a flagged stretch is one, not its rows."""
+    adapter = det.series_adapter_
+    flagged = scores > det.threshold_
+    codes = (pd.factorize(rows[adapter.id_col].astype(str), sort=False)[0] if adapter.id_col
+             else np.zeros(len(rows), np.int64))
+    order = np.argsort(codes, kind="stable")  # each series' rows together, in file order
+    hit, code = flagged[order], codes[order]
+    same = code[1:] == code[:-1]
+    starts = np.flatnonzero(hit & ~np.r_[False, hit[:-1] & same])
+    ends = np.flatnonzero(hit & ~np.r_[hit[1:] & same, False])
+    stamps = rows[adapter.time_col].to_numpy() if adapter.time_col else np.arange(1, len(rows) + 1)
+    records = []
+    for first, last in zip(starts, ends, strict=True):
+        where = order[first:last + 1]
+        peak = where[int(np.argmax(scores[where]))]
+        share = parts[where].sum(0)
+        records.append({**({adapter.id_col: str(rows[adapter.id_col].iloc[where[0]])} if adapter.id_col else {}),
+                        "start": stamps[where[0]], "end": stamps[where[-1]], "rows": len(where), "peak": stamps[peak],
+                        "max_score": float(scores[peak]), "top_channel": adapter.channels_[int(np.argmax(share))]})
+    columns = [*([adapter.id_col] if adapter.id_col else []), "start", "end", "rows", "peak", "max_score", "top_channel"]
+    events = pd.DataFrame(records, columns=columns)
+    return events.sort_values("max_score", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def _series_counts(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDetector) -> pd.DataFrame:
