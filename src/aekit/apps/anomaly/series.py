@@ -68,6 +68,11 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     along time); on NAB's development categories they tie (AUC-PR 0.550 and 0.551) and the MLP
     trains four times faster, so it is the default.
 
+    ``window``: 64 rows, or ``"auto"``: two cycles of the training series' own period
+    (``periods.auto_window``; the chosen ``window_`` is saved, and a note says why). A row's
+    score spreads over a window's rows on each side of an anomaly, so a longer window flags
+    longer stretches; ``"auto"`` ranks NAB's rows better but is not the default.
+
     Training holds out the last ``validation_fraction`` of the series (of each series; a
     contiguous stretch, not random windows: neighbouring windows overlap) for early stopping and for the
     threshold: ``"fpr:0.01"`` (the default) flags 1% of the held-out rows; ``contamination``
