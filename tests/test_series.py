@@ -477,3 +477,55 @@ def test_an_automatic_window_spans_two_cycles_of_the_series_own_period(tmp_path)
     rewrite_config(tmp_path / "m", lambda c: c["state"].__setitem__("window", "long"))
     with pytest.raises(ModelFileError, match="the series window must be a number of rows"):
         load_detector(tmp_path / "m")
+
+
+def test_missing_values_are_refused_or_filled_with_the_value_before_each_in_their_series(fleet, tmp_path, capsys):
+    from aekit.errors import ModelFileError
+
+    from .conftest import rewrite_config
+
+    gappy = with_time(sine(600, 0))
+    gappy.loc[[100, 101, 350], "value"] = np.nan
+    with pytest.raises(DataError, match=r"column 'value' has 3 missing.*data row 101.*impute='ffill'"):
+        SeriesAnomalyDetector(time_col="timestamp", **FAST).fit(gappy)
+    det = SeriesAnomalyDetector(time_col="timestamp", impute="ffill", **FAST).fit(gappy)
+    assert det.adapter_.notices_ == ["3 missing value(s) filled with the value before each (impute='ffill')"]
+    filled = gappy.assign(value=gappy.value.ffill())
+    np.testing.assert_allclose(det.decision_function(gappy), det.decision_function(filled), rtol=1e-6)
+    # the same in chunks of any size; a first value missing takes the training mean
+    new = with_time(sine(300, 1, start=600), start="2024-01-03 02:00")
+    new.loc[[0, 150, 151], "value"] = np.nan
+    whole = det.decision_function(new)
+    expected = new.assign(value=new.value.fillna({0: det.adapter_.center_[0]}).ffill())
+    np.testing.assert_allclose(whole, det.decision_function(expected), rtol=1e-6)
+    stream = det.stream(per_channel=False)
+    parts = [stream.feed(new.iloc[a:a + 150])[0] for a in (0, 150)] + [stream.finish()[0]]  # 150 | 151 cut
+    np.testing.assert_allclose(np.concatenate(parts), whole, rtol=1e-5)
+    det.save(tmp_path / "m")
+    np.testing.assert_allclose(load_detector(tmp_path / "m").decision_function(new), whole, rtol=1e-6)
+    rewrite_config(tmp_path / "m", lambda c: c["adapter"].__setitem__("impute", "mean"))
+    with pytest.raises(ModelFileError, match="the series' impute must be one of"):
+        load_detector(tmp_path / "m")
+    # in a table of several series, a missing value takes its own series' value before it
+    table = interleaved(machines(400, 0))  # m0, m1, m2 at 0, 3 and 6
+    det = SeriesAnomalyDetector(time_col="timestamp", id_col="machine", impute="ffill", **FAST).fit(table)
+    holed = table.copy()
+    m2 = holed.index[holed.machine == "m2"]
+    holed.loc[m2[200], "value"] = np.nan  # right after a row of m1
+    np.testing.assert_allclose(det.decision_function(holed),
+                               det.decision_function(holed.assign(value=holed.groupby("machine").value.ffill())),
+                               rtol=1e-5)
+    assert det.adapter_.notices_[-1] == "series 'm2': 1 missing value(s) filled with the value before each " \
+                                        "(impute='ffill')"
+    stream = det.stream(per_channel=False)
+    parts = [stream.feed(holed.iloc[a:a + 37])[0] for a in range(0, len(holed), 37)] + [stream.finish()[0]]
+    np.testing.assert_allclose(np.concatenate(parts), det.decision_function(holed), rtol=1e-4)
+    # the command line: ffill is for series, median for tables
+    gappy.to_csv(tmp_path / "gappy.csv", index=False)
+    args = ["anomaly", "train", str(tmp_path / "gappy.csv"), "--out", str(tmp_path / "g"), "--epochs", "2", "--quiet"]
+    assert main([*args, "--time-col", "timestamp", "--impute", "median"]) == 2
+    assert "--impute median is for tables; a time series takes --impute ffill" in capsys.readouterr().err
+    assert main([*args, "--impute", "ffill", "--drop-cols", "timestamp"]) == 2
+    assert "--impute ffill is for a time series" in capsys.readouterr().err
+    assert main([*args, "--time-col", "timestamp", "--impute", "ffill", "--window", "32"]) == 0
+    assert "note: 3 missing value(s) filled with the value before each (impute='ffill')" in capsys.readouterr().out

@@ -369,7 +369,8 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
     if kind == "tokens":
         return TokenAdapter(options.get("tokenizer"))
     if kind == "series":
-        return SeriesAdapter(options.get("time_col"), options.get("id_col"), options.get("series_scaling", "each"))
+        return SeriesAdapter(options.get("time_col"), options.get("id_col"), options.get("series_scaling", "each"),
+                             options.get("impute"))
     return ArrayAdapter()
 
 

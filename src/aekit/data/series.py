@@ -8,8 +8,9 @@ splits it. Each series is scaled by its own training statistics (``scaling="each
 not seen in training, by all of theirs) or all by the same (``"shared"``).
 
 What it refuses, each in one line: a time column that is missing or unreadable; rows out of
-time order; NaN or inf values; non-numbers in a channel; a training series where every
-channel is constant. What it accepts with a notice
+time order; NaN or inf values (unless ``impute="ffill"``: each takes the value before it in
+its series, ``fill``); non-numbers in a channel; a training series where every channel is
+constant. What it accepts with a notice
 (``notices_``): gaps longer than ``GAP_FACTOR`` training intervals (rows are taken in order,
 as if consecutive), a real clock's few slips (repeated times, a step back of at most an
 hour; rows are read in file order) and channels constant in training.
@@ -30,6 +31,7 @@ from .preprocess import FLOAT32_MAX
 from .tables import as_frame
 
 SCALINGS = ("each", "shared")  # of a table of several series: each by its own statistics, or all alike
+IMPUTES = (None, "ffill")  # missing values: refused, or each the value before it in its series
 NOTES_SHOWN = 5  # of a table of many series, the notes shown before "... and N more"
 GAP_FACTOR = 3.0  # a step longer than this many typical intervals is a gap (a notice, not an error)
 MAX_CLOCK_SLIP_S = 3600.0  # a date-time clock set back by at most this much is read on, with a notice
@@ -110,11 +112,14 @@ class SeriesAdapter(DataAdapter):
 
     kind: ClassVar[str] = "series"
 
-    def __init__(self, time_col: str | None = None, id_col: str | None = None, scaling: str = "each") -> None:
+    def __init__(self, time_col: str | None = None, id_col: str | None = None, scaling: str = "each",
+                 impute: str | None = None) -> None:
         self.time_col = time_col
         self.id_col = id_col
         self.scaling = scaling
+        self.impute = impute
         self.notices_: list[str] = []
+        self.filled_: dict[str | None, int] = {}  # missing values filled per series, not yet in a note
 
     # ------------------------------------------------------------------ several series
     def read_series(self, X: Any, fit: bool = False
@@ -236,14 +241,52 @@ class SeriesAdapter(DataAdapter):
                 raise DataError(f"column {name!r} should be numeric but holds a non-number ({example!r}){hint}")
         values = frame.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
-        if bad.any():
+        if bad.any() and self.impute is not None:
+            values = np.where(bad, np.nan, values)  # filled per series, where the value before each is known (fill)
+        elif bad.any():
             rows, cols = np.nonzero(bad)
             j = cols[np.argmin(rows)]
             count = int(bad[:, j].sum())
             raise DataError(f"column {frame.columns[j]!r} has {count} missing, infinite or out-of-range value(s), "
                             f"the first at data row {positions[rows.min()] + 1}{self._when(times, rows.min())}: "
-                            "fill or drop them first")
+                            "fill or drop them first, or impute='ffill' (--impute ffill)")
         return values
+
+    def fill(self, values: np.ndarray, key: str | None = None, before: np.ndarray | None = None,
+             fit: bool = False) -> np.ndarray:
+        """With ``impute="ffill"``, the rows ``[n, C]`` of the series ``key`` with each missing
+        value replaced by the last value before it (``before``: the series' last row before
+        these, for a file read in chunks); one with none before it takes the series' training
+        mean (in training, its own mean). The result is the same however a file is chunked.
+        Counted per series in ``filled_``, for a note at the end (``note_filled``)."""
+        missing = np.isnan(values)
+        if self.impute is None or not missing.any():
+            return values
+        if before is not None:
+            values, missing = np.vstack([before, values]), np.vstack([np.isnan(before), missing])
+        rows = np.arange(len(values))[:, None]
+        last = np.maximum.accumulate(np.where(missing, -1, rows), axis=0)  # each cell's last present row
+        filled = np.take_along_axis(values, np.maximum(last, 0), axis=0)
+        if fit:
+            centre = np.nanmean(np.where(missing, np.nan, values), axis=0)
+            if np.isnan(centre).any():
+                name = self.channels_[int(np.argmax(np.isnan(centre)))]
+                raise DataError(f"channel {name!r} has no values in training: nothing to fill its gaps with")
+        else:
+            centre = self._statistics_of(key)[0]
+        filled = np.where(last < 0, centre, filled)
+        count = int(missing[1:].sum() if before is not None else missing.sum())
+        self.filled_[key] = self.filled_.get(key, 0) + count
+        return filled[1:] if before is not None else filled
+
+    def note_filled(self) -> None:
+        """One note per series of the missing values ``fill`` has filled since the last one
+        (a file read in chunks fills a series' values chunk by chunk)."""
+        for key, count in self.filled_.items():
+            prefix = "" if key is None else f"series {key!r}: "
+            self.notices_.append(f"{prefix}{count} missing value(s) filled with the value before each "
+                                 "(impute='ffill')")
+        self.filled_ = {}
 
     def _when(self, times: np.ndarray | None, row: int) -> str:
         return f" (time {self._format_time(times[row])})" if times is not None else ""
@@ -302,7 +345,10 @@ class SeriesAdapter(DataAdapter):
         ``fitted_series_``)."""
         self.notices_ = []
         self.interval_ = None
-        read = self.read_series(X, fit=True)
+        self.filled_ = {}
+        read = [(key, positions, self.in_series(key, self.fill, values, key, None, True), times)
+                for key, positions, values, times in self.read_series(X, fit=True)]
+        self.note_filled()
         # this fit's series (not saved): (ID, row positions or None, length), for the detector's windows
         self.fitted_series_ = [(key, positions, len(values)) for key, positions, values, _ in read]
         self.n_series_ = len(read)
@@ -346,7 +392,7 @@ class SeriesAdapter(DataAdapter):
         """One series' rows scaled (``read_series`` and ``checked_scaled`` for a table of several)."""
         self._check_fitted()
         values, times = self.read(X)
-        return self.checked_scaled(None, values, times)
+        return self.checked_scaled(None, self.fill(values), times)
 
     def checked_scaled(self, key: str | None, values: np.ndarray, times: np.ndarray | None,
                        positions: np.ndarray | None = None, previous: float | None = None,
@@ -378,10 +424,16 @@ class SeriesAdapter(DataAdapter):
     def scale(self, values: np.ndarray, key: str | None = None) -> torch.Tensor:
         """Raw channel values ``[T, C]`` of the series ``key`` -> the scaled float32 tensor the
         networks read."""
+        centre, spread = self._statistics_of(key)
+        scaled = (values - centre) / spread
+        return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))
+
+    def _statistics_of(self, key: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(centre, spread)`` the series ``key`` is scaled by: its own, or all the training
+        series' (shared scaling, a series unseen in training, or a model of one series)."""
         own = (self.series_stats_ or {}).get(key) if key is not None else None
         centre, spread = own if own is not None else (self.center_, self.scale_)
-        scaled = (values - np.asarray(centre)) / np.asarray(spread)
-        return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))
+        return np.asarray(centre), np.asarray(spread)
 
     def describe(self) -> str:
         names = ", ".join(self.channels_[:5]) + (" ..." if len(self.channels_) > 5 else "")
@@ -391,11 +443,14 @@ class SeriesAdapter(DataAdapter):
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "time_col": self.time_col, "id_col": self.id_col, "channels": self.channels_,
                 "center": self.center_, "scale": self.scale_, "interval": self.interval_, "n_series": self.n_series_,
-                "scaling": self.scaling, "series_stats": self.series_stats_}
+                "scaling": self.scaling, "series_stats": self.series_stats_, "impute": self.impute}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesAdapter:
-        adapter = cls(d["time_col"], d.get("id_col"), d.get("scaling", "each"))  # before 0.9.4: one series
+        # before 0.9.4: one series; before 0.9.5: no imputing
+        adapter = cls(d["time_col"], d.get("id_col"), d.get("scaling", "each"), d.get("impute"))
+        if adapter.impute not in IMPUTES:
+            raise ModelFileError(f"config.json: the series' impute must be one of {IMPUTES}, got {adapter.impute!r}")
         channels, center, scale, interval = d["channels"], d["center"], d["scale"], d["interval"]
         if any(c is not None and not isinstance(c, str) for c in (adapter.time_col, adapter.id_col)):
             raise ModelFileError("config.json: the series' time and ID columns must be names")

@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="expected anomaly share (default 0.1)")
     t.add_argument("--categorical", help="comma-separated categorical columns (default: non-numeric columns)")
     t.add_argument("--log-columns", help="comma-separated heavy-tailed columns to log-transform (e.g. Amount)")
-    t.add_argument("--impute", choices=["median"], help="fill NaN/inf with the training median instead of failing")
+    t.add_argument("--impute", choices=["median", "ffill"],
+                   help="fill NaN/inf instead of failing: tables 'median' (the training median), time series "
+                        "'ffill' (the value before each in its series)")
     t.add_argument("--vae", action="store_true", help="a variational autoencoder (Gaussian code), tables or images")
     t.add_argument("--n-estimators", type=int_at_least(1, 100),
                    help="autoencoders in the seed ensemble (default: 1 for tables and series, 2 for images, 3 for --vae images)")

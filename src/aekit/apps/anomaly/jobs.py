@@ -68,6 +68,9 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
         return _train_images(data, out, normal_value=normal_value, vae=vae, resume=resume, **params)
     if params.get("image_size") is not None:
         raise DataError("--image-size is for images, not tables")
+    if params.get("impute") == "ffill":
+        raise DataError("--impute ffill is for a time series (give --time-col, or --window for rows in file order); "
+                        "a table takes --impute median")
     params.pop("image_size", None)
     check_model_output(out, cls._kind, inputs=[data])
     if normal_value is not None and label_col is None:
@@ -83,7 +86,7 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
     return cls(**params).fit_to(features, out, resume=resume, inputs=[data])
 
 
-TABULAR_ONLY = ("categorical", "log_columns", "impute")
+TABULAR_ONLY = ("categorical", "log_columns")
 
 
 def _train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, label_col: str | None,
@@ -99,6 +102,9 @@ def _train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
                                           for k in TABULAR_ONLY)) if given]
     if refused:
         raise DataError(f"{refused[0]} is not for time series (a series is trained on a normal stretch, in order)")
+    if params.get("impute") not in (None, "ffill"):
+        raise DataError(f"--impute {params['impute']} is for tables; a time series takes --impute ffill (each missing "
+                        "value takes the value before it)")
     params = {k: v for k, v in params.items() if k not in (*TABULAR_ONLY, "image_size") and v is not None}
     return train_series(data, out, label_col=label_col, id_col=id_col, drop_cols=drop_cols, resume=resume, **params)
 

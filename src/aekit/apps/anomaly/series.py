@@ -26,9 +26,9 @@ import torch
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
-from ...data.series import SCALINGS, SeriesAdapter, split_by_code
+from ...data.series import IMPUTES, SCALINGS, SeriesAdapter, split_by_code
 from ...data.tables import as_frame
-from ...errors import DataError, DataNotice, ModelFileError
+from ...errors import DataError, DataNotice, ModelFileError, ParameterError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
 from .base import ReconstructionDetector
 from .detector import mlp_sizes
@@ -68,6 +68,11 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     along time); on NAB's development categories they tie (AUC-PR 0.550 and 0.551) and the MLP
     trains four times faster, so it is the default.
 
+    ``impute``: ``None`` (a missing or infinite value is an error naming its row) or
+    ``"ffill"``: each takes the last value before it in its series (the series' training
+    mean where none comes before), with a note; the same whether a file is read whole or in
+    chunks.
+
     ``window``: 64 rows, or ``"auto"``: two cycles of the training series' own period
     (``periods.auto_window``; the chosen ``window_`` is saved, and a note says why). A row's
     score spreads over a window's rows on each side of an anomaly, so a longer window flags
@@ -89,6 +94,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         time_col: str | None = None,
         id_col: str | None = None,
         series_scaling: str = "each",
+        impute: str | None = None,
         window: int | str = 64,
         stride: int | str = "auto",
         network: str = "mlp",
@@ -115,6 +121,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         self.time_col = time_col
         self.id_col = id_col
         self.series_scaling = series_scaling
+        self.impute = impute
         self.window = window
         self.stride = stride
         self.network = network
@@ -148,6 +155,9 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         if self.id_col is not None and self.id_col == self.time_col:
             raise DataError(f"id_col and time_col are both {self.id_col!r}: the series ID and the time are two columns")
         check_choice(self.series_scaling, "series_scaling", SCALINGS)
+        if self.impute not in IMPUTES:
+            raise ParameterError(f"impute must be one of {IMPUTES} for a time series (each missing value takes "
+                                 f"the value before it), got {self.impute!r}")
         if self.window != "auto":
             check_int(self.window, "window", 2, MAX_WINDOW)
         check_choice(self.network, "network", NETWORKS)
@@ -296,16 +306,19 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         series = adapter.read_series(X)
         if series[0][1] is None:  # one series
             _, _, values, times = series[0]
-            return self._row_scores(adapter.checked_scaled(None, values, times), per_channel)
+            scaled = adapter.checked_scaled(None, adapter.fill(values), times)
+            adapter.note_filled()
+            return self._row_scores(scaled, per_channel)
         rows = sum(len(positions) for _, positions, _, _ in series)
         scores = np.empty(rows)
         parts = np.empty((rows, len(self.channels_))) if per_channel else None
         for key, positions, values, times in series:
-            scaled = adapter.checked_scaled(key, values, times, positions)
+            scaled = adapter.checked_scaled(key, adapter.fill(values, key), times, positions)
             own, own_parts = adapter.in_series(key, self._row_scores, scaled, per_channel, key)
             scores[positions] = own
             if parts is not None:
                 parts[positions] = own_parts
+        adapter.note_filled()
         short = [key for key, positions, _, _ in series if len(positions) < self.window_]
         if short:
             warnings.warn(f"{len(short)} series not scored, each shorter than one window ({self.window_} rows): "
@@ -373,6 +386,7 @@ class SeriesStream:
         self.counts = np.zeros(0)
         self.parts = np.zeros((0, self.channels))
         self.last_time: float | None = None  # of the rows fed so far, for the order check
+        self.last_row: np.ndarray | None = None  # the last row fed, filled: what the next missing value takes
 
     def feed(self, rows: Any, positions: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Add the next rows; the scores (and per-channel parts, ``[n, C]``) of the rows now
@@ -388,9 +402,11 @@ class SeriesStream:
 
     # feeding in two steps, so that a table of many series scores the windows of all in one call
     def queue_read(self, values: np.ndarray, times: np.ndarray | None, positions: np.ndarray) -> Due:
-        """``queue`` for rows already read: checked in time order and scaled first."""
-        scaled = self.det.series_adapter_.checked_scaled(self.key, values, times, positions, self.last_time,
-                                                         first=self.total == 0)
+        """``queue`` for rows already read: filled (``impute``), checked in time order and scaled first."""
+        adapter = self.det.series_adapter_
+        values = adapter.fill(values, self.key, self.last_row)
+        self.last_row = values[-1:]
+        scaled = adapter.checked_scaled(self.key, values, times, positions, self.last_time, first=self.total == 0)
         if times is not None:
             self.last_time = float(times[-1])
         return self.queue(scaled)
@@ -433,6 +449,8 @@ class SeriesStream:
             self.det.series_adapter_.notices_.append(note)
             return self._take_unscored()
         self.det._check_length(self.total)
+        if self.key is None:  # a series alone (a table's streams are noted at the table's end)
+            self.det.adapter_.note_filled()
         end = self.total - self.window
         if end % self.stride:
             windows, offsets = self._due(end, 1)
@@ -552,6 +570,7 @@ class SeriesTableStream:
         """The end of the table: every open series ends; the rows left."""
         for key in list(self.streams):
             self.end(key)
+        self.adapter.note_filled()
         return self._take()
 
     def _place(self, key: str, result: tuple[np.ndarray, np.ndarray]) -> None:
