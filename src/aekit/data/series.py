@@ -268,10 +268,11 @@ class SeriesAdapter(DataAdapter):
         last = np.maximum.accumulate(np.where(missing, -1, rows), axis=0)  # each cell's last present row
         filled = np.take_along_axis(values, np.maximum(last, 0), axis=0)
         if fit:
-            centre = np.nanmean(np.where(missing, np.nan, values), axis=0)
-            if np.isnan(centre).any():
-                name = self.channels_[int(np.argmax(np.isnan(centre)))]
-                raise DataError(f"channel {name!r} has no values in training: nothing to fill its gaps with")
+            empty = missing.all(axis=0)
+            if empty.any():
+                raise DataError(f"channel {self.channels_[int(np.argmax(empty))]!r} has no values in training: "
+                                "nothing to fill its gaps with")
+            centre = np.nanmean(values, axis=0)
         else:
             centre = self._statistics_of(key)[0]
         filled = np.where(last < 0, centre, filled)
@@ -392,7 +393,9 @@ class SeriesAdapter(DataAdapter):
         """One series' rows scaled (``read_series`` and ``checked_scaled`` for a table of several)."""
         self._check_fitted()
         values, times = self.read(X)
-        return self.checked_scaled(None, self.fill(values), times)
+        values = self.fill(values)
+        self.note_filled()
+        return self.checked_scaled(None, values, times)
 
     def checked_scaled(self, key: str | None, values: np.ndarray, times: np.ndarray | None,
                        positions: np.ndarray | None = None, previous: float | None = None,

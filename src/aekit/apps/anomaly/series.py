@@ -405,7 +405,7 @@ class SeriesStream:
         """``queue`` for rows already read: filled (``impute``), checked in time order and scaled first."""
         adapter = self.det.series_adapter_
         values = adapter.fill(values, self.key, self.last_row)
-        self.last_row = values[-1:]
+        self.last_row = values[-1:].copy()  # not a view that keeps the chunk alive
         scaled = adapter.checked_scaled(self.key, values, times, positions, self.last_time, first=self.total == 0)
         if times is not None:
             self.last_time = float(times[-1])
