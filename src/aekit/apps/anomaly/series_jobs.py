@@ -271,17 +271,13 @@ def _series_counts(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDet
     return table
 
 
-def _grouped(frame: pd.DataFrame, id_col: str) -> pd.DataFrame:
-    """``frame``'s rows summed per series (rows and flagged rows summed, the highest score,
-    the first flagged time)."""
-    return frame.groupby(id_col, sort=False).agg(
+def _merged(before: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
+    """The per-series counts of the rows before and of more rows after them, as one table:
+    rows and flagged rows summed, the highest score, the first flagged time."""
+    frame = pd.concat([before, more], ignore_index=True)
+    return frame.groupby(frame.columns[0], sort=False).agg(
         rows=("rows", "sum"), flagged=("flagged", "sum"), max_score=("max_score", "max"),
         **({"first_flagged": ("first_flagged", "first")} if "first_flagged" in frame else {})).reset_index()
-
-
-def _merged(before: pd.DataFrame, more: pd.DataFrame) -> pd.DataFrame:
-    """The counts of the rows before and of more rows after them, as one table."""
-    return _grouped(pd.concat([before, more], ignore_index=True), before.columns[0])
 
 
 def _ranked(by_series: pd.DataFrame) -> pd.DataFrame:
