@@ -194,7 +194,7 @@ def test_cli_trains_scores_in_chunks_and_reports(tmp_path, capsys):
     printed = capsys.readouterr().out
     auc = float(next(line for line in printed.splitlines() if line.startswith("AUC-ROC")).split()[1])
     assert auc > 0.9
-    assert (tmp_path / "rep" / "series.png").stat().st_size > 10_000
+    assert (tmp_path / "rep" / "series.png").stat().st_size > 10_000 and not (tmp_path / "rep" / "fleet.png").exists()
     # the level shift is one flagged event, the highest, around rows 600-640 (a window's spread on each side)
     events = pd.read_csv(tmp_path / "rep" / "events.csv")
     assert list(events.columns) == ["start", "end", "rows", "peak", "max_score", "top_channel"]
@@ -372,6 +372,7 @@ def test_cli_trains_on_a_table_of_series_and_scores_it(tmp_path, capsys):
     assert list(summary.columns) == ["machine", "rows", "flagged", "max_score", "first_flagged"]
     assert summary.machine.iloc[0] == "m2" and summary.rows.sum() == len(test)
     assert summary.first_flagged.iloc[0] <= "2024-02-01 20:00:00"
+    assert (tmp_path / "rep" / "fleet.png").stat().st_size > 10_000
     events = pd.read_csv(tmp_path / "rep" / "events.csv")
     assert events.machine.iloc[0] == "m2" and events.start.iloc[0] <= "2024-02-01 20:00:00" <= events.end.iloc[0]
     assert f"  'm2' {events.start.iloc[0]} to {events.end.iloc[0]}" in printed

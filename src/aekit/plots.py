@@ -179,6 +179,32 @@ def series_plot(values: np.ndarray, channels: list[str], scores: np.ndarray, thr
     return save_figure(fig, path)
 
 
+def fleet_plot(shares: np.ndarray, names: list[str], edges: np.ndarray, path: str | os.PathLike[str],
+               title: str, times: bool = True) -> Path:
+    """A fleet at a glance: one row per series (``names``), one column per stretch of time
+    between ``edges`` (datetime64 with ``times``, else row numbers), coloured by the share of
+    that series' rows flagged there (``shares [S, B]``, NaN where it has none): an incident
+    of one machine is a red spot, one of the whole fleet a red column."""
+    plt = _pyplot()
+    from matplotlib.dates import date2num
+
+    fig, ax = plt.subplots(figsize=(11, 1.2 + 0.28 * len(names)))
+    x = date2num(edges.astype("datetime64[ms]").astype(object)) if times else edges
+    cmap = plt.get_cmap("Reds").copy()
+    cmap.set_bad("0.9")
+    mesh = ax.pcolormesh(x, np.arange(len(names) + 1), np.ma.masked_invalid(shares), cmap=cmap, vmin=0, vmax=1)
+    ax.set_yticks(np.arange(len(names)) + 0.5, names, fontsize=8)
+    ax.invert_yaxis()
+    if times:
+        ax.xaxis_date()
+        fig.autofmt_xdate()
+    else:
+        ax.set_xlabel("row of the series")
+    fig.colorbar(mesh, ax=ax, label="share of rows flagged", fraction=0.03, pad=0.01)
+    ax.set_title(title)
+    return save_figure(fig, path)
+
+
 def _shade(ax: Any, x: np.ndarray, mask: np.ndarray, color: str, label: str) -> None:
     """Shade the stretches of ``x`` where ``mask`` holds (one legend entry)."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(int), [0]])))

@@ -171,6 +171,8 @@ class SeriesAnalysis:
 
 SUMMARY_FILE = "series_summary.csv"
 EVENTS_FILE = "events.csv"
+FLEET_SHOWN = 20  # series in the fleet plot: the most flagged
+FLEET_BINS = 100  # stretches of time across it
 
 
 def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, report_dir: str | os.PathLike[str],
@@ -204,6 +206,7 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
         path = Path(report_dir) / SUMMARY_FILE
         atomic_write_text(path, by_series.to_csv(index=False))
         paths.append(path)
+        paths.append(_fleet_plot(rows, scores, times, by_series, det, Path(report_dir) / "fleet.png"))
     events = flagged_events(rows, scores, np.concatenate([p.parts for p in pieces]), det)
     path = Path(report_dir) / EVENTS_FILE
     atomic_write_text(path, events.to_csv(index=False))
@@ -215,6 +218,33 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
                                       None if times is None else (times[shown] * 1e9).astype(np.int64), title))
     return SeriesAnalysis(scores, metrics, paths, det.threshold_, det.threshold_rule_.describe(),
                           condensed(adapter.notices_), by_series, events)
+
+
+def _fleet_plot(rows: pd.DataFrame, scores: np.ndarray, times: np.ndarray | None, by_series: pd.DataFrame,
+                det: SeriesAnomalyDetector, path: Path) -> Path:
+    """``plots.fleet_plot`` of the ``FLEET_SHOWN`` most flagged series: the share of each one's
+    rows flagged in each of ``FLEET_BINS`` stretches of the table's time (of each series'
+    own rows, without a time column)."""
+    id_col = det.series_adapter_.id_col
+    shown = by_series[id_col].head(FLEET_SHOWN).tolist()
+    codes = pd.Categorical(rows[id_col].astype(str), categories=shown).codes.astype(np.int64)  # -1: not shown
+    keep = codes >= 0
+    if times is not None:
+        position = times[keep]
+    else:  # each row's place in its own series
+        position = rows.loc[keep].groupby(id_col, sort=False).cumcount().to_numpy(dtype=np.float64)
+    edges = np.linspace(position.min(), position.max() + 1e-9, FLEET_BINS + 1)
+    column = np.clip(np.searchsorted(edges, position, side="right") - 1, 0, FLEET_BINS - 1)
+    cell = codes[keep] * FLEET_BINS + column
+    total = np.bincount(cell, minlength=len(shown) * FLEET_BINS)
+    flagged = np.bincount(cell, weights=scores[keep] > det.threshold_, minlength=len(shown) * FLEET_BINS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = (flagged / total).reshape(len(shown), FLEET_BINS)
+    if times is not None:
+        edges = (edges * 1e9).astype("int64").astype("datetime64[ns]")
+    title = (f"The {len(shown)} most flagged of {len(by_series)} series ({id_col!r}): share of rows flagged"
+             if len(by_series) > len(shown) else f"{len(shown)} series ({id_col!r}): share of rows flagged")
+    return plots.fleet_plot(shares, [str(k) for k in shown], edges, path, title, times=times is not None)
 
 
 def flagged_events(rows: pd.DataFrame, scores: np.ndarray, parts: np.ndarray, det: SeriesAnomalyDetector
