@@ -530,3 +530,28 @@ def test_missing_values_are_refused_or_filled_with_the_value_before_each_in_thei
     assert "--impute ffill is for a time series" in capsys.readouterr().err
     assert main([*args, "--time-col", "timestamp", "--impute", "ffill", "--window", "32"]) == 0
     assert "note: 3 missing value(s) filled with the value before each (impute='ffill')" in capsys.readouterr().out
+
+
+def test_a_table_of_series_scores_on_dask_as_it_does_here(fleet, tmp_path, capsys):
+    from aekit.apps.anomaly.batch import model_files, score_dask
+    from aekit.apps.anomaly.jobs import score_file
+
+    table = interleaved(machines(300, 20, start="2024-02-01"))
+    table.loc[table.index[-5:], "value"] += 3.0
+    table.to_csv(tmp_path / "fleet.csv", index=False)
+    fleet.save(tmp_path / "m")
+    summary = score_dask(str(tmp_path / "fleet.csv"), tmp_path / "m", tmp_path / "dask.parquet", workers=1)
+    here = score_file(tmp_path / "fleet.csv", tmp_path / "m", tmp_path / "here.csv", verbose=0)
+    there, local = pd.read_parquet(tmp_path / "dask.parquet"), pd.read_csv(tmp_path / "here.csv")
+    assert (summary.rows, summary.flagged) == (here.rows, here.flagged) == (len(local), int(local.is_anomaly.sum()))
+    assert all(rows.timestamp.is_monotonic_increasing for _, rows in there.groupby("machine"))  # series by series
+    joined = there.merge(local, on=["machine", "timestamp"], suffixes=("", "_here"))
+    assert len(joined) == len(table)
+    np.testing.assert_allclose(joined.score, joined.score_here, rtol=1e-4)
+    assert (joined.top_channels == joined.top_channels_here).all()
+    # a model of one series cannot be cut by series; Spark's batches are not series
+    SeriesAnomalyDetector(**FAST).fit(sine(400, 0)).save(tmp_path / "one")
+    with pytest.raises(DataError, match="a time-series model of one series or without a time column"):
+        model_files(tmp_path / "one", series=True)
+    with pytest.raises(DataError, match="distributed scoring takes tables"):
+        model_files(tmp_path / "m")

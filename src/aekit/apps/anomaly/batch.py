@@ -6,6 +6,11 @@ client, broadcast once to every worker and loaded there once per process
 (``detector_from_bytes``, checksums and all): workers need not see the model folder, and
 nothing is unpickled. Each partition is scored by the same ``score_frame`` as
 ``aekit anomaly score``, so a row's result does not depend on the engine.
+
+A time-series model of several series (``--id-col`` and ``--time-col``) scores on Dask too:
+the table is shuffled on the ID so that each series lies whole in one partition, and each
+is sorted by time and scored as ``aekit anomaly score`` scores it. The output comes series
+by series, each in time order.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...data.tables import check_csv_header
@@ -26,18 +32,27 @@ from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
 from .light import ScoreSummary, score_frame
+from .series_jobs import SeriesScores, check_series_id, scores_table
 
 CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before giving up (Dask's default is 30)
 PARQUET_KIND = "anomaly scores (Parquet)"  # the marker of a Parquet folder aekit wrote, the only kind it replaces
 _LOADED: dict[str, Any] = {}  # per worker process: the detector of the model last seen
 
 
-def model_files(model: str | os.PathLike[str]) -> tuple[bytes, bytes]:
-    """The model directory's verified bytes; refuses image models (tables only here)."""
+def model_files(model: str | os.PathLike[str], series: bool = False) -> tuple[bytes, bytes]:
+    """The model directory's verified bytes: a table model, or with ``series`` also a model
+    of several series with a time column (each series then goes whole to one worker)."""
     files = read_model_files(model, tuple(detector_classes()))
     det = _detector(files)
-    if det.adapter_.kind != "table":
-        raise DataError(f"{model} was trained on {det.adapter_.describe()}; distributed scoring takes tables")
+    adapter = det.adapter_
+    if adapter.kind == "series" and series:
+        if adapter.id_col is None or adapter.time_col is None:
+            raise DataError(f"{model} is a time-series model of one series or without a time column; on Dask a "
+                            "series model scores a table of several series in time (train with --id-col and "
+                            "--time-col), each series on one worker")
+    elif adapter.kind != "table":
+        raise DataError(f"{model} was trained on {adapter.describe()}; distributed scoring takes tables"
+                        + (" (and Dask, tables of several series)" if adapter.kind == "series" else ""))
     return files
 
 
@@ -59,6 +74,52 @@ def _dask_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str
                     top_k: int) -> pd.DataFrame:
     # a string dtype, as in the meta: Parquet's schema comes from it
     return score_partition(chunk, files, id_col, label_col, top_k).astype({"top_features": "string"})
+
+
+def _dask_series_partition(part: pd.DataFrame, files: tuple[bytes, bytes], label_col: str | None,
+                           top_k: int) -> pd.DataFrame:
+    """The series of one partition (each whole there: the table was shuffled on the ID), each
+    sorted by time and scored as ``aekit anomaly score`` scores it."""
+    det = _detector(files)
+    adapter = det.series_adapter_
+    tables = []
+    for _, rows in part.groupby(adapter.id_col, sort=False):
+        rows = rows.iloc[np.argsort(adapter.times(rows), kind="stable")].reset_index(drop=True)
+        scores, parts = det.score_explain(rows)
+        tables.append(scores_table(SeriesScores(rows, scores, parts.to_numpy()), det, label_col, top_k))
+    if not tables:
+        return _series_meta(part.dtypes, det, label_col)
+    return pd.concat(tables, ignore_index=True).astype({"top_channels": "string"})
+
+
+def _series_meta(dtypes: pd.Series, det: Any, label_col: str | None) -> pd.DataFrame:
+    """The empty frame of a series model's output (Dask's ``meta``)."""
+    adapter = det.series_adapter_
+    columns = {name: pd.Series(dtype=dtypes[name]) for name in (adapter.id_col, adapter.time_col)}
+    columns.update(score=pd.Series(dtype="float64"), is_anomaly=pd.Series(dtype="int64"),
+                   top_channels=pd.Series(dtype="string"))
+    if label_col is not None:
+        columns[label_col] = pd.Series(dtype=dtypes[label_col])
+    return pd.DataFrame(columns)
+
+
+def _check_series_columns(ddf: Any, det: Any, id_col: str | None, label_col: str | None) -> None:
+    """A table of several series must have the model's ID, time and channel columns (said
+    here, not by every worker)."""
+    adapter = det.series_adapter_
+    check_series_id(det, id_col)
+    missing = [c for c in (adapter.id_col, adapter.time_col, *adapter.channels_, label_col)
+               if c is not None and c not in ddf.columns]
+    if missing:
+        raise DataError(f"column(s) {missing[:10]} not found in the data (columns: {list(ddf.columns)[:10]})")
+
+
+def _series_result(ddf: Any, shared: Any, det: Any, label_col: str | None, top_k: int) -> Any:
+    """The scores of a table of several series: shuffled so that each series lies whole in
+    one partition, then each partition's series scored on its worker."""
+    meta = _series_meta(ddf.dtypes, det, label_col)
+    return ddf.shuffle(on=det.series_adapter_.id_col).map_partitions(
+        _dask_series_partition, shared, label_col, top_k, meta=meta, align_dataframes=False)
 
 
 def _output_meta(ddf: Any, id_col: str | None, label_col: str | None) -> pd.DataFrame:
@@ -144,10 +205,14 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
         _check_parquet_output(out, data)
     else:
         check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=(".csv",))
-    files = model_files(model)
+    files = model_files(model, series=True)
+    det = _detector(files)
     ddf = read_dask_table(data)
-    meta = _output_meta(ddf, id_col, label_col)
-    _detector(files).preprocessor_.check_columns(ddf.columns)  # said here, not by every worker
+    if det.adapter_.kind == "table":
+        meta = _output_meta(ddf, id_col, label_col)
+        det.preprocessor_.check_columns(ddf.columns)  # said here, not by every worker
+    else:
+        _check_series_columns(ddf, det, id_col, label_col)
     client = _connect(scheduler) if scheduler else None
     # a partition's error (NaN, say) comes back as one line: the workers' own log of it stays quiet
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -155,8 +220,11 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     try:
         with client or Client(cluster) as client:
             shared = client.scatter([files], broadcast=True)[0]  # a list: the pair is one object
-            result = ddf.map_partitions(_dask_partition, shared, id_col, label_col, top_k, meta=meta,
-                                        align_dataframes=False)
+            if det.adapter_.kind == "series":
+                result = _series_result(ddf, shared, det, label_col, top_k)
+            else:
+                result = ddf.map_partitions(_dask_partition, shared, id_col, label_col, top_k, meta=meta,
+                                            align_dataframes=False)
             with (atomic_dir(out, recheck=lambda: _check_parquet_output(out, data)) if parquet
                   else atomic_path(out)) as tmp:
                 if parquet:

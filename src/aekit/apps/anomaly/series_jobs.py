@@ -115,15 +115,7 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
     single = len(det.channels_) == 1
     with table_output(out, ANOMALY_SCORES) as output:
         for piece in scored_pieces(det, data, chunksize, keep, verbose, per_channel=not single):
-            table = pd.DataFrame(index=piece.rows.index)
-            for name in (model_id, time_col):
-                if name is not None:
-                    table[name] = piece.rows[name]
-            table["score"] = piece.scores
-            table["is_anomaly"] = (piece.scores > det.threshold_).astype(int)
-            table["top_channels"] = _top_channels(piece, det.channels_, top_k, single)
-            if label_col is not None:
-                table[label_col] = piece.rows[label_col]
+            table = scores_table(piece, det, label_col, top_k)
             output.write_frame(table)
             summary.rows += len(table)
             summary.flagged += int(table["is_anomaly"].sum())
@@ -134,6 +126,23 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
     if summary.by_series is not None:
         summary.by_series = _ranked(summary.by_series)
     return summary
+
+
+def scores_table(piece: SeriesScores, det: SeriesAnomalyDetector, label_col: str | None, top_k: int
+                 ) -> pd.DataFrame:
+    """The output rows of scored rows: the model's ID and time columns if it has them,
+    ``score``, ``is_anomaly``, ``top_channels``, the label column if named."""
+    adapter = det.series_adapter_
+    table = pd.DataFrame(index=piece.rows.index)
+    for name in (adapter.id_col, adapter.time_col):
+        if name is not None:
+            table[name] = piece.rows[name]
+    table["score"] = piece.scores
+    table["is_anomaly"] = (piece.scores > det.threshold_).astype(int)
+    table["top_channels"] = _top_channels(piece, det.channels_, top_k, len(det.channels_) == 1)
+    if label_col is not None:
+        table[label_col] = piece.rows[label_col]
+    return table
 
 
 def _top_channels(piece: SeriesScores, channels: list[str], top_k: int, single: bool) -> Any:
