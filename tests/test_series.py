@@ -533,7 +533,7 @@ def test_missing_values_are_refused_or_filled_with_the_value_before_each_in_thei
 
 
 def test_a_table_of_series_scores_on_dask_as_it_does_here(fleet, tmp_path, capsys):
-    from aekit.apps.anomaly.batch import model_files, score_dask
+    from aekit.apps.anomaly.batch import model_files, score_dask, spark_series_scorer
     from aekit.apps.anomaly.jobs import score_file
 
     table = interleaved(machines(300, 20, start="2024-02-01"))
@@ -549,7 +549,14 @@ def test_a_table_of_series_scores_on_dask_as_it_does_here(fleet, tmp_path, capsy
     assert len(joined) == len(table)
     np.testing.assert_allclose(joined.score, joined.score_here, rtol=1e-4)
     assert (joined.top_channels == joined.top_channels_here).all()
-    # a model of one series cannot be cut by series; Spark's batches are not series
+    # Spark's groupBy(ID).applyInPandas hands the function one whole series at a time
+    scorer = spark_series_scorer(tmp_path / "m")
+    by_spark = pd.concat([scorer(rows.drop(columns="machine").assign(machine=key).iloc[::-1])  # any row order
+                          for key, rows in table.groupby("machine")], ignore_index=True)
+    joined = by_spark.merge(local, on=["machine", "timestamp"], suffixes=("", "_here"))
+    assert len(joined) == len(table) and (joined.is_anomaly == joined.is_anomaly_here).all()
+    np.testing.assert_allclose(joined.score, joined.score_here, rtol=1e-4)
+    # a model of one series cannot be cut by series; Spark's row batches are not series
     SeriesAnomalyDetector(**FAST).fit(sine(400, 0)).save(tmp_path / "one")
     with pytest.raises(DataError, match="a time-series model of one series or without a time column"):
         model_files(tmp_path / "one", series=True)

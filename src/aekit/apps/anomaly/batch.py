@@ -1,5 +1,5 @@
-"""Scoring tables larger than one machine: Dask (``aekit anomaly score --engine dask``) and a
-Spark ``mapInPandas`` function.
+"""Scoring tables larger than one machine: Dask (``aekit anomaly score --engine dask``) and
+Spark functions (``mapInPandas`` for tables, ``groupBy(ID).applyInPandas`` for series).
 
 The model travels as the bytes of its two files (``io.read_model_files``), verified on the
 client, broadcast once to every worker and loaded there once per process
@@ -76,10 +76,10 @@ def _dask_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str
     return score_partition(chunk, files, id_col, label_col, top_k).astype({"top_features": "string"})
 
 
-def _dask_series_partition(part: pd.DataFrame, files: tuple[bytes, bytes], label_col: str | None,
+def score_series_partition(part: pd.DataFrame, files: tuple[bytes, bytes], label_col: str | None,
                            top_k: int) -> pd.DataFrame:
-    """The series of one partition (each whole there: the table was shuffled on the ID), each
-    sorted by time and scored as ``aekit anomaly score`` scores it."""
+    """The series of one partition (each whole there: Dask shuffled the table on the ID, or
+    Spark's ``groupBy``), each sorted by time and scored as ``aekit anomaly score`` scores it."""
     det = _detector(files)
     adapter = det.series_adapter_
     tables = []
@@ -119,7 +119,7 @@ def _series_result(ddf: Any, shared: Any, det: Any, label_col: str | None, top_k
     one partition, then each partition's series scored on its worker."""
     meta = _series_meta(ddf.dtypes, det, label_col)
     return ddf.shuffle(on=det.series_adapter_.id_col).map_partitions(
-        _dask_series_partition, shared, label_col, top_k, meta=meta, align_dataframes=False)
+        score_series_partition, shared, label_col, top_k, meta=meta, align_dataframes=False)
 
 
 def _output_meta(ddf: Any, id_col: str | None, label_col: str | None) -> pd.DataFrame:
@@ -265,3 +265,23 @@ def spark_scorer(model: str | os.PathLike[str], *, id_col: str | None = None, la
             yield score_partition(batch, files, id_col, label_col, top_k)
 
     return score_batches
+
+
+def spark_series_scorer(model: str | os.PathLike[str], *, label_col: str | None = None,
+                        top_k: int = 3) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """A function for Spark's ``groupBy(ID).applyInPandas`` with a time-series model of several
+    series (``--id-col`` and ``--time-col``): each call gets one whole series, sorts it by time
+    and scores it on an executor::
+
+        scored = df.groupBy("machine").applyInPandas(
+            spark_series_scorer("fleet_model"),
+            schema="machine string, timestamp string, score double, is_anomaly long, top_channels string")
+    """
+    files = model_files(model, series=True)
+    if _detector(files).adapter_.kind != "series":
+        raise DataError(f"{model} is a table model: score it with spark_scorer and mapInPandas")
+
+    def score_group(series: pd.DataFrame) -> pd.DataFrame:
+        return score_series_partition(series, files, label_col, top_k)
+
+    return score_group
