@@ -83,7 +83,7 @@ def score_series_partition(part: pd.DataFrame, files: tuple[bytes, bytes], label
     det = _detector(files)
     adapter = det.series_adapter_
     tables = []
-    for _, rows in part.groupby(adapter.id_col, sort=False):
+    for _, rows in part.groupby(adapter.id_col, sort=False, dropna=False):  # an empty ID: refused, not dropped
         rows = rows.iloc[np.argsort(adapter.times(rows), kind="stable")].reset_index(drop=True)
         scores, parts = det.score_explain(rows)
         tables.append(scores_table(SeriesScores(rows, scores, parts.to_numpy()), det, label_col, top_k))
