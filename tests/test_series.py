@@ -202,6 +202,14 @@ def test_cli_trains_scores_in_chunks_and_reports(tmp_path, capsys):
     assert test.timestamp[600 - 32] <= top.start <= test.timestamp[600] and test.timestamp[640] <= top.end
     assert top.end <= test.timestamp[640 + 32] and top.peak in set(test.timestamp[600:641]) and top.top_channel == "value"
     assert f"flagged events: {len(events)} (all in events.csv), the highest:\n  {top.start} to {top.end}" in printed
+    # against the labels, events count as an operator counts incidents
+    import json
+
+    counted = json.loads((tmp_path / "rep" / "metrics.json").read_text())["events"]
+    assert counted["labelled"] == 1 and counted["found"] == 1 and counted["flagged"] == len(events)
+    assert counted["false"] == sum(not test.label[(test.timestamp >= e.start) & (test.timestamp <= e.end)].any()
+                                   for e in events.itertuples())
+    assert f"labelled events found: 1 of 1; flagged events with no labelled row: {counted['false']} of " in printed
 
 
 def test_the_service_refuses_a_series_model_in_one_line(fitted, tmp_path):

@@ -243,6 +243,8 @@ def run(args: argparse.Namespace) -> int:
         _print_events(getattr(analysis, "events", None))
         if analysis.metrics is not None:
             print("\n".join(analysis.metrics.lines()))
+            if getattr(analysis, "event_metrics", None) is not None:
+                print("\n".join(analysis.event_metrics.lines()))
         else:
             print(f"scored {len(analysis.scores)} rows, flagged {(analysis.scores > analysis.threshold).sum()} "
                   f"(threshold {analysis.threshold:.4g})")

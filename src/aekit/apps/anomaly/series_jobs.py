@@ -2,9 +2,10 @@
 any length (the scores do not depend on the chunk size), and the report with the series plot."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,7 @@ class SeriesAnalysis:
     notices: list[str]
     by_series: pd.DataFrame | None = None  # a table of several series: one row per series, most flagged first
     events: pd.DataFrame | None = None  # one row per run of flagged rows, the highest-scoring first
+    event_metrics: EventMetrics | None = None  # with labels: labelled events found, flagged ones false
 
 
 SUMMARY_FILE = "series_summary.csv"
@@ -206,9 +208,14 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     scored = np.isfinite(scores)  # not the rows of a series shorter than one window
     y_scored = None if y is None else y[scored]
     metrics = evaluate(scores[scored], y_scored, det.threshold_) if y is not None else None
+    by_events = event_metrics(rows[scored].reset_index(drop=True), scores[scored], y_scored, det) if y is not None \
+        else None
     times = adapter.times(rows)
     paths = write_report(report_dir, scores[scored], det.threshold_, None, y_scored, det.training_history_ or None,
                          metrics)
+    if by_events is not None:  # beside the row metrics in metrics.json
+        path = Path(report_dir) / "metrics.json"
+        atomic_write_text(path, json.dumps({**json.loads(path.read_text()), "events": asdict(by_events)}, indent=2))
     order = _channels_by_share(pieces, det)
     by_series = _ranked(_series_counts(rows, scores, det)) if adapter.id_col else None
     if by_series is not None:
@@ -226,7 +233,7 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
                                       None if y is None else y[shown],
                                       None if times is None else (times[shown] * 1e9).astype(np.int64), title))
     return SeriesAnalysis(scores, metrics, paths, det.threshold_, det.threshold_rule_.describe(),
-                          condensed(adapter.notices_), by_series, events)
+                          condensed(adapter.notices_), by_series, events, by_events)
 
 
 def _fleet_plot(rows: pd.DataFrame, scores: np.ndarray, times: np.ndarray | None, by_series: pd.DataFrame,
@@ -264,18 +271,9 @@ def flagged_events(rows: pd.DataFrame, scores: np.ndarray, parts: np.ndarray, de
     with the largest share of the event's scores; the highest-scoring event first. Monitoring
     thinks in incidents: a flagged stretch is one, not its rows."""
     adapter = det.series_adapter_
-    flagged = scores > det.threshold_
-    codes = (pd.factorize(rows[adapter.id_col].astype(str), sort=False)[0] if adapter.id_col
-             else np.zeros(len(rows), np.int64))
-    order = np.argsort(codes, kind="stable")  # each series' rows together, in file order
-    hit, code = flagged[order], codes[order]
-    same = code[1:] == code[:-1]
-    starts = np.flatnonzero(hit & ~np.r_[False, hit[:-1] & same])
-    ends = np.flatnonzero(hit & ~np.r_[hit[1:] & same, False])
     stamps = rows[adapter.time_col].to_numpy() if adapter.time_col else np.arange(1, len(rows) + 1)
     records = []
-    for first, last in zip(starts, ends, strict=True):
-        where = order[first:last + 1]
+    for where in _runs(scores > det.threshold_, _series_of(rows, det)):
         peak = where[int(np.argmax(scores[where]))]
         share = parts[where].sum(0)
         records.append({**({adapter.id_col: str(rows[adapter.id_col].iloc[where[0]])} if adapter.id_col else {}),
@@ -284,6 +282,49 @@ def flagged_events(rows: pd.DataFrame, scores: np.ndarray, parts: np.ndarray, de
     columns = [*([adapter.id_col] if adapter.id_col else []), "start", "end", "rows", "peak", "max_score", "top_channel"]
     events = pd.DataFrame(records, columns=columns)
     return events.sort_values("max_score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+@dataclass
+class EventMetrics:
+    """Labelled events (runs of labelled rows of a series) against flagged ones: how many of
+    the first have a flagged row, how many of the second have no labelled row."""
+
+    labelled: int
+    found: int
+    flagged: int
+    false: int
+
+    def lines(self) -> list[str]:
+        return [f"labelled events found: {self.found} of {self.labelled}; flagged events with no labelled row: "
+                f"{self.false} of {self.flagged}"]
+
+
+def event_metrics(rows: pd.DataFrame, scores: np.ndarray, y: np.ndarray, det: SeriesAnomalyDetector) -> EventMetrics:
+    """``EventMetrics`` of the scored rows against the labels ``y`` (1 = anomaly): an incident
+    is found when any of its rows is flagged, as an operator would count it."""
+    series = _series_of(rows, det)
+    flagged = scores > det.threshold_
+    labelled = _runs(y.astype(bool), series)
+    events = _runs(flagged, series)
+    return EventMetrics(len(labelled), sum(bool(flagged[run].any()) for run in labelled), len(events),
+                        sum(not y[run].any() for run in events))
+
+
+def _series_of(rows: pd.DataFrame, det: SeriesAnomalyDetector) -> np.ndarray:
+    """Each row's series as a number (all 0 for a model of one series)."""
+    id_col = det.series_adapter_.id_col
+    return pd.factorize(rows[id_col].astype(str), sort=False)[0] if id_col else np.zeros(len(rows), np.int64)
+
+
+def _runs(mask: np.ndarray, series: np.ndarray) -> list[np.ndarray]:
+    """The row positions of each run of consecutive ``mask`` rows of one series (a series'
+    rows in file order), series after series."""
+    order = np.argsort(series, kind="stable")
+    hit, code = mask[order], series[order]
+    same = code[1:] == code[:-1]
+    starts = np.flatnonzero(hit & ~np.r_[False, hit[:-1] & same])
+    ends = np.flatnonzero(hit & ~np.r_[hit[1:] & same, False])
+    return [order[first:last + 1] for first, last in zip(starts, ends, strict=True)]
 
 
 def _series_counts(rows: pd.DataFrame, scores: np.ndarray, det: SeriesAnomalyDetector) -> pd.DataFrame:
