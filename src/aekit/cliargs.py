@@ -87,9 +87,14 @@ def training_flags(parser: argparse.ArgumentParser, epochs: int | None, epochs_d
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def comma_names(value: str) -> list[str]:
+    """The names of a comma-separated list, spaces around them dropped, empty ones skipped."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 def column_list(value: str) -> list[str]:
     """A comma-separated list of column names (argparse type)."""
-    names = [v.strip() for v in value.split(",") if v.strip()]
+    names = comma_names(value)
     if not names:
         raise argparse.ArgumentTypeError("expected comma-separated column names")
     return names

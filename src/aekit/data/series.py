@@ -59,7 +59,13 @@ def condensed(notes: list[str]) -> list[str]:
     return [*lines[:NOTES_SHOWN], f"... and {len(lines) - NOTES_SHOWN} more notes like these"]
 
 
-_SERIES_NOTE = re.compile(r"series ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"): (.*)", re.DOTALL)  # as in_series writes
+_SERIES_NOTE = re.compile(r"series ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"): (.*)", re.DOTALL)  # as series_note writes
+
+
+def series_note(key: str | None, text: str) -> str:
+    """``text`` (a note or an error) naming the series ``key`` (None: the only one), in the
+    form ``condensed`` reads back."""
+    return text if key is None else f"series {key!r}: {text}"
 
 
 def _several(keys: list[str], text: str) -> str:
@@ -284,9 +290,8 @@ class SeriesAdapter(DataAdapter):
         """One note per series of the missing values ``fill`` has filled since the last one
         (a file read in chunks fills a series' values chunk by chunk)."""
         for key, count in self.filled_.items():
-            prefix = "" if key is None else f"series {key!r}: "
-            self.notices_.append(f"{prefix}{count} missing value(s) filled with the value before each "
-                                 "(impute='ffill')")
+            self.notices_.append(series_note(key, f"{count} missing value(s) filled with the value before each "
+                                                  "(impute='ffill')"))
         self.filled_ = {}
 
     def _when(self, times: np.ndarray | None, row: int) -> str:
@@ -379,8 +384,8 @@ class SeriesAdapter(DataAdapter):
         centre, spread, constant = _statistics(values)
         alone = np.flatnonzero(constant & ~constant_in_all)
         if len(alone):
-            self.notices_.append(f"series {key!r}: channel(s) {[self.channels_[j] for j in alone][:10]} are constant "
-                                 "in its training rows: scaled by the spread of all the series")
+            self.notices_.append(series_note(key, f"channel(s) {[self.channels_[j] for j in alone][:10]} are "
+                                             "constant in its training rows: scaled by the spread of all the series"))
         return [centre.tolist(), np.where(constant, self.scale_, spread).tolist()]
 
     def note_if_unknown(self, key: str | None) -> None:
@@ -420,8 +425,8 @@ class SeriesAdapter(DataAdapter):
         try:
             result = step(*args)
         except DataError as exc:
-            raise DataError(f"series {key!r}: {exc}") from None
-        self.notices_[before:] = [f"series {key!r}: {line}" for line in self.notices_[before:]]
+            raise DataError(series_note(key, str(exc))) from None
+        self.notices_[before:] = [series_note(key, line) for line in self.notices_[before:]]
         return result
 
     def scale(self, values: np.ndarray, key: str | None = None) -> torch.Tensor:

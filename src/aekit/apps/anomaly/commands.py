@@ -8,8 +8,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ...cliargs import (application, drop_cols_flag, float_in, image_size_flag, int_at_least, int_or_auto, report,
-                        training_flags)
+from ...cliargs import (application, comma_names, drop_cols_flag, float_in, image_size_flag, int_at_least,
+                        int_or_auto, report, training_flags)
 from ...errors import DataError
 from ...memory import importing_without_collections, keep_freed_memory
 
@@ -159,10 +159,6 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _split(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
 def run(args: argparse.Namespace) -> int:
     verbose = 0 if getattr(args, "quiet", False) else 1
     if args.verb == "score" and args.scheduler and args.engine != "dask":
@@ -200,9 +196,9 @@ def run(args: argparse.Namespace) -> int:
         params.update({k: v for k, v in (("n_estimators", args.n_estimators), ("epochs", args.epochs))
                        if v is not None})
         if args.categorical:
-            params["categorical"] = _split(args.categorical)
+            params["categorical"] = comma_names(args.categorical)
         if args.log_columns:
-            params["log_columns"] = _split(args.log_columns)
+            params["log_columns"] = comma_names(args.log_columns)
         if args.series_scaling is not None and (args.id_col is None or (args.time_col, args.window) == (None, None)):
             raise DataError("--series-scaling is for a table of several series: give --id-col and --time-col "
                             "(or --window)")

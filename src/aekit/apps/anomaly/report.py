@@ -80,9 +80,10 @@ def evaluate(scores: np.ndarray, y: np.ndarray, threshold: float) -> Metrics:
 
 def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold: float,
                  top_contributions: pd.DataFrame | None = None, y: np.ndarray | None = None,
-                 histories: list[list[dict[str, float]]] | None = None, metrics: Metrics | None = None) -> list[Path]:
+                 histories: list[list[dict[str, float]]] | None = None, metrics: Metrics | None = None,
+                 more_metrics: dict[str, Any] | None = None) -> list[Path]:
     """Write the PNGs (scores histogram, ROC if labelled, contributions, training curves) and
-    ``metrics.json``. Returns the written paths."""
+    ``metrics.json`` (with ``more_metrics`` beside the row metrics). Returns the written paths."""
     out = claim_output_dir(out_dir, REPORT_KIND)
     paths = [plots.score_histogram(scores, threshold, out / "scores_histogram.png", y)]
     if y is not None:
@@ -94,7 +95,7 @@ def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold:
     if metrics is not None:
         path = out / "metrics.json"
         atomic_write_text(path, json.dumps({**asdict(metrics), "precision": metrics.precision,
-                                            "recall": metrics.recall}, indent=2))
+                                            "recall": metrics.recall, **(more_metrics or {})}, indent=2))
         paths.append(path)
     return paths
 

@@ -26,7 +26,7 @@ import torch
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
-from ...data.series import IMPUTES, SCALINGS, SeriesAdapter, split_by_code
+from ...data.series import IMPUTES, SCALINGS, SeriesAdapter, series_note, split_by_code
 from ...data.tables import as_frame
 from ...errors import DataError, DataNotice, ModelFileError, ParameterError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
@@ -199,7 +199,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         kept = [len(piece) >= self.window_ for piece in pieces]
         for (key, _, rows), keep in zip(series, kept, strict=True):
             if not keep:
-                self.adapter_.notices_.append(f"series {key!r}: " + _too_short(rows, self.window_, "left out of training"))
+                self.adapter_.notices_.append(series_note(key, _too_short(rows, self.window_, "left out of training")))
         n_windows = sum(len(piece) - self.window_ + 1 for piece, keep in zip(pieces, kept, strict=True) if keep)
         if n_windows < MIN_TRAIN_ROWS:
             raise DataError(f"the {len(pieces)} series hold {n_windows} windows of {self.window_} rows in all, "
@@ -303,12 +303,9 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     def _table_scores(self, X: Any, per_channel: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """The rows' scores (and channel parts), each series scored on its own, in ``X``'s row order."""
         adapter = self.series_adapter_
+        if adapter.id_col is None:  # one series
+            return self._row_scores(adapter.transform(X), per_channel)
         series = adapter.read_series(X)
-        if series[0][1] is None:  # one series
-            _, _, values, times = series[0]
-            scaled = adapter.checked_scaled(None, adapter.fill(values), times)
-            adapter.note_filled()
-            return self._row_scores(scaled, per_channel)
         rows = sum(len(positions) for _, positions, _, _ in series)
         scores = np.empty(rows)
         parts = np.empty((rows, len(self.channels_))) if per_channel else None

@@ -2,7 +2,6 @@
 any length (the scores do not depend on the chunk size), and the report with the series plot."""
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -140,16 +139,16 @@ def scores_table(piece: SeriesScores, det: SeriesAnomalyDetector, label_col: str
             table[name] = piece.rows[name]
     table["score"] = piece.scores
     table["is_anomaly"] = (piece.scores > det.threshold_).astype(int)
-    table["top_channels"] = _top_channels(piece, det.channels_, top_k, len(det.channels_) == 1)
+    table["top_channels"] = _top_channels(piece, det.channels_, top_k)
     if label_col is not None:
         table[label_col] = piece.rows[label_col]
     return table
 
 
-def _top_channels(piece: SeriesScores, channels: list[str], top_k: int, single: bool) -> Any:
+def _top_channels(piece: SeriesScores, channels: list[str], top_k: int) -> Any:
     """Each row's top channels; empty for a row not scored (its series shorter than a window)."""
     unscored = np.isnan(piece.scores)
-    if single:  # one channel takes the whole score
+    if len(channels) == 1:  # one channel takes the whole score
         whole = f"{channels[0]} (100%)"
         return pd.array(np.where(unscored, None, whole), dtype="str") if unscored.any() else whole
     if not unscored.any():
@@ -208,14 +207,11 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
     scored = np.isfinite(scores)  # not the rows of a series shorter than one window
     y_scored = None if y is None else y[scored]
     metrics = evaluate(scores[scored], y_scored, det.threshold_) if y is not None else None
-    by_events = event_metrics(rows[scored].reset_index(drop=True), scores[scored], y_scored, det) if y is not None \
-        else None
+    series = _series_of(rows, det)
+    by_events = event_metrics(series[scored], scores[scored], y_scored, det) if y is not None else None
     times = adapter.times(rows)
     paths = write_report(report_dir, scores[scored], det.threshold_, None, y_scored, det.training_history_ or None,
-                         metrics)
-    if by_events is not None:  # beside the row metrics in metrics.json
-        path = Path(report_dir) / "metrics.json"
-        atomic_write_text(path, json.dumps({**json.loads(path.read_text()), "events": asdict(by_events)}, indent=2))
+                         metrics, None if by_events is None else {"events": asdict(by_events)})
     order = _channels_by_share(pieces, det)
     by_series = _ranked(_series_counts(rows, scores, det)) if adapter.id_col else None
     if by_series is not None:
@@ -223,7 +219,7 @@ def analyse_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, rep
         atomic_write_text(path, by_series.to_csv(index=False))
         paths.append(path)
         paths.append(_fleet_plot(rows, scores, times, by_series, det, Path(report_dir) / "fleet.png"))
-    events = flagged_events(rows, scores, np.concatenate([p.parts for p in pieces]), det)
+    events = flagged_events(rows, series, scores, np.concatenate([p.parts for p in pieces]), det)
     path = Path(report_dir) / EVENTS_FILE
     atomic_write_text(path, events.to_csv(index=False))
     paths.append(path)
@@ -263,9 +259,10 @@ def _fleet_plot(rows: pd.DataFrame, scores: np.ndarray, times: np.ndarray | None
     return plots.fleet_plot(shares, [str(k) for k in shown], edges, path, title, times=times is not None)
 
 
-def flagged_events(rows: pd.DataFrame, scores: np.ndarray, parts: np.ndarray, det: SeriesAnomalyDetector
-                   ) -> pd.DataFrame:
-    """One row per event, a run of consecutive flagged rows of one series: its series (a
+def flagged_events(rows: pd.DataFrame, series: np.ndarray, scores: np.ndarray, parts: np.ndarray,
+                   det: SeriesAnomalyDetector) -> pd.DataFrame:
+    """One row per event, a run of consecutive flagged rows of one series (``series``: each
+    row's, ``_series_of``): its series (a
     table of several), ``start`` and ``end`` (times, or 1-based data rows without a time
     column), ``rows``, the ``peak`` row and its ``max_score``, and ``top_channel``, the channel
     with the largest share of the event's scores; the highest-scoring event first. Monitoring
@@ -273,7 +270,7 @@ def flagged_events(rows: pd.DataFrame, scores: np.ndarray, parts: np.ndarray, de
     adapter = det.series_adapter_
     stamps = rows[adapter.time_col].to_numpy() if adapter.time_col else np.arange(1, len(rows) + 1)
     records = []
-    for where in _runs(scores > det.threshold_, _series_of(rows, det)):
+    for where in _runs(scores > det.threshold_, series):
         peak = where[int(np.argmax(scores[where]))]
         share = parts[where].sum(0)
         records.append({**({adapter.id_col: str(rows[adapter.id_col].iloc[where[0]])} if adapter.id_col else {}),
@@ -299,10 +296,10 @@ class EventMetrics:
                 f"{self.false} of {self.flagged}"]
 
 
-def event_metrics(rows: pd.DataFrame, scores: np.ndarray, y: np.ndarray, det: SeriesAnomalyDetector) -> EventMetrics:
-    """``EventMetrics`` of the scored rows against the labels ``y`` (1 = anomaly): an incident
-    is found when any of its rows is flagged, as an operator would count it."""
-    series = _series_of(rows, det)
+def event_metrics(series: np.ndarray, scores: np.ndarray, y: np.ndarray, det: SeriesAnomalyDetector) -> EventMetrics:
+    """``EventMetrics`` of scored rows (``series``: each one's, ``_series_of``) against the
+    labels ``y`` (1 = anomaly): an incident is found when any of its rows is flagged, as an
+    operator would count it."""
     flagged = scores > det.threshold_
     labelled = _runs(y.astype(bool), series)
     events = _runs(flagged, series)
