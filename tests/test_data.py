@@ -30,6 +30,13 @@ def test_robust_scaling_one_hot_and_names():
     np.testing.assert_array_equal(restored.transform(df), Z)
 
 
+def test_column_names_that_are_not_text_are_read_as_text_without_renaming_the_callers_frame():
+    from aekit.data.tables import as_frame
+
+    df = pd.DataFrame(np.arange(12.0).reshape(6, 2))  # columns 0 and 1, as numbers
+    assert list(as_frame(df).columns) == ["0", "1"] and list(df.columns) == [0, 1]
+
+
 def test_scale_is_the_tighter_of_iqr_and_std():
     # a two-valued column (a pixel that is ink or paper): its IQR spans both values, wider
     # than its spread; the std (in IQR units) is tighter and sets the scale

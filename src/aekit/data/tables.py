@@ -424,7 +424,8 @@ def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
     if df.columns.duplicated().any():
         dup = df.columns[df.columns.duplicated()].tolist()
         raise DataError(f"duplicate column names: {dup}")
-    df.columns = [str(c) for c in df.columns]
+    if not all(isinstance(c, str) for c in df.columns):
+        df = df.rename(columns=str)  # a new frame: the caller's keeps its column names
     return df
 
 
