@@ -10,7 +10,13 @@
 
 The model: AnomalyDetector defaults on scikit-learn's breast cancer table (30 columns).
 
-    python benchmarks/serve_load.py [--seconds 5]
+With ``--series``, phases 1-2 serve a time-series model instead: SeriesAnomalyDetector
+defaults (window 64) on 20 synthetic machines of 2 channels (a sine and a cosine, each
+machine its own level and phase; an ID and a time column). A stream client sends the last
+64 rows of one machine (the newest row's score); a fleet client the last 64 rows of all 20
+(1,280 rows). In-process: ``score_with_notes`` on the same tables.
+
+    python benchmarks/serve_load.py [--seconds 5] [--series]
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -157,10 +164,67 @@ def percentile_ms(latencies: list[float], q: float) -> str:
     return f"{1000 * float(np.percentile(latencies, q)):.2f}"
 
 
+def machines(rows: int, count: int, seed: int) -> Any:
+    """``count`` machines' two channels, ``rows`` each, interleaved in time order."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    times = pd.date_range("2024-01-01", periods=rows, freq="1min").astype(str)
+    parts = [pd.DataFrame({"machine": f"m{k:02d}", "time": times,
+                           "load": np.sin(2 * np.pi * t / 50 + k) + k + 0.05 * rng.standard_normal(rows),
+                           "temp": np.cos(2 * np.pi * t / 50 + k) + 0.05 * rng.standard_normal(rows)})
+             for k in range(count)]
+    return pd.concat(parts).sort_values(["time", "machine"], kind="stable").reset_index(drop=True)
+
+
+def series_phases(seconds: float) -> None:
+    """Stream and fleet requests to a served time-series model, against in-process scoring."""
+    from aekit.apps.anomaly import SeriesAnomalyDetector
+
+    work = Path(tempfile.mkdtemp(prefix="aekit_serve_series_"))
+    model = work / "model"
+    count, window = 20, 64
+    SeriesAnomalyDetector(time_col="time", id_col="machine", window=window, random_state=0
+                          ).fit(machines(1500, count, 0)).save(model)
+    det = SeriesAnomalyDetector.load(model)
+    later = machines(window + 200, count, 1)
+    ends = range(window, window + 200)  # each request ends one row later
+    stream = [later[later["machine"] == "m00"].iloc[e - window:e] for e in ends]
+    fleet = [later.iloc[(e - window) * count:e * count] for e in ends]
+    workloads = [("stream, 64 rows of 1 machine", stream, (1, 8)), ("fleet, 64 rows x 20 machines", fleet, (1, 4))]
+    rows = []
+    port = free_port()
+    server = start_server(model, port, work / "server.log")
+    try:
+        for name, frames, clients_list in workloads:
+            bodies = [orjson.dumps({"records": f.to_dict("records")}) for f in frames]
+            for clients in clients_list:
+                lat, errors = asyncio.run(load(port, bodies, clients, seconds))
+                rows.append([f"{name}, {clients} clients", f"{len(lat) / seconds:,.1f} req/s",
+                             f"{len(lat) / seconds * len(frames[0]):,.0f}", percentile_ms(lat, 50),
+                             percentile_ms(lat, 99), errors])
+    finally:
+        server.terminate()
+        server.wait()
+    for name, frames, _ in workloads:
+        with Timer() as t:
+            for f in frames:
+                det.score_with_notes(f)
+        rows.append([f"in-process score_with_notes, {name}", f"{len(frames) / t.seconds:,.1f} calls/s",
+                     f"{len(frames) * len(frames[0]) / t.seconds:,.0f}", "", "", ""])
+    print(f"aekit serve, a time-series model, on {HOST}, {os.cpu_count()} cores, {seconds:g} s per phase")
+    print(table(rows, ["requests", "throughput", "rows/s", "p50 ms", "p99 ms", "errors"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load phase")
+    parser.add_argument("--series", action="store_true", help="serve a time-series model (phases 1-2)")
     args = parser.parse_args()
+    if args.series:
+        series_phases(args.seconds)
+        return
 
     from aekit.apps.anomaly import AnomalyDetector
     from aekit.apps.anomaly.light import score_frame

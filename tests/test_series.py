@@ -212,14 +212,6 @@ def test_cli_trains_scores_in_chunks_and_reports(tmp_path, capsys):
     assert f"labelled events found: 1 of 1; flagged events with no labelled row: {counted['false']} of " in printed
 
 
-def test_the_service_refuses_a_series_model_in_one_line(fitted, tmp_path):
-    from aekit.apps.anomaly.service import load_served
-
-    fitted.save(tmp_path / "m")
-    with pytest.raises(DataError, match="the service scores table rows"):
-        load_served(tmp_path / "m")
-
-
 def test_the_convolutional_window_network_finds_a_level_shift_and_reloads(tmp_path):
     det = SeriesAnomalyDetector(network="conv", **FAST).fit(sine(2000, 0))
     x = sine(1500, 1, start=2000)
@@ -570,3 +562,58 @@ def test_a_table_of_series_scores_on_dask_as_it_does_here(fleet, tmp_path, capsy
         model_files(tmp_path / "one", series=True)
     with pytest.raises(DataError, match="distributed scoring takes tables"):
         model_files(tmp_path / "m")
+
+
+def _run_onnx(path, **inputs):
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path)).run(None, inputs)
+
+
+def test_onnx_scores_each_series_of_a_fleet_as_aekit_does(fleet, tmp_path):
+    import json
+
+    from aekit.apps.anomaly.export import export_onnx, onnx_metadata
+
+    fleet.save(tmp_path / "m")
+    meta = export_onnx(tmp_path / "m", tmp_path / "fleet.onnx")
+    assert onnx_metadata(tmp_path / "fleet.onnx") == meta and json.loads(meta["series_ids"]) == ["m0", "m1", "m2"]
+    assert json.loads(meta["columns"]) == ["value"] and meta["window"] == str(WINDOW)
+    new = interleaved(machines(300, 7))
+    new.loc[new.index[400:430], "value"] += 3  # a level shift in every machine's rows ~133-143
+    new = pd.concat([new, new[new.machine == "m1"].assign(machine="unseen")], ignore_index=True)
+    expected = fleet.decision_function(new)
+    for position, key in [(0, "m0"), (1, "m1"), (2, "m2"), (-1, "unseen")]:
+        rows = (new.machine == key).to_numpy()
+        score, flagged = _run_onnx(tmp_path / "fleet.onnx", x=new.loc[rows, ["value"]].to_numpy("float32"),
+                                   series=np.array([position]))
+        np.testing.assert_allclose(score, expected[rows], rtol=1e-4)
+        np.testing.assert_array_equal(flagged, score > fleet.threshold_)
+    x = new.loc[new.machine == "m0", ["value"]].to_numpy("float32").copy()
+    short, _ = _run_onnx(tmp_path / "fleet.onnx", x=x[:WINDOW - 1], series=np.array([0]))
+    x[5] = np.nan
+    holed, _ = _run_onnx(tmp_path / "fleet.onnx", x=x, series=np.array([0]))
+    assert np.isnan(short).all() and len(short) == WINDOW - 1 and np.isnan(holed).all()
+
+
+def test_onnx_scores_a_long_series_in_pieces_as_a_whole(fitted, tmp_path):
+    from aekit.apps.anomaly.export import export_onnx
+
+    fitted.save(tmp_path / "m")
+    meta = export_onnx(tmp_path / "m", tmp_path / "one.onnx")
+    import onnxruntime
+
+    inputs = [i.name for i in onnxruntime.InferenceSession(str(tmp_path / "one.onnx")).get_inputs()]
+    assert inputs == ["x"] and meta["series_ids"] == "[]"
+    x = sine(1500, 3)
+    _spike(x)
+    whole = fitted.decision_function(x)
+    window, stride = int(meta["window"]), int(meta["stride"])
+    margin = -(-(window - 1) // stride) * stride
+    pieces = []
+    for a in range(0, len(x), 10 * stride):  # pieces of 10 strides, with their margins
+        b = min(a + 10 * stride, len(x))
+        start, stop = max(0, a - margin), min(len(x), b + window)
+        score, _ = _run_onnx(tmp_path / "one.onnx", x=x[start:stop, None].astype("float32"))
+        pieces.append(score[a - start:b - start])
+    np.testing.assert_allclose(np.concatenate(pieces), whole, rtol=1e-4)

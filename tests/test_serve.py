@@ -183,8 +183,8 @@ def test_queued_requests_are_scored_in_one_pass(served):
 
     inputs, results = asyncio.run(scenario())
     assert sum(metrics.batch_rows.counts) == 1  # twelve requests, one pass
-    for x, (scores, _) in zip(inputs, results):
-        np.testing.assert_allclose(scores, det.score_explain_inputs(x)[0], rtol=1e-6)
+    for x, result in zip(inputs, results):
+        np.testing.assert_allclose(result.scores, det.score_explain_inputs(x)[0], rtol=1e-6)
 
 
 def test_hot_reload_takes_a_good_model_and_refuses_a_bad_one(served, tmp_path):
@@ -232,7 +232,7 @@ def test_image_models_are_refused_at_start(tmp_path):
 
     rng = np.random.default_rng(0)
     ImageAnomalyDetector(n_estimators=1, epochs=1, verbose=0).fit(rng.random((20, 1, 8, 8))).save(tmp_path / "img")
-    with pytest.raises(DataError, match="scores table rows"):
+    with pytest.raises(DataError, match="scores table rows and time series"):
         create_app(tmp_path / "img")
 
 
@@ -417,3 +417,122 @@ def test_serve_on_a_taken_port_or_a_bad_host_is_one_line(served, capsys):
     assert main(["serve", "--model", str(served[0]), "--host", "badname.invalid", "--port", "8799"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not resolve" in err
+
+
+# ---------------------------------------------------------------------- time-series models
+def fleet_rows(n: int, seed: int, count: int = 2) -> pd.DataFrame:
+    """``count`` machines of two channels (a sine and its cosine at the machine's own level),
+    rows interleaved in time order."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    parts = []
+    for k in range(count):
+        parts.append(pd.DataFrame({
+            "machine": f"m{k}", "timestamp": pd.date_range("2024-01-01", periods=n, freq="5min").astype(str),
+            "load": np.sin(2 * np.pi * t / 20 + k) + 2 * k + 0.05 * rng.standard_normal(n),
+            "temp": np.cos(2 * np.pi * t / 20 + k) + 0.05 * rng.standard_normal(n)}))
+    return pd.concat(parts).sort_values(["timestamp", "machine"], kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def served_fleet(tmp_path_factory):
+    from aekit.apps.anomaly import SeriesAnomalyDetector
+
+    path = tmp_path_factory.mktemp("serve_series") / "fleet"
+    SeriesAnomalyDetector(time_col="timestamp", id_col="machine", window=16, epochs=3, verbose=0
+                          ).fit(fleet_rows(300, 0)).save(path)
+    return path
+
+
+def test_series_requests_score_as_the_cli_scores_the_same_rows(served_fleet, tmp_path):
+    from aekit.apps.anomaly.series_jobs import score_series
+
+    rows = fleet_rows(60, 1)
+    rows.loc[rows.index[-30:], "load"] += 4  # m0 and m1 jump at the end
+    short = pd.DataFrame({"machine": "new", "timestamp": ["2024-01-01 00:00:00", "2024-01-01 00:05:00"],
+                          "load": [0.0, 0.1], "temp": [1.0, 0.9]})
+    rows = pd.concat([rows, short], ignore_index=True)  # a third machine with fewer rows than a window
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    det, _ = read_detector(served_fleet)
+    score_series(tmp_path / "rows.csv", det, tmp_path / "out.csv", verbose=0)
+    expected = pd.read_csv(tmp_path / "out.csv")
+    with client(served_fleet, top_k=1) as c:
+        answer = c.post("/v1/score", json={"records": rows.to_dict("records")})
+        csv_answer = c.post("/v1/score", content=rows.to_csv(index=False), headers={"content-type": "text/csv"})
+        card = c.get("/v1/model").json()
+    assert answer.status_code == 200 and csv_answer.status_code == 200, answer.text
+    body = answer.json()
+    scores = np.array([np.nan if r["score"] is None else r["score"] for r in body["results"]])
+    np.testing.assert_allclose(scores, expected["score"], rtol=1e-9)  # nulls where the CLI leaves them empty
+    assert [r["score"] for r in csv_answer.json()["results"]] == [r["score"] for r in body["results"]]
+    assert [int(r["is_anomaly"]) for r in body["results"]] == expected["is_anomaly"].tolist()
+    assert scores[90:120].min() > scores[:60].max()  # the rows in the jump, against those before it
+    assert body["results"][-1] == {"score": None, "is_anomaly": False, "top_channels": []}
+    top = body["results"][-3]["top_channels"]
+    assert len(top) == 1 and top[0]["column"] == "load"  # the jump is in load
+    assert body["notes"] == ["series 'new': not in training: scaled by the mean and spread of all the training series",
+                             "series 'new': 2 row(s), fewer than one window (16 rows): not scored, "
+                             "its scores left empty (NaN)"]
+    assert card["kind"].endswith("SeriesAnomalyDetector") and [col["name"] for col in card["columns"]] == ["load", "temp"]
+    assert card["series"] == {"time_col": "timestamp", "id_col": "machine", "window": 16, "impute": None,
+                              "training_series": 2}
+
+
+def test_a_stream_client_sends_a_window_and_gets_the_last_rows_score(served_fleet, tmp_path):
+    rows = fleet_rows(80, 2, count=1)
+    det, _ = read_detector(served_fleet)
+    whole = det.decision_function(rows)  # m0's 80 rows as one file
+    with client(served_fleet) as c:
+        answer = c.post("/v1/score", json=rows.tail(16).to_dict("records")).json()
+    assert answer["notes"] == []
+    # the same window, scored alone rather than among 33: float32 sums in another order
+    assert answer["results"][-1]["score"] == pytest.approx(whole[-1], rel=1e-4)
+
+
+@pytest.mark.parametrize("change, status, words", [
+    (lambda r: r.__setitem__(3, {**r[3], "load": "1.5"}), 422, "records[3]['load'] must be a number, got a string"),
+    (lambda r: r.__setitem__(3, {**r[3], "load": None}), 422, "this model does not impute"),
+    (lambda r: r.__setitem__(0, {**r[0], "timestamp": None}), 422, "records[0]['timestamp'] must be a string or a "
+                                                                   "number, got null"),
+    (lambda r: r[1].pop("machine"), 422, "records[1] is missing column 'machine'"),
+    (lambda r: r.__setitem__(5, {**r[5], "timestamp": "2023-06-01 00:00:00"}), 422, "time"),
+    (lambda r: r.__setitem__(5, {**r[5], "timestamp": "soon"}), 422, "soon"),
+])
+def test_bad_series_requests_are_422_naming_the_row(served_fleet, change, status, words):
+    records = fleet_rows(20, 3).to_dict("records")
+    change(records)
+    with client(served_fleet) as c:
+        answer = c.post("/v1/score", json={"records": records})
+    assert answer.status_code == status and words in answer.json()["error"], answer.text
+
+
+def test_a_bad_series_request_fails_alone_in_a_shared_pass(served_fleet):
+    model = load_served(served_fleet)
+    good = fleet_rows(20, 4)
+    bad = good.iloc[::-1].reset_index(drop=True)  # times going back
+
+    async def scenario():
+        batcher = MicroBatcher(ServiceMetrics())
+        pending = [asyncio.ensure_future(batcher.score(model, x)) for x in (good, bad, good)]
+        await asyncio.sleep(0)
+        runner = asyncio.ensure_future(batcher.run())
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        runner.cancel()
+        return results
+
+    first, failed, last = asyncio.run(scenario())
+    assert isinstance(failed, DataError) and "time" in str(failed)
+    np.testing.assert_allclose(first.scores, model.detector.decision_function(good), rtol=1e-4)  # another thread
+    np.testing.assert_array_equal(first.scores, last.scores)
+
+
+def test_a_one_series_model_needs_a_window_per_request(tmp_path):
+    from aekit.apps.anomaly import SeriesAnomalyDetector
+
+    rows = fleet_rows(200, 5, count=1).drop(columns="machine")
+    SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2, verbose=0).fit(rows).save(tmp_path / "one")
+    with client(tmp_path / "one") as c:
+        short = c.post("/v1/score", json=rows.head(10).to_dict("records"))
+        enough = c.post("/v1/score", content=rows.head(16).to_csv(index=False), headers={"content-type": "text/csv"})
+    assert short.status_code == 422 and "10 rows, too few for one window (16 rows)" in short.json()["error"]
+    assert enough.status_code == 200 and len(enough.json()["results"]) == 16

@@ -138,9 +138,9 @@ class SeriesAdapter(DataAdapter):
         if not isinstance(X, (pd.DataFrame, str, os.PathLike)):
             raise DataError(f"this model reads each row's series from column {self.id_col!r}: "
                             "pass a table, not an array")
-        frame = as_frame(X).rename(columns=str)
+        frame = as_frame(X)
         codes, keys = self.series_codes(frame)
-        values, times = self.read(frame.drop(columns=self.id_col), fit)
+        values, times = self.read(frame, fit)  # the ID column is not a channel
         return [(keys[codes[rows[0]]], rows, values[rows], None if times is None else times[rows])
                 for rows in split_by_code(codes)]
 
@@ -179,7 +179,6 @@ class SeriesAdapter(DataAdapter):
             frame = pd.DataFrame(arr, columns=names)
         if not len(frame):
             raise DataError("the series has no rows")
-        frame = frame.rename(columns=str)
         numbers = np.arange(len(frame)) if positions is None else np.asarray(positions)
         times = self._times(frame, numbers)
         channels = self._channels(frame, fit)
@@ -189,7 +188,7 @@ class SeriesAdapter(DataAdapter):
 
     def times(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The time column of ``frame`` in seconds (None without one), checked for holes."""
-        return self._times(frame.rename(columns=str), np.arange(len(frame)))
+        return self._times(as_frame(frame), np.arange(len(frame)))
 
     def _times(self, frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray | None:
         if self.time_col is None:

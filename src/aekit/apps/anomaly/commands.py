@@ -88,9 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     x = verbs.add_parser("export", help="export a detector as an ONNX graph",
                          description="Write the detector as one ONNX graph: input the raw numeric columns "
-                                     "(float32, the model card's order), outputs score and is_anomaly; the "
-                                     "scaling, the ensemble and the density terms are inside, the threshold "
-                                     "and column names in its metadata.")
+                                     "(float32, the model card's order; for a time-series model, one series' "
+                                     "channels in time order), outputs score and is_anomaly; the scaling, the "
+                                     "ensemble and the density terms (and a series' windows) are inside, the "
+                                     "threshold and column names in its metadata.")
     x.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
     x.add_argument("--format", choices=["onnx"], default="onnx")
     x.add_argument("--out", required=True, help="the .onnx file to write")
@@ -117,13 +118,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--quiet", action="store_true")
 
     # `aekit serve`: a command of its own (what operators type), served by this application
-    v = sub.add_parser("serve", help="serve a table detector over HTTP (score, model card, health, metrics)",
-                       description="Serve a table detector over HTTP: POST /v1/score (JSON records or CSV), "
+    v = sub.add_parser("serve", help="serve a table or time-series detector over HTTP (score, model card, health, "
+                       "metrics)",
+                       description="Serve a table or time-series detector over HTTP: POST /v1/score (JSON records "
+                                   "or CSV; a time-series model scores the request's rows as series of their own), "
                                    "GET /v1/model, /healthz, /readyz, /metrics. A new model written at --model "
                                    "is picked up without a restart. With the environment variable AEKIT_API_KEY "
                                    "set, /v1/ requests need the header X-API-Key.")
     v.set_defaults(run=run_serve)
-    v.add_argument("--model", required=True, help="model directory from 'aekit anomaly train' (a table model)")
+    v.add_argument("--model", required=True, help="model directory from 'aekit anomaly train' (a table or time-series model)")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     v.add_argument("--port", type=int_at_least(1, 65535), default=8000, help="default 8000")
     v.add_argument("--max-rows", type=int_at_least(1), default=10_000, help="rows per request (default 10000)")

@@ -17,6 +17,23 @@ one-hot encodes it; a value never seen in training is all zeros, as in aekit.
 aekit refuses a row holding NaN or inf; a graph cannot raise, so such a row scores NaN
 (a model trained with ``impute="median"`` fills them with the training median, as aekit
 does).
+
+A time-series model's graph (``SeriesGraph``) takes one series: ``x``, float32 ``[rows,
+channels]`` in time order (the metadata's ``columns``), and scores every row as ``aekit
+anomaly score`` scores a file of that series: the windows, the scaling, every network and
+the averaging of the windows' scores onto their rows are inside. A model of several series
+scaled each by its own statistics takes a second input, ``series``: int64 ``[1]``, the
+series' position in the metadata's ``series_ids`` (-1 for a series not in training, scaled
+by all the training series' statistics, as aekit does). The times are not an input: the
+caller sorts the rows and checks their gaps. A series shorter than one window, or holding
+NaN or inf anywhere, scores NaN on every row (aekit refuses the one, or fills with
+``impute="ffill"``, and leaves the other unscored in a table of several).
+
+The graph holds every window's candidate neighbours for the local term at once (about
+``2 x 256 x window x channels`` float32 per window of the stride), so a long series goes in
+pieces: rows ``[a, b)``, ``a`` a multiple of the metadata's ``stride``, get the whole
+series' scores from the rows ``[a - m, b + window)`` (clipped to the series; ``m`` the
+smallest multiple of ``stride`` of at least ``window - 1``).
 """
 from __future__ import annotations
 
@@ -30,7 +47,6 @@ import torch
 from torch import nn
 
 from ..._version import __version__
-from ...errors import DataError
 from ... import marks
 from ...io import atomic_path, check_output_file
 from . import read_detector
@@ -84,6 +100,55 @@ class ScoreGraph(nn.Module):
         return ((z - self.center) / self.scale).clamp(-self.clip, self.clip)
 
 
+class SeriesGraph(nn.Module):
+    """A time-series detector's ``decision_function`` on one series, in torch operations.
+
+    A row's score is the mean of the scores of the windows that cover it: the windows that
+    start every ``stride`` rows, and the one that ends on the last row. For row ``r`` the
+    first kind are windows ``a..b`` (``a = ceil((r - window + 1) / stride)``, ``b = r //
+    stride``, clipped to those that exist), summed as a difference of cumulative sums (in
+    float64: a long series' running total would lose a float32 score's digits), so the graph
+    needs gathers, not scatters."""
+
+    def __init__(self, det: Any) -> None:
+        super().__init__()
+        self.det = det
+        self.members = nn.ModuleList(det.models_)
+        if det.local_references_ is not None:
+            self.register_buffer("local_references", det.local_references_)
+        adapter = det.series_adapter_
+        self.window, self.stride = det.window_, det.stride_
+        self.series_ids = list(adapter.series_stats_ or {})
+        # each series' own statistics, then the shared ones (index -1: a series not in training)
+        stats = [adapter.series_stats_[key] for key in self.series_ids] + [[adapter.center_, adapter.scale_]]
+        self.register_buffer("centres", torch.tensor([c for c, _ in stats], dtype=torch.float64))
+        self.register_buffer("spreads", torch.tensor([s for _, s in stats], dtype=torch.float64))
+        self.register_buffer("threshold", torch.tensor(det.threshold_, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor, series: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        w, s = self.window, self.stride
+        which = series if series is not None else torch.tensor([-1])
+        z = ((x.double() - self.centres[which]) / self.spreads[which]).float()
+        n = torch._shape_as_tensor(x)[0]
+        z = torch.cat([z, torch.zeros(w, z.shape[1])])  # a series shorter than a window still gathers in bounds
+        last = torch.clamp(n - w, min=0)  # where the window that ends the series starts
+        count = last // s + 1  # windows on the stride
+        starts = torch.cat([torch.arange(count) * s, last.reshape(1)])
+        windows = z[starts[:, None] + torch.arange(w)[None, :]]  # [count + 1, window, channels]
+        scores = self.det._block_scores(windows.transpose(1, 2).flatten(1), None).double()
+        running = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(scores[:-1], 0)])
+        rows = torch.arange(n)
+        first = (torch.clamp(rows - w + 1, min=0) + s - 1) // s
+        stop = torch.clamp(rows // s + 1, max=count)  # one past the last stride window covering the row
+        covered = torch.clamp(stop - first, min=0)
+        total = torch.where(covered > 0, running[stop] - running[torch.clamp(first, max=count)], 0.0)
+        ending = ((last % s != 0) & (rows >= last)).double()  # the last window, where it is off the stride
+        score = ((total + ending * scores[-1]) / (covered + ending)).float()
+        whole = ((x - x).sum() == 0) & (n >= w)  # every value finite, and a window's rows at least
+        score = torch.where(whole, score, torch.full_like(score, float("nan")))
+        return score, score > self.threshold
+
+
 class CategoriesGraph(ScoreGraph):
     """``ScoreGraph`` of a table model with categorical columns only: the one-hot block (which
     the exported graph makes from its ``categories`` strings) is the whole input."""
@@ -101,8 +166,7 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
     out = check_output_file(out, marks.SCORE_GRAPH, inputs=[model_dir], suffixes=(".onnx",))
     det, config = read_detector(model_dir)
     if det.adapter_.kind == "series":
-        raise DataError(f"{model_dir} is a time-series detector: ONNX export covers table and image detectors "
-                        "(a series' row scores come from overlapping windows); score it with 'aekit anomaly score'")
+        return _export_series(det, config, out)
     table = det.adapter_.kind == "table"
     numeric = det.preprocessor_.numeric_ if table else []
     graph = (CategoriesGraph if table and not numeric else ScoreGraph)(det).eval()
@@ -133,16 +197,49 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
     return meta
 
 
-def _trace(graph: ScoreGraph, inputs: dict[str, torch.Tensor], target: Any, outputs: tuple[str, ...]) -> None:
+def _export_series(det: Any, config: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``export_onnx`` of a time-series detector (``SeriesGraph``)."""
+    import onnx
+
+    graph = SeriesGraph(det).eval()
+    adapter = det.series_adapter_
+    channels = adapter.channels_
+    inputs = {"x": torch.zeros(3 * det.window_ + 1, len(channels))}
+    described = [f"x: float32 [rows, {len(channels)}] (one series, in time order)"]
+    if graph.series_ids:
+        inputs["series"] = torch.tensor([0])
+        described.append("series: int64 [1] (the position in series_ids; -1: a series not in training)")
+    meta = {
+        "aekit_version": __version__, "kind": config["kind"], "threshold": repr(float(det.threshold_)),
+        "threshold_rule": det.threshold_rule_.describe(), "weights_sha256": config["weights_sha256"],
+        "input": "; ".join(described), "columns": json.dumps(channels), "window": str(det.window_), "stride": str(det.stride_),
+        "time_col": json.dumps(adapter.time_col), "id_col": json.dumps(adapter.id_col),
+        "series_ids": json.dumps(graph.series_ids),
+        "outputs": "score: float32 [rows] (higher = more anomalous; NaN for a series shorter than one window or "
+                   "holding NaN or inf); is_anomaly: bool [rows] (score > threshold)",
+    }
+    with atomic_path(out) as tmp:
+        _trace(graph, inputs, str(tmp), ("score", "is_anomaly"), rows=("x",))
+        model = onnx.load(str(tmp))
+        for key, value in meta.items():
+            model.metadata_props.add(key=key, value=value)
+        model.producer_name, model.producer_version = "aekit", __version__
+        onnx.save(model, str(tmp))
+    return meta
+
+
+def _trace(graph: nn.Module, inputs: dict[str, torch.Tensor], target: Any, outputs: tuple[str, ...],
+           rows: tuple[str, ...] | None = None) -> None:
     """Trace ``graph`` on the example ``inputs`` (by name, in ``forward``'s order) into an
-    ONNX file or buffer ``target``, every tensor's first axis (rows) dynamic."""
+    ONNX file or buffer ``target``, the first axis (rows) of the outputs and of the inputs
+    ``rows`` (default: all) dynamic."""
     examples = tuple(inputs.values())
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the tracer's notes on constants and its own deprecation
         graph(*examples)  # once outside the tracer: anything a detector caches is a constant in the graph
         torch.onnx.export(graph, examples, target, input_names=list(inputs), output_names=list(outputs),
                           opset_version=OPSET, dynamo=False,
-                          dynamic_axes={name: {0: "rows"} for name in (*inputs, *outputs)})
+                          dynamic_axes={name: {0: "rows"} for name in (*(rows or inputs), *outputs)})
 
 
 def _add_category_lookup(model: Any, categories: dict[str, list[str]]) -> None:

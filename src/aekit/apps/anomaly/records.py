@@ -1,5 +1,6 @@
-"""Rows that arrive over the wire (JSON records, a CSV body) -> a detector's input tensor,
-with every bad value named by its place (``records[3]['age']``).
+"""Rows that arrive over the wire (JSON records, a CSV body) -> a detector's input tensor (a
+series model's: its input table), with every bad value named by its place
+(``records[3]['age']``).
 
 Numbers are taken strictly: a string, a boolean or (unless the model imputes) a null where a
 number belongs is refused, never coerced. Keys that are not training columns (an event ID)
@@ -25,14 +26,8 @@ NUMBER_TYPES = (int, float)
 
 def records_to_inputs(det: Any, records: Any) -> torch.Tensor:
     """The input tensor of JSON ``records`` (a list of objects, column -> value)."""
-    if not isinstance(records, list):
-        raise DataError(f"'records' must be a list of objects, got {_json_type(records)}")
-    if not records:
-        raise DataError("'records' is empty")
+    _check_records(records)
     pre = det.preprocessor_
-    for i, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise DataError(f"records[{i}] must be an object (column -> value), got {_json_type(record)}")
     numeric = _take(records, pre.numeric_)
     _check_numbers(numeric, pre.numeric_, allow_null=pre.impute is not None)
     matrix = np.array(numeric, dtype=np.float64).reshape(len(records), len(pre.numeric_))
@@ -41,9 +36,27 @@ def records_to_inputs(det: Any, records: Any) -> torch.Tensor:
     frame = pd.DataFrame(matrix, columns=pre.numeric_)
     for col in pre.categories_:
         values = _take(records, [col])
-        _check_categories(values, col)
+        _check_labels(values, col)
         frame[col] = [v[0] for v in values]
     return torch.from_numpy(pre.transform(frame))
+
+
+def records_to_series(det: Any, records: Any) -> pd.DataFrame:
+    """A series model's JSON ``records`` as the table its ``decision_function`` takes: the
+    channels (numbers, strictly; null only where the model imputes), its time and ID columns
+    (strings or numbers; the detector then reads the times and checks their order)."""
+    _check_records(records)
+    adapter = det.series_adapter_
+    channels = adapter.channels_
+    values = _take(records, channels)
+    _check_numbers(values, channels, allow_null=adapter.impute is not None)
+    frame = pd.DataFrame(np.array(values, dtype=np.float64).reshape(len(records), len(channels)), columns=channels)
+    for col in (adapter.id_col, adapter.time_col):
+        if col is not None:
+            labels = _take(records, [col])
+            _check_labels(labels, col, allow_null=False)
+            frame[col] = [v[0] for v in labels]
+    return frame
 
 
 def csv_frame(body: bytes) -> pd.DataFrame:
@@ -70,6 +83,16 @@ def _check_body_separator(body: bytes) -> None:
     if other is not None:
         shown = "tabs" if other == "\t" else repr(other)
         raise DataError(f"the CSV body's fields are separated by {shown}; send them separated by commas")
+
+
+def _check_records(records: Any) -> None:
+    if not isinstance(records, list):
+        raise DataError(f"'records' must be a list of objects, got {_json_type(records)}")
+    if not records:
+        raise DataError("'records' is empty")
+    for i, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise DataError(f"records[{i}] must be an object (column -> value), got {_json_type(record)}")
 
 
 def _take(records: list[dict[str, Any]], columns: list[str]) -> list[tuple[Any, ...]]:
@@ -100,9 +123,10 @@ def _check_numbers(rows: list[tuple[Any, ...]], columns: list[str], allow_null: 
                 raise DataError(f"records[{i}][{col!r}] must be a number, got {_json_type(value)}{shown}")
 
 
-def _check_categories(values: list[tuple[Any, ...]], col: str) -> None:
+def _check_labels(values: list[tuple[Any, ...]], col: str, allow_null: bool = True) -> None:
+    """A column of categories, times or IDs: strings or numbers (and nulls, where allowed)."""
     for i, (value,) in enumerate(values):
-        if not (value is None or isinstance(value, (str, *NUMBER_TYPES))) or isinstance(value, bool):
+        if not ((value is None and allow_null) or isinstance(value, (str, *NUMBER_TYPES))) or isinstance(value, bool):
             raise DataError(f"records[{i}][{col!r}] must be a string or a number, got {_json_type(value)}")
 
 

@@ -26,7 +26,7 @@ import torch
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
-from ...data.series import IMPUTES, SCALINGS, SeriesAdapter, series_note, split_by_code
+from ...data.series import IMPUTES, SCALINGS, SeriesAdapter, condensed, series_note, split_by_code
 from ...data.tables import as_frame
 from ...errors import DataError, DataNotice, ModelFileError, ParameterError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
@@ -300,8 +300,20 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return scores, pd.DataFrame(parts, columns=self.channels_, index=index)
 
-    def _table_scores(self, X: Any, per_channel: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """The rows' scores (and channel parts), each series scored on its own, in ``X``'s row order."""
+    def score_with_notes(self, X: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """``score_explain(X)`` as arrays, with what scoring noticed (a series too short to
+        score, gaps in time, filled values, a series not in training) as lines rather than
+        warnings: what a service answers a request with. The notes are collected on the
+        model, so one thread at a time."""
+        self._check_fitted()
+        adapter = self.series_adapter_
+        adapter.notices_ = []
+        scores, parts = self._table_scores(X, per_channel=True, warn=False)
+        return scores, parts, condensed(adapter.notices_)
+
+    def _table_scores(self, X: Any, per_channel: bool, warn: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows' scores (and channel parts), each series scored on its own, in ``X``'s row
+        order; ``warn``: a ``DataNotice`` for the series too short to score."""
         adapter = self.series_adapter_
         if adapter.id_col is None:  # one series
             return self._row_scores(adapter.transform(X), per_channel)
@@ -317,7 +329,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
                 parts[positions] = own_parts
         adapter.note_filled()
         short = [key for key, positions, _, _ in series if len(positions) < self.window_]
-        if short:
+        if short and warn:
             warnings.warn(f"{len(short)} series not scored, each shorter than one window ({self.window_} rows): "
                           f"their rows' scores are NaN (series {short[:5]})", DataNotice, stacklevel=3)
         return scores, parts
@@ -529,11 +541,11 @@ class SeriesTableStream:
     def feed(self, chunk: Any) -> tuple[np.ndarray, np.ndarray]:
         """Add the next rows (a table with the ID column); the scores of the rows now final,
         in order from the first row not returned yet."""
-        frame = as_frame(chunk).rename(columns=str)
+        frame = as_frame(chunk)
         codes, keys = self.adapter.series_codes(frame, self.rows)
         positions = self.rows + np.arange(len(frame))
         # the whole chunk read at once: a time parsed per series costs more than its scoring
-        values, times = self.adapter.read(frame.drop(columns=self.adapter.id_col), positions=positions)
+        values, times = self.adapter.read(frame, positions=positions)  # the ID column is not a channel
         self._grow(len(frame))
         queued = []
         for group in split_by_code(codes):

@@ -1,9 +1,17 @@
-"""``aekit serve``: a table detector as an HTTP scoring service (FastAPI + uvicorn).
+"""``aekit serve``: a table or time-series detector as an HTTP scoring service (FastAPI + uvicorn).
 
 - ``POST /v1/score``: ``{"records": [{column: value, ...}, ...]}`` (or the list alone, as
   pandas' ``to_json(orient="records")`` writes it) or a CSV body
   (``Content-Type: text/csv``) -> ``{"model": sha, "results": [{"score", "is_anomaly",
   "top_features"}, ...]}`` in request order: the scores ``aekit anomaly score`` gives.
+- A time-series model scores the request's rows as a table of their own (each series, by
+  the model's ID column, in the order sent): the answer is what ``aekit anomaly score``
+  writes for a file of those rows. Each result has ``top_channels``; the answer adds
+  ``notes`` (a series too short to score, whose scores are null; gaps in time; filled
+  values). A client watching a stream sends each new row with the ``window - 1`` rows
+  before it (the model card's ``series.window``): the last row's score is then the one the
+  whole stream, cut there, gives it. Nothing is kept between requests, so any number of
+  replicas serve alike.
 - ``GET /v1/model`` (the model card), ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
 
 How it holds up:
@@ -55,7 +63,7 @@ from ..._version import __version__
 from ...errors import AekitError, DataError, first_line
 from . import read_detector
 from .metrics import ServiceMetrics
-from .records import csv_frame, records_to_inputs
+from .records import csv_frame, records_to_inputs, records_to_series
 from .report import top_feature_records
 
 log = logging.getLogger("aekit.serve")
@@ -82,27 +90,42 @@ class Problem(Exception):
 
 
 # ---------------------------------------------------------------------- the model
+SERVED_KINDS = ("table", "series")
+
+
 @dataclass(frozen=True)
 class ServedModel:
     detector: Any
     card: dict[str, Any]
     sha: str
 
+    @property
+    def series(self) -> bool:
+        return self.detector.adapter_.kind == "series"
+
 
 def model_card(det: Any, config: dict[str, Any]) -> dict[str, Any]:
     """What a caller needs to know of the model being served (never where it lies on disk)."""
-    pre = det.preprocessor_
-    columns = [{"name": c, "type": "categorical", "categories": list(pre.categories_[c])} if c in pre.categories_
-               else {"name": c, "type": "numeric"} for c in pre.columns_]
     scores = det.decision_scores_
+    scored = scores[~np.isnan(scores)]  # a series shorter than a window is not scored in training
+    card: dict[str, Any] = {"kind": config["kind"]}
+    if det.adapter_.kind == "series":
+        adapter = det.series_adapter_
+        card["columns"] = [{"name": c, "type": "numeric"} for c in adapter.channels_]
+        card["series"] = {"time_col": adapter.time_col, "id_col": adapter.id_col, "window": det.window_,
+                          "impute": adapter.impute, "training_series": adapter.n_series_}
+    else:
+        pre = det.preprocessor_
+        card["columns"] = [{"name": c, "type": "categorical", "categories": list(pre.categories_[c])}
+                           if c in pre.categories_ else {"name": c, "type": "numeric"} for c in pre.columns_]
     return {
-        "kind": config["kind"], "columns": columns,
+        **card,
         "threshold": det.threshold_, "threshold_rule": det.threshold_rule_.describe(),
         "versions": {"aekit_trained": config.get("aekit_version"), "aekit_serving": __version__,
                      "model_format": config.get("format_version")},
         "weights_sha256": config["weights_sha256"], "config_sha256": config["config_sha256"],
         "training": {"rows": len(scores), "flagged_share": float(np.mean(det.labels_)),
-                     "score_quantiles": {f"{q:g}": float(np.quantile(scores, q)) for q in (0.5, 0.9, 0.99)},
+                     "score_quantiles": {f"{q:g}": float(np.quantile(scored, q)) for q in (0.5, 0.9, 0.99)},
                      "networks": config.get("state", {}).get("training", [])},
         "params": config.get("params", {}),
         "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -111,9 +134,9 @@ def model_card(det: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 def load_served(path: Path) -> ServedModel:
     det, config = read_detector(path)
-    if det.adapter_.kind != "table":
-        raise DataError(f"{path} was trained on {det.adapter_.describe()}; the service scores table rows "
-                        "(score images with 'aekit anomaly score')")
+    if det.adapter_.kind not in SERVED_KINDS:
+        raise DataError(f"{path} was trained on {det.adapter_.describe()}; the service scores table rows and "
+                        "time series (score images with 'aekit anomaly score')")
     return ServedModel(det, model_card(det, config), config["weights_sha256"])
 
 
@@ -167,23 +190,41 @@ class ModelSlot:
 @dataclass
 class _Job:
     served: ServedModel
-    inputs: torch.Tensor
+    inputs: Any  # a table model's input tensor; a series model's table
     future: asyncio.Future = field(repr=False)
 
 
-def _score_jobs(jobs: list[_Job]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Score queued requests in one pass per model (a reload may leave two in a batch)."""
+@dataclass
+class Scored:
+    """One request's scores, each row's parts by column (or channel), and notes (series only)."""
+
+    scores: np.ndarray
+    contrib: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def _score_jobs(jobs: list[_Job]) -> list[Scored | AekitError]:
+    """Score queued requests: a table model's in one pass per model (a reload may leave two
+    in a batch); a series model's one request at a time, each its own series, so that one
+    request's bad times fail that request alone."""
     results: list[Any] = [None] * len(jobs)
     by_model: dict[int, list[int]] = {}
     for i, job in enumerate(jobs):
         by_model.setdefault(id(job.served), []).append(i)
     for members in by_model.values():
-        det = jobs[members[0]].served.detector
+        served = jobs[members[0]].served
+        if served.series:
+            for i in members:
+                try:
+                    results[i] = Scored(*served.detector.score_with_notes(jobs[i].inputs))
+                except AekitError as exc:
+                    results[i] = exc
+            continue
         inputs = [jobs[i].inputs for i in members]
-        scores, contrib = det.score_explain_inputs(torch.cat(inputs) if len(inputs) > 1 else inputs[0])
+        scores, contrib = served.detector.score_explain_inputs(torch.cat(inputs) if len(inputs) > 1 else inputs[0])
         start = 0
         for i, x in zip(members, inputs, strict=True):
-            results[i] = (scores[start:start + len(x)], contrib[start:start + len(x)])
+            results[i] = Scored(scores[start:start + len(x)], contrib[start:start + len(x)])
             start += len(x)
     return results
 
@@ -197,7 +238,7 @@ class MicroBatcher:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="aekit-score")
         self.running = False
 
-    async def score(self, served: ServedModel, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    async def score(self, served: ServedModel, inputs: Any) -> Scored:
         future = asyncio.get_running_loop().create_future()
         self.queue.put_nowait(_Job(served, inputs, future))
         return await future
@@ -221,7 +262,11 @@ class MicroBatcher:
                             job.future.set_exception(exc)
                     continue
                 for job, result in zip(jobs, results, strict=True):
-                    if not job.future.done():  # a client that went away cancelled its future
+                    if job.future.done():  # a client that went away cancelled its future
+                        continue
+                    if isinstance(result, Exception):
+                        job.future.set_exception(result)
+                    else:
                         job.future.set_result(result)
         finally:
             self.running = False
@@ -308,16 +353,12 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
         served = slot.current
         inputs = _inputs(served.detector, request.headers.get("content-type", ""), body, opts.max_rows)
         try:
-            scores, contrib = await batcher.score(served, inputs)
+            scored = await batcher.score(served, inputs)
         except AekitError as exc:
             raise Problem(422, str(exc)) from None
-        det = served.detector
-        flagged = scores > det.threshold_
-        tops = top_feature_records(contrib, det.explained_columns_, opts.top_k)
-        metrics.scored(len(scores), int(flagged.sum()))
-        results = [{"score": s, "is_anomaly": f, "top_features": t}
-                   for s, f, t in zip(scores.tolist(), flagged.tolist(), tops, strict=True)]
-        return Response(orjson.dumps({"model": served.sha, "results": results}), media_type="application/json")
+        answer = _series_answer(served, scored, opts.top_k) if served.series else _table_answer(served, scored, opts.top_k)
+        metrics.scored(len(scored.scores), int((scored.scores > served.detector.threshold_).sum()))
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.get("/v1/model")
     async def model() -> Response:
@@ -343,8 +384,35 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
     return _Guard(app, metrics, api_key)
 
 
-def _inputs(det: Any, content_type: str, body: bytes, max_rows: int) -> torch.Tensor:
-    """The request's rows as the detector's input tensor (400/413/415/422 when they are not)."""
+def _table_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str, Any]:
+    det = served.detector
+    flagged = scored.scores > det.threshold_
+    tops = top_feature_records(scored.contrib, det.explained_columns_, top_k)
+    results = [{"score": s, "is_anomaly": f, "top_features": t}
+               for s, f, t in zip(scored.scores.tolist(), flagged.tolist(), tops, strict=True)]
+    return {"model": served.sha, "results": results}
+
+
+def _series_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str, Any]:
+    """A series model's answer: a row of a series too short to score has a null score, is
+    not flagged, and has no top channels (the notes say why)."""
+    det = served.detector
+    unscored = np.isnan(scored.scores)
+    flagged = scored.scores > det.threshold_  # False where NaN
+    tops = top_feature_records(np.where(unscored[:, None], 0.0, scored.contrib), det.channels_, top_k)
+    for i in np.flatnonzero(unscored):
+        tops[i] = []
+    # orjson writes NaN as null
+    results = [{"score": s, "is_anomaly": f, "top_channels": t}
+               for s, f, t in zip(scored.scores.tolist(), flagged.tolist(), tops, strict=True)]
+    return {"model": served.sha, "results": results, "notes": scored.notes}
+
+
+def _inputs(det: Any, content_type: str, body: bytes, max_rows: int) -> Any:
+    """The request's rows as the detector's input (400/413/415/422 when they are not): a
+    table model's input tensor; a series model's table (its times and order are read where
+    it is scored)."""
+    series = det.adapter_.kind == "series"
     media = content_type.split(";", 1)[0].strip().lower()
     if not body.strip():
         raise Problem(400, "the request body is empty")
@@ -352,7 +420,7 @@ def _inputs(det: Any, content_type: str, body: bytes, max_rows: int) -> torch.Te
         if media == "text/csv":
             frame = csv_frame(body)
             _check_rows(len(frame), max_rows)
-            return det.adapter_.transform(frame)
+            return frame if series else det.adapter_.transform(frame)
         if media not in ("", "application/json"):
             raise Problem(415, f"Content-Type {media!r} is not served: send application/json or text/csv")
         try:
@@ -366,7 +434,7 @@ def _inputs(det: Any, content_type: str, body: bytes, max_rows: int) -> torch.Te
         records = payload["records"]
         if isinstance(records, list):
             _check_rows(len(records), max_rows)
-        return records_to_inputs(det, records)
+        return records_to_series(det, records) if series else records_to_inputs(det, records)
     except AekitError as exc:
         raise Problem(422, str(exc)) from None
 
