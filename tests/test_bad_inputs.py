@@ -349,8 +349,6 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                      t("o.csv")], "times go back"),
         "series: a table model on no channel": (["anomaly", "score", t("train.csv"), "--model", t("ms"), "--out",
                                                  t("o.csv")], "no time column 'timestamp'"),
-        "series: ONNX export": (["anomaly", "export", "--model", t("ms"), "--out", t("m.onnx")],
-                                "is a time-series detector"),
         # scoring on Dask
         "dask: scheduler not an address": (score("train.csv", "--engine", "dask", "--scheduler", "notaurl"),
                                            "cannot reach the Dask scheduler 'notaurl'"),

@@ -135,14 +135,18 @@ class SeriesAdapter(DataAdapter):
         for the whole table). Without ``id_col``: one, ``(None, None, values, times)``."""
         if self.id_col is None:
             return [(None, None, *self.read(X, fit))]
-        if not isinstance(X, (pd.DataFrame, str, os.PathLike)):
-            raise DataError(f"this model reads each row's series from column {self.id_col!r}: "
-                            "pass a table, not an array")
-        frame = as_frame(X)
+        frame = self.as_table(X)
         codes, keys = self.series_codes(frame)
         values, times = self.read(frame, fit)  # the ID column is not a channel
         return [(keys[codes[rows[0]]], rows, values[rows], None if times is None else times[rows])
                 for rows in split_by_code(codes)]
+
+    def as_table(self, X: Any) -> pd.DataFrame:
+        """``X`` as a table; an array is refused where each row's series is read from ``id_col``."""
+        if not isinstance(X, (pd.DataFrame, str, os.PathLike)):
+            raise DataError(f"this model reads each row's series from column {self.id_col!r}: "
+                            "pass a table, not an array")
+        return as_frame(X)
 
     def series_codes(self, frame: pd.DataFrame, row_offset: int = 0) -> tuple[np.ndarray, pd.Index]:
         """Each row's series as a number (``keys[code]`` is its ID, as text), in the order the

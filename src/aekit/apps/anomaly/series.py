@@ -317,18 +317,12 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         adapter = self.series_adapter_
         if adapter.id_col is None:  # one series
             return self._row_scores(adapter.transform(X), per_channel)
-        series = adapter.read_series(X)
-        rows = sum(len(positions) for _, positions, _, _ in series)
-        scores = np.empty(rows)
-        parts = np.empty((rows, len(self.channels_))) if per_channel else None
-        for key, positions, values, times in series:
-            scaled = adapter.checked_scaled(key, adapter.fill(values, key), times, positions)
-            own, own_parts = adapter.in_series(key, self._row_scores, scaled, per_channel, key)
-            scores[positions] = own
-            if parts is not None:
-                parts[positions] = own_parts
-        adapter.note_filled()
-        short = [key for key, positions, _, _ in series if len(positions) < self.window_]
+        frame = adapter.as_table(X)
+        stream = SeriesTableStream(self, per_channel)  # every series' windows scored in one pass
+        done = [stream.feed(frame), stream.finish()]
+        scores = np.concatenate([d[0] for d in done])
+        parts = np.concatenate([d[1] for d in done]) if per_channel else None
+        short = pd.unique(frame[adapter.id_col][np.isnan(scores)].astype(str)).tolist()
         if short and warn:
             warnings.warn(f"{len(short)} series not scored, each shorter than one window ({self.window_} rows): "
                           f"their rows' scores are NaN (series {short[:5]})", DataNotice, stacklevel=3)
