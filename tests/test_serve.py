@@ -534,5 +534,6 @@ def test_a_one_series_model_needs_a_window_per_request(tmp_path):
     with client(tmp_path / "one") as c:
         short = c.post("/v1/score", json=rows.head(10).to_dict("records"))
         enough = c.post("/v1/score", content=rows.head(16).to_csv(index=False), headers={"content-type": "text/csv"})
-    assert short.status_code == 422 and "10 rows, too few for one window (16 rows)" in short.json()["error"]
+    assert short.status_code == 422 and short.json()["error"] == ("the series has 10 rows, too few for one window of this "
+                                                                  "model (16 rows): score at least 16 rows")
     assert enough.status_code == 200 and len(enough.json()["results"]) == 16

@@ -192,8 +192,9 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         self.adapter_.fitted_series_ = []  # the row positions are needed once, here
         pieces = list(torch.split(values, [rows for _, _, rows in series]))
         self._choose_window(pieces)
-        if len(series) == 1:
-            self._check_length(len(values), MIN_TRAIN_ROWS)
+        if len(series) == 1 and len(values) < self.window_ + MIN_TRAIN_ROWS - 1:
+            raise DataError(f"the series has {len(values)} rows, too few for {MIN_TRAIN_ROWS} windows of "
+                            f"{self.window_} rows: use a smaller window")
         # a series of a table of several shorter than one window is left out, with a note
         # (its rows' decision_scores_ are NaN): one new machine must not stop a fleet's training
         kept = [len(piece) >= self.window_ for piece in pieces]
@@ -221,11 +222,6 @@ class SeriesAnomalyDetector(ReconstructionDetector):
             return
         self.window_, why = auto_window([piece.numpy() for piece in pieces])
         self.adapter_.notices_.append(f"window {self.window_} rows ({why}; --window N to choose)")
-
-    def _check_length(self, rows: int, windows: int = 1) -> None:
-        if rows < self.window_ + windows - 1:
-            what = f"{windows} windows of {self.window_} rows" if windows > 1 else f"one window ({self.window_} rows)"
-            raise DataError(f"the series has {rows} rows, too few for {what}: use a smaller window")
 
     def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(training, validation)`` windows: the validation windows are the last
@@ -451,7 +447,9 @@ class SeriesStream:
             note = _too_short(self.total, self.window, "not scored, its scores left empty (NaN)")
             self.det.series_adapter_.notices_.append(note)
             return self._take_unscored()
-        self.det._check_length(self.total)
+        if self.total < self.window:  # the window is the model's now: a hint to train with a smaller one is no help
+            raise DataError(f"the series has {self.total} rows, too few for one window of this model "
+                            f"({self.window} rows): score at least {self.window} rows")
         if self.key is None:  # a series alone (a table's streams are noted at the table's end)
             self.det.adapter_.note_filled()
         end = self.total - self.window
