@@ -398,7 +398,8 @@ class SeriesAdapter(DataAdapter):
             self.notices_.append("not in training: scaled by the mean and spread of all the training series")
 
     def transform(self, X: Any) -> torch.Tensor:
-        """One series' rows scaled (``read_series`` and ``checked_scaled`` for a table of several)."""
+        """One series' rows scaled (a table of several is scored through the detector's
+        ``SeriesTableStream``, which reads and scales each series with ``checked_scaled``)."""
         self._check_fitted()
         values, times = self.read(X)
         values = self.fill(values)

@@ -212,7 +212,8 @@ def _export_series(det: Any, config: dict[str, Any], out: Path) -> dict[str, Any
     meta = {
         "aekit_version": __version__, "kind": config["kind"], "threshold": repr(float(det.threshold_)),
         "threshold_rule": det.threshold_rule_.describe(), "weights_sha256": config["weights_sha256"],
-        "input": "; ".join(described), "columns": json.dumps(channels), "window": str(det.window_), "stride": str(det.stride_),
+        "input": "; ".join(described), "columns": json.dumps(channels),
+        "window": str(det.window_), "stride": str(det.stride_),
         "time_col": json.dumps(adapter.time_col), "id_col": json.dumps(adapter.id_col),
         "series_ids": json.dumps(graph.series_ids),
         "outputs": "score: float32 [rows] (higher = more anomalous; NaN for a series shorter than one window or "

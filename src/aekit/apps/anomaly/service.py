@@ -351,7 +351,7 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
     async def score(request: Request) -> Response:
         body = await _read_body(request, opts.max_body_bytes, opts.body_timeout)
         served = slot.current
-        inputs = _inputs(served.detector, request.headers.get("content-type", ""), body, opts.max_rows)
+        inputs = _inputs(served, request.headers.get("content-type", ""), body, opts.max_rows)
         try:
             scored = await batcher.score(served, inputs)
         except AekitError as exc:
@@ -408,11 +408,11 @@ def _series_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str,
     return {"model": served.sha, "results": results, "notes": scored.notes}
 
 
-def _inputs(det: Any, content_type: str, body: bytes, max_rows: int) -> Any:
+def _inputs(served: ServedModel, content_type: str, body: bytes, max_rows: int) -> Any:
     """The request's rows as the detector's input (400/413/415/422 when they are not): a
     table model's input tensor; a series model's table (its times and order are read where
     it is scored)."""
-    series = det.adapter_.kind == "series"
+    det, series = served.detector, served.series
     media = content_type.split(";", 1)[0].strip().lower()
     if not body.strip():
         raise Problem(400, "the request body is empty")
