@@ -16,7 +16,11 @@ machine its own level and phase; an ID and a time column). A stream client sends
 64 rows of one machine (the newest row's score); a fleet client the last 64 rows of all 20
 (1,280 rows). In-process: ``score_with_notes`` on the same tables.
 
-    python benchmarks/serve_load.py [--seconds 5] [--series]
+With ``--images``, an image model instead: ImageAnomalyDetector defaults on the zeros of
+scikit-learn's digits at 32x32; a request is one PNG as the body, or 16 PNGs as base64 in
+JSON. In-process: ``score_maps`` on the decoded images.
+
+    python benchmarks/serve_load.py [--seconds 5] [--series | --images]
 """
 from __future__ import annotations
 
@@ -217,13 +221,64 @@ def series_phases(seconds: float) -> None:
     print(table(rows, ["requests", "throughput", "rows/s", "p50 ms", "p99 ms", "errors"]))
 
 
+def image_phases(seconds: float) -> None:
+    """Single PNGs and batches of 16 to a served image model, against in-process scoring."""
+    import base64
+    import io
+
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from aekit.apps.anomaly import ImageAnomalyDetector
+
+    digits = load_digits()
+    pictures = [Image.fromarray((im * 15.9).astype(np.uint8)).resize((32, 32)) for im in digits.images]
+    arrays = np.stack([np.asarray(p, dtype=np.float32)[None] / 255 for p in pictures])
+    work = Path(tempfile.mkdtemp(prefix="aekit_serve_images_"))
+    model = work / "model"
+    ImageAnomalyDetector(random_state=0).fit(arrays[digits.target == 0]).save(model)
+    det = ImageAnomalyDetector.load(model)
+
+    def png(picture: Any) -> bytes:
+        buffer = io.BytesIO()
+        picture.save(buffer, "PNG")
+        return buffer.getvalue()
+
+    files = [png(p) for p in pictures[:256]]
+    singles = files
+    batches = [orjson.dumps({"images": [base64.b64encode(f).decode() for f in files[k:k + 16]]})
+               for k in range(0, 256, 16)]
+    rows = []
+    port = free_port()
+    server = start_server(model, port, work / "server.log")
+    try:
+        for name, bodies, ctype, per, clients_list in (("1 PNG", singles, "image/png", 1, (1, 8)),
+                                                        ("16 PNGs as JSON", batches, "application/json", 16, (1, 4))):
+            for clients in clients_list:
+                lat, errors = asyncio.run(load(port, bodies, clients, seconds, ctype))
+                rows.append([f"{name}, {clients} clients", f"{len(lat) / seconds:,.1f} req/s",
+                             f"{len(lat) / seconds * per:,.0f}", percentile_ms(lat, 50), percentile_ms(lat, 99), errors])
+    finally:
+        server.terminate()
+        server.wait()
+    for per in (1, 16):
+        with Timer() as t:
+            for k in range(0, 256, per):
+                det.score_maps(arrays[k:k + per])
+        rows.append([f"in-process score_maps, {per} per call", "", f"{256 / t.seconds:,.0f}", "", "", ""])
+    print(f"aekit serve, an image model (32x32 grey), on {HOST}, {os.cpu_count()} cores, {seconds:g} s per phase")
+    print(table(rows, ["requests", "throughput", "images/s", "p50 ms", "p99 ms", "errors"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per load phase")
-    parser.add_argument("--series", action="store_true", help="serve a time-series model (phases 1-2)")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--series", action="store_true", help="serve a time-series model (phases 1-2)")
+    kind.add_argument("--images", action="store_true", help="serve an image model (phases 1-2)")
     args = parser.parse_args()
-    if args.series:
-        series_phases(args.seconds)
+    if args.series or args.images:
+        (series_phases if args.series else image_phases)(args.seconds)
         return
 
     from aekit.apps.anomaly import AnomalyDetector

@@ -227,15 +227,6 @@ def test_hot_reload_takes_a_good_model_and_refuses_a_bad_one(served, tmp_path):
         assert 'aekit_model_reloads_total{result="refused"} 1' in c.get("/metrics").text
 
 
-def test_image_models_are_refused_at_start(tmp_path):
-    from aekit.apps.anomaly import ImageAnomalyDetector
-
-    rng = np.random.default_rng(0)
-    ImageAnomalyDetector(n_estimators=1, epochs=1, verbose=0).fit(rng.random((20, 1, 8, 8))).save(tmp_path / "img")
-    with pytest.raises(DataError, match="scores table rows and time series"):
-        create_app(tmp_path / "img")
-
-
 def test_serve_command_refuses_a_missing_model_in_one_line(tmp_path, capsys):
     from aekit.cli import main
 
@@ -537,3 +528,78 @@ def test_a_one_series_model_needs_a_window_per_request(tmp_path):
     assert short.status_code == 422 and short.json()["error"] == ("the series has 10 rows, too few for one window of this "
                                                                   "model (16 rows): score at least 16 rows")
     assert enough.status_code == 200 and len(enough.json()["results"]) == 16
+
+
+# ---------------------------------------------------------------------- image models
+def square(dark: bool, seed: int, side: int = 16, spot: tuple[int, int] | None = None) -> bytes:
+    """A PNG of a grey image: noise around a bright square (dark where ``dark``); ``spot``: a
+    bright 4x4 patch at that (x, y) besides."""
+    import io
+
+    from PIL import Image
+
+    image = np.random.default_rng(seed).integers(0, 60, (16, 16), dtype=np.uint8)
+    image[4:12, 4:12] = 20 if dark else 200
+    if spot is not None:
+        image[spot[1]:spot[1] + 4, spot[0]:spot[0] + 4] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((side, side), Image.Resampling.NEAREST).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def served_images(tmp_path_factory):
+    from aekit.apps.anomaly import ImageAnomalyDetector
+
+    root = tmp_path_factory.mktemp("serve_images")
+    (root / "train").mkdir()
+    for i in range(40):
+        (root / "train" / f"{i:02d}.png").write_bytes(square(False, i))
+    ImageAnomalyDetector(epochs=2, n_estimators=1, verbose=0).fit(str(root / "train")).save(root / "m")
+    return root
+
+
+def test_image_requests_score_as_the_cli_scores_the_files(served_images, tmp_path):
+    import base64
+
+    files = [square(i % 3 == 0, 100 + i) for i in range(6)]  # every third image has a dark square
+    (tmp_path / "new").mkdir()
+    for i, data in enumerate(files):
+        (tmp_path / "new" / f"{i}.png").write_bytes(data)
+    score_file(tmp_path / "new", served_images / "m", tmp_path / "out.csv", verbose=0)
+    expected = pd.read_csv(tmp_path / "out.csv").sort_values("image")
+    with client(served_images / "m") as c:
+        one = [c.post("/v1/score", content=data, headers={"content-type": "image/png"}) for data in files]
+        many = c.post("/v1/score", json={"images": [base64.b64encode(data).decode() for data in files]})
+        card = c.get("/v1/model").json()
+    assert all(a.status_code == 200 for a in one) and many.status_code == 200, many.text
+    scores = [r["score"] for r in many.json()["results"]]
+    np.testing.assert_allclose(scores, expected["score"], rtol=1e-4)  # the CLI runs the saved ONNX graph
+    np.testing.assert_allclose([a.json()["results"][0]["score"] for a in one], scores, rtol=1e-5)
+    assert [r["is_anomaly"] for r in many.json()["results"]] == expected["is_anomaly"].astype(bool).tolist()
+    assert min(scores[0], scores[3]) > max(scores[1], scores[2], scores[4], scores[5])
+    assert card["image"] == {"channels": 1, "height": 16, "width": 16} and card["training"]["rows"] == 40
+
+
+def test_an_image_answer_points_at_its_anomaly_in_the_images_own_pixels(served_images):
+    with client(served_images / "m") as c:
+        answer = c.post("/v1/score", content=square(False, 7, side=64, spot=(0, 12)),  # sent at 4x the model's size
+                        headers={"content-type": "image/png"}).json()
+    peak = answer["results"][0]["peak"]
+    assert 0 <= peak["x"] < 16 and 48 <= peak["y"] < 64, peak  # the patch: x 0-15, y 48-63 at 64x64
+
+
+@pytest.mark.parametrize("body, headers, status, words", [
+    (b"not an image", {"content-type": "image/png"}, 422, "the request body cannot be decoded as an image"),
+    (b'{"images": ["aGVsbG8=", "***"]}', {}, 422, "images[1] is not valid base64"),
+    (b'{"images": ["aGVsbG8="]}', {}, 422, "images[0] cannot be decoded as an image"),
+    (b'{"images": [3]}', {}, 422, "images[0] must be a base64-encoded image file"),
+    (b'{"records": []}', {}, 422, "an 'images' list"),
+    (b"a,b\n1,2\n", {"content-type": "text/csv"}, 415, "send an image file"),
+])
+def test_bad_image_requests_are_4xx_naming_the_problem(served_images, body, headers, status, words):
+    with client(served_images / "m", max_rows=2) as c:
+        answer = c.post("/v1/score", content=body, headers={"content-type": "application/json", **headers})
+        too_many = c.post("/v1/score", json={"images": ["aGVsbG8="] * 3})
+    assert answer.status_code == status and words in answer.json()["error"], answer.text
+    assert too_many.status_code == 413 and "3 images in one request" in too_many.json()["error"]

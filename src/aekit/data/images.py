@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -184,16 +184,19 @@ def to_eight_bit(im: Any, name: str) -> Any:
     return Image.fromarray(np.clip(np.round(a / scale), 0, 255).astype(np.uint8), "L")
 
 
-def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
+def read_image_file(path: str | os.PathLike[str] | BinaryIO, spec: ImageSpec | None = None,
                     resize: bool = True, size: tuple[int, int] | None = None,
-                    natural: list[tuple[int, int]] | None = None) -> tuple[np.ndarray, ImageSpec]:
-    """One PNG/JPEG/... file as ``[C, H, W]`` in [0, 1], converted to ``spec`` (by default the
-    file's own channels, gray or RGB, at ``size`` or its own size); returns the array and the
-    spec used, and appends the file's own (width, height) to ``natural`` if given. Without a
+                    natural: list[tuple[int, int]] | None = None, name: str | None = None
+                    ) -> tuple[np.ndarray, ImageSpec]:
+    """One PNG/JPEG/... file (or a file object: the bytes of one, ``name`` naming it in
+    errors) as ``[C, H, W]`` in [0, 1], converted to ``spec`` (by default the file's own
+    channels, gray or RGB, at ``size`` or its own size); returns the array and the spec
+    used, and appends the file's own (width, height) to ``natural`` if given. Without a
     ``spec`` or ``size``, a file over ``DEFAULT_IMAGE_SIDE`` pixels a side is read with its
     longer side at that size (a note says so); decompression bombs are refused."""
     from PIL import Image, UnidentifiedImageError
 
+    name = name or str(path)
     try:
         # Pillow refuses over twice MAX_IMAGE_PIXELS and only warns below; the check here
         # refuses from MAX_IMAGE_PIXELS on (a warnings filter would not be thread-safe)
@@ -205,26 +208,26 @@ def read_image_file(path: str | os.PathLike[str], spec: ImageSpec | None = None,
             if natural is not None:
                 natural.append((width, height))
             if spec is None:
-                h, w = size if size is not None else working_size(path, height, width)
+                h, w = size if size is not None else working_size(name, height, width)
                 spec = ImageSpec(1 if im.mode in ("1", "L", "LA", "La", "I", "I;16", "F") else 3, h, w)
             if width * height > 4 * MAX_IMAGE_SIDE ** 2 and not resize:
-                raise DataError(f"{path} is {width}x{height}, too large to read without resizing")
+                raise DataError(f"{name} is {width}x{height}, too large to read without resizing")
             target = (spec.height, spec.width) if orientation in TURNED else (spec.width, spec.height)
             im.draft("L" if spec.channels == 1 else "RGB", target)  # JPEG: decode near the target size
             im.load()
-            im = as_shown(im, str(path), "L" if spec.channels == 1 else "RGB", orientation)
+            im = as_shown(im, name, "L" if spec.channels == 1 else "RGB", orientation)
             if im.size != (spec.width, spec.height):
                 if not resize:
-                    raise DataError(f"{path} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "
+                    raise DataError(f"{name} is {im.width}x{im.height}, expected {spec.width}x{spec.height} "
                                     "(resizing is off)")
                 im = im.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
             a = np.asarray(im, dtype=np.float32) / 255.0
     except DataError:
         raise
     except Image.DecompressionBombError:
-        raise DataError(f"{path} decodes to too many pixels (a decompression bomb?); refused") from None
+        raise DataError(f"{name} decodes to too many pixels (a decompression bomb?); refused") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path} cannot be decoded as an image ({exc.__class__.__name__})") from None
+        raise DataError(f"{name} cannot be decoded as an image ({exc.__class__.__name__})") from None
     return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), spec
 
 

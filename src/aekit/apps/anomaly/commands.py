@@ -118,15 +118,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--quiet", action="store_true")
 
     # `aekit serve`: a command of its own (what operators type), served by this application
-    v = sub.add_parser("serve", help="serve a table or time-series detector over HTTP (score, model card, health, "
-                       "metrics)",
-                       description="Serve a table or time-series detector over HTTP: POST /v1/score (JSON records "
-                                   "or CSV; a time-series model scores the request's rows as series of their own), "
+    v = sub.add_parser("serve", help="serve a table, time-series or image detector over HTTP (score, model card, "
+                       "health, metrics)",
+                       description="Serve a table, time-series or image detector over HTTP: POST /v1/score (JSON "
+                                   "records or CSV; a time-series model scores the request's rows as series of their "
+                                   "own; an image model takes an image file, or base64 files in JSON), "
                                    "GET /v1/model, /healthz, /readyz, /metrics. A new model written at --model "
                                    "is picked up without a restart. With the environment variable AEKIT_API_KEY "
                                    "set, /v1/ requests need the header X-API-Key.")
     v.set_defaults(run=run_serve)
-    v.add_argument("--model", required=True, help="model directory from 'aekit anomaly train' (a table or time-series model)")
+    v.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     v.add_argument("--port", type=int_at_least(1, 65535), default=8000, help="default 8000")
     v.add_argument("--max-rows", type=int_at_least(1), default=10_000, help="rows per request (default 10000)")

@@ -1,6 +1,7 @@
 """Rows that arrive over the wire (JSON records, a CSV body) -> a detector's input tensor (a
 series model's: its input table), with every bad value named by its place
-(``records[3]['age']``).
+(``records[3]['age']``); images (a file as the body, or base64 files in JSON) -> an image
+model's input array.
 
 Numbers are taken strictly: a string, a boolean or (unless the model imputes) a null where a
 number belongs is refused, never coerced. Keys that are not training columns (an event ID)
@@ -9,7 +10,10 @@ row scores exactly as it does in ``aekit anomaly score``.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -18,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...data.images import ImageSpec, read_image_file
 from ...data.tables import other_separator
 from ...errors import DataError
 
@@ -57,6 +62,43 @@ def records_to_series(det: Any, records: Any) -> pd.DataFrame:
             _check_labels(labels, col, allow_null=False)
             frame[col] = [v[0] for v in labels]
     return frame
+
+
+@dataclass
+class ImageRequest:
+    """A request's images converted to the model's spec, ``[N, C, H, W]`` in [0, 1], and each
+    one's own size as sent, ``(width, height)``."""
+
+    images: np.ndarray
+    sizes: list[tuple[int, int]]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def image_request(spec: ImageSpec, files: list[bytes], names: list[str]) -> ImageRequest:
+    """Image files' bytes (PNG, JPEG, ...) read as ``aekit anomaly score`` reads files."""
+    sizes: list[tuple[int, int]] = []
+    arrays = [read_image_file(io.BytesIO(data), spec, natural=sizes, name=name)[0]
+              for data, name in zip(files, names, strict=True)]
+    return ImageRequest(np.stack(arrays), sizes)
+
+
+def base64_files(images: Any) -> list[bytes]:
+    """A JSON ``images`` list of base64-encoded files, decoded."""
+    if not isinstance(images, list):
+        raise DataError(f"'images' must be a list of base64-encoded image files, got {_json_type(images)}")
+    if not images:
+        raise DataError("'images' is empty")
+    files = []
+    for i, text in enumerate(images):
+        if not isinstance(text, str):
+            raise DataError(f"images[{i}] must be a base64-encoded image file (a string), got {_json_type(text)}")
+        try:
+            files.append(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            raise DataError(f"images[{i}] is not valid base64") from None
+    return files
 
 
 def csv_frame(body: bytes) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""``aekit serve``: a table or time-series detector as an HTTP scoring service (FastAPI + uvicorn).
+"""``aekit serve``: a table, time-series or image detector as an HTTP scoring service (FastAPI + uvicorn).
 
 - ``POST /v1/score``: ``{"records": [{column: value, ...}, ...]}`` (or the list alone, as
   pandas' ``to_json(orient="records")`` writes it) or a CSV body
@@ -12,6 +12,10 @@
   before it (the model card's ``series.window``): the last row's score is then the one the
   whole stream, cut there, gives it. Nothing is kept between requests, so any number of
   replicas serve alike.
+- An image model takes an image file as the body (``Content-Type: image/png``, ``image/jpeg``,
+  ...) or ``{"images": [base64 file, ...]}``; each result has ``score``, ``is_anomaly`` and
+  ``peak``, where its anomaly map is highest (``x``, ``y`` in the image's own pixels, as
+  viewers show it). Concurrent requests are scored in one pass, as table rows are.
 - ``GET /v1/model`` (the model card), ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
 
 How it holds up:
@@ -63,7 +67,7 @@ from ..._version import __version__
 from ...errors import AekitError, DataError, first_line
 from . import read_detector
 from .metrics import ServiceMetrics
-from .records import csv_frame, records_to_inputs, records_to_series
+from .records import ImageRequest, base64_files, csv_frame, image_request, records_to_inputs, records_to_series
 from .report import top_feature_records
 
 log = logging.getLogger("aekit.serve")
@@ -90,7 +94,7 @@ class Problem(Exception):
 
 
 # ---------------------------------------------------------------------- the model
-SERVED_KINDS = ("table", "series")
+SERVED_KINDS = ("table", "series", "image")
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,9 @@ class ServedModel:
     sha: str
 
     @property
-    def series(self) -> bool:
-        return self.detector.adapter_.kind == "series"
+    def kind(self) -> str:
+        """What the model reads: ``table``, ``series`` or ``image``."""
+        return self.detector.adapter_.kind
 
 
 def model_card(det: Any, config: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +119,8 @@ def model_card(det: Any, config: dict[str, Any]) -> dict[str, Any]:
         card["columns"] = [{"name": c, "type": "numeric"} for c in adapter.channels_]
         card["series"] = {"time_col": adapter.time_col, "id_col": adapter.id_col, "window": det.window_,
                           "impute": adapter.impute, "training_series": adapter.n_series_}
+    elif det.adapter_.kind == "image":
+        card["image"] = det.image_spec_.to_dict()  # what every image is converted to: channels, height, width
     else:
         pre = det.preprocessor_
         card["columns"] = [{"name": c, "type": "categorical", "categories": list(pre.categories_[c])}
@@ -135,8 +142,8 @@ def model_card(det: Any, config: dict[str, Any]) -> dict[str, Any]:
 def load_served(path: Path) -> ServedModel:
     det, config = read_detector(path)
     if det.adapter_.kind not in SERVED_KINDS:
-        raise DataError(f"{path} was trained on {det.adapter_.describe()}; the service scores table rows and "
-                        "time series (score images with 'aekit anomaly score')")
+        raise DataError(f"{path} was trained on {det.adapter_.describe()}; the service scores table rows, time "
+                        "series and images")
     return ServedModel(det, model_card(det, config), config["weights_sha256"])
 
 
@@ -190,13 +197,14 @@ class ModelSlot:
 @dataclass
 class _Job:
     served: ServedModel
-    inputs: Any  # a table model's input tensor; a series model's table
+    inputs: Any  # a table model's input tensor; a series model's table; an image model's ImageRequest
     future: asyncio.Future = field(repr=False)
 
 
 @dataclass
 class Scored:
-    """One request's scores, each row's parts by column (or channel), and notes (series only)."""
+    """One request's scores, each row's parts by column (or channel; an image's anomaly map),
+    and notes (series only)."""
 
     scores: np.ndarray
     contrib: np.ndarray
@@ -204,16 +212,16 @@ class Scored:
 
 
 def _score_jobs(jobs: list[_Job]) -> list[Scored | AekitError]:
-    """Score queued requests: a table model's in one pass per model (a reload may leave two
-    in a batch); a series model's one request at a time, each its own series, so that one
-    request's bad times fail that request alone."""
+    """Score queued requests: a table or image model's in one pass per model (a reload may
+    leave two in a batch); a series model's one request at a time, each its own series, so
+    that one request's bad times fail that request alone."""
     results: list[Any] = [None] * len(jobs)
     by_model: dict[int, list[int]] = {}
     for i, job in enumerate(jobs):
         by_model.setdefault(id(job.served), []).append(i)
     for members in by_model.values():
         served = jobs[members[0]].served
-        if served.series:
+        if served.kind == "series":
             for i in members:
                 try:
                     results[i] = Scored(*served.detector.score_with_notes(jobs[i].inputs))
@@ -221,7 +229,11 @@ def _score_jobs(jobs: list[_Job]) -> list[Scored | AekitError]:
                     results[i] = exc
             continue
         inputs = [jobs[i].inputs for i in members]
-        scores, contrib = served.detector.score_explain_inputs(torch.cat(inputs) if len(inputs) > 1 else inputs[0])
+        if served.kind == "image":
+            images = [x.images for x in inputs]
+            scores, contrib = served.detector.score_maps(np.concatenate(images) if len(images) > 1 else images[0])
+        else:
+            scores, contrib = served.detector.score_explain_inputs(torch.cat(inputs) if len(inputs) > 1 else inputs[0])
         start = 0
         for i, x in zip(members, inputs, strict=True):
             results[i] = Scored(scores[start:start + len(x)], contrib[start:start + len(x)])
@@ -356,7 +368,12 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
             scored = await batcher.score(served, inputs)
         except AekitError as exc:
             raise Problem(422, str(exc)) from None
-        answer = _series_answer(served, scored, opts.top_k) if served.series else _table_answer(served, scored, opts.top_k)
+        if served.kind == "image":
+            answer = _image_answer(served, scored, inputs)
+        elif served.kind == "series":
+            answer = _series_answer(served, scored, opts.top_k)
+        else:
+            answer = _table_answer(served, scored, opts.top_k)
         metrics.scored(len(scored.scores), int((scored.scores > served.detector.threshold_).sum()))
         return Response(orjson.dumps(answer), media_type="application/json")
 
@@ -408,25 +425,38 @@ def _series_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str,
     return {"model": served.sha, "results": results, "notes": scored.notes}
 
 
+def _image_answer(served: ServedModel, scored: Scored, request: ImageRequest) -> dict[str, Any]:
+    """An image model's answer: each image's score, flag and the peak of its anomaly map, in
+    the image's own pixels (the map is at the model's size)."""
+    maps = scored.contrib
+    height, width = maps.shape[1:]
+    rows, cols = np.divmod(maps.reshape(len(maps), -1).argmax(1), width)
+    flagged = scored.scores > served.detector.threshold_
+    results = [{"score": s, "is_anomaly": f,
+                "peak": {"x": int((c + 0.5) * w / width), "y": int((r + 0.5) * h / height)}}
+               for s, f, r, c, (w, h) in zip(scored.scores.tolist(), flagged.tolist(), rows.tolist(), cols.tolist(),
+                                             request.sizes, strict=True)]
+    return {"model": served.sha, "results": results}
+
+
 def _inputs(served: ServedModel, content_type: str, body: bytes, max_rows: int) -> Any:
     """The request's rows as the detector's input (400/413/415/422 when they are not): a
     table model's input tensor; a series model's table (its times and order are read where
-    it is scored)."""
-    det, series = served.detector, served.series
+    it is scored); an image model's images."""
+    det, series = served.detector, served.kind == "series"
     media = content_type.split(";", 1)[0].strip().lower()
     if not body.strip():
         raise Problem(400, "the request body is empty")
     try:
+        if served.kind == "image":
+            return _image_inputs(det, media, body, max_rows)
         if media == "text/csv":
             frame = csv_frame(body)
             _check_rows(len(frame), max_rows)
             return frame if series else det.adapter_.transform(frame)
         if media not in ("", "application/json"):
             raise Problem(415, f"Content-Type {media!r} is not served: send application/json or text/csv")
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise Problem(400, f"malformed JSON ({exc})") from None
+        payload = _json(body)
         if isinstance(payload, list):  # pandas' to_json(orient="records"): the list alone
             payload = {"records": payload}
         if not isinstance(payload, dict) or "records" not in payload:
@@ -439,9 +469,33 @@ def _inputs(served: ServedModel, content_type: str, body: bytes, max_rows: int) 
         raise Problem(422, str(exc)) from None
 
 
-def _check_rows(n: int, max_rows: int) -> None:
+def _image_inputs(det: Any, media: str, body: bytes, max_images: int) -> ImageRequest:
+    """An image file as the body, or ``{"images": [base64 file, ...]}``."""
+    spec = det.image_spec_
+    if media.startswith("image/"):
+        return image_request(spec, [body], ["the request body"])
+    if media not in ("", "application/json"):
+        raise Problem(415, f"Content-Type {media!r} is not served: send an image file (image/png, image/jpeg, "
+                           "...) or application/json")
+    payload = _json(body)
+    if not isinstance(payload, dict) or "images" not in payload:
+        raise Problem(422, "the body must be an image file, or a JSON object with an 'images' list of "
+                           "base64-encoded image files")
+    files = base64_files(payload["images"])
+    _check_rows(len(files), max_images, "images")
+    return image_request(spec, files, [f"images[{i}]" for i in range(len(files))])
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, f"malformed JSON ({exc})") from None
+
+
+def _check_rows(n: int, max_rows: int, unit: str = "rows") -> None:
     if n > max_rows:
-        raise Problem(413, f"{n} rows in one request; the limit is {max_rows} (--max-rows)")
+        raise Problem(413, f"{n} {unit} in one request; the limit is {max_rows} (--max-rows)")
 
 
 async def _read_body(request: Any, limit: int, timeout: float = BODY_TIMEOUT) -> bytes:
