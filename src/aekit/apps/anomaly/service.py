@@ -363,7 +363,11 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
     async def score(request: Request) -> Response:
         body = await _read_body(request, opts.max_body_bytes, opts.body_timeout)
         served = slot.current
-        inputs = _inputs(served, request.headers.get("content-type", ""), body, opts.max_rows)
+        content_type = request.headers.get("content-type", "")
+        if served.kind == "image":  # decoding a large photo on the event loop would stall every other request
+            inputs = await asyncio.to_thread(_inputs, served, content_type, body, opts.max_rows)
+        else:
+            inputs = _inputs(served, content_type, body, opts.max_rows)
         try:
             scored = await batcher.score(served, inputs)
         except AekitError as exc:
