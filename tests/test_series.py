@@ -103,6 +103,8 @@ def test_a_multichannel_anomaly_is_explained_by_its_channel():
     (lambda f: f.assign(value=f.value.astype(object).where(f.index != 9, "n/a")), "holds a non-number ('n/a')"),
     (lambda f: f.assign(timestamp=f.timestamp.where(f.index != 3, "yesterday")), "not a time"),
     (lambda f: f.iloc[:40], "too few for 8 windows of 64 rows"),
+    (lambda f: f.assign(timestamp=f.timestamp.astype(object).where(f.index != 7, 1_700_000_000)),
+     "column 'timestamp' holds both numbers and text (data row 8: 1700000000 after '2024-01-01 00:00:00')"),
 ])
 def test_bad_series_get_one_line(make, message):
     frame = make(with_time(sine(400, 0)))
@@ -617,3 +619,14 @@ def test_onnx_scores_a_long_series_in_pieces_as_a_whole(fitted, tmp_path):
         score, _ = _run_onnx(tmp_path / "one.onnx", x=x[start:stop, None].astype("float32"))
         pieces.append(score[a - start:b - start])
     np.testing.assert_allclose(np.concatenate(pieces), whole, rtol=1e-4)
+
+
+def test_times_held_as_python_numbers_are_seconds_and_an_empty_id_is_refused(fleet):
+    frame = with_time(sine(400, 0))
+    as_objects = frame.assign(timestamp=pd.Series(np.arange(400) * 300, dtype=object))  # a frame built from JSON
+    det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1, verbose=0).fit(as_objects)
+    assert det.series_adapter_.interval_ == 300 and not det.series_adapter_.notices_
+    rows = interleaved(machines(40, 1))
+    rows.loc[5, "machine"] = ""
+    with pytest.raises(DataError, match="column 'machine' has an empty series ID at data row 6"):
+        fleet.decision_function(rows)

@@ -100,6 +100,20 @@ def _first_non_time(column: pd.Series, positions: np.ndarray) -> str:
     return f" at data row {positions[np.argmax(bad)] + 1}" if bad.any() else ""
 
 
+def _one_kind_of_time(column: pd.Series, name: str, positions: np.ndarray) -> pd.Series:
+    """A time column of Python objects as numbers (seconds) where it holds only numbers, as
+    it is where it holds text; both is refused: read together, the numbers would count
+    nanoseconds from 1970."""
+    numbers = column.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)).to_numpy(bool)
+    if numbers.all():
+        return column.astype(np.float64)
+    if numbers.any():
+        first = int(np.argmax(numbers != numbers[0]))
+        raise DataError(f"column {name!r} holds both numbers and text (data row {positions[first] + 1}: "
+                        f"{column.iloc[first]!r} after {column.iloc[0]!r}): write every time the same way")
+    return column
+
+
 def _day_first_if_in_order(column: pd.Series, month_first: pd.Series, utc: bool) -> pd.Series:
     """The times read day first (``01/02/2014``: 1 February), where that reading is in order
     and pandas' month-first one is not: a European file, whose 12/01 would else be read as
@@ -157,10 +171,13 @@ class SeriesAdapter(DataAdapter):
             raise DataError(f"no series ID column {self.id_col!r} (columns: {list(frame.columns)[:10]})")
         column = frame[self.id_col]
         empty = column.isna().to_numpy()
-        if empty.any():
-            raise DataError(f"column {self.id_col!r} has an empty series ID at data row "
-                            f"{row_offset + int(np.argmax(empty)) + 1}")
-        return pd.factorize(column.astype(str), sort=False)
+        if not empty.any():
+            codes, keys = pd.factorize(column.astype(str), sort=False)
+            if "" not in keys:  # an empty text, as a table in memory or a JSON request may hold
+                return codes, keys
+            empty = codes == keys.get_loc("")
+        raise DataError(f"column {self.id_col!r} has an empty series ID at data row "
+                        f"{row_offset + int(np.argmax(empty)) + 1}")
 
     # ------------------------------------------------------------------ reading
     def read(self, X: Any, fit: bool = False, positions: np.ndarray | None = None
@@ -200,6 +217,8 @@ class SeriesAdapter(DataAdapter):
         if self.time_col not in frame.columns:
             raise DataError(f"no time column {self.time_col!r} (columns: {list(frame.columns)[:10]})")
         column = frame[self.time_col]
+        if column.dtype == object:  # a table in memory or a JSON request: numbers here would be read as nanoseconds
+            column = _one_kind_of_time(column, self.time_col, positions)
         self._datetimes = not pd.api.types.is_numeric_dtype(column)
         if not self._datetimes:
             seconds = column.to_numpy(dtype=np.float64)
