@@ -630,3 +630,23 @@ def test_times_held_as_python_numbers_are_seconds_and_an_empty_id_is_refused(fle
     rows.loc[5, "machine"] = ""
     with pytest.raises(DataError, match="column 'machine' has an empty series ID at data row 6"):
         fleet.decision_function(rows)
+
+
+def test_requests_scored_together_equal_each_scored_alone_with_their_own_notes(fleet, fitted):
+    first = interleaved(machines(60, 2))
+    short = pd.DataFrame({"machine": "new", "timestamp": ["2024-01-01 00:00:00"], "value": [0.5]})
+    second = pd.concat([interleaved(machines(45, 3, count=2)), short], ignore_index=True)
+    bad = first.iloc[::-1]
+    together = fleet.score_requests([first, bad, second])  # float32 sums of other batches: equal to 1e-4
+    assert isinstance(together[1], DataError) and "times go back" in str(together[1])
+    for table, (scores, parts, notes) in zip([first, second], [together[0], together[2]]):
+        alone = fleet.score_with_notes(table)
+        np.testing.assert_allclose(scores, alone[0], rtol=1e-4)
+        np.testing.assert_allclose(parts, alone[1], rtol=1e-4, atol=1e-9)
+        assert notes == alone[2]
+    assert together[0][2] == [] and any("series 'new'" in n for n in together[2][2])
+    one = sine(100, 4)
+    lone = fitted.score_requests([one, one[:10], one[:50]])
+    assert "too few for one window" in str(lone[1])
+    np.testing.assert_allclose(lone[0][0], fitted.decision_function(one), rtol=1e-4)
+    np.testing.assert_allclose(lone[2][0], fitted.decision_function(one[:50]), rtol=1e-4)

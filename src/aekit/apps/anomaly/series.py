@@ -28,7 +28,7 @@ from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
 from ...data.series import IMPUTES, SCALINGS, SeriesAdapter, condensed, series_note, split_by_code
 from ...data.tables import as_frame
-from ...errors import DataError, DataNotice, ModelFileError, ParameterError
+from ...errors import AekitError, DataError, DataNotice, ModelFileError, ParameterError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
 from .base import ReconstructionDetector
 from .detector import mlp_sizes
@@ -301,15 +301,50 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         score, gaps in time, filled values, a series not in training) as lines rather than
         warnings: what a service answers a request with. The notes are collected on the
         model, so one thread at a time."""
+        result = self.score_requests([X])[0]
+        if isinstance(result, AekitError):
+            raise result
+        return result
+
+    def score_requests(self, tables: list[Any]) -> list[tuple[np.ndarray, np.ndarray, list[str]] | AekitError]:
+        """``score_with_notes`` of each table, each scored alone (a table's error comes back in
+        its place), and every table's windows due before its end in one pass: what the
+        service does with the requests queued when its scoring thread is free."""
         self._check_fitted()
         adapter = self.series_adapter_
-        adapter.notices_ = []
-        scores, parts = self._table_scores(X, per_channel=True, warn=False)
-        return scores, parts, condensed(adapter.notices_)
+        jobs: list[Any] = []
+        for table in tables:
+            adapter.notices_ = notes = []
+            stream = self.stream(per_channel=True)
+            try:
+                jobs.append((stream, stream.queue_rows(adapter.as_table(table) if self.id_col else table), notes))
+            except AekitError as exc:
+                jobs.append(exc)
+        queued = [job for job in jobs if not isinstance(job, AekitError)]
+        windows = [stream.windows_of(pending) for stream, pending, _ in queued]
+        if windows:
+            scores, contrib = _scored(self, torch.cat(windows) if len(windows) > 1 else windows[0], True)
+            bounds = np.cumsum([len(w) for w in windows])[:-1]
+            shares = iter(zip(np.split(scores, bounds), np.split(contrib, bounds), strict=True))
+        results: list[Any] = []
+        for job in jobs:
+            if isinstance(job, AekitError):
+                results.append(job)
+                continue
+            (stream, pending, notes), (own, own_contrib) = job, next(shares)
+            adapter.notices_ = notes
+            try:
+                done = [stream.settle(pending, own, own_contrib), stream.finish()]
+            except AekitError as exc:
+                results.append(exc)
+                continue
+            results.append((np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]),
+                            condensed(notes)))
+        return results
 
-    def _table_scores(self, X: Any, per_channel: bool, warn: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    def _table_scores(self, X: Any, per_channel: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """The rows' scores (and channel parts), each series scored on its own, in ``X``'s row
-        order; ``warn``: a ``DataNotice`` for the series too short to score."""
+        order; a ``DataNotice`` for the series too short to score."""
         adapter = self.series_adapter_
         if adapter.id_col is None:  # one series
             return self._row_scores(adapter.transform(X), per_channel)
@@ -319,7 +354,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         scores = np.concatenate([d[0] for d in done])
         parts = np.concatenate([d[1] for d in done]) if per_channel else None
         short = pd.unique(frame[adapter.id_col][np.isnan(scores)].astype(str)).tolist()
-        if short and warn:
+        if short:
             warnings.warn(f"{len(short)} series not scored, each shorter than one window ({self.window_} rows): "
                           f"their rows' scores are NaN (series {short[:5]})", DataNotice, stacklevel=3)
         return scores, parts
@@ -391,9 +426,14 @@ class SeriesStream:
         """Add the next rows; the scores (and per-channel parts, ``[n, C]``) of the rows now
         final, in order from the first row not returned yet. ``positions``: the rows' 0-based
         data rows in a file (for errors), where they are not the series' rows so far."""
+        return self._settled(self.queue_rows(rows, positions))
+
+    def queue_rows(self, rows: Any, positions: np.ndarray | None = None) -> Due:
+        """``feed``'s first half: the rows read, checked and queued; their windows due
+        (``settle`` takes their scores)."""
         if positions is None:
             positions = self.total + np.arange(len(rows))
-        return self._settled(self.queue_read(*self.det.series_adapter_.read(rows, positions=positions), positions))
+        return self.queue_read(*self.det.series_adapter_.read(rows, positions=positions), positions)
 
     def feed_scaled(self, values: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``feed`` for rows already read and scaled (``adapter_.scale``), ``[n, C]``."""
@@ -428,6 +468,10 @@ class SeriesStream:
         final = max(0, min(self.next_start, self.total - self.window))
         self.buffer, self.base = self.buffer[final - self.base:], final
         return Due(windows, offsets, final)
+
+    @staticmethod
+    def windows_of(due: Due) -> torch.Tensor:
+        return due.windows
 
     def settle(self, due: Due, scores: np.ndarray, contrib: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The scores (and per-feature parts) of ``due``'s windows into the rows they cover; the
@@ -532,7 +576,14 @@ class SeriesTableStream:
 
     def feed(self, chunk: Any) -> tuple[np.ndarray, np.ndarray]:
         """Add the next rows (a table with the ID column); the scores of the rows now final,
-        in order from the first row not returned yet."""
+        in order from the first row not returned yet. Every series' due windows are scored
+        in one call (a call per series cost about 1 ms each)."""
+        queued = self.queue_rows(chunk)
+        return self.settle(queued, *_scored(self.det, self.windows_of(queued), self.per_channel))
+
+    def queue_rows(self, chunk: Any) -> list[tuple[str, Due, int]]:
+        """``feed``'s first half: the rows read, checked and queued, series by series (each
+        series' ID, its due windows, its last data row here); ``settle`` takes the scores."""
         frame = as_frame(chunk)
         codes, keys = self.adapter.series_codes(frame, self.rows)
         positions = self.rows + np.arange(len(frame))
@@ -549,15 +600,24 @@ class SeriesTableStream:
             self.waiting[key] = np.concatenate([self.waiting[key], positions[group]])
             due = self.streams[key].queue_read(values[group], None if times is None else times[group], positions[group])
             queued.append((key, due, positions[group[-1]]))
-        # every series' due windows in one call: a call per series cost about 1 ms each
-        if queued:
-            scores, contrib = _scored(self.det, torch.cat([due.windows for _, due, _ in queued]), self.per_channel)
-            bounds = np.cumsum([len(due.windows) for _, due, _ in queued])[:-1]
-            contribs = np.split(contrib, bounds) if contrib is not None else [None] * len(queued)
-            for (key, due, last), own, own_contrib in zip(queued, np.split(scores, bounds), contribs, strict=True):
-                self._place(key, self.streams[key].settle(due, own, own_contrib))
-                if self.last_rows.get(key) == last:
-                    self.end(key)
+        return queued
+
+    def windows_of(self, queued: list[tuple[str, Due, int]]) -> torch.Tensor:
+        windows = [due.windows for _, due, _ in queued]
+        if not windows:
+            return torch.zeros(0, len(self.det.channels_) * self.det.window_)
+        return torch.cat(windows) if len(windows) > 1 else windows[0]
+
+    def settle(self, queued: list[tuple[str, Due, int]], scores: np.ndarray, contrib: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """``feed``'s second half: the scores (and parts) of ``windows_of(queued)`` into their
+        rows; the rows now final, in the table's order."""
+        bounds = np.cumsum([len(due.windows) for _, due, _ in queued])[:-1]
+        contribs = np.split(contrib, bounds) if contrib is not None else [None] * len(queued)
+        for (key, due, last), own, own_contrib in zip(queued, np.split(scores, bounds), contribs, strict=True):
+            self._place(key, self.streams[key].settle(due, own, own_contrib))
+            if self.last_rows.get(key) == last:
+                self.end(key)
         return self._take()
 
     def end(self, key: str) -> None:

@@ -8,7 +8,8 @@
   the model's ID column, in the order sent): the answer is what ``aekit anomaly score``
   writes for a file of those rows. Each result has ``top_channels``; the answer adds
   ``notes`` (a series too short to score, whose scores are null; gaps in time; filled
-  values). A client watching a stream sends each new row with the ``window - 1`` rows
+  values). Queued requests share a pass over their windows, each scored as its own table.
+  A client watching a stream sends each new row with the ``window - 1`` rows
   before it (the model card's ``series.window``): the last row's score is then the one the
   whole stream, cut there, gives it. Nothing is kept between requests, so any number of
   replicas serve alike.
@@ -212,9 +213,9 @@ class Scored:
 
 
 def _score_jobs(jobs: list[_Job]) -> list[Scored | AekitError]:
-    """Score queued requests: a table or image model's in one pass per model (a reload may
-    leave two in a batch); a series model's one request at a time, each its own series, so
-    that one request's bad times fail that request alone."""
+    """Score queued requests in one pass per model (a reload may leave two in a batch); a
+    series model's requests each as a table of its own series (``score_requests``), so that
+    one request's bad times fail that request alone."""
     results: list[Any] = [None] * len(jobs)
     by_model: dict[int, list[int]] = {}
     for i, job in enumerate(jobs):
@@ -222,11 +223,9 @@ def _score_jobs(jobs: list[_Job]) -> list[Scored | AekitError]:
     for members in by_model.values():
         served = jobs[members[0]].served
         if served.kind == "series":
-            for i in members:
-                try:
-                    results[i] = Scored(*served.detector.score_with_notes(jobs[i].inputs))
-                except AekitError as exc:
-                    results[i] = exc
+            scored = served.detector.score_requests([jobs[i].inputs for i in members])
+            for i, result in zip(members, scored, strict=True):
+                results[i] = result if isinstance(result, AekitError) else Scored(*result)
             continue
         inputs = [jobs[i].inputs for i in members]
         if served.kind == "image":
