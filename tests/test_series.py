@@ -535,7 +535,7 @@ def test_missing_values_are_refused_or_filled_with_the_value_before_each_in_thei
 
 
 def test_a_table_of_series_scores_on_dask_as_it_does_here(fleet, tmp_path, capsys):
-    from aekit.apps.anomaly.batch import model_files, score_dask, spark_series_scorer
+    from aekit.apps.anomaly.batch import model_files, score_dask, score_series_partition, spark_series_scorer
     from aekit.apps.anomaly.jobs import score_file
 
     table = interleaved(machines(300, 20, start="2024-02-01"))
@@ -557,6 +557,13 @@ def test_a_table_of_series_scores_on_dask_as_it_does_here(fleet, tmp_path, capsy
                           for key, rows in table.groupby("machine")], ignore_index=True)
     joined = by_spark.merge(local, on=["machine", "timestamp"], suffixes=("", "_here"))
     assert len(joined) == len(table) and (joined.is_anomaly == joined.is_anomaly_here).all()
+    np.testing.assert_allclose(joined.score, joined.score_here, rtol=1e-4)
+    # a partition of many series in any row order: sorted and scored whole, series by series
+    shuffled = table.sample(frac=1, random_state=0)
+    mixed = score_series_partition(shuffled, model_files(tmp_path / "m", series=True), None, 3)
+    assert list(pd.unique(mixed.machine)) == list(pd.unique(shuffled.machine))
+    assert all(rows.timestamp.is_monotonic_increasing for _, rows in mixed.groupby("machine"))
+    joined = mixed.merge(local, on=["machine", "timestamp"], suffixes=("", "_here"))
     np.testing.assert_allclose(joined.score, joined.score_here, rtol=1e-4)
     # a model of one series cannot be cut by series; Spark's row batches are not series
     SeriesAnomalyDetector(**FAST).fit(sine(400, 0)).save(tmp_path / "one")

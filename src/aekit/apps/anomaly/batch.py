@@ -79,17 +79,20 @@ def _dask_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str
 def score_series_partition(part: pd.DataFrame, files: tuple[bytes, bytes], label_col: str | None,
                            top_k: int) -> pd.DataFrame:
     """The series of one partition (each whole there: Dask shuffled the table on the ID, or
-    Spark's ``groupBy``), each sorted by time and scored as ``aekit anomaly score`` scores it."""
+    Spark's ``groupBy``), each sorted by time and scored as ``aekit anomaly score`` scores it;
+    out series by series (as their IDs first appear), each in time order. The partition is
+    sorted and scored whole: series by series cost about 5 ms each (2,000 series of 200 rows
+    took 10 s)."""
     det = _detector(files)
     adapter = det.series_adapter_
-    tables = []
-    for _, rows in part.groupby(adapter.id_col, sort=False, dropna=False):  # an empty ID: refused, not dropped
-        rows = rows.iloc[np.argsort(adapter.times(rows), kind="stable")].reset_index(drop=True)
-        scores, parts = det.score_explain(rows)
-        tables.append(scores_table(SeriesScores(rows, scores, parts.to_numpy()), det, label_col, top_k))
-    if not tables:
+    if not len(part):
         return _series_meta(part.dtypes, det, label_col)
-    return pd.concat(tables, ignore_index=True).astype({"top_channels": "string"})
+    part = part.reset_index(drop=True)
+    codes, _ = adapter.series_codes(part)  # an empty ID: refused
+    rows = part.iloc[np.lexsort((adapter.times(part), codes))].reset_index(drop=True)
+    scores, parts = det.score_explain(rows)
+    return scores_table(SeriesScores(rows, scores, parts.to_numpy()), det, label_col, top_k
+                        ).astype({"top_channels": "string"})
 
 
 def _series_meta(dtypes: pd.Series, det: Any, label_col: str | None) -> pd.DataFrame:
