@@ -13,6 +13,7 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import torch.distributed as dist
     from aekit import AnomalyDetector
+    from aekit.apps.anomaly import SeriesAnomalyDetector
     from aekit.data import load_breast_cancer_frame
 
     X = load_breast_cancer_frame().query("diagnosis == 'benign'").drop(columns="diagnosis")
@@ -20,6 +21,11 @@ SCRIPT = textwrap.dedent("""
     det.save(sys.argv[1] + "/model")  # only rank 0 writes
     rank = dist.get_rank() if dist.is_initialized() else 0
     np.save(f"{sys.argv[1]}/scores_rank{rank}.npy", det.decision_scores_)
+    # a time series' windows are sharded the same way
+    t = np.arange(2000)
+    series = np.c_[np.sin(t / 6), np.cos(t / 6)] + 0.05 * np.random.default_rng(0).standard_normal((2000, 2))
+    det = SeriesAnomalyDetector(window=32, epochs=4, patience=100, verbose=0).fit(series)
+    np.save(f"{sys.argv[1]}/series_rank{rank}.npy", det.decision_scores_)
 """)
 
 
@@ -36,5 +42,8 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     rank0, rank1 = (np.load(tmp_path / "ddp" / f"scores_rank{r}.npy") for r in (0, 1))
     np.testing.assert_allclose(rank0, rank1, rtol=1e-6)  # every rank holds the same model
     np.testing.assert_allclose(rank0, single, rtol=1e-3, atol=1e-4)  # equal up to float rounding
+    series = [np.load(tmp_path / run / f"series_rank{r}.npy") for run, r in (("single", 0), ("ddp", 0), ("ddp", 1))]
+    np.testing.assert_allclose(series[1], series[2], rtol=1e-6)
+    np.testing.assert_allclose(series[1], series[0], rtol=1e-3)
     assert (tmp_path / "ddp" / "model" / "config.json").exists()
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "ddp").iterdir())
