@@ -105,12 +105,15 @@ def _one_kind_of_time(column: pd.Series, name: str, positions: np.ndarray) -> pd
     it is where it holds text; both is refused: read together, the numbers would count
     nanoseconds from 1970."""
     numbers = column.map(lambda v: isinstance(v, (int, float, np.number)) and not isinstance(v, bool)).to_numpy(bool)
-    if numbers.all():
+    present = column.notna().to_numpy()  # a missing time is said as such, later
+    if numbers[present].all():
         return column.astype(np.float64)
     if numbers.any():
-        first = int(np.argmax(numbers != numbers[0]))
+        start = int(np.argmax(present))
+        first = int(np.argmax(present & (numbers != numbers[start])))
+        shown = [repr(v) if isinstance(v, str) else str(v) for v in (column.iloc[first], column.iloc[start])]
         raise DataError(f"column {name!r} holds both numbers and text (data row {positions[first] + 1}: "
-                        f"{column.iloc[first]!r} after {column.iloc[0]!r}): write every time the same way")
+                        f"{shown[0]} after {shown[1]}): write every time the same way")
     return column
 
 
