@@ -486,7 +486,7 @@ def test_a_stream_client_sends_a_window_and_gets_the_last_rows_score(served_flee
     (lambda r: r.__setitem__(0, {**r[0], "timestamp": None}), 422, "records[0]['timestamp'] must be a string or a "
                                                                    "number, got null"),
     (lambda r: r[1].pop("machine"), 422, "records[1] is missing column 'machine'"),
-    (lambda r: r.__setitem__(5, {**r[5], "timestamp": "2023-06-01 00:00:00"}), 422, "time"),
+    (lambda r: r.__setitem__(5, {**r[5], "timestamp": "2023-06-01 00:00:00"}), 422, "times go back at records[5] ("),
     (lambda r: r.__setitem__(5, {**r[5], "timestamp": "soon"}), 422, "soon"),
 ])
 def test_bad_series_requests_are_422_naming_the_row(served_fleet, change, status, words):

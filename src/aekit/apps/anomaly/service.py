@@ -48,6 +48,7 @@ import gc
 import hmac
 import logging
 import os
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,7 @@ MAX_CONNECTIONS = 100  # open connections at once; more are answered 503
 IDLE_TIMEOUT = 5  # seconds an idle keep-alive connection is kept
 CLIENT_GONE = 499  # the status counted for a client that closed before sending its body (as nginx)
 ENDPOINTS = ("/v1/score", "/v1/model", "/healthz", "/readyz", "/metrics")
+DATA_ROW = re.compile(r"\bdata row (\d+)")
 
 
 class Problem(Exception):
@@ -370,7 +372,7 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
         try:
             scored = await batcher.score(served, inputs)
         except AekitError as exc:
-            raise Problem(422, str(exc)) from None
+            raise Problem(422, _as_sent(str(exc), content_type)) from None
         if served.kind == "image":
             answer = _image_answer(served, scored, inputs)
         elif served.kind == "series":
@@ -402,6 +404,15 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
         return PlainTextResponse(metrics.render(slot.current.sha), media_type="text/plain; version=0.0.4")
 
     return _Guard(app, metrics, api_key)
+
+
+def _as_sent(message: str, content_type: str) -> str:
+    """A scoring error about a JSON request's rows, naming them as sent: the reader's "data
+    row 6" (of a table or file) is ``records[5]``, the 6th record. (A CSV body's data rows
+    are its own.)"""
+    if content_type.split(";", 1)[0].strip().lower() == "text/csv":
+        return message
+    return DATA_ROW.sub(lambda m: f"records[{int(m.group(1)) - 1}]", message)
 
 
 def _table_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str, Any]:
