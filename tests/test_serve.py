@@ -603,3 +603,23 @@ def test_bad_image_requests_are_4xx_naming_the_problem(served_images, body, head
         too_many = c.post("/v1/score", json={"images": ["aGVsbG8="] * 3})
     assert answer.status_code == status and words in answer.json()["error"], answer.text
     assert too_many.status_code == 413 and "3 images in one request" in too_many.json()["error"]
+
+
+def test_an_image_answer_carries_its_heat_map_when_asked(served_images, served):
+    import base64
+    import io
+
+    from PIL import Image
+
+    data = square(False, 9, spot=(0, 12))
+    with client(served_images / "m") as c:
+        plain = c.post("/v1/score", content=data, headers={"content-type": "image/png"}).json()["results"][0]
+        drawn = c.post("/v1/score?heatmap=true", content=data, headers={"content-type": "image/png"}).json()
+        bad = c.post("/v1/score?heatmap=maybe", content=data, headers={"content-type": "image/png"})
+    with client(served[0]) as c:
+        table = c.post("/v1/score?heatmap=true", json={"records": served[2].head(1).to_dict("records")})
+    panel = Image.open(io.BytesIO(base64.b64decode(drawn["results"][0]["heatmap"])))
+    assert "heatmap" not in plain and drawn["results"][0]["score"] == plain["score"]
+    assert panel.format == "PNG" and panel.size == (231, 112)  # the image and its map, 7x, side by side
+    assert bad.status_code == 400 and "heatmap must be true or false" in bad.json()["error"]
+    assert table.status_code == 422 and "only an image model draws heat maps" in table.json()["error"]

@@ -238,6 +238,17 @@ def heatmap_panel(image: np.ndarray, heat: np.ndarray, caption: str = "") -> np.
     return np.asarray(canvas)
 
 
+def png_bytes(array: np.ndarray) -> bytes:
+    """An ``[h, w, 3]`` uint8 array as the bytes of a PNG (what a service sends)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def write_png(array: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """An ``[h, w, 3]`` uint8 array as a PNG, atomically."""
     from PIL import Image

@@ -16,7 +16,8 @@
 - An image model takes an image file as the body (``Content-Type: image/png``, ``image/jpeg``,
   ...) or ``{"images": [base64 file, ...]}``; each result has ``score``, ``is_anomaly`` and
   ``peak``, where its anomaly map is highest (``x``, ``y`` in the image's own pixels, as
-  viewers show it). Concurrent requests are scored in one pass, as table rows are.
+  viewers show it); with ``?heatmap=true``, also ``heatmap``, a base64 PNG of the image
+  beside its anomaly map. Concurrent requests are scored in one pass, as table rows are.
 - ``GET /v1/model`` (the model card), ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
 
 How it holds up:
@@ -44,6 +45,7 @@ How it holds up:
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import hmac
 import logging
@@ -67,6 +69,7 @@ from starlette.requests import ClientDisconnect
 
 from ..._version import __version__
 from ...errors import AekitError, DataError, first_line
+from ...plots import heatmap_panel, png_bytes
 from . import read_detector
 from .metrics import ServiceMetrics
 from .records import ImageRequest, base64_files, csv_frame, image_request, records_to_inputs, records_to_series
@@ -365,6 +368,7 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
         body = await _read_body(request, opts.max_body_bytes, opts.body_timeout)
         served = slot.current
         content_type = request.headers.get("content-type", "")
+        heatmaps = _heatmap_option(request.query_params.get("heatmap"), served.kind)
         if served.kind == "image":  # decoding a large photo on the event loop would stall every other request
             inputs = await asyncio.to_thread(_inputs, served, content_type, body, opts.max_rows)
         else:
@@ -373,8 +377,8 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
             scored = await batcher.score(served, inputs)
         except AekitError as exc:
             raise Problem(422, _as_sent(str(exc), content_type)) from None
-        if served.kind == "image":
-            answer = _image_answer(served, scored, inputs)
+        if served.kind == "image":  # heat maps are PNGs to encode: off the event loop too
+            answer = await asyncio.to_thread(_image_answer, served, scored, inputs, heatmaps)
         elif served.kind == "series":
             answer = _series_answer(served, scored, opts.top_k)
         else:
@@ -439,9 +443,23 @@ def _series_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str,
     return {"model": served.sha, "results": results, "notes": scored.notes}
 
 
-def _image_answer(served: ServedModel, scored: Scored, request: ImageRequest) -> dict[str, Any]:
+def _heatmap_option(value: str | None, kind: str) -> bool:
+    """``?heatmap=true``: each image's answer carries its heat map (image models only)."""
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise Problem(400, f"heatmap must be true or false, got {value!r}")
+    if kind != "image" and value.lower() in ("true", "1"):
+        raise Problem(422, f"heatmap: only an image model draws heat maps (this model reads {kind} rows)")
+    return value.lower() in ("true", "1")
+
+
+def _image_answer(served: ServedModel, scored: Scored, request: ImageRequest, heatmaps: bool = False
+                  ) -> dict[str, Any]:
     """An image model's answer: each image's score, flag and the peak of its anomaly map, in
-    the image's own pixels (the map is at the model's size)."""
+    the image's own pixels (the map is at the model's size); with ``heatmaps``, each image
+    at the model's size beside its map, as ``aekit anomaly score --heatmaps`` draws it (a
+    base64 PNG)."""
     maps = scored.contrib
     height, width = maps.shape[1:]
     rows, cols = np.divmod(maps.reshape(len(maps), -1).argmax(1), width)
@@ -450,6 +468,9 @@ def _image_answer(served: ServedModel, scored: Scored, request: ImageRequest) ->
                 "peak": {"x": int((c + 0.5) * w / width), "y": int((r + 0.5) * h / height)}}
                for s, f, r, c, (w, h) in zip(scored.scores.tolist(), flagged.tolist(), rows.tolist(), cols.tolist(),
                                              request.sizes, strict=True)]
+    if heatmaps:
+        for result, image, heat in zip(results, request.images, maps, strict=True):
+            result["heatmap"] = base64.b64encode(png_bytes(heatmap_panel(image, heat))).decode()
     return {"model": served.sha, "results": results}
 
 
