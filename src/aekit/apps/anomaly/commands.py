@@ -130,7 +130,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     v.add_argument("--port", type=int_at_least(1, 65535), default=8000, help="default 8000")
-    v.add_argument("--max-rows", type=int_at_least(1), default=10_000, help="rows per request (default 10000)")
+    v.add_argument("--max-rows", type=int_at_least(1), default=10_000, help="rows (or images) per request (default 10000)")
     v.add_argument("--max-body-mb", type=float_in(0.001, 4096), default=16.0, help="request body size (default 16)")
     v.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing columns per row")
     v.add_argument("--reload-interval", type=float_in(0, 3600), default=2.0,
