@@ -16,7 +16,7 @@ from aekit.apps.anomaly.batch import score_dask, spark_scorer
 from aekit.apps.anomaly.export import export_onnx, onnx_metadata
 from aekit.apps.anomaly.jobs import score_file
 from aekit.cli import main
-from aekit.errors import OutputError
+from aekit.errors import DataError, OutputError
 
 from .conftest import make_kdd_rows
 
@@ -150,6 +150,34 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
     (tmp_path / "mine.parquet" / "part.0.parquet").write_bytes(b"mine")
     with pytest.raises(OutputError, match="aekit did not make"):
         score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "mine.parquet", workers=1)
+
+
+def test_dask_scores_an_image_folder_as_the_command_does(tmp_path, monkeypatch):
+    from PIL import Image
+
+    import aekit.apps.anomaly.batch as batch
+
+    rng = np.random.default_rng(0)
+    for folder, n in (("good", 30), ("bad", 9)):
+        (tmp_path / "images" / folder).mkdir(parents=True)
+        for i in range(n):
+            image = rng.integers(0, 60, (16, 16), dtype=np.uint8)
+            image[4:12, 4:12] = 200 if folder == "good" else 20
+            Image.fromarray(image).save(tmp_path / "images" / folder / f"{i:02d}.png")
+    ImageAnomalyDetector(n_estimators=1, epochs=2, verbose=0).fit(str(tmp_path / "images" / "good")
+                                                                   ).save(tmp_path / "img")
+    score_file(tmp_path / "images", tmp_path / "img", tmp_path / "local.csv", heatmaps=0, verbose=0)
+    monkeypatch.setattr(batch, "IMAGE_PARTITION", 16)  # three tasks
+    summary = score_dask(str(tmp_path / "images"), tmp_path / "img", tmp_path / "dask.csv", workers=1)
+    local, got = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "dask.csv")
+    assert list(got.columns) == list(local.columns) == ["image", "score", "is_anomaly", "class"]
+    assert got.image.tolist() == local.image.tolist() and (got["class"] == local["class"]).all()
+    np.testing.assert_allclose(got.score, local.score, rtol=1e-4)  # torch on the workers, ONNX Runtime here
+    assert (summary.rows, summary.flagged, summary.unit) == (39, int(local.is_anomaly.sum()), "images")
+    with pytest.raises(DataError, match="--label-col is for tables"):
+        score_dask(str(tmp_path / "images"), tmp_path / "img", tmp_path / "x.csv", label_col="class")
+    with pytest.raises(DataError, match="holds no images"):
+        score_dask(str(tmp_path / "img"), tmp_path / "img", tmp_path / "x.csv")
 
 
 def test_dask_failures_are_one_line_on_stderr(model_dir, table_files, tmp_path, capfd):

@@ -11,6 +11,11 @@ A time-series model of several series (``--id-col`` and ``--time-col``) scores o
 the table is shuffled on the ID so that each series lies whole in one partition, and each
 is sorted by time and scored as ``aekit anomaly score`` scores it. The output comes series
 by series, each in time order.
+
+An image model scores a folder on Dask: the files are listed here, dealt out
+``IMAGE_PARTITION`` to a task in their sorted order, and each worker reads its files (at
+the same path: a shared file system) and scores them; the output has the columns and rows
+``aekit anomaly score`` writes (no heat maps).
 """
 from __future__ import annotations
 
@@ -26,22 +31,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...data.images import image_files, read_image_file
 from ...data.tables import check_csv_header
 from ...errors import DataError, OutputError, first_line
 from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
+from .image_scoring import check_image_options
 from .light import ScoreSummary, score_frame
 from .series_jobs import SeriesScores, check_series_id, scores_table
 
+IMAGE_PARTITION = 1024  # images a Dask task reads and scores: the local command's chunk
 CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before giving up (Dask's default is 30)
 PARQUET_KIND = "anomaly scores (Parquet)"  # the marker of a Parquet folder aekit wrote, the only kind it replaces
 _LOADED: dict[str, Any] = {}  # per worker process: the detector of the model last seen
 
 
-def model_files(model: str | os.PathLike[str], series: bool = False) -> tuple[bytes, bytes]:
-    """The model directory's verified bytes: a table model, or with ``series`` also a model
-    of several series with a time column (each series then goes whole to one worker)."""
+def model_files(model: str | os.PathLike[str], series: bool = False, images: bool = False) -> tuple[bytes, bytes]:
+    """The model directory's verified bytes: a table model, with ``series`` also a model of
+    several series with a time column (each series then goes whole to one worker), with
+    ``images`` also an image model."""
     files = read_model_files(model, tuple(detector_classes()))
     det = _detector(files)
     adapter = det.adapter_
@@ -50,7 +59,7 @@ def model_files(model: str | os.PathLike[str], series: bool = False) -> tuple[by
             raise DataError(f"{model} is a time-series model of one series or without a time column; on Dask a "
                             "series model scores a table of several series in time (train with --id-col and "
                             "--time-col), each series on one worker")
-    elif adapter.kind != "table":
+    elif adapter.kind != "table" and not (adapter.kind == "image" and images):
         raise DataError(f"{model} was trained on {adapter.describe()}; distributed scoring takes tables"
                         + (" (and Dask, tables of several series)" if adapter.kind == "series" else ""))
     return files
@@ -93,6 +102,47 @@ def score_series_partition(part: pd.DataFrame, files: tuple[bytes, bytes], label
     scores, parts = det.score_explain(rows)
     return scores_table(SeriesScores(rows, scores, parts.to_numpy()), det, label_col, top_k
                         ).astype({"top_channels": "string"})
+
+
+def image_table(data: str | os.PathLike[str]) -> pd.DataFrame:
+    """A folder's image files as the local command lists them: ``image`` (the path under the
+    folder), ``path``, and ``class`` (the subfolder) where there are subfolders."""
+    files, classes, labels = image_files(data)
+    root = Path(data)
+    table = pd.DataFrame({"image": [f.relative_to(root).as_posix() for f in files], "path": [str(f) for f in files]})
+    if classes:
+        table["class"] = [classes[i] if i >= 0 else "" for i in labels]
+    return table
+
+
+def score_image_partition(part: pd.DataFrame, files: tuple[bytes, bytes]) -> pd.DataFrame:
+    """One partition of ``image_table``'s rows: each file read as the local command reads it
+    and scored; ``image``, ``score``, ``is_anomaly`` (and ``class``)."""
+    det = _detector(files)
+    scores = det.decision_function(np.stack([read_image_file(p, det.image_spec_)[0] for p in part["path"]])) \
+        if len(part) else np.zeros(0)
+    out = pd.DataFrame({"image": part["image"].to_numpy(), "score": scores,
+                        "is_anomaly": (scores > det.threshold_).astype(np.int64)})
+    if "class" in part.columns:
+        out["class"] = part["class"].to_numpy()
+    return out.astype({"image": "string", **({"class": "string"} if "class" in out.columns else {})})
+
+
+def _image_result(table: pd.DataFrame, shared: Any) -> Any:
+    """The scores of an image folder's files (``image_table``), ``IMAGE_PARTITION`` to a task."""
+    import dask.dataframe as dd
+
+    parts = dd.from_pandas(table, npartitions=-(-len(table) // IMAGE_PARTITION), sort=False)
+    return parts.map_partitions(score_image_partition, shared, meta=_image_meta("class" in table.columns),
+                                align_dataframes=False)
+
+
+def _image_meta(classes: bool) -> pd.DataFrame:
+    columns = {"image": pd.Series(dtype="string"), "score": pd.Series(dtype="float64"),
+               "is_anomaly": pd.Series(dtype="int64")}
+    if classes:
+        columns["class"] = pd.Series(dtype="string")
+    return pd.DataFrame(columns)
 
 
 def _series_meta(dtypes: pd.Series, det: Any, label_col: str | None) -> pd.DataFrame:
@@ -208,13 +258,18 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
         _check_parquet_output(out, data)
     else:
         check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=(".csv",))
-    files = model_files(model, series=True)
+    files = model_files(model, series=True, images=True)
     det = _detector(files)
-    ddf = read_dask_table(data)
-    if det.adapter_.kind == "table":
+    kind = det.adapter_.kind
+    if kind == "image":
+        check_image_options(id_col, label_col)
+        images = image_table(data)  # a folder that is missing, or holds no images, said before a cluster starts
+    else:
+        ddf = read_dask_table(data)
+    if kind == "table":
         meta = _output_meta(ddf, id_col, label_col)
         det.preprocessor_.check_columns(ddf.columns)  # said here, not by every worker
-    else:
+    elif kind == "series":
         _check_series_columns(ddf, det, id_col, label_col)
     client = _connect(scheduler) if scheduler else None
     # a partition's error (NaN, say) comes back as one line: the workers' own log of it stays quiet
@@ -223,7 +278,9 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     try:
         with client or Client(cluster) as client:
             shared = client.scatter([files], broadcast=True)[0]  # a list: the pair is one object
-            if det.adapter_.kind == "series":
+            if kind == "image":
+                result = _image_result(images, shared)
+            elif kind == "series":
                 result = _series_result(ddf, shared, det, label_col, top_k)
             else:
                 result = ddf.map_partitions(_dask_partition, shared, id_col, label_col, top_k, meta=meta,
@@ -243,7 +300,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     finally:
         if cluster is not None:
             cluster.close()
-    return ScoreSummary(rows=int(rows), flagged=int(flagged))
+    return ScoreSummary(rows=int(rows), flagged=int(flagged), unit="images" if kind == "image" else "rows")
 
 
 def _check_parquet_output(out: Path, data: str) -> None:

@@ -80,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--heatmap-dir", help="images: folder for the heat maps (default OUT_heatmaps/)")
     s.add_argument("--engine", choices=["local", "dask"], default="local",
                    help="local: this process, in chunks (default); dask: partitions on a Dask cluster "
-                        "(CSV/Parquet paths, globs or fsspec URLs; --out .csv or a .parquet folder)")
+                        "(CSV/Parquet paths, globs or fsspec URLs, or a folder of images; --out .csv or a "
+                        ".parquet folder)")
     s.add_argument("--scheduler", help="with --engine dask: the scheduler's address (default: a LocalCluster)")
     s.add_argument("--workers", type=int_at_least(1, 256), default=2,
                    help="with --engine dask and no --scheduler: LocalCluster worker processes (default 2)")
@@ -220,10 +221,10 @@ def run(args: argparse.Namespace) -> int:
         report(f"model written to {args.out}")
     elif args.verb == "score" and args.engine == "dask":
         if args.heatmap_dir:
-            raise DataError("--heatmap-dir is for image models, which --engine dask does not score")
+            raise DataError("--heatmap-dir: --engine dask draws no heat maps (score without it to have them)")
         summary = _deploy_module("batch").score_dask(args.data, args.model, args.out, scheduler=args.scheduler, workers=args.workers,
                              id_col=args.id_col, label_col=args.label_col, top_k=args.top_k)
-        print(f"scored {summary.rows} rows on Dask, flagged {summary.flagged} as anomalies; wrote {args.out}")
+        print(f"scored {summary.rows} {summary.unit} on Dask, flagged {summary.flagged} as anomalies; wrote {args.out}")
     elif args.verb == "export":
         meta = _deploy_module("export").export_onnx(args.model, args.out)
         print(f"wrote {args.out}: input {meta['input']}; outputs score, is_anomaly (threshold {meta['threshold']})")
