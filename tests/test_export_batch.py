@@ -176,6 +176,17 @@ def test_dask_scores_an_image_folder_as_the_command_does(tmp_path, monkeypatch):
     assert (summary.rows, summary.flagged, summary.unit) == (39, int(local.is_anomaly.sum()), "images")
     with pytest.raises(DataError, match="--label-col is for tables"):
         score_dask(str(tmp_path / "images"), tmp_path / "img", tmp_path / "x.csv", label_col="class")
+    # Spark: mapInPandas over spark.read.format("binaryFile") batches (path, content)
+    from aekit.apps.anomaly.batch import spark_image_scorer
+
+    paths = sorted((tmp_path / "images").rglob("*.png"))
+    batches = [pd.DataFrame({"path": [f"file:{p}" for p in chunk], "content": [p.read_bytes() for p in chunk]})
+               for chunk in (paths[:20], paths[20:])]
+    by_spark = pd.concat(list(spark_image_scorer(tmp_path / "img")(iter(batches))), ignore_index=True)
+    assert list(by_spark.columns) == ["path", "score", "is_anomaly"] and len(by_spark) == len(local)
+    np.testing.assert_allclose(by_spark.score, local.score, rtol=1e-4)  # the same sorted files
+    with pytest.raises(DataError, match="need columns 'path' and 'content'"):
+        list(spark_image_scorer(tmp_path / "img")(iter([pd.DataFrame({"path": ["a.png"]})])))
     with pytest.raises(DataError, match="holds no images"):
         score_dask(str(tmp_path / "img"), tmp_path / "img", tmp_path / "x.csv")
 

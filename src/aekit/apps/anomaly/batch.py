@@ -1,5 +1,6 @@
-"""Scoring tables larger than one machine: Dask (``aekit anomaly score --engine dask``) and
-Spark functions (``mapInPandas`` for tables, ``groupBy(ID).applyInPandas`` for series).
+"""Scoring data larger than one machine: Dask (``aekit anomaly score --engine dask``) and
+Spark functions (``mapInPandas`` for tables and for image files read by Spark's
+``binaryFile`` source, ``groupBy(ID).applyInPandas`` for series).
 
 The model travels as the bytes of its two files (``io.read_model_files``), verified on the
 client, broadcast once to every worker and loaded there once per process
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import logging
 import os
 import warnings
@@ -325,6 +327,40 @@ def spark_scorer(model: str | os.PathLike[str], *, id_col: str | None = None, la
             yield score_partition(batch, files, id_col, label_col, top_k)
 
     return score_batches
+
+
+def spark_image_scorer(model: str | os.PathLike[str]) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """A function for Spark's ``DataFrame.mapInPandas`` over image files read by Spark's
+    ``binaryFile`` source (columns ``path`` and ``content``: no shared file system needed):
+    each file read as ``aekit anomaly score`` reads it and scored on the executors::
+
+        files = spark.read.format("binaryFile").option("pathGlobFilter", "*.png").load("s3://bucket/parts/")
+        scored = files.mapInPandas(spark_image_scorer("img_model"),
+                                   schema="path string, score double, is_anomaly long")
+    """
+    files = model_files(model, images=True)
+    if _detector(files).adapter_.kind != "image":
+        raise DataError(f"{model} is not an image model: score tables with spark_scorer and mapInPandas")
+
+    def score_batches(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            yield score_image_bytes(batch, files)
+
+    return score_batches
+
+
+def score_image_bytes(batch: pd.DataFrame, files: tuple[bytes, bytes]) -> pd.DataFrame:
+    """A batch of ``binaryFile`` rows (``path``, ``content``) scored: ``path``, ``score``, ``is_anomaly``."""
+    missing = [c for c in ("path", "content") if c not in batch.columns]
+    if missing:
+        raise DataError(f"the image batches need columns 'path' and 'content', as spark.read.format('binaryFile') "
+                        f"gives them; {missing} missing")
+    det = _detector(files)
+    images = [read_image_file(io.BytesIO(bytes(data)), det.image_spec_, name=str(path))[0]
+              for path, data in zip(batch["path"], batch["content"], strict=True)]
+    scores = det.decision_function(np.stack(images)) if images else np.zeros(0)
+    return pd.DataFrame({"path": batch["path"].to_numpy(), "score": scores,
+                         "is_anomaly": (scores > det.threshold_).astype(np.int64)})
 
 
 def spark_series_scorer(model: str | os.PathLike[str], *, label_col: str | None = None,
