@@ -161,8 +161,6 @@ class CategoriesGraph(ScoreGraph):
 def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> dict[str, Any]:
     """Write the detector at ``model_dir`` as an ONNX file at ``out`` (atomically); returns
     the metadata written into it."""
-    import onnx
-
     out = check_output_file(out, marks.SCORE_GRAPH, inputs=[model_dir], suffixes=(".onnx",))
     det, config = read_detector(model_dir)
     if det.adapter_.kind == "series":
@@ -178,29 +176,42 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
         inputs["onehot"] = torch.zeros(2, sum(map(len, categories.values())))
         described.append(f"categories: string [rows, {len(categories)}] (categorical_columns, as text)")
     meta = {
-        "aekit_version": __version__, "kind": config["kind"], "threshold": repr(float(det.threshold_)),
-        "threshold_rule": det.threshold_rule_.describe(), "weights_sha256": config["weights_sha256"],
-        "input": "; ".join(described),
+        **_meta(det, config, described),
         "columns": json.dumps(numeric),
         "categorical_columns": json.dumps(list(categories)),
         "outputs": "score: float32 [rows] (higher = more anomalous); is_anomaly: bool [rows] (score > threshold)",
     }
+    lookup = (lambda model: _add_category_lookup(model, categories)) if categories else None
+    _write(out, graph, inputs, meta, edit=lookup)
+    return meta
+
+
+def _meta(det: Any, config: dict[str, Any], described: list[str]) -> dict[str, str]:
+    """The metadata every exported graph carries: versions, threshold, checksum, its inputs."""
+    return {"aekit_version": __version__, "kind": config["kind"], "threshold": repr(float(det.threshold_)),
+            "threshold_rule": det.threshold_rule_.describe(), "weights_sha256": config["weights_sha256"],
+            "input": "; ".join(described)}
+
+
+def _write(out: Path, graph: nn.Module, inputs: dict[str, torch.Tensor], meta: dict[str, str],
+           rows: tuple[str, ...] | None = None, edit: Any = None) -> None:
+    """Trace ``graph`` (``_trace``) into ``out`` atomically, changed by ``edit`` (a function of
+    the loaded ONNX model) and carrying ``meta``."""
+    import onnx
+
     with atomic_path(out) as tmp:
-        _trace(graph, inputs, str(tmp), ("score", "is_anomaly"))
+        _trace(graph, inputs, str(tmp), ("score", "is_anomaly"), rows=rows)
         model = onnx.load(str(tmp))
-        if categories:
-            _add_category_lookup(model, categories)
+        if edit is not None:
+            edit(model)
         for key, value in meta.items():
             model.metadata_props.add(key=key, value=value)
         model.producer_name, model.producer_version = "aekit", __version__
         onnx.save(model, str(tmp))
-    return meta
 
 
 def _export_series(det: Any, config: dict[str, Any], out: Path) -> dict[str, Any]:
     """``export_onnx`` of a time-series detector (``SeriesGraph``)."""
-    import onnx
-
     graph = SeriesGraph(det).eval()
     adapter = det.series_adapter_
     channels = adapter.channels_
@@ -210,22 +221,14 @@ def _export_series(det: Any, config: dict[str, Any], out: Path) -> dict[str, Any
         inputs["series"] = torch.tensor([0])
         described.append("series: int64 [1] (the position in series_ids; -1: a series not in training)")
     meta = {
-        "aekit_version": __version__, "kind": config["kind"], "threshold": repr(float(det.threshold_)),
-        "threshold_rule": det.threshold_rule_.describe(), "weights_sha256": config["weights_sha256"],
-        "input": "; ".join(described), "columns": json.dumps(channels),
+        **_meta(det, config, described), "columns": json.dumps(channels),
         "window": str(det.window_), "stride": str(det.stride_),
         "time_col": json.dumps(adapter.time_col), "id_col": json.dumps(adapter.id_col),
         "series_ids": json.dumps(graph.series_ids),
         "outputs": "score: float32 [rows] (higher = more anomalous; NaN for a series shorter than one window or "
                    "holding NaN or inf); is_anomaly: bool [rows] (score > threshold)",
     }
-    with atomic_path(out) as tmp:
-        _trace(graph, inputs, str(tmp), ("score", "is_anomaly"), rows=("x",))
-        model = onnx.load(str(tmp))
-        for key, value in meta.items():
-            model.metadata_props.add(key=key, value=value)
-        model.producer_name, model.producer_version = "aekit", __version__
-        onnx.save(model, str(tmp))
+    _write(out, graph, inputs, meta, rows=("x",))
     return meta
 
 
