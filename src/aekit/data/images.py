@@ -310,7 +310,8 @@ def image_chunks(source: str | os.PathLike[str], spec: ImageSpec, chunk: int = 1
     return len(whole.images), sliced()
 
 
-def _decode(files: list[Path], spec: ImageSpec) -> np.ndarray:
+def decode_files(files: list[Path] | list[str], spec: ImageSpec) -> np.ndarray:
+    """Image files read at ``spec`` (``read_image_file``), ``[N, C, H, W]``."""
     return np.stack([read_image_file(f, spec)[0] for f in files])
 
 
@@ -325,7 +326,7 @@ def _decoded_chunks(files: list[Path], names: list[str], labels: np.ndarray | No
 
     def refill() -> None:
         while len(ahead) < workers and (at := next(starts, None)) is not None:
-            ahead.append((at, pool.submit(_decode, files[at:at + chunk], spec)))
+            ahead.append((at, pool.submit(decode_files, files[at:at + chunk], spec)))
 
     try:
         refill()

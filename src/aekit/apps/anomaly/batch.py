@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import io
 import logging
 import os
 import warnings
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...data.images import image_files, read_image_file
+from ...data.images import decode_files, image_files
 from ...data.tables import check_csv_header
 from ...errors import DataError, OutputError, first_line
 from ... import marks
@@ -41,6 +40,7 @@ from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, 
 from . import detector_classes, detector_from_bytes
 from .image_scoring import check_image_options
 from .light import ScoreSummary, score_frame
+from .records import image_request
 from .series_jobs import SeriesScores, check_series_id, scores_table
 
 IMAGE_PARTITION = 1024  # images a Dask task reads and scores: the local command's chunk
@@ -121,10 +121,8 @@ def score_image_partition(part: pd.DataFrame, files: tuple[bytes, bytes]) -> pd.
     """One partition of ``image_table``'s rows: each file read as the local command reads it
     and scored; ``image``, ``score``, ``is_anomaly`` (and ``class``)."""
     det = _detector(files)
-    scores = det.decision_function(np.stack([read_image_file(p, det.image_spec_)[0] for p in part["path"]])) \
-        if len(part) else np.zeros(0)
-    out = pd.DataFrame({"image": part["image"].to_numpy(), "score": scores,
-                        "is_anomaly": (scores > det.threshold_).astype(np.int64)})
+    images = decode_files(list(part["path"]), det.image_spec_) if len(part) else None
+    out = _scored_images(det, images, image=part["image"].to_numpy())
     if "class" in part.columns:
         out["class"] = part["class"].to_numpy()
     return out.astype({"image": "string", **({"class": "string"} if "class" in out.columns else {})})
@@ -356,11 +354,15 @@ def score_image_bytes(batch: pd.DataFrame, files: tuple[bytes, bytes]) -> pd.Dat
         raise DataError(f"the image batches need columns 'path' and 'content', as spark.read.format('binaryFile') "
                         f"gives them; {missing} missing")
     det = _detector(files)
-    images = [read_image_file(io.BytesIO(bytes(data)), det.image_spec_, name=str(path))[0]
-              for path, data in zip(batch["path"], batch["content"], strict=True)]
-    scores = det.decision_function(np.stack(images)) if images else np.zeros(0)
-    return pd.DataFrame({"path": batch["path"].to_numpy(), "score": scores,
-                         "is_anomaly": (scores > det.threshold_).astype(np.int64)})
+    images = image_request(det.image_spec_, [bytes(data) for data in batch["content"]],
+                           [str(path) for path in batch["path"]]).images if len(batch) else None
+    return _scored_images(det, images, path=batch["path"].to_numpy())
+
+
+def _scored_images(det: Any, images: np.ndarray | None, **leading: Any) -> pd.DataFrame:
+    """``leading`` columns, then each image's ``score`` and ``is_anomaly`` (None: no images)."""
+    scores = det.decision_function(images) if images is not None else np.zeros(0)
+    return pd.DataFrame({**leading, "score": scores, "is_anomaly": (scores > det.threshold_).astype(np.int64)})
 
 
 def spark_series_scorer(model: str | os.PathLike[str], *, label_col: str | None = None,
