@@ -87,6 +87,7 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
 
 
 TABULAR_ONLY = ("categorical", "log_columns")
+NOT_FOR_IMAGES = (*TABULAR_ONLY, "impute")  # a table's median or a series' value before: nothing an image has
 
 
 def _train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, label_col: str | None,
@@ -113,10 +114,10 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
                   vae: bool, resume: bool, **params: Any) -> ReconstructionDetector:
     """Train on images (a convolutional autoencoder, or with ``vae`` a convolutional VAE);
     with class subfolders, ``normal_value`` names the normal class."""
-    given = [k for k in (*TABULAR_ONLY, "impute") if params.get(k) not in (None, [], "auto")]
+    given = [k for k in NOT_FOR_IMAGES if params.get(k) not in (None, [], "auto")]
     if given:
         raise DataError(f"options {given} are for tables, not images")
-    params = {k: v for k, v in params.items() if k not in (*TABULAR_ONLY, "impute")}
+    params = {k: v for k, v in params.items() if k not in NOT_FOR_IMAGES}
     size = check_image_size(params.get("image_size"), "--image-size")
     cls: type[ReconstructionDetector] = ImageAnomalyDetector
     if vae:  # the VAE detector takes its image adapter from the data; it has no image_size of its own

@@ -278,9 +278,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
                     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The rows' scores of one series (``key``: its ID, in a table of several)."""
         stream = SeriesStream(self, per_channel, key)
-        parts = [stream.feed_scaled(values), stream.finish()]
-        scores = np.concatenate([p[0] for p in parts])
-        return scores, (np.concatenate([p[1] for p in parts]) if per_channel else None)
+        return _joined([stream.feed_scaled(values), stream.finish()], per_channel)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """One anomaly score per row of ``X``: higher = more anomalous (NaN for the rows of a
@@ -338,8 +336,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
             except AekitError as exc:
                 results.append(exc)
                 continue
-            results.append((np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done]),
-                            condensed(notes)))
+            results.append((*_joined(done, True), condensed(notes)))
         return results
 
     def _table_scores(self, X: Any, per_channel: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -350,9 +347,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
             return self._row_scores(adapter.transform(X), per_channel)
         frame = adapter.as_table(X)
         stream = SeriesTableStream(self, per_channel)  # every series' windows scored in one pass
-        done = [stream.feed(frame), stream.finish()]
-        scores = np.concatenate([d[0] for d in done])
-        parts = np.concatenate([d[1] for d in done]) if per_channel else None
+        scores, parts = _joined([stream.feed(frame), stream.finish()], per_channel)
         short = pd.unique(frame[adapter.id_col][np.isnan(scores)].astype(str)).tolist()
         if short:
             warnings.warn(f"{len(short)} series not scored, each shorter than one window ({self.window_} rows): "
@@ -658,6 +653,13 @@ class SeriesTableStream:
             self.parts = self.parts[n:]
         self.emitted += n
         return scores, parts
+
+
+def _joined(pieces: list[tuple[np.ndarray, np.ndarray]], per_channel: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """A stream's pieces (scores, channel parts) as one: the scores, and the parts (None
+    without ``per_channel``)."""
+    scores = np.concatenate([p[0] for p in pieces])
+    return scores, (np.concatenate([p[1] for p in pieces]) if per_channel else None)
 
 
 def _too_short(rows: int, window: int, what: str) -> str:
