@@ -233,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
                                   top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,
                                   heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
         _print_score_summary(args, summary)
-        _print_most_flagged(getattr(summary, "by_series", None), listed_in=None)
+        _print_most_flagged(getattr(summary, "by_series", None), listed=False)
     elif args.verb in ("eval", "report"):
         analysis = jobs.analyse_file(args.data, args.model, args.report_dir, label_col=args.label_col,
                                      normal_value=args.normal_value, id_col=args.id_col, verbose=verbose)
@@ -258,17 +258,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5, listed_in: str | None = "series_summary.csv"
-                        ) -> None:
+def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5, listed: bool = True) -> None:
     """The series with the most flagged rows (of a table of several series), and where all
-    are listed."""
+    are listed (``listed``: in the report's summary file)."""
     if by_series is None:
         return
+    from .series_jobs import SUMMARY_FILE  # loaded already: a series was scored
+
     top = by_series.head(shown)
     parts = [f"{str(row.iloc[0])!r} ({row.flagged} of {row.rows})" for _, row in top.iterrows()]
     more = ""
     if len(by_series) > shown:
-        more = f"; all {len(by_series)} in {listed_in}" if listed_in else f"; {len(by_series)} series in all"
+        more = f"; all {len(by_series)} in {SUMMARY_FILE}" if listed else f"; {len(by_series)} series in all"
     print(f"most flagged series ({by_series.columns[0]}): " + ", ".join(parts) + more)
 
 
@@ -276,7 +277,9 @@ def _print_events(events: pd.DataFrame | None, shown: int = 3) -> None:
     """The number of flagged events (runs of flagged rows) of a series report, and the highest."""
     if events is None:
         return
-    print(f"flagged events: {len(events)} (all in events.csv)" + (", the highest:" if len(events) else ""))
+    from .series_jobs import EVENTS_FILE  # loaded already: a series was analysed
+
+    print(f"flagged events: {len(events)} (all in {EVENTS_FILE})" + (", the highest:" if len(events) else ""))
     for _, event in events.head(shown).iterrows():
         series = f"{event.iloc[0]!r} " if events.columns[0] != "start" else ""
         print(f"  {series}{event.start} to {event.end} ({event.rows} rows): peak {event.max_score:.4g} at "
