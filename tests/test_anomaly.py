@@ -316,6 +316,39 @@ def test_scoring_on_several_threads_equals_one_and_restores_torchs_threads(celle
             torch.set_num_threads(before)
 
 
+def test_an_arrays_spans_are_scaled_by_the_threads_that_score_them(celled, cells_table, monkeypatch):
+    """A numeric array is scaled span by span in the scoring threads (``SpanRows``): the
+    same scores as scaling it whole first; a bad value in any span raises the whole array's
+    error, naming every bad column; a frame is still transformed whole."""
+    from aekit import threads
+    from aekit.apps.anomaly import base
+    from aekit.data.adapter_base import SpanRows
+
+    monkeypatch.setattr(threads, "MIN_SPAN_ROWS", 64)
+    monkeypatch.setattr(celled, "_score_block", 512)
+    monkeypatch.setattr(base, "SCORE_VALUES", 0)  # spans of 256 rows on 2 threads
+    rows = cells_table.astype(np.float64)
+    assert isinstance(celled.adapter_.transform_by_spans(rows), SpanRows)
+    frame = pd.DataFrame(rows, columns=[f"x{j}" for j in range(rows.shape[1])])
+    assert isinstance(celled.adapter_.transform_by_spans(frame), torch.Tensor)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        whole = celled._score_blocks(celled._inputs(rows), per_feature=False)[0]
+        np.testing.assert_array_equal(celled.decision_function(rows), whole)
+        bad = rows.copy()
+        bad[10, 1] = np.nan
+        bad[3000, 4] = np.inf  # a later span's bad column, also named
+        with pytest.raises(DataError, match=r"NaN or inf in column\(s\) \['x1', 'x4'\]"):
+            celled.decision_function(bad)
+        with pytest.raises(DataError, match="float32 range"):
+            celled.decision_function(np.where(np.arange(len(rows))[:, None] == 2000, 1e300, rows))
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(DataError, match="X has 5 columns"):
+        celled.decision_function(rows[:, :5])
+
+
 def test_training_rows_are_scored_without_themselves(celled, cells_table):
     """Every training row is a reference; its training score must not count it (PyOD's kNN
     scores training rows leave-one-out), or a contamination threshold flags too many new rows."""

@@ -40,7 +40,7 @@ from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_
 from .preprocess import FLOAT32_MAX, SCALED_LIMIT, TabularPreprocessor
 from .tables import as_frame
 from .text import EOS, PAD, Tokenizer, read_lines
-from .adapter_base import DataAdapter
+from .adapter_base import DataAdapter, SpanRows
 from .series import SeriesAdapter
 
 ADAPTER_CHOICES = ("auto", "table", "image", "array", "audio", "series")
@@ -74,9 +74,21 @@ class TableAdapter(DataAdapter):
         width = np.shape(X)[-1] if np.ndim(X) == 2 else None
         if width is not None and width != len(pre.columns_):
             raise DataError(f"X has {width} columns, the model was trained on {len(pre.columns_)}")
-        if not pre.categories_ and isinstance(X, np.ndarray) and X.dtype.kind in "fiub":
+        if self._array_path(X):
             return torch.from_numpy(pre.transform_array(X))
         return torch.from_numpy(pre.transform(as_frame(X, columns=list(pre.columns_))))
+
+    def transform_by_spans(self, X: Any) -> torch.Tensor | SpanRows:
+        """A numeric 2-D array's rows scaled span by span (each row's scaling is its own);
+        anything else transformed whole."""
+        self._check_fitted()
+        if not self._array_path(X) or X.ndim != 2 or X.shape[1] != len(self.preprocessor.numeric_):
+            return self.transform(X)  # and its checks of the array's shape
+        return SpanRows(X, lambda part: torch.from_numpy(self.preprocessor.transform_array(part)), self.sample_shape)
+
+    def _array_path(self, X: Any) -> bool:
+        """Whether ``X`` is a numeric array that ``transform_array`` takes (no pandas)."""
+        return not self.preprocessor.categories_ and isinstance(X, np.ndarray) and X.dtype.kind in "fiub"
 
     def describe(self) -> str:
         return f"{len(self.preprocessor.columns_)} columns"

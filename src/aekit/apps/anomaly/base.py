@@ -10,12 +10,14 @@ shape) and, where it scores differently, ``_reconstruction_errors`` / ``_member_
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 import numpy as np
 import torch
 
 from ...autoencoder import AutoEncoder
+from ...data.adapter_base import SpanRows
 from ...data.images import ImageSpec
 from ...checks import check_choice, check_float, check_int
 from ...errors import ModelFileError, ParameterError
@@ -432,11 +434,12 @@ class ReconstructionDetector(FittedModel):
         return gaussian.mul_(self.latent_weight)
 
     @torch.inference_mode()
-    def _score_blocks(self, Z: torch.Tensor, per_feature: bool, local: bool = True
+    def _score_blocks(self, Z: torch.Tensor | SpanRows, per_feature: bool, local: bool = True
                       ) -> tuple[np.ndarray, np.ndarray | None]:
         """Scores of every row, and (if ``per_feature``) the weighted per-feature errors whose
         sums are the reconstruction part of the score; ensemble means, in one pass. Without
-        ``local``, the scores leave the local term out."""
+        ``local``, the scores leave the local term out. ``Z`` may be ``SpanRows``: each
+        thread then transforms the spans it scores."""
         scores = np.empty(len(Z), dtype=np.float64)
         contrib = np.empty(Z.shape, dtype=np.float64) if per_feature else None
 
@@ -447,7 +450,7 @@ class ReconstructionDetector(FittedModel):
             if acc is not None:
                 contrib[start:stop] = acc.numpy()
 
-        row_values = max(1, Z[0].numel()) if len(Z) else 1
+        row_values = max(1, math.prod(Z.shape[1:]))
         for_each_span(score, len(Z), max(self._score_block, min(4 * self._score_block, SCORE_VALUES // row_values)))
         return scores, contrib
 
@@ -489,7 +492,7 @@ class ReconstructionDetector(FittedModel):
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score of each row: higher = more anomalous (PyOD's convention)."""
         self._check_fitted()
-        return self._score_blocks(self._inputs(X), per_feature=False)[0]
+        return self._score_blocks(self.adapter_.transform_by_spans(X), per_feature=False)[0]
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Same as ``decision_function`` (higher = more anomalous; note that scikit-learn's
