@@ -478,6 +478,14 @@ def test_a_stream_client_sends_a_window_and_gets_the_last_rows_score(served_flee
     assert answer["notes"] == []
     # the same window, scored alone rather than among 33: float32 sums in another order
     assert answer["results"][-1]["score"] == pytest.approx(whole[-1], rel=1e-4)
+    repeated = rows.tail(16).to_dict("records")
+    repeated.insert(9, repeated[8])  # a clock's slip: scored, with a note naming the row as sent
+    with client(served_fleet) as c:
+        notes = c.post("/v1/score", json={"records": repeated}).json()["notes"]
+        csv_notes = c.post("/v1/score", content=pd.DataFrame(repeated).to_csv(index=False),
+                           headers={"content-type": "text/csv"}).json()["notes"]
+    assert len(notes) == 1 and "(the first at records[9]," in notes[0], notes
+    assert "(the first at data row 10," in csv_notes[0], csv_notes
 
 
 @pytest.mark.parametrize("change, status, words", [

@@ -380,7 +380,7 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
         if served.kind == "image":  # heat maps are PNGs to encode: off the event loop too
             answer = await asyncio.to_thread(_image_answer, served, scored, inputs, heatmaps)
         elif served.kind == "series":
-            answer = _series_answer(served, scored, opts.top_k)
+            answer = _series_answer(served, scored, opts.top_k, content_type)
         else:
             answer = _table_answer(served, scored, opts.top_k)
         metrics.scored(len(scored.scores), int((scored.scores > served.detector.threshold_).sum()))
@@ -411,9 +411,9 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
 
 
 def _as_sent(message: str, content_type: str) -> str:
-    """A scoring error about a JSON request's rows, naming them as sent: the reader's "data
-    row 6" (of a table or file) is ``records[5]``, the 6th record. (A CSV body's data rows
-    are its own.)"""
+    """A scoring error or note about a JSON request's rows, naming them as sent: the reader's
+    "data row 6" (of a table or file) is ``records[5]``, the 6th record. (A CSV body's data
+    rows are its own.)"""
     if content_type.split(";", 1)[0].strip().lower() == "text/csv":
         return message
     return DATA_ROW.sub(lambda m: f"records[{int(m.group(1)) - 1}]", message)
@@ -428,9 +428,9 @@ def _table_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str, 
     return {"model": served.sha, "results": results}
 
 
-def _series_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str, Any]:
+def _series_answer(served: ServedModel, scored: Scored, top_k: int, content_type: str) -> dict[str, Any]:
     """A series model's answer: a row of a series too short to score has a null score, is
-    not flagged, and has no top channels (the notes say why)."""
+    not flagged, and has no top channels (the notes say why, naming rows as sent)."""
     det = served.detector
     unscored = np.isnan(scored.scores)
     flagged = scored.scores > det.threshold_  # False where NaN
@@ -440,7 +440,7 @@ def _series_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str,
     # orjson writes NaN as null
     results = [{"score": s, "is_anomaly": f, "top_channels": t}
                for s, f, t in zip(scored.scores.tolist(), flagged.tolist(), tops, strict=True)]
-    return {"model": served.sha, "results": results, "notes": scored.notes}
+    return {"model": served.sha, "results": results, "notes": [_as_sent(note, content_type) for note in scored.notes]}
 
 
 def _heatmap_option(value: str | None, kind: str) -> bool:
