@@ -146,6 +146,8 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
     np.testing.assert_allclose(from_parquet["score"], expected.set_index("id").sort_index()["score"], rtol=1e-6)
     # a second run replaces its own output folder; any other folder is refused
     score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "dask.parquet", workers=1)
+    with pytest.raises(DataError, match="--heatmap-dir is for image models, not a table model"):
+        score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "x.csv", heatmap_dir=tmp_path / "maps")
     (tmp_path / "mine.parquet").mkdir()
     (tmp_path / "mine.parquet" / "part.0.parquet").write_bytes(b"mine")
     with pytest.raises(OutputError, match="aekit did not make"):
@@ -166,14 +168,22 @@ def test_dask_scores_an_image_folder_as_the_command_does(tmp_path, monkeypatch):
             Image.fromarray(image).save(tmp_path / "images" / folder / f"{i:02d}.png")
     ImageAnomalyDetector(n_estimators=1, epochs=2, verbose=0).fit(str(tmp_path / "images" / "good")
                                                                    ).save(tmp_path / "img")
-    score_file(tmp_path / "images", tmp_path / "img", tmp_path / "local.csv", heatmaps=0, verbose=0)
+    local_summary = score_file(tmp_path / "images", tmp_path / "img", tmp_path / "local.csv", heatmaps=4, verbose=0)
     monkeypatch.setattr(batch, "IMAGE_PARTITION", 16)  # three tasks
-    summary = score_dask(str(tmp_path / "images"), tmp_path / "img", tmp_path / "dask.csv", workers=1)
+    summary = score_dask(str(tmp_path / "images"), tmp_path / "img", tmp_path / "dask.csv", workers=1, heatmaps=4)
     local, got = pd.read_csv(tmp_path / "local.csv"), pd.read_csv(tmp_path / "dask.csv")
     assert list(got.columns) == list(local.columns) == ["image", "score", "is_anomaly", "class"]
     assert got.image.tolist() == local.image.tolist() and (got["class"] == local["class"]).all()
     np.testing.assert_allclose(got.score, local.score, rtol=1e-4)  # torch on the workers, ONNX Runtime here
     assert (summary.rows, summary.flagged, summary.unit) == (39, int(local.is_anomaly.sum()), "images")
+    # the heat maps: the same images drawn as the local command draws them (its maps from ONNX Runtime)
+    assert summary.heatmaps == local_summary.heatmaps == 4 and summary.heatmap_dir == str(tmp_path / "dask_heatmaps")
+    drawn = sorted(p.name for p in (tmp_path / "dask_heatmaps").glob("*.png"))
+    assert drawn == sorted(p.name for p in (tmp_path / "local_heatmaps").glob("*.png")) and "_overview.png" in drawn
+    assert all(name.startswith("bad__") for name in drawn if name != "_overview.png")
+    for name in drawn:
+        ours, theirs = (np.asarray(Image.open(tmp_path / f"{kind}_heatmaps" / name), dtype=int) for kind in ("dask", "local"))
+        assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 2
     with pytest.raises(DataError, match="--label-col is for tables"):
         score_dask(str(tmp_path / "images"), tmp_path / "img", tmp_path / "x.csv", label_col="class")
     # Spark: mapInPandas over spark.read.format("binaryFile") batches (path, content)

@@ -16,7 +16,9 @@ by series, each in time order.
 An image model scores a folder on Dask: the files are listed here, dealt out
 ``IMAGE_PARTITION`` to a task in their sorted order, and each worker reads its files (at
 the same path: a shared file system) and scores them; the output has the columns and rows
-``aekit anomaly score`` writes (no heat maps).
+``aekit anomaly score`` writes. The heat maps of the highest-scoring flagged images are
+drawn on the client once the scores are in: the same images and pictures as the local
+command's (tested).
 """
 from __future__ import annotations
 
@@ -32,13 +34,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ...checks import check_int
 from ...data.images import decode_files, image_files
 from ...data.tables import check_csv_header
 from ...errors import DataError, OutputError, first_line
 from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
-from .image_scoring import check_image_options
+from .image_scoring import HEATMAPS, check_image_options, draw_heatmaps, heatmap_folder
 from .light import ScoreSummary, score_frame
 from .records import image_request
 from .series_jobs import SeriesScores, check_series_id, scores_table
@@ -245,13 +248,17 @@ def _connect(scheduler: str) -> Any:
 
 def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[str], *,
                scheduler: str | None = None, workers: int = 2, id_col: str | None = None,
-               label_col: str | None = None, top_k: int = 3) -> ScoreSummary:
+               label_col: str | None = None, top_k: int = 3, heatmap_dir: str | os.PathLike[str] | None = None,
+               heatmaps: int = HEATMAPS) -> ScoreSummary:
     """Score ``data`` on a Dask cluster (``scheduler`` address, or a new ``LocalCluster`` of
     ``workers`` processes) and write ``out``: one CSV file, or a Parquet folder
-    (``.parquet``). The output appears whole when every partition is done."""
+    (``.parquet``). The output appears whole when every partition is done. An image folder's
+    ``heatmaps`` highest-scoring flagged images are then drawn here, as the local command draws
+    them (``image_scoring.draw_heatmaps``)."""
     import dask
     from distributed import Client, LocalCluster
 
+    check_int(heatmaps, "--heatmaps", 0)
     out = Path(out)
     parquet = out.suffix.lower() == ".parquet"
     if parquet:
@@ -264,7 +271,11 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     if kind == "image":
         check_image_options(id_col, label_col)
         images = image_table(data)  # a folder that is missing, or holds no images, said before a cluster starts
+        heat_dir = heatmap_folder(data, out, heatmap_dir, heatmaps)
     else:
+        if heatmap_dir is not None:
+            raise DataError(f"--heatmap-dir is for image models, not a {kind} model")
+        heat_dir = None
         ddf = read_dask_table(data)
     if kind == "table":
         meta = _output_meta(ddf, id_col, label_col)
@@ -292,15 +303,33 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
                     write = result.to_parquet(str(tmp), write_index=False, compute=False, schema="infer")
                 else:
                     write = result.to_csv(str(tmp), single_file=True, index=False, compute=False)
-                # one pass: the write and the counts share the scored partitions (Dask warns that
-                # it materialises the expressions to do so: that is the point)
+                wanted = [write, result.shape[0], result["is_anomaly"].sum()]
+                if heat_dir is not None:  # the images to draw: the flagged ones' highest scores
+                    wanted.append(result[result["is_anomaly"] == 1][["image", "score"]].nlargest(heatmaps, "score"))
+                # one pass: the write, the counts and the top share the scored partitions (Dask
+                # warns that it materialises the expressions to do so: that is the point)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
-                    _, rows, flagged = dask.compute(write, result.shape[0], result["is_anomaly"].sum())
+                    _, rows, flagged, *top = dask.compute(*wanted)
     finally:
         if cluster is not None:
             cluster.close()
-    return ScoreSummary(rows=int(rows), flagged=int(flagged), unit="images" if kind == "image" else "rows")
+    summary = ScoreSummary(rows=int(rows), flagged=int(flagged), unit="images" if kind == "image" else "rows")
+    if heat_dir is not None:
+        summary.heatmap_dir = str(heat_dir)
+        summary.heatmaps = _draw_top(det, images, top[0], heat_dir)
+    return summary
+
+
+def _draw_top(det: Any, images: pd.DataFrame, top: pd.DataFrame, heat_dir: Path) -> int:
+    """Heat maps of the images ``top`` names (``image``, ``score``), highest score first and,
+    among equal scores, in the folder's order, as the local command picks them."""
+    position = pd.Series(np.arange(len(images)), index=images["image"].to_numpy())
+    top = top.assign(position=position.loc[top["image"].to_numpy()].to_numpy())
+    top = top.sort_values(["score", "position"], ascending=[False, True], kind="stable")
+    paths = images["path"].to_numpy()[top["position"].to_numpy()]
+    decoded = decode_files(list(paths), det.image_spec_) if len(top) else None
+    return draw_heatmaps(heat_dir, list(top["image"]), top["score"].to_numpy(), decoded, det.anomaly_map)
 
 
 def _check_parquet_output(out: Path, data: str) -> None:

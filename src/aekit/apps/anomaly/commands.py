@@ -220,11 +220,10 @@ def run(args: argparse.Namespace) -> int:
                f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         report(f"model written to {args.out}")
     elif args.verb == "score" and args.engine == "dask":
-        if args.heatmap_dir:
-            raise DataError("--heatmap-dir: --engine dask draws no heat maps (score without it to have them)")
         summary = _deploy_module("batch").score_dask(args.data, args.model, args.out, scheduler=args.scheduler, workers=args.workers,
-                             id_col=args.id_col, label_col=args.label_col, top_k=args.top_k)
-        print(f"scored {summary.rows} {summary.unit} on Dask, flagged {summary.flagged} as anomalies; wrote {args.out}")
+                             id_col=args.id_col, label_col=args.label_col, top_k=args.top_k,
+                             heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
+        _print_score_summary(args, summary, engine=" on Dask")
     elif args.verb == "export":
         meta = _deploy_module("export").export_onnx(args.model, args.out)
         print(f"wrote {args.out}: input {meta['input']}; outputs score, is_anomaly (threshold {meta['threshold']})")
@@ -286,9 +285,9 @@ def _print_events(events: pd.DataFrame | None, shown: int = 3) -> None:
               f"{event.peak}, mostly {event.top_channel}")
 
 
-def _print_score_summary(args: argparse.Namespace, summary: object) -> None:
+def _print_score_summary(args: argparse.Namespace, summary: object, engine: str = "") -> None:
     """What ``aekit anomaly score`` prints, whichever path scored (tables, series, images)."""
-    print(f"scored {summary.rows} {getattr(summary, 'unit', 'rows')}, flagged {summary.flagged} as anomalies; "
+    print(f"scored {summary.rows} {getattr(summary, 'unit', 'rows')}{engine}, flagged {summary.flagged} as anomalies; "
           f"wrote {args.out}")
     for line in getattr(summary, "notices", []):
         print(f"note: {line}")

@@ -41,11 +41,7 @@ def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold:
     for the ``heatmaps`` highest-scoring flagged images, a PNG of the image beside its
     ``anomaly_maps`` map, and one overview grid of them."""
     out = Path(out)
-    # checked before any work; with --heatmaps 0 nothing is written there
-    heat_dir = check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
-                                HEATMAP_KIND, inputs=[data],
-                                option="--heatmap-dir" if heatmap_dir else "the heat-map folder (see --heatmap-dir)"
-                                ) if heatmaps else None
+    heat_dir = heatmap_folder(data, out, heatmap_dir, heatmaps)
     count, chunks = image_chunks(data, spec, chunk)
     summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None, unit="images")
     top = _TopImages(heatmaps)
@@ -62,18 +58,38 @@ def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold:
             summary.rows += len(scores)
             summary.flagged += int(flagged.sum())
             bar.update(len(scores))
+    summary.heatmaps = draw_heatmaps(heat_dir, top.names, top.scores, top.images, anomaly_maps)
+    return summary
+
+
+def heatmap_folder(data: str | os.PathLike[str], out: Path, heatmap_dir: str | os.PathLike[str] | None,
+                   heatmaps: int) -> Path | None:
+    """The folder for the heat maps of a job writing ``out``: ``heatmap_dir``, or OUT_heatmaps
+    beside ``out``; checked before any work (``check_output_dir``). None with ``heatmaps`` 0:
+    nothing is written then."""
+    if not heatmaps:
+        return None
+    return check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
+                            HEATMAP_KIND, inputs=[data],
+                            option="--heatmap-dir" if heatmap_dir else "the heat-map folder (see --heatmap-dir)")
+
+
+def draw_heatmaps(heat_dir: Path | None, names: list[str], scores: np.ndarray, images: np.ndarray,
+                  anomaly_maps: Callable[[np.ndarray], np.ndarray]) -> int:
+    """A PNG of each image beside its ``anomaly_maps`` map in ``heat_dir``, named after the
+    image, and one overview grid of them all; how many were drawn."""
+    if heat_dir is None or not len(scores):
+        return 0
     # maps only for the images drawn: the per-pixel pass costs more than the score alone
-    maps = anomaly_maps(top.images) if len(top.scores) else []
+    maps = anomaly_maps(images)
+    claim_output_dir(heat_dir, HEATMAP_KIND)
     panels = []
-    if heat_dir is not None and len(top.scores):
-        claim_output_dir(heat_dir, HEATMAP_KIND)
-    for name, value, image, heat in zip(top.names, top.scores, top.images, maps, strict=True):
+    for name, value, image, heat in zip(names, scores, images, maps, strict=True):
         panels.append(plots.heatmap_panel(image, heat, f"{name}: {value:.3g}"))
         plots.write_png(panels[-1], heat_dir / f"{name.replace('/', '__').rsplit('.', 1)[0]}.png")
-    if panels:  # one image to look at first: the top anomalies side by side
-        plots.write_png(plots.panel_grid(panels), heat_dir / OVERVIEW)
-    summary.heatmaps = len(panels)
-    return summary
+    # one image to look at first: the top anomalies side by side
+    plots.write_png(plots.panel_grid(panels), heat_dir / OVERVIEW)
+    return len(panels)
 
 
 class _TopImages:
