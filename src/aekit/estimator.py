@@ -94,15 +94,24 @@ class FittedModel(Params):
     # ------------------------------------------------------------------ data
     def _fit_adapter(self, X: Any) -> torch.Tensor:
         """Fit the data adapter on training data ``X``; its tensor ``[N, *sample_shape]``."""
+        return self._enough_samples(self._new_adapter(X).fit_transform(X))
+
+    def _new_adapter(self, X: Any) -> DataAdapter:
+        """``adapter_``, new and not fitted, of the kind ``X`` is (``data``, or inferred);
+        ``X`` of known length is checked to hold enough samples first (an adapter's own
+        errors would be less clear)."""
         kind = getattr(self, "data", "auto")
         if kind == "auto":
             kind = infer_adapter_kind(X, self._array_adapter)
-        samples = SAMPLE_NAMES.get(kind, "rows")
         if not isinstance(X, (str, os.PathLike)) and hasattr(X, "__len__"):
-            check_train_rows(len(X), self._min_rows, samples)  # first: an adapter's own errors would be less clear
+            check_train_rows(len(X), self._min_rows, SAMPLE_NAMES.get(kind, "rows"))
         self.adapter_: DataAdapter = make_adapter(kind, self.get_params())
-        Z = self.adapter_.fit_transform(X)
-        check_train_rows(len(Z[0] if isinstance(Z, tuple) else Z), self._min_rows, samples)
+        return self.adapter_
+
+    def _enough_samples(self, Z: Any) -> Any:
+        """``Z``, the fitted adapter's training tensor (or tuple), once checked to hold enough samples."""
+        check_train_rows(len(Z[0] if isinstance(Z, tuple) else Z), self._min_rows,
+                         SAMPLE_NAMES.get(self.adapter_.kind, "rows"))
         return Z
 
     def _inputs(self, X: Any) -> torch.Tensor:

@@ -372,16 +372,18 @@ class SeriesAdapter(DataAdapter):
 
     # ------------------------------------------------------------------ the adapter
     def fit_transform(self, X: Any) -> torch.Tensor:
-        """The training rows scaled, ``[T, C]``: with ``id_col``, series after series (see
-        ``fitted_series_``)."""
+        """The training rows scaled, ``[T, C]``: with ``id_col``, series after series."""
+        return self.fit_series(X)[0]
+
+    def fit_series(self, X: Any) -> tuple[torch.Tensor, list[tuple[Any, np.ndarray | None, int]]]:
+        """``fit_transform``'s rows, and the series they hold in that order: ``(ID, row
+        positions in X or None, rows)`` each, what the detector cuts into windows."""
         self.notices_ = []
         self.interval_ = None
         self.filled_ = {}
         read = [(key, positions, self.in_series(key, self.fill, values, key, None, True), times)
                 for key, positions, values, times in self.read_series(X, fit=True)]
         self.note_filled()
-        # this fit's series (not saved): (ID, row positions or None, length), for the detector's windows
-        self.fitted_series_ = [(key, positions, len(values)) for key, positions, values, _ in read]
         self.n_series_ = len(read)
         steps = [np.diff(times) for _, _, _, times in read if times is not None and len(times) > 1]
         if steps:
@@ -401,7 +403,8 @@ class SeriesAdapter(DataAdapter):
         self.series_stats_: dict[str, list[list[float]]] | None = None
         if self.id_col is not None and self.scaling == "each":
             self.series_stats_ = {key: self._own_statistics(key, own, constant) for key, _, own, _ in read}
-        return torch.cat([self.scale(own, key) for key, _, own, _ in read])
+        series = [(key, positions, len(values)) for key, positions, values, _ in read]
+        return torch.cat([self.scale(own, key) for key, _, own, _ in read]), series
 
     def _own_statistics(self, key: str, values: np.ndarray, constant_in_all: np.ndarray) -> list[list[float]]:
         """``[centre, spread]``: a series' own training statistics; where a channel is constant

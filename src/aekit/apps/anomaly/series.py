@@ -187,9 +187,8 @@ class SeriesAnomalyDetector(ReconstructionDetector):
     def _fit_adapter(self, X: Any) -> torch.Tensor:
         """The training series scaled (kept for the training scores), as windows: every
         ``train_stride_``-th window of each series, each flattened channel after channel."""
-        values = super()._fit_adapter(X)
-        series = self.adapter_.fitted_series_
-        self.adapter_.fitted_series_ = []  # the row positions are needed once, here
+        values, series = self._new_adapter(X).fit_series(X)
+        self._enough_samples(values)
         pieces = list(torch.split(values, [rows for _, _, rows in series]))
         self._choose_window(pieces)
         if len(series) == 1 and len(values) < self.window_ + MIN_TRAIN_ROWS - 1:
