@@ -43,6 +43,33 @@ def test_pyod_surface(fitted, cancer_split):
     assert fitted.score_samples(Xte[:3]).shape == (3,)
 
 
+def test_predict_confidence_is_pyods_exceed(fitted, cancer_split):
+    """``predict_confidence`` is PyOD's (ExCeeD), written out here as PyOD writes it, with
+    the flagged training rows counted; sure far from the threshold, unsure at it."""
+    from scipy.stats import binom
+
+    _, Xte, yte = cancer_split
+    scores = fitted.decision_function(Xte)
+    train, n = fitted.decision_scores_, len(fitted.decision_scores_)
+    flagged = int(fitted.labels_.sum())
+    below = np.array([np.count_nonzero(train <= x) for x in scores])
+    expected = np.array([1 - binom.cdf(n - flagged, n, (1 + b) / (2 + n)) for b in below])
+    expected[scores <= fitted.threshold_] = 1 - expected[scores <= fitted.threshold_]
+    confidence = fitted.predict_confidence(Xte)
+    np.testing.assert_allclose(confidence, expected, rtol=1e-12)
+    assert ((confidence >= 0) & (confidence <= 1)).all()
+    assert confidence[scores > 2 * train.max()].min() > 0.99  # far above every training row: surely an anomaly
+    assert confidence[scores < np.quantile(train, 0.5)].min() > 0.99  # typical normal rows: surely normal
+    near = np.abs(scores / fitted.threshold_ - 1) < 0.05
+    assert near.any() and confidence[near].mean() < 0.9  # at the threshold, unsure
+    labels, same = fitted.predict(Xte, return_confidence=True)
+    np.testing.assert_array_equal(labels, fitted.predict(Xte))
+    np.testing.assert_array_equal(same, confidence)
+    proba, same = fitted.predict_proba(Xte, return_confidence=True)
+    np.testing.assert_array_equal(proba, fitted.predict_proba(Xte))
+    np.testing.assert_array_equal(same, confidence)
+
+
 def test_vae_detector_works_and_elbo_adds_kl(cancer_split):
     Xtr, Xte, yte = cancer_split
     vae = VAEAnomalyDetector(**FAST).fit(Xtr)
