@@ -74,7 +74,7 @@ def heatmap_folder(data: str | os.PathLike[str], out: Path, heatmap_dir: str | o
                             option="--heatmap-dir" if heatmap_dir else "the heat-map folder (see --heatmap-dir)")
 
 
-def draw_heatmaps(heat_dir: Path | None, names: list[str], scores: np.ndarray, images: np.ndarray,
+def draw_heatmaps(heat_dir: Path | None, names: list[str], scores: np.ndarray, images: np.ndarray | None,
                   anomaly_maps: Callable[[np.ndarray], np.ndarray]) -> int:
     """A PNG of each image beside its ``anomaly_maps`` map in ``heat_dir``, named after the
     image, and one overview grid of them all; how many were drawn."""
