@@ -363,6 +363,10 @@ def test_an_arrays_spans_are_scaled_by_the_threads_that_score_them(celled, cells
     try:
         whole = celled._score_blocks(celled._inputs(rows), per_feature=False)[0]
         np.testing.assert_array_equal(celled.decision_function(rows), whole)
+        explained = celled.score_explain_inputs(celled._inputs(rows))
+        scores, parts = celled.score_explain(rows)
+        np.testing.assert_array_equal(scores, explained[0])
+        np.testing.assert_array_equal(parts.to_numpy(), explained[1])
         bad = rows.copy()
         bad[10, 1] = np.nan
         bad[3000, 4] = np.inf  # a later span's bad column, also named

@@ -29,6 +29,7 @@ import torch
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_int, check_sizes
 from ...data import TabularPreprocessor
+from ...data.adapter_base import SpanRows
 from ...errors import ParameterError
 from .base import ReconstructionDetector
 
@@ -217,14 +218,14 @@ class AnomalyDetector(ReconstructionDetector):
     def score_explain(self, X: Any) -> tuple[np.ndarray, pd.DataFrame]:
         """``decision_function(X)`` and ``explain(X)`` from one pass over the data."""
         self._check_fitted()
-        scores, contrib = self.score_explain_inputs(self._inputs(X))
+        scores, contrib = self.score_explain_inputs(self.adapter_.transform_by_spans(X))
         index = X.index if isinstance(X, pd.DataFrame) else None
         return scores, pd.DataFrame(contrib, columns=self.explained_columns_, index=index)
 
-    def score_explain_inputs(self, Z: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def score_explain_inputs(self, Z: torch.Tensor | SpanRows) -> tuple[np.ndarray, np.ndarray]:
         """Scores and per-column contributions ``[N, len(explained_columns_)]`` of rows already
-        through the adapter (``self.adapter_.transform``): what a server that validated the
-        rows itself scores."""
+        through the adapter (``self.adapter_.transform``, or ``transform_by_spans``): what a
+        server that validated the rows itself scores."""
         scores, contrib = self._score_blocks(Z, per_feature=True)
         groups = self.preprocessor_.feature_groups_
         columns = self.explained_columns_
