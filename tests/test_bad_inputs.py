@@ -214,8 +214,10 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                   "--report-dir", t("rep")], "missing value"),
         "eval: report dir is a file": (["anomaly", "eval", t("train.csv"), "--model", t("m"), "--label-col", "Class",
                                         "--report-dir", t("nan.csv")], "is a file, not a folder"),
+        "eval: no label column": (["anomaly", "eval", t("train.csv"), "--model", t("m"), "--report-dir", t("rep")],
+                                  "eval needs --label-col"),
         "eval: image model": (["anomaly", "eval", t("imgs"), "--model", t("im"), "--label-col", "x",
-                               "--report-dir", t("rep")], "work on tables"),
+                               "--report-dir", t("rep")], "--label-col is for tables"),
         "report: no such model": (["anomaly", "report", t("train.csv"), "--model", t("nope"), "--report-dir",
                                    t("rep")], "does not exist"),
         # generate

@@ -289,8 +289,31 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     assert main(["anomaly", "train", str(tmp_path / "imgs"), "--out", str(tmp_path / "x"), "--normal-value",
                  "two"]) == 2
     assert "not a class" in capsys.readouterr().err
-    assert main(["anomaly", "eval", str(tmp_path / "imgs"), "--model", str(tmp_path / "m"), "--label-col", "y"]) == 2
-    assert "eval and report work on tables" in capsys.readouterr().err
+    # eval: the class folders are the labels, "zero" the normal one
+    out = run_ok(["anomaly", "eval", tmp_path / "imgs", "--model", tmp_path / "m", "--normal-value", "zero",
+                  "--report-dir", tmp_path / "rep"], capsys)
+    assert float(out.split("AUC-ROC")[1].split()[0]) > 0.9 and "true anomalies 6" in out
+    assert "by class (folder)" in out and "zero" in out.split("by class")[1]
+    assert {p.name for p in (tmp_path / "rep").iterdir()} >= {
+        "scores_histogram.png", "roc_curve.png", "metrics.json", "top_anomalies.png", "missed_anomalies.png",
+        "false_alarms.png"}
+    found = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert found["classes"]["zero"] == {"normal": True, "images": 100, "auc_roc": None,
+                                        "flagged": pytest.approx((scores[scores["class"] == "zero"].is_anomaly).mean())}
+    assert found["classes"]["one"]["images"] == 6 and found["classes"]["one"]["auc_roc"] == pytest.approx(found["auc_roc"])
+    out = run_ok(["anomaly", "report", tmp_path / "imgs" / "one", "--model", tmp_path / "m", "--report-dir",
+                  tmp_path / "rep1"], capsys)  # no classes: no labels, the scores and the top gallery
+    assert "scored 6 images" in out
+    assert {p.name for p in (tmp_path / "rep1").glob("*.png")} == {"scores_histogram.png", "top_anomalies.png"}
+    assert not (tmp_path / "rep1" / "metrics.json").exists()
+    for argv, words in ((["--label-col", "y"], "--label-col is for tables"),
+                        ([], "labels are not 0/1"),  # classes, but no normal one named
+                        (["--normal-value", "zero", "--report-dir", str(tmp_path / "rep2"), "--id-col", "i"],
+                         "--id-col is for tables")):
+        assert main(["anomaly", "eval", str(tmp_path / "imgs"), "--model", str(tmp_path / "m"), *argv]) == 2
+        assert words in capsys.readouterr().err
+    assert main(["anomaly", "eval", str(tmp_path / "imgs" / "one"), "--model", str(tmp_path / "m")]) == 2
+    assert "eval needs the images in class folders" in capsys.readouterr().err
 
 
 def test_train_without_training_flags_uses_the_detector_defaults(card_csv, tmp_path, capsys):

@@ -97,17 +97,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--format", choices=["onnx"], default="onnx")
     x.add_argument("--out", required=True, help="the .onnx file to write")
 
-    for verb, label_required, help_ in (
-        ("eval", True, "metrics against labels, plus the report PNGs"),
-        ("report", False, "the report PNGs (scores histogram, top anomalies' contributions or, for a time "
-                          "series, the series with its score and flagged stretches; ROC with labels)"),
+    for verb, help_ in (
+        ("eval", "metrics against labels, plus the report PNGs (images: their class folders are the labels)"),
+        ("report", "the report PNGs (scores histogram, top anomalies' contributions or, for a time series, the "
+                   "series with its score and flagged stretches, or for images, galleries of them beside their "
+                   "anomaly maps; ROC with labels)"),
     ):
         e = verbs.add_parser(verb, help=help_, description=help_[0].upper() + help_[1:] + ".")
         e.add_argument("data")
         e.add_argument("--model", required=True)
-        e.add_argument("--label-col", required=label_required, help="label column")
+        e.add_argument("--label-col", help="label column (eval of a table or series: required)")
         e.add_argument("--id-col", help="ID column (names the rows in the report)")
-        e.add_argument("--normal-value", help="the label value of normal rows (default: labels are 0/1)")
+        e.add_argument("--normal-value", help="the label value of normal rows, or an image model's normal class "
+                                              "folder (default: labels are 0/1)")
         e.add_argument("--report-dir", default="report", help="where the PNGs go (default ./report)")
         e.add_argument("--quiet", action="store_true")
 
@@ -235,7 +237,8 @@ def run(args: argparse.Namespace) -> int:
         _print_most_flagged(getattr(summary, "by_series", None), listed=False)
     elif args.verb in ("eval", "report"):
         analysis = jobs.analyse_file(args.data, args.model, args.report_dir, label_col=args.label_col,
-                                     normal_value=args.normal_value, id_col=args.id_col, verbose=verbose)
+                                     normal_value=args.normal_value, id_col=args.id_col, verbose=verbose,
+                                     labelled=args.verb == "eval")
         print(f"model threshold: {analysis.threshold_rule}")
         for line in getattr(analysis, "notices", []):
             print(f"note: {line}")
@@ -245,8 +248,10 @@ def run(args: argparse.Namespace) -> int:
             print("\n".join(analysis.metrics.lines()))
             if getattr(analysis, "event_metrics", None) is not None:
                 print("\n".join(analysis.event_metrics.lines()))
+            _print_classes(getattr(analysis, "by_class", None))
         else:
-            print(f"scored {len(analysis.scores)} rows, flagged {(analysis.scores > analysis.threshold).sum()} "
+            print(f"scored {len(analysis.scores)} {getattr(analysis, 'unit', 'rows')}, "
+                  f"flagged {(analysis.scores > analysis.threshold).sum()} "
                   f"(threshold {analysis.threshold:.4g})")
         print("report: " + ", ".join(str(p) for p in analysis.report_paths))
     elif args.verb == "demo":
@@ -255,6 +260,17 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(analysis.metrics.lines()))
         print("report: " + ", ".join(str(p) for p in analysis.report_paths))
     return 0
+
+
+def _print_classes(by_class: pd.DataFrame | None) -> None:
+    """Each image class's share flagged and, for an anomalous class, its AUC-ROC against the
+    normal images."""
+    if by_class is None:
+        return
+    print("by class (folder): images, share flagged, AUC-ROC against the normal class")
+    for row in by_class.itertuples():
+        auc = "normal" if row.normal else f"{row.auc_roc:.4f}"
+        print(f"  {row[1]:<20s} {row.images:6d}  {row.flagged:6.1%}  {auc}")
 
 
 def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5, listed: bool = True) -> None:

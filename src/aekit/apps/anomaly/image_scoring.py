@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,9 +18,11 @@ from ...data.table_output import table_output
 from ...errors import DataError
 from ...io import check_output_dir, claim_output_dir
 from .light import ScoreSummary
+from .report import Metrics, binary_labels, evaluate, write_report
 
 IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
 HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
+GALLERY = 8  # images in each of a report's galleries
 OVERVIEW = "_overview.png"  # in the heat-map folder: the top anomalies' panels in one grid
 HEATMAP_KIND = "anomaly heat maps"  # the markers of the folders these jobs fill (see io.check_output_dir)
 
@@ -81,35 +85,134 @@ def draw_heatmaps(heat_dir: Path | None, names: list[str], scores: np.ndarray, i
     if heat_dir is None or not len(scores):
         return 0
     # maps only for the images drawn: the per-pixel pass costs more than the score alone
-    maps = anomaly_maps(images)
     claim_output_dir(heat_dir, HEATMAP_KIND)
-    panels = []
-    for name, value, image, heat in zip(names, scores, images, maps, strict=True):
-        panels.append(plots.heatmap_panel(image, heat, f"{name}: {value:.3g}"))
-        plots.write_png(panels[-1], heat_dir / f"{name.replace('/', '__').rsplit('.', 1)[0]}.png")
+    panels = _panels(names, scores, images, anomaly_maps)
+    for name, panel in zip(names, panels, strict=True):
+        plots.write_png(panel, heat_dir / f"{name.replace('/', '__').rsplit('.', 1)[0]}.png")
     # one image to look at first: the top anomalies side by side
     plots.write_png(plots.panel_grid(panels), heat_dir / OVERVIEW)
     return len(panels)
 
 
-class _TopImages:
-    """The ``size`` highest-scoring flagged images seen so far (ties: the earlier first)."""
+def _panels(names: list[str], scores: np.ndarray, images: np.ndarray,
+            anomaly_maps: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
+    """Each image beside its anomaly map, captioned with its name and score."""
+    # maps only for the images drawn: the per-pixel pass costs more than the score alone
+    maps = anomaly_maps(images)
+    return [plots.heatmap_panel(image, heat, f"{name}: {value:.3g}")
+            for name, value, image, heat in zip(names, scores, images, maps, strict=True)]
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+
+@dataclass
+class ImageAnalysis:
+    """What ``analyse_images`` found: every image's score and (with classes) label, the
+    metrics, each class's counts, and the report's files."""
+
+    scores: np.ndarray
+    labels: np.ndarray | None
+    metrics: Metrics | None
+    by_class: pd.DataFrame | None
+    report_paths: list[Path]
+
+
+def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: float,
+                   score: Callable[[np.ndarray], np.ndarray], anomaly_maps: Callable[[np.ndarray], np.ndarray],
+                   report_dir: str | os.PathLike[str], normal_value: str | None = None, labelled: bool = False,
+                   chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ImageAnalysis:
+    """Score an image source as a stream and write a report: the scores' histogram, and a
+    gallery of the highest-scoring images beside their anomaly maps. Where the images lie
+    in class folders (``labelled`` requires it), ``normal_value`` names the normal class and
+    every other class is anomalous: the report adds metrics (``metrics.json``), the ROC
+    curve, each class's share flagged and AUC-ROC against the normal class, and galleries
+    of the anomalies scored lowest (missed) and the normal images scored highest (false
+    alarms). Memory holds a few chunks and the galleries' images."""
+    count, chunks = image_chunks(data, spec, chunk)
+    scores, classes = [], []
+    top, missed, alarms = (_TopImages(GALLERY), _TopImages(GALLERY, lowest=True), _TopImages(GALLERY))
+    offset = 0
+    with tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
+        for part in chunks:
+            s = np.asarray(score(part.images), dtype=np.float64)
+            names = _class_names(part, labelled)
+            top.offer(s, np.ones(len(s), dtype=bool), part, offset)
+            if names is not None:
+                y = binary_labels(names, normal_value)
+                missed.offer(s, y == 1, part, offset)
+                alarms.offer(s, y == 0, part, offset)
+                classes.append(names)
+            scores.append(s)
+            offset += len(s)
+            bar.update(len(s))
+    if not offset:
+        raise DataError(f"{data} holds no images")
+    all_scores = np.concatenate(scores)
+    names = np.concatenate(classes) if classes else None
+    y = binary_labels(names, normal_value) if names is not None else None
+    metrics = evaluate(all_scores, y, threshold) if y is not None else None
+    classes_found = _by_class(all_scores, names, y, threshold) if y is not None else None
+    by_class = pd.DataFrame(classes_found) if classes_found else None
+    extra = {"classes": {c["class"]: {k: v for k, v in c.items() if k != "class"} for c in classes_found}
+             } if classes_found else None
+    paths = write_report(report_dir, all_scores, threshold, y=y, metrics=metrics, more_metrics=extra)
+    out = Path(report_dir)
+    # the highest scores; the anomalies scored lowest; the normal images scored highest
+    for kept, file in ((top, "top_anomalies.png"), (missed, "missed_anomalies.png"), (alarms, "false_alarms.png")):
+        if len(kept.scores):
+            grid = plots.panel_grid(_panels(kept.names, kept.scores, kept.images, anomaly_maps))
+            paths.append(plots.write_png(grid, out / file))
+    return ImageAnalysis(all_scores, y, metrics, by_class, paths)
+
+
+def _class_names(part: ImageSet, labelled: bool) -> np.ndarray | None:
+    """Each image's class (its folder's name), or None for images without classes; an
+    image outside every class folder among images in class folders is refused."""
+    if part.labels is None or not part.classes:
+        if labelled:
+            raise DataError("eval needs the images in class folders (e.g. good/ and defect/) and --normal-value "
+                            "naming the normal one")
+        return None
+    if (part.labels < 0).any():
+        first = part.names[int(np.flatnonzero(part.labels < 0)[0])]
+        raise DataError(f"{first} lies outside every class folder: put each image in its class's folder")
+    return np.asarray(part.classes, dtype=object)[part.labels]
+
+
+def _by_class(scores: np.ndarray, names: np.ndarray, y: np.ndarray, threshold: float) -> list[dict[str, Any]]:
+    """Per class: its images, the share flagged, and (anomalous classes; else None) AUC-ROC
+    against the normal images."""
+    from sklearn.metrics import roc_auc_score
+
+    normal = scores[y == 0]
+    rows = []
+    for name in sorted(set(names)):
+        mine = scores[names == name]
+        anomalous = bool(y[names == name][0])
+        auc = float(roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(mine))], np.r_[normal, mine])) \
+            if anomalous and len(normal) else None
+        rows.append({"class": str(name), "normal": not anomalous, "images": len(mine),
+                     "flagged": float((mine > threshold).mean()), "auc_roc": auc})
+    return rows
+
+
+class _TopImages:
+    """The ``size`` images seen so far with the highest scores among those offered (ties: the
+    earlier first); with ``lowest``, the lowest scores instead."""
+
+    def __init__(self, size: int, lowest: bool = False) -> None:
+        self.size, self.sign = size, -1.0 if lowest else 1.0
         self.scores = np.zeros(0)
         self.order = np.zeros(0, dtype=np.int64)  # position in the source
         self.names: list[str] = []
         self.images = np.zeros((0, 1, 1, 1), dtype=np.float32)
 
-    def offer(self, scores: np.ndarray, flagged: np.ndarray, part: ImageSet, offset: int) -> None:
-        new = np.flatnonzero(flagged)
+    def offer(self, scores: np.ndarray, offered: np.ndarray, part: ImageSet, offset: int) -> None:
+        new = np.flatnonzero(offered)
         if not self.size or not len(new):
             return
         scores = np.concatenate([self.scores, scores[new]])
         order = np.concatenate([self.order, offset + new])
         names = self.names + [part.names[i] for i in new]
         images = np.concatenate([self.images, part.images[new]]) if len(self.scores) else part.images[new]
-        keep = np.lexsort((order, -scores))[:self.size]
+        keep = np.lexsort((order, -self.sign * scores))[:self.size]
         self.scores, self.order, self.images = scores[keep], order[keep], images[keep]
         self.names = [names[i] for i in keep]

@@ -24,7 +24,7 @@ from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
-from .image_scoring import HEATMAPS, IMAGE_CHUNK, check_image_options, write_image_scores
+from .image_scoring import HEATMAPS, IMAGE_CHUNK, analyse_images, check_image_options, write_image_scores
 from .light import CHUNK_ROWS, ScoreSummary, write_table_scores
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, write_report
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, check_series_id, score_series, train_series
@@ -172,27 +172,37 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
 class Analysis:
     scores: np.ndarray
     labels: np.ndarray | None
-    top_contributions: pd.DataFrame
+    top_contributions: pd.DataFrame | None  # tables; None for images
     metrics: Metrics | None
     report_paths: list[Path]
     threshold: float
     threshold_rule: str
+    by_class: pd.DataFrame | None = None  # images in class folders: each class's counts
+    unit: str = "rows"
 
 
 def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                  report_dir: str | os.PathLike[str], *, label_col: str | None = None,
                  normal_value: str | None = None, id_col: str | None = None,
-                 chunksize: int = CHUNK_ROWS, verbose: int = 1) -> Analysis | SeriesAnalysis:
+                 chunksize: int = CHUNK_ROWS, verbose: int = 1, labelled: bool = False) -> Analysis | SeriesAnalysis:
     """Score a table (streaming), compute metrics when labels are named, and write the report:
-    scores histogram with the threshold, ROC curve, contributions of the top anomalies."""
+    scores histogram with the threshold, ROC curve, contributions of the top anomalies. An
+    image model's images are labelled by their class folders (``image_scoring.analyse_images``).
+    ``labelled``: labels are required (``aekit anomaly eval``)."""
     check_output_dir(report_dir, REPORT_KIND, inputs=[data, model] if isinstance(model, (str, os.PathLike)) else [data])
     det = _detector(model)
+    if _on_images(det):
+        check_image_options(id_col, label_col)
+        found = analyse_images(data, det.image_spec_, det.threshold_, det.decision_function, det.anomaly_map,
+                               report_dir, normal_value, labelled, min(chunksize, IMAGE_CHUNK), verbose)
+        return Analysis(found.scores, found.labels, None, found.metrics, found.report_paths, det.threshold_,
+                        det.threshold_rule_.describe(), found.by_class, "images")
+    if labelled and label_col is None:
+        raise DataError("eval needs --label-col, the column of labels (or use 'aekit anomaly report')")
     if det.adapter_.kind == "series":
         check_series_id(det, id_col)
         return analyse_series(data, det, report_dir, label_col=label_col, normal_value=normal_value,
                               chunksize=chunksize, verbose=verbose)
-    if _on_images(det):
-        raise DataError("eval and report work on tables and series; score images with 'aekit anomaly score'")
     scores, labels, top = [], [], None
     offset = 0
     for chunk in _scored_chunks(data, chunksize, verbose):
