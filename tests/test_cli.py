@@ -306,6 +306,9 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     assert "scored 6 images" in out
     assert {p.name for p in (tmp_path / "rep1").glob("*.png")} == {"scores_histogram.png", "top_anomalies.png"}
     assert not (tmp_path / "rep1" / "metrics.json").exists()
+    out = run_ok(["anomaly", "report", tmp_path / "imgs", "--model", tmp_path / "m", "--report-dir",
+                  tmp_path / "rep1"], capsys)  # classes, but no normal one named: a report without labels
+    assert "scored 106 images" in out and not (tmp_path / "rep1" / "roc_curve.png").exists()
     for argv, words in ((["--label-col", "y"], "--label-col is for tables"),
                         ([], "labels are not 0/1"),  # classes, but no normal one named
                         (["--normal-value", "zero", "--report-dir", str(tmp_path / "rep2"), "--id-col", "i"],

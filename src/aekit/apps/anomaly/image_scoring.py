@@ -120,12 +120,13 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
                    report_dir: str | os.PathLike[str], normal_value: str | None = None, labelled: bool = False,
                    chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ImageAnalysis:
     """Score an image source as a stream and write a report: the scores' histogram, and a
-    gallery of the highest-scoring images beside their anomaly maps. Where the images lie
-    in class folders (``labelled`` requires it), ``normal_value`` names the normal class and
-    every other class is anomalous: the report adds metrics (``metrics.json``), the ROC
-    curve, each class's share flagged and AUC-ROC against the normal class, and galleries
-    of the anomalies scored lowest (missed) and the normal images scored highest (false
-    alarms). Memory holds a few chunks and the galleries' images."""
+    gallery of the highest-scoring images beside their anomaly maps. With ``labelled`` or a
+    ``normal_value``, the images' class folders are their labels (``normal_value`` names the
+    normal class, every other class is anomalous), and the report adds metrics
+    (``metrics.json``), the ROC curve, each class's share flagged and AUC-ROC against the
+    normal class, and galleries of the anomalies scored lowest (missed) and the normal
+    images scored highest (false alarms). Memory holds a few chunks and the galleries'
+    images."""
     count, chunks = image_chunks(data, spec, chunk)
     scores, classes = [], []
     top, missed, alarms = (_TopImages(GALLERY), _TopImages(GALLERY, lowest=True), _TopImages(GALLERY))
@@ -133,7 +134,7 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
     with tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
         for part in chunks:
             s = np.asarray(score(part.images), dtype=np.float64)
-            names = _class_names(part, labelled)
+            names = _class_names(part, labelled) if labelled or normal_value is not None else None
             top.offer(s, np.ones(len(s), dtype=bool), part, offset)
             if names is not None:
                 y = binary_labels(names, normal_value)
