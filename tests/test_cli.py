@@ -293,7 +293,7 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     out = run_ok(["anomaly", "eval", tmp_path / "imgs", "--model", tmp_path / "m", "--normal-value", "zero",
                   "--report-dir", tmp_path / "rep"], capsys)
     assert float(out.split("AUC-ROC")[1].split()[0]) > 0.9 and "true anomalies 6" in out
-    assert "by class (folder)" in out and "zero" in out.split("by class")[1]
+    assert "by class:" in out and "zero" in out.split("by class")[1]
     assert {p.name for p in (tmp_path / "rep").iterdir()} >= {
         "scores_histogram.png", "roc_curve.png", "metrics.json", "top_anomalies.png", "missed_anomalies.png",
         "false_alarms.png"}
@@ -309,6 +309,12 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     out = run_ok(["anomaly", "report", tmp_path / "imgs", "--model", tmp_path / "m", "--report-dir",
                   tmp_path / "rep1"], capsys)  # classes, but no normal one named: a report without labels
     assert "scored 106 images" in out and not (tmp_path / "rep1" / "roc_curve.png").exists()
+    np.savez(tmp_path / "digits.npz", images=(digits.images[:300, 0] * 255).astype(np.uint8), labels=digits.labels[:300])
+    out = run_ok(["anomaly", "eval", tmp_path / "digits.npz", "--model", tmp_path / "m", "--normal-value", "0",
+                  "--report-dir", tmp_path / "rep3"], capsys)  # an .npz's labels are its classes
+    assert float(out.split("AUC-ROC")[1].split()[0]) > 0.9
+    by_class = json.loads((tmp_path / "rep3" / "metrics.json").read_text())["classes"]
+    assert sorted(by_class) == [str(d) for d in range(10)] and by_class["0"]["normal"] and by_class["1"]["auc_roc"] > 0.9
     for argv, words in ((["--label-col", "y"], "--label-col is for tables"),
                         ([], "labels are not 0/1"),  # classes, but no normal one named
                         (["--normal-value", "zero", "--report-dir", str(tmp_path / "rep2"), "--id-col", "i"],

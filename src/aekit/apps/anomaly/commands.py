@@ -267,7 +267,7 @@ def _print_classes(by_class: pd.DataFrame | None) -> None:
     normal images."""
     if by_class is None:
         return
-    print("by class (folder): images, share flagged, AUC-ROC against the normal class")
+    print("by class: images, share flagged, AUC-ROC against the normal class")
     for row in by_class.itertuples():
         auc = "normal" if row.normal else f"{row.auc_roc:.4f}"
         print(f"  {row[1]:<20s} {row.images:6d}  {row.flagged:6.1%}  {auc}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,8 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
         for part in chunks:
             s = np.asarray(score(part.images), dtype=np.float64)
             names = _class_names(part, labelled) if labelled or normal_value is not None else None
+            if names is not None and not part.classes:  # an .npz's label in the galleries' captions
+                part = replace(part, names=[f"{n} ({c})" for n, c in zip(part.names, names, strict=True)])
             top.offer(s, np.ones(len(s), dtype=bool), part, offset)
             if names is not None:
                 y = binary_labels(names, normal_value)
@@ -165,13 +167,16 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
 
 
 def _class_names(part: ImageSet, labelled: bool) -> np.ndarray | None:
-    """Each image's class (its folder's name), or None for images without classes; an
-    image outside every class folder among images in class folders is refused."""
-    if part.labels is None or not part.classes:
+    """Each image's class: its folder's name, or an ``.npz``'s label as text; None for images
+    without classes. An image outside every class folder among images in class folders is
+    refused."""
+    if part.labels is None:
         if labelled:
-            raise DataError("eval needs the images in class folders (e.g. good/ and defect/) and --normal-value "
-                            "naming the normal one")
+            raise DataError("eval needs the images in class folders (e.g. good/ and defect/), or an .npz with "
+                            "labels, and --normal-value naming the normal class")
         return None
+    if not part.classes:
+        return part.labels.astype(str).astype(object)
     if (part.labels < 0).any():
         first = part.names[int(np.flatnonzero(part.labels < 0)[0])]
         raise DataError(f"{first} lies outside every class folder: put each image in its class's folder")
