@@ -66,7 +66,13 @@ def test_kdd_recipe_train_score_eval(kdd_csv, tmp_path, capsys):
     assert {p.name for p in (tmp_path / "rep").iterdir()} == {
         "scores_histogram.png", "roc_curve.png", "top_anomalies_contributions.png", "metrics.json",
         ".aekit-output"}  # the marker that lets a later report replace this one
-    assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["auc_roc"] == pytest.approx(auc, abs=1e-4)
+    found = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert found["auc_roc"] == pytest.approx(auc, abs=1e-4)
+    # each kind of attack on its own: its rows, the share flagged, its AUC-ROC against normal traffic
+    assert sorted(found["classes"]) == ["neptune.", "normal.", "smurf."] and "by label value: rows" in out
+    assert found["classes"]["normal."]["normal"] and found["classes"]["normal."]["auc_roc"] is None
+    assert found["classes"]["smurf."]["rows"] == 30 and found["classes"]["smurf."]["flagged"] > 0.9
+    assert min(found["classes"][a]["auc_roc"] for a in ("smurf.", "neptune.")) > 0.95
 
 
 def test_card_recipe_with_log_amount_and_ids(card_csv, tmp_path, capsys):
@@ -293,7 +299,7 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     out = run_ok(["anomaly", "eval", tmp_path / "imgs", "--model", tmp_path / "m", "--normal-value", "zero",
                   "--report-dir", tmp_path / "rep"], capsys)
     assert float(out.split("AUC-ROC")[1].split()[0]) > 0.9 and "true anomalies 6" in out
-    assert "by class:" in out and "zero" in out.split("by class")[1]
+    assert "by label value: images" in out and "zero" in out.split("by label value")[1]
     assert {p.name for p in (tmp_path / "rep").iterdir()} >= {
         "scores_histogram.png", "roc_curve.png", "metrics.json", "top_anomalies.png", "missed_anomalies.png",
         "false_alarms.png"}

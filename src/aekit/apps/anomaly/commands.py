@@ -263,14 +263,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_classes(by_class: pd.DataFrame | None) -> None:
-    """Each image class's share flagged and, for an anomalous class, its AUC-ROC against the
-    normal images."""
+    """Each label value's (or image class's) share flagged and, for an anomalous one, its
+    AUC-ROC against the normal ones (``report.class_breakdown``)."""
     if by_class is None:
         return
-    print("by class: images, share flagged, AUC-ROC against the normal class")
-    for row in by_class.itertuples():
-        auc = "normal" if row.normal else f"{row.auc_roc:.4f}"
-        print(f"  {row[1]:<20s} {row.images:6d}  {row.flagged:6.1%}  {auc}")
+    unit = by_class.columns[2]  # "rows" or "images"
+    print(f"by label value: {unit}, share flagged, AUC-ROC against the normal value")
+    for name, normal, count, flagged, auc in by_class.itertuples(index=False):
+        print(f"  {name:<20s} {count:7d}  {flagged:6.1%}  {'normal' if normal else f'{auc:.4f}'}")
 
 
 def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5, listed: bool = True) -> None:

@@ -6,7 +6,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ from ...data.table_output import table_output
 from ...errors import DataError
 from ...io import check_output_dir, claim_output_dir
 from .light import ScoreSummary
-from .report import Metrics, binary_labels, evaluate, write_report
+from .report import Metrics, binary_labels, class_breakdown, classes_metrics, evaluate, label_classes, write_report
 
 IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
 HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
@@ -152,10 +151,9 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
     names = np.concatenate(classes) if classes else None
     y = binary_labels(names, normal_value) if names is not None else None
     metrics = evaluate(all_scores, y, threshold) if y is not None else None
-    classes_found = _by_class(all_scores, names, y, threshold) if y is not None else None
-    by_class = pd.DataFrame(classes_found) if classes_found else None
-    extra = {"classes": {c["class"]: {k: v for k, v in c.items() if k != "class"} for c in classes_found}
-             } if classes_found else None
+    found = class_breakdown(all_scores, label_classes(names), y, threshold, "images") if y is not None else None
+    by_class = pd.DataFrame(found) if found else None
+    extra = classes_metrics(found) if found else None
     paths = write_report(report_dir, all_scores, threshold, y=y, metrics=metrics, more_metrics=extra)
     out = Path(report_dir)
     # the highest scores; the anomalies scored lowest; the normal images scored highest
@@ -181,23 +179,6 @@ def _class_names(part: ImageSet, labelled: bool) -> np.ndarray | None:
         first = part.names[int(np.flatnonzero(part.labels < 0)[0])]
         raise DataError(f"{first} lies outside every class folder: put each image in its class's folder")
     return np.asarray(part.classes, dtype=object)[part.labels]
-
-
-def _by_class(scores: np.ndarray, names: np.ndarray, y: np.ndarray, threshold: float) -> list[dict[str, Any]]:
-    """Per class: its images, the share flagged, and (anomalous classes; else None) AUC-ROC
-    against the normal images."""
-    from sklearn.metrics import roc_auc_score
-
-    normal = scores[y == 0]
-    rows = []
-    for name in sorted(set(names)):
-        mine = scores[names == name]
-        anomalous = bool(y[names == name][0])
-        auc = float(roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(mine))], np.r_[normal, mine])) \
-            if anomalous and len(normal) else None
-        rows.append({"class": str(name), "normal": not anomalous, "images": len(mine),
-                     "flagged": float((mine > threshold).mean()), "auc_roc": auc})
-    return rows
 
 
 class _TopImages:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 from tqdm.auto import tqdm
 
 from ...checks import check_image_size, check_int
@@ -26,7 +27,8 @@ from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
 from .image_scoring import HEATMAPS, IMAGE_CHUNK, analyse_images, check_image_options, write_image_scores
 from .light import CHUNK_ROWS, ScoreSummary, write_table_scores
-from .report import REPORT_KIND, Metrics, binary_labels, evaluate, write_report
+from .report import (REPORT_KIND, Metrics, binary_labels, class_breakdown, classes_metrics, evaluate, label_classes,
+                     write_report)
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, check_series_id, score_series, train_series
 from .vae import VAEAnomalyDetector
 
@@ -203,7 +205,7 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
         check_series_id(det, id_col)
         return analyse_series(data, det, report_dir, label_col=label_col, normal_value=normal_value,
                               chunksize=chunksize, verbose=verbose)
-    scores, labels, top = [], [], None
+    scores, labels, classes, top = [], [], [], None
     offset = 0
     for chunk in _scored_chunks(data, chunksize, verbose):
         features, lab, ids = split_columns(chunk, label_col, id_col)
@@ -213,6 +215,8 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
         scores.append(s)
         if lab is not None:
             labels.append(binary_labels(lab, normal_value))
+            if normal_value is not None:  # the label's values, for each kind of anomaly's counts
+                classes.append(label_classes(lab))
         # keep only the running top anomalies' contributions: memory stays bounded
         contrib["__score"] = s
         top = pd.concat([top, contrib]) if top is not None else contrib
@@ -220,9 +224,12 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
     all_scores = np.concatenate(scores)
     y = np.concatenate(labels) if labels else None
     metrics = evaluate(all_scores, y, det.threshold_) if y is not None else None
+    found = class_breakdown(all_scores, union_categoricals(classes), y, det.threshold_) if classes else None
     top = top.drop(columns="__score")
-    paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics)
-    return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe())
+    paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics,
+                         classes_metrics(found) if found else None)
+    return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe(),
+                    pd.DataFrame(found) if found else None)
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, verbose: int = 1) -> Analysis:

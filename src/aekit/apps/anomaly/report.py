@@ -67,6 +67,38 @@ def binary_labels(labels: pd.Series | np.ndarray, normal_value: Any = None) -> n
                     "(--normal-value)")
 
 
+def label_classes(labels: pd.Series | np.ndarray) -> pd.Categorical:
+    """The labels' values as ``binary_labels`` compares them (text, stripped), as categories."""
+    return pd.Categorical(pd.Series(labels).astype(str).str.strip())
+
+
+def class_breakdown(scores: np.ndarray, classes: pd.Categorical, y: np.ndarray, threshold: float,
+                    unit: str = "rows") -> list[dict[str, Any]]:
+    """Per label value (``classes``, one per score): how many ``unit`` it has, the share
+    flagged, and for an anomalous value its AUC-ROC against the normal ones (None for the
+    normal value): which kinds of anomaly a model misses."""
+    from sklearn.metrics import roc_auc_score
+
+    normal = scores[y == 0]
+    codes = np.asarray(classes.codes)
+    found = []
+    for code, name in sorted(enumerate(classes.categories), key=lambda pair: str(pair[1])):
+        here = codes == code
+        if not here.any():
+            continue
+        mine, anomalous = scores[here], bool(y[here][0])
+        auc = float(roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(mine))], np.r_[normal, mine])) \
+            if anomalous and len(normal) else None
+        found.append({"class": str(name), "normal": not anomalous, unit: int(here.sum()),
+                      "flagged": float((mine > threshold).mean()), "auc_roc": auc})
+    return found
+
+
+def classes_metrics(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """``class_breakdown``'s values for ``metrics.json``: ``{"classes": {value: {...}}}``."""
+    return {"classes": {c["class"]: {k: v for k, v in c.items() if k != "class"} for c in found}}
+
+
 def evaluate(scores: np.ndarray, y: np.ndarray, threshold: float) -> Metrics:
     from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score  # labelled runs only
 
