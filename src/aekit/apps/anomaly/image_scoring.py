@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 from tqdm.auto import tqdm
 
 from ... import marks, plots
@@ -83,7 +84,6 @@ def draw_heatmaps(heat_dir: Path | None, names: list[str], scores: np.ndarray, i
     image, and one overview grid of them all; how many were drawn."""
     if heat_dir is None or not len(scores):
         return 0
-    # maps only for the images drawn: the per-pixel pass costs more than the score alone
     claim_output_dir(heat_dir, HEATMAP_KIND)
     panels = _panels(names, scores, images, anomaly_maps)
     for name, panel in zip(names, panels, strict=True):
@@ -127,7 +127,7 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
     images scored highest (false alarms). Memory holds a few chunks and the galleries'
     images."""
     count, chunks = image_chunks(data, spec, chunk)
-    scores, classes = [], []
+    scores, labels, classes = [], [], []
     top, missed, alarms = (_TopImages(GALLERY), _TopImages(GALLERY, lowest=True), _TopImages(GALLERY))
     offset = 0
     with tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
@@ -141,17 +141,17 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
                 y = binary_labels(names, normal_value)
                 missed.offer(s, y == 1, part, offset)
                 alarms.offer(s, y == 0, part, offset)
-                classes.append(names)
+                labels.append(y)
+                classes.append(label_classes(names))
             scores.append(s)
             offset += len(s)
             bar.update(len(s))
     if not offset:
         raise DataError(f"{data} holds no images")
     all_scores = np.concatenate(scores)
-    names = np.concatenate(classes) if classes else None
-    y = binary_labels(names, normal_value) if names is not None else None
+    y = np.concatenate(labels) if labels else None
     metrics = evaluate(all_scores, y, threshold) if y is not None else None
-    found = class_breakdown(all_scores, label_classes(names), y, threshold, "images") if y is not None else None
+    found = class_breakdown(all_scores, union_categoricals(classes), y, threshold, "images") if classes else None
     by_class = pd.DataFrame(found) if found else None
     extra = classes_metrics(found) if found else None
     paths = write_report(report_dir, all_scores, threshold, y=y, metrics=metrics, more_metrics=extra)

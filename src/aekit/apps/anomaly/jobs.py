@@ -179,7 +179,7 @@ class Analysis:
     report_paths: list[Path]
     threshold: float
     threshold_rule: str
-    by_class: pd.DataFrame | None = None  # images in class folders: each class's counts
+    by_class: pd.DataFrame | None = None  # with --normal-value: each label value's (or image class's) counts
     unit: str = "rows"
 
 
