@@ -667,3 +667,20 @@ def test_a_small_table_scores_its_training_rows_without_themselves():
     assert 1 < groups <= len(np.unique(refs.numpy(), axis=0)) // 2
     assert all(len(np.unique(g.numpy(), axis=0)) >= 2 for g in refs.view(groups, -1, refs.shape[1]))
     assert (det.decision_scores_ > det.decision_function(X) * 1.01).mean() > 0.5  # no row finds itself
+
+
+def test_class_breakdown_counts_each_label_value_and_skips_what_is_no_class():
+    """Each label value's rows, share flagged and AUC-ROC against the normal rows (None for
+    the normal value); a column of more than MAX_CLASSES values (an ID) gets no breakdown."""
+    from aekit.apps.anomaly.report import MAX_CLASSES, class_breakdown, label_classes
+
+    scores = np.array([0.1, 0.2, 0.3, 0.4, 5.0, 6.0, 0.25, 0.35])
+    labels = np.array(["ok", "ok", "ok", "ok", "dos", "dos", " probe", "probe "])  # stripped as binary_labels strips
+    y = (np.char.strip(labels.astype(str)) != "ok").astype(int)
+    found = {c["class"]: c for c in class_breakdown(scores, label_classes(labels), y, threshold=1.0)}
+    assert list(found) == ["dos", "ok", "probe"]
+    assert found["ok"] == {"class": "ok", "normal": True, "rows": 4, "flagged": 0.0, "auc_roc": None}
+    assert found["dos"]["auc_roc"] == 1.0 and found["dos"]["flagged"] == 1.0
+    assert found["probe"]["auc_roc"] == pytest.approx(0.625) and found["probe"]["flagged"] == 0.0  # hidden among normal
+    many = np.arange(MAX_CLASSES + 1).astype(str)
+    assert class_breakdown(np.arange(len(many), dtype=float), label_classes(many), np.ones(len(many), int), 1.0) == []

@@ -16,6 +16,7 @@ from ...errors import DataError
 from ...io import atomic_write_text, claim_output_dir
 
 REPORT_KIND = "anomaly report"  # the marker of a report folder: a later report may replace it
+MAX_CLASSES = 100  # label values broken down one by one at most (class_breakdown)
 
 
 @dataclass
@@ -76,9 +77,12 @@ def class_breakdown(scores: np.ndarray, classes: pd.Categorical, y: np.ndarray, 
                     unit: str = "rows") -> list[dict[str, Any]]:
     """Per label value (``classes``, one per score): how many ``unit`` it has, the share
     flagged, and for an anomalous value its AUC-ROC against the normal ones (None for the
-    normal value): which kinds of anomaly a model misses."""
+    normal value): which kinds of anomaly a model misses. Empty for more than
+    ``MAX_CLASSES`` values, which are no kinds to read one by one (an ID, a measurement)."""
     from sklearn.metrics import roc_auc_score
 
+    if len(classes.categories) > MAX_CLASSES:
+        return []
     normal = scores[y == 0]
     codes = np.asarray(classes.codes)
     found = []
