@@ -682,5 +682,12 @@ def test_class_breakdown_counts_each_label_value_and_skips_what_is_no_class():
     assert found["ok"] == {"class": "ok", "normal": True, "rows": 4, "flagged": 0.0, "auc_roc": None}
     assert found["dos"]["auc_roc"] == 1.0 and found["dos"]["flagged"] == 1.0
     assert found["probe"]["auc_roc"] == pytest.approx(0.625) and found["probe"]["flagged"] == 0.0  # hidden among normal
+    rng = np.random.default_rng(0)  # ties count half, as roc_auc_score counts them
+    wide, kinds = rng.integers(0, 20, 3000).astype(float), rng.choice(["ok", "a", "b"], 3000, p=[0.8, 0.1, 0.1])
+    flags = (kinds != "ok").astype(int)
+    for c in class_breakdown(wide, label_classes(kinds), flags, 10.0):
+        if not c["normal"]:
+            mask = (kinds == "ok") | (kinds == c["class"])
+            assert c["auc_roc"] == pytest.approx(roc_auc_score(flags[mask], wide[mask]), abs=1e-12)
     many = np.arange(MAX_CLASSES + 1).astype(str)
     assert class_breakdown(np.arange(len(many), dtype=float), label_classes(many), np.ones(len(many), int), 1.0) == []
