@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         _print_most_flagged(getattr(analysis, "by_series", None))
         _print_events(getattr(analysis, "events", None))
         if analysis.metrics is not None:
-            print("\n".join(analysis.metrics.lines()))
+            print("\n".join(analysis.metrics.lines(getattr(analysis, "unit", "rows"))))
             if getattr(analysis, "event_metrics", None) is not None:
                 print("\n".join(analysis.event_metrics.lines()))
             _print_classes(getattr(analysis, "by_class", None))

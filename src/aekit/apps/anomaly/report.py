@@ -40,9 +40,9 @@ class Metrics:
     def recall(self) -> float:
         return self.tp / max(self.tp + self.fn, 1)
 
-    def lines(self) -> list[str]:
+    def lines(self, unit: str = "rows") -> list[str]:
         return [
-            f"rows {self.rows}, true anomalies {self.anomalies_true}, flagged {self.anomalies_flagged}",
+            f"{unit} {self.rows}, true anomalies {self.anomalies_true}, flagged {self.anomalies_flagged}",
             f"AUC-ROC   {self.auc_roc:.4f}",
             f"AUC-PR    {self.auc_pr:.4f}",
             f"threshold {self.threshold:.4g}  (precision {self.precision:.3f}, recall {self.recall:.3f})",
