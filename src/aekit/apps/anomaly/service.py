@@ -421,26 +421,30 @@ def _as_sent(message: str, content_type: str) -> str:
 
 def _table_answer(served: ServedModel, scored: Scored, top_k: int) -> dict[str, Any]:
     det = served.detector
-    flagged = scored.scores > det.threshold_
-    tops = top_feature_records(scored.contrib, det.explained_columns_, top_k)
-    results = [{"score": s, "is_anomaly": f, "top_features": t}
-               for s, f, t in zip(scored.scores.tolist(), flagged.tolist(), tops, strict=True)]
-    return {"model": served.sha, "results": results}
+    return {"model": served.sha,
+            "results": _row_results(scored, det.threshold_, det.explained_columns_, top_k, "top_features")}
 
 
 def _series_answer(served: ServedModel, scored: Scored, top_k: int, content_type: str) -> dict[str, Any]:
-    """A series model's answer: a row of a series too short to score has a null score, is
-    not flagged, and has no top channels (the notes say why, naming rows as sent)."""
+    """A series model's answer: each row's result, and the notes, naming rows as sent."""
     det = served.detector
+    return {"model": served.sha, "results": _row_results(scored, det.threshold_, det.channels_, top_k, "top_channels"),
+            "notes": [_as_sent(note, content_type) for note in scored.notes]}
+
+
+def _row_results(scored: Scored, threshold: float, columns: list[str], top_k: int, key: str) -> list[dict[str, Any]]:
+    """Each row's ``score``, ``is_anomaly`` and its top columns under ``key``. A row not scored
+    (a series too short for a window: NaN) has a null score, is not flagged and has no top
+    columns."""
     unscored = np.isnan(scored.scores)
-    flagged = scored.scores > det.threshold_  # False where NaN
-    tops = top_feature_records(np.where(unscored[:, None], 0.0, scored.contrib), det.channels_, top_k)
+    flagged = scored.scores > threshold  # False where NaN
+    contrib = np.where(unscored[:, None], 0.0, scored.contrib) if unscored.any() else scored.contrib
+    tops = top_feature_records(contrib, columns, top_k)
     for i in np.flatnonzero(unscored):
         tops[i] = []
     # orjson writes NaN as null
-    results = [{"score": s, "is_anomaly": f, "top_channels": t}
-               for s, f, t in zip(scored.scores.tolist(), flagged.tolist(), tops, strict=True)]
-    return {"model": served.sha, "results": results, "notes": [_as_sent(note, content_type) for note in scored.notes]}
+    return [{"score": s, "is_anomaly": f, key: t}
+            for s, f, t in zip(scored.scores.tolist(), flagged.tolist(), tops, strict=True)]
 
 
 def _heatmap_option(value: str | None, kind: str) -> bool:
