@@ -183,6 +183,11 @@ def test_image_detector_flags_other_digits_with_maps_and_round_trip(tmp_path):
     labels = np.r_[np.zeros(len(zeros) - 120), np.ones(60)]
     scores, maps = det.score_maps(test)
     assert roc_auc_score(labels, scores) > 0.95
+    # the training scores (what a contamination threshold reads) are leave-one-out: a
+    # training image is not its own nearest reference, and a held-out one is scored as new
+    train_idx, val_idx = det._split(120)
+    np.testing.assert_allclose(det.decision_scores_[val_idx], det.decision_function(zeros[:120][val_idx]), rtol=1e-5)
+    assert (det.decision_scores_[train_idx] > det.decision_function(zeros[:120][train_idx]) + 1e-3).all()
     assert maps.shape == (len(test), 8, 8) and maps.min() >= 0
     assert maps[labels == 1].sum() > maps[labels == 0].sum()
     det.save(tmp_path / "m")
@@ -266,6 +271,14 @@ def test_local_term_is_the_cosine_distance_to_the_nearest_shifted_references(mon
                         for dy, dx in neighbours.SHIFTS]).amax(0)
     np.testing.assert_allclose(parts.sum(1), 1 - sims.topk(5, dim=1).values.mean(1), atol=1e-5)
     assert (parts >= 0).all()
+    # training images scored leave-one-out: each reference compared without its own copy
+    own = neighbours.unit_rows(refs[:7].flatten(1)) @ neighbours.unit_rows(padded[:, :, 1:7, 1:7].flatten(1)).T
+    alone = neighbours.neighbour_parts(refs[:7], _index(refs), torch.tensor([0, 1, 2, 3, 4, 5, -1])).sum(1)
+    others = torch.stack([neighbours.unit_rows(refs[:7]) @ neighbours.unit_rows(padded[:, :, 1 + dy:7 + dy, 1 + dx:7 + dx]).T
+                          for dy, dx in neighbours.SHIFTS]).amax(0)
+    others[torch.arange(6), torch.arange(6)] = -2  # without itself (the last one keeps its own copy)
+    np.testing.assert_allclose(alone, 1 - others.topk(5, dim=1).values.mean(1), atol=1e-5)
+    assert float(own.diagonal().min()) > 1 - 1e-5 and float(alone[-1]) < float(alone[:-1].min())
     # an image seen in training, shifted by one pixel, is at distance 0 from its nearest reference
     monkeypatch.setattr(neighbours, "NEIGHBOURS", 1)
     shifted = torch.roll(torch.nn.functional.pad(refs[:1], (1, 1, 1, 1)), 1, 3)[:, :, 1:7, 1:7]

@@ -125,21 +125,28 @@ class ReconstructionDetector(FittedModel):
         """The training samples' scores (``decision_scores_``) and the held-out ones' (the clean
         scores an ``fpr:`` threshold reads; every sample's when none was held out).
 
-        Every training row of a table is one of the local term's references, which would
-        find itself; scored leave-one-out, as PyOD's kNN scores its training rows, a
-        ``contamination`` threshold flags about its share of new normal rows (0.05 flagged
-        5.7-7.3% of the unseen normal rows of 4 development sets with the row itself
-        counted, 5.3-5.7% without; 5.4-6.4% with 1,024 references before the cells)."""
+        Every training row of a table (and every training image, up to the references' cap)
+        is one of the local term's references, which would find itself; scored
+        leave-one-out, as PyOD's kNN scores its training rows, a ``contamination`` threshold
+        flags about its share of new normal rows (0.05 flagged 5.7-7.3% of the unseen normal
+        rows of 4 development sets with the row itself counted, 5.3-5.7% without; 5.4-6.4%
+        with 1,024 references before the cells)."""
         if self._reference_rows is None:
             scores = self._score_blocks(Z, per_feature=False)[0]
         else:
             scores = self._score_blocks(Z, per_feature=False, local=False)[0]
             own = (torch.arange(len(Z)), torch.from_numpy(train_idx)[self._reference_rows])
             with torch.inference_mode():
-                local = self._local_search(self.local_references_).nearest(Z, with_index=False, own=own)[0]
-            scores += self._local_distance(local).double().numpy() * self.local_weight_
+                scores += self._local_leaving_out(Z, own).double().numpy() * self.local_weight_
             self._reference_rows = None
         return scores, (scores[val_idx] if len(val_idx) else scores)
+
+    def _local_leaving_out(self, Z: torch.Tensor, own: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The local term of rows ``Z`` before ``local_weight_``, each row compared without
+        the references of its own id (``own = (row_ids, reference_ids)``, as
+        ``CellSearch.nearest`` takes them)."""
+        local = self._local_search(self.local_references_).nearest(Z, with_index=False, own=own)[0]
+        return self._local_distance(local)
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -147,9 +147,12 @@ class ImageAnomalyDetector(ReconstructionDetector):
         the mean distance of held-out normal images to them (the term's unit)."""
         chosen = Z_train
         n_max = max(1, neighbours.MAX_REFERENCE_VALUES // self._local_width())
+        keep = torch.arange(len(chosen))
         if len(chosen) > n_max:  # chosen before the blur: only the kept images are transformed
-            keep = np.sort(np.random.default_rng(self.random_state).choice(len(chosen), n_max, replace=False))
-            chosen = chosen[torch.from_numpy(keep)]
+            keep = torch.from_numpy(np.sort(np.random.default_rng(self.random_state).choice(len(chosen), n_max,
+                                                                                            replace=False)))
+            chosen = chosen[keep]
+        self._reference_rows = keep  # the training image of each reference (for fit only)
         references = neighbours.to_space(chosen, *self._sample_shape()[1:]).flatten(1).contiguous()
         self.local_basis_ = neighbours.principal_directions(references)
         # without held-out images the training images set the unit; each finds itself among
@@ -157,15 +160,27 @@ class ImageAnomalyDetector(ReconstructionDetector):
         ref = self._unit_rows(Z_train, Z_val)
         return references, max(float(self._neighbour_parts(ref, references).sum(1).mean()), 1e-6)
 
-    def _neighbour_parts(self, Z: torch.Tensor, references: torch.Tensor) -> torch.Tensor:
-        """Per-feature parts of the distance of ``Z`` to ``references``; their search index is
-        made once per reference tensor and kept (in an exported graph its parts are constants
-        and the references a buffer, so the file holds them once)."""
+    def _neighbour_parts(self, Z: torch.Tensor, references: torch.Tensor, exclude: torch.Tensor | None = None
+                         ) -> torch.Tensor:
+        """Per-feature parts of the distance of ``Z`` to ``references`` (``exclude``: as
+        ``neighbours.neighbour_parts`` takes it); their search index is made once per
+        reference tensor and kept (in an exported graph its parts are constants and the
+        references a buffer, so the file holds them once)."""
         c, h, w = self._sample_shape()
         if getattr(self, "_index", None) is None or self._index[0] is not references:
             self._index = (references, neighbours.reference_index(references, (c, *neighbours.space_size(h, w)),
                                                                   self.local_basis_))
-        return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), self._index[1])
+        return neighbours.neighbour_parts(neighbours.to_space(Z, h, w), self._index[1], exclude)
+
+    def _local_leaving_out(self, Z: torch.Tensor, own: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """The local term of training images before ``local_weight_``, each compared without
+        its own reference. In-sample, an image found itself among its 5 nearest, and a
+        ``contamination`` of 0.1 flagged 21.5% of new normal MNIST zeros (3,000 training
+        zeros), 85% of 40 new ones of 30 training 8x8 digits."""
+        rows, reference_ids = own
+        exclude = torch.full((int(rows.max()) + 1 if len(rows) else 0,), -1, dtype=torch.long)
+        exclude[reference_ids] = torch.arange(len(reference_ids))
+        return self._neighbour_parts(Z, self.local_references_, exclude[rows]).sum(1) / self.local_scale_
 
     def _local_term(self, Z: torch.Tensor, per_feature: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts = self._neighbour_parts(Z, self.local_references_).mul_(self.local_weight_ / self.local_scale_)

@@ -167,18 +167,23 @@ def reference_index(references: torch.Tensor, shape: tuple[int, int, int], basis
                           (moved - 1).clamp_min(0).long(), (moved > 0).float())
 
 
-def neighbour_parts(space: torch.Tensor, index: ReferenceIndex) -> torch.Tensor:
+def neighbour_parts(space: torch.Tensor, index: ReferenceIndex, exclude: torch.Tensor | None = None) -> torch.Tensor:
     """Per-feature parts ``[N, D]`` of each image's distance (images ``[N, C, h, w]`` in the
     comparison space), which sum to it: with unit vectors, ``1 - cos(a, r) = |a - r|^2 / 2``,
-    averaged over the nearest references, each under its best shift. In blocks of
-    ``QUERY_BLOCK`` images, except under the ONNX trace (a Python loop over rows would be
-    frozen at the traced batch size; ONNX Runtime is given blocks by its caller)."""
+    averaged over the nearest references, each under its best shift. ``exclude [N]``: the
+    reference each image is compared without (its own copy, when training images are
+    scored leave-one-out), -1 for none. In blocks of ``QUERY_BLOCK`` images, except under
+    the ONNX trace (a Python loop over rows would be frozen at the traced batch size; ONNX
+    Runtime is given blocks by its caller)."""
     if torch.jit.is_tracing():
         return _block_parts(space, index)
-    return torch.cat([_block_parts(space[s:s + QUERY_BLOCK], index) for s in range(0, len(space), QUERY_BLOCK)])
+    if exclude is not None and len(index.references) < 2:
+        exclude = None  # a lone reference is every image's nearest, its own copy or not
+    return torch.cat([_block_parts(space[s:s + QUERY_BLOCK], index, None if exclude is None else exclude[s:s + QUERY_BLOCK])
+                      for s in range(0, len(space), QUERY_BLOCK)])
 
 
-def _block_parts(space: torch.Tensor, index: ReferenceIndex) -> torch.Tensor:
+def _block_parts(space: torch.Tensor, index: ReferenceIndex, exclude: torch.Tensor | None = None) -> torch.Tensor:
     n_refs, width = index.references.shape
     n_shifts = len(SHIFTS)
     a = unit_rows(space)
@@ -186,6 +191,9 @@ def _block_parts(space: torch.Tensor, index: ReferenceIndex) -> torch.Tensor:
     lengths = index.norms.view(n_shifts, n_refs)
     coordinates = (a @ index.shifted_basis).view(-1, n_shifts, index.projected.shape[1])
     approximate = (coordinates @ index.projected.T).div_(lengths).amax(1)  # [rows, N]
+    if exclude is not None:  # an image's own copy: never a candidate where others can be
+        mine = (exclude >= 0).nonzero().squeeze(1)
+        approximate[mine, exclude[mine]] = float("-inf")
     found = approximate.topk(min(CANDIDATES, n_refs), dim=1).indices
     # index_select, not indexing with a tensor: 5x faster on the CPU, the same ONNX Gather
     rows = index.references.index_select(0, found.flatten()).view(*found.shape, width)  # [rows, candidates, D]
@@ -194,7 +202,9 @@ def _block_parts(space: torch.Tensor, index: ReferenceIndex) -> torch.Tensor:
     grid = a.view_as(space)
     moved = torch.stack([shift_images(grid, -dy, -dx).flatten(1) for dy, dx in SHIFTS], 1)  # [rows, S, D]
     best, shift = (torch.bmm(moved, rows.transpose(1, 2)) / lengths[:, found].permute(1, 0, 2)).max(1)
-    top = best.topk(min(NEIGHBOURS, n_refs), dim=1).indices
+    if exclude is not None:  # ... nor one of the nearest (with few references every one is a candidate)
+        best.masked_fill_(found == exclude.unsqueeze(1), float("-inf"))
+    top = best.topk(min(NEIGHBOURS, n_refs if exclude is None else n_refs - 1), dim=1).indices
     k = top.shape[1]
     shift, ref = shift.gather(1, top).flatten(), found.gather(1, top).flatten()
     # the nearest references under their shifts, on the query's pixels
