@@ -34,6 +34,7 @@ def test_pyod_surface(fitted, cancer_split):
     assert fitted.decision_scores_.shape == (len(Xtr),)
     np.testing.assert_array_equal(fitted.labels_, (fitted.decision_scores_ > fitted.threshold_).astype(int))
     assert fitted.labels_.mean() == pytest.approx(0.1, abs=0.02)  # contamination 0.1 by default
+    assert not fitted.threshold_rule_.held_out  # tables read their (leave-one-out) training scores
     pred = fitted.predict(Xte)
     assert set(np.unique(pred)) <= {0, 1}
     proba = fitted.predict_proba(Xte)

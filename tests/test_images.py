@@ -14,6 +14,8 @@ from aekit.errors import DataNotice, ModelFileError
 from aekit.data.images import ImageSpec, conform, load_images
 from aekit.training import TrainConfig, evaluate_loss, train
 
+from .conftest import rewrite_config
+
 
 def write_png(path, array):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,11 +190,21 @@ def test_image_detector_flags_other_digits_with_maps_and_round_trip(tmp_path):
     train_idx, val_idx = det._split(120)
     np.testing.assert_allclose(det.decision_scores_[val_idx], det.decision_function(zeros[:120][val_idx]), rtol=1e-5)
     assert (det.decision_scores_[train_idx] > det.decision_function(zeros[:120][train_idx]) + 1e-3).all()
+    # ... and a contamination threshold reads the held-out images' scores, which the network
+    # was not trained on
+    assert det.threshold_rule_.held_out and "held-out" in det.threshold_rule_.describe()
+    assert det.threshold_ == pytest.approx(np.quantile(det.decision_scores_[val_idx], 0.9))
     assert maps.shape == (len(test), 8, 8) and maps.min() >= 0
     assert maps[labels == 1].sum() > maps[labels == 0].sum()
     det.save(tmp_path / "m")
     loaded = load_detector(tmp_path / "m")
     np.testing.assert_allclose(loaded.decision_function(test), scores, rtol=1e-5)
+    assert loaded.threshold_rule_ == det.threshold_rule_ and loaded.threshold_ == det.threshold_
+    assert loaded.set_threshold("contamination:0.2").threshold_ == pytest.approx(
+        np.quantile(det.decision_scores_[val_idx], 0.8))
+    rewrite_config(tmp_path / "m", lambda config: config["state"]["threshold"].update(held_out="yes"))
+    with pytest.raises(ModelFileError, match="held_out"):
+        load_detector(tmp_path / "m")
     with pytest.raises(DataError, match=r"float images must lie in \[0, 1\]"):
         det.decision_function(test * 255)
     big = np.repeat(np.repeat(test[:2], 2, axis=2), 2, axis=3)  # 16x16 images are resized to 8x8

@@ -10,6 +10,7 @@ shape) and, where it scores differently, ``_reconstruction_errors`` / ``_member_
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any
 
@@ -30,7 +31,7 @@ from .code_mixture import CodeMixture, fit_code_mixture
 from .histograms import ColumnHistograms, fit_histograms
 from .light import FEATURE_WEIGHTINGS, VARIANCE_FLOOR, WEIGHTINGS
 from .robust import TrimmedObjective
-from .thresholds import parse_threshold, resolve_threshold
+from .thresholds import ThresholdRule, parse_threshold, resolve_threshold
 
 # the local term weighs twice the two autoencoder terms together (chosen on group A, the
 # synthetic and the digit sets, clean and contaminated training rows: BENCHMARKS.md, issue 33)
@@ -60,6 +61,9 @@ class ReconstructionDetector(FittedModel):
     _bottleneck = "continuous"
     _score_block = SCORE_BLOCK
     _fitted_attr = "threshold_"
+    # whether a contamination threshold reads the held-out samples' scores: where the
+    # network rebuilds its training samples much better than new ones (images)
+    _contamination_held_out = False
 
     @staticmethod
     def _unit_rows(Z_train: torch.Tensor, Z_val: torch.Tensor | None) -> torch.Tensor:
@@ -115,8 +119,8 @@ class ReconstructionDetector(FittedModel):
         self.histogram_weight_ = self._histogram_weight()
         self.histograms_ = self._fit_histograms(Z_train, Z_val) if self.histogram_weight_ else None
         self.decision_scores_, clean = self._training_scores(Z, val_idx, train_idx)
-        self.threshold_rule_ = rule
-        self.threshold_ = resolve_threshold(rule, self.decision_scores_, clean)
+        self.threshold_rule_ = self._where_read(rule, len(val_idx))
+        self.threshold_ = resolve_threshold(self.threshold_rule_, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
@@ -140,6 +144,14 @@ class ReconstructionDetector(FittedModel):
                 scores += self._local_leaving_out(Z, own).double().numpy() * self.local_weight_
             self._reference_rows = None
         return scores, (scores[val_idx] if len(val_idx) else scores)
+
+    def _where_read(self, rule: ThresholdRule, held_out: int) -> ThresholdRule:
+        """``rule``, reading a contamination quantile on the held-out samples' scores where
+        the detector's training scores run low (``_contamination_held_out``) and at least
+        ``MIN_HELD_OUT`` samples were held out."""
+        if rule.method != "contamination" or not self._contamination_held_out or held_out < MIN_HELD_OUT:
+            return rule
+        return dataclasses.replace(rule, held_out=True)
 
     def _local_leaving_out(self, Z: torch.Tensor, own: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """The local term of rows ``Z`` before ``local_weight_``, each row compared without
@@ -568,7 +580,12 @@ class ReconstructionDetector(FittedModel):
         rule = parse_threshold(threshold, self.contamination)
         if rule.method == "fpr" and X_clean is None:
             raise ParameterError("an 'fpr:' threshold needs X_clean, rows known to be normal")
-        clean = self.decision_function(X_clean) if X_clean is not None else self.decision_scores_
+        if X_clean is not None:
+            clean = self.decision_function(X_clean)
+        else:  # the held-out samples' scores, which a contamination rule of some detectors reads
+            val_idx = self._split(len(self.decision_scores_))[1]
+            rule = self._where_read(rule, len(val_idx))
+            clean = self.decision_scores_[val_idx] if rule.held_out else self.decision_scores_
         self.threshold_rule_, self.threshold_ = rule, resolve_threshold(rule, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -633,7 +650,7 @@ class ReconstructionDetector(FittedModel):
             "weighting": self.weighting_,
             "local": local,
             "threshold": {"method": self.threshold_rule_.method, "value": self.threshold_rule_.value,
-                          "threshold": self.threshold_},
+                          "threshold": self.threshold_, **({"held_out": True} if self.threshold_rule_.held_out else {})},
             "training": [{"epochs_run": len(h), "best_val_loss": min((r.get("val_loss", r["train_loss"]) for r in h),
                                                                      default=None)} for h in self.training_history_],
         }
@@ -676,6 +693,11 @@ class ReconstructionDetector(FittedModel):
         t = state["threshold"]
         self.threshold_rule_ = parse_threshold(t["value"] if t["method"] == "score" else f"{t['method']}:{t['value']}",
                                                self.contamination)
+        if t.get("held_out", False) is not False:
+            if t["held_out"] is not True or self.threshold_rule_.method != "contamination":
+                raise ModelFileError(f"config.json: the threshold's held_out must be true for a contamination rule, "
+                                     f"got {t['held_out']!r}")
+            self.threshold_rule_ = dataclasses.replace(self.threshold_rule_, held_out=True)
         threshold = t["threshold"]
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
             raise ModelFileError(f"config.json: the threshold must be a finite number, got {threshold!r}")

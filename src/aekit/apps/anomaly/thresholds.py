@@ -1,7 +1,8 @@
 """Three ways to turn anomaly scores into a decision, all stored with the model.
 
 - contamination (PyOD's way): the expected share of anomalies in the training data; the
-  threshold is that upper quantile of the training scores.
+  threshold is that upper quantile of the training scores (image detectors: of the held-out
+  training images' scores, ``ThresholdRule.held_out``).
 - ``"fpr:0.01"``: a false-alarm rate on held-out clean data (the validation split, never
   used for gradient steps): the usual need when the anomaly share is unknown.
 - an explicit score (a number, or ``"score:3.5"``).
@@ -20,9 +21,11 @@ from ...errors import ParameterError
 class ThresholdRule:
     method: str  # "contamination" | "fpr" | "score"
     value: float
+    held_out: bool = False  # a contamination quantile of the held-out training samples' scores
 
     def describe(self) -> str:
-        return {"contamination": f"contamination {self.value:g} of the training scores",
+        where = "held-out training" if self.held_out else "training"
+        return {"contamination": f"contamination {self.value:g} of the {where} scores",
                 "fpr": f"false-alarm rate {self.value:g} on held-out clean data",
                 "score": f"explicit score {self.value:g}"}[self.method]
 
@@ -57,6 +60,6 @@ def resolve_threshold(rule: ThresholdRule, train_scores: np.ndarray, clean_score
     """The score above which a row is called an anomaly."""
     if rule.method == "score":
         return rule.value
-    scores = train_scores if rule.method == "contamination" else clean_scores
+    scores = train_scores if rule.method == "contamination" and not rule.held_out else clean_scores
     # nanquantile: a series too short to score has NaN training scores (apps/anomaly/series.py)
     return float(np.nanquantile(scores, 1.0 - rule.value))
