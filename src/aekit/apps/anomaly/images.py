@@ -56,7 +56,7 @@ class ImageAnomalyDetector(ReconstructionDetector):
     images held out of the gradient steps (when at least 10 were): the network rebuilds the
     images it was trained on better than new ones, and at 0.1 the training images' own scores
     flagged 17% of new normal MNIST zeros (3,000 training zeros), the held-out ones 11%
-    (benchmarks/image_thresholds.py). ``labels_`` then flags fewer training images.
+    (benchmarks/anomaly_thresholds.py). ``labels_`` then flags fewer training images.
     """
 
     _kind = "anomaly.ImageAnomalyDetector"
