@@ -16,6 +16,7 @@ from aekit.apps.anomaly import detector_classes
 from aekit.apps.anomaly.jobs import score_file
 from aekit.apps.anomaly.onnx_images import KINDS, OnnxImageScorer
 from aekit.cli import main
+from aekit.errors import DataNotice
 from aekit.io import SCORE_GRAPH_FILE
 
 from .conftest import rewrite_config
@@ -32,7 +33,9 @@ def images(tmp_path_factory):
             image = rng.integers(0, 60, (16, 16), dtype=np.uint8)
             image[4:12, 4:12] = 200 if folder == "train" or i % 3 else 20  # every third test image is off
             Image.fromarray(image).save(root / folder / f"{i:02d}.png")
-    det = ImageAnomalyDetector(epochs=2, n_estimators=2).fit(str(root / "train"))
+    with pytest.warns(DataNotice, match="6 training samples were held out, fewer than 10"):
+        det = ImageAnomalyDetector(epochs=2, n_estimators=2).fit(str(root / "train"))
+    assert not det.threshold_rule_.held_out  # too few held out: the training images' scores
     det.save(root / "m")
     return root, det
 

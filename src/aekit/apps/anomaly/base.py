@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from ...autoencoder import AutoEncoder
 from ...data.adapter_base import SpanRows
 from ...data.images import ImageSpec
 from ...checks import check_choice, check_float, check_int
-from ...errors import ModelFileError, ParameterError
+from ...errors import DataNotice, ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...io import SCORE_GRAPH_FILE
 from ...nn.subnormal import flush_subnormal_
@@ -149,7 +150,13 @@ class ReconstructionDetector(FittedModel):
         """``rule``, reading a contamination quantile on the held-out samples' scores where
         the detector's training scores run low (``_contamination_held_out``) and at least
         ``MIN_HELD_OUT`` samples were held out."""
-        if rule.method != "contamination" or not self._contamination_held_out or held_out < MIN_HELD_OUT:
+        if rule.method != "contamination" or not self._contamination_held_out:
+            return rule
+        if held_out < MIN_HELD_OUT:
+            warnings.warn(f"{held_out} training samples were held out, fewer than {MIN_HELD_OUT}: the contamination "
+                          "threshold reads the training samples' scores, which run low, so new normal samples will be "
+                          f"flagged more often than {rule.value:g} of the time: train on more of them, or give the "
+                          "threshold as a score (threshold=, --threshold)", DataNotice, stacklevel=3)
             return rule
         return dataclasses.replace(rule, held_out=True)
 
