@@ -33,7 +33,7 @@ def images(tmp_path_factory):
             image = rng.integers(0, 60, (16, 16), dtype=np.uint8)
             image[4:12, 4:12] = 200 if folder == "train" or i % 3 else 20  # every third test image is off
             Image.fromarray(image).save(root / folder / f"{i:02d}.png")
-    with pytest.warns(DataNotice, match="6 training samples were held out, fewer than 10"):
+    with pytest.warns(DataNotice, match="6 training images were held out, fewer than 10"):
         det = ImageAnomalyDetector(epochs=2, n_estimators=2).fit(str(root / "train"))
     assert not det.threshold_rule_.held_out  # too few held out: the training images' scores
     det.save(root / "m")

@@ -153,8 +153,9 @@ class ReconstructionDetector(FittedModel):
         if rule.method != "contamination" or not self._contamination_held_out:
             return rule
         if held_out < MIN_HELD_OUT:
-            warnings.warn(f"{held_out} training samples were held out, fewer than {MIN_HELD_OUT}: the contamination "
-                          "threshold reads the training samples' scores, which run low, so new normal samples will be "
+            unit = "images" if self.adapter_.kind == "image" else "samples"
+            warnings.warn(f"{held_out} training {unit} were held out, fewer than {MIN_HELD_OUT}: the contamination "
+                          f"threshold reads the training {unit}' scores, which run low, so new normal {unit} will be "
                           f"flagged more often than {rule.value:g} of the time: train on more of them, or give the "
                           "threshold as a score (threshold=, --threshold)", DataNotice, stacklevel=3)
             return rule
@@ -587,12 +588,11 @@ class ReconstructionDetector(FittedModel):
         rule = parse_threshold(threshold, self.contamination)
         if rule.method == "fpr" and X_clean is None:
             raise ParameterError("an 'fpr:' threshold needs X_clean, rows known to be normal")
-        if X_clean is not None:
-            clean = self.decision_function(X_clean)
-        else:  # the held-out samples' scores, which a contamination rule of some detectors reads
+        clean = self.decision_function(X_clean) if X_clean is not None else self.decision_scores_
+        if rule.method == "contamination" and self._contamination_held_out:  # the held-out samples' scores
             val_idx = self._split(len(self.decision_scores_))[1]
             rule = self._where_read(rule, len(val_idx))
-            clean = self.decision_scores_[val_idx] if rule.held_out else self.decision_scores_
+            clean = self.decision_scores_[val_idx] if rule.held_out else clean
         self.threshold_rule_, self.threshold_ = rule, resolve_threshold(rule, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
