@@ -28,8 +28,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import QuantileTransformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, table  # noqa: E402
-from anomaly_tabular import SYNTHETIC, split, synthetic_set  # noqa: E402
+from _common import table  # noqa: E402
+from anomaly_tabular import SYNTHETIC, development_sets, load_set, split  # noqa: E402
 
 NORMAL_IQR = 1.349
 
@@ -68,16 +68,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    files = sorted((SHARED / "adbench").glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
-    names = [f.stem for f in files] + list(SYNTHETIC)
+    names = development_sets()
     auc: dict[tuple[str, str], dict[str, list[float]]] = {}
     for name in names:
-        if name in SYNTHETIC:
-            X, y = synthetic_set(name)
-        else:
-            with np.load(SHARED / "adbench" / f"{name}.npz", allow_pickle=False) as d:
-                X, y = d["X"], d["y"].astype(int)
-        X = X.astype(np.float64)
+        X, y = load_set(name, np.float64)
         for seed in range(args.seeds):
             train, test = split(y, seed, args.contaminated)
             for scaling, transform in scalings(X[train]).items():

@@ -133,6 +133,23 @@ def synthetic_set(name: str) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"unknown synthetic set {name!r}")
 
 
+def development_sets() -> list[str]:
+    """The 16 ADBench development sets in their numbered order (group A: even positions, B:
+    odd), then the synthetic sets."""
+    files = sorted((SHARED / "adbench").glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
+    return [f.stem for f in files] + list(SYNTHETIC)
+
+
+def load_set(name: str, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` of a development set (``development_sets``' names), ``X`` as ``dtype``."""
+    if name in SYNTHETIC or name in LARGE:
+        X, y = synthetic_set(name)
+    else:
+        with np.load(SHARED / "adbench" / f"{name}.npz", allow_pickle=False) as d:
+            X, y = d["X"], d["y"].astype(int)
+    return X.astype(dtype), y
+
+
 def split(y: np.ndarray, seed: int, contaminated: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(train, test) rows: 60% of the normal rows (``contaminated``: of all rows, anomalies
     included, as ADBench's main protocol) to train on, the rest to test on."""

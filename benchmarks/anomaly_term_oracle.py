@@ -37,8 +37,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, table  # noqa: E402
-from anomaly_tabular import SYNTHETIC, split, synthetic_set  # noqa: E402
+from _common import table  # noqa: E402
+from anomaly_tabular import SYNTHETIC, development_sets, load_set, split  # noqa: E402
 
 from aekit import AnomalyDetector  # noqa: E402
 
@@ -77,17 +77,12 @@ def main() -> None:
     ap.add_argument("--per-set", action="store_true", help="print each set's row too")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    files = sorted((SHARED / "adbench").glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
-    adbench = [f.stem for f in files]
+    adbench = [name for name in development_sets() if name not in SYNTHETIC]
     groups = {"A (choose)": adbench[0::2], "B (held out)": adbench[1::2], "synthetic": list(SYNTHETIC[:2]),
               "digits": list(SYNTHETIC[2:])}
     per_set: dict[str, np.ndarray] = {}
-    for name in adbench + list(SYNTHETIC):
-        if name in SYNTHETIC:
-            X, y = synthetic_set(name)
-        else:
-            data = np.load(SHARED / "adbench" / f"{name}.npz", allow_pickle=False)
-            X, y = data["X"].astype(np.float32), data["y"].astype(int)
+    for name in development_sets():
+        X, y = load_set(name)
         per_set[name] = np.mean([run_set(X, y, seed, args.contaminated) for seed in range(args.seeds)], 0)
         print(f"{name} done", file=sys.stderr, flush=True)
 

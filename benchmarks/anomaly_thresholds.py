@@ -42,7 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, table  # noqa: E402
 from _mnist import load_mnist  # noqa: E402
-from anomaly_tabular import SYNTHETIC, split, synthetic_set  # noqa: E402
+from anomaly_tabular import development_sets, load_set, split  # noqa: E402
 
 from aekit import AnomalyDetector  # noqa: E402
 from aekit.apps.anomaly import ImageAnomalyDetector  # noqa: E402
@@ -95,14 +95,9 @@ def images_part(contamination: float, mnist_digits: list[int]) -> None:
 
 
 def tables_part(contamination: float) -> None:
-    files = sorted((SHARED / "adbench").glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
     rows, shares = [], []
-    for name in [f.stem for f in files] + list(SYNTHETIC):
-        if name in SYNTHETIC:
-            X, y = synthetic_set(name)
-        else:
-            with np.load(SHARED / "adbench" / f"{name}.npz", allow_pickle=False) as d:
-                X, y = d["X"].astype(np.float32), d["y"].astype(int)
+    for name in development_sets():
+        X, y = load_set(name)
         runs = []
         for seed in range(2):
             train, test = split(y, seed)
