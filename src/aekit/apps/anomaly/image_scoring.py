@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 from tqdm.auto import tqdm
 
 from ... import marks, plots
@@ -18,7 +17,7 @@ from ...data.table_output import table_output
 from ...errors import DataError
 from ...io import check_output_dir, claim_output_dir
 from .light import ScoreSummary
-from .report import Metrics, binary_labels, class_breakdown, classes_metrics, evaluate, label_classes, write_report
+from .report import Metrics, binary_labels, class_summary, evaluate, label_classes, write_report
 
 IMAGE_CHUNK = 1024  # images decoded and scored at a time (--chunk-rows may lower it)
 HEATMAPS = 20  # heat maps of this many flagged images (the highest scores): a view, not one file per anomaly
@@ -151,9 +150,7 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
     all_scores = np.concatenate(scores)
     y = np.concatenate(labels) if labels else None
     metrics = evaluate(all_scores, y, threshold) if y is not None else None
-    found = class_breakdown(all_scores, union_categoricals(classes), y, threshold, "images") if classes else None
-    by_class = pd.DataFrame(found) if found else None
-    extra = classes_metrics(found) if found else None
+    by_class, extra = class_summary(all_scores, classes, y, threshold, "images")
     paths = write_report(report_dir, all_scores, threshold, y=y, metrics=metrics, more_metrics=extra)
     out = Path(report_dir)
     # the highest scores; the anomalies scored lowest; the normal images scored highest

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
 from tqdm.auto import tqdm
 
 from ...checks import check_image_size, check_int
@@ -27,8 +26,7 @@ from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
 from .image_scoring import HEATMAPS, IMAGE_CHUNK, analyse_images, check_image_options, write_image_scores
 from .light import CHUNK_ROWS, ScoreSummary, write_table_scores
-from .report import (REPORT_KIND, Metrics, binary_labels, class_breakdown, classes_metrics, evaluate, label_classes,
-                     write_report)
+from .report import REPORT_KIND, Metrics, binary_labels, class_summary, evaluate, label_classes, write_report
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, check_series_id, score_series, train_series
 from .vae import VAEAnomalyDetector
 
@@ -224,12 +222,10 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
     all_scores = np.concatenate(scores)
     y = np.concatenate(labels) if labels else None
     metrics = evaluate(all_scores, y, det.threshold_) if y is not None else None
-    found = class_breakdown(all_scores, union_categoricals(classes), y, det.threshold_) if classes else None
+    by_class, extra = class_summary(all_scores, classes, y, det.threshold_)
     top = top.drop(columns="__score")
-    paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics,
-                         classes_metrics(found) if found else None)
-    return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe(),
-                    pd.DataFrame(found) if found else None)
+    paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics, extra)
+    return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe(), by_class)
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, verbose: int = 1) -> Analysis:

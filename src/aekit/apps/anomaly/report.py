@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from ... import plots
 from ...errors import DataError
@@ -103,9 +104,15 @@ def _auc_against(normal_sorted: np.ndarray, anomalous: np.ndarray) -> float:
     return float((below + 0.5 * tied).sum() / (len(anomalous) * len(normal_sorted)))
 
 
-def classes_metrics(found: list[dict[str, Any]]) -> dict[str, Any]:
-    """``class_breakdown``'s values for ``metrics.json``: ``{"classes": {value: {...}}}``."""
-    return {"classes": {c["class"]: {k: v for k, v in c.items() if k != "class"} for c in found}}
+def class_summary(scores: np.ndarray, chunks: list[pd.Categorical], y: np.ndarray | None, threshold: float,
+                  unit: str = "rows") -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+    """``class_breakdown`` of label values gathered chunk by chunk (``label_classes`` of each),
+    as a table (one row per value, what eval prints) and as ``metrics.json``'s entry
+    ``{"classes": {value: {...}}}``; ``(None, None)`` without values, or with too many."""
+    found = class_breakdown(scores, union_categoricals(chunks), y, threshold, unit) if chunks else []
+    if not found:
+        return None, None
+    return pd.DataFrame(found), {"classes": {c["class"]: {k: v for k, v in c.items() if k != "class"} for c in found}}
 
 
 def evaluate(scores: np.ndarray, y: np.ndarray, threshold: float) -> Metrics:
