@@ -2,6 +2,7 @@
 ``aekit: error:``, exit code 2, no traceback, and leaves every file as it was."""
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import struct
@@ -43,6 +44,10 @@ def ws(tmp_path_factory) -> Path:
     good.assign(Class=np.where(np.arange(len(good)) == 50, "caf\u00e9", "ok")).to_csv(w / "latin1.csv", index=False,
                                                                                       encoding="latin-1")
     (w / "dup.csv").write_text("a,b,a\n" + "\n".join(f"{i},{i},{i}" for i in range(20)) + "\n")
+    text = (w / "train.csv").read_bytes()
+    (w / "cut.csv").write_bytes(text[:text.rindex(b",", 0, len(text) - 200)])  # a copy cut short mid-row
+    (w / "cut.csv.gz").write_bytes(gzip.compress(text)[:-20])
+    (w / "plain.csv.gz").write_bytes(text)  # named .gz, never compressed
     (w / "huge.csv").write_text("a,b\n" + "\n".join(f"{i},{'1e39' if i == 3 else i}" for i in range(20)) + "\n")
     pd.DataFrame({"x": range(20), "y": [[i] for i in range(20)]}).to_parquet(w / "nested.parquet")
     good.assign(Class=[np.nan] + [0] * (len(good) - 1)).to_csv(w / "nolabel.csv", index=False)
@@ -203,6 +208,10 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "score: NaN": (score("nan.csv"), "NaN or inf"),
         "score: text": (score("text.csv"), "non-number"),
         "score: tabs in a .csv": (score("tabs.csv"), "separated by tabs: name it .tsv"),
+        "score: a file cut short": (score("cut.csv"), "the file looks truncated"),
+        "score: a .csv.gz cut short": (score("cut.csv.gz"), "truncated or corrupted gzip file"),
+        "score: a .gz never compressed": (score("plain.csv.gz"), "truncated or corrupted gzip file"),
+        "train: a file cut short": ([*train, t("cut.csv"), "--out", t("x")], "the file looks truncated"),
         "score: duplicate headers": (score("dup.csv"), "duplicate column"),
         "score: top-k 0": (score("train.csv", "--top-k", "0"), "--top-k"),
         "score: top-k -1": (score("train.csv", "--top-k", "-1"), "--top-k"),

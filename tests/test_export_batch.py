@@ -211,10 +211,23 @@ def test_dask_failures_are_one_line_on_stderr(model_dir, table_files, tmp_path, 
     X = pd.read_csv(table_files / "part0.csv").drop(columns=["id", "label"])
     X.iloc[5, 2] = np.nan
     X.to_csv(tmp_path / "nan.csv", index=False)
+    # past Dask's first block (256 kB, where it guesses each column's type): an empty field in
+    # a column of whole numbers, a number column of the model's and a label column; the first
+    # reaches the model's own check of NaN, the second is named (it was a traceback)
+    late = pd.concat([pd.read_csv(table_files / "part0.csv")] * 15, ignore_index=True)
+    late[late.columns[0]] = late[late.columns[0]].round().astype(int)
+    late.astype({late.columns[0]: object}).assign(**{late.columns[0]: lambda d: d.iloc[:, 0].where(
+        d.index < len(d) - 3, "")}).to_csv(tmp_path / "late_nan.csv", index=False)
+    late.astype({"label": object}).assign(label=lambda d: d.label.where(d.index < len(d) - 3, "")).to_csv(
+        tmp_path / "late_label.csv", index=False)
+    assert (tmp_path / "late_nan.csv").stat().st_size > 256_000 * 2
     with socket.socket() as s:  # a port with nobody behind it
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
     for data, extra, message in ((tmp_path / "nan.csv", ["--workers", "1"], "NaN or inf"),
+                                 (tmp_path / "late_nan.csv", ["--workers", "1"], "NaN or inf"),
+                                 (tmp_path / "late_label.csv", ["--workers", "1", "--label-col", "label"],
+                                  "'label' reads as float64 where the first block read as int64"),
                                  (table_files / "part0.csv", ["--scheduler", f"tcp://127.0.0.1:{free}"],
                                   "cannot reach the Dask scheduler")):
         start = time.monotonic()

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..checks import MAX_IMAGE_SIDE, check_image_size, check_int
-from ..errors import DataError, DataNotice
+from ..errors import DataError, DataNotice, first_line
 from .arrays import read_npz
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -184,6 +184,15 @@ def to_eight_bit(im: Any, name: str) -> Any:
     return Image.fromarray(np.clip(np.round(a / scale), 0, 255).astype(np.uint8), "L")
 
 
+def undecodable(name: str, exc: BaseException) -> DataError:
+    """The error for a file Pillow cannot decode: what it said (a file cut short: "image
+    file is truncated"), or, for bytes it recognises as no image format, that."""
+    from PIL import UnidentifiedImageError
+
+    reason = "not a format Pillow reads" if isinstance(exc, UnidentifiedImageError) else first_line(exc, 120)
+    return DataError(f"{name} cannot be decoded as an image ({reason})")
+
+
 def read_image_file(path: str | os.PathLike[str] | BinaryIO, spec: ImageSpec | None = None,
                     resize: bool = True, size: tuple[int, int] | None = None,
                     natural: list[tuple[int, int]] | None = None, name: str | None = None
@@ -227,7 +236,7 @@ def read_image_file(path: str | os.PathLike[str] | BinaryIO, spec: ImageSpec | N
     except Image.DecompressionBombError:
         raise DataError(f"{name} decodes to too many pixels (a decompression bomb?); refused") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{name} cannot be decoded as an image ({exc.__class__.__name__})") from None
+        raise undecodable(name, exc) from None
     return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), spec
 
 

@@ -1,9 +1,11 @@
 """Reading user tables (CSV, Parquet) whole or in bounded-memory chunks, with clear errors."""
 from __future__ import annotations
 
+import gzip
 import io
 import itertools
 import os
+import zlib
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 from pathlib import Path
@@ -95,6 +97,8 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
                         ".to_csv(new_path, index=False)") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path} is not a readable {fmt.upper()} file ({first_line(exc)})") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a .csv.gz cut short or damaged
+        raise DataError(f"{path} is a truncated or corrupted gzip file ({first_line(exc)})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
 
@@ -208,6 +212,26 @@ def _plain_header(path: str | os.PathLike[str], sep: str) -> list[str] | None:
         return None
     names = list(pd.read_csv(io.BytesIO(header), sep=sep, skipinitialspace=True, nrows=0).columns)
     return names if _fields(first, sep) == len(names) else None
+
+
+def _check_last_line(path: str | os.PathLike[str], sep: str, width: int) -> None:
+    """Refuse an uncompressed CSV whose last line has no line end and fewer fields than the
+    header: a file cut short (a copy or a writer that stopped), whose last row pandas
+    would fill with NaN and score. A last line with a quote is left to the parser, which
+    names an unclosed one; a .gz file's end is checked by its decompression."""
+    if os.fspath(path).lower().endswith(".gz"):
+        return
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - LAST_LINE_BYTES))
+        tail = fh.read()
+    if not tail or tail.endswith(b"\n") or (b"\n" not in tail and len(tail) == LAST_LINE_BYTES):
+        return
+    last = tail[tail.rfind(b"\n") + 1:]
+    fields = _fields(last.rstrip(b"\r"), sep)
+    if fields < width:
+        raise DataError(f"{path}: its last line has {fields} of the header's {width} fields and no line end: "
+                        "the file looks truncated (cut short in a copy, or still being written)")
 
 
 def _line(path: str | os.PathLike[str], number: int) -> bytes:
@@ -326,11 +350,12 @@ def usable_cores() -> int:
 
 
 def check_csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
-    """A CSV's header row, refused where its fields are separated by another character or
-    two columns share a name (each in one line, with the fix)."""
+    """A CSV's header row, refused where its fields are separated by another character, two
+    columns share a name or the file was cut short (each in one line, with the fix)."""
     header = _csv_header(path, sep)
     _check_other_separator(header, path, sep)
     _check_unique(header, path)
+    _check_last_line(path, sep, len(header))
     return header
 
 
@@ -358,6 +383,7 @@ CONVERTIBLE = {".xlsx": "read_excel(path)", ".xls": "read_excel(path)", ".ods": 
                ".xz": "read_csv(path)", ".zst": "read_csv(path)"}  # aekit reads .csv.gz itself
 
 OTHER_SEPARATORS = (";", "\t", "|", ",")
+LAST_LINE_BYTES = 1 << 16  # the end of a CSV read for its last line (a longer line is not checked)
 
 
 def other_separator(header: str, first_row: str, sep: str) -> str | None:

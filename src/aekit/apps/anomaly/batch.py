@@ -26,6 +26,7 @@ import glob
 import hashlib
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -192,9 +193,14 @@ def _output_meta(ddf: Any, id_col: str | None, label_col: str | None) -> pd.Data
     return meta
 
 
-def read_dask_table(data: str) -> Any:
+def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = ()) -> Any:
     """A Dask DataFrame of CSV or Parquet files: a path, a glob, a folder of Parquet files or
-    an fsspec URL (``s3://...``, where fsspec and its driver are installed)."""
+    an fsspec URL (``s3://...``, where fsspec and its driver are installed).
+
+    ``numbers``: the model's number columns, read from CSV as float64. Dask guesses each
+    column's type from the file's first block and refuses a later block that reads
+    otherwise, so a column of whole numbers with an empty field further down stopped the
+    run (``float64`` found, ``int64`` expected); the scorer reads them as floats anyway."""
     import dask.dataframe as dd
 
     name = str(data).rstrip("/").lower()
@@ -204,7 +210,8 @@ def read_dask_table(data: str) -> Any:
         if name.endswith((".parquet", ".pq")) or (Path(data).is_dir() and any(Path(data).glob("*.parquet"))):
             return dd.read_parquet(data)
         if name.endswith((".csv", ".csv.gz", ".tsv")):
-            return dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB")
+            return dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB",
+                               dtype=dict.fromkeys(numbers, "float64"))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {data}: {_cause(exc)}") from None
     raise DataError(f"{data}: the Dask engine reads .csv, .tsv or .parquet files (paths, globs or URLs)")
@@ -224,6 +231,20 @@ def _check_local_files(data: str) -> None:
             raise DataError(f"{f} is empty")
         if path.is_file() and f.lower().endswith((".csv", ".csv.gz", ".tsv")):
             check_csv_header(f, "\t" if f.lower().endswith(".tsv") else ",")
+
+
+def _unreadable(exc: BaseException, numbers: list[str]) -> str:
+    """Why a worker could not read a block of a CSV, in one line: the columns whose type
+    differs from the first block's (which Dask names in a table below its first line), or
+    the innermost cause and the model's ``numbers`` columns, which the reader parses as
+    numbers (a value there that is not one fails so)."""
+    mismatched = re.findall(r"^\|\s*([^|]+?)\s*\|\s*(\w+)\s*\|\s*(\w+)\s*\|$", str(exc), re.MULTILINE)[1:]
+    if not mismatched:
+        return (f"{_cause(exc)}; if one of the number columns {numbers[:10]} holds text, --engine local names the "
+                "column and the value")
+    found = ", ".join(f"{col!r} reads as {got} where the first block read as {want}" for col, got, want in mismatched)
+    return (f"{found}: give each such column one type through the file (text in a number column, or empty "
+            "fields in a column of whole numbers or of text), or score it with --engine local")
 
 
 def _cause(exc: BaseException) -> str:
@@ -276,7 +297,8 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
         if heatmap_dir is not None:
             raise DataError(f"--heatmap-dir is for image models, not a {kind} model")
         heat_dir = None
-        ddf = read_dask_table(data)
+        numbers = det.preprocessor_.numeric_ if kind == "table" else det.series_adapter_.channels_
+        ddf = read_dask_table(data, numbers)
     if kind == "table":
         meta = _output_meta(ddf, id_col, label_col)
         det.preprocessor_.check_columns(ddf.columns)  # said here, not by every worker
@@ -310,7 +332,12 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
                 # warns that it materialises the expressions to do so: that is the point)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
-                    _, rows, flagged, *top = dask.compute(*wanted)
+                    try:
+                        _, rows, flagged, *top = dask.compute(*wanted)
+                    except DataError:
+                        raise
+                    except ValueError as exc:  # Dask's reader, in a worker: a block it cannot read as typed
+                        raise DataError(f"cannot read {data}: {_unreadable(exc, numbers)}") from None
     finally:
         if cluster is not None:
             cluster.close()

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ...checks import check_device, check_float, check_int
-from ...data.images import IMAGE_SUFFIXES, as_shown, exif_orientation
+from ...data.images import IMAGE_SUFFIXES, as_shown, exif_orientation, undecodable
 from ...errors import DataError, ParameterError, first_line
 from ...estimator import FittedModel, TensorGroups
 from ...nn.codec import CONTEXTS, LAMBDAS, LATENT_STRIDE, STRIDE, HyperpriorCodec
@@ -51,7 +51,7 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
         raise DataError(f"{path} decodes to too many pixels (a decompression bomb?); refused") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{path} cannot be decoded as an image ({exc.__class__.__name__})") from None
+        raise undecodable(str(path), exc) from None
 
 
 def _check_memory_for_refine(pixels: int) -> None:
