@@ -608,6 +608,11 @@ def test_training_input_edge_cases():
     assert det.decision_function(moved).min() > det.decision_function(X).max()
     with pytest.raises(NotFittedError):
         AnomalyDetector().decision_function(X)
+    import scipy.sparse
+
+    for fit_or_score in (lambda s: AnomalyDetector(**FAST).fit(s), det.decision_function):
+        with pytest.raises(DataError, match=r"sparse matrix \(csr_matrix\).*X.toarray\(\)"):
+            fit_or_score(scipy.sparse.csr_matrix(X))
     with pytest.raises(ValueError, match="n_estimators"):
         AnomalyDetector(n_estimators=0).fit(X)
 

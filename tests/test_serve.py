@@ -66,11 +66,16 @@ def test_json_and_csv_scores_equal_the_cli(served, tmp_path):
 
 
 def test_categorical_model_takes_strings_and_names_bad_fields(tmp_path):
+    # a column of booleans is categorical; JSON sends its values as true / false
+    flags = lambda n, seed: np.random.default_rng(seed).random(n) < 0.3  # noqa: E731
     data = make_kdd_rows(400, 0).drop(columns="label")
+    data = data.assign(logged_in=flags(len(data), 0))
     det = AnomalyDetector(**SMALL).fit(data)
     det.save(tmp_path / "kdd")
     rows = make_kdd_rows(5, 5, seed=1).drop(columns="label")
+    rows = rows.assign(logged_in=flags(len(rows), 1))
     records = rows.to_dict("records")
+    assert {type(r["logged_in"]) for r in records} == {bool} and rows.logged_in.nunique() == 2
     with client(tmp_path / "kdd") as c:
         scores = [r["score"] for r in c.post("/v1/score", json={"records": records}).json()["results"]]
         np.testing.assert_allclose(scores, det.decision_function(rows), rtol=1e-6)

@@ -38,7 +38,7 @@ from ..errors import DataError, ModelFileError
 from .audio import AudioSpec, MelNormalizer, audio_items, load_wave, log_mel, pad_batch
 from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
 from .preprocess import FLOAT32_MAX, SCALED_LIMIT, TabularPreprocessor
-from .tables import as_frame
+from .tables import as_frame, refuse_sparse
 from .text import EOS, PAD, Tokenizer, read_lines
 from .adapter_base import DataAdapter, SpanRows
 from .series import SeriesAdapter
@@ -355,6 +355,7 @@ def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
         return "image"
     if isinstance(X, (pd.DataFrame, str, os.PathLike)):
         return "table"
+    refuse_sparse(X)
     ndim = np.ndim(X)
     if ndim == 1:
         raise DataError(f"expected a 2-D table (rows x features), got a 1-D array of {np.shape(X)[0]} values; "

@@ -433,6 +433,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
     """Accept a DataFrame, a 2-D array-like or a path; arrays get columns ``x0, x1, ...``."""
+    refuse_sparse(X)
     if isinstance(X, pd.DataFrame):
         df = X
     elif isinstance(X, (str, os.PathLike)):
@@ -453,6 +454,13 @@ def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
     if not all(isinstance(c, str) for c in df.columns):
         df = df.rename(columns=str)  # a new frame: the caller's keeps its column names
     return df
+
+
+def refuse_sparse(X: object) -> None:
+    """A SciPy sparse matrix or array is refused with the fix (numpy reads one as a single
+    object, so the shape errors that would follow name a shape of ``()``)."""
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise DataError(f"X is a sparse matrix ({type(X).__name__}); aekit needs dense rows: pass X.toarray()")
 
 
 def split_columns(df: pd.DataFrame, label_col: str | None = None, id_col: str | None = None,

@@ -4,7 +4,8 @@ series model's: its input table), with every bad value named by its place
 model's input array.
 
 Numbers are taken strictly: a string, a boolean or (unless the model imputes) a null where a
-number belongs is refused, never coerced. Keys that are not training columns (an event ID)
+number belongs is refused, never coerced. In a categorical column a boolean is the category
+``"True"`` or ``"False"``, as a CSV's ``True`` or ``true`` is read. Keys that are not training columns (an event ID)
 are ignored. The tensor is what ``detector.adapter_.transform`` makes of the same rows, so a
 row scores exactly as it does in ``aekit anomaly score``.
 """
@@ -41,7 +42,7 @@ def records_to_inputs(det: Any, records: Any) -> torch.Tensor:
     frame = pd.DataFrame(matrix, columns=pre.numeric_)
     for col in pre.categories_:
         values = _take(records, [col])
-        _check_labels(values, col)
+        _check_labels(values, col, booleans=True)
         frame[col] = [v[0] for v in values]
     return torch.from_numpy(pre.transform(frame))
 
@@ -165,9 +166,12 @@ def _check_numbers(rows: list[tuple[Any, ...]], columns: list[str], allow_null: 
                 raise DataError(f"records[{i}][{col!r}] must be a number, got {_json_type(value)}{shown}")
 
 
-def _check_labels(values: list[tuple[Any, ...]], col: str, allow_null: bool = True) -> None:
-    """A column of categories, times or IDs: strings or numbers (and nulls, where allowed)."""
+def _check_labels(values: list[tuple[Any, ...]], col: str, allow_null: bool = True, booleans: bool = False) -> None:
+    """A column of categories, times or IDs: strings or numbers (and nulls, and booleans
+    for categories, where allowed)."""
     for i, (value,) in enumerate(values):
+        if isinstance(value, bool) and booleans:
+            continue
         if not ((value is None and allow_null) or isinstance(value, (str, *NUMBER_TYPES))) or isinstance(value, bool):
             raise DataError(f"records[{i}][{col!r}] must be a string or a number, got {_json_type(value)}")
 
