@@ -227,3 +227,16 @@ def test_cli_tables_keep_labels_and_ids_out_of_the_features(tmp_path, capsys):
     assert main(["vq", "encode", t + "/rows.csv", "--model", t + "/v", "--out", t + "/tok.npz", "--id-col", "id"]) == 0
     assert main(["hash", "fit", t + "/rows.csv", "--out", t + "/x", "--drop-cols", "kind,nope"]) == 2
     assert "--drop-cols: column(s) ['nope'] not found" in capsys.readouterr().err
+    # missing values: an error that names the fix, which every fit verb takes
+    table.loc[[5, 70], "n1"] = np.nan
+    table.to_csv(tmp_path / "holes.csv", index=False)
+    fit = {"cluster": ["cluster", "fit", t + "/holes.csv", "--k", "3"], "hash": ["hash", "fit", t + "/holes.csv"],
+           "vq": ["vq", "train", t + "/holes.csv"]}
+    for app, verb in fit.items():
+        rest = ["--out", t + f"/{app}_holes", "--epochs", "1", "--quiet", "--id-col", "id", "--label-col", "kind"]
+        assert main([*verb, *rest]) == 2
+        assert "NaN or inf in column(s) ['n1']" in capsys.readouterr().err
+        assert main([*verb, *rest, "--impute", "median"]) == 0
+    capsys.readouterr()
+    model = AutoEncoderClustering.load(t + "/cluster_holes")
+    assert model.impute == "median" and len(model.predict(table.drop(columns=["id", "kind"]))) == len(table)

@@ -12,11 +12,13 @@ SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an 
 
 
 def column_flags(parser: argparse.ArgumentParser, label: str | None) -> None:
-    """``--id-col`` (and on fit verbs, where ``label`` says what labels do, ``--label-col`` and
-    ``--drop-cols``) for tables."""
+    """``--id-col`` (and on fit verbs, where ``label`` says what labels do, ``--label-col``,
+    ``--drop-cols`` and ``--impute``) for tables."""
     if label:
         parser.add_argument("--label-col", help=f"tables: a label column, left out of the features; {label}")
         drop_cols_flag(parser)
+        parser.add_argument("--impute", choices=["median"],
+                            help="tables: fill NaN/inf with the training median instead of failing")
     parser.add_argument("--id-col", help="tables: an ID column, left out of the features; it names the rows in "
                                          "outputs (default row_0, row_1, ...)")
 
@@ -113,7 +115,8 @@ def run_cluster(args: argparse.Namespace) -> int:
         model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, image_size=args.image_size,
                                          label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
                                          code_size=args.code_size, embedding=args.embedding, clip=args.clip,
-                                         epochs=args.epochs or "auto", random_state=args.seed, verbose=_verbose(args))
+                                         impute=args.impute, epochs=args.epochs or "auto", random_state=args.seed,
+                                         verbose=_verbose(args))
         sizes = np.bincount(model.labels_, minlength=args.k)
         report(f"{len(model.labels_)} samples in {args.k} clusters of sizes {sizes.tolist()}; model written to {args.out}")
         if scores:
@@ -130,7 +133,7 @@ def run_hash(args: argparse.Namespace) -> int:
     if args.verb == "fit":
         hasher = jobs.hash_fit(args.data, args.out, args.health_png, resume=args.resume, image_size=args.image_size,
                                label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
-                               n_bits=args.bits,
+                               n_bits=args.bits, impute=args.impute,
                                epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
         bits_used = [r["bits_used"] for r in hasher.training_history_ if "bits_used" in r][-1]
         report(f"learned {args.bits}-bit codes ({bits_used} bits in use); model written to {args.out}")
@@ -162,7 +165,8 @@ def run_vq(args: argparse.Namespace) -> int:
     model, health = jobs.vq_train(args.data, args.out, args.codebook_png, args.health_png, resume=args.resume,
                                   image_size=args.image_size, label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
                                   codebook_size=args.codebook_size, positions=args.positions,
-                                  codebooks=args.codebooks, epochs=args.epochs, random_state=args.seed,
+                                  codebooks=args.codebooks, impute=args.impute, epochs=args.epochs,
+                                  random_state=args.seed,
                                   verbose=_verbose(args))
     report(f"{model.bits_:.0f} bits per sample, PSNR {health['psnr']:.2f} dB; codes used "
            f"{health['codes_used']}/{args.codebook_size}, perplexity {health['perplexity']:.1f}, "

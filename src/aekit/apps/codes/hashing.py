@@ -50,7 +50,8 @@ class BinaryHasher(FittedModel):
     that rebuild well, not codes whose Hamming distance ranks neighbours first; digits mAP
     0.52 -> see benchmarks/discrete_codes.py). ``encode`` gives the bits,
     ``hash`` the bits packed into bytes (``n_bits / 8`` per sample), and ``hamming_search``
-    ranks a database of packed codes by Hamming distance to each query."""
+    ranks a database of packed codes by Hamming distance to each query. ``impute="median"``
+    fills a table's NaN/inf with the training median (default: an error naming the columns)."""
 
     _kind = "codes.BinaryHasher"
     _array_adapter = "array"
@@ -58,8 +59,8 @@ class BinaryHasher(FittedModel):
     def __init__(self, n_bits: int = 32, *, hidden: int = 128, channels: tuple[int, ...] = (32, 64),
                  noise: float = 0.3, balance: float = 0.0, neighbours: int = 10, similarity_weight: float = 1.0,
                  epochs: int = 100, finetune_epochs: int = 50, batch_size: int = 64, lr: float = 2e-3,
-                 data: str = "auto", random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
-                 resume: bool = False) -> None:
+                 impute: str | None = None, data: str = "auto", random_state: int = 0, verbose: int = 0,
+                 checkpoint_dir: str | None = None, resume: bool = False) -> None:
         self.n_bits = n_bits
         self.hidden = hidden
         self.channels = channels
@@ -71,6 +72,7 @@ class BinaryHasher(FittedModel):
         self.finetune_epochs = finetune_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.impute = impute
         self.data = data
         self.random_state = random_state
         self.verbose = verbose

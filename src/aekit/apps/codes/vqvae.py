@@ -25,7 +25,8 @@ class VQAutoEncoder(FittedModel):
     A codebook entry unused for ``dead_after`` training steps (default: one epoch's steps) is
     restarted on a random encoder output. ``training_history_`` holds, per epoch, the codebook
     health on the held-out share: ``codes_used``, ``perplexity``, ``perplexity_ratio`` and
-    ``dead_restarts`` (cumulative)."""
+    ``dead_restarts`` (cumulative). ``impute="median"`` fills a table's NaN/inf with the
+    training median (default: an error naming the columns)."""
 
     _kind = "codes.VQAutoEncoder"
     _array_adapter = "array"
@@ -33,8 +34,9 @@ class VQAutoEncoder(FittedModel):
     def __init__(self, codebook_size: int = 64, *, positions: int = 4, dim: int = 16, codebooks: int = 1,
                  combine: str = "residual", commitment: float = 0.25, dead_after: int | None = None, hidden: int = 128,
                  channels: tuple[int, ...] = (32, 64), epochs: int = 100, batch_size: int = 64, lr: float = 2e-3,
-                 validation_fraction: float = 0.1, data: str = "auto", random_state: int = 0, verbose: int = 0,
-                 checkpoint_dir: str | None = None, resume: bool = False) -> None:
+                 validation_fraction: float = 0.1, impute: str | None = None, data: str = "auto",
+                 random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
+                 resume: bool = False) -> None:
         self.codebook_size = codebook_size
         self.positions = positions
         self.dim = dim
@@ -48,6 +50,7 @@ class VQAutoEncoder(FittedModel):
         self.batch_size = batch_size
         self.lr = lr
         self.validation_fraction = validation_fraction
+        self.impute = impute
         self.data = data
         self.random_state = random_state
         self.verbose = verbose
