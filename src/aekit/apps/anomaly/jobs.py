@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 from tqdm.auto import tqdm
 
 from ...checks import check_image_size, check_int
@@ -221,6 +222,9 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
         top = top.nlargest(TOP_ANOMALIES, "__score")
     all_scores = np.concatenate(scores)
     y = np.concatenate(labels) if labels else None
+    if classes and y.all():
+        seen = sorted(union_categoricals(classes).categories.astype(str))[:10]
+        raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
     metrics = evaluate(all_scores, y, det.threshold_) if y is not None else None
     by_class, extra = class_summary(all_scores, classes, y, det.threshold_)
     top = top.drop(columns="__score")

@@ -119,7 +119,8 @@ def evaluate(scores: np.ndarray, y: np.ndarray, threshold: float) -> Metrics:
     from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score  # labelled runs only
 
     if len(np.unique(y)) < 2:
-        raise DataError("evaluation needs both normal and anomalous rows in the labels")
+        held = "anomalies only: is the normal value right?" if len(y) and y.all() else "normal rows only"
+        raise DataError(f"evaluation needs both normal and anomalous rows in the labels; they hold {held}")
     pred = (scores > threshold).astype(int)
     tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
     return Metrics(len(y), int(y.sum()), int(pred.sum()), float(roc_auc_score(y, scores)),
