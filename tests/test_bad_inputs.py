@@ -208,6 +208,8 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "score: NaN": (score("nan.csv"), "NaN or inf"),
         "score: text": (score("text.csv"), "non-number"),
         "score: tabs in a .csv": (score("tabs.csv"), "separated by tabs: name it .tsv"),
+        "score: a text file to an image model": (["anomaly", "score", t("one_token.txt"), "--model", t("im"),
+                                                  "--out", t("o.csv")], "neither a folder of images nor an image file"),
         "score: a file cut short": (score("cut.csv"), "the file looks truncated"),
         "score: a .csv.gz cut short": (score("cut.csv.gz"), "truncated or corrupted gzip file"),
         "score: a .gz never compressed": (score("plain.csv.gz"), "truncated or corrupted gzip file"),

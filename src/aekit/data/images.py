@@ -260,7 +260,8 @@ def image_files(path: str | os.PathLike[str]) -> tuple[list[Path], list[str] | N
     if not root.exists():
         raise DataError(f"{root} does not exist")
     if not root.is_dir():
-        raise DataError(f"{root} is not a folder of images")
+        raise DataError(f"{root} is neither a folder of images nor an image file ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                        " nor an .npz")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"{root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
