@@ -395,10 +395,34 @@ class ReconstructionDetector(FittedModel):
         mse = errors.mean(0)
         if self.weighting_ == "global":
             return torch.full(Z.shape[1:], 1.0 / (float(mse.mean()) + 1e-12) / d)
+        columns = self._feature_columns()
+        if columns is not None and len(set(columns)) < len(columns):
+            return self._column_weights(mse, columns)
         # A floor keeps features that are reconstructed perfectly (e.g. constant in training)
         # from turning any tiny deviation into an enormous score.
         floor = 0.05 * float(mse.mean()) + 1e-6
         return 1.0 / (torch.clamp(mse, min=floor) * d)
+
+    def _feature_columns(self) -> list[str] | None:
+        """For a table, the training column of each input feature (a categorical column's
+        one-hot features share it); None for other data."""
+        preprocessor = getattr(self.adapter_, "preprocessor", None)
+        return None if preprocessor is None else preprocessor.feature_groups_
+
+    @staticmethod
+    def _column_weights(mse: torch.Tensor, columns: list[str]) -> torch.Tensor:
+        """``standardize`` by training column: a categorical column's one-hot features share
+        one weight, 1 / (the typical sum of their errors), and every column counts once.
+        Weighted one by one, each category's weight was the inverse of its own tiny error, so
+        a row of a rare category scored as an anomaly, and a column of many categories
+        outweighed the number columns: an irrelevant column of 500 categories took a
+        detector's AUC-ROC on anomalies in 8 number columns from 0.997 to 0.860 (0.994 now;
+        ``benchmarks/anomaly_categories.py``). Number columns are weighted as before."""
+        names = list(dict.fromkeys(columns))
+        index = torch.tensor([names.index(c) for c in columns])
+        per_column = torch.zeros(len(names), dtype=mse.dtype).index_add_(0, index, mse)
+        floor = 0.05 * float(per_column.mean()) + 1e-6
+        return (1.0 / (torch.clamp(per_column, min=floor) * len(names)))[index]
 
     @torch.inference_mode()
     def _codes(self, model: AutoEncoder, Z: torch.Tensor) -> torch.Tensor:
