@@ -596,7 +596,7 @@ def test_a_column_of_many_categories_does_not_swamp_the_number_columns():
     """One-hot features share their column's weight: a column of 300 categories unrelated to
     the numbers leaves the anomalies in the number columns on top (weighted one by one, each
     rare category's row scored as an anomaly: AUC-ROC 0.997 -> 0.86 at 500 categories,
-    benchmarks/anomaly_categories.py)."""
+    benchmarks/anomaly_table_shapes.py)."""
     rng = np.random.default_rng(0)
     loadings = rng.normal(size=(3, 6))
 
