@@ -277,7 +277,7 @@ class ReconstructionDetector(FittedModel):
             common = float(_unit(torch.maximum(mean / typical, smallest / nearest)))
             # a floor again: where most held-out rows sit on references (a table of repeated
             # rows), that median and so the rescaled units were about 0 (3.5e-10 for 20
-            # patterns repeated), and a normal row scored up to 43,000 from its distances'
+            # patterns repeated), and a normal row scored tens of thousands from its distances'
             # rounding, or from a group that lacked its pattern. Both floors lie below every
             # development set's units (their scores are the same, bit for bit)
             low = max(RESOLUTION_SHARE * _resolution(distances, ref.flatten(1)), 0.1 * floor)
