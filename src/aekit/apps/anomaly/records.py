@@ -5,9 +5,9 @@ model's input array.
 
 Numbers are taken strictly: a string, a boolean or (unless the model imputes) a null where a
 number belongs is refused, never coerced. In a categorical column a boolean is the category
-``"True"`` or ``"False"``, as a CSV's ``True`` or ``true`` is read. Keys that are not training columns (an event ID)
-are ignored. The tensor is what ``detector.adapter_.transform`` makes of the same rows, so a
-row scores exactly as it does in ``aekit anomaly score``.
+``"True"`` or ``"False"``, as a CSV's ``True`` or ``true`` is read. Keys that are not
+training columns (an event ID) are ignored. The tensor is what ``detector.adapter_.transform``
+makes of the same rows, so a row scores exactly as it does in ``aekit anomaly score``.
 """
 from __future__ import annotations
 
