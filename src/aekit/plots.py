@@ -79,10 +79,16 @@ def roc_curve_plot(labels: np.ndarray, scores: np.ndarray, path: str | os.PathLi
 
 
 def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_features: int = 10) -> Path:
-    """Stacked per-feature contributions for each row of ``contrib`` (the top anomalies)."""
-    top_cols = contrib.sum(axis=0).sort_values(ascending=False).index[:max_features]
-    shown = contrib[top_cols].copy()
-    shown["(other)"] = contrib.drop(columns=top_cols).sum(axis=1)
+    """Each row of ``contrib`` (the top anomalies) as a bar of its columns' shares of its
+    contributions, with their sum written beside it (the score less its terms that no column
+    carries). Bars of the totals themselves showed
+    only the highest: one row of 2.5 million left the next of 40,000 a sliver, and the
+    columns shown were that row's."""
+    totals = contrib.sum(axis=1)
+    shares = contrib.div(totals.where(totals > 0, 1.0), axis=0) * 100
+    top_cols = shares.sum(axis=0).sort_values(ascending=False).index[:max_features]  # every row counts alike
+    shown = shares[top_cols].copy()
+    shown["(other)"] = shares.drop(columns=top_cols).sum(axis=1)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(shown) + 1.8))
     left = np.zeros(len(shown))
@@ -92,12 +98,16 @@ def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_
         ax.barh(range(len(shown)), vals, left=left, color=colors[i % 20] if col != "(other)" else "lightgrey",
                 label=col)
         left += vals
+    for y, total in enumerate(totals.to_numpy()):
+        ax.text(101, y, f"{total:,.0f}" if total >= 100 else f"{total:.3g}", va="center", fontsize=8)
+    ax.text(101, -0.9, "sum", va="center", fontsize=8, fontweight="bold")  # of the columns' parts, not the score
+    ax.set_xlim(0, 100)
     ax.set_yticks(range(len(shown)), [str(i) for i in shown.index])
     ax.invert_yaxis()
-    ax.set_xlabel("contribution to anomaly score")
+    ax.set_xlabel("share of the row's contributions (%)")
     ax.set_ylabel("row")
     ax.set_title("What makes the top anomalies anomalous")
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    ax.legend(loc="center left", bbox_to_anchor=(1.12, 0.5), fontsize=8)
     return save_figure(fig, path)
 
 
