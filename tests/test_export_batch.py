@@ -211,9 +211,10 @@ def test_dask_failures_are_one_line_on_stderr(model_dir, table_files, tmp_path, 
     X = pd.read_csv(table_files / "part0.csv").drop(columns=["id", "label"])
     X.iloc[5, 2] = np.nan
     X.to_csv(tmp_path / "nan.csv", index=False)
-    # past Dask's first block (256 kB, where it guesses each column's type): an empty field in
-    # a column of whole numbers, a number column of the model's and a label column; the first
-    # reaches the model's own check of NaN, the second is named (it was a traceback)
+    # past Dask's first block (256 kB, where it guesses each column's type), an empty field:
+    # in one of the model's number columns, of whole numbers (read as numbers now, it reaches
+    # the model's own NaN check), and in an integer label column (named in one line); both
+    # were Dask's traceback
     late = pd.concat([pd.read_csv(table_files / "part0.csv")] * 15, ignore_index=True)
     late[late.columns[0]] = late[late.columns[0]].round().astype(int)
     late.astype({late.columns[0]: object}).assign(**{late.columns[0]: lambda d: d.iloc[:, 0].where(
