@@ -47,6 +47,15 @@ def test_scale_is_the_tighter_of_iqr_and_std():
     assert pre.scale_[1] == pytest.approx(np.subtract(*np.percentile(heavy, [75, 25])))
 
 
+def test_heavy_tailed_columns_are_named_at_fit():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"amount": rng.lognormal(3, 2, 1000), "normal": rng.normal(size=1000),
+                       "signed": rng.standard_cauchy(1000), "flag": (rng.random(1000) < 0.01) * 1.0})
+    assert TabularPreprocessor().fit(df).heavy_tailed_ == ["amount"]  # not negatives, not an IQR of 0
+    assert TabularPreprocessor(log_columns=["amount"]).fit(df).heavy_tailed_ == []  # logged: not heavy now
+    assert "heavy_tailed_" not in str(TabularPreprocessor().fit(df).to_dict())  # a note at fit, not saved
+
+
 def test_clip_limits_scaled_values_and_is_saved():
     # an edge pixel: mostly paper, rarely ink; standardised, its ink would weigh about 10 units
     edge = np.r_[np.zeros(99), 16.0]
@@ -150,6 +159,21 @@ def test_log_columns_and_explicit_categorical():
     assert pre.center_[0] == pytest.approx(np.log1p(100))
     with pytest.raises(DataError, match="log-transform"):
         TabularPreprocessor(log_columns=["nope"]).fit(df)
+
+
+def test_numbers_named_categorical_read_alike_as_1_and_1_0():
+    # a CSV chunk with a gap reads whole numbers as floats; JSON may send 1 or 1.0: the same category
+    df = pd.DataFrame({"a": np.arange(6.0), "flag": [0, 1] * 3, "rate": [1.5, 2.0] * 3})
+    pre = TabularPreprocessor(categorical=["flag", "rate"]).fit(df)
+    assert pre.categories_ == {"flag": ["0", "1"], "rate": ["1.5", "2"]}
+    later = df.assign(flag=[0.0, 1.0, np.nan, 1.0, 0.0, 1.0], rate=pd.Series([1.5, 2, 1.5, 2, 1.5, 2], dtype=object))
+    Z = pre.transform(later)
+    assert pre.unseen_counts_ == {}
+    np.testing.assert_array_equal(Z[:, 1:3], [[1, 0], [0, 1], [0, 0], [0, 1], [1, 0], [0, 1]])  # the gap: no category
+    np.testing.assert_array_equal(Z[:, 3:], pre.transform(df)[:, 3:])
+    saved = pre.to_dict()  # a model saved before 0.9.9 kept the floats' text, "2.0"
+    old = TabularPreprocessor.from_dict({**saved, "categories": {"flag": ["0", "1"], "rate": ["1.5", "2.0"]}})
+    np.testing.assert_array_equal(old.transform(df), pre.transform(df))
 
 
 def test_text_in_a_numeric_column_is_reported():

@@ -114,6 +114,23 @@ def test_onnx_takes_categorical_columns_as_strings_and_refuses_unsafe_outputs(tm
         export_onnx(model_dir, tmp_path / "m.csv")
 
 
+def test_onnx_reads_a_number_category_as_1_and_as_1_0(tmp_path):
+    """A number column named categorical: aekit keeps 2.0 as "2"; the graph takes "2" and "2.0"."""
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"a": rng.normal(size=240), "level": rng.integers(1, 4, 240).astype(float)})
+    det = AnomalyDetector(**SMALL, categorical=["level"]).fit(rows.iloc[:200])
+    det.save(tmp_path / "m")
+    export_onnx(tmp_path / "m", tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    new = rows.iloc[200:]
+    x = new[["a"]].to_numpy(np.float32)
+    as_floats = session.run(None, {"x": x, "categories": new[["level"]].astype(str).to_numpy(object)})[0]
+    as_whole = session.run(None, {"x": x, "categories": new[["level"]].astype(int).astype(str).to_numpy(object)})[0]
+    assert det.preprocessor_.categories_ == {"level": ["1", "2", "3"]}
+    np.testing.assert_allclose(as_floats, det.decision_function(new), rtol=1e-5)
+    np.testing.assert_array_equal(as_floats, as_whole)
+
+
 @pytest.fixture(scope="module")
 def table_files(tmp_path_factory, cancer):
     X, y = cancer

@@ -40,6 +40,9 @@ ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row
 SCALINGS = ("robust", "standard")
 SCALED_LIMIT = 1e6
 NORMAL_IQR = 1.349  # the IQR of a normal distribution, in standard deviations
+# a number column whose 99th percentile lies more than this many IQRs above its median (a
+# normal column: 1.7; a lognormal one of sigma 2: 29) and that holds no negative value
+HEAVY_TAIL = 10.0
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -58,6 +61,10 @@ class TabularPreprocessor:
     clip: scaled values are limited to ``[-clip, clip]`` (scale units). The anomaly detector
     keeps the default (no practical limit: a far value is the anomaly it must see); clustering
     uses 3, so the rare values of a mostly-constant column cannot outweigh the others.
+
+    ``heavy_tailed_`` (robust scaling): the number columns of no negative value whose 99th
+    percentile lies more than ``HEAVY_TAIL`` IQRs above the median. Their large values are
+    far from every row in IQR units; the anomaly detector's fit names them in a note.
     """
 
     categorical: str | list[str] = "auto"
@@ -72,6 +79,7 @@ class TabularPreprocessor:
     center_: list[float] = field(default_factory=list)
     scale_: list[float] = field(default_factory=list)
     unseen_counts_: dict[str, int] = field(default_factory=dict)
+    heavy_tailed_: list[str] = field(default_factory=list)  # robust scaling's fit only; not saved
 
     def __post_init__(self) -> None:
         if self.impute not in IMPUTE_CHOICES:
@@ -109,15 +117,21 @@ class TabularPreprocessor:
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
         if missing_log:
             raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")
-        self.categories_ = {c: sorted(df[c].dropna().astype(str).unique().tolist()) for c in cats}
+        self.categories_ = {c: sorted(_category_text(df[c].dropna()).unique().tolist()) for c in cats}
         num = self._numeric_block(df, fit=True)
         std = np.nanstd(num, axis=0) if num.shape[1] else np.array([])
         if self.scaling == "standard":
             center = np.nanmean(num, axis=0) if num.shape[1] else []
             scale = np.where(std > 0, std, 1.0)
-        else:  # the quartiles only here: a percentile pass over a large table is the slow part of fit
-            q25, center, q75 = np.nanpercentile(num, [25, 50, 75], axis=0) if num.shape[1] else ([], [], [])
-            tight = np.minimum(np.asarray(q75) - np.asarray(q25), NORMAL_IQR * std)
+        else:  # percentiles only here: a percentile pass over a large table is the slow part of fit
+            q25, center, q75, q99 = (np.nanpercentile(num, [25, 50, 75, 99], axis=0) if num.shape[1]
+                                     else ([], [], [], []))
+            iqr = np.asarray(q75) - np.asarray(q25)
+            heavy = (iqr > 0) & (np.asarray(q99) - np.asarray(center) > HEAVY_TAIL * iqr)
+            if heavy.any():
+                heavy &= np.nanmin(num, axis=0) >= 0
+            self.heavy_tailed_ = [self.numeric_[j] for j in np.flatnonzero(heavy)]
+            tight = np.minimum(iqr, NORMAL_IQR * std)
             scale = np.where(tight > 0, tight, np.where(std > 0, NORMAL_IQR * std, 1.0))
         self.center_, self.scale_ = [float(v) for v in center], [float(v) for v in scale]
         if num.shape[1] and not any(self.categories_.values()) and np.all(std == 0):
@@ -151,7 +165,11 @@ class TabularPreprocessor:
         blocks = [self._scale(self._numeric_block(df, fit=False))]
         self.unseen_counts_ = {}
         for col, vals in self.categories_.items():
-            codes = pd.Index(vals).get_indexer(df[col].astype(str).to_numpy())
+            index = pd.Index(vals)
+            codes = index.get_indexer(_category_text(df[col]).to_numpy())
+            if (codes < 0).any():  # a model saved before 0.9.9 kept 1.0 as "1.0"
+                missed = np.flatnonzero(codes < 0)
+                codes[missed] = index.get_indexer(df[col].iloc[missed].astype(str).to_numpy())
             onehot = np.zeros((len(df), len(vals)), dtype=np.float32)
             seen = codes >= 0
             onehot[np.flatnonzero(seen), codes[seen]] = 1.0
@@ -322,6 +340,28 @@ def _first_non_numeric(s: pd.Series) -> object:
     values = s.dropna()
     bad = values[pd.to_numeric(values, errors="coerce").isna()]
     return bad.iloc[0] if len(bad) else None
+
+
+def _category_text(column: pd.Series) -> pd.Series:
+    """A categorical column's values as the text its categories are kept as (a missing value
+    as None, which matches none). A number reads the same whether it came as 1 or 1.0: a CSV
+    chunk with a gap reads a column of whole numbers as floats, and JSON may send either (as
+    plain text, 1.0 was a category unseen by a model trained on 1)."""
+    if pd.api.types.is_float_dtype(column) or not (
+            pd.api.types.is_numeric_dtype(column)
+            or pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty", "boolean")):
+        codes, uniques = pd.factorize(column)  # a few distinct values: each made text once
+        names = np.array([_label_text(v) for v in uniques] + [None], dtype=object)
+        return pd.Series(names[codes], index=column.index)
+    return column.astype(str)  # text, True/False and whole numbers read alike either way
+
+
+def _label_text(value: Any) -> str:
+    """``1`` for 1 and 1.0, ``2.5`` for 2.5; anything but a number as ``str`` writes it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return str(value)
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else str(value)
 
 
 def _check_not_an_identifier(column: pd.Series, name: str) -> None:

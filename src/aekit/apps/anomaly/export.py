@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -264,8 +265,7 @@ def _add_category_lookup(model: Any, categories: dict[str, list[str]]) -> None:
         nodes += [
             helper.make_node("Gather", ["categories", column], [f"category{j}_text"], axis=1),
             helper.make_node("LabelEncoder", [f"category{j}_text"], [code], domain="ai.onnx.ml",
-                             keys_strings=[str(v) for v in values], values_floats=[float(i) for i in range(len(values))],
-                             default_float=-1.0),
+                             **_category_keys(values), default_float=-1.0),
             helper.make_node("Unsqueeze", [code, "category_axis"], [index]),
             helper.make_node("Equal", [index, f"category{j}_range"], [f"category{j}_equal"]),
             helper.make_node("Cast", [f"category{j}_equal"], [hot], to=TensorProto.FLOAT),
@@ -280,6 +280,18 @@ def _add_category_lookup(model: Any, categories: dict[str, list[str]]) -> None:
     g.node.extend([*nodes, *traced])
     g.initializer.extend(constants)
     model.opset_import.append(helper.make_opsetid("ai.onnx.ml", 2))
+
+
+def _category_keys(values: list[str]) -> dict[str, list[Any]]:
+    """The lookup's keys and indices: each category's text, and for a whole number ("1") its
+    float's text too ("1.0", as ``astype(str)`` writes a float column), as aekit reads both."""
+    keys, indices = [str(v) for v in values], [float(i) for i in range(len(values))]
+    for i, v in enumerate(values):
+        alias = f"{v}.0"
+        if re.fullmatch(r"-?\d+", str(v)) and alias not in values:
+            keys.append(alias)
+            indices.append(float(i))
+    return {"keys_strings": keys, "values_floats": indices}
 
 
 def score_graph_bytes(det: Any) -> bytes | None:
