@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from aekit.apps.anomaly import AnomalyDetector, ImageAnomalyDetector, VAEAnomalyDetector
-from aekit.apps.anomaly.batch import score_dask, spark_scorer
+from aekit.apps.anomaly.batch import read_as_numbers, read_dask_table, score_dask, spark_scorer
 from aekit.apps.anomaly.export import export_onnx, onnx_metadata
 from aekit.apps.anomaly.jobs import score_file
 from aekit.cli import main
@@ -255,6 +255,22 @@ def test_dask_failures_are_one_line_on_stderr(model_dir, table_files, tmp_path, 
         assert code == 2 and err.count("\n") == 1 and message in err, err
         assert time.monotonic() - start < 60
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_dask_reads_a_number_category_with_a_late_gap_as_numbers(tmp_path):
+    """A categorical column of whole numbers with an empty field past Dask's first block: read
+    as floats (1.0 is category "1"), it scores as the local engine does, where it stopped the run."""
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"a": rng.normal(size=30_000), "level": rng.integers(1, 4, 30_000).astype(object)})
+    det = AnomalyDetector(**SMALL, categorical=["level", "kind"]).fit(
+        rows.iloc[:300].assign(kind=rng.choice(["x", "y"], 300)))
+    assert read_as_numbers(det.preprocessor_) == ["a", "level"]  # "kind" is text
+    rows.loc[len(rows) - 3, "level"] = ""
+    rows.assign(kind="x").to_csv(tmp_path / "late.csv", index=False)
+    frame = read_dask_table(str(tmp_path / "late.csv"), read_as_numbers(det.preprocessor_)).compute()
+    scores = det.decision_function(frame)
+    assert np.isfinite(scores).all() and det.preprocessor_.unseen_counts_ == {}
+    np.testing.assert_allclose(scores, det.decision_function(pd.read_csv(tmp_path / "late.csv")), rtol=1e-5)
 
 
 def test_spark_function_scores_batches_like_local(model_dir, table_files, tmp_path):

@@ -49,6 +49,7 @@ from .series_jobs import SeriesScores, check_series_id, scores_table
 
 IMAGE_PARTITION = 1024  # images a Dask task reads and scores: the local command's chunk
 CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before giving up (Dask's default is 30)
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)  # a category that came from a number
 PARQUET_KIND = "anomaly scores (Parquet)"  # the marker of a Parquet folder aekit wrote, the only kind it replaces
 _LOADED: dict[str, Any] = {}  # per worker process: the detector of the model last seen
 
@@ -193,6 +194,14 @@ def _output_meta(ddf: Any, id_col: str | None, label_col: str | None) -> pd.Data
     return meta
 
 
+def read_as_numbers(pre: Any) -> list[str]:
+    """The columns a table model reads from CSV as float64 under Dask: its number columns,
+    and its categorical columns whose categories are all numbers (a category reads 1.0 as 1,
+    so a column of whole numbers with an empty field, read as floats, keeps them)."""
+    numeric = [c for c, values in pre.categories_.items() if values and all(NUMBER.fullmatch(v) for v in values)]
+    return [*pre.numeric_, *numeric]
+
+
 def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = ()) -> Any:
     """A Dask DataFrame of CSV or Parquet files: a path, a glob, a folder of Parquet files or
     an fsspec URL (``s3://...``, where fsspec and its driver are installed).
@@ -297,7 +306,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
         if heatmap_dir is not None:
             raise DataError(f"--heatmap-dir is for image models, not a {kind} model")
         heat_dir = None
-        numbers = det.preprocessor_.numeric_ if kind == "table" else det.series_adapter_.channels_
+        numbers = read_as_numbers(det.preprocessor_) if kind == "table" else det.series_adapter_.channels_
         ddf = read_dask_table(data, numbers)
     if kind == "table":
         meta = _output_meta(ddf, id_col, label_col)
