@@ -95,12 +95,18 @@ def anomaly_rows(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarr
     return rows, y
 
 
+def moved_numbers(n: int, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Number rows of which ``count`` anomalies, each value moved by 1.5 x a normal draw."""
+    x = numbers(n, rng)
+    rows, y = anomaly_rows(n, count, rng)
+    x[rows] += 1.5 * rng.normal(size=(count, NUMBERS))
+    return x, y
+
+
 def irrelevant(k: int) -> Maker:
     def make(n: int, count: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         rng = np.random.default_rng(seed)
-        x = numbers(n, rng)
-        rows, y = anomaly_rows(n, count, rng)
-        x[rows] += 1.5 * rng.normal(size=(count, NUMBERS))
+        x, y = moved_numbers(n, count, rng)
         return frame(x, city=zipf_choice(k, n, rng)), y
     return make
 
@@ -186,9 +192,7 @@ def repeated(patterns: int) -> Maker:
 def extra_column(kind: str) -> Maker:
     def make(n: int, count: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         rng = np.random.default_rng(seed)
-        x = numbers(n, rng)
-        rows, y = anomaly_rows(n, count, rng)
-        x[rows] += 1.5 * rng.normal(size=(count, NUMBERS))
+        x, y = moved_numbers(n, count, rng)
         df = frame(x)
         if kind == "lognormal, sigma 2":
             df["amount"] = rng.lognormal(3, 2, n)
