@@ -81,9 +81,8 @@ def roc_curve_plot(labels: np.ndarray, scores: np.ndarray, path: str | os.PathLi
 def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_features: int = 10) -> Path:
     """Each row of ``contrib`` (the top anomalies) as a bar of its columns' shares of its
     contributions, with their sum written beside it (the score less its terms that no column
-    carries). Bars of the totals themselves showed
-    only the highest: one row of 2.5 million left the next of 40,000 a sliver, and the
-    columns shown were that row's."""
+    carries). Bars of the totals themselves showed only the highest: one row of 2.5 million
+    left the next of 40,000 a sliver, and the columns shown were that row's."""
     totals = contrib.sum(axis=1)
     shares = contrib.div(totals.where(totals > 0, 1.0), axis=0) * 100
     top_cols = shares.sum(axis=0).sort_values(ascending=False).index[:max_features]  # every row counts alike

@@ -206,7 +206,7 @@ def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = ()) -> Any
     """A Dask DataFrame of CSV or Parquet files: a path, a glob, a folder of Parquet files or
     an fsspec URL (``s3://...``, where fsspec and its driver are installed).
 
-    ``numbers``: the model's number columns, read from CSV as float64. Dask guesses each
+    ``numbers``: the columns read from CSV as float64 (``read_as_numbers``). Dask guesses each
     column's type from the file's first block and refuses a later block that reads
     otherwise, so a column of whole numbers with an empty field further down stopped the
     run (``float64`` found, ``int64`` expected); the scorer reads them as floats anyway."""
