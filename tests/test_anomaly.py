@@ -645,6 +645,22 @@ def test_a_heavy_tailed_column_is_named_in_a_note_and_logging_it_as_the_note_say
     assert roc_auc_score(y, logged.decision_function(test)) > roc_auc_score(y, plain.decision_function(test)) + 0.01
 
 
+def test_a_time_kept_as_a_feature_is_named_in_a_note():
+    """A time column that never decreases down the training rows: rows of a later period lie
+    beyond its training values and score high (a median of hundreds against about 5 here)."""
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"Time": np.sort(rng.uniform(0, 1e5, 400)), "a": rng.normal(size=400),
+                         "b": rng.normal(size=400)})
+    with pytest.warns(DataNotice, match=r"column\(s\) \['Time'\] never decrease down the training rows .* "
+                                        r"\(--drop-cols Time\)"):
+        det = AnomalyDetector(**dict(FAST, n_estimators=1, epochs=10)).fit(rows)
+    later = rows.assign(Time=rows.Time + 1e5)
+    assert np.median(det.decision_function(later)) > 20 * np.median(det.decision_function(rows))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataNotice)
+        AnomalyDetector(**dict(FAST, n_estimators=1, epochs=10)).fit(rows.drop(columns="Time"))
+
+
 def test_a_table_of_repeated_rows_keeps_normal_scores_in_their_unit():
     """Every row one of 15 patterns, each repeated about 100 times: the held-out rows sit on
     references, so the local term's units come out about 0. They have floors: a normal row

@@ -82,11 +82,11 @@ def test_card_recipe_with_log_amount_and_ids(card_csv, tmp_path, capsys):
     df.to_parquet(tmp_path / "card.parquet", index=False)
     model = tmp_path / "card_model"
     run_ok(["anomaly", "train", tmp_path / "card.parquet", "--out", model, "--label-col", "Class",
-            "--normal-value", "0", "--id-col", "txn_id", "--drop-cols", "memo", "--log-columns", "Amount", "--vae",
-            *QUICK], capsys)
+            "--normal-value", "0", "--id-col", "txn_id", "--drop-cols", "memo,Time", "--log-columns", "Amount",
+            "--vae", *QUICK], capsys)
     det = load_detector(model)
     assert type(det).__name__ == "VAEAnomalyDetector" and det.preprocessor_.log_columns == ["Amount"]
-    assert not {"txn_id", "Class", "memo"} & set(det.preprocessor_.columns_)
+    assert not {"txn_id", "Class", "memo", "Time"} & set(det.preprocessor_.columns_)
     out = run_ok(["anomaly", "eval", tmp_path / "card.parquet", "--model", model, "--label-col", "Class",
                   "--id-col", "txn_id", "--report-dir", tmp_path / "rep", "--quiet"], capsys)
     assert float(out.split("AUC-ROC")[1].split()[0]) > 0.95

@@ -56,6 +56,17 @@ def test_heavy_tailed_columns_are_named_at_fit():
     assert "heavy_tailed_" not in str(TabularPreprocessor().fit(df).to_dict())  # a note at fit, not saved
 
 
+def test_columns_that_never_decrease_down_the_rows_are_named_at_fit():
+    rng = np.random.default_rng(0)
+    time = np.sort(rng.uniform(0, 1e5, 200))
+    df = pd.DataFrame({"time": time, "x": rng.normal(size=200), "level": np.repeat(np.arange(4.0), 50),
+                       "gappy": np.where(np.arange(200) % 7 == 0, np.nan, time)})
+    # a time with gaps counts; 4 sorted levels (a table sorted by a class) do not; shuffled, nothing
+    assert TabularPreprocessor(impute="median").fit(df).ordered_ == ["time", "gappy"]
+    assert TabularPreprocessor(impute="median").fit(df.sample(frac=1, random_state=0)).ordered_ == []
+    assert TabularPreprocessor().fit(df[["time", "x"]].iloc[:40]).ordered_ == []  # too few rows to say
+
+
 def test_clip_limits_scaled_values_and_is_saved():
     # an edge pixel: mostly paper, rarely ink; standardised, its ink would weigh about 10 units
     edge = np.r_[np.zeros(99), 16.0]

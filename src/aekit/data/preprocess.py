@@ -43,6 +43,9 @@ NORMAL_IQR = 1.349  # the IQR of a normal distribution, in standard deviations
 # a number column whose 99th percentile lies more than this many IQRs above its median (a
 # normal column: 1.7; a lognormal one of sigma 2: 29) and that holds no negative value
 HEAVY_TAIL = 10.0
+# a number column that never decreases down the rows of a table of at least this many rows,
+# through at least this many different values: a time or a counter, as a feature
+ORDERED_ROWS = 50
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
@@ -64,7 +67,10 @@ class TabularPreprocessor:
 
     ``heavy_tailed_`` (robust scaling): the number columns of no negative value whose 99th
     percentile lies more than ``HEAVY_TAIL`` IQRs above the median. Their large values are
-    far from every row in IQR units; the anomaly detector's fit names them in a note.
+    far from every row in IQR units. ``ordered_`` (robust scaling): the number columns that
+    never decrease down the training rows (of at least ``ORDERED_ROWS``, through as many
+    values): a time or a counter, whose later values lie beyond the training range. The
+    anomaly detector's fit names both in notes; neither is saved.
     """
 
     categorical: str | list[str] = "auto"
@@ -80,6 +86,7 @@ class TabularPreprocessor:
     scale_: list[float] = field(default_factory=list)
     unseen_counts_: dict[str, int] = field(default_factory=dict)
     heavy_tailed_: list[str] = field(default_factory=list)  # robust scaling's fit only; not saved
+    ordered_: list[str] = field(default_factory=list)  # the same
 
     def __post_init__(self) -> None:
         if self.impute not in IMPUTE_CHOICES:
@@ -131,6 +138,7 @@ class TabularPreprocessor:
             if heavy.any():
                 heavy &= np.nanmin(num, axis=0) >= 0
             self.heavy_tailed_ = [self.numeric_[j] for j in np.flatnonzero(heavy)]
+            self.ordered_ = _ordered(num, self.numeric_)
             tight = np.minimum(iqr, NORMAL_IQR * std)
             scale = np.where(tight > 0, tight, np.where(std > 0, NORMAL_IQR * std, 1.0))
         self.center_, self.scale_ = [float(v) for v in center], [float(v) for v in scale]
@@ -340,6 +348,22 @@ def _first_non_numeric(s: pd.Series) -> object:
     values = s.dropna()
     bad = values[pd.to_numeric(values, errors="coerce").isna()]
     return bad.iloc[0] if len(bad) else None
+
+
+def _ordered(num: np.ndarray, names: list[str]) -> list[str]:
+    """The columns of ``num`` that never decrease from row to row, through at least
+    ``ORDERED_ROWS`` different values (NaN rows aside)."""
+    if len(num) < ORDERED_ROWS:
+        return []
+    found = []
+    for j, name in enumerate(names):
+        column = num[:, j]
+        if np.isnan(column).any():
+            column = column[~np.isnan(column)]
+        if (len(column) >= ORDERED_ROWS and column[-1] > column[0] and (column[1:] >= column[:-1]).all()
+                and len(np.unique(column)) >= ORDERED_ROWS):
+            found.append(name)
+    return found
 
 
 def _category_text(column: pd.Series) -> pd.Series:
