@@ -132,6 +132,24 @@ def small_model(tmp_path_factory):
     return tmp
 
 
+def test_score_says_which_columns_lead_the_flagged_rows_and_when_the_data_looks_unlike_training(small_model,
+                                                                                                  capsys):
+    like = make_card_rows(500, 0).drop(columns="Class").iloc[200:]  # new rows of the training kind
+    like.to_csv(small_model / "like.csv", index=False)
+    like.assign(V1=like.V1 * 100).to_csv(small_model / "unit.csv", index=False)  # V1 in another unit
+    out = run_ok(["anomaly", "score", small_model / "like.csv", "--model", small_model / "model", "--out",
+                  small_model / "like_scores.csv"], capsys)
+    flagged = int(out.split("flagged ")[1].split()[0])
+    counts = [int(part.rsplit(" ", 1)[1].replace(",", ""))
+              for part in out.split("leads their score: ")[1].splitlines()[0].split(", ")]
+    assert flagged < 100 and sum(counts) <= flagged and "differ from the training data" not in out
+    out = run_ok(["anomaly", "score", small_model / "unit.csv", "--model", small_model / "model", "--out",
+                  small_model / "unit_scores.csv"], capsys)
+    assert "flagged rows by the column that leads their score: V1 " in out
+    assert "of the rows are flagged, where rows like the training ones are flagged 10% of the time: does this " \
+           "data differ from the training data" in out
+
+
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     good = pd.read_csv(tmp / "train.csv")
     (tmp / "empty.csv").write_text("")

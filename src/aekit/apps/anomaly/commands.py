@@ -305,6 +305,15 @@ def _print_score_summary(args: argparse.Namespace, summary: object, engine: str 
     """What ``aekit anomaly score`` prints, whichever path scored (tables, series, images)."""
     print(f"scored {summary.rows} {getattr(summary, 'unit', 'rows')}{engine}, flagged {summary.flagged} as anomalies; "
           f"wrote {args.out}")
+    leaders = getattr(summary, "leaders", None)
+    if leaders:
+        shown = ", ".join(f"{column} {count:,}" for column, count in list(leaders.items())[:3])
+        print(f"flagged rows by the column that leads their score: {shown}")
+    share = getattr(summary, "expected_share", None)
+    if share and summary.rows >= 100 and summary.flagged / summary.rows > max(3 * share, share + 0.25):
+        print(f"note: {summary.flagged / summary.rows:.1%} of the rows are flagged, where rows like the training ones "
+              f"are flagged {share * 100:g}% of the time: does this data differ from the training data (a column's "
+              "unit, source or period)?")
     for line in getattr(summary, "notices", []):
         print(f"note: {line}")
     if getattr(summary, "heatmaps", 0):

@@ -33,6 +33,7 @@ from ... import marks
 from ...io import check_output_file, load_model_arrays, model_kind_at
 from .histograms import ColumnHistograms
 from .report import pack_positions, position_bits, row_sums, top_features
+from .thresholds import ThresholdRule, expected_share
 
 KIND = "anomaly.AnomalyDetector"
 # Shared with base.py, which imports them from here (this module must not import torch).
@@ -248,6 +249,8 @@ class LightTableDetector:
             self.histograms = ColumnHistograms.from_arrays(groups.get("histogram", {}), width, histogram.get("median"),
                                                            histogram.get("unit"))
         self.threshold_ = float(state["threshold"]["threshold"])
+        self.threshold_rule_ = ThresholdRule(str(state["threshold"].get("method", "score")),
+                                             float(state["threshold"].get("value", self.threshold_)))
         self.threads: int | None = None  # threads that share one call's rows; None: one per core
         self._check_values()
         groups_of = self.preprocessor_.feature_groups_
@@ -602,20 +605,25 @@ def _smallest(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def score_frame(det: Any, chunk: pd.DataFrame, *, id_col: str | None = None,
-                label_col: str | None = None, top_k: int = 3) -> pd.DataFrame:
+                label_col: str | None = None, top_k: int = 3, leaders: np.ndarray | None = None) -> pd.DataFrame:
     """One chunk of a table scored by ``det`` (a table detector, or its numpy twin
     ``LightTableDetector``): the ID column, ``score``, ``is_anomaly``, ``top_features`` and
-    the label column, the columns of every scoring output (CSV, Dask, Spark)."""
+    the label column, the columns of every scoring output (CSV, Dask, Spark). ``leaders``
+    (a count per explained column), where given: each flagged row adds 1 to the count of
+    the column that contributes most to its score."""
     features, labels, ids = split_columns(chunk, label_col, id_col)
     scores, contrib = det.score_explain(features)
     result = pd.DataFrame(index=chunk.index)
     if ids is not None:
         result[id_col] = ids
     result["score"] = scores
-    result["is_anomaly"] = (scores > det.threshold_).astype(int)
+    flagged = scores > det.threshold_
+    result["is_anomaly"] = flagged.astype(int)
     result["top_features"] = top_features(contrib, top_k)
     if labels is not None:
         result[label_col] = labels
+    if leaders is not None and flagged.any():
+        leaders += np.bincount(contrib.to_numpy()[flagged].argmax(1), minlength=len(leaders))
     return result
 
 
@@ -627,6 +635,8 @@ class ScoreSummary:
     rows: int = 0
     flagged: int = 0
     unseen_categories: dict[str, int] = field(default_factory=dict)
+    leaders: dict[str, int] = field(default_factory=dict)  # tables: flagged rows by their leading column
+    expected_share: float | None = None  # the share of normal rows the threshold flags, where it says
     heatmap_dir: str | None = None
     heatmaps: int = 0
     unit: str = "rows"  # what was scored: rows, or images
@@ -662,26 +672,32 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
     workers = usable_cores()
     own = threading.local()
 
-    def scored(numbered: tuple[int, pd.DataFrame]) -> tuple[Any, int, int, dict[str, int]]:
+    columns = det.explained_columns_
+
+    def scored(numbered: tuple[int, pd.DataFrame]) -> tuple[Any, int, int, dict[str, int], np.ndarray]:
         number, chunk = numbered
         if workers > 1 and not hasattr(own, "det"):
             own.det = det.copy_for_a_thread()
         mine = own.det if workers > 1 else det
-        result = score_frame(mine, chunk, id_col=id_col, label_col=label_col, top_k=top_k)
+        leaders = np.zeros(len(columns), dtype=np.int64)
+        result = score_frame(mine, chunk, id_col=id_col, label_col=label_col, top_k=top_k, leaders=leaders)
         return (output.encode(result, first=number == 0), len(chunk), int(result["is_anomaly"].sum()),
-                dict(mine.preprocessor_.unseen_counts_))
+                dict(mine.preprocessor_.unseen_counts_), leaders)
 
-    summary = ScoreSummary()
+    summary = ScoreSummary(expected_share=expected_share(det.threshold_rule_))
+    leaders = np.zeros(len(columns), dtype=np.int64)
     with table_output(out, marks.ANOMALY_SCORES) as output:
         chunks = map_ahead(scored, enumerate(iter_table(data, chunksize, ramp=True)), workers)
         if verbose > 0:  # tqdm's import is 0.025 s of a new process's start: only when it shows
             from tqdm.auto import tqdm
 
             chunks = tqdm(chunks, desc="scoring", unit="chunk", leave=False, disable=None)  # None: off where not a terminal
-        for encoded, rows, flagged, unseen in chunks:
+        for encoded, rows, flagged, unseen, led in chunks:
             output.write(encoded)
             summary.rows += rows
             summary.flagged += flagged
+            leaders += led
             for col, n in unseen.items():
                 summary.unseen_categories[col] = summary.unseen_categories.get(col, 0) + n
+    summary.leaders = {columns[j]: int(leaders[j]) for j in np.argsort(-leaders, kind="stable") if leaders[j]}
     return summary

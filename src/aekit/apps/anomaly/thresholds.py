@@ -63,3 +63,9 @@ def resolve_threshold(rule: ThresholdRule, train_scores: np.ndarray, clean_score
     scores = train_scores if rule.method == "contamination" and not rule.held_out else clean_scores
     # nanquantile: a series too short to score has NaN training scores (apps/anomaly/series.py)
     return float(np.nanquantile(scores, 1.0 - rule.value))
+
+
+def expected_share(rule: ThresholdRule) -> float | None:
+    """The share of rows like the training ones that ``rule`` flags (its contamination or
+    false-alarm rate); None for an explicit score."""
+    return rule.value if rule.method in ("contamination", "fpr") else None
