@@ -148,6 +148,9 @@ def test_score_says_which_columns_lead_the_flagged_rows_and_when_the_data_looks_
     assert "flagged rows by the column that leads their score: V1 " in out
     assert "of the rows are flagged, where rows like the training ones are flagged 10% of the time: does this " \
            "data differ from the training data" in out
+    out = run_ok(["anomaly", "report", small_model / "unit.csv", "--model", small_model / "model", "--report-dir",
+                  small_model / "unit_report"], capsys)  # the report of unlabelled rows says the same
+    assert "leads their score: V1 " in out and "differ from the training data" in out
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:

@@ -253,6 +253,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"scored {len(analysis.scores)} {getattr(analysis, 'unit', 'rows')}, "
                   f"flagged {(analysis.scores > analysis.threshold).sum()} "
                   f"(threshold {analysis.threshold:.4g})")
+        # with labels, many flagged rows are the anomalies the labels name, not a surprise
+        _print_flagged_columns(analysis, len(analysis.scores), int((analysis.scores > analysis.threshold).sum()),
+                               surprise=analysis.metrics is None)
         print("report: " + ", ".join(str(p) for p in analysis.report_paths))
     elif args.verb == "demo":
         analysis = jobs.run_demo(args.out, seed=args.seed, verbose=verbose)
@@ -301,19 +304,26 @@ def _print_events(events: pd.DataFrame | None, shown: int = 3) -> None:
               f"{event.peak}, mostly {event.top_channel}")
 
 
+def _print_flagged_columns(found: object, rows: int, flagged: int, surprise: bool = True) -> None:
+    """The columns that lead the flagged rows' scores (a table's ``leaders``), and, with
+    ``surprise``, a note where far more rows are flagged than the threshold flags among rows
+    like the training ones (more than 3 times its rate and 25 points above it)."""
+    leaders = getattr(found, "leaders", None)
+    if leaders:
+        shown = ", ".join(f"{column} {count:,}" for column, count in list(leaders.items())[:3])
+        print(f"flagged rows by the column that leads their score: {shown}")
+    share = getattr(found, "expected_share", None)
+    if surprise and share and rows >= 100 and flagged / rows > max(3 * share, share + 0.25):
+        print(f"note: {flagged / rows:.1%} of the rows are flagged, where rows like the training ones are flagged "
+              f"{share * 100:g}% of the time: does this data differ from the training data (a column's unit, "
+              "source or period)?")
+
+
 def _print_score_summary(args: argparse.Namespace, summary: object, engine: str = "") -> None:
     """What ``aekit anomaly score`` prints, whichever path scored (tables, series, images)."""
     print(f"scored {summary.rows} {getattr(summary, 'unit', 'rows')}{engine}, flagged {summary.flagged} as anomalies; "
           f"wrote {args.out}")
-    leaders = getattr(summary, "leaders", None)
-    if leaders:
-        shown = ", ".join(f"{column} {count:,}" for column, count in list(leaders.items())[:3])
-        print(f"flagged rows by the column that leads their score: {shown}")
-    share = getattr(summary, "expected_share", None)
-    if share and summary.rows >= 100 and summary.flagged / summary.rows > max(3 * share, share + 0.25):
-        print(f"note: {summary.flagged / summary.rows:.1%} of the rows are flagged, where rows like the training ones "
-              f"are flagged {share * 100:g}% of the time: does this data differ from the training data (a column's "
-              "unit, source or period)?")
+    _print_flagged_columns(summary, summary.rows, summary.flagged)
     for line in getattr(summary, "notices", []):
         print(f"note: {line}")
     if getattr(summary, "heatmaps", 0):

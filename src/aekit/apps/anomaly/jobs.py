@@ -3,7 +3,7 @@ evaluate and report. The CLI only parses arguments and calls these."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,10 @@ from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
 from .image_scoring import HEATMAPS, IMAGE_CHUNK, analyse_images, check_image_options, write_image_scores
-from .light import CHUNK_ROWS, ScoreSummary, write_table_scores
+from .light import CHUNK_ROWS, ScoreSummary, flagged_leaders, leader_counts, write_table_scores
 from .report import REPORT_KIND, Metrics, binary_labels, class_summary, evaluate, label_classes, write_report
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, check_series_id, score_series, train_series
+from .thresholds import expected_share
 from .vae import VAEAnomalyDetector
 
 TOP_ANOMALIES = 15
@@ -180,6 +181,8 @@ class Analysis:
     threshold_rule: str
     by_class: pd.DataFrame | None = None  # with --normal-value: each label value's (or image class's) counts
     unit: str = "rows"
+    leaders: dict[str, int] = field(default_factory=dict)  # tables: flagged rows by their leading column
+    expected_share: float | None = None  # the share of normal rows the threshold flags, where it says
 
 
 def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
@@ -206,9 +209,11 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
                               chunksize=chunksize, verbose=verbose)
     scores, labels, classes, top = [], [], [], None
     offset = 0
+    leaders = np.zeros(len(det.explained_columns_), dtype=np.int64)
     for chunk in _scored_chunks(data, chunksize, verbose):
         features, lab, ids = split_columns(chunk, label_col, id_col)
         s, contrib = det.score_explain(features)
+        leaders += flagged_leaders(contrib, s > det.threshold_)
         contrib.index = ids.astype(str).to_numpy() if ids is not None else np.arange(offset, offset + len(chunk))
         offset += len(chunk)
         scores.append(s)
@@ -229,7 +234,9 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
     by_class, extra = class_summary(all_scores, classes, y, det.threshold_)
     top = top.drop(columns="__score")
     paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics, extra)
-    return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe(), by_class)
+    return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe(), by_class,
+                    leaders=leader_counts(leaders, det.explained_columns_),
+                    expected_share=expected_share(det.threshold_rule_))
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, verbose: int = 1) -> Analysis:

@@ -622,9 +622,20 @@ def score_frame(det: Any, chunk: pd.DataFrame, *, id_col: str | None = None,
     result["top_features"] = top_features(contrib, top_k)
     if labels is not None:
         result[label_col] = labels
-    if leaders is not None and flagged.any():
-        leaders += np.bincount(contrib.to_numpy()[flagged].argmax(1), minlength=len(leaders))
+    if leaders is not None:
+        leaders += flagged_leaders(contrib, flagged)
     return result
+
+
+def flagged_leaders(contrib: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
+    """For each explained column, how many ``flagged`` rows it contributes most to."""
+    rows = contrib.to_numpy()[flagged]
+    return np.bincount(rows.argmax(1), minlength=contrib.shape[1]) if len(rows) else np.zeros(contrib.shape[1], int)
+
+
+def leader_counts(leaders: np.ndarray, columns: list[str]) -> dict[str, int]:
+    """``flagged_leaders``' counts by column name, the largest first, zeros left out."""
+    return {columns[j]: int(leaders[j]) for j in np.argsort(-leaders, kind="stable") if leaders[j]}
 
 
 @dataclass
@@ -699,5 +710,5 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
             leaders += led
             for col, n in unseen.items():
                 summary.unseen_categories[col] = summary.unseen_categories.get(col, 0) + n
-    summary.leaders = {columns[j]: int(leaders[j]) for j in np.argsort(-leaders, kind="stable") if leaders[j]}
+    summary.leaders = leader_counts(leaders, columns)
     return summary
