@@ -154,6 +154,9 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
     got = pd.read_csv(tmp_path / "dask.csv")
     pd.testing.assert_frame_equal(got, expected)  # identical: scores, flags, top features, order
     assert summary.rows == len(expected) and summary.flagged == expected["is_anomaly"].sum()
+    leading = expected.loc[expected.is_anomaly == 1, "top_features"].str.split(" (", regex=False).str[0].value_counts()
+    assert summary.leaders == leading.to_dict() and sum(summary.leaders.values()) == summary.flagged
+    assert list(summary.leaders.values()) == sorted(summary.leaders.values(), reverse=True)
 
     assert main(["anomaly", "score", str(table_files / "all.parquet"), "--model", str(model_dir), "--out",
                  str(tmp_path / "dask.parquet"), "--engine", "dask", "--id-col", "id", "--quiet"]) == 0

@@ -46,6 +46,7 @@ from .image_scoring import HEATMAPS, check_image_options, draw_heatmaps, heatmap
 from .light import ScoreSummary, score_frame
 from .records import image_request
 from .series_jobs import SeriesScores, check_series_id, scores_table
+from .thresholds import expected_share
 
 IMAGE_PARTITION = 1024  # images a Dask task reads and scores: the local command's chunk
 CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before giving up (Dask's default is 30)
@@ -337,6 +338,10 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
                 wanted = [write, result.shape[0], result["is_anomaly"].sum()]
                 if heat_dir is not None:  # the images to draw: the flagged ones' highest scores
                     wanted.append(result[result["is_anomaly"] == 1][["image", "score"]].nlargest(heatmaps, "score"))
+                elif kind == "table":  # the flagged rows' leading columns
+                    flagged_top = result[result["is_anomaly"] == 1]["top_features"]
+                    wanted.append(flagged_top.map_partitions(_leading_column, meta=("top_features", "string"))
+                                  .value_counts())
                 # one pass: the write, the counts and the top share the scored partitions (Dask
                 # warns that it materialises the expressions to do so: that is the point)
                 with warnings.catch_warnings():
@@ -351,10 +356,19 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
         if cluster is not None:
             cluster.close()
     summary = ScoreSummary(rows=int(rows), flagged=int(flagged), unit="images" if kind == "image" else "rows")
+    if kind == "table":
+        summary.leaders = {str(c): int(n) for c, n in top[0].sort_values(ascending=False, kind="stable").items()}
+        summary.expected_share = expected_share(det.threshold_rule_)
     if heat_dir is not None:
         summary.heatmap_dir = str(heat_dir)
         summary.heatmaps = _draw_top(det, images, top[0], heat_dir)
     return summary
+
+
+def _leading_column(top_features: pd.Series) -> pd.Series:
+    """The first column each ``top_features`` value names (``"b (97%); a (2%)"``: ``b``; the
+    last `` (`` of the first part ends the name, which may hold one itself)."""
+    return top_features.str.split("; ").str[0].str.rsplit(" (", n=1).str[0].astype("string")
 
 
 def _draw_top(det: Any, images: pd.DataFrame, top: pd.DataFrame, heat_dir: Path) -> int:
