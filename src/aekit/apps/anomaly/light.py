@@ -682,7 +682,6 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
     3.42-3.85 s with each chunk's rows shared among torch's threads, issue 34)."""
     workers = usable_cores()
     own = threading.local()
-
     columns = det.explained_columns_
 
     def scored(numbered: tuple[int, pd.DataFrame]) -> tuple[Any, int, int, dict[str, int], np.ndarray]:
