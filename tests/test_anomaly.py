@@ -661,6 +661,18 @@ def test_a_time_kept_as_a_feature_is_named_in_a_note():
         AnomalyDetector(**dict(FAST, n_estimators=1, epochs=10)).fit(rows.drop(columns="Time"))
 
 
+def test_a_label_left_among_the_features_is_named_in_a_note():
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300),
+                         "Class": (rng.random(300) < 0.05).astype(int)})
+    with pytest.warns(DataNotice, match=r"column\(s\) \['Class'\] named like a label hold at most 10 values: .* "
+                                        r"\(--label-col Class, or --drop-cols\)"):
+        AnomalyDetector(**dict(FAST, n_estimators=1, epochs=2)).fit(rows)
+    with warnings.catch_warnings():  # a column of that name with many values is a feature
+        warnings.simplefilter("error", DataNotice)
+        AnomalyDetector(**dict(FAST, n_estimators=1, epochs=2)).fit(rows.assign(Class=rng.normal(size=300)))
+
+
 def test_a_table_of_repeated_rows_keeps_normal_scores_in_their_unit():
     """Every row one of 15 patterns, each repeated about 100 times: the held-out rows sit on
     references, so the local term's units come out about 0. They have floors: a normal row

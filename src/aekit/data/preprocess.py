@@ -37,6 +37,10 @@ ID_SHARE = 0.5
 ID_MIN_ROWS = 20
 # a number column named as an ID is: "id", "customer_id", "Customer ID", "userId", "index", "row_num"
 ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row(?:_?(?:num|number|no))?)")
+# a column named as labels are (case aside) that holds at most LABEL_VALUES values
+LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "outcome", "anomaly", "is_anomaly", "outlier",
+                         "is_outlier", "fraud", "is_fraud", "attack", "attack_type", "diagnosis", "ground_truth"})
+LABEL_VALUES = 10
 SCALINGS = ("robust", "standard")
 SCALED_LIMIT = 1e6
 NORMAL_IQR = 1.349  # the IQR of a normal distribution, in standard deviations
@@ -69,8 +73,9 @@ class TabularPreprocessor:
     percentile lies more than ``HEAVY_TAIL`` IQRs above the median. Their large values are
     far from every row in IQR units. ``ordered_`` (robust scaling): the number columns that
     never decrease down the training rows (of at least ``ORDERED_ROWS``, through as many
-    values): a time or a counter, whose later values lie beyond the training range. The
-    anomaly detector's fit names both in notes; neither is saved.
+    values): a time or a counter, whose later values lie beyond the training range.
+    ``label_like_``: the columns named as labels are (``LABEL_NAMES``) with at most
+    ``LABEL_VALUES`` values. The anomaly detector's fit names each in a note; none is saved.
     """
 
     categorical: str | list[str] = "auto"
@@ -87,6 +92,7 @@ class TabularPreprocessor:
     unseen_counts_: dict[str, int] = field(default_factory=dict)
     heavy_tailed_: list[str] = field(default_factory=list)  # robust scaling's fit only; not saved
     ordered_: list[str] = field(default_factory=list)  # the same
+    label_like_: list[str] = field(default_factory=list)  # fit's; not saved
 
     def __post_init__(self) -> None:
         if self.impute not in IMPUTE_CHOICES:
@@ -121,6 +127,8 @@ class TabularPreprocessor:
         self.numeric_ = [c for c in df.columns if c not in cats]
         for c in self.numeric_:
             _check_number_feature(df[c], c)
+        self.label_like_ = [c for c in df.columns if str(c).strip().lower() in LABEL_NAMES
+                            and df[c].nunique() <= LABEL_VALUES]
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
         if missing_log:
             raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")

@@ -142,11 +142,18 @@ class ReconstructionDetector(FittedModel):
           user knows which; the note says how.
         - values that never decrease down the rows (``ordered_``): a time or a counter kept
           as a feature, whose later values lie beyond the training range, so that every
-          row of a later period scores high."""
+          row of a later period scores high.
+        - a column named as a label is, of a few values (``label_like_``): left in the
+          features by a forgotten ``--label-col``, it marks the training anomalies' rows,
+          and a file to score without it is refused."""
         pre = getattr(self.adapter_, "preprocessor", None)
         if pre is None:
             return
-        heavy, ordered = pre.heavy_tailed_, pre.ordered_
+        heavy, ordered, labels = pre.heavy_tailed_, pre.ordered_, pre.label_like_
+        if labels:
+            warnings.warn(f"column(s) {_some(labels)} named like a label hold at most 10 values: a label among the "
+                          "features marks the very rows it should find; if one is, drop it from X "
+                          f"(--label-col {shlex.quote(labels[0])}, or --drop-cols)", DataNotice, stacklevel=3)
         if heavy:
             warnings.warn(f"column(s) {_some(heavy)} have a heavy right tail (99th percentile over 10 IQRs above "
                           "the median): their large values score as anomalies; where such values are normal, "
