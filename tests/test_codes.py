@@ -18,7 +18,7 @@ from aekit.apps.codes import (
 )
 from aekit.cli import main
 from aekit.data.images import load_images
-from aekit.errors import DataError
+from aekit.errors import DataError, DataNotice
 
 SMALL = dict(hidden=64, channels=(16, 32), random_state=0)
 
@@ -69,6 +69,16 @@ def test_table_path_beats_kmeans_on_unevenly_scaled_groups():
     np.testing.assert_array_equal(AutoEncoderClustering(3, random_state=0).fit(X.to_numpy()).labels_, model.labels_)
     # UMAP, the layout of large data (embedding="auto" from 10,000 samples), follows the bands too
     assert matched_accuracy(y, AutoEncoderClustering(3, embedding="umap", random_state=0).fit(X).labels_) > 0.9
+
+
+def test_a_label_or_a_time_among_a_tables_features_is_named_in_a_note():
+    """Every model fitted on a table gives its preprocessor's notes, clustering too."""
+    X, y = uneven_bands()
+    table = X.assign(label=y, t=np.arange(len(X), dtype=float))
+    with pytest.warns(DataNotice) as notes:
+        AutoEncoderClustering(3, epochs=1, embedding="none", random_state=0).fit(table)
+    said = " ".join(str(n.message) for n in notes)
+    assert "['label'] named like a label" in said and "['t'] never decrease down the training rows" in said
 
 
 def test_bad_k_and_code_size_give_clear_errors(digits):

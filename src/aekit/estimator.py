@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import replace
@@ -35,7 +36,7 @@ from .autoencoder import AutoEncoder
 from .checks import MAX_EPOCHS, check_choice, check_float, check_int
 from .data.adapters import ADAPTER_CHOICES, DataAdapter, adapter_from_dict, infer_adapter_kind, make_adapter
 from .distributed import is_main_process
-from .errors import DataError, ModelFileError, NotFittedError
+from .errors import DataError, DataNotice, ModelFileError, NotFittedError
 from .io import check_model_output, load_model, remove_checkpoint_dir, save_model, training_lock
 from .params import Params
 from .training import TrainConfig, TrainResult, train
@@ -93,8 +94,14 @@ class FittedModel(Params):
 
     # ------------------------------------------------------------------ data
     def _fit_adapter(self, X: Any) -> torch.Tensor:
-        """Fit the data adapter on training data ``X``; its tensor ``[N, *sample_shape]``."""
-        return self._enough_samples(self._new_adapter(X).fit_transform(X))
+        """Fit the data adapter on training data ``X``; its tensor ``[N, *sample_shape]``. A
+        table's preprocessor's ``notes`` (a label or a time left among the features) are
+        given as ``DataNotice`` warnings."""
+        Z = self._enough_samples(self._new_adapter(X).fit_transform(X))
+        preprocessor = getattr(self.adapter_, "preprocessor", None)
+        for note in preprocessor.notes() if preprocessor is not None else []:
+            warnings.warn(note, DataNotice, stacklevel=3)
+        return Z
 
     def _new_adapter(self, X: Any) -> DataAdapter:
         """``adapter_``, new and not fitted, of the kind ``X`` is (``data``, or inferred);

@@ -21,6 +21,7 @@ median), so an extreme but finite value scores as extremely anomalous, not as in
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,11 +72,12 @@ class TabularPreprocessor:
 
     ``heavy_tailed_`` (robust scaling): the number columns of no negative value whose 99th
     percentile lies more than ``HEAVY_TAIL`` IQRs above the median. Their large values are
-    far from every row in IQR units. ``ordered_`` (robust scaling): the number columns that
-    never decrease down the training rows (of at least ``ORDERED_ROWS``, through as many
-    values): a time or a counter, whose later values lie beyond the training range.
-    ``label_like_``: the columns named as labels are (``LABEL_NAMES``) with at most
-    ``LABEL_VALUES`` values. The anomaly detector's fit names each in a note; none is saved.
+    far from every row in IQR units; the anomaly detector's fit names them in a note.
+    ``ordered_``: the number columns that never decrease down the training rows (of at least
+    ``ORDERED_ROWS``, through as many values): a time or a counter, whose later values lie
+    beyond the training range. ``label_like_``: the columns named as labels are
+    (``LABEL_NAMES``) with at most ``LABEL_VALUES`` values. ``notes`` says what both mean;
+    every model fitted on a table gives them as notes. None of the three is saved.
     """
 
     categorical: str | list[str] = "auto"
@@ -146,13 +148,27 @@ class TabularPreprocessor:
             if heavy.any():
                 heavy &= np.nanmin(num, axis=0) >= 0
             self.heavy_tailed_ = [self.numeric_[j] for j in np.flatnonzero(heavy)]
-            self.ordered_ = _ordered(num, self.numeric_)
             tight = np.minimum(iqr, NORMAL_IQR * std)
             scale = np.where(tight > 0, tight, np.where(std > 0, NORMAL_IQR * std, 1.0))
         self.center_, self.scale_ = [float(v) for v in center], [float(v) for v in scale]
+        self.ordered_ = _ordered(num, self.numeric_)
         if num.shape[1] and not any(self.categories_.values()) and np.all(std == 0):
             raise DataError("every feature column is constant in the training data: there is nothing to learn")
         return self
+
+    def notes(self) -> list[str]:
+        """What the fit found in the training columns that a user likely did not mean: a
+        label left among the features, and a time or a counter kept as a feature."""
+        found = []
+        if self.label_like_:
+            found.append(f"column(s) {_some(self.label_like_)} named like a label hold at most {LABEL_VALUES} values: "
+                         "a label among the features hands the model the answer; if one is, drop it from X "
+                         f"(--label-col {shlex.quote(self.label_like_[0])}, or --drop-cols)")
+        if self.ordered_:
+            found.append(f"column(s) {_some(self.ordered_)} never decrease down the training rows (a time or a "
+                         "counter?): rows of a later period will lie beyond their training values, far from every "
+                         f"training row; leave them out (--drop-cols {shlex.quote(','.join(self.ordered_[:5]))})")
+        return found
 
     # -- transforming -------------------------------------------------------------------------
     @property
@@ -356,6 +372,11 @@ def _first_non_numeric(s: pd.Series) -> object:
     values = s.dropna()
     bad = values[pd.to_numeric(values, errors="coerce").isna()]
     return bad.iloc[0] if len(bad) else None
+
+
+def _some(names: list[str]) -> str:
+    """Up to 5 column names, as a list, and ``...`` where there are more."""
+    return f"{names[:5]}{' ...' if len(names) > 5 else ''}"
 
 
 def _ordered(num: np.ndarray, names: list[str]) -> list[str]:

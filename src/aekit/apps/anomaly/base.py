@@ -85,7 +85,7 @@ class ReconstructionDetector(FittedModel):
         self._check_params()
         rule = parse_threshold(self.threshold, self.contamination)
         Z = self._fit_adapter(X)
-        self._notice_columns()
+        self._notice_heavy_tails()
         train_idx, val_idx = self._split(len(Z))
         Z_train, Z_val = Z[train_idx], (Z[val_idx] if len(val_idx) else None)
         self.weighting_ = self._weighting()
@@ -130,40 +130,20 @@ class ReconstructionDetector(FittedModel):
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
 
-    def _notice_columns(self) -> None:
-        """Notes naming the number columns whose values a new row is likely to take beyond
-        the training rows' (the preprocessor finds them; neither changes a score):
-
-        - a heavy right tail (``heavy_tailed_``): its large values are far from every other
-          row in robust units, so they score as anomalies. Log-transforming every such
-          column by default was measured and refused: it cost 0.11 AUC-ROC on a development
-          set whose anomalies lie in that tail (BENCHMARKS.md), and it helps where the tail
-          is normal (a lognormal amount unrelated to the anomalies, 0.939 -> 0.995). Only the
-          user knows which; the note says how.
-        - values that never decrease down the rows (``ordered_``): a time or a counter kept
-          as a feature, whose later values lie beyond the training range, so that every
-          row of a later period scores high.
-        - a column named as a label is, of a few values (``label_like_``): left in the
-          features by a forgotten ``--label-col``, it marks the training anomalies' rows,
-          and a file to score without it is refused."""
-        pre = getattr(self.adapter_, "preprocessor", None)
-        if pre is None:
-            return
-        heavy, ordered, labels = pre.heavy_tailed_, pre.ordered_, pre.label_like_
-        if labels:
-            warnings.warn(f"column(s) {_some(labels)} named like a label hold at most 10 values: a label among the "
-                          "features marks the very rows it should find; if one is, drop it from X "
-                          f"(--label-col {shlex.quote(labels[0])}, or --drop-cols)", DataNotice, stacklevel=3)
+    def _notice_heavy_tails(self) -> None:
+        """A note naming the number columns with a heavy right tail (``heavy_tailed_``): their
+        large values are far from every other row in robust units, so they score as anomalies.
+        Log-transforming every such column by default was measured and refused: it cost 0.11
+        AUC-ROC on a development set whose anomalies lie in that tail (BENCHMARKS.md), and it
+        helps where the tail is normal (a lognormal amount unrelated to the anomalies, 0.939 ->
+        0.995). Only the user knows which; the note says how."""
+        heavy = getattr(getattr(self.adapter_, "preprocessor", None), "heavy_tailed_", None)
         if heavy:
-            warnings.warn(f"column(s) {_some(heavy)} have a heavy right tail (99th percentile over 10 IQRs above "
+            shown = f"{heavy[:5]}{' ...' if len(heavy) > 5 else ''}"
+            warnings.warn(f"column(s) {shown} have a heavy right tail (99th percentile over 10 IQRs above "
                           "the median): their large values score as anomalies; where such values are normal, "
                           f"log-transform the columns: log_columns={heavy[:5]} "
                           f"(--log-columns {shlex.quote(','.join(heavy[:5]))})", DataNotice, stacklevel=3)
-        if ordered:
-            warnings.warn(f"column(s) {_some(ordered)} never decrease down the training rows (a time or a counter?): "
-                          "rows of a later period will lie beyond their training values and score high; leave "
-                          f"them out (--drop-cols {shlex.quote(','.join(ordered[:5]))}), or for a time series "
-                          "name the time column (--time-col)", DataNotice, stacklevel=3)
 
     def _training_scores(self, Z: torch.Tensor, val_idx: np.ndarray, train_idx: np.ndarray
                          ) -> tuple[np.ndarray, np.ndarray]:
@@ -869,7 +849,3 @@ def _unit(values: torch.Tensor) -> torch.Tensor:
     their mean (rows rebuilt perfectly would make a zero median) and never zero."""
     return torch.maximum(values.median(), 1e-3 * values.mean()).clamp_min(1e-12)
 
-
-def _some(names: list[str]) -> str:
-    """Up to 5 column names, as a list, and ``...`` where there are more."""
-    return f"{names[:5]}{' ...' if len(names) > 5 else ''}"
