@@ -652,7 +652,8 @@ def test_a_time_kept_as_a_feature_is_named_in_a_note():
     rows = pd.DataFrame({"Time": np.sort(rng.uniform(0, 1e5, 400)), "a": rng.normal(size=400),
                          "b": rng.normal(size=400)})
     with pytest.warns(DataNotice, match=r"column\(s\) \['Time'\] never decrease down the training rows .* "
-                                        r"\(--drop-cols Time\)"):
+                                        r"\(--drop-cols Time; for an anomaly detector of a time series, give "
+                                        r"the time as --time-col\)"):
         det = AnomalyDetector(**dict(FAST, n_estimators=1, epochs=10)).fit(rows)
     later = rows.assign(Time=rows.Time + 1e5)
     assert np.median(det.decision_function(later)) > 20 * np.median(det.decision_function(rows))

@@ -167,7 +167,8 @@ class TabularPreprocessor:
         if self.ordered_:
             found.append(f"column(s) {_some(self.ordered_)} never decrease down the training rows (a time or a "
                          "counter?): rows of a later period will lie beyond their training values, far from every "
-                         f"training row; leave them out (--drop-cols {shlex.quote(','.join(self.ordered_[:5]))})")
+                         f"training row; leave them out (--drop-cols {shlex.quote(','.join(self.ordered_[:5]))}; "
+                         "for an anomaly detector of a time series, give the time as --time-col)")
         return found
 
     # -- transforming -------------------------------------------------------------------------
