@@ -187,6 +187,10 @@ def test_cli_trains_scores_in_chunks_and_reports(tmp_path, capsys):
                      "--chunk-rows", chunk, "--label-col", "label", "--quiet"]) == 0
         outputs.append(pd.read_csv(out))
     a, b = outputs
+    capsys.readouterr()
+    test.assign(value=test.value * 10).to_csv(tmp_path / "unit.csv", index=False)  # a channel in another unit
+    assert main(["anomaly", "score", str(tmp_path / "unit.csv"), "--model", m, "--out", str(tmp_path / "u.csv")]) == 0
+    assert "of the time: does this data differ from the training data" in capsys.readouterr().out
     assert list(a.columns) == ["timestamp", "score", "is_anomaly", "top_channels", "label"]
     assert len(a) == 1200 and (a.timestamp == test.timestamp).all()
     np.testing.assert_allclose(a.score, b.score, rtol=1e-5)

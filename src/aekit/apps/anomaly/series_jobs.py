@@ -22,6 +22,7 @@ from ...io import atomic_write_text, check_model_output, check_output_dir
 from ...marks import ANOMALY_SCORES
 from .report import REPORT_KIND, Metrics, binary_labels, evaluate, top_features, write_report
 from .series import SeriesAnomalyDetector
+from .thresholds import expected_share
 
 
 @dataclass
@@ -39,6 +40,7 @@ class SeriesSummary:
     flagged: int = 0
     notices: list[str] = field(default_factory=list)
     by_series: pd.DataFrame | None = None  # a table of several series: one row per series, most flagged first
+    expected_share: float | None = None  # the share of normal rows the threshold flags, where it says
 
 
 def train_series(data: str | os.PathLike[str], out: str | os.PathLike[str], *, time_col: str | None = None,
@@ -110,7 +112,7 @@ def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: 
     check_series_id(det, id_col)
     time_col, model_id = det.series_adapter_.time_col, det.series_adapter_.id_col
     keep = [c for c in (model_id, time_col, label_col) if c is not None]
-    summary = SeriesSummary()
+    summary = SeriesSummary(expected_share=expected_share(det.threshold_rule_))
     # one channel takes the whole score: no per-channel pass (a third of the scoring time)
     single = len(det.channels_) == 1
     with table_output(out, ANOMALY_SCORES) as output:
