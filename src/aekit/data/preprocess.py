@@ -93,8 +93,8 @@ class TabularPreprocessor:
     scale_: list[float] = field(default_factory=list)
     unseen_counts_: dict[str, int] = field(default_factory=dict)
     heavy_tailed_: list[str] = field(default_factory=list)  # robust scaling's fit only; not saved
-    ordered_: list[str] = field(default_factory=list)  # the same
-    label_like_: list[str] = field(default_factory=list)  # fit's; not saved
+    ordered_: list[str] = field(default_factory=list)  # the fit's; not saved
+    label_like_: list[str] = field(default_factory=list)  # the same
 
     def __post_init__(self) -> None:
         if self.impute not in IMPUTE_CHOICES:

@@ -848,4 +848,3 @@ def _unit(values: torch.Tensor) -> torch.Tensor:
     """The median of a term's values on held-out rows, as its unit; at least a thousandth of
     their mean (rows rebuilt perfectly would make a zero median) and never zero."""
     return torch.maximum(values.median(), 1e-3 * values.mean()).clamp_min(1e-12)
-
