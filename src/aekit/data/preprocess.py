@@ -161,12 +161,12 @@ class TabularPreprocessor:
         label left among the features, and a time or a counter kept as a feature."""
         found = []
         if self.label_like_:
-            found.append(f"column(s) {_some(self.label_like_)} named like a label hold at most {LABEL_VALUES} values: "
-                         "a label among the features hands the model the answer; if one is, drop it from X "
+            found.append(f"column(s) {some_columns(self.label_like_)} named like a label hold at most {LABEL_VALUES} "
+                         "values: a label among the features hands the model the answer; if one is, drop it from X "
                          f"(--label-col {shlex.quote(self.label_like_[0])}, or --drop-cols)")
         if self.ordered_:
-            found.append(f"column(s) {_some(self.ordered_)} never decrease down the training rows (a time or a "
-                         "counter?): rows of a later period will lie beyond their training values, far from every "
+            found.append(f"column(s) {some_columns(self.ordered_)} never decrease down the training rows (a time or "
+                         "a counter?): rows of a later period will lie beyond their training values, far from every "
                          f"training row; leave them out (--drop-cols {shlex.quote(','.join(self.ordered_[:5]))}; "
                          "for an anomaly detector of a time series, give the time as --time-col)")
         return found
@@ -375,8 +375,8 @@ def _first_non_numeric(s: pd.Series) -> object:
     return bad.iloc[0] if len(bad) else None
 
 
-def _some(names: list[str]) -> str:
-    """Up to 5 column names, as a list, and ``...`` where there are more."""
+def some_columns(names: list[str]) -> str:
+    """Up to 5 column names, as a list, and ``...`` where there are more (for notes)."""
     return f"{names[:5]}{' ...' if len(names) > 5 else ''}"
 
 
@@ -408,6 +408,11 @@ def _category_text(column: pd.Series) -> pd.Series:
         names = np.array([_label_text(v) for v in uniques] + [None], dtype=object)
         return pd.Series(names[codes], index=column.index)
     return column.astype(str)  # text, True/False and whole numbers read alike either way
+
+
+# the text ``_label_text`` writes for a number: any number, and a whole one
+NUMBER_CATEGORY = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
+WHOLE_NUMBER_CATEGORY = re.compile(r"-?\d+")
 
 
 def _label_text(value: Any) -> str:

@@ -22,6 +22,7 @@ import torch
 from ...autoencoder import AutoEncoder
 from ...data.adapter_base import SpanRows
 from ...data.images import ImageSpec
+from ...data.preprocess import some_columns
 from ...checks import check_choice, check_float, check_int
 from ...errors import DataNotice, ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
@@ -139,9 +140,8 @@ class ReconstructionDetector(FittedModel):
         0.995). Only the user knows which; the note says how."""
         heavy = getattr(getattr(self.adapter_, "preprocessor", None), "heavy_tailed_", None)
         if heavy:
-            shown = f"{heavy[:5]}{' ...' if len(heavy) > 5 else ''}"
-            warnings.warn(f"column(s) {shown} have a heavy right tail (99th percentile over 10 IQRs above "
-                          "the median): their large values score as anomalies; where such values are normal, "
+            warnings.warn(f"column(s) {some_columns(heavy)} have a heavy right tail (99th percentile over 10 IQRs "
+                          "above the median): their large values score as anomalies; where such values are normal, "
                           f"log-transform the columns: log_columns={heavy[:5]} "
                           f"(--log-columns {shlex.quote(','.join(heavy[:5]))})", DataNotice, stacklevel=3)
 

@@ -37,6 +37,7 @@ import pandas as pd
 
 from ...checks import check_int
 from ...data.images import decode_files, image_files
+from ...data.preprocess import NUMBER_CATEGORY
 from ...data.tables import check_csv_header
 from ...errors import DataError, OutputError, first_line
 from ... import marks
@@ -50,7 +51,6 @@ from .thresholds import expected_share
 
 IMAGE_PARTITION = 1024  # images a Dask task reads and scores: the local command's chunk
 CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before giving up (Dask's default is 30)
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)  # a category that came from a number
 PARQUET_KIND = "anomaly scores (Parquet)"  # the marker of a Parquet folder aekit wrote, the only kind it replaces
 _LOADED: dict[str, Any] = {}  # per worker process: the detector of the model last seen
 
@@ -199,8 +199,8 @@ def read_as_numbers(pre: Any) -> list[str]:
     """The columns a table model reads from CSV as float64 under Dask: its number columns,
     and its categorical columns whose categories are all numbers (a category reads 1.0 as 1,
     so a column of whole numbers with an empty field, read as floats, keeps them)."""
-    numeric = [c for c, values in pre.categories_.items() if values and all(NUMBER.fullmatch(v) for v in values)]
-    return [*pre.numeric_, *numeric]
+    numbers = [c for c, values in pre.categories_.items() if values and all(map(NUMBER_CATEGORY.fullmatch, values))]
+    return [*pre.numeric_, *numbers]
 
 
 def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = ()) -> Any:

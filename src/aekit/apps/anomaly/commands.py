@@ -244,18 +244,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {line}")
         _print_most_flagged(getattr(analysis, "by_series", None))
         _print_events(getattr(analysis, "events", None))
+        flagged = int((analysis.scores > analysis.threshold).sum())
         if analysis.metrics is not None:
             print("\n".join(analysis.metrics.lines(getattr(analysis, "unit", "rows"))))
             if getattr(analysis, "event_metrics", None) is not None:
                 print("\n".join(analysis.event_metrics.lines()))
             _print_classes(getattr(analysis, "by_class", None))
         else:
-            print(f"scored {len(analysis.scores)} {getattr(analysis, 'unit', 'rows')}, "
-                  f"flagged {(analysis.scores > analysis.threshold).sum()} "
+            print(f"scored {len(analysis.scores)} {getattr(analysis, 'unit', 'rows')}, flagged {flagged} "
                   f"(threshold {analysis.threshold:.4g})")
         # with labels, many flagged rows are the anomalies the labels name, not a surprise
-        _print_flagged_columns(analysis, len(analysis.scores), int((analysis.scores > analysis.threshold).sum()),
-                               surprise=analysis.metrics is None)
+        _print_flagged_columns(analysis, len(analysis.scores), flagged, surprise=analysis.metrics is None)
         print("report: " + ", ".join(str(p) for p in analysis.report_paths))
     elif args.verb == "demo":
         analysis = jobs.run_demo(args.out, seed=args.seed, verbose=verbose)

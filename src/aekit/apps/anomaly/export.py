@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from torch import nn
 
 from ..._version import __version__
 from ... import marks
+from ...data.preprocess import WHOLE_NUMBER_CATEGORY
 from ...io import atomic_path, check_output_file
 from . import read_detector
 
@@ -288,7 +288,7 @@ def _category_keys(values: list[str]) -> dict[str, list[Any]]:
     keys, indices = [str(v) for v in values], [float(i) for i in range(len(values))]
     for i, v in enumerate(values):
         alias = f"{v}.0"
-        if re.fullmatch(r"-?\d+", str(v)) and alias not in values:
+        if WHOLE_NUMBER_CATEGORY.fullmatch(str(v)) and alias not in values:
             keys.append(alias)
             indices.append(float(i))
     return {"keys_strings": keys, "values_floats": indices}

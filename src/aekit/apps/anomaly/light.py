@@ -629,8 +629,7 @@ def score_frame(det: Any, chunk: pd.DataFrame, *, id_col: str | None = None,
 
 def flagged_leaders(contrib: pd.DataFrame, flagged: np.ndarray) -> np.ndarray:
     """For each explained column, how many ``flagged`` rows it contributes most to."""
-    rows = contrib.to_numpy()[flagged]
-    return np.bincount(rows.argmax(1), minlength=contrib.shape[1]) if len(rows) else np.zeros(contrib.shape[1], int)
+    return np.bincount(contrib.to_numpy()[flagged].argmax(1), minlength=contrib.shape[1])
 
 
 def leader_counts(leaders: np.ndarray, columns: list[str]) -> dict[str, int]:
