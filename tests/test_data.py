@@ -115,6 +115,51 @@ def test_numbers_written_as_a_spreadsheet_shows_them_are_named_with_the_fix(writ
         TabularPreprocessor().fit(df)
 
 
+def test_formatted_numbers_with_few_values_are_refused_too_but_a_few_levels_stay_categories():
+    """'12%' with 31 values became 31 categories (only a column of mostly different values was checked)."""
+    rows = 200
+    df = pd.DataFrame({"n": np.arange(rows, dtype=float), "discount": [f"{i % 31}%" for i in range(rows)]})
+    with pytest.raises(DataError, match="column 'discount' holds numbers written as text"):
+        TabularPreprocessor().fit(df)
+    levels = df.assign(discount=[f"{10 * (i % 3)}%" for i in range(rows)])  # 3 levels: a code's, kept
+    assert TabularPreprocessor().fit(levels).categories_ == {"discount": ["0%", "10%", "20%"]}
+
+
+@pytest.mark.parametrize("written", ["%Y-%m-%d", "%d/%m/%Y %H:%M", "%H:%M", "%Y-%m-%dT%H:%M:%S%z"])
+def test_dates_or_times_written_as_text_are_refused_unless_named(written):
+    """A CSV's times are read as text; a day repeated over many rows became a category, and
+    every new day an unseen one."""
+    rows = 120
+    when = pd.date_range("2024-03-01", periods=rows // 4, freq="7h", tz="UTC").repeat(4).strftime(written)
+    df = pd.DataFrame({"n": np.arange(rows, dtype=float), "when": when})
+    with pytest.raises(DataError, match=r"column 'when' holds dates or times written as text .* \(--time-col\)"):
+        TabularPreprocessor().fit(df)
+    assert "when" in TabularPreprocessor(categorical=["when"]).fit(df).categories_  # named: the user's choice
+
+
+def test_codes_that_a_date_parser_would_read_are_no_times():
+    """'T1000', '1/2' and month names parse as dates in pandas; they hold neither a year nor hh:mm."""
+    rows = 60
+    df = pd.DataFrame({"n": np.arange(rows, dtype=float), "size": ["1/2", "3/4", "1/4"] * (rows // 3),
+                       "month": ["May", "June", "July", "March"] * (rows // 4)})
+    assert set(TabularPreprocessor().fit(df).categories_) == {"size", "month"}
+    ids = df.assign(unit=[f"T{1000 + i}" for i in range(rows)])
+    with pytest.raises(DataError, match="column 'unit' is text with 60 different values"):
+        TabularPreprocessor().fit(ids)
+
+
+def test_every_refused_column_is_named_in_one_error():
+    """A table with an ID, a time and an amount written as text was refused one column per run."""
+    rows = 40
+    df = pd.DataFrame({"who": [f"user{i}" for i in range(rows)], "n": np.arange(rows, dtype=float),
+                       "day": pd.date_range("2024-01-01", periods=rows).strftime("%Y-%m-%d"),
+                       "amount": [f"${100 + i}.50" for i in range(rows)], "kind": ["a", "b"] * (rows // 2)})
+    with pytest.raises(DataError, match=r"^3 columns cannot be features as they are: \(1\) column 'who' .* "
+                                        r"\(2\) column 'day' .* \(3\) column 'amount' holds numbers") as err:
+        TabularPreprocessor().fit(df)
+    assert "\n" not in str(err.value)
+
+
 def test_a_number_column_named_as_an_id_with_a_different_value_per_row_is_refused():
     """As a feature, every new row's new ID would be far from the training IDs."""
     n = 40

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,11 @@ IMPUTE_CHOICES = (None, "median")
 # at least ID_MIN_ROWS of them) is an identifier or a time, not categories to learn
 ID_SHARE = 0.5
 ID_MIN_ROWS = 20
+# a text column of at least this many values that are numbers once their separators, currency
+# and percent signs are gone holds numbers written as text ('12%': 31 values became 31
+# categories); fewer may be a code's few levels ('1,2', '$', ...)
+FORMATTED_MIN_VALUES = 10
+FORMATTED_SAMPLE = 1000  # distinct values that check reads
 # a number column named as an ID is: "id", "customer_id", "Customer ID", "userId", "index", "row_num"
 ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row(?:_?(?:num|number|no))?)")
 # a column named as labels are (case aside) that holds at most LABEL_VALUES values
@@ -109,6 +115,7 @@ class TabularPreprocessor:
         if len(df) == 0:
             raise DataError("cannot fit on an empty table")
         self.columns_ = list(df.columns)
+        problems = _ColumnProblems()
         if self.categorical == "auto":
             cats = [c for c in df.columns if not _is_numeric(df[c])]
             for c in list(cats):
@@ -118,9 +125,10 @@ class TabularPreprocessor:
                         cats.remove(c)
                         continue
                     # a column of numbers with a few words in it is a user error, not a category
-                    raise DataError(f"column {c!r} is numeric but holds a non-number ({bad!r}); fix the value "
-                                    f"or name it as categorical")
-                _check_not_an_identifier(df[c], c)
+                    problems.add(f"column {c!r} is numeric but holds a non-number ({bad!r}); fix the value "
+                                 f"or name it as categorical")
+                    continue
+                problems.check(_check_text_feature, df[c], c)
         else:
             cats = list(self.categorical)
             missing = [c for c in cats if c not in df.columns]
@@ -128,7 +136,8 @@ class TabularPreprocessor:
                 raise DataError(f"categorical columns not found: {missing}")
         self.numeric_ = [c for c in df.columns if c not in cats]
         for c in self.numeric_:
-            _check_number_feature(df[c], c)
+            problems.check(_check_number_feature, df[c], c)
+        problems.raise_any()
         self.label_like_ = [c for c in df.columns if str(c).strip().lower() in LABEL_NAMES
                             and df[c].nunique() <= LABEL_VALUES]
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
@@ -423,17 +432,65 @@ def _label_text(value: Any) -> str:
     return str(int(number)) if number.is_integer() and abs(number) < 2**53 else str(value)
 
 
-def _check_not_an_identifier(column: pd.Series, name: str) -> None:
-    """Refuse a text column found by ``categorical="auto"`` whose values are mostly
-    different (a name, an ID, a time stamp): one-hot, each of them would be a category seen
-    once, which a model learns nothing from and which every new row misses."""
+class _ColumnProblems:
+    """The columns a fit refuses, gathered so that one error names them all: a table with a
+    time, an ID and an amount written as text was refused one column per run."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.messages.append(message)
+
+    def check(self, check: Any, column: pd.Series, name: object) -> None:
+        try:
+            check(column, name)
+        except DataError as exc:
+            self.add(str(exc))
+
+    def raise_any(self) -> None:
+        if len(self.messages) == 1:
+            raise DataError(self.messages[0])
+        if self.messages:
+            listed = " ".join(f"({i}) {m}" for i, m in enumerate(self.messages, 1))
+            raise DataError(f"{len(self.messages)} columns cannot be features as they are: {listed}")
+
+
+def _check_text_feature(column: pd.Series, name: str) -> None:
+    """Refuse a text column found by ``categorical="auto"`` that is no category: times
+    written as text (as categories, every new day would be unseen), and values that are
+    mostly different (a name, an ID, a time stamp): one-hot, each of them would be a
+    category seen once, which a model learns nothing from and which every new row misses."""
+    _check_not_time_text(column, name)
     rows = int(column.notna().sum())
     distinct = int(column.nunique())
-    if rows >= ID_MIN_ROWS and distinct > ID_SHARE * rows:
+    if distinct >= FORMATTED_MIN_VALUES:
         _check_not_formatted_numbers(column, name)
+    if rows >= ID_MIN_ROWS and distinct > ID_SHARE * rows:
         raise DataError(f"column {name!r} is text with {distinct} different values in {rows} rows (an ID, a name or "
                         "a time?): as categories it teaches nothing; leave it out (--drop-cols; --id-col keeps an ID "
                         "in the output), or name it as categorical to keep it")
+
+
+# a date or a time written as text holds a year (1000-2999, not within a word) or hh:mm; a
+# value with neither ('1/2', 'May', 'T1000') is no time, though pandas would read a date from it
+TIME_TEXT = re.compile(r"(?<![\dA-Za-z])[12]\d{3}(?![\dA-Za-z])|(?<!\d)\d{1,2}:\d{2}(?!\d)")
+TIME_SAMPLE = 200  # distinct values that check reads
+
+
+def _check_not_time_text(column: pd.Series, name: object) -> None:
+    """Refuse dates or times written as text ('2024-01-01 10:00', '12/03/2024', '10:15'):
+    ``iter_table`` reads a CSV's times as text."""
+    values = pd.Series(column.dropna().unique()[:TIME_SAMPLE]).astype(str)
+    if not len(values) or values.str.contains(TIME_TEXT).mean() < 0.9:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' notes on inferring each value's format
+        times = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
+    if times.notna().mean() >= 0.9:
+        raise DataError(f"column {name!r} holds dates or times written as text ({values.iloc[0]!r}), which are no "
+                        "feature: leave it out (--drop-cols), for a time series name it as the time column "
+                        "(--time-col), or name it as categorical to keep it")
 
 
 NUMBER_DECORATIONS = r"[\s,'$€£¥%]"  # thousands separators, currency and percent signs a spreadsheet writes
@@ -443,7 +500,7 @@ def _check_not_formatted_numbers(column: pd.Series, name: str) -> None:
     """Refuse numbers written as a spreadsheet shows them ('3,366.33', '$12.50', '12%'),
     with the fix: read as text, they would be refused as an ID or become categories. They
     are not converted here, since '1.234,5' means another number in another country."""
-    values = column.dropna().astype(str)
+    values = pd.Series(column.dropna().unique()[:FORMATTED_SAMPLE]).astype(str)
     plain = pd.to_numeric(values.str.replace(NUMBER_DECORATIONS, "", regex=True), errors="coerce")
     if plain.notna().mean() >= 0.9:
         raise DataError(f"column {name!r} holds numbers written as text ({values.iloc[0]!r}): write them as plain "
