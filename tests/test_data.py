@@ -153,9 +153,11 @@ def test_every_refused_column_is_named_in_one_error():
     rows = 40
     df = pd.DataFrame({"who": [f"user{i}" for i in range(rows)], "n": np.arange(rows, dtype=float),
                        "day": pd.date_range("2024-01-01", periods=rows).strftime("%Y-%m-%d"),
-                       "amount": [f"${100 + i}.50" for i in range(rows)], "kind": ["a", "b"] * (rows // 2)})
-    with pytest.raises(DataError, match=r"^3 columns cannot be features as they are: \(1\) column 'who' .* "
-                                        r"\(2\) column 'day' .* \(3\) column 'amount' holds numbers") as err:
+                       "amount": [f"${100 + i}.50" for i in range(rows)], "kind": ["a", "b"] * (rows // 2),
+                       "empty": [np.nan] * rows})
+    with pytest.raises(DataError, match=r"^4 columns cannot be features as they are: \(1\) column 'who' .* "
+                                        r"\(2\) column 'day' .* \(3\) column 'amount' holds numbers .* "
+                                        r"\(4\) column\(s\) \['empty'\] have no values") as err:
         TabularPreprocessor().fit(df)
     assert "\n" not in str(err.value)
 
@@ -246,6 +248,14 @@ def test_nan_is_an_error_unless_imputed():
     Z = pre.transform(df)
     assert np.isfinite(Z).all() and Z[1, 0] == 0 and Z[2, 1] == 0  # filled with the centre
 
+
+
+@pytest.mark.parametrize("impute", [None, "median"])
+def test_an_empty_column_is_named_with_the_fix_whatever_the_imputation(impute):
+    """It was 'NaN or inf ... use --impute median', which then failed on the same column."""
+    df = pd.DataFrame({"a": [1.0, np.nan, 3, 4], "empty": [np.nan] * 4, "b": [1.0, 2, 3, 4]})
+    with pytest.raises(DataError, match=r"column\(s\) \['empty'\] have no values .* leave them out \(--drop-cols\)"):
+        TabularPreprocessor(impute=impute).fit(df)
 
 def test_csv_and_parquet_read_the_same(tmp_path):
     df = make_kdd_rows(50, 5)

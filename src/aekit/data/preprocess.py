@@ -292,6 +292,10 @@ class TabularPreprocessor:
         finite = np.isfinite(arr)
         all_finite = bool(finite.all())
         if not all_finite:
+            if fit:  # a column with nothing to learn from, whatever the imputation: named first
+                empty = [cols[j] for j in np.flatnonzero(~finite.any(axis=0))]
+                if empty:
+                    raise _no_values(empty)
             bad_cols = [cols[j] for j in np.flatnonzero(~finite.all(axis=0))]
             if self.impute is None:
                 raise DataError(f"NaN or inf in column(s) {bad_cols[:10]}; clean the data or use impute='median' "
@@ -303,10 +307,6 @@ class TabularPreprocessor:
         if not fit and not all_finite:
             holes = np.isnan(arr)
             arr[holes] = np.broadcast_to(np.asarray(self.center_, dtype=np.float32), arr.shape)[holes]
-        if fit:
-            empty = [cols[j] for j in np.flatnonzero(np.isnan(arr).all(axis=0))]
-            if empty:
-                raise DataError(f"column(s) {empty} have no finite values")
         return arr
 
     # -- persistence --------------------------------------------------------------------------
@@ -523,11 +523,18 @@ def _check_not_a_number_id(column: pd.Series, name: object) -> None:
                         "--drop-cols drops it), or rename it if it is a measurement")
 
 
+def _no_values(names: list[Any]) -> DataError:
+    return DataError(f"column(s) {names[:10]}{' ...' if len(names) > 10 else ''} have no values (every training "
+                     "row's is empty, NaN or inf): leave them out (--drop-cols)")
+
+
 def _check_number_feature(column: pd.Series, name: object) -> None:
-    """Refuse what would be a number column but is no feature: times and durations (as
+    """Refuse what would be a number column but is no feature: an empty one, times and durations (as
     nanoseconds they would make every later row anomalous), and the row numbers that
     pandas' ``to_csv`` writes by default (a column with a blank header, read back as
     ``Unnamed: 0``, counting the rows or the rows kept of them)."""
+    if len(column) and column.isna().all():  # named here too, beside the other refused columns
+        raise _no_values([name])
     if pd.api.types.is_datetime64_any_dtype(column):
         raise DataError(f"column {name!r} holds dates and times, which are no feature: leave it out (--drop-cols), "
                         "or for a time series name it as the time column (--time-col)")
