@@ -153,6 +153,21 @@ def test_score_says_which_columns_lead_the_flagged_rows_and_when_the_data_looks_
     assert "leads their score: V1 " in out and "differ from the training data" in out
 
 
+def test_score_names_the_columns_the_model_does_not_read(small_model, capsys):
+    """An ID left in the scored table without --id-col was dropped from the output unsaid."""
+    rows = make_card_rows(40, 1)
+    rows.insert(0, "txn", [f"t{i}" for i in range(len(rows))])
+    rows.to_csv(small_model / "ids.csv", index=False)
+    out = run_ok(["anomaly", "score", small_model / "ids.csv", "--model", small_model / "model", "--out",
+                  small_model / "ids_scores.csv"], capsys)
+    assert "note: column(s) ['txn', 'Class'] are not features of this model: not scored, not in the output " \
+           "(--id-col NAME copies an ID column to the output)" in out
+    out = run_ok(["anomaly", "score", small_model / "ids.csv", "--model", small_model / "model", "--out",
+                  small_model / "ids_scores.csv", "--id-col", "txn", "--label-col", "Class"], capsys)
+    assert "not features of this model" not in out
+    assert pd.read_csv(small_model / "ids_scores.csv").txn.tolist() == rows.txn.tolist()
+
+
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     good = pd.read_csv(tmp / "train.csv")
     (tmp / "empty.csv").write_text("")

@@ -157,6 +157,7 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
     leading = expected.loc[expected.is_anomaly == 1, "top_features"].str.split(" (", regex=False).str[0].value_counts()
     assert summary.leaders == leading.to_dict() and sum(summary.leaders.values()) == summary.flagged
     assert list(summary.leaders.values()) == sorted(summary.leaders.values(), reverse=True)
+    assert summary.notices == []  # every column read: the features, the ID and the label
 
     assert main(["anomaly", "score", str(table_files / "all.parquet"), "--model", str(model_dir), "--out",
                  str(tmp_path / "dask.parquet"), "--engine", "dask", "--id-col", "id", "--quiet"]) == 0
@@ -165,7 +166,9 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
     # differently in the last bit when a row's block holds other rows
     np.testing.assert_allclose(from_parquet["score"], expected.set_index("id").sort_index()["score"], rtol=1e-6)
     # a second run replaces its own output folder; any other folder is refused
-    score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "dask.parquet", workers=1)
+    again = score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "dask.parquet", workers=1)
+    assert again.notices == ["column(s) ['id', 'label'] are not features of this model: not scored, not in the "
+                             "output (--id-col NAME copies an ID column to the output)"]
     with pytest.raises(DataError, match="--heatmap-dir is for image models, not a table model"):
         score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "x.csv", heatmap_dir=tmp_path / "maps")
     (tmp_path / "mine.parquet").mkdir()

@@ -44,7 +44,7 @@ from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
 from .image_scoring import HEATMAPS, check_image_options, draw_heatmaps, heatmap_folder
-from .light import ScoreSummary, score_frame
+from .light import ScoreSummary, score_frame, unused_columns
 from .records import image_request
 from .series_jobs import SeriesScores, check_series_id, scores_table
 from .thresholds import expected_share
@@ -359,6 +359,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     if kind == "table":
         summary.leaders = {str(c): int(n) for c, n in top[0].sort_values(ascending=False, kind="stable").items()}
         summary.expected_share = expected_share(det.threshold_rule_)
+        summary.notices = unused_columns(ddf.columns, det.preprocessor_.columns_, id_col, label_col)
     if heat_dir is not None:
         summary.heatmap_dir = str(heat_dir)
         summary.heatmaps = _draw_top(det, images, top[0], heat_dir)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ...checks import check_int
 from ...data import iter_table, split_columns
-from ...data.preprocess import TabularPreprocessor
+from ...data.preprocess import TabularPreprocessor, some_columns
 from ...data.table_output import OUTPUT_SUFFIXES, table_output
 from ...data.tables import map_ahead, usable_cores
 from ...errors import ModelFileError
@@ -637,6 +637,17 @@ def leader_counts(leaders: np.ndarray, columns: list[str]) -> dict[str, int]:
     return {columns[j]: int(leaders[j]) for j in np.argsort(-leaders, kind="stable") if leaders[j]}
 
 
+def unused_columns(columns: Any, features: list[str], id_col: str | None, label_col: str | None) -> list[str]:
+    """A note naming the table's ``columns`` that the model does not read (an ID, a label, a
+    column added since training), where there are any: they are not in the output either."""
+    known = {*features, id_col, label_col}
+    unused = [c for c in columns if c not in known]
+    if not unused:
+        return []
+    fix = "" if id_col else " (--id-col NAME copies an ID column to the output)"
+    return [f"column(s) {some_columns(unused)} are not features of this model: not scored, not in the output{fix}"]
+
+
 @dataclass
 class ScoreSummary:
     """What scoring a file reports, whichever path scored it (tables here, images in
@@ -650,6 +661,7 @@ class ScoreSummary:
     heatmap_dir: str | None = None
     heatmaps: int = 0
     unit: str = "rows"  # what was scored: rows, or images
+    notices: list[str] = field(default_factory=list)
 
 
 def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str], *,
@@ -682,9 +694,12 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
     workers = usable_cores()
     own = threading.local()
     columns = det.explained_columns_
+    summary = ScoreSummary(expected_share=expected_share(det.threshold_rule_))
 
     def scored(numbered: tuple[int, pd.DataFrame]) -> tuple[Any, int, int, dict[str, int], np.ndarray]:
         number, chunk = numbered
+        if number == 0:
+            summary.notices += unused_columns(chunk.columns, det.preprocessor_.columns_, id_col, label_col)
         if workers > 1 and not hasattr(own, "det"):
             own.det = det.copy_for_a_thread()
         mine = own.det if workers > 1 else det
@@ -693,7 +708,6 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
         return (output.encode(result, first=number == 0), len(chunk), int(result["is_anomaly"].sum()),
                 dict(mine.preprocessor_.unseen_counts_), leaders)
 
-    summary = ScoreSummary(expected_share=expected_share(det.threshold_rule_))
     leaders = np.zeros(len(columns), dtype=np.int64)
     with table_output(out, marks.ANOMALY_SCORES) as output:
         chunks = map_ahead(scored, enumerate(iter_table(data, chunksize, ramp=True)), workers)
