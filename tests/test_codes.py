@@ -178,7 +178,7 @@ def test_cli_cluster_hash_vq(tmp_path, capsys):
     assert main(["cluster", "fit", str(folder), "--k", "3", "--out", t + "/c", "--epochs", "2", "--quiet"]) == 0
     assert "not used to fit" in capsys.readouterr().out
     assert main(["cluster", "predict", str(folder), "--model", t + "/c", "--out", t + "/c.csv"]) == 0
-    assert main(["hash", "fit", str(folder), "--bits", "16", "--out", t + "/h", "--epochs", "2", "--quiet",
+    assert main(["hash", "train", str(folder), "--bits", "16", "--out", t + "/h", "--epochs", "2", "--quiet",
                  "--health-png", t + "/bits.png"]) == 0
     assert (tmp_path / "bits.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["hash", "encode", str(folder), "--model", t + "/h", "--out", t + "/db.npz"]) == 0
@@ -195,7 +195,7 @@ def test_cli_cluster_hash_vq(tmp_path, capsys):
     assert "--k" in capsys.readouterr().err
     table, _ = uneven_bands(60)
     table.to_csv(tmp_path / "rows.csv", index=False)
-    assert main(["cluster", "fit", t + "/rows.csv", "--k", "3", "--clip", "2", "--out", t + "/tc", "--epochs", "2",
+    assert main(["cluster", "train", t + "/rows.csv", "--k", "3", "--clip", "2", "--out", t + "/tc", "--epochs", "2",
                  "--quiet"]) == 0
     assert AutoEncoderClustering.load(t + "/tc").adapter_.preprocessor.clip == 2.0  # the table's limit is saved
     with pytest.raises(SystemExit):

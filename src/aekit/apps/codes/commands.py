@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Cluster images or table rows with an autoencoder (codes + t-SNE or UMAP "
                                     "+ k-means); labels, where the source has them, are only used to score.",
                         run=run_cluster)
-    f = verbs.add_parser("fit", help="cluster a source and save the model")
+    f = verbs.add_parser("fit", aliases=["train"], help="cluster a source and save the model")
     f.add_argument("data", help=SOURCE_HELP)
     f.add_argument("--k", type=int_at_least(2, 10_000), required=True, help="number of clusters")
     f.add_argument("--out", required=True, help="model directory to write")
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = application(sub, "hash", help="binary codes for retrieval (Hamming search)",
                         description="Binary codes of images or table rows, packed into bytes, searched by "
                                     "Hamming distance.", run=run_hash)
-    f = verbs.add_parser("fit", help="learn the binary codes and save the model")
+    f = verbs.add_parser("fit", aliases=["train"], help="learn the binary codes and save the model")
     f.add_argument("data", help=SOURCE_HELP)
     f.add_argument("--bits", type=int_at_least(1, 4096), default=32)
     f.add_argument("--out", required=True)
@@ -111,7 +111,7 @@ def run_cluster(args: argparse.Namespace) -> int:
 
     from . import jobs
 
-    if args.verb == "fit":
+    if args.verb in ("fit", "train"):
         model, scores = jobs.cluster_fit(args.data, args.out, args.k, resume=args.resume, image_size=args.image_size,
                                          label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
                                          code_size=args.code_size, embedding=args.embedding, clip=args.clip,
@@ -130,7 +130,7 @@ def run_cluster(args: argparse.Namespace) -> int:
 def run_hash(args: argparse.Namespace) -> int:
     from . import jobs
 
-    if args.verb == "fit":
+    if args.verb in ("fit", "train"):
         hasher = jobs.hash_fit(args.data, args.out, args.health_png, resume=args.resume, image_size=args.image_size,
                                label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
                                n_bits=args.bits, impute=args.impute,
