@@ -193,7 +193,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "text in numbers": (score("text.csv"), "'V7' should be numeric but holds a non-number ('twelve')"),
         "wrong file type": (score("table.json"), "unsupported file type '.json'"),
         "model of another kind": (["anomaly", "score", str(tmp / "train.csv"), "--model", str(other), "--out",
-                                   str(tmp / "o.csv")], "holds a 'cluster.X' model"),
+                                   str(tmp / "o.csv")], "holds a model of kind 'cluster.X'"),
         "not a model": (["anomaly", "score", str(tmp / "train.csv"), "--model", str(tmp), "--out", str(tmp / "o.csv")],
                         "not an aekit model directory"),
         "one row": (train("one.csv"), "at least 8 rows"),

@@ -317,7 +317,8 @@ def check_model_output(path: str | os.PathLike[str], kind: str, *, inputs: Itera
         if found is None:
             raise OutputError(f"{option} {path} is a folder that is not an aekit model; it will not be replaced")
         if found != kind:
-            raise OutputError(f"{option} {path} holds a {found!r} model; it will not be replaced by a {kind!r} model")
+            raise OutputError(f"{option} {path} holds a model of kind {found!r}; it will not be replaced by one of "
+                              f"kind {kind!r}")
     if path.parent.exists() and not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: {path.parent} is a file, not a folder")
     check_writable(path, option)
@@ -597,7 +598,8 @@ def _verified_config(raw: bytes, kinds: tuple[str, ...], where: str) -> dict[str
             f"{where} was written by a newer aekit ({config.get('aekit_version')}, format {version}); "
             f"this aekit {__version__} reads format {FORMAT_VERSION}: upgrade aekit")
     if config.get("kind") not in kinds:
-        raise ModelFileError(f"{where} holds a {config.get('kind')!r} model, not one of {list(kinds)}")
+        raise ModelFileError(f"{where} holds a model of kind {config.get('kind')!r}, where this reads "
+                             f"{' or '.join(map(repr, kinds))}")
     if version < FORMAT_VERSION:
         raise ModelFileError(f"{where} was written by an older aekit ({config.get('aekit_version')}, format {version}); "
                              f"this aekit reads format {FORMAT_VERSION}: train the model again")
