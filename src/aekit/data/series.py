@@ -145,8 +145,8 @@ def _text_times(column: pd.Series, utc: bool) -> pd.Series:
                 if r is not None]
     if not any(r.is_monotonic_increasing for r in readings):
         month_first = _times_read(column, utc, False, "mixed")
-        if month_first is None:
-            pd.to_datetime(column, format="mixed", utc=utc)  # raises the reason a value is no time
+        if month_first is None:  # a value that is no time: pandas' own error says which
+            month_first = pd.to_datetime(column, format="mixed", utc=utc)
         readings.append(month_first)
         if not month_first.is_monotonic_increasing:
             readings += [r for r in [_times_read(column, utc, True, "mixed")] if r is not None]
