@@ -29,7 +29,7 @@ from sklearn.preprocessing import QuantileTransformer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
-from anomaly_tabular import SYNTHETIC, development_sets, load_set, split  # noqa: E402
+from anomaly_tabular import development_sets, load_set, split, study_groups  # noqa: E402
 
 NORMAL_IQR = 1.349
 
@@ -80,9 +80,8 @@ def main() -> None:
                     auc.setdefault((scaling, stat), {}).setdefault(name, []).append(
                         roc_auc_score(y[test], distances[:, column]))
         print(name, flush=True)
-    adbench = [n for n in names if not n.startswith("s")]
-    groups = {"A (choose)": adbench[0::2], "B (held out)": adbench[1::2], "synthetic": list(SYNTHETIC[:2]),
-              "digits": list(SYNTHETIC[2:]), "16 ADBench sets": adbench}
+    groups = study_groups()
+    groups["16 ADBench sets"] = groups["A (choose)"] + groups["B (held out)"]
     rows = [[f"{scaling}, {stat}", *[f"{np.mean([np.mean(sets[n]) for n in group]):.3f}" for group in groups.values()]]
             for (scaling, stat), sets in auc.items()]
     print(f"\nmean AUC-ROC, {args.seeds} seeds, {'contaminated' if args.contaminated else 'clean'} training rows")

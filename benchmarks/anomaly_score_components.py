@@ -43,7 +43,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, Timer, table  # noqa: E402
-from anomaly_tabular import SYNTHETIC, split, synthetic_set  # noqa: E402
+from anomaly_tabular import SYNTHETIC, development_sets, split, study_groups, synthetic_set  # noqa: E402
 
 from aekit import AnomalyDetector  # noqa: E402
 from aekit.apps.anomaly import local_cells  # noqa: E402
@@ -145,11 +145,8 @@ def main() -> None:
     local_cells.MAX_ROWS = args.references
     warnings.filterwarnings("ignore")
     options = {k: ast.literal_eval(v) for k, _, v in (o.partition("=") for o in args.options)}
-    files = sorted((SHARED / "adbench").glob("*.npz"), key=lambda p: int(p.stem.split("_")[0]))
-    names = [f.stem for f in files] + list(SYNTHETIC)
-    adbench = [f.stem for f in files]
-    groups = {"A (choose)": adbench[0::2], "B (held out)": adbench[1::2], "synthetic": list(SYNTHETIC[:2]),
-              "digits": list(SYNTHETIC[2:])}
+    names = development_sets()
+    groups = study_groups()
     if args.datasets:
         names = [n for n in names if n in args.datasets]
     results: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))

@@ -140,6 +140,14 @@ def development_sets() -> list[str]:
     return [f.stem for f in files] + list(SYNTHETIC)
 
 
+def study_groups() -> dict[str, list[str]]:
+    """The development sets as the studies report them: A (to choose on), B (held out), the
+    synthetic and the digit sets."""
+    adbench = [name for name in development_sets() if name not in SYNTHETIC]
+    return {"A (choose)": adbench[0::2], "B (held out)": adbench[1::2], "synthetic": list(SYNTHETIC[:2]),
+            "digits": list(SYNTHETIC[2:])}
+
+
 def load_set(name: str, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
     """``(X, y)`` of a development set (``development_sets``' names), ``X`` as ``dtype``."""
     if name in SYNTHETIC or name in LARGE:

@@ -38,7 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import table  # noqa: E402
-from anomaly_tabular import SYNTHETIC, development_sets, load_set, split  # noqa: E402
+from anomaly_tabular import development_sets, load_set, split, study_groups  # noqa: E402
 
 from aekit import AnomalyDetector  # noqa: E402
 
@@ -77,9 +77,7 @@ def main() -> None:
     ap.add_argument("--per-set", action="store_true", help="print each set's row too")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    adbench = [name for name in development_sets() if name not in SYNTHETIC]
-    groups = {"A (choose)": adbench[0::2], "B (held out)": adbench[1::2], "synthetic": list(SYNTHETIC[:2]),
-              "digits": list(SYNTHETIC[2:])}
+    groups = study_groups()
     per_set: dict[str, np.ndarray] = {}
     for name in development_sets():
         X, y = load_set(name)
