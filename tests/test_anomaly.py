@@ -794,3 +794,16 @@ def test_class_breakdown_counts_each_label_value_and_skips_what_is_no_class():
             assert c["auc_roc"] == pytest.approx(roc_auc_score(flags[mask], wide[mask]), abs=1e-12)
     many = np.arange(MAX_CLASSES + 1).astype(str)
     assert class_breakdown(np.arange(len(many), dtype=float), label_classes(many), np.ones(len(many), int), 1.0) == []
+
+
+@pytest.mark.parametrize("normal_value", ["0", "0.0", 0, " 0 "])
+def test_a_number_label_column_matches_its_normal_value_however_the_number_is_written(normal_value):
+    """A label column with a gap reads as floats: --normal-value 0 found no row among 0.0 and 1.0."""
+    from aekit.apps.anomaly.report import binary_labels, is_normal_value, label_classes
+
+    for labels in (pd.Series([0.0, 1.0, 0.0, 2.0]), pd.Series([0, 1, 0, 2])):
+        np.testing.assert_array_equal(binary_labels(labels, normal_value), [0, 1, 0, 1])
+        assert list(label_classes(labels).categories) == ["0", "1", "2"]
+    text = pd.Series(["0", "00", "1"])  # text labels are compared as written
+    np.testing.assert_array_equal(is_normal_value(text, "0"), [True, False, False])
+    np.testing.assert_array_equal(is_normal_value(pd.Series([True, False]), "False"), [False, True])

@@ -143,7 +143,7 @@ class TabularPreprocessor:
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
         if missing_log:
             raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")
-        self.categories_ = {c: sorted(_category_text(df[c].dropna()).unique().tolist()) for c in cats}
+        self.categories_ = {c: sorted(category_text(df[c].dropna()).unique().tolist()) for c in cats}
         num = self._numeric_block(df, fit=True)
         std = np.nanstd(num, axis=0) if num.shape[1] else np.array([])
         if self.scaling == "standard":
@@ -208,7 +208,7 @@ class TabularPreprocessor:
         self.unseen_counts_ = {}
         for col, vals in self.categories_.items():
             index = pd.Index(vals)
-            codes = index.get_indexer(_category_text(df[col]).to_numpy())
+            codes = index.get_indexer(category_text(df[col]).to_numpy())
             if (codes < 0).any():  # a model saved before 0.9.9 kept 1.0 as "1.0"
                 missed = np.flatnonzero(codes < 0)
                 codes[missed] = index.get_indexer(df[col].iloc[missed].astype(str).to_numpy())
@@ -405,7 +405,7 @@ def _ordered(num: np.ndarray, names: list[str]) -> list[str]:
     return found
 
 
-def _category_text(column: pd.Series) -> pd.Series:
+def category_text(column: pd.Series) -> pd.Series:
     """A categorical column's values as the text its categories are kept as (a missing value
     as None, which matches none). A number reads the same whether it came as 1 or 1.0: a CSV
     chunk with a gap reads a column of whole numbers as floats, and JSON may send either (as
@@ -414,17 +414,17 @@ def _category_text(column: pd.Series) -> pd.Series:
             pd.api.types.is_numeric_dtype(column)
             or pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty", "boolean")):
         codes, uniques = pd.factorize(column)  # a few distinct values: each made text once
-        names = np.array([_label_text(v) for v in uniques] + [None], dtype=object)
+        names = np.array([label_text(v) for v in uniques] + [None], dtype=object)
         return pd.Series(names[codes], index=column.index)
     return column.astype(str)  # text, True/False and whole numbers read alike either way
 
 
-# the text ``_label_text`` writes for a number: any number, and a whole one
+# the text ``label_text`` writes for a number: any number, and a whole one
 NUMBER_CATEGORY = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", re.IGNORECASE)
 WHOLE_NUMBER_CATEGORY = re.compile(r"-?\d+")
 
 
-def _label_text(value: Any) -> str:
+def label_text(value: Any) -> str:
     """``1`` for 1 and 1.0, ``2.5`` for 2.5; anything but a number as ``str`` writes it."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         return str(value)

@@ -27,7 +27,8 @@ from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
 from .image_scoring import HEATMAPS, IMAGE_CHUNK, analyse_images, check_image_options, write_image_scores
 from .light import CHUNK_ROWS, ScoreSummary, flagged_leaders, leader_counts, write_table_scores
-from .report import REPORT_KIND, Metrics, binary_labels, class_summary, evaluate, label_classes, write_report
+from .report import (REPORT_KIND, Metrics, binary_labels, class_summary, evaluate, is_normal_value, label_classes,
+                     write_report)
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, check_series_id, score_series, train_series
 from .thresholds import expected_share
 from .vae import VAEAnomalyDetector
@@ -80,9 +81,9 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
     df = read_table(data)
     features, labels, _ = split_columns(df, label_col, id_col, drop_cols)
     if normal_value is not None:
-        mask = (labels.astype(str).str.strip() == str(normal_value).strip()).to_numpy()
+        mask = is_normal_value(labels, normal_value)
         if not mask.any():
-            seen = sorted(map(str, labels.dropna().unique()))[:8]
+            seen = sorted(label_classes(labels.dropna()).categories.astype(str))[:8]
             raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
         features = features[mask]
     return cls(**params).fit_to(features, out, resume=resume, inputs=[data])

@@ -13,6 +13,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from ... import plots
+from ...data.preprocess import category_text, label_text
 from ...errors import DataError
 from ...io import atomic_write_text, claim_output_dir
 
@@ -61,7 +62,7 @@ def binary_labels(labels: pd.Series | np.ndarray, normal_value: Any = None) -> n
     if missing:
         raise DataError(f"the label column has {missing} missing value(s); every evaluated row needs a label")
     if normal_value is not None:
-        return (s.astype(str).str.strip() != str(normal_value).strip()).to_numpy(dtype=int)
+        return (~is_normal_value(s, normal_value)).astype(int)
     values = set(pd.unique(s.dropna()))
     if values <= {0, 1}:  # True and False compare equal to 1 and 0
         return s.astype(int).to_numpy()
@@ -69,9 +70,22 @@ def binary_labels(labels: pd.Series | np.ndarray, normal_value: Any = None) -> n
                     "(--normal-value)")
 
 
+def is_normal_value(labels: pd.Series | np.ndarray, normal_value: Any) -> np.ndarray:
+    """Which labels are ``normal_value``, compared as text (stripped); in a number column,
+    0, 0.0 and '0' alike (a label column with a gap reads as floats: `--normal-value 0` found
+    no row among 0.0 and 1.0)."""
+    s = pd.Series(labels)
+    wanted = str(normal_value).strip()
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        number = pd.to_numeric(pd.Series([wanted]), errors="coerce").iloc[0]
+        wanted = label_text(float(number)) if pd.notna(number) else wanted
+    return np.asarray(label_classes(s) == wanted, dtype=bool)
+
+
 def label_classes(labels: pd.Series | np.ndarray) -> pd.Categorical:
-    """The labels' values as ``binary_labels`` compares them (text, stripped), as categories."""
-    return pd.Categorical(pd.Series(labels).astype(str).str.strip())
+    """The labels' values as ``binary_labels`` compares them (text, stripped; a number as
+    ``label_text`` writes it, 1 for 1.0), as categories."""
+    return pd.Categorical(category_text(pd.Series(labels)).astype(str).str.strip())
 
 
 def class_breakdown(scores: np.ndarray, classes: pd.Categorical, y: np.ndarray, threshold: float,
