@@ -91,7 +91,8 @@ class TableAdapter(DataAdapter):
         return not self.preprocessor.categories_ and isinstance(X, np.ndarray) and X.dtype.kind in "fiub"
 
     def describe(self) -> str:
-        return f"{len(self.preprocessor.columns_)} columns"
+        n = len(self.preprocessor.columns_)
+        return f"{n} column{'' if n == 1 else 's'}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, **self.preprocessor.to_dict()}
