@@ -807,3 +807,21 @@ def test_a_number_label_column_matches_its_normal_value_however_the_number_is_wr
     text = pd.Series(["0", "00", "1"])  # text labels are compared as written
     np.testing.assert_array_equal(is_normal_value(text, "0"), [True, False, False])
     np.testing.assert_array_equal(is_normal_value(pd.Series([True, False]), "False"), [False, True])
+
+
+def test_the_contributions_plot_writes_each_row_s_score_beside_its_bar(tmp_path, monkeypatch):
+    """The columns' sum was written there: it leaves out the code term, so it did not fall
+    down the rows as the scores, which order them, do."""
+    import matplotlib.axes
+
+    from aekit import plots
+
+    written = []
+    real = matplotlib.axes.Axes.text
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", lambda ax, x, y, s, **kw: written.append(s) or real(ax, x, y, s, **kw))
+    contrib = pd.DataFrame({"a": [5.0, 1.0], "b": [1.0, 2.0]}, index=[7, 3])
+    plots.contributions_plot(contrib, tmp_path / "c.png", scores=pd.Series([812.5, 40.25], index=[7, 3]))
+    assert written == ["812", "40.2", "score"]
+    written.clear()
+    plots.contributions_plot(contrib, tmp_path / "d.png")
+    assert written == ["6", "3", "sum"]

@@ -78,12 +78,15 @@ def roc_curve_plot(labels: np.ndarray, scores: np.ndarray, path: str | os.PathLi
     return save_figure(fig, path)
 
 
-def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_features: int = 10) -> Path:
+def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_features: int = 10,
+                       scores: pd.Series | None = None) -> Path:
     """Each row of ``contrib`` (the top anomalies) as a bar of its columns' shares of its
-    contributions, with their sum written beside it (the score less its terms that no column
-    carries). Bars of the totals themselves showed only the highest: one row of 2.5 million
-    left the next of 40,000 a sliver, and the columns shown were that row's."""
+    contributions, with its score written beside it (``scores``; else the contributions'
+    sum, the score less its terms that no column carries, which did not fall down the rows
+    as the scores do). Bars of the totals themselves showed only the highest: one row of 2.5
+    million left the next of 40,000 a sliver, and the columns shown were that row's."""
     totals = contrib.sum(axis=1)
+    shown_totals = totals if scores is None else scores
     shares = contrib.div(totals.where(totals > 0, 1.0), axis=0) * 100
     top_cols = shares.sum(axis=0).sort_values(ascending=False).index[:max_features]  # every row counts alike
     shown = shares[top_cols].copy()
@@ -97,9 +100,9 @@ def contributions_plot(contrib: pd.DataFrame, path: str | os.PathLike[str], max_
         ax.barh(range(len(shown)), vals, left=left, color=colors[i % 20] if col != "(other)" else "lightgrey",
                 label=col)
         left += vals
-    for y, total in enumerate(totals.to_numpy()):
+    for y, total in enumerate(np.asarray(shown_totals, dtype=float)):
         ax.text(101, y, f"{total:,.0f}" if total >= 100 else f"{total:.3g}", va="center", fontsize=8)
-    ax.text(101, -0.9, "sum", va="center", fontsize=8, fontweight="bold")  # of the columns' parts, not the score
+    ax.text(101, -0.9, "sum" if scores is None else "score", va="center", fontsize=8, fontweight="bold")
     ax.set_xlim(0, 100)
     ax.set_yticks(range(len(shown)), [str(i) for i in shown.index])
     ax.invert_yaxis()

@@ -233,8 +233,9 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
         raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
     metrics = evaluate(all_scores, y, det.threshold_) if y is not None else None
     by_class, extra = class_summary(all_scores, classes, y, det.threshold_)
-    top = top.drop(columns="__score")
-    paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics, extra)
+    top_scores = top.pop("__score")
+    paths = write_report(report_dir, all_scores, det.threshold_, top, y, det.training_history_ or None, metrics, extra,
+                         top_scores=top_scores)
     return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe(), by_class,
                     leaders=leader_counts(leaders, det.explained_columns_),
                     expected_share=expected_share(det.threshold_rule_))

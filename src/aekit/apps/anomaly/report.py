@@ -144,15 +144,17 @@ def evaluate(scores: np.ndarray, y: np.ndarray, threshold: float) -> Metrics:
 def write_report(out_dir: str | os.PathLike[str], scores: np.ndarray, threshold: float,
                  top_contributions: pd.DataFrame | None = None, y: np.ndarray | None = None,
                  histories: list[list[dict[str, float]]] | None = None, metrics: Metrics | None = None,
-                 more_metrics: dict[str, Any] | None = None) -> list[Path]:
+                 more_metrics: dict[str, Any] | None = None, top_scores: pd.Series | None = None) -> list[Path]:
     """Write the PNGs (scores histogram, ROC if labelled, contributions, training curves) and
-    ``metrics.json`` (with ``more_metrics`` beside the row metrics). Returns the written paths."""
+    ``metrics.json`` (with ``more_metrics`` beside the row metrics). Returns the written paths.
+    ``top_scores``: the scores of the rows of ``top_contributions``, written beside their bars."""
     out = claim_output_dir(out_dir, REPORT_KIND)
     paths = [plots.score_histogram(scores, threshold, out / "scores_histogram.png", y)]
     if y is not None:
         paths.append(plots.roc_curve_plot(y, scores, out / "roc_curve.png"))
     if top_contributions is not None and len(top_contributions):
-        paths.append(plots.contributions_plot(top_contributions, out / "top_anomalies_contributions.png"))
+        paths.append(plots.contributions_plot(top_contributions, out / "top_anomalies_contributions.png",
+                                              scores=top_scores))
     if histories:
         paths.append(plots.training_curves(histories, out / "training_curves.png"))
     if metrics is not None:
