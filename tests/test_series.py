@@ -169,6 +169,33 @@ def test_dates_whose_days_are_all_at_most_12_are_read_in_the_order_that_leaves_n
     np.testing.assert_array_equal(adapter._times(frame, np.arange(400)), times.to_numpy("datetime64[s]").astype(float))
 
 
+def test_a_model_reads_new_times_in_the_order_its_training_times_were_read(tmp_path):
+    """Two rows, 23:30 on 1 March and midnight on 2 March, written day first, are in order
+    read either way; a model that read its training times day first reads them so too."""
+    times = pd.date_range("2014-03-01", periods=400, freq="30min")
+    frame = pd.DataFrame({"timestamp": times.strftime("%d/%m/%Y %H:%M"), "value": sine(400, 0)})
+    det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1).fit(frame)
+    det.save(tmp_path / "m")
+    loaded = load_detector(tmp_path / "m")
+    assert det.adapter_.day_first_ is True and loaded.adapter_.day_first_ is True
+    pair = frame.iloc[47:49]
+    assert list(pair.timestamp) == ["01/03/2014 23:30", "02/03/2014 00:00"]
+    expected = times[47:49].to_numpy("datetime64[s]").astype(float)
+    np.testing.assert_array_equal(loaded.adapter_.times(pair), expected)
+    from aekit.errors import ModelFileError
+
+    from .conftest import rewrite_config
+
+    rewrite_config(tmp_path / "m", lambda c: c["adapter"].__setitem__("day_first", "yes"))
+    with pytest.raises(ModelFileError, match="the series' day_first must be true, false or null, got 'yes'"):
+        load_detector(tmp_path / "m")
+    loaded.adapter_.day_first_ = None  # a model saved before 0.9.10: month first, and a note saying so
+    assert loaded.adapter_.times(pair)[0] == pd.Timestamp("2014-01-03 23:30").timestamp()
+    assert loaded.adapter_.notices_ == ["times such as '01/03/2014 23:30' read month first (2014-01-03); read day "
+                                        "first (2014-03-01) they would be in order too: write the times as ISO 8601 "
+                                        "(YYYY-MM-DD) to leave no doubt"]
+
+
 def test_stream_of_tables_matches_the_whole_and_checks_times_across_pieces():
     frame = with_time(sine(600, 0))
     det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame)

@@ -129,29 +129,53 @@ def _one_kind_of_time(column: pd.Series, name: str, positions: np.ndarray) -> pd
     return column
 
 
-def _text_times(column: pd.Series, utc: bool) -> pd.Series:
+def _text_times(column: pd.Series, utc: bool, known: bool | None = None
+                ) -> tuple[pd.Series, str | None, bool | None]:
     """Times written as text (not ISO 8601), read day first (``01/02/2014``: 1 February) or
     month first as pandas reads them: the reading that is in order, and where both are, the
     one with fewer gaps. A European file's 12/01 was read as 1 December and refused as going
     back in time; and where every day of a file was at most 12 (ten days of 5-minute rows),
     month first was in order too and read each day as a month: ten gaps of 30 days in a
-    regular series.
+    regular series. With a note where both readings are in order with as few gaps (a monthly
+    series, 01/02/2024 then 01/03/2024): month first is taken, and the note says so.
+
+    ``known``: the order the training times were read in (``SeriesAdapter.day_first_``), taken
+    alone where the times read in order so: a few rows scored at a time (a service's request,
+    23:50 on one day and 00:10 on the next) are in order either way.
 
     Each reading takes every value in the format pandas infers from the first (0.26 s per
     200,000 times); only where no such reading is in order, each value in its own format
-    (``format="mixed"``: 7 s)."""
-    orders = (False, True) if _day_and_month(column) else (False,)
-    readings = [r for r in (_times_read(column, utc, dayfirst, None) for dayfirst in orders)
-                if r is not None]
-    if not any(r.is_monotonic_increasing for r in readings):
+    (``format="mixed"``: 7 s). Returns the times, a note, and the order taken (None where
+    the times hold no day and month)."""
+    ambiguous = _day_and_month(column)
+    if ambiguous and known is not None:
+        reading = _times_read(column, utc, known, None)
+        if reading is not None and reading.is_monotonic_increasing:
+            return reading, None, known
+    orders = (False, True) if ambiguous else (False,)
+    readings = {dayfirst: _times_read(column, utc, dayfirst, None) for dayfirst in orders}
+    readings = {dayfirst: r for dayfirst, r in readings.items() if r is not None}
+    if not any(r.is_monotonic_increasing for r in readings.values()):
         month_first = _times_read(column, utc, False, "mixed")
         if month_first is None:  # a value that is no time: pandas' own error says which
             month_first = pd.to_datetime(column, format="mixed", utc=utc)
-        readings.append(month_first)
+        readings = {False: month_first}
         if not month_first.is_monotonic_increasing:
-            readings += [r for r in [_times_read(column, utc, True, "mixed")] if r is not None]
-    in_order = [r for r in readings if r.is_monotonic_increasing]
-    return min(in_order, key=_gap_count) if in_order else readings[0]  # a tie: the first, month first
+            day_first = _times_read(column, utc, True, "mixed")
+            readings.update({True: day_first} if day_first is not None else {})
+    in_order = {dayfirst: r for dayfirst, r in readings.items() if r.is_monotonic_increasing}
+    if not in_order:  # out of order either way: the check of order says where
+        return next(iter(readings.values())), None, None
+    gaps = {dayfirst: _gap_count(r) for dayfirst, r in in_order.items()}
+    chosen = min(gaps, key=gaps.get)  # a tie: month first, pandas' reading
+    taken = chosen if ambiguous else None
+    if len(gaps) < 2 or gaps[True] != gaps[False] or in_order[True].equals(in_order[False]):
+        return in_order[chosen], None, taken
+    differ = int(np.argmax((in_order[True] != in_order[False]).to_numpy()))
+    return in_order[chosen], (
+        f"times such as {str(column.iloc[differ]).strip()!r} read month first "
+        f"({in_order[False].iloc[differ]:%Y-%m-%d}); read day first ({in_order[True].iloc[differ]:%Y-%m-%d}) they "
+        "would be in order too: write the times as ISO 8601 (YYYY-MM-DD) to leave no doubt"), taken
 
 
 def _times_read(column: pd.Series, utc: bool, dayfirst: bool, form: str | None) -> pd.Series | None:
@@ -202,6 +226,10 @@ class SeriesAdapter(DataAdapter):
         self.impute = impute
         self.notices_: list[str] = []
         self.filled_: dict[str | None, int] = {}  # missing values filled per series, not yet in a note
+        # whether the training times (text with a day and a month) were read day first; None:
+        # no such times, or a model saved before 0.9.10 (each file then read as it reads best)
+        self.day_first_: bool | None = None
+        self._read_day_first: bool | None = None  # the order of the times read last
 
     # ------------------------------------------------------------------ several series
     def read_series(self, X: Any, fit: bool = False
@@ -267,6 +295,7 @@ class SeriesAdapter(DataAdapter):
         channels = self._channels(frame, fit)
         if fit:
             self.channels_ = channels
+            self.day_first_ = self._read_day_first
         return self._values(frame[channels], times, numbers), times
 
     def times(self, frame: pd.DataFrame) -> np.ndarray | None:
@@ -274,6 +303,7 @@ class SeriesAdapter(DataAdapter):
         return self._times(as_frame(frame), np.arange(len(frame)))
 
     def _times(self, frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray | None:
+        self._read_day_first = None
         if self.time_col is None:
             return None
         if self.time_col not in frame.columns:
@@ -291,7 +321,10 @@ class SeriesAdapter(DataAdapter):
                 except (ValueError, TypeError):
                     # UTC offsets that change (a local clock's summer time, written as -05:00 then
                     # -04:00) are exact instants: read them in UTC, where they run on without a slip
-                    stamps = _text_times(column, _has_offsets(column))
+                    stamps, note, self._read_day_first = _text_times(column, _has_offsets(column),
+                                                                     self.day_first_)
+                    if note and note not in self.notices_:
+                        self.notices_.append(note)
             except (ValueError, TypeError, OverflowError) as exc:
                 raise DataError(f"column {self.time_col!r} holds a value that is not a time"
                                 f"{_first_non_time(column, positions)} ({str(exc).splitlines()[0][:120]})") from None
@@ -536,7 +569,8 @@ class SeriesAdapter(DataAdapter):
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.kind, "time_col": self.time_col, "id_col": self.id_col, "channels": self.channels_,
                 "center": self.center_, "scale": self.scale_, "interval": self.interval_, "n_series": self.n_series_,
-                "scaling": self.scaling, "series_stats": self.series_stats_, "impute": self.impute}
+                "scaling": self.scaling, "series_stats": self.series_stats_, "impute": self.impute,
+                "day_first": self.day_first_}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SeriesAdapter:
@@ -544,6 +578,10 @@ class SeriesAdapter(DataAdapter):
         adapter = cls(d["time_col"], d.get("id_col"), d.get("scaling", "each"), d.get("impute"))
         if adapter.impute not in IMPUTES:
             raise ModelFileError(f"config.json: the series' impute must be one of {IMPUTES}, got {adapter.impute!r}")
+        adapter.day_first_ = d.get("day_first")  # before 0.9.10: each file read as it reads best
+        if adapter.day_first_ not in (None, True, False):
+            raise ModelFileError(f"config.json: the series' day_first must be true, false or null, "
+                                 f"got {adapter.day_first_!r}")
         channels, center, scale, interval = d["channels"], d["center"], d["scale"], d["interval"]
         if any(c is not None and not isinstance(c, str) for c in (adapter.time_col, adapter.id_col)):
             raise ModelFileError("config.json: the series' time and ID columns must be names")
