@@ -158,10 +158,12 @@ def test_day_first_dates_are_read_day_first_where_month_first_would_go_back():
     assert SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(us).adapter_.interval_ == 3600.0
 
 
-@pytest.mark.parametrize("written", ["%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M", "%d.%m.%y %H:%M"])
-def test_dates_whose_days_are_all_at_most_12_are_read_in_the_order_that_leaves_no_gaps(written):
+@pytest.mark.parametrize("written", ["%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%d.%m.%Y %H:%M", "%d.%m.%y %H:%M",
+                                     "%m/%d/%y %I:%M %p", "%b %d, %Y %I:%M%p"])
+def test_text_times_are_read_exactly_and_day_first_where_that_leaves_no_gaps(written):
     """Eight days of half-hour rows: both readings are in order, and day first was read as
-    month first, each day a month (7 gaps of 30 days in a regular series)."""
+    month first, each day a month (7 gaps of 30 days in a regular series). Two-digit years
+    and 12-hour clocks, which pandas guesses no format for, are read exactly too."""
     times = pd.date_range("2014-01-01", periods=400, freq="30min")
     frame = pd.DataFrame({"timestamp": times.strftime(written), "value": sine(400, 0)})
     adapter = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1).fit(frame).adapter_

@@ -39,6 +39,7 @@ GAP_FACTOR = 3.0  # a step longer than this many typical intervals is a gap (a n
 # a time that starts with a day and a month, in either order: 01/02/2014, 1.2.14, 01-02-2014 10:00
 DAY_AND_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?!\d)")
 SHORT_YEAR = re.compile(r"(\s*\d{1,2}[/.-]\d{1,2}[/.-])(\d{2})(?!\d)")  # ... and a year of two digits
+TWELVE_HOUR = re.compile(r"(\d{1,2}:\d{2}(?::\d{2})?)(\s*)[AaPp][Mm]$")  # a time of a 12-hour clock, at the end
 MAX_CLOCK_SLIP_S = 3600.0  # a date-time clock set back by at most this much is read on, with a notice
 
 
@@ -193,15 +194,25 @@ def _times_read(column: pd.Series, utc: bool, dayfirst: bool, form: str | None) 
 
 def _first_format(column: pd.Series, dayfirst: bool) -> str | None:
     """The format of the column's first value as pandas guesses it, which it does not for a
-    year of two digits (``01.02.24 10:00``, a spreadsheet's): guessed with the year in full,
-    and written back as ``%y``."""
-    first = str(column.dropna().iloc[0]) if column.notna().any() else ""
+    year of two digits (``01.02.24 10:00``, a spreadsheet's) nor for a 12-hour clock
+    (``Jan 05, 2024 01:30 PM``): guessed with the year in full and without AM/PM, and
+    written back as ``%y`` and ``%I ... %p`` (50,000 times in 0.03 s instead of 3-4 s)."""
+    first = str(column.dropna().iloc[0]).strip() if column.notna().any() else ""
     form = guess_datetime_format(first, dayfirst=dayfirst)
-    short = SHORT_YEAR.match(first) if form is None else None
+    if form is not None:
+        return form
+    short, clock = SHORT_YEAR.match(first), TWELVE_HOUR.search(first)
+    if not (short or clock):
+        return None
+    probe = first[:clock.start(2)] if clock else first
     if short:
-        full = guess_datetime_format(f"{short.group(1)}20{short.group(2)}{first[short.end():]}", dayfirst=dayfirst)
-        form = full.replace("%Y", "%y", 1) if full else None
-    return form
+        probe = f"{short.group(1)}20{short.group(2)}{probe[short.end():]}"
+    form = guess_datetime_format(probe, dayfirst=dayfirst)
+    if form is None:
+        return None
+    if short:
+        form = form.replace("%Y", "%y", 1)
+    return form.replace("%H", "%I", 1) + clock.group(2) + "%p" if clock else form
 
 
 def _gap_count(stamps: pd.Series) -> int:
