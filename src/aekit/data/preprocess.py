@@ -457,7 +457,7 @@ class _ColumnProblems:
 
 
 def _check_text_feature(column: pd.Series, name: str) -> None:
-    """Refuse a text column found by ``categorical="auto"`` that is no category: times
+    """Refuse a text column found by ``categorical="auto"`` that is no category: dates
     written as text (as categories, every new day would be unseen), and values that are
     mostly different (a name, an ID, a time stamp): one-hot, each of them would be a
     category seen once, which a model learns nothing from and which every new row misses."""
@@ -472,23 +472,24 @@ def _check_text_feature(column: pd.Series, name: str) -> None:
                         "in the output), or name it as categorical to keep it")
 
 
-# a date or a time written as text holds a year (1000-2999, not within a word) or hh:mm; a
-# value with neither ('1/2', 'May', 'T1000') is no time, though pandas would read a date from it
-TIME_TEXT = re.compile(r"(?<![\dA-Za-z])[12]\d{3}(?![\dA-Za-z])|(?<!\d)\d{1,2}:\d{2}(?!\d)")
+# a date written as text holds a year (1000-2999, not within a word); a value without one ('1/2',
+# 'May', 'T1000') is no date, though pandas would read one from it, and a time of day ('10:15')
+# comes round every day, as a category does
+DATE_TEXT = re.compile(r"(?<![\dA-Za-z])[12]\d{3}(?![\dA-Za-z])")
 TIME_SAMPLE = 200  # distinct values that check reads
 
 
 def _check_not_time_text(column: pd.Series, name: object) -> None:
-    """Refuse dates or times written as text ('2024-01-01 10:00', '12/03/2024', '10:15'):
-    ``iter_table`` reads a CSV's times as text."""
+    """Refuse dates written as text ('2024-01-01 10:00', '12/03/2024', '2024-01'): ``iter_table``
+    reads a CSV's times as text, and as categories every new day would be one never seen."""
     values = pd.Series(column.dropna().unique()[:TIME_SAMPLE]).astype(str)
-    if not len(values) or values.str.contains(TIME_TEXT).mean() < 0.9:
+    if not len(values) or values.str.contains(DATE_TEXT).mean() < 0.9:
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas' notes on inferring each value's format
         times = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
     if times.notna().mean() >= 0.9:
-        raise DataError(f"column {name!r} holds dates or times written as text ({values.iloc[0]!r}), which are no "
+        raise DataError(f"column {name!r} holds dates written as text ({values.iloc[0]!r}), which are no "
                         "feature: leave it out (--drop-cols), for a time series name it as the time column "
                         "(--time-col), or name it as categorical to keep it")
 
