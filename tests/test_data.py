@@ -115,6 +115,33 @@ def test_numbers_written_as_a_spreadsheet_shows_them_are_named_with_the_fix(writ
         TabularPreprocessor().fit(df)
 
 
+def test_a_column_of_more_categories_than_the_cap_keeps_the_most_frequent_and_pools_the_rest():
+    """A merchant column of 8,000 values made 8,000 one-hot features: 200,000 training rows
+    ran out of 24 GB. The most frequent MAX_CATEGORIES - 1 are kept; every other value, seen
+    in training or not, is one more feature, and no unseen category is counted."""
+    from aekit.data.preprocess import MAX_CATEGORIES, OTHER_CATEGORY
+
+    rng = np.random.default_rng(0)
+    shop = [f"s{v:04d}" for v in rng.zipf(1.3, 3000) % 1000]
+    df = pd.DataFrame({"x": rng.normal(size=3000), "shop": shop})
+    pre = TabularPreprocessor().fit(df)
+    kept = pre.categories_["shop"]
+    counts = sorted(pd.Series(shop).value_counts().items(), key=lambda kv: (-kv[1], kv[0]))  # ties: text order
+    assert pre.pooled_ == ["shop"] and len(kept) == MAX_CATEGORIES and kept[-1] == OTHER_CATEGORY
+    assert kept[:-1] == sorted(name for name, _ in counts[:MAX_CATEGORIES - 1])
+    assert any("the 255 most frequent are kept" in note for note in pre.notes())
+    rare, new = counts[-1][0], "never-seen"
+    Z = pre.transform(pd.DataFrame({"x": [0.0] * 4, "shop": [kept[0], rare, new, None]}))
+    onehot = Z[:, 1:]
+    np.testing.assert_array_equal(onehot.argmax(1)[:3], [0, MAX_CATEGORIES - 1, MAX_CATEGORIES - 1])
+    assert onehot[3].sum() == 0 and pre.unseen_counts_ == {}  # a missing value: none, as before
+    again = TabularPreprocessor.from_dict(pre.to_dict())
+    np.testing.assert_array_equal(again.transform(df.head(50)), pre.transform(df.head(50)))
+    broken = {**pre.to_dict(), "pooled": ["x"]}
+    with pytest.raises(ModelFileError, match="pooled columns must be categorical columns"):
+        TabularPreprocessor.from_dict(broken)
+
+
 def test_formatted_numbers_with_few_values_are_refused_too_but_a_few_levels_stay_categories():
     """'12%' with 31 values became 31 categories (only a column of mostly different values was checked)."""
     rows = 200

@@ -131,6 +131,24 @@ def test_onnx_reads_a_number_category_as_1_and_as_1_0(tmp_path):
     np.testing.assert_array_equal(as_floats, as_whole)
 
 
+def test_onnx_reads_every_other_value_of_a_pooled_column_as_its_other_category(tmp_path):
+    """A column of more than MAX_CATEGORIES categories: the graph's lookup sends values
+    outside the kept ones to "(other)", as the preprocessor does."""
+    rng = np.random.default_rng(1)
+    rows = pd.DataFrame({"a": rng.normal(size=1600), "shop": [f"s{v}" for v in rng.integers(0, 400, 1600)]})
+    det = AnomalyDetector(**SMALL).fit(rows.iloc[:1500])
+    assert det.preprocessor_.pooled_ == ["shop"]
+    det.save(tmp_path / "m")
+    export_onnx(tmp_path / "m", tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    new = rows.iloc[1500:].assign(shop=lambda f: np.where(np.arange(len(f)) % 2, f.shop, "never-seen"))
+    scores = session.run(None, {"x": new[["a"]].to_numpy(np.float32), "categories": new[["shop"]].to_numpy(object)})[0]
+    # 257 features: the local term's product-form distances round differently, to 3.5e-5 here
+    np.testing.assert_allclose(scores, det.decision_function(new), rtol=1e-4)
+    as_unseen = det.decision_function(new.assign(shop="another never-seen"))
+    np.testing.assert_allclose(as_unseen, det.decision_function(new.assign(shop="never-seen")))
+
+
 @pytest.fixture(scope="module")
 def table_files(tmp_path_factory, cancer):
     X, y = cancer

@@ -7,7 +7,10 @@ std; the std is tighter for columns of a few values (a pixel that is ink or pape
 IQR spans them all. Choosing per column: kNN on digit pixels 0.900 -> 0.938 AUC-ROC, the
 ADBench development sets unchanged (benchmarks/anomaly_score_components.py, issue 33).
 Categorical columns: one-hot over the categories seen in training; an unseen category at
-score time encodes as all zeros and is counted in ``unseen_counts_``, never a crash. A text
+score time encodes as all zeros and is counted in ``unseen_counts_``, never a crash. A column
+of more than ``MAX_CATEGORIES`` categories keeps its most frequent ones, and every other
+value, seen in training or not, shares one more feature, ``OTHER_CATEGORY`` (a merchant
+column of 8,000 values made 8,000 features: 200,000 training rows ran out of 24 GB). A text
 column that ``categorical="auto"`` finds with mostly different values (an ID, a time) is
 refused: one-hot, it would be categories seen once each.
 
@@ -41,6 +44,10 @@ ID_MIN_ROWS = 20
 # and percent signs are gone holds numbers written as text ('12%': 31 values became 31
 # categories); fewer may be a code's few levels ('1,2', '$', ...)
 FORMATTED_MIN_VALUES = 10
+# categories one column keeps at most, the last of them standing for every other value (as
+# scikit-learn's OneHotEncoder(max_categories=...) groups its infrequent ones)
+MAX_CATEGORIES = 256
+OTHER_CATEGORY = "(other)"
 FORMATTED_SAMPLE = 1000  # distinct values that check reads
 # a number column named as an ID is: "id", "customer_id", "Customer ID", "userId", "index", "row_num"
 ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row(?:_?(?:num|number|no))?)")
@@ -95,6 +102,7 @@ class TabularPreprocessor:
     columns_: list[str] = field(default_factory=list)
     numeric_: list[str] = field(default_factory=list)
     categories_: dict[str, list[str]] = field(default_factory=dict)
+    pooled_: list[str] = field(default_factory=list)  # columns whose last category is OTHER_CATEGORY
     center_: list[float] = field(default_factory=list)
     scale_: list[float] = field(default_factory=list)
     unseen_counts_: dict[str, int] = field(default_factory=dict)
@@ -143,7 +151,15 @@ class TabularPreprocessor:
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
         if missing_log:
             raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")
-        self.categories_ = {c: sorted(category_text(df[c].dropna()).unique().tolist()) for c in cats}
+        self.categories_, self.pooled_ = {}, []
+        for c in cats:
+            counts = category_text(df[c].dropna()).value_counts(sort=False).sort_index()
+            if len(counts) > MAX_CATEGORIES:  # the most frequent, ties in text order
+                kept = counts.sort_values(ascending=False, kind="stable").index[:MAX_CATEGORIES - 1]
+                self.categories_[c] = [*sorted(kept), OTHER_CATEGORY]
+                self.pooled_.append(c)
+            else:
+                self.categories_[c] = counts.index.tolist()
         num = self._numeric_block(df, fit=True)
         std = np.nanstd(num, axis=0) if num.shape[1] else np.array([])
         if self.scaling == "standard":
@@ -173,6 +189,10 @@ class TabularPreprocessor:
             found.append(f"column(s) {some_columns(self.label_like_)} named like a label hold at most {LABEL_VALUES} "
                          "values: a label among the features hands the model the answer; if one is, drop it from X "
                          f"(--label-col {shlex.quote(self.label_like_[0])}, or --drop-cols)")
+        if self.pooled_:
+            found.append(f"column(s) {some_columns(self.pooled_)} have more than {MAX_CATEGORIES} categories: the "
+                         f"{MAX_CATEGORIES - 1} most frequent are kept, every other value shares one feature, "
+                         f"{OTHER_CATEGORY!r}")
         if self.ordered_:
             found.append(f"column(s) {some_columns(self.ordered_)} never decrease down the training rows (a time or "
                          "a counter?): rows of a later period will lie beyond their training values, far from every "
@@ -212,6 +232,8 @@ class TabularPreprocessor:
             if (codes < 0).any():  # a model saved before 0.9.9 kept 1.0 as "1.0"
                 missed = np.flatnonzero(codes < 0)
                 codes[missed] = index.get_indexer(df[col].iloc[missed].astype(str).to_numpy())
+            if col in self.pooled_:  # every other value, seen in training or not
+                codes[(codes < 0) & df[col].notna().to_numpy()] = len(vals) - 1
             onehot = np.zeros((len(df), len(vals)), dtype=np.float32)
             seen = codes >= 0
             onehot[np.flatnonzero(seen), codes[seen]] = 1.0
@@ -315,7 +337,7 @@ class TabularPreprocessor:
             "categorical": self.categorical, "log_columns": self.log_columns, "impute": self.impute,
             "scaling": self.scaling, "clip": self.clip,
             "columns": self.columns_, "numeric": self.numeric_, "categories": self.categories_,
-            "center": self.center_, "scale": self.scale_,
+            "pooled": self.pooled_, "center": self.center_, "scale": self.scale_,
         }
 
     @classmethod
@@ -346,8 +368,13 @@ class TabularPreprocessor:
             clip = check_float(d.get("clip", SCALED_LIMIT), "clip", 0, SCALED_LIMIT, low_open=True)  # older models: none
         except ParameterError as error:
             raise ModelFileError(f"config.json: the preprocessor's {error}") from None
+        pooled = d.get("pooled", [])  # before 0.9.10: every category kept
+        if not _str_list(pooled) or any(c not in categories or categories[c][-1:] != [OTHER_CATEGORY] for c in pooled):
+            raise ModelFileError(f"config.json: the preprocessor's pooled columns must be categorical columns whose "
+                                 f"last category is {OTHER_CATEGORY!r}")
         return cls(categorical=d["categorical"], log_columns=log_columns, impute=d["impute"], scaling=scaling,
-                   clip=clip, columns_=columns, numeric_=numeric, categories_=categories, center_=center, scale_=scale)
+                   clip=clip, columns_=columns, numeric_=numeric, categories_=categories, pooled_=pooled,
+                   center_=center, scale_=scale)
 
 
 def _str_list(v: Any) -> bool:

@@ -199,7 +199,8 @@ def read_as_numbers(pre: Any) -> list[str]:
     """The columns a table model reads from CSV as float64 under Dask: its number columns,
     and its categorical columns whose categories are all numbers (a category reads 1.0 as 1,
     so a column of whole numbers with an empty field, read as floats, keeps them)."""
-    numbers = [c for c, values in pre.categories_.items() if values and all(map(NUMBER_CATEGORY.fullmatch, values))]
+    numbers = [c for c, values in pre.categories_.items()
+               if (read := values[:-1] if c in pre.pooled_ else values) and all(map(NUMBER_CATEGORY.fullmatch, read))]
     return [*pre.numeric_, *numbers]
 
 

@@ -182,7 +182,8 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
         "categorical_columns": json.dumps(list(categories)),
         "outputs": "score: float32 [rows] (higher = more anomalous); is_anomaly: bool [rows] (score > threshold)",
     }
-    lookup = (lambda model: _add_category_lookup(model, categories)) if categories else None
+    pooled = det.preprocessor_.pooled_ if table else []
+    lookup = (lambda model: _add_category_lookup(model, categories, pooled)) if categories else None
     _write(out, graph, inputs, meta, edit=lookup)
     return meta
 
@@ -247,25 +248,27 @@ def _trace(graph: nn.Module, inputs: dict[str, torch.Tensor], target: Any, outpu
                           dynamic_axes={name: {0: "rows"} for name in (*(rows or inputs), *outputs)})
 
 
-def _add_category_lookup(model: Any, categories: dict[str, list[str]]) -> None:
+def _add_category_lookup(model: Any, categories: dict[str, list[str]], pooled: list[str]) -> None:
     """Replace the traced graph's ``onehot`` input by nodes that make it from a string input
     ``categories [rows, len(categories)]``: per column, its value's index among the training
     categories (``LabelEncoder``, -1 when never seen), compared with 0..k-1 (a never-seen
-    value: all zeros, as ``TabularPreprocessor.transform``), the blocks side by side."""
+    value: all zeros, as ``TabularPreprocessor.transform``), the blocks side by side. In a
+    ``pooled`` column every other value takes the last category's index (its "(other)")."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
     g = model.graph
     nodes, blocks, constants = [], [], []
     constants.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "category_axis"))
-    for j, values in enumerate(categories.values()):
+    for j, (name, values) in enumerate(categories.items()):
         column, code, index, hot = (f"category{j}_{part}" for part in ("column", "code", "index", "hot"))
         constants += [numpy_helper.from_array(np.array(j, dtype=np.int64), column),
                       numpy_helper.from_array(np.arange(len(values), dtype=np.float32), f"category{j}_range")]
         nodes += [
             helper.make_node("Gather", ["categories", column], [f"category{j}_text"], axis=1),
             helper.make_node("LabelEncoder", [f"category{j}_text"], [code], domain="ai.onnx.ml",
-                             **_category_keys(values), default_float=-1.0),
+                             **_category_keys(values),
+                             default_float=float(len(values) - 1) if name in pooled else -1.0),
             helper.make_node("Unsqueeze", [code, "category_axis"], [index]),
             helper.make_node("Equal", [index, f"category{j}_range"], [f"category{j}_equal"]),
             helper.make_node("Cast", [f"category{j}_equal"], [hot], to=TensorProto.FLOAT),
