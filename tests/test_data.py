@@ -490,6 +490,7 @@ def test_read_ahead_stops_its_thread_and_gives_blas_its_cores_back(tmp_path):
     ("a,b\n1,2\n", "table.xlsx", r"unsupported file type '.xlsx'; expected .csv, .tsv or .parquet: convert it, e.g. "
                             r"pandas.read_excel\(path\).to_csv\(new_path, index=False\)"),
     ("PAR1 this is not parquet", "bad.parquet", "not a readable Parquet"),
+    ("a,b\n1,2\n", "data", r"data has no file type in its name; .* \(e.g. rename it to .csv\)"),
 ])
 def test_bad_files(tmp_path, content, name, message):
     path = tmp_path / name

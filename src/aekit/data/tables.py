@@ -34,6 +34,9 @@ def table_format(path: str | os.PathLike[str]) -> str:
     if fmt is None:
         reader = CONVERTIBLE.get(p.suffix.lower())
         fix = f": convert it, e.g. pandas.{reader}.to_csv(new_path, index=False)" if reader else ""
+        if not p.suffix:  # the type is read from the name: a pipeline's "data" may well be a CSV
+            raise DataError(f"{p} has no file type in its name; expected .csv, .tsv or .parquet: give it the one it "
+                            "is (e.g. rename it to .csv)")
         raise DataError(f"{p}: unsupported file type {p.suffix!r}; expected .csv, .tsv or .parquet{fix}")
     if p.stat().st_size == 0:
         raise DataError(f"{p} is empty")
