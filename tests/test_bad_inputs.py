@@ -144,7 +144,8 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "train: text in a number column": ([*train, t("text.csv"), "--out", t("x")], "non-number"),
         "train: a Latin-1 CSV": ([*train, t("latin1.csv"), "--out", t("x")], "latin1.csv is not UTF-8 text: save it"),
         "train: fields separated by ';'": ([*train, t("semicolons.csv"), "--out", t("x")],
-                                           "separated by ';', and aekit reads commas"),
+                                           "separated by ';', and aekit reads commas (tabs from a .tsv file); "
+                                           "rewrite it, e.g. pandas.read_csv(path, sep=';', decimal=',')"),
         "train: duplicate headers": ([*train, t("dup.csv"), "--out", t("x")], "duplicate column"),
         "train: nested parquet": ([*train, t("nested.parquet"), "--out", t("x")], "nested"),
         "train: beyond float32": ([*train, t("huge.csv"), "--out", t("x")], "float32"),

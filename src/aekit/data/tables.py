@@ -5,6 +5,7 @@ import gzip
 import io
 import itertools
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -386,6 +387,7 @@ CONVERTIBLE = {".xlsx": "read_excel(path)", ".xls": "read_excel(path)", ".ods": 
                ".xz": "read_csv(path)", ".zst": "read_csv(path)"}  # aekit reads .csv.gz itself
 
 OTHER_SEPARATORS = (";", "\t", "|", ",")
+DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
 LAST_LINE_BYTES = 1 << 16  # the end of a CSV read for its last line (a longer line is not checked)
 
 
@@ -414,9 +416,11 @@ def _check_other_separator(header: list[str], path: str | os.PathLike[str], sep:
     if other in ",\t":  # the other format's separator: its name is all that is wrong
         shown, suffix = ("commas", ".csv") if other == "," else ("tabs", ".tsv")
         raise DataError(f"{path}: its {fields} fields are separated by {shown}: name it {suffix}")
+    # a European spreadsheet's numbers, 1,5: read with decimal=',' or they would stay text
+    decimal = ", decimal=','" if any(DECIMAL_COMMA.fullmatch(f.strip()) for f in first.split(other)) else ""
     raise DataError(f"{path}: its {fields} fields are separated by '{other}', and aekit reads commas (tabs "
-                    f"from a .tsv file); rewrite it, e.g. pandas.read_csv(path, sep={other!r}).to_csv(new_path, "
-                    "index=False)")
+                    f"from a .tsv file); rewrite it, e.g. pandas.read_csv(path, sep={other!r}{decimal})"
+                    ".to_csv(new_path, index=False)")
 
 
 def _check_unique(columns: list[str], path: str | os.PathLike[str]) -> None:
