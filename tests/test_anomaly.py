@@ -825,3 +825,21 @@ def test_the_contributions_plot_writes_each_row_s_score_beside_its_bar(tmp_path,
     written.clear()
     plots.contributions_plot(contrib, tmp_path / "d.png")
     assert written == ["6", "3", "sum"]
+
+
+def test_epochs_auto_trains_a_large_table_for_a_budget_of_steps_and_a_small_one_for_50_epochs(monkeypatch):
+    """200,000 rows took 50 epochs of 781 steps each; a 38,000-row table scored the same after
+    10, 20 or 50 epochs. Tables of up to about 20,000 training rows keep their 50 epochs."""
+    from aekit.apps.anomaly import detector
+    from aekit.training import steps_to_epochs
+
+    assert AnomalyDetector().epochs == "auto"
+    budget = (detector.AUTO_STEPS, detector.MIN_AUTO_EPOCHS, detector.MAX_AUTO_EPOCHS)
+    assert steps_to_epochs(17_000, 256, *budget) == 50  # the throughput benchmark's 20,000-row model
+    assert steps_to_epochs(32_000, 256, *budget) == 32 and steps_to_epochs(170_000, 256, *budget) == 7
+    assert steps_to_epochs(5_000_000, 256, *budget) == 3
+    monkeypatch.setattr(detector, "AUTO_STEPS", 100)  # a small table standing in for a large one
+    X = np.random.default_rng(0).normal(size=(400, 3)).astype(np.float32)
+    det = AnomalyDetector(batch_size=32, patience=1000).fit(X)  # 340 training rows: 11 steps an epoch
+    assert len(det.training_history_[0]) == 10
+    assert len(AnomalyDetector(batch_size=32, patience=1000, epochs=12).fit(X).training_history_[0]) == 12
