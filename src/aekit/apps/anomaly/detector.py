@@ -178,6 +178,7 @@ class AnomalyDetector(ReconstructionDetector):
 
     # ------------------------------------------------------------------ the network
     def _train(self, model: torch.nn.Module, train_data: Any, val_data: Any = None, **kw: Any) -> Any:
+        """The estimator's training, with ``epochs="auto"`` made a number for these rows."""
         if self.epochs == "auto":
             kw["epochs"] = steps_to_epochs(len(train_data), self.batch_size, AUTO_STEPS, MIN_AUTO_EPOCHS,
                                            MAX_AUTO_EPOCHS)
