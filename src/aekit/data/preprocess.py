@@ -44,11 +44,11 @@ ID_MIN_ROWS = 20
 # and percent signs are gone holds numbers written as text ('12%': 31 values became 31
 # categories); fewer may be a code's few levels ('1,2', '$', ...)
 FORMATTED_MIN_VALUES = 10
+FORMATTED_SAMPLE = 1000  # distinct values that check reads
 # categories one column keeps at most, the last of them standing for every other value (as
 # scikit-learn's OneHotEncoder(max_categories=...) groups its infrequent ones)
 MAX_CATEGORIES = 256
 OTHER_CATEGORY = "(other)"
-FORMATTED_SAMPLE = 1000  # distinct values that check reads
 # a number column named as an ID is: "id", "customer_id", "Customer ID", "userId", "index", "row_num"
 ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row(?:_?(?:num|number|no))?)")
 # a column named as labels are (case aside) that holds at most LABEL_VALUES values
@@ -232,12 +232,13 @@ class TabularPreprocessor:
             if (codes < 0).any():  # a model saved before 0.9.9 kept 1.0 as "1.0"
                 missed = np.flatnonzero(codes < 0)
                 codes[missed] = index.get_indexer(df[col].iloc[missed].astype(str).to_numpy())
+            present = df[col].notna().to_numpy()
             if col in self.pooled_:  # every other value, seen in training or not
-                codes[(codes < 0) & df[col].notna().to_numpy()] = len(vals) - 1
+                codes[(codes < 0) & present] = len(vals) - 1
             onehot = np.zeros((len(df), len(vals)), dtype=np.float32)
             seen = codes >= 0
             onehot[np.flatnonzero(seen), codes[seen]] = 1.0
-            unseen = int((~seen & df[col].notna().to_numpy()).sum())  # missing values are not "unseen"
+            unseen = int((~seen & present).sum())  # missing values are not "unseen"
             if unseen:
                 self.unseen_counts_[col] = unseen
             blocks.append(onehot)
@@ -488,11 +489,11 @@ def _check_text_feature(column: pd.Series, name: str) -> None:
     written as text (as categories, every new day would be unseen), and values that are
     mostly different (a name, an ID, a time stamp): one-hot, each of them would be a
     category seen once, which a model learns nothing from and which every new row misses."""
-    _check_not_time_text(column, name)
-    rows = int(column.notna().sum())
-    distinct = int(column.nunique())
+    values = column.dropna().unique()  # once: each check reads a sample of them
+    _check_not_time_text(values, name)
+    rows, distinct = int(column.notna().sum()), len(values)
     if distinct >= FORMATTED_MIN_VALUES:
-        _check_not_formatted_numbers(column, name)
+        _check_not_formatted_numbers(values, name)
     if rows >= ID_MIN_ROWS and distinct > ID_SHARE * rows:
         raise DataError(f"column {name!r} is text with {distinct} different values in {rows} rows (an ID, a name or "
                         "a time?): as categories it teaches nothing; leave it out (--drop-cols; --id-col keeps an ID "
@@ -506,10 +507,11 @@ DATE_TEXT = re.compile(r"(?<![\dA-Za-z])[12]\d{3}(?![\dA-Za-z])")
 TIME_SAMPLE = 200  # distinct values that check reads
 
 
-def _check_not_time_text(column: pd.Series, name: object) -> None:
-    """Refuse dates written as text ('2024-01-01 10:00', '12/03/2024', '2024-01'): ``iter_table``
-    reads a CSV's times as text, and as categories every new day would be one never seen."""
-    values = pd.Series(column.dropna().unique()[:TIME_SAMPLE]).astype(str)
+def _check_not_time_text(distinct: np.ndarray, name: object) -> None:
+    """Refuse dates written as text ('2024-01-01 10:00', '12/03/2024', '2024-01') among a
+    column's ``distinct`` values: ``iter_table`` reads a CSV's times as text, and as
+    categories every new day would be one never seen."""
+    values = pd.Series(distinct[:TIME_SAMPLE]).astype(str)
     if not len(values) or values.str.contains(DATE_TEXT).mean() < 0.9:
         return
     with warnings.catch_warnings():
@@ -524,11 +526,12 @@ def _check_not_time_text(column: pd.Series, name: object) -> None:
 NUMBER_DECORATIONS = r"[\s,'$€£¥%]"  # thousands separators, currency and percent signs a spreadsheet writes
 
 
-def _check_not_formatted_numbers(column: pd.Series, name: str) -> None:
-    """Refuse numbers written as a spreadsheet shows them ('3,366.33', '$12.50', '12%'),
-    with the fix: read as text, they would be refused as an ID or become categories. They
-    are not converted here, since '1.234,5' means another number in another country."""
-    values = pd.Series(column.dropna().unique()[:FORMATTED_SAMPLE]).astype(str)
+def _check_not_formatted_numbers(distinct: np.ndarray, name: str) -> None:
+    """Refuse numbers written as a spreadsheet shows them ('3,366.33', '$12.50', '12%') among
+    a column's ``distinct`` values, with the fix: read as text, they would be refused as an
+    ID or become categories. They are not converted here, since '1.234,5' means another
+    number in another country."""
+    values = pd.Series(distinct[:FORMATTED_SAMPLE]).astype(str)
     plain = pd.to_numeric(values.str.replace(NUMBER_DECORATIONS, "", regex=True), errors="coerce")
     if plain.notna().mean() >= 0.9:
         raise DataError(f"column {name!r} holds numbers written as text ({values.iloc[0]!r}): write them as plain "
