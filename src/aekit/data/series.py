@@ -91,17 +91,21 @@ def split_by_code(codes: np.ndarray) -> list[np.ndarray]:
     return np.split(order, np.flatnonzero(np.diff(codes[order])) + 1) if len(order) else []
 
 
+def _first_text(column: pd.Series) -> str:
+    """A time column's first value that is there, as text ('' where none is)."""
+    present = column.notna().to_numpy()
+    return str(column.iloc[int(np.argmax(present))]).strip() if present.any() else ""
+
+
 def _has_offsets(column: pd.Series) -> bool:
     """Whether a time column's first value carries a UTC offset or zone (``...-05:00``, ``Z``)."""
-    first = str(column.dropna().iloc[0]) if column.notna().any() else ""
-    return bool(re.search(r"(?:Z|[+-]\d\d:?\d\d)$", first.strip()))
+    return bool(re.search(r"(?:Z|[+-]\d\d:?\d\d)$", _first_text(column)))
 
 
 def _day_and_month(column: pd.Series) -> bool:
     """Whether a time column's first value starts with a day and a month in either order
     (``01/02/2014``, ``1.2.14``), which pandas reads month first."""
-    first = str(column.dropna().iloc[0]) if column.notna().any() else ""
-    return bool(DAY_AND_MONTH.match(first))
+    return bool(DAY_AND_MONTH.match(_first_text(column)))
 
 
 def _first_non_time(column: pd.Series, positions: np.ndarray) -> str:
@@ -161,9 +165,9 @@ def _text_times(column: pd.Series, utc: bool, known: bool | None = None
         if month_first is None:  # a value that is no time: pandas' own error says which
             month_first = pd.to_datetime(column, format="mixed", utc=utc)
         readings = {False: month_first}
-        if not month_first.is_monotonic_increasing:
-            day_first = _times_read(column, utc, True, "mixed")
-            readings.update({True: day_first} if day_first is not None else {})
+        day_first = None if month_first.is_monotonic_increasing else _times_read(column, utc, True, "mixed")
+        if day_first is not None:
+            readings[True] = day_first
     in_order = {dayfirst: r for dayfirst, r in readings.items() if r.is_monotonic_increasing}
     if not in_order:  # out of order either way: the check of order says where
         return next(iter(readings.values())), None, None
@@ -197,7 +201,7 @@ def _first_format(column: pd.Series, dayfirst: bool) -> str | None:
     year of two digits (``01.02.24 10:00``, a spreadsheet's) nor for a 12-hour clock
     (``Jan 05, 2024 01:30 PM``): guessed with the year in full and without AM/PM, and
     written back as ``%y`` and ``%I ... %p`` (50,000 times in 0.1 s instead of 3-4 s)."""
-    first = str(column.dropna().iloc[0]).strip() if column.notna().any() else ""
+    first = _first_text(column)
     form = guess_datetime_format(first, dayfirst=dayfirst)
     if form is not None:
         return form
@@ -240,7 +244,6 @@ class SeriesAdapter(DataAdapter):
         # whether the training times (text with a day and a month) were read day first; None:
         # no such times, or a model saved before 0.9.10 (each file then read as it reads best)
         self.day_first_: bool | None = None
-        self._read_day_first: bool | None = None  # the order of the times read last
 
     # ------------------------------------------------------------------ several series
     def read_series(self, X: Any, fit: bool = False
@@ -302,19 +305,21 @@ class SeriesAdapter(DataAdapter):
         if not len(frame):
             raise DataError("the series has no rows")
         numbers = np.arange(len(frame)) if positions is None else np.asarray(positions)
-        times = self._times(frame, numbers)
+        times = self._times(frame, numbers, fit)
         channels = self._channels(frame, fit)
         if fit:
             self.channels_ = channels
-            self.day_first_ = self._read_day_first
         return self._values(frame[channels], times, numbers), times
 
     def times(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The time column of ``frame`` in seconds (None without one), checked for holes."""
         return self._times(as_frame(frame), np.arange(len(frame)))
 
-    def _times(self, frame: pd.DataFrame, positions: np.ndarray) -> np.ndarray | None:
-        self._read_day_first = None
+    def _times(self, frame: pd.DataFrame, positions: np.ndarray, fit: bool = False) -> np.ndarray | None:
+        """The time column in seconds; with ``fit``, the order its text dates read in is kept
+        (``day_first_``), and new times are read in it."""
+        if fit:
+            self.day_first_ = None
         if self.time_col is None:
             return None
         if self.time_col not in frame.columns:
@@ -332,8 +337,9 @@ class SeriesAdapter(DataAdapter):
                 except (ValueError, TypeError):
                     # UTC offsets that change (a local clock's summer time, written as -05:00 then
                     # -04:00) are exact instants: read them in UTC, where they run on without a slip
-                    stamps, note, self._read_day_first = _text_times(column, _has_offsets(column),
-                                                                     self.day_first_)
+                    stamps, note, order = _text_times(column, _has_offsets(column), self.day_first_)
+                    if fit:
+                        self.day_first_ = order
                     if note and note not in self.notices_:
                         self.notices_.append(note)
             except (ValueError, TypeError, OverflowError) as exc:
