@@ -199,8 +199,11 @@ def read_as_numbers(pre: Any) -> list[str]:
     """The columns a table model reads from CSV as float64 under Dask: its number columns,
     and its categorical columns whose categories are all numbers (a category reads 1.0 as 1,
     so a column of whole numbers with an empty field, read as floats, keeps them)."""
-    numbers = [c for c, values in pre.categories_.items()
-               if (read := values[:-1] if c in pre.pooled_ else values) and all(map(NUMBER_CATEGORY.fullmatch, read))]
+    numbers = []
+    for column, values in pre.categories_.items():
+        kept = values[:-1] if column in pre.pooled_ else values  # a pool's "(other)" is no value read
+        if kept and all(map(NUMBER_CATEGORY.fullmatch, kept)):
+            numbers.append(column)
     return [*pre.numeric_, *numbers]
 
 
