@@ -95,7 +95,7 @@ def test_bad_k_and_code_size_give_clear_errors(digits):
         BinaryHasher(0).fit(x)
     with pytest.raises(ValueError, match="codebook_size"):
         VQAutoEncoder(1).fit(x)
-    with pytest.raises(DataError, match="numeric but holds a non-number"):  # a table's numbers column with text
+    with pytest.raises(DataError, match="marks missing numbers with .n/a."):  # a table's numbers column with a marker
         AutoEncoderClustering(2).fit(pd.DataFrame({"a": [str(i) for i in range(29)] + ["n/a"], "b": range(30)}))
 
 

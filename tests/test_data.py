@@ -539,6 +539,51 @@ def test_a_one_column_table_is_read_unless_another_separator_splits_every_line(t
         read_table(tmp_path / "two.csv")
 
 
+def test_a_constant_column_has_no_spread_and_is_named_in_a_note():
+    """A column of 0.1 on every row: float32 sums leave it a standard deviation of 1.5e-8,
+    which made its scale 2e-8 and any other value a million units away (the clip); 1.0
+    gave scale 1. Now both give scale 1, and the fit's notes name the column."""
+    rng = np.random.default_rng(0)
+    for value in (0.1, 1.0):
+        df = pd.DataFrame({"x": rng.normal(size=600), "c": value})
+        pre = TabularPreprocessor().fit(df)
+        assert pre.scale_[1] == 1.0 and pre.constant_ == ["c"]
+        np.testing.assert_allclose(pre.transform(df.head(1).assign(c=value + 0.5))[0, 1], 0.5, rtol=1e-5)
+        assert any("['c'] hold one value in every training row" in note for note in pre.notes())
+    few = TabularPreprocessor().fit(pd.DataFrame(rng.normal(size=(8, 12))).add_prefix("x"))
+    assert any(note.startswith("8 training rows for 12 columns") for note in few.notes())
+    assert not any("training rows for" in note for note in TabularPreprocessor().fit(df).notes())
+
+
+def test_a_file_saved_without_its_header_is_refused_and_numbers_that_name_columns_are_kept(tmp_path):
+    (tmp_path / "data.csv").write_text("17.99,10.38,122.8\n20.57,17.77,132.9\n")  # the first row as the header
+    with pytest.raises(DataError, match=r"its first line holds numbers \(17.99, 10.38, 122.8, ...\), not column "
+                                        r"names.*header=None"):
+        read_table(tmp_path / "data.csv")
+    (tmp_path / "twice.csv").write_text("3,1,3\n4,1,5\n")  # whole numbers, one twice: not names either
+    with pytest.raises(DataError, match="its first line holds numbers"):
+        read_table(tmp_path / "twice.csv")
+    for header in ("0,1,2", "400.5,410.5,420.5", "2019,2018,2017"):  # DataFrame(array)'s, wavelengths, years
+        (tmp_path / "named.csv").write_text(f"{header}\n1.5,2.5,3.5\n")
+        assert read_table(tmp_path / "named.csv").columns.tolist() == header.split(",")
+
+
+@pytest.mark.parametrize("marker", ["?", "-", "N/A", "#DIV/0!"])
+def test_missing_value_markers_among_numbers_are_named_with_the_fix(marker):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"k": ["a", "b"] * 20, "v": rng.normal(size=40).astype(object)})
+    df.loc[::5, "v"] = marker  # 8 of 40 rows: too many for a few bad values, and not a category either
+    message = (f"column 'v' marks missing numbers with {re.escape(repr(marker))} \\(8 rows\\): read them as missing, "
+               f"e.g. pandas.read_csv\\(path, na_values=\\[{re.escape(repr(marker))}\\]\\)")
+    with pytest.raises(DataError, match=message):
+        TabularPreprocessor().fit(df)
+    pre = TabularPreprocessor().fit(df.assign(v=rng.normal(size=40)))
+    with pytest.raises(DataError, match=r"marks missing numbers .*\(1 row\).*fill them \(impute='median'"):
+        pre.transform(df.head(1))
+    with pytest.raises(DataError, match=r"column 'v' should be numeric but holds a non-number \('big'\)$"):
+        pre.transform(df.head(1).assign(v="big"))  # a word that marks nothing
+
+
 def test_a_parquet_output_keeps_the_first_chunks_types_or_names_the_column(tmp_path):
     from aekit import marks
     from aekit.data.table_output import table_output

@@ -109,6 +109,8 @@ class TabularPreprocessor:
     heavy_tailed_: list[str] = field(default_factory=list)  # robust scaling's fit only; not saved
     ordered_: list[str] = field(default_factory=list)  # the fit's; not saved
     label_like_: list[str] = field(default_factory=list)  # the same
+    constant_: list[str] = field(default_factory=list)  # the same
+    rows_: int = 0  # the same: the training rows
 
     def __post_init__(self) -> None:
         if self.impute not in IMPUTE_CHOICES:
@@ -122,19 +124,21 @@ class TabularPreprocessor:
     def fit(self, df: pd.DataFrame) -> TabularPreprocessor:
         if len(df) == 0:
             raise DataError("cannot fit on an empty table")
-        self.columns_ = list(df.columns)
+        self.columns_, self.rows_ = list(df.columns), len(df)
         problems = _ColumnProblems()
         if self.categorical == "auto":
             cats = [c for c in df.columns if not _is_numeric(df[c])]
             for c in list(cats):
-                if _looks_numeric(df[c]) and not pd.api.types.is_bool_dtype(df[c]):  # True/False: two categories
-                    bad = _first_non_numeric(df[c])
-                    if bad is None:  # numbers stored as objects (a numpy object array, JSON): a number column
+                if pd.api.types.is_bool_dtype(df[c]):  # True/False: two categories
+                    continue
+                words, share = _non_numbers(df[c])
+                if share >= 0.9 or (share >= 0.5 and _marks_missing(words)):  # numbers with a few bad values
+                    if not len(words):  # numbers stored as objects (a numpy object array, JSON): a number column
                         cats.remove(c)
                         continue
                     # a column of numbers with a few words in it is a user error, not a category
-                    problems.add(f"column {c!r} is numeric but holds a non-number ({bad!r}); fix the value "
-                                 f"or name it as categorical")
+                    problems.add(str(non_number_error(df[c], c, other_fix="; fix the value, or name the column "
+                                                                           "as categorical if it is one")))
                     continue
                 problems.check(_check_text_feature, df[c], c)
         else:
@@ -161,7 +165,9 @@ class TabularPreprocessor:
             else:
                 self.categories_[c] = counts.index.tolist()
         num = self._numeric_block(df, fit=True)
-        std = np.nanstd(num, axis=0) if num.shape[1] else np.array([])
+        std = np.array([])
+        if num.shape[1]:  # a column of one value has no spread, though float32 sums may leave one (0.1: 1.5e-8)
+            std = np.where(np.nanmax(num, axis=0) > np.nanmin(num, axis=0), np.nanstd(num, axis=0), 0.0)
         if self.scaling == "standard":
             center = np.nanmean(num, axis=0) if num.shape[1] else []
             scale = np.where(std > 0, std, 1.0)
@@ -179,11 +185,13 @@ class TabularPreprocessor:
         self.ordered_ = _ordered(num, self.numeric_)
         if num.shape[1] and not any(self.categories_.values()) and np.all(std == 0):
             raise DataError("every feature column is constant in the training data: there is nothing to learn")
+        self.constant_ = [c for c, spread in zip(self.numeric_, std) if spread == 0]
         return self
 
     def notes(self) -> list[str]:
         """What the fit found in the training columns that a user likely did not mean: a
-        label left among the features, and a time or a counter kept as a feature."""
+        label left among the features, categories pooled, a column of one value, fewer rows
+        than columns, and a time or a counter kept as a feature."""
         found = []
         if self.label_like_:
             found.append(f"column(s) {some_columns(self.label_like_)} named like a label hold at most {LABEL_VALUES} "
@@ -193,6 +201,14 @@ class TabularPreprocessor:
             found.append(f"column(s) {some_columns(self.pooled_)} have more than {MAX_CATEGORIES} categories: the "
                          f"{MAX_CATEGORIES - 1} most frequent are kept, every other value shares one feature, "
                          f"{OTHER_CATEGORY!r}")
+        if self.constant_:
+            found.append(f"column(s) {some_columns(self.constant_)} hold one value in every training row: they teach "
+                         "nothing, and another value there scores by its distance in the column's own units; leave "
+                         f"them out (--drop-cols {shlex.quote(','.join(self.constant_[:5]))}) unless a change there is "
+                         "what you look for")
+        if self.rows_ < len(self.columns_):
+            found.append(f"{self.rows_} training rows for {len(self.columns_)} columns: with fewer rows than columns "
+                         "most ways the rows can vary were never seen, and scores are rough; train on more rows")
         if self.ordered_:
             found.append(f"column(s) {some_columns(self.ordered_)} never decrease down the training rows (a time or "
                          "a counter?): rows of a later period will lie beyond their training values, far from every "
@@ -302,8 +318,7 @@ class TabularPreprocessor:
             if not _is_numeric(sub[c]):
                 values = pd.to_numeric(sub[c], errors="coerce")  # numbers stored as objects read as numbers
                 if values.isna().sum() > sub[c].isna().sum():
-                    raise DataError(f"column {c!r} should be numeric but holds a non-number "
-                                    f"({_first_non_numeric(sub[c])!r})")
+                    raise non_number_error(sub[c], c)
                 stored_as_objects[c] = values
         wide = (sub.assign(**stored_as_objects) if stored_as_objects else sub).to_numpy(dtype=np.float64)
         _check_float32_range(wide, cols)
@@ -397,19 +412,43 @@ def _is_numeric(s: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
 
-def _looks_numeric(s: pd.Series) -> bool:
-    """Mostly numbers with a few non-numbers: a numeric column with bad cells."""
-    values = s.dropna()
-    if len(values) == 0:
+# what marks a missing number, among numbers: punctuation alone ('?', the UCI archive's; '-',
+# '.') or one of these words (case aside; a spreadsheet's errors among them); at most
+# MISSING_MARKERS of them in one column
+MISSING_WORDS = frozenset({"na", "n/a", "n.a.", "nan", "null", "none", "nil", "missing", "unknown", "empty", "blank",
+                           "not available", "#n/a", "#na", "#value!", "#div/0!", "#num!", "#ref!", "#null!"})
+MISSING_MARKERS = 3
+
+
+def _non_numbers(column: pd.Series) -> tuple[pd.Series, float]:
+    """A column's values that are no numbers, and the share of its values that are numbers."""
+    values = column.dropna()
+    numbers = pd.to_numeric(values, errors="coerce")
+    return values[numbers.isna()], float(numbers.notna().mean()) if len(values) else 0.0
+
+
+def _marks_missing(words: pd.Series) -> bool:
+    """Whether a number column's non-numbers (``_non_numbers``) mark missing values: a few
+    markers, ``MISSING_WORDS`` or punctuation."""
+    if not 0 < words.nunique() <= MISSING_MARKERS:
         return False
-    converted = pd.to_numeric(values, errors="coerce")
-    return converted.notna().mean() >= 0.9
+    found = {str(w).strip().lower() for w in words.unique()}
+    return all(w in MISSING_WORDS or (w and not any(ch.isalnum() for ch in w)) for w in found)
 
 
-def _first_non_numeric(s: pd.Series) -> object:
-    values = s.dropna()
-    bad = values[pd.to_numeric(values, errors="coerce").isna()]
-    return bad.iloc[0] if len(bad) else None
+def non_number_error(column: pd.Series, name: object, fill: str = "impute='median', --impute median",
+                     other_fix: str = "") -> DataError:
+    """The error for a number column holding text: missing-value markers with the fix, to
+    read them as missing and ``fill`` them; otherwise the first non-number, and ``other_fix``."""
+    words = _non_numbers(column)[0]
+    if _marks_missing(words):
+        found = sorted({str(w).strip() for w in words.unique()})
+        rows = f"{len(words)} row{'s' if len(words) > 1 else ''}"
+        return DataError(f"column {name!r} marks missing numbers with {' and '.join(map(repr, found))} ({rows}): "
+                         f"read them as missing, e.g. pandas.read_csv(path, na_values={found!r}).to_csv(new_path, "
+                         f"index=False), and fill them ({fill}) or leave those rows out")
+    example = words.iloc[0] if len(words) else column.dropna().iloc[0]  # True, where booleans are no numbers
+    return DataError(f"column {name!r} should be numeric but holds a non-number ({example!r}){other_fix}")
 
 
 def some_columns(names: list[str]) -> str:

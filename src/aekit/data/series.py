@@ -29,11 +29,12 @@ from pandas.tseries.api import guess_datetime_format
 
 from ..errors import DataError, ModelFileError
 from .adapter_base import DataAdapter
-from .preprocess import FLOAT32_MAX
+from .preprocess import FLOAT32_MAX, non_number_error
 from .tables import as_frame
 
 SCALINGS = ("each", "shared")  # of a table of several series: each by its own statistics, or all alike
 IMPUTES = (None, "ffill")  # missing values: refused, or each the value before it in its series
+FILL_HINT = "impute='ffill', --impute ffill"
 NOTES_SHOWN = 5  # of a table of many series, the notes shown before "... and N more"
 GAP_FACTOR = 3.0  # a step longer than this many typical intervals is a gap (a notice, not an error)
 # a time that starts with a day and a month, in either order: 01/02/2014, 1.2.14, 01-02-2014 10:00
@@ -372,10 +373,8 @@ class SeriesAdapter(DataAdapter):
         for name in frame.columns:
             column = frame[name]
             if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-                bad = pd.to_numeric(column, errors="coerce").isna() & column.notna()
-                example = column[bad].iloc[0] if bad.any() else column.iloc[0]
                 hint = " (is it the time column? name it with time_col / --time-col)" if self.time_col is None else ""
-                raise DataError(f"column {name!r} should be numeric but holds a non-number ({example!r}){hint}")
+                raise DataError(f"{non_number_error(column, name, fill=FILL_HINT)}{hint}")
         values = frame.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
         if bad.any() and self.impute is not None:
