@@ -92,9 +92,10 @@ def test_card_recipe_with_log_amount_and_ids(card_csv, tmp_path, capsys):
     assert float(out.split("AUC-ROC")[1].split()[0]) > 0.95
     unlabelled = tmp_path / "new.csv"
     df.drop(columns="Class").to_csv(unlabelled, index=False)
-    out = run_ok(["anomaly", "report", unlabelled, "--model", model, "--report-dir", tmp_path / "rep2", "--quiet"],
-                 capsys)
+    out = run_ok(["anomaly", "report", unlabelled, "--model", model, "--out", tmp_path / "rep2", "--quiet"],
+                 capsys)  # --out: --report-dir by the name train and score use
     assert "flagged" in out and not (tmp_path / "rep2" / "roc_curve.png").exists()
+    assert (tmp_path / "rep2" / "scores_histogram.png").exists()
     scores = tmp_path / "s.csv"
     run_ok(["anomaly", "score", unlabelled, "--model", model, "--out", scores, "--id-col", "txn_id", "--quiet"], capsys)
     assert pd.read_csv(scores).columns[0] == "txn_id"

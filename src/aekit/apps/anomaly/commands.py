@@ -112,7 +112,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         e.add_argument("--id-col", help="ID column (names the rows in the report)")
         e.add_argument("--normal-value", help="the label value of normal rows, or an image model's normal class "
                                               "folder (default: labels are 0/1)")
-        e.add_argument("--report-dir", default="report", help="where the PNGs go (default ./report)")
+        e.add_argument("--report-dir", "--out", default="report",  # --out: as train and score name theirs
+                       help="where the PNGs go (default ./report)")
         e.add_argument("--quiet", action="store_true")
 
     d = verbs.add_parser("demo", help="train and evaluate on the bundled breast-cancer data",
