@@ -42,6 +42,7 @@ from _common import SHARED, table  # noqa: E402
 from make_default_codec import split, split_hd  # noqa: E402
 
 from aekit.apps.compress import ImageCodec, bd_rate, default_model, psnr  # noqa: E402
+from aekit.apps.compress.codec import as_rgb  # noqa: E402
 from aekit.apps.compress.metrics import bpp  # noqa: E402
 
 JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
@@ -134,6 +135,7 @@ def measure(images: list[np.ndarray], encode, decode) -> dict[str, float]:
         t1 = time.perf_counter()
         out = decode(data)
         dec_s += time.perf_counter() - t1
+        out = as_rgb(out)  # a grey image decodes to one channel; compared as the RGB it came as
         enc_s += t1 - t0
         rates.append(bpp(len(data), *rgb.shape[:2]))
         psnrs.append(psnr(rgb, out))
@@ -172,7 +174,7 @@ def side_by_side(rgb: np.ndarray, codec: ImageCodec, target_bpp: float, path: st
     jpegs = [pillow_codec("JPEG", q)[0](rgb) for q in range(2, 96)]
     jpeg = min(jpegs, key=lambda d: abs(len(d) - len(ours)))
     panels = [("original", rgb), (f"JPEG {bpp(len(jpeg), *rgb.shape[:2]):.3f} bpp", pillow_codec("JPEG", 0)[1](jpeg)),
-              (f"aekit {bpp(len(ours), *rgb.shape[:2]):.3f} bpp", codec.decompress(ours))]
+              (f"aekit {bpp(len(ours), *rgb.shape[:2]):.3f} bpp", as_rgb(codec.decompress(ours)))]
     h, w = rgb.shape[:2]
     size = min(size, h, w)
     top, left = (h - size) // 2, (w - size) // 2

@@ -82,13 +82,13 @@ def ws(tmp_path_factory) -> Path:
     (w / "one_hz.wav").write_bytes(b"RIFF" + struct.pack("<I", 4 + len(fmt)) + b"WAVE" + fmt)
     np.savez(w / "labelled.npz", images=(digits.images[:30, 0] * 255).astype(np.uint8), labels=np.arange(30) % 3)
     Image.fromarray(np.full((40, 50, 3), 120, np.uint8)).save(w / "photo.png")
-    from aekit.apps.compress.bitstream import CHECKSUM, HEADER
+    from aekit.apps.compress.bitstream import CHECKSUM, HEADERS, VERSION
     from aekit.apps.compress.codec import default_model
 
     aek = bytearray(default_model().compress(np.full((40, 50, 3), 120, np.uint8), 2)[:-CHECKSUM.size])
-    fields = list(HEADER.unpack_from(aek))
-    fields[4] = fields[5] = 65536  # a forged size, the checksum made right again
-    aek[:HEADER.size] = HEADER.pack(*fields)
+    fields = list(HEADERS[VERSION].unpack_from(aek))
+    fields[5] = fields[6] = 65536  # a forged size, the checksum made right again
+    aek[:HEADERS[VERSION].size] = HEADERS[VERSION].pack(*fields)
     (w / "forged.aek").write_bytes(bytes(aek) + CHECKSUM.pack(zlib.crc32(bytes(aek))))
     (w / "good.aek").write_bytes(default_model().compress(np.full((40, 50, 3), 120, np.uint8), 2))
     (w / "user.onnx").write_bytes(b"\x08\x07\x12\x07pytorch" + b"\0" * 64)  # another producer's graph

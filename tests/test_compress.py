@@ -120,12 +120,50 @@ def test_qualities_trade_bytes_and_estimates_match_the_bytes(codec, held_out):
     (lambda d: d[:-7], "truncated"),
     (lambda d: d[:50] + bytes([d[50] ^ 0x10]) + d[51:], "damaged"),
     (lambda d: d[:3] + b"\x09" + d[4:], "format version 9"),
-    (lambda d: d[:3] + b"\x01" + d[4:], "format version 1; this aekit reads version 2"),
+    (lambda d: d[:3] + b"\x01" + d[4:], "format version 1; this aekit reads versions 2 and 3"),
 ])
 def test_damaged_or_foreign_files_are_refused(codec, held_out, damage, message):
     data = codec.compress(held_out, 2)
     with pytest.raises(DataError, match=message):
         codec.decompress(damage(data))
+
+
+def test_a_grey_image_decodes_to_one_channel_and_version_2_files_still_decode(codec, held_out):
+    """A grey photo came back as RGB, three times its channels. Its file now says it is grey
+    (a flag of format version 3), and it decodes to ``[H, W]``, the mean of the decoder's
+    channels; version 2 files, without flags, decode as before."""
+    import zlib
+
+    from aekit.apps.compress.bitstream import CHECKSUM, HEADERS
+
+    def resealed(body: bytes) -> bytes:
+        return body + CHECKSUM.pack(zlib.crc32(body))
+
+    grey = held_out.mean(axis=2).round().astype(np.uint8)
+    data = codec.compress(grey, 3)
+    assert Compressed.from_bytes(data).grey and not Compressed.from_bytes(codec.compress(held_out, 3)).grey
+    decoded = codec.decompress(data)
+    assert decoded.shape == grey.shape and decoded.dtype == np.uint8
+    assert psnr(grey, decoded) >= psnr(np.repeat(grey[:, :, None], 3, axis=2), codec.decompress(
+        resealed(_as_version_2(data[:-CHECKSUM.size])))) - 0.05  # the mean: no worse than the three channels
+    colour = codec.compress(held_out, 3)
+    np.testing.assert_array_equal(codec.decompress(resealed(_as_version_2(colour[:-CHECKSUM.size]))),
+                                  codec.decompress(colour))
+    v3 = HEADERS[3]
+    fields = list(v3.unpack_from(colour))
+    fields[4] = 2  # a flag no aekit writes, under a valid checksum
+    with pytest.raises(DataError, match="invalid header"):
+        codec.decompress(resealed(v3.pack(*fields) + colour[v3.size:-CHECKSUM.size]))
+
+
+def _as_version_2(body: bytes) -> bytes:
+    """A version 3 file's body (without its checksum) as version 2 wrote it: no flags byte."""
+    from aekit.apps.compress.bitstream import HEADERS
+
+    fields = list(HEADERS[3].unpack_from(body))
+    fields[1] = 2
+    del fields[4]
+    return HEADERS[2].pack(*fields) + body[HEADERS[3].size:]
 
 
 def test_a_quality_the_codec_lacks_is_a_data_error(codec, held_out):
@@ -141,13 +179,14 @@ def _forged(data: bytes, height: int | None = None, width: int | None = None, fl
     right again: what a hostile file looks like."""
     import zlib
 
-    from aekit.apps.compress.bitstream import CHECKSUM, HEADER
+    from aekit.apps.compress.bitstream import CHECKSUM, HEADERS, VERSION
 
+    header = HEADERS[VERSION]
     body = bytearray(data[:-CHECKSUM.size])
-    fields = list(HEADER.unpack_from(body))
-    fields[4] = height or fields[4]
-    fields[5] = width or fields[5]
-    body[:HEADER.size] = HEADER.pack(*fields)
+    fields = list(header.unpack_from(body))
+    fields[5] = height or fields[5]
+    fields[6] = width or fields[6]
+    body[:header.size] = header.pack(*fields)
     if flip is not None:
         body[flip] ^= 0xFF
     return bytes(body) + CHECKSUM.pack(zlib.crc32(bytes(body)))

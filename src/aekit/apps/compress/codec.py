@@ -283,8 +283,9 @@ class ImageCodec(FittedModel):
         y = self.model_.refine(x, q, refine) if refine else None
         z, _, residuals, scales = self._code(x, q, y)
         pmf = self.model_.prior.pmf(Z_SUPPORT)
+        grey = bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]))
         return Compressed(self.model_id_, quality, rgb.shape[0], rgb.shape[1], entropy.encode_z(z, pmf, Z_SUPPORT),
-                          entropy.encode_y(torch.cat(residuals), torch.cat(scales))).to_bytes()
+                          entropy.encode_y(torch.cat(residuals), torch.cat(scales)), grey=grey).to_bytes()
 
     @torch.inference_mode()
     def _code(self, x: torch.Tensor, q: int, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor,
@@ -305,7 +306,9 @@ class ImageCodec(FittedModel):
 
     @torch.inference_mode()
     def decompress(self, data: bytes, name: str = "the file") -> np.ndarray:
-        """The image ``[H, W, 3]`` uint8 of ``.aek`` bytes made by this codec."""
+        """The image ``[H, W, 3]`` uint8 of ``.aek`` bytes made by this codec, or ``[H, W]``
+        where the image coded was grey (its channels' mean: the decoder's channels differ by
+        a little)."""
         self._check_fitted()
         c = Compressed.from_bytes(data, name)
         if c.model_id != self.model_id_:
@@ -336,8 +339,11 @@ class ImageCodec(FittedModel):
             raise DataError(f"{name} is damaged: its payload does not decode to a {c.width}x{c.height} image "
                             f"({first_line(exc, 120)})") from None
         x = self.model_.synthesise(y_hat, q)[0, :, :c.height, :c.width]
+        if c.grey:
+            x = x.mean(0, keepdim=True)
         # in place: each float copy of a 24-megapixel image is 0.3 GB
-        return x.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+        image = x.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+        return image[:, :, 0] if c.grey else image
 
     @torch.inference_mode()
     def estimated_bits(self, image: Image, quality: int) -> float:

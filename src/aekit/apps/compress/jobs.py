@@ -109,7 +109,7 @@ def evaluate(images: list[str | os.PathLike[str]], model: Model = None, peers: b
         coded = []
         for rgb in rgbs:
             data = codec.compress(rgb, quality, refine=refine)
-            coded.append((len(data), codec.decompress(data)))
+            coded.append((len(data), as_rgb(codec.decompress(data))))  # a grey image as the RGB it came as
             bar.update()
         rows.append(mean_row("aekit", quality, coded))
     bar.close()
