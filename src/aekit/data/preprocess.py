@@ -55,6 +55,9 @@ ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row
 LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "outcome", "anomaly", "is_anomaly", "outlier",
                          "is_outlier", "fraud", "is_fraud", "attack", "attack_type", "diagnosis", "ground_truth"})
 LABEL_VALUES = 10
+# fewer training rows than this and than columns get a note (a wide table of more rows, as
+# genes x samples, is a shape people score on purpose)
+FEW_ROWS = 100
 SCALINGS = ("robust", "standard")
 SCALED_LIMIT = 1e6
 NORMAL_IQR = 1.349  # the IQR of a normal distribution, in standard deviations
@@ -206,7 +209,7 @@ class TabularPreprocessor:
                          "nothing, and another value there scores by its distance in the column's own units; leave "
                          f"them out (--drop-cols {shlex.quote(','.join(self.constant_[:5]))}) unless a change there is "
                          "what you look for")
-        if self.rows_ < len(self.columns_):
+        if self.rows_ < min(len(self.columns_), FEW_ROWS):
             found.append(f"{self.rows_} training rows for {len(self.columns_)} columns: with fewer rows than columns "
                          "most ways the rows can vary were never seen, and scores are rough; train on more rows")
         if self.ordered_:
