@@ -358,7 +358,7 @@ def check_csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
     columns share a name or the file was cut short (each in one line, with the fix)."""
     header = _csv_header(path, sep)
     _check_other_separator(header, path, sep)
-    _check_not_data(header, path)
+    check_not_data(header, path)
     _check_unique(header, path)
     _check_last_line(path, sep, len(header))
     return header
@@ -424,7 +424,7 @@ def _check_other_separator(header: list[str], path: str | os.PathLike[str], sep:
                     ".to_csv(new_path, index=False)")
 
 
-def _check_not_data(header: list[str], path: str | os.PathLike[str]) -> None:
+def check_not_data(header: list[str], path: str | os.PathLike[str]) -> None:
     """Refuse a header line that is a row of measurements: a file saved without its header,
     whose first row would silently become the column names (and be lost as a row). Numbers
     that name columns are kept: increasing ones (a ``pd.DataFrame(array)``'s 0, 1, 2, ...,
@@ -434,10 +434,10 @@ def _check_not_data(header: list[str], path: str | os.PathLike[str]) -> None:
         return
     numbers = pd.to_numeric(pd.Series(header), errors="coerce")
     increasing = (numbers.diff().iloc[1:] > 0).all()
-    whole_names = all(name.isdigit() for name in header) and numbers.is_unique
+    whole_names = all(str(name).isdigit() for name in header) and numbers.is_unique
     if numbers.notna().all() and not increasing and not whole_names:
-        raise DataError(f"{path}: its first line holds numbers ({', '.join(header[:3])}, ...), not column names: "
-                        "a table's first line names its columns; add a header line, e.g. "
+        raise DataError(f"{path}: its first line holds numbers ({', '.join(map(str, header[:3]))}, ...), not column "
+                        "names: a table's first line names its columns; add a header line, e.g. "
                         "pandas.read_csv(path, header=None).add_prefix('x').to_csv(new_path, index=False)")
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from ...data.images import ImageSpec, read_image_file
-from ...data.tables import other_separator
+from ...data.tables import check_not_data, other_separator
 from ...errors import DataError
 
 NUMBER_TYPES = (int, float)
@@ -111,6 +111,7 @@ def csv_frame(body: bytes) -> pd.DataFrame:
         raise DataError("the CSV body has no header or rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise DataError(f"malformed CSV body ({(str(exc).splitlines() or [''])[0][:200]})") from None
+    check_not_data(list(frame.columns), "the CSV body")
     if frame.empty:
         raise DataError("the CSV body has a header but no rows")
     if frame.shape[1] == 1:
