@@ -576,8 +576,9 @@ def test_columns_matched_by_name(fitted, cancer_split):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda X: X.assign(**{"mean area": np.where(np.arange(len(X)) == 3, np.nan, X["mean area"])}), "NaN or inf.*mean area"),
-    (lambda X: X.assign(**{"mean area": np.inf}), "NaN or inf"),
+    (lambda X: X.assign(**{"mean area": np.where(np.arange(len(X)) == 3, np.nan, X["mean area"])}),
+     r"NaN or inf.*mean area'\] \(the first in the row labelled \d+; an empty field"),  # the test rows' own labels
+    (lambda X: X.assign(**{"mean area": np.inf}), r"NaN or inf.*\(the first in the row labelled 0\);"),
     (lambda X: X.astype({"mean area": object}).assign(**{"mean area": ["big"] + [1.0] * (len(X) - 1)}), "non-number.*big"),
 ])
 def test_bad_values_at_score_time_raise_naming_the_column(fitted, cancer_split, make, message):

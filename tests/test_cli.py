@@ -190,7 +190,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "empty file": (score("empty.csv"), "is empty"),
         "header only": (score("header.csv"), "header but no data rows"),
         "missing column": (score("missing.csv"), "missing column(s) ['V3']"),
-        "NaN": (score("nan.csv"), "NaN or inf in column(s) ['V5']"),
+        "NaN": (score("nan.csv"), "NaN or inf in column(s) ['V5'] (the first in data row 3; an empty field, or a line "
+                       "cut short?)"),
         "text in numbers": (score("text.csv"), "'V7' should be numeric but holds a non-number ('twelve')"),
         "wrong file type": (score("table.json"), "unsupported file type '.json'"),
         "model of another kind": (["anomaly", "score", str(tmp / "train.csv"), "--model", str(other), "--out",

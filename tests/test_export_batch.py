@@ -267,7 +267,8 @@ def test_dask_failures_are_one_line_on_stderr(model_dir, table_files, tmp_path, 
         s.bind(("127.0.0.1", 0))
         free = s.getsockname()[1]
     for data, extra, message in ((tmp_path / "nan.csv", ["--workers", "1"], "NaN or inf"),
-                                 (tmp_path / "late_nan.csv", ["--workers", "1"], "NaN or inf"),
+                                 (tmp_path / "late_nan.csv", ["--workers", "1"],  # rows counted in a partition
+                                  "of a partition (--engine local names the file's row)"),
                                  (tmp_path / "late_label.csv", ["--workers", "1", "--label-col", "label"],
                                   "'label' reads as float64 where the first block read as int64"),
                                  (table_files / "part0.csv", ["--scheduler", f"tcp://127.0.0.1:{free}"],

@@ -315,7 +315,7 @@ class TabularPreprocessor:
             with np.errstate(over="ignore"):
                 narrow = sub.to_numpy(dtype=np.float32, copy=True)  # never a view of the caller's frame
             if narrow.size and -FLOAT32_MAX < narrow.min() and narrow.max() < FLOAT32_MAX:  # NaN fails too
-                return self._clean_numeric(np.ascontiguousarray(narrow), fit)
+                return self._clean_numeric(np.ascontiguousarray(narrow), fit, df.index)
         stored_as_objects = {}
         for c in cols:
             if not _is_numeric(sub[c]):
@@ -325,10 +325,11 @@ class TabularPreprocessor:
                 stored_as_objects[c] = values
         wide = (sub.assign(**stored_as_objects) if stored_as_objects else sub).to_numpy(dtype=np.float64)
         _check_float32_range(wide, cols)
-        return self._clean_numeric(np.ascontiguousarray(wide, dtype=np.float32), fit)
+        return self._clean_numeric(np.ascontiguousarray(wide, dtype=np.float32), fit, df.index)
 
-    def _clean_numeric(self, arr: np.ndarray, fit: bool) -> np.ndarray:
-        """NaN/inf check (or imputation) and the log transform, in place on a float32 copy."""
+    def _clean_numeric(self, arr: np.ndarray, fit: bool, index: pd.Index | None = None) -> np.ndarray:
+        """NaN/inf check (or imputation) and the log transform, in place on a float32 copy;
+        ``index``, the rows' labels, names the first row at fault."""
         cols = self.numeric_
         finite = np.isfinite(arr)
         all_finite = bool(finite.all())
@@ -339,8 +340,10 @@ class TabularPreprocessor:
                     raise _no_values(empty)
             bad_cols = [cols[j] for j in np.flatnonzero(~finite.all(axis=0))]
             if self.impute is None:
-                raise DataError(f"NaN or inf in column(s) {bad_cols[:10]}; clean the data or use impute='median' "
-                                "(--impute median)")
+                first = int(np.flatnonzero(~finite.all(axis=1))[0])
+                guess = "; an empty field, or a line cut short?" if np.isnan(arr[first]).any() else ""
+                raise DataError(f"NaN or inf in column(s) {bad_cols[:10]} (the first in {_row_name(index, first)}"
+                                f"{guess}); clean the data or use impute='median' (--impute median)")
             arr[~finite] = np.nan  # fit ignores them; transform fills them with the fitted centre
         for name in self.log_columns:
             j = cols.index(name)
@@ -394,6 +397,16 @@ class TabularPreprocessor:
         return cls(categorical=d["categorical"], log_columns=log_columns, impute=d["impute"], scaling=scaling,
                    clip=clip, columns_=columns, numeric_=numeric, categories_=categories, pooled_=pooled,
                    center_=center, scale_=scale)
+
+
+def _row_name(index: pd.Index | None, position: int) -> str:
+    """A row as a user finds it: a data row counted from 1 (below a file's header: the chunks
+    of ``iter_table`` number the file's rows from 0 in a range), or the label a DataFrame's
+    own index gives it (the rows kept by a filter, a time, an ID)."""
+    if index is None or isinstance(index, pd.RangeIndex):
+        return f"data row {(position if index is None else index[position]) + 1}"
+    label = index[position]
+    return f"the row labelled {label!r}" if isinstance(label, str) else f"the row labelled {label}"
 
 
 def _str_list(v: Any) -> bool:

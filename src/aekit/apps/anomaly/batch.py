@@ -49,6 +49,7 @@ from .records import image_request
 from .series_jobs import SeriesScores, check_series_id, scores_table
 from .thresholds import expected_share
 
+DATA_ROW = re.compile(r"data row (\d+)")  # as the preprocessor names a row at fault
 IMAGE_PARTITION = 1024  # images a Dask task reads and scores: the local command's chunk
 CONNECT_TIMEOUT = 5  # seconds to reach a --scheduler before giving up (Dask's default is 30)
 PARQUET_KIND = "anomaly scores (Parquet)"  # the marker of a Parquet folder aekit wrote, the only kind it replaces
@@ -83,8 +84,13 @@ def _detector(files: tuple[bytes, bytes]) -> Any:
 
 def score_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str | None, label_col: str | None,
                     top_k: int) -> pd.DataFrame:
-    """One partition scored on a worker (the model is loaded there once)."""
-    return score_frame(_detector(files), chunk, id_col=id_col, label_col=label_col, top_k=top_k)
+    """One partition scored on a worker (the model is loaded there once). Its rows are
+    numbered from 0 within it (Dask's blocks of a file, Spark's batches), so an error's
+    "data row N" is said to count within the partition."""
+    try:
+        return score_frame(_detector(files), chunk, id_col=id_col, label_col=label_col, top_k=top_k)
+    except DataError as exc:
+        raise DataError(DATA_ROW.sub(r"row \1 of a partition (--engine local names the file's row)", str(exc))) from None
 
 
 def _dask_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str | None, label_col: str | None,
