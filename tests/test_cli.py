@@ -192,7 +192,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "missing column": (score("missing.csv"), "missing column(s) ['V3']"),
         "NaN": (score("nan.csv"), "NaN or inf in column(s) ['V5'] (the first in data row 3; an empty field, or a line "
                        "cut short?)"),
-        "text in numbers": (score("text.csv"), "'V7' should be numeric but holds a non-number ('twelve')"),
+        "text in numbers": (score("text.csv"), "'V7' should be numeric but holds a non-number ('twelve', data row 1)"),
         "wrong file type": (score("table.json"), "unsupported file type '.json'"),
         "model of another kind": (["anomaly", "score", str(tmp / "train.csv"), "--model", str(other), "--out",
                                    str(tmp / "o.csv")], "holds a model of kind 'cluster.X'"),

@@ -216,7 +216,7 @@ def test_numbers_stored_as_objects_are_a_number_column():
     pre = TabularPreprocessor().fit(df)
     assert pre.numeric_ == ["v"] and pre.categories_ == {"k": ["a", "b"]}
     np.testing.assert_allclose(pre.transform(df.head(2))[:, 0], (np.arange(2) - pre.center_[0]) / pre.scale_[0])
-    with pytest.raises(DataError, match="column 'v' should be numeric but holds a non-number \\('x'\\)"):
+    with pytest.raises(DataError, match="column 'v' should be numeric but holds a non-number \\('x', data row 1\\)"):
         pre.transform(df.head(2).assign(v=["x", 1.0]))
 
 
@@ -580,7 +580,7 @@ def test_missing_value_markers_among_numbers_are_named_with_the_fix(marker):
     pre = TabularPreprocessor().fit(df.assign(v=rng.normal(size=40)))
     with pytest.raises(DataError, match=r"marks missing numbers .*\(1 row\).*fill them \(impute='median'"):
         pre.transform(df.head(1))
-    with pytest.raises(DataError, match=r"column 'v' should be numeric but holds a non-number \('big'\)$"):
+    with pytest.raises(DataError, match=r"column 'v' should be numeric but holds a non-number \('big', data row 1\)$"):
         pre.transform(df.head(1).assign(v="big"))  # a word that marks nothing
 
 

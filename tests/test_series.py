@@ -101,7 +101,7 @@ def test_a_multichannel_anomaly_is_explained_by_its_channel():
     (lambda f: f.assign(value=1.0), "every channel of the training series is constant"),
     (lambda f: f.assign(value=f.value.where((f.index < 100) | (f.index > 120))), "21 missing"),
     (lambda f: f.assign(value=f.value.astype(object).where(f.index != 9, "n/a")), "marks missing numbers with 'n/a' (1 row)"),
-    (lambda f: f.assign(value=f.value.astype(object).where(f.index != 9, "x")), "holds a non-number ('x')"),
+    (lambda f: f.assign(value=f.value.astype(object).where(f.index != 9, "x")), "holds a non-number ('x', data row 10)"),
     (lambda f: f.assign(timestamp=f.timestamp.where(f.index != 3, "yesterday")), "not a time"),
     (lambda f: f.iloc[:40], "too few for 8 windows of 64 rows"),
     (lambda f: f.assign(timestamp=f.timestamp.astype(object).where(f.index != 7, 1_700_000_000)),

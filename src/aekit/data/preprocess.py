@@ -463,8 +463,11 @@ def non_number_error(column: pd.Series, name: object, fill: str = "impute='media
         return DataError(f"column {name!r} marks missing numbers with {' and '.join(map(repr, found))} ({rows}): "
                          f"read them as missing, e.g. pandas.read_csv(path, na_values={found!r}).to_csv(new_path, "
                          f"index=False), and fill them ({fill}) or leave those rows out")
-    example = words.iloc[0] if len(words) else column.dropna().iloc[0]  # True, where booleans are no numbers
-    return DataError(f"column {name!r} should be numeric but holds a non-number ({example!r}){other_fix}")
+    if not len(words):  # True, where booleans are no numbers
+        words = column.dropna()
+    where = _row_name(column.index, column.index.get_loc(words.index[0])) if column.index.is_unique else ""
+    return DataError(f"column {name!r} should be numeric but holds a non-number ({words.iloc[0]!r}"
+                     f"{', ' + where if where else ''}){other_fix}")
 
 
 def some_columns(names: list[str]) -> str:
