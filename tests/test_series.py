@@ -359,7 +359,9 @@ def test_a_series_shorter_than_one_window_is_left_unscored_not_fatal(fleet, tmp_
     fleet.save(tmp_path / "m")
     assert main(["anomaly", "score", str(tmp_path / "new.csv"), "--model", str(tmp_path / "m"), "--out",
                  str(tmp_path / "s.csv"), "--chunk-rows", "50", "--quiet"]) == 0
-    assert f"note: series 'm2': 20 row(s), fewer than one window ({WINDOW} rows): not scored" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"note: series 'm2': 20 row(s), fewer than one window ({WINDOW} rows): not scored" in printed
+    assert "'m2' (not scored)" in printed  # in the most flagged series, not "0 of 20"
     scored = pd.read_csv(tmp_path / "s.csv")
     short = scored.machine == "m2"
     assert scored.score[short].isna().all() and scored.top_channels[short].isna().all()
@@ -371,6 +373,7 @@ def test_a_series_shorter_than_one_window_is_left_unscored_not_fatal(fleet, tmp_
                                      "left out of training"]
     assert np.isnan(det.decision_scores_[-10:]).all() and np.isfinite(det.decision_scores_[:-10]).all()
     assert np.isfinite(det.threshold_) and (det.labels_[-10:] == 0).all()
+    assert det.adapter_.n_series_ == train.machine.nunique() - 1  # the series learned from
 
 
 def test_the_notes_of_many_series_are_condensed():

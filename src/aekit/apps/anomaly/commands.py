@@ -3,6 +3,7 @@ work is in ``jobs.py``, imported when a verb runs)."""
 from __future__ import annotations
 
 import argparse
+import math
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
@@ -221,7 +222,10 @@ def run(args: argparse.Namespace) -> int:
         for line in condensed(getattr(det.adapter_, "notices_", [])):
             report(f"note: {line}")
         sep = " " if det.adapter_.kind == "image" else " rows, "  # "100 images of 1x8x8", "569 rows, 30 columns"
-        report(f"trained on {len(det.decision_scores_)}{sep}{det.adapter_.describe()}; "
+        import numpy as np
+
+        trained = int(np.isfinite(det.decision_scores_).sum())  # a series too short to learn from scores NaN
+        report(f"trained on {trained}{sep}{det.adapter_.describe()}; "
                f"threshold {det.threshold_:.4g} ({det.threshold_rule_.describe()})")
         report(f"model written to {args.out}")
     elif args.verb == "score" and args.engine == "dask":
@@ -286,7 +290,8 @@ def _print_most_flagged(by_series: pd.DataFrame | None, shown: int = 5, listed: 
     from .series_jobs import SUMMARY_FILE  # loaded already: a series was scored
 
     top = by_series.head(shown)
-    parts = [f"{str(row.iloc[0])!r} ({row.flagged} of {row.rows})" for _, row in top.iterrows()]
+    parts = [f"{str(row.iloc[0])!r} ({'not scored' if math.isnan(row.max_score) else f'{row.flagged} of {row.rows}'})"
+             for _, row in top.iterrows()]  # a series shorter than a window has no score
     more = ""
     if len(by_series) > shown:
         more = f"; all {len(by_series)} in {SUMMARY_FILE}" if listed else f"; {len(by_series)} series in all"

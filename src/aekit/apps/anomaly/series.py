@@ -200,6 +200,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         for (key, _, rows), keep in zip(series, kept, strict=True):
             if not keep:
                 self.adapter_.notices_.append(series_note(key, _too_short(rows, self.window_, "left out of training")))
+        self.adapter_.n_series_ = sum(kept)  # the series learned from (the model card's and the summary's count)
         n_windows = sum(len(piece) - self.window_ + 1 for piece, keep in zip(pieces, kept, strict=True) if keep)
         if n_windows < MIN_TRAIN_ROWS:
             raise DataError(f"the {len(pieces)} series hold {n_windows} windows of {self.window_} rows in all, "
