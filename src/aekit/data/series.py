@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import warnings
 from typing import Any, ClassVar
 
@@ -373,8 +374,9 @@ class SeriesAdapter(DataAdapter):
         for name in frame.columns:
             column = frame[name]
             if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-                hint = " (is it the time column? name it with time_col / --time-col)" if self.time_col is None else ""
-                raise DataError(f"{non_number_error(column, name, fill=FILL_HINT)}{hint}")
+                hint = (" (is it the time column? name it with time_col / --time-col)" if self.time_col is None
+                        else f": every column but the time is a channel; leave it out (--drop-cols {shlex.quote(str(name))})")
+                raise non_number_error(column, name, fill=FILL_HINT, other_fix=hint)
         values = frame.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
         if bad.any() and self.impute is not None:
