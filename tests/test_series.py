@@ -377,6 +377,19 @@ def test_a_series_shorter_than_one_window_is_left_unscored_not_fatal(fleet, tmp_
     assert det.adapter_.n_series_ == train.machine.nunique() - 1  # the series learned from
 
 
+def test_times_and_series_ids_kept_in_the_index_are_read_from_it():
+    """pandas keeps a series' times as its index (``set_index("timestamp")``): time_col naming
+    the index was "no time column 'timestamp'"."""
+    frame = with_time(sine(400, 0))
+    det = SeriesAnomalyDetector(time_col="timestamp", **FAST).fit(frame.set_index("timestamp"))
+    np.testing.assert_allclose(det.decision_function(frame.set_index("timestamp")), det.decision_function(frame),
+                               rtol=1e-6)
+    two = pd.concat([frame.assign(machine="a"), frame.assign(machine="b")], ignore_index=True)
+    fleet = SeriesAnomalyDetector(time_col="timestamp", id_col="machine", **FAST).fit(
+        two.set_index(["machine", "timestamp"]))
+    assert fleet.adapter_.n_series_ == 2 and fleet.adapter_.channels_ == ["value"]
+
+
 def test_the_notes_of_many_series_are_condensed():
     from aekit.data.series import NOTES_SHOWN, condensed
 

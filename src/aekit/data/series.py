@@ -266,7 +266,16 @@ class SeriesAdapter(DataAdapter):
         if not isinstance(X, (pd.DataFrame, str, os.PathLike)):
             raise DataError(f"this model reads each row's series from column {self.id_col!r}: "
                             "pass a table, not an array")
-        return as_frame(X)
+        return self._frame(X)
+
+    def _frame(self, X: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
+        """``as_frame(X)``, with a DataFrame's index as a column where it is the time or ID
+        column named (pandas keeps a series' times as its index, ``set_index("timestamp")``)."""
+        frame = as_frame(X)
+        named = {self.time_col, self.id_col} - {None} - set(frame.columns)
+        if named and set(frame.index.names) & named:
+            frame = frame.reset_index(level=[n for n in frame.index.names if n in named])
+        return frame
 
     def series_codes(self, frame: pd.DataFrame, row_offset: int = 0) -> tuple[np.ndarray, pd.Index]:
         """Each row's series as a number (``keys[code]`` is its ID, as text), in the order the
@@ -291,7 +300,7 @@ class SeriesAdapter(DataAdapter):
         """``(values [T, C] float64, times [T] float64 seconds or None)``, checked; errors name
         the data row, ``positions`` (0-based) where ``X`` is not a file's first rows."""
         if isinstance(X, (pd.DataFrame, str, os.PathLike)):
-            frame = as_frame(X)
+            frame = self._frame(X)
         else:
             arr = np.asarray(X)
             if arr.ndim == 1:
@@ -315,7 +324,7 @@ class SeriesAdapter(DataAdapter):
 
     def times(self, frame: pd.DataFrame) -> np.ndarray | None:
         """The time column of ``frame`` in seconds (None without one), checked for holes."""
-        return self._times(as_frame(frame), np.arange(len(frame)))
+        return self._times(self._frame(frame), np.arange(len(frame)))
 
     def _times(self, frame: pd.DataFrame, positions: np.ndarray, fit: bool = False) -> np.ndarray | None:
         """The time column in seconds; with ``fit``, the order its text dates read in is kept

@@ -27,7 +27,6 @@ import torch
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_int, check_sizes
 from ...data.series import IMPUTES, SCALINGS, SeriesAdapter, condensed, series_note, split_by_code
-from ...data.tables import as_frame
 from ...errors import AekitError, DataError, DataNotice, ModelFileError, ParameterError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
 from .base import ReconstructionDetector
@@ -579,7 +578,7 @@ class SeriesTableStream:
     def queue_rows(self, chunk: Any) -> list[tuple[str, Due, int]]:
         """``feed``'s first half: the rows read, checked and queued, series by series (each
         series' ID, its due windows, its last data row here); ``settle`` takes the scores."""
-        frame = as_frame(chunk)
+        frame = self.adapter.as_table(chunk)  # the ID and time columns, also from an index
         codes, keys = self.adapter.series_codes(frame, self.rows)
         positions = self.rows + np.arange(len(frame))
         # the whole chunk read at once: a time parsed per series costs more than its scoring
