@@ -584,6 +584,37 @@ def test_missing_value_markers_among_numbers_are_named_with_the_fix(marker):
         pre.transform(df.head(1).assign(v="big"))  # a word that marks nothing
 
 
+def test_a_folder_of_parquet_files_is_one_table(tmp_path):
+    """What Spark, Dask and to_parquet on a folder write: its parts in name order, beside
+    the writer's markers; it was "is a directory, not a table", and training took it for
+    a folder of images ("holds no images")."""
+    from aekit.data.images import is_image_source
+    from aekit.io import check_output_file
+    from aekit.errors import OutputError
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(30, 3)), columns=list("abc"))
+    folder = tmp_path / "out.parquet"
+    folder.mkdir()
+    for i, part in enumerate((df.iloc[:10], df.iloc[10:25], df.iloc[25:])):
+        part.to_parquet(folder / f"part-{i:05d}.snappy.parquet", index=False)
+    (folder / "_SUCCESS").write_text("")
+    pd.testing.assert_frame_equal(read_table(folder), df)
+    assert [len(c) for c in iter_table(folder, chunksize=8)] == [8, 2, 8, 7, 5]
+    assert not is_image_source(folder)
+    with pytest.raises(OutputError, match="inside the input folder .* take it for one of its parts"):
+        check_output_file(folder / "scores.parquet", "anomaly-scores", inputs=[folder])
+    df[["a", "c"]].to_parquet(folder / "part-00003.snappy.parquet", index=False)
+    with pytest.raises(DataError, match=r"part-00003.snappy.parquet has other columns than the folder's first file "
+                                        r"\(lacks \['b'\]\)"):
+        read_table(folder)
+    hive = tmp_path / "hive"
+    (hive / "year=2024").mkdir(parents=True)
+    df.to_parquet(hive / "year=2024" / "part-0.parquet")
+    with pytest.raises(DataError, match=r"partitioned into folders \(year=2024, ...\)"):
+        read_table(hive)
+
+
 def test_a_parquet_output_keeps_the_first_chunks_types_or_names_the_column(tmp_path):
     from aekit import marks
     from aekit.data.table_output import table_output

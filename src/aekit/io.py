@@ -38,6 +38,7 @@ from safetensors import SafetensorError
 from . import marks
 from ._version import __version__
 from .distributed import is_main_process
+from .parquet_folders import PARQUET_SUFFIXES, parquet_parts
 from .errors import ModelFileError, OutputError
 
 if TYPE_CHECKING:  # torch is imported where tensors are read or written: a scorer without torch loads this module
@@ -193,6 +194,10 @@ def check_output_file(path: str | os.PathLike[str], kind: str, *, inputs: Iterab
     for source in inputs:
         if Path(source).exists() and Path(source).resolve() == resolved:
             raise OutputError(f"{option} {path} is also an input; write the output elsewhere")
+        if (path.suffix.lower() in PARQUET_SUFFIXES and Path(source).resolve() in resolved.parents
+                and parquet_parts(source) is not None):
+            raise OutputError(f"{option} {path} is inside the input folder {source}, whose next read would take it "
+                              "for one of its parts; write the output elsewhere")
     if path.parent.exists() and not path.parent.is_dir():
         raise OutputError(f"cannot write {path}: {path.parent} is a file, not a folder")
     _check_replaceable(path, kind, option)

@@ -18,6 +18,7 @@ import numpy as np
 from ..checks import MAX_IMAGE_SIDE, check_image_size, check_int
 from ..errors import DataError, DataNotice, first_line
 from .arrays import read_npz
+from ..parquet_folders import parquet_parts
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 # image files larger than this a side are read, without a chosen size, at this longer side: a
@@ -413,7 +414,7 @@ def is_image_source(data: Any) -> bool:
     if not isinstance(data, (str, os.PathLike)):
         return False
     s = os.fspath(data)
-    return (is_bundled_name(s) or s.lower().endswith(".npz") or Path(s).is_dir()
+    return (is_bundled_name(s) or s.lower().endswith(".npz") or (Path(s).is_dir() and parquet_parts(s) is None)
             or Path(s).suffix.lower() in IMAGE_SUFFIXES)
 
 

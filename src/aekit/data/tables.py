@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, ParameterError, first_line
+from ..parquet_folders import parquet_parts
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,7 +31,9 @@ def table_format(path: str | os.PathLike[str]) -> str:
     if not p.exists():
         raise DataError(f"{p} does not exist")
     if p.is_dir():
-        raise DataError(f"{p} is a directory, not a table (expected .csv or .parquet)")
+        if parquet_parts(p) is not None:
+            return "parquet"
+        raise DataError(f"{p} is a directory, not a table (expected .csv or .parquet, or a folder of Parquet files)")
     fmt = TABLE_SUFFIXES.get("".join(p.suffixes[-2:-1]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower())
     if fmt is None:
         reader = CONVERTIBLE.get(p.suffix.lower())
@@ -71,20 +74,27 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            try:
-                pf = pq.ParquetFile(path)
-            except (pa.ArrowException, OSError) as exc:
-                raise DataError(f"{path} is not a readable Parquet file ({exc})") from None
-            schema = pf.schema_arrow
-            nested = [f.name for f in schema if pa.types.is_nested(f.type)]
-            if nested:
-                raise DataError(f"{path}: column(s) {nested[:10]} are nested (lists, structs or maps); "
-                                "flatten them into plain columns first")
-            _check_unique(list(schema.names), path)
-            _check_columns(columns, list(schema.names), path)
-            for batch in pf.iter_batches(batch_size=chunksize, columns=columns):
-                any_rows = any_rows or batch.num_rows > 0
-                yield batch.to_pandas()
+            names = None
+            for part in parquet_parts(path) or [Path(path)]:  # a folder's files one after another
+                try:
+                    pf = pq.ParquetFile(part)
+                except (pa.ArrowException, OSError) as exc:
+                    raise DataError(f"{part} is not a readable Parquet file ({exc})") from None
+                schema = pf.schema_arrow
+                nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+                if nested:
+                    raise DataError(f"{part}: column(s) {nested[:10]} are nested (lists, structs or maps); "
+                                    "flatten them into plain columns first")
+                if names is None:
+                    names = list(schema.names)
+                    _check_unique(names, part)
+                    _check_columns(columns, names, part)
+                elif list(schema.names) != names:
+                    raise DataError(f"{part} has other columns than the folder's first file "
+                                    f"({_differences(names, schema.names)})")
+                for batch in pf.iter_batches(batch_size=chunksize, columns=columns):
+                    any_rows = any_rows or batch.num_rows > 0
+                    yield batch.to_pandas()
         else:
             sep = "\t" if fmt == "tsv" else ","
             header = check_csv_header(path, sep)
@@ -105,6 +115,13 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
         raise DataError(f"{path} is a truncated or corrupted gzip file ({first_line(exc)})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
+
+
+def _differences(first: list[str], other: list[str]) -> str:
+    """How a part's columns differ from the first part's, in a few words."""
+    lacking, extra = [c for c in first if c not in other], [c for c in other if c not in first]
+    said = [f"lacks {lacking[:5]}"] * bool(lacking) + [f"adds {extra[:5]}"] * bool(extra)
+    return "; ".join(said) or "in another order"
 
 
 def _csv_chunks(path: str | os.PathLike[str], sep: str, chunksize: int, ramp: bool = False) -> Iterator[pd.DataFrame]:

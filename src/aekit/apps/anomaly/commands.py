@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "series (a table with --time-col and/or --window: one column per channel, "
                                      "a normal stretch), or on images (a folder of PNG/JPEG files, an .npz "
                                      "array, or 'digits' / 'lfw_subset') and save it as a model directory.")
-    t.add_argument("data", help="training table (.csv, .tsv, .parquet) or image source")
+    t.add_argument("data", help="training table (.csv, .tsv, .parquet, or a folder of .parquet files) or image source")
     t.add_argument("--out", required=True, help="model directory to write (new, or an earlier model of the same kind)")
     columns(t, "label column (excluded from features)")
     drop_cols_flag(t)
