@@ -383,8 +383,9 @@ class SeriesAdapter(DataAdapter):
         for name in frame.columns:
             column = frame[name]
             if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+                dropped = shlex.quote(str(name))
                 hint = (" (is it the time column? name it with time_col / --time-col)" if self.time_col is None
-                        else f": every column but the time is a channel; leave it out (--drop-cols {shlex.quote(str(name))})")
+                        else f": every column but the time is a channel; leave it out (--drop-cols {dropped})")
                 raise non_number_error(column, name, fill=FILL_HINT, other_fix=hint)
         values = frame.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)

@@ -71,30 +71,9 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
     any_rows = False
     try:
         if fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            names = None
-            for part in parquet_parts(path) or [Path(path)]:  # a folder's files one after another
-                try:
-                    pf = pq.ParquetFile(part)
-                except (pa.ArrowException, OSError) as exc:
-                    raise DataError(f"{part} is not a readable Parquet file ({exc})") from None
-                schema = pf.schema_arrow
-                nested = [f.name for f in schema if pa.types.is_nested(f.type)]
-                if nested:
-                    raise DataError(f"{part}: column(s) {nested[:10]} are nested (lists, structs or maps); "
-                                    "flatten them into plain columns first")
-                if names is None:
-                    names = list(schema.names)
-                    _check_unique(names, part)
-                    _check_columns(columns, names, part)
-                elif list(schema.names) != names:
-                    raise DataError(f"{part} has other columns than the folder's first file "
-                                    f"({_differences(names, schema.names)})")
-                for batch in pf.iter_batches(batch_size=chunksize, columns=columns):
-                    any_rows = any_rows or batch.num_rows > 0
-                    yield batch.to_pandas()
+            for chunk in _parquet_chunks(path, chunksize, columns):
+                any_rows = any_rows or len(chunk) > 0
+                yield chunk
         else:
             sep = "\t" if fmt == "tsv" else ","
             header = check_csv_header(path, sep)
@@ -115,6 +94,34 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
         raise DataError(f"{path} is a truncated or corrupted gzip file ({first_line(exc)})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
+
+
+def _parquet_chunks(path: str | os.PathLike[str], chunksize: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    """A Parquet file's chunks, or a folder's files' (``parquet_parts``) one after another,
+    each file holding the first one's columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = None
+    for part in parquet_parts(path) or [Path(path)]:
+        try:
+            pf = pq.ParquetFile(part)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{part} is not a readable Parquet file ({exc})") from None
+        schema = pf.schema_arrow
+        nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+        if nested:
+            raise DataError(f"{part}: column(s) {nested[:10]} are nested (lists, structs or maps); "
+                            "flatten them into plain columns first")
+        if names is None:
+            names = list(schema.names)
+            _check_unique(names, part)
+            _check_columns(columns, names, part)
+        elif list(schema.names) != names:
+            raise DataError(f"{part} has other columns than the folder's first file "
+                            f"({_differences(names, schema.names)})")
+        for batch in pf.iter_batches(batch_size=chunksize, columns=columns):
+            yield batch.to_pandas()
 
 
 def _differences(first: list[str], other: list[str]) -> str:

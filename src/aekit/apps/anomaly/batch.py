@@ -90,7 +90,8 @@ def score_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str
     try:
         return score_frame(_detector(files), chunk, id_col=id_col, label_col=label_col, top_k=top_k)
     except DataError as exc:
-        raise DataError(DATA_ROW.sub(r"row \1 of a partition (--engine local names the file's row)", str(exc))) from None
+        said = DATA_ROW.sub(r"row \1 of a partition (--engine local names the file's row)", str(exc))
+        raise DataError(said) from None
 
 
 def _dask_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes], id_col: str | None, label_col: str | None,
