@@ -573,6 +573,11 @@ def test_columns_matched_by_name(fitted, cancer_split):
         fitted.decision_function(Xte.drop(columns=["mean radius"]))
     with pytest.raises(DataError, match="30"):
         fitted.decision_function(Xte.to_numpy()[:, :5])
+    with pytest.raises(DataError, match=r"a pandas Series of 30 values: pass one row as a one-row DataFrame "
+                                        r"\(X.iloc\[\[0\]\]"):
+        fitted.decision_function(Xte.iloc[0])  # a row, as sklearn users index one
+    with pytest.raises(DataError, match=r"one column as X\[\['mean radius'\]\]"):
+        AnomalyDetector(**FAST).fit(Xte["mean radius"])
 
 
 @pytest.mark.parametrize("make, message", [

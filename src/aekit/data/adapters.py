@@ -354,7 +354,7 @@ def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
     DataFrames and table files, ``arrays`` (``"table"`` or ``"array"``) for 2-D arrays."""
     if isinstance(X, ImageSet) or is_image_source(X):
         return "image"
-    if isinstance(X, (pd.DataFrame, str, os.PathLike)):
+    if isinstance(X, (pd.DataFrame, pd.Series, str, os.PathLike)):  # a Series: as_frame says how to pass it
         return "table"
     refuse_sparse(X)
     ndim = np.ndim(X)

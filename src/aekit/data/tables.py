@@ -487,6 +487,10 @@ def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
         df = X
     elif isinstance(X, (str, os.PathLike)):
         df = read_table(X)
+    elif isinstance(X, pd.Series):  # a DataFrame's row (X.iloc[0]) or column (X["a"])
+        column = repr(X.name) if isinstance(X.name, str) else "'a'"
+        raise DataError(f"expected a 2-D table (rows x features), got a pandas Series of {len(X)} values: pass one "
+                        f"row as a one-row DataFrame (X.iloc[[0]], or row.to_frame().T), one column as X[[{column}]]")
     else:
         arr = np.asarray(X)
         if arr.ndim == 1:
