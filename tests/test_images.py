@@ -55,6 +55,22 @@ def test_folder_with_class_subfolders_gray_and_rgb_resized(tmp_path):
     assert first.images.shape == (2, 3, 10, 12)
 
 
+def test_a_list_of_image_files_is_an_image_source(tmp_path):
+    """A user's own selection of files: it was "images must be numbers, got an array of <U14"."""
+    from aekit import ImageAnomalyDetector
+
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(10):
+        write_png(tmp_path / f"{i}.png", rng.integers(0, 255, (8, 8), dtype=np.uint8))
+        files.append(str(tmp_path / f"{i}.png"))
+    det = ImageAnomalyDetector(epochs=1, n_estimators=1).fit(files)
+    assert det.adapter_.spec == ImageSpec(1, 8, 8)
+    np.testing.assert_allclose(det.decision_function(files[:3]), det.decision_function(str(tmp_path))[:3], rtol=1e-6)
+    with pytest.raises(DataError, match=r"1 of the 2 image files do not exist: \['.*missing.png'\]"):
+        det.decision_function([files[0], str(tmp_path / "missing.png")])
+
+
 def test_the_cli_notes_images_resized_to_the_first_ones_size(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for i, size in enumerate([(16, 16), (14, 20), *[(16, 16)] * 6]):

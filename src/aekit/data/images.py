@@ -279,6 +279,29 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
     """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
     Without ``spec`` the first image sets the channel count, and the size unless ``size``."""
     files, class_names, labels = image_files(path)
+    images = _read_files(files, spec, resize, size, f"in {path}")
+    return ImageSet(images, labels, class_names, [str(p.relative_to(path)) for p in files])
+
+
+def load_files(files: list[str | os.PathLike[str]], spec: ImageSpec | None = None,
+               size: tuple[int, int] | None = None) -> ImageSet:
+    """Image files named one by one (a list of paths, as a user's own selection), as
+    ``load_folder`` reads a folder's."""
+    missing = [str(f) for f in files if not Path(f).is_file()]
+    if missing:
+        raise DataError(f"{len(missing)} of the {len(files)} image files do not exist: {missing[:3]}")
+    return ImageSet(_read_files(files, spec, True, size, "given"), names=[str(f) for f in files])
+
+
+def is_file_list(X: Any) -> bool:
+    """A non-empty list or tuple of paths (``load_files``' input)."""
+    return isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(f, (str, os.PathLike)) for f in X)
+
+
+def _read_files(files: list[Any], spec: ImageSpec | None, resize: bool, size: tuple[int, int] | None,
+                where: str) -> np.ndarray:
+    """``files`` read at ``spec`` (or as the first one sets it, at ``size``), ``[N, C, H, W]``;
+    a note where they were resized from several sizes to the first one's."""
     arrays, other_sizes, first_picks = [], 0, spec is None and size is None
     natural: list[tuple[int, int]] = []  # each file's own (width, height)
     for f in files:
@@ -286,10 +309,10 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
         other_sizes += natural[-1] != natural[0]
         arrays.append(a)
     if first_picks and other_sizes:
-        warnings.warn(f"{other_sizes} of the {len(files)} images in {path} differ in size from the first "
+        warnings.warn(f"{other_sizes} of the {len(files)} images {where} differ in size from the first "
                       f"({natural[0][0]}x{natural[0][1]}); all were resized to {spec.width}x{spec.height}, shapes not "
-                      "kept: choose a size with --image-size H W (image_size=(H, W))", DataNotice, stacklevel=2)
-    return ImageSet(np.stack(arrays), labels, class_names, [str(p.relative_to(path)) for p in files])
+                      "kept: choose a size with --image-size H W (image_size=(H, W))", DataNotice, stacklevel=3)
+    return np.stack(arrays)
 
 
 def image_chunks(source: str | os.PathLike[str], spec: ImageSpec, chunk: int = 1024,
@@ -408,8 +431,9 @@ def _to_nchw(x: np.ndarray, source: str) -> np.ndarray:
 
 
 def is_image_source(data: Any) -> bool:
-    """A folder, an ``.npz`` array, an image file or a bundled image set name."""
-    if isinstance(data, ImageSet):
+    """A folder, an ``.npz`` array, an image file, a list of image files or a bundled image
+    set name."""
+    if isinstance(data, ImageSet) or is_file_list(data):
         return True
     if not isinstance(data, (str, os.PathLike)):
         return False
@@ -426,6 +450,8 @@ def as_image_array(X: Any, size: tuple[int, int] | None = None) -> np.ndarray:
         return X.images
     if isinstance(X, (str, os.PathLike)):
         return load_images(X, size=size).images
+    if is_file_list(X):
+        return load_files(X, size=size).images
     x = np.asarray(X)
     if x.dtype != np.uint8:
         try:
@@ -451,6 +477,8 @@ def images_for(X: Any, spec: ImageSpec) -> np.ndarray:
     trained image model applies to new images."""
     if isinstance(X, (str, os.PathLike)):
         return load_images(X, spec).images
+    if is_file_list(X):
+        return load_files(X, spec).images
     return conform(as_image_array(X), spec)
 
 
