@@ -15,6 +15,10 @@ are anomalies; mean AUC-ROC over the seeds.
   unseen value    3 categories (70/20/10%); an anomaly has a value never seen in training
   broken pairing  two columns of 6 categories that always go together in training; an
                   anomaly pairs them otherwise
+  6 irrelevant    six columns of 1,000 categories unrelated to the numbers, which
+                  hold the anomalies: several wide columns beside the numbers
+  3 informative   three columns of 300 categories, each shifting the numbers; an anomaly
+                  carries another category in one of them
 
 Methods: aekit's default; ``aekit, weights by feature`` is the same detector with each
 one-hot feature weighted on its own, as before 0.9.9 (a category's weight the inverse of its
@@ -38,7 +42,7 @@ aekit's note at fit names as heavy-tailed, and names the flags categorical (the 
 where neither applies). Logging every such column by default was measured on ADBench and
 refused (BENCHMARKS.md).
 
-    python benchmarks/anomaly_table_shapes.py [--seeds 2]      # 2 min on 2 cores
+    python benchmarks/anomaly_table_shapes.py [--seeds 2]      # 4 min on 2 cores
 """
 from __future__ import annotations
 
@@ -140,6 +144,34 @@ def broken_pairing(n: int, count: int, seed: int) -> tuple[pd.DataFrame, np.ndar
     return frame(numbers(n, rng), service=a, port=b), y
 
 
+def several_irrelevant(columns: int, k: int) -> Maker:
+    def make(n: int, count: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        x, y = moved_numbers(n, count, rng)
+        return frame(x, **{f"c{j}": zipf_choice(k, n, rng) for j in range(columns)}), y
+    return make
+
+
+def several_informative(columns: int, k: int) -> Maker:
+    """``columns`` columns of ``k`` categories, each shifting the numbers its own way (their
+    shifts shrunk by the square root of the columns, so the numbers keep their spread); an
+    anomaly carries another category in one of them."""
+    def make(n: int, count: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        x = numbers(n, rng)
+        rows, y = anomaly_rows(n, count, rng)
+        columns_of = {}
+        for j in range(columns):
+            shifts = 1.5 * np.random.default_rng(7 + j).normal(size=(k, NUMBERS)) / np.sqrt(columns)
+            codes = zipf_choice(k, n, rng)
+            x += shifts[codes]
+            mine = rows[j::columns]
+            codes[mine] = (codes[mine] + 1 + rng.integers(0, k - 1, len(mine))) % k
+            columns_of[f"i{j}"] = codes
+        return frame(x, **columns_of), y
+    return make
+
+
 CASES: dict[str, Maker] = {
     "irrelevant, 50 categories": irrelevant(50),
     "irrelevant, 500 categories": irrelevant(500),
@@ -149,6 +181,8 @@ CASES: dict[str, Maker] = {
     "informative, 200 categories": informative(200, 1.1),
     "unseen value, 3 categories": unseen_value,
     "broken pairing of two columns": broken_pairing,
+    "6 irrelevant columns of 1,000 categories": several_irrelevant(6, 1000),
+    "3 informative columns of 300 categories": several_informative(3, 300),
 }
 
 

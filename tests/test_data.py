@@ -142,6 +142,24 @@ def test_a_column_of_more_categories_than_the_cap_keeps_the_most_frequent_and_po
         TabularPreprocessor.from_dict(broken)
 
 
+def test_several_columns_of_many_categories_share_a_budget():
+    """Eight columns of 3,000 values kept 256 categories each, 2,048 features: 50,000 rows
+    trained in 152 s and 2.8 GB. Beyond four such columns each keeps an equal share of
+    CATEGORY_BUDGET (at least MIN_CATEGORIES); a column of few categories keeps them all."""
+    from aekit.data.preprocess import CATEGORY_BUDGET, MAX_CATEGORIES, MIN_CATEGORIES, categories_kept
+
+    assert [categories_kept(n) for n in (0, 1, 4, 5, 8, 100)] == [
+        MAX_CATEGORIES, MAX_CATEGORIES, MAX_CATEGORIES, CATEGORY_BUDGET // 5, CATEGORY_BUDGET // 8, MIN_CATEGORIES]
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({f"c{j}": [f"v{v}" for v in rng.zipf(1.2, 3000) % 1000] for j in range(8)})
+    df["few"] = rng.choice(["a", "b", "c"], 3000)
+    pre = TabularPreprocessor().fit(df)
+    assert pre.pooled_ == [f"c{j}" for j in range(8)] and pre.categories_["few"] == ["a", "b", "c"]
+    assert {len(pre.categories_[f"c{j}"]) for j in range(8)} == {CATEGORY_BUDGET // 8}
+    assert any(f"the {CATEGORY_BUDGET // 8 - 1} most frequent are kept" in note for note in pre.notes())
+    assert pre.transform(df.head(5)).shape == (5, 8 * (CATEGORY_BUDGET // 8) + 3)
+
+
 def test_formatted_numbers_with_few_values_are_refused_too_but_a_few_levels_stay_categories():
     """'12%' with 31 values became 31 categories (only a column of mostly different values was checked)."""
     rows = 200
