@@ -602,6 +602,24 @@ def test_missing_value_markers_among_numbers_are_named_with_the_fix(marker):
         pre.transform(df.head(1).assign(v="big"))  # a word that marks nothing
 
 
+def test_comment_lines_are_refused_and_a_separator_ending_every_line_adds_no_column(tmp_path):
+    """Loggers start files with comment lines: pandas took the first for the header and failed
+    on the real one ("Expected 1 fields in line 3"). Exports end each line with a separator:
+    an empty column without a name was refused ("have no values ... --drop-cols")."""
+    (tmp_path / "logged.csv").write_text("# exported by SensorHub v2.1\n# units: C\nx,y\n1,2\n")
+    with pytest.raises(DataError, match=r"starts with 2 comment line\(s\) \('# exported by SensorHub v2.1'\): .*"
+                                        r"skiprows=2"):
+        read_table(tmp_path / "logged.csv")
+    (tmp_path / "hash.csv").write_text("#id,a\n1,2\n")  # a header whose first name starts with '#'
+    assert read_table(tmp_path / "hash.csv").columns.tolist() == ["#id", "a"]
+    rng = np.random.default_rng(0)
+    lines = ["x,y,"] + [f"{a:.3f},{b:.3f}," for a, b in rng.normal(size=(40, 2))]
+    (tmp_path / "trailing.csv").write_text("\n".join(lines) + "\n")
+    pre = TabularPreprocessor().fit(read_table(tmp_path / "trailing.csv"))
+    assert pre.columns_ == ["x", "y"]
+    assert any("['Unnamed: 2'] have no name and no values" in note for note in pre.notes())
+
+
 def test_a_folder_of_parquet_files_is_one_table(tmp_path):
     """What Spark, Dask and to_parquet on a folder write: its parts in name order, beside
     the writer's markers; it was "is a directory, not a table", and training took it for

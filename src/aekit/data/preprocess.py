@@ -37,6 +37,7 @@ import pandas as pd
 
 from ..checks import check_float
 from ..errors import DataError, ModelFileError, ParameterError
+from .tables import EMPTY_UNNAMED_NOTE, empty_unnamed
 
 IMPUTE_CHOICES = (None, "median")
 # a text column with a different value in more than this share of the training rows (and
@@ -120,6 +121,7 @@ class TabularPreprocessor:
     ordered_: list[str] = field(default_factory=list)  # the fit's; not saved
     label_like_: list[str] = field(default_factory=list)  # the same
     constant_: list[str] = field(default_factory=list)  # the same
+    blank_: list[str] = field(default_factory=list)  # the same: empty columns without a name, left out
     rows_: int = 0  # the same: the training rows
 
     def __post_init__(self) -> None:
@@ -134,6 +136,9 @@ class TabularPreprocessor:
     def fit(self, df: pd.DataFrame) -> TabularPreprocessor:
         if len(df) == 0:
             raise DataError("cannot fit on an empty table")
+        self.blank_ = empty_unnamed(df)
+        if self.blank_:
+            df = df.drop(columns=self.blank_)
         self.columns_, self.rows_ = list(df.columns), len(df)
         problems = _ColumnProblems()
         if self.categorical == "auto":
@@ -204,6 +209,8 @@ class TabularPreprocessor:
         label left among the features, categories pooled, a column of one value, fewer rows
         than columns, and a time or a counter kept as a feature."""
         found = []
+        if self.blank_:
+            found.append(f"column(s) {some_columns(self.blank_)} {EMPTY_UNNAMED_NOTE}")
         if self.label_like_:
             found.append(f"column(s) {some_columns(self.label_like_)} named like a label hold at most {LABEL_VALUES} "
                          "values: a label among the features hands the model the answer; if one is, drop it from X "

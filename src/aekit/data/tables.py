@@ -381,11 +381,29 @@ def check_csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
     """A CSV's header row, refused where its fields are separated by another character, two
     columns share a name or the file was cut short (each in one line, with the fix)."""
     header = _csv_header(path, sep)
+    _check_no_comments(header, path, sep)
     _check_other_separator(header, path, sep)
     check_not_data(header, path)
     _check_unique(header, path)
     _check_last_line(path, sep, len(header))
     return header
+
+
+def _check_no_comments(header: list[str], path: str | os.PathLike[str], sep: str) -> None:
+    """Refuse a file that starts with comment lines (``# exported by ...``, as loggers and
+    instruments write): pandas took the first for the header, then failed on the real one
+    ("Expected 1 fields in line 3, saw 3"). A line starting with ``#`` is a comment where
+    the first line that does not has another number of fields (``#id,a,b`` is a header)."""
+    if not header or not header[0].startswith("#"):
+        return
+    with _open_text(path) as fh:
+        lines = list(itertools.islice(fh, 1000))
+    count = next((i for i, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
+    if count < len(lines) and _fields(lines[count].encode(), sep) == len(header):
+        return
+    raise DataError(f"{path} starts with {count} comment line(s) ({lines[0].strip()[:60]!r}): a table's first line "
+                    f"names its columns; remove them, e.g. pandas.read_csv(path, skiprows={count}).to_csv(new_path, "
+                    "index=False)")
 
 
 def _csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
@@ -507,6 +525,15 @@ def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
     if not all(isinstance(c, str) for c in df.columns):
         df = df.rename(columns=str)  # a new frame: the caller's keeps its column names
     return df
+
+
+def empty_unnamed(frame: pd.DataFrame) -> list[str]:
+    """The columns with a blank header (pandas names them ``Unnamed: N``) and no value in any
+    row: what a separator at the end of every line makes (``a,b,c,``), no column of data."""
+    return [c for c in frame.columns if isinstance(c, str) and c.startswith("Unnamed: ") and frame[c].isna().all()]
+
+
+EMPTY_UNNAMED_NOTE = "have no name and no values (a separator at the end of every line?): left out"
 
 
 def refuse_sparse(X: object) -> None:
