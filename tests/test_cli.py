@@ -103,7 +103,9 @@ def test_card_recipe_with_log_amount_and_ids(card_csv, tmp_path, capsys):
 
 def test_scoring_streams_chunks_and_matches_in_memory_scores(card_csv, tmp_path, capsys):
     model = tmp_path / "m"
-    run_ok(["anomaly", "train", card_csv, "--out", model, "--label-col", "Class", *QUICK], capsys)
+    out = run_ok(["anomaly", "train", card_csv, "--out", model, "--label-col", "Class", *QUICK], capsys)
+    # a label without --normal-value: every row trained on, said with the values that would pick the normal ones
+    assert "note: every row is trained on, whatever its 'Class' ('0' (" in out and "--normal-value VALUE" in out
     run_ok(["anomaly", "score", card_csv, "--model", model, "--out", tmp_path / "s.csv", "--label-col", "Class",
             "--chunk-rows", "37", "--quiet"], capsys)
     streamed = pd.read_csv(tmp_path / "s.csv")

@@ -86,7 +86,26 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
             seen = sorted(label_classes(labels.dropna()).categories.astype(str))[:8]
             raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
         features = features[mask]
+    elif label_col is not None:
+        _note_every_label_trained(labels, label_col)
     return cls(**params).fit_to(features, out, resume=resume, inputs=[data])
+
+
+def _note_every_label_trained(labels: pd.Series, label_col: str) -> None:
+    """A label column without ``--normal-value`` is left out of the features, and every row
+    is trained on, anomalies too: say so, with the values that would pick the normal rows
+    (training on all rows is a protocol of its own, not an error)."""
+    import shlex
+    import warnings
+
+    from ...errors import DataNotice
+
+    counts = pd.Series(label_classes(labels.dropna())).value_counts()
+    values = ", ".join(f"{value!r} ({count} rows)" for value, count in counts.head(5).items())
+    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+    warnings.warn(f"every row is trained on, whatever its {label_col!r} ({values}{more}); to train on the normal rows "
+                  f"only, name their label (--label-col {shlex.quote(label_col)} --normal-value VALUE)", DataNotice,
+                  stacklevel=3)
 
 
 TABULAR_ONLY = ("categorical", "log_columns")
