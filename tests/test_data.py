@@ -600,6 +600,8 @@ def test_missing_value_markers_among_numbers_are_named_with_the_fix(marker):
         pre.transform(df.head(1))
     with pytest.raises(DataError, match=r"column 'v' should be numeric but holds a non-number \('big', data row 1\)$"):
         pre.transform(df.head(1).assign(v="big"))  # a word that marks nothing
+    doors = pd.DataFrame({"doors": ["2", "4", marker, "4", "2"] * 8, "x": rng.normal(size=40)})  # a code's levels
+    assert TabularPreprocessor().fit(doors).categories_["doors"] == sorted(["2", "4", marker])
 
 
 def test_comment_lines_are_refused_and_a_separator_ending_every_line_adds_no_column(tmp_path):

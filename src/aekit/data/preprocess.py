@@ -147,7 +147,10 @@ class TabularPreprocessor:
                 if pd.api.types.is_bool_dtype(df[c]):  # True/False: two categories
                     continue
                 words, share = _non_numbers(df[c])
-                if share >= 0.9 or (share >= 0.5 and _marks_missing(words)):  # numbers with a few bad values
+                # numbers with a few bad values, or with missing markers where the numbers are no
+                # code's few levels ('2', '4', '?' stays three categories, as before)
+                levels = df[c].nunique() - words.nunique()
+                if share >= 0.9 or (share >= 0.5 and levels >= FORMATTED_MIN_VALUES and _marks_missing(words)):
                     if not len(words):  # numbers stored as objects (a numpy object array, JSON): a number column
                         cats.remove(c)
                         continue
