@@ -622,6 +622,16 @@ def test_comment_lines_are_refused_and_a_separator_ending_every_line_adds_no_col
     assert any("['Unnamed: 2'] have no name and no values" in note for note in pre.notes())
 
 
+def test_spaces_around_header_names_are_not_part_of_the_names(tmp_path):
+    """'x , y ,z' named the columns 'x ' and 'y ': a file written 'x,y,z' then missed them."""
+    (tmp_path / "spaced.csv").write_text("x , y ,z\n1,2,3\n4,5,6\n")
+    assert read_table(tmp_path / "spaced.csv").columns.tolist() == ["x", "y", "z"]
+    assert [c.columns.tolist() for c in iter_table(tmp_path / "spaced.csv", columns=["y"])] == [["y"]]
+    (tmp_path / "clash.csv").write_text("x ,x\n1,2\n")
+    with pytest.raises(DataError, match=r"duplicate column names \['x'\]"):
+        read_table(tmp_path / "clash.csv")
+
+
 def test_a_folder_of_parquet_files_is_one_table(tmp_path):
     """What Spark, Dask and to_parquet on a folder write: its parts in name order, beside
     the writer's markers; it was "is a directory, not a table", and training took it for

@@ -8,7 +8,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +78,15 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
             sep = "\t" if fmt == "tsv" else ","
             header = check_csv_header(path, sep)
             _check_columns(columns, header, path)
+            wanted = set(columns or ())
             chunks = _csv_chunks(path, sep, chunksize, ramp) if columns is None else pd.read_csv(
-                path, sep=sep, skipinitialspace=True, low_memory=False, chunksize=chunksize, usecols=columns)
+                path, sep=sep, skipinitialspace=True, low_memory=False, chunksize=chunksize,
+                usecols=lambda name: name.strip() in wanted)
+            spaced = any(name != name.strip() for name in _csv_header(path, sep, stripped=False))
             for chunk in chunks:
                 any_rows = any_rows or len(chunk) > 0
+                if spaced:  # 'x , y': the names as the header's checks read them, and as a file without spaces has
+                    chunk.columns = stripped_names(chunk.columns)
                 yield chunk
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} has no header and no rows") from None
@@ -406,12 +411,19 @@ def _check_no_comments(header: list[str], path: str | os.PathLike[str], sep: str
                     "index=False)")
 
 
-def _csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
-    """The header row as written (pandas would rename duplicates to ``a.1`` silently)."""
+def _csv_header(path: str | os.PathLike[str], sep: str, stripped: bool = True) -> list[str]:
+    """The header row as written (pandas would rename duplicates to ``a.1`` silently), each
+    name without the spaces around it unless not ``stripped``."""
     import csv
 
     with _open_text(path) as fh:
-        return [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
+        names = next(csv.reader(fh, delimiter=sep), [])
+    return [c.strip() for c in names] if stripped else names
+
+
+def stripped_names(columns: pd.Index) -> list[Any]:
+    """Column names without the spaces around them (a header written ``x , y``)."""
+    return [c.strip() if isinstance(c, str) else c for c in columns]
 
 
 def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:

@@ -38,7 +38,7 @@ import pandas as pd
 from ...checks import check_int
 from ...data.images import decode_files, image_files
 from ...data.preprocess import NUMBER_CATEGORY
-from ...data.tables import check_csv_header
+from ...data.tables import check_csv_header, stripped_names
 from ...errors import DataError, OutputError, first_line
 from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
@@ -231,8 +231,10 @@ def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = ()) -> Any
         if name.endswith((".parquet", ".pq")) or (Path(data).is_dir() and any(Path(data).glob("*.parquet"))):
             return dd.read_parquet(data)
         if name.endswith((".csv", ".csv.gz", ".tsv")):
-            return dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB",
-                               dtype=dict.fromkeys(numbers, "float64"))
+            ddf = dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB",
+                              dtype=dict.fromkeys(numbers, "float64"), skipinitialspace=True)
+            names = stripped_names(ddf.columns)  # 'x , y': as the local reader names them
+            return ddf if names == list(ddf.columns) else ddf.rename(columns=dict(zip(ddf.columns, names)))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {data}: {_cause(exc)}") from None
     raise DataError(f"{data}: the Dask engine reads .csv, .tsv or .parquet files (paths, globs or URLs)")
