@@ -101,6 +101,23 @@ def test_card_recipe_with_log_amount_and_ids(card_csv, tmp_path, capsys):
     assert pd.read_csv(scores).columns[0] == "txn_id"
 
 
+def test_missing_value_markers_are_read_as_missing_with_na_values(card_csv, tmp_path, capsys):
+    """A UCI-style file ('?' for a missing value): refused with the fix, then trained and
+    scored with it; the model keeps the markers, so scoring needs no flag."""
+    df = pd.read_csv(card_csv).astype({"V3": object})
+    df.loc[df.index % 7 == 0, "V3"] = "?"
+    df.to_csv(tmp_path / "uci.csv", index=False)
+    model, train = tmp_path / "m", ["anomaly", "train", tmp_path / "uci.csv", "--label-col", "Class", "--normal-value", "0"]
+    assert main([str(a) for a in [*train, "--out", model, *QUICK]]) == 2
+    assert "marks missing numbers with '?'" in capsys.readouterr().err
+    run_ok([*train, "--out", model, "--na-values", "?", "--impute", "median", *QUICK], capsys)
+    run_ok(["anomaly", "score", tmp_path / "uci.csv", "--model", model, "--out", tmp_path / "s.csv", "--quiet"], capsys)
+    assert pd.read_csv(tmp_path / "s.csv").score.notna().all()
+    assert main(["anomaly", "train", str(tmp_path / "uci.csv"), "--time-col", "Time", "--na-values", "?",
+                 "--out", str(tmp_path / "ts")]) == 2
+    assert "--na-values is not for time series" in capsys.readouterr().err
+
+
 def test_scoring_streams_chunks_and_matches_in_memory_scores(card_csv, tmp_path, capsys):
     model = tmp_path / "m"
     out = run_ok(["anomaly", "train", card_csv, "--out", model, "--label-col", "Class", *QUICK], capsys)

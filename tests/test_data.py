@@ -591,8 +591,8 @@ def test_missing_value_markers_among_numbers_are_named_with_the_fix(marker):
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"k": ["a", "b"] * 20, "v": rng.normal(size=40).astype(object)})
     df.loc[::5, "v"] = marker  # 8 of 40 rows: too many for a few bad values, and not a category either
-    message = (f"column 'v' marks missing numbers with {re.escape(repr(marker))} \\(8 rows\\): read them as missing, "
-               f"e.g. pandas.read_csv\\(path, na_values=\\[{re.escape(repr(marker))}\\]\\)")
+    message = (f"column 'v' marks missing numbers with {re.escape(repr(marker))} \\(8 rows\\): read them as missing "
+               f"\\(na_values=\\[{re.escape(repr(marker))}\\], --na-values ")
     with pytest.raises(DataError, match=message):
         TabularPreprocessor().fit(df)
     pre = TabularPreprocessor().fit(df.assign(v=rng.normal(size=40)))
@@ -602,6 +602,18 @@ def test_missing_value_markers_among_numbers_are_named_with_the_fix(marker):
         pre.transform(df.head(1).assign(v="big"))  # a word that marks nothing
     doors = pd.DataFrame({"doors": ["2", "4", marker, "4", "2"] * 8, "x": rng.normal(size=40)})  # a code's levels
     assert TabularPreprocessor().fit(doors).categories_["doors"] == sorted(["2", "4", marker])
+    # the fix the message names: the markers read as missing, in training and scoring alike, saved with the model
+    read = TabularPreprocessor(impute="median", na_values=[marker]).fit(df)
+    assert read.numeric_ == ["v"] and read.categories_ == {"k": ["a", "b"]}
+    again = TabularPreprocessor.from_dict(read.to_dict())
+    z = again.transform(df.head(5))
+    assert np.isfinite(z).all() and z[0, 0] == 0  # the first row's marker: the training median, scaled to 0
+    with pytest.raises(DataError, match="NaN or inf .* a value marked missing"):
+        TabularPreprocessor(na_values=[marker]).fit(df)
+    with pytest.raises(ParameterError, match="na_values must be a list of strings, got '\\?'"):
+        TabularPreprocessor(na_values="?")
+    with pytest.raises(ModelFileError, match="na_values must be a list of strings"):
+        TabularPreprocessor.from_dict({**read.to_dict(), "na_values": [1]})
 
 
 def test_comment_lines_are_refused_and_a_separator_ending_every_line_adds_no_column(tmp_path):

@@ -53,8 +53,10 @@ class TableAdapter(DataAdapter):
     kind = "table"
 
     def __init__(self, categorical: str | list[str] = "auto", log_columns: list[str] | None = None,
-                 impute: str | None = None, scaling: str = "robust", clip: float = SCALED_LIMIT) -> None:
-        self.preprocessor = TabularPreprocessor(categorical, log_columns or [], impute, scaling, clip)
+                 impute: str | None = None, scaling: str = "robust", clip: float = SCALED_LIMIT,
+                 na_values: list[str] | None = None) -> None:
+        self.preprocessor = TabularPreprocessor(categorical, log_columns or [], impute, scaling, clip,
+                                                na_values=na_values or [])
 
     def fit_transform(self, X: Any) -> torch.Tensor:
         df = as_frame(X)
@@ -373,7 +375,8 @@ def make_adapter(kind: str, options: dict[str, Any]) -> DataAdapter:
     check_choice(kind, "data", tuple(ADAPTERS))
     if kind == "table":
         return TableAdapter(options.get("categorical", "auto"), options.get("log_columns"), options.get("impute"),
-                            options.get("scaling", "robust"), options.get("clip", SCALED_LIMIT))
+                            options.get("scaling", "robust"), options.get("clip", SCALED_LIMIT),
+                            options.get("na_values"))
     if kind == "image":
         return ImageAdapter(options.get("image_size"))
     if kind == "audio":

@@ -109,6 +109,7 @@ class TabularPreprocessor:
     impute: str | None = None
     scaling: str = "robust"
     clip: float = SCALED_LIMIT
+    na_values: list[str] = field(default_factory=list)  # text that marks a missing value ('?'), read as NaN
     # fitted state
     columns_: list[str] = field(default_factory=list)
     numeric_: list[str] = field(default_factory=list)
@@ -125,6 +126,8 @@ class TabularPreprocessor:
     rows_: int = 0  # the same: the training rows
 
     def __post_init__(self) -> None:
+        if not _str_list(self.na_values):
+            raise ParameterError(f"na_values must be a list of strings, got {self.na_values!r}")
         if self.impute not in IMPUTE_CHOICES:
             raise ParameterError(f"impute must be one of {IMPUTE_CHOICES}, got {self.impute!r}")
         if self.scaling not in SCALINGS:
@@ -136,6 +139,7 @@ class TabularPreprocessor:
     def fit(self, df: pd.DataFrame) -> TabularPreprocessor:
         if len(df) == 0:
             raise DataError("cannot fit on an empty table")
+        df = self._markers_as_missing(df)
         self.blank_ = empty_unnamed(df)
         if self.blank_:
             df = df.drop(columns=self.blank_)
@@ -262,6 +266,7 @@ class TabularPreprocessor:
         self.check_columns(df.columns)
         if len(df) == 0:
             return np.zeros((0, len(self.feature_names_out_)), dtype=np.float32)
+        df = self._markers_as_missing(df)
         blocks = [self._scale(self._numeric_block(df, fit=False))]
         self.unseen_counts_ = {}
         for col, vals in self.categories_.items():
@@ -281,6 +286,20 @@ class TabularPreprocessor:
                 self.unseen_counts_[col] = unseen
             blocks.append(onehot)
         return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+
+    def _markers_as_missing(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` with the text of ``na_values`` (stripped) as missing values, in its text
+        columns (a number column of a file holds no text)."""
+        if not self.na_values:
+            return df
+        wanted, replaced = set(self.na_values), {}
+        for c in df.columns:
+            column = df[c]
+            if column.dtype == object or pd.api.types.is_string_dtype(column):
+                marked = column.notna() & column.astype(str).str.strip().isin(wanted)
+                if marked.any():
+                    replaced[c] = column.mask(marked)
+        return df.assign(**replaced) if replaced else df
 
     def transform_array(self, arr: np.ndarray) -> np.ndarray:
         """Fast path for a numeric-only model fed a 2-D array whose columns are in training
@@ -360,7 +379,8 @@ class TabularPreprocessor:
             bad_cols = [cols[j] for j in np.flatnonzero(~finite.all(axis=0))]
             if self.impute is None:
                 first = int(np.flatnonzero(~finite.all(axis=1))[0])
-                guess = "; an empty field, or a line cut short?" if np.isnan(arr[first]).any() else ""
+                guess = ("" if not np.isnan(arr[first]).any() else "; a value marked missing" if self.na_values
+                         else "; an empty field, or a line cut short?")
                 raise DataError(f"NaN or inf in column(s) {bad_cols[:10]} (the first in {_row_name(index, first)}"
                                 f"{guess}); clean the data or use impute='median' (--impute median)")
             arr[~finite] = np.nan  # fit ignores them; transform fills them with the fitted centre
@@ -376,7 +396,7 @@ class TabularPreprocessor:
     def to_dict(self) -> dict[str, Any]:
         return {
             "categorical": self.categorical, "log_columns": self.log_columns, "impute": self.impute,
-            "scaling": self.scaling, "clip": self.clip,
+            "scaling": self.scaling, "clip": self.clip, "na_values": self.na_values,
             "columns": self.columns_, "numeric": self.numeric_, "categories": self.categories_,
             "pooled": self.pooled_, "center": self.center_, "scale": self.scale_,
         }
@@ -409,12 +429,15 @@ class TabularPreprocessor:
             clip = check_float(d.get("clip", SCALED_LIMIT), "clip", 0, SCALED_LIMIT, low_open=True)  # older models: none
         except ParameterError as error:
             raise ModelFileError(f"config.json: the preprocessor's {error}") from None
+        na_values = d.get("na_values", [])  # before 0.9.11: none
+        if not _str_list(na_values):
+            raise ModelFileError("config.json: the preprocessor's na_values must be a list of strings")
         pooled = d.get("pooled", [])  # before 0.9.10: every category kept
         if not _str_list(pooled) or any(c not in categories or categories[c][-1:] != [OTHER_CATEGORY] for c in pooled):
             raise ModelFileError(f"config.json: the preprocessor's pooled columns must be categorical columns whose "
                                  f"last category is {OTHER_CATEGORY!r}")
         return cls(categorical=d["categorical"], log_columns=log_columns, impute=d["impute"], scaling=scaling,
-                   clip=clip, columns_=columns, numeric_=numeric, categories_=categories, pooled_=pooled,
+                   clip=clip, na_values=na_values, columns_=columns, numeric_=numeric, categories_=categories, pooled_=pooled,
                    center_=center, scale_=scale)
 
 
@@ -479,16 +502,18 @@ def _marks_missing(words: pd.Series) -> bool:
 
 
 def non_number_error(column: pd.Series, name: object, fill: str = "impute='median', --impute median",
-                     other_fix: str = "") -> DataError:
+                     other_fix: str = "", reread: bool = False) -> DataError:
     """The error for a number column holding text: missing-value markers with the fix, to
-    read them as missing and ``fill`` them; otherwise the first non-number, and ``other_fix``."""
+    read them as missing (``na_values``, or with ``reread`` a file rewritten so) and ``fill``
+    them; otherwise the first non-number, and ``other_fix``."""
     words = _non_numbers(column)[0]
     if _marks_missing(words):
         found = sorted({str(w).strip() for w in words.unique()})
         rows = f"{len(words)} row{'s' if len(words) > 1 else ''}"
+        how = (f"e.g. pandas.read_csv(path, na_values={found!r}).to_csv(new_path, index=False)" if reread else
+               f"na_values={found!r}, --na-values {shlex.quote(','.join(found))}")
         return DataError(f"column {name!r} marks missing numbers with {' and '.join(map(repr, found))} ({rows}): "
-                         f"read them as missing, e.g. pandas.read_csv(path, na_values={found!r}).to_csv(new_path, "
-                         f"index=False), and fill them ({fill}) or leave those rows out")
+                         f"read them as missing ({how}), and fill them ({fill}) or leave those rows out")
     if not len(words):  # True, where booleans are no numbers
         words = column.dropna()
     where = _row_name(column.index, column.index.get_loc(words.index[0])) if column.index.is_unique else ""

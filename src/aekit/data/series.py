@@ -389,7 +389,7 @@ class SeriesAdapter(DataAdapter):
                 dropped = shlex.quote(str(name))
                 hint = (" (is it the time column? name it with time_col / --time-col)" if self.time_col is None
                         else f": every column but the time is a channel; leave it out (--drop-cols {dropped})")
-                raise non_number_error(column, name, fill=FILL_HINT, other_fix=hint)
+                raise non_number_error(column, name, fill=FILL_HINT, other_fix=hint, reread=True)
         values = frame.to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
         if bad.any() and self.impute is not None:

@@ -214,14 +214,15 @@ def read_as_numbers(pre: Any) -> list[str]:
     return [*pre.numeric_, *numbers]
 
 
-def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = ()) -> Any:
+def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = (), na_values: list[str] | None = None) -> Any:
     """A Dask DataFrame of CSV or Parquet files: a path, a glob, a folder of Parquet files or
     an fsspec URL (``s3://...``, where fsspec and its driver are installed).
 
     ``numbers``: the columns read from CSV as float64 (``read_as_numbers``). Dask guesses each
     column's type from the file's first block and refuses a later block that reads
     otherwise, so a column of whole numbers with an empty field further down stopped the
-    run (``float64`` found, ``int64`` expected); the scorer reads them as floats anyway."""
+    run (``float64`` found, ``int64`` expected); the scorer reads them as floats anyway.
+    ``na_values``: text a CSV marks missing values with (the model's), read as NaN."""
     import dask.dataframe as dd
 
     name = str(data).rstrip("/").lower()
@@ -232,7 +233,7 @@ def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = ()) -> Any
             return dd.read_parquet(data)
         if name.endswith((".csv", ".csv.gz", ".tsv")):
             ddf = dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB",
-                              dtype=dict.fromkeys(numbers, "float64"), skipinitialspace=True)
+                              dtype=dict.fromkeys(numbers, "float64"), skipinitialspace=True, na_values=na_values)
             names = stripped_names(ddf.columns)  # 'x , y': as the local reader names them
             return ddf if names == list(ddf.columns) else ddf.rename(columns=dict(zip(ddf.columns, names)))
     except (OSError, ValueError) as exc:
@@ -321,7 +322,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
             raise DataError(f"--heatmap-dir is for image models, not a {kind} model")
         heat_dir = None
         numbers = read_as_numbers(det.preprocessor_) if kind == "table" else det.series_adapter_.channels_
-        ddf = read_dask_table(data, numbers)
+        ddf = read_dask_table(data, numbers, det.preprocessor_.na_values if kind == "table" else None)
     if kind == "table":
         meta = _output_meta(ddf, id_col, label_col)
         det.preprocessor_.check_columns(ddf.columns)  # said here, not by every worker

@@ -44,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="expected anomaly share (default 0.1)")
     t.add_argument("--categorical", help="comma-separated categorical columns (default: non-numeric columns)")
     t.add_argument("--log-columns", help="comma-separated heavy-tailed columns to log-transform (e.g. Amount)")
+    t.add_argument("--na-values", metavar="A,B",
+                   help="tables: comma-separated text that marks a missing value (e.g. '?'), read as missing in "
+                        "training and scoring (--impute median fills them)")
     t.add_argument("--impute", choices=["median", "ffill"],
                    help="fill NaN/inf instead of failing: tables 'median' (the training median), time series "
                         "'ffill' (the value before each in its series)")
@@ -210,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
             params["categorical"] = comma_names(args.categorical)
         if args.log_columns:
             params["log_columns"] = comma_names(args.log_columns)
+        if args.na_values:
+            params["na_values"] = comma_names(args.na_values)
         if args.series_scaling is not None and (args.id_col is None or (args.time_col, args.window) == (None, None)):
             raise DataError("--series-scaling is for a table of several series: give --id-col and --time-col "
                             "(or --window)")

@@ -101,7 +101,9 @@ class AnomalyDetector(ReconstructionDetector):
     1% false-alarm rate on held-out clean rows; a number is used as the threshold itself.
 
     Inputs are numpy arrays or pandas DataFrames; categorical columns are one-hot encoded and
-    folded back into their column by ``explain``. ``data="auto"`` also takes images (an
+    folded back into their column by ``explain``. ``na_values``: text that marks a missing
+    value in the table (``["?"]``, the UCI archive's), read as NaN in training and scoring
+    alike (``impute="median"`` then fills them). ``data="auto"`` also takes images (an
     image source or an array ``[N, C, H, W]``), with a convolutional network and
     ``feature_weighting="relative"`` (what ``feature_weighting="auto"`` means for images);
     the training defaults here are the tables' (one network, 50 epochs): for images,
@@ -142,6 +144,7 @@ class AnomalyDetector(ReconstructionDetector):
         categorical: str | list[str] = "auto",
         log_columns: list[str] | None = None,
         impute: str | None = None,
+        na_values: list[str] | None = None,
         data: str = "auto",
         random_state: int = 0,
         verbose: int = 0,
@@ -170,6 +173,7 @@ class AnomalyDetector(ReconstructionDetector):
         self.categorical = categorical
         self.log_columns = log_columns
         self.impute = impute
+        self.na_values = na_values
         self.data = data
         self.random_state = random_state
         self.verbose = verbose

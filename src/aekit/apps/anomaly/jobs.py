@@ -108,7 +108,7 @@ def _note_every_label_trained(labels: pd.Series, label_col: str) -> None:
                   stacklevel=3)
 
 
-TABULAR_ONLY = ("categorical", "log_columns")
+TABULAR_ONLY = ("categorical", "log_columns", "na_values")
 NOT_FOR_IMAGES = (*TABULAR_ONLY, "impute")  # a table's median or a series' value before: nothing an image has
 
 
