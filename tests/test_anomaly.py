@@ -813,7 +813,8 @@ def test_a_number_label_column_matches_its_normal_value_however_the_number_is_wr
         assert list(label_classes(labels).categories) == ["0", "1", "2"]
     text = pd.Series(["0", "00", "1"])  # text labels are compared as written
     np.testing.assert_array_equal(is_normal_value(text, "0"), [True, False, False])
-    np.testing.assert_array_equal(is_normal_value(pd.Series([True, False]), "False"), [False, True])
+    for written in ("False", "false", "FALSE", "0", "no"):  # a boolean label column, however false is written
+        np.testing.assert_array_equal(is_normal_value(pd.Series([True, False]), written), [False, True])
 
 
 def test_the_contributions_plot_writes_each_row_s_score_beside_its_bar(tmp_path, monkeypatch):

@@ -70,12 +70,17 @@ def binary_labels(labels: pd.Series | np.ndarray, normal_value: Any = None) -> n
                     "(--normal-value)")
 
 
+BOOLEAN_TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def is_normal_value(labels: pd.Series | np.ndarray, normal_value: Any) -> np.ndarray:
     """Which labels are ``normal_value``, compared as text (stripped); in a number column,
     0, 0.0 and '0' alike (a label column with a gap reads as floats: `--normal-value 0` found
-    no row among 0.0 and 1.0)."""
+    no row among 0.0 and 1.0); in a boolean column, false, False, 0 and no alike."""
     s = pd.Series(labels)
     wanted = str(normal_value).strip()
+    if pd.api.types.is_bool_dtype(s) and wanted.lower() in BOOLEAN_TEXT:  # true, TRUE, 1 and yes alike
+        return np.asarray(s == BOOLEAN_TEXT[wanted.lower()], dtype=bool)
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         number = pd.to_numeric(pd.Series([wanted]), errors="coerce").iloc[0]
         wanted = label_text(float(number)) if pd.notna(number) else wanted
