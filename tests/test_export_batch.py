@@ -147,6 +147,14 @@ def test_onnx_reads_every_other_value_of_a_pooled_column_as_its_other_category(t
     np.testing.assert_allclose(scores, det.decision_function(new), rtol=1e-4)
     as_unseen = det.decision_function(new.assign(shop="another never-seen"))
     np.testing.assert_allclose(as_unseen, det.decision_function(new.assign(shop="never-seen")))
+    # a model's missing-value markers are missing in the graph too, not "(other)"
+    marked = AnomalyDetector(**SMALL, na_values=["?"]).fit(rows.iloc[:1500])
+    marked.save(tmp_path / "marked")
+    export_onnx(tmp_path / "marked", tmp_path / "marked.onnx")
+    session = ort.InferenceSession(str(tmp_path / "marked.onnx"), providers=["CPUExecutionProvider"])
+    new = rows.iloc[1500:].assign(shop=lambda f: np.where(np.arange(len(f)) % 2, f.shop, "?"))
+    scores = session.run(None, {"x": new[["a"]].to_numpy(np.float32), "categories": new[["shop"]].to_numpy(object)})[0]
+    np.testing.assert_allclose(scores, marked.decision_function(new), rtol=1e-4)
 
 
 @pytest.fixture(scope="module")

@@ -182,8 +182,8 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
         "categorical_columns": json.dumps(list(categories)),
         "outputs": "score: float32 [rows] (higher = more anomalous); is_anomaly: bool [rows] (score > threshold)",
     }
-    pooled = det.preprocessor_.pooled_ if table else []
-    lookup = (lambda model: _add_category_lookup(model, categories, pooled)) if categories else None
+    pooled, missing = (det.preprocessor_.pooled_, det.preprocessor_.na_values) if table else ([], [])
+    lookup = (lambda model: _add_category_lookup(model, categories, pooled, missing)) if categories else None
     _write(out, graph, inputs, meta, edit=lookup)
     return meta
 
@@ -248,12 +248,14 @@ def _trace(graph: nn.Module, inputs: dict[str, torch.Tensor], target: Any, outpu
                           dynamic_axes={name: {0: "rows"} for name in (*(rows or inputs), *outputs)})
 
 
-def _add_category_lookup(model: Any, categories: dict[str, list[str]], pooled: list[str]) -> None:
+def _add_category_lookup(model: Any, categories: dict[str, list[str]], pooled: list[str],
+                         missing: list[str] = ()) -> None:
     """Replace the traced graph's ``onehot`` input by nodes that make it from a string input
     ``categories [rows, len(categories)]``: per column, its value's index among the training
     categories (``LabelEncoder``, -1 when never seen), compared with 0..k-1 (a never-seen
     value: all zeros, as ``TabularPreprocessor.transform``), the blocks side by side. In a
-    ``pooled`` column every other value takes the last category's index (its "(other)")."""
+    ``pooled`` column every other value takes the last category's index (its "(other)"), but
+    the ``missing`` markers (the model's ``na_values``), which are missing values: -1."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -267,7 +269,7 @@ def _add_category_lookup(model: Any, categories: dict[str, list[str]], pooled: l
         nodes += [
             helper.make_node("Gather", ["categories", column], [f"category{j}_text"], axis=1),
             helper.make_node("LabelEncoder", [f"category{j}_text"], [code], domain="ai.onnx.ml",
-                             **_category_keys(values),
+                             **_category_keys(values, missing),
                              default_float=float(len(values) - 1) if name in pooled else -1.0),
             helper.make_node("Unsqueeze", [code, "category_axis"], [index]),
             helper.make_node("Equal", [index, f"category{j}_range"], [f"category{j}_equal"]),
@@ -285,15 +287,20 @@ def _add_category_lookup(model: Any, categories: dict[str, list[str]], pooled: l
     model.opset_import.append(helper.make_opsetid("ai.onnx.ml", 2))
 
 
-def _category_keys(values: list[str]) -> dict[str, list[Any]]:
+def _category_keys(values: list[str], missing: list[str] = ()) -> dict[str, list[Any]]:
     """The lookup's keys and indices: each category's text, and for a whole number ("1") its
-    float's text too ("1.0", as ``astype(str)`` writes a float column), as aekit reads both."""
+    float's text too ("1.0", as ``astype(str)`` writes a float column), as aekit reads both;
+    each ``missing`` marker -1 (no category)."""
     keys, indices = [str(v) for v in values], [float(i) for i in range(len(values))]
     for i, v in enumerate(values):
         alias = f"{v}.0"
         if WHOLE_NUMBER_CATEGORY.fullmatch(str(v)) and alias not in values:
             keys.append(alias)
             indices.append(float(i))
+    for marker in missing:
+        if marker not in keys:
+            keys.append(marker)
+            indices.append(-1.0)
     return {"keys_strings": keys, "values_floats": indices}
 
 
