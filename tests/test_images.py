@@ -145,6 +145,10 @@ def test_arrays_in_memory_are_read_as_an_npz_is():
     assert as_image_array(rgb[..., 0]).shape == (3, 1, 6, 5)
     with pytest.raises(DataError, match="images must be numbers"):
         as_image_array(np.array([[["a"]]]))
+    # whole numbers of another type, as np.array(image, dtype=int) gives: read as uint8 is (was "floats in [0, 1]")
+    np.testing.assert_allclose(as_image_array(rgb.astype(np.int64)), expected, atol=1e-7)
+    with pytest.raises(DataError, match=r"images of whole numbers must lie in 0..255 \(got 0..1020\)"):
+        as_image_array(rgb.astype(np.int64) * 4)
 
 
 def test_npz_arrays(tmp_path):

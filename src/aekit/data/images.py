@@ -453,6 +453,11 @@ def as_image_array(X: Any, size: tuple[int, int] | None = None) -> np.ndarray:
     if is_file_list(X):
         return load_files(X, size=size).images
     x = np.asarray(X)
+    if x.dtype.kind in "iu" and x.dtype != np.uint8:  # whole numbers, as np.array(image, dtype=int) gives
+        if x.size and (x.min() < 0 or x.max() > 255):
+            raise DataError(f"X: images of whole numbers must lie in 0..255 (got {x.min()}..{x.max()}); store uint8 "
+                            "0-255 or floats in [0, 1]")
+        x = x.astype(np.uint8)
     if x.dtype != np.uint8:
         try:
             x = x.astype(np.float32, copy=False)
