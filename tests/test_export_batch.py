@@ -133,28 +133,30 @@ def test_onnx_reads_a_number_category_as_1_and_as_1_0(tmp_path):
 
 def test_onnx_reads_every_other_value_of_a_pooled_column_as_its_other_category(tmp_path):
     """A column of more than MAX_CATEGORIES categories: the graph's lookup sends values
-    outside the kept ones to "(other)", as the preprocessor does."""
+    outside the kept ones to "(other)", as the preprocessor does; a model's missing-value
+    markers (``na_values``) are missing there too, not "(other)"."""
     rng = np.random.default_rng(1)
     rows = pd.DataFrame({"a": rng.normal(size=1600), "shop": [f"s{v}" for v in rng.integers(0, 400, 1600)]})
+
+    def graph_and_python(det: AnomalyDetector, other: str) -> tuple[np.ndarray, np.ndarray]:
+        """The exported graph's scores and the detector's for the held-out rows, every other shop ``other``."""
+        model = tmp_path / f"m{len(list(tmp_path.iterdir()))}"
+        det.save(model)
+        export_onnx(model, model.with_suffix(".onnx"))
+        session = ort.InferenceSession(str(model.with_suffix(".onnx")), providers=["CPUExecutionProvider"])
+        new = rows.iloc[1500:].assign(shop=lambda f: np.where(np.arange(len(f)) % 2, f.shop, other))
+        inputs = {"x": new[["a"]].to_numpy(np.float32), "categories": new[["shop"]].to_numpy(object)}
+        return session.run(None, inputs)[0], det.decision_function(new)
+
     det = AnomalyDetector(**SMALL).fit(rows.iloc[:1500])
     assert det.preprocessor_.pooled_ == ["shop"]
-    det.save(tmp_path / "m")
-    export_onnx(tmp_path / "m", tmp_path / "m.onnx")
-    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-    new = rows.iloc[1500:].assign(shop=lambda f: np.where(np.arange(len(f)) % 2, f.shop, "never-seen"))
-    scores = session.run(None, {"x": new[["a"]].to_numpy(np.float32), "categories": new[["shop"]].to_numpy(object)})[0]
     # 257 features: the local term's product-form distances round differently, to 3.5e-5 here
-    np.testing.assert_allclose(scores, det.decision_function(new), rtol=1e-4)
+    np.testing.assert_allclose(*graph_and_python(det, "never-seen"), rtol=1e-4)
+    new = rows.iloc[1500:]
     as_unseen = det.decision_function(new.assign(shop="another never-seen"))
     np.testing.assert_allclose(as_unseen, det.decision_function(new.assign(shop="never-seen")))
-    # a model's missing-value markers are missing in the graph too, not "(other)"
-    marked = AnomalyDetector(**SMALL, na_values=["?"]).fit(rows.iloc[:1500])
-    marked.save(tmp_path / "marked")
-    export_onnx(tmp_path / "marked", tmp_path / "marked.onnx")
-    session = ort.InferenceSession(str(tmp_path / "marked.onnx"), providers=["CPUExecutionProvider"])
-    new = rows.iloc[1500:].assign(shop=lambda f: np.where(np.arange(len(f)) % 2, f.shop, "?"))
-    scores = session.run(None, {"x": new[["a"]].to_numpy(np.float32), "categories": new[["shop"]].to_numpy(object)})[0]
-    np.testing.assert_allclose(scores, marked.decision_function(new), rtol=1e-4)
+    np.testing.assert_allclose(*graph_and_python(AnomalyDetector(**SMALL, na_values=["?"]).fit(rows.iloc[:1500]), "?"),
+                               rtol=1e-4)
 
 
 @pytest.fixture(scope="module")
