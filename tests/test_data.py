@@ -632,6 +632,10 @@ def test_comment_lines_are_refused_and_a_separator_ending_every_line_adds_no_col
     pre = TabularPreprocessor().fit(read_table(tmp_path / "trailing.csv"))
     assert pre.columns_ == ["x", "y"]
     assert any("['Unnamed: 2'] have no name and no values" in note for note in pre.notes())
+    from aekit.apps.anomaly.light import unused_columns  # nor is it named at every scoring
+
+    assert unused_columns(["x", "y", "Unnamed: 2"], ["x", "y"], None, None) == []
+    assert unused_columns(["Unnamed: 0", "x", "y"], ["x", "y"], None, None) != []  # a saved index is said
 
 
 def test_spaces_around_header_names_are_not_part_of_the_names(tmp_path):

@@ -640,7 +640,8 @@ def leader_counts(leaders: np.ndarray, columns: list[str]) -> dict[str, int]:
 def unused_columns(columns: Any, features: list[str], id_col: str | None, label_col: str | None) -> list[str]:
     """A note naming the table's ``columns`` that the model does not read (an ID, a label, a
     column added since training), where there are any: they are not in the output either."""
-    known = {*features, id_col, label_col}
+    columns = list(columns)
+    known = {*features, id_col, label_col, f"Unnamed: {len(columns) - 1}"}  # a separator ending every line
     unused = [c for c in columns if c not in known]
     if not unused:
         return []
