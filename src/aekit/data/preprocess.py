@@ -153,8 +153,8 @@ class TabularPreprocessor:
                 words, share = _non_numbers(df[c])
                 # numbers with a few bad values, or with missing markers where the numbers are no
                 # code's few levels ('2', '4', '?' stays three categories, as before)
-                levels = df[c].nunique() - words.nunique()
-                if share >= 0.9 or (share >= 0.5 and levels >= FORMATTED_MIN_VALUES and _marks_missing(words)):
+                if share >= 0.9 or (share >= 0.5 and _marks_missing(words)
+                                    and df[c].nunique() - words.nunique() >= FORMATTED_MIN_VALUES):
                     if not len(words):  # numbers stored as objects (a numpy object array, JSON): a number column
                         cats.remove(c)
                         continue

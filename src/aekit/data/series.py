@@ -30,7 +30,7 @@ from pandas.tseries.api import guess_datetime_format
 
 from ..errors import DataError, ModelFileError
 from .adapter_base import DataAdapter
-from .preprocess import FLOAT32_MAX, non_number_error
+from .preprocess import FLOAT32_MAX, non_number_error, some_columns
 from .tables import EMPTY_UNNAMED_NOTE, as_frame, empty_unnamed
 
 SCALINGS = ("each", "shared")  # of a table of several series: each by its own statistics, or all alike
@@ -371,7 +371,7 @@ class SeriesAdapter(DataAdapter):
             named = [c for c in (self.time_col, self.id_col) if c is not None]
             blank = empty_unnamed(frame)
             if blank:
-                self.notices_.append(f"column(s) {blank[:5]} {EMPTY_UNNAMED_NOTE}")
+                self.notices_.append(f"column(s) {some_columns(blank)} {EMPTY_UNNAMED_NOTE}")
             channels = [c for c in frame.columns if c not in named and c not in blank]
             if not channels:
                 besides = f" besides {' and '.join(map(repr, named))}" if named else ""

@@ -82,11 +82,11 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
             chunks = _csv_chunks(path, sep, chunksize, ramp) if columns is None else pd.read_csv(
                 path, sep=sep, skipinitialspace=True, low_memory=False, chunksize=chunksize,
                 usecols=lambda name: name.strip() in wanted)
-            spaced = any(name != name.strip() for name in _csv_header(path, sep, stripped=False))
             for chunk in chunks:
                 any_rows = any_rows or len(chunk) > 0
-                if spaced:  # 'x , y': the names as the header's checks read them, and as a file without spaces has
-                    chunk.columns = stripped_names(chunk.columns)
+                names = stripped_names(chunk.columns)  # 'x , y': as the header's checks read them
+                if names != list(chunk.columns):
+                    chunk.columns = names
                 yield chunk
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} has no header and no rows") from None
@@ -411,14 +411,13 @@ def _check_no_comments(header: list[str], path: str | os.PathLike[str], sep: str
                     "index=False)")
 
 
-def _csv_header(path: str | os.PathLike[str], sep: str, stripped: bool = True) -> list[str]:
+def _csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
     """The header row as written (pandas would rename duplicates to ``a.1`` silently), each
-    name without the spaces around it unless not ``stripped``."""
+    name without the spaces around it."""
     import csv
 
     with _open_text(path) as fh:
-        names = next(csv.reader(fh, delimiter=sep), [])
-    return [c.strip() for c in names] if stripped else names
+        return [c.strip() for c in next(csv.reader(fh, delimiter=sep), [])]
 
 
 def stripped_names(columns: pd.Index) -> list[Any]:

@@ -3,6 +3,8 @@ evaluate and report. The CLI only parses arguments and calls these."""
 from __future__ import annotations
 
 import os
+import shlex
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,7 @@ from ...data import iter_table, read_table, split_columns
 from ...data.table_output import OUTPUT_SUFFIXES
 from ...data.tables import read_ahead
 from ...data.images import images_of_class, is_image_source
-from ...errors import DataError
+from ...errors import DataError, DataNotice
 from ... import marks
 from ...io import atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir
 from ...threads import one_torch_thread
@@ -95,11 +97,6 @@ def _note_every_label_trained(labels: pd.Series, label_col: str) -> None:
     """A label column without ``--normal-value`` is left out of the features, and every row
     is trained on, anomalies too: say so, with the values that would pick the normal rows
     (training on all rows is a protocol of its own, not an error)."""
-    import shlex
-    import warnings
-
-    from ...errors import DataNotice
-
     counts = pd.Series(label_classes(labels.dropna())).value_counts()
     values = ", ".join(f"{value!r} ({count} rows)" for value, count in counts.head(5).items())
     more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
