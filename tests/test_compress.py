@@ -285,6 +285,21 @@ def test_cli_encode_decode_eval(codec, held_out, tmp_path, capsys):
     assert main(["compress", "decode", str(aek), "--out", str(aek), "--model", str(model)]) == 2  # never over an input
 
 
+def test_eval_reads_a_folder_and_encode_names_a_folder(codec, held_out, photos, tmp_path, capsys):
+    from aekit.apps.compress.jobs import evaluate
+
+    model = codec.save(tmp_path / "codec")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(held_out).save(folder / "a.png")
+    Image.fromarray(photos[2][:80, :96]).save(folder / "b.jpg", quality=95)
+    (folder / "notes.txt").write_text("not an image")
+    files = [folder / "a.png", folder / "b.jpg"]
+    assert evaluate([folder], model, peers=False, progress=False) == evaluate(files, model, peers=False, progress=False)
+    assert main(["compress", "encode", str(folder), "--out", str(tmp_path / "f.aek"), "--model", str(model)]) == 2
+    assert capsys.readouterr().err.strip() == f"aekit: error: {folder} is a folder; give one image file"
+
+
 def test_the_bundled_codec_works_without_a_model_flag(held_out, tmp_path, capsys):
     from aekit.apps.compress.codec import DEFAULT_MODEL, default_model
 

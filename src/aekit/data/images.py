@@ -187,9 +187,12 @@ def to_eight_bit(im: Any, name: str) -> Any:
 
 def undecodable(name: str, exc: BaseException) -> DataError:
     """The error for a file Pillow cannot decode: what it said (a file cut short: "image
-    file is truncated"), or, for bytes it recognises as no image format, that."""
+    file is truncated"), or, for bytes it recognises as no image format, that; a folder is named
+    as one (where one image is read)."""
     from PIL import UnidentifiedImageError
 
+    if isinstance(exc, IsADirectoryError):
+        return DataError(f"{name} is a folder; give one image file")
     reason = "not a format Pillow reads" if isinstance(exc, UnidentifiedImageError) else first_line(exc, 120)
     return DataError(f"{name} cannot be decoded as an image ({reason})")
 

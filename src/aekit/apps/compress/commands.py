@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="Compress IMAGE at --quality into OUT (.aek); prints the bits per pixel.")
     e.add_argument("image")
     e.add_argument("--quality", type=int_at_least(1), default=3,
-                   help="1 (smallest) to the codec's best (8 for the bundled codec); default 3")
+                   help="1 (smallest) to the codec's best (10 for the bundled codec); default 3")
     e.add_argument("--refine", type=int_at_least(0, 10_000), default=0,
                    help="steps of encode-time refinement of the latents: fewer bytes at the same quality "
                         "for encoder time (10: about 4%% smaller at equal PSNR, ~0.8 s per step for a 768x512 "
@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--out", required=True, help="lossless image file to write")
     d.add_argument("--model", help="the model directory that encoded it (default: the bundled codec)")
     v = verbs.add_parser("eval", help="bits per pixel and PSNR at every quality, against JPEG, WebP and AVIF",
-                         description="Compress and decompress each IMAGE at every quality level, and with "
+                         description="Compress and decompress each IMAGE (a file, or a folder of them) at every "
+                                     "quality level, and with "
                                      "Pillow's JPEG, WebP and AVIF (where Pillow has it) at qualities 5-95; print "
                                      "the mean bits per pixel (from the bytes written) and PSNR, and the BD-rates "
                                      "against each; --plot writes the rate-distortion plot.")

@@ -74,6 +74,13 @@ def peer_formats() -> list[tuple[str, str]]:
     return [("JPEG", "JPEG"), ("WebP", "WEBP")] + ([("AVIF", "AVIF")] if features.check("avif") else [])
 
 
+def _files_of(images: list[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+    """``images`` with each folder replaced by the image files under it (sorted)."""
+    from ...data.images import image_files
+
+    return [f for p in images for f in (image_files(p)[0] if os.path.isdir(p) else [p])]
+
+
 def _pillow_bytes(rgb: np.ndarray, fmt: str, quality: int) -> tuple[int, np.ndarray]:
     """The size of ``rgb`` written by Pillow as ``fmt`` at ``quality``, and the image read back."""
     import io
@@ -89,13 +96,14 @@ def _pillow_bytes(rgb: np.ndarray, fmt: str, quality: int) -> tuple[int, np.ndar
 
 def evaluate(images: list[str | os.PathLike[str]], model: Model = None, peers: bool = True, refine: int = 0,
              progress: bool = True) -> list[dict[str, float | str]]:
-    """Mean bits per pixel (from the bytes written) and PSNR of ``images`` at every quality of
-    the codec (encoded with ``refine`` steps of refinement) and, with ``peers``, of Pillow's
-    JPEG, WebP and AVIF at qualities 5-95 (``peer_formats``): one row per ``(codec, quality)``."""
+    """Mean bits per pixel (from the bytes written) and PSNR of ``images`` (files, or folders
+    of them) at every quality of the codec (encoded with ``refine`` steps of refinement) and,
+    with ``peers``, of Pillow's JPEG, WebP and AVIF at qualities 5-95 (``peer_formats``): one
+    row per ``(codec, quality)``."""
     from tqdm import tqdm
 
     codec = load_codec(model)
-    rgbs = [as_rgb(p) for p in images]
+    rgbs = [as_rgb(p) for p in _files_of(images)]
 
     def mean_row(name: str, quality: int, coded: list[tuple[int, np.ndarray]]) -> dict[str, float | str]:
         return {"codec": name, "quality": quality,
