@@ -49,10 +49,28 @@ def test_folder_with_class_subfolders_gray_and_rgb_resized(tmp_path):
     assert out.classes == ["cats", "dogs"] and out.labels.tolist() == [0, 1]
     gray = load_images(tmp_path, ImageSpec(1, 8, 8))
     assert gray.images.shape == (2, 1, 8, 8)
-    with pytest.warns(DataNotice, match=r"1 of the 2 images in .* differ in size from the first \(12x10\); all were "
-                      r"resized to 12x10, shapes not kept: choose a size with --image-size H W"):
-        first = load_images(tmp_path)  # no spec: the first image decides (RGB 12x10), with a notice
+    with pytest.warns(DataNotice, match=r"1 of the 2 images in .* differ in size from the most common \(12x10\); all "
+                      r"were resized to 12x10, shapes not kept: choose a size with --image-size H W"):
+        first = load_images(tmp_path)  # no spec: colour as one is, 12x10 the first of two sizes seen once, a notice
     assert first.images.shape == (2, 3, 10, 12)
+
+
+def test_a_folder_is_read_in_colour_at_its_most_common_size(tmp_path):
+    """Not as its first file: a gray crop sorted first made a folder of colour photos gray and
+    tall (the flower photos, read as 78x128 gray instead of 128x96 colour)."""
+    rng = np.random.default_rng(0)
+    write_png(tmp_path / "0.png", rng.integers(0, 255, (30, 12), dtype=np.uint8))  # gray, a crop
+    for i in range(1, 4):
+        write_png(tmp_path / f"{i}.png", rng.integers(0, 255, (24, 32, 3), dtype=np.uint8))
+    phone = rng.integers(0, 255, (32, 24, 3), dtype=np.uint8)  # stored 24 wide, shown 32 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(phone).save(tmp_path / "4.jpg", exif=exif)
+    with pytest.warns(DataNotice, match=r"1 of the 5 images in .* differ in size from the most common \(32x24\)"):
+        found = load_images(tmp_path)
+    assert found.images.shape == (5, 3, 24, 32)
+    np.testing.assert_array_equal(found.images[0, 0], found.images[0, 2])  # the gray one, in every channel
+    assert load_images(tmp_path, size=(8, 8)).images.shape == (5, 3, 8, 8)
 
 
 def test_a_list_of_image_files_is_an_image_source(tmp_path):
@@ -92,7 +110,8 @@ def test_large_photos_are_read_at_a_working_size_unless_one_is_chosen(tmp_path):
         warnings.simplefilter("always")
         photos = load_images(tmp_path)
     notes = [str(w.message) for w in caught if w.category is DataNotice]
-    assert notes[0].startswith("0.png is 1024x683: images are read at 128x85 (its shape, the longer side 128 pixels)")
+    assert notes[0].startswith(f"the most common image size in {tmp_path} is 1024x683: images are read at 128x85 "
+                               "(its shape, the longer side 128 pixels)")
     assert "1 of the 2 images" in notes[1] and "resized to 128x85" in notes[1] and len(notes) == 2
     assert photos.images.shape == (2, 1, 85, DEFAULT_IMAGE_SIDE)
     with warnings.catch_warnings():

@@ -105,6 +105,7 @@ def _concatenate(path: str | os.PathLike[str], first: np.ndarray, second: np.nda
 
 
 DEEP_GRAY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # Pillow's gray modes of more than 8 bits
+GRAY_MODES = ("1", "L", "LA", "La", *DEEP_GRAY_MODES)  # read as one channel where the image sets the channels
 
 
 TURNED = (5, 6, 7, 8)  # the EXIF orientations that swap width and height (a phone held upright)
@@ -221,8 +222,8 @@ def read_image_file(path: str | os.PathLike[str] | BinaryIO, spec: ImageSpec | N
             if natural is not None:
                 natural.append((width, height))
             if spec is None:
-                h, w = size if size is not None else working_size(name, height, width)
-                spec = ImageSpec(1 if im.mode in ("1", "L", "LA", "La", "I", "I;16", "F") else 3, h, w)
+                h, w = size if size is not None else working_size(Path(name).name, height, width)
+                spec = ImageSpec(1 if im.mode in GRAY_MODES else 3, h, w)
             if width * height > 4 * MAX_IMAGE_SIDE ** 2 and not resize:
                 raise DataError(f"{name} is {width}x{height}, too large to read without resizing")
             target = (spec.height, spec.width) if orientation in TURNED else (spec.width, spec.height)
@@ -244,14 +245,15 @@ def read_image_file(path: str | os.PathLike[str] | BinaryIO, spec: ImageSpec | N
     return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), spec
 
 
-def working_size(path: str | os.PathLike[str], height: int, width: int) -> tuple[int, int]:
-    """The size images are read at when none was chosen: the first image's own, or, over
-    ``DEFAULT_IMAGE_SIDE`` pixels a side, its shape with that longer side (with a note)."""
+def working_size(label: str, height: int, width: int) -> tuple[int, int]:
+    """The size images are read at when none was chosen: ``height`` x ``width`` (the one
+    file's, or a folder's most common), or, over ``DEFAULT_IMAGE_SIDE`` pixels a side, that
+    shape with that longer side, with a note that starts with ``label``."""
     longest = max(height, width)
     if longest <= DEFAULT_IMAGE_SIDE:
         return height, width
     h, w = (max(1, round(side * DEFAULT_IMAGE_SIDE / longest)) for side in (height, width))
-    warnings.warn(f"{Path(path).name} is {width}x{height}: images are read at {w}x{h} (its shape, the longer side "
+    warnings.warn(f"{label} is {width}x{height}: images are read at {w}x{h} (its shape, the longer side "
                   f"{DEFAULT_IMAGE_SIDE} pixels), which trains in minutes on a CPU; choose a size with "
                   "--image-size H W (image_size=(H, W))", DataNotice, stacklevel=4)
     return h, w
@@ -280,7 +282,8 @@ def image_files(path: str | os.PathLike[str]) -> tuple[list[Path], list[str] | N
 def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, resize: bool = True,
                 size: tuple[int, int] | None = None) -> ImageSet:
     """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
-    Without ``spec`` the first image sets the channel count, and the size unless ``size``."""
+    Without ``spec`` the images set the channel count, and the size unless ``size``
+    (``folder_spec``)."""
     files, class_names, labels = image_files(path)
     images = _read_files(files, spec, resize, size, f"in {path}")
     return ImageSet(images, labels, class_names, [str(p.relative_to(path)) for p in files])
@@ -303,19 +306,42 @@ def is_file_list(X: Any) -> bool:
 
 def _read_files(files: list[Any], spec: ImageSpec | None, resize: bool, size: tuple[int, int] | None,
                 where: str) -> np.ndarray:
-    """``files`` read at ``spec`` (or as the first one sets it, at ``size``), ``[N, C, H, W]``;
-    a note where they were resized from several sizes to the first one's."""
-    arrays, other_sizes, first_picks = [], 0, spec is None and size is None
-    natural: list[tuple[int, int]] = []  # each file's own (width, height)
+    """``files`` read at ``spec`` (or at the one ``folder_spec`` chooses), ``[N, C, H, W]``."""
+    if spec is None and len(files) > 1:
+        spec = folder_spec(files, size, where)
+    return np.stack([read_image_file(f, spec, resize, size)[0] for f in files])
+
+
+def folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> ImageSpec:
+    """The spec several image files are read at when none was chosen, from their headers:
+    colour if any of them is (read as colour a gray image loses nothing, read as gray a colour
+    photo loses its colours), at ``size`` or their most common size as viewers show them (the
+    first such size on a tie; over ``DEFAULT_IMAGE_SIDE`` pixels a side, that shape at that
+    side), with a note saying how many differ from it. It was the first file's channels and
+    size, so a folder of photos whose first happened to be gray, or cropped, was read so."""
+    from collections import Counter
+
+    from PIL import Image, UnidentifiedImageError
+
+    shapes: list[tuple[int, int]] = []  # (width, height)
+    colour = False
     for f in files:
-        a, spec = read_image_file(f, spec, resize, size, natural)
-        other_sizes += natural[-1] != natural[0]
-        arrays.append(a)
-    if first_picks and other_sizes:
-        warnings.warn(f"{other_sizes} of the {len(files)} images {where} differ in size from the first "
-                      f"({natural[0][0]}x{natural[0][1]}); all were resized to {spec.width}x{spec.height}, shapes not "
-                      "kept: choose a size with --image-size H W (image_size=(H, W))", DataNotice, stacklevel=3)
-    return np.stack(arrays)
+        try:
+            with Image.open(f) as im:
+                turned = exif_orientation(im) in TURNED
+                shapes.append((im.height, im.width) if turned else im.size)
+                colour = colour or im.mode not in GRAY_MODES
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise undecodable(str(f), exc) from None
+    (width, height), count = Counter(shapes).most_common(1)[0]  # the first seen of equal counts
+    if size is not None:
+        return ImageSpec(3 if colour else 1, *size)
+    h, w = working_size(f"the most common image size {where}", height, width)
+    if count < len(files):
+        warnings.warn(f"{len(files) - count} of the {len(files)} images {where} differ in size from the most "
+                      f"common ({width}x{height}); all were resized to {w}x{h}, shapes not kept: choose a size with "
+                      "--image-size H W (image_size=(H, W))", DataNotice, stacklevel=4)
+    return ImageSpec(3 if colour else 1, h, w)
 
 
 def image_chunks(source: str | os.PathLike[str], spec: ImageSpec, chunk: int = 1024,
