@@ -108,8 +108,8 @@ def drop_cols_flag(parser: argparse.ArgumentParser) -> None:
 
 def image_size_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int_at_least(1, 1024), nargs=2, metavar=("H", "W"),
-                        help="resize every image to H x W (default: the first training image's size, its longer "
-                        "side at most 128 pixels)")
+                        help="resize every image to H x W (default: the training images' most common size, its "
+                        "longer side at most 128 pixels)")
 
 
 def report(line: str) -> None:
