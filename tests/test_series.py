@@ -137,6 +137,17 @@ def test_a_real_clocks_few_slips_are_read_in_file_order_with_a_notice():
     numeric = frame.assign(timestamp=np.r_[np.arange(300.0), np.arange(300.0) - 2])
     with pytest.raises(DataError, match="times go back at data row 301"):  # no clock to set back: out of order
         SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1).fit(numeric)
+    # Unix times (seconds, or milliseconds) are a clock: the same slips, named with every digit
+    unix = (pd.to_datetime(frame.timestamp) - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")
+    for scale in (1, 1000):
+        det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(frame.assign(timestamp=unix * scale))
+        when = unix[100] * scale
+        assert any(n.startswith("2 row(s) repeat the time before or go back at most an hour (the first at data row "
+                                f"101, {when} after {when})") for n in det.adapter_.notices_)
+    clean = (pd.to_datetime(with_time(sine(600, 0)).timestamp) - pd.Timestamp("1970-01-01")) // pd.Timedelta("1s")
+    back = clean.where(frame.index < 300, clean - 3901)  # a step back of 3,601 s: out of order
+    with pytest.raises(DataError, match=rf"times go back at data row 301 \({clean[300] - 3901} after {clean[299]}\)"):
+        SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1).fit(frame.assign(timestamp=back))
 
 
 def test_times_with_changing_utc_offsets_are_read_as_the_instants_they_are():

@@ -43,6 +43,9 @@ DAY_AND_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}(?!\d)")
 SHORT_YEAR = re.compile(r"(\s*\d{1,2}[/.-]\d{1,2}[/.-])(\d{2})(?!\d)")  # ... and a year of two digits
 TWELVE_HOUR = re.compile(r"(\d{1,2}:\d{2}(?::\d{2})?)(\s*)[AaPp][Mm]$")  # a time of a 12-hour clock, at the end
 MAX_CLOCK_SLIP_S = 3600.0  # a date-time clock set back by at most this much is read on, with a notice
+# numbers in a time column that are all Unix times from 1990 to 2099, in seconds or milliseconds:
+# a clock, whose slips are read on as a date-time's are (a sample count's step back is an error)
+UNIX_SECONDS = (631_152_000.0, 4_102_444_800.0)
 
 
 def condensed(notes: list[str]) -> list[str]:
@@ -221,6 +224,19 @@ def _first_format(column: pd.Series, dayfirst: bool) -> str | None:
     return form.replace("%H", "%I", 1) + clock.group(2) + "%p" if clock else form
 
 
+def _unix_unit(numbers: np.ndarray) -> float | None:
+    """Seconds per unit of a numeric time column whose values are all Unix times from 1990
+    to 2099 in seconds (1.0) or milliseconds (0.001); None for other numbers (a sample count)."""
+    finite = numbers[np.isfinite(numbers)]
+    if not len(finite):
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    for scale in (1.0, 1e-3):
+        if UNIX_SECONDS[0] <= low * scale and high * scale <= UNIX_SECONDS[1]:
+            return scale
+    return None
+
+
 def _gap_count(stamps: pd.Series) -> int:
     """How many steps between times in order are over ``GAP_FACTOR`` typical steps (the notes' gaps)."""
     steps = np.diff(stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64))
@@ -341,7 +357,9 @@ class SeriesAdapter(DataAdapter):
         self._datetimes = not pd.api.types.is_numeric_dtype(column)
         if not self._datetimes:
             seconds = column.to_numpy(dtype=np.float64)
+            self._clock_scale = _unix_unit(seconds)
         else:
+            self._clock_scale = 1.0
             try:
                 try:  # ISO 8601 (the common case) parses three times faster than "mixed"
                     stamps = pd.to_datetime(column, format="ISO8601")
@@ -444,7 +462,9 @@ class SeriesAdapter(DataAdapter):
 
     def _format_time(self, seconds: float) -> str:
         """A time as the user wrote it: a date and time, or the number of a numeric column."""
-        return str(pd.Timestamp(round(seconds * 1e9))) if getattr(self, "_datetimes", True) else f"{seconds:g}"
+        if getattr(self, "_datetimes", True):
+            return str(pd.Timestamp(round(seconds * 1e9)))
+        return f"{seconds:.15g}"  # every digit: Unix times (1386018900) differ in their last ones
 
     def check_order(self, times: np.ndarray | None, previous: float | None = None,
                     positions: np.ndarray | None = None) -> None:
@@ -484,11 +504,13 @@ class SeriesAdapter(DataAdapter):
         with a notice: at most 1% of the steps (at least one), each a repeated time or, for
         date-times, a step back of at most an hour (a clock set back, as at the end of summer
         time). Eight of NAB's 58 series hold such slips. More, or a longer step back (rows
-        sorted by another column, two series one after the other), is a file out of order."""
+        sorted by another column, two series one after the other), is a file out of order.
+        Numbers that are all Unix times (``_unix_unit``) are a clock too."""
         if len(back_steps) > max(1, steps // 100):
             return False
         longest_back = -float(back_steps.min())
-        return longest_back == 0 or (getattr(self, "_datetimes", False) and longest_back <= MAX_CLOCK_SLIP_S)
+        scale = getattr(self, "_clock_scale", None)  # seconds per unit of a clock's times
+        return longest_back == 0 or (scale is not None and longest_back * scale <= MAX_CLOCK_SLIP_S)
 
     # ------------------------------------------------------------------ the adapter
     def fit_transform(self, X: Any) -> torch.Tensor:
