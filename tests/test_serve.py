@@ -65,6 +65,29 @@ def test_json_and_csv_scores_equal_the_cli(served, tmp_path):
     assert answer.json()["model"] == read_detector(path)[1]["weights_sha256"]
 
 
+def test_a_form_with_one_file_scores_as_that_file_sent_as_the_body(served):
+    """``curl -F file=@rows.csv``, an HTML form or ``requests.post(files=...)``: it was 415."""
+    path, _, X_test = served
+    rows = X_test.head(5)
+    with client(path) as c:
+        body = c.post("/v1/score", content=rows.to_csv(index=False), headers={"content-type": "text/csv"})
+        form = c.post("/v1/score", files={"file": ("rows.csv", rows.to_csv(index=False))}, data={"note": "a field"})
+        as_json = c.post("/v1/score", files={"file": ("rows.json", rows.to_json(orient="records"), "application/json")})
+        bad = rows.astype(object)
+        bad.iloc[3, 0] = "twelve"
+        named = c.post("/v1/score", files={"file": ("bad.csv", bad.to_csv(index=False))})  # its rows, not records[]
+        two = c.post("/v1/score", files=[("a", ("a.csv", b"x\n1\n")), ("b", ("b.csv", b"x\n1\n"))])
+        none = c.post("/v1/score", data={"note": "no file"}, files={})
+        cut = c.post("/v1/score", content=b"--xyz\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.csv\""
+                      b"\r\n\r\na\r\n", headers={"content-type": "multipart/form-data; boundary=xyz"})
+    assert form.status_code == 200 and as_json.status_code == 200, form.text
+    assert form.json()["results"] == body.json()["results"] == as_json.json()["results"]
+    assert named.status_code == 422 and "data row 4" in named.json()["error"], named.text
+    assert two.status_code == 422 and "the form holds 2 files; send one table" in two.json()["error"]
+    assert none.status_code in (400, 415, 422) and "file" in none.json()["error"], none.text
+    assert cut.status_code == 422 and "cut short" in cut.json()["error"]
+
+
 def test_categorical_model_takes_strings_and_names_bad_fields(tmp_path):
     # a column of booleans is categorical; JSON sends its values as true / false
     flags = lambda n, seed: np.random.default_rng(seed).random(n) < 0.3  # noqa: E731
@@ -593,6 +616,20 @@ def test_image_requests_score_as_the_cli_scores_the_files(served_images, tmp_pat
     assert [r["is_anomaly"] for r in many.json()["results"]] == expected["is_anomaly"].astype(bool).tolist()
     assert min(scores[0], scores[3]) > max(scores[1], scores[2], scores[4], scores[5])
     assert card["image"] == {"channels": 1, "height": 16, "width": 16} and card["training"]["rows"] == 40
+
+
+def test_a_form_of_image_files_scores_each_in_order(served_images):
+    files = [square(i % 2 == 0, 200 + i) for i in range(3)]
+    with client(served_images / "m", max_rows=3) as c:
+        one_by_one = [c.post("/v1/score", content=data, headers={"content-type": "image/png"}).json()["results"][0]
+                      for data in files]
+        form = c.post("/v1/score", files=[("image", (f"{i}.png", data, "image/png")) for i, data in enumerate(files)])
+        broken = c.post("/v1/score", files=[("image", ("ok.png", files[0])), ("image", ("bad.png", b"not an image"))])
+        too_many = c.post("/v1/score", files=[("image", (f"{i}.png", files[0])) for i in range(4)])
+    assert form.status_code == 200, form.text
+    np.testing.assert_allclose([r["score"] for r in form.json()["results"]], [r["score"] for r in one_by_one], rtol=1e-5)
+    assert broken.status_code == 422 and "the form's file 'bad.png' cannot be decoded" in broken.json()["error"]
+    assert too_many.status_code == 413
 
 
 def test_an_image_answer_points_at_its_anomaly_in_the_images_own_pixels(served_images):

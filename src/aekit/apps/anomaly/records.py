@@ -1,7 +1,8 @@
 """Rows that arrive over the wire (JSON records, a CSV body) -> a detector's input tensor (a
 series model's: its input table), with every bad value named by its place
 (``records[3]['age']``); images (a file as the body, or base64 files in JSON) -> an image
-model's input array.
+model's input array; the files of an HTML form (``multipart/form-data``, what ``curl -F`` and
+``requests.post(files=...)`` send) -> the bodies they would have been.
 
 Numbers are taken strictly: a string, a boolean or (unless the model imputes) a null where a
 number belongs is refused, never coerced. In a categorical column a boolean is the category
@@ -99,6 +100,43 @@ def base64_files(images: Any) -> list[bytes]:
             files.append(base64.b64decode(text, validate=True))
         except (binascii.Error, ValueError):
             raise DataError(f"images[{i}] is not valid base64") from None
+    return files
+
+
+@dataclass
+class FormFile:
+    """One file of a form: its field's file name, its declared media type, its bytes."""
+
+    name: str
+    media: str
+    data: bytes
+
+
+def form_files(content_type: str, body: bytes) -> list[FormFile]:
+    """The files of a ``multipart/form-data`` body, in the order sent (fields that are not
+    files, such as a form's text inputs, are skipped); refused where the body is not such a
+    form, is cut short or holds no file. The body is split on its boundary, not parsed line
+    by line, so a form of a large CSV costs one pass over its bytes."""
+    from email.parser import HeaderParser
+    from email.policy import HTTP
+
+    boundary = HeaderParser(policy=HTTP).parsestr(f"Content-Type: {content_type}\r\n\r\n").get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        raise DataError("a multipart/form-data body needs its boundary in the Content-Type header")
+    sections = body.split(b"--" + boundary.encode("latin-1"))
+    if len(sections) < 3 or not sections[-1].startswith(b"--"):
+        raise DataError("the form body is cut short (no closing boundary)")
+    files = []
+    for section in sections[1:-1]:
+        head, found, data = section.partition(b"\r\n\r\n")
+        if not found:
+            raise DataError("a part of the form body has no blank line after its headers")
+        headers = HeaderParser(policy=HTTP).parsestr(head.decode("latin-1").strip("\r\n") + "\r\n\r\n")
+        filename = headers.get_filename()
+        if filename is not None:
+            files.append(FormFile(filename, headers.get_content_type(), data.removesuffix(b"\r\n")))
+    if not files:
+        raise DataError("the form holds no file: send each as a file field (curl -F file=@data.csv)")
     return files
 
 

@@ -2,8 +2,9 @@
 
 - ``POST /v1/score``: ``{"records": [{column: value, ...}, ...]}`` (or the list alone, as
   pandas' ``to_json(orient="records")`` writes it) or a CSV body
-  (``Content-Type: text/csv``) -> ``{"model": sha, "results": [{"score", "is_anomaly",
-  "top_features"}, ...]}`` in request order: the scores ``aekit anomaly score`` gives.
+  (``Content-Type: text/csv``), or a form (``multipart/form-data``) holding one such file ->
+  ``{"model": sha, "results": [{"score", "is_anomaly", "top_features"}, ...]}`` in request
+  order: the scores ``aekit anomaly score`` gives.
 - A time-series model scores the request's rows as a table of their own (each series, by
   the model's ID column, in the order sent): the answer is what ``aekit anomaly score``
   writes for a file of those rows. Each result has ``top_channels``; the answer adds
@@ -14,7 +15,7 @@
   whole stream, cut there, gives it. Nothing is kept between requests, so any number of
   replicas serve alike.
 - An image model takes an image file as the body (``Content-Type: image/png``, ``image/jpeg``,
-  ...) or ``{"images": [base64 file, ...]}``; each result has ``score``, ``is_anomaly`` and
+  ...), a form of image files, or ``{"images": [base64 file, ...]}``; each result has ``score``, ``is_anomaly`` and
   ``peak``, where its anomaly map is highest (``x``, ``y`` in the image's own pixels, as
   viewers show it); with ``?heatmap=true``, also ``heatmap``, a base64 PNG of the image
   beside its anomaly map. Concurrent requests are scored in one pass, as table rows are.
@@ -72,7 +73,8 @@ from ...errors import AekitError, DataError, first_line
 from ...plots import heatmap_panel, png_bytes
 from . import read_detector
 from .metrics import ServiceMetrics
-from .records import ImageRequest, base64_files, csv_frame, image_request, records_to_inputs, records_to_series
+from .records import (ImageRequest, base64_files, csv_frame, form_files, image_request, records_to_inputs,
+                      records_to_series)
 from .report import top_feature_records
 
 log = logging.getLogger("aekit.serve")
@@ -368,6 +370,8 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
         body = await _read_body(request, opts.max_body_bytes, opts.body_timeout)
         served = slot.current
         content_type = request.headers.get("content-type", "")
+        if served.kind != "image" and _media(content_type) == FORM:
+            content_type, body = _form_table(content_type, body)
         heatmaps = _heatmap_option(request.query_params.get("heatmap"), served.kind)
         if served.kind == "image":  # decoding a large photo on the event loop would stall every other request
             inputs = await asyncio.to_thread(_inputs, served, content_type, body, opts.max_rows)
@@ -414,7 +418,7 @@ def _as_sent(message: str, content_type: str) -> str:
     """A scoring error or note about a JSON request's rows, naming them as sent: the reader's
     "data row 6" (of a table or file) is ``records[5]``, the 6th record. (A CSV body's data
     rows are its own.)"""
-    if content_type.split(";", 1)[0].strip().lower() == "text/csv":
+    if _media(content_type) == "text/csv":
         return message
     return DATA_ROW.sub(lambda m: f"records[{int(m.group(1)) - 1}]", message)
 
@@ -483,18 +487,19 @@ def _inputs(served: ServedModel, content_type: str, body: bytes, max_rows: int) 
     table model's input tensor; a series model's table (its times and order are read where
     it is scored); an image model's images."""
     det, series = served.detector, served.kind == "series"
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media(content_type)
     if not body.strip():
         raise Problem(400, "the request body is empty")
     try:
         if served.kind == "image":
-            return _image_inputs(det, media, body, max_rows)
+            return _image_inputs(det, content_type, body, max_rows)
         if media == "text/csv":
             frame = csv_frame(body)
             _check_rows(len(frame), max_rows)
             return frame if series else det.adapter_.transform(frame)
         if media not in ("", "application/json"):
-            raise Problem(415, f"Content-Type {media!r} is not served: send application/json or text/csv")
+            raise Problem(415, f"Content-Type {media!r} is not served: send application/json or text/csv (or a "
+                               "form with one such file, multipart/form-data)")
         payload = _json(body)
         if isinstance(payload, list):  # pandas' to_json(orient="records"): the list alone
             payload = {"records": payload}
@@ -508,14 +513,18 @@ def _inputs(served: ServedModel, content_type: str, body: bytes, max_rows: int) 
         raise Problem(422, str(exc)) from None
 
 
-def _image_inputs(det: Any, media: str, body: bytes, max_images: int) -> ImageRequest:
-    """An image file as the body, or ``{"images": [base64 file, ...]}``."""
-    spec = det.image_spec_
+def _image_inputs(det: Any, content_type: str, body: bytes, max_images: int) -> ImageRequest:
+    """An image file as the body, a form of image files, or ``{"images": [base64 file, ...]}``."""
+    spec, media = det.image_spec_, _media(content_type)
     if media.startswith("image/"):
         return image_request(spec, [body], ["the request body"])
+    if media == FORM:
+        files = form_files(content_type, body)
+        _check_rows(len(files), max_images, "images")
+        return image_request(spec, [f.data for f in files], [f"the form's file {f.name!r}" for f in files])
     if media not in ("", "application/json"):
         raise Problem(415, f"Content-Type {media!r} is not served: send an image file (image/png, image/jpeg, "
-                           "...) or application/json")
+                           "...), a form of them (multipart/form-data) or application/json")
     payload = _json(body)
     if not isinstance(payload, dict) or "images" not in payload:
         raise Problem(422, "the body must be an image file, or a JSON object with an 'images' list of "
@@ -523,6 +532,29 @@ def _image_inputs(det: Any, media: str, body: bytes, max_images: int) -> ImageRe
     files = base64_files(payload["images"])
     _check_rows(len(files), max_images, "images")
     return image_request(spec, files, [f"images[{i}]" for i in range(len(files))])
+
+
+FORM = "multipart/form-data"  # what curl -F, an HTML form and requests.post(files=...) send
+
+
+def _media(content_type: str) -> str:
+    """A Content-Type header's media type, lower case, without its parameters."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _form_table(content_type: str, body: bytes) -> tuple[str, bytes]:
+    """A table or series model's form: its one file as the body it would have been sent as
+    (``application/json`` where the file says so, else ``text/csv``), so its rows are named
+    as a file's rows are."""
+    try:
+        files = form_files(content_type, body)
+    except DataError as exc:
+        raise Problem(422, str(exc)) from None
+    if len(files) > 1:
+        raise Problem(422, f"the form holds {len(files)} files; send one table (a CSV or JSON file) per request")
+    (file,) = files
+    is_json = file.media == "application/json" or file.name.lower().endswith(".json")
+    return ("application/json" if is_json else "text/csv"), file.data
 
 
 def _json(body: bytes) -> Any:
