@@ -93,6 +93,25 @@ def test_unseen_categories_are_counted_not_fatal():
     assert pre.unseen_counts_ == {"c": 1}
 
 
+def test_text_held_by_arrow_and_by_python_encodes_alike(tmp_path):
+    """A CSV's or Parquet file's text columns (Arrow strings) are looked up by Arrow's hash
+    table: the same one-hot rows and unseen counts as Python strings, pooled columns too."""
+    rng = np.random.default_rng(0)
+    shop = [f"s{v:04d}" for v in rng.zipf(1.3, 2000) % 900]
+    df = pd.DataFrame({"x": rng.normal(size=2000), "kind": rng.choice(["a", "b", "c"], 2000), "shop": shop})
+    pre = TabularPreprocessor().fit(df)
+    new = pd.DataFrame({"x": [0.0] * 6, "kind": ["a", "zz", None, "c", "1.0", "b"],
+                        "shop": [shop[0], "never", None, shop[5], "s0001", shop[9]]})
+    new.to_parquet(tmp_path / "new.parquet")
+    arrow = pd.read_parquet(tmp_path / "new.parquet")
+    assert isinstance(arrow["kind"].dtype, pd.StringDtype) and arrow["kind"].dtype.storage == "pyarrow"
+    python = new.astype({"kind": object, "shop": object})
+    expected = pre.transform(python)
+    counts = pre.unseen_counts_
+    np.testing.assert_array_equal(pre.transform(arrow), expected)
+    assert pre.unseen_counts_ == counts == {"kind": 2}  # the pooled shop column counts none
+
+
 def test_a_text_column_of_mostly_different_values_is_refused_unless_named():
     rows = 40
     df = pd.DataFrame({"n": np.arange(rows, dtype=float), "who": [f"user{i}" for i in range(rows)],
