@@ -271,8 +271,8 @@ class TabularPreprocessor:
         self.unseen_counts_ = {}
         if not self.categories_:
             return numeric
-        # the one-hot blocks are written into the output beside the numbers (no block of each
-        # column to concatenate: 122 features of an intrusion table, 0.97 -> 0.32 s per million rows with the Arrow lookup)
+        # the one-hot blocks are written into the output beside the numbers, no block of each column
+        # to concatenate (with _category_codes: 122 features, 0.97 -> 0.32 s per million rows)
         out = np.zeros((len(df), len(numeric[0]) + sum(map(len, self.categories_.values()))), dtype=np.float32)
         out[:, :len(numeric[0])] = numeric
         offset, rows = len(numeric[0]), np.arange(len(df))
