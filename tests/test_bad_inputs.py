@@ -43,6 +43,8 @@ def ws(tmp_path_factory) -> Path:
     good.to_csv(w / "tabs.csv", index=False, sep="\t")
     good.assign(Class=np.where(np.arange(len(good)) == 50, "caf\u00e9", "ok")).to_csv(w / "latin1.csv", index=False,
                                                                                       encoding="latin-1")
+    good.to_csv(w / "utf16.csv", index=False, encoding="utf-16")  # Excel's "Unicode Text"
+    good.to_csv(w / "utf16be.csv", index=False, encoding="utf-16-be")  # no byte-order mark
     (w / "dup.csv").write_text("a,b,a\n" + "\n".join(f"{i},{i},{i}" for i in range(20)) + "\n")
     text = (w / "train.csv").read_bytes()
     (w / "cut.csv").write_bytes(text[:text.rindex(b",", 0, len(text) - 200)])  # a copy cut short mid-row
@@ -143,6 +145,10 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "train: NaN": ([*train, t("nan.csv"), "--out", t("x")], "NaN or inf"),
         "train: text in a number column": ([*train, t("text.csv"), "--out", t("x")], "non-number"),
         "train: a Latin-1 CSV": ([*train, t("latin1.csv"), "--out", t("x")], "latin1.csv is not UTF-8 text: save it"),
+        "train: a UTF-16 CSV": ([*train, t("utf16.csv"), "--out", t("x")],
+                                "utf16.csv is UTF-16 text; aekit reads UTF-8: save it as UTF-8, e.g. "
+                                "pandas.read_csv(path, encoding='utf-16')"),
+        "train: UTF-16 without its mark": ([*train, t("utf16be.csv"), "--out", t("x")], "holds NUL bytes"),
         "train: fields separated by ';'": ([*train, t("semicolons.csv"), "--out", t("x")],
                                            "separated by ';', and aekit reads commas (tabs from a .tsv file); "
                                            "rewrite it, e.g. pandas.read_csv(path, sep=';', decimal=',')"),

@@ -125,6 +125,7 @@ def test_categorical_model_takes_strings_and_names_bad_fields(tmp_path):
     (b"a;b;c\n1;2;3\n", {"content-type": "text/csv"}, 422, "separated by ';'; send them separated by commas"),
     (b"a\tb\n1\t2\n", {"content-type": "text/csv"}, 422, "separated by tabs"),
     (b"1.5,2.5,-3\n4,5,6\n", {"content-type": "text/csv"}, 422, "the CSV body: its first line holds numbers"),
+    ("a,b\n1,2\n".encode("utf-16"), {"content-type": "text/csv"}, 422, "the CSV body is not UTF-8 text"),
     (b"<xml/>", {"content-type": "application/xml"}, 415, "application/xml"),
 ])
 def test_bad_requests_are_4xx_naming_the_problem(served, body, headers, status, words):

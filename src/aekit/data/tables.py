@@ -385,6 +385,7 @@ def usable_cores() -> int:
 def check_csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
     """A CSV's header row, refused where its fields are separated by another character, two
     columns share a name or the file was cut short (each in one line, with the fix)."""
+    _check_not_utf16(path, sep)
     header = _csv_header(path, sep)
     _check_no_comments(header, path, sep)
     _check_other_separator(header, path, sep)
@@ -423,6 +424,31 @@ def _csv_header(path: str | os.PathLike[str], sep: str) -> list[str]:
 def stripped_names(columns: pd.Index) -> list[Any]:
     """Column names without the spaces around them (a header written ``x , y``)."""
     return [c.strip() if isinstance(c, str) else c for c in columns]
+
+
+def _check_not_utf16(path: str | os.PathLike[str], sep: str) -> None:
+    """Refuse a CSV written as UTF-16 (Excel's "Unicode Text", PowerShell's ``Export-Csv`` of
+    old): read as UTF-8 its every other byte is a NUL, and it was refused as "truncated".
+    Also a file whose start holds NUL bytes without such a mark (UTF-16 without one, or no
+    text at all)."""
+    import codecs
+    import gzip
+
+    opener = gzip.open if os.fspath(path).lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            start = fh.read(4096)
+    except (OSError, EOFError):  # a damaged .gz: its reader names it
+        return
+    for bom, name in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                      (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if start.startswith(bom):
+            separator = "" if sep == "," else f", sep={sep!r}"
+            raise DataError(f"{path} is {name.upper()} text; aekit reads UTF-8: save it as UTF-8, e.g. "
+                            f"pandas.read_csv(path, encoding={name!r}{separator}).to_csv(new_path, index=False)")
+    if b"\x00" in start:
+        raise DataError(f"{path} holds NUL bytes: it is not UTF-8 text (UTF-16 without its mark, or not text "
+                        "at all); save it as UTF-8 CSV")
 
 
 def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:

@@ -147,7 +147,9 @@ def csv_frame(body: bytes) -> pd.DataFrame:
         frame = pd.read_csv(io.BytesIO(body))
     except pd.errors.EmptyDataError:
         raise DataError("the CSV body has no header or rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError:
+        raise DataError("the CSV body is not UTF-8 text: send it as UTF-8") from None
+    except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"malformed CSV body ({(str(exc).splitlines() or [''])[0][:200]})") from None
     check_not_data(list(frame.columns), "the CSV body")
     if frame.empty:
