@@ -203,6 +203,16 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
     (tmp_path / "mine.parquet" / "part.0.parquet").write_bytes(b"mine")
     with pytest.raises(OutputError, match="aekit did not make"):
         score_dask(str(table_files / "all.parquet"), model_dir, tmp_path / "mine.parquet", workers=1)
+    # a folder of parts as the local reader reads one (.pq parts too); key=value folders refused alike
+    (tmp_path / "parts").mkdir()
+    for part in range(3):
+        pd.read_csv(table_files / f"part{part}.csv").to_parquet(tmp_path / "parts" / f"part-{part}.pq")
+    folder = score_dask(str(tmp_path / "parts"), model_dir, tmp_path / "folder.csv", workers=1, id_col="id")
+    assert folder.rows == len(expected)
+    (tmp_path / "hive" / "day=1").mkdir(parents=True)
+    pd.read_csv(table_files / "part0.csv").to_parquet(tmp_path / "hive" / "day=1" / "part.parquet")
+    with pytest.raises(DataError, match="partitioned into folders"):
+        score_dask(str(tmp_path / "hive"), model_dir, tmp_path / "hive.csv", workers=1)
 
 
 def test_dask_scores_an_image_folder_as_the_command_does(tmp_path, monkeypatch):

@@ -40,6 +40,7 @@ from ...data.images import decode_files, image_files
 from ...data.preprocess import NUMBER_CATEGORY
 from ...data.tables import check_csv_header, stripped_names
 from ...errors import DataError, OutputError, first_line
+from ...parquet_folders import parquet_parts
 from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
@@ -229,7 +230,7 @@ def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = (), na_val
     if "://" not in str(data):
         _check_local_files(str(data))
     try:
-        if name.endswith((".parquet", ".pq")) or (Path(data).is_dir() and any(Path(data).glob("*.parquet"))):
+        if name.endswith((".parquet", ".pq")) or ("://" not in str(data) and parquet_parts(data) is not None):
             return dd.read_parquet(data)
         if name.endswith((".csv", ".csv.gz", ".tsv")):
             ddf = dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB",
