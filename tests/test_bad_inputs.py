@@ -211,6 +211,8 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                    "is a folder"),
         "score: out is json": (["anomaly", "score", t("train.csv"), "--model", t("m"), "--out",
                                 t("o.json")], "must end with .csv or .parquet"),
+        "score: images with a table model": (score("imgs"), "imgs is a folder of images, not a table: this reads "
+                                                              "tables"),
         "score: missing column": (score("missing.csv"), "missing column"),
         "score: NaN": (score("nan.csv"), "NaN or inf"),
         "score: text": (score("text.csv"), "non-number"),

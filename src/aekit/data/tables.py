@@ -33,6 +33,11 @@ def table_format(path: str | os.PathLike[str]) -> str:
     if p.is_dir():
         if parquet_parts(p) is not None:
             return "parquet"
+        from .images import IMAGE_SUFFIXES
+
+        if any(f.suffix.lower() in IMAGE_SUFFIXES for f in itertools.islice(p.rglob("*"), 1000)):
+            raise DataError(f"{p} is a folder of images, not a table: this reads tables (a .csv or .parquet file, "
+                            "or a folder of Parquet files); images take an image model")
         raise DataError(f"{p} is a directory, not a table (expected .csv or .parquet, or a folder of Parquet files)")
     fmt = TABLE_SUFFIXES.get("".join(p.suffixes[-2:-1]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower())
     if fmt is None:
