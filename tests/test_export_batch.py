@@ -131,6 +131,30 @@ def test_onnx_reads_a_number_category_as_1_and_as_1_0(tmp_path):
     np.testing.assert_array_equal(as_floats, as_whole)
 
 
+def test_a_true_false_column_reads_a_booleans_other_spellings_in_python_and_in_the_graph(tmp_path):
+    """Trained on True/False (a CSV's, or a DataFrame's bools), scored with 1/0, t/f or yes/no
+    (a database's or a form's): every value was an unseen category, every row flagged."""
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"a": rng.normal(size=240), "flag": rng.random(240) < 0.3})
+    det = AnomalyDetector(**SMALL).fit(rows.iloc[:200])
+    assert det.preprocessor_.categories_ == {"flag": ["False", "True"]}
+    det.save(tmp_path / "m")
+    export_onnx(tmp_path / "m", tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    new = rows.iloc[200:]
+    expected = det.decision_function(new)
+    x = new[["a"]].to_numpy(np.float32)
+    for spelled in ({True: 1, False: 0}, {True: 1.0, False: 0.0}, {True: "t", False: "f"}, {True: "yes", False: "no"},
+                    {True: "TRUE", False: "FALSE"}):
+        written = new.assign(flag=new.flag.map(spelled))
+        np.testing.assert_array_equal(det.decision_function(written), expected)
+        assert det.preprocessor_.unseen_counts_ == {}
+        graph = session.run(None, {"x": x, "categories": written[["flag"]].astype(str).to_numpy(object)})[0]
+        np.testing.assert_allclose(graph, expected, rtol=1e-5)
+    det.decision_function(new.assign(flag="maybe"))
+    assert det.preprocessor_.unseen_counts_ == {"flag": 40}  # other text is still unseen
+
+
 def test_onnx_reads_every_other_value_of_a_pooled_column_as_its_other_category(tmp_path):
     """A column of more than MAX_CATEGORIES categories: the graph's lookup sends values
     outside the kept ones to "(other)", as the preprocessor does; a model's missing-value

@@ -560,8 +560,27 @@ def _category_codes(column: pd.Series, categories: list[str]) -> np.ndarray:
         codes = pd.Index(categories).get_indexer(category_text(column).to_numpy())
     if (codes < 0).any():  # a model saved before 0.9.9 kept 1.0 as "1.0"
         missed = np.flatnonzero(codes < 0)
-        codes[missed] = pd.Index(categories).get_indexer(column.iloc[missed].astype(str).to_numpy())
+        text = column.iloc[missed].astype(str)
+        codes[missed] = pd.Index(categories).get_indexer(text.to_numpy())
+        aliases = category_aliases(categories)
+        if aliases and (codes[missed] < 0).any():
+            codes[missed] = pd.Index(categories).get_indexer(text.map(aliases).to_numpy())
     return codes
+
+
+# a column of True and False reads these spellings as those two (a database export writes t/f or
+# 1/0, a spreadsheet TRUE/FALSE, a form yes/no: each value was an unseen category, and every row
+# was flagged); the ONNX graph's lookup holds the same keys (export._category_keys)
+BOOLEAN_SPELLINGS = {"True": ("true", "TRUE", "t", "T", "yes", "Yes", "YES", "y", "Y", "1", "1.0"),
+                     "False": ("false", "FALSE", "f", "F", "no", "No", "NO", "n", "N", "0", "0.0")}
+
+
+def category_aliases(categories: list[str]) -> dict[str, str]:
+    """Other texts a column with these categories reads as one of them: a boolean's
+    spellings, where the categories are exactly ``True`` and ``False``; none otherwise."""
+    if sorted(categories) != ["False", "True"]:
+        return {}
+    return {alias: category for category, aliases in BOOLEAN_SPELLINGS.items() for alias in aliases}
 
 
 def category_text(column: pd.Series) -> pd.Series:

@@ -48,7 +48,7 @@ from torch import nn
 
 from ..._version import __version__
 from ... import marks
-from ...data.preprocess import WHOLE_NUMBER_CATEGORY
+from ...data.preprocess import WHOLE_NUMBER_CATEGORY, category_aliases
 from ...io import atomic_path, check_output_file
 from . import read_detector
 
@@ -290,17 +290,22 @@ def _add_category_lookup(model: Any, categories: dict[str, list[str]], pooled: l
 def _category_keys(values: list[str], missing: list[str] = ()) -> dict[str, list[Any]]:
     """The lookup's keys and indices: each category's text, and for a whole number ("1") its
     float's text too ("1.0", as ``astype(str)`` writes a float column), as aekit reads both;
-    each ``missing`` marker -1 (no category)."""
+    a True/False column's other spellings (``preprocess.category_aliases``); each
+    ``missing`` marker -1 (no category)."""
     keys, indices = [str(v) for v in values], [float(i) for i in range(len(values))]
     for i, v in enumerate(values):
         alias = f"{v}.0"
         if WHOLE_NUMBER_CATEGORY.fullmatch(str(v)) and alias not in values:
             keys.append(alias)
             indices.append(float(i))
-    for marker in missing:
+    for marker in missing:  # before the aliases: a marker is a missing value first, as aekit reads it
         if marker not in keys:
             keys.append(marker)
             indices.append(-1.0)
+    for alias, category in category_aliases([str(v) for v in values]).items():
+        if alias not in keys:
+            keys.append(alias)
+            indices.append(float(keys.index(category)))
     return {"keys_strings": keys, "values_floats": indices}
 
 
