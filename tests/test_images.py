@@ -49,9 +49,9 @@ def test_folder_with_class_subfolders_gray_and_rgb_resized(tmp_path):
     assert out.classes == ["cats", "dogs"] and out.labels.tolist() == [0, 1]
     gray = load_images(tmp_path, ImageSpec(1, 8, 8))
     assert gray.images.shape == (2, 1, 8, 8)
-    with pytest.warns(DataNotice, match=r"1 of the 2 images in .* differ in size from the most common \(12x10\); all "
+    with pytest.warns(DataNotice, match=r"1 of the 2 images in .* differ in size from the first \(12x10\); all "
                       r"were resized to 12x10, shapes not kept: choose a size with --image-size H W"):
-        first = load_images(tmp_path)  # no spec: colour as one is, 12x10 the first of two sizes seen once, a notice
+        first = load_images(tmp_path)  # no spec: colour as one is, 12x10 the first where no two share a size
     assert first.images.shape == (2, 3, 10, 12)
 
 
@@ -110,8 +110,8 @@ def test_large_photos_are_read_at_a_working_size_unless_one_is_chosen(tmp_path):
         warnings.simplefilter("always")
         photos = load_images(tmp_path)
     notes = [str(w.message) for w in caught if w.category is DataNotice]
-    assert notes[0].startswith(f"the most common image size in {tmp_path} is 1024x683: images are read at 128x85 "
-                               "(its shape, the longer side 128 pixels)")
+    assert notes[0].startswith(f"no two images in {tmp_path} share a size; the first is 1024x683: images are read at "
+                               "128x85 (its shape, the longer side 128 pixels)")
     assert "1 of the 2 images" in notes[1] and "resized to 128x85" in notes[1] and len(notes) == 2
     assert photos.images.shape == (2, 1, 85, DEFAULT_IMAGE_SIDE)
     with warnings.catch_warnings():

@@ -316,8 +316,9 @@ def folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> I
     """The spec several image files are read at when none was chosen, from their headers:
     colour if any of them is (read as colour a gray image loses nothing, read as gray a colour
     photo loses its colours), at ``size`` or their most common size as viewers show them (the
-    first such size on a tie; over ``DEFAULT_IMAGE_SIDE`` pixels a side, that shape at that
-    side), with a note saying how many differ from it. It was the first file's channels and
+    first such size on a tie, the first file's where no two share one; over
+    ``DEFAULT_IMAGE_SIDE`` pixels a side, that shape at that side), with a note saying how
+    many differ from it. It was the first file's channels and
     size, so a folder of photos whose first happened to be gray, or cropped, was read so."""
     from collections import Counter
 
@@ -336,10 +337,14 @@ def folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> I
     (width, height), count = Counter(shapes).most_common(1)[0]  # the first seen of equal counts
     if size is not None:
         return ImageSpec(3 if colour else 1, *size)
-    h, w = working_size(f"the most common image size {where}", height, width)
+    if count > 1:
+        label, chosen = f"the most common image size {where}", "the most common"
+    else:  # no size is more common than another: the first file's
+        label, chosen = f"no two images {where} share a size; the first", "the first"
+    h, w = working_size(label, height, width)
     if count < len(files):
-        warnings.warn(f"{len(files) - count} of the {len(files)} images {where} differ in size from the most "
-                      f"common ({width}x{height}); all were resized to {w}x{h}, shapes not kept: choose a size with "
+        warnings.warn(f"{len(files) - count} of the {len(files)} images {where} differ in size from {chosen} "
+                      f"({width}x{height}); all were resized to {w}x{h}, shapes not kept: choose a size with "
                       "--image-size H W (image_size=(H, W))", DataNotice, stacklevel=4)
     return ImageSpec(3 if colour else 1, h, w)
 
