@@ -203,6 +203,15 @@ def test_dates_written_as_text_are_refused_unless_named(written):
     assert TabularPreprocessor().fit(hours).categories_["when"][:2] == ["00:00", "01:00"]
 
 
+def test_a_parquet_files_date_column_is_named_as_dates(tmp_path):
+    """A date type (Parquet's date32, read as Python dates) is no text: named as dates."""
+    df = pd.DataFrame({"n": np.arange(60.0), "day": [pd.Timestamp("2024-01-01").date() + pd.Timedelta(days=i % 20)
+                                                    for i in range(60)]})
+    df.to_parquet(tmp_path / "d.parquet")
+    with pytest.raises(DataError, match=r"column 'day' holds dates \('2024-01-01'\), which are no feature"):
+        TabularPreprocessor().fit(read_table(tmp_path / "d.parquet"))
+
+
 def test_codes_that_a_date_parser_would_read_are_no_times():
     """'T1000', '1/2' and month names parse as dates in pandas; they hold neither a year nor hh:mm."""
     rows = 60

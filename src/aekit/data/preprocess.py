@@ -668,7 +668,8 @@ def _check_not_time_text(distinct: np.ndarray, name: object) -> None:
         warnings.simplefilter("ignore")  # pandas' notes on inferring each value's format
         times = pd.to_datetime(values, errors="coerce", format="mixed", utc=True)
     if times.notna().mean() >= 0.9:
-        raise DataError(f"column {name!r} holds dates written as text ({values.iloc[0]!r}), which are no "
+        written = "dates written as text" if isinstance(distinct[0], str) else "dates"  # a Parquet file's date type
+        raise DataError(f"column {name!r} holds {written} ({values.iloc[0]!r}), which are no "
                         "feature: leave it out (--drop-cols), for a time series name it as the time column "
                         "(--time-col), or name it as categorical to keep it")
 
