@@ -254,6 +254,13 @@ def test_a_boolean_column_is_two_categories():
     assert pre.feature_names_out_ == ["n", "flag=False", "flag=True"]
     Z = pre.transform(df.assign(flag=df.flag.astype(object)))  # as a chunk with a missing value would read
     np.testing.assert_array_equal(Z[:3, 1:], [[0, 1], [1, 0], [1, 0]])
+    # with a gap (a Parquet file's nullable booleans, a CSV's blank field): two categories too,
+    # the gap none of them (they were a number column 0/1, its gap a NaN that training refused)
+    gap = df.assign(flag=df.flag.astype(object).where(df.index != 4, None))
+    gapped = TabularPreprocessor().fit(gap)
+    assert gapped.feature_names_out_ == pre.feature_names_out_
+    np.testing.assert_array_equal(gapped.transform(gap)[3:6, 1:], [[0, 1], [0, 0], [1, 0]])
+    assert gapped.unseen_counts_ == {}
 
 
 def test_numbers_stored_as_objects_are_a_number_column():

@@ -148,7 +148,9 @@ class TabularPreprocessor:
         if self.categorical == "auto":
             cats = [c for c in df.columns if not _is_numeric(df[c])]
             for c in list(cats):
-                if pd.api.types.is_bool_dtype(df[c]):  # True/False: two categories
+                # True/False: two categories, also with a gap (a Parquet file's nullable booleans, a
+                # CSV's blank field: read as objects, they were numbers 0/1 and the gap a NaN)
+                if pd.api.types.is_bool_dtype(df[c]) or pd.api.types.infer_dtype(df[c], skipna=True) == "boolean":
                     continue
                 words, share = _non_numbers(df[c])
                 # numbers with a few bad values, or with missing markers where the numbers are no
