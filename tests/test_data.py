@@ -248,6 +248,23 @@ def test_a_number_column_named_as_an_id_with_a_different_value_per_row_is_refuse
     assert TabularPreprocessor().fit(repeated).numeric_ == ["customer_id", "amount"]
 
 
+def test_number_columns_named_as_codes_get_a_note_naming_the_fix():
+    """A store ID or zip code of a few whole numbers is read as a number (1049 beside 1050):
+    the note names them, and the --categorical list that keeps every category column too."""
+    rng = np.random.default_rng(0)
+    n = 600
+    df = pd.DataFrame({"amount": rng.lognormal(3, 1, n), "store_id": rng.integers(1001, 1051, n),
+                       "Zip Code": rng.choice([10115, 20095, 80331], n), "productCode": rng.integers(1, 9, n),
+                       "hour": rng.integers(0, 24, n), "country": rng.choice(["DE", "FR"], n)})
+    pre = TabularPreprocessor().fit(df)
+    assert pre.code_like_ == ["store_id", "Zip Code", "productCode"]
+    note = next(n for n in pre.notes() if "named like codes" in n)
+    assert note.endswith("name them categorical (--categorical 'country,store_id,Zip Code,productCode')")
+    named = TabularPreprocessor(categorical=["country", "store_id", "Zip Code", "productCode"]).fit(df)
+    assert named.code_like_ == [] and not any("named like codes" in n for n in named.notes())
+    assert named.categories_["store_id"][:2] == ["1001", "1002"]
+
+
 def test_a_boolean_column_is_two_categories():
     df = pd.DataFrame({"n": np.arange(30, dtype=float), "flag": np.arange(30) % 3 == 0})
     pre = TabularPreprocessor().fit(df)

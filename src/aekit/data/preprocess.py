@@ -59,6 +59,11 @@ CATEGORY_BUDGET = 1024
 MIN_CATEGORIES = 64
 # a number column named as an ID is: "id", "customer_id", "Customer ID", "userId", "index", "row_num"
 ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row(?:_?(?:num|number|no))?)")
+# a number column named as codes are (a store's ID, a zip code, a product code): with at most
+# MAX_CATEGORIES whole numbers, probably codes, whose neighbours (store 1049 and 1050) are no
+# closer than any two, and which read as categories only when named so (a note says which)
+CODE_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:(?:.*[_\s.-])?(?:code|zip|zip_?code|"
+                       r"post_?code|postal_?code|plz|sku))|.*[a-z](?:Code|Zip|Sku)")
 # a column named as labels are (case aside) that holds at most LABEL_VALUES values
 LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "outcome", "anomaly", "is_anomaly", "outlier",
                          "is_outlier", "fraud", "is_fraud", "attack", "attack_type", "diagnosis", "ground_truth"})
@@ -121,6 +126,7 @@ class TabularPreprocessor:
     heavy_tailed_: list[str] = field(default_factory=list)  # robust scaling's fit only; not saved
     ordered_: list[str] = field(default_factory=list)  # the fit's; not saved
     label_like_: list[str] = field(default_factory=list)  # the same
+    code_like_: list[str] = field(default_factory=list)  # the same: number columns named as codes are
     constant_: list[str] = field(default_factory=list)  # the same
     blank_: list[str] = field(default_factory=list)  # the same: empty columns without a name, left out
     rows_: int = 0  # the same: the training rows
@@ -176,6 +182,7 @@ class TabularPreprocessor:
         problems.raise_any()
         self.label_like_ = [c for c in df.columns if str(c).strip().lower() in LABEL_NAMES
                             and df[c].nunique() <= LABEL_VALUES]
+        self.code_like_ = [c for c in self.numeric_ if self.categorical == "auto" and _looks_like_codes(df[c], c)]
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
         if missing_log:
             raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")
@@ -224,6 +231,11 @@ class TabularPreprocessor:
             found.append(f"column(s) {some_columns(self.label_like_)} named like a label hold at most {LABEL_VALUES} "
                          "values: a label among the features hands the model the answer; if one is, drop it from X "
                          f"(--label-col {shlex.quote(self.label_like_[0])}, or --drop-cols)")
+        if self.code_like_:
+            listed = ",".join(map(str, [*self.categories_, *self.code_like_]))  # a list replaces "auto": all of them
+            found.append(f"column(s) {some_columns(self.code_like_)} named like codes hold a few whole numbers: read as "
+                         "numbers, codes that are close (store 1049 and 1050) count as alike; if they are codes, "
+                         f"name them categorical (--categorical {shlex.quote(listed)})")
         if self.pooled_:
             kept = len(self.categories_[self.pooled_[0]])  # (every pooled column keeps as many)
             found.append(f"column(s) {some_columns(self.pooled_)} have more than {kept} categories: the "
@@ -690,6 +702,18 @@ def _check_not_formatted_numbers(distinct: np.ndarray, name: str) -> None:
         raise DataError(f"column {name!r} holds numbers written as text ({values.iloc[0]!r}): write them as plain "
                         "numbers, without thousands separators or currency and percent signs (e.g. "
                         "pandas.read_csv(path, thousands=',') for the separators)")
+
+
+def _looks_like_codes(column: pd.Series, name: object) -> bool:
+    """A number column named as codes are (``CODE_NAME``) holding 3 to ``MAX_CATEGORIES``
+    different whole numbers (fewer than one per row: a different one on every row is an ID,
+    which ``_check_not_a_number_id`` refuses)."""
+    if not (isinstance(name, str) and CODE_NAME.fullmatch(name.strip())):
+        return False
+    values = column.dropna().to_numpy()
+    if values.dtype.kind not in "iuf" or not len(values) or not np.all(values == np.round(values)):
+        return False
+    return 3 <= len(np.unique(values)) <= min(MAX_CATEGORIES, len(values) // 2)
 
 
 def _check_not_a_number_id(column: pd.Series, name: object) -> None:
