@@ -58,12 +58,13 @@ OTHER_CATEGORY = "(other)"
 CATEGORY_BUDGET = 1024
 MIN_CATEGORIES = 64
 # a number column named as an ID is: "id", "customer_id", "Customer ID", "userId", "index", "row_num"
-ID_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:index|row(?:_?(?:num|number|no))?)")
+ID_WORD = r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)"
+ID_NAME = re.compile(ID_WORD + r"|(?i:index|row(?:_?(?:num|number|no))?)")
 # a number column named as codes are (a store's ID, a zip code, a product code): with at most
 # MAX_CATEGORIES whole numbers, probably codes, whose neighbours (store 1049 and 1050) are no
 # closer than any two, and which read as categories only when named so (a note says which)
-CODE_NAME = re.compile(r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)|(?i:(?:.*[_\s.-])?(?:code|zip|zip_?code|"
-                       r"post_?code|postal_?code|plz|sku))|.*[a-z](?:Code|Zip|Sku)")
+CODE_NAME = re.compile(ID_WORD + r"|(?i:(?:.*[_\s.-])?(?:code|zip|zip_?code|post_?code|postal_?code|plz|sku))"
+                       r"|.*[a-z](?:Code|Zip|Sku)")
 # a column named as labels are (case aside) that holds at most LABEL_VALUES values
 LABEL_NAMES = frozenset({"label", "labels", "class", "target", "y", "outcome", "anomaly", "is_anomaly", "outlier",
                          "is_outlier", "fraud", "is_fraud", "attack", "attack_type", "diagnosis", "ground_truth"})
