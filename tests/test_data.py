@@ -265,6 +265,24 @@ def test_number_columns_named_as_codes_get_a_note_naming_the_fix():
     assert named.categories_["store_id"][:2] == ["1001", "1002"]
 
 
+def test_a_frame_of_arrow_types_reads_as_its_pandas_twin():
+    """``dtype_backend="pyarrow"`` (or Polars' ``to_pandas``): its text column was taken for
+    numbers (in Arrow a failed conversion's NaN is no missing value) and refused as empty."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=200), "n": rng.integers(0, 50, 200), "kind": rng.choice(["a", "b"], 200),
+                       "flag": rng.random(200) < 0.3})
+    arrow = df.convert_dtypes(dtype_backend="pyarrow")
+    assert all(isinstance(t, pd.ArrowDtype) for t in arrow.dtypes)
+    pre, twin = TabularPreprocessor().fit(df), TabularPreprocessor().fit(arrow)
+    assert twin.numeric_ == pre.numeric_ == ["x", "n"] and twin.categories_ == pre.categories_
+    np.testing.assert_array_equal(twin.transform(arrow), pre.transform(df))
+    gap = arrow.copy()
+    gap.loc[3, "x"] = None
+    with pytest.raises(DataError, match=r"NaN or inf in column\(s\) \['x'\] \(the first in data row 4"):
+        pre.transform(gap)
+    assert isinstance(arrow["x"].dtype, pd.ArrowDtype)  # the caller's frame is left as it was
+
+
 def test_a_boolean_column_is_two_categories():
     df = pd.DataFrame({"n": np.arange(30, dtype=float), "flag": np.arange(30) % 3 == 0})
     pre = TabularPreprocessor().fit(df)

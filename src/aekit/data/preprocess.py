@@ -146,7 +146,7 @@ class TabularPreprocessor:
     def fit(self, df: pd.DataFrame) -> TabularPreprocessor:
         if len(df) == 0:
             raise DataError("cannot fit on an empty table")
-        df = self._markers_as_missing(df)
+        df = self._markers_as_missing(without_arrow_types(df))
         self.blank_ = empty_unnamed(df)
         if self.blank_:
             df = df.drop(columns=self.blank_)
@@ -281,7 +281,7 @@ class TabularPreprocessor:
         self.check_columns(df.columns)
         if len(df) == 0:
             return np.zeros((0, len(self.feature_names_out_)), dtype=np.float32)
-        df = self._markers_as_missing(df)
+        df = self._markers_as_missing(without_arrow_types(df))
         numeric = self._scale(self._numeric_block(df, fit=False))
         self.unseen_counts_ = {}
         if not self.categories_:
@@ -557,6 +557,31 @@ def _ordered(num: np.ndarray, names: list[str]) -> list[str]:
                 and len(np.unique(column)) >= ORDERED_ROWS):
             found.append(name)
     return found
+
+
+def without_arrow_types(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its Arrow-typed columns (``pd.ArrowDtype``: ``dtype_backend="pyarrow"``,
+    Polars' ``to_pandas(use_pyarrow_extension_array=True)``) as pandas' own: text as ``str``,
+    numbers as float64 with NaN for a gap, booleans as objects with None for one, anything
+    else as objects. In Arrow a NaN is no missing value, so a text column's failed number
+    conversions read as numbers and it was taken for a number column ("have no values")."""
+    arrow = [c for c in df.columns if isinstance(df[c].dtype, pd.ArrowDtype)]
+    if not arrow:
+        return df
+    import pyarrow as pa
+
+    native = df.copy(deep=False)  # the caller's frame is not changed
+    for c in arrow:
+        column, kind = df[c], df[c].dtype.pyarrow_dtype
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            native[c] = column.astype("str")
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            native[c] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        elif pa.types.is_boolean(kind):
+            native[c] = column.to_numpy(dtype=object, na_value=None)
+        else:
+            native[c] = column.astype(object)
+    return native
 
 
 def _category_codes(column: pd.Series, categories: list[str]) -> np.ndarray:
