@@ -283,6 +283,21 @@ def test_a_frame_of_arrow_types_reads_as_its_pandas_twin():
     assert isinstance(arrow["x"].dtype, pd.ArrowDtype)  # the caller's frame is left as it was
 
 
+def test_an_arrow_table_is_a_table_with_its_names():
+    """A pyarrow Table (or a Polars frame, through Arrow's C stream): numpy read it as objects
+    and the model trained on one column 'x0', silently."""
+    import pyarrow as pa
+
+    from aekit import AnomalyDetector
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=300), "y": rng.normal(size=300), "kind": rng.choice(["a", "b"], 300)})
+    det = AnomalyDetector(epochs=2, n_estimators=1, random_state=0).fit(pa.Table.from_pandas(df))
+    assert det.preprocessor_.numeric_ == ["x", "y"] and list(det.preprocessor_.categories_) == ["kind"]
+    batch = pa.RecordBatch.from_pandas(df.head(50))
+    np.testing.assert_array_equal(det.decision_function(batch), det.decision_function(df.head(50)))
+
+
 def test_a_boolean_column_is_two_categories():
     df = pd.DataFrame({"n": np.arange(30, dtype=float), "flag": np.arange(30) % 3 == 0})
     pre = TabularPreprocessor().fit(df)

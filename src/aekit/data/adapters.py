@@ -38,7 +38,7 @@ from ..errors import DataError, ModelFileError
 from .audio import AudioSpec, MelNormalizer, audio_items, load_wave, log_mel, pad_batch
 from .images import ImageSet, ImageSpec, as_image_array, fit_image_spec, images_for, is_image_source
 from .preprocess import FLOAT32_MAX, SCALED_LIMIT, TabularPreprocessor
-from .tables import as_frame, refuse_sparse
+from .tables import as_frame, is_arrow_table, refuse_sparse
 from .text import EOS, PAD, Tokenizer, read_lines
 from .adapter_base import DataAdapter, SpanRows
 from .series import SeriesAdapter
@@ -70,7 +70,7 @@ class TableAdapter(DataAdapter):
     def transform(self, X: Any) -> torch.Tensor:
         self._check_fitted()
         pre = self.preprocessor
-        if isinstance(X, pd.DataFrame) or isinstance(X, (str, os.PathLike)):
+        if isinstance(X, (pd.DataFrame, str, os.PathLike)) or is_arrow_table(X):
             return torch.from_numpy(pre.transform(as_frame(X)))
         # arrays carry no names: columns are taken in training order
         width = np.shape(X)[-1] if np.ndim(X) == 2 else None
@@ -356,7 +356,7 @@ def infer_adapter_kind(X: Any, arrays: str = "table") -> str:
     DataFrames and table files, ``arrays`` (``"table"`` or ``"array"``) for 2-D arrays."""
     if isinstance(X, ImageSet) or is_image_source(X):
         return "image"
-    if isinstance(X, (pd.DataFrame, pd.Series, str, os.PathLike)):  # a Series: as_frame says how to pass it
+    if isinstance(X, (pd.DataFrame, pd.Series, str, os.PathLike)) or is_arrow_table(X):  # a Series: as_frame says how
         return "table"
     refuse_sparse(X)
     ndim = np.ndim(X)

@@ -540,9 +540,20 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     return pd.concat(list(iter_table(path)), ignore_index=True)
 
 
+def is_arrow_table(X: object) -> bool:
+    """A table of another library that speaks Arrow's C stream interface (a pyarrow Table or
+    RecordBatch, a Polars DataFrame, a DuckDB relation); not pandas', nor an array."""
+    return hasattr(X, "__arrow_c_stream__") and not isinstance(X, (pd.DataFrame, pd.Series, np.ndarray))
+
+
 def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
-    """Accept a DataFrame, a 2-D array-like or a path; arrays get columns ``x0, x1, ...``."""
+    """Accept a DataFrame, an Arrow table (``is_arrow_table``), a 2-D array-like or a path;
+    arrays get columns ``x0, x1, ...``."""
     refuse_sparse(X)
+    if is_arrow_table(X):  # numpy would read it as an array of objects, its names lost
+        import pyarrow as pa
+
+        X = pa.table(X).to_pandas()
     if isinstance(X, pd.DataFrame):
         df = X
     elif isinstance(X, (str, os.PathLike)):
