@@ -150,6 +150,17 @@ def test_a_real_clocks_few_slips_are_read_in_file_order_with_a_notice():
         SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=1).fit(frame.assign(timestamp=back))
 
 
+def test_a_pandas_series_indexed_by_its_times_is_a_one_channel_table():
+    """``df.set_index("timestamp")["value"]``, as pandas keeps a series: it was refused as "an
+    array" by a model that reads its times from that column."""
+    frame = with_time(sine(400, 0))
+    frame["timestamp"] = pd.to_datetime(frame.timestamp)
+    indexed = frame.set_index("timestamp")["value"]
+    det = SeriesAnomalyDetector(time_col="timestamp", window=16, epochs=2).fit(indexed)
+    assert det.channels_ == ["value"]
+    np.testing.assert_array_equal(det.decision_function(indexed), det.decision_function(frame))
+
+
 def test_times_with_changing_utc_offsets_are_read_as_the_instants_they_are():
     """A local clock written with its offset (-05:00, then -04:00 from the change to summer
     time) was refused as 'not a time'; in UTC it runs on without a slip or a note."""

@@ -279,10 +279,19 @@ class SeriesAdapter(DataAdapter):
 
     def as_table(self, X: Any) -> pd.DataFrame:
         """``X`` as a table; an array is refused where each row's series is read from ``id_col``."""
+        X = self._indexed_series(X)
         if not isinstance(X, (pd.DataFrame, str, os.PathLike)):
             raise DataError(f"this model reads each row's series from column {self.id_col!r}: "
                             "pass a table, not an array")
         return self._frame(X)
+
+    def _indexed_series(self, X: Any) -> Any:
+        """A pandas Series indexed by the time (or ID) column, as pandas keeps a series
+        (``df.set_index("timestamp")["value"]``), as the one-channel table it came from; it was
+        refused as an array without times. Anything else as it is."""
+        if isinstance(X, pd.Series) and {self.time_col, self.id_col} & set(X.index.names) - {None}:
+            return X.to_frame(name=X.name if X.name is not None else "value")
+        return X
 
     def _frame(self, X: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
         """``as_frame(X)``, with a DataFrame's index as a column where it is the time or ID
@@ -315,6 +324,7 @@ class SeriesAdapter(DataAdapter):
              ) -> tuple[np.ndarray, np.ndarray | None]:
         """``(values [T, C] float64, times [T] float64 seconds or None)``, checked; errors name
         the data row, ``positions`` (0-based) where ``X`` is not a file's first rows."""
+        X = self._indexed_series(X)
         if isinstance(X, (pd.DataFrame, str, os.PathLike)):
             frame = self._frame(X)
         else:
