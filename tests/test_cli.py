@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -53,6 +54,8 @@ def test_kdd_recipe_train_score_eval(kdd_csv, tmp_path, capsys):
     out = run_ok(["anomaly", "score", kdd_csv, "--model", model, "--out", scores, "--label-col", "label", "--quiet"],
                  capsys)
     assert "scored 660 rows" in out and "unseen categories" in out
+    unseen = next(line for line in out.splitlines() if line.startswith("unseen categories"))
+    assert re.search(r": '\w+' \d+ rows \('[^']+'(, '[^']+')*; the model knows '[^']+'", unseen), unseen
     df = pd.read_csv(scores)
     assert list(df.columns) == ["score", "is_anomaly", "top_features", "label"]
     attack = df.label != "normal."

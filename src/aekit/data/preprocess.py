@@ -57,6 +57,7 @@ OTHER_CATEGORY = "(other)"
 # share, from MIN_CATEGORIES to MAX_CATEGORIES
 CATEGORY_BUDGET = 1024
 MIN_CATEGORIES = 64
+UNSEEN_EXAMPLES = 3  # unseen values named per column (a format that differs: 1/0 for True/False, DE for Germany)
 # a number column named as an ID is: "id", "customer_id", "Customer ID", "userId", "index", "row_num"
 ID_WORD = r"(?:.*[_\s.-])?(?:id|ID|Id)|.*[a-z](?:ID|Id)"
 ID_NAME = re.compile(ID_WORD + r"|(?i:index|row(?:_?(?:num|number|no))?)")
@@ -124,6 +125,7 @@ class TabularPreprocessor:
     center_: list[float] = field(default_factory=list)
     scale_: list[float] = field(default_factory=list)
     unseen_counts_: dict[str, int] = field(default_factory=dict)
+    unseen_examples_: dict[str, list[str]] = field(default_factory=dict)  # a few of each call's; not saved
     heavy_tailed_: list[str] = field(default_factory=list)  # robust scaling's fit only; not saved
     ordered_: list[str] = field(default_factory=list)  # the fit's; not saved
     label_like_: list[str] = field(default_factory=list)  # the same
@@ -283,7 +285,7 @@ class TabularPreprocessor:
             return np.zeros((0, len(self.feature_names_out_)), dtype=np.float32)
         df = self._markers_as_missing(without_arrow_types(df))
         numeric = self._scale(self._numeric_block(df, fit=False))
-        self.unseen_counts_ = {}
+        self.unseen_counts_, self.unseen_examples_ = {}, {}
         if not self.categories_:
             return numeric
         # the one-hot blocks are written into the output beside the numbers, no block of each column
@@ -298,9 +300,10 @@ class TabularPreprocessor:
                 codes[(codes < 0) & present] = len(vals) - 1
             seen = codes >= 0
             out[rows[seen], offset + codes[seen]] = 1.0
-            unseen = int((~seen & present).sum())  # missing values are not "unseen"
-            if unseen:
-                self.unseen_counts_[col] = unseen
+            unseen = ~seen & present  # missing values are not "unseen"
+            if unseen.any():
+                self.unseen_counts_[col] = int(unseen.sum())
+                self.unseen_examples_[col] = [str(v) for v in pd.unique(df[col].to_numpy()[unseen])[:UNSEEN_EXAMPLES]]
             offset += len(vals)
         return out
 

@@ -344,4 +344,18 @@ def _print_score_summary(args: argparse.Namespace, summary: object, engine: str 
         print(f"heat maps of the {summary.heatmaps} highest-scoring flagged images: {summary.heatmap_dir} "
               f"(all of them in one image: {Path(summary.heatmap_dir) / OVERVIEW})")
     if getattr(summary, "unseen_categories", None):
-        print(f"unseen categories (encoded as none of the known ones): {summary.unseen_categories}")
+        print(f"unseen categories (encoded as none of the known ones): {_unseen(summary)}")
+
+
+def _unseen(summary: object) -> str:
+    """Each column's count of unseen categories, with a few of them and of the model's own
+    (a format that differs shows at once: 1 and 0 where the model knows False and True)."""
+    from ...data.preprocess import UNSEEN_EXAMPLES  # imported once scored: pandas is loaded by then
+
+    parts = []
+    for col, n in summary.unseen_categories.items():
+        seen, known = summary.unseen_examples.get(col, []), summary.known_categories.get(col, [])
+        listed = ", ".join(map(repr, known[:UNSEEN_EXAMPLES])) + (", ..." if len(known) > UNSEEN_EXAMPLES else "")
+        examples = f" ({', '.join(map(repr, seen))}; the model knows {listed})" if seen else ""
+        parts.append(f"{col!r} {n:,} rows{examples}")
+    return "; ".join(parts)

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ...checks import check_int
 from ...data import iter_table, split_columns
-from ...data.preprocess import TabularPreprocessor, some_columns
+from ...data.preprocess import UNSEEN_EXAMPLES, TabularPreprocessor, some_columns
 from ...data.table_output import OUTPUT_SUFFIXES, table_output
 from ...data.tables import map_ahead, usable_cores
 from ...errors import ModelFileError
@@ -665,6 +665,8 @@ class ScoreSummary:
     rows: int = 0
     flagged: int = 0
     unseen_categories: dict[str, int] = field(default_factory=dict)
+    unseen_examples: dict[str, list[str]] = field(default_factory=dict)  # a few of each column's unseen values
+    known_categories: dict[str, list[str]] = field(default_factory=dict)  # ... and the model's categories there
     leaders: dict[str, int] = field(default_factory=dict)  # tables: flagged rows by their leading column
     expected_share: float | None = None  # the share of normal rows the threshold flags, where it says
     heatmap_dir: str | None = None
@@ -705,7 +707,8 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
     columns = det.explained_columns_
     summary = ScoreSummary(expected_share=expected_share(det.threshold_rule_))
 
-    def scored(numbered: tuple[int, pd.DataFrame]) -> tuple[Any, int, int, dict[str, int], np.ndarray]:
+    def scored(numbered: tuple[int, pd.DataFrame]
+               ) -> tuple[Any, int, int, dict[str, int], dict[str, list[str]], np.ndarray]:
         number, chunk = numbered
         if number == 0:
             summary.notices += unused_columns(chunk.columns, det.preprocessor_.columns_, id_col, label_col)
@@ -715,7 +718,7 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
         leaders = np.zeros(len(columns), dtype=np.int64)
         result = score_frame(mine, chunk, id_col=id_col, label_col=label_col, top_k=top_k, leaders=leaders)
         return (output.encode(result, first=number == 0), len(chunk), int(result["is_anomaly"].sum()),
-                dict(mine.preprocessor_.unseen_counts_), leaders)
+                dict(mine.preprocessor_.unseen_counts_), dict(mine.preprocessor_.unseen_examples_), leaders)
 
     leaders = np.zeros(len(columns), dtype=np.int64)
     with table_output(out, marks.ANOMALY_SCORES) as output:
@@ -724,12 +727,15 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
             from tqdm.auto import tqdm
 
             chunks = tqdm(chunks, desc="scoring", unit="chunk", leave=False, disable=None)  # None: off where not a terminal
-        for encoded, rows, flagged, unseen, led in chunks:
+        for encoded, rows, flagged, unseen, examples, led in chunks:
             output.write(encoded)
             summary.rows += rows
             summary.flagged += flagged
             leaders += led
             for col, n in unseen.items():
                 summary.unseen_categories[col] = summary.unseen_categories.get(col, 0) + n
+                known = summary.unseen_examples.setdefault(col, [])
+                known += [v for v in examples[col] if v not in known][:UNSEEN_EXAMPLES - len(known)]
     summary.leaders = leader_counts(leaders, columns)
+    summary.known_categories = {c: det.preprocessor_.categories_[c] for c in summary.unseen_categories}
     return summary
