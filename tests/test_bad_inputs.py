@@ -241,6 +241,9 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                   "eval needs --label-col"),
         "eval: image model": (["anomaly", "eval", t("imgs"), "--model", t("im"), "--label-col", "x",
                                "--report-dir", t("rep")], "--label-col is for tables"),
+        "eval: images, normal value not a class": (["anomaly", "eval", t("imgs"), "--model", t("im"), "--normal-value",
+                                                    "zero", "--report-dir", t("rep")],
+                                                   "--normal-value 'zero' is not a class of"),
         "report: no such model": (["anomaly", "report", t("train.csv"), "--model", t("nope"), "--report-dir",
                                    t("rep")], "does not exist"),
         # generate

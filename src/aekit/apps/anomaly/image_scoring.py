@@ -133,6 +133,8 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
         for part in chunks:
             s = np.asarray(score(part.images), dtype=np.float64)
             names = _class_names(part, labelled) if labelled or normal_value is not None else None
+            if normal_value is not None and part.classes and str(normal_value) not in part.classes:
+                raise DataError(f"--normal-value {normal_value!r} is not a class of {data} (classes: {part.classes})")
             if names is not None and not part.classes:  # an .npz's label in the galleries' captions
                 part = replace(part, names=[f"{n} ({c})" for n, c in zip(part.names, names, strict=True)])
             top.offer(s, np.ones(len(s), dtype=bool), part, offset)
