@@ -86,6 +86,16 @@ def test_clip_limits_scaled_values_and_is_saved():
         TabularPreprocessor(clip=float("nan"))
 
 
+def test_a_file_for_a_model_trained_on_an_array_is_told_its_column_names():
+    pre = TabularPreprocessor().fit(pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)),
+                                                 columns=["x0", "x1", "x2"]))
+    with pytest.raises(DataError, match=r"trained on an array of 3 columns, which aekit names x0 to x2: give the "
+                                        r"file that header"):
+        pre.transform(pd.DataFrame(np.zeros((2, 3)), columns=["a", "b", "c"]))
+    with pytest.raises(DataError, match=r"missing column\(s\) \['x2'\] \(the model was trained on 3 columns\)$"):
+        pre.transform(pd.DataFrame(np.zeros((2, 3)), columns=["x0", "x1", "c"]))
+
+
 def test_unseen_categories_are_counted_not_fatal():
     pre = TabularPreprocessor().fit(pd.DataFrame({"n": [1.0, 2, 3], "c": ["a", "b", "a"]}))
     Z = pre.transform(pd.DataFrame({"n": [1.0, 2], "c": ["a", "zzz"]}))

@@ -37,7 +37,7 @@ import pandas as pd
 
 from ..checks import check_float
 from ..errors import DataError, ModelFileError, ParameterError
-from .tables import EMPTY_UNNAMED_NOTE, empty_unnamed
+from .tables import EMPTY_UNNAMED_NOTE, array_names, empty_unnamed
 
 IMPUTE_CHOICES = (None, "median")
 # a text column with a different value in more than this share of the training rows (and
@@ -276,8 +276,13 @@ class TabularPreprocessor:
             raise DataError("the preprocessor is not fitted")
         missing = [c for c in self.columns_ if c not in columns]
         if missing:
+            n = len(self.columns_)
+            trained = f"{n} columns"
+            if len(missing) == n == len(columns) and self.columns_ == array_names(n):  # a file for an array's model
+                trained = (f"an array of {n} columns, which aekit names x0 to x{n - 1}: give the file that header, "
+                           "in the training order, or train on a table with its column names")
             raise DataError(f"missing column(s) {missing[:10]}{' ...' if len(missing) > 10 else ''} "
-                            f"(the model was trained on {len(self.columns_)} columns)")
+                            f"(the model was trained on {trained})")
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
         self.check_columns(df.columns)

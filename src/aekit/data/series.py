@@ -31,7 +31,7 @@ from pandas.tseries.api import guess_datetime_format
 from ..errors import DataError, ModelFileError
 from .adapter_base import DataAdapter
 from .preprocess import FLOAT32_MAX, non_number_error, some_columns
-from .tables import EMPTY_UNNAMED_NOTE, as_frame, empty_unnamed
+from .tables import EMPTY_UNNAMED_NOTE, array_names, as_frame, empty_unnamed
 
 SCALINGS = ("each", "shared")  # of a table of several series: each by its own statistics, or all alike
 IMPUTES = (None, "ffill")  # missing values: refused, or each the value before it in its series
@@ -335,7 +335,7 @@ class SeriesAdapter(DataAdapter):
                 raise DataError(f"expected a series [T] or [T, channels], got an array of shape {arr.shape}")
             if self.time_col is not None:
                 raise DataError(f"this model reads its times from column {self.time_col!r}: pass a table, not an array")
-            names = [f"x{i}" for i in range(arr.shape[1])] if fit else self.channels_
+            names = array_names(arr.shape[1]) if fit else self.channels_
             if len(names) != arr.shape[1]:
                 raise DataError(f"the series has {arr.shape[1]} channels, the model was trained on {len(names)}")
             frame = pd.DataFrame(arr, columns=names)

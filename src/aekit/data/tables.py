@@ -546,6 +546,11 @@ def is_arrow_table(X: object) -> bool:
     return hasattr(X, "__arrow_c_stream__") and not isinstance(X, (pd.DataFrame, pd.Series, np.ndarray))
 
 
+def array_names(width: int) -> list[str]:
+    """The names an array's columns get: ``x0, x1, ...``."""
+    return [f"x{i}" for i in range(width)]
+
+
 def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
     """Accept a DataFrame, an Arrow table (``is_arrow_table``), a 2-D array-like or a path;
     arrays get columns ``x0, x1, ...``."""
@@ -569,7 +574,7 @@ def as_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
                             "use X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one row")
         if arr.ndim != 2:
             raise DataError(f"expected a 2-D table (rows x features), got an array of shape {arr.shape}")
-        df = pd.DataFrame(arr, columns=columns or [f"x{i}" for i in range(arr.shape[1])])
+        df = pd.DataFrame(arr, columns=columns or array_names(arr.shape[1]))
     if df.shape[1] == 0:
         raise DataError("the table has no columns")
     if df.columns.duplicated().any():
