@@ -1,7 +1,7 @@
 """``aekit serve``: a table, time-series or image detector as an HTTP scoring service (FastAPI + uvicorn).
 
 - ``POST /v1/score``: ``{"records": [{column: value, ...}, ...]}`` (or the list alone, as
-  pandas' ``to_json(orient="records")`` writes it) or a CSV body
+  pandas' ``to_json(orient="records")`` writes it, or one record alone) or a CSV body
   (``Content-Type: text/csv``), or a form (``multipart/form-data``) holding one such file ->
   ``{"model": sha, "results": [{"score", "is_anomaly", "top_features"}, ...]}`` in request
   order: the scores ``aekit anomaly score`` gives.
@@ -503,8 +503,11 @@ def _inputs(served: ServedModel, content_type: str, body: bytes, max_rows: int) 
         payload = _json(body)
         if isinstance(payload, list):  # pandas' to_json(orient="records"): the list alone
             payload = {"records": payload}
+        elif _one_record(payload):  # {"amount": 12.5, "merchant": "fuel"}: one row, as a client sends one
+            payload = {"records": [payload]}
         if not isinstance(payload, dict) or "records" not in payload:
-            raise Problem(422, "the body must be a JSON object with a 'records' list, or that list alone")
+            raise Problem(422, "the body must be a JSON object with a 'records' list, that list alone, or one "
+                               "record (an object of column values)")
         records = payload["records"]
         if isinstance(records, list):
             _check_rows(len(records), max_rows)
@@ -555,6 +558,13 @@ def _form_table(content_type: str, body: bytes) -> tuple[str, bytes]:
     (file,) = files
     is_json = file.media == "application/json" or file.name.lower().endswith(".json")
     return ("application/json" if is_json else "text/csv"), file.data
+
+
+def _one_record(payload: Any) -> bool:
+    """A JSON object that is one row (column -> a value, no lists or objects in it), not the
+    ``{"records": [...]}`` envelope."""
+    return (isinstance(payload, dict) and bool(payload) and "records" not in payload
+            and not any(isinstance(v, (list, dict)) for v in payload.values()))
 
 
 def _json(body: bytes) -> Any:
