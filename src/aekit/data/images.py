@@ -283,7 +283,7 @@ def load_folder(path: str | os.PathLike[str], spec: ImageSpec | None = None, res
                 size: tuple[int, int] | None = None) -> ImageSet:
     """All images under ``path``. With subfolders, each subfolder is a class (sorted names).
     Without ``spec`` the images set the channel count, and the size unless ``size``
-    (``folder_spec``)."""
+    (``_folder_spec``)."""
     files, class_names, labels = image_files(path)
     images = _read_files(files, spec, resize, size, f"in {path}")
     return ImageSet(images, labels, class_names, [str(p.relative_to(path)) for p in files])
@@ -306,20 +306,20 @@ def is_file_list(X: Any) -> bool:
 
 def _read_files(files: list[Any], spec: ImageSpec | None, resize: bool, size: tuple[int, int] | None,
                 where: str) -> np.ndarray:
-    """``files`` read at ``spec`` (or at the one ``folder_spec`` chooses), ``[N, C, H, W]``."""
+    """``files`` read at ``spec`` (or at the one ``_folder_spec`` chooses), ``[N, C, H, W]``."""
     if spec is None and len(files) > 1:
-        spec = folder_spec(files, size, where)
+        spec = _folder_spec(files, size, where)
     return np.stack([read_image_file(f, spec, resize, size)[0] for f in files])
 
 
-def folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> ImageSpec:
+def _folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> ImageSpec:
     """The spec several image files are read at when none was chosen, from their headers:
     colour if any of them is (read as colour a gray image loses nothing, read as gray a colour
     photo loses its colours), at ``size`` or their most common size as viewers show them (the
     first such size on a tie, the first file's where no two share one; over
     ``DEFAULT_IMAGE_SIDE`` pixels a side, that shape at that side), with a note saying how
-    many differ from it. It was the first file's channels and
-    size, so a folder of photos whose first happened to be gray, or cropped, was read so."""
+    many differ from it. It was the first file's channels and size, so a folder of photos
+    whose first happened to be gray, or cropped, was read so."""
     from collections import Counter
 
     from PIL import Image, UnidentifiedImageError
