@@ -132,6 +132,27 @@ def test_binary_hasher_beats_sign_pca_and_round_trips(digits, tmp_path):
         hasher.decode_bits(np.full((1, 32), 2))
 
 
+def test_binary_codes_of_colour_photos_do_not_collapse_to_one():
+    """Crops of four colour photos: without the bit-balance loss every bit came out constant
+    ("0 bits in use", as 80 flower photos did with the command's defaults)."""
+    from skimage import data as samples
+
+    from aekit.apps.codes.hashing import bit_health
+
+    rng = np.random.default_rng(0)
+    photos = [samples.astronaut(), samples.chelsea(), samples.coffee(), samples.rocket()]
+    crops = []
+    for i in range(60):
+        photo = photos[i % 4]
+        top, left = rng.integers(0, photo.shape[0] - 96), rng.integers(0, photo.shape[1] - 96)
+        crops.append(photo[top:top + 96, left:left + 96])
+    x = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255
+    used = {b: bit_health(BinaryHasher(16, balance=b, epochs=20, finetune_epochs=0, random_state=0).fit(x).encode(x))
+            for b in (0.0, BinaryHasher().balance)}
+    assert used[0.0]["codes_used"] == 1  # what the default was: one code for every photo
+    assert used[BinaryHasher().balance]["bits_used"] >= 8 and used[BinaryHasher().balance]["codes_used"] >= 8
+
+
 def test_vq_autoencoder_uses_its_codebook_and_round_trips(digits, tmp_path):
     x, _ = digits
     vq = VQAutoEncoder(16, positions=2, epochs=40, **SMALL).fit(x)
