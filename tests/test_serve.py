@@ -80,6 +80,7 @@ def test_a_form_with_one_file_scores_as_that_file_sent_as_the_body(served):
         bad.iloc[3, 0] = "twelve"
         named = c.post("/v1/score", files={"file": ("bad.csv", bad.to_csv(index=False))})  # its rows, not records[]
         two = c.post("/v1/score", files=[("a", ("a.csv", b"x\n1\n")), ("b", ("b.csv", b"x\n1\n"))])
+        empty = c.post("/v1/score", files={"file": ("rows.csv", b"")})
         none = c.post("/v1/score", data={"note": "no file"}, files={})
         cut = c.post("/v1/score", content=b"--xyz\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.csv\""
                       b"\r\n\r\na\r\n", headers={"content-type": "multipart/form-data; boundary=xyz"})
@@ -87,6 +88,7 @@ def test_a_form_with_one_file_scores_as_that_file_sent_as_the_body(served):
     assert form.json()["results"] == body.json()["results"] == as_json.json()["results"]
     assert named.status_code == 422 and "data row 4" in named.json()["error"], named.text
     assert two.status_code == 422 and "the form holds 2 files; send one table" in two.json()["error"]
+    assert empty.status_code == 400 and empty.json()["error"] == "the form's file 'rows.csv' is empty"
     assert none.status_code in (400, 415, 422) and "file" in none.json()["error"], none.text
     assert cut.status_code == 422 and "cut short" in cut.json()["error"]
 

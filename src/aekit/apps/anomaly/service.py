@@ -556,6 +556,8 @@ def _form_table(content_type: str, body: bytes) -> tuple[str, bytes]:
     if len(files) > 1:
         raise Problem(422, f"the form holds {len(files)} files; send one table (a CSV or JSON file) per request")
     (file,) = files
+    if not file.data.strip():
+        raise Problem(400, f"the form's file {file.name!r} is empty")
     is_json = file.media == "application/json" or file.name.lower().endswith(".json")
     return ("application/json" if is_json else "text/csv"), file.data
 
