@@ -185,7 +185,7 @@ class TabularPreprocessor:
         problems.raise_any()
         self.label_like_ = [c for c in df.columns if str(c).strip().lower() in LABEL_NAMES
                             and df[c].nunique() <= LABEL_VALUES]
-        self.code_like_ = [c for c in self.numeric_ if self.categorical == "auto" and _looks_like_codes(df[c], c)]
+        self.code_like_ = [c for c in self.numeric_ if _looks_like_codes(df[c], c)] if self.categorical == "auto" else []
         missing_log = [c for c in self.log_columns if c not in self.numeric_]
         if missing_log:
             raise DataError(f"log-transform columns not found among numeric columns: {missing_log}")
@@ -295,9 +295,9 @@ class TabularPreprocessor:
             return numeric
         # the one-hot blocks are written into the output beside the numbers, no block of each column
         # to concatenate (with _category_codes: 122 features, 0.97 -> 0.32 s per million rows)
-        out = np.zeros((len(df), len(numeric[0]) + sum(map(len, self.categories_.values()))), dtype=np.float32)
-        out[:, :len(numeric[0])] = numeric
-        offset, rows = len(numeric[0]), np.arange(len(df))
+        offset, rows = numeric.shape[1], np.arange(len(df))
+        out = np.zeros((len(df), offset + sum(map(len, self.categories_.values()))), dtype=np.float32)
+        out[:, :offset] = numeric
         for col, vals in self.categories_.items():
             codes = _category_codes(df[col], vals)
             present = df[col].notna().to_numpy()
@@ -606,13 +606,13 @@ def _category_codes(column: pd.Series, categories: list[str]) -> np.ndarray:
         codes = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
     else:
         codes = pd.Index(categories).get_indexer(category_text(column).to_numpy())
-    if (codes < 0).any():  # a model saved before 0.9.9 kept 1.0 as "1.0"
+    if (codes < 0).any():  # as text (a model saved before 0.9.9 kept 1.0 as "1.0"), a boolean's spellings read
         missed = np.flatnonzero(codes < 0)
-        text = column.iloc[missed].astype(str)
-        codes[missed] = pd.Index(categories).get_indexer(text.to_numpy())
+        text = column.iloc[missed].astype(str).to_numpy()
         aliases = category_aliases(categories)
-        if aliases and (codes[missed] < 0).any():
-            codes[missed] = pd.Index(categories).get_indexer(text.map(aliases).to_numpy())
+        if aliases:
+            text = np.array([aliases.get(t, t) for t in text], dtype=object)
+        codes[missed] = pd.Index(categories).get_indexer(text)
     return codes
 
 

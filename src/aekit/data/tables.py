@@ -437,11 +437,9 @@ def _check_not_utf16(path: str | os.PathLike[str], sep: str) -> None:
     Also a file whose start holds NUL bytes without such a mark (UTF-16 without one, or no
     text at all)."""
     import codecs
-    import gzip
 
-    opener = gzip.open if os.fspath(path).lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as fh:
+        with _opener(path)(path, "rb") as fh:
             start = fh.read(4096)
     except (OSError, EOFError):  # a damaged .gz: its reader names it
         return
@@ -456,12 +454,14 @@ def _check_not_utf16(path: str | os.PathLike[str], sep: str) -> None:
                         "at all); save it as UTF-8 CSV")
 
 
+def _opener(path: str | os.PathLike[str]) -> Callable[..., Any]:
+    """``gzip.open`` for a file whose name ends with .gz, else ``open``."""
+    return gzip.open if os.fspath(path).lower().endswith(".gz") else open
+
+
 def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
     """A CSV as text (gzip-compressed where its name ends with .gz), never failing on bytes."""
-    import gzip
-
-    opener = gzip.open if os.fspath(path).lower().endswith(".gz") else open
-    return opener(path, "rt", newline="", encoding="utf-8", errors="replace")
+    return _opener(path)(path, "rt", newline="", encoding="utf-8", errors="replace")
 
 
 # tables in formats aekit does not read, and the pandas reader that converts each
