@@ -84,6 +84,14 @@ def test_bad_audio_is_one_line_naming_the_file(tmp_path, make, message):
     assert "bad.wav" in str(err.value) and "\n" not in str(err.value)
 
 
+def test_an_m4a_recording_is_refused_with_how_to_convert_it(tmp_path):
+    # A phone's voice memo: libsndfile reads no MP4 container.
+    path = tmp_path / "memo 1.m4a"
+    path.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(2000))
+    with pytest.raises(DataError, match=r"not in an audio format aekit reads .*ffmpeg -i '.*memo 1.m4a' new.wav"):
+        read_audio(path, 16_000)
+
+
 def _wav_bytes(path) -> bytes:
     other = path.with_name("full.wav")
     sf.write(other, voiced(), 16_000)

@@ -175,7 +175,8 @@ def test_cli_train_and_run_on_files(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\x00\x01binary\x00", "binary file"),
-                                              (b"\xff\xfe\xfa bad", "not UTF-8")])
+                                              (b"\xfa\xfb bad", "not UTF-8"),
+                                              (b"\xff\xfe\xfa bad", "UTF-16 mark but is not UTF-16 text")])
 def test_cli_bad_input_is_one_line(fitted, tmp_path, capsys, content, message):
     fitted.save(tmp_path / "m")
     bad = tmp_path / "bad.txt"

@@ -265,7 +265,8 @@ def test_training_on_one_token_lines_says_why_nothing_is_left(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"\n\n \n", "is empty"),
-                                              (b"\x00\x01binary", "binary file"), (b"\xff\xfe1 + 2", "not UTF-8")])
+                                              (b"\x00\x01binary", "binary file"), (b"\xff1 + 2", "not UTF-8"),
+                                              ("1 + 2".encode("utf-16-le"), "UTF-16 without its byte-order mark")])
 def test_bad_text_files_are_one_line_errors(tmp_path, content, message):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(content)
@@ -273,6 +274,16 @@ def test_bad_text_files_are_one_line_errors(tmp_path, content, message):
         read_sentences(bad)
     with pytest.raises(DataError, match="need at least"):
         TreeAutoEncoder(epochs=1).fit(["1 + 2"] * 3)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be", "utf-32"])
+def test_text_files_with_a_byte_order_mark_read_as_utf8(tmp_path, encoding):
+    # Notepad saves "Unicode" as UTF-16 with its mark; PowerShell's Out-File did too.
+    text = "1 + 2\r\n\r\nÉmile (x)\r\n"
+    path = tmp_path / "s.txt"
+    prefix = "\ufeff" if encoding == "utf-16-be" else ""  # the -be codec writes no mark itself
+    path.write_bytes((prefix + text).encode(encoding))
+    assert read_sentences(path) == read_sentences(["1 + 2", "", "Émile (x)"])
 
 
 # ---------------------------------------------------------------------- command line

@@ -18,6 +18,7 @@ librosa is imported inside the functions that need it: importing it costs about 
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -102,7 +103,12 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int,
     except DataError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise DataError(f"{path} is not an audio file that can be read ({first_line(exc)})") from None
+        reason = first_line(exc)
+        readable = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"}
+        if "not recognised" in reason.lower() and path.suffix.lower() not in readable:  # M4A/AAC, WMA, video
+            raise DataError(f"{path} is not in an audio format aekit reads (WAV, FLAC, OGG, MP3, AIFF): "
+                            f"convert it first, e.g. ffmpeg -i {shlex.quote(str(path))} new.wav") from None
+        raise DataError(f"{path} is not an audio file that can be read ({reason})") from None
     notes = notices if notices is not None else []
     if wave.shape[0] == 0:
         raise DataError(f"{path} holds no audio samples (empty or truncated)")

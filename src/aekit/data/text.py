@@ -10,6 +10,7 @@ training lines (most frequent first) and saved as JSON in a model's config.
 """
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import unicodedata
@@ -160,8 +161,8 @@ class Tokenizer:
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
-    """The non-blank lines of a UTF-8 text file, one sentence each; an empty, binary or
-    non-UTF-8 file is a one-line ``DataError``."""
+    """The non-blank lines of a UTF-8 text file (or UTF-16/32 with its byte-order mark), one
+    sentence each; an empty, binary or undecodable file is a one-line ``DataError``."""
     lines = [line for line in _read_text(path).splitlines() if line.strip()]
     if not lines:
         raise DataError(f"{path} is empty: expected one sentence per line")
@@ -186,6 +187,11 @@ def lines_at(texts: list[str], numbers: list[int]) -> str:
     return "".join(row + "\n" for row in rows)
 
 
+# UTF-32's little-endian mark begins with UTF-16's, so it is tried first.
+_UNICODE_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                  (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
 def _read_text(path: str | os.PathLike[str]) -> str:
     try:
         data = open(path, "rb").read()
@@ -193,8 +199,16 @@ def _read_text(path: str | os.PathLike[str]) -> str:
         raise DataError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise DataError(f"{path} is a folder; give a text file, one sentence per line") from None
+    for mark, name in _UNICODE_MARKS:  # Notepad's "Unicode", PowerShell's Out-File: unambiguous, so read
+        if data.startswith(mark):
+            try:
+                return data.decode(name)
+            except UnicodeDecodeError:
+                raise DataError(f"{path} starts with a {name.upper()} mark but is not {name.upper()} text "
+                                "(truncated or damaged); save it as UTF-8") from None
     if b"\x00" in data:
-        raise DataError(f"{path} is a binary file, not text")
+        raise DataError(f"{path} is a binary file, not text (or UTF-16 without its byte-order mark: "
+                        "save it as UTF-8)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
