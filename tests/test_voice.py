@@ -106,9 +106,27 @@ def test_cli_convert_bad_input_is_one_line(corpus, tmp_path, capsys, trained, ca
 def test_cli_train_on_a_folder_without_audio_is_one_line(tmp_path, capsys):
     (tmp_path / "speaker").mkdir()
     (tmp_path / "speaker" / "notes.txt").write_text("no audio here")
+    (tmp_path / "speaker" / "memo.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(500))
     assert main(["voice", "train", str(tmp_path), "--out", str(tmp_path / "m"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "has no audio files" in err and "\n" not in err
+    assert "has no audio files aekit reads" in err and "(.m4a, e.g. memo.m4a)" in err and "\n" not in err
+
+
+def test_cli_train_names_what_reading_changed_once_per_kind(corpus, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus, data)
+    for i in range(2):  # a phone's stereo recordings at 22,050 Hz, and a voice memo libsndfile cannot read
+        sf.write(data / "high" / f"phone{i}.flac", np.stack([voiced(seed=7 + i)] * 2, axis=1), 22_050)
+    (data / "low" / "memo.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(500))
+    assert main(["voice", "train", str(data), "--out", str(tmp_path / "m"), "--epochs", "1",
+                 "--segment-frames", "32", "--code-channels", "4", "--quiet"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == ["note: 1 file in a format aekit does not read left out (.m4a, e.g. memo.m4a): convert it "
+                     "first, e.g. ffmpeg -i IN.m4a OUT.wav",
+                     "note: 2 recordings: 2 channels mixed down to mono (phone0.flac, phone1.flac)",
+                     "note: 2 recordings: resampled from 22050 Hz to 16000 Hz (phone0.flac, phone1.flac)"]
 
 
 def test_make_corpus_writes_distinct_synthetic_voices(tmp_path, capsys):

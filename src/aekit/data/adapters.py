@@ -202,8 +202,8 @@ class AudioAdapter(DataAdapter):
 
     def waves(self, X: Any) -> list[np.ndarray]:
         """Every recording in ``X`` as a checked mono waveform at ``spec.sample_rate``."""
-        items = audio_items(X)
         self.notices_ = []
+        items = audio_items(X, self.notices_)
         return [load_wave(item, self.spec, self.notices_) for item in items]
 
     def describe(self) -> str:

@@ -33,6 +33,8 @@ from ..errors import DataError, ModelFileError, first_line
 from .tables import TABLE_SUFFIXES, read_table
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")  # what libsndfile 1.1+ reads
+# Recordings as phones, players and cameras save them, which libsndfile does not read.
+CONVERT_FIRST = (".m4a", ".aac", ".wma", ".amr", ".3gp", ".caf", ".mp4", ".mov", ".webm", ".mkv")
 MIN_SECONDS = 0.1  # 6 frames: fewer say nothing of a speaker; a spoken digit can last 0.15 s
 SILENCE_PEAK = 1e-4  # a peak below this (about -80 dBFS) is silence, not speech
 CLIPPED_SHARE = 0.01  # samples at full scale above this share: the recording is clipped
@@ -104,8 +106,7 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int,
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = first_line(exc)
-        readable = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"}
-        if "not recognised" in reason.lower() and path.suffix.lower() not in readable:  # M4A/AAC, WMA, video
+        if "not recognised" in reason.lower() and path.suffix.lower() not in AUDIO_SUFFIXES:  # M4A, WMA, video
             raise DataError(f"{path} is not in an audio format aekit reads (WAV, FLAC, OGG, MP3, AIFF): "
                             f"convert it first, e.g. ffmpeg -i {shlex.quote(str(path))} new.wav") from None
         raise DataError(f"{path} is not an audio file that can be read ({reason})") from None
@@ -290,16 +291,27 @@ def pad_batch(mels: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
     return batch, mask
 
 
-def audio_items(X: Any) -> list[Path | np.ndarray]:
+def audio_items(X: Any, notices: list[str] | None = None) -> list[Path | np.ndarray]:
     """The recordings in ``X``: an audio file, a folder (searched recursively), a CSV with a
-    ``path`` column, a list of paths, or a list of 1-D waveforms (kept as they are)."""
+    ``path`` column, a list of paths, or a list of 1-D waveforms (kept as they are). Files of
+    a folder in a format libsndfile cannot read (M4A, ...) are left out with a line in
+    ``notices``, or named in the error if nothing else is there."""
     if isinstance(X, (str, os.PathLike)):
         path = Path(X)
         if path.is_dir():
-            files = sorted(f for f in path.rglob("*") if f.suffix.lower() in AUDIO_SUFFIXES)
+            found = sorted(path.rglob("*"))
+            files = [f for f in found if f.suffix.lower() in AUDIO_SUFFIXES]
+            unread = [f for f in found if f.suffix.lower() in CONVERT_FIRST]
+            skipped = (f"{len(unread)} file{'s' * (len(unread) > 1)} in a format aekit does not read left out "
+                       f"({', '.join(sorted({f.suffix.lower() for f in unread}))}, e.g. {unread[0].name}): "
+                       f"convert {'them' if len(unread) > 1 else 'it'} first, e.g. ffmpeg -i IN.m4a OUT.wav"
+                       ) if unread else ""
             if not files:
-                raise DataError(f"{path} has no audio files ({', '.join(AUDIO_SUFFIXES)})")
-            return list(files)
+                raise DataError(f"{path} has no audio files aekit reads ({', '.join(AUDIO_SUFFIXES)})"
+                                + (f"; {skipped}" if skipped else ""))
+            if skipped and notices is not None:
+                notices.append(skipped)
+            return files
         if path.suffix.lower() in TABLE_SUFFIXES:
             return [p for p, _ in speaker_files(path, min_speakers=1)]
         return [path]

@@ -61,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
                                code_channels=args.code_channels, content_warp=args.content_warp,
                                random_state=args.seed,
                                verbose=0 if args.quiet else 1)
+        _print_grouped(vc.notices_)
         report(f"trained on {vc.adapter_.describe()}; model written to {args.out}")
     elif args.verb == "train-vocoder":
         vocoder = jobs.train_vocoder(args.data, args.out, resume=args.resume, epochs=args.epochs,
                                      random_state=args.seed, verbose=0 if args.quiet else 1)
+        _print_grouped(vocoder.notices_)
         report(f"vocoder trained on {vocoder.adapter_.describe()}; written to {args.out}")
     elif args.verb == "make-corpus":
         from .corpus import make_corpus
@@ -78,3 +80,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {line}")
         print(f"wrote {out}")
     return 0
+
+
+def _print_grouped(notices: list[str]) -> None:
+    """A corpus's reading notices, one line per kind: "name: what" lines that say the same
+    of many files (resampled, mixed down) become "N recordings: what (a, b, ...)"."""
+    groups: dict[str, list[str]] = {}
+    for line in notices:
+        name, sep, what = line.partition(": ")
+        if sep and "/" not in name and " " not in name.strip():
+            groups.setdefault(what, []).append(name)
+        else:
+            groups.setdefault(line, [])
+    for what, names in groups.items():
+        if len(names) > 1:
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            print(f"note: {len(names)} recordings: {what} ({shown})")
+        else:
+            print(f"note: {names[0]}: {what}" if names else f"note: {what}")
