@@ -41,6 +41,14 @@ def test_help_and_version_import_nothing_heavy():
         assert not imported_by(*args) & HEAVY, args
 
 
+def test_the_package_lists_its_lazy_estimators_and_no_helpers():
+    import aekit
+
+    names = dir(aekit)
+    assert {"AnomalyDetector", "ImageAnomalyDetector", "load_detector", "DataError"} <= set(names)
+    assert not {"Any", "import_module", "annotations"} & set(names)
+
+
 def test_a_command_builds_the_verbs_of_its_own_application_alone():
     from aekit.cli import COMMAND_MODULES, build_parser
 
