@@ -210,7 +210,7 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
         "score: out is a folder": (["anomaly", "score", t("train.csv"), "--model", t("m"), "--out", t("notes")],
                                    "is a folder"),
         "score: out is json": (["anomaly", "score", t("train.csv"), "--model", t("m"), "--out",
-                                t("o.json")], "must end with .csv or .parquet"),
+                                t("o.json")], "must end with .csv, .tsv, .csv.gz, .tsv.gz or .parquet"),
         "score: images with a table model": (score("imgs"), "imgs is a folder of images, not a table: this reads "
                                                               "tables"),
         "score: missing column": (score("missing.csv"), "missing column"),

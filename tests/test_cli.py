@@ -144,6 +144,16 @@ def test_scoring_streams_chunks_and_matches_in_memory_scores(card_csv, tmp_path,
     pd.read_csv(card_csv).to_parquet(user)
     assert main(["anomaly", "score", str(card_csv), "--model", str(model), "--out", str(user)]) == 2
     assert "exists and aekit did not write it" in capsys.readouterr().err and marks.output_kind(user) is None
+    # a .tsv or a gzipped .csv.gz / .tsv.gz: the same table, replaced by a later run, a user's file kept
+    for name in ("s.tsv", "s.csv.gz", "s.tsv.gz", "s.csv.gz"):
+        run_ok(["anomaly", "score", card_csv, "--model", model, "--out", tmp_path / name, "--label-col", "Class",
+                "--chunk-rows", "300", "--quiet"], capsys)
+        back = pd.read_csv(tmp_path / name, sep="\t" if ".tsv" in name else ",")
+        pd.testing.assert_frame_equal(back, streamed)
+        assert marks.output_kind(tmp_path / name) == marks.ANOMALY_SCORES
+    pd.read_csv(card_csv).to_csv(user := tmp_path / "mine.csv.gz", index=False)
+    assert main(["anomaly", "score", str(card_csv), "--model", str(model), "--out", str(user)]) == 2
+    assert "exists and aekit did not write it" in capsys.readouterr().err and marks.output_kind(user) is None
 
 
 @pytest.fixture(scope="module")
@@ -352,6 +362,10 @@ def test_image_folder_train_and_score_with_heat_maps(tmp_path, capsys):
     out = run_ok(["anomaly", "score", tmp_path / "imgs", "--model", tmp_path / "m", "--out", tmp_path / "s0.csv",
                   "--heatmaps", "0"], capsys)
     assert "heat maps" not in out and not (tmp_path / "s0_heatmaps").exists()
+    out = run_ok(["anomaly", "score", tmp_path / "imgs", "--model", tmp_path / "m", "--out", tmp_path / "g.csv.gz",
+                  "--heatmaps", "1"], capsys)
+    assert (tmp_path / "g_heatmaps" / "_overview.png").is_file()  # named as g.csv's would be
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "g.csv.gz"), scores)
     assert main(["anomaly", "train", str(tmp_path / "imgs"), "--out", str(tmp_path / "x"), "--normal-value",
                  "two"]) == 2
     assert "not a class" in capsys.readouterr().err

@@ -188,8 +188,9 @@ def check_output_file(path: str | os.PathLike[str], kind: str, *, inputs: Iterab
         raise OutputError(f"{option} {path} is a dangling symbolic link")
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file name")
-    if suffixes and path.suffix.lower() not in suffixes:
-        raise OutputError(f"{option} {path} must end with {' or '.join(suffixes)}")
+    if suffixes and not path.name.lower().endswith(suffixes):  # endswith: ".csv.gz" is one
+        named = " or ".join(suffixes) if len(suffixes) < 3 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+        raise OutputError(f"{option} {path} must end with {named}")
     resolved = path.resolve()
     for source in inputs:
         if Path(source).exists() and Path(source).resolve() == resolved:

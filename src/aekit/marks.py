@@ -44,6 +44,7 @@ TEXT = "text"  # never recognised: a text file holds no mark
 TABLE = "table"  # a converted data table (its header is the data's): never recognised
 
 HEAD_BYTES = 1 << 16  # what is read of an existing file to find its mark
+GZIP_MAGIC = b"\x1f\x8b"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*")
 AEK_MAGIC = b"AEK"  # compress.bitstream.MAGIC (a core module does not import an application)
@@ -99,12 +100,19 @@ def output_kind(path: str | os.PathLike[str]) -> str | None:
     did not write (or cannot tell that it did)."""
     import zipfile  # here: a command that replaces no file does not import it
 
+    import zlib
+
     path = Path(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
+        if head.startswith(GZIP_MAGIC) and path.suffix.lower() == ".gz":  # a gzipped table: its text's header
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, HEAD_BYTES)
+            path = path.with_suffix("")
+            if path.suffix.lower() not in (".csv", ".tsv"):
+                return None
         return _kind_from_head(path, head)
-    except (OSError, ValueError, zipfile.BadZipFile, struct.error):
+    except (OSError, ValueError, zipfile.BadZipFile, struct.error, zlib.error):
         return None
 
 
@@ -128,8 +136,8 @@ def _kind_from_head(path: Path, head: bytes) -> str | None:
     if head.startswith(PARQUET_MAGIC) and suffix == ".parquet":
         return _parquet_kind(path)
     first_line = head.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip("\r")
-    if suffix == ".csv":
-        return _csv_kind(first_line)
+    if suffix in (".csv", ".tsv"):
+        return _csv_kind(first_line, "\t" if suffix == ".tsv" else ",")
     if suffix == ".jsonl":
         record = json.loads(first_line)
         return TREES if isinstance(record, dict) and set(record) == {"line", "tokens", "spans"} else None
@@ -200,11 +208,11 @@ def _wav_software(head: bytes) -> str | None:
     return None
 
 
-def _csv_kind(first_line: str) -> str | None:
+def _csv_kind(first_line: str, delimiter: str = ",") -> str | None:
     """The kind a CSV header shows: the scores of ``anomaly score`` (``score`` then
     ``is_anomaly``, whatever columns come around them), or an exact header of another
     writer."""
-    header = next(csv.reader(io.StringIO(first_line)), [])
+    header = next(csv.reader(io.StringIO(first_line), delimiter=delimiter), [])
     if any(a == "score" and b == "is_anomaly" for a, b in zip(header, header[1:])):
         return ANOMALY_SCORES
     for kind, columns in CSV_HEADERS.items():

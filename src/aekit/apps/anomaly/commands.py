@@ -76,7 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "file plus heat-map PNGs of the highest-scoring flagged images.")
     s.add_argument("data")
     s.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
-    s.add_argument("--out", required=True, help="output file, .csv or .parquet (never one of the inputs)")
+    s.add_argument("--out", required=True, help="output file: .csv, .tsv (either may end .gz, gzipped) or .parquet (never "
+                                                    "one of the inputs)")
     columns(s, "label column to copy to the output (not a feature)")
     s.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing features per row (default 3)")
     s.add_argument("--chunk-rows", type=int_at_least(1), default=50_000,

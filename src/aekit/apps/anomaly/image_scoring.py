@@ -72,7 +72,8 @@ def heatmap_folder(data: str | os.PathLike[str], out: Path, heatmap_dir: str | o
     nothing is written then."""
     if not heatmaps:
         return None
-    return check_output_dir(heatmap_dir if heatmap_dir else out.with_name(out.stem + "_heatmaps"),
+    unzipped = out.with_suffix("") if out.suffix.lower() == ".gz" else out  # s.csv.gz -> s_heatmaps, as s.csv
+    return check_output_dir(heatmap_dir if heatmap_dir else out.with_name(unzipped.stem + "_heatmaps"),
                             HEATMAP_KIND, inputs=[data],
                             option="--heatmap-dir" if heatmap_dir else "the heat-map folder (see --heatmap-dir)")
 
