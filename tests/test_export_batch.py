@@ -340,6 +340,17 @@ def test_dask_reads_a_number_category_with_a_late_gap_as_numbers(tmp_path):
     scores = det.decision_function(frame)
     assert np.isfinite(scores).all() and det.preprocessor_.unseen_counts_ == {}
     np.testing.assert_allclose(scores, det.decision_function(pd.read_csv(tmp_path / "late.csv")), rtol=1e-5)
+    # unseen categories in two files: counted, with examples, as the local engine counts them
+    det.save(tmp_path / "m")
+    for part, kinds in enumerate((["x", "z", "x", "q"], ["w", "z", "y", "x"])):
+        rows.iloc[part * 50:(part + 1) * 50].assign(kind=kinds * 12 + ["x", "x"]).to_csv(
+            tmp_path / f"p{part}.csv", index=False)
+    summary = score_dask(str(tmp_path / "p*.csv"), tmp_path / "m", tmp_path / "s.csv", workers=1)
+    assert summary.unseen_categories == {"kind": 48} and summary.unseen_examples == {"kind": ["z", "q", "w"]}
+    assert summary.known_categories == {"kind": ["x", "y"]}
+    pd.concat([pd.read_csv(tmp_path / f"p{part}.csv") for part in range(2)]).to_csv(tmp_path / "both.csv", index=False)
+    local = score_file(tmp_path / "both.csv", tmp_path / "m", tmp_path / "local.csv", verbose=0)
+    assert (local.unseen_categories, local.unseen_examples) == (summary.unseen_categories, summary.unseen_examples)
 
 
 def test_spark_function_scores_batches_like_local(model_dir, table_files, tmp_path):

@@ -299,18 +299,41 @@ class TabularPreprocessor:
         out = np.zeros((len(df), offset + sum(map(len, self.categories_.values()))), dtype=np.float32)
         out[:, :offset] = numeric
         for col, vals in self.categories_.items():
-            codes = _category_codes(df[col], vals)
-            present = df[col].notna().to_numpy()
-            if col in self.pooled_:  # every other value, seen in training or not
-                codes[(codes < 0) & present] = len(vals) - 1
+            codes = self._codes(df[col], col)
             seen = codes >= 0
             out[rows[seen], offset + codes[seen]] = 1.0
-            unseen = ~seen & present  # missing values are not "unseen"
-            if unseen.any():
-                self.unseen_counts_[col] = int(unseen.sum())
-                self.unseen_examples_[col] = [str(v) for v in pd.unique(df[col].to_numpy()[unseen])[:UNSEEN_EXAMPLES]]
+            self._note_unseen(df[col], col, seen, self.unseen_counts_, self.unseen_examples_)
             offset += len(vals)
         return out
+
+    def count_unseen(self, df: pd.DataFrame) -> tuple[dict[str, int], dict[str, list[str]]]:
+        """What ``transform`` would put in ``unseen_counts_`` and ``unseen_examples_`` for
+        ``df``, without encoding it or changing this preprocessor (a Dask worker's pass over
+        a partition's categorical columns)."""
+        counts: dict[str, int] = {}
+        examples: dict[str, list[str]] = {}
+        if len(df) and self.categories_:
+            df = self._markers_as_missing(without_arrow_types(df[list(self.categories_)]))
+            for col in self.categories_:
+                self._note_unseen(df[col], col, self._codes(df[col], col) >= 0, counts, examples)
+        return counts, examples
+
+    def _codes(self, column: pd.Series, col: str) -> np.ndarray:
+        """Each value's position among ``col``'s categories; -1 for none (a missing value,
+        or an unseen one where the column's rare values are not pooled)."""
+        vals = self.categories_[col]
+        codes = _category_codes(column, vals)
+        if col in self.pooled_:  # every other value, seen in training or not
+            codes[(codes < 0) & column.notna().to_numpy()] = len(vals) - 1
+        return codes
+
+    @staticmethod
+    def _note_unseen(column: pd.Series, col: str, seen: np.ndarray, counts: dict[str, int],
+                     examples: dict[str, list[str]]) -> None:
+        unseen = ~seen & column.notna().to_numpy()  # missing values are not "unseen"
+        if unseen.any():
+            counts[col] = int(unseen.sum())
+            examples[col] = [str(v) for v in pd.unique(column.to_numpy()[unseen])[:UNSEEN_EXAMPLES]]
 
     def _markers_as_missing(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` with the text of ``na_values`` (stripped) as missing values, in its text

@@ -353,10 +353,14 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
                 wanted = [write, result.shape[0], result["is_anomaly"].sum()]
                 if heat_dir is not None:  # the images to draw: the flagged ones' highest scores
                     wanted.append(result[result["is_anomaly"] == 1][["image", "score"]].nlargest(heatmaps, "score"))
-                elif kind == "table":  # the flagged rows' leading columns
+                elif kind == "table":  # the flagged rows' leading columns, and the unseen categories
                     flagged_top = result[result["is_anomaly"] == 1]["top_features"]
                     wanted.append(flagged_top.map_partitions(_leading_column, meta=("top_features", "string"))
                                   .value_counts())
+                    categorical = list(det.preprocessor_.categories_)
+                    if categorical:
+                        wanted.append(ddf[categorical].map_partitions(_unseen_partition, shared, meta=UNSEEN_META,
+                                                                      align_dataframes=False))
                 # one pass: the write, the counts and the top share the scored partitions (Dask
                 # warns that it materialises the expressions to do so: that is the point)
                 with warnings.catch_warnings():
@@ -375,10 +379,28 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
         summary.leaders = {str(c): int(n) for c, n in top[0].sort_values(ascending=False, kind="stable").items()}
         summary.expected_share = expected_share(det.threshold_rule_)
         summary.notices = unused_columns(ddf.columns, det.preprocessor_.columns_, id_col, label_col)
+        if len(top) > 1:  # each partition's unseen categories, in the file's order
+            for row in top[1].itertuples(index=False):
+                summary.add_unseen({row.column: int(row.count)}, {row.column: row.examples.split(EXAMPLES_SEP)})
+            summary.known_categories = {c: det.preprocessor_.categories_[c] for c in summary.unseen_categories}
     if heat_dir is not None:
         summary.heatmap_dir = str(heat_dir)
         summary.heatmaps = _draw_top(det, images, top[0], heat_dir)
     return summary
+
+
+UNSEEN_META = pd.DataFrame({"column": pd.Series(dtype=object), "count": pd.Series(dtype="int64"),
+                            "examples": pd.Series(dtype=object)})
+EXAMPLES_SEP = "\x1f"  # between a partition's unseen examples of a column: a character no CSV value holds
+
+
+def _unseen_partition(chunk: pd.DataFrame, files: tuple[bytes, bytes]) -> pd.DataFrame:
+    """A partition's unseen categories as ``UNSEEN_META`` rows (one per column that has some),
+    counted as the scoring of it counts them (``TabularPreprocessor.count_unseen``)."""
+    counts, examples = _detector(files).preprocessor_.count_unseen(chunk)
+    return pd.DataFrame({"column": list(counts), "count": list(counts.values()),
+                         "examples": [EXAMPLES_SEP.join(examples[c]) for c in counts]},
+                        columns=list(UNSEEN_META)).astype({"count": "int64"})
 
 
 def _leading_column(top_features: pd.Series) -> pd.Series:

@@ -674,6 +674,14 @@ class ScoreSummary:
     unit: str = "rows"  # what was scored: rows, or images
     notices: list[str] = field(default_factory=list)
 
+    def add_unseen(self, counts: dict[str, int], examples: dict[str, list[str]]) -> None:
+        """Add one chunk's unseen categories (``TabularPreprocessor.unseen_counts_`` and
+        ``unseen_examples_``): counts summed, the first few distinct examples kept."""
+        for col, n in counts.items():
+            self.unseen_categories[col] = self.unseen_categories.get(col, 0) + n
+            known = self.unseen_examples.setdefault(col, [])
+            known += [v for v in examples.get(col, []) if v not in known][:UNSEEN_EXAMPLES - len(known)]
+
 
 def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str], *,
                 id_col: str | None = None, label_col: str | None = None, top_k: int = 3,
@@ -732,10 +740,7 @@ def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.Pat
             summary.rows += rows
             summary.flagged += flagged
             leaders += led
-            for col, n in unseen.items():
-                summary.unseen_categories[col] = summary.unseen_categories.get(col, 0) + n
-                known = summary.unseen_examples.setdefault(col, [])
-                known += [v for v in examples[col] if v not in known][:UNSEEN_EXAMPLES - len(known)]
+            summary.add_unseen(unseen, examples)
     summary.leaders = leader_counts(leaders, columns)
     summary.known_categories = {c: det.preprocessor_.categories_[c] for c in summary.unseen_categories}
     return summary
