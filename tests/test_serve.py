@@ -166,6 +166,45 @@ def test_limits_on_rows_and_body(served):
     assert too_big.status_code == 413 and "1000 bytes" in too_big.json()["error"]
 
 
+def test_gzipped_bodies_are_read_and_other_encodings_refused(served):
+    """A batch client may gzip a large CSV or JSON body (Content-Encoding: gzip): it was read as
+    text and refused as "not UTF-8"; "br" was ignored and its bytes read as CSV."""
+    import gzip
+    import json
+
+    path, _, X_test = served
+    rows = X_test.head(4)
+    text, records = rows.to_csv(index=False).encode(), json.dumps({"records": rows.to_dict("records")}).encode()
+    with client(path, max_body_bytes=len(records) + 10) as c:
+        plain = c.post("/v1/score", content=text, headers={"content-type": "text/csv"}).json()["results"]
+        as_gzip = c.post("/v1/score", content=gzip.compress(text),
+                         headers={"content-type": "text/csv", "content-encoding": "gzip"})
+        as_json = c.post("/v1/score", content=gzip.compress(records),
+                         headers={"content-type": "application/json", "content-encoding": "gzip"})
+        answers = {name: c.post("/v1/score", content=body, headers={"content-type": "text/csv",
+                                                                    "content-encoding": encoding})
+                   for name, body, encoding in (("br", text, "br"), ("cut", gzip.compress(text)[:-12], "gzip"),
+                                                ("not gzip", text, "gzip"),
+                                                ("bomb", gzip.compress(text + b"1" * 100_000), "gzip"))}
+    assert as_gzip.status_code == 200 and as_gzip.json()["results"] == plain
+    assert as_json.status_code == 200 and [r["score"] for r in as_json.json()["results"]] == [r["score"] for r in plain]
+    said = {name: (answer.status_code, answer.json()["error"]) for name, answer in answers.items()}
+    assert said["br"] == (415, "Content-Encoding 'br' is not accepted: send the body as it is, or gzip it "
+                               "(Content-Encoding: gzip)")
+    assert said["cut"] == (400, "the gzip body is truncated")
+    assert said["not gzip"][0] == 400 and "not gzip data" in said["not gzip"][1]
+    assert said["bomb"][0] == 413 and "once decompressed" in said["bomb"][1]
+
+
+def test_a_wrong_path_or_method_names_the_endpoints(served):
+    with client(served[0]) as c:
+        wrong_path, wrong_method = c.post("/score", content=b"a\n1\n"), c.get("/v1/score")
+    assert wrong_path.status_code == 404 and wrong_path.json()["error"] == (
+        "POST /score: Not Found; this service answers POST /v1/score, GET /v1/model, /healthz, /readyz and /metrics")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"].startswith("GET /v1/score: Method Not Allowed; this service answers")
+
+
 def test_api_key_guards_v1_only(served, monkeypatch):
     path, _, X_test = served
     monkeypatch.setenv("AEKIT_API_KEY", "s3cret")

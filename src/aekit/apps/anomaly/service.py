@@ -54,6 +54,7 @@ import os
 import re
 import socket
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ import orjson
 import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ..._version import __version__
@@ -360,6 +362,13 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
     async def problem(request: Request, exc: Problem) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def no_route(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # a wrong path or method answers in the service's own shape, with the way to the right one
+        return JSONResponse({"error": f"{request.method} {request.url.path}: {exc.detail}; this service answers "
+                                      "POST /v1/score, GET /v1/model, /healthz, /readyz and /metrics"},
+                            status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Exception)
     async def failure(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s", request.url.path)
@@ -367,7 +376,8 @@ def create_app(model_dir: str | os.PathLike[str], options: ServiceOptions | None
 
     @app.post("/v1/score")
     async def score(request: Request) -> Response:
-        body = await _read_body(request, opts.max_body_bytes, opts.body_timeout)
+        body = _decoded(await _read_body(request, opts.max_body_bytes, opts.body_timeout),
+                        request.headers.get("content-encoding", ""), opts.max_body_bytes)
         served = slot.current
         content_type = request.headers.get("content-type", "")
         if served.kind != "image" and _media(content_type) == FORM:
@@ -601,6 +611,28 @@ async def _read_body(request: Any, limit: int, timeout: float = BODY_TIMEOUT) ->
         log.info("a client closed its connection before sending its whole body")
         raise Problem(CLIENT_GONE, "the client closed the connection before sending its whole body") from None
     return b"".join(chunks)
+
+
+def _decoded(body: bytes, encoding: str, limit: int) -> bytes:
+    """The body as sent before its ``Content-Encoding``: gzip undone (a batch client's large
+    CSV or JSON), its decompressed size held to ``limit`` as a plain body's is (413, never a
+    gzip bomb's gigabytes); any other encoding is a 415 rather than bytes read as text."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
+    if not codings:
+        return body
+    if codings != ["gzip"] and codings != ["x-gzip"]:
+        raise Problem(415, f"Content-Encoding {encoding!r} is not accepted: send the body as it is, or gzip it "
+                           "(Content-Encoding: gzip)")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        plain = inflate.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise Problem(400, f"the body says Content-Encoding: gzip but is not gzip data ({exc})") from None
+    if len(plain) > limit:
+        raise Problem(413, f"the body is over {limit} bytes once decompressed (--max-body-mb)")
+    if not inflate.eof:
+        raise Problem(400, "the gzip body is truncated")
+    return plain
 
 
 class _Guard:
