@@ -120,7 +120,7 @@ def test_categorical_model_takes_strings_and_names_bad_fields(tmp_path):
     (b"", {}, 400, "empty"),
     (b"{\"records\": [", {}, 400, "malformed JSON"),
     (b"[1, 2]", {}, 422, "records[0] must be an object"),  # a list alone is the records
-    (b"3", {}, 422, "'records' list, that list alone, or one record"),
+    (b"3", {}, 422, "'records' list, that list alone, one record"),
     (b"{\"rows\": []}", {}, 422, "'records' list"),
     (b"{\"records\": {\"a\": 1}}", {}, 422, "'records' must be a list"),
     (b"{\"records\": []}", {}, 422, "'records' is empty"),
@@ -194,6 +194,33 @@ def test_gzipped_bodies_are_read_and_other_encodings_refused(served):
     assert said["cut"] == (400, "the gzip body is truncated")
     assert said["not gzip"][0] == 400 and "not gzip data" in said["not gzip"][1]
     assert said["bomb"][0] == 413 and "once decompressed" in said["bomb"][1]
+
+
+def test_what_pythons_json_and_pandas_split_send_is_read(served):
+    """``requests.post(json=frame.to_dict("records"))`` writes a gap as NaN, which JSON lacks
+    (it was "malformed JSON ... char 547"); ``to_json(orient="split")`` was not read at all."""
+    import json
+
+    path, _, X_test = served
+    rows = X_test.head(3).reset_index(drop=True)
+    gap = rows.astype(object).copy()
+    gap.iloc[1, 2] = float("nan")
+    with client(path) as c:
+        as_records = c.post("/v1/score", json={"records": rows.to_dict("records")}).json()
+        split = c.post("/v1/score", content=rows.to_json(orient="split"), headers={"content-type": "application/json"})
+        nan = c.post("/v1/score", content=json.dumps({"records": gap.to_dict("records")}),
+                     headers={"content-type": "application/json"})
+        null = c.post("/v1/score", content=gap.to_json(orient="records"), headers={"content-type": "application/json"})
+        gap.iloc[1, 2] = float("inf")
+        inf = c.post("/v1/score", content=json.dumps(gap.to_dict("records")), headers={"content-type": "application/json"})
+        short = c.post("/v1/score", json={"columns": list(rows.columns), "data": [[1.0, 2.0]]})
+    assert split.status_code == 200 and split.json() == as_records
+    assert (nan.status_code, nan.json()) == (null.status_code, null.json()) == (
+        422, {"error": f"records[1][{rows.columns[2]!r}] must be a number, got null (this model does not impute "
+                       "missing values)"})
+    assert inf.status_code == 422 and inf.json()["error"].startswith("the JSON holds Infinity")
+    assert short.status_code == 422 and short.json()["error"] == (
+        f"data[0] must be a list of {rows.shape[1]} values, one per column, got 2 values")
 
 
 def test_a_wrong_path_or_method_names_the_endpoints(served):

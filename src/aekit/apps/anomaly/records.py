@@ -169,6 +169,22 @@ def _check_body_separator(body: bytes) -> None:
         raise DataError(f"the CSV body's fields are separated by {shown}; send them separated by commas")
 
 
+def split_records(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """pandas' ``to_json(orient="split")`` (``{"columns": [...], "index": [...], "data":
+    [[...], ...]}``) as the records it holds; a row of another length than the columns is
+    named (its ``index`` is not a column)."""
+    columns, data = payload["columns"], payload["data"]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise DataError("'columns' must be a list of column names (strings)")
+    if not isinstance(data, list):
+        raise DataError(f"'data' must be a list of rows (lists of values), got {_json_type(data)}")
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(columns):
+            got = f"{len(row)} values" if isinstance(row, list) else _json_type(row)
+            raise DataError(f"data[{i}] must be a list of {len(columns)} values, one per column, got {got}")
+    return [dict(zip(columns, row)) for row in data]
+
+
 def _check_records(records: Any) -> None:
     if not isinstance(records, list):
         raise DataError(f"'records' must be a list of objects, got {_json_type(records)}")

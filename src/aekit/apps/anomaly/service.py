@@ -76,7 +76,7 @@ from ...plots import heatmap_panel, png_bytes
 from . import read_detector
 from .metrics import ServiceMetrics
 from .records import (ImageRequest, base64_files, csv_frame, form_files, image_request, records_to_inputs,
-                      records_to_series)
+                      records_to_series, split_records)
 from .report import top_feature_records
 
 log = logging.getLogger("aekit.serve")
@@ -93,6 +93,7 @@ IDLE_TIMEOUT = 5  # seconds an idle keep-alive connection is kept
 CLIENT_GONE = 499  # the status counted for a client that closed before sending its body (as nginx)
 ENDPOINTS = ("/v1/score", "/v1/model", "/healthz", "/readyz", "/metrics")
 DATA_ROW = re.compile(r"\bdata row (\d+)")
+NON_JSON_NUMBER = re.compile(rb"(?<![\w\"])-?(?:NaN|Infinity)\b")  # Python's json.dumps writes them
 
 
 class Problem(Exception):
@@ -513,11 +514,14 @@ def _inputs(served: ServedModel, content_type: str, body: bytes, max_rows: int) 
         payload = _json(body)
         if isinstance(payload, list):  # pandas' to_json(orient="records"): the list alone
             payload = {"records": payload}
+        elif isinstance(payload, dict) and "records" not in payload and {"columns", "data"} <= set(payload):
+            payload = {"records": split_records(payload)}  # pandas' to_json(orient="split"), compact
         elif _one_record(payload):  # {"amount": 12.5, "merchant": "fuel"}: one row, as a client sends one
             payload = {"records": [payload]}
         if not isinstance(payload, dict) or "records" not in payload:
-            raise Problem(422, "the body must be a JSON object with a 'records' list, that list alone, or one "
-                               "record (an object of column values)")
+            raise Problem(422, "the body must be a JSON object with a 'records' list, that list alone, one "
+                               "record (an object of column values), or 'columns' and 'data' lists (pandas' "
+                               "orient='split')")
         records = payload["records"]
         if isinstance(records, list):
             _check_rows(len(records), max_rows)
@@ -580,9 +584,24 @@ def _one_record(payload: Any) -> bool:
 
 
 def _json(body: bytes) -> Any:
+    """The parsed body. Python's ``json.dumps`` (what ``requests.post(json=frame.to_dict(
+    "records"))`` sends) writes a missing value as ``NaN``, which JSON lacks: read as null, as
+    pandas' own ``to_json`` writes it. ``Infinity`` is refused by name."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if not NON_JSON_NUMBER.search(body):
+            raise Problem(400, f"malformed JSON ({exc})") from None
+    import json
+
+    def constant(name: str) -> None:
+        if name != "NaN":
+            raise Problem(422, f"the JSON holds {name}, which is not a number aekit scores: send finite numbers "
+                               "(null for a missing value)")
+
+    try:
+        return json.loads(body, parse_constant=constant)
+    except ValueError as exc:
         raise Problem(400, f"malformed JSON ({exc})") from None
 
 
