@@ -245,6 +245,13 @@ def test_every_refused_column_is_named_in_one_error():
                                         r"\(4\) column\(s\) \['empty'\] have no values") as err:
         TabularPreprocessor().fit(df)
     assert "\n" not in str(err.value)
+    # the same fix for three columns is given once
+    money = df.drop(columns=["who", "day", "empty"]).assign(fee=[f"{i}%" for i in range(rows)],
+                                                           tax=[f"1,{i:03d}.5" for i in range(rows)])
+    with pytest.raises(DataError) as err:
+        TabularPreprocessor().fit(money)
+    assert str(err.value).count("write them as plain numbers") == 1
+    assert "(2) column 'fee' holds numbers written as text ('0%'): as (1) (3) column 'tax'" in str(err.value)
 
 
 def test_a_number_column_named_as_an_id_with_a_different_value_per_row_is_refused():

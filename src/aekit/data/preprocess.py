@@ -701,8 +701,15 @@ class _ColumnProblems:
         if len(self.messages) == 1:
             raise DataError(self.messages[0])
         if self.messages:
-            listed = " ".join(f"({i}) {m}" for i, m in enumerate(self.messages, 1))
-            raise DataError(f"{len(self.messages)} columns cannot be features as they are: {listed}")
+            said: dict[str, int] = {}  # a fix already given, and the number of the problem it follows
+            listed = []
+            for i, message in enumerate(self.messages, 1):
+                problem, colon, fix = message.partition(": ")
+                if colon and fix in said:  # three amounts written as '$1,200': the fix once, not three times
+                    message = f"{problem}: as ({said[fix]})"
+                said.setdefault(fix, i)
+                listed.append(f"({i}) {message}")
+            raise DataError(f"{len(self.messages)} columns cannot be features as they are: {' '.join(listed)}")
 
 
 def _check_text_feature(column: pd.Series, name: str) -> None:
