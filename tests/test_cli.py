@@ -165,6 +165,31 @@ def small_model(tmp_path_factory):
     return tmp
 
 
+def test_score_reads_standard_input_and_writes_standard_output(small_model, tmp_path):
+    """`zcat rows.csv.gz | aekit anomaly score - ... --out - | awk ...`: '-' was a file that
+    does not exist. The scores on standard output are those of the file; what the command says
+    goes to standard error."""
+    import gzip
+
+    rows = make_card_rows(300, 1).drop(columns="Class")
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    model = str(small_model / "model")
+    assert main(["anomaly", "score", str(tmp_path / "rows.csv"), "--model", model, "--out",
+                 str(tmp_path / "file.csv"), "--quiet"]) == 0
+    expected = (tmp_path / "file.csv").read_bytes()
+    command = [sys.executable, "-m", "aekit", "anomaly", "score", "-", "--model", model, "--out", "-"]
+    for body in (rows.to_csv(index=False).encode(), gzip.compress(rows.to_csv(index=False).encode())):
+        proc = subprocess.run(command, input=body, capture_output=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == expected and f"scored {len(rows)} rows".encode() in proc.stderr and b"wrote standard output" in proc.stderr
+    bad = subprocess.run(command, input=rows.assign(V2="x").to_csv(index=False).encode(), capture_output=True,
+                         timeout=120)
+    assert bad.returncode == 2 and not bad.stdout
+    assert bad.stderr.decode().startswith("aekit: error: column 'V2'") and "aekit-stdin" not in bad.stderr.decode()
+    empty = subprocess.run(command, input=b"", capture_output=True, timeout=120)
+    assert empty.returncode == 2 and empty.stderr.decode().strip() == "aekit: error: stdin is empty"
+
+
 def test_score_says_which_columns_lead_the_flagged_rows_and_when_the_data_looks_unlike_training(small_model,
                                                                                                   capsys):
     like = make_card_rows(500, 0).drop(columns="Class").iloc[200:]  # new rows of the training kind

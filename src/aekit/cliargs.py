@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -118,3 +120,30 @@ def report(line: str) -> None:
 
     if is_main_process():
         print(line, file=sys.stdout)
+
+
+STDIO = "-"  # a command's data or --out: standard input or output, as Unix tools take it
+
+
+@contextmanager
+def stdin_as_file() -> Iterator[Path]:
+    """Standard input copied to a temporary file named for what its first bytes show (a
+    CSV, a gzipped CSV or a Parquet file), for readers that open a file more than once;
+    removed when the block ends. A terminal on standard input is refused, not waited on."""
+    import shutil
+    import tempfile
+
+    from .errors import DataError
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise DataError("'-' reads the data from standard input, which is a terminal here: pipe a table in, "
+                        "e.g. cat rows.csv | aekit anomaly score - --model m --out scores.csv")
+    stream = sys.stdin.buffer
+    head = stream.read(4)
+    name = "stdin.parquet" if head == b"PAR1" else "stdin.csv.gz" if head[:2] == b"\x1f\x8b" else "stdin.csv"
+    with tempfile.TemporaryDirectory(prefix="aekit-stdin-") as folder:
+        path = Path(folder) / name
+        with open(path, "wb") as fh:
+            fh.write(head)
+            shutil.copyfileobj(stream, fh, 1 << 20)
+        yield path

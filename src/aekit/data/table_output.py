@@ -21,7 +21,7 @@ import pandas as pd
 
 from .. import marks
 from ..errors import DataError
-from ..io import atomic_path
+from ..io import atomic_path, check_output_file
 
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz", ".parquet")
 # gzip's fastest level: 3-4x smaller than the text, at about the cost of formatting it again
@@ -93,11 +93,32 @@ def _cast(table: Any, schema: Any, number: int, pa: Any) -> Any:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def is_stream(out: object) -> bool:
+    """Whether an output is an open binary stream (``--out -``: the command's standard
+    output) rather than a path."""
+    return hasattr(out, "write")
+
+
+def check_table_output(out: str | os.PathLike[str] | BinaryIO,
+                       inputs: list[str | os.PathLike[str]]) -> Path | BinaryIO:
+    """A scoring job's ``out`` checked before any work (``check_output_file``: one of
+    ``OUTPUT_SUFFIXES``, never an input nor a file of yours), or a stream as it is."""
+    if is_stream(out):
+        return out  # type: ignore[return-value]
+    return check_output_file(out, marks.ANOMALY_SCORES, inputs=inputs, suffixes=OUTPUT_SUFFIXES)
+
+
 @contextmanager
-def table_output(path: str | os.PathLike[str], kind: str) -> Iterator[TableOutput]:
+def table_output(path: str | os.PathLike[str] | BinaryIO, kind: str) -> Iterator[TableOutput]:
     """A ``TableOutput`` for ``path`` (Parquet where it ends with ``.parquet``, tab-separated
     where it ends with ``.tsv``, else CSV; gzipped where it ends with ``.gz``): the file
-    appears, complete, when the block ends without an error."""
+    appears, complete, when the block ends without an error. A binary stream gets CSV as
+    the rows are scored (a pipe's reader has them at once; there is no file to withhold)."""
+    if is_stream(path):
+        output = TableOutput(path, False, kind)  # type: ignore[arg-type]
+        yield output
+        path.flush()  # type: ignore[union-attr]
+        return
     path = Path(path)
     name = path.name.lower()
     with atomic_path(path) as tmp, open(tmp, "wb") as raw, _gzipped(raw, name.endswith(".gz")) as fh:

@@ -3,15 +3,17 @@ work is in ``jobs.py``, imported when a verb runs)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import sys
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from ...cliargs import (application, comma_names, drop_cols_flag, float_in, image_size_flag, int_at_least,
-                        int_or_auto, report, training_flags)
-from ...errors import DataError
+from ...cliargs import (STDIO, application, comma_names, drop_cols_flag, float_in, image_size_flag, int_at_least,
+                        int_or_auto, report, stdin_as_file, training_flags)
+from ...errors import AekitError, DataError
 from ...memory import importing_without_collections, keep_freed_memory
 
 if TYPE_CHECKING:
@@ -74,10 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      "(its time column, score, is_anomaly, top_channels: every row, scores "
                                      "independent of the chunk size); or score images and write a CSV or Parquet "
                                      "file plus heat-map PNGs of the highest-scoring flagged images.")
-    s.add_argument("data")
+    s.add_argument("data", help="a table, a time series or images; '-': a CSV (or .csv.gz, Parquet) on standard input")
     s.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
     s.add_argument("--out", required=True, help="output file: .csv, .tsv (either may end .gz, gzipped) or .parquet (never "
-                                                    "one of the inputs)")
+                                                    "one of the inputs); '-': CSV on standard output")
     columns(s, "label column to copy to the output (not a feature)")
     s.add_argument("--top-k", type=int_at_least(1, 1000), default=3, help="top contributing features per row (default 3)")
     s.add_argument("--chunk-rows", type=int_at_least(1), default=50_000,
@@ -175,6 +177,28 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The verb, with ``score``'s standard input and output where its data or ``--out`` is
+    ``-``: the scores go to standard output as CSV and what the command says to standard
+    error; the data is read from a copy of standard input, named "stdin" in messages."""
+    if args.verb != "score" or STDIO not in (args.data, args.out):
+        return _run(args, getattr(args, "out", None))
+    if args.engine == "dask":
+        raise DataError("'-' (standard input or output) is for --engine local; Dask reads and writes files")
+    out = sys.stdout.buffer if args.out == STDIO else args.out
+    with contextlib.ExitStack() as stack:
+        if out is not args.out:
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+        if args.data != STDIO:
+            return _run(args, out)
+        path = stack.enter_context(stdin_as_file())
+        args.data = str(path)
+        try:
+            return _run(args, out)
+        except AekitError as exc:  # the copy's temporary path means nothing to the user
+            raise type(exc)(str(exc).replace(str(path), "stdin")) from None
+
+
+def _run(args: argparse.Namespace, out: str | BinaryIO | None) -> int:
     verbose = 0 if getattr(args, "quiet", False) else 1
     if args.verb == "score" and args.scheduler and args.engine != "dask":
         raise DataError("--scheduler needs --engine dask")
@@ -185,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
         with importing_without_collections():
             from .light import score_table
 
-        summary = score_table(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
+        summary = score_table(args.data, args.model, out, id_col=args.id_col, label_col=args.label_col,
                               top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose)
         if summary is not None:
             _print_score_summary(args, summary)
@@ -195,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         with importing_without_collections():
             from .onnx_images import score_images_file
 
-        summary = score_images_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
+        summary = score_images_file(args.data, args.model, out, id_col=args.id_col, label_col=args.label_col,
                                     heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps, chunksize=args.chunk_rows,
                                     verbose=verbose)
         if summary is not None:
@@ -243,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
         meta = _deploy_module("export").export_onnx(args.model, args.out)
         print(f"wrote {args.out}: input {meta['input']}; outputs score, is_anomaly (threshold {meta['threshold']})")
     elif args.verb == "score":
-        summary = jobs.score_file(args.data, args.model, args.out, id_col=args.id_col, label_col=args.label_col,
+        summary = jobs.score_file(args.data, args.model, out, id_col=args.id_col, label_col=args.label_col,
                                   top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,
                                   heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
         _print_score_summary(args, summary)
@@ -334,8 +358,9 @@ def _print_flagged_columns(found: object, rows: int, flagged: int, surprise: boo
 
 def _print_score_summary(args: argparse.Namespace, summary: object, engine: str = "") -> None:
     """What ``aekit anomaly score`` prints, whichever path scored (tables, series, images)."""
+    written = "standard output" if args.out == STDIO else args.out
     print(f"scored {summary.rows} {getattr(summary, 'unit', 'rows')}{engine}, flagged {summary.flagged} as anomalies; "
-          f"wrote {args.out}")
+          f"wrote {written}")
     _print_flagged_columns(summary, summary.rows, summary.flagged)
     for line in getattr(summary, "notices", []):
         print(f"note: {line}")

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from tqdm.auto import tqdm
 
 from ... import marks, plots
 from ...data.images import ImageSet, ImageSpec, image_chunks
-from ...data.table_output import table_output
+from ...data.table_output import is_stream, table_output
 from ...errors import DataError
 from ...io import check_output_dir, claim_output_dir
 from .light import ScoreSummary
@@ -36,14 +37,13 @@ def check_image_options(id_col: str | None, label_col: str | None) -> None:
 
 def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold: float,
                        score: Callable[[np.ndarray], np.ndarray], anomaly_maps: Callable[[np.ndarray], np.ndarray],
-                       out: str | os.PathLike[str], heatmap_dir: str | os.PathLike[str] | None = None,
+                       out: str | os.PathLike[str] | BinaryIO, heatmap_dir: str | os.PathLike[str] | None = None,
                        heatmaps: int = HEATMAPS, chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary:
     """Score images as a stream: decode ``chunk`` at a time (a folder in a background thread),
     ``score`` them, and append the rows to a CSV (image, score, is_anomaly[, class]) that
     appears atomically at the end; memory holds a few chunks whatever the source's size. Then,
     for the ``heatmaps`` highest-scoring flagged images, a PNG of the image beside its
     ``anomaly_maps`` map, and one overview grid of them."""
-    out = Path(out)
     heat_dir = heatmap_folder(data, out, heatmap_dir, heatmaps)
     count, chunks = image_chunks(data, spec, chunk)
     summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None, unit="images")
@@ -65,17 +65,19 @@ def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold:
     return summary
 
 
-def heatmap_folder(data: str | os.PathLike[str], out: Path, heatmap_dir: str | os.PathLike[str] | None,
-                   heatmaps: int) -> Path | None:
+def heatmap_folder(data: str | os.PathLike[str], out: str | os.PathLike[str] | BinaryIO,
+                   heatmap_dir: str | os.PathLike[str] | None, heatmaps: int) -> Path | None:
     """The folder for the heat maps of a job writing ``out``: ``heatmap_dir``, or OUT_heatmaps
-    beside ``out``; checked before any work (``check_output_dir``). None with ``heatmaps`` 0:
-    nothing is written then."""
-    if not heatmaps:
+    beside ``out``; checked before any work (``check_output_dir``). None with ``heatmaps`` 0,
+    or for scores written to a stream without ``heatmap_dir``: nothing is written then."""
+    if heatmap_dir:
+        return check_output_dir(heatmap_dir, HEATMAP_KIND, inputs=[data], option="--heatmap-dir") if heatmaps else None
+    if not heatmaps or is_stream(out):
         return None
+    out = Path(out)  # type: ignore[arg-type]
     unzipped = out.with_suffix("") if out.suffix.lower() == ".gz" else out  # s.csv.gz -> s_heatmaps, as s.csv
-    return check_output_dir(heatmap_dir if heatmap_dir else out.with_name(unzipped.stem + "_heatmaps"),
-                            HEATMAP_KIND, inputs=[data],
-                            option="--heatmap-dir" if heatmap_dir else "the heat-map folder (see --heatmap-dir)")
+    return check_output_dir(out.with_name(unzipped.stem + "_heatmaps"), HEATMAP_KIND, inputs=[data],
+                            option="the heat-map folder (see --heatmap-dir)")
 
 
 def draw_heatmaps(heat_dir: Path | None, names: list[str], scores: np.ndarray, images: np.ndarray | None,

@@ -16,12 +16,11 @@ from tqdm.auto import tqdm
 
 from ...checks import check_image_size, check_int
 from ...data import iter_table, read_table, split_columns
-from ...data.table_output import OUTPUT_SUFFIXES
+from ...data.table_output import check_table_output
 from ...data.tables import read_ahead
 from ...data.images import images_of_class, is_image_source
 from ...errors import DataError, DataNotice
-from ... import marks
-from ...io import atomic_path, check_model_output, check_output_dir, check_output_file, claim_output_dir
+from ...io import atomic_path, check_model_output, check_output_dir, claim_output_dir
 from ...threads import one_torch_thread
 from . import load_detector
 from .base import ReconstructionDetector
@@ -170,7 +169,7 @@ def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | Rec
     check_int(heatmaps, "--heatmaps", 0)
     check_int(top_k, "--top-k", 1, 1000)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
-    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=OUTPUT_SUFFIXES)
+    out = check_table_output(out, inputs=[data])
     det = _detector(model)
     if det.adapter_.kind == "series":
         if heatmap_dir is not None:

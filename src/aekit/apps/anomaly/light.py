@@ -26,11 +26,11 @@ import pandas as pd
 from ...checks import check_int
 from ...data import iter_table, split_columns
 from ...data.preprocess import UNSEEN_EXAMPLES, TabularPreprocessor, some_columns
-from ...data.table_output import OUTPUT_SUFFIXES, table_output
+from ...data.table_output import check_table_output, table_output
 from ...data.tables import map_ahead, usable_cores
 from ...errors import ModelFileError
 from ... import marks
-from ...io import check_output_file, load_model_arrays, model_kind_at
+from ...io import load_model_arrays, model_kind_at
 from .histograms import ColumnHistograms
 from .report import pack_positions, position_bits, row_sums, top_features
 from .thresholds import ThresholdRule, expected_share
@@ -691,7 +691,7 @@ def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out
     same order, and the same output columns."""
     check_int(top_k, "--top-k", 1, 1000)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
-    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=OUTPUT_SUFFIXES)
+    out = check_table_output(out, inputs=[data])
     det = LightTableDetector.load(model)
     if det is None:
         return None

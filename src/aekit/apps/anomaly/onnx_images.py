@@ -19,9 +19,8 @@ import numpy as np
 
 from ...checks import check_int
 from ...data.images import ImageSpec
-from ...data.table_output import OUTPUT_SUFFIXES
-from ... import marks
-from ...io import SCORE_GRAPH_FILE, check_output_file, model_kind_at, read_model_file
+from ...data.table_output import check_table_output
+from ...io import SCORE_GRAPH_FILE, model_kind_at, read_model_file
 from .image_scoring import HEATMAPS, IMAGE_CHUNK, check_image_options, write_image_scores
 from .light import ScoreSummary
 
@@ -98,7 +97,7 @@ def score_images_file(data: str | os.PathLike[str], model: str | os.PathLike[str
     same checks, in the same order, and the same outputs."""
     check_int(heatmaps, "--heatmaps", 0)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
-    out = check_output_file(out, marks.ANOMALY_SCORES, inputs=[data], suffixes=OUTPUT_SUFFIXES)
+    out = check_table_output(out, inputs=[data])
     scorer = OnnxImageScorer.load(model)
     if scorer is None:
         return None
