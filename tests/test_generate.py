@@ -156,6 +156,17 @@ def test_the_refiner_redraws_decoded_images_from_codebook_patches(tmp_path, digi
         VAEGenerator.load(path)
 
 
+def test_the_refiner_learns_its_patches_on_a_small_set_of_faces():
+    """150 faces are one refiner update an epoch: its patience of 5 epochs stopped it after a
+    few updates, and its patches smeared every face it redrew (held-out error 0.0058, now
+    0.0019; the mean face 0.115)."""
+    faces = load_images("lfw_subset").images
+    gen = VAEGenerator(epochs=1, fitted_components=1, random_state=0).fit(faces[:150])
+    with torch.no_grad():
+        rebuilt = gen.refiner_.reconstruct(torch.from_numpy(faces[150:])).numpy()
+    assert ((rebuilt - faces[150:]) ** 2).mean() < 0.003
+
+
 def test_likelihood_bounds_are_ordered(digits_split, tiny_vae):
     _, test, _ = digits_split
     elbo = tiny_vae.elbo(test[:100], n_samples=20)

@@ -37,6 +37,7 @@ REFINER_BATCH = 128
 REFINER_LR = 2e-3
 REFINER_UPDATES = 2000
 REFINER_MAX_EPOCHS = 300  # a few hundred images: fewer updates rather than an epoch (and checkpoint) per batch
+REFINER_PATIENCE_UPDATES = 60  # updates without a better validation loss before the refiner stops
 
 
 class VAEGenerator(FittedModel):
@@ -180,10 +181,14 @@ class VAEGenerator(FittedModel):
                                    dead_after=max(1, len(train_idx) // REFINER_BATCH))
         # its own schedule (TokenGenerator's defaults): a cosine to 5% of the rate, and by
         # default a fixed number of updates, however many images there are
-        epochs = self.refine_epochs or min(REFINER_MAX_EPOCHS, -(-REFINER_UPDATES // max(1, len(train_idx) // REFINER_BATCH)))
+        per_epoch = max(1, len(train_idx) // REFINER_BATCH)
+        epochs = self.refine_epochs or min(REFINER_MAX_EPOCHS, -(-REFINER_UPDATES // per_epoch))
+        # patience counted in updates, as the digits' 12 updates an epoch gave it: with one
+        # update an epoch (150 photos), 5 epochs' patience stopped it untrained, drawing gray
+        patience = max(5, -(-REFINER_PATIENCE_UPDATES // per_epoch))
         self._train(refiner, Z[train_idx], Z[val_idx] if len(val_idx) else None, seed=self.random_state,
                     name="refiner", desc="token refiner", epochs=epochs, batch_size=REFINER_BATCH,
-                    lr=REFINER_LR, lr_decay=0.05, patience=5)
+                    lr=REFINER_LR, lr_decay=0.05, patience=patience)
         return refiner
 
     @torch.inference_mode()
