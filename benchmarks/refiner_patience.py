@@ -11,8 +11,13 @@ of copies of the training images.
   flowers     the first 75 daisy and 75 sunflower photos of ../shared/data/photos to train (read
               at 128x85), the next 50 of each held out
 
+With ``--tokens``, ``TokenGenerator`` (``--generator tokens``) instead: its VQ-VAE and prior
+trained 5 and 10 epochs (before 0.9.13) or ``"auto"`` (about 2,000 steps each), by the same
+distance.
+
     python benchmarks/refiner_patience.py                  # both sets: about 25 min on 2 cores
     python benchmarks/refiner_patience.py --sets lfw_subset
+    python benchmarks/refiner_patience.py --sets lfw_subset --tokens
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED, table  # noqa: E402
 
 import aekit.apps.generate.generator as generator  # noqa: E402
-from aekit.apps.generate import VAEGenerator, pca_frechet_distance  # noqa: E402
+from aekit.apps.generate import TokenGenerator, VAEGenerator, pca_frechet_distance  # noqa: E402
 from aekit.data.images import load_files, load_images  # noqa: E402
 
 SIZE = (85, 128)  # the flower photos' most common shape, its longer side 128: the command's default
@@ -52,6 +57,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", nargs="*", choices=["lfw_subset", "flowers"], default=["lfw_subset", "flowers"])
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--tokens", action="store_true", help="TokenGenerator's epochs instead of the refiner's patience")
     args = ap.parse_args()
     flat = lambda a: np.asarray(a).reshape(len(a), -1)  # noqa: E731
     rows = []
@@ -60,8 +66,18 @@ def main() -> None:
         rows.append([name, "copies of the training images", "", "",
                      f"{pca_frechet_distance(flat(train), flat(held), flat(copies)):.2f}", ""])
         for seed in range(args.seeds):
+            if args.tokens:
+                for label, kw in (("5 and 10 epochs (before 0.9.13)", dict(epochs=5, prior_epochs=10)),
+                                  ('"auto" (0.9.13)', {})):
+                    start = time.perf_counter()
+                    gen = TokenGenerator(random_state=seed, **kw).fit(train)
+                    seconds = time.perf_counter() - start
+                    fd = pca_frechet_distance(flat(train), flat(held), flat(gen.sample(1000, seed=seed)))
+                    rows.append([name, f"TokenGenerator, {label}", str(seed), "", f"{fd:.2f}", f"{seconds:.0f}"])
+                    print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+                continue
             for label, updates in (("5 epochs (before 0.9.13)", 0), ("60 updates (0.9.13)", 60)):
-                generator.REFINER_PATIENCE_UPDATES = updates
+                generator.PATIENCE_UPDATES = updates
                 start = time.perf_counter()
                 gen = VAEGenerator(random_state=seed).fit(train)
                 seconds = time.perf_counter() - start
@@ -71,7 +87,8 @@ def main() -> None:
                     distances.append(pca_frechet_distance(flat(train), flat(held), flat(gen.sample(1000, seed=seed))))
                 rows.append([name, label, str(seed), f"{distances[0]:.2f}", f"{distances[1]:.2f}", f"{seconds:.0f}"])
                 print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
-    print(table(rows, ["set", "refiner patience", "seed", "FD without refiner", "FD with refiner", "fit s"]))
+    print(table(rows, ["set", "generator / refiner patience", "seed", "FD without refiner", "FD with refiner",
+                       "fit s"]))
 
 
 if __name__ == "__main__":

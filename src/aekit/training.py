@@ -102,6 +102,13 @@ def steps_to_epochs(n_rows: int, batch_size: int, steps: int, low: int, high: in
     return min(high, max(low, math.ceil(steps / steps_per_epoch)))
 
 
+def patience_in_updates(n_rows: int, batch_size: int, updates: int, low: int) -> int:
+    """Epochs of patience worth about ``updates`` optimizer steps, at least ``low``: a set of
+    a few hundred images is one step an epoch, and a patience of 5 epochs stopped its
+    training after a handful of steps, untrained."""
+    return max(low, math.ceil(updates / max(1, n_rows // batch_size)))  # full batches: a remainder of 7 rows is not one
+
+
 def _as_tuple(data: Data) -> tuple[Tensor, ...]:
     return data if isinstance(data, tuple) else (data,)
 

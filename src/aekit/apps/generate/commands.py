@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "transformer prior over the grids (sharp, but its prior needs long training)")
     t.add_argument("--codebook-size", type=int_at_least(2, 65_536), default=64,
                    help="the token grids' codebook entries, of the refiner (vae) or the model (tokens) (default 64)")
-    t.add_argument("--prior-epochs", type=int_at_least(1, 100_000), default=10,
-                   help="tokens: epochs of the transformer prior (default 10)")
+    t.add_argument("--prior-epochs", type=int_at_least(1, 100_000),
+                   help="tokens: epochs of the transformer prior (default: about 2,000 steps, at least 10 epochs)")
     t.add_argument("--temperature", type=float_in(0.01, 10), default=1.0,
                    help="tokens: sampling temperature of the prior (default 1; lower: likelier, less varied images)")
     t.add_argument("--architecture", choices=["conv", "mlp"], default="conv", help="vae: the network")
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--refine-steps", type=int_at_least(0, 20), default=3,
                    help="vae: passes of the token refiner, a VQ-VAE that redraws each decoded image from codebook "
                         "patches (sharper images; default 3, 0: no refiner)")
-    training_flags(t, epochs=None, epochs_default="300 for vae, 5 for tokens")
+    training_flags(t, epochs=None, epochs_default="300 for vae; for tokens about 2,000 steps, at least 5 epochs")
 
     s = verbs.add_parser("sample", help="decode prior samples into a PNG grid",
                          description="Decode N prior samples into a PNG grid (and optionally an .npz array, or "
@@ -77,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
         if args.epochs is not None:
             common["epochs"] = args.epochs
         if args.generator == "tokens":
+            if args.prior_epochs is not None:
+                common["prior_epochs"] = args.prior_epochs
             gen = jobs.train_images(args.data, args.out, generator="tokens", codebook_size=args.codebook_size,
-                                    prior_epochs=args.prior_epochs, temperature=args.temperature, **common)
+                                    temperature=args.temperature, **common)
             what = f"a VQ-VAE ({gen.codebook_size} tokens) and its token prior"
         else:
             gen = jobs.train_images(

@@ -17,6 +17,7 @@ from ...errors import DataError, ModelFileError, ParameterError
 from ...estimator import FittedModel, TensorGroups
 from ...nn.conv import grid_side
 from ...nn.tokens import TokenAutoEncoder
+from ...training import patience_in_updates
 from .latent_prior import CANDIDATE_COMPONENTS, FittedLatentPrior
 
 LIKELIHOODS = {"gaussian": "gaussian_sigma", "bernoulli": "bernoulli"}
@@ -37,7 +38,7 @@ REFINER_BATCH = 128
 REFINER_LR = 2e-3
 REFINER_UPDATES = 2000
 REFINER_MAX_EPOCHS = 300  # a few hundred images: fewer updates rather than an epoch (and checkpoint) per batch
-REFINER_PATIENCE_UPDATES = 60  # updates without a better validation loss before the refiner stops
+PATIENCE_UPDATES = 60  # updates without a better validation loss before a token model stops
 
 
 class VAEGenerator(FittedModel):
@@ -185,7 +186,7 @@ class VAEGenerator(FittedModel):
         epochs = self.refine_epochs or min(REFINER_MAX_EPOCHS, -(-REFINER_UPDATES // per_epoch))
         # patience counted in updates, as the digits' 12 updates an epoch gave it: with one
         # update an epoch (150 photos), 5 epochs' patience stopped it untrained, drawing gray
-        patience = max(5, -(-REFINER_PATIENCE_UPDATES // per_epoch))
+        patience = patience_in_updates(len(train_idx), REFINER_BATCH, PATIENCE_UPDATES, 5)
         self._train(refiner, Z[train_idx], Z[val_idx] if len(val_idx) else None, seed=self.random_state,
                     name="refiner", desc="token refiner", epochs=epochs, batch_size=REFINER_BATCH,
                     lr=REFINER_LR, lr_decay=0.05, patience=patience)

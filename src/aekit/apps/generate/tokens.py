@@ -12,9 +12,12 @@ from ...data.images import ImageSpec
 from ...errors import DataError
 from ...estimator import FittedModel
 from ...nn.tokens import RECONSTRUCTIONS, TokenAutoEncoder, TokenModel, TokenPrior
-from .generator import one_image
+from ...training import patience_in_updates, steps_to_epochs
+from .generator import PATIENCE_UPDATES, one_image
 
 BLOCK = 512  # images per forward pass
+AUTO_UPDATES = 2000  # optimizer steps of each stage with epochs="auto"
+MAX_AUTO_EPOCHS = 300
 SAMPLE_BLOCK = 2048  # sequences sampled together (the key/value cache grows with it)
 
 
@@ -25,8 +28,10 @@ class TokenGenerator(FittedModel):
     ``fit`` trains in two stages (van den Oord et al. 2017): the VQ-VAE (``nn.tokens``:
     ``len(channels)`` stride-2 stages, so a 28x28 image is a 7x7 grid, ``codebook_size``
     vectors of ``dim`` numbers, loss ``reconstruction``) for ``epochs``, then the prior over
-    the training images' grids, read row by row, for ``prior_epochs``. ``temperature`` < 1
-    samples the prior's likelier tokens (on MNIST that collapsed the samples onto a few
+    the training images' grids, read row by row, for ``prior_epochs`` (``"auto"``: about 2,000
+    optimizer steps each, at least 5 and 10 epochs, at most 300: MNIST's 5 and 10, and on 150
+    images 300 epochs rather than 5). ``patience`` epochs hold at least 60 steps. ``temperature``
+    < 1 samples the prior's likelier tokens (on MNIST that collapsed the samples onto a few
     digits; see BENCHMARKS.md). ``VAEGenerator``'s default, a VAE whose images pass through a
     VQ-VAE like this one, did better on MNIST within a CPU budget.
 
@@ -49,8 +54,8 @@ class TokenGenerator(FittedModel):
         prior_width: int = 128,
         prior_layers: int = 4,
         temperature: float = 1.0,
-        epochs: int = 5,
-        prior_epochs: int = 10,
+        epochs: int | str = "auto",
+        prior_epochs: int | str = "auto",
         batch_size: int = 128,
         lr: float = 2e-3,
         prior_lr: float = 1e-3,
@@ -94,7 +99,8 @@ class TokenGenerator(FittedModel):
         check_int(self.prior_width, "prior_width", 8, MAX_WIDTH)
         check_int(self.prior_layers, "prior_layers", 1, 64)
         check_float(self.temperature, "temperature", 0, 10, low_open=True)
-        check_int(self.prior_epochs, "prior_epochs", 1, 10_000)
+        if self.prior_epochs != "auto":
+            check_int(self.prior_epochs, "prior_epochs", 1, 10_000)
         check_float(self.prior_lr, "prior_lr", 0, 10, low_open=True)
         check_float(self.lr_decay, "lr_decay", 0, 1)
         check_int(self.patience, "patience", 1)
@@ -111,12 +117,20 @@ class TokenGenerator(FittedModel):
         gh, gw = autoencoder.grid
         heads = 4 if self.prior_width % 4 == 0 else 1
         model = TokenModel(autoencoder, TokenPrior(self.codebook_size, gh * gw, self.prior_width, self.prior_layers, heads))
+        # "auto": about AUTO_UPDATES steps each, the epochs MNIST's 60,000 images had (5 and 10);
+        # 150 images are one step an epoch, and 5 epochs left the VQ-VAE untrained
+        n, batch = len(train_idx), self.batch_size
+        epochs = steps_to_epochs(n, batch, AUTO_UPDATES, 5, MAX_AUTO_EPOCHS) if self.epochs == "auto" else self.epochs
+        prior_epochs = (steps_to_epochs(n, batch, AUTO_UPDATES, 10, MAX_AUTO_EPOCHS) if self.prior_epochs == "auto"
+                        else self.prior_epochs)
+        patience = patience_in_updates(n, batch, PATIENCE_UPDATES, self.patience)
         history = {"autoencoder": self._train(autoencoder, Z[train_idx], Z[val_idx] if len(val_idx) else None,
-                                              seed=self.random_state, name="autoencoder", desc="VQ-VAE").history}
+                                              seed=self.random_state, name="autoencoder", desc="VQ-VAE",
+                                              epochs=epochs, patience=patience).history}
         tokens = self._batched(autoencoder.encode_indices, Z, BLOCK).flatten(1)
         history["prior"] = self._train(model.prior, tokens[train_idx], tokens[val_idx] if len(val_idx) else None,
                                        seed=self.random_state, name="prior", desc="token prior",
-                                       epochs=self.prior_epochs, lr=self.prior_lr).history
+                                       epochs=prior_epochs, lr=self.prior_lr, patience=patience).history
         self.training_history_ = history
         self.model_ = model.eval()
         return self
