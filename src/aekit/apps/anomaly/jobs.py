@@ -7,7 +7,7 @@ import shlex
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -149,7 +149,7 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
     return cls(**params).fit_to(x, out, resume=resume, inputs=[data])
 
 
-def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out: str | os.PathLike[str],
+def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out: str | os.PathLike[str] | BinaryIO,
                  heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS,
                  chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary:
     """Score an image source with ``det`` (``image_scoring.write_image_scores``: the CSV, and
@@ -159,13 +159,14 @@ def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out:
 
 
 def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
-               out: str | os.PathLike[str], *, id_col: str | None = None, label_col: str | None = None,
+               out: str | os.PathLike[str] | BinaryIO, *, id_col: str | None = None, label_col: str | None = None,
                top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1,
                heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS) -> ScoreSummary | SeriesSummary:
     """Score a table chunk by chunk (bounded memory) and write a CSV with ``score``,
     ``is_anomaly`` and ``top_features`` (plus the ID and label columns when named).
-    The output appears atomically when scoring is complete. An image model scores an image
-    source instead (see ``score_images``)."""
+    The output appears atomically when scoring is complete (a binary stream, such as
+    ``sys.stdout.buffer``, gets CSV as it is scored). An image model scores an image source
+    instead (see ``score_images``)."""
     check_int(heatmaps, "--heatmaps", 0)
     check_int(top_k, "--top-k", 1, 1000)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)

@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -683,7 +683,7 @@ class ScoreSummary:
             known += [v for v in examples.get(col, []) if v not in known][:UNSEEN_EXAMPLES - len(known)]
 
 
-def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str], *,
+def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str] | BinaryIO, *,
                 id_col: str | None = None, label_col: str | None = None, top_k: int = 3,
                 chunksize: int = CHUNK_ROWS, verbose: int = 1) -> ScoreSummary | None:
     """``jobs.score_file`` for a table model, in numpy; None when the model at ``model`` is not
@@ -699,7 +699,7 @@ def score_table(data: str | os.PathLike[str], model: str | os.PathLike[str], out
                               verbose=verbose)
 
 
-def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.PathLike[str], *,
+def write_table_scores(det: Any, data: str | os.PathLike[str], out: str | os.PathLike[str] | BinaryIO, *,
                        id_col: str | None, label_col: str | None, top_k: int, chunksize: int,
                        verbose: int) -> ScoreSummary:
     """Score a table chunk by chunk with ``det`` (either scorer) and write ``out`` (CSV or

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -88,7 +88,7 @@ class OnnxImageScorer:
         return np.ascontiguousarray(images, dtype=np.float32)
 
 
-def score_images_file(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str], *,
+def score_images_file(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str] | BinaryIO, *,
                       id_col: str | None = None, label_col: str | None = None,
                       heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS,
                       chunksize: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary | None:

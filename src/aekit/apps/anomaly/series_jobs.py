@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -103,7 +103,7 @@ def _pieces(result: tuple[np.ndarray, np.ndarray], waiting: list[pd.DataFrame]) 
     yield SeriesScores(rows.iloc[:len(scores)], scores, parts)
 
 
-def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: Path, *,
+def score_series(data: str | os.PathLike[str], det: SeriesAnomalyDetector, out: Path | BinaryIO, *,
                  label_col: str | None = None, id_col: str | None = None, top_k: int = 3,
                  chunksize: int = 100_000, verbose: int = 1) -> SeriesSummary:
     """Write ``out`` (CSV or Parquet: the model's ID and time columns if it has them, ``score``,
