@@ -813,7 +813,7 @@ def test_a_number_label_column_matches_its_normal_value_however_the_number_is_wr
         assert list(label_classes(labels).categories) == ["0", "1", "2"]
     text = pd.Series(["0", "00", "1"])  # text labels are compared as written
     np.testing.assert_array_equal(is_normal_value(text, "0"), [True, False, False])
-    for written in ("False", "false", "FALSE", "0", "no"):  # a boolean label column, however false is written
+    for written in ("False", "false", "FALSE", "0", "no", "f", "N"):  # a boolean label column, however false is written
         np.testing.assert_array_equal(is_normal_value(pd.Series([True, False]), written), [False, True])
 
 

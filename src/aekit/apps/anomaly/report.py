@@ -13,7 +13,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from ... import plots
-from ...data.preprocess import category_text, label_text
+from ...data.preprocess import BOOLEAN_SPELLINGS, category_text, label_text
 from ...errors import DataError
 from ...io import atomic_write_text, claim_output_dir
 
@@ -70,7 +70,9 @@ def binary_labels(labels: pd.Series | np.ndarray, normal_value: Any = None) -> n
                     "(--normal-value)")
 
 
-BOOLEAN_TEXT = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+# a boolean label's spellings, as a boolean feature column reads them (t/f, yes/no, 1/0, ...)
+BOOLEAN_TEXT = {spelling.lower(): value == "True" for value, spellings in BOOLEAN_SPELLINGS.items()
+                for spelling in (value, *spellings)}
 
 
 def is_normal_value(labels: pd.Series | np.ndarray, normal_value: Any) -> np.ndarray:
