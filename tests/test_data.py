@@ -415,6 +415,17 @@ def test_csv_and_parquet_read_the_same(tmp_path):
     chunks = list(iter_table(tmp_path / "t.parquet", chunksize=16))
     assert [len(c) for c in chunks] == [16, 16, 16, 7]
     assert sum(len(c) for c in iter_table(tmp_path / "t.csv", chunksize=7)) == 55
+    # compressed as gzip, bzip2 or xz: read as they stream, the same table
+    for name, compression in (("t.csv.gz", "gzip"), ("t.csv.bz2", "bz2"), ("t.tsv.xz", "xz")):
+        df.to_csv(tmp_path / name, index=False, compression=compression, sep="\t" if ".tsv" in name else ",")
+        pd.testing.assert_frame_equal(read_table(tmp_path / name), a)
+        assert sum(len(c) for c in iter_table(tmp_path / name, chunksize=7)) == 55
+    for name, data, said in (("cut.csv.bz2", (tmp_path / "t.csv.bz2").read_bytes()[:-30], "truncated or corrupted bzip2"),
+                             ("junk.csv.bz2", b"not bzip2 at all" * 10, "is a corrupted bzip2 file"),
+                             ("junk.csv.xz", b"not xz at all" * 10, "truncated or corrupted xz file")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(DataError, match=said):
+            read_table(tmp_path / name)
     for name in ("t.csv", "t.parquet"):  # one column alone reads as in the whole table
         only = [c for c in iter_table(tmp_path / name, chunksize=16, columns=["protocol_type"])]
         assert [list(c.columns) for c in only] == [["protocol_type"]] * 4

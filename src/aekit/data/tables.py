@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import lzma
 import os
 import re
 import zlib
@@ -20,6 +21,7 @@ from ..parquet_folders import parquet_parts
 T = TypeVar("T")
 R = TypeVar("R")
 TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}  # a CSV or TSV compressed so is read as it streams
 # the text pandas' read_csv reads as NaN by default (its na_values)
 NA_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                         "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
@@ -39,7 +41,7 @@ def table_format(path: str | os.PathLike[str]) -> str:
             raise DataError(f"{p} is a folder of images, not a table: this reads tables (a .csv or .parquet file, "
                             "or a folder of Parquet files); images take an image model")
         raise DataError(f"{p} is a directory, not a table (expected .csv or .parquet, or a folder of Parquet files)")
-    fmt = TABLE_SUFFIXES.get("".join(p.suffixes[-2:-1]).lower() if p.suffix.lower() == ".gz" else p.suffix.lower())
+    fmt = TABLE_SUFFIXES.get("".join(p.suffixes[-2:-1]).lower() if compressed(p) else p.suffix.lower())
     if fmt is None:
         reader = CONVERTIBLE.get(p.suffix.lower())
         fix = f": convert it, e.g. pandas.{reader}.to_csv(new_path, index=False)" if reader else ""
@@ -100,8 +102,14 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
                         ".to_csv(new_path, index=False)") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path} is not a readable {fmt.upper()} file ({first_line(exc)})") from None
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a .csv.gz cut short or damaged
-        raise DataError(f"{path} is a truncated or corrupted gzip file ({first_line(exc)})") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:  # a .csv.gz cut short or damaged
+        raise DataError(f"{path} is a truncated or corrupted {COMPRESSIONS[Path(path).suffix.lower()]} file "
+                        f"({first_line(exc)})") from None
+    except OSError as exc:
+        if exc.errno is not None or not compressed(path):  # the disk's error, not the data's
+            raise
+        raise DataError(f"{path} is a corrupted {COMPRESSIONS[Path(path).suffix.lower()]} file "
+                        f"({first_line(exc)})") from None  # bz2's "Invalid data stream"
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
 
@@ -242,7 +250,7 @@ def _plain_header(path: str | os.PathLike[str], sep: str) -> list[str] | None:
     """The column names as the careful read gives them, when the fast read may start: an
     uncompressed file whose header and first row hold no quotes and a field per name (a
     first row with one more would make pandas read an index column)."""
-    if os.fspath(path).lower().endswith(".gz"):
+    if compressed(path):
         return None
     with open(path, "rb") as fh:
         header, first = fh.readline(), fh.readline()
@@ -256,8 +264,8 @@ def _check_last_line(path: str | os.PathLike[str], sep: str, width: int) -> None
     """Refuse an uncompressed CSV whose last line has no line end and fewer fields than the
     header: a file cut short (a copy or a writer that stopped), whose last row pandas
     would fill with NaN and score. A last line with a quote is left to the parser, which
-    names an unclosed one; a .gz file's end is checked by its decompression."""
-    if os.fspath(path).lower().endswith(".gz"):
+    names an unclosed one; a compressed file's end is checked by its decompression."""
+    if compressed(path):
         return
     with open(path, "rb") as fh:
         fh.seek(0, os.SEEK_END)
@@ -455,12 +463,22 @@ def _check_not_utf16(path: str | os.PathLike[str], sep: str) -> None:
 
 
 def _opener(path: str | os.PathLike[str]) -> Callable[..., Any]:
-    """``gzip.open`` for a file whose name ends with .gz, else ``open``."""
-    return gzip.open if os.fspath(path).lower().endswith(".gz") else open
+    """``gzip.open``, ``bz2.open`` or ``lzma.open`` for a file whose name ends with .gz, .bz2
+    or .xz, else ``open``."""
+    import bz2
+    import lzma
+
+    return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(path).suffix.lower(), open)
+
+
+def compressed(path: str | os.PathLike[str]) -> bool:
+    """Whether a table's name says it is compressed (``COMPRESSIONS``): read as it streams,
+    its end checked by its decompression."""
+    return Path(path).suffix.lower() in COMPRESSIONS
 
 
 def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
-    """A CSV as text (gzip-compressed where its name ends with .gz), never failing on bytes."""
+    """A CSV as text (decompressed where its name says so), never failing on bytes."""
     return _opener(path)(path, "rt", newline="", encoding="utf-8", errors="replace")
 
 
@@ -468,8 +486,8 @@ def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:
 CONVERTIBLE = {".xlsx": "read_excel(path)", ".xls": "read_excel(path)", ".ods": "read_excel(path)",
                ".json": "read_json(path)", ".jsonl": "read_json(path, lines=True)", ".feather": "read_feather(path)",
                ".sav": "read_spss(path)", ".dta": "read_stata(path)", ".sas7bdat": "read_sas(path)",
-               ".xml": "read_xml(path)", ".orc": "read_orc(path)", ".zip": "read_csv(path)", ".bz2": "read_csv(path)",
-               ".xz": "read_csv(path)", ".zst": "read_csv(path)"}  # aekit reads .csv.gz itself
+               ".xml": "read_xml(path)", ".orc": "read_orc(path)", ".zip": "read_csv(path)",
+               ".zst": "read_csv(path)"}  # aekit reads .csv.gz, .csv.bz2 and .csv.xz itself
 
 OTHER_SEPARATORS = (";", "\t", "|", ",")
 DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
