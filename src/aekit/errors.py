@@ -4,6 +4,10 @@ Every error a user can cause (bad data, a bad model directory, a bad option, an 
 that would destroy something) is an ``AekitError``: the CLI prints its one-line message and
 exits with code 2, no traceback. Anything else that escapes is a bug and shows as one.
 """
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
 
 
 def first_line(exc: BaseException, limit: int | None = None) -> str:
@@ -11,6 +15,28 @@ def first_line(exc: BaseException, limit: int | None = None) -> str:
     when it says nothing: what a one-line error can quote of a library's exception."""
     text = (str(exc).splitlines() or [""])[0]
     return (text[:limit] if limit else text) or type(exc).__name__
+
+
+def grouped_notes(notes: list[str], subject: re.Pattern[str],
+                  several: Callable[[list[str], str], str]) -> list[str]:
+    """``notes`` with those that say the same of several subjects as one line each, in the
+    order first seen: a note ``subject`` matches (its groups: the subject, then what is said
+    of it) joins the others that say the same, and ``several(subjects, text)`` writes the
+    group (one subject too); a note it does not match stays as it is. A thousand files
+    resampled alike, or series with a gap, then make one line, not a thousand."""
+    lines: list[str] = []
+    subjects: dict[str, list[str]] = {}  # each text said of subjects, and whom it was said of
+    for note in notes:
+        match = subject.match(note)
+        if match is None:
+            lines.append(note)
+            continue
+        key, text = match.groups()
+        if text not in subjects:
+            subjects[text] = []
+            lines.append(text)
+        subjects[text].append(key)
+    return [line if line not in subjects else several(subjects[line], line) for line in lines]
 
 
 class AekitError(Exception):

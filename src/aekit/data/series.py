@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 from pandas.tseries.api import guess_datetime_format
 
-from ..errors import DataError, ModelFileError
+from ..errors import DataError, ModelFileError, grouped_notes
 from .adapter_base import DataAdapter
 from .preprocess import FLOAT32_MAX, non_number_error, some_columns
 from .tables import EMPTY_UNNAMED_NOTE, array_names, as_frame, empty_unnamed
@@ -53,18 +53,7 @@ def condensed(notes: list[str]) -> list[str]:
     (``series 'm2', 'm3', 'm4' and 995 more: not in training: ...``), and past the first
     ``NOTES_SHOWN`` lines one more counts the rest. A table of a thousand series, each with
     a gap at another time, gets six lines, not a thousand."""
-    lines, keys = [], {}  # keys: each note's series, by the note's text without them
-    for note in notes:
-        match = _SERIES_NOTE.match(note)
-        if match is None:
-            lines.append(note)
-            continue
-        key, text = match.groups()
-        if text not in keys:
-            keys[text] = []
-            lines.append(text)
-        keys[text].append(key)
-    lines = [line if line not in keys else _several(keys[line], line) for line in lines]
+    lines = grouped_notes(notes, _SERIES_NOTE, _several)
     if len(lines) <= NOTES_SHOWN + 1:
         return lines
     return [*lines[:NOTES_SHOWN], f"... and {len(lines) - NOTES_SHOWN} more notes like these"]

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from ...cliargs import application, float_in, int_at_least, report, training_flags
+from ...errors import grouped_notes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -82,19 +84,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# a reading note as read_audio writes one: "a.wav: resampled from 44100 Hz to 16000 Hz"
+_RECORDING_NOTE = re.compile(r"([^/\s]+?): (.*)", re.DOTALL)
+
+
 def _print_grouped(notices: list[str]) -> None:
-    """A corpus's reading notices, one line per kind: "name: what" lines that say the same
-    of many files (resampled, mixed down) become "N recordings: what (a, b, ...)"."""
-    groups: dict[str, list[str]] = {}
-    for line in notices:
-        name, sep, what = line.partition(": ")
-        if sep and "/" not in name and " " not in name.strip():
-            groups.setdefault(what, []).append(name)
-        else:
-            groups.setdefault(line, [])
-    for what, names in groups.items():
-        if len(names) > 1:
-            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-            print(f"note: {len(names)} recordings: {what} ({shown})")
-        else:
-            print(f"note: {names[0]}: {what}" if names else f"note: {what}")
+    """A corpus's reading notices, one line per kind: what is said of many recordings
+    (resampled, mixed down) becomes "N recordings: what (a, b, ...)"."""
+    for line in grouped_notes(notices, _RECORDING_NOTE, _recordings):
+        print(f"note: {line}")
+
+
+def _recordings(names: list[str], text: str) -> str:
+    if len(names) == 1:
+        return f"{names[0]}: {text}"
+    return f"{len(names)} recordings: {text} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
