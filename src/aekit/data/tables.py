@@ -1,6 +1,8 @@
 """Reading user tables (CSV, Parquet) whole or in bounded-memory chunks, with clear errors."""
 from __future__ import annotations
 
+import bz2
+import codecs
 import gzip
 import io
 import itertools
@@ -21,7 +23,12 @@ from ..parquet_folders import parquet_parts
 T = TypeVar("T")
 R = TypeVar("R")
 TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
-COMPRESSIONS = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}  # a CSV or TSV compressed so is read as it streams
+# a CSV or TSV compressed so is read as it streams: each suffix's format and opener
+COMPRESSIONS = {".gz": ("gzip", gzip.open), ".bz2": ("bzip2", bz2.open), ".xz": ("xz", lzma.open)}
+# the byte-order marks of UTF-32 and UTF-16 text and their codecs; UTF-32's little-endian mark
+# begins with UTF-16's, so it is tried first (a text file is read so, a CSV refused with the fix)
+UNICODE_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                 (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 # the text pandas' read_csv reads as NaN by default (its na_values)
 NA_MARKERS = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                         "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
@@ -103,13 +110,11 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
     except pd.errors.ParserError as exc:
         raise DataError(f"{path} is not a readable {fmt.upper()} file ({first_line(exc)})") from None
     except (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:  # a .csv.gz cut short or damaged
-        raise DataError(f"{path} is a truncated or corrupted {COMPRESSIONS[Path(path).suffix.lower()]} file "
-                        f"({first_line(exc)})") from None
+        raise DataError(f"{path} is a truncated or corrupted {_compression(path)} file ({first_line(exc)})") from None
     except OSError as exc:
         if exc.errno is not None or not compressed(path):  # the disk's error, not the data's
             raise
-        raise DataError(f"{path} is a corrupted {COMPRESSIONS[Path(path).suffix.lower()]} file "
-                        f"({first_line(exc)})") from None  # bz2's "Invalid data stream"
+        raise DataError(f"{path} is a corrupted {_compression(path)} file ({first_line(exc)})") from None
     if not any_rows:
         raise DataError(f"{path} has a header but no data rows")
 
@@ -444,15 +449,12 @@ def _check_not_utf16(path: str | os.PathLike[str], sep: str) -> None:
     old): read as UTF-8 its every other byte is a NUL, and it was refused as "truncated".
     Also a file whose start holds NUL bytes without such a mark (UTF-16 without one, or no
     text at all)."""
-    import codecs
-
     try:
         with _opener(path)(path, "rb") as fh:
             start = fh.read(4096)
     except (OSError, EOFError):  # a damaged .gz: its reader names it
         return
-    for bom, name in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                      (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, name in UNICODE_MARKS:
         if start.startswith(bom):
             separator = "" if sep == "," else f", sep={sep!r}"
             raise DataError(f"{path} is {name.upper()} text; aekit reads UTF-8: save it as UTF-8, e.g. "
@@ -463,18 +465,20 @@ def _check_not_utf16(path: str | os.PathLike[str], sep: str) -> None:
 
 
 def _opener(path: str | os.PathLike[str]) -> Callable[..., Any]:
-    """``gzip.open``, ``bz2.open`` or ``lzma.open`` for a file whose name ends with .gz, .bz2
-    or .xz, else ``open``."""
-    import bz2
-    import lzma
-
-    return {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(Path(path).suffix.lower(), open)
+    """The opener of a file's compression (``COMPRESSIONS``: ``gzip.open`` for .gz, ...), else
+    ``open``."""
+    return COMPRESSIONS.get(Path(path).suffix.lower(), ("", open))[1]
 
 
 def compressed(path: str | os.PathLike[str]) -> bool:
     """Whether a table's name says it is compressed (``COMPRESSIONS``): read as it streams,
     its end checked by its decompression."""
     return Path(path).suffix.lower() in COMPRESSIONS
+
+
+def _compression(path: str | os.PathLike[str]) -> str:
+    """The name of a file's compression, as an error says it ("gzip")."""
+    return COMPRESSIONS.get(Path(path).suffix.lower(), ("compressed",))[0]
 
 
 def _open_text(path: str | os.PathLike[str]) -> io.TextIOBase:

@@ -10,7 +10,6 @@ training lines (most frequent first) and saved as JSON in a model's config.
 """
 from __future__ import annotations
 
-import codecs
 import os
 import re
 import unicodedata
@@ -20,6 +19,7 @@ from typing import Any
 
 from ..checks import check_int
 from ..errors import DataError, ModelFileError, NotFittedError
+from .tables import UNICODE_MARKS
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -187,11 +187,6 @@ def lines_at(texts: list[str], numbers: list[int]) -> str:
     return "".join(row + "\n" for row in rows)
 
 
-# UTF-32's little-endian mark begins with UTF-16's, so it is tried first.
-_UNICODE_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                  (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-
-
 def _read_text(path: str | os.PathLike[str]) -> str:
     try:
         data = open(path, "rb").read()
@@ -199,7 +194,7 @@ def _read_text(path: str | os.PathLike[str]) -> str:
         raise DataError(f"{path} does not exist") from None
     except IsADirectoryError:
         raise DataError(f"{path} is a folder; give a text file, one sentence per line") from None
-    for mark, name in _UNICODE_MARKS:  # Notepad's "Unicode", PowerShell's Out-File: unambiguous, so read
+    for mark, name in UNICODE_MARKS:  # Notepad's "Unicode", PowerShell's Out-File: unambiguous, so read
         if data.startswith(mark):
             try:
                 return data.decode(name)
