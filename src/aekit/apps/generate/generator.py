@@ -178,11 +178,11 @@ class VAEGenerator(FittedModel):
         stages = 1
         while min(grid_side(h, stages), grid_side(w, stages)) > REFINER_GRID and stages < len(REFINER_CHANNELS):
             stages += 1
+        per_epoch = max(1, len(train_idx) // REFINER_BATCH)  # full batches: updates an epoch
         refiner = TokenAutoEncoder(c, h, w, self.codebook_size, REFINER_DIM, REFINER_CHANNELS[:stages],
-                                   dead_after=max(1, len(train_idx) // REFINER_BATCH))
+                                   dead_after=per_epoch)
         # its own schedule (TokenGenerator's defaults): a cosine to 5% of the rate, and by
         # default a fixed number of updates, however many images there are
-        per_epoch = max(1, len(train_idx) // REFINER_BATCH)
         epochs = self.refine_epochs or min(REFINER_MAX_EPOCHS, -(-REFINER_UPDATES // per_epoch))
         # patience counted in updates, as the digits' 12 updates an epoch gave it: with one
         # update an epoch (150 photos), 5 epochs' patience stopped it untrained, drawing gray
