@@ -271,6 +271,15 @@ def test_dask_scores_an_image_folder_as_the_command_does(tmp_path, monkeypatch):
         assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 2
     with pytest.raises(DataError, match="--label-col is for tables"):
         score_dask(str(tmp_path / "images"), tmp_path / "img", tmp_path / "x.csv", label_col="class")
+    # an unreadable file left out and named, as the local command does; the rest scored alike
+    (tmp_path / "images" / "bad" / "03a.png").write_bytes(b"")
+    skipped = score_dask(str(tmp_path / "images"), tmp_path / "img", tmp_path / "skip.csv", workers=1, heatmaps=0,
+                         skip_unreadable=True)
+    assert skipped.notices == ["1 image not scored, cannot be decoded as an image (an empty file): bad/03a.png"]
+    got = pd.read_csv(tmp_path / "skip.csv")
+    assert skipped.rows == len(got) == 39 and got.image.tolist() == local.image.tolist()
+    np.testing.assert_allclose(got.score, local.score, rtol=1e-4)
+    (tmp_path / "images" / "bad" / "03a.png").unlink()
     # Spark: mapInPandas over spark.read.format("binaryFile") batches (path, content)
     from aekit.apps.anomaly.batch import spark_image_scorer
 

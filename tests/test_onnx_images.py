@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from aekit import ImageAnomalyDetector, ModelFileError
+from aekit import DataError, ImageAnomalyDetector, ModelFileError
 from aekit.apps.anomaly import detector_classes
 from aekit.apps.anomaly.jobs import score_file
 from aekit.apps.anomaly.onnx_images import KINDS, OnnxImageScorer
@@ -106,3 +106,61 @@ def test_a_model_without_the_graph_is_scored_in_torch(images, tmp_path):
                  str(tmp_path / "s.csv"), "--quiet", "--heatmaps", "0"]) == 0
     np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv").score,
                                det.decision_function(str(root / "test")), rtol=1e-5)
+
+
+def _with_unreadable_files(root, folder):
+    """A copy of the test images with an empty file, a PNG cut short and a text file among them."""
+    shutil.copytree(root / "test", folder)
+    (folder / "00a_empty.png").write_bytes(b"")
+    (folder / "05a_cut.png").write_bytes((root / "test" / "05.png").read_bytes()[:80])
+    (folder / "11a_text.png").write_text("not an image")
+    return folder
+
+
+@pytest.mark.parametrize("graph", [True, False])
+def test_unreadable_files_stop_the_command_or_are_left_out_and_named(images, tmp_path, capsys, graph):
+    """One corrupt file among thousands: an error naming it (and the others of its chunk) that
+    says how to go on, or with --skip-unreadable the rest scored exactly as without it, and
+    the files left out named by reason; chunks smaller than the folder change nothing."""
+    root, det = images
+    model = root / "m"
+    if not graph:  # the torch path says the same
+        shutil.copytree(model, tmp_path / "m")
+        (tmp_path / "m" / SCORE_GRAPH_FILE).unlink()
+        rewrite_config(tmp_path / "m", lambda c: c.pop("files_sha256"))
+        model = tmp_path / "m"
+    folder = _with_unreadable_files(root, tmp_path / "mixed")
+    command = ["anomaly", "score", str(folder), "--model", str(model), "--heatmaps", "2", "--chunk-rows", "5"]
+    assert main([*command, "--out", str(tmp_path / "s.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / '00a_empty.png'} cannot be decoded as an image (an empty file)" in err
+    assert "--skip-unreadable scores the rest" in err and err.count("\n") == 1
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "s_heatmaps").exists()
+
+    assert main([*command, "--out", str(tmp_path / "s.csv"), "--skip-unreadable"]) == 0
+    out = capsys.readouterr().out
+    assert "scored 12 images" in out
+    assert "note: 1 image not scored, cannot be decoded as an image (an empty file): 00a_empty.png" in out
+    assert "note: 1 image not scored, cannot be decoded as an image (the file is cut short): 05a_cut.png" in out
+    assert "note: 1 image not scored, cannot be decoded as an image (not a format Pillow reads): 11a_text.png" in out
+    got = pd.read_csv(tmp_path / "s.csv")
+    assert got.image.tolist() == sorted(p.name for p in (root / "test").iterdir())
+    np.testing.assert_allclose(got.score, det.decision_function(str(root / "test")), rtol=1e-4)
+
+    assert main(["anomaly", "report", str(folder), "--model", str(model), "--out", str(tmp_path / "rep"), "--quiet",
+                 "--skip-unreadable"]) == 0
+    out = capsys.readouterr().out
+    assert "scored 12 images" in out and out.count("not scored") == 3
+
+
+def test_a_folder_of_unreadable_files_only_is_an_error_and_training_names_them_all(images, tmp_path, capsys):
+    root, _ = images
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "a.png").write_bytes(b"")
+    assert main(["anomaly", "score", str(tmp_path / "none"), "--model", str(root / "m"), "--out",
+                 str(tmp_path / "s.csv"), "--skip-unreadable"]) == 2
+    assert "the one image in" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+    folder = _with_unreadable_files(root, tmp_path / "mixed")
+    with pytest.raises(DataError, match=r"^3 of the 15 images in .*mixed cannot be read: .*00a_empty.png cannot be "
+                                        r"decoded as an image \(an empty file\); .*05a_cut.png .*; .*11a_text.png"):
+        ImageAnomalyDetector(epochs=1).fit(str(folder))

@@ -35,6 +35,7 @@ class ImageSet:
     labels: np.ndarray | None = None
     classes: list[str] | None = None
     names: list[str] | None = None
+    unreadable: dict[str, str] | None = None  # files left out (``skip_unreadable``): name -> why
 
 
 @dataclass(frozen=True)
@@ -186,15 +187,22 @@ def to_eight_bit(im: Any, name: str) -> Any:
     return Image.fromarray(np.clip(np.round(a / scale), 0, 255).astype(np.uint8), "L")
 
 
-def undecodable(name: str, exc: BaseException) -> DataError:
-    """The error for a file Pillow cannot decode: what it said (a file cut short: "image
-    file is truncated"), or, for bytes it recognises as no image format, that; a folder is named
-    as one (where one image is read)."""
+def undecodable(name: str, exc: BaseException, path: Any = None) -> DataError:
+    """The error for a file Pillow cannot decode: an empty file, a file cut short, bytes it
+    recognises as no image format, or else what it said; a folder is named as one (where one
+    image is read)."""
     from PIL import UnidentifiedImageError
 
     if isinstance(exc, IsADirectoryError):
         return DataError(f"{name} is a folder; give one image file")
-    reason = "not a format Pillow reads" if isinstance(exc, UnidentifiedImageError) else first_line(exc, 120)
+    if isinstance(path, (str, os.PathLike)) and os.path.isfile(path) and os.path.getsize(path) == 0:
+        reason = "an empty file"
+    elif isinstance(exc, UnidentifiedImageError):
+        reason = "not a format Pillow reads"
+    elif str(exc).startswith("image file is truncated"):  # Pillow adds how many bytes: one reason for all
+        reason = "the file is cut short"
+    else:
+        reason = first_line(exc, 120)
     return DataError(f"{name} cannot be decoded as an image ({reason})")
 
 
@@ -241,7 +249,7 @@ def read_image_file(path: str | os.PathLike[str] | BinaryIO, spec: ImageSpec | N
     except Image.DecompressionBombError:
         raise DataError(f"{name} decodes to too many pixels (a decompression bomb?); refused") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise undecodable(name, exc) from None
+        raise undecodable(name, exc, path) from None
     return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), spec
 
 
@@ -306,20 +314,60 @@ def is_file_list(X: Any) -> bool:
 
 def _read_files(files: list[Any], spec: ImageSpec | None, resize: bool, size: tuple[int, int] | None,
                 where: str) -> np.ndarray:
-    """``files`` read at ``spec`` (or at the one ``_folder_spec`` chooses), ``[N, C, H, W]``."""
+    """``files`` read at ``spec`` (or at the one ``_folder_spec`` chooses), ``[N, C, H, W]``;
+    files that cannot be read are refused all at once (a user fixes them in one go)."""
     if spec is None and len(files) > 1:
         spec = _folder_spec(files, size, where)
-    return np.stack([read_image_file(f, spec, resize, size)[0] for f in files])
+    if len(files) == 1:
+        return read_image_file(files[0], spec, resize, size)[0][None]
+    images, unreadable = decode_readable(files, spec, resize, size)
+    if unreadable:
+        raise unreadable_error({str(files[i]): why for i, why in unreadable.items()},
+                               f"{len(unreadable)} of the {len(files)} images {where}")
+    return images
 
 
-def _folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> ImageSpec:
+def decode_readable(files: list[Any], spec: ImageSpec | None, resize: bool = True,
+                    size: tuple[int, int] | None = None) -> tuple[np.ndarray, dict[int, str]]:
+    """The images of ``files`` that can be read (``read_image_file``), ``[n, C, H, W]``, and
+    why each of the others cannot, by its position among ``files``."""
+    images, unreadable = [], {}
+    for i, f in enumerate(files):
+        try:
+            images.append(read_image_file(f, spec, resize, size)[0])
+        except DataError as exc:
+            # read_image_file's errors start with the file's name: the reason is the rest
+            unreadable[i] = str(exc).removeprefix(str(f)).strip()
+    if not images:
+        return np.zeros((0, spec.channels, spec.height, spec.width) if spec else (0, 1, 1, 1), np.float32), unreadable
+    return np.stack(images), unreadable
+
+
+def unreadable_error(unreadable: dict[str, str], several: str, hint: str = "") -> DataError:
+    """One error naming the files that cannot be read (name -> why) and ending in ``hint``:
+    one file as ``read_image_file`` says it, more as ``several`` (``"3 of the 150 images in
+    tr"``) and the first few."""
+    (name, why), *_ = unreadable.items()
+    if len(unreadable) == 1:
+        return DataError(f"{name} {why}{hint}")
+    shown = "; ".join(f"{n} {w}" for n, w in list(unreadable.items())[:UNREADABLE_SHOWN])
+    more = f"; and {len(unreadable) - UNREADABLE_SHOWN} more" if len(unreadable) > UNREADABLE_SHOWN else ""
+    return DataError(f"{several} cannot be read: {shown}{more}{hint}")
+
+
+UNREADABLE_SHOWN = 3  # files an error or a note names of several unreadable ones
+SKIP_HINT = "; --skip-unreadable scores the rest and names the files it left out"  # where a folder is scored
+
+
+def _folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> ImageSpec | None:
     """The spec several image files are read at when none was chosen, from their headers:
     colour if any of them is (read as colour a gray image loses nothing, read as gray a colour
     photo loses its colours), at ``size`` or their most common size as viewers show them (the
     first such size on a tie, the first file's where no two share one; over
     ``DEFAULT_IMAGE_SIDE`` pixels a side, that shape at that side), with a note saying how
     many differ from it. It was the first file's channels and size, so a folder of photos
-    whose first happened to be gray, or cropped, was read so."""
+    whose first happened to be gray, or cropped, was read so. None where no file's header
+    can be read."""
     from collections import Counter
 
     from PIL import Image, UnidentifiedImageError
@@ -332,8 +380,10 @@ def _folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> 
                 turned = exif_orientation(im) in TURNED
                 shapes.append((im.height, im.width) if turned else im.size)
                 colour = colour or im.mode not in GRAY_MODES
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise undecodable(str(f), exc) from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            continue  # decoding it fails too, and names it with every other unreadable file
+    if not shapes:
+        return None
     (width, height), count = Counter(shapes).most_common(1)[0]  # the first seen of equal counts
     if size is not None:
         return ImageSpec(3 if colour else 1, *size)
@@ -342,30 +392,32 @@ def _folder_spec(files: list[Any], size: tuple[int, int] | None, where: str) -> 
     else:  # no size is more common than another: the first file's
         label, chosen = f"no two images {where} share a size; the first", "the first"
     h, w = working_size(label, height, width)
-    if count < len(files):
-        warnings.warn(f"{len(files) - count} of the {len(files)} images {where} differ in size from {chosen} "
+    if count < len(shapes):  # of the files whose headers read: decoding names the others
+        warnings.warn(f"{len(shapes) - count} of the {len(shapes)} images {where} differ in size from {chosen} "
                       f"({width}x{height}); all were resized to {w}x{h}, shapes not kept: choose a size with "
                       "--image-size H W (image_size=(H, W))", DataNotice, stacklevel=4)
     return ImageSpec(3 if colour else 1, h, w)
 
 
 def image_chunks(source: str | os.PathLike[str], spec: ImageSpec, chunk: int = 1024,
-                 workers: int = 1) -> tuple[int, Iterator[ImageSet]]:
+                 workers: int = 1, skip_unreadable: bool = False) -> tuple[int, Iterator[ImageSet]]:
     """``(count, chunks)``: the images of ``source`` converted to ``spec``, ``chunk`` at a
     time, in ``load_images``' order, each chunk with its labels and names (and all the class
     names). A folder is decoded by ``workers`` background threads, a chunk each, at most
     ``workers`` chunks ahead of the reader: memory holds ``workers + 1`` chunks whatever the
     folder's size, and decoding overlaps the reader's work (scoring in torch releases the
     GIL). One worker is fastest for small images, whose decoding is mostly Python; large
-    JPEGs, decoded in C with the GIL released, gain from more. An ``.npz`` or bundled set is
-    read whole, then handed out in chunks."""
+    JPEGs, decoded in C with the GIL released, gain from more. A folder's file that cannot be
+    read stops the stream with an error naming it (and the chunk's others), or, with
+    ``skip_unreadable``, is left out and named in its chunk's ``unreadable``. An ``.npz`` or
+    bundled set is read whole, then handed out in chunks."""
     check_int(chunk, "chunk", 1)
     check_int(workers, "workers", 1, 256)
     s = os.fspath(source)
     if Path(s).is_dir():
         files, class_names, labels = image_files(s)
         names = [str(p.relative_to(s)) for p in files]
-        return len(files), _decoded_chunks(files, names, labels, class_names, spec, chunk, workers)
+        return len(files), _decoded_chunks(files, names, labels, class_names, spec, chunk, workers, skip_unreadable)
     whole = load_images(s, spec)
     names = whole.names or [f"image_{i}" for i in range(len(whole.images))]
 
@@ -384,7 +436,7 @@ def decode_files(files: list[Path] | list[str], spec: ImageSpec) -> np.ndarray:
 
 
 def _decoded_chunks(files: list[Path], names: list[str], labels: np.ndarray | None, class_names: list[str] | None,
-                    spec: ImageSpec, chunk: int, workers: int) -> Iterator[ImageSet]:
+                    spec: ImageSpec, chunk: int, workers: int, skip_unreadable: bool) -> Iterator[ImageSet]:
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -394,16 +446,24 @@ def _decoded_chunks(files: list[Path], names: list[str], labels: np.ndarray | No
 
     def refill() -> None:
         while len(ahead) < workers and (at := next(starts, None)) is not None:
-            ahead.append((at, pool.submit(decode_files, files[at:at + chunk], spec)))
+            ahead.append((at, pool.submit(decode_readable, files[at:at + chunk], spec)))
 
     try:
         refill()
         while ahead:
             at, future = ahead.popleft()
-            images = future.result()
+            images, unreadable = future.result()
+            part = np.arange(at, min(at + chunk, len(files)))
+            said = None
+            if unreadable and not skip_unreadable:
+                raise unreadable_error({str(files[at + i]): why for i, why in unreadable.items()},
+                                       f"{len(unreadable)} images", SKIP_HINT)
+            if unreadable:
+                said = {names[at + i]: why for i, why in unreadable.items()}
+                part = np.delete(part, list(unreadable))
             refill()
-            yield ImageSet(images, None if labels is None else labels[at:at + chunk], class_names,
-                           names[at:at + chunk])
+            yield ImageSet(images, None if labels is None else labels[part], class_names, [names[i] for i in part],
+                           said)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ...checks import check_int
-from ...data.images import decode_files, image_files
+from ...data.images import SKIP_HINT, decode_files, decode_readable, image_files, unreadable_error
 from ...data.preprocess import NUMBER_CATEGORY
 from ...data.tables import check_csv_header, stripped_names
 from ...errors import DataError, OutputError, first_line
@@ -44,7 +44,8 @@ from ...parquet_folders import parquet_parts
 from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
 from . import detector_classes, detector_from_bytes
-from .image_scoring import HEATMAPS, check_image_options, draw_heatmaps, heatmap_folder
+from .image_scoring import (HEATMAPS, check_image_options, check_no_image_options, check_some_read, draw_heatmaps,
+                            heatmap_folder, unreadable_notes)
 from .light import ScoreSummary, score_frame, unused_columns
 from .records import image_request
 from .series_jobs import SeriesScores, check_series_id, scores_table
@@ -131,31 +132,45 @@ def image_table(data: str | os.PathLike[str]) -> pd.DataFrame:
     return table
 
 
-def score_image_partition(part: pd.DataFrame, files: tuple[bytes, bytes]) -> pd.DataFrame:
+def score_image_partition(part: pd.DataFrame, files: tuple[bytes, bytes], skip_unreadable: bool = False
+                          ) -> pd.DataFrame:
     """One partition of ``image_table``'s rows: each file read as the local command reads it
-    and scored; ``image``, ``score``, ``is_anomaly`` (and ``class``)."""
+    and scored; ``image``, ``score``, ``is_anomaly`` (and ``class``). A file that cannot be
+    read is an error, or with ``skip_unreadable`` a row without a score whose ``problem``
+    says why (a column of that case only, empty on the scored rows)."""
     det = _detector(files)
-    images = decode_files(list(part["path"]), det.image_spec_) if len(part) else None
-    out = _scored_images(det, images, image=part["image"].to_numpy())
+    images, unreadable = decode_readable(list(part["path"]), det.image_spec_)
+    if unreadable and not skip_unreadable:
+        raise unreadable_error({part["path"].iloc[i]: why for i, why in unreadable.items()},
+                               f"{len(unreadable)} images", SKIP_HINT)
+    scores = np.full(len(part), np.nan)
+    if len(images):
+        scores[np.delete(np.arange(len(part)), list(unreadable))] = det.decision_function(images)
+    out = pd.DataFrame({"image": part["image"].to_numpy(), "score": scores,
+                        "is_anomaly": (scores > det.threshold_).astype(np.int64)})
     if "class" in part.columns:
         out["class"] = part["class"].to_numpy()
+    if skip_unreadable:
+        out["problem"] = pd.Series([unreadable.get(i) for i in range(len(part))], dtype="string")
     return out.astype({"image": "string", **({"class": "string"} if "class" in out.columns else {})})
 
 
-def _image_result(table: pd.DataFrame, shared: Any) -> Any:
+def _image_result(table: pd.DataFrame, shared: Any, skip_unreadable: bool) -> Any:
     """The scores of an image folder's files (``image_table``), ``IMAGE_PARTITION`` to a task."""
     import dask.dataframe as dd
 
     parts = dd.from_pandas(table, npartitions=-(-len(table) // IMAGE_PARTITION), sort=False)
-    return parts.map_partitions(score_image_partition, shared, meta=_image_meta("class" in table.columns),
-                                align_dataframes=False)
+    meta = _image_meta("class" in table.columns, skip_unreadable)
+    return parts.map_partitions(score_image_partition, shared, skip_unreadable, meta=meta, align_dataframes=False)
 
 
-def _image_meta(classes: bool) -> pd.DataFrame:
+def _image_meta(classes: bool, problem: bool = False) -> pd.DataFrame:
     columns = {"image": pd.Series(dtype="string"), "score": pd.Series(dtype="float64"),
                "is_anomaly": pd.Series(dtype="int64")}
     if classes:
         columns["class"] = pd.Series(dtype="string")
+    if problem:
+        columns["problem"] = pd.Series(dtype="string")
     return pd.DataFrame(columns)
 
 
@@ -295,12 +310,13 @@ def _connect(scheduler: str) -> Any:
 def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[str], *,
                scheduler: str | None = None, workers: int = 2, id_col: str | None = None,
                label_col: str | None = None, top_k: int = 3, heatmap_dir: str | os.PathLike[str] | None = None,
-               heatmaps: int = HEATMAPS) -> ScoreSummary:
+               heatmaps: int = HEATMAPS, skip_unreadable: bool = False) -> ScoreSummary:
     """Score ``data`` on a Dask cluster (``scheduler`` address, or a new ``LocalCluster`` of
     ``workers`` processes) and write ``out``: one CSV file, or a Parquet folder
     (``.parquet``). The output appears whole when every partition is done. An image folder's
     ``heatmaps`` highest-scoring flagged images are then drawn here, as the local command draws
-    them (``image_scoring.draw_heatmaps``)."""
+    them (``image_scoring.draw_heatmaps``); ``skip_unreadable`` leaves out its files that cannot
+    be read, and names them in the summary's notices."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -319,8 +335,7 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
         images = image_table(data)  # a folder that is missing, or holds no images, said before a cluster starts
         heat_dir = heatmap_folder(data, out, heatmap_dir, heatmaps)
     else:
-        if heatmap_dir is not None:
-            raise DataError(f"--heatmap-dir is for image models, not a {kind} model")
+        check_no_image_options(kind, heatmap_dir, skip_unreadable)
         heat_dir = None
         numbers = read_as_numbers(det.preprocessor_) if kind == "table" else det.series_adapter_.channels_
         ddf = read_dask_table(data, numbers, det.preprocessor_.na_values if kind == "table" else None)
@@ -336,8 +351,13 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
     try:
         with client or Client(cluster) as client:
             shared = client.scatter([files], broadcast=True)[0]  # a list: the pair is one object
+            left_out = None
             if kind == "image":
-                result = _image_result(images, shared)
+                result = _image_result(images, shared, skip_unreadable)
+                if skip_unreadable:  # the rows without a score, reported; the others written
+                    scored = result["problem"].isna()  # a Dask series has no notna
+                    left_out = result[~scored][["image", "problem"]]
+                    result = result[scored].drop(columns="problem")
             elif kind == "series":
                 result = _series_result(ddf, shared, det, label_col, top_k)
             else:
@@ -366,15 +386,19 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     try:
-                        _, rows, flagged, *top = dask.compute(*wanted)
+                        _, rows, flagged, *top = dask.compute(*wanted, *([] if left_out is None else [left_out]))
                     except DataError:
                         raise
                     except ValueError as exc:  # Dask's reader, in a worker: a block it cannot read as typed
                         raise DataError(f"cannot read {data}: {_unreadable(exc, numbers)}") from None
+                left = top.pop() if left_out is not None else None
+                unreadable = {} if left is None else dict(zip(left["image"], left["problem"], strict=True))
+                check_some_read(data, int(rows), unreadable)  # before the empty output appears
     finally:
         if cluster is not None:
             cluster.close()
-    summary = ScoreSummary(rows=int(rows), flagged=int(flagged), unit="images" if kind == "image" else "rows")
+    summary = ScoreSummary(rows=int(rows), flagged=int(flagged), unit="images" if kind == "image" else "rows",
+                           notices=unreadable_notes(unreadable))
     if kind == "table":
         summary.leaders = {str(c): int(n) for c, n in top[0].sort_values(ascending=False, kind="stable").items()}
         summary.expected_share = expected_share(det.threshold_rule_)

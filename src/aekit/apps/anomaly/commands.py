@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+SKIP_UNREADABLE_HELP = ("images: leave out the files that cannot be read (empty, cut short, not an image) and "
+                        "name them, instead of stopping at the first")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     verbs = application(sub, "anomaly", help="anomaly detection on tables, time series and images: train on normal data, score new data",
                         description="Anomaly detection on CSV/Parquet tables, time series and images.", run=run)
@@ -87,6 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--heatmaps", type=int_at_least(0), default=20,
                    help="images: heat maps of the N highest-scoring flagged images (default 20; 0: none)")
     s.add_argument("--heatmap-dir", help="images: folder for the heat maps (default OUT_heatmaps/)")
+    s.add_argument("--skip-unreadable", action="store_true", help=SKIP_UNREADABLE_HELP)
     s.add_argument("--engine", choices=["local", "dask"], default="local",
                    help="local: this process, in chunks (default); dask: partitions on a Dask cluster "
                         "(CSV/Parquet paths, globs or fsspec URLs, or a folder of images; --out .csv or a "
@@ -121,6 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                               "folder (default: labels are 0/1)")
         e.add_argument("--report-dir", "--out", default="report",  # --out: as train and score name theirs
                        help="where the PNGs go (default ./report)")
+        e.add_argument("--skip-unreadable", action="store_true", help=SKIP_UNREADABLE_HELP)
         e.add_argument("--quiet", action="store_true")
 
     d = verbs.add_parser("demo", help="train and evaluate on the bundled breast-cancer data",
@@ -204,7 +210,7 @@ def _run(args: argparse.Namespace, out: str | BinaryIO | None) -> int:
         raise DataError("--scheduler needs --engine dask")
     if args.verb == "score" and args.engine == "local":
         keep_freed_memory()  # a process that allocates each chunk's arrays anew (aekit.memory)
-    if args.verb == "score" and args.engine == "local" and not args.heatmap_dir:
+    if args.verb == "score" and args.engine == "local" and not args.heatmap_dir and not args.skip_unreadable:
         # a table model scores in numpy: no torch import, so the first row comes seconds sooner
         with importing_without_collections():
             from .light import score_table
@@ -221,7 +227,7 @@ def _run(args: argparse.Namespace, out: str | BinaryIO | None) -> int:
 
         summary = score_images_file(args.data, args.model, out, id_col=args.id_col, label_col=args.label_col,
                                     heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps, chunksize=args.chunk_rows,
-                                    verbose=verbose)
+                                    verbose=verbose, skip_unreadable=args.skip_unreadable)
         if summary is not None:
             _print_score_summary(args, summary)
             return 0
@@ -261,7 +267,8 @@ def _run(args: argparse.Namespace, out: str | BinaryIO | None) -> int:
     elif args.verb == "score" and args.engine == "dask":
         summary = _deploy_module("batch").score_dask(args.data, args.model, args.out, scheduler=args.scheduler, workers=args.workers,
                              id_col=args.id_col, label_col=args.label_col, top_k=args.top_k,
-                             heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
+                             heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps,
+                             skip_unreadable=args.skip_unreadable)
         _print_score_summary(args, summary, engine=" on Dask")
     elif args.verb == "export":
         meta = _deploy_module("export").export_onnx(args.model, args.out)
@@ -269,13 +276,14 @@ def _run(args: argparse.Namespace, out: str | BinaryIO | None) -> int:
     elif args.verb == "score":
         summary = jobs.score_file(args.data, args.model, out, id_col=args.id_col, label_col=args.label_col,
                                   top_k=args.top_k, chunksize=args.chunk_rows, verbose=verbose,
-                                  heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps)
+                                  heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps,
+                                  skip_unreadable=args.skip_unreadable)
         _print_score_summary(args, summary)
         _print_most_flagged(getattr(summary, "by_series", None), listed=False)
     elif args.verb in ("eval", "report"):
         analysis = jobs.analyse_file(args.data, args.model, args.report_dir, label_col=args.label_col,
                                      normal_value=args.normal_value, id_col=args.id_col, verbose=verbose,
-                                     labelled=args.verb == "eval")
+                                     labelled=args.verb == "eval", skip_unreadable=args.skip_unreadable)
         print(f"model threshold: {analysis.threshold_rule}")
         for line in getattr(analysis, "notices", []):
             print(f"note: {line}")

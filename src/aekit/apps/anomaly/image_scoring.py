@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -13,9 +14,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ... import marks, plots
-from ...data.images import ImageSet, ImageSpec, image_chunks
+from ...data.images import UNREADABLE_SHOWN, ImageSet, ImageSpec, image_chunks
 from ...data.table_output import is_stream, table_output
-from ...errors import DataError
+from ...errors import DataError, grouped_notes
 from ...io import check_output_dir, claim_output_dir
 from .light import ScoreSummary
 from .report import Metrics, binary_labels, class_summary, evaluate, label_classes, write_report
@@ -35,22 +36,35 @@ def check_image_options(id_col: str | None, label_col: str | None) -> None:
                             "(and its class folder, if any)")
 
 
+def check_no_image_options(kind: str, heatmap_dir: str | os.PathLike[str] | None = None,
+                           skip_unreadable: bool = False) -> None:
+    """Image options given for a table or series model are an error, not silently ignored."""
+    for option, given in (("--heatmap-dir", heatmap_dir is not None), ("--skip-unreadable", skip_unreadable)):
+        if given:
+            raise DataError(f"{option} is for image models, not a {'time-series' if kind == 'series' else kind} "
+                            "model")
+
+
 def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold: float,
                        score: Callable[[np.ndarray], np.ndarray], anomaly_maps: Callable[[np.ndarray], np.ndarray],
                        out: str | os.PathLike[str] | BinaryIO, heatmap_dir: str | os.PathLike[str] | None = None,
-                       heatmaps: int = HEATMAPS, chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary:
+                       heatmaps: int = HEATMAPS, chunk: int = IMAGE_CHUNK, verbose: int = 1,
+                       skip_unreadable: bool = False) -> ScoreSummary:
     """Score images as a stream: decode ``chunk`` at a time (a folder in a background thread),
     ``score`` them, and append the rows to a CSV (image, score, is_anomaly[, class]) that
     appears atomically at the end; memory holds a few chunks whatever the source's size. Then,
     for the ``heatmaps`` highest-scoring flagged images, a PNG of the image beside its
-    ``anomaly_maps`` map, and one overview grid of them."""
+    ``anomaly_maps`` map, and one overview grid of them. A file that cannot be read is an
+    error, or, with ``skip_unreadable``, left out of the output and named in the summary's
+    notices."""
     heat_dir = heatmap_folder(data, out, heatmap_dir, heatmaps)
-    count, chunks = image_chunks(data, spec, chunk)
+    count, chunks = image_chunks(data, spec, chunk, skip_unreadable=skip_unreadable)
     summary = ScoreSummary(heatmap_dir=str(heat_dir) if heat_dir else None, unit="images")
     top = _TopImages(heatmaps)
+    unreadable: dict[str, str] = {}
     with table_output(out, marks.ANOMALY_SCORES) as output, \
             tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
-        for part in chunks:
+        for part in _readable(chunks, unreadable, bar):
             scores = np.asarray(score(part.images), dtype=np.float64)
             flagged = scores > threshold
             table = pd.DataFrame({"image": part.names, "score": scores, "is_anomaly": flagged.astype(int)})
@@ -61,8 +75,45 @@ def write_image_scores(data: str | os.PathLike[str], spec: ImageSpec, threshold:
             summary.rows += len(scores)
             summary.flagged += int(flagged.sum())
             bar.update(len(scores))
+        check_some_read(data, summary.rows, unreadable)
+    summary.notices = unreadable_notes(unreadable)
     summary.heatmaps = draw_heatmaps(heat_dir, top.names, top.scores, top.images, anomaly_maps)
     return summary
+
+
+def _readable(chunks: Iterator[ImageSet], unreadable: dict[str, str], bar: tqdm) -> Iterator[ImageSet]:
+    """``chunks`` that hold images, each chunk's unreadable files added to ``unreadable`` (and
+    counted on ``bar``)."""
+    for part in chunks:
+        if part.unreadable:
+            unreadable.update(part.unreadable)
+            bar.update(len(part.unreadable))
+        if len(part.images):
+            yield part
+
+
+def check_some_read(data: str | os.PathLike[str], scored: int, unreadable: dict[str, str]) -> None:
+    """A source whose every file was left out as unreadable is an error, not an empty output."""
+    if unreadable and not scored:
+        (name, why), *others = unreadable.items()
+        if not others:
+            raise DataError(f"the one image in {data}, {name}, {why}")
+        raise DataError(f"none of the {len(unreadable)} images in {data} can be read ({name} {why}, ...)")
+
+
+_LEFT_OUT = re.compile("([^\x1f]*)\x1f(.*)", re.DOTALL)  # "NAME<US>WHY", as unreadable_notes writes them
+
+
+def unreadable_notes(unreadable: dict[str, str]) -> list[str]:
+    """The files left out as unreadable (name -> why), one line per reason:
+    ``2 images not scored, cannot be decoded as an image (an empty file): a.jpg, b.jpg``."""
+    return grouped_notes([f"{name}\x1f{why}" for name, why in unreadable.items()], _LEFT_OUT, _not_scored)
+
+
+def _not_scored(names: list[str], why: str) -> str:
+    more = len(names) - UNREADABLE_SHOWN
+    shown = ", ".join(names[:UNREADABLE_SHOWN]) + (f" and {more:,} more" if more > 0 else "")
+    return f"{len(names):,} image{'s' if len(names) > 1 else ''} not scored, {why}: {shown}"
 
 
 def heatmap_folder(data: str | os.PathLike[str], out: str | os.PathLike[str] | BinaryIO,
@@ -114,12 +165,13 @@ class ImageAnalysis:
     metrics: Metrics | None
     by_class: pd.DataFrame | None
     report_paths: list[Path]
+    notices: list[str]
 
 
 def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: float,
                    score: Callable[[np.ndarray], np.ndarray], anomaly_maps: Callable[[np.ndarray], np.ndarray],
                    report_dir: str | os.PathLike[str], normal_value: str | None = None, labelled: bool = False,
-                   chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ImageAnalysis:
+                   chunk: int = IMAGE_CHUNK, verbose: int = 1, skip_unreadable: bool = False) -> ImageAnalysis:
     """Score an image source as a stream and write a report: the scores' histogram, and a
     gallery of the highest-scoring images beside their anomaly maps. With ``labelled`` or a
     ``normal_value``, the images' class folders are their labels (``normal_value`` names the
@@ -127,13 +179,14 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
     (``metrics.json``), the ROC curve, each class's share flagged and AUC-ROC against the
     normal class, and galleries of the anomalies scored lowest (missed) and the normal
     images scored highest (false alarms). Memory holds a few chunks and the galleries'
-    images."""
-    count, chunks = image_chunks(data, spec, chunk)
+    images. Unreadable files as ``write_image_scores`` treats them."""
+    count, chunks = image_chunks(data, spec, chunk, skip_unreadable=skip_unreadable)
+    unreadable: dict[str, str] = {}
     scores, labels, classes = [], [], []
     top, missed, alarms = (_TopImages(GALLERY), _TopImages(GALLERY, lowest=True), _TopImages(GALLERY))
     offset = 0
     with tqdm(total=count, desc="scoring", unit="img", leave=False, disable=True if verbose <= 0 else None) as bar:
-        for part in chunks:
+        for part in _readable(chunks, unreadable, bar):
             s = np.asarray(score(part.images), dtype=np.float64)
             names = _class_names(part, labelled) if labelled or normal_value is not None else None
             if normal_value is not None and part.classes and str(normal_value) not in part.classes:
@@ -150,6 +203,7 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
             scores.append(s)
             offset += len(s)
             bar.update(len(s))
+    check_some_read(data, offset, unreadable)
     if not offset:
         raise DataError(f"{data} holds no images")
     all_scores = np.concatenate(scores)
@@ -163,7 +217,7 @@ def analyse_images(data: str | os.PathLike[str], spec: ImageSpec, threshold: flo
         if len(kept.scores):
             grid = plots.panel_grid(_panels(kept.names, kept.scores, kept.images, anomaly_maps))
             paths.append(plots.write_png(grid, out / file))
-    return ImageAnalysis(all_scores, y, metrics, by_class, paths)
+    return ImageAnalysis(all_scores, y, metrics, by_class, paths, unreadable_notes(unreadable))
 
 
 def _class_names(part: ImageSet, labelled: bool) -> np.ndarray | None:

@@ -26,7 +26,8 @@ from . import load_detector
 from .base import ReconstructionDetector
 from .detector import AnomalyDetector
 from .images import ImageAnomalyDetector
-from .image_scoring import HEATMAPS, IMAGE_CHUNK, analyse_images, check_image_options, write_image_scores
+from .image_scoring import (HEATMAPS, IMAGE_CHUNK, analyse_images, check_image_options, check_no_image_options,
+                            write_image_scores)
 from .light import CHUNK_ROWS, ScoreSummary, flagged_leaders, leader_counts, write_table_scores
 from .report import (REPORT_KIND, Metrics, binary_labels, class_summary, evaluate, is_normal_value, label_classes,
                      write_report)
@@ -151,37 +152,38 @@ def _train_images(data: str | os.PathLike[str], out: str | os.PathLike[str], *, 
 
 def score_images(data: str | os.PathLike[str], det: ReconstructionDetector, out: str | os.PathLike[str] | BinaryIO,
                  heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS,
-                 chunk: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary:
+                 chunk: int = IMAGE_CHUNK, verbose: int = 1, skip_unreadable: bool = False) -> ScoreSummary:
     """Score an image source with ``det`` (``image_scoring.write_image_scores``: the CSV, and
     heat maps of the highest-scoring flagged images)."""
     return write_image_scores(data, det.image_spec_, det.threshold_, det.decision_function, det.anomaly_map, out,
-                              heatmap_dir, heatmaps, chunk, verbose)
+                              heatmap_dir, heatmaps, chunk, verbose, skip_unreadable)
 
 
 def score_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                out: str | os.PathLike[str] | BinaryIO, *, id_col: str | None = None, label_col: str | None = None,
                top_k: int = 3, chunksize: int = CHUNK_ROWS, verbose: int = 1,
-               heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS) -> ScoreSummary | SeriesSummary:
+               heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS,
+               skip_unreadable: bool = False) -> ScoreSummary | SeriesSummary:
     """Score a table chunk by chunk (bounded memory) and write a CSV with ``score``,
     ``is_anomaly`` and ``top_features`` (plus the ID and label columns when named).
     The output appears atomically when scoring is complete (a binary stream, such as
     ``sys.stdout.buffer``, gets CSV as it is scored). An image model scores an image source
-    instead (see ``score_images``)."""
+    instead (see ``score_images``; ``skip_unreadable`` leaves out its files that cannot be
+    read)."""
     check_int(heatmaps, "--heatmaps", 0)
     check_int(top_k, "--top-k", 1, 1000)
     check_int(chunksize, "--chunk-rows", 1, 100_000_000)
     out = check_table_output(out, inputs=[data])
     det = _detector(model)
+    if not _on_images(det):
+        check_no_image_options(det.adapter_.kind, heatmap_dir, skip_unreadable)
     if det.adapter_.kind == "series":
-        if heatmap_dir is not None:
-            raise DataError("--heatmap-dir is for image models, not a time-series model")
         return score_series(data, det, out, label_col=label_col, id_col=id_col, top_k=top_k, chunksize=chunksize,
                             verbose=verbose)
     if _on_images(det):
         check_image_options(id_col, label_col)
-        return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
-    if heatmap_dir is not None:
-        raise DataError("--heatmap-dir is for image models")
+        return score_images(data, det, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose,
+                            skip_unreadable)
     with one_torch_thread():  # one per core, each scoring whole chunks (write_table_scores)
         return write_table_scores(det, data, out, id_col=id_col, label_col=label_col, top_k=top_k,
                                   chunksize=chunksize, verbose=verbose)
@@ -200,24 +202,29 @@ class Analysis:
     unit: str = "rows"
     leaders: dict[str, int] = field(default_factory=dict)  # tables: flagged rows by their leading column
     expected_share: float | None = None  # the share of normal rows the threshold flags, where it says
+    notices: list[str] = field(default_factory=list)  # images: the files left out as unreadable
 
 
 def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | ReconstructionDetector,
                  report_dir: str | os.PathLike[str], *, label_col: str | None = None,
                  normal_value: str | None = None, id_col: str | None = None,
-                 chunksize: int = CHUNK_ROWS, verbose: int = 1, labelled: bool = False) -> Analysis | SeriesAnalysis:
+                 chunksize: int = CHUNK_ROWS, verbose: int = 1, labelled: bool = False,
+                 skip_unreadable: bool = False) -> Analysis | SeriesAnalysis:
     """Score a table (streaming), compute metrics when labels are named, and write the report:
     scores histogram with the threshold, ROC curve, contributions of the top anomalies. An
     image model's images are labelled by their class folders (``image_scoring.analyse_images``).
-    ``labelled``: labels are required (``aekit anomaly eval``)."""
+    ``labelled``: labels are required (``aekit anomaly eval``); ``skip_unreadable``: an image
+    source's files that cannot be read are left out (and named), not an error."""
     check_output_dir(report_dir, REPORT_KIND, inputs=[data, model] if isinstance(model, (str, os.PathLike)) else [data])
     det = _detector(model)
     if _on_images(det):
         check_image_options(id_col, label_col)
         found = analyse_images(data, det.image_spec_, det.threshold_, det.decision_function, det.anomaly_map,
-                               report_dir, normal_value, labelled, min(chunksize, IMAGE_CHUNK), verbose)
+                               report_dir, normal_value, labelled, min(chunksize, IMAGE_CHUNK), verbose,
+                               skip_unreadable)
         return Analysis(found.scores, found.labels, None, found.metrics, found.report_paths, det.threshold_,
-                        det.threshold_rule_.describe(), found.by_class, "images")
+                        det.threshold_rule_.describe(), found.by_class, "images", notices=found.notices)
+    check_no_image_options(det.adapter_.kind, skip_unreadable=skip_unreadable)
     if labelled and label_col is None:
         raise DataError("eval needs --label-col, the column of labels (or use 'aekit anomaly report')")
     if det.adapter_.kind == "series":

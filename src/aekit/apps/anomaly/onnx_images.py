@@ -91,7 +91,8 @@ class OnnxImageScorer:
 def score_images_file(data: str | os.PathLike[str], model: str | os.PathLike[str], out: str | os.PathLike[str] | BinaryIO, *,
                       id_col: str | None = None, label_col: str | None = None,
                       heatmap_dir: str | os.PathLike[str] | None = None, heatmaps: int = HEATMAPS,
-                      chunksize: int = IMAGE_CHUNK, verbose: int = 1) -> ScoreSummary | None:
+                      chunksize: int = IMAGE_CHUNK, verbose: int = 1, skip_unreadable: bool = False
+                      ) -> ScoreSummary | None:
     """``jobs.score_file`` for an image model, in ONNX Runtime; None when the model at
     ``model`` is not one this path scores (the caller then runs ``jobs.score_file``). The
     same checks, in the same order, and the same outputs."""
@@ -103,4 +104,5 @@ def score_images_file(data: str | os.PathLike[str], model: str | os.PathLike[str
         return None
     check_image_options(id_col, label_col)
     return write_image_scores(data, scorer.image_spec_, scorer.threshold_, scorer.decision_function,
-                              scorer.anomaly_map, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose)
+                              scorer.anomaly_map, out, heatmap_dir, heatmaps, min(chunksize, IMAGE_CHUNK), verbose,
+                              skip_unreadable)
