@@ -126,7 +126,7 @@ class ReconstructionDetector(FittedModel):
         self.histogram_weight_ = self._histogram_weight()
         self.histograms_ = self._fit_histograms(Z_train, Z_val) if self.histogram_weight_ else None
         self.decision_scores_, clean = self._training_scores(Z, val_idx, train_idx)
-        self.threshold_rule_ = self._where_read(rule, len(val_idx))
+        self.threshold_rule_ = self._spanned(self._where_read(rule, len(val_idx)), clean)
         self.threshold_ = resolve_threshold(self.threshold_rule_, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -180,6 +180,11 @@ class ReconstructionDetector(FittedModel):
                           "threshold as a score (threshold=, --threshold)", DataNotice, stacklevel=3)
             return rule
         return dataclasses.replace(rule, held_out=True)
+
+    def _spanned(self, rule: ThresholdRule, clean: np.ndarray) -> ThresholdRule:
+        """``rule`` with the rows that score alike (``ThresholdRule.span``), for the ``clean``
+        scores it reads: samples are independent here; a series detector's rows share windows."""
+        return rule
 
     def _local_leaving_out(self, Z: torch.Tensor, own: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """The local term of rows ``Z`` before ``local_weight_``, each row compared without
@@ -644,6 +649,7 @@ class ReconstructionDetector(FittedModel):
             val_idx = self._split(len(self.decision_scores_))[1]
             rule = self._where_read(rule, len(val_idx))
             clean = self.decision_scores_[val_idx] if rule.held_out else clean
+        rule = self._spanned(rule, clean)
         self.threshold_rule_, self.threshold_ = rule, resolve_threshold(rule, self.decision_scores_, clean)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
@@ -708,7 +714,8 @@ class ReconstructionDetector(FittedModel):
             "weighting": self.weighting_,
             "local": local,
             "threshold": {"method": self.threshold_rule_.method, "value": self.threshold_rule_.value,
-                          "threshold": self.threshold_, **({"held_out": True} if self.threshold_rule_.held_out else {})},
+                          "threshold": self.threshold_, **({"held_out": True} if self.threshold_rule_.held_out else {}),
+                          **({"span": self.threshold_rule_.span} if self.threshold_rule_.span > 1 else {})},
             "training": [{"epochs_run": len(h), "best_val_loss": min((r.get("val_loss", r["train_loss"]) for r in h),
                                                                      default=None)} for h in self.training_history_],
         }
@@ -756,6 +763,12 @@ class ReconstructionDetector(FittedModel):
                 raise ModelFileError(f"config.json: the threshold's held_out must be true for a contamination rule, "
                                      f"got {t['held_out']!r}")
             self.threshold_rule_ = dataclasses.replace(self.threshold_rule_, held_out=True)
+        if "span" in t:  # an fpr bound over windows (series; 0.9.14 and later)
+            span = t["span"]
+            if isinstance(span, bool) or not isinstance(span, int) or span < 2 or self.threshold_rule_.method != "fpr":
+                raise ModelFileError(f"config.json: the threshold's span must be an integer >= 2 of an fpr rule, "
+                                     f"got {span!r}")
+            self.threshold_rule_ = dataclasses.replace(self.threshold_rule_, span=span)
         threshold = t["threshold"]
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
             raise ModelFileError(f"config.json: the threshold must be a finite number, got {threshold!r}")

@@ -16,6 +16,7 @@ training and not scored: its rows' scores are NaN, with a note.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from typing import Any, ClassVar, NamedTuple
@@ -30,11 +31,13 @@ from ...data.series import IMPUTES, SCALINGS, SeriesAdapter, condensed, series_n
 from ...errors import AekitError, DataError, DataNotice, ModelFileError, ParameterError
 from ...estimator import MIN_TRAIN_ROWS, MIN_VALIDATION_ROWS
 from .base import ReconstructionDetector
+from .thresholds import ThresholdRule
 from .detector import mlp_sizes
 from .periods import auto_window
 
 MAX_WINDOW = 4096
 MAX_TRAIN_WINDOWS = 50_000  # longer training series are windowed with a stride that keeps about this many
+MIN_BOUND_WINDOWS = 4  # held-out windows an fpr bound wants (t at 3 degrees of freedom: 4.5, twice z's 2.3)
 AUTO_STRIDE_DIVISOR = 8  # stride="auto": a row is covered by about 8 scored windows
 NETWORKS = ("mlp", "conv")
 
@@ -79,8 +82,10 @@ class SeriesAnomalyDetector(ReconstructionDetector):
 
     Training holds out the last ``validation_fraction`` of the series (of each series; a
     contiguous stretch, not random windows: neighbouring windows overlap) for early stopping and for the
-    threshold: ``"fpr:0.01"`` (the default) flags 1% of the held-out rows; ``contamination``
-    and explicit scores work as for tables. ``explain(X)`` attributes each row's score to the
+    threshold: ``"fpr:0.01"`` (the default) is the score a new normal row exceeds 1% of the
+    time, bounded from the held-out rows read as one sample per window (neighbouring rows
+    share windows; ``thresholds.prediction_bound``); ``contamination`` and explicit scores
+    work as for tables. ``explain(X)`` attributes each row's score to the
     channels.
     """
 
@@ -221,6 +226,20 @@ class SeriesAnomalyDetector(ReconstructionDetector):
             return
         self.window_, why = auto_window([piece.numpy() for piece in pieces])
         self.adapter_.notices_.append(f"window {self.window_} rows ({why}; --window N to choose)")
+
+    def _spanned(self, rule: ThresholdRule, clean: np.ndarray) -> ThresholdRule:
+        """An ``fpr`` rule reads a window's rows as one sample: they share windows. Clean rows
+        of fewer than ``MIN_BOUND_WINDOWS`` windows make a wide bound, with a note."""
+        if rule.method != "fpr":
+            return rule
+        rows = int(np.isfinite(clean).sum())
+        if rows < MIN_BOUND_WINDOWS * self.window_:
+            needed = math.ceil(MIN_BOUND_WINDOWS * self.window_ / self.validation_fraction)
+            warnings.warn(f"the threshold fpr:{rule.value:g} reads {rows} held-out rows, under {MIN_BOUND_WINDOWS} "
+                          f"windows of {self.window_}: a bound from so few is wide, so new rows are flagged only far "
+                          f"above it; train on a longer stretch (about {needed:,} rows or more), or give the threshold "
+                          "as a score (threshold=, --threshold)", DataNotice, stacklevel=3)
+        return dataclasses.replace(rule, span=self.window_)
 
     def _split(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``(training, validation)`` windows: the validation windows are the last
