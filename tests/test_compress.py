@@ -12,7 +12,7 @@ from aekit.apps.compress import ImageCodec, bd_rate, psnr
 from aekit.apps.compress.bitstream import Compressed
 from aekit.apps.compress.codec import _padded, as_rgb
 from aekit.cli import main
-from aekit.errors import DataError, ParameterError
+from aekit.errors import DataError, DataNotice, ParameterError
 from aekit.nn.codec import HyperpriorCodec
 
 TINY = dict(channels=16, latent_channels=24, crop=64, crops_per_image=8, downsample=1, epochs=20, batch_size=8,
@@ -237,6 +237,12 @@ def test_image_files_are_read_whole_and_bad_files_named(tmp_path):
         as_rgb(bad)
     with pytest.raises(DataError, match="does not exist"):
         as_rgb(tmp_path / "missing.png")
+    # an animation: its first frame, and a note that the others are left out
+    frames = [Image.fromarray(np.full((6, 8, 3), v, np.uint8)) for v in (10, 120, 240)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    with pytest.warns(DataNotice, match="anim.gif holds 3 frames .an animation or pages.; only the first is encoded"):
+        first = as_rgb(tmp_path / "anim.gif")
+    assert first.shape == (6, 8, 3) and abs(int(first.mean()) - 10) <= 2
 
 
 def test_bd_rate_on_a_hand_computed_case():

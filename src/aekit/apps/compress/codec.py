@@ -19,7 +19,7 @@ import torch
 
 from ...checks import check_device, check_float, check_int
 from ...data.images import IMAGE_SUFFIXES, as_shown, exif_orientation, undecodable
-from ...errors import DataError, ParameterError, first_line
+from ...errors import DataError, DataNotice, ParameterError, first_line
 from ...estimator import FittedModel, TensorGroups
 from ...nn.codec import CONTEXTS, LAMBDAS, LATENT_STRIDE, STRIDE, HyperpriorCodec
 from . import entropy
@@ -36,14 +36,16 @@ Image = str | os.PathLike[str] | np.ndarray
 
 def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
     """An image file at its full size as ``[H, W, 3]`` uint8 (a codec keeps every pixel, so
-    unlike the models' image reader there is no size cap; decompression bombs are refused)."""
+    unlike the models' image reader there is no size cap; decompression bombs are refused).
+    Of an animation or a multi-page file, the first frame, with a note."""
     from PIL import Image as PILImage
     from PIL import UnidentifiedImageError
 
     try:
         with warnings.catch_warnings(), PILImage.open(path) as im:
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            return np.asarray(as_shown(im, str(path), "RGB", exif_orientation(im)))
+            frames = im.n_frames if getattr(im, "is_animated", False) else 1
+            image = np.asarray(as_shown(im, str(path), "RGB", exif_orientation(im)))
     except FileNotFoundError:
         raise DataError(f"{path} does not exist") from None
     except DataError:
@@ -52,6 +54,10 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
         raise DataError(f"{path} decodes to too many pixels (a decompression bomb?); refused") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise undecodable(str(path), exc) from None
+    if frames > 1:  # the codec writes one still image: say what is left out
+        warnings.warn(f"{path} holds {frames} frames (an animation or pages); only the first is encoded", DataNotice,
+                      stacklevel=2)
+    return image
 
 
 def _check_memory_for_refine(pixels: int) -> None:
