@@ -233,6 +233,20 @@ def test_dask_on_two_workers_matches_local_scoring(model_dir, table_files, tmp_p
         pd.read_csv(table_files / f"part{part}.csv").to_parquet(tmp_path / "parts" / f"part-{part}.pq")
     folder = score_dask(str(tmp_path / "parts"), model_dir, tmp_path / "folder.csv", workers=1, id_col="id")
     assert folder.rows == len(expected)
+    # compressed CSV and TSV files, each read whole by one task
+    for part in range(3):
+        pd.read_csv(table_files / f"part{part}.csv").to_csv(tmp_path / f"zip{part}.csv.bz2", index=False)
+    zipped = score_dask(str(tmp_path / "zip*.csv.bz2"), model_dir, tmp_path / "zipped.csv", workers=1, id_col="id",
+                        label_col="label")
+    assert zipped.rows == len(expected)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "zipped.csv"), expected)
+    from aekit.apps.anomaly.batch import read_dask_table
+
+    expected.to_csv(tmp_path / "t.tsv.xz", sep="\t", index=False)
+    pd.testing.assert_frame_equal(read_dask_table(str(tmp_path / "t.tsv.xz")).compute(), expected, check_dtype=False)
+    (tmp_path / "rows.json").write_text("{}")
+    with pytest.raises(DataError, match=r"reads \.csv, \.tsv \(either may end \.gz, \.bz2 or \.xz\) or \.parquet"):
+        read_dask_table(str(tmp_path / "rows.json"))
     (tmp_path / "hive" / "day=1").mkdir(parents=True)
     pd.read_csv(table_files / "part0.csv").to_parquet(tmp_path / "hive" / "day=1" / "part.parquet")
     with pytest.raises(DataError, match="partitioned into folders"):

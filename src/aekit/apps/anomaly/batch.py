@@ -38,7 +38,7 @@ import pandas as pd
 from ...checks import check_int
 from ...data.images import SKIP_HINT, decode_files, decode_readable, image_files, unreadable_error
 from ...data.preprocess import NUMBER_CATEGORY
-from ...data.tables import check_csv_header, stripped_names
+from ...data.tables import TABLE_SUFFIXES, check_csv_header, compressed, stripped_names
 from ...errors import DataError, OutputError, first_line
 from ...parquet_folders import parquet_parts
 from ... import marks
@@ -247,14 +247,24 @@ def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = (), na_val
     try:
         if name.endswith((".parquet", ".pq")) or ("://" not in str(data) and parquet_parts(data) is not None):
             return dd.read_parquet(data)
-        if name.endswith((".csv", ".csv.gz", ".tsv")):
-            ddf = dd.read_csv(data, sep="\t" if name.endswith(".tsv") else ",", blocksize="64MB",
+        sep = _text_separator(name)
+        if sep is not None:
+            # a compressed file is read whole by one task: its blocks cannot be found without decompressing
+            ddf = dd.read_csv(data, sep=sep, blocksize=None if compressed(name) else "64MB",
                               dtype=dict.fromkeys(numbers, "float64"), skipinitialspace=True, na_values=na_values)
             names = stripped_names(ddf.columns)  # 'x , y': as the local reader names them
             return ddf if names == list(ddf.columns) else ddf.rename(columns=dict(zip(ddf.columns, names)))
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {data}: {_cause(exc)}") from None
-    raise DataError(f"{data}: the Dask engine reads .csv, .tsv or .parquet files (paths, globs or URLs)")
+    raise DataError(f"{data}: the Dask engine reads .csv, .tsv (either may end .gz, .bz2 or .xz) or .parquet files "
+                    "(paths, globs or URLs)")
+
+
+def _text_separator(name: str) -> str | None:
+    """The field separator of a CSV or TSV file by its name (a tab for .tsv), compressed or
+    not (``rows.tsv.gz``); None for other files."""
+    stem = Path(name).with_suffix("") if compressed(name) else Path(name)
+    return {"csv": ",", "tsv": "\t"}.get(TABLE_SUFFIXES.get(stem.suffix.lower(), ""))
 
 
 def _check_local_files(data: str) -> None:
@@ -269,8 +279,9 @@ def _check_local_files(data: str) -> None:
             raise DataError(f"{f} does not exist")
         if path.is_file() and path.stat().st_size == 0:
             raise DataError(f"{f} is empty")
-        if path.is_file() and f.lower().endswith((".csv", ".csv.gz", ".tsv")):
-            check_csv_header(f, "\t" if f.lower().endswith(".tsv") else ",")
+        sep = _text_separator(f)
+        if path.is_file() and sep is not None:
+            check_csv_header(f, sep)
 
 
 def _unreadable(exc: BaseException, numbers: list[str]) -> str:
