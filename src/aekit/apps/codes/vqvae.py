@@ -12,8 +12,11 @@ from ...checks import MAX_WIDTH, check_choice, check_float, check_int, check_siz
 from ...errors import DataError
 from ...estimator import FittedModel
 from ...nn import codebook_health
+from ...nn.mlp import ACTIVATIONS
+from ...training import patience_in_updates
 
-EARLY_STOP_PATIENCE = 15
+EARLY_STOP_PATIENCE = 15  # epochs, and at least PATIENCE_UPDATES optimizer steps
+PATIENCE_UPDATES = 200  # a few hundred images are two or three steps an epoch
 
 
 class VQAutoEncoder(FittedModel):
@@ -26,14 +29,18 @@ class VQAutoEncoder(FittedModel):
     restarted on a random encoder output. ``training_history_`` holds, per epoch, the codebook
     health on the held-out share: ``codes_used``, ``perplexity``, ``perplexity_ratio`` and
     ``dead_restarts`` (cumulative). ``impute="median"`` fills a table's NaN/inf with the
-    training median (default: an error naming the columns)."""
+    training median (default: an error naming the columns).
+
+    ``activation``: the networks' (``"leaky_relu"`` by default: with ReLU the encoder of
+    128x85 colour photos died in the first steps in two seeds of three, every unit at zero,
+    and the model drew one image whatever the input; BENCHMARKS.md)."""
 
     _kind = "codes.VQAutoEncoder"
     _array_adapter = "array"
 
     def __init__(self, codebook_size: int = 64, *, positions: int = 4, dim: int = 16, codebooks: int = 1,
                  combine: str = "residual", commitment: float = 0.25, dead_after: int | None = None, hidden: int = 128,
-                 channels: tuple[int, ...] = (32, 64), epochs: int = 100, batch_size: int = 64, lr: float = 2e-3,
+                 channels: tuple[int, ...] = (32, 64), activation: str = "leaky_relu", epochs: int = 100, batch_size: int = 64, lr: float = 2e-3,
                  validation_fraction: float = 0.1, impute: str | None = None, data: str = "auto",
                  random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
                  resume: bool = False) -> None:
@@ -46,6 +53,7 @@ class VQAutoEncoder(FittedModel):
         self.dead_after = dead_after
         self.hidden = hidden
         self.channels = channels
+        self.activation = activation
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -64,6 +72,7 @@ class VQAutoEncoder(FittedModel):
         check_int(self.dim, "dim", 1, 4096)
         check_int(self.codebooks, "codebooks", 1, 64)
         check_choice(self.combine, "combine", ("residual", "product"))
+        check_choice(self.activation, "activation", tuple(ACTIVATIONS))
         check_float(self.commitment, "commitment", 0)
         if self.dead_after is not None:
             check_int(self.dead_after, "dead_after", 0)
@@ -80,7 +89,7 @@ class VQAutoEncoder(FittedModel):
         model = AutoEncoder.for_shape(
             Z.shape[1:], self.positions * self.dim, "vq", hidden=self.hidden, channels=self.channels,
             reconstruction="mse", codebook_size=self.codebook_size, positions=self.positions, codebooks=self.codebooks,
-            combine=self.combine, commitment=self.commitment, dead_after=dead_after)
+            combine=self.combine, commitment=self.commitment, dead_after=dead_after, activation=self.activation)
         held_out = Z[val_idx] if len(val_idx) else Z
 
         def health(m: torch.nn.Module, epoch: int) -> dict[str, float]:
@@ -88,9 +97,17 @@ class VQAutoEncoder(FittedModel):
 
         self.training_history_ = self._train(
             model, Z[train_idx], Z[val_idx] if len(val_idx) else None, seed=self.random_state, name="autoencoder",
-            desc="VQ-VAE", patience=EARLY_STOP_PATIENCE, epoch_callback=health).history
+            desc="VQ-VAE", patience=patience_in_updates(len(train_idx), self.batch_size, PATIENCE_UPDATES,
+                                                        EARLY_STOP_PATIENCE), epoch_callback=health).history
         self.model_ = model
         return self
+
+    @classmethod
+    def _from_config(cls, config: dict[str, Any], groups: Any, path: Any) -> VQAutoEncoder:
+        if isinstance(config.get("params"), dict) and "activation" not in config["params"]:
+            # saved before 0.9.14, whose networks were ReLU (the spec rebuilds them so either way)
+            config = {**config, "params": {**config["params"], "activation": "relu"}}
+        return super()._from_config(config, groups, path)
 
     @property
     def bits_(self) -> float:
