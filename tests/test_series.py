@@ -111,7 +111,7 @@ def test_a_short_held_out_stretch_gets_a_wide_bound_and_a_note(tmp_path):
 
     from .conftest import rewrite_config
 
-    with pytest.warns(DataNotice, match=r"reads 86 held-out rows, under 4 windows of 32: a bound from so few is "
+    with pytest.warns(DataNotice, match=r"reads 86 clean rows, under 4 windows of 32: a bound from so few is "
                                         r"wide.*about 854 rows or more"):
         det = SeriesAnomalyDetector(**FAST).fit(sine(400, 0))
     assert det.threshold_ > np.quantile(det.decision_scores_[-86:], 0.99)

@@ -453,17 +453,13 @@ def _decoded_chunks(files: list[Path], names: list[str], labels: np.ndarray | No
         while ahead:
             at, future = ahead.popleft()
             images, unreadable = future.result()
-            part = np.arange(at, min(at + chunk, len(files)))
-            said = None
             if unreadable and not skip_unreadable:
                 raise unreadable_error({str(files[at + i]): why for i, why in unreadable.items()},
                                        f"{len(unreadable)} images", SKIP_HINT)
-            if unreadable:
-                said = {names[at + i]: why for i, why in unreadable.items()}
-                part = np.delete(part, list(unreadable))
+            part = np.delete(np.arange(at, min(at + chunk, len(files))), list(unreadable))  # the images read
             refill()
             yield ImageSet(images, None if labels is None else labels[part], class_names, [names[i] for i in part],
-                           said)
+                           {names[at + i]: why for i, why in unreadable.items()} or None)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -392,12 +392,14 @@ def score_dask(data: str, model: str | os.PathLike[str], out: str | os.PathLike[
                     if categorical:
                         wanted.append(ddf[categorical].map_partitions(_unseen_partition, shared, meta=UNSEEN_META,
                                                                       align_dataframes=False))
+                if left_out is not None:  # last: what the notes name
+                    wanted.append(left_out)
                 # one pass: the write, the counts and the top share the scored partitions (Dask
                 # warns that it materialises the expressions to do so: that is the point)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     try:
-                        _, rows, flagged, *top = dask.compute(*wanted, *([] if left_out is None else [left_out]))
+                        _, rows, flagged, *top = dask.compute(*wanted)
                     except DataError:
                         raise
                     except ValueError as exc:  # Dask's reader, in a worker: a block it cannot read as typed

@@ -235,7 +235,7 @@ class SeriesAnomalyDetector(ReconstructionDetector):
         rows = int(np.isfinite(clean).sum())
         if rows < MIN_BOUND_WINDOWS * self.window_:
             needed = math.ceil(MIN_BOUND_WINDOWS * self.window_ / self.validation_fraction)
-            warnings.warn(f"the threshold fpr:{rule.value:g} reads {rows} held-out rows, under {MIN_BOUND_WINDOWS} "
+            warnings.warn(f"the threshold fpr:{rule.value:g} reads {rows} clean rows, under {MIN_BOUND_WINDOWS} "
                           f"windows of {self.window_}: a bound from so few is wide, so new rows are flagged only far "
                           f"above it; train on a longer stretch (about {needed:,} rows or more), or give the threshold "
                           "as a score (threshold=, --threshold)", DataNotice, stacklevel=3)

@@ -77,7 +77,7 @@ def prediction_bound(scores: np.ndarray, rate: float, span: int) -> float:
     """The score a new row like ``scores`` exceeds with probability ``rate``, where runs of
     ``span`` neighbouring rows score alike: the upper prediction bound for one new draw of a
     normal sample of ``len / span`` independent draws (Student's t). A quantile of such rows
-    reads a handful of draws: the held-out stretch's own 99th percentile flagged a median 18%
+    reads a handful of draws: the held-out stretch's own 99th percentile flagged a median 17%
     of the later rows of stationary series, not 1% (BENCHMARKS.md)."""
     from scipy.stats import t
 
