@@ -136,21 +136,26 @@ def test_binary_hasher_beats_sign_pca_and_round_trips(digits, tmp_path):
         hasher.decode_bits(np.full((1, 32), 2))
 
 
-def test_binary_codes_of_colour_photos_do_not_collapse_to_one():
-    """Crops of four colour photos: without the bit-balance loss every bit came out constant
-    ("0 bits in use", as 80 flower photos did with the command's defaults)."""
+def _photo_crops(n: int, height: int, width: int) -> np.ndarray:
+    """``n`` random crops of four colour photos that ship with scikit-image, ``[n, 3, H, W]``."""
     from skimage import data as samples
-
-    from aekit.apps.codes.hashing import bit_health
 
     rng = np.random.default_rng(0)
     photos = [samples.astronaut(), samples.chelsea(), samples.coffee(), samples.rocket()]
     crops = []
-    for i in range(60):
+    for i in range(n):
         photo = photos[i % 4]
-        top, left = rng.integers(0, photo.shape[0] - 96), rng.integers(0, photo.shape[1] - 96)
-        crops.append(photo[top:top + 96, left:left + 96])
-    x = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255
+        top, left = rng.integers(0, photo.shape[0] - height), rng.integers(0, photo.shape[1] - width)
+        crops.append(photo[top:top + height, left:left + width])
+    return np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255
+
+
+def test_binary_codes_of_colour_photos_do_not_collapse_to_one():
+    """Crops of four colour photos: without the bit-balance loss every bit came out constant
+    ("0 bits in use", as 80 flower photos did with the command's defaults)."""
+    from aekit.apps.codes.hashing import bit_health
+
+    x = _photo_crops(60, 96, 96)
     used = {b: bit_health(BinaryHasher(16, balance=b, epochs=20, finetune_epochs=0, random_state=0).fit(x).encode(x))
             for b in (0.0, BinaryHasher().balance)}
     assert used[0.0]["codes_used"] == 1  # what the default was: one code for every photo
@@ -198,16 +203,7 @@ def test_vq_codes_of_colour_photos_do_not_collapse():
     ReLU networks the encoder died in the first steps in some seeds (5 codes of 64 in use
     here, one image drawn whatever the input; 4 on 150 flower photos, PSNR 11.1 dB against
     the mean image's 11.5)."""
-    from skimage import data as samples
-
-    rng = np.random.default_rng(0)
-    photos = [samples.astronaut(), samples.chelsea(), samples.coffee(), samples.rocket()]
-    crops = []
-    for i in range(150):
-        photo = photos[i % 4]
-        top, left = rng.integers(0, photo.shape[0] - 85), rng.integers(0, photo.shape[1] - 128)
-        crops.append(photo[top:top + 85, left:left + 128])
-    x = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255
+    x = _photo_crops(150, 85, 128)
     vq = VQAutoEncoder(epochs=10, random_state=1).fit(x)
     assert vq.health(x)["codes_used"] >= 16  # 24 of 64 measured
 

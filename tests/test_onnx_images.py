@@ -68,12 +68,7 @@ def test_the_command_line_writes_what_the_torch_path_writes(images, tmp_path):
 @pytest.mark.parametrize("graph", [True, False])
 def test_table_options_for_an_image_model_are_an_error(images, tmp_path, capsys, graph):
     root, _ = images
-    model = root / "m"
-    if not graph:  # the torch path says the same
-        shutil.copytree(model, tmp_path / "m")
-        (tmp_path / "m" / SCORE_GRAPH_FILE).unlink()
-        rewrite_config(tmp_path / "m", lambda c: c.pop("files_sha256"))
-        model = tmp_path / "m"
+    model = root / "m" if graph else _without_graph(root / "m", tmp_path / "m")  # the torch path says the same
     assert main(["anomaly", "score", str(root / "test"), "--model", str(model), "--out", str(tmp_path / "s.csv"),
                  "--quiet", "--id-col", "name"]) == 2
     assert "--id-col is for tables" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
@@ -96,11 +91,17 @@ def test_a_tampered_graph_is_refused(images, tmp_path, capsys):
         OnnxImageScorer.load(tmp_path / "m")
 
 
+def _without_graph(model, copy):
+    """A copy of ``model`` without its ONNX graph, as models saved before the graph."""
+    shutil.copytree(model, copy)
+    (copy / SCORE_GRAPH_FILE).unlink()
+    rewrite_config(copy, lambda c: c.pop("files_sha256"))
+    return copy
+
+
 def test_a_model_without_the_graph_is_scored_in_torch(images, tmp_path):
     root, det = images
-    shutil.copytree(root / "m", tmp_path / "m")
-    (tmp_path / "m" / SCORE_GRAPH_FILE).unlink()
-    rewrite_config(tmp_path / "m", lambda c: c.pop("files_sha256"))  # as models saved before the graph
+    _without_graph(root / "m", tmp_path / "m")
     assert OnnxImageScorer.load(tmp_path / "m") is None
     assert main(["anomaly", "score", str(root / "test"), "--model", str(tmp_path / "m"), "--out",
                  str(tmp_path / "s.csv"), "--quiet", "--heatmaps", "0"]) == 0
@@ -123,12 +124,7 @@ def test_unreadable_files_stop_the_command_or_are_left_out_and_named(images, tmp
     says how to go on, or with --skip-unreadable the rest scored exactly as without it, and
     the files left out named by reason; chunks smaller than the folder change nothing."""
     root, det = images
-    model = root / "m"
-    if not graph:  # the torch path says the same
-        shutil.copytree(model, tmp_path / "m")
-        (tmp_path / "m" / SCORE_GRAPH_FILE).unlink()
-        rewrite_config(tmp_path / "m", lambda c: c.pop("files_sha256"))
-        model = tmp_path / "m"
+    model = root / "m" if graph else _without_graph(root / "m", tmp_path / "m")  # the torch path says the same
     folder = _with_unreadable_files(root, tmp_path / "mixed")
     command = ["anomaly", "score", str(folder), "--model", str(model), "--heatmaps", "2", "--chunk-rows", "5"]
     assert main([*command, "--out", str(tmp_path / "s.csv")]) == 2
