@@ -40,7 +40,8 @@ class VQAutoEncoder(FittedModel):
 
     def __init__(self, codebook_size: int = 64, *, positions: int = 4, dim: int = 16, codebooks: int = 1,
                  combine: str = "residual", commitment: float = 0.25, dead_after: int | None = None, hidden: int = 128,
-                 channels: tuple[int, ...] = (32, 64), activation: str = "leaky_relu", epochs: int = 100, batch_size: int = 64, lr: float = 2e-3,
+                 channels: tuple[int, ...] = (32, 64), activation: str = "leaky_relu", epochs: int = 100,
+                 batch_size: int = 64, lr: float = 2e-3,
                  validation_fraction: float = 0.1, impute: str | None = None, data: str = "auto",
                  random_state: int = 0, verbose: int = 0, checkpoint_dir: str | None = None,
                  resume: bool = False) -> None:
