@@ -105,6 +105,18 @@ def test_the_threshold_bounds_the_false_alarms_of_new_rows_of_a_stationary_serie
     assert (scores > fitted.threshold_).mean() < 0.01 < (scores > held_out_quantile).mean()
 
 
+def test_set_threshold_on_a_clean_series_bounds_it_the_same_way(fitted):
+    from copy import deepcopy
+
+    det = deepcopy(fitted)
+    clean = sine(2000, 7, start=3000)
+    det.set_threshold("fpr:0.01", clean)
+    assert det.threshold_rule_.span == WINDOW and det.threshold_ >= np.quantile(det.decision_function(clean), 0.99)
+    assert (det.decision_function(sine(4000, 8, start=5000)) > det.threshold_).mean() < 0.02
+    det.set_threshold("contamination:0.05")  # PyOD's meaning: a share of the training rows, no bound
+    assert det.threshold_rule_.span == 1 and (det.decision_scores_ > det.threshold_).mean() == pytest.approx(0.05, abs=0.01)
+
+
 def test_a_short_held_out_stretch_gets_a_wide_bound_and_a_note(tmp_path):
     from aekit import ModelFileError
     from aekit.errors import DataNotice
