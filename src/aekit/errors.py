@@ -7,7 +7,7 @@ exits with code 2, no traceback. Anything else that escapes is a bug and shows a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 
 def first_line(exc: BaseException, limit: int | None = None) -> str:
@@ -24,14 +24,20 @@ def grouped_notes(notes: list[str], subject: re.Pattern[str],
     of it) joins the others that say the same, and ``several(subjects, text)`` writes the
     group (one subject too); a note it does not match stays as it is. A thousand files
     resampled alike, or series with a gap, then make one line, not a thousand."""
+    return grouped_said((match.groups() if (match := subject.match(note)) else (None, note) for note in notes),
+                        several)
+
+
+def grouped_said(said: Iterable[tuple[str | None, str]], several: Callable[[list[str], str], str]) -> list[str]:
+    """``grouped_notes`` for notes already split into (subject, text) pairs (None: a note of
+    no subject, kept as it is): the texts said of several subjects one line each, by
+    ``several(subjects, text)``, in the order first seen."""
     lines: list[str] = []
     subjects: dict[str, list[str]] = {}  # each text said of subjects, and whom it was said of
-    for note in notes:
-        match = subject.match(note)
-        if match is None:
-            lines.append(note)
+    for key, text in said:
+        if key is None:
+            lines.append(text)
             continue
-        key, text = match.groups()
         if text not in subjects:
             subjects[text] = []
             lines.append(text)

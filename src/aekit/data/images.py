@@ -318,8 +318,6 @@ def _read_files(files: list[Any], spec: ImageSpec | None, resize: bool, size: tu
     files that cannot be read are refused all at once (a user fixes them in one go)."""
     if spec is None and len(files) > 1:
         spec = _folder_spec(files, size, where)
-    if len(files) == 1:
-        return read_image_file(files[0], spec, resize, size)[0][None]
     images, unreadable = decode_readable(files, spec, resize, size)
     if unreadable:
         raise unreadable_error({str(files[i]): why for i, why in unreadable.items()},

@@ -23,6 +23,7 @@ from ..parquet_folders import parquet_parts
 T = TypeVar("T")
 R = TypeVar("R")
 TABLE_SUFFIXES = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+SEPARATORS = {"csv": ",", "tsv": "\t"}  # each text format's field separator
 # a CSV or TSV compressed so is read as it streams: each suffix's format and opener
 COMPRESSIONS = {".gz": ("gzip", gzip.open), ".bz2": ("bzip2", bz2.open), ".xz": ("xz", lzma.open)}
 # the byte-order marks of UTF-32 and UTF-16 text and their codecs; UTF-32's little-endian mark
@@ -48,7 +49,7 @@ def table_format(path: str | os.PathLike[str]) -> str:
             raise DataError(f"{p} is a folder of images, not a table: this reads tables (a .csv or .parquet file, "
                             "or a folder of Parquet files); images take an image model")
         raise DataError(f"{p} is a directory, not a table (expected .csv or .parquet, or a folder of Parquet files)")
-    fmt = TABLE_SUFFIXES.get("".join(p.suffixes[-2:-1]).lower() if compressed(p) else p.suffix.lower())
+    fmt = format_by_name(p)
     if fmt is None:
         reader = CONVERTIBLE.get(p.suffix.lower())
         fix = f": convert it, e.g. pandas.{reader}.to_csv(new_path, index=False)" if reader else ""
@@ -89,7 +90,7 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
                 any_rows = any_rows or len(chunk) > 0
                 yield chunk
         else:
-            sep = "\t" if fmt == "tsv" else ","
+            sep = SEPARATORS[fmt]
             header = check_csv_header(path, sep)
             _check_columns(columns, header, path)
             wanted = set(columns or ())
@@ -462,6 +463,13 @@ def _check_not_utf16(path: str | os.PathLike[str], sep: str) -> None:
     if b"\x00" in start:
         raise DataError(f"{path} holds NUL bytes: it is not UTF-8 text (UTF-16 without its mark, or not text "
                         "at all); save it as UTF-8 CSV")
+
+
+def format_by_name(path: str | os.PathLike[str]) -> str | None:
+    """``csv``, ``tsv`` or ``parquet`` as a table's name says (``rows.tsv.gz``: ``tsv``), or
+    None; the file is not looked at (a URL's name will do)."""
+    p = Path(path)
+    return TABLE_SUFFIXES.get(p.with_suffix("").suffix.lower() if compressed(p) else p.suffix.lower())
 
 
 def _opener(path: str | os.PathLike[str]) -> Callable[..., Any]:

@@ -38,7 +38,7 @@ import pandas as pd
 from ...checks import check_int
 from ...data.images import SKIP_HINT, decode_files, decode_readable, image_files, unreadable_error
 from ...data.preprocess import NUMBER_CATEGORY
-from ...data.tables import TABLE_SUFFIXES, check_csv_header, compressed, stripped_names
+from ...data.tables import SEPARATORS, check_csv_header, compressed, format_by_name, stripped_names
 from ...errors import DataError, OutputError, first_line
 from ...parquet_folders import parquet_parts
 from ... import marks
@@ -263,8 +263,7 @@ def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = (), na_val
 def _text_separator(name: str) -> str | None:
     """The field separator of a CSV or TSV file by its name (a tab for .tsv), compressed or
     not (``rows.tsv.gz``); None for other files."""
-    stem = Path(name).with_suffix("") if compressed(name) else Path(name)
-    return {"csv": ",", "tsv": "\t"}.get(TABLE_SUFFIXES.get(stem.suffix.lower(), ""))
+    return SEPARATORS.get(format_by_name(name) or "")
 
 
 def _check_local_files(data: str) -> None:

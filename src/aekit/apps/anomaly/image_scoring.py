@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +15,7 @@ from tqdm.auto import tqdm
 from ... import marks, plots
 from ...data.images import UNREADABLE_SHOWN, ImageSet, ImageSpec, image_chunks
 from ...data.table_output import is_stream, table_output
-from ...errors import DataError, grouped_notes
+from ...errors import DataError, grouped_said
 from ...io import check_output_dir, claim_output_dir
 from .light import ScoreSummary
 from .report import Metrics, binary_labels, class_summary, evaluate, label_classes, write_report
@@ -101,13 +100,10 @@ def check_some_read(data: str | os.PathLike[str], scored: int, unreadable: dict[
         raise DataError(f"none of the {len(unreadable)} images in {data} can be read ({name} {why}, ...)")
 
 
-_LEFT_OUT = re.compile("([^\x1f]*)\x1f(.*)", re.DOTALL)  # "NAME<US>WHY", as unreadable_notes writes them
-
-
 def unreadable_notes(unreadable: dict[str, str]) -> list[str]:
     """The files left out as unreadable (name -> why), one line per reason:
     ``2 images not scored, cannot be decoded as an image (an empty file): a.jpg, b.jpg``."""
-    return grouped_notes([f"{name}\x1f{why}" for name, why in unreadable.items()], _LEFT_OUT, _not_scored)
+    return grouped_said(unreadable.items(), _not_scored)
 
 
 def _not_scored(names: list[str], why: str) -> str:
