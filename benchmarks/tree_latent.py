@@ -15,6 +15,7 @@ convention; the parentheses it cannot ignore.
 
     python benchmarks/tree_latent.py                       # both grammars, 20,000 sentences
     python benchmarks/tree_latent.py --grammars arithmetic --train 5000 --seeds 0 1 2
+    python benchmarks/tree_latent.py --seeds 0 1 2 --params lr_decay=1.0   # a setting other than the default
 """
 from __future__ import annotations
 
@@ -22,20 +23,21 @@ import argparse
 import random
 import sys
 
-from _common import Timer, set_threads, table
+from _common import Timer, parse_spec, set_threads, table
 
 from aekit.apps.tree import grammars
 from aekit.apps.tree.metrics import brackets, left_branching, mean_f1, random_tree, right_branching
 from aekit.apps.tree.model import TreeAutoEncoder
 
 
-def run(grammar: str, n_train: int, n_test: int, seed: int, epochs: int | None) -> tuple[list[str], list[str]]:
+def run(grammar: str, n_train: int, n_test: int, seed: int, epochs: int | None,
+        settings: dict) -> tuple[list[str], list[str]]:
     train = [" ".join(grammars.leaves(t)) for t in grammars.generate(grammar, n_train, seed=2 * seed)]
     held_out = grammars.generate(grammar, n_test, seed=2 * seed + 1)
     test = [" ".join(grammars.leaves(t)) for t in held_out]
     gold = [grammars.tree_spans(t) for t in held_out]
     lengths = [len(s.split()) for s in test]
-    params = {"random_state": seed, "verbose": 1}
+    params = {"random_state": seed, "verbose": 1, **settings}
     if epochs is not None:
         params["epochs"] = epochs
     model = TreeAutoEncoder(**params)
@@ -75,12 +77,15 @@ def main() -> int:
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, help="default: the model's")
+    parser.add_argument("--params", default="", help="TreeAutoEncoder settings other than the defaults, "
+                        "as 'lr_decay=1.0,batch_size=8'")
     args = parser.parse_args()
+    settings = parse_spec(":" + args.params)[1]
     set_threads()
     rows, examples = [], []
     for grammar in args.grammars:
         for seed in args.seeds:
-            row, shown = run(grammar, args.train, args.test, seed, args.epochs)
+            row, shown = run(grammar, args.train, args.test, seed, args.epochs, settings)
             rows.append(row)
             examples += shown if seed == args.seeds[0] else []
             print(" ".join(row), file=sys.stderr)
