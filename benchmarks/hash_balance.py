@@ -11,10 +11,12 @@ With weight 0 (the default before 0.9.12) the codes of the whole flower folder c
 through `aekit hash fit`.
 
     python benchmarks/hash_balance.py [--weights 0,0.03,0.1,1] [--seeds 3] [--sets digits,lfw_subset,flowers]
+    python benchmarks/hash_balance.py --weights 0.03 --activations relu,leaky_relu   # the networks' activation
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 import time
@@ -70,24 +72,26 @@ def main() -> None:
     parser.add_argument("--weights", default="0,0.03,0.1,1")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--sets", default="digits,lfw_subset,flowers")
+    parser.add_argument("--activations", default=BinaryHasher().activation)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     weights = [float(w) for w in args.weights.split(",")]
+    activations = args.activations.split(",")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, (x, y) in sources(args.sets.split(","), Path(tmp)).items():
             train, test = train_test_split(np.arange(len(y)), test_size=0.3, stratify=y, random_state=0)
-            for weight in weights:
+            for weight, activation in itertools.product(weights, activations):
                 start, maps, used = time.perf_counter(), [], []
                 for seed in range(args.seeds):
-                    hasher = BinaryHasher(BITS, balance=weight, random_state=seed).fit(x[train])
+                    hasher = BinaryHasher(BITS, balance=weight, activation=activation, random_state=seed).fit(x[train])
                     maps.append(mean_average_precision(hasher.hash(x[train]), y[train], hasher.hash(x[test]), y[test]))
                     used.append(bit_health(hasher.encode(x[train]))["bits_used"])
-                rows.append([name, f"{weight:g}", f"{np.mean(maps):.3f} ± {np.std(maps):.3f}",
-                             f"{min(used)}-{max(used)}", f"{time.perf_counter() - start:.0f}"])
-                print(f"{name} {weight:g} done", file=sys.stderr, flush=True)
+                rows.append([name, f"{weight:g}", activation, f"{np.mean(maps):.3f} ± {np.std(maps):.3f}",
+                             " ".join(map(str, used)), f"{time.perf_counter() - start:.0f}"])
+                print(f"{name} {weight:g} {activation} done", file=sys.stderr, flush=True)
     print(f"\nmAP of Hamming ranking at {BITS} bits over {args.seeds} seeds\n")
-    print(table(rows, ["set", "balance weight", "mAP", "bits in use", "seconds"]))
+    print(table(rows, ["set", "balance weight", "activation", "mAP", "bits in use, by seed", "seconds"]))
 
 
 if __name__ == "__main__":

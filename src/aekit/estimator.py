@@ -74,6 +74,9 @@ class FittedModel(Params):
     _fitted_attr: ClassVar[str] = "model_"  # set last by fit: its presence means fitted
     _network_class: ClassVar[type] = AutoEncoder  # what its networks are rebuilt as (spec / from_spec)
     _network_classes: ClassVar[dict[str, type]] = {}  # a network of another class, by name
+    # parameters added after a kind's first release, with the value the models saved before them
+    # had: an older config.json lacks them, and loads with what it was trained with
+    _older_defaults: ClassVar[dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
@@ -250,7 +253,7 @@ class FittedModel(Params):
             params = config["params"]
             if not isinstance(params, dict):
                 raise TypeError("params is not an object")
-            est = cls(**params)
+            est = cls(**{**cls._older_defaults, **params})
             est._check_params()
             est.adapter_ = adapter_from_dict(config["adapter"])
             networks = {name: load_network(spec, groups.get(name, {}), cls._network_classes.get(name, cls._network_class))

@@ -1,16 +1,17 @@
 """Binary codes for retrieval: encode to bits, pack them into bytes, search by Hamming distance."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ...autoencoder import AutoEncoder
-from ...checks import MAX_WIDTH, check_float, check_int, check_sizes
+from ...checks import MAX_WIDTH, check_choice, check_float, check_int, check_sizes
 from ...errors import DataError
 from ...estimator import FittedModel
+from ...nn.mlp import ACTIVATIONS
 
 NO_EARLY_STOP = 1_000_000  # without a validation split, train for every epoch
 
@@ -56,19 +57,24 @@ class BinaryHasher(FittedModel):
     0.52 -> see benchmarks/discrete_codes.py). ``encode`` gives the bits,
     ``hash`` the bits packed into bytes (``n_bits / 8`` per sample), and ``hamming_search``
     ranks a database of packed codes by Hamming distance to each query. ``impute="median"``
-    fills a table's NaN/inf with the training median (default: an error naming the columns)."""
+    fills a table's NaN/inf with the training median (default: an error naming the columns).
+    ``activation``: the networks' (``"leaky_relu"`` by default: with ReLU the encoder of 80
+    colour photos died in its first steps in one seed of three, and every photo got the same
+    code; BENCHMARKS.md)."""
 
     _kind = "codes.BinaryHasher"
     _array_adapter = "array"
+    _older_defaults: ClassVar[dict[str, Any]] = {"activation": "relu"}  # before 0.9.15
 
     def __init__(self, n_bits: int = 32, *, hidden: int = 128, channels: tuple[int, ...] = (32, 64),
-                 noise: float = 0.3, balance: float = BALANCE, neighbours: int = 10, similarity_weight: float = 1.0,
+                 activation: str = "leaky_relu", noise: float = 0.3, balance: float = BALANCE, neighbours: int = 10, similarity_weight: float = 1.0,
                  epochs: int = 100, finetune_epochs: int = 50, batch_size: int = 64, lr: float = 2e-3,
                  impute: str | None = None, data: str = "auto", random_state: int = 0, verbose: int = 0,
                  checkpoint_dir: str | None = None, resume: bool = False) -> None:
         self.n_bits = n_bits
         self.hidden = hidden
         self.channels = channels
+        self.activation = activation
         self.noise = noise
         self.balance = balance
         self.neighbours = neighbours
@@ -89,6 +95,7 @@ class BinaryHasher(FittedModel):
         check_int(self.n_bits, "n_bits", 1, 4096)
         check_int(self.hidden, "hidden", 1, MAX_WIDTH)
         check_sizes(self.channels, "channels")
+        check_choice(self.activation, "activation", tuple(ACTIVATIONS))
         check_float(self.noise, "noise", 0)
         check_float(self.balance, "balance", 0)
         check_int(self.neighbours, "neighbours", 0, 10_000)
@@ -101,7 +108,8 @@ class BinaryHasher(FittedModel):
         Z = self._fit_adapter(X)
         torch.manual_seed(self.random_state)
         model = AutoEncoder.for_shape(Z.shape[1:], self.n_bits, "binary", hidden=self.hidden, channels=self.channels,
-                                      reconstruction="mse", noise=self.noise, balance=self.balance)
+                                      activation=self.activation, reconstruction="mse", noise=self.noise,
+                                      balance=self.balance)
         probe = Z[:HEALTH_PROBE]
         self.training_history_ = self._train(
             model, Z, seed=self.random_state, name="autoencoder", desc="autoencoder", patience=NO_EARLY_STOP,

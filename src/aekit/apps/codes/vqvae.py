@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ class VQAutoEncoder(FittedModel):
 
     _kind = "codes.VQAutoEncoder"
     _array_adapter = "array"
+    _older_defaults: ClassVar[dict[str, Any]] = {"activation": "relu"}  # before 0.9.14
 
     def __init__(self, codebook_size: int = 64, *, positions: int = 4, dim: int = 16, codebooks: int = 1,
                  combine: str = "residual", commitment: float = 0.25, dead_after: int | None = None, hidden: int = 128,
@@ -102,13 +103,6 @@ class VQAutoEncoder(FittedModel):
                                                         EARLY_STOP_PATIENCE), epoch_callback=health).history
         self.model_ = model
         return self
-
-    @classmethod
-    def _from_config(cls, config: dict[str, Any], groups: Any, path: Any) -> VQAutoEncoder:
-        if isinstance(config.get("params"), dict) and "activation" not in config["params"]:
-            # saved before 0.9.14, whose networks were ReLU (the spec rebuilds them so either way)
-            config = {**config, "params": {**config["params"], "activation": "relu"}}
-        return super()._from_config(config, groups, path)
 
     @property
     def bits_(self) -> float:
