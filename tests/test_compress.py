@@ -269,7 +269,7 @@ def test_cli_encode_decode_eval(codec, held_out, tmp_path, capsys):
     np.testing.assert_array_equal(np.asarray(Image.open(png)), codec.decompress(aek.read_bytes()))
     capsys.readouterr()
     plot = tmp_path / "rd.png"
-    assert main(["compress", "eval", str(image), "--model", str(model), "--plot", str(plot)]) == 0
+    assert main(["compress", "eval", str(image), "--model", str(model), "--plot", str(plot), "--quiet"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert sum(line.startswith("aekit") for line in lines) == codec.qualities and sum(line.startswith("JPEG") for line in lines) == 11
     assert sum(line.startswith("WebP") for line in lines) == 11

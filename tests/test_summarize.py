@@ -165,7 +165,7 @@ def test_cli_train_and_run_on_files(tmp_path, capsys):
     long_line = " ".join(["word"] * 80) + "."
     src.write_text(f"Police in Lima rescue two journalists.\n{long_line}\n北京今天下雨，气温下降。\n")
     out = tmp_path / "out.txt"
-    assert main(["summarize", "run", str(src), "--out", str(out), "--model", str(model)]) == 0
+    assert main(["summarize", "run", str(src), "--out", str(out), "--model", str(model), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "note: 1 of 3 sentences cut to 64 tokens" in printed
     lines = out.read_text().splitlines()

@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--refine", type=int_at_least(0, 10_000), default=0,
                    help="encode with this many steps of refinement (see 'encode --refine'); default 0")
     v.add_argument("--model", help="model directory (default: the bundled codec)")
+    v.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.plot:  # a bad plot path is refused before the work, not after
             check_output_file(args.plot, marks.FIGURE, inputs=args.images, suffixes=(".png",), option="--plot")
-        rows = jobs.evaluate(args.images, args.model, peers=not args.no_peers, refine=args.refine)
+        rows = jobs.evaluate(args.images, args.model, peers=not args.no_peers, refine=args.refine,
+                             progress=not args.quiet)
         print("codec  quality  bpp     PSNR (dB)")
         for row in rows:
             print(f"{row['codec']:<5}  {row['quality']:>7}  {row['bpp']:.3f}  {row['psnr']:.2f}")

@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "writes it word by word (faster, less readable)")
     r.add_argument("--model", help="model directory from 'aekit summarize train' (default: the bundled model, "
                                    "trained on Wikipedia current-events sentences)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {line}")
         report(f"trained on {model.adapter_.describe()}; model written to {args.out}")
     else:
-        out, notices = jobs.summarize_file(args.input, args.out, args.model, length=args.words, decode=args.decode)
+        out, notices = jobs.summarize_file(args.input, args.out, args.model, length=args.words, decode=args.decode,
+                                           progress=not args.quiet)
         for line in notices:
             print(f"note: {line}")
         print(f"wrote {out}")

@@ -21,16 +21,17 @@ def train_file(data: PathLike, out: PathLike, *, prior: PathLike | None = None, 
 
 
 def summarize_file(data: PathLike, out: PathLike, model: PathLike | None = None, *,
-                   length: int | None = None, decode: str | None = None) -> tuple[Path, list[str]]:
+                   length: int | None = None, decode: str | None = None,
+                   progress: bool = True) -> tuple[Path, list[str]]:
     """Write one summary per line of ``data`` to the text file ``out`` (with ``model``, or the
     bundled default; ``length`` words each, default the model's; ``decode`` "search" or
-    "greedy", default the model's): line k of ``out`` is line k's summary, and a blank line
-    stays blank. The notices are returned."""
+    "greedy", default the model's; ``progress``: a bar on a terminal): line k of ``out`` is
+    line k's summary, and a blank line stays blank. The notices are returned."""
     out = check_output_file(out, marks.TEXT, inputs=[data], suffixes=(".txt",))
     summarizer = Summarizer.load(model) if model is not None else default_model()
     if decode is not None:
         summarizer.set_params(decode=decode)
     lines, numbers = read_numbered_lines(data)
-    summaries = summarizer.summarize(lines, length, progress=True)
+    summaries = summarizer.summarize(lines, length, progress=progress)
     atomic_write_text(out, lines_at(summaries, numbers))
     return out, summarizer.notices_
