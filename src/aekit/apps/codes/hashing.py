@@ -67,9 +67,9 @@ class BinaryHasher(FittedModel):
     _older_defaults: ClassVar[dict[str, Any]] = {"activation": "relu"}  # before 0.9.15
 
     def __init__(self, n_bits: int = 32, *, hidden: int = 128, channels: tuple[int, ...] = (32, 64),
-                 activation: str = "leaky_relu", noise: float = 0.3, balance: float = BALANCE, neighbours: int = 10, similarity_weight: float = 1.0,
-                 epochs: int = 100, finetune_epochs: int = 50, batch_size: int = 64, lr: float = 2e-3,
-                 impute: str | None = None, data: str = "auto", random_state: int = 0, verbose: int = 0,
+                 activation: str = "leaky_relu", noise: float = 0.3, balance: float = BALANCE, neighbours: int = 10,
+                 similarity_weight: float = 1.0, epochs: int = 100, finetune_epochs: int = 50, batch_size: int = 64,
+                 lr: float = 2e-3, impute: str | None = None, data: str = "auto", random_state: int = 0, verbose: int = 0,
                  checkpoint_dir: str | None = None, resume: bool = False) -> None:
         self.n_bits = n_bits
         self.hidden = hidden
