@@ -637,6 +637,17 @@ def test_missing_path_and_directory(tmp_path):
         read_table(tmp_path)
 
 
+def test_unexpanded_pattern_says_what_it_matches(tmp_path):
+    """A quoted glob (as the Dask engine takes them) names no file: the error says it is a
+    pattern, how many files it matches, and what reads them, instead of 'does not exist'."""
+    for i in range(2):
+        pd.DataFrame({"x": [1.0, 2.0]}).to_parquet(tmp_path / f"p{i}.parquet")
+    with pytest.raises(DataError, match=r"is a pattern \(2 files match\): .* give that folder, or .*--engine dask"):
+        read_table(tmp_path / "*.parquet")
+    with pytest.raises(DataError, match=r"does not exist \(as a pattern it matches no file\)"):
+        read_table(tmp_path / "*.csv")
+
+
 def test_split_columns():
     df = pd.DataFrame({"id": [1, 2], "x": [0.1, 0.2], "y": [0, 1]})
     X, labels, ids = split_columns(df, "y", "id")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import glob
 import gzip
 import io
 import itertools
@@ -39,7 +40,7 @@ def table_format(path: str | os.PathLike[str]) -> str:
     """``csv``, ``tsv`` or ``parquet`` from the file name; errors for missing or other files."""
     p = Path(path)
     if not p.exists():
-        raise DataError(f"{p} does not exist")
+        raise _missing(p)
     if p.is_dir():
         if parquet_parts(p) is not None:
             return "parquet"
@@ -463,6 +464,18 @@ def _check_not_utf16(path: str | os.PathLike[str], sep: str) -> None:
     if b"\x00" in start:
         raise DataError(f"{path} holds NUL bytes: it is not UTF-8 text (UTF-16 without its mark, or not text "
                         "at all); save it as UTF-8 CSV")
+
+
+def _missing(p: Path) -> DataError:
+    """The error for a path that names nothing; a shell pattern the shell did not expand
+    (quoted, as the Dask engine wants its patterns) says what it matches and what reads it."""
+    if not set("*?[") & set(str(p)):
+        return DataError(f"{p} does not exist")
+    matches = glob.glob(str(p))
+    if not matches:
+        return DataError(f"{p} does not exist (as a pattern it matches no file)")
+    return DataError(f"{p} is a pattern ({len(matches)} files match): a table is one file or a folder of Parquet "
+                     "files; give that folder, or score a pattern's files with --engine dask")
 
 
 def format_by_name(path: str | os.PathLike[str]) -> str | None:
