@@ -274,6 +274,8 @@ def test_cli_tables_keep_labels_and_ids_out_of_the_features(tmp_path, capsys):
     assert AutoEncoderClustering.load(t + "/c").adapter_.preprocessor.columns_ == ["along", "across", "n1", "n2"]
     assert main(["cluster", "predict", t + "/rows.csv", "--model", t + "/c", "--out", t + "/c.csv", "--id-col", "id"]) == 0
     assert pd.read_csv(tmp_path / "c.csv")["sample"].tolist()[:2] == ["p000", "p001"]
+    # the label column is no feature of the model: left out of the rows read, and said so
+    assert "note: column(s) ['kind'] are not features of this model: left out" in capsys.readouterr().out
     assert main(["hash", "fit", t + "/rows.csv", "--out", t + "/h", "--epochs", "2", "--quiet", "--id-col", "id",
                  "--label-col", "kind"]) == 0
     assert main(["hash", "encode", t + "/rows.csv", "--model", t + "/h", "--out", t + "/db.npz", "--id-col", "id"]) == 0

@@ -9,6 +9,8 @@ from ...cliargs import application, drop_cols_flag, float_in, image_size_flag, i
 
 SOURCE_HELP = ("data: a folder of PNG/JPEG (class subfolders become labels), an .npz, 'digits', 'lfw_subset', "
                "or a table (.csv/.tsv/.parquet; every column a feature but --label-col and --id-col)")
+MODEL_SOURCE_HELP = ("data: a folder of PNG/JPEG, an .npz, 'digits', 'lfw_subset', or a table (.csv/.tsv/.parquet) "
+                     "holding the model's columns (others are left out, with a note; --id-col names the rows)")
 
 
 def column_flags(parser: argparse.ArgumentParser, label: str | None) -> None:
@@ -43,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     image_size_flag(f)
     training_flags(f, epochs=None, epochs_default="100 on small data, about 5,000 steps on large")
     p = verbs.add_parser("predict", help="assign samples to the clusters of a fitted model")
-    p.add_argument("data", help=SOURCE_HELP)
+    p.add_argument("data", help=MODEL_SOURCE_HELP)
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True, help="CSV to write (sample, cluster)")
     column_flags(p, None)
@@ -60,12 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     image_size_flag(f)
     training_flags(f, epochs=100)
     e = verbs.add_parser("encode", help="packed codes of a source into an .npz database")
-    e.add_argument("data", help=SOURCE_HELP)
+    e.add_argument("data", help=MODEL_SOURCE_HELP)
     e.add_argument("--model", required=True)
     e.add_argument("--out", required=True, help=".npz to write (codes, names)")
     column_flags(e, None)
     s = verbs.add_parser("search", help="the nearest database codes of query samples")
-    s.add_argument("queries", help=SOURCE_HELP)
+    s.add_argument("queries", help=MODEL_SOURCE_HELP)
     s.add_argument("--model", required=True)
     s.add_argument("--database", required=True, help=".npz from 'aekit hash encode'")
     s.add_argument("-k", type=int_at_least(1, 100_000), default=10)
@@ -91,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     image_size_flag(t)
     training_flags(t, epochs=100)
     e = verbs.add_parser("encode", help="the tokens of a source into an .npz")
-    e.add_argument("data", help=SOURCE_HELP)
+    e.add_argument("data", help=MODEL_SOURCE_HELP)
     e.add_argument("--model", required=True, help="model directory from 'aekit vq train'")
     e.add_argument("--out", required=True, help=".npz to write (tokens [N, positions, codebooks], names)")
     column_flags(e, None)

@@ -1,9 +1,10 @@
 """File-level jobs behind ``aekit cluster ...``, ``aekit hash ...`` and ``aekit vq ...``.
 Inputs are image sources (a folder of PNG/JPEG, an ``.npz``, ``digits`` / ``lfw_subset``) or
-tables (CSV/TSV/Parquet; every column a feature)."""
+tables (CSV/TSV/Parquet; every column a feature; a fitted model reads its own columns)."""
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from ... import plots
 from ...checks import check_int
 from ...data.arrays import read_npz
 from ...data.images import is_image_source, resolve_image
+from ...data.preprocess import some_columns
 from ...data.sources import Source, read_source
-from ...errors import DataError
+from ...errors import DataError, DataNotice
 from ... import marks
 from ...io import atomic_path, check_model_output, check_output_file, write_npz
 from .cluster import AutoEncoderClustering, matched_accuracy
@@ -33,7 +35,15 @@ def _read_for(est: object, data: str, id_col: str | None = None) -> Source:
     if on_images != is_image_source(data):
         raise DataError(f"this model was trained on {adapter.describe()}; {data} is "
                         f"{'a table' if on_images else 'an image source'}")
-    return read_source(data, (adapter.spec.height, adapter.spec.width) if on_images else None, id_col=id_col)
+    if on_images:
+        return read_source(data, (adapter.spec.height, adapter.spec.width), id_col=id_col)
+    source = read_source(data, id_col=id_col)
+    trained = set(adapter.preprocessor.columns_)
+    unread = [c for c in source.X.columns if c not in trained]
+    if unread:  # a label, or a column added since training: said, as anomaly scoring says it
+        warnings.warn(f"column(s) {some_columns(unread)} are not features of this model: left out", DataNotice,
+                      stacklevel=2)
+    return source
 
 
 def _write_csv(frame: pd.DataFrame, out: str | os.PathLike[str]) -> Path:
