@@ -31,7 +31,17 @@ the share of the later normal rows it flags, and of the events it catches, at it
 (a bound over the held-out windows), at the held-out rows' own 99th percentile (before
 0.9.14) and at the oracle's (exactly 1% of the later normal rows).
 
-    python benchmarks/anomaly_thresholds.py [--contamination 0.1] [--mnist-digits 0] [--tables | --series]
+False-alarm thresholds (``--fpr``): an ``fpr:R`` threshold promises that new normal samples
+score above it R of the time. On the development tables (grouped as anomaly_tabular.py's
+studies, 2 seeds), the 8x8 digits (120 training images of digits 1, 3 and 7, 3 seeds) and
+the breast-cancer demo's split (5 seeds): the share of new normal samples flagged, at R = 0.05
+and 0.01, by the held-out samples' quantile read three ways: numpy's default (linear between
+order statistics: the k-th smallest of n is exceeded by a new sample (n + 1 - k) / (n + 1) of
+the time, more than R near the top), at the position (n + 1)(1 - R) (``weibull``, which
+new samples exceed R of the time on average), and that over the held-out and the training
+samples' leave-one-out scores together.
+
+    python benchmarks/anomaly_thresholds.py [--contamination 0.1] [--mnist-digits 0] [--tables | --series | --fpr]
 """
 from __future__ import annotations
 
@@ -115,6 +125,55 @@ def tables_part(contamination: float) -> None:
     rows.append(["median", *[f"{v:.1%}" for v in np.median(shares, 0)[:2]], ""])
     print(f"\nnew normal rows flagged at contamination {contamination:g} (2 seeds)")
     print(table(rows, ["set", "threshold (training rows, leave-one-out)", "held-out rows' quantile", "held-out rows"]))
+
+
+FPR_RULES = ("held-out, linear", "held-out, weibull", "held-out + training, weibull")
+
+
+def fpr_cuts(det: AnomalyDetector | ImageAnomalyDetector, n_train: int, rate: float) -> list[float]:
+    """The thresholds ``FPR_RULES`` read from a fitted detector's scores."""
+    held = det.decision_scores_[det._split(n_train)[1]]
+    return [float(np.quantile(held, 1 - rate)), float(np.quantile(held, 1 - rate, method="weibull")),
+            float(np.quantile(det.decision_scores_, 1 - rate, method="weibull"))]
+
+
+def fpr_part() -> None:
+    from anomaly_tabular import study_groups
+    from sklearn.datasets import load_breast_cancer
+
+    rates = (0.05, 0.01)
+    cases: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]]] = {}
+    for group, names in study_groups().items():
+        for name in names:
+            X, y = load_set(name)
+            cases.setdefault(f"tables {group}", []).extend(
+                (X[train], X[test][y[test] == 0], name, seed, False) for seed in range(2) for train, test in [split(y, seed)])
+    X, y = load_breast_cancer(return_X_y=True)
+    benign = np.flatnonzero(y == 1)
+    for seed in range(5):
+        order = np.random.default_rng(seed).permutation(benign)
+        cut = int(0.6 * len(order))
+        cases.setdefault("breast cancer (the demo's split)", []).append((X[order[:cut]], X[order[cut:]], "bc", seed, False))
+    digits = load_images("digits")
+    for digit in (1, 3, 7):
+        mine = np.flatnonzero(digits.labels == digit)
+        for seed in range(3):
+            order = np.random.default_rng(seed).permutation(mine)
+            cases.setdefault("8x8 digit images", []).append(
+                (digits.images[order[:120]], digits.images[order[120:]], f"digit {digit}", seed, True))
+    rows = []
+    for case, runs in cases.items():
+        flagged = []  # [runs, rates, rules]
+        for train, normal, name, seed, images in runs:
+            det = (ImageAnomalyDetector if images else AnomalyDetector)(random_state=seed).fit(train)
+            new = det.decision_function(normal)
+            flagged.append([[float((new > c).mean()) for c in fpr_cuts(det, len(train), r)] for r in rates])
+            print(f"{case} {name} seed {seed}: {np.round(flagged[-1], 3).tolist()}", flush=True)
+        mean, spread = np.mean(flagged, 0), np.mean(np.abs(np.asarray(flagged) - np.asarray(rates)[:, None]), 0)
+        rows.append([case, str(len(runs)), *[f"{m:.1%} ({d:.1%})" for r in range(len(rates))
+                                            for m, d in zip(mean[r], spread[r])]])
+    print("\nnew normal samples flagged, mean over fits (mean distance from the promised rate)")
+    print(table(rows, ["case", "fits", *[f"fpr:{r:g} {rule}" for r in rates for rule in FPR_RULES]]))
 
 
 def series_part() -> None:
@@ -209,12 +268,15 @@ def main() -> None:
     ap.add_argument("--mnist-digits", type=int, nargs="*", default=[0])
     ap.add_argument("--tables", action="store_true", help="the table detector on the development sets instead")
     ap.add_argument("--series", action="store_true", help="the time-series detector on NAB instead")
+    ap.add_argument("--fpr", action="store_true", help="fpr: thresholds' false alarms on tables and digits instead")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     if args.tables:
         tables_part(args.contamination)
     elif args.series:
         series_part()
+    elif args.fpr:
+        fpr_part()
     else:
         images_part(args.contamination, args.mnist_digits)
 

@@ -14,6 +14,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from aekit import AnomalyDetector, DataError, ModelFileError, NotFittedError, ParameterError, VAEAnomalyDetector
 from aekit.errors import DataNotice
+from aekit.apps.anomaly.thresholds import false_alarm_quantile
 
 from .conftest import FAST, make_kdd_rows, rewrite_config, rewrite_tensors
 
@@ -96,10 +97,19 @@ def test_vae_has_no_nan_on_hard_data():
     assert np.all(np.isfinite(vae.decision_function(X)))
 
 
-def test_thresholds_three_ways(cancer_split):
+def test_thresholds_three_ways(cancer_split, tmp_path):
     Xtr, Xte, _ = cancer_split
     fpr = AnomalyDetector(**FAST, threshold="fpr:0.05").fit(Xtr)
     assert fpr.threshold_rule_.method == "fpr"
+    # a table's fpr threshold reads every training row's (leave-one-out) score, at the
+    # position a new row like them exceeds 5% of the time; saved and loaded with what it read
+    assert fpr.threshold_ == pytest.approx(np.quantile(fpr.decision_scores_, 0.95, method="weibull"), rel=2e-5)
+    assert fpr.threshold_rule_.describe() == "false-alarm rate 0.05 on held-out and leave-one-out training data"
+    fpr.save(tmp_path / "fpr")
+    assert AnomalyDetector.load(tmp_path / "fpr").threshold_rule_ == fpr.threshold_rule_
+    rewrite_config(tmp_path / "fpr", lambda c: c["state"]["threshold"].__setitem__("reads", "everything"))
+    with pytest.raises(ModelFileError, match="the threshold's reads must be one of .* of an fpr rule, got 'everything'"):
+        AnomalyDetector.load(tmp_path / "fpr")
     explicit = AnomalyDetector(**FAST, threshold=3.5).fit(Xtr)
     assert explicit.threshold_ == 3.5
     assert ((explicit.decision_function(Xte) > 3.5).astype(int) == explicit.predict(Xte)).all()
@@ -108,9 +118,29 @@ def test_thresholds_three_ways(cancer_split):
     # re-threshold on known-clean rows without retraining
     cont.set_threshold("fpr:0.1", X_clean=Xtr)
     assert cont.predict(Xtr).mean() == pytest.approx(0.1, abs=0.02)
+    assert cont.threshold_rule_.describe() == "false-alarm rate 0.1 on the clean data given"
     for bad in ("fpr:2", "fpr:x", "tpr:0.1", [1]):
         with pytest.raises(ValueError):
             AnomalyDetector(threshold=bad).fit(Xtr)
+
+
+def test_false_alarm_quantile_is_exceeded_at_its_rate():
+    """The k-th smallest of n scores is exceeded by a new one (n + 1 - k) / (n + 1) of the
+    time: of 19 scores, fpr:0.05 is their maximum (exceeded 1/20 of the time), not a point
+    below it; with fewer than 19 a note says the promise cannot be kept."""
+    scores = np.arange(1.0, 20.0)
+    assert 19.0 < false_alarm_quantile(scores, 0.05) < 19.001  # lifted by the scorers' rounding: 19 is normal
+    assert np.quantile(scores, 0.95) < 19.0  # numpy's default: exceeded more often than promised
+    assert false_alarm_quantile(np.arange(1.0, 40.0), 0.05) == pytest.approx(38.0, rel=2e-5)  # position 40 * 0.95
+    with pytest.warns(DataNotice, match=r"fpr:0.05 reads 9 clean scores, fewer than the 19 it needs: it is their "
+                                        r"maximum, which new normal samples exceed about 10.0% of the time"):
+        assert false_alarm_quantile(np.r_[scores[:9], np.nan], 0.05) == pytest.approx(9.0, rel=2e-5)
+    # simulated, 32 clean scores: new samples like them exceed it about 5% of the time on average
+    # (a little less between two order statistics), and numpy's default quantile 7%
+    rng = np.random.default_rng(0)
+    draws = [(rng.normal(size=32), rng.normal(size=1000)) for _ in range(2000)]
+    assert 0.045 < np.mean([(new > false_alarm_quantile(clean, 0.05)).mean() for clean, new in draws]) <= 0.05
+    assert np.mean([(new > np.quantile(clean, 0.95)).mean() for clean, new in draws]) > 0.065
 
 
 def test_explain_sums_to_score_and_folds_one_hot_columns():

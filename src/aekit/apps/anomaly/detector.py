@@ -98,7 +98,8 @@ class AnomalyDetector(ReconstructionDetector):
     change on clean ones, BENCHMARKS.md).
 
     Threshold: ``threshold=None`` uses ``contamination`` (PyOD's way); ``"fpr:0.01"`` sets a
-    1% false-alarm rate on held-out clean rows; a number is used as the threshold itself.
+    1% false-alarm rate on clean rows (the held-out rows and the training rows scored
+    leave-one-out); a number is used as the threshold itself.
 
     Inputs are numpy arrays or pandas DataFrames; categorical columns are one-hot encoded and
     folded back into their column by ``explain``. ``na_values``: text that marks a missing
@@ -116,6 +117,7 @@ class AnomalyDetector(ReconstructionDetector):
     50 epochs of 781 steps each.
     """
 
+    _fpr_reads_training = True  # its training rows score leave-one-out, as new normal rows do
     _kind = "anomaly.AnomalyDetector"
     _bottleneck = "continuous"
 

@@ -3,21 +3,33 @@
 - contamination (PyOD's way): the expected share of anomalies in the training data; the
   threshold is that upper quantile of the training scores (image detectors: of the held-out
   training images' scores, ``ThresholdRule.held_out``).
-- ``"fpr:0.01"``: a false-alarm rate on held-out clean data (the validation split, never
-  used for gradient steps): the usual need when the anomaly share is unknown. Where runs of
-  neighbouring rows score alike (a series' rows share windows, ``ThresholdRule.span``), the
-  threshold is an upper prediction bound over the few independent samples the held-out
-  rows hold, not their own quantile (``prediction_bound``).
+- ``"fpr:0.01"``: a false-alarm rate on clean data: the usual need when the anomaly share is
+  unknown. Images and series read their held-out samples (the validation split, never used
+  for gradient steps); tables read those and their training rows scored leave-one-out,
+  which score as new normal rows do (``ThresholdRule.reads``); ``set_threshold`` reads the
+  clean samples it is given. The threshold is the quantile at position (n + 1)(1 - R) of the
+  n scores (``false_alarm_quantile``), which a new sample like them exceeds about R of the
+  time on average. Where runs of neighbouring rows score alike (a series' rows share windows,
+  ``ThresholdRule.span``), it is an upper prediction bound over the few independent samples
+  the held-out rows hold, where higher (``prediction_bound``).
 - an explicit score (a number, or ``"score:3.5"``).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ...errors import ParameterError
+from ...errors import DataNotice, ParameterError
+
+# what an fpr threshold reads (ThresholdRule.reads): the held-out samples, those and the
+# training samples scored leave-one-out, or the clean samples given to set_threshold
+# how closely the scoring paths agree (torch in float64, numpy and ONNX in float32): 1e-5 relative
+SCORE_ROUNDING = 1e-5
+FPR_READS = {"held-out": "held-out clean data", "held-out and training": "held-out and leave-one-out training data",
+             "training": "the training data", "given": "the clean data given"}
 
 
 @dataclass(frozen=True)
@@ -26,12 +38,13 @@ class ThresholdRule:
     value: float
     held_out: bool = False  # a contamination quantile of the held-out training samples' scores
     span: int = 1  # fpr: rows that score alike, as one sample (a series' window); 1: samples independent
+    reads: str = "held-out"  # fpr: which clean scores (FPR_READS)
 
     def describe(self) -> str:
         where = "held-out training" if self.held_out else "training"
         bound = f", a bound over its windows of {self.span} rows" if self.span > 1 else ""
         return {"contamination": f"contamination {self.value:g} of the {where} scores",
-                "fpr": f"false-alarm rate {self.value:g} on held-out clean data{bound}",
+                "fpr": f"false-alarm rate {self.value:g} on {FPR_READS[self.reads]}{bound}",
                 "score": f"explicit score {self.value:g}"}[self.method]
 
 
@@ -66,11 +79,35 @@ def resolve_threshold(rule: ThresholdRule, train_scores: np.ndarray, clean_score
     if rule.method == "score":
         return rule.value
     scores = train_scores if rule.method == "contamination" and not rule.held_out else clean_scores
-    # nanquantile: a series too short to score has NaN training scores (apps/anomaly/series.py)
-    quantile = float(np.nanquantile(scores, 1.0 - rule.value))
-    if rule.method == "fpr" and rule.span > 1:  # never below the rows' own quantile (a heavy tail)
+    if rule.method == "contamination":
+        # nanquantile: a series too short to score has NaN training scores (apps/anomaly/series.py)
+        return float(np.nanquantile(scores, 1.0 - rule.value))
+    quantile = false_alarm_quantile(scores, rule.value, warn=rule.span == 1)
+    if rule.span > 1:  # never below the rows' own quantile (a heavy tail)
         return max(quantile, prediction_bound(scores, rule.value, rule.span))
     return quantile
+
+
+def false_alarm_quantile(scores: np.ndarray, rate: float, warn: bool = True) -> float:
+    """The score a new sample like ``scores`` exceeds ``rate`` of the time on average (a
+    little less between two order statistics): the quantile at position (n + 1)(1 - rate) of
+    the n scores (numpy's ``weibull``). The k-th
+    smallest of n is exceeded (n + 1 - k) / (n + 1) of the time, so numpy's default (position
+    (n - 1)(1 - rate) + 1) flags more than promised near the top: fpr:0.05 on 32 held-out
+    rows flagged 7.5% of new normal rows on average (BENCHMARKS.md). Under 1 / rate - 1
+    scores it is their maximum, exceeded 1 / (n + 1) of the time, which a note says."""
+    finite = scores[np.isfinite(scores)]  # a series too short to score has NaN scores
+    if not len(finite):
+        return float("nan")
+    if warn and (len(finite) + 1) * (1.0 - rate) > len(finite):
+        warnings.warn(f"the threshold fpr:{rate:g} reads {len(finite)} clean scores, fewer than the "
+                      f"{int(np.ceil(1 / rate - 1))} it needs: it is their maximum, which new normal samples exceed "
+                      f"about {1 / (len(finite) + 1):.1%} of the time; give more clean samples, or the threshold as "
+                      "a score (threshold=, --threshold)", DataNotice, stacklevel=4)
+    quantile = float(np.quantile(finite, 1.0 - rate, method="weibull"))
+    # often one of the clean scores itself (their maximum, or an exact position): lifted by the
+    # scoring paths' rounding, so that sample is normal whichever path scores it again
+    return quantile + SCORE_ROUNDING * abs(quantile)
 
 
 def prediction_bound(scores: np.ndarray, rate: float, span: int) -> float:
