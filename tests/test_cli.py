@@ -35,7 +35,7 @@ def run_ok(argv: list[str], capsys) -> str:
                                   ["anomaly", "report"], ["anomaly", "demo"], ["generate", "train"],
                                   ["generate", "sample"], ["generate", "interpolate"], ["cluster", "fit"],
                                   ["cluster", "predict"], ["hash", "fit"], ["hash", "encode"], ["hash", "search"],
-                                  ["hash", "bits"], ["vq", "train"]])
+                                  ["hash", "bits"], ["vq", "train"], ["anomaly", "threshold"]])
 def test_every_command_has_help(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*argv, "--help"])
@@ -224,6 +224,40 @@ def test_score_names_the_columns_the_model_does_not_read(small_model, capsys):
                   small_model / "ids_scores.csv", "--id-col", "txn", "--label-col", "Class"], capsys)
     assert "not features of this model" not in out
     assert pd.read_csv(small_model / "ids_scores.csv").txn.tolist() == rows.txn.tolist()
+
+
+def test_threshold_is_set_anew_without_retraining(small_model, tmp_path, capsys):
+    """`aekit anomaly threshold`: a trained model's threshold set from clean rows it never saw
+    (fpr), or to a score, written in place or as a copy; the scores and the rest of the
+    model stay as they were."""
+    import json
+    import shutil
+
+    from aekit import AnomalyDetector
+
+    model = tmp_path / "model"
+    shutil.copytree(small_model / "model", model)
+    clean = make_card_rows(400, 0, seed=3).drop(columns="Class")
+    clean.to_csv(tmp_path / "clean.csv", index=False)
+    before, config = AnomalyDetector.load(model), json.loads((model / "config.json").read_text())
+    out = run_ok(["anomaly", "threshold", "--model", model, "--threshold", "fpr:0.05", "--clean",
+                  tmp_path / "clean.csv"], capsys)
+    after = AnomalyDetector.load(model)
+    assert out.strip() == (f"threshold {before.threshold_:.4g} (contamination 0.1 of the training scores) -> "
+                           f"{after.threshold_:.4g} (false-alarm rate 0.05 on the clean data given); model written "
+                           f"to {model}")
+    scores = after.decision_function(clean)
+    np.testing.assert_array_equal(scores, before.decision_function(clean))
+    assert after.threshold_ == pytest.approx(np.quantile(scores, 0.95, method="weibull"), rel=2e-5)
+    assert json.loads((model / "config.json").read_text())["state"]["training"] == config["state"]["training"]
+    run_ok(["anomaly", "threshold", "--model", model, "--threshold", "7.5", "--out", tmp_path / "copy"], capsys)
+    assert AnomalyDetector.load(tmp_path / "copy").threshold_ == 7.5
+    assert AnomalyDetector.load(model).threshold_ == after.threshold_  # the copy left the model as it was
+    for args, message in ((["fpr:0.05"], "an fpr:R threshold reads --clean"),
+                          (["3", "--clean", tmp_path / "clean.csv"], "--clean is read by an fpr:R threshold only"),
+                          (["3", "--out", tmp_path], f"--out {tmp_path} holds the input")):
+        assert main(["anomaly", "threshold", "--model", str(model), "--threshold", *map(str, args)]) == 2
+        assert message in capsys.readouterr().err
 
 
 def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:

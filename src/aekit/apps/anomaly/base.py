@@ -735,8 +735,10 @@ class ReconstructionDetector(FittedModel):
                           "threshold": self.threshold_, **({"held_out": True} if self.threshold_rule_.held_out else {}),
                           **({"span": self.threshold_rule_.span} if self.threshold_rule_.span > 1 else {}),
                           **({"reads": self.threshold_rule_.reads} if self.threshold_rule_.reads != "held-out" else {})},
+            # a loaded model (re-thresholded, then saved) keeps the summary it was saved with
             "training": [{"epochs_run": len(h), "best_val_loss": min((r.get("val_loss", r["train_loss"]) for r in h),
-                                                                     default=None)} for h in self.training_history_],
+                                                                     default=None)} for h in self.training_history_]
+                        or getattr(self, "_saved_training", []),
         }
         histograms = getattr(self, "histograms_", None)
         if histograms is not None:
@@ -773,6 +775,7 @@ class ReconstructionDetector(FittedModel):
         self._set_local_state(state.get("local"), groups.get("local"))
         self._set_histogram_state(state.get("histogram"), groups.get("histogram"))
         self.training_history_ = []
+        self._saved_training = state.get("training", [])
         self.decision_scores_ = groups["scores"]["decision_scores"].numpy()
         t = state["threshold"]
         self.threshold_rule_ = parse_threshold(t["value"] if t["method"] == "score" else f"{t['method']}:{t['value']}",

@@ -112,6 +112,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--format", choices=["onnx"], default="onnx")
     x.add_argument("--out", required=True, help="the .onnx file to write")
 
+    h = verbs.add_parser("threshold", help="set a trained detector's threshold anew, without retraining",
+                         description="Set a trained detector's threshold without retraining: a false-alarm rate "
+                                     "read on data you know is normal (fpr:R with --clean), a share of its training "
+                                     "scores (contamination:C), or a score. The model directory is rewritten "
+                                     "atomically (a running 'aekit serve' reloads it), or --out writes a copy.")
+    h.add_argument("--model", required=True, help="model directory from 'aekit anomaly train'")
+    h.add_argument("--threshold", required=True, help="'fpr:0.01' (with --clean), 'contamination:0.05', or a score")
+    h.add_argument("--clean", help="data known to be normal, of the model's kind (a table, a series' CSV, a folder "
+                                   "of images), never trained on: what fpr:R reads; columns the model does not "
+                                   "read are left out")
+    h.add_argument("--out", help="model directory to write (default: --model itself)")
+
     for verb, help_ in (
         ("eval", "metrics against labels, plus the report PNGs (images: their class folders are the labels)"),
         ("report", "the report PNGs (scores histogram, top anomalies' contributions or, for a time series, the "
@@ -271,6 +283,10 @@ def _run(args: argparse.Namespace, out: str | BinaryIO | None) -> int:
                              heatmap_dir=args.heatmap_dir, heatmaps=args.heatmaps,
                              skip_unreadable=args.skip_unreadable)
         _print_score_summary(args, summary, engine=" on Dask")
+    elif args.verb == "threshold":
+        before, det = jobs.set_model_threshold(args.model, args.threshold, clean=args.clean, out=args.out)
+        print(f"threshold {before} -> {det.threshold_:.4g} ({det.threshold_rule_.describe()}); "
+              f"model written to {args.out or args.model}")
     elif args.verb == "export":
         meta = _deploy_module("export").export_onnx(args.model, args.out)
         print(f"wrote {args.out}: input {meta['input']}; outputs score, is_anomaly (threshold {meta['threshold']})")

@@ -32,7 +32,7 @@ from .light import CHUNK_ROWS, ScoreSummary, flagged_leaders, leader_counts, wri
 from .report import (REPORT_KIND, Metrics, binary_labels, class_summary, evaluate, is_normal_value, label_classes,
                      write_report)
 from .series_jobs import SeriesAnalysis, SeriesSummary, analyse_series, check_series_id, score_series, train_series
-from .thresholds import expected_share
+from .thresholds import expected_share, parse_threshold
 from .vae import VAEAnomalyDetector
 
 TOP_ANOMALIES = 15
@@ -262,6 +262,29 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
     return Analysis(all_scores, y, top, metrics, paths, det.threshold_, det.threshold_rule_.describe(), by_class,
                     leaders=leader_counts(leaders, det.explained_columns_),
                     expected_share=expected_share(det.threshold_rule_))
+
+
+def set_model_threshold(model: str | os.PathLike[str], threshold: str | float, *,
+                        clean: str | os.PathLike[str] | None = None,
+                        out: str | os.PathLike[str] | None = None) -> tuple[str, ReconstructionDetector]:
+    """Set a saved detector's threshold without retraining (``set_threshold``) and write it
+    to ``out`` (default: ``model`` itself, replaced atomically); ``clean`` (data known to be
+    normal, of the model's kind: a table, a series' CSV, an image folder) is what an
+    ``fpr:R`` threshold reads, and only it. Returns the old threshold, described, and the
+    detector."""
+    det = load_detector(model)
+    rule = parse_threshold(threshold, det.contamination)
+    if (rule.method == "fpr") != (clean is not None):
+        raise DataError("an fpr:R threshold reads --clean, data known to be normal; 'contamination:C' and scores "
+                        "read none" if clean is None else f"--clean is read by an fpr:R threshold only, not by "
+                                                          f"{threshold!r}")
+    inputs = [clean] if clean is not None else []
+    same = out is None or Path(out).resolve() == Path(model).resolve()
+    check_model_output(model if same else out, det._kind, inputs=inputs if same else [*inputs, model])
+    before = f"{det.threshold_:.4g} ({det.threshold_rule_.describe()})"
+    det.set_threshold(threshold, X_clean=None if clean is None else str(clean))
+    det.save(model if same else out)
+    return before, det
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, verbose: int = 1) -> Analysis:
