@@ -40,6 +40,7 @@ def ws(tmp_path_factory) -> Path:
     good.assign(V5=np.where(np.arange(len(good)) == 2, np.nan, good.V5)).to_csv(w / "nan.csv", index=False)
     good.astype({"V7": object}).assign(V7=["twelve"] + good.V7.tolist()[1:]).to_csv(w / "text.csv", index=False)
     good.to_csv(w / "semicolons.csv", index=False, sep=";", decimal=",")  # a spreadsheet's export
+    good.to_csv(w / "colons.csv", index=False)  # beside it, the same rows with commas
     good.to_csv(w / "tabs.csv", index=False, sep="\t")
     good.assign(Class=np.where(np.arange(len(good)) == 50, "caf\u00e9", "ok")).to_csv(w / "latin1.csv", index=False,
                                                                                       encoding="latin-1")
@@ -149,9 +150,6 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                 "utf16.csv is UTF-16 text; aekit reads UTF-8: save it as UTF-8, e.g. "
                                 "pandas.read_csv(path, encoding='utf-16')"),
         "train: UTF-16 without its mark": ([*train, t("utf16be.csv"), "--out", t("x")], "holds NUL bytes"),
-        "train: fields separated by ';'": ([*train, t("semicolons.csv"), "--out", t("x")],
-                                           "separated by ';', and aekit reads commas (tabs from a .tsv file); "
-                                           "rewrite it, e.g. pandas.read_csv(path, sep=';', decimal=',')"),
         "train: duplicate headers": ([*train, t("dup.csv"), "--out", t("x")], "duplicate column"),
         "train: nested parquet": ([*train, t("nested.parquet"), "--out", t("x")], "nested"),
         "train: beyond float32": ([*train, t("huge.csv"), "--out", t("x")], "float32"),
@@ -388,7 +386,8 @@ def _cases(w: Path) -> dict[str, tuple[list[str], str]]:
                                            "cannot reach the Dask scheduler 'notaurl'"),
         "dask: a glob matching nothing": (score("nomatch*.csv", "--engine", "dask"), "matches no file"),
         "dask: an empty file": (score("empty.csv", "--engine", "dask"), "empty.csv is empty"),
-        "dask: fields separated by ';'": (score("semicolons.csv", "--engine", "dask"), "separated by ';'"),
+        "dask: a pattern of unlike separators": (score("*colons.csv", "--engine", "dask"),
+                                                 "separates its fields by ';' with ',' decimals, "),
         "dask: duplicate column names": (score("dup.csv", "--engine", "dask"), "duplicate column names"),
         "dask: a missing column": (score("missing.csv", "--engine", "dask"), "missing column(s) ['V3']"),
     }

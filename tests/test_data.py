@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from aekit import DataError
-from aekit.errors import ModelFileError, OutputError, ParameterError
+from aekit.errors import DataNotice, ModelFileError, OutputError, ParameterError
 from aekit.data import TabularPreprocessor, iter_table, read_table, split_columns
 from aekit.data.tables import map_ahead, read_ahead
 from aekit.data.recipes import KDD_FEATURES, kdd_to_csv
@@ -677,8 +677,22 @@ def test_a_one_column_table_is_read_unless_another_separator_splits_every_line(t
     (tmp_path / "one.csv").write_text("price;usd\n1.5\n2.5\n")  # one column whose name holds a ';'
     assert read_table(tmp_path / "one.csv").columns.tolist() == ["price;usd"]
     (tmp_path / "two.csv").write_text("a|b\n1|2\n3|4\n")
-    with pytest.raises(DataError, match=r"its 2 fields are separated by '\|'"):
-        read_table(tmp_path / "two.csv")
+    with pytest.warns(DataNotice, match=r"two.csv: fields separated by '\|': read so"):
+        assert read_table(tmp_path / "two.csv").to_dict("list") == {"a": [1, 3], "b": [2, 4]}
+
+
+def test_a_spreadsheets_semicolons_and_decimal_commas_are_read_with_a_note(tmp_path):
+    """A European spreadsheet's CSV export (fields by ';', decimals 1,5) was refused with a
+    pandas line to rewrite it; it reads as the same table written with commas would."""
+    frame = pd.DataFrame({"amount": [1.5, -2.25, 1000.0] * 40, "count": [1, 2, 3] * 40, "land": ["DE", "AT", "CH"] * 40})
+    frame.to_csv(tmp_path / "eu.csv", index=False, sep=";", decimal=",")
+    with pytest.warns(DataNotice, match=r"eu.csv: fields separated by ';' and decimals written with ',' \(1,5\)"):
+        pd.testing.assert_frame_equal(read_table(tmp_path / "eu.csv"), frame)
+    with pytest.warns(DataNotice):  # chunk by chunk, as scoring reads
+        pd.testing.assert_frame_equal(pd.concat(iter_table(tmp_path / "eu.csv", chunksize=7), ignore_index=True), frame)
+    frame.to_csv(tmp_path / "dots.csv", index=False, sep=";")  # ';' with decimal points
+    with pytest.warns(DataNotice, match=r"dots.csv: fields separated by ';': read so"):
+        pd.testing.assert_frame_equal(read_table(tmp_path / "dots.csv"), frame)
 
 
 def test_a_constant_column_has_no_spread_and_is_named_in_a_note():

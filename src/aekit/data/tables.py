@@ -10,6 +10,7 @@ import itertools
 import lzma
 import os
 import re
+import warnings
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, ParameterError, first_line
+from ..errors import DataError, DataNotice, ParameterError, first_line
 from ..parquet_folders import parquet_parts
 
 T = TypeVar("T")
@@ -91,12 +92,12 @@ def _chunks(path: str | os.PathLike[str], fmt: str, chunksize: int, ramp: bool,
                 any_rows = any_rows or len(chunk) > 0
                 yield chunk
         else:
-            sep = SEPARATORS[fmt]
+            sep, decimal = csv_dialect(path, SEPARATORS[fmt])
             header = check_csv_header(path, sep)
             _check_columns(columns, header, path)
             wanted = set(columns or ())
-            chunks = _csv_chunks(path, sep, chunksize, ramp) if columns is None else pd.read_csv(
-                path, sep=sep, skipinitialspace=True, low_memory=False, chunksize=chunksize,
+            chunks = _csv_chunks(path, sep, chunksize, ramp, decimal) if columns is None else pd.read_csv(
+                path, sep=sep, decimal=decimal, skipinitialspace=True, low_memory=False, chunksize=chunksize,
                 usecols=lambda name: name.strip() in wanted)
             for chunk in chunks:
                 any_rows = any_rows or len(chunk) > 0
@@ -156,9 +157,10 @@ def _differences(first: list[str], other: list[str]) -> str:
     return "; ".join(said) or "in another order"
 
 
-def _csv_chunks(path: str | os.PathLike[str], sep: str, chunksize: int, ramp: bool = False) -> Iterator[pd.DataFrame]:
-    """A CSV's chunks as ``pd.read_csv(path, sep=sep, skipinitialspace=True, low_memory=False,
-    chunksize=...)`` yields them: the same columns, values, row index and chunks (with ``ramp``,
+def _csv_chunks(path: str | os.PathLike[str], sep: str, chunksize: int, ramp: bool = False,
+                decimal: str = ".") -> Iterator[pd.DataFrame]:
+    """A CSV's chunks as ``pd.read_csv(path, sep=sep, decimal=decimal, skipinitialspace=True,
+    low_memory=False, chunksize=...)`` yields them: the same columns, values, row index and chunks (with ``ramp``,
     ``iter_table``'s, the first chunks are smaller), and the same errors.
 
     Chunks are parsed without looking for NA markers or spaces after the separator, and
@@ -171,12 +173,12 @@ def _csv_chunks(path: str | os.PathLike[str], sep: str, chunksize: int, ramp: bo
     # low_memory=False: each chunk's column types are inferred over the whole chunk, so a
     # number column with text in it is one type (which scoring names in one line) and pandas
     # adds no DtypeWarning of its own; it parses as fast
-    careful = {"sep": sep, "skipinitialspace": True, "low_memory": False}
+    careful = {"sep": sep, "decimal": decimal, "skipinitialspace": True, "low_memory": False}
     rows = 0
     names = _plain_header(path, sep)
     if names is not None:
-        fast = pd.read_csv(path, sep=sep, header=0, names=names, na_filter=False, skip_blank_lines=False,
-                           low_memory=False, chunksize=chunksize)
+        fast = pd.read_csv(path, sep=sep, decimal=decimal, header=0, names=names, na_filter=False,
+                           skip_blank_lines=False, low_memory=False, chunksize=chunksize)
         total = _rows_guess(path) if ramp else 0.0
         with fast:
             for number in itertools.count():
@@ -531,8 +533,26 @@ def other_separator(header: str, first_row: str, sep: str) -> str | None:
     return None
 
 
+def csv_dialect(path: str | os.PathLike[str], sep: str) -> tuple[str, str]:
+    """``(separator, decimal mark)`` to read a CSV with: its format's ``sep`` and ``.``, or a
+    spreadsheet's ``;`` or ``|`` where the header and the first row split alike by it
+    (``other_separator``), with ``,`` decimals where that row writes a number so (a European
+    spreadsheet's ``1,5``), said in a note. A comma or a tab where the file's name says the
+    other is refused by ``check_csv_header``, naming the fix."""
+    with _open_text(path) as fh:
+        header, first = next(fh, ""), next(fh, "")
+    other = other_separator(header.rstrip("\r\n"), first.rstrip("\r\n"), sep)
+    if other is None or other in ",\t":
+        return sep, "."
+    decimal = "," if any(DECIMAL_COMMA.fullmatch(f.strip()) for f in first.split(other)) else "."
+    written = " and decimals written with ',' (1,5)" if decimal == "," else ""
+    warnings.warn(f"{path}: fields separated by '{other}'{written}: read so", DataNotice, stacklevel=4)
+    return other, decimal
+
+
 def _check_other_separator(header: list[str], path: str | os.PathLike[str], sep: str) -> None:
-    """Refuse a file whose fields are separated by another character than ``sep``, with the fix."""
+    """Refuse a file whose fields are separated by a comma where its name says tabs, or the
+    other way round, with the fix (``csv_dialect`` reads a spreadsheet's ``;`` and ``|``)."""
     if len(header) != 1:
         return
     with _open_text(path) as fh:
@@ -541,14 +561,9 @@ def _check_other_separator(header: list[str], path: str | os.PathLike[str], sep:
     if other is None:
         return
     fields = header[0].count(other) + 1
-    if other in ",\t":  # the other format's separator: its name is all that is wrong
-        shown, suffix = ("commas", ".csv") if other == "," else ("tabs", ".tsv")
-        raise DataError(f"{path}: its {fields} fields are separated by {shown}: name it {suffix}")
-    # a European spreadsheet's numbers, 1,5: read with decimal=',' or they would stay text
-    decimal = ", decimal=','" if any(DECIMAL_COMMA.fullmatch(f.strip()) for f in first.split(other)) else ""
-    raise DataError(f"{path}: its {fields} fields are separated by '{other}', and aekit reads commas (tabs "
-                    f"from a .tsv file); rewrite it, e.g. pandas.read_csv(path, sep={other!r}{decimal})"
-                    ".to_csv(new_path, index=False)")
+    shown, suffix = ("commas", ".csv") if other == "," else ("tabs", ".tsv") if other == "\t" else (repr(other), "")
+    raise DataError(f"{path}: its {fields} fields are separated by {shown}: name it {suffix}" if suffix else
+                    f"{path}: its {fields} fields are separated by {shown}")
 
 
 def check_not_data(header: list[str], path: str | os.PathLike[str]) -> None:

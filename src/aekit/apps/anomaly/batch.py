@@ -38,8 +38,8 @@ import pandas as pd
 from ...checks import check_int
 from ...data.images import SKIP_HINT, decode_files, decode_readable, image_files, unreadable_error
 from ...data.preprocess import NUMBER_CATEGORY
-from ...data.tables import SEPARATORS, check_csv_header, compressed, format_by_name, stripped_names
-from ...errors import DataError, OutputError, first_line
+from ...data.tables import SEPARATORS, check_csv_header, compressed, csv_dialect, format_by_name, stripped_names
+from ...errors import DataError, DataNotice, OutputError, first_line
 from ...parquet_folders import parquet_parts
 from ... import marks
 from ...io import atomic_dir, atomic_path, check_output_dir, check_output_file, claim_output_dir, read_model_files
@@ -242,15 +242,15 @@ def read_dask_table(data: str, numbers: list[str] | tuple[str, ...] = (), na_val
     import dask.dataframe as dd
 
     name = str(data).rstrip("/").lower()
+    sep, decimal = _text_separator(name), "."
     if "://" not in str(data):
-        _check_local_files(str(data))
+        sep, decimal = _check_local_files(str(data)) or (sep, decimal)
     try:
         if name.endswith((".parquet", ".pq")) or ("://" not in str(data) and parquet_parts(data) is not None):
             return dd.read_parquet(data)
-        sep = _text_separator(name)
         if sep is not None:
             # a compressed file is read whole by one task: its blocks cannot be found without decompressing
-            ddf = dd.read_csv(data, sep=sep, blocksize=None if compressed(name) else "64MB",
+            ddf = dd.read_csv(data, sep=sep, decimal=decimal, blocksize=None if compressed(name) else "64MB",
                               dtype=dict.fromkeys(numbers, "float64"), skipinitialspace=True, na_values=na_values)
             names = stripped_names(ddf.columns)  # 'x , y': as the local reader names them
             return ddf if names == list(ddf.columns) else ddf.rename(columns=dict(zip(ddf.columns, names)))
@@ -266,12 +266,14 @@ def _text_separator(name: str) -> str | None:
     return SEPARATORS.get(format_by_name(name) or "")
 
 
-def _check_local_files(data: str) -> None:
+def _check_local_files(data: str) -> tuple[str, str] | None:
     """A local path or glob must name files, none of them empty (Dask's own errors about
-    them name its pandas backend, not the file)."""
+    them name its pandas backend, not the file). Returns the CSV files' ``(separator,
+    decimal mark)`` (``tables.csv_dialect``, one for all of them), None for other files."""
     files = sorted(glob.glob(data)) if glob.has_magic(data) else [data]
     if not files:
         raise DataError(f"{data} matches no file")
+    dialects = {}
     for f in files:
         path = Path(f)
         if not path.exists():
@@ -280,7 +282,22 @@ def _check_local_files(data: str) -> None:
             raise DataError(f"{f} is empty")
         sep = _text_separator(f)
         if path.is_file() and sep is not None:
-            check_csv_header(f, sep)
+            dialects[f] = csv_dialect(f, sep) if not dialects else _same_dialect(f, sep, dialects)
+            check_csv_header(f, dialects[f][0])
+    return next(iter(dialects.values()), None)
+
+
+def _same_dialect(f: str, sep: str, dialects: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    """The first file's separator and decimal mark, which ``f`` must share (Dask reads every
+    file of a glob alike)."""
+    first, dialect = next(iter(dialects.items()))
+    with warnings.catch_warnings():  # the first file's note said it
+        warnings.simplefilter("ignore", DataNotice)
+        own = csv_dialect(f, sep)
+    if own != dialect:
+        raise DataError(f"{f} separates its fields by {own[0]!r} with {own[1]!r} decimals, {first} by {dialect[0]!r} "
+                        f"with {dialect[1]!r}: the files of one pattern are read alike; score them apart")
+    return dialect
 
 
 def _unreadable(exc: BaseException, numbers: list[str]) -> str:
