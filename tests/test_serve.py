@@ -319,6 +319,14 @@ def test_hot_reload_takes_a_good_model_and_refuses_a_bad_one(served, tmp_path):
         assert second != first
         np.testing.assert_allclose([r["score"] for r in c.post("/v1/score", json=body).json()["results"]],
                                    new.decision_function(X_test.head(5)), rtol=1e-6)
+        # the same weights with a new threshold (`aekit anomaly threshold`): taken too
+        new.set_threshold(0.5).save(path)
+        for _ in range(200):  # the watch takes it within its interval
+            if slot.current.card["threshold"] == 0.5:
+                break
+            threading.Event().wait(0.02)
+        assert c.get("/v1/model").json()["threshold"] == 0.5
+        assert all(r["is_anomaly"] for r in c.post("/v1/score", json=body).json()["results"])
         # a bad model (truncated weights) at the same path: refused, the old one keeps serving
         weights = path / "model.safetensors"
         weights.write_bytes(weights.read_bytes()[:100])

@@ -200,7 +200,9 @@ class ModelSlot:
             return False
         old, self.current = self.current, new
         self.metrics.reload("loaded")
-        log.info("now serving model %s (was %s)", new.sha[:12], old.sha[:12])
+        # the weights' digest alone would read "(was the same)" after `aekit anomaly threshold`
+        log.info("now serving model %s, threshold %.4g (was %s, threshold %.4g)", new.sha[:12],
+                 new.card["threshold"], old.sha[:12], old.card["threshold"])
         return True
 
 
