@@ -44,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     drop_cols_flag(t)
     t.add_argument("--normal-value", help="train only on rows whose label equals this value (e.g. 'normal.' or 0); "
                    "for an image folder with class subfolders, the normal class")
-    t.add_argument("--threshold", help="'fpr:0.01' (false-alarm rate on clean rows: held-out ones; for tables also the training rows "
-                   "scored leave-one-out), "
-                   "'contamination:0.05', or a score; default: --contamination")
+    t.add_argument("--threshold", help="'fpr:0.01' (false-alarm rate on clean rows: the held-out ones, for tables "
+                   "also the training rows scored leave-one-out), 'contamination:0.05', or a score; default: "
+                   "--contamination")
     t.add_argument("--contamination", type=float_in(1e-6, 0.5), default=0.1,
                    help="expected anomaly share (default 0.1)")
     t.add_argument("--categorical", help="comma-separated categorical columns (default: non-numeric columns)")

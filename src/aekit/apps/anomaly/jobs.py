@@ -274,10 +274,11 @@ def set_model_threshold(model: str | os.PathLike[str], threshold: str | float, *
     detector."""
     det = load_detector(model)
     rule = parse_threshold(threshold, det.contamination)
-    if (rule.method == "fpr") != (clean is not None):
+    if rule.method == "fpr" and clean is None:
         raise DataError("an fpr:R threshold reads --clean, data known to be normal; 'contamination:C' and scores "
-                        "read none" if clean is None else f"--clean is read by an fpr:R threshold only, not by "
-                                                          f"{threshold!r}")
+                        "read none")
+    if rule.method != "fpr" and clean is not None:
+        raise DataError(f"--clean is read by an fpr:R threshold only, not by {threshold!r}")
     inputs = [clean] if clean is not None else []
     same = out is None or Path(out).resolve() == Path(model).resolve()
     check_model_output(model if same else out, det._kind, inputs=inputs if same else [*inputs, model])

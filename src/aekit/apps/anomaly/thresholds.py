@@ -24,10 +24,11 @@ import numpy as np
 
 from ...errors import DataNotice, ParameterError
 
-# what an fpr threshold reads (ThresholdRule.reads): the held-out samples, those and the
-# training samples scored leave-one-out, or the clean samples given to set_threshold
 # how closely the scoring paths agree (torch in float64, numpy and ONNX in float32): 1e-5 relative
 SCORE_ROUNDING = 1e-5
+# what an fpr threshold reads (ThresholdRule.reads): the held-out samples, those and the
+# training samples scored leave-one-out, every training sample (none held out), or the clean
+# samples given to set_threshold
 FPR_READS = {"held-out": "held-out clean data", "held-out and training": "held-out and leave-one-out training data",
              "training": "the training data", "given": "the clean data given"}
 
@@ -91,11 +92,11 @@ def resolve_threshold(rule: ThresholdRule, train_scores: np.ndarray, clean_score
 def false_alarm_quantile(scores: np.ndarray, rate: float, warn: bool = True) -> float:
     """The score a new sample like ``scores`` exceeds ``rate`` of the time on average (a
     little less between two order statistics): the quantile at position (n + 1)(1 - rate) of
-    the n scores (numpy's ``weibull``). The k-th
-    smallest of n is exceeded (n + 1 - k) / (n + 1) of the time, so numpy's default (position
-    (n - 1)(1 - rate) + 1) flags more than promised near the top: fpr:0.05 on 32 held-out
-    rows flagged 7.5% of new normal rows on average (BENCHMARKS.md). Under 1 / rate - 1
-    scores it is their maximum, exceeded 1 / (n + 1) of the time, which a note says."""
+    the n scores (numpy's ``weibull``). The k-th smallest of n is exceeded (n + 1 - k) /
+    (n + 1) of the time, so numpy's default position, (n - 1)(1 - rate) + 1, flags more than
+    promised near the top (held-out development sets: 7.5% of their new normal rows at
+    fpr:0.05, BENCHMARKS.md). Under 1 / rate - 1 scores it is their maximum, exceeded
+    1 / (n + 1) of the time, which a note says."""
     finite = scores[np.isfinite(scores)]  # a series too short to score has NaN scores
     if not len(finite):
         return float("nan")
