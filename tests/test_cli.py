@@ -253,8 +253,16 @@ def test_threshold_is_set_anew_without_retraining(small_model, tmp_path, capsys)
     run_ok(["anomaly", "threshold", "--model", model, "--threshold", "7.5", "--out", tmp_path / "copy"], capsys)
     assert AnomalyDetector.load(tmp_path / "copy").threshold_ == 7.5
     assert AnomalyDetector.load(model).threshold_ == after.threshold_  # the copy left the model as it was
+    # a labelled file: only its normal rows are read
+    labelled = pd.concat([make_card_rows(400, 0, seed=3), make_card_rows(0, 30, seed=4)])
+    labelled.to_csv(tmp_path / "labelled.csv", index=False)
+    run_ok(["anomaly", "threshold", "--model", model, "--threshold", "fpr:0.05", "--clean", tmp_path / "labelled.csv",
+            "--label-col", "Class"], capsys)
+    assert AnomalyDetector.load(model).threshold_ == pytest.approx(after.threshold_, rel=1e-9)
     for args, message in ((["fpr:0.05"], "an fpr:R threshold reads --clean"),
-                          (["3", "--clean", tmp_path / "clean.csv"], "--clean is read by an fpr:R threshold only"),
+                          (["3", "--clean", tmp_path / "clean.csv"], "--clean (and its labels) are read by an fpr:R"),
+                          (["fpr:0.05", "--clean", tmp_path / "labelled.csv", "--label-col", "Class",
+                            "--normal-value", "ok"], "no row of "),
                           (["3", "--out", tmp_path], f"--out {tmp_path} holds the input")):
         assert main(["anomaly", "threshold", "--model", str(model), "--threshold", *map(str, args)]) == 2
         assert message in capsys.readouterr().err

@@ -122,6 +122,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--clean", help="data known to be normal, of the model's kind (a table, a series' CSV, a folder "
                                    "of images), never trained on: what fpr:R reads; columns the model does not "
                                    "read are left out")
+    h.add_argument("--label-col", help="a label column of --clean: only its normal rows are read (with "
+                                       "--normal-value, or labels 0/1)")
+    h.add_argument("--normal-value", help="the label value of --clean's normal rows, or an image model's normal "
+                                          "class folder")
     h.add_argument("--out", help="model directory to write (default: --model itself)")
 
     for verb, help_ in (
@@ -284,7 +288,8 @@ def _run(args: argparse.Namespace, out: str | BinaryIO | None) -> int:
                              skip_unreadable=args.skip_unreadable)
         _print_score_summary(args, summary, engine=" on Dask")
     elif args.verb == "threshold":
-        before, det = jobs.set_model_threshold(args.model, args.threshold, clean=args.clean, out=args.out)
+        before, det = jobs.set_model_threshold(args.model, args.threshold, clean=args.clean, out=args.out,
+                                               label_col=args.label_col, normal_value=args.normal_value)
         print(f"threshold {before} -> {det.threshold_:.4g} ({det.threshold_rule_.describe()}); "
               f"model written to {args.out or args.model}")
     elif args.verb == "export":

@@ -265,27 +265,55 @@ def analyse_file(data: str | os.PathLike[str], model: str | os.PathLike[str] | R
 
 
 def set_model_threshold(model: str | os.PathLike[str], threshold: str | float, *,
-                        clean: str | os.PathLike[str] | None = None,
-                        out: str | os.PathLike[str] | None = None) -> tuple[str, ReconstructionDetector]:
+                        clean: str | os.PathLike[str] | None = None, out: str | os.PathLike[str] | None = None,
+                        label_col: str | None = None, normal_value: str | None = None
+                        ) -> tuple[str, ReconstructionDetector]:
     """Set a saved detector's threshold without retraining (``set_threshold``) and write it
     to ``out`` (default: ``model`` itself, replaced atomically); ``clean`` (data known to be
     normal, of the model's kind: a table, a series' CSV, an image folder) is what an
-    ``fpr:R`` threshold reads, and only it. Returns the old threshold, described, and the
-    detector."""
+    ``fpr:R`` threshold reads, and only it: with ``label_col`` and ``normal_value`` (an image
+    folder's: its normal class) only its normal rows. Returns the old threshold, described,
+    and the detector."""
     det = load_detector(model)
     rule = parse_threshold(threshold, det.contamination)
     if rule.method == "fpr" and clean is None:
         raise DataError("an fpr:R threshold reads --clean, data known to be normal; 'contamination:C' and scores "
                         "read none")
-    if rule.method != "fpr" and clean is not None:
-        raise DataError(f"--clean is read by an fpr:R threshold only, not by {threshold!r}")
+    if rule.method != "fpr" and (clean, label_col, normal_value) != (None, None, None):
+        raise DataError(f"--clean (and its labels) are read by an fpr:R threshold only, not by {threshold!r}")
     inputs = [clean] if clean is not None else []
     same = out is None or Path(out).resolve() == Path(model).resolve()
     check_model_output(model if same else out, det._kind, inputs=inputs if same else [*inputs, model])
     before = f"{det.threshold_:.4g} ({det.threshold_rule_.describe()})"
-    det.set_threshold(threshold, X_clean=None if clean is None else str(clean))
+    det.set_threshold(threshold, X_clean=None if clean is None else _normal_part(det, clean, label_col, normal_value))
     det.save(model if same else out)
     return before, det
+
+
+def _normal_part(det: ReconstructionDetector, clean: str | os.PathLike[str], label_col: str | None,
+                 normal_value: str | None) -> Any:
+    """What ``set_model_threshold`` reads of ``clean``: all of it, or the rows (images) whose
+    label is ``normal_value`` (an image folder's class)."""
+    if _on_images(det):
+        if label_col is not None:
+            raise DataError("--label-col is for tables; an image folder's normal class is --normal-value")
+        spec = det.image_spec_
+        return str(clean) if normal_value is None else images_of_class(clean, normal_value, "--normal-value",
+                                                                        size=(spec.height, spec.width))
+    if label_col is None:
+        if normal_value is not None:
+            raise DataError("--normal-value needs --label-col")
+        return str(clean)
+    if det.adapter_.kind == "series":
+        raise DataError("a series' rows are read in order: give --clean a stretch of normal rows, without --label-col")
+    df = read_table(clean)
+    labels = split_columns(df, label_col)[1]
+    normal = is_normal_value(labels, normal_value) if normal_value is not None else binary_labels(labels) == 0
+    if not normal.any():
+        seen = sorted(label_classes(labels.dropna()).categories.astype(str))[:8]
+        raise DataError(f"no row of {clean} has {label_col} == {normal_value if normal_value is not None else 0!r} "
+                        f"(values seen: {seen})")
+    return df[np.asarray(normal)].drop(columns=[label_col])
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, verbose: int = 1) -> Analysis:
