@@ -19,6 +19,7 @@ from aekit.apps.codes import (
     matched_accuracy,
     mean_average_precision,
 )
+from aekit.apps.codes.hashing import bit_health
 from aekit.cli import main
 from aekit.data.images import load_images
 from aekit.errors import DataError, DataNotice
@@ -129,6 +130,8 @@ def test_binary_hasher_beats_sign_pca_and_round_trips(digits, tmp_path):
     assert ours > mean_average_precision(sign(flat[train]), y[train], sign(flat[test]), y[test]) + 0.1
     health = hasher.training_history_[hasher.epochs - 1]  # logged per epoch of the first stage
     assert health["bits_used"] >= 24 and health["codes_used"] > 200  # of 450 images: no dead bits, no collapse
+    # the final codes' (after the neighbour stage), which the command prints
+    assert hasher.code_health_ == bit_health(hasher.encode(x[train])) and hasher.code_health_["bits_used"] >= 24
     bits = hasher.encode(x[:3])
     assert set(np.unique(bits)) <= {0, 1} and hasher.decode_bits(bits).shape == (3, 1, 8, 8)
     hasher.save(tmp_path / "h")
@@ -159,7 +162,6 @@ def test_binary_codes_of_colour_photos_do_not_collapse_to_one():
     ("0 bits in use", as 80 flower photos got from the command): ReLU networks, whose encoder
     died in the first steps in 3 seeds of 4 here and in 1 of 3 on the flowers (every unit at
     zero: the same logits for every input), before 0.9.12 without a bit-balance loss too."""
-    from aekit.apps.codes.hashing import bit_health
 
     x = _photo_crops(60, 64, 64)
 
@@ -171,6 +173,10 @@ def test_binary_codes_of_colour_photos_do_not_collapse_to_one():
     for seed in (0, 2):
         found = health(seed)
         assert found["bits_used"] >= 8 and found["codes_used"] >= 8
+    # codes that vary in under half their bits are named in a note
+    with pytest.warns(DataNotice, match=r"only 0 of 16 bits vary over the training samples \(1 distinct codes among "
+                                        r"60\): train longer"):
+        BinaryHasher(16, epochs=12, finetune_epochs=0, random_state=2, activation="relu").fit(x)
 
 
 def test_vq_autoencoder_uses_its_codebook_and_round_trips(digits, tmp_path):

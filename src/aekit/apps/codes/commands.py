@@ -137,8 +137,9 @@ def run_hash(args: argparse.Namespace) -> int:
                                label_col=args.label_col, id_col=args.id_col, drop_cols=args.drop_cols,
                                n_bits=args.bits, impute=args.impute,
                                epochs=args.epochs, random_state=args.seed, verbose=_verbose(args))
-        bits_used = [r["bits_used"] for r in hasher.training_history_ if "bits_used" in r][-1]
-        report(f"learned {args.bits}-bit codes ({bits_used} bits in use); model written to {args.out}")
+        health = hasher.code_health_
+        report(f"learned {args.bits}-bit codes ({health['bits_used']} bits in use, {health['codes_used']} distinct "
+               f"codes); model written to {args.out}")
     elif args.verb == "encode":
         codes = jobs.hash_encode(args.data, args.model, args.out, id_col=args.id_col)
         print(f"wrote {len(codes)} codes of {codes.shape[1]} bytes to {args.out}")

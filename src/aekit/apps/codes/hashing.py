@@ -1,6 +1,7 @@
 """Binary codes for retrieval: encode to bits, pack them into bytes, search by Hamming distance."""
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 
 from ...autoencoder import AutoEncoder
 from ...checks import MAX_WIDTH, check_choice, check_float, check_int, check_sizes
-from ...errors import DataError
+from ...errors import DataError, DataNotice
 from ...estimator import FittedModel
 from ...nn.mlp import ACTIVATIONS
 
@@ -60,7 +61,8 @@ class BinaryHasher(FittedModel):
     fills a table's NaN/inf with the training median (default: an error naming the columns).
     ``activation``: the networks' (``"leaky_relu"`` by default: with ReLU the encoder of 80
     colour photos died in its first steps in one seed of three, and every photo got the same
-    code; BENCHMARKS.md)."""
+    code; BENCHMARKS.md). ``code_health_`` (after ``fit``, not saved): the final codes'
+    ``bit_health`` on up to 1,024 training samples; under half the bits in use is a note."""
 
     _kind = "codes.BinaryHasher"
     _array_adapter = "array"
@@ -117,6 +119,14 @@ class BinaryHasher(FittedModel):
         if self.neighbours and self.finetune_epochs:
             self._finetune(model, Z)
         self.model_ = model
+        # the final codes' health (the neighbour stage can merge codes: 120 images of one digit
+        # kept 7 of 16 bits in use and 9 distinct codes, where the first stage ended with 16)
+        self.code_health_ = bit_health(self._batched(model.encode_indices, probe).numpy())
+        used = self.code_health_["bits_used"]
+        if used < self.n_bits / 2:
+            warnings.warn(f"only {used} of {self.n_bits} bits vary over the training samples "
+                          f"({self.code_health_['codes_used']} distinct codes among {len(probe)}): train longer "
+                          "(epochs), or on more varied samples, or with fewer bits", DataNotice, stacklevel=2)
         return self
 
     def _finetune(self, model: AutoEncoder, Z: Tensor) -> None:
