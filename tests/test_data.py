@@ -690,6 +690,8 @@ def test_a_spreadsheets_semicolons_and_decimal_commas_are_read_with_a_note(tmp_p
         pd.testing.assert_frame_equal(read_table(tmp_path / "eu.csv"), frame)
     with pytest.warns(DataNotice):  # chunk by chunk, as scoring reads
         pd.testing.assert_frame_equal(pd.concat(iter_table(tmp_path / "eu.csv", chunksize=7), ignore_index=True), frame)
+    (tmp_path / "commas.csv").write_text("a,b;c,d\n1,2;3,4\n5,6;7,8\n")  # commas, and ';' inside its fields
+    assert read_table(tmp_path / "commas.csv").columns.tolist() == ["a", "b;c", "d"]
     frame.to_csv(tmp_path / "dots.csv", index=False, sep=";")  # ';' with decimal points
     with pytest.warns(DataNotice, match=r"dots.csv: fields separated by ';': read so"):
         pd.testing.assert_frame_equal(read_table(tmp_path / "dots.csv"), frame)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import csv
 import glob
 import gzip
 import io
@@ -540,8 +541,10 @@ def csv_dialect(path: str | os.PathLike[str], sep: str) -> tuple[str, str]:
     spreadsheet's ``1,5``), said in a note. A comma or a tab where the file's name says the
     other is refused by ``check_csv_header``, naming the fix."""
     with _open_text(path) as fh:
-        header, first = next(fh, ""), next(fh, "")
-    other = other_separator(header.rstrip("\r\n"), first.rstrip("\r\n"), sep)
+        header, first = next(fh, "").rstrip("\r\n"), next(fh, "").rstrip("\r\n")
+    if len(next(csv.reader([header], delimiter=sep), [])) > 1:  # its own separator splits the header
+        return sep, "."
+    other = other_separator(header, first, sep)
     if other is None or other in ",\t":
         return sep, "."
     decimal = "," if any(DECIMAL_COMMA.fullmatch(f.strip()) for f in first.split(other)) else "."
