@@ -48,6 +48,8 @@ class Metrics:
             f"AUC-ROC   {self.auc_roc:.4f}",
             f"AUC-PR    {self.auc_pr:.4f}",
             f"threshold {self.threshold:.4g}  (precision {self.precision:.3f}, recall {self.recall:.3f})",
+            f"false alarms {self.fp} of {self.tn + self.fp} normal {unit}"
+            + (f" ({self.fp / (self.tn + self.fp):.1%})" if self.tn + self.fp else ""),
             "confusion matrix (rows: true normal/anomaly, columns: predicted normal/anomaly)",
             f"  normal   {self.tn:6d} {self.fp:6d}",
             f"  anomaly  {self.fn:6d} {self.tp:6d}",
