@@ -273,7 +273,7 @@ def _check_local_files(data: str) -> tuple[str, str] | None:
     files = sorted(glob.glob(data)) if glob.has_magic(data) else [data]
     if not files:
         raise DataError(f"{data} matches no file")
-    dialects = {}
+    first, dialect = None, None  # Dask reads every file of a pattern alike: the first one's way
     for f in files:
         path = Path(f)
         if not path.exists():
@@ -282,21 +282,17 @@ def _check_local_files(data: str) -> tuple[str, str] | None:
             raise DataError(f"{f} is empty")
         sep = _text_separator(f)
         if path.is_file() and sep is not None:
-            dialects[f] = csv_dialect(f, sep) if not dialects else _same_dialect(f, sep, dialects)
-            check_csv_header(f, dialects[f][0])
-    return next(iter(dialects.values()), None)
-
-
-def _same_dialect(f: str, sep: str, dialects: dict[str, tuple[str, str]]) -> tuple[str, str]:
-    """The first file's separator and decimal mark, which ``f`` must share (Dask reads every
-    file of a glob alike)."""
-    first, dialect = next(iter(dialects.items()))
-    with warnings.catch_warnings():  # the first file's note said it
-        warnings.simplefilter("ignore", DataNotice)
-        own = csv_dialect(f, sep)
-    if own != dialect:
-        raise DataError(f"{f} separates its fields by {own[0]!r} with {own[1]!r} decimals, {first} by {dialect[0]!r} "
-                        f"with {dialect[1]!r}: the files of one pattern are read alike; score them apart")
+            with warnings.catch_warnings():
+                if dialect is not None:  # the first file's note said it
+                    warnings.simplefilter("ignore", DataNotice)
+                own = csv_dialect(f, sep)
+            if dialect is None:
+                first, dialect = f, own
+            elif own != dialect:
+                raise DataError(f"{f} separates its fields by {own[0]!r} with {own[1]!r} decimals, {first} by "
+                                f"{dialect[0]!r} with {dialect[1]!r}: the files of one pattern are read alike; "
+                                "score them apart")
+            check_csv_header(f, own[0])
     return dialect
 
 
