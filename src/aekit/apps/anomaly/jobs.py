@@ -83,11 +83,7 @@ def train_file(data: str | os.PathLike[str], out: str | os.PathLike[str], *, lab
     df = read_table(data)
     features, labels, _ = split_columns(df, label_col, id_col, drop_cols)
     if normal_value is not None:
-        mask = is_normal_value(labels, normal_value)
-        if not mask.any():
-            seen = sorted(label_classes(labels.dropna()).categories.astype(str))[:8]
-            raise DataError(f"no row has {label_col} == {normal_value!r} (values seen: {seen})")
-        features = features[mask]
+        features = features[_normal_rows(labels, label_col, normal_value)]
     elif label_col is not None:
         _note_every_label_trained(labels, label_col)
     return cls(**params).fit_to(features, out, resume=resume, inputs=[data])
@@ -308,12 +304,18 @@ def _normal_part(det: ReconstructionDetector, clean: str | os.PathLike[str], lab
         raise DataError("a series' rows are read in order: give --clean a stretch of normal rows, without --label-col")
     df = read_table(clean)
     labels = split_columns(df, label_col)[1]
+    return df[_normal_rows(labels, label_col, normal_value, f" of {clean}")].drop(columns=[label_col])
+
+
+def _normal_rows(labels: pd.Series, label_col: str, normal_value: str | None, where: str = "") -> np.ndarray:
+    """Which rows are normal: their label is ``normal_value``, or 0 of 0/1 labels; an error
+    naming the values seen where none is."""
     normal = is_normal_value(labels, normal_value) if normal_value is not None else binary_labels(labels) == 0
     if not normal.any():
         seen = sorted(label_classes(labels.dropna()).categories.astype(str))[:8]
-        raise DataError(f"no row of {clean} has {label_col} == {normal_value if normal_value is not None else 0!r} "
+        raise DataError(f"no row{where} has {label_col} == {normal_value if normal_value is not None else 0!r} "
                         f"(values seen: {seen})")
-    return df[np.asarray(normal)].drop(columns=[label_col])
+    return np.asarray(normal)
 
 
 def run_demo(out_dir: str | os.PathLike[str] = "demo_output", seed: int = 0, verbose: int = 1) -> Analysis:
